@@ -1,0 +1,106 @@
+/*
+ * vio/mem.h - the one place where the other side's addresses become pointers.
+ *
+ * A device reads and writes driver memory by address: guest-physical
+ * addresses under a VMM, offsets into shared memfd regions over vhost-user.
+ * A vio_mem holds a table of regions (address, size, host pointer) and turns
+ * (address, length) into host spans, refusing anything that is not wholly
+ * inside the regions: holes, ranges that wrap past 2^64, zero-sized or
+ * overlapping regions. A range may cross from one region into the next
+ * adjacent one; translate() then returns several spans.
+ *
+ * No other code in libvio turns an address from a peer into a pointer.
+ *
+ * The table is caller-allocated (vio_mem_init takes the array) and kept
+ * sorted by address, so lookups are a binary search. Readers may run on
+ * several threads at once; changing the table (add/remove) must not race
+ * with readers: the caller stops the queues first, as vhost-user requires.
+ */
+#ifndef VIO_MEM_H
+#define VIO_MEM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One host span. Same layout as POSIX struct iovec (checked where used). */
+struct vio_iov {
+	void *base;
+	size_t len;
+};
+
+struct vio_mem_region {
+	uint64_t addr;  /* first address, in the other side's address space */
+	uint64_t size;  /* bytes, > 0 */
+	void *host;     /* where those bytes are mapped here */
+};
+
+struct vio_mem {
+	/* private: use the functions below */
+	struct vio_mem_region *regions; /* sorted by addr, no overlaps */
+	unsigned n;
+	unsigned cap;
+};
+
+/* Starts an empty table that can hold up to `cap` regions in `table`. */
+void vio_mem_init(struct vio_mem *m, struct vio_mem_region *table, unsigned cap);
+
+/*
+ * Adds a region. Errors: -EINVAL for size 0, a NULL host pointer, or a range
+ * that wraps (addr + size - 1 past 2^64, or host + size past the address
+ * space); -EEXIST when it overlaps a region already in the table; -ENOSPC
+ * when the table is full.
+ */
+int vio_mem_add(struct vio_mem *m, uint64_t addr, uint64_t size, void *host);
+
+/* Removes the region that starts at `addr` and has `size` bytes: -ENOENT if
+ * there is none. */
+int vio_mem_remove(struct vio_mem *m, uint64_t addr, uint64_t size);
+
+/* Removes every region. */
+void vio_mem_clear(struct vio_mem *m);
+
+static inline unsigned vio_mem_count(const struct vio_mem *m) { return m->n; }
+static inline const struct vio_mem_region *vio_mem_region_at(const struct vio_mem *m, unsigned i)
+{
+	return i < m->n ? &m->regions[i] : NULL;
+}
+
+/*
+ * Turns [addr, addr+len) into host spans, one per region crossed, written to
+ * iov[0..*n). len == 0 succeeds with *n == 0. Errors: -EOVERFLOW when
+ * addr + len wraps past 2^64; -EFAULT when any byte lies outside every
+ * region; -ENOBUFS when more than `cap` spans would be needed. On error
+ * *n is 0 and nothing useful is in iov.
+ */
+int vio_mem_translate(const struct vio_mem *m, uint64_t addr, uint64_t len,
+		      struct vio_iov *iov, unsigned cap, unsigned *n);
+
+/*
+ * The host pointer for [addr, addr+len) when it lies inside one region, or
+ * NULL (hole, wrap, or a range that crosses into another region). For ring
+ * areas, which must be contiguous here. len must be > 0.
+ */
+void *vio_mem_ptr(const struct vio_mem *m, uint64_t addr, uint64_t len);
+
+/* Copy between a flat buffer and [addr, addr+len), across regions if need
+ * be. Errors as vio_mem_translate (never -ENOBUFS). */
+int vio_mem_read(const struct vio_mem *m, uint64_t addr, void *dst, size_t len);
+int vio_mem_write(const struct vio_mem *m, uint64_t addr, const void *src, size_t len);
+
+/* Copy between a flat buffer and an iovec array, starting `off` bytes into
+ * the iovecs. Returns the number of bytes copied (short when the iovecs
+ * end first). For devices filling or reading the spans a pop returned. */
+size_t vio_iov_to_buf(const struct vio_iov *iov, unsigned n, size_t off, void *dst, size_t len);
+size_t vio_iov_from_buf(const struct vio_iov *iov, unsigned n, size_t off, const void *src, size_t len);
+size_t vio_iov_length(const struct vio_iov *iov, unsigned n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VIO_MEM_H */

@@ -1,0 +1,251 @@
+/*
+ * mem.c - the region table: the only code that turns the other side's
+ * addresses into host pointers.
+ *
+ * Every check against a peer's address happens here, once: that the range
+ * does not wrap past 2^64, that every byte of it lies in some region, and
+ * (when the range spans regions) that the regions are adjacent. The table
+ * is kept sorted by address so a lookup is a binary search; regions never
+ * overlap, which add() enforces.
+ *
+ * Arithmetic convention: a range is [addr, addr + len) with len > 0, and
+ * its last byte is addr + len - 1. We compare last bytes rather than
+ * end addresses so that a region ending exactly at 2^64 is representable.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "vio/mem.h"
+
+void vio_mem_init(struct vio_mem *m, struct vio_mem_region *table, unsigned cap)
+{
+	m->regions = table;
+	m->n = 0;
+	m->cap = table ? cap : 0;
+}
+
+/* Index of the region containing `addr`, or -1. */
+static int find(const struct vio_mem *m, uint64_t addr)
+{
+	unsigned lo = 0, hi = m->n;
+
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+		const struct vio_mem_region *r = &m->regions[mid];
+
+		if (addr < r->addr)
+			hi = mid;
+		else if (addr - r->addr >= r->size)
+			lo = mid + 1;
+		else
+			return (int)mid;
+	}
+	return -1;
+}
+
+int vio_mem_add(struct vio_mem *m, uint64_t addr, uint64_t size, void *host)
+{
+	uint64_t last;
+	unsigned i;
+
+	if (size == 0 || host == NULL)
+		return -EINVAL;
+	if (addr + (size - 1) < addr)
+		return -EINVAL;                 /* wraps past 2^64 */
+	if ((uintptr_t)host + (uintptr_t)(size - 1) < (uintptr_t)host ||
+	    size - 1 > (uint64_t)UINTPTR_MAX)
+		return -EINVAL;                 /* not addressable here */
+	last = addr + (size - 1);
+
+	/* Find the insertion point and check both neighbours for overlap. */
+	for (i = 0; i < m->n && m->regions[i].addr < addr; i++)
+		;
+	if (i > 0) {
+		const struct vio_mem_region *p = &m->regions[i - 1];
+		if (p->addr + (p->size - 1) >= addr)
+			return -EEXIST;
+	}
+	if (i < m->n && m->regions[i].addr <= last)
+		return -EEXIST;
+	if (m->n >= m->cap)
+		return -ENOSPC;
+
+	memmove(&m->regions[i + 1], &m->regions[i], (m->n - i) * sizeof(m->regions[0]));
+	m->regions[i].addr = addr;
+	m->regions[i].size = size;
+	m->regions[i].host = host;
+	m->n++;
+	return 0;
+}
+
+int vio_mem_remove(struct vio_mem *m, uint64_t addr, uint64_t size)
+{
+	int i = find(m, addr);
+
+	if (i < 0 || m->regions[i].addr != addr || m->regions[i].size != size)
+		return -ENOENT;
+	memmove(&m->regions[i], &m->regions[i + 1], (m->n - (unsigned)i - 1) * sizeof(m->regions[0]));
+	m->n--;
+	return 0;
+}
+
+void vio_mem_clear(struct vio_mem *m)
+{
+	m->n = 0;
+}
+
+int vio_mem_translate(const struct vio_mem *m, uint64_t addr, uint64_t len,
+		      struct vio_iov *iov, unsigned cap, unsigned *n)
+{
+	unsigned k = 0;
+	int i;
+
+	*n = 0;
+	if (len == 0)
+		return 0;
+	if (addr + (len - 1) < addr)
+		return -EOVERFLOW;
+
+	i = find(m, addr);
+	if (i < 0)
+		return -EFAULT;
+	for (;;) {
+		const struct vio_mem_region *r = &m->regions[i];
+		uint64_t off = addr - r->addr;
+		uint64_t chunk = r->size - off;
+
+		if (chunk > len)
+			chunk = len;
+		if (k == cap)
+			return -ENOBUFS;
+		iov[k].base = (uint8_t *)r->host + off;
+		iov[k].len = (size_t)chunk;
+		k++;
+		len -= chunk;
+		if (len == 0)
+			break;
+		/* The rest must start exactly where this region ends. */
+		addr += chunk;
+		if ((unsigned)i + 1 >= m->n || m->regions[i + 1].addr != addr)
+			return -EFAULT;
+		i++;
+	}
+	*n = k;
+	return 0;
+}
+
+void *vio_mem_ptr(const struct vio_mem *m, uint64_t addr, uint64_t len)
+{
+	const struct vio_mem_region *r;
+	int i;
+
+	if (len == 0 || addr + (len - 1) < addr)
+		return NULL;
+	i = find(m, addr);
+	if (i < 0)
+		return NULL;
+	r = &m->regions[i];
+	if (len - 1 > r->size - 1 - (addr - r->addr))
+		return NULL;                    /* runs past the region's end */
+	return (uint8_t *)r->host + (addr - r->addr);
+}
+
+/* Walks [addr, addr+len) region by region, without an iovec array. */
+static int copy(const struct vio_mem *m, uint64_t addr, void *buf, size_t len, bool to_mem)
+{
+	uint8_t *p = buf;
+	int i;
+
+	if (len == 0)
+		return 0;
+	if (addr + ((uint64_t)len - 1) < addr)
+		return -EOVERFLOW;
+	i = find(m, addr);
+	if (i < 0)
+		return -EFAULT;
+	/* Check the whole range first, so a failing copy touches nothing. */
+	{
+		uint64_t a = addr, left = len;
+		int j = i;
+		for (;;) {
+			const struct vio_mem_region *r = &m->regions[j];
+			uint64_t chunk = r->size - (a - r->addr);
+			if (chunk >= left)
+				break;
+			left -= chunk;
+			a += chunk;
+			if ((unsigned)j + 1 >= m->n || m->regions[j + 1].addr != a)
+				return -EFAULT;
+			j++;
+		}
+	}
+	while (len) {
+		const struct vio_mem_region *r = &m->regions[i];
+		uint64_t off = addr - r->addr;
+		size_t chunk = r->size - off < len ? (size_t)(r->size - off) : len;
+
+		if (to_mem)
+			memcpy((uint8_t *)r->host + off, p, chunk);
+		else
+			memcpy(p, (uint8_t *)r->host + off, chunk);
+		p += chunk;
+		addr += chunk;
+		len -= chunk;
+		i++;
+	}
+	return 0;
+}
+
+int vio_mem_read(const struct vio_mem *m, uint64_t addr, void *dst, size_t len)
+{
+	return copy(m, addr, dst, len, false);
+}
+
+int vio_mem_write(const struct vio_mem *m, uint64_t addr, const void *src, size_t len)
+{
+	return copy(m, addr, (void *)src, len, true);
+}
+
+static size_t iov_copy(const struct vio_iov *iov, unsigned n, size_t off,
+		       uint8_t *buf, size_t len, bool to_iov)
+{
+	size_t done = 0;
+
+	for (unsigned i = 0; i < n && done < len; i++) {
+		size_t chunk;
+
+		if (off >= iov[i].len) {
+			off -= iov[i].len;
+			continue;
+		}
+		chunk = iov[i].len - off;
+		if (chunk > len - done)
+			chunk = len - done;
+		if (to_iov)
+			memcpy((uint8_t *)iov[i].base + off, buf + done, chunk);
+		else
+			memcpy(buf + done, (uint8_t *)iov[i].base + off, chunk);
+		done += chunk;
+		off = 0;
+	}
+	return done;
+}
+
+size_t vio_iov_to_buf(const struct vio_iov *iov, unsigned n, size_t off, void *dst, size_t len)
+{
+	return iov_copy(iov, n, off, dst, len, false);
+}
+
+size_t vio_iov_from_buf(const struct vio_iov *iov, unsigned n, size_t off, const void *src, size_t len)
+{
+	return iov_copy(iov, n, off, (uint8_t *)src, len, true);
+}
+
+size_t vio_iov_length(const struct vio_iov *iov, unsigned n)
+{
+	size_t total = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		total += iov[i].len;
+	return total;
+}

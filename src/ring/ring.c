@@ -1,0 +1,198 @@
+/*
+ * ring.c - the layout-independent face of the virtqueue.
+ *
+ * Every public vio_drvq_* / vio_devq_* call lands here and is passed to the
+ * split or packed implementation, so drivers, devices and transports never
+ * care which layout a queue has. Sizes and alignments of the ring areas
+ * also live here. The algorithms themselves are in split.c and packed.c.
+ */
+#include "ring_internal.h"
+
+static bool is_packed(uint64_t features)
+{
+	return vio_has_feature(features, VIO_F_RING_PACKED);
+}
+
+bool vio_ring_size_valid(uint64_t features, unsigned size)
+{
+	if (is_packed(features))
+		return size >= 1 && size <= VIO_PACKED_MAX_SIZE;
+	return size >= 1 && size <= VIO_SPLIT_MAX_SIZE && (size & (size - 1)) == 0;
+}
+
+size_t vio_ring_desc_bytes(uint64_t features, unsigned size)
+{
+	if (is_packed(features))
+		return sizeof(struct vio_packed_desc) * (size_t)size;
+	return vio_split_desc_size(size);
+}
+
+size_t vio_ring_driver_bytes(uint64_t features, unsigned size)
+{
+	if (is_packed(features))
+		return sizeof(struct vio_packed_event);
+	return vio_split_avail_size(size);
+}
+
+size_t vio_ring_device_bytes(uint64_t features, unsigned size)
+{
+	if (is_packed(features))
+		return sizeof(struct vio_packed_event);
+	return vio_split_used_size(size);
+}
+
+size_t vio_ring_desc_align(uint64_t features)
+{
+	return is_packed(features) ? VIO_PACKED_DESC_ALIGN : VIO_SPLIT_DESC_ALIGN;
+}
+
+size_t vio_ring_driver_align(uint64_t features)
+{
+	return is_packed(features) ? VIO_PACKED_EVENT_ALIGN : VIO_SPLIT_AVAIL_ALIGN;
+}
+
+size_t vio_ring_device_align(uint64_t features)
+{
+	return is_packed(features) ? VIO_PACKED_EVENT_ALIGN : VIO_SPLIT_USED_ALIGN;
+}
+
+void vio_ring_legacy_layout(uint64_t base, unsigned size, size_t align, struct vio_ring_addrs *a)
+{
+	a->desc = base;
+	a->driver = base + vio_split_desc_size(size);
+	a->device = base + ((vio_split_desc_size(size) + vio_split_avail_size(size) + align - 1) & ~(uint64_t)(align - 1));
+}
+
+/* ------------------------------------------------------------------------ */
+/* Driver side                                                              */
+
+size_t vio_drvq_slots_bytes(unsigned size)
+{
+	return sizeof(struct vio__drv_slot) * (size_t)size;
+}
+
+int vio_drvq_init(struct vio_drvq *q, const struct vio_drvq_config *cfg)
+{
+	memset(q, 0, sizeof(*q));
+	if (!vio_ring_size_valid(cfg->features, cfg->size) || !cfg->slots ||
+	    !cfg->desc || !cfg->driver || !cfg->device)
+		return -EINVAL;
+	if (is_packed(cfg->features))
+		return -ENOTSUP; /* the packed layout lands with issue 3 */
+	return vio__split_drv_init(q, cfg);
+}
+
+int vio_drvq_add(struct vio_drvq *q, const struct vio_sg *out, unsigned out_n,
+		 const struct vio_sg *in, unsigned in_n, void *token)
+{
+	return vio__split_add(q, out, out_n, in, in_n, token);
+}
+
+bool vio_drvq_kick_prepare(struct vio_drvq *q)
+{
+	return vio__split_kick_prepare(q);
+}
+
+bool vio_drvq_kick(struct vio_drvq *q)
+{
+	if (!vio_drvq_kick_prepare(q))
+		return false;
+	if (q->notify)
+		q->notify(q->opaque);
+	return true;
+}
+
+int vio_drvq_get_buf(struct vio_drvq *q, void **token, uint32_t *len)
+{
+	return vio__split_get_buf(q, token, len);
+}
+
+bool vio_drvq_has_used(struct vio_drvq *q)
+{
+	return vio__split_has_used(q);
+}
+
+void vio_drvq_disable_cb(struct vio_drvq *q)
+{
+	vio__split_disable_cb(q);
+}
+
+uint32_t vio_drvq_enable_cb_prepare(struct vio_drvq *q)
+{
+	return vio__split_enable_cb_prepare(q);
+}
+
+bool vio_drvq_poll(struct vio_drvq *q, uint32_t pos)
+{
+	return vio__split_poll(q, pos);
+}
+
+bool vio_drvq_enable_cb(struct vio_drvq *q)
+{
+	return !vio_drvq_poll(q, vio_drvq_enable_cb_prepare(q));
+}
+
+bool vio_drvq_enable_cb_delayed(struct vio_drvq *q)
+{
+	return vio__split_enable_cb_delayed(q);
+}
+
+void *vio_drvq_detach_unused(struct vio_drvq *q)
+{
+	return vio__split_detach_unused(q);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Device side                                                              */
+
+int vio_devq_init(struct vio_devq *q, const struct vio_devq_config *cfg)
+{
+	memset(q, 0, sizeof(*q));
+	if (!vio_ring_size_valid(cfg->features, cfg->size) || !cfg->mem)
+		return -EINVAL;
+	if (is_packed(cfg->features))
+		return -ENOTSUP; /* the packed layout lands with issue 3 */
+	return vio__split_dev_init(q, cfg);
+}
+
+int vio_devq_pop(struct vio_devq *q, struct vio_elem *e)
+{
+	return vio__split_pop(q, e);
+}
+
+int vio_devq_fill(struct vio_devq *q, const struct vio_elem *e, uint32_t len)
+{
+	return vio__split_fill(q, e, len);
+}
+
+int vio_devq_flush(struct vio_devq *q)
+{
+	return vio__split_flush(q);
+}
+
+int vio_devq_push(struct vio_devq *q, const struct vio_elem *e, uint32_t len)
+{
+	int r = vio_devq_fill(q, e, len);
+
+	return r ? r : vio_devq_flush(q);
+}
+
+bool vio_devq_need_interrupt(struct vio_devq *q)
+{
+	return vio__split_need_interrupt(q);
+}
+
+void vio_devq_kick_disable(struct vio_devq *q)
+{
+	vio__split_kick_disable(q);
+}
+
+bool vio_devq_kick_enable(struct vio_devq *q)
+{
+	return vio__split_kick_enable(q);
+}
+
+bool vio_devq_has_avail(struct vio_devq *q)
+{
+	return vio__split_has_avail(q);
+}
