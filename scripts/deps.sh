@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# deps.sh - install what libvio needs from Debian's packages, and nothing else.
+#
+# Called by demo.sh and test.sh, so the README's two commands work on a
+# fresh Debian 12 machine. Installs only what is missing; re-running is
+# cheap. Needs root or sudo when something is missing.
+set -euo pipefail
+
+packages=(
+	gcc clang libclang-rt-14-dev      # compilers; clang's runtime for sanitizers and libFuzzer
+	meson ninja-build pkg-config      # build
+	libcmocka-dev                     # unit tests
+	python3                           # test result counting
+	libdpdk-dev                       # vio-bench's peer: DPDK's rte_ring
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps: installing ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

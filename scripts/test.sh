@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# test.sh - libvio's whole test suite: the README's test command.
+#
+# On a fresh Debian 12 machine it installs what it needs (deps.sh), then:
+#   1. gcc build:   all unit and threaded tests
+#   2. clang build: the same (both compilers, -Werror)
+#   3. ASan+UBSan:  all tests again (clang)
+#   4. TSan:        the threaded tests (clang)
+#   5. fuzzers:     each libFuzzer target for FUZZ_SECONDS (default 60)
+#   6. tools:       vio-bench runs its quick matrix and checks its own data
+# and ends with the line "N passed, N failed". Exit status 0 only when
+# nothing failed.
+#
+# Options (environment):
+#   FUZZ_SECONDS=N          seconds per fuzz target (default 60)
+#   VIO_STRESS_SECONDS=N    run each stress case for N seconds instead of a
+#                           bounded count (long soak; default: bounded)
+#   VIO_TEST_STEPS="gcc clang asan tsan fuzz tools"   a subset, for development
+set -uo pipefail
+cd "$(dirname "$0")/.."
+top=$PWD
+
+scripts/deps.sh || { echo "deps.sh failed"; echo "0 passed, 1 failed"; exit 1; }
+
+steps=${VIO_TEST_STEPS:-"gcc clang asan tsan fuzz tools"}
+fuzz_seconds=${FUZZ_SECONDS:-60}
+passed=0
+failed=0
+
+# add P F: accumulate counts
+add() { passed=$((passed + $1)); failed=$((failed + $2)); }
+
+# build DIR SETUP-ARGS...: configure (once) and compile; a failed build
+# counts as one failure so it cannot pass silently.
+build() {
+	local dir=$1; shift
+	if [ ! -f "$dir/build.ninja" ]; then
+		if ! meson setup "$dir" "$@" >"$dir.setup.log" 2>&1; then
+			cat "$dir.setup.log"; echo "FAIL: meson setup $dir"; add 0 1; return 1
+		fi
+	fi
+	if ! ninja -C "$dir" >"$dir.build.log" 2>&1; then
+		tail -50 "$dir.build.log"; echo "FAIL: build $dir"; add 0 1; return 1
+	fi
+}
+
+# run_suites LABEL DIR [meson test args...]
+run_suites() {
+	local label=$1 dir=$2; shift 2
+	echo "== $label: meson test $*"
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+		meson test -C "$dir" --no-rebuild --print-errorlogs "$@" >"$dir.test.log" 2>&1
+	local counts
+	counts=$(python3 scripts/tap_count.py "$label" "$dir") || { echo "FAIL: $label: no test log"; add 0 1; return; }
+	echo "$counts" | sed '$d'
+	# shellcheck disable=SC2086
+	add $(echo "$counts" | tail -1)
+	echo "   $(echo "$counts" | tail -1 | awk '{print $1" passed, "$2" failed"}')"
+}
+
+for step in $steps; do
+	case $step in
+	gcc)
+		CC=gcc build build-test-gcc && run_suites gcc build-test-gcc ;;
+	clang)
+		CC=clang build build-test-clang && run_suites clang build-test-clang ;;
+	asan)
+		CC=clang build build-test-asan -Db_sanitize=address,undefined -Db_lundef=false \
+			-Dc_args=-fno-sanitize-recover=undefined &&
+			run_suites asan+ubsan build-test-asan ;;
+	tsan)
+		CC=clang build build-test-tsan -Db_sanitize=thread -Db_lundef=false &&
+			run_suites tsan build-test-tsan --suite threaded ;;
+	fuzz)
+		echo "== fuzz: ${fuzz_seconds} s per target"
+		out=$(scripts/fuzz.sh "$fuzz_seconds" 2>&1)
+		echo "$out" | grep -E '^(ok|not ok|FAIL)' || true
+		add "$(echo "$out" | grep -c '^ok ')" "$(echo "$out" | grep -cE '^(not ok|FAIL)')"
+		if ! echo "$out" | grep -q '^ok '; then echo "$out" | tail -20; add 0 1; fi ;;
+	tools)
+		echo "== tools: vio-bench --quick"
+		if CC=gcc build build-test-gcc && build-test-gcc/tools/vio-bench --quick >build-test-gcc.bench.log 2>&1; then
+			echo "ok vio-bench --quick"; add 1 0
+		else
+			tail -20 build-test-gcc.bench.log; echo "FAIL: vio-bench --quick"; add 0 1
+		fi ;;
+	*)
+		echo "unknown step $step"; add 0 1 ;;
+	esac
+done
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
