@@ -113,13 +113,15 @@ enum vio_len_policy {
 };
 
 /* Per-descriptor private state (the shadow of what the driver posted). */
+/* Per-buffer private state (the shadow of what the driver posted), one per
+ * head descriptor (split) or buffer id (packed). */
 struct vio__drv_slot {
-	void *token;      /* non-NULL while the chain with this head is out */
-	uint32_t in_cap;  /* total writable bytes of the chain */
+	void *token;      /* non-NULL while the buffer is out */
+	uint32_t in_cap;  /* total writable bytes of the buffer */
 	uint16_t next;    /* free list / chain link, never read from the ring */
-	uint16_t ndescs;  /* ring descriptors the chain occupies */
-	uint16_t last;    /* last descriptor of the chain */
-	uint16_t pad_;
+	uint16_t ndescs;  /* ring descriptors the buffer occupies */
+	uint16_t last;    /* split: last descriptor of the chain */
+	uint16_t order;   /* IN_ORDER: next outstanding buffer in avail order */
 };
 
 struct vio_drvq_config {
@@ -166,8 +168,15 @@ struct vio_drvq {
 	void *opaque;
 	unsigned num_free;
 	uint16_t free_head;
-	uint16_t num_added;   /* since the last kick_prepare() */
-	uint16_t last_used;   /* next used entry to look at */
+	uint16_t num_added;   /* since the last kick_prepare(): entries (split)
+			       * or descriptors (packed) */
+	uint16_t last_used;   /* next used entry (split) / descriptor (packed) */
+	/* IN_ORDER: outstanding buffers in the order they were made available,
+	 * and a used entry that covers a batch still being handed out. */
+	bool in_order, batch_pending;
+	uint16_t order_head, order_tail;
+	uint16_t batch_id;
+	uint32_t batch_len;
 	unsigned indirect_max;
 	uint8_t *indirect;
 	uint64_t indirect_dma;
@@ -184,11 +193,11 @@ struct vio_drvq {
 			struct vio_packed_desc *desc;
 			struct vio_packed_event *driver;
 			struct vio_packed_event *device;
-			uint16_t next_avail;
-			bool avail_wrap;
-			bool used_wrap;
+			uint16_t next_avail;     /* next descriptor to fill */
+			bool avail_wrap;         /* driver ring wrap counter */
+			bool used_wrap;          /* wrap counter at last_used */
 			uint16_t event_flags;    /* shadow of driver->flags */
-		} packed_;
+		} packed;
 	} u;
 };
 
@@ -280,7 +289,9 @@ static inline unsigned vio_drvq_num_free(const struct vio_drvq *q) { return q->n
  */
 struct vio_elem {
 	uint16_t id;        /* give this back to push() */
-	uint16_t ndescs;    /* private: ring slots the chain used */
+	uint16_t ndescs;    /* private: ring descriptors the chain used */
+	uint32_t seq_;      /* private: chains popped through this one */
+	uint32_t dseq_;     /* private: descriptors popped through this one */
 	unsigned out_num, in_num;
 	uint32_t out_len, in_len;
 	struct vio_iov *out, *in;
@@ -292,8 +303,14 @@ struct vio_devq_config {
 	uint64_t features;
 	struct vio_ring_addrs addrs;      /* in the driver's address space */
 	const struct vio_mem *mem;        /* rings and buffers live here */
-	uint16_t avail_base;              /* first avail index to consume */
-	uint16_t used_base;               /* first used index to write */
+	/* A fresh queue starts at the beginning (packed: position 0, wrap
+	 * counters 1). With `resume`, it starts where avail_base/used_base
+	 * say: for split the free-running avail and used indices; for packed
+	 * the descriptor position in bits 0..14 and the wrap counter in bit 15,
+	 * as vhost-user's SET_VRING_BASE carries them. */
+	bool resume;
+	uint16_t avail_base;
+	uint16_t used_base;
 };
 
 struct vio_devq {
@@ -303,7 +320,7 @@ struct vio_devq {
 	struct vio_ring_stats stats;
 
 	/* private */
-	bool legacy, event_idx, indirect_ok, notify_on_empty, packed, broken;
+	bool legacy, event_idx, indirect_ok, notify_on_empty, in_order, packed, broken;
 	bool kicks_disabled;
 	int err;
 	const char *error;
@@ -312,8 +329,11 @@ struct vio_devq {
 	uint16_t avail_idx;      /* last avail->idx read */
 	uint16_t used_idx;       /* used->idx as last published */
 	uint16_t used_pending;   /* filled but not flushed */
-	uint16_t signalled_used; /* used index at the last interrupt decision */
-	unsigned inflight;       /* popped, not yet filled */
+	uint16_t signalled_used; /* split: used index at the last interrupt decision */
+	uint32_t popped;         /* chains popped, free-running */
+	uint32_t filled;         /* chains filled, free-running */
+	uint32_t popped_descs;   /* descriptors popped, free-running */
+	uint32_t filled_descs;   /* descriptors filled, free-running */
 	union {
 		struct {
 			struct vio_split_desc *desc;
@@ -324,9 +344,13 @@ struct vio_devq {
 			struct vio_packed_desc *desc;
 			struct vio_packed_event *driver;
 			struct vio_packed_event *device;
-			bool avail_wrap;
-			bool used_wrap;
-		} packed_;
+			bool avail_wrap;         /* wrap counter at last_avail */
+			bool used_wrap;          /* wrap counter at used_idx */
+			uint16_t pending_pos;    /* first staged used descriptor */
+			uint16_t pending_flags;  /* its flags, written by flush */
+			uint16_t pending_descs;  /* descriptors the staged entries cover */
+			uint16_t since_signal;   /* descriptors used since need_interrupt */
+		} packed;
 	} u;
 };
 
@@ -359,9 +383,19 @@ int vio_devq_pop(struct vio_devq *q, struct vio_elem *e);
 int vio_devq_push(struct vio_devq *q, const struct vio_elem *e, uint32_t len);
 
 /* Batched form: fill() stages one used entry, flush() publishes all staged
- * entries with one index update. */
+ * entries with one index update (packed: one flags store). -EINVAL for an
+ * element this queue did not pop, or len above the element's in_len. */
 int vio_devq_fill(struct vio_devq *q, const struct vio_elem *e, uint32_t len);
 int vio_devq_flush(struct vio_devq *q);
+
+/*
+ * IN_ORDER batch: every chain popped before `last` and not yet filled, and
+ * `last` itself, are used; one used entry with last's id and `len` says so
+ * (the driver takes the earlier ones as fully used). Needs
+ * VIO_F_IN_ORDER; publish with flush(). -EINVAL without IN_ORDER, for an
+ * element already filled, or len above last's in_len.
+ */
+int vio_devq_fill_in_order(struct vio_devq *q, const struct vio_elem *last, uint32_t len);
 
 /*
  * After flush/push: does the driver want an interrupt for what was used
@@ -381,10 +415,11 @@ bool vio_devq_kick_enable(struct vio_devq *q);
 /* Is a chain available? (false when stopped) */
 bool vio_devq_has_avail(struct vio_devq *q);
 
-/* The next avail index to consume and used index to write: the state
+/* The next avail entry to consume and used entry to write, in the
+ * encoding of vio_devq_config's avail_base/used_base: the state
  * vhost-user's GET_VRING_BASE reports and SET_VRING_BASE restores. */
-static inline uint16_t vio_devq_avail_base(const struct vio_devq *q) { return q->last_avail; }
-static inline uint16_t vio_devq_used_base(const struct vio_devq *q) { return q->used_idx; }
+uint16_t vio_devq_avail_base(const struct vio_devq *q);
+uint16_t vio_devq_used_base(const struct vio_devq *q);
 
 static inline bool vio_devq_is_stopped(const struct vio_devq *q) { return q->broken; }
 static inline const char *vio_devq_error(const struct vio_devq *q) { return q->error; }

@@ -66,6 +66,9 @@ void vio_ring_legacy_layout(uint64_t base, unsigned size, size_t align, struct v
 /* ------------------------------------------------------------------------ */
 /* Driver side                                                              */
 
+/* Calls the split or packed half of a driver-side operation. */
+#define DRV(q, fn, ...) ((q)->packed ? vio__packed_##fn(__VA_ARGS__) : vio__split_##fn(__VA_ARGS__))
+
 size_t vio_drvq_slots_bytes(unsigned size)
 {
 	return sizeof(struct vio__drv_slot) * (size_t)size;
@@ -77,20 +80,27 @@ int vio_drvq_init(struct vio_drvq *q, const struct vio_drvq_config *cfg)
 	if (!vio_ring_size_valid(cfg->features, cfg->size) || !cfg->slots ||
 	    !cfg->desc || !cfg->driver || !cfg->device)
 		return -EINVAL;
-	if (is_packed(cfg->features))
-		return -ENOTSUP; /* the packed layout lands with issue 3 */
+	if (cfg->indirect_max && (!cfg->indirect || (uintptr_t)cfg->indirect % 16 ||
+				  cfg->indirect_dma % 16 || cfg->indirect_max > VIO_SPLIT_MAX_SIZE))
+		return -EINVAL;
+	if (is_packed(cfg->features)) {
+		/* The packed ring exists only in virtio 1.x. */
+		if (!vio_has_feature(cfg->features, VIO_F_VERSION_1))
+			return -EINVAL;
+		return vio__packed_drv_init(q, cfg);
+	}
 	return vio__split_drv_init(q, cfg);
 }
 
 int vio_drvq_add(struct vio_drvq *q, const struct vio_sg *out, unsigned out_n,
 		 const struct vio_sg *in, unsigned in_n, void *token)
 {
-	return vio__split_add(q, out, out_n, in, in_n, token);
+	return DRV(q, add, q, out, out_n, in, in_n, token);
 }
 
 bool vio_drvq_kick_prepare(struct vio_drvq *q)
 {
-	return vio__split_kick_prepare(q);
+	return DRV(q, kick_prepare, q);
 }
 
 bool vio_drvq_kick(struct vio_drvq *q)
@@ -104,27 +114,30 @@ bool vio_drvq_kick(struct vio_drvq *q)
 
 int vio_drvq_get_buf(struct vio_drvq *q, void **token, uint32_t *len)
 {
-	return vio__split_get_buf(q, token, len);
+	return DRV(q, get_buf, q, token, len);
 }
 
 bool vio_drvq_has_used(struct vio_drvq *q)
 {
-	return vio__split_has_used(q);
+	return DRV(q, has_used, q);
 }
 
 void vio_drvq_disable_cb(struct vio_drvq *q)
 {
-	vio__split_disable_cb(q);
+	if (q->packed)
+		vio__packed_disable_cb(q);
+	else
+		vio__split_disable_cb(q);
 }
 
 uint32_t vio_drvq_enable_cb_prepare(struct vio_drvq *q)
 {
-	return vio__split_enable_cb_prepare(q);
+	return DRV(q, enable_cb_prepare, q);
 }
 
 bool vio_drvq_poll(struct vio_drvq *q, uint32_t pos)
 {
-	return vio__split_poll(q, pos);
+	return DRV(q, poll, q, pos);
 }
 
 bool vio_drvq_enable_cb(struct vio_drvq *q)
@@ -134,40 +147,50 @@ bool vio_drvq_enable_cb(struct vio_drvq *q)
 
 bool vio_drvq_enable_cb_delayed(struct vio_drvq *q)
 {
-	return vio__split_enable_cb_delayed(q);
+	return DRV(q, enable_cb_delayed, q);
 }
 
 void *vio_drvq_detach_unused(struct vio_drvq *q)
 {
-	return vio__split_detach_unused(q);
+	return drv_detach_one(q);
 }
 
 /* ------------------------------------------------------------------------ */
 /* Device side                                                              */
+
+#define DEV(q, fn, ...) ((q)->packed ? vio__packed_##fn(__VA_ARGS__) : vio__split_##fn(__VA_ARGS__))
 
 int vio_devq_init(struct vio_devq *q, const struct vio_devq_config *cfg)
 {
 	memset(q, 0, sizeof(*q));
 	if (!vio_ring_size_valid(cfg->features, cfg->size) || !cfg->mem)
 		return -EINVAL;
-	if (is_packed(cfg->features))
-		return -ENOTSUP; /* the packed layout lands with issue 3 */
+	if (is_packed(cfg->features)) {
+		if (!vio_has_feature(cfg->features, VIO_F_VERSION_1))
+			return -EINVAL;
+		return vio__packed_dev_init(q, cfg);
+	}
 	return vio__split_dev_init(q, cfg);
 }
 
 int vio_devq_pop(struct vio_devq *q, struct vio_elem *e)
 {
-	return vio__split_pop(q, e);
+	return DEV(q, pop, q, e);
 }
 
 int vio_devq_fill(struct vio_devq *q, const struct vio_elem *e, uint32_t len)
 {
-	return vio__split_fill(q, e, len);
+	return DEV(q, fill, q, e, len);
+}
+
+int vio_devq_fill_in_order(struct vio_devq *q, const struct vio_elem *last, uint32_t len)
+{
+	return DEV(q, fill_in_order, q, last, len);
 }
 
 int vio_devq_flush(struct vio_devq *q)
 {
-	return vio__split_flush(q);
+	return DEV(q, flush, q);
 }
 
 int vio_devq_push(struct vio_devq *q, const struct vio_elem *e, uint32_t len)
@@ -179,20 +202,37 @@ int vio_devq_push(struct vio_devq *q, const struct vio_elem *e, uint32_t len)
 
 bool vio_devq_need_interrupt(struct vio_devq *q)
 {
-	return vio__split_need_interrupt(q);
+	return DEV(q, need_interrupt, q);
 }
 
 void vio_devq_kick_disable(struct vio_devq *q)
 {
-	vio__split_kick_disable(q);
+	if (q->packed)
+		vio__packed_kick_disable(q);
+	else
+		vio__split_kick_disable(q);
 }
 
 bool vio_devq_kick_enable(struct vio_devq *q)
 {
-	return vio__split_kick_enable(q);
+	return DEV(q, kick_enable, q);
 }
 
 bool vio_devq_has_avail(struct vio_devq *q)
 {
-	return vio__split_has_avail(q);
+	return DEV(q, has_avail, q);
+}
+
+uint16_t vio_devq_avail_base(const struct vio_devq *q)
+{
+	if (q->packed)
+		return (uint16_t)(q->last_avail | (q->u.packed.avail_wrap ? 0x8000u : 0));
+	return q->last_avail;
+}
+
+uint16_t vio_devq_used_base(const struct vio_devq *q)
+{
+	if (q->packed)
+		return (uint16_t)(q->used_idx | (q->u.packed.used_wrap ? 0x8000u : 0));
+	return q->used_idx;
 }

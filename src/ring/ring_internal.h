@@ -82,7 +82,327 @@ static inline int dev_fail(struct vio_devq *q, int err, const char *why)
 	return q->err;
 }
 
-/* split.c */
+/* ------------------------------------------------------------------------ */
+/* Driver side, common to both layouts                                      */
+
+#define VIO__NONE 0xffffu /* end of a slot list; above any queue size */
+
+/*
+ * Checks an add() request and makes room for it. Returns the number of
+ * ring descriptors it needs (> 0) or a negative errno; *indirect says
+ * whether to use an indirect table, *in_cap is the writable total.
+ */
+static inline int drv_prepare_add(struct vio_drvq *q, const struct vio_sg *out, unsigned out_n,
+				  const struct vio_sg *in, unsigned in_n, void *token,
+				  bool *indirect, uint32_t *in_cap)
+{
+	const unsigned n = out_n + in_n;
+	uint64_t cap = 0;
+	unsigned needed, k;
+
+	if (q->broken)
+		return -EIO;
+	if (n == 0 || token == NULL || n < out_n)
+		return -EINVAL;
+	for (k = 0; k < in_n; k++)
+		cap += in[k].len;
+	if (cap > UINT32_MAX)
+		return -EINVAL;
+	*in_cap = (uint32_t)cap;
+	/* A table longer than the queue is one the device must refuse. */
+	*indirect = q->indirect_ok && n > 1 && n <= q->indirect_max && n <= q->size;
+	needed = *indirect ? 1 : n;
+	if (needed > q->size)
+		return -EINVAL;                 /* could never fit */
+	if (q->num_free < needed)
+		return -ENOSPC;
+	if (q->num_added > UINT16_MAX - needed) {
+		/* 65535 entries since the last kick: any more and the
+		 * 16-bit window kick_prepare() reasons about could wrap. */
+		if (!q->notify)
+			return -EAGAIN;
+		vio_drvq_kick(q);
+	}
+	return (int)needed;
+}
+
+/* Takes a free slot id (split: the head descriptor; packed: a buffer id). */
+static inline uint16_t drv_take_id(struct vio_drvq *q)
+{
+	uint16_t id = q->free_head;
+
+	q->free_head = q->slots[id].next;
+	return id;
+}
+
+/* Records a posted buffer in its slot, and in avail order for IN_ORDER. */
+static inline void drv_record(struct vio_drvq *q, uint16_t id, void *token, uint32_t in_cap,
+			      uint16_t ndescs, uint16_t last)
+{
+	struct vio__drv_slot *s = &q->slots[id];
+
+	s->token = token;
+	s->in_cap = in_cap;
+	s->ndescs = ndescs;
+	s->last = last;
+	q->num_free -= ndescs;
+	if (q->in_order) {
+		s->order = VIO__NONE;
+		if (q->order_head == VIO__NONE)
+			q->order_head = id;
+		else
+			q->slots[q->order_tail].order = id;
+		q->order_tail = id;
+	}
+}
+
+/* Gives buffer `id` back to the caller and its descriptors (split: the
+ * chain from id to last; packed: the id) to the free list. */
+static inline void drv_hand_out(struct vio_drvq *q, uint16_t id, uint32_t l,
+				void **token, uint32_t *len)
+{
+	struct vio__drv_slot *s = &q->slots[id];
+
+	*token = s->token;
+	*len = l;
+	s->token = NULL;
+	q->slots[s->last].next = q->free_head;
+	q->free_head = id;
+	q->num_free += s->ndescs;
+	if (q->in_order && q->order_head == id)
+		q->order_head = s->order;
+}
+
+/* Hands out the next buffer of an IN_ORDER batch. Returns its id; *done
+ * says whether it was the last one, named by the used entry. */
+static inline uint16_t drv_next_in_batch(struct vio_drvq *q, void **token, uint32_t *len, bool *done)
+{
+	uint16_t id = q->order_head;
+
+	*done = id == q->batch_id;
+	q->batch_pending = !*done;
+	/* The device used the earlier buffers of the batch whole. */
+	drv_hand_out(q, id, *done ? q->batch_len : q->slots[id].in_cap, token, len);
+	return id;
+}
+
+/*
+ * Checks the used entry (id, l) the device wrote and hands out the buffer
+ * it completes. With IN_ORDER the entry may complete a batch: then the
+ * oldest outstanding buffer goes out first and *done is false until the
+ * named one does. Returns the id handed out or -EIO (broken).
+ */
+static inline int drv_take_used(struct vio_drvq *q, uint32_t id, uint32_t l,
+				void **token, uint32_t *len, bool *done)
+{
+	const struct vio__drv_slot *s;
+
+	if (id >= q->size)
+		return drv_fail(q, "device returned a used id beyond the queue size");
+	s = &q->slots[id];
+	if (s->token == NULL)
+		return drv_fail(q, "device returned a used id that is not outstanding");
+	if (l > s->in_cap) {
+		if (q->len_policy != VIO_LEN_CLAMP)
+			return drv_fail(q, "device wrote more bytes than the buffer holds");
+		l = s->in_cap;
+	}
+	if (q->in_order && id != q->order_head) {
+		q->batch_id = (uint16_t)id;
+		q->batch_len = l;
+		return drv_next_in_batch(q, token, len, done);
+	}
+	*done = true;
+	drv_hand_out(q, (uint16_t)id, l, token, len);
+	return (int)id;
+}
+
+/* Common part of init: slots all free, linked in order. */
+static inline void drv_init_common(struct vio_drvq *q, const struct vio_drvq_config *cfg)
+{
+	unsigned i;
+
+	q->size = cfg->size;
+	q->features = cfg->features;
+	q->legacy = !vio_has_feature(cfg->features, VIO_F_VERSION_1);
+	q->event_idx = vio_has_feature(cfg->features, VIO_F_EVENT_IDX);
+	q->indirect_ok = vio_has_feature(cfg->features, VIO_F_INDIRECT_DESC) && cfg->indirect_max > 1;
+	q->in_order = vio_has_feature(cfg->features, VIO_F_IN_ORDER);
+	q->packed = vio_has_feature(cfg->features, VIO_F_RING_PACKED);
+	q->len_policy = cfg->len_policy;
+	q->slots = cfg->slots;
+	q->notify = cfg->notify;
+	q->opaque = cfg->opaque;
+	q->indirect = cfg->indirect;
+	q->indirect_dma = cfg->indirect_dma;
+	q->indirect_max = cfg->indirect_max;
+	q->order_head = q->order_tail = VIO__NONE;
+	for (i = 0; i < q->size; i++)
+		q->slots[i] = (struct vio__drv_slot){ .next = (uint16_t)(i + 1), .order = VIO__NONE };
+	q->free_head = 0;
+	q->num_free = q->size;
+}
+
+/* Returns one outstanding buffer after a reset, or NULL. */
+static inline void *drv_detach_one(struct vio_drvq *q)
+{
+	for (unsigned i = 0; i < q->size; i++) {
+		void *token;
+		uint32_t len;
+
+		if (!q->slots[i].token)
+			continue;
+		drv_hand_out(q, (uint16_t)i, 0, &token, &len);
+		q->batch_pending = false;
+		q->order_head = q->order_tail = VIO__NONE; /* never used again */
+		return token;
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Device side, common to both layouts                                      */
+
+/* One descriptor, as copied out of shared memory. */
+struct vio__desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags;
+	uint16_t next;  /* split: next; packed: buffer id */
+};
+
+static inline void dev_init_common(struct vio_devq *q, const struct vio_devq_config *cfg)
+{
+	q->size = cfg->size;
+	q->features = cfg->features;
+	q->legacy = !vio_has_feature(cfg->features, VIO_F_VERSION_1);
+	q->event_idx = vio_has_feature(cfg->features, VIO_F_EVENT_IDX);
+	q->indirect_ok = vio_has_feature(cfg->features, VIO_F_INDIRECT_DESC);
+	q->notify_on_empty = vio_has_feature(cfg->features, VIO_F_NOTIFY_ON_EMPTY);
+	q->in_order = vio_has_feature(cfg->features, VIO_F_IN_ORDER);
+	q->packed = vio_has_feature(cfg->features, VIO_F_RING_PACKED);
+	q->mem = cfg->mem;
+}
+
+/* Starts a pop: clears the element's results. */
+static inline void elem_reset(struct vio_elem *e)
+{
+	e->ndescs = 0;
+	e->out_num = e->in_num = 0;
+	e->out_len = e->in_len = 0;
+}
+
+/* Finishes a pop: counts the chain. */
+static inline void elem_done(struct vio_devq *q, struct vio_elem *e, uint16_t id)
+{
+	e->id = id;
+	q->popped++;
+	q->popped_descs += e->ndescs;
+	e->seq_ = q->popped;
+	e->dseq_ = q->popped_descs;
+}
+
+/* Maps one buffer descriptor into the element's readable or writable spans. */
+static inline int dev_map_desc(struct vio_devq *q, struct vio_elem *e, const struct vio__desc *d,
+			       bool *seen_write, uint64_t *total)
+{
+	unsigned n;
+	int r;
+
+	*total += d->len;
+	if (*total > UINT32_MAX)
+		return dev_fail(q, -EIO, "descriptor chain longer than 4 GiB");
+	if (d->flags & VIO_DESC_F_WRITE) {
+		*seen_write = true;
+		r = vio_mem_translate(q->mem, d->addr, d->len, e->in + e->in_num, e->in_cap - e->in_num, &n);
+		e->in_num += n;
+		e->in_len += d->len;
+	} else {
+		if (*seen_write)
+			return dev_fail(q, -EIO, "readable descriptor after a writable one");
+		r = vio_mem_translate(q->mem, d->addr, d->len, e->out + e->out_num, e->out_cap - e->out_num, &n);
+		e->out_num += n;
+		e->out_len += d->len;
+	}
+	if (r == -ENOBUFS)
+		return dev_fail(q, -ENOBUFS, "descriptor chain needs more spans than the element holds");
+	if (r < 0)
+		return dev_fail(q, -EFAULT, "descriptor address outside guest memory");
+	return 0;
+}
+
+/*
+ * Checks the descriptor that points at an indirect table and finds the
+ * table: a host pointer when it lies in one region, NULL (with 0 returned)
+ * when it straddles adjacent regions and must be read entry by entry.
+ * `chained` says the descriptor came after others in a chain.
+ */
+static inline int dev_indirect_table(struct vio_devq *q, const struct vio__desc *ind, bool chained,
+				     const void **table, unsigned *entries)
+{
+	struct vio_iov probe[2];
+	unsigned n;
+
+	if (!q->indirect_ok)
+		return dev_fail(q, -EIO, "indirect descriptor without INDIRECT_DESC");
+	if (ind->flags & VIO_DESC_F_NEXT)
+		return dev_fail(q, -EIO, "indirect descriptor with NEXT set");
+	if (chained && q->packed)
+		return dev_fail(q, -EIO, "indirect descriptor inside a chain");
+	if (ind->len == 0 || ind->len % 16)
+		return dev_fail(q, -EIO, "indirect table length not a non-zero multiple of 16");
+	*entries = ind->len / 16;
+	if (*entries > q->size)
+		return dev_fail(q, -EIO, "indirect table longer than the queue");
+	*table = vio_mem_ptr(q->mem, ind->addr, ind->len);
+	if (*table && (uintptr_t)*table % 8 == 0)
+		return 0;
+	*table = NULL;
+	/* Not one aligned span here: all of it must still be in guest memory. */
+	if (vio_mem_translate(q->mem, ind->addr, ind->len, probe, 2, &n) < 0)
+		return dev_fail(q, -EFAULT, "indirect table outside guest memory");
+	return 0;
+}
+
+/* Copies indirect entry i (raw wire bytes) once, from the table pointer or
+ * through the region table. */
+static inline void dev_indirect_entry(const struct vio_devq *q, const void *table, uint64_t addr,
+				      unsigned i, void *raw)
+{
+	if (table)
+		read_once16(raw, (const uint8_t *)table + (size_t)i * 16);
+	else
+		vio_mem_read(q->mem, addr + (uint64_t)i * 16, raw, 16);
+}
+
+/* Validates an element handed back to fill(): something must be popped
+ * and not filled (which one cannot be checked when the device completes
+ * out of order), and len must fit the element's writable spans. */
+static inline int dev_check_fill(struct vio_devq *q, const struct vio_elem *e, uint32_t len)
+{
+	if (q->broken)
+		return q->err;
+	if (e->id >= q->size || len > e->in_len || q->popped == q->filled)
+		return -EINVAL;
+	return 0;
+}
+
+/* For fill_in_order(): `last` must be popped and not yet filled, which in
+ * order means its sequence number lies in (filled, popped]. Returns the
+ * number of chains the batch completes, or a negative errno. */
+static inline int dev_check_fill_in_order(struct vio_devq *q, const struct vio_elem *last, uint32_t len)
+{
+	uint32_t n = last->seq_ - q->filled;
+
+	if (q->broken)
+		return q->err;
+	if (!q->in_order || last->id >= q->size || len > last->in_len ||
+	    n == 0 || n > q->popped - q->filled)
+		return -EINVAL;
+	return (int)n;
+}
+
+/* split.c and packed.c: the layout-specific halves of the public calls. */
 int vio__split_drv_init(struct vio_drvq *q, const struct vio_drvq_config *cfg);
 int vio__split_add(struct vio_drvq *q, const struct vio_sg *out, unsigned out_n,
 		   const struct vio_sg *in, unsigned in_n, void *token);
@@ -93,15 +413,36 @@ void vio__split_disable_cb(struct vio_drvq *q);
 uint32_t vio__split_enable_cb_prepare(struct vio_drvq *q);
 bool vio__split_poll(struct vio_drvq *q, uint32_t pos);
 bool vio__split_enable_cb_delayed(struct vio_drvq *q);
-void *vio__split_detach_unused(struct vio_drvq *q);
 
 int vio__split_dev_init(struct vio_devq *q, const struct vio_devq_config *cfg);
 int vio__split_pop(struct vio_devq *q, struct vio_elem *e);
 int vio__split_fill(struct vio_devq *q, const struct vio_elem *e, uint32_t len);
+int vio__split_fill_in_order(struct vio_devq *q, const struct vio_elem *last, uint32_t len);
 int vio__split_flush(struct vio_devq *q);
 bool vio__split_need_interrupt(struct vio_devq *q);
 void vio__split_kick_disable(struct vio_devq *q);
 bool vio__split_kick_enable(struct vio_devq *q);
 bool vio__split_has_avail(struct vio_devq *q);
+
+int vio__packed_drv_init(struct vio_drvq *q, const struct vio_drvq_config *cfg);
+int vio__packed_add(struct vio_drvq *q, const struct vio_sg *out, unsigned out_n,
+		    const struct vio_sg *in, unsigned in_n, void *token);
+bool vio__packed_kick_prepare(struct vio_drvq *q);
+int vio__packed_get_buf(struct vio_drvq *q, void **token, uint32_t *len);
+bool vio__packed_has_used(struct vio_drvq *q);
+void vio__packed_disable_cb(struct vio_drvq *q);
+uint32_t vio__packed_enable_cb_prepare(struct vio_drvq *q);
+bool vio__packed_poll(struct vio_drvq *q, uint32_t pos);
+bool vio__packed_enable_cb_delayed(struct vio_drvq *q);
+
+int vio__packed_dev_init(struct vio_devq *q, const struct vio_devq_config *cfg);
+int vio__packed_pop(struct vio_devq *q, struct vio_elem *e);
+int vio__packed_fill(struct vio_devq *q, const struct vio_elem *e, uint32_t len);
+int vio__packed_fill_in_order(struct vio_devq *q, const struct vio_elem *last, uint32_t len);
+int vio__packed_flush(struct vio_devq *q);
+bool vio__packed_need_interrupt(struct vio_devq *q);
+void vio__packed_kick_disable(struct vio_devq *q);
+bool vio__packed_kick_enable(struct vio_devq *q);
+bool vio__packed_has_avail(struct vio_devq *q);
 
 #endif

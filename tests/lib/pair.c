@@ -106,8 +106,9 @@ int vt_pair_dev_reinit(struct vt_pair *p)
 	vc.features = p->features;
 	vc.addrs = p->addrs;
 	vc.mem = &p->mem;
-	vc.avail_base = p->dev.last_avail;
-	vc.used_base = p->dev.used_idx;
+	vc.resume = true;
+	vc.avail_base = vio_devq_avail_base(&p->dev);
+	vc.used_base = vio_devq_used_base(&p->dev);
 	return vio_devq_init(&p->dev, &vc);
 }
 
