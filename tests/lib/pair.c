@@ -64,6 +64,9 @@ int vt_pair_init(struct vt_pair *p, unsigned size, uint64_t features, const stru
 	p->desc = (void *)(p->arena + off_desc);
 	p->avail = (void *)(p->arena + off_drv);
 	p->used = (void *)(p->arena + off_dev);
+	p->pdesc = (void *)(p->arena + off_desc);
+	p->driver_event = (void *)(p->arena + off_drv);
+	p->device_event = (void *)(p->arena + off_dev);
 	p->indirect = o->indirect_max ? p->arena + off_ind : NULL;
 	p->buf = p->arena + off_buf;
 

@@ -9,7 +9,8 @@
  * the indirect tables, and a buffer area tests carve payloads from.
  *
  * Tests that play a hostile peer write the shared areas directly through
- * the p->desc / p->avail / p->used pointers (split layout).
+ * the p->desc / p->avail / p->used pointers (split layout) or p->pdesc /
+ * p->driver_event / p->device_event (packed layout).
  */
 #ifndef VT_PAIR_H
 #define VT_PAIR_H
@@ -46,6 +47,10 @@ struct vt_pair {
 	struct vio_split_desc *desc;
 	struct vio_split_avail *avail;
 	struct vio_split_used *used;
+	/* The same areas seen as a packed ring, for packed hostile tests. */
+	struct vio_packed_desc *pdesc;
+	struct vio_packed_event *driver_event;   /* driver area */
+	struct vio_packed_event *device_event;   /* device area */
 	/* Buffer area. */
 	uint8_t *buf;
 	size_t buf_len;
