@@ -11,7 +11,10 @@
 
 const char *vio_strerror(int err)
 {
-	switch (err < 0 ? -err : err) {
+	/* Negate in unsigned arithmetic: -INT_MIN does not fit an int. */
+	unsigned e = err < 0 ? 0u - (unsigned)err : (unsigned)err;
+
+	switch (e) {
 	case 0:         return "success";
 	case EINVAL:    return "invalid argument";
 	case EIO:       return "the other side broke the virtio rules; queue broken or stopped";
