@@ -87,8 +87,13 @@ int vio_mem_translate(const struct vio_mem *m, uint64_t addr, uint64_t len,
  */
 void *vio_mem_ptr(const struct vio_mem *m, uint64_t addr, uint64_t len);
 
+/* Is all of [addr, addr+len) inside the regions (any number of adjacent
+ * ones)? 0, -EFAULT or -EOVERFLOW; len 0 is always fine. */
+int vio_mem_check(const struct vio_mem *m, uint64_t addr, uint64_t len);
+
 /* Copy between a flat buffer and [addr, addr+len), across regions if need
- * be. Errors as vio_mem_translate (never -ENOBUFS). */
+ * be. The whole range is checked before a byte moves. Errors as
+ * vio_mem_check. */
 int vio_mem_read(const struct vio_mem *m, uint64_t addr, void *dst, size_t len);
 int vio_mem_write(const struct vio_mem *m, uint64_t addr, const void *src, size_t len);
 

@@ -150,44 +150,51 @@ void *vio_mem_ptr(const struct vio_mem *m, uint64_t addr, uint64_t len)
 	return (uint8_t *)r->host + (addr - r->addr);
 }
 
-/* Walks [addr, addr+len) region by region, without an iovec array. */
-static int copy(const struct vio_mem *m, uint64_t addr, void *buf, size_t len, bool to_mem)
+int vio_mem_check(const struct vio_mem *m, uint64_t addr, uint64_t len)
 {
-	uint8_t *p = buf;
 	int i;
 
 	if (len == 0)
 		return 0;
-	if (addr + ((uint64_t)len - 1) < addr)
+	if (addr + (len - 1) < addr)
 		return -EOVERFLOW;
 	i = find(m, addr);
 	if (i < 0)
 		return -EFAULT;
-	/* Check the whole range first, so a failing copy touches nothing. */
-	{
-		uint64_t a = addr, left = len;
-		int j = i;
-		for (;;) {
-			const struct vio_mem_region *r = &m->regions[j];
-			uint64_t chunk = r->size - (a - r->addr);
-			if (chunk >= left)
-				break;
-			left -= chunk;
-			a += chunk;
-			if ((unsigned)j + 1 >= m->n || m->regions[j + 1].addr != a)
-				return -EFAULT;
-			j++;
-		}
-	}
-	while (len) {
+	for (;;) {
 		const struct vio_mem_region *r = &m->regions[i];
-		uint64_t off = addr - r->addr;
-		size_t chunk = r->size - off < len ? (size_t)(r->size - off) : len;
+		uint64_t chunk = r->size - (addr - r->addr);
+
+		if (chunk >= len)
+			return 0;
+		len -= chunk;
+		addr += chunk;
+		if ((unsigned)i + 1 >= m->n || m->regions[i + 1].addr != addr)
+			return -EFAULT;
+		i++;
+	}
+}
+
+/* Copies between buf and [addr, addr+len), region by region, after
+ * checking the whole range so that a failing copy touches nothing. */
+static int copy(const struct vio_mem *m, uint64_t addr, void *buf, size_t len, bool to_mem)
+{
+	uint8_t *p = buf;
+	int i, r;
+
+	r = vio_mem_check(m, addr, len);
+	if (r || len == 0)
+		return r;
+	i = find(m, addr);
+	while (len) {
+		const struct vio_mem_region *reg = &m->regions[i];
+		uint64_t off = addr - reg->addr;
+		size_t chunk = reg->size - off < len ? (size_t)(reg->size - off) : len;
 
 		if (to_mem)
-			memcpy((uint8_t *)r->host + off, p, chunk);
+			memcpy((uint8_t *)reg->host + off, p, chunk);
 		else
-			memcpy(p, (uint8_t *)r->host + off, chunk);
+			memcpy(p, (uint8_t *)reg->host + off, chunk);
 		p += chunk;
 		addr += chunk;
 		len -= chunk;

@@ -340,9 +340,6 @@ static inline int dev_map_desc(struct vio_devq *q, struct vio_elem *e, const str
 static inline int dev_indirect_table(struct vio_devq *q, const struct vio__desc *ind, bool chained,
 				     const void **table, unsigned *entries)
 {
-	struct vio_iov probe[2];
-	unsigned n;
-
 	if (!q->indirect_ok)
 		return dev_fail(q, -EIO, "indirect descriptor without INDIRECT_DESC");
 	if (ind->flags & VIO_DESC_F_NEXT)
@@ -358,8 +355,10 @@ static inline int dev_indirect_table(struct vio_devq *q, const struct vio__desc 
 	if (*table && (uintptr_t)*table % 8 == 0)
 		return 0;
 	*table = NULL;
-	/* Not one aligned span here: all of it must still be in guest memory. */
-	if (vio_mem_translate(q->mem, ind->addr, ind->len, probe, 2, &n) < 0)
+	/* Not one aligned span here (it crosses regions, or the mapping is
+	 * misaligned): all of it must still be in guest memory, and then it is
+	 * read entry by entry. */
+	if (vio_mem_check(q->mem, ind->addr, ind->len) < 0)
 		return dev_fail(q, -EFAULT, "indirect table outside guest memory");
 	return 0;
 }

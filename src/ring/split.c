@@ -499,8 +499,11 @@ void vio__split_kick_disable(struct vio_devq *q)
 	if (q->kicks_disabled)
 		return;
 	q->kicks_disabled = true;
-	/* With EVENT_IDX, leaving avail_event behind is the suppression. */
-	if (!q->event_idx)
+	/* With EVENT_IDX, an avail_event just behind us is one the driver has
+	 * already passed: no kick for 65535 entries. */
+	if (q->event_idx)
+		st16(dev_avail_event(q), q->legacy, (uint16_t)(q->last_avail - 1));
+	else
 		st16(&q->u.split.used->flags, q->legacy, VIO_USED_F_NO_NOTIFY);
 }
 
