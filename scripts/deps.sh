@@ -10,6 +10,7 @@ packages=(
 	gcc clang libclang-rt-14-dev      # compilers; clang's runtime for sanitizers and libFuzzer
 	meson ninja-build pkg-config      # build
 	libcmocka-dev                     # unit tests
+	liburing-dev                      # blk device: io_uring file backend
 	python3                           # test result counting
 	libdpdk-dev                       # vio-bench's peer: DPDK's rte_ring
 )

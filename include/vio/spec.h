@@ -304,4 +304,10 @@ struct vio_packed_event {
 }
 #endif
 
+/* Per-device-type wire formats: config layouts, request headers, bits. */
+#include "vio/spec/rng.h"
+#include "vio/spec/console.h"
+#include "vio/spec/balloon.h"
+#include "vio/spec/blk.h"
+
 #endif /* VIO_SPEC_H */

@@ -1,0 +1,397 @@
+/*
+ * vio/core.h - the virtio device model and driver model.
+ *
+ * Everything of virtio that is not the ring: device status, feature
+ * negotiation, config space with its generation counter, queue setup and
+ * reset, and on the driver side the bus that matches drivers to devices by
+ * id (the seed's autoprobe), names them virtio0, virtio1, ... and hands
+ * back every outstanding buffer on reset.
+ *
+ *   device side: a device type (blk, rng, ...) fills a struct vio_dev and
+ *   a const struct vio_dev_ops; a transport (loopback, vhost-user, an mmio
+ *   or pci register model) turns what the driver does into calls to
+ *   vio_dev_set_status(), vio_dev_queue_set(), vio_dev_notify()...
+ *
+ *   driver side: a transport fills a struct vio_device with a const
+ *   struct vio_transport_ops; vio_bus_add_device() negotiates and binds the
+ *   matching struct vio_driver, which then uses vio_find_vqs(),
+ *   vio_config_read() and the ring calls.
+ *
+ * Neither side knows which transport carries it. The core starts no
+ * threads and does no I/O of its own; on the driver side it allocates ring
+ * memory only through the transport's DMA allocator, in the control path.
+ *
+ * Concurrency: the control-plane calls on one vio_dev (status, features,
+ * config, queue setup) are serialised by the transport, and never run at
+ * the same time as the device type's queue processing of that device (the
+ * transport stops the queues first). The same holds for one vio_device.
+ */
+#ifndef VIO_CORE_H
+#define VIO_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vio/mem.h"
+#include "vio/ring.h"
+#include "vio/spec.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Log levels for the log callbacks below (syslog's numbers). */
+enum vio_log_level { VIO_LOG_ERR = 3, VIO_LOG_WARN = 4, VIO_LOG_INFO = 6, VIO_LOG_DEBUG = 7 };
+typedef void vio_log_fn(void *opaque, enum vio_log_level level, const char *msg);
+
+/* ======================================================================== */
+/* Device side: the device model                                            */
+
+struct vio_dev;
+
+#define VIO_DEV_OPS_VERSION 1
+
+/* What a device type implements. Optional members may be NULL. */
+struct vio_dev_ops {
+	unsigned version;       /* VIO_DEV_OPS_VERSION */
+	/* The driver asks for FEATURES_OK with these features (already
+	 * checked to be a subset of what was offered). Return 0 to accept or
+	 * a negative errno to refuse: FEATURES_OK then stays clear. Optional. */
+	int (*features_ok)(struct vio_dev *d, uint64_t features);
+	/* DRIVER_OK: the enabled queues are live. Optional. */
+	int (*start)(struct vio_dev *d);
+	/* The device is being reset (status 0): forget all queue state. */
+	void (*reset)(struct vio_dev *d);
+	/* A kick (available buffer notification) for queue qi. */
+	void (*queue_notify)(struct vio_dev *d, unsigned qi);
+	/* The driver wrote config bytes [off, off + len), already stored in
+	 * d->config. Optional: without it config space is read-only. */
+	void (*config_write)(struct vio_dev *d, unsigned off, unsigned len);
+	/* Queue qi was reset alone (VIRTIO_F_RING_RESET). Optional. */
+	void (*queue_reset)(struct vio_dev *d, unsigned qi);
+};
+
+#define VIO_DEV_TRANSPORT_VERSION 1
+
+/* What the transport gives the device model: how to notify the driver. */
+struct vio_dev_transport {
+	unsigned version;       /* VIO_DEV_TRANSPORT_VERSION */
+	void (*interrupt)(void *opaque, unsigned qi);   /* used buffers on qi */
+	void (*config_interrupt)(void *opaque);         /* config or status changed */
+};
+
+struct vio_dev_queue {
+	/* read-only for device types */
+	struct vio_devq vq;
+	unsigned max_size;          /* set by the device type */
+	unsigned size;              /* chosen by the driver */
+	struct vio_ring_addrs addrs;
+	bool enabled;               /* the driver enabled it */
+	bool live;                  /* vq is initialised and may be used */
+	/* transport-settable before enable: resume from saved bases */
+	bool resume;
+	uint16_t avail_base, used_base;
+};
+
+struct vio_dev {
+	/* Set by the device type before vio_dev_init(). */
+	uint32_t device_id;
+	uint64_t host_features;     /* offered; the ring features included */
+	bool legacy_ok;             /* serves drivers without VERSION_1 */
+	uint8_t *config;            /* config space, little-endian (or native for legacy) */
+	unsigned config_len;
+	struct vio_dev_queue *queues;
+	unsigned num_queues;
+	const struct vio_dev_ops *ops;
+	void *priv;                 /* the device type's */
+
+	/* Set by the transport. */
+	const struct vio_mem *mem;  /* the driver's memory */
+	const struct vio_dev_transport *transport;
+	void *transport_opaque;
+	vio_log_fn *log;            /* optional */
+	void *log_opaque;
+
+	/* read-only */
+	uint8_t status;
+	uint64_t features;          /* what the driver acked */
+	uint32_t config_generation;
+	bool legacy;                /* negotiated without VERSION_1 */
+};
+
+/* Checks the fields the device type set and puts the device in its reset
+ * state. -EINVAL for a missing ops table, queue array or config pointer. */
+int vio_dev_init(struct vio_dev *d);
+
+/* -- called by transports ------------------------------------------------ */
+
+uint8_t vio_dev_get_status(const struct vio_dev *d);
+
+/*
+ * The driver writes the status register. 0 resets the device and every
+ * queue. Setting FEATURES_OK asks the device type (features_ok); a refusal
+ * leaves the bit clear, which the driver sees when it reads status back.
+ * DRIVER_OK makes the enabled queues live and calls start(). Bits may only
+ * be added (clearing one without a reset is ignored, as the spec allows).
+ * Returns 0, or a negative errno for a write the spec forbids (which is
+ * then ignored; the device stays as it was).
+ */
+int vio_dev_set_status(struct vio_dev *d, uint8_t status);
+
+uint64_t vio_dev_get_features(const struct vio_dev *d);
+
+/* The driver's features: -EINVAL when not a subset of the offer, without
+ * VERSION_1 on a device that is not legacy_ok, or after FEATURES_OK. */
+int vio_dev_set_features(struct vio_dev *d, uint64_t features);
+
+/* Config space access: -EINVAL when [off, off + len) is not inside it. */
+int vio_dev_config_read(struct vio_dev *d, unsigned off, void *buf, unsigned len);
+int vio_dev_config_write(struct vio_dev *d, unsigned off, const void *buf, unsigned len);
+uint32_t vio_dev_config_generation(const struct vio_dev *d);
+
+unsigned vio_dev_num_queues(const struct vio_dev *d);
+/* Largest size of queue qi, 0 when qi does not exist. */
+unsigned vio_dev_queue_max(const struct vio_dev *d, unsigned qi);
+
+/* Size and ring addresses of queue qi, before it is enabled (or after a
+ * queue reset): -EINVAL for a bad index, a size above the maximum or not
+ * valid for the layout, or a queue that is enabled. */
+int vio_dev_queue_set(struct vio_dev *d, unsigned qi, unsigned size, const struct vio_ring_addrs *a);
+
+/* The driver enables queue qi. It goes live at DRIVER_OK, or at once if
+ * DRIVER_OK is already set (after a RING_RESET). -EFAULT when its rings
+ * are not inside the driver's memory: the device then needs a reset. */
+int vio_dev_queue_enable(struct vio_dev *d, unsigned qi);
+
+/* VIRTIO_F_RING_RESET: reset queue qi alone. -ENOTSUP if not negotiated. */
+int vio_dev_queue_reset(struct vio_dev *d, unsigned qi);
+
+/* A kick for queue qi: passed to the device type if the queue is live. */
+void vio_dev_notify(struct vio_dev *d, unsigned qi);
+
+/* -- called by device types ---------------------------------------------- */
+
+/* The live ring of queue qi, or NULL. */
+struct vio_devq *vio_dev_vq(struct vio_dev *d, unsigned qi);
+
+/* After pushing to qi: interrupt the driver if the ring says it wants one. */
+void vio_dev_interrupt(struct vio_dev *d, unsigned qi);
+
+/* The device changed its config space: bump the generation, tell the driver. */
+void vio_dev_config_changed(struct vio_dev *d);
+
+/* The driver broke the rules (e.g. a queue stopped): set NEEDS_RESET, tell
+ * the driver, stop all queues, log why. */
+void vio_dev_needs_reset(struct vio_dev *d, const char *why);
+
+/* Handles a vio_devq_pop() result: a stopped queue becomes NEEDS_RESET.
+ * Returns err unchanged. */
+int vio_dev_check(struct vio_dev *d, unsigned qi, int err);
+
+bool vio_dev_has_feature(const struct vio_dev *d, unsigned bit);
+
+/* Log through the log callback, if any. (The core is freestanding: it
+ * does no formatting; callers that need it format first.) */
+void vio_dev_log(const struct vio_dev *d, enum vio_log_level level, const char *msg);
+
+/* ======================================================================== */
+/* Driver side: the driver model                                            */
+
+struct vio_device;
+struct vio_virtqueue;
+
+#define VIO_TRANSPORT_OPS_VERSION 1
+
+/*
+ * What a driver-side transport implements. Every member is required
+ * unless marked optional. Config offsets are device-specific config space
+ * offsets; queue indices are below num_queues().
+ */
+struct vio_transport_ops {
+	unsigned version;       /* VIO_TRANSPORT_OPS_VERSION */
+	uint8_t (*get_status)(struct vio_device *dev);
+	void (*set_status)(struct vio_device *dev, uint8_t status);
+	uint64_t (*get_features)(struct vio_device *dev);
+	int (*set_features)(struct vio_device *dev, uint64_t features);
+	/* Feature bits the transport itself can carry (ring layouts,
+	 * ACCESS_PLATFORM, ...). Device-type bits (0..23, 50+) always pass. */
+	uint64_t (*transport_features)(struct vio_device *dev);
+	int (*config_read)(struct vio_device *dev, unsigned off, void *buf, unsigned len);
+	int (*config_write)(struct vio_device *dev, unsigned off, const void *buf, unsigned len);
+	uint32_t (*config_generation)(struct vio_device *dev);
+	unsigned (*num_queues)(struct vio_device *dev);
+	unsigned (*queue_max)(struct vio_device *dev, unsigned qi);
+	int (*queue_setup)(struct vio_device *dev, unsigned qi, unsigned size,
+			   const struct vio_ring_addrs *dma);
+	int (*queue_enable)(struct vio_device *dev, unsigned qi);
+	int (*queue_reset)(struct vio_device *dev, unsigned qi); /* optional */
+	void (*notify)(struct vio_device *dev, unsigned qi);
+	/* DMA memory: memory the device can address; *dma is its address. */
+	void *(*dma_alloc)(struct vio_device *dev, size_t size, size_t align, uint64_t *dma);
+	void (*dma_free)(struct vio_device *dev, void *p, size_t size);
+	/* Device address of a pointer inside DMA memory (UINT64_MAX if not). */
+	uint64_t (*dma_addr)(struct vio_device *dev, const void *p);
+	/* Block until the device may have interrupted (at most timeout_ms;
+	 * -1: no limit), delivering interrupts through vio_device_interrupt()
+	 * on this thread. Optional: without it, synchronous driver calls poll.
+	 * Returns 0 or -ETIMEDOUT. */
+	int (*wait)(struct vio_device *dev, int timeout_ms);
+	/* Legacy layout alignment (0: modern placement only). */
+	size_t legacy_align;
+};
+
+/* A driver. Caller-allocated; registered with vio_bus_register_driver(). */
+struct vio_driver {
+	const char *name;
+	const uint32_t *ids;            /* device ids it drives, 0-terminated */
+	uint64_t features;              /* what it supports, VERSION_1 included */
+	uint64_t legacy_features;       /* with a device that is not VERSION_1 */
+	int (*probe)(struct vio_device *dev);
+	void (*remove)(struct vio_device *dev);
+	void (*config_changed)(struct vio_device *dev);         /* optional */
+	/* private */
+	struct vio_driver *next_;
+};
+
+/* Per-queue setup for vio_find_vqs(). */
+struct vio_vq_info {
+	void (*callback)(struct vio_virtqueue *vq);     /* used buffers (optional) */
+	unsigned size;                  /* 0: the device's maximum */
+	unsigned indirect_max;          /* indirect table entries per buffer (0: none) */
+	enum vio_len_policy len_policy;
+};
+
+struct vio_virtqueue {
+	/* read-only */
+	struct vio_drvq q;
+	struct vio_device *dev;
+	unsigned index;
+	/* for the driver */
+	void (*callback)(struct vio_virtqueue *vq);
+	void *priv;
+	/* private: ring memory from the transport, slots from the bus */
+	void *mem_;
+	size_t mem_len_;
+	struct vio__drv_slot *slots_;
+	size_t slots_len_;
+};
+
+struct vio_bus;
+
+struct vio_device {
+	/* set by the transport before vio_bus_add_device() */
+	const struct vio_transport_ops *ops;
+	void *transport;                /* the transport's own state */
+	uint32_t id;                    /* device id */
+
+	/* read-only */
+	unsigned index;                 /* unique on its bus */
+	char name[16];                  /* "virtio%u" */
+	uint64_t features;              /* negotiated */
+	bool legacy;                    /* negotiated without VERSION_1 */
+	struct vio_driver *driver;      /* bound driver, or NULL */
+	struct vio_virtqueue *vqs;
+	unsigned nvqs;
+	struct vio_bus *bus;
+
+	/* for the bound driver */
+	void *priv;
+
+	/* private */
+	struct vio_device *next_;
+};
+
+/* Drivers and devices, matched by id. Caller-allocated; no globals. */
+struct vio_bus {
+	/* Private (not device-visible) memory for the drivers' bookkeeping,
+	 * such as each queue's shadow slots: required, as the core itself is
+	 * freestanding. Control path only. */
+	void *(*alloc)(void *opaque, size_t size);
+	void (*free)(void *opaque, void *p, size_t size);
+	void *alloc_opaque;
+	vio_log_fn *log;                /* optional */
+	void *log_opaque;
+	/* private */
+	struct vio_driver *drivers_;
+	struct vio_device *devices_;
+	unsigned next_index_;
+};
+
+/* Empties the bus and sets its private-memory allocator. */
+void vio_bus_init(struct vio_bus *bus, void *(*alloc)(void *opaque, size_t size),
+		  void (*free_fn)(void *opaque, void *p, size_t size), void *alloc_opaque);
+
+/* Registers a driver and binds it to every unbound device it matches. */
+int vio_bus_register_driver(struct vio_bus *bus, struct vio_driver *drv);
+/* Unbinds it (remove) from its devices, then forgets it. */
+void vio_bus_unregister_driver(struct vio_bus *bus, struct vio_driver *drv);
+
+/*
+ * A transport found a device: give it an index and name, reset it,
+ * ACKNOWLEDGE, and bind a matching driver if one is registered:
+ * DRIVER, negotiate (device offer AND driver table AND transport), write
+ * and read back FEATURES_OK, probe, then DRIVER_OK. A failed negotiation
+ * or probe sets FAILED; the device stays on the bus unbound. Returns 0 when
+ * added (bound or not), or a negative errno.
+ */
+int vio_bus_add_device(struct vio_bus *bus, struct vio_device *dev);
+/* Unbinds (remove) and resets the device, then forgets it. */
+void vio_bus_remove_device(struct vio_bus *bus, struct vio_device *dev);
+
+/* Binds dev again after its driver was unbound (vio_device_unbind). */
+int vio_device_bind(struct vio_device *dev);
+void vio_device_unbind(struct vio_device *dev);
+
+/* -- for drivers --------------------------------------------------------- */
+
+bool vio_device_has_feature(const struct vio_device *dev, unsigned bit);
+
+/*
+ * Reads config space consistently: retries while the generation changes,
+ * at most 16 times, then -EAGAIN. Other errors from the transport pass.
+ */
+int vio_config_read(struct vio_device *dev, unsigned off, void *buf, unsigned len);
+int vio_config_write(struct vio_device *dev, unsigned off, const void *buf, unsigned len);
+
+/* Sets up queues 0..n-1 with ring memory from the transport. On error
+ * nothing stays allocated. */
+int vio_find_vqs(struct vio_device *dev, unsigned n, const struct vio_vq_info *info,
+		 struct vio_virtqueue *vqs);
+/* Frees what vio_find_vqs() allocated; the device must be reset first. */
+void vio_del_vqs(struct vio_device *dev);
+
+/* Device address of a pointer inside DMA memory, and the allocator. */
+void *vio_dma_alloc(struct vio_device *dev, size_t size, size_t align, uint64_t *dma);
+void vio_dma_free(struct vio_device *dev, void *p, size_t size);
+uint64_t vio_dma_addr(struct vio_device *dev, const void *p);
+
+/* Kicks queue vq if the ring says the device wants it. */
+bool vio_vq_kick(struct vio_virtqueue *vq);
+
+/* Waits for the device (see vio_transport_ops.wait): 0 or -ETIMEDOUT. */
+int vio_device_wait(struct vio_device *dev, int timeout_ms);
+
+/*
+ * Resets the device (status 0, read back) so it stops using every queue.
+ * The driver then takes its buffers back with vio_drvq_detach_unused() on
+ * each vq->q, and may vio_del_vqs() or re-negotiate.
+ */
+void vio_device_reset(struct vio_device *dev);
+
+/* Sets DRIVER_OK early (from probe, before using queues); the bus does it
+ * after probe otherwise. */
+void vio_device_ready(struct vio_device *dev);
+
+/* -- for driver-side transports ----------------------------------------- */
+
+/* The device interrupted for queue qi: run that queue's callback. */
+void vio_device_interrupt(struct vio_device *dev, unsigned qi);
+/* The device's config changed: tell the driver. */
+void vio_device_config_interrupt(struct vio_device *dev);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VIO_CORE_H */

@@ -1,0 +1,326 @@
+/*
+ * device.c - the device model: what every virtio device does whatever its
+ * type and whatever carries it.
+ *
+ * The status machine (virtio 1.x 2.1 and 3.1): the driver resets the
+ * device by writing 0, then sets ACKNOWLEDGE, DRIVER, writes its features,
+ * sets FEATURES_OK and reads it back (the device may refuse), sets up
+ * queues and sets DRIVER_OK. FAILED is the driver giving up; NEEDS_RESET is
+ * the device saying the driver broke something. Config space is bytes with
+ * a generation counter the device bumps on every change it makes.
+ *
+ * Transports call the vio_dev_* "register" functions below in whatever
+ * order the driver does things; every call is checked against the state,
+ * because the driver is not trusted either.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "vio/core.h"
+
+#define STATUS_ALL (VIO_STATUS_ACKNOWLEDGE | VIO_STATUS_DRIVER | VIO_STATUS_DRIVER_OK | \
+		    VIO_STATUS_FEATURES_OK | VIO_STATUS_NEEDS_RESET | VIO_STATUS_FAILED)
+
+void vio_dev_log(const struct vio_dev *d, enum vio_log_level level, const char *msg)
+{
+	if (d->log)
+		d->log(d->log_opaque, level, msg);
+}
+
+bool vio_dev_has_feature(const struct vio_dev *d, unsigned bit)
+{
+	return vio_has_feature(d->features, bit);
+}
+
+static void stop_queues(struct vio_dev *d)
+{
+	for (unsigned i = 0; i < d->num_queues; i++)
+		d->queues[i].live = false;
+}
+
+/* Back to the state after power-on: no status, no features, no queues. */
+static void reset(struct vio_dev *d)
+{
+	stop_queues(d);
+	if (d->ops->reset)
+		d->ops->reset(d);
+	for (unsigned i = 0; i < d->num_queues; i++) {
+		struct vio_dev_queue *q = &d->queues[i];
+
+		q->size = q->max_size;
+		memset(&q->addrs, 0, sizeof(q->addrs));
+		q->enabled = false;
+		q->resume = false;
+		q->avail_base = q->used_base = 0;
+	}
+	d->status = 0;
+	d->features = 0;
+	d->legacy = false;
+}
+
+int vio_dev_init(struct vio_dev *d)
+{
+	if (!d->ops || d->ops->version != VIO_DEV_OPS_VERSION || !d->ops->queue_notify ||
+	    (d->num_queues && !d->queues) || (d->config_len && !d->config))
+		return -EINVAL;
+	for (unsigned i = 0; i < d->num_queues; i++) {
+		/* The maximum must be a size both layouts accept. */
+		if (!vio_ring_size_valid(0, d->queues[i].max_size))
+			return -EINVAL;
+	}
+	d->config_generation = 0;
+	reset(d);
+	return 0;
+}
+
+uint8_t vio_dev_get_status(const struct vio_dev *d)
+{
+	return d->status;
+}
+
+/* Makes queue qi live: the ring must lie inside the driver's memory. */
+static int start_queue(struct vio_dev *d, unsigned qi)
+{
+	struct vio_dev_queue *q = &d->queues[qi];
+	struct vio_devq_config c = {
+		.size = q->size,
+		.features = d->features,
+		.addrs = q->addrs,
+		.mem = d->mem,
+		.resume = q->resume,
+		.avail_base = q->avail_base,
+		.used_base = q->used_base,
+	};
+	int r;
+
+	if (!d->mem)
+		return -EFAULT;
+	r = vio_devq_init(&q->vq, &c);
+	if (r) {
+		vio_dev_needs_reset(d, "queue rings are not inside the driver's memory");
+		return r;
+	}
+	q->live = true;
+	return 0;
+}
+
+int vio_dev_set_status(struct vio_dev *d, uint8_t status)
+{
+	uint8_t old = d->status, added;
+
+	if (status == 0) {
+		reset(d);
+		return 0;
+	}
+	if (status & ~STATUS_ALL)
+		return -EINVAL;
+	/* The driver may set NEEDS_RESET only by echoing ours. */
+	status = (uint8_t)((status & ~VIO_STATUS_NEEDS_RESET) | (old & VIO_STATUS_NEEDS_RESET));
+	/* Bits cannot be cleared without a reset. */
+	if ((old & status) != old)
+		return -EINVAL;
+	added = (uint8_t)(status & ~old);
+
+	if (added & VIO_STATUS_FAILED) {
+		d->status |= VIO_STATUS_FAILED;
+		stop_queues(d);
+		return 0;
+	}
+	if (old & VIO_STATUS_FAILED)
+		return -EINVAL;
+	if ((added & VIO_STATUS_DRIVER) && !(status & VIO_STATUS_ACKNOWLEDGE))
+		return -EINVAL;
+	if (added & VIO_STATUS_FEATURES_OK) {
+		if (!(status & VIO_STATUS_DRIVER) || d->legacy)
+			return -EINVAL;
+		if (d->ops->features_ok && d->ops->features_ok(d, d->features) < 0) {
+			/* Refused: everything else is taken, FEATURES_OK is not,
+			 * and the driver sees that when it reads status back. */
+			d->status = (uint8_t)(status & ~(VIO_STATUS_FEATURES_OK | VIO_STATUS_DRIVER_OK));
+			return 0;
+		}
+	}
+	if (added & VIO_STATUS_DRIVER_OK) {
+		/* Modern drivers must have had FEATURES_OK accepted first. */
+		if (!(status & VIO_STATUS_DRIVER) || (!d->legacy && !(status & VIO_STATUS_FEATURES_OK)))
+			return -EINVAL;
+		d->status = status;
+		for (unsigned i = 0; i < d->num_queues; i++) {
+			if (d->queues[i].enabled && start_queue(d, i) < 0)
+				return 0; /* NEEDS_RESET is set */
+		}
+		if (d->ops->start && d->ops->start(d) < 0)
+			vio_dev_needs_reset(d, "the device could not start");
+		return 0;
+	}
+	d->status = status;
+	return 0;
+}
+
+uint64_t vio_dev_get_features(const struct vio_dev *d)
+{
+	return d->host_features;
+}
+
+int vio_dev_set_features(struct vio_dev *d, uint64_t features)
+{
+	if (d->status & (VIO_STATUS_FEATURES_OK | VIO_STATUS_DRIVER_OK | VIO_STATUS_FAILED))
+		return -EINVAL;
+	if (features & ~d->host_features)
+		return -EINVAL;
+	if (!vio_has_feature(features, VIO_F_VERSION_1) && !d->legacy_ok)
+		return -EINVAL;
+	/* The packed ring exists only in virtio 1.x. */
+	if (vio_has_feature(features, VIO_F_RING_PACKED) && !vio_has_feature(features, VIO_F_VERSION_1))
+		return -EINVAL;
+	d->features = features;
+	d->legacy = !vio_has_feature(features, VIO_F_VERSION_1);
+	return 0;
+}
+
+static bool config_range_ok(const struct vio_dev *d, unsigned off, unsigned len)
+{
+	return off <= d->config_len && len <= d->config_len - off;
+}
+
+int vio_dev_config_read(struct vio_dev *d, unsigned off, void *buf, unsigned len)
+{
+	if (!config_range_ok(d, off, len))
+		return -EINVAL;
+	memcpy(buf, d->config + off, len);
+	return 0;
+}
+
+int vio_dev_config_write(struct vio_dev *d, unsigned off, const void *buf, unsigned len)
+{
+	if (!config_range_ok(d, off, len))
+		return -EINVAL;
+	if (!d->ops->config_write)
+		return -EPERM;
+	memcpy(d->config + off, buf, len);
+	d->ops->config_write(d, off, len);
+	return 0;
+}
+
+uint32_t vio_dev_config_generation(const struct vio_dev *d)
+{
+	return d->config_generation;
+}
+
+unsigned vio_dev_num_queues(const struct vio_dev *d)
+{
+	return d->num_queues;
+}
+
+unsigned vio_dev_queue_max(const struct vio_dev *d, unsigned qi)
+{
+	return qi < d->num_queues ? d->queues[qi].max_size : 0;
+}
+
+int vio_dev_queue_set(struct vio_dev *d, unsigned qi, unsigned size, const struct vio_ring_addrs *a)
+{
+	struct vio_dev_queue *q;
+
+	if (qi >= d->num_queues)
+		return -EINVAL;
+	q = &d->queues[qi];
+	/* A split queue of the driver's size must be a power of two; the
+	 * layout is only known once features are, so check both rules then. */
+	if (q->enabled || size == 0 || size > q->max_size || !vio_ring_size_valid(d->features, size))
+		return -EINVAL;
+	q->size = size;
+	q->addrs = *a;
+	return 0;
+}
+
+int vio_dev_queue_enable(struct vio_dev *d, unsigned qi)
+{
+	struct vio_dev_queue *q;
+
+	if (qi >= d->num_queues || (d->status & VIO_STATUS_FAILED))
+		return -EINVAL;
+	q = &d->queues[qi];
+	if (q->enabled)
+		return 0;
+	if (!vio_ring_size_valid(d->features, q->size))
+		return -EINVAL;
+	q->enabled = true;
+	if (d->status & VIO_STATUS_DRIVER_OK)
+		return start_queue(d, qi);
+	return 0;
+}
+
+int vio_dev_queue_reset(struct vio_dev *d, unsigned qi)
+{
+	struct vio_dev_queue *q;
+
+	if (!vio_has_feature(d->features, VIO_F_RING_RESET))
+		return -ENOTSUP;
+	if (qi >= d->num_queues)
+		return -EINVAL;
+	q = &d->queues[qi];
+	q->live = false;
+	if (d->ops->queue_reset)
+		d->ops->queue_reset(d, qi);
+	q->enabled = false;
+	q->resume = false;
+	q->size = q->max_size;
+	memset(&q->addrs, 0, sizeof(q->addrs));
+	return 0;
+}
+
+void vio_dev_notify(struct vio_dev *d, unsigned qi)
+{
+	if (qi >= d->num_queues || !d->queues[qi].live || !(d->status & VIO_STATUS_DRIVER_OK) ||
+	    (d->status & (VIO_STATUS_NEEDS_RESET | VIO_STATUS_FAILED)))
+		return;
+	d->ops->queue_notify(d, qi);
+}
+
+struct vio_devq *vio_dev_vq(struct vio_dev *d, unsigned qi)
+{
+	if (qi >= d->num_queues || !d->queues[qi].live)
+		return NULL;
+	return &d->queues[qi].vq;
+}
+
+void vio_dev_interrupt(struct vio_dev *d, unsigned qi)
+{
+	struct vio_devq *vq = vio_dev_vq(d, qi);
+
+	if (vq && vio_devq_need_interrupt(vq) && d->transport && d->transport->interrupt)
+		d->transport->interrupt(d->transport_opaque, qi);
+}
+
+static void config_interrupt(struct vio_dev *d)
+{
+	if (d->transport && d->transport->config_interrupt)
+		d->transport->config_interrupt(d->transport_opaque);
+}
+
+void vio_dev_config_changed(struct vio_dev *d)
+{
+	d->config_generation++;
+	if (d->status & VIO_STATUS_DRIVER_OK)
+		config_interrupt(d);
+}
+
+void vio_dev_needs_reset(struct vio_dev *d, const char *why)
+{
+	vio_dev_log(d, VIO_LOG_ERR, why);
+	if (d->status & VIO_STATUS_NEEDS_RESET)
+		return;
+	stop_queues(d);
+	d->status |= VIO_STATUS_NEEDS_RESET;
+	/* A legacy driver has no NEEDS_RESET; it still gets the interrupt. */
+	config_interrupt(d);
+}
+
+int vio_dev_check(struct vio_dev *d, unsigned qi, int err)
+{
+	struct vio_devq *vq = qi < d->num_queues ? &d->queues[qi].vq : NULL;
+
+	if (err < 0 && err != -EAGAIN && vq && vio_devq_is_stopped(vq))
+		vio_dev_needs_reset(d, vio_devq_error(vq));
+	return err;
+}

@@ -1,0 +1,417 @@
+/*
+ * driver.c - the driver model: the bus that binds drivers to devices.
+ *
+ * This is the seed's virtio core: a transport announces a device, the bus
+ * gives it a name, resets it, and if a registered driver's id table names
+ * its device id, negotiates features in the core (device offer AND driver
+ * table AND what the transport carries), confirms FEATURES_OK by reading
+ * status back, probes the driver and finally sets DRIVER_OK. Drivers only
+ * ever see struct vio_device and the helpers here; they never learn which
+ * transport they run on.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "vio/core.h"
+
+/* Feature bits that belong to the device type, not the transport:
+ * 0..23 and 50..63 (virtio 1.x 2.2). */
+#define DEVICE_TYPE_BITS ((VIO_BIT(24) - 1) | ~(VIO_BIT(50) - 1))
+
+/* How often vio_config_read() retries a read torn by a config change. */
+#define CONFIG_READ_TRIES 16
+
+static void bus_log(const struct vio_bus *bus, enum vio_log_level level, const char *msg)
+{
+	if (bus && bus->log)
+		bus->log(bus->log_opaque, level, msg);
+}
+
+bool vio_device_has_feature(const struct vio_device *dev, unsigned bit)
+{
+	return vio_has_feature(dev->features, bit);
+}
+
+static void add_status(struct vio_device *dev, uint8_t bits)
+{
+	dev->ops->set_status(dev, (uint8_t)(dev->ops->get_status(dev) | bits));
+}
+
+void vio_device_reset(struct vio_device *dev)
+{
+	dev->ops->set_status(dev, 0);
+	/* Reading back 0 tells us the device has finished resetting. The
+	 * transports here reset synchronously, so one read suffices. */
+	(void)dev->ops->get_status(dev);
+}
+
+void vio_device_ready(struct vio_device *dev)
+{
+	add_status(dev, VIO_STATUS_DRIVER_OK);
+}
+
+static bool matches(const struct vio_driver *drv, uint32_t id)
+{
+	for (const uint32_t *p = drv->ids; p && *p; p++)
+		if (*p == id)
+			return true;
+	return false;
+}
+
+/* Negotiates features for drv and, when that works, probes it. */
+static int bind(struct vio_device *dev, struct vio_driver *drv)
+{
+	uint64_t offer, want, transport;
+	int r;
+
+	add_status(dev, VIO_STATUS_DRIVER);
+	offer = dev->ops->get_features(dev);
+	dev->legacy = !vio_has_feature(offer, VIO_F_VERSION_1);
+	want = dev->legacy ? drv->legacy_features : drv->features;
+	transport = dev->ops->transport_features(dev) | DEVICE_TYPE_BITS;
+	dev->features = offer & want & transport;
+	dev->legacy = !vio_has_feature(dev->features, VIO_F_VERSION_1);
+
+	r = dev->ops->set_features(dev, dev->features);
+	if (r < 0) {
+		bus_log(dev->bus, VIO_LOG_ERR, "device refused the driver's features");
+		goto fail;
+	}
+	if (!dev->legacy) {
+		add_status(dev, VIO_STATUS_FEATURES_OK);
+		if (!(dev->ops->get_status(dev) & VIO_STATUS_FEATURES_OK)) {
+			bus_log(dev->bus, VIO_LOG_ERR, "device did not accept FEATURES_OK");
+			r = -ENODEV;
+			goto fail;
+		}
+	}
+	dev->driver = drv;
+	r = drv->probe(dev);
+	if (r < 0) {
+		dev->driver = NULL;
+		bus_log(dev->bus, VIO_LOG_ERR, "driver probe failed");
+		goto fail;
+	}
+	if (!(dev->ops->get_status(dev) & VIO_STATUS_DRIVER_OK))
+		vio_device_ready(dev);
+	return 0;
+fail:
+	add_status(dev, VIO_STATUS_FAILED);
+	return r;
+}
+
+/* Starts over from reset and binds the first driver that matches. */
+int vio_device_bind(struct vio_device *dev)
+{
+	struct vio_bus *bus = dev->bus;
+
+	if (dev->driver)
+		return -EBUSY;
+	vio_device_reset(dev);
+	add_status(dev, VIO_STATUS_ACKNOWLEDGE);
+	for (struct vio_driver *drv = bus->drivers_; drv; drv = drv->next_) {
+		if (matches(drv, dev->id))
+			return bind(dev, drv);
+	}
+	return 0; /* no driver yet: stays acknowledged */
+}
+
+void vio_device_unbind(struct vio_device *dev)
+{
+	if (!dev->driver)
+		return;
+	dev->driver->remove(dev);
+	dev->driver = NULL;
+	/* Whatever the driver left, the device must stop using it. */
+	vio_device_reset(dev);
+	if (dev->vqs)
+		vio_del_vqs(dev);
+	dev->priv = NULL;
+}
+
+void vio_bus_init(struct vio_bus *bus, void *(*alloc)(void *opaque, size_t size),
+		  void (*free_fn)(void *opaque, void *p, size_t size), void *alloc_opaque)
+{
+	memset(bus, 0, sizeof(*bus));
+	bus->alloc = alloc;
+	bus->free = free_fn;
+	bus->alloc_opaque = alloc_opaque;
+}
+
+int vio_bus_register_driver(struct vio_bus *bus, struct vio_driver *drv)
+{
+	if (!drv->probe || !drv->remove || !drv->ids)
+		return -EINVAL;
+	for (struct vio_driver *d = bus->drivers_; d; d = d->next_)
+		if (d == drv)
+			return -EEXIST;
+	drv->next_ = bus->drivers_;
+	bus->drivers_ = drv;
+	for (struct vio_device *dev = bus->devices_; dev; dev = dev->next_) {
+		if (!dev->driver && matches(drv, dev->id))
+			(void)vio_device_bind(dev);
+	}
+	return 0;
+}
+
+void vio_bus_unregister_driver(struct vio_bus *bus, struct vio_driver *drv)
+{
+	struct vio_driver **pp;
+
+	for (struct vio_device *dev = bus->devices_; dev; dev = dev->next_) {
+		if (dev->driver == drv)
+			vio_device_unbind(dev);
+	}
+	for (pp = &bus->drivers_; *pp; pp = &(*pp)->next_) {
+		if (*pp == drv) {
+			*pp = drv->next_;
+			break;
+		}
+	}
+}
+
+static void set_name(struct vio_device *dev)
+{
+	/* "virtio%u" without snprintf: the core is freestanding. */
+	char digits[12];
+	unsigned n = dev->index, k = 0, i;
+
+	do {
+		digits[k++] = (char)('0' + n % 10);
+		n /= 10;
+	} while (n);
+	memcpy(dev->name, "virtio", 6);
+	for (i = 0; i < k; i++)
+		dev->name[6 + i] = digits[k - 1 - i];
+	dev->name[6 + k] = '\0';
+}
+
+int vio_bus_add_device(struct vio_bus *bus, struct vio_device *dev)
+{
+	const struct vio_transport_ops *ops = dev->ops;
+
+	if (!bus->alloc || !bus->free)
+		return -EINVAL;
+	if (!ops || ops->version != VIO_TRANSPORT_OPS_VERSION || !ops->get_status ||
+	    !ops->set_status || !ops->get_features || !ops->set_features ||
+	    !ops->transport_features || !ops->config_read || !ops->config_generation ||
+	    !ops->num_queues || !ops->queue_max || !ops->queue_setup || !ops->queue_enable ||
+	    !ops->notify || !ops->dma_alloc || !ops->dma_free || !ops->dma_addr)
+		return -EINVAL;
+	dev->bus = bus;
+	dev->index = bus->next_index_++;
+	set_name(dev);
+	dev->driver = NULL;
+	dev->vqs = NULL;
+	dev->nvqs = 0;
+	dev->priv = NULL;
+	dev->next_ = bus->devices_;
+	bus->devices_ = dev;
+	(void)vio_device_bind(dev);
+	return 0;
+}
+
+void vio_bus_remove_device(struct vio_bus *bus, struct vio_device *dev)
+{
+	struct vio_device **pp;
+
+	vio_device_unbind(dev);
+	vio_device_reset(dev);
+	for (pp = &bus->devices_; *pp; pp = &(*pp)->next_) {
+		if (*pp == dev) {
+			*pp = dev->next_;
+			break;
+		}
+	}
+}
+
+int vio_config_read(struct vio_device *dev, unsigned off, void *buf, unsigned len)
+{
+	for (unsigned tries = 0; tries < CONFIG_READ_TRIES; tries++) {
+		uint32_t before = dev->ops->config_generation(dev);
+		int r = dev->ops->config_read(dev, off, buf, len);
+
+		if (r < 0)
+			return r;
+		if (dev->ops->config_generation(dev) == before)
+			return 0;
+	}
+	return -EAGAIN;
+}
+
+int vio_config_write(struct vio_device *dev, unsigned off, const void *buf, unsigned len)
+{
+	if (!dev->ops->config_write)
+		return -ENOTSUP;
+	return dev->ops->config_write(dev, off, buf, len);
+}
+
+void *vio_dma_alloc(struct vio_device *dev, size_t size, size_t align, uint64_t *dma)
+{
+	return dev->ops->dma_alloc(dev, size, align, dma);
+}
+
+void vio_dma_free(struct vio_device *dev, void *p, size_t size)
+{
+	if (p)
+		dev->ops->dma_free(dev, p, size);
+}
+
+uint64_t vio_dma_addr(struct vio_device *dev, const void *p)
+{
+	return dev->ops->dma_addr(dev, p);
+}
+
+static size_t align_up(size_t v, size_t a)
+{
+	return (v + a - 1) & ~(a - 1);
+}
+
+/* Frees one queue's memory (either part may be missing). */
+static void free_vq(struct vio_device *dev, struct vio_virtqueue *vq)
+{
+	vio_dma_free(dev, vq->mem_, vq->mem_len_);
+	if (vq->slots_)
+		dev->bus->free(dev->bus->alloc_opaque, vq->slots_, vq->slots_len_);
+	vq->mem_ = NULL;
+	vq->slots_ = NULL;
+}
+
+/*
+ * Ring memory of one queue: one DMA block holding the three areas (legacy
+ * placement when the transport needs it) and then the indirect tables. The
+ * shadow slots come from the bus's private allocator: the device must
+ * never be able to reach the driver's bookkeeping.
+ */
+static int setup_vq(struct vio_device *dev, unsigned qi, const struct vio_vq_info *info,
+		    struct vio_virtqueue *vq)
+{
+	const unsigned max = dev->ops->queue_max(dev, qi);
+	const uint64_t f = dev->features;
+	const unsigned indirect_max = vio_has_feature(f, VIO_F_INDIRECT_DESC) ? info->indirect_max : 0;
+	unsigned size = info->size ? info->size : max;
+	size_t off_drv, off_dev, off_ind, align = 4096;
+	struct vio_drvq_config c;
+	uint64_t dma;
+	int r;
+
+	if (dev->legacy && dev->ops->legacy_align) {
+		/* Legacy transports take one block at a fixed alignment and
+		 * cannot change the size. */
+		struct vio_ring_addrs a;
+
+		size = max;
+		if (dev->ops->legacy_align > align)
+			align = dev->ops->legacy_align;
+		vio_ring_legacy_layout(0, size, dev->ops->legacy_align, &a);
+		off_drv = (size_t)a.driver;
+		off_dev = (size_t)a.device;
+		off_ind = align_up(vio_split_legacy_size(size, dev->ops->legacy_align), 16);
+	} else {
+		off_drv = align_up(vio_ring_desc_bytes(f, size), vio_ring_driver_align(f));
+		off_dev = align_up(off_drv + vio_ring_driver_bytes(f, size), vio_ring_device_align(f));
+		off_ind = align_up(off_dev + vio_ring_device_bytes(f, size), 16);
+	}
+	if (max == 0 || size > max || !vio_ring_size_valid(f, size))
+		return -EINVAL;
+
+	vq->mem_len_ = off_ind + (size_t)size * indirect_max * 16;
+	vq->mem_ = vio_dma_alloc(dev, vq->mem_len_, align, &dma);
+	vq->slots_len_ = vio_drvq_slots_bytes(size);
+	vq->slots_ = dev->bus->alloc(dev->bus->alloc_opaque, vq->slots_len_);
+	if (!vq->mem_ || !vq->slots_) {
+		free_vq(dev, vq);
+		return -ENOMEM;
+	}
+
+	memset(&c, 0, sizeof(c));
+	c.size = size;
+	c.features = f;
+	c.len_policy = info->len_policy;
+	c.desc = vq->mem_;
+	c.driver = (uint8_t *)vq->mem_ + off_drv;
+	c.device = (uint8_t *)vq->mem_ + off_dev;
+	c.dma.desc = dma;
+	c.dma.driver = dma + off_drv;
+	c.dma.device = dma + off_dev;
+	c.indirect = indirect_max ? (uint8_t *)vq->mem_ + off_ind : NULL;
+	c.indirect_dma = dma + off_ind;
+	c.indirect_max = indirect_max;
+	c.slots = vq->slots_;
+	r = vio_drvq_init(&vq->q, &c);
+	if (r == 0)
+		r = dev->ops->queue_setup(dev, qi, size, &c.dma);
+	if (r == 0)
+		r = dev->ops->queue_enable(dev, qi);
+	if (r) {
+		free_vq(dev, vq);
+		return r;
+	}
+	vq->dev = dev;
+	vq->index = qi;
+	vq->callback = info->callback;
+	return 0;
+}
+
+int vio_find_vqs(struct vio_device *dev, unsigned n, const struct vio_vq_info *info,
+		 struct vio_virtqueue *vqs)
+{
+	unsigned i;
+	int r;
+
+	if (dev->vqs || n > dev->ops->num_queues(dev))
+		return -EINVAL;
+	memset(vqs, 0, n * sizeof(*vqs));
+	for (i = 0; i < n; i++) {
+		r = setup_vq(dev, i, &info[i], &vqs[i]);
+		if (r) {
+			while (i--)
+				free_vq(dev, &vqs[i]);
+			memset(vqs, 0, n * sizeof(*vqs));
+			return r;
+		}
+	}
+	dev->vqs = vqs;
+	dev->nvqs = n;
+	return 0;
+}
+
+void vio_del_vqs(struct vio_device *dev)
+{
+	for (unsigned i = 0; i < dev->nvqs; i++)
+		free_vq(dev, &dev->vqs[i]);
+	dev->vqs = NULL;
+	dev->nvqs = 0;
+}
+
+bool vio_vq_kick(struct vio_virtqueue *vq)
+{
+	if (!vio_drvq_kick_prepare(&vq->q))
+		return false;
+	vq->dev->ops->notify(vq->dev, vq->index);
+	return true;
+}
+
+int vio_device_wait(struct vio_device *dev, int timeout_ms)
+{
+	if (!dev->ops->wait) {
+		/* Nothing to block on: poll every queue's used ring once. */
+		for (unsigned i = 0; i < dev->nvqs; i++)
+			if (vio_drvq_has_used(&dev->vqs[i].q))
+				vio_device_interrupt(dev, i);
+		return 0;
+	}
+	return dev->ops->wait(dev, timeout_ms);
+}
+
+void vio_device_interrupt(struct vio_device *dev, unsigned qi)
+{
+	if (qi < dev->nvqs && dev->vqs[qi].callback)
+		dev->vqs[qi].callback(&dev->vqs[qi]);
+}
+
+void vio_device_config_interrupt(struct vio_device *dev)
+{
+	if (dev->driver && dev->driver->config_changed)
+		dev->driver->config_changed(dev);
+}

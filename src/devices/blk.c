@@ -1,0 +1,2 @@
+/* blk.c - placeholder, being written. */
+#include "vio/devices.h"

@@ -1,0 +1,2 @@
+/* balloon.c - placeholder, being written. */
+#include "vio/drivers.h"

@@ -1,0 +1,364 @@
+/*
+ * loopback.c - a device model and a driver in one process (see
+ * vio/transport.h for the two modes).
+ *
+ * The driver-side transport ops map one to one onto the device model's
+ * register calls; the only real work here is the DMA arena allocator and
+ * the notification plumbing. The allocator is deliberately simple (a
+ * bitmap of 64-byte chunks, first fit): it serves the control path, and
+ * its bookkeeping lives outside the arena, where the device cannot reach.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "vio/transport.h"
+
+#define CHUNK 64u
+
+static struct vio_loopback *lb_of(struct vio_device *vdev)
+{
+	return vdev->transport;
+}
+
+/* ------------------------------------------------------------------------ */
+/* DMA arena                                                                */
+
+static bool chunk_used(const struct vio_loopback *lb, size_t i)
+{
+	return lb->chunk_map[i / 64] & (UINT64_C(1) << (i % 64));
+}
+
+static void chunk_mark(struct vio_loopback *lb, size_t first, size_t n, bool used)
+{
+	for (size_t i = first; i < first + n; i++) {
+		if (used)
+			lb->chunk_map[i / 64] |= UINT64_C(1) << (i % 64);
+		else
+			lb->chunk_map[i / 64] &= ~(UINT64_C(1) << (i % 64));
+	}
+}
+
+static void *lb_dma_alloc(struct vio_device *vdev, size_t size, size_t align, uint64_t *dma)
+{
+	struct vio_loopback *lb = lb_of(vdev);
+	size_t n = (size + CHUNK - 1) / CHUNK, step, start;
+	void *p = NULL;
+
+	if (size == 0 || align == 0 || (align & (align - 1)))
+		return NULL;
+	step = align > CHUNK ? align / CHUNK : 1;
+	pthread_mutex_lock(&lb->lock);
+	for (start = 0; start + n <= lb->chunks; start += step) {
+		size_t i;
+
+		for (i = 0; i < n && !chunk_used(lb, start + i); i++)
+			;
+		if (i == n) {
+			chunk_mark(lb, start, n, true);
+			p = lb->arena + start * CHUNK;
+			*dma = VIO_LOOPBACK_BASE + start * CHUNK;
+			memset(p, 0, n * CHUNK);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&lb->lock);
+	return p;
+}
+
+static void lb_dma_free(struct vio_device *vdev, void *p, size_t size)
+{
+	struct vio_loopback *lb = lb_of(vdev);
+	size_t off = (size_t)((uint8_t *)p - lb->arena);
+
+	pthread_mutex_lock(&lb->lock);
+	chunk_mark(lb, off / CHUNK, (size + CHUNK - 1) / CHUNK, false);
+	pthread_mutex_unlock(&lb->lock);
+}
+
+static uint64_t lb_dma_addr(struct vio_device *vdev, const void *p)
+{
+	struct vio_loopback *lb = lb_of(vdev);
+	const uint8_t *b = p;
+
+	if (b < lb->arena || b >= lb->arena + lb->arena_len)
+		return UINT64_MAX;
+	return VIO_LOOPBACK_BASE + (uint64_t)(b - lb->arena);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Control plane: straight onto the device model, under the lock           */
+
+#define LOCKED(lb, expr) ({ __typeof__(expr) r_; pthread_mutex_lock(&(lb)->lock); \
+			    r_ = (expr); pthread_mutex_unlock(&(lb)->lock); r_; })
+
+static uint8_t lb_get_status(struct vio_device *vdev)
+{
+	return LOCKED(lb_of(vdev), vio_dev_get_status(lb_of(vdev)->dev));
+}
+
+static void lb_set_status(struct vio_device *vdev, uint8_t status)
+{
+	(void)LOCKED(lb_of(vdev), vio_dev_set_status(lb_of(vdev)->dev, status));
+}
+
+static uint64_t lb_get_features(struct vio_device *vdev)
+{
+	return LOCKED(lb_of(vdev), vio_dev_get_features(lb_of(vdev)->dev));
+}
+
+static int lb_set_features(struct vio_device *vdev, uint64_t f)
+{
+	return LOCKED(lb_of(vdev), vio_dev_set_features(lb_of(vdev)->dev, f));
+}
+
+static uint64_t lb_transport_features(struct vio_device *vdev)
+{
+	return VIO_BIT(VIO_F_VERSION_1) | VIO_BIT(VIO_F_INDIRECT_DESC) | VIO_BIT(VIO_F_EVENT_IDX) |
+	       VIO_BIT(VIO_F_NOTIFY_ON_EMPTY) | VIO_BIT(VIO_F_ANY_LAYOUT) |
+	       VIO_BIT(VIO_F_RING_PACKED) | VIO_BIT(VIO_F_IN_ORDER) | VIO_BIT(VIO_F_RING_RESET) |
+	       lb_of(vdev)->extra_features;
+}
+
+static int lb_config_read(struct vio_device *vdev, unsigned off, void *buf, unsigned len)
+{
+	return LOCKED(lb_of(vdev), vio_dev_config_read(lb_of(vdev)->dev, off, buf, len));
+}
+
+static int lb_config_write(struct vio_device *vdev, unsigned off, const void *buf, unsigned len)
+{
+	return LOCKED(lb_of(vdev), vio_dev_config_write(lb_of(vdev)->dev, off, buf, len));
+}
+
+static uint32_t lb_config_generation(struct vio_device *vdev)
+{
+	return LOCKED(lb_of(vdev), vio_dev_config_generation(lb_of(vdev)->dev));
+}
+
+static unsigned lb_num_queues(struct vio_device *vdev)
+{
+	return vio_dev_num_queues(lb_of(vdev)->dev);
+}
+
+static unsigned lb_queue_max(struct vio_device *vdev, unsigned qi)
+{
+	return vio_dev_queue_max(lb_of(vdev)->dev, qi);
+}
+
+static int lb_queue_setup(struct vio_device *vdev, unsigned qi, unsigned size,
+			  const struct vio_ring_addrs *dma)
+{
+	return LOCKED(lb_of(vdev), vio_dev_queue_set(lb_of(vdev)->dev, qi, size, dma));
+}
+
+static int lb_queue_enable(struct vio_device *vdev, unsigned qi)
+{
+	return LOCKED(lb_of(vdev), vio_dev_queue_enable(lb_of(vdev)->dev, qi));
+}
+
+static int lb_queue_reset(struct vio_device *vdev, unsigned qi)
+{
+	return LOCKED(lb_of(vdev), vio_dev_queue_reset(lb_of(vdev)->dev, qi));
+}
+
+/* ------------------------------------------------------------------------ */
+/* Notifications                                                            */
+
+static void signal_fd(int fd)
+{
+	uint64_t one = 1;
+
+	while (write(fd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+}
+
+static void drain_fd(int fd)
+{
+	uint64_t v;
+
+	while (read(fd, &v, sizeof(v)) < 0 && errno == EINTR)
+		;
+}
+
+/* Delivers interrupts the device raised (and a config change). */
+static void deliver_irqs(struct vio_loopback *lb)
+{
+	uint64_t bits = __atomic_exchange_n(&lb->irqs_pending, 0, __ATOMIC_ACQ_REL);
+
+	if (__atomic_exchange_n(&lb->config_irq_pending, false, __ATOMIC_ACQ_REL))
+		vio_device_config_interrupt(&lb->vdev);
+	while (bits) {
+		unsigned qi = (unsigned)__builtin_ctzll(bits);
+
+		bits &= bits - 1;
+		vio_device_interrupt(&lb->vdev, qi);
+	}
+}
+
+static void lb_notify(struct vio_device *vdev, unsigned qi)
+{
+	struct vio_loopback *lb = lb_of(vdev);
+
+	if (qi >= VIO_LOOPBACK_MAX_QUEUES)
+		return;
+	if (lb->threaded) {
+		__atomic_fetch_or(&lb->kicks_pending, UINT64_C(1) << qi, __ATOMIC_RELEASE);
+		signal_fd(lb->kick_fd);
+		return;
+	}
+	vio_dev_notify(lb->dev, qi);
+	deliver_irqs(lb);
+}
+
+static int lb_wait(struct vio_device *vdev, int timeout_ms)
+{
+	struct vio_loopback *lb = lb_of(vdev);
+	struct pollfd pfd;
+	int r;
+
+	if (!lb->threaded) {
+		deliver_irqs(lb);
+		return 0;
+	}
+	pfd.fd = lb->irq_fd;
+	pfd.events = POLLIN;
+	r = poll(&pfd, 1, timeout_ms);
+	if (r == 0)
+		return -ETIMEDOUT;
+	if (r > 0)
+		vio_loopback_driver_dispatch(lb);
+	return 0;
+}
+
+/* Device model -> driver. */
+static void lb_interrupt(void *opaque, unsigned qi)
+{
+	struct vio_loopback *lb = opaque;
+
+	if (qi >= VIO_LOOPBACK_MAX_QUEUES)
+		return;
+	__atomic_fetch_or(&lb->irqs_pending, UINT64_C(1) << qi, __ATOMIC_RELEASE);
+	if (lb->threaded)
+		signal_fd(lb->irq_fd);
+}
+
+static void lb_config_interrupt(void *opaque)
+{
+	struct vio_loopback *lb = opaque;
+
+	__atomic_store_n(&lb->config_irq_pending, true, __ATOMIC_RELEASE);
+	if (lb->threaded)
+		signal_fd(lb->irq_fd);
+}
+
+void vio_loopback_device_dispatch(struct vio_loopback *lb)
+{
+	uint64_t bits;
+
+	drain_fd(lb->kick_fd);
+	bits = __atomic_exchange_n(&lb->kicks_pending, 0, __ATOMIC_ACQ_REL);
+	pthread_mutex_lock(&lb->lock);
+	while (bits) {
+		unsigned qi = (unsigned)__builtin_ctzll(bits);
+
+		bits &= bits - 1;
+		vio_dev_notify(lb->dev, qi);
+	}
+	pthread_mutex_unlock(&lb->lock);
+}
+
+void vio_loopback_driver_dispatch(struct vio_loopback *lb)
+{
+	drain_fd(lb->irq_fd);
+	deliver_irqs(lb);
+}
+
+static const struct vio_transport_ops loopback_ops = {
+	.version = VIO_TRANSPORT_OPS_VERSION,
+	.get_status = lb_get_status,
+	.set_status = lb_set_status,
+	.get_features = lb_get_features,
+	.set_features = lb_set_features,
+	.transport_features = lb_transport_features,
+	.config_read = lb_config_read,
+	.config_write = lb_config_write,
+	.config_generation = lb_config_generation,
+	.num_queues = lb_num_queues,
+	.queue_max = lb_queue_max,
+	.queue_setup = lb_queue_setup,
+	.queue_enable = lb_queue_enable,
+	.queue_reset = lb_queue_reset,
+	.notify = lb_notify,
+	.dma_alloc = lb_dma_alloc,
+	.dma_free = lb_dma_free,
+	.dma_addr = lb_dma_addr,
+	.wait = lb_wait,
+	.legacy_align = VIO_LEGACY_VRING_ALIGN,
+};
+
+static const struct vio_dev_transport loopback_dev_transport = {
+	.version = VIO_DEV_TRANSPORT_VERSION,
+	.interrupt = lb_interrupt,
+	.config_interrupt = lb_config_interrupt,
+};
+
+int vio_loopback_init(struct vio_loopback *lb, struct vio_dev *dev, size_t arena_bytes, bool threaded)
+{
+	int r;
+
+	memset(lb, 0, sizeof(*lb));
+	lb->kick_fd = lb->irq_fd = -1;
+	if (dev->num_queues > VIO_LOOPBACK_MAX_QUEUES || arena_bytes == 0)
+		return -EINVAL;
+	arena_bytes = (arena_bytes + 4095) & ~(size_t)4095;
+	lb->arena = aligned_alloc(4096, arena_bytes);
+	lb->chunks = arena_bytes / CHUNK;
+	lb->chunk_map = calloc((lb->chunks + 63) / 64, sizeof(uint64_t));
+	if (!lb->arena || !lb->chunk_map) {
+		vio_loopback_fini(lb);
+		return -ENOMEM;
+	}
+	lb->arena_len = arena_bytes;
+	pthread_mutex_init(&lb->lock, NULL);
+	vio_mem_init(&lb->mem, &lb->region, 1);
+	r = vio_mem_add(&lb->mem, VIO_LOOPBACK_BASE, arena_bytes, lb->arena);
+	if (r) {
+		vio_loopback_fini(lb);
+		return r;
+	}
+	lb->threaded = threaded;
+	if (threaded) {
+		lb->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		lb->irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (lb->kick_fd < 0 || lb->irq_fd < 0) {
+			r = -errno;
+			vio_loopback_fini(lb);
+			return r;
+		}
+	}
+	lb->dev = dev;
+	dev->mem = &lb->mem;
+	dev->transport = &loopback_dev_transport;
+	dev->transport_opaque = lb;
+	lb->vdev.ops = &loopback_ops;
+	lb->vdev.transport = lb;
+	lb->vdev.id = dev->device_id;
+	return 0;
+}
+
+void vio_loopback_fini(struct vio_loopback *lb)
+{
+	if (lb->kick_fd >= 0)
+		close(lb->kick_fd);
+	if (lb->irq_fd >= 0)
+		close(lb->irq_fd);
+	if (lb->arena)
+		pthread_mutex_destroy(&lb->lock);
+	free(lb->arena);
+	free(lb->chunk_map);
+	memset(lb, 0, sizeof(*lb));
+	lb->kick_fd = lb->irq_fd = -1;
+}
