@@ -227,6 +227,7 @@ int vio_drvq_add(struct vio_drvq *q, const struct vio_sg *out, unsigned out_n,
  * Does the device need a notification for what was added since the last
  * call? Reads the device's NO_NOTIFY flag or, with EVENT_IDX, its
  * avail_event (wrap-safe). Counts into stats.kicks / kicks_suppressed.
+ * False, and not counted, when nothing was added.
  * The caller then notifies through its transport, without holding locks.
  */
 bool vio_drvq_kick_prepare(struct vio_drvq *q);

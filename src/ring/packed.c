@@ -210,8 +210,8 @@ bool vio__packed_kick_prepare(struct vio_drvq *q)
 	 * (and pop's idle path). */
 	full_barrier();
 	q->num_added = 0;
-	if (q->broken)
-		return false;
+	if (q->broken || moved == 0)
+		return false;   /* nothing new: no kick, and nothing to count */
 	needed = event_wanted(ld_event(q->u.packed.device, q->legacy), q->event_idx,
 			      q->u.packed.next_avail, q->u.packed.avail_wrap, moved, q->size);
 	if (needed)

@@ -116,7 +116,9 @@ static inline int drv_prepare_add(struct vio_drvq *q, const struct vio_sg *out, 
 		return -EINVAL;                 /* could never fit */
 	if (q->num_free < needed)
 		return -ENOSPC;
-	if (q->num_added > UINT16_MAX - needed) {
+	/* num_added counts avail entries (split: one per add) or
+	 * descriptors (packed), the units kick_prepare() compares. */
+	if (q->num_added > UINT16_MAX - (q->packed ? needed : 1u)) {
 		/* 65535 entries since the last kick: any more and the
 		 * 16-bit window kick_prepare() reasons about could wrap. */
 		if (!q->notify)

@@ -127,8 +127,8 @@ bool vio__split_kick_prepare(struct vio_drvq *q)
 	 * store and its avail->idx load: one of us sees the other. */
 	full_barrier();
 	q->num_added = 0;
-	if (q->broken)
-		return false;
+	if (q->broken || new_idx == old_idx)
+		return false;   /* nothing new: no kick, and nothing to count */
 	if (q->event_idx)
 		needed = vio_need_event(ld16(avail_event(q), q->legacy), new_idx, old_idx);
 	else
