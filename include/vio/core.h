@@ -167,6 +167,15 @@ int vio_dev_queue_enable(struct vio_dev *d, unsigned qi);
 /* VIRTIO_F_RING_RESET: reset queue qi alone. -ENOTSUP if not negotiated. */
 int vio_dev_queue_reset(struct vio_dev *d, unsigned qi);
 
+/*
+ * The transport stops queue qi (vhost-user's GET_VRING_BASE): the device
+ * type drops its per-queue state (queue_reset), and the queue can be set up
+ * and enabled again, e.g. resuming from the bases reported here (either
+ * pointer may be NULL). Works whatever the features; -EINVAL for a bad
+ * index.
+ */
+int vio_dev_queue_stop(struct vio_dev *d, unsigned qi, uint16_t *avail_base, uint16_t *used_base);
+
 /* A kick for queue qi: passed to the device type if the queue is live. */
 void vio_dev_notify(struct vio_dev *d, unsigned qi);
 

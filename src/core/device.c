@@ -250,6 +250,25 @@ int vio_dev_queue_enable(struct vio_dev *d, unsigned qi)
 	return 0;
 }
 
+int vio_dev_queue_stop(struct vio_dev *d, unsigned qi, uint16_t *avail_base, uint16_t *used_base)
+{
+	struct vio_dev_queue *q;
+
+	if (qi >= d->num_queues)
+		return -EINVAL;
+	q = &d->queues[qi];
+	if (avail_base)
+		*avail_base = q->live ? vio_devq_avail_base(&q->vq) : q->avail_base;
+	if (used_base)
+		*used_base = q->live ? vio_devq_used_base(&q->vq) : q->used_base;
+	q->live = false;
+	if (d->ops->queue_reset)
+		d->ops->queue_reset(d, qi);
+	q->enabled = false;
+	q->resume = false;
+	return 0;
+}
+
 int vio_dev_queue_reset(struct vio_dev *d, unsigned qi)
 {
 	struct vio_dev_queue *q;

@@ -1,0 +1,1087 @@
+/*
+ * vhost_user_backend.c - serve a libvio device to a vhost-user frontend.
+ *
+ * The frontend (QEMU) owns the virtio control plane the guest sees; over
+ * the socket it hands us memory (fds to mmap), ring addresses in its own
+ * virtual address space, the negotiated features and eventfds for kicks and
+ * calls. We turn that into the calls of our device model: SET_FEATURES
+ * negotiates (ACKNOWLEDGE, DRIVER, features, FEATURES_OK), a ring starts
+ * when its kick fd arrives (the device goes DRIVER_OK with the first one),
+ * GET_VRING_BASE stops it and reports where it was.
+ *
+ * Everything in a message is checked before it is used: the payload size
+ * against the request, the fds against what the request carries, queue
+ * indices, region arithmetic and overlaps, ring addresses against the
+ * regions. A refused message gets a log line and, with REPLY_ACK, a
+ * non-zero reply; only an unreadable stream drops the connection.
+ *
+ * Locking: queue_dispatch holds the queue's lock while the device works on
+ * that queue. Messages that touch memory or a queue's setup take the
+ * affected queue's lock, or all of them (all_lock) for memory changes, so
+ * the device never runs on memory that is being unmapped.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "vio/transport.h"
+#include "vhost_user_proto.h"
+
+/* Protocol features this backend implements. */
+#define OUR_PROTOCOL_FEATURES                                                        \
+	(VIO_BIT(VU_PROTOCOL_F_MQ) | VIO_BIT(VU_PROTOCOL_F_REPLY_ACK) |              \
+	 VIO_BIT(VU_PROTOCOL_F_BACKEND_REQ) | VIO_BIT(VU_PROTOCOL_F_CONFIG) |        \
+	 VIO_BIT(VU_PROTOCOL_F_RESET_DEVICE) | VIO_BIT(VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS) | \
+	 VIO_BIT(VU_PROTOCOL_F_STATUS))
+
+/* ------------------------------------------------------------------------ */
+/* Logging                                                                  */
+
+static void vlog(struct vio_vu_backend *b, enum vio_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void vlog(struct vio_vu_backend *b, enum vio_log_level level, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	if (!b->cfg.log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	b->cfg.log(b->cfg.log_opaque, level, msg);
+}
+
+static const char *request_name(uint32_t r)
+{
+	static const char *const names[VU_REQUEST_MAX] = {
+		[VU_GET_FEATURES] = "GET_FEATURES", [VU_SET_FEATURES] = "SET_FEATURES",
+		[VU_SET_OWNER] = "SET_OWNER", [VU_RESET_OWNER] = "RESET_OWNER",
+		[VU_SET_MEM_TABLE] = "SET_MEM_TABLE", [VU_SET_LOG_BASE] = "SET_LOG_BASE",
+		[VU_SET_LOG_FD] = "SET_LOG_FD", [VU_SET_VRING_NUM] = "SET_VRING_NUM",
+		[VU_SET_VRING_ADDR] = "SET_VRING_ADDR", [VU_SET_VRING_BASE] = "SET_VRING_BASE",
+		[VU_GET_VRING_BASE] = "GET_VRING_BASE", [VU_SET_VRING_KICK] = "SET_VRING_KICK",
+		[VU_SET_VRING_CALL] = "SET_VRING_CALL", [VU_SET_VRING_ERR] = "SET_VRING_ERR",
+		[VU_GET_PROTOCOL_FEATURES] = "GET_PROTOCOL_FEATURES",
+		[VU_SET_PROTOCOL_FEATURES] = "SET_PROTOCOL_FEATURES",
+		[VU_GET_QUEUE_NUM] = "GET_QUEUE_NUM", [VU_SET_VRING_ENABLE] = "SET_VRING_ENABLE",
+		[VU_SET_BACKEND_REQ_FD] = "SET_BACKEND_REQ_FD", [VU_GET_CONFIG] = "GET_CONFIG",
+		[VU_SET_CONFIG] = "SET_CONFIG", [VU_GET_INFLIGHT_FD] = "GET_INFLIGHT_FD",
+		[VU_SET_INFLIGHT_FD] = "SET_INFLIGHT_FD", [VU_RESET_DEVICE] = "RESET_DEVICE",
+		[VU_VRING_KICK] = "VRING_KICK", [VU_GET_MAX_MEM_SLOTS] = "GET_MAX_MEM_SLOTS",
+		[VU_ADD_MEM_REG] = "ADD_MEM_REG", [VU_REM_MEM_REG] = "REM_MEM_REG",
+		[VU_SET_STATUS] = "SET_STATUS", [VU_GET_STATUS] = "GET_STATUS",
+	};
+
+	return r < VU_REQUEST_MAX && names[r] ? names[r] : "unknown request";
+}
+
+/* ------------------------------------------------------------------------ */
+/* Locks                                                                    */
+
+static unsigned nq(const struct vio_vu_backend *b)
+{
+	return b->dev->num_queues;
+}
+
+static void all_lock(struct vio_vu_backend *b)
+{
+	for (unsigned i = 0; i < nq(b); i++)
+		pthread_mutex_lock(&b->queues[i].lock);
+}
+
+static void all_unlock(struct vio_vu_backend *b)
+{
+	for (unsigned i = nq(b); i-- > 0;)
+		pthread_mutex_unlock(&b->queues[i].lock);
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Device model plumbing                                                    */
+
+/* The device used buffers on qi: signal the frontend's call eventfd. Runs
+ * with qi's lock held (the device works on a queue only under it). */
+static void vu_interrupt(void *opaque, unsigned qi)
+{
+	struct vio_vu_backend *b = opaque;
+	uint64_t one = 1;
+
+	if (qi >= nq(b) || b->queues[qi].call_fd < 0)
+		return;
+	b->queues[qi].calls++;
+	while (write(b->queues[qi].call_fd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+}
+
+/* Config change (or NEEDS_RESET): tell the frontend on the backend channel,
+ * and signal the error fds of rings that stopped. */
+static void vu_config_interrupt(void *opaque)
+{
+	struct vio_vu_backend *b = opaque;
+	struct vu_header h = { VU_BACKEND_CONFIG_CHANGE_MSG, VU_VERSION, 0 };
+	uint64_t one = 1;
+
+	if (b->dev->status & VIO_STATUS_NEEDS_RESET) {
+		for (unsigned i = 0; i < nq(b); i++)
+			if (b->queues[i].err_fd >= 0)
+				(void)!write(b->queues[i].err_fd, &one, sizeof(one));
+	}
+	if (b->backend_fd < 0 || !(b->protocol_features & VIO_BIT(VU_PROTOCOL_F_CONFIG)))
+		return;
+	pthread_mutex_lock(&b->backend_lock);
+	if (send(b->backend_fd, &h, sizeof(h), MSG_NOSIGNAL) != (ssize_t)sizeof(h))
+		vlog(b, VIO_LOG_WARN, "vhost-user: could not send CONFIG_CHANGE_MSG");
+	pthread_mutex_unlock(&b->backend_lock);
+}
+
+static const struct vio_dev_transport vu_dev_transport = {
+	.version = VIO_DEV_TRANSPORT_VERSION,
+	.interrupt = vu_interrupt,
+	.config_interrupt = vu_config_interrupt,
+};
+
+/* ------------------------------------------------------------------------ */
+/* Memory                                                                   */
+
+/* The mapping that holds frontend user address [ua, ua + len), or NULL. */
+static const struct vio_vu_mapping *map_of_ua(const struct vio_vu_backend *b, uint64_t ua, uint64_t len)
+{
+	for (unsigned i = 0; i < b->nmaps; i++) {
+		const struct vio_vu_mapping *m = &b->maps[i];
+
+		if (ua >= m->user_addr && ua - m->user_addr < m->size &&
+		    len <= m->size - (ua - m->user_addr))
+			return m;
+	}
+	return NULL;
+}
+
+/* Frontend user address -> guest address (what our vio_mem is keyed on). */
+static int ua_to_gpa(const struct vio_vu_backend *b, uint64_t ua, uint64_t len, uint64_t *gpa)
+{
+	const struct vio_vu_mapping *m = map_of_ua(b, ua, len ? len : 1);
+
+	if (!m)
+		return -EFAULT;
+	*gpa = m->guest_addr + (ua - m->user_addr);
+	return 0;
+}
+
+static void unmap_one(struct vio_vu_mapping *m)
+{
+	if (m->map)
+		munmap(m->map, m->map_len);
+	memset(m, 0, sizeof(*m));
+}
+
+static void unmap_all(struct vio_vu_backend *b)
+{
+	for (unsigned i = 0; i < b->nmaps; i++)
+		unmap_one(&b->maps[i]);
+	b->nmaps = 0;
+	vio_mem_clear(&b->mem);
+}
+
+/* Checks one region description against itself and the table, maps it
+ * from fd and adds it. The fd is not closed here. */
+static int map_region(struct vio_vu_backend *b, const struct vu_mem_region *r, int fd)
+{
+	struct vio_vu_mapping *m;
+	uint64_t len;
+	void *p;
+	int err;
+
+	if (b->nmaps >= VIO_VU_MAX_MEM_SLOTS)
+		return -ENOSPC;
+	if (r->size == 0 || r->guest_addr + (r->size - 1) < r->guest_addr ||
+	    r->user_addr + (r->size - 1) < r->user_addr ||
+	    r->mmap_offset + r->size < r->mmap_offset || r->mmap_offset + r->size > SIZE_MAX)
+		return -EINVAL;
+	for (unsigned i = 0; i < b->nmaps; i++) {
+		const struct vio_vu_mapping *o = &b->maps[i];
+
+		if (r->user_addr <= o->user_addr + (o->size - 1) &&
+		    o->user_addr <= r->user_addr + (r->size - 1))
+			return -EEXIST;         /* user ranges overlap */
+	}
+	len = r->mmap_offset + r->size;
+	p = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	err = vio_mem_add(&b->mem, r->guest_addr, r->size, (uint8_t *)p + r->mmap_offset);
+	if (err) {
+		munmap(p, (size_t)len);
+		return err;             /* guest ranges overlap, or similar */
+	}
+	m = &b->maps[b->nmaps++];
+	m->guest_addr = r->guest_addr;
+	m->size = r->size;
+	m->user_addr = r->user_addr;
+	m->map = p;
+	m->map_len = (size_t)len;
+	m->host = (uint8_t *)p + r->mmap_offset;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Rings                                                                    */
+
+static bool protocol_features_on(const struct vio_vu_backend *b)
+{
+	return vio_has_feature(b->acked_features, VU_F_PROTOCOL_FEATURES);
+}
+
+/* Starts queue qi in the device model if it is started and enabled.
+ * Called with qi's lock held. */
+static int ring_start(struct vio_vu_backend *b, unsigned qi)
+{
+	struct vio_vu_queue *vq = &b->queues[qi];
+	struct vio_dev *d = b->dev;
+	struct vio_dev_queue *dq = &d->queues[qi];
+	struct vio_ring_addrs a;
+	bool packed = vio_has_feature(d->features, VIO_F_RING_PACKED);
+	int r;
+
+	if (!vq->started || !vq->enabled || dq->live)
+		return 0;
+	if (!b->features_set || !vq->addr_set || vq->num == 0) {
+		vlog(b, VIO_LOG_ERR, "vhost-user: ring %u started before features, size and addresses", qi);
+		return -EPROTO;
+	}
+	if (ua_to_gpa(b, vq->desc_ua, vio_ring_desc_bytes(d->features, vq->num), &a.desc) ||
+	    ua_to_gpa(b, vq->avail_ua, vio_ring_driver_bytes(d->features, vq->num), &a.driver) ||
+	    ua_to_gpa(b, vq->used_ua, vio_ring_device_bytes(d->features, vq->num), &a.device)) {
+		vlog(b, VIO_LOG_ERR, "vhost-user: ring %u addresses are outside the memory table", qi);
+		return -EFAULT;
+	}
+	r = vio_dev_queue_set(d, qi, vq->num, &a);
+	if (r) {
+		vlog(b, VIO_LOG_ERR, "vhost-user: ring %u: size %u refused", qi, vq->num);
+		return r;
+	}
+	dq->resume = true;
+	dq->avail_base = vq->base;
+	if (packed) {
+		/* QEMU restarts packed rings with everything before the avail
+		 * position used. */
+		dq->used_base = vq->base;
+	} else {
+		vio_le16 idx;
+
+		/* Split: the used index lives in the ring. */
+		if (vio_mem_read(&b->mem, a.device + 2, &idx, sizeof(idx)))
+			return -EFAULT;
+		dq->used_base = vio_get16(d->legacy, idx);
+	}
+	r = vio_dev_queue_enable(d, qi);
+	if (r)
+		return r;
+	if (!(d->status & VIO_STATUS_DRIVER_OK))
+		vio_dev_set_status(d, (uint8_t)(d->status | VIO_STATUS_DRIVER_OK));
+	if (!dq->live) {
+		vlog(b, VIO_LOG_ERR, "vhost-user: ring %u could not start", qi);
+		return -EIO;
+	}
+	/* Buffers may have been posted before the kick fd arrived. */
+	d->ops->queue_notify(d, qi);
+	return 0;
+}
+
+/* Stops queue qi; returns the base to report. Called with qi's lock held. */
+static uint16_t ring_stop(struct vio_vu_backend *b, unsigned qi)
+{
+	struct vio_vu_queue *vq = &b->queues[qi];
+	uint16_t avail = vq->base;
+
+	vio_dev_queue_stop(b->dev, qi, &avail, NULL);
+	vq->started = false;
+	vq->polling = false;
+	close_fd(&vq->kick_fd);
+	vq->base = avail;
+	return avail;
+}
+
+static void rings_reset(struct vio_vu_backend *b)
+{
+	for (unsigned i = 0; i < nq(b); i++) {
+		struct vio_vu_queue *vq = &b->queues[i];
+
+		ring_stop(b, i);
+		close_fd(&vq->call_fd);
+		close_fd(&vq->err_fd);
+		vq->enabled = false;
+		vq->addr_set = false;
+		vq->num = 0;
+		vq->base = 0;
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* Message I/O                                                              */
+
+struct msg {
+	struct vu_header hdr;
+	union vu_payload p;
+	int fds[VU_MAX_FDS];
+	unsigned nfds;
+};
+
+static void msg_close_fds(struct msg *m)
+{
+	for (unsigned i = 0; i < m->nfds; i++)
+		close_fd(&m->fds[i]);
+	m->nfds = 0;
+}
+
+/* Takes fd i out of the message (the handler now owns it). */
+static int msg_take_fd(struct msg *m, unsigned i)
+{
+	int fd = m->fds[i];
+
+	m->fds[i] = -1;
+	return fd;
+}
+
+static int read_full(int fd, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = read(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -ECONNRESET;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Reads one message: the header with its fds, then the payload. */
+static int recv_msg(struct vio_vu_backend *b, struct msg *m)
+{
+	char control[CMSG_SPACE(VU_MAX_FDS * sizeof(int))];
+	struct iovec iov = { &m->hdr, sizeof(m->hdr) };
+	struct msghdr mh = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = control, .msg_controllen = sizeof(control),
+	};
+	ssize_t n;
+
+	m->nfds = 0;
+	do {
+		n = recvmsg(b->sock, &mh, MSG_CMSG_CLOEXEC);
+	} while (n < 0 && errno == EINTR);
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+			unsigned k = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			int fds[VU_MAX_FDS];
+
+			memcpy(fds, CMSG_DATA(c), k * sizeof(int));
+			for (unsigned i = 0; i < k; i++) {
+				if (m->nfds < VU_MAX_FDS)
+					m->fds[m->nfds++] = fds[i];
+				else
+					close(fds[i]);
+			}
+		}
+	}
+	if (n <= 0)
+		goto broken;
+	if ((mh.msg_flags & MSG_CTRUNC) || (size_t)n < sizeof(m->hdr)) {
+		if ((size_t)n < sizeof(m->hdr) && read_full(b->sock, (uint8_t *)&m->hdr + n, sizeof(m->hdr) - (size_t)n))
+			goto broken;
+		if (mh.msg_flags & MSG_CTRUNC)
+			vlog(b, VIO_LOG_WARN, "vhost-user: too many fds with %s", request_name(m->hdr.request));
+	}
+	if ((m->hdr.flags & VU_VERSION_MASK) != VU_VERSION) {
+		vlog(b, VIO_LOG_ERR, "vhost-user: message version %u, expected 1", m->hdr.flags & VU_VERSION_MASK);
+		goto broken;
+	}
+	if (m->hdr.size > sizeof(m->p)) {
+		/* We cannot find the next message boundary without reading an
+		 * arbitrary amount: the stream is no longer trustworthy. */
+		vlog(b, VIO_LOG_ERR, "vhost-user: %s payload of %u bytes is too large",
+		     request_name(m->hdr.request), m->hdr.size);
+		goto broken;
+	}
+	memset(&m->p, 0, sizeof(m->p));
+	if (read_full(b->sock, &m->p, m->hdr.size))
+		goto broken;
+	return 0;
+broken:
+	msg_close_fds(m);
+	return -ECONNRESET;
+}
+
+static int send_reply(struct vio_vu_backend *b, const struct msg *req, const void *payload,
+		      uint32_t size, const int *fds, unsigned nfds)
+{
+	struct vu_header h = { req->hdr.request, VU_VERSION | VU_FLAG_REPLY, size };
+	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)payload, size } };
+	char control[CMSG_SPACE(sizeof(int))];
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = size ? 2 : 1 };
+	ssize_t n;
+
+	if (nfds == 1) {
+		struct cmsghdr *c;
+
+		mh.msg_control = control;
+		mh.msg_controllen = sizeof(control);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), fds, sizeof(int));
+	}
+	do {
+		n = sendmsg(b->sock, &mh, MSG_NOSIGNAL);
+	} while (n < 0 && errno == EINTR);
+	return n == (ssize_t)(sizeof(h) + size) ? 0 : -ECONNRESET;
+}
+
+static int reply_u64(struct vio_vu_backend *b, const struct msg *req, uint64_t v)
+{
+	return send_reply(b, req, &v, sizeof(v), NULL, 0);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Validation helpers                                                       */
+
+/* The payload size each request must have; -1: variable, checked by its
+ * handler. */
+static int expected_size(uint32_t req)
+{
+	switch (req) {
+	case VU_GET_FEATURES: case VU_GET_PROTOCOL_FEATURES: case VU_SET_OWNER:
+	case VU_RESET_OWNER: case VU_GET_QUEUE_NUM: case VU_SET_BACKEND_REQ_FD:
+	case VU_RESET_DEVICE: case VU_GET_MAX_MEM_SLOTS: case VU_GET_STATUS:
+	case VU_SET_LOG_FD:
+		return 0;
+	case VU_SET_FEATURES: case VU_SET_PROTOCOL_FEATURES: case VU_SET_VRING_KICK:
+	case VU_SET_VRING_CALL: case VU_SET_VRING_ERR: case VU_SET_STATUS:
+	case VU_SET_LOG_BASE:
+		return sizeof(uint64_t);
+	case VU_SET_VRING_NUM: case VU_SET_VRING_BASE: case VU_GET_VRING_BASE:
+	case VU_SET_VRING_ENABLE: case VU_VRING_KICK: case VU_SET_VRING_ENDIAN:
+		return sizeof(struct vu_vring_state);
+	case VU_SET_VRING_ADDR:
+		return sizeof(struct vu_vring_addr);
+	case VU_ADD_MEM_REG: case VU_REM_MEM_REG:
+		return sizeof(struct vu_mem_single);
+	case VU_GET_INFLIGHT_FD: case VU_SET_INFLIGHT_FD:
+		return sizeof(struct vu_inflight);
+	default:
+		return -1;
+	}
+}
+
+/* How many fds the request carries: exactly this many, or -1 for "0 or 1"
+ * (kick/call/err with or without NOFD). */
+static int expected_fds(const struct msg *m)
+{
+	switch (m->hdr.request) {
+	case VU_SET_MEM_TABLE:
+		return m->hdr.size >= 8 && m->p.mem.nregions <= VU_MEM_TABLE_MAX ? (int)m->p.mem.nregions : 0;
+	case VU_ADD_MEM_REG: case VU_SET_BACKEND_REQ_FD: case VU_SET_INFLIGHT_FD: case VU_SET_LOG_FD:
+		return 1;
+	case VU_SET_VRING_KICK: case VU_SET_VRING_CALL: case VU_SET_VRING_ERR:
+		return (m->p.u64 & VU_VRING_NOFD) ? 0 : 1;
+	case VU_REM_MEM_REG:
+		return -1;      /* 0, or 1 from older frontends (closed unused) */
+	default:
+		return 0;
+	}
+}
+
+/* Is queue index i valid? Logs if not. */
+static bool queue_ok(struct vio_vu_backend *b, const struct msg *m, uint32_t i)
+{
+	if (i < nq(b))
+		return true;
+	vlog(b, VIO_LOG_ERR, "vhost-user: %s for queue %u, the device has %u",
+	     request_name(m->hdr.request), i, nq(b));
+	return false;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Handlers: each returns 0 (done), a negative errno (refused), or 1 when it
+ * already sent its own reply. */
+
+static int do_set_features(struct vio_vu_backend *b, uint64_t f)
+{
+	struct vio_dev *d = b->dev;
+	uint64_t dev_f = f & ~VIO_BIT(VU_F_PROTOCOL_FEATURES);
+	int r;
+
+	if (f & ~(d->host_features | VIO_BIT(VU_F_PROTOCOL_FEATURES))) {
+		vlog(b, VIO_LOG_ERR, "vhost-user: SET_FEATURES %#llx has bits we never offered (%#llx)",
+		     (unsigned long long)f, (unsigned long long)(f & ~d->host_features));
+		return -EINVAL;
+	}
+	if (b->features_set && dev_f == d->features && b->acked_features == f)
+		return 0;       /* unchanged (QEMU repeats it) */
+	for (unsigned i = 0; i < nq(b); i++) {
+		if (d->queues[i].live) {
+			vlog(b, VIO_LOG_ERR, "vhost-user: SET_FEATURES changes features while ring %u runs", i);
+			return -EBUSY;
+		}
+	}
+	all_lock(b);
+	vio_dev_set_status(d, 0);
+	vio_dev_set_status(d, VIO_STATUS_ACKNOWLEDGE | VIO_STATUS_DRIVER);
+	r = vio_dev_set_features(d, dev_f);
+	if (r == 0 && !d->legacy) {
+		vio_dev_set_status(d, VIO_STATUS_ACKNOWLEDGE | VIO_STATUS_DRIVER | VIO_STATUS_FEATURES_OK);
+		if (!(d->status & VIO_STATUS_FEATURES_OK))
+			r = -EINVAL;
+	}
+	all_unlock(b);
+	if (r) {
+		vlog(b, VIO_LOG_ERR, "vhost-user: the device refused features %#llx", (unsigned long long)dev_f);
+		return r;
+	}
+	b->acked_features = f;
+	b->features_set = true;
+	/* Without protocol features, rings start enabled. */
+	for (unsigned i = 0; i < nq(b); i++)
+		if (!protocol_features_on(b))
+			b->queues[i].enabled = true;
+	return 0;
+}
+
+static int do_set_mem_table(struct vio_vu_backend *b, struct msg *m)
+{
+	const struct vu_mem_table *t = &m->p.mem;
+	int r = 0;
+
+	if (m->hdr.size < 8 || t->nregions == 0 || t->nregions > VU_MEM_TABLE_MAX ||
+	    m->hdr.size != 8 + t->nregions * sizeof(struct vu_mem_region)) {
+		vlog(b, VIO_LOG_ERR, "vhost-user: SET_MEM_TABLE with %u regions in %u bytes",
+		     m->hdr.size >= 8 ? t->nregions : 0, m->hdr.size);
+		return -EINVAL;
+	}
+	all_lock(b);
+	unmap_all(b);
+	for (unsigned i = 0; i < t->nregions && r == 0; i++) {
+		r = map_region(b, &t->regions[i], m->fds[i]);
+		if (r)
+			vlog(b, VIO_LOG_ERR, "vhost-user: SET_MEM_TABLE region %u (guest %#llx, %llu bytes) refused: %s",
+			     i, (unsigned long long)t->regions[i].guest_addr,
+			     (unsigned long long)t->regions[i].size, vio_strerror(r));
+	}
+	if (r)
+		unmap_all(b);
+	/* Rings that run keep running only if their memory is still there. */
+	for (unsigned i = 0; i < nq(b); i++) {
+		struct vio_dev_queue *dq = &b->dev->queues[i];
+
+		if (dq->live) {
+			ring_stop(b, i);
+			b->queues[i].started = true;
+			if (ring_start(b, i))
+				vio_dev_needs_reset(b->dev, "ring memory went away in SET_MEM_TABLE");
+		}
+	}
+	all_unlock(b);
+	return r;
+}
+
+static int do_add_mem_reg(struct vio_vu_backend *b, struct msg *m)
+{
+	int r;
+
+	all_lock(b);
+	r = map_region(b, &m->p.mem_reg.region, m->fds[0]);
+	all_unlock(b);
+	if (r)
+		vlog(b, VIO_LOG_ERR, "vhost-user: ADD_MEM_REG refused: %s", vio_strerror(r));
+	return r;
+}
+
+static int do_rem_mem_reg(struct vio_vu_backend *b, struct msg *m)
+{
+	const struct vu_mem_region *r = &m->p.mem_reg.region;
+
+	all_lock(b);
+	for (unsigned i = 0; i < b->nmaps; i++) {
+		struct vio_vu_mapping *mp = &b->maps[i];
+
+		if (mp->guest_addr != r->guest_addr || mp->user_addr != r->user_addr || mp->size != r->size)
+			continue;
+		/* A running ring must not lose its memory. */
+		for (unsigned q = 0; q < nq(b); q++) {
+			if (b->dev->queues[q].live)
+				vio_dev_needs_reset(b->dev, "REM_MEM_REG while rings run");
+		}
+		vio_mem_remove(&b->mem, mp->guest_addr, mp->size);
+		unmap_one(mp);
+		b->maps[i] = b->maps[--b->nmaps];
+		memset(&b->maps[b->nmaps], 0, sizeof(b->maps[0]));
+		all_unlock(b);
+		return 0;
+	}
+	all_unlock(b);
+	vlog(b, VIO_LOG_ERR, "vhost-user: REM_MEM_REG of a region we do not have");
+	return -ENOENT;
+}
+
+static int do_vring_fd(struct vio_vu_backend *b, struct msg *m)
+{
+	unsigned qi = (unsigned)(m->p.u64 & VU_VRING_IDX_MASK);
+	bool nofd = m->p.u64 & VU_VRING_NOFD;
+	struct vio_vu_queue *vq;
+	int fd, r = 0;
+
+	if (m->p.u64 & ~(uint64_t)(VU_VRING_IDX_MASK | VU_VRING_NOFD)) {
+		vlog(b, VIO_LOG_ERR, "vhost-user: %s with unknown bits %#llx",
+		     request_name(m->hdr.request), (unsigned long long)m->p.u64);
+		return -EINVAL;
+	}
+	if (!queue_ok(b, m, qi))
+		return -EINVAL;
+	vq = &b->queues[qi];
+	fd = nofd ? -1 : msg_take_fd(m, 0);
+	pthread_mutex_lock(&vq->lock);
+	switch (m->hdr.request) {
+	case VU_SET_VRING_KICK:
+		close_fd(&vq->kick_fd);
+		vq->kick_fd = fd;
+		vq->polling = nofd;
+		vq->started = true;
+		r = ring_start(b, qi);
+		break;
+	case VU_SET_VRING_CALL:
+		close_fd(&vq->call_fd);
+		vq->call_fd = fd;
+		break;
+	default:
+		close_fd(&vq->err_fd);
+		vq->err_fd = fd;
+		break;
+	}
+	pthread_mutex_unlock(&vq->lock);
+	if (m->hdr.request == VU_SET_VRING_KICK && b->cfg.queues_changed)
+		b->cfg.queues_changed(b->cfg.opaque);
+	return r;
+}
+
+static int do_vring_state(struct vio_vu_backend *b, struct msg *m)
+{
+	const struct vu_vring_state *s = &m->p.state;
+	struct vio_vu_queue *vq;
+	int r = 0;
+
+	if (!queue_ok(b, m, s->index))
+		return -EINVAL;
+	vq = &b->queues[s->index];
+	pthread_mutex_lock(&vq->lock);
+	switch (m->hdr.request) {
+	case VU_SET_VRING_NUM:
+		if (b->dev->queues[s->index].live || s->num == 0 ||
+		    s->num > b->dev->queues[s->index].max_size) {
+			vlog(b, VIO_LOG_ERR, "vhost-user: SET_VRING_NUM %u for ring %u (max %u)%s", s->num,
+			     s->index, b->dev->queues[s->index].max_size,
+			     b->dev->queues[s->index].live ? " while it runs" : "");
+			r = -EINVAL;
+		} else {
+			vq->num = s->num;
+		}
+		break;
+	case VU_SET_VRING_BASE:
+		if (b->dev->queues[s->index].live || s->num > UINT16_MAX) {
+			vlog(b, VIO_LOG_ERR, "vhost-user: SET_VRING_BASE %u for ring %u refused", s->num, s->index);
+			r = -EINVAL;
+		} else {
+			vq->base = (uint16_t)s->num;
+		}
+		break;
+	case VU_SET_VRING_ENABLE:
+		if (s->num > 1) {
+			r = -EINVAL;
+			break;
+		}
+		vq->enabled = s->num == 1;
+		if (vq->enabled)
+			r = ring_start(b, s->index);
+		break;
+	case VU_VRING_KICK:
+		/* In-band kicks are not offered; accept them as kicks anyway. */
+		if (b->dev->queues[s->index].live)
+			vio_dev_notify(b->dev, s->index);
+		break;
+	default: /* VU_GET_VRING_BASE */
+		{
+			struct vu_vring_state st = { s->index, ring_stop(b, s->index) };
+
+			pthread_mutex_unlock(&vq->lock);
+			if (b->cfg.queues_changed)
+				b->cfg.queues_changed(b->cfg.opaque);
+			return send_reply(b, m, &st, sizeof(st), NULL, 0) ? -ECONNRESET : 1;
+		}
+	}
+	pthread_mutex_unlock(&vq->lock);
+	return r;
+}
+
+static int do_vring_addr(struct vio_vu_backend *b, struct msg *m)
+{
+	const struct vu_vring_addr *a = &m->p.addr;
+	struct vio_vu_queue *vq;
+
+	if (!queue_ok(b, m, a->index))
+		return -EINVAL;
+	if (a->flags & ~1u) {
+		vlog(b, VIO_LOG_ERR, "vhost-user: SET_VRING_ADDR flags %#x", a->flags);
+		return -EINVAL;
+	}
+	vq = &b->queues[a->index];
+	pthread_mutex_lock(&vq->lock);
+	if (b->dev->queues[a->index].live) {
+		pthread_mutex_unlock(&vq->lock);
+		vlog(b, VIO_LOG_ERR, "vhost-user: SET_VRING_ADDR for running ring %u", a->index);
+		return -EBUSY;
+	}
+	/* Checked against the memory table when the ring starts. */
+	vq->desc_ua = a->desc;
+	vq->used_ua = a->used;
+	vq->avail_ua = a->avail;
+	vq->addr_set = true;
+	pthread_mutex_unlock(&vq->lock);
+	return 0;
+}
+
+static int do_get_config(struct vio_vu_backend *b, struct msg *m)
+{
+	struct vu_config c = m->p.config;
+	int r;
+
+	if (m->hdr.size < VU_CONFIG_HDR || c.size > VU_CONFIG_MAX || m->hdr.size != VU_CONFIG_HDR + c.size) {
+		vlog(b, VIO_LOG_ERR, "vhost-user: GET_CONFIG of %u bytes in a %u-byte message",
+		     m->hdr.size >= VU_CONFIG_HDR ? c.size : 0, m->hdr.size);
+		c.size = 0;
+		return send_reply(b, m, &c, VU_CONFIG_HDR, NULL, 0) ? -ECONNRESET : 1;
+	}
+	r = vio_dev_config_read(b->dev, c.offset, c.data, c.size);
+	if (r) {
+		vlog(b, VIO_LOG_ERR, "vhost-user: GET_CONFIG [%u, +%u) outside config space (%u bytes)",
+		     c.offset, c.size, b->dev->config_len);
+		c.size = 0;
+		return send_reply(b, m, &c, VU_CONFIG_HDR, NULL, 0) ? -ECONNRESET : 1;
+	}
+	return send_reply(b, m, &c, VU_CONFIG_HDR + c.size, NULL, 0) ? -ECONNRESET : 1;
+}
+
+static int do_set_config(struct vio_vu_backend *b, struct msg *m)
+{
+	const struct vu_config *c = &m->p.config;
+	int r;
+
+	if (m->hdr.size < VU_CONFIG_HDR || c->size > VU_CONFIG_MAX || m->hdr.size != VU_CONFIG_HDR + c->size ||
+	    c->flags > 1) {
+		vlog(b, VIO_LOG_ERR, "vhost-user: malformed SET_CONFIG");
+		return -EINVAL;
+	}
+	r = vio_dev_config_write(b->dev, c->offset, c->data, c->size);
+	if (r)
+		vlog(b, VIO_LOG_ERR, "vhost-user: SET_CONFIG [%u, +%u) refused: %s", c->offset, c->size,
+		     vio_strerror(r));
+	return r;
+}
+
+static void reset_device(struct vio_vu_backend *b)
+{
+	all_lock(b);
+	rings_reset(b);
+	vio_dev_set_status(b->dev, 0);
+	b->features_set = false;
+	b->acked_features = 0;
+	all_unlock(b);
+}
+
+static int do_set_status(struct vio_vu_backend *b, uint64_t v)
+{
+	struct vio_dev *d = b->dev;
+	uint8_t keep = VIO_STATUS_ACKNOWLEDGE | VIO_STATUS_DRIVER | VIO_STATUS_FEATURES_OK | VIO_STATUS_FAILED;
+
+	if (v > UINT8_MAX)
+		return -EINVAL;
+	if (v == 0) {
+		reset_device(b);
+		return 0;
+	}
+	/* DRIVER_OK follows the rings here; the rest goes to the model. */
+	if (v & VIO_STATUS_FAILED) {
+		all_lock(b);
+		vio_dev_set_status(d, (uint8_t)(d->status | VIO_STATUS_FAILED));
+		all_unlock(b);
+	} else if ((v & keep & ~d->status) & (VIO_STATUS_ACKNOWLEDGE | VIO_STATUS_DRIVER)) {
+		vio_dev_set_status(d, (uint8_t)(d->status | (v & (VIO_STATUS_ACKNOWLEDGE | VIO_STATUS_DRIVER))));
+	}
+	return 0;
+}
+
+/* Handles one validated message. */
+static int handle(struct vio_vu_backend *b, struct msg *m)
+{
+	struct vio_dev *d = b->dev;
+
+	switch (m->hdr.request) {
+	case VU_GET_FEATURES:
+		return reply_u64(b, m, d->host_features | VIO_BIT(VU_F_PROTOCOL_FEATURES)) ? -ECONNRESET : 1;
+	case VU_SET_FEATURES:
+		return do_set_features(b, m->p.u64);
+	case VU_GET_PROTOCOL_FEATURES:
+		return reply_u64(b, m, OUR_PROTOCOL_FEATURES & ~b->cfg.protocol_features_off) ? -ECONNRESET : 1;
+	case VU_SET_PROTOCOL_FEATURES:
+		if (m->p.u64 & ~(OUR_PROTOCOL_FEATURES & ~b->cfg.protocol_features_off)) {
+			vlog(b, VIO_LOG_ERR, "vhost-user: protocol features %#llx not offered",
+			     (unsigned long long)m->p.u64);
+			return -EINVAL;
+		}
+		b->protocol_features = m->p.u64;
+		return 0;
+	case VU_SET_OWNER:
+		if (b->owner) {
+			vlog(b, VIO_LOG_WARN, "vhost-user: SET_OWNER twice");
+			return -EBUSY;
+		}
+		b->owner = true;
+		return 0;
+	case VU_RESET_OWNER:
+		/* Deprecated; the spec recommends treating it as "disable all
+		 * rings" and nothing more. */
+		all_lock(b);
+		for (unsigned i = 0; i < nq(b); i++)
+			ring_stop(b, i);
+		all_unlock(b);
+		return 0;
+	case VU_RESET_DEVICE:
+		reset_device(b);
+		return 0;
+	case VU_GET_QUEUE_NUM:
+		return reply_u64(b, m, nq(b)) ? -ECONNRESET : 1;
+	case VU_GET_MAX_MEM_SLOTS:
+		return reply_u64(b, m, VIO_VU_MAX_MEM_SLOTS) ? -ECONNRESET : 1;
+	case VU_SET_MEM_TABLE:
+		return do_set_mem_table(b, m);
+	case VU_ADD_MEM_REG:
+		return do_add_mem_reg(b, m);
+	case VU_REM_MEM_REG:
+		return do_rem_mem_reg(b, m);
+	case VU_SET_VRING_NUM: case VU_SET_VRING_BASE: case VU_GET_VRING_BASE:
+	case VU_SET_VRING_ENABLE: case VU_VRING_KICK:
+		return do_vring_state(b, m);
+	case VU_SET_VRING_ADDR:
+		return do_vring_addr(b, m);
+	case VU_SET_VRING_KICK: case VU_SET_VRING_CALL: case VU_SET_VRING_ERR:
+		return do_vring_fd(b, m);
+	case VU_GET_CONFIG:
+		return do_get_config(b, m);
+	case VU_SET_CONFIG:
+		return do_set_config(b, m);
+	case VU_SET_BACKEND_REQ_FD:
+		pthread_mutex_lock(&b->backend_lock);
+		close_fd(&b->backend_fd);
+		b->backend_fd = msg_take_fd(m, 0);
+		pthread_mutex_unlock(&b->backend_lock);
+		return 0;
+	case VU_SET_STATUS:
+		return do_set_status(b, m->p.u64);
+	case VU_GET_STATUS:
+		return reply_u64(b, m, d->status) ? -ECONNRESET : 1;
+	default:
+		vlog(b, VIO_LOG_ERR, "vhost-user: %s (%u) is not supported", request_name(m->hdr.request),
+		     m->hdr.request);
+		return -ENOTSUP;
+	}
+}
+
+/* Requests that need a protocol feature first. */
+static bool allowed(struct vio_vu_backend *b, const struct msg *m)
+{
+	uint64_t pf = b->protocol_features;
+	int need = -1;
+
+	switch (m->hdr.request) {
+	case VU_GET_PROTOCOL_FEATURES: case VU_SET_PROTOCOL_FEATURES:
+		return true;    /* legal before SET_FEATURES, by the spec */
+	case VU_GET_QUEUE_NUM: need = VU_PROTOCOL_F_MQ; break;
+	case VU_GET_CONFIG: case VU_SET_CONFIG: need = VU_PROTOCOL_F_CONFIG; break;
+	case VU_SET_BACKEND_REQ_FD: need = VU_PROTOCOL_F_BACKEND_REQ; break;
+	case VU_RESET_DEVICE: need = VU_PROTOCOL_F_RESET_DEVICE; break;
+	case VU_GET_MAX_MEM_SLOTS: case VU_ADD_MEM_REG: case VU_REM_MEM_REG:
+		need = VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS; break;
+	case VU_SET_STATUS: case VU_GET_STATUS: need = VU_PROTOCOL_F_STATUS; break;
+	default: return true;
+	}
+	return (pf >> need) & 1;
+}
+
+int vio_vu_backend_dispatch(struct vio_vu_backend *b)
+{
+	struct msg m;
+	int want_size, want_fds, r;
+
+	if (b->sock < 0)
+		return -ECONNRESET;
+	if (recv_msg(b, &m)) {
+		vio_vu_backend_detach(b);
+		return -ECONNRESET;
+	}
+	want_size = expected_size(m.hdr.request);
+	want_fds = expected_fds(&m);
+	if (m.hdr.flags & ~(VU_VERSION_MASK | VU_FLAG_NEED_REPLY)) {
+		vlog(b, VIO_LOG_ERR, "vhost-user: %s with flags %#x", request_name(m.hdr.request), m.hdr.flags);
+		r = -EINVAL;
+	} else if (want_size >= 0 && m.hdr.size != (uint32_t)want_size) {
+		vlog(b, VIO_LOG_ERR, "vhost-user: %s with a %u-byte payload, expected %d",
+		     request_name(m.hdr.request), m.hdr.size, want_size);
+		r = -EINVAL;
+	} else if (want_fds >= 0 && m.nfds != (unsigned)want_fds) {
+		vlog(b, VIO_LOG_ERR, "vhost-user: %s with %u fds, expected %d", request_name(m.hdr.request),
+		     m.nfds, want_fds);
+		r = -EINVAL;
+	} else if (!allowed(b, &m)) {
+		vlog(b, VIO_LOG_ERR, "vhost-user: %s without its protocol feature", request_name(m.hdr.request));
+		r = -EPROTO;
+	} else {
+		r = handle(b, &m);
+	}
+	msg_close_fds(&m);
+	if (r == -ECONNRESET) {
+		vio_vu_backend_detach(b);
+		return r;
+	}
+	/* REPLY_ACK: a status for messages that have no reply of their own. */
+	if (r != 1 && (m.hdr.flags & VU_FLAG_NEED_REPLY) &&
+	    (b->protocol_features & VIO_BIT(VU_PROTOCOL_F_REPLY_ACK))) {
+		if (reply_u64(b, &m, r ? 1 : 0)) {
+			vio_vu_backend_detach(b);
+			return -ECONNRESET;
+		}
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Queues                                                                   */
+
+int vio_vu_backend_kick_fd(struct vio_vu_backend *b, unsigned qi)
+{
+	return qi < nq(b) ? b->queues[qi].kick_fd : -1;
+}
+
+void vio_vu_backend_queue_dispatch(struct vio_vu_backend *b, unsigned qi)
+{
+	struct vio_vu_queue *vq;
+	uint64_t v;
+
+	if (qi >= nq(b))
+		return;
+	vq = &b->queues[qi];
+	pthread_mutex_lock(&vq->lock);
+	if (vq->kick_fd >= 0 && read(vq->kick_fd, &v, sizeof(v)) == sizeof(v))
+		vq->kicks++;
+	if (vq->enabled)
+		vio_dev_notify(b->dev, qi);
+	pthread_mutex_unlock(&vq->lock);
+}
+
+void vio_vu_backend_queue_poll(struct vio_vu_backend *b, unsigned qi)
+{
+	struct vio_vu_queue *vq;
+
+	if (qi >= nq(b))
+		return;
+	vq = &b->queues[qi];
+	pthread_mutex_lock(&vq->lock);
+	if (vq->enabled)
+		vio_dev_notify(b->dev, qi);
+	pthread_mutex_unlock(&vq->lock);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Lifecycle                                                                */
+
+int vio_vu_backend_init(struct vio_vu_backend *b, struct vio_dev *dev,
+			const struct vio_vu_backend_config *cfg)
+{
+	memset(b, 0, sizeof(*b));
+	if (dev->num_queues > VIO_VU_MAX_QUEUES)
+		return -EINVAL;
+	if (cfg)
+		b->cfg = *cfg;
+	b->dev = dev;
+	b->sock = -1;
+	b->backend_fd = -1;
+	pthread_mutex_init(&b->backend_lock, NULL);
+	for (unsigned i = 0; i < VIO_VU_MAX_QUEUES; i++) {
+		struct vio_vu_queue *vq = &b->queues[i];
+
+		pthread_mutex_init(&vq->lock, NULL);
+		vq->kick_fd = vq->call_fd = vq->err_fd = -1;
+	}
+	vio_mem_init(&b->mem, b->regions, VIO_VU_MAX_MEM_SLOTS);
+	dev->mem = &b->mem;
+	dev->transport = &vu_dev_transport;
+	dev->transport_opaque = b;
+	if (cfg && cfg->log && !dev->log) {
+		dev->log = cfg->log;
+		dev->log_opaque = cfg->log_opaque;
+	}
+	return 0;
+}
+
+int vio_vu_backend_attach(struct vio_vu_backend *b, int sock)
+{
+	if (b->sock >= 0)
+		return -EBUSY;
+	b->sock = sock;
+	b->owner = false;
+	b->protocol_features = 0;
+	return 0;
+}
+
+void vio_vu_backend_detach(struct vio_vu_backend *b)
+{
+	all_lock(b);
+	rings_reset(b);
+	vio_dev_set_status(b->dev, 0);
+	unmap_all(b);
+	b->features_set = false;
+	b->acked_features = 0;
+	b->protocol_features = 0;
+	b->owner = false;
+	all_unlock(b);
+	pthread_mutex_lock(&b->backend_lock);
+	close_fd(&b->backend_fd);
+	pthread_mutex_unlock(&b->backend_lock);
+	close_fd(&b->sock);
+	if (b->cfg.queues_changed)
+		b->cfg.queues_changed(b->cfg.opaque);
+}
+
+void vio_vu_backend_fini(struct vio_vu_backend *b)
+{
+	vio_vu_backend_detach(b);
+	for (unsigned i = 0; i < VIO_VU_MAX_QUEUES; i++)
+		pthread_mutex_destroy(&b->queues[i].lock);
+	pthread_mutex_destroy(&b->backend_lock);
+}
