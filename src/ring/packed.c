@@ -601,5 +601,10 @@ bool vio__packed_has_avail(struct vio_devq *q)
 {
 	uint16_t flags;
 
-	return !q->broken && head_avail(q, &flags) > 0;
+	if (q->broken)
+		return false;
+	/* Only peek: a descriptor whose AVAIL bit matches is either
+	 * available or malformed, and pop() is where malformed is reported. */
+	flags = ld16_acquire(&q->u.packed.desc[q->last_avail].flags, q->legacy);
+	return !!(flags & AVAIL) == q->u.packed.avail_wrap;
 }

@@ -1,0 +1,431 @@
+/*
+ * fuzz_devq_pop.c - libFuzzer target: the device side of a virtqueue over
+ * guest memory the input controls entirely.
+ *
+ * The device side is libvio's widest door for untrusted input: a guest
+ * (or a vhost-user frontend) writes descriptor tables, avail rings and
+ * indirect tables, and the device follows them. The input (format in
+ * fuzz_input.h) picks the queue size and features (split or packed), a
+ * region table with adjacent regions, holes and regions at the top of the
+ * 64-bit space, where the ring areas sit, and every byte of guest memory.
+ * A short script of device calls then runs, and the queue is drained.
+ *
+ * Each region is a heap block of exactly its size, so ASan reports any
+ * access outside the regions; every span pop returns is also read and
+ * written in full through the iov helpers. Invariants, which trap:
+ *  - every span lies inside one region's host block; out_len and in_len
+ *    are the sums of the spans; the span counts respect the caps;
+ *  - pop returns 0, -EAGAIN or a documented error (-EIO, -EFAULT,
+ *    -ENOBUFS); after an error the queue is stopped for good: pop repeats
+ *    the error, push/fill/flush fail, has_avail and need_interrupt say no;
+ *  - push/fill refuse a len above the element's in_len.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vio/mem.h"
+#include "vio/ring.h"
+
+#include "fuzz_input.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(cond) do { if (!(cond)) __builtin_trap(); } while (0)
+
+/* Chunk size for reading and writing spans; smaller than a region can be,
+ * so the offset arithmetic of the iov helpers gets exercised. */
+#define SCRATCH 4096
+
+struct region {
+	uint64_t addr;
+	size_t size;
+	uint8_t *host;
+	bool added;
+};
+
+struct held {
+	struct vio_elem e;
+	struct vio_iov out[FZ_MAX_IOV], in[FZ_MAX_IOV];
+	bool live;
+};
+
+struct ctx {
+	struct region reg[FZ_MAX_REGIONS];
+	unsigned nreg;
+	struct vio_mem_region table[FZ_MAX_REGIONS];
+	struct vio_mem mem;
+	struct vio_devq q;
+	struct vio_devq_config cfg;
+	struct held held[FZ_MAX_HELD];
+	unsigned out_cap, in_cap;
+	int stop_err;           /* the error pop returned when the queue stopped */
+};
+
+/* ------------------------------------------------------------------------ */
+/* Setup from the input header                                              */
+
+static uint64_t region_addr(const struct ctx *c, unsigned i, uint8_t mode, uint8_t gap,
+			    uint64_t size)
+{
+	uint64_t prev_end = i ? c->reg[i - 1].addr + c->reg[i - 1].size : FZ_BASE;
+
+	switch (mode % FZ_R_MODES) {
+	case FZ_R_ADJACENT:
+		return prev_end;
+	case FZ_R_HOLE:
+		return prev_end + ((uint64_t)gap + 1) * 16;
+	case FZ_R_FAR:
+		return prev_end + (((uint64_t)gap + 1) << 24);
+	default:
+		return (uint64_t)0 - size - gap;
+	}
+}
+
+static void setup_regions(struct ctx *c, struct fz *f)
+{
+	unsigned n = 1 + fz_u8(f) % FZ_MAX_REGIONS;
+
+	vio_mem_init(&c->mem, c->table, FZ_MAX_REGIONS);
+	for (unsigned i = 0; i < n; i++) {
+		struct region *r = &c->reg[i];
+		uint8_t mode = fz_u8(f);
+		size_t size = 1 + fz_u16(f) % FZ_REGION_MAX;
+		uint8_t gap = fz_u8(f);
+
+		r->size = size;
+		r->addr = region_addr(c, i, mode, gap, size);
+		r->host = calloc(1, size);
+		if (!r->host)
+			abort();
+		/* Overlaps and wraps are refused; such a region stays out. */
+		r->added = vio_mem_add(&c->mem, r->addr, r->size, r->host) == 0;
+	}
+	c->nreg = n;
+}
+
+static uint64_t placement(const struct ctx *c, struct fz *f)
+{
+	unsigned ri = fz_u8(f) % c->nreg;
+	uint16_t off = fz_u16(f);
+
+	if (off & 0x8000)
+		off &= 0x7fff;
+	else
+		off &= 0x7ff0;
+	return c->reg[ri].addr + off;
+}
+
+static uint64_t features_of(uint8_t b)
+{
+	return ((b & FZ_F_EVENT_IDX) ? VIO_BIT(VIO_F_EVENT_IDX) : 0) |
+	       ((b & FZ_F_INDIRECT) ? VIO_BIT(VIO_F_INDIRECT_DESC) : 0) |
+	       ((b & FZ_F_VERSION_1) ? VIO_BIT(VIO_F_VERSION_1) : 0) |
+	       ((b & FZ_F_NOTIFY_EMPTY) ? VIO_BIT(VIO_F_NOTIFY_ON_EMPTY) : 0) |
+	       ((b & FZ_F_PACKED) ? VIO_BIT(VIO_F_RING_PACKED) : 0) |
+	       ((b & FZ_F_IN_ORDER) ? VIO_BIT(VIO_F_IN_ORDER) : 0);
+}
+
+/* Guest memory: the rest of the input, region after region. */
+static void fill_memory(struct ctx *c, struct fz *f)
+{
+	for (unsigned i = 0; i < c->nreg; i++)
+		fz_take(f, c->reg[i].host, c->reg[i].size);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Invariants                                                               */
+
+static bool span_in_region(const struct ctx *c, const struct vio_iov *v)
+{
+	uintptr_t b = (uintptr_t)v->base;
+
+	for (unsigned i = 0; i < c->nreg; i++) {
+		uintptr_t h = (uintptr_t)c->reg[i].host;
+
+		if (c->reg[i].added && b >= h && v->len <= c->reg[i].size &&
+		    b - h <= c->reg[i].size - v->len)
+			return true;
+	}
+	return false;
+}
+
+static uint64_t check_spans(const struct ctx *c, const struct vio_iov *v, unsigned n)
+{
+	uint64_t sum = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		CHECK(span_in_region(c, &v[i]));
+		sum += v[i].len;
+	}
+	CHECK(sum == vio_iov_length(v, n));
+	return sum;
+}
+
+/* Reads every readable byte and writes every writable one, through the
+ * helpers a device uses, in chunks at increasing offsets. */
+static void touch_spans(const struct vio_elem *e)
+{
+	uint8_t scratch[SCRATCH];
+	size_t off, got;
+
+	for (off = 0; off < e->out_len; off += got) {
+		got = vio_iov_to_buf(e->out, e->out_num, off, scratch, sizeof(scratch));
+		CHECK(got > 0);
+	}
+	CHECK(off == e->out_len);
+	memset(scratch, 0x5a, sizeof(scratch));
+	for (off = 0; off < e->in_len; off += got) {
+		got = vio_iov_from_buf(e->in, e->in_num, off, scratch, sizeof(scratch));
+		CHECK(got > 0);
+	}
+	CHECK(off == e->in_len);
+	/* Past the end there is nothing to copy. */
+	CHECK(vio_iov_to_buf(e->out, e->out_num, e->out_len, scratch, 1) == 0);
+	CHECK(vio_iov_from_buf(e->in, e->in_num, e->in_len, scratch, 1) == 0);
+}
+
+static void check_popped(const struct ctx *c, const struct vio_elem *e)
+{
+	CHECK(e->id < c->q.size);
+	CHECK(e->out_num <= e->out_cap && e->in_num <= e->in_cap);
+	CHECK(check_spans(c, e->out, e->out_num) == e->out_len);
+	CHECK(check_spans(c, e->in, e->in_num) == e->in_len);
+	touch_spans(e);
+}
+
+/* A stopped queue stays stopped and every call on it fails fast. */
+static void check_still_stopped(struct ctx *c)
+{
+	struct held h;
+
+	CHECK(vio_devq_is_stopped(&c->q));
+	CHECK(vio_devq_error(&c->q) != NULL);
+	memset(&h, 0, sizeof(h));
+	h.e.out = h.out;
+	h.e.in = h.in;
+	h.e.out_cap = c->out_cap;
+	h.e.in_cap = c->in_cap;
+	CHECK(vio_devq_pop(&c->q, &h.e) == c->stop_err);
+	CHECK(!vio_devq_has_avail(&c->q));
+	CHECK(!vio_devq_need_interrupt(&c->q));
+	CHECK(vio_devq_flush(&c->q) == c->stop_err);
+}
+
+/* The queue just stopped with error r: a documented one, for good. */
+static void stopped_with(struct ctx *c, int r)
+{
+	CHECK(r == -EIO || r == -EFAULT || r == -ENOBUFS);
+	c->stop_err = r;
+	check_still_stopped(c);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Ops                                                                      */
+
+static void op_pop(struct ctx *c, uint8_t a)
+{
+	struct held *h = &c->held[a % FZ_MAX_HELD];
+	int r;
+
+	h->e.out = h->out;
+	h->e.in = h->in;
+	h->e.out_cap = c->out_cap;
+	h->e.in_cap = c->in_cap;
+	r = vio_devq_pop(&c->q, &h->e);
+	if (c->stop_err) {
+		CHECK(r == c->stop_err);
+		return;
+	}
+	if (r == 0) {
+		CHECK(!vio_devq_is_stopped(&c->q));
+		check_popped(c, &h->e);
+		h->live = true;
+	} else if (r == -EAGAIN) {
+		CHECK(!vio_devq_is_stopped(&c->q));
+	} else {
+		stopped_with(c, r);
+		h->live = false;
+	}
+}
+
+enum fill_kind { PUSH, FILL, FILL_IN_ORDER };
+
+static void op_fill(struct ctx *c, enum fill_kind kind, uint8_t a, uint8_t b, uint8_t cc)
+{
+	struct held *h = &c->held[a % FZ_MAX_HELD];
+	uint32_t len;
+	int r;
+
+	if (!h->live)
+		return;
+	switch (b % 4) {
+	case 0:
+		len = 0;
+		break;
+	case 1:
+		len = h->e.in_len;
+		break;
+	case 2:
+		len = h->e.in_len + 1;
+		break;
+	default:
+		len = h->e.in_len ? cc % (h->e.in_len + 1) : 0;
+		break;
+	}
+	if (kind == PUSH)
+		r = vio_devq_push(&c->q, &h->e, len);
+	else if (kind == FILL)
+		r = vio_devq_fill(&c->q, &h->e, len);
+	else
+		r = vio_devq_fill_in_order(&c->q, &h->e, len);
+	if (c->stop_err)
+		CHECK(r == c->stop_err);
+	else if (len > h->e.in_len)
+		CHECK(r == -EINVAL);
+	if (r == 0)
+		h->live = false;
+}
+
+/* Writes guest memory through the region table, as a racing driver would
+ * between two device calls. */
+static void op_poke(struct ctx *c, uint8_t a, uint8_t b, uint8_t val)
+{
+	const uint64_t base[3] = { c->cfg.addrs.desc, c->cfg.addrs.driver, c->cfg.addrs.device };
+
+	vio_mem_write(&c->mem, base[b % 3] + a + (uint64_t)(b >> 2) * 256, &val, 1);
+}
+
+static void op_publish(struct ctx *c, uint8_t a)
+{
+	vio_le16 idx;
+	uint64_t at = c->cfg.addrs.driver + 2;
+	bool legacy = !vio_has_feature(c->cfg.features, VIO_F_VERSION_1);
+
+	if (vio_has_feature(c->cfg.features, VIO_F_RING_PACKED))
+		return;
+	if (vio_mem_read(&c->mem, at, &idx, sizeof(idx)))
+		return;
+	idx = vio_set16(legacy, (uint16_t)(vio_get16(legacy, idx) + 1 + a % 8));
+	vio_mem_write(&c->mem, at, &idx, sizeof(idx));
+}
+
+static void run_op(struct ctx *c, uint8_t op, uint8_t a, uint8_t b, uint8_t cc)
+{
+	struct held probe;
+	bool r;
+
+	op %= FZ_DOP_COUNT;
+	switch (op) {
+	case FZ_DOP_POP:
+		op_pop(c, a);
+		break;
+	case FZ_DOP_PUSH:
+		op_fill(c, PUSH, a, b, cc);
+		break;
+	case FZ_DOP_FILL:
+		op_fill(c, FILL, a, b, cc);
+		break;
+	case FZ_DOP_FILL_IN_ORDER:
+		op_fill(c, FILL_IN_ORDER, a, b, cc);
+		break;
+	case FZ_DOP_FLUSH:
+		CHECK(vio_devq_flush(&c->q) == c->stop_err);
+		break;
+	case FZ_DOP_NEED_INTERRUPT:
+		r = vio_devq_need_interrupt(&c->q);
+		CHECK(!(r && c->stop_err));
+		break;
+	case FZ_DOP_KICK_DISABLE:
+		vio_devq_kick_disable(&c->q);
+		break;
+	case FZ_DOP_KICK_ENABLE:
+		vio_devq_kick_enable(&c->q);
+		break;
+	case FZ_DOP_HAS_AVAIL:
+		r = vio_devq_has_avail(&c->q);
+		CHECK(!(r && vio_devq_is_stopped(&c->q)));
+		break;
+	case FZ_DOP_PUBLISH:
+		op_publish(c, a);
+		break;
+	default:
+		op_poke(c, a, b, cc);
+		break;
+	}
+	(void)vio_devq_avail_base(&c->q);
+	(void)vio_devq_used_base(&c->q);
+	if (c->stop_err) {
+		CHECK(vio_devq_is_stopped(&c->q));
+	} else if (vio_devq_is_stopped(&c->q)) {
+		/* Besides pop, only has_avail reads what the driver wrote
+		 * (packed: it stops on impossible wrap bits at the head, and
+		 * says no). The next pop must report why. */
+		CHECK(op == FZ_DOP_HAS_AVAIL);
+		memset(&probe, 0, sizeof(probe));
+		probe.e.out = probe.out;
+		probe.e.in = probe.in;
+		stopped_with(c, vio_devq_pop(&c->q, &probe.e));
+	}
+}
+
+/* Pops and pushes until the ring is empty or the queue stops. */
+static void drain(struct ctx *c)
+{
+	unsigned limit = 2 * c->q.size + 8;
+
+	for (unsigned i = 0; i < limit && !c->stop_err; i++) {
+		struct held *h = &c->held[0];
+
+		op_pop(c, 0);
+		if (!h->live)
+			break;
+		op_fill(c, PUSH, 0, 1, 0);
+		vio_devq_need_interrupt(&c->q);
+	}
+	if (c->stop_err)
+		check_still_stopped(c);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct ctx ctx;
+	struct ctx *c = &ctx;
+	struct fz f = { data, size };
+	uint8_t ops[255][4];
+	unsigned nops, qsize;
+	uint8_t b;
+
+	memset(c, 0, sizeof(*c));
+	b = fz_u8(&f);
+	qsize = (b & 0x80) ? fz_u16(&f) : 1u << (b % 9);
+	c->cfg.size = qsize;
+	c->cfg.features = features_of(fz_u8(&f));
+	setup_regions(c, &f);
+	c->cfg.addrs.desc = placement(c, &f);
+	c->cfg.addrs.driver = placement(c, &f);
+	c->cfg.addrs.device = placement(c, &f);
+	c->cfg.resume = fz_u8(&f) & 1;
+	c->cfg.avail_base = fz_u16(&f);
+	c->cfg.used_base = fz_u16(&f);
+	c->cfg.mem = &c->mem;
+	c->out_cap = 1 + fz_u8(&f) % FZ_MAX_IOV;
+	c->in_cap = 1 + fz_u8(&f) % FZ_MAX_IOV;
+	nops = fz_u8(&f);
+	for (unsigned i = 0; i < nops; i++)
+		for (unsigned k = 0; k < 4; k++)
+			ops[i][k] = fz_u8(&f);
+	fill_memory(c, &f);
+
+	if (vio_devq_init(&c->q, &c->cfg) == 0) {
+		for (unsigned i = 0; i < nops; i++)
+			run_op(c, ops[i][0], ops[i][1], ops[i][2], ops[i][3]);
+		drain(c);
+	}
+
+	for (unsigned i = 0; i < c->nreg; i++)
+		free(c->reg[i].host);
+	return 0;
+}

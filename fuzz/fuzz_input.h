@@ -1,0 +1,136 @@
+/*
+ * fuzz_input.h - how the fuzz targets read their input, and the byte
+ * formats they expect.
+ *
+ * Shared by the targets and by gen_seeds.c, so the seed corpus follows the
+ * format when it changes. A target reads its input front to back; past
+ * the end every read gives zero, so any byte string is a valid input and
+ * libFuzzer never wastes runs on rejected ones.
+ *
+ * fuzz_devq_pop (all multi-byte fields little-endian):
+ *   u8   queue size: bit 7 clear: 1 << (value % 9); set: the next u16, raw
+ *   u8   features: FZ_F_* below
+ *   u8   regions: 1 + value % FZ_MAX_REGIONS, then per region
+ *          u8 mode (FZ_R_*), u16 size (1 + value % FZ_REGION_MAX), u8 gap
+ *   3x   ring area placement (descriptors, driver area, device area):
+ *          u8 region, u16 offset (bit 15 set: used raw, else rounded down
+ *          to 16)
+ *   u8   bit 0: resume at the bases below; u16 avail_base, u16 used_base
+ *   u8   out_cap, u8 in_cap (1 + value % FZ_MAX_IOV each)
+ *   u8   op count, then that many FZ_DOP_* ops of 4 bytes: op, a, b, c
+ *   ...  the rest: guest memory, copied into region 0, 1, ... in turn
+ *
+ * fuzz_drvq_get_buf (split layout: its fake device writes the used ring):
+ *   u8   queue size: 1 << (value % 9)
+ *   u8   features: FZ_F_EVENT_IDX, FZ_F_INDIRECT, FZ_F_VERSION_1,
+ *        FZ_F_IN_ORDER
+ *   u8   bit 0: VIO_LEN_CLAMP (else VIO_LEN_BROKEN)
+ *   u8   indirect_max: value % 18
+ *   ...  ops until the input ends: u8 FZ_QOP_* (value % FZ_QOP_COUNT) and
+ *        its arguments, listed with the enum
+ */
+#ifndef VIO_FUZZ_INPUT_H
+#define VIO_FUZZ_INPUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Feature byte. */
+#define FZ_F_EVENT_IDX      0x01u
+#define FZ_F_INDIRECT       0x02u
+#define FZ_F_VERSION_1      0x04u
+#define FZ_F_NOTIFY_EMPTY   0x08u
+#define FZ_F_PACKED         0x10u
+#define FZ_F_IN_ORDER       0x20u
+
+/* Regions: where each one goes relative to the one before. */
+#define FZ_MAX_REGIONS      4
+#define FZ_REGION_MAX       16384u
+#define FZ_BASE             UINT64_C(0x100000)  /* first region, modes 0..2 */
+enum {
+	FZ_R_ADJACENT,  /* starts where the previous one ends */
+	FZ_R_HOLE,      /* (gap + 1) * 16 bytes after it */
+	FZ_R_FAR,       /* (gap + 1) << 24 bytes after it */
+	FZ_R_TOP,       /* ends gap bytes below 2^64 */
+	FZ_R_MODES
+};
+
+#define FZ_MAX_IOV          16
+#define FZ_MAX_HELD         8
+
+/* fuzz_devq_pop ops: (a, b, c) are the three argument bytes. */
+enum {
+	FZ_DOP_POP,         /* into held slot a % FZ_MAX_HELD */
+	FZ_DOP_PUSH,        /* held slot a; b picks len: 0, in_len, in_len + 1, or c */
+	FZ_DOP_FILL,        /* as PUSH, without publishing */
+	FZ_DOP_FILL_IN_ORDER,
+	FZ_DOP_FLUSH,
+	FZ_DOP_NEED_INTERRUPT,
+	FZ_DOP_KICK_DISABLE,
+	FZ_DOP_KICK_ENABLE,
+	FZ_DOP_HAS_AVAIL,
+	FZ_DOP_PUBLISH,     /* split: the driver moves avail->idx on by 1 + a % 8 */
+	FZ_DOP_POKE,        /* byte c at offset a + (b >> 2) * 256 of area b % 3 */
+	FZ_DOP_COUNT
+};
+
+/* fuzz_drvq_get_buf ops and their arguments. */
+enum {
+	FZ_QOP_ADD,         /* u8 out_n, u8 in_n (% 9 each), u16 len per segment
+			     * (0xffff means 0xffffffff) */
+	FZ_QOP_GET_BUF,
+	FZ_QOP_COMPLETE,    /* u8 pick (an outstanding head, or raw when none),
+			     * u8 len mode; writes the next used entry and
+			     * publishes used->idx */
+	FZ_QOP_ENTRY,       /* u8 slot ahead, u32 id, u32 len: used entry only */
+	FZ_QOP_SET_IDX,     /* s8 delta to used->idx */
+	FZ_QOP_EVENTS,      /* u16 used->flags, u16 avail_event */
+	FZ_QOP_KICK,
+	FZ_QOP_DISABLE_CB,
+	FZ_QOP_ENABLE_CB,
+	FZ_QOP_ENABLE_CB_DELAYED,
+	FZ_QOP_POLL,        /* enable_cb_prepare, then poll */
+	FZ_QOP_HAS_USED,
+	FZ_QOP_COUNT
+};
+
+struct fz {
+	const uint8_t *p;
+	size_t n;
+};
+
+static inline uint8_t fz_u8(struct fz *f)
+{
+	if (!f->n)
+		return 0;
+	f->n--;
+	return *f->p++;
+}
+
+static inline uint16_t fz_u16(struct fz *f)
+{
+	uint16_t lo = fz_u8(f);
+
+	return (uint16_t)(lo | fz_u8(f) << 8);
+}
+
+static inline uint32_t fz_u32(struct fz *f)
+{
+	uint32_t lo = fz_u16(f);
+
+	return lo | (uint32_t)fz_u16(f) << 16;
+}
+
+/* Copies up to len bytes; returns how many there were. */
+static inline size_t fz_take(struct fz *f, void *dst, size_t len)
+{
+	if (len > f->n)
+		len = f->n;
+	memcpy(dst, f->p, len);
+	f->p += len;
+	f->n -= len;
+	return len;
+}
+
+#endif
