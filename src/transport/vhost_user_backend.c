@@ -837,6 +837,17 @@ static int do_set_status(struct vio_vu_backend *b, uint64_t v)
 	return 0;
 }
 
+/* What we offer: a device without config space has no use for CONFIG
+ * (and QEMU warns about it for device types that have none). */
+static uint64_t offered_protocol_features(const struct vio_vu_backend *b)
+{
+	uint64_t f = OUR_PROTOCOL_FEATURES & ~b->cfg.protocol_features_off;
+
+	if (b->dev->config_len == 0)
+		f &= ~VIO_BIT(VU_PROTOCOL_F_CONFIG);
+	return f;
+}
+
 /* Handles one validated message. */
 static int handle(struct vio_vu_backend *b, struct msg *m)
 {
@@ -848,9 +859,9 @@ static int handle(struct vio_vu_backend *b, struct msg *m)
 	case VU_SET_FEATURES:
 		return do_set_features(b, m->p.u64);
 	case VU_GET_PROTOCOL_FEATURES:
-		return reply_u64(b, m, OUR_PROTOCOL_FEATURES & ~b->cfg.protocol_features_off) ? -ECONNRESET : 1;
+		return reply_u64(b, m, offered_protocol_features(b)) ? -ECONNRESET : 1;
 	case VU_SET_PROTOCOL_FEATURES:
-		if (m->p.u64 & ~(OUR_PROTOCOL_FEATURES & ~b->cfg.protocol_features_off)) {
+		if (m->p.u64 & ~offered_protocol_features(b)) {
 			vlog(b, VIO_LOG_ERR, "vhost-user: protocol features %#llx not offered",
 			     (unsigned long long)m->p.u64);
 			return -EINVAL;

@@ -1,0 +1,132 @@
+#!/bin/sh
+# init.sh - PID 1 of the test guest (a busybox initramfs).
+#
+# Loads the Debian kernel's virtio modules, runs the checks named on the
+# kernel command line (vio.checks=blk,rng,...) against whatever virtio
+# devices libvio's daemons provide, prints one line per check:
+#     VIO-CHECK <name> PASS|FAIL <detail>
+# and powers off. The host side (run.sh) reads those lines from the
+# serial console. vio.step=N lets the host ask for a second boot's checks.
+export PATH=/bin:/sbin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev 2>/dev/null
+mkdir -p /tmp && mount -t tmpfs tmp /tmp
+
+for m in $(cat /modules.order); do
+	insmod "/lib/modules/$m" 2>/dev/null
+done
+sleep 1
+
+arg() { sed -n "s/.*\bvio\.$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
+checks=$(arg checks | tr , ' ')
+step=$(arg step)
+[ -n "$step" ] || step=1
+
+pass() { echo "VIO-CHECK $1 PASS $2"; }
+fail() { echo "VIO-CHECK $1 FAIL $2"; }
+check() { name=$1; shift; if out=$("$@" 2>&1); then pass "$name" "$out"; else fail "$name" "$out"; fi; }
+
+# The first virtio disk, whatever the transport calls it.
+disk() { for d in /sys/block/vd*; do [ -e "$d" ] && { echo "/dev/${d##*/}"; return; }; done; return 1; }
+
+feature_bit() {     # feature_bit DEVICE-ID BIT: is BIT negotiated on the first such device?
+	for d in /sys/bus/virtio/devices/*; do
+		[ "$(cat "$d/device")" = "$1" ] || continue
+		f=$(cat "$d/features")
+		[ "$(echo "$f" | cut -c$(($2 + 1)))" = 1 ] && return 0
+		return 1
+	done
+	return 1
+}
+
+blk_write_read() {
+	dev=$(disk) || { echo "no virtio disk"; return 1; }
+	# 4 MiB of a pattern derived from the step, written and read back.
+	dd if=/dev/urandom of=/tmp/pattern bs=1M count=4 2>/dev/null
+	dd if=/tmp/pattern of="$dev" bs=1M count=4 seek=1 oflag=direct 2>/dev/null || { echo "write failed"; return 1; }
+	sync
+	echo 3 > /proc/sys/vm/drop_caches
+	dd if="$dev" of=/tmp/back bs=1M count=4 skip=1 iflag=direct 2>/dev/null || { echo "read failed"; return 1; }
+	a=$(md5sum < /tmp/pattern | cut -d' ' -f1)
+	b=$(md5sum < /tmp/back | cut -d' ' -f1)
+	[ "$a" = "$b" ] || { echo "mismatch $a != $b"; return 1; }
+	# Leave the checksum on disk at sector 0 for the host to verify.
+	printf 'VIOSUM %s\n' "$a" | dd of="$dev" bs=512 count=1 conv=sync oflag=direct 2>/dev/null
+	sync
+	echo "4 MiB md5 $a"
+}
+
+blk_flush() {
+	dev=$(disk) || return 1
+	# fsync on the block device issues a FLUSH when the device has a cache.
+	dd if=/dev/zero of="$dev" bs=4096 count=1 seek=4096 conv=fsync 2>/dev/null || { echo "fsync failed"; return 1; }
+	echo "cache: $(cat /sys/block/${dev#/dev/}/queue/write_cache)"
+}
+
+blk_discard() {
+	dev=$(disk) || return 1
+	max=$(cat /sys/block/${dev#/dev/}/queue/discard_max_bytes)
+	[ "$max" -gt 0 ] || { echo "device offers no discard"; return 1; }
+	blkdiscard -o 16777216 -l 1048576 "$dev" || { echo "blkdiscard failed"; return 1; }
+	echo "discard_max_bytes $max"
+}
+
+blk_readonly() {
+	dev=$(disk) || return 1
+	[ "$(cat /sys/block/${dev#/dev/}/ro)" = 1 ] || { echo "not read-only"; return 1; }
+	if dd if=/dev/zero of="$dev" bs=4096 count=1 oflag=direct 2>/dev/null; then
+		echo "write succeeded on a read-only disk"; return 1
+	fi
+	dd if="$dev" of=/dev/null bs=4096 count=16 iflag=direct 2>/dev/null || { echo "read failed"; return 1; }
+	echo "writes refused, reads work"
+}
+
+blk_queues() {
+	dev=$(disk) || return 1
+	n=$(ls /sys/block/${dev#/dev/}/mq | wc -l)
+	want=$(arg queues)
+	[ "$n" = "$want" ] || { echo "$n queues, expected $want"; return 1; }
+	# I/O from every CPU/queue.
+	dd if="$dev" of=/dev/null bs=64k count=256 iflag=direct 2>/dev/null || return 1
+	echo "$n queues"
+}
+
+blk_verify_previous() {
+	dev=$(disk) || return 1
+	dd if="$dev" bs=512 count=1 2>/dev/null | grep -q VIOSUM || { echo "no mark from the first boot"; return 1; }
+	echo "first boot's data is there"
+}
+
+packed() {
+	feature_bit 0x0002 34 || { echo "RING_PACKED not negotiated"; return 1; }
+	echo "RING_PACKED negotiated"
+}
+
+rng() {
+	cur=$(cat /sys/class/misc/hw_random/rng_current 2>/dev/null)
+	case "$cur" in virtio_rng*) ;; *) echo "rng_current is '$cur'"; return 1 ;; esac
+	dd if=/dev/hwrng of=/tmp/r bs=4096 count=256 2>/dev/null || { echo "read failed"; return 1; }
+	n=$(wc -c < /tmp/r)
+	[ "$n" = 1048576 ] || { echo "read $n bytes"; return 1; }
+	# Random data does not compress: a crude but honest sanity check.
+	z=$(gzip -c /tmp/r | wc -c)
+	[ "$z" -gt 1000000 ] || { echo "1 MiB compresses to $z bytes"; return 1; }
+	echo "$cur, 1 MiB read, gzip $z bytes"
+}
+
+for c in $checks; do
+	case $c in
+	blk) check blk-write-read blk_write_read; check blk-flush blk_flush ;;
+	discard) check blk-discard blk_discard ;;
+	ro) check blk-readonly blk_readonly ;;
+	queues) check blk-queues blk_queues ;;
+	previous) check blk-second-boot blk_verify_previous ;;
+	packed) check packed-negotiated packed ;;
+	rng) check rng rng ;;
+	reboot) echo "VIO-REBOOT"; sync; reboot -f ;;
+	esac
+done
+echo "VIO-DONE"
+sync
+poweroff -f

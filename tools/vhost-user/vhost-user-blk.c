@@ -1,0 +1,129 @@
+/*
+ * vhost-user-blk - libvio's block device as a vhost-user backend.
+ *
+ *   vhost-user-blk --socket-path=/tmp/blk.sock --blk-file=disk.img
+ *   qemu-system-x86_64 ... -chardev socket,id=c0,path=/tmp/blk.sock \
+ *       -device vhost-user-blk-pci,chardev=c0
+ *
+ * A file (io_uring, or preadv/pwritev where io_uring is unavailable) or a
+ * RAM disk; read-only, several queues, queue size and serial are options.
+ * Follows the vhost-user backend program conventions (vud.c).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vio/devices.h"
+#include "vud.h"
+
+static const char caps[] =
+	"{\n  \"type\": \"block\",\n  \"features\": [\n    \"read-only\",\n    \"blk-file\"\n  ]\n}";
+
+static void usage(const char *argv0)
+{
+	printf("usage: %s --socket-path=PATH | --fd=N (--blk-file=PATH | --ram=SIZE) [options]\n\n%s"
+	       "  --blk-file=PATH        serve this file or block device\n"
+	       "  --ram=SIZE             serve a RAM disk of SIZE bytes (K, M, G suffixes)\n"
+	       "  --read-only            refuse writes (offers VIRTIO_BLK_F_RO)\n"
+	       "  --num-queues=N         request queues (default 1)\n"
+	       "  --queue-size=N         largest queue offered (power of two, default 256)\n"
+	       "  --serial=STRING        the disk's id string (GET_ID)\n"
+	       "  --no-io-uring          use preadv/pwritev even where io_uring works\n",
+	       argv0, vud_common_usage);
+}
+
+static uint64_t parse_size(const char *s)
+{
+	char *end;
+	uint64_t v = strtoull(s, &end, 0);
+
+	switch (*end) {
+	case 'k': case 'K': v <<= 10; break;
+	case 'm': case 'M': v <<= 20; break;
+	case 'g': case 'G': v <<= 30; break;
+	default: break;
+	}
+	return v;
+}
+
+static void stats(void *opaque, unsigned qi, char *buf, size_t len)
+{
+	struct vio_blk_queue_stats s;
+
+	if (vio_blk_dev_stats(opaque, qi, &s))
+		return;
+	snprintf(buf, len, "requests %llu read %llu B written %llu B ioerr %llu unsupp %llu",
+		 (unsigned long long)s.requests, (unsigned long long)s.bytes_read,
+		 (unsigned long long)s.bytes_written, (unsigned long long)s.ioerr,
+		 (unsigned long long)s.unsupp);
+}
+
+int main(int argc, char **argv)
+{
+	static struct vio_blk_dev blk;
+	struct vio_blk_dev_opts bo = {
+		.backend = VIO_BLK_BACKEND_FILE,
+		.fd = -1,
+		.ring_features = VIO_BLK_DEV_RING_FEATURES,
+		.legacy_ok = true,
+		.log = vud_log,
+	};
+	struct vud_opts o;
+	bool have_disk = false;
+	int r;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(argv[0]);
+			return 0;
+		}
+	}
+	r = vud_parse(&argc, argv, &o, caps);
+	if (r)
+		return r > 0 ? 0 : 2;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strncmp(a, "--blk-file=", 11)) {
+			bo.backend = VIO_BLK_BACKEND_FILE;
+			bo.path = a + 11;
+			have_disk = true;
+		} else if (!strncmp(a, "--ram=", 6)) {
+			bo.backend = VIO_BLK_BACKEND_RAM;
+			bo.size = parse_size(a + 6);
+			have_disk = true;
+		} else if (!strcmp(a, "--read-only")) {
+			bo.read_only = true;
+		} else if (!strncmp(a, "--num-queues=", 13)) {
+			bo.num_queues = (unsigned)strtoul(a + 13, NULL, 0);
+		} else if (!strncmp(a, "--queue-size=", 13)) {
+			bo.queue_size = (unsigned)strtoul(a + 13, NULL, 0);
+		} else if (!strncmp(a, "--serial=", 9)) {
+			bo.serial = a + 9;
+		} else if (!strcmp(a, "--no-io-uring")) {
+			bo.no_io_uring = true;
+		} else {
+			fprintf(stderr, "%s: unknown option %s\n", argv[0], a);
+			usage(argv[0]);
+			return 2;
+		}
+	}
+	if (!have_disk) {
+		fprintf(stderr, "%s: give --blk-file=PATH or --ram=SIZE\n", argv[0]);
+		return 2;
+	}
+	r = vio_blk_dev_init(&blk, &bo);
+	if (r) {
+		fprintf(stderr, "%s: cannot create the device: %s\n", argv[0], vio_strerror(r));
+		return 1;
+	}
+	if (!o.quiet)
+		fprintf(stderr, "vhost-user-blk: %llu sectors, %s%s, %u queue(s)\n",
+			(unsigned long long)vio_blk_dev_capacity(&blk),
+			bo.backend == VIO_BLK_BACKEND_RAM ? "RAM" :
+			vio_blk_dev_uses_io_uring(&blk) ? "file via io_uring" : "file via preadv/pwritev",
+			bo.read_only ? ", read-only" : "", blk.nq);
+	r = vud_run(&blk.dev, &o, "vhost-user-blk", stats, &blk);
+	vio_blk_dev_fini(&blk);
+	return r;
+}

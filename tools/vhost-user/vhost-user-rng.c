@@ -1,0 +1,75 @@
+/*
+ * vhost-user-rng - libvio's entropy device as a vhost-user backend.
+ *
+ *   vhost-user-rng --socket-path=/tmp/rng.sock
+ *   qemu-system-x86_64 ... -chardev socket,id=c0,path=/tmp/rng.sock \
+ *       -device vhost-user-rng-pci,chardev=c0
+ *
+ * The guest's virtio-rng driver reads bytes that getrandom(2) produced
+ * here. Follows the vhost-user backend program conventions (vud.c).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vio/devices.h"
+#include "vud.h"
+
+static const char caps[] = "{\n  \"type\": \"rng\",\n  \"features\": [\n  ]\n}";
+
+static void usage(const char *argv0)
+{
+	printf("usage: %s --socket-path=PATH | --fd=N [options]\n\n%s"
+	       "  --queue-size=N         largest queue offered (power of two, default 256)\n",
+	       argv0, vud_common_usage);
+}
+
+static void stats(void *opaque, unsigned qi, char *buf, size_t len)
+{
+	const struct vio_rng_dev *r = opaque;
+
+	(void)qi;
+	snprintf(buf, len, "requests %llu bytes %llu malformed %llu",
+		 (unsigned long long)r->stats.requests, (unsigned long long)r->stats.bytes,
+		 (unsigned long long)r->stats.malformed);
+}
+
+int main(int argc, char **argv)
+{
+	static struct vio_rng_dev rng;
+	struct vio_rng_dev_opts ro = {
+		.features = VIO_BIT(VIO_F_INDIRECT_DESC) | VIO_BIT(VIO_F_EVENT_IDX) |
+			    VIO_BIT(VIO_F_RING_PACKED),
+		.legacy_ok = true,
+	};
+	struct vud_opts o;
+	int r;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(argv[0]);
+			return 0;
+		}
+	}
+	r = vud_parse(&argc, argv, &o, caps);
+	if (r)
+		return r > 0 ? 0 : 2;
+	for (int i = 1; i < argc; i++) {
+		if (!strncmp(argv[i], "--queue-size=", 13)) {
+			ro.queue_size = (unsigned)strtoul(argv[i] + 13, NULL, 0);
+		} else {
+			fprintf(stderr, "%s: unknown option %s\n", argv[0], argv[i]);
+			usage(argv[0]);
+			return 2;
+		}
+	}
+	r = vio_rng_dev_init(&rng, &ro);
+	if (r) {
+		fprintf(stderr, "%s: cannot create the device: %s\n", argv[0], vio_strerror(r));
+		return 1;
+	}
+	rng.dev.log = vud_log;
+	r = vud_run(&rng.dev, &o, "vhost-user-rng", stats, &rng);
+	vio_rng_dev_fini(&rng);
+	return r;
+}
