@@ -13,6 +13,8 @@ packages=(
 	liburing-dev                      # blk device: io_uring file backend
 	python3                           # test result counting
 	libdpdk-dev                       # vio-bench's peer: DPDK's rte_ring
+	qemu-system-x86 qemu-system-common # the Linux test guest's VMM (and qemu-storage-daemon)
+	linux-image-amd64 busybox-static cpio  # the test guest: Debian's kernel, busybox initramfs
 )
 
 missing=()

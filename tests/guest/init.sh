@@ -27,8 +27,13 @@ pass() { echo "VIO-CHECK $1 PASS $2"; }
 fail() { echo "VIO-CHECK $1 FAIL $2"; }
 check() { name=$1; shift; if out=$("$@" 2>&1); then pass "$name" "$out"; else fail "$name" "$out"; fi; }
 
-# The first virtio disk, whatever the transport calls it.
-disk() { for d in /sys/block/vd*; do [ -e "$d" ] && { echo "/dev/${d##*/}"; return; }; done; return 1; }
+# The first writable / read-only virtio disk, whatever the transport calls it.
+disk() { for d in /sys/block/vd*; do [ "$(cat "$d/ro" 2>/dev/null)" = 0 ] && { echo "/dev/${d##*/}"; return; }; done; return 1; }
+rodisk() { for d in /sys/block/vd*; do [ "$(cat "$d/ro" 2>/dev/null)" = 1 ] && { echo "/dev/${d##*/}"; return; }; done; return 1; }
+
+# Sector 1 of the writable disk marks "rebooted by the test" across a reboot.
+boot_mark() { dd if="$(disk)" bs=512 skip=1 count=1 2>/dev/null | grep -aq VIOBOOT1; }
+set_mark() { printf '%s\n' "$1" | dd of="$(disk)" bs=512 seek=1 count=1 conv=sync oflag=direct 2>/dev/null; sync; }
 
 feature_bit() {     # feature_bit DEVICE-ID BIT: is BIT negotiated on the first such device?
 	for d in /sys/bus/virtio/devices/*; do
@@ -73,8 +78,7 @@ blk_discard() {
 }
 
 blk_readonly() {
-	dev=$(disk) || return 1
-	[ "$(cat /sys/block/${dev#/dev/}/ro)" = 1 ] || { echo "not read-only"; return 1; }
+	dev=$(rodisk) || { echo "no read-only virtio disk"; return 1; }
 	if dd if=/dev/zero of="$dev" bs=4096 count=1 oflag=direct 2>/dev/null; then
 		echo "write succeeded on a read-only disk"; return 1
 	fi
@@ -115,6 +119,41 @@ rng() {
 	echo "$cur, 1 MiB read, gzip $z bytes"
 }
 
+# After the test's own reboot: check the first boot's data, then finish.
+if echo " $checks " | grep -q ' reboot ' && boot_mark; then
+	set_mark clear
+	check blk-after-reboot blk_verify_previous
+	check rng-after-reboot rng
+	checks=""
+fi
+
+# The README's demo: a file system on libvio's disk, filled with entropy
+# from libvio's rng, read back after a remount.
+demo() {
+	echo "== virtio devices the guest found"
+	for d in /sys/bus/virtio/devices/*; do
+		drv=$(basename "$(readlink "$d/driver")")
+		echo "   $(basename "$d"): device id $(cat "$d/device"), driver $drv"
+	done
+	dev=$(disk) || { echo "no writable virtio disk"; return 1; }
+	echo "== $dev: $(($(cat /sys/block/${dev#/dev/}/size) / 2048)) MiB; making an ext2 file system"
+	mke2fs -q "$dev" || return 1
+	mount -t ext2 "$dev" /mnt || return 1
+	echo "== writing 1 MiB from /dev/hwrng ($(cat /sys/class/misc/hw_random/rng_current)) to /mnt/entropy.bin"
+	dd if=/dev/hwrng of=/mnt/entropy.bin bs=4096 count=256 2>/dev/null || return 1
+	md5sum /mnt/entropy.bin > /mnt/entropy.md5
+	echo "written by the libvio demo guest" > /mnt/hello.txt
+	umount /mnt
+	echo 3 > /proc/sys/vm/drop_caches
+	echo "== remounting and checking"
+	mount -t ext2 -o ro "$dev" /mnt || return 1
+	ls -l /mnt | sed 's/^/   /'
+	(cd /mnt && md5sum -c entropy.md5) | sed 's/^/   /'
+	(cd /mnt && md5sum -c entropy.md5 >/dev/null) || return 1
+	umount /mnt
+	echo "== done"
+}
+
 for c in $checks; do
 	case $c in
 	blk) check blk-write-read blk_write_read; check blk-flush blk_flush ;;
@@ -124,7 +163,8 @@ for c in $checks; do
 	previous) check blk-second-boot blk_verify_previous ;;
 	packed) check packed-negotiated packed ;;
 	rng) check rng rng ;;
-	reboot) echo "VIO-REBOOT"; sync; reboot -f ;;
+	demo) if demo; then echo "VIO-CHECK demo PASS"; else echo "VIO-CHECK demo FAIL"; fi ;;
+	reboot) set_mark VIOBOOT1; echo "VIO-REBOOT"; reboot -f ;;
 	esac
 done
 echo "VIO-DONE"

@@ -15,11 +15,12 @@ moddir=/lib/modules/$kver
 
 # The drivers the guest may need, in the order DESIGN.md found to work.
 wanted="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_mmio
-virtio_blk failover net_failover virtio_net virtio_balloon virtio_console virtio-rng"
+virtio_blk failover net_failover virtio_net virtio_balloon virtio_console virtio-rng
+crc32c_generic ext4"
 
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
-mkdir -p "$root"/{bin,sbin,proc,sys,dev,tmp,lib/modules}
+mkdir -p "$root"/{bin,sbin,proc,sys,dev,tmp,mnt,lib/modules}
 cp /bin/busybox "$root/bin/busybox"
 for app in $("$root/bin/busybox" --list); do
 	[ "$app" = busybox ] || ln -sf busybox "$root/bin/$app"

@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# run.sh - Linux's own virtio drivers against libvio's vhost-user daemons.
+#
+# Usage: tests/guest/run.sh BUILD_DIR [VARIANT...]
+#   variants: pci-modern pci-legacy pci-packed mmio-v1 mmio-v2 (default: all)
+#
+# For each variant: create a scratch disk image, start vhost-user-blk on
+# it (and a second, read-only one) and vhost-user-rng, boot the Debian
+# kernel with a busybox initramfs (tests/guest/init.sh) in QEMU, and turn
+# the guest's VIO-CHECK lines into TAP lines here. Host-side checks follow
+# the guest: the data the guest wrote is in the image file, the daemons
+# survived, and each one shuts down cleanly on SIGTERM.
+#
+# KVM is used only if a short probe boot shows it works (nested KVM here
+# hangs); otherwise TCG. VIO_GUEST_ACCEL=tcg|kvm forces one.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+build=$(realpath "${1:?usage: run.sh BUILD_DIR [VARIANT...]}")
+shift
+variants=("$@")
+[ ${#variants[@]} -gt 0 ] || variants=(pci-modern pci-legacy pci-packed mmio-v1 mmio-v2)
+
+bin=$build/tools/vhost-user
+work=$(mktemp -d /tmp/vio-guest.XXXXXX)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+n=0
+results=()
+tap() {   # tap ok|not NAME [DETAIL]
+	n=$((n + 1))
+	if [ "$1" = ok ]; then results+=("ok $n - $2${3:+ # $3}"); else results+=("not ok $n - $2${3:+ # $3}"); fi
+	echo "${results[-1]}" >&2
+}
+
+kernel=$("$here/mkinitramfs.sh" "$work/initrd.gz") || { echo "1..1"; echo "not ok 1 - build initramfs"; exit 1; }
+
+qemu_base=(qemu-system-x86_64 -m 512 -nographic
+	-object memory-backend-memfd,id=mem,size=512M,share=on
+	-kernel "$kernel" -initrd "$work/initrd.gz")
+
+accel=${VIO_GUEST_ACCEL:-}
+if [ -z "$accel" ]; then
+	accel=tcg
+	if [ -w /dev/kvm ] && timeout 20 "${qemu_base[@]}" -no-reboot -accel kvm -numa node,memdev=mem \
+		-append "console=ttyS0 quiet panic=-1 vio.checks=none" 2>/dev/null | grep -q VIO-DONE; then
+		accel=kvm
+	fi
+fi
+echo "guest: accelerator $accel, kernel $kernel" >&2
+
+# start_daemon NAME ARGS...: start one daemon, remember its pid.
+start_daemon() {
+	local name=$1; shift
+	"$bin/$name" "$@" >>"$work/$name.log" 2>&1 &
+	pids+=($!)
+	echo $!
+}
+
+wait_socket() {
+	for _ in $(seq 100); do [ -S "$1" ] && return 0; sleep 0.05; done
+	return 1
+}
+
+# stop_daemon VARIANT NAME PID: SIGTERM must end it cleanly and quickly.
+stop_daemon() {
+	local v=$1 name=$2 pid=$3 st
+	if ! kill -0 "$pid" 2>/dev/null; then
+		tap not "$v: $name still running after the guest" "it died; see its log"
+		return
+	fi
+	tap ok "$v: $name still running after the guest"
+	kill -TERM "$pid"
+	for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	if kill -0 "$pid" 2>/dev/null; then
+		tap not "$v: $name stops on SIGTERM" "still running after 5 s"
+		kill -KILL "$pid"
+		return
+	fi
+	wait "$pid"; st=$?
+	if [ $st -eq 0 ]; then tap ok "$v: $name stops on SIGTERM"; else tap not "$v: $name stops on SIGTERM" "exit $st"; fi
+}
+
+run_variant() {
+	local v=$1 dir=$work/$v machine=() dev_suffix=-pci legacy_opt="" checks cmdline
+	local blk_opts="" smp=1 queues=1
+	mkdir -p "$dir"
+	truncate -s 64M "$dir/disk.img"
+	truncate -s 8M "$dir/ro.img"
+	case $v in
+	pci-modern) checks=blk,discard,ro,queues,rng,reboot; queues=2; smp=2 ;;
+	pci-legacy) checks=blk,ro,rng; legacy_opt=",disable-modern=on,disable-legacy=off" ;;
+	pci-packed) checks=blk,ro,rng,packed; blk_opts=",packed=on" ;;
+	mmio-v1) checks=blk,ro,rng; machine=(-M microvm,memory-backend=mem); dev_suffix="" ;;
+	mmio-v2) checks=blk,ro,rng; machine=(-M microvm,memory-backend=mem -global virtio-mmio.force-legacy=false); dev_suffix="" ;;
+	*) tap not "$v" "unknown variant"; return ;;
+	esac
+	[ ${#machine[@]} -gt 0 ] || machine=(-numa node,memdev=mem)
+
+	local blk ro rng
+	blk=$(start_daemon vhost-user-blk --socket-path="$dir/blk.sock" --blk-file="$dir/disk.img" --num-queues=$queues)
+	ro=$(start_daemon vhost-user-blk --socket-path="$dir/ro.sock" --blk-file="$dir/ro.img" --read-only)
+	rng=$(start_daemon vhost-user-rng --socket-path="$dir/rng.sock")
+	for s in blk ro rng; do
+		wait_socket "$dir/$s.sock" || { tap not "$v: $s daemon listens"; return; }
+	done
+
+	# boot CHECKS LOG: one QEMU run against the running daemons. Only a
+	# boot that tests the reboot path lets the guest reboot.
+	boot() {
+		local noreboot=-no-reboot
+		case $1 in *reboot*) noreboot="" ;; esac
+		timeout 300 "${qemu_base[@]}" $noreboot -accel "$accel" -smp $smp "${machine[@]}" \
+			-chardev socket,id=blk,path="$dir/blk.sock" \
+			-device "vhost-user-blk$dev_suffix,chardev=blk,num-queues=$queues$legacy_opt$blk_opts" \
+			-chardev socket,id=ro,path="$dir/ro.sock" \
+			-device "vhost-user-blk$dev_suffix,chardev=ro$legacy_opt$blk_opts" \
+			-chardev socket,id=rng,path="$dir/rng.sock" \
+			-device "vhost-user-rng$dev_suffix,chardev=rng$legacy_opt" \
+			-append "console=ttyS0 quiet panic=-1 vio.checks=$1 vio.queues=$queues" >"$2" 2>&1
+	}
+	boot "$checks" "$dir/console.log"
+	local st=$?
+	if [ "$v" = pci-modern ]; then
+		# A second guest against the same daemons (a new frontend).
+		boot previous,rng "$dir/console2.log"
+		cat "$dir/console2.log" >> "$dir/console.log"
+	fi
+
+	# The guest's own checks.
+	local seen=0
+	while read -r _ name verdict detail; do
+		seen=1
+		if [ "$verdict" = PASS ]; then tap ok "$v: guest $name" "$detail"; else tap not "$v: guest $name" "$detail"; fi
+	done < <(tr -d '\r' < "$dir/console.log" | grep -a '^VIO-CHECK ')
+	if [ "$(tr -d '\r' < "$dir/console.log" | grep -ac '^VIO-DONE')" -ge 1 ]; then
+		tap ok "$v: guest ran to the end"
+	else
+		tap not "$v: guest ran to the end" "qemu exit $st; last console lines: $(tail -3 "$dir/console.log" | tr -d '\r\n' | cut -c1-200)"
+	fi
+	[ $seen = 1 ] || cat "$dir/console.log" >&2
+
+	# What the guest wrote is in the image file.
+	local sum want
+	want=$(tr -d '\r' < "$dir/console.log" | grep -a '^VIO-CHECK blk-write-read PASS' | head -1 | awk '{print $NF}')
+	sum=$(dd if="$dir/disk.img" bs=1M skip=1 count=4 2>/dev/null | md5sum | cut -d' ' -f1)
+	if [ -n "$want" ] && [ "$sum" = "$want" ]; then
+		tap ok "$v: guest data is in the image file"
+	else
+		tap not "$v: guest data is in the image file" "image md5 $sum, guest said '$want'"
+	fi
+
+	stop_daemon "$v" vhost-user-blk "$blk"
+	stop_daemon "$v" vhost-user-blk-ro "$ro"
+	stop_daemon "$v" vhost-user-rng "$rng"
+}
+
+for v in "${variants[@]}"; do
+	run_variant "$v"
+done
+
+echo "1..$n"
+printf '%s\n' "${results[@]}"
+for r in "${results[@]}"; do case $r in "not ok"*) exit 1 ;; esac; done
+exit 0
