@@ -385,7 +385,8 @@ int vio_devq_push(struct vio_devq *q, const struct vio_elem *e, uint32_t len);
 
 /* Batched form: fill() stages one used entry, flush() publishes all staged
  * entries with one index update (packed: one flags store). -EINVAL for an
- * element this queue did not pop, or len above the element's in_len. */
+ * element this queue did not pop, len above the element's in_len, or, with
+ * IN_ORDER, an element that is not the oldest one still unused. */
 int vio_devq_fill(struct vio_devq *q, const struct vio_elem *e, uint32_t len);
 int vio_devq_flush(struct vio_devq *q);
 

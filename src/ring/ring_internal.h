@@ -378,12 +378,16 @@ static inline void dev_indirect_entry(const struct vio_devq *q, const void *tabl
 
 /* Validates an element handed back to fill(): something must be popped
  * and not filled (which one cannot be checked when the device completes
- * out of order), and len must fit the element's writable spans. */
+ * out of order; with IN_ORDER it must be the oldest), and len must fit the
+ * element's writable spans. */
 static inline int dev_check_fill(struct vio_devq *q, const struct vio_elem *e, uint32_t len)
 {
 	if (q->broken)
 		return q->err;
 	if (e->id >= q->size || len > e->in_len || q->popped == q->filled)
+		return -EINVAL;
+	/* IN_ORDER: buffers are used in the order they were made available. */
+	if (q->in_order && e->seq_ != q->filled + 1)
 		return -EINVAL;
 	return 0;
 }
