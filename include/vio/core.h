@@ -227,7 +227,8 @@ struct vio_transport_ops {
 	 * ACCESS_PLATFORM, ...). Device-type bits (0..23, 50+) always pass. */
 	uint64_t (*transport_features)(struct vio_device *dev);
 	int (*config_read)(struct vio_device *dev, unsigned off, void *buf, unsigned len);
-	int (*config_write)(struct vio_device *dev, unsigned off, const void *buf, unsigned len);
+	int (*config_write)(struct vio_device *dev, unsigned off, const void *buf,
+			    unsigned len); /* optional: config is read-only */
 	uint32_t (*config_generation)(struct vio_device *dev);
 	unsigned (*num_queues)(struct vio_device *dev);
 	unsigned (*queue_max)(struct vio_device *dev, unsigned qi);
@@ -296,7 +297,7 @@ struct vio_device {
 
 	/* read-only */
 	unsigned index;                 /* unique on its bus */
-	char name[16];                  /* "virtio%u" */
+	char name[20];                  /* "virtio%u" */
 	uint64_t features;              /* negotiated */
 	bool legacy;                    /* negotiated without VERSION_1 */
 	struct vio_driver *driver;      /* bound driver, or NULL */

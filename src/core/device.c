@@ -78,8 +78,10 @@ uint8_t vio_dev_get_status(const struct vio_dev *d)
 	return d->status;
 }
 
-/* Makes queue qi live: the ring must lie inside the driver's memory. */
-static int start_queue(struct vio_dev *d, unsigned qi)
+/* Sets up queue qi's ring over the driver's memory, without making it
+ * live: the rings must lie inside that memory, or the device needs a
+ * reset. */
+static int init_queue(struct vio_dev *d, unsigned qi)
 {
 	struct vio_dev_queue *q = &d->queues[qi];
 	struct vio_devq_config c = {
@@ -96,12 +98,19 @@ static int start_queue(struct vio_dev *d, unsigned qi)
 	if (!d->mem)
 		return -EFAULT;
 	r = vio_devq_init(&q->vq, &c);
-	if (r) {
+	if (r)
 		vio_dev_needs_reset(d, "queue rings are not inside the driver's memory");
-		return r;
-	}
-	q->live = true;
-	return 0;
+	return r;
+}
+
+/* Makes queue qi live (DRIVER_OK, or enable after it). */
+static int start_queue(struct vio_dev *d, unsigned qi)
+{
+	int r = init_queue(d, qi);
+
+	if (r == 0)
+		d->queues[qi].live = true;
+	return r;
 }
 
 int vio_dev_set_status(struct vio_dev *d, uint8_t status)
@@ -187,7 +196,8 @@ int vio_dev_config_read(struct vio_dev *d, unsigned off, void *buf, unsigned len
 {
 	if (!config_range_ok(d, off, len))
 		return -EINVAL;
-	memcpy(buf, d->config + off, len);
+	if (len)
+		memcpy(buf, d->config + off, len);
 	return 0;
 }
 
@@ -197,7 +207,8 @@ int vio_dev_config_write(struct vio_dev *d, unsigned off, const void *buf, unsig
 		return -EINVAL;
 	if (!d->ops->config_write)
 		return -EPERM;
-	memcpy(d->config + off, buf, len);
+	if (len)
+		memcpy(d->config + off, buf, len);
 	d->ops->config_write(d, off, len);
 	return 0;
 }
@@ -247,7 +258,9 @@ int vio_dev_queue_enable(struct vio_dev *d, unsigned qi)
 	q->enabled = true;
 	if (d->status & VIO_STATUS_DRIVER_OK)
 		return start_queue(d, qi);
-	return 0;
+	/* Check the rings now, so the driver learns at once; DRIVER_OK sets
+	 * the queue up again (nothing was read from its memory yet). */
+	return init_queue(d, qi);
 }
 
 int vio_dev_queue_stop(struct vio_dev *d, unsigned qi, uint16_t *avail_base, uint16_t *used_base)

@@ -48,7 +48,8 @@ static void *lb_dma_alloc(struct vio_device *vdev, size_t size, size_t align, ui
 	size_t n = (size + CHUNK - 1) / CHUNK, step, start;
 	void *p = NULL;
 
-	if (size == 0 || align == 0 || (align & (align - 1)))
+	if (size == 0 || size > lb->arena_len || align == 0 || (align & (align - 1)) ||
+	    align > VIO_LOOPBACK_MAX_ALIGN)
 		return NULL;
 	step = align > CHUNK ? align / CHUNK : 1;
 	pthread_mutex_lock(&lb->lock);
@@ -270,6 +271,16 @@ void vio_loopback_device_dispatch(struct vio_loopback *lb)
 	pthread_mutex_unlock(&lb->lock);
 }
 
+void vio_loopback_lock(struct vio_loopback *lb)
+{
+	pthread_mutex_lock(&lb->lock);
+}
+
+void vio_loopback_unlock(struct vio_loopback *lb)
+{
+	pthread_mutex_unlock(&lb->lock);
+}
+
 void vio_loopback_driver_dispatch(struct vio_loopback *lb)
 {
 	drain_fd(lb->irq_fd);
@@ -313,8 +324,14 @@ int vio_loopback_init(struct vio_loopback *lb, struct vio_dev *dev, size_t arena
 	lb->kick_fd = lb->irq_fd = -1;
 	if (dev->num_queues > VIO_LOOPBACK_MAX_QUEUES || arena_bytes == 0)
 		return -EINVAL;
-	arena_bytes = (arena_bytes + 4095) & ~(size_t)4095;
-	lb->arena = aligned_alloc(4096, arena_bytes);
+	if (arena_bytes > SIZE_MAX - VIO_LOOPBACK_MAX_ALIGN)
+		return -EINVAL;
+	/* Aligned as much as the largest alignment dma_alloc grants, so an
+	 * aligned device address is an aligned host pointer too. */
+	arena_bytes = (arena_bytes + VIO_LOOPBACK_MAX_ALIGN - 1) & ~(size_t)(VIO_LOOPBACK_MAX_ALIGN - 1);
+	pthread_mutex_init(&lb->lock, NULL);
+	lb->lock_ok = true;
+	lb->arena = aligned_alloc(VIO_LOOPBACK_MAX_ALIGN, arena_bytes);
 	lb->chunks = arena_bytes / CHUNK;
 	lb->chunk_map = calloc((lb->chunks + 63) / 64, sizeof(uint64_t));
 	if (!lb->arena || !lb->chunk_map) {
@@ -322,7 +339,6 @@ int vio_loopback_init(struct vio_loopback *lb, struct vio_dev *dev, size_t arena
 		return -ENOMEM;
 	}
 	lb->arena_len = arena_bytes;
-	pthread_mutex_init(&lb->lock, NULL);
 	vio_mem_init(&lb->mem, &lb->region, 1);
 	r = vio_mem_add(&lb->mem, VIO_LOOPBACK_BASE, arena_bytes, lb->arena);
 	if (r) {
@@ -355,7 +371,7 @@ void vio_loopback_fini(struct vio_loopback *lb)
 		close(lb->kick_fd);
 	if (lb->irq_fd >= 0)
 		close(lb->irq_fd);
-	if (lb->arena)
+	if (lb->lock_ok)
 		pthread_mutex_destroy(&lb->lock);
 	free(lb->arena);
 	free(lb->chunk_map);
