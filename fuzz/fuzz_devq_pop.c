@@ -5,10 +5,15 @@
  * The device side is libvio's widest door for untrusted input: a guest
  * (or a vhost-user frontend) writes descriptor tables, avail rings and
  * indirect tables, and the device follows them. The input (format in
- * fuzz_input.h) picks the queue size and features (split or packed), a
+ * fuzz_input.h) picks the queue size and features, a
  * region table with adjacent regions, holes and regions at the top of the
  * 64-bit space, where the ring areas sit, and every byte of guest memory.
  * A short script of device calls then runs, and the queue is drained.
+ *
+ * Two binaries share this source, one per ring layout, so that each gets
+ * its own fuzzing time: fuzz_devq_pop forces the split layout and
+ * fuzz_devq_pop_packed (-DFUZZ_LAYOUT_PACKED) the packed one, whatever
+ * the input's layout bit says.
  *
  * Each region is a heap block of exactly its size, so ASan reports any
  * access outside the regions; every span pop returns is also read and
@@ -18,10 +23,15 @@
  *  - pop returns 0, -EAGAIN or a documented error (-EIO, -EFAULT,
  *    -ENOBUFS); after an error the queue is stopped for good: pop repeats
  *    the error, push/fill/flush fail, has_avail and need_interrupt say no;
- *  - push/fill refuse a len above the element's in_len.
+ *  - push/fill refuse a len above the element's in_len;
+ *  - a pop moves the avail position (vio_devq_avail_base) on by one entry
+ *    (split) or by the descriptors the chain used, wrap counter included
+ *    (packed); a flush moves the used position by the entries (split) or
+ *    descriptors (packed) filled since the last one.
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +48,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* Chunk size for reading and writing spans; smaller than a region can be,
  * so the offset arithmetic of the iov helpers gets exercised. */
 #define SCRATCH 4096
+
+#define WRAP_BIT (1u << VIO_PACKED_EVENT_WRAP_SHIFT)
+#define AVAIL    VIO_PACKED_DESC_F_AVAIL
+#define USED     VIO_PACKED_DESC_F_USED
 
 struct region {
 	uint64_t addr;
@@ -62,6 +76,13 @@ struct ctx {
 	struct held held[FZ_MAX_HELD];
 	unsigned out_cap, in_cap;
 	int stop_err;           /* the error pop returned when the queue stopped */
+	bool packed;
+	/* The used position at the last flush, and what fills staged since:
+	 * entries (split) or descriptors (packed); unknown after an IN_ORDER
+	 * batch, whose extent depends on the chains it covers. */
+	uint16_t used_base;
+	unsigned staged;
+	bool staged_unknown;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -118,8 +139,15 @@ static uint64_t placement(const struct ctx *c, struct fz *f)
 	return c->reg[ri].addr + off;
 }
 
+/* The layout comes from the build, not the input; packed rings exist only
+ * in virtio 1.x, so VERSION_1 goes with them. */
 static uint64_t features_of(uint8_t b)
 {
+#ifdef FUZZ_LAYOUT_PACKED
+	b |= FZ_F_PACKED | FZ_F_VERSION_1;
+#else
+	b &= (uint8_t)~FZ_F_PACKED;
+#endif
 	return ((b & FZ_F_EVENT_IDX) ? VIO_BIT(VIO_F_EVENT_IDX) : 0) |
 	       ((b & FZ_F_INDIRECT) ? VIO_BIT(VIO_F_INDIRECT_DESC) : 0) |
 	       ((b & FZ_F_VERSION_1) ? VIO_BIT(VIO_F_VERSION_1) : 0) |
@@ -222,12 +250,42 @@ static void stopped_with(struct ctx *c, int r)
 	check_still_stopped(c);
 }
 
+/* A position in vio_devq_avail_base/used_base encoding moved on by n:
+ * split indices are free-running, packed positions wrap at the queue size
+ * and flip the wrap bit. */
+static uint16_t base_plus(const struct ctx *c, uint16_t base, unsigned n)
+{
+	unsigned pos = base & ~WRAP_BIT, wrap = base & WRAP_BIT;
+
+	if (!c->packed)
+		return (uint16_t)(base + n);
+	pos += n;
+	if (pos >= c->q.size) {
+		pos -= c->q.size;
+		wrap ^= WRAP_BIT;
+	}
+	return (uint16_t)(pos | wrap);
+}
+
+/* A flush succeeded: the used position moved by what was staged. */
+static void flushed(struct ctx *c)
+{
+	uint16_t now = vio_devq_used_base(&c->q);
+
+	if (!c->staged_unknown)
+		CHECK(now == base_plus(c, c->used_base, c->staged));
+	c->used_base = now;
+	c->staged = 0;
+	c->staged_unknown = false;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Ops                                                                      */
 
 static void op_pop(struct ctx *c, uint8_t a)
 {
 	struct held *h = &c->held[a % FZ_MAX_HELD];
+	uint16_t before = vio_devq_avail_base(&c->q);
 	int r;
 
 	h->e.out = h->out;
@@ -242,6 +300,9 @@ static void op_pop(struct ctx *c, uint8_t a)
 	if (r == 0) {
 		CHECK(!vio_devq_is_stopped(&c->q));
 		check_popped(c, &h->e);
+		CHECK(h->e.ndescs >= 1 && h->e.ndescs <= c->q.size);
+		CHECK(vio_devq_avail_base(&c->q) ==
+		      base_plus(c, before, c->packed ? h->e.ndescs : 1));
 		h->live = true;
 	} else if (r == -EAGAIN) {
 		CHECK(!vio_devq_is_stopped(&c->q));
@@ -285,8 +346,15 @@ static void op_fill(struct ctx *c, enum fill_kind kind, uint8_t a, uint8_t b, ui
 		CHECK(r == c->stop_err);
 	else if (len > h->e.in_len)
 		CHECK(r == -EINVAL);
-	if (r == 0)
-		h->live = false;
+	if (r)
+		return;
+	h->live = false;
+	if (kind == FILL_IN_ORDER)
+		c->staged_unknown = true;
+	else
+		c->staged += c->packed ? h->e.ndescs : 1;
+	if (kind == PUSH)
+		flushed(c);
 }
 
 /* Writes guest memory through the region table, as a racing driver would
@@ -298,14 +366,44 @@ static void op_poke(struct ctx *c, uint8_t a, uint8_t b, uint8_t val)
 	vio_mem_write(&c->mem, base[b % 3] + a + (uint64_t)(b >> 2) * 256, &val, 1);
 }
 
+/* Packed: the descriptors from the device's avail position on get the
+ * AVAIL/USED bits that make them available at their wrap counters; the
+ * other flag bits stay what guest memory says. */
+static void publish_packed(struct ctx *c, unsigned n)
+{
+	uint16_t base = vio_devq_avail_base(&c->q);
+	unsigned pos = base & ~WRAP_BIT;
+	bool wrap = base & WRAP_BIT;
+
+	for (unsigned k = 0; k < n; k++) {
+		uint64_t at = c->cfg.addrs.desc + (uint64_t)pos * sizeof(struct vio_packed_desc) +
+			      offsetof(struct vio_packed_desc, flags);
+		vio_le16 raw;
+		uint16_t flags;
+
+		if (vio_mem_read(&c->mem, at, &raw, sizeof(raw)))
+			return;
+		flags = vio_le16_to_cpu(raw) & (uint16_t)~(AVAIL | USED);
+		flags |= wrap ? AVAIL : USED;
+		raw = vio_cpu_to_le16(flags);
+		vio_mem_write(&c->mem, at, &raw, sizeof(raw));
+		if (++pos == c->q.size) {
+			pos = 0;
+			wrap = !wrap;
+		}
+	}
+}
+
 static void op_publish(struct ctx *c, uint8_t a)
 {
 	vio_le16 idx;
 	uint64_t at = c->cfg.addrs.driver + 2;
 	bool legacy = !vio_has_feature(c->cfg.features, VIO_F_VERSION_1);
 
-	if (vio_has_feature(c->cfg.features, VIO_F_RING_PACKED))
+	if (c->packed) {
+		publish_packed(c, 1 + a % 8);
 		return;
+	}
 	if (vio_mem_read(&c->mem, at, &idx, sizeof(idx)))
 		return;
 	idx = vio_set16(legacy, (uint16_t)(vio_get16(legacy, idx) + 1 + a % 8));
@@ -333,6 +431,8 @@ static void run_op(struct ctx *c, uint8_t op, uint8_t a, uint8_t b, uint8_t cc)
 		break;
 	case FZ_DOP_FLUSH:
 		CHECK(vio_devq_flush(&c->q) == c->stop_err);
+		if (!c->stop_err)
+			flushed(c);
 		break;
 	case FZ_DOP_NEED_INTERRUPT:
 		r = vio_devq_need_interrupt(&c->q);
@@ -403,6 +503,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	qsize = (b & 0x80) ? fz_u16(&f) : 1u << (b % 9);
 	c->cfg.size = qsize;
 	c->cfg.features = features_of(fz_u8(&f));
+	c->packed = vio_has_feature(c->cfg.features, VIO_F_RING_PACKED);
 	setup_regions(c, &f);
 	c->cfg.addrs.desc = placement(c, &f);
 	c->cfg.addrs.driver = placement(c, &f);
@@ -420,6 +521,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fill_memory(c, &f);
 
 	if (vio_devq_init(&c->q, &c->cfg) == 0) {
+		c->used_base = vio_devq_used_base(&c->q);
 		for (unsigned i = 0; i < nops; i++)
 			run_op(c, ops[i][0], ops[i][1], ops[i][2], ops[i][3]);
 		drain(c);

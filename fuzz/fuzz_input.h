@@ -7,7 +7,9 @@
  * the end every read gives zero, so any byte string is a valid input and
  * libFuzzer never wastes runs on rejected ones.
  *
- * fuzz_devq_pop (all multi-byte fields little-endian):
+ * fuzz_devq_pop, fuzz_devq_pop_packed (all multi-byte fields little-endian;
+ * the first binary forces the split layout, the second packed, whatever
+ * the FZ_F_PACKED bit says, so each layout gets its own fuzzing time):
  *   u8   queue size: bit 7 clear: 1 << (value % 9); set: the next u16, raw
  *   u8   features: FZ_F_* below
  *   u8   regions: 1 + value % FZ_MAX_REGIONS, then per region
@@ -20,10 +22,13 @@
  *   u8   op count, then that many FZ_DOP_* ops of 4 bytes: op, a, b, c
  *   ...  the rest: guest memory, copied into region 0, 1, ... in turn
  *
- * fuzz_drvq_get_buf (split layout: its fake device writes the used ring):
- *   u8   queue size: 1 << (value % 9)
- *   u8   features: FZ_F_EVENT_IDX, FZ_F_INDIRECT, FZ_F_VERSION_1,
- *        FZ_F_IN_ORDER
+ * fuzz_drvq_get_buf, fuzz_drvq_get_buf_packed (the fake device writes the
+ * split used ring, or the packed descriptor ring and device event
+ * structure):
+ *   u8   queue size: 1 << (value % 9); packed with bit 7 set:
+ *        1 + (value & 0x7f), so not only powers of two
+ *   u8   features: FZ_F_EVENT_IDX, FZ_F_INDIRECT, FZ_F_VERSION_1 (always on
+ *        for packed), FZ_F_IN_ORDER
  *   u8   bit 0: VIO_LEN_CLAMP (else VIO_LEN_BROKEN)
  *   u8   indirect_max: value % 18
  *   ...  ops until the input ends: u8 FZ_QOP_* (value % FZ_QOP_COUNT) and
@@ -70,28 +75,47 @@ enum {
 	FZ_DOP_KICK_DISABLE,
 	FZ_DOP_KICK_ENABLE,
 	FZ_DOP_HAS_AVAIL,
-	FZ_DOP_PUBLISH,     /* split: the driver moves avail->idx on by 1 + a % 8 */
+	FZ_DOP_PUBLISH,     /* the driver makes 1 + a % 8 more entries available:
+			     * split: moves avail->idx on; packed: sets the
+			     * AVAIL/USED bits of that many descriptors from the
+			     * device's position, for their wrap counters */
 	FZ_DOP_POKE,        /* byte c at offset a + (b >> 2) * 256 of area b % 3 */
 	FZ_DOP_COUNT
 };
 
-/* fuzz_drvq_get_buf ops and their arguments. */
+/* fuzz_drvq_get_buf ops and their arguments. "The device's position" is
+ * used->idx as the fake device last wrote it (split) or where it writes its
+ * next used descriptor (packed, with its own wrap counter). */
 enum {
 	FZ_QOP_ADD,         /* u8 out_n, u8 in_n (% 9 each), u16 len per segment
 			     * (0xffff means 0xffffffff) */
 	FZ_QOP_GET_BUF,
-	FZ_QOP_COMPLETE,    /* u8 pick (an outstanding head, or raw when none),
-			     * u8 len mode; writes the next used entry and
-			     * publishes used->idx */
-	FZ_QOP_ENTRY,       /* u8 slot ahead, u32 id, u32 len: used entry only */
-	FZ_QOP_SET_IDX,     /* s8 delta to used->idx */
-	FZ_QOP_EVENTS,      /* u16 used->flags, u16 avail_event */
+	FZ_QOP_COMPLETE,    /* u8 pick: the pick-th outstanding buffer the device
+			     * has not completed (bit 7: any outstanding one; a
+			     * raw id when none), u8 len mode (% 4: capacity,
+			     * capacity + 1, mode >> 2, or a u32 that follows);
+			     * writes the used entry at the device's position
+			     * and publishes it (split: used->idx += 1; packed:
+			     * flags with both bits at the device's wrap
+			     * counter, then the position skips the buffer's
+			     * descriptors, with IN_ORDER those of every earlier
+			     * buffer not yet completed too) */
+	FZ_QOP_ENTRY,       /* u8 ahead, u32 id, u32 len: a used entry (packed:
+			     * id and len of the descriptor) that many ahead of
+			     * the device's position, not published */
+	FZ_QOP_SET_IDX,     /* s8 delta: split: used->idx += delta; packed: the
+			     * device's position moves, its wrap counter with it */
+	FZ_QOP_EVENTS,      /* u16, u16: split: used->flags, avail_event;
+			     * packed: device event flags, off_wrap */
 	FZ_QOP_KICK,
 	FZ_QOP_DISABLE_CB,
 	FZ_QOP_ENABLE_CB,
 	FZ_QOP_ENABLE_CB_DELAYED,
 	FZ_QOP_POLL,        /* enable_cb_prepare, then poll */
 	FZ_QOP_HAS_USED,
+	FZ_QOP_FLAGS,       /* u8 ahead, u16 v: packed: raw flags of the
+			     * descriptor that many ahead of the device's
+			     * position; split: used->idx = v */
 	FZ_QOP_COUNT
 };
 

@@ -5,11 +5,14 @@
  * target starts from a few hand-built inputs that reach deep: valid split
  * and packed rings with direct, indirect and region-crossing chains, plus
  * one example of each kind of breakage. They are built here from the
- * formats in fuzz_input.h rather than kept as binary files.
+ * formats in fuzz_input.h rather than kept as binary files. The split and
+ * packed binaries of one target share its format, so most scripts seed
+ * both; the rest are written for the layout they break.
  *
  * Usage: fuzz_gen_seeds CORPUS_ROOT   (writes CORPUS_ROOT/<target>/seed-*)
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,11 +118,14 @@ static void packed_desc(struct image *im, size_t table, unsigned i, uint64_t add
 	memcpy(im->m + table + i * sizeof(d), &d, sizeof(d));
 }
 
-/* Header for two regions of REGION_SIZE, rings at the offsets above. */
+/* Header for two regions of REGION_SIZE, rings at the offsets above.
+ * size_log2 below 0x80 gives 1 << size_log2 entries; 0x80 | n gives n. */
 static void devq_header(struct out *o, unsigned size_log2, unsigned feat, unsigned mode1,
 			unsigned mode0)
 {
-	put8(o, size_log2);
+	put8(o, size_log2 & 0x80 ? 0x80 : size_log2);
+	if (size_log2 & 0x80)
+		put16(o, size_log2 & 0x7f);
 	put8(o, feat);
 	put8(o, 1);                     /* two regions */
 	put8(o, mode0);
@@ -230,6 +236,7 @@ static void gen_devq(const char *root)
 	save(root, t, "split-loop", &o);
 
 	/* packed, one wrap in: a direct chain and an indirect one */
+	t = "fuzz_devq_pop_packed";
 	memset(&im, 0, sizeof(im));
 	packed_desc(&im, OFF_DESC, 0, R0 + 0x400, 64, 0, VIO_PACKED_DESC_F_AVAIL | VIO_DESC_F_NEXT);
 	packed_desc(&im, OFF_DESC, 1, R0 + 0x480, 128, 0,
@@ -252,6 +259,33 @@ static void gen_devq(const char *root)
 	devq_script(&o);
 	put_bytes(&o, im.m, sizeof(im.m));
 	save(root, t, "packed-in-order", &o);
+
+	/* a queue of 5: PUBLISH makes the ring wrap, so the wrap counter and
+	 * the position arithmetic are not a power-of-two mask */
+	o.n = 0;
+	devq_header(&o, 0x80 | 5, modern | FZ_F_PACKED | FZ_F_NOTIFY_EMPTY, FZ_R_ADJACENT,
+		    FZ_R_ADJACENT);
+	devq_script(&o);
+	put_bytes(&o, im.m, sizeof(im.m));
+	save(root, t, "packed-size5", &o);
+
+	/* a chain whose second descriptor is not available: -EIO */
+	packed_desc(&im, OFF_DESC, 1, R0 + 0x480, 128, 0,
+		    VIO_PACKED_DESC_F_USED | VIO_DESC_F_WRITE);
+	o.n = 0;
+	devq_header(&o, 3, modern | FZ_F_PACKED, FZ_R_ADJACENT, FZ_R_ADJACENT);
+	devq_script(&o);
+	put_bytes(&o, im.m, sizeof(im.m));
+	save(root, t, "packed-short-chain", &o);
+
+	/* inconsistent wrap bits (both set) at the head: -EIO */
+	packed_desc(&im, OFF_DESC, 0, R0 + 0x400, 64, 0,
+		    VIO_PACKED_DESC_F_AVAIL | VIO_PACKED_DESC_F_USED | VIO_DESC_F_NEXT);
+	o.n = 0;
+	devq_header(&o, 2, modern | FZ_F_PACKED, FZ_R_ADJACENT, FZ_R_ADJACENT);
+	devq_script(&o);
+	put_bytes(&o, im.m, sizeof(im.m));
+	save(root, t, "packed-bad-wrap", &o);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -328,10 +362,57 @@ static void drvq_header(struct out *o, unsigned size_log2, unsigned feat, unsign
 	put8(o, indirect_max);
 }
 
-static void gen_drvq(const char *root)
+/* A packed device at its worst: event suppression structure set to DESC
+ * at chosen offsets (right and wrong wrap), used descriptors with wrong
+ * bits, a position that jumps back, a used id out of range. */
+static void drvq_packed_script(struct out *o)
+{
+	for (unsigned i = 0; i < 6; i++)
+		qadd(o, 1 + i % 2, 1, 32);
+	put8(o, FZ_QOP_EVENTS);
+	put16(o, VIO_PACKED_EVENT_DESC);
+	put16(o, 3 | 1u << VIO_PACKED_EVENT_WRAP_SHIFT);
+	qop(o, FZ_QOP_KICK);
+	qop(o, FZ_QOP_ENABLE_CB_DELAYED);
+	qcomplete(o, 1, 0);
+	qcomplete(o, 0, 2 | 9 << 2);
+	qop(o, FZ_QOP_GET_BUF);
+	qop(o, FZ_QOP_GET_BUF);
+	qop(o, FZ_QOP_ENABLE_CB);
+	put8(o, FZ_QOP_FLAGS);              /* AVAIL only: looks available, not used */
+	put8(o, 0);
+	put16(o, VIO_PACKED_DESC_F_AVAIL);
+	qop(o, FZ_QOP_HAS_USED);
+	qop(o, FZ_QOP_GET_BUF);
+	for (unsigned i = 0; i < 12; i++) {
+		qcomplete(o, 0, 0);
+		qop(o, FZ_QOP_GET_BUF);
+		qadd(o, 1, i % 3, 16);
+		qop(o, FZ_QOP_KICK);
+	}
+	put8(o, FZ_QOP_EVENTS);
+	put16(o, VIO_PACKED_EVENT_DESC);
+	put16(o, 1);
+	qadd(o, 2, 2, 8);
+	qop(o, FZ_QOP_KICK);
+	put8(o, FZ_QOP_SET_IDX);            /* one back: a stale position */
+	put8(o, 0xff);
+	qcomplete(o, 0, 0);
+	qop(o, FZ_QOP_GET_BUF);
+	put8(o, FZ_QOP_ENTRY);              /* an id beyond the queue */
+	put8(o, 0);
+	put32(o, 0xffff);
+	put32(o, 1);
+	put8(o, FZ_QOP_FLAGS);
+	put8(o, 0);
+	put16(o, VIO_PACKED_DESC_F_AVAIL | VIO_PACKED_DESC_F_USED);
+	qop(o, FZ_QOP_GET_BUF);
+}
+
+/* The same scripts for the split binary and the packed one. */
+static void gen_drvq_layout(const char *root, const char *t, bool packed)
 {
 	const unsigned modern = FZ_F_VERSION_1 | FZ_F_EVENT_IDX | FZ_F_INDIRECT;
-	const char *t = "fuzz_drvq_get_buf";
 	struct out o;
 
 	o.n = 0;
@@ -366,6 +447,31 @@ static void gen_drvq(const char *root)
 		qop(&o, FZ_QOP_GET_BUF);
 	}
 	save(root, t, "rounds", &o);
+
+	if (!packed)
+		return;
+	/* Sizes 7 and 3 (bit 7 of the size byte): no power-of-two masks. */
+	o.n = 0;
+	drvq_header(&o, 0x80 | 6, modern, 0, 4);
+	drvq_script(&o);
+	drvq_packed_script(&o);
+	save(root, t, "size7", &o);
+
+	o.n = 0;
+	drvq_header(&o, 0x80 | 2, FZ_F_VERSION_1 | FZ_F_EVENT_IDX | FZ_F_IN_ORDER, 1, 0);
+	drvq_packed_script(&o);
+	save(root, t, "size3-in-order", &o);
+
+	o.n = 0;
+	drvq_header(&o, 3, modern, 1, 4);
+	drvq_packed_script(&o);
+	save(root, t, "events", &o);
+}
+
+static void gen_drvq(const char *root)
+{
+	gen_drvq_layout(root, "fuzz_drvq_get_buf", false);
+	gen_drvq_layout(root, "fuzz_drvq_get_buf_packed", true);
 }
 
 int main(int argc, char **argv)

@@ -249,8 +249,9 @@ bool vio__split_enable_cb_delayed(struct vio_drvq *q)
 	uint16_t bufs;
 
 	enable_interrupts(q);
-	/* About 3/4 of the outstanding buffers. */
-	bufs = (uint16_t)((uint16_t)(q->u.split.avail_idx - q->last_used) * 3 / 4);
+	/* About 3/4 of the outstanding buffers. With IN_ORDER one used entry
+	 * may cover them all, so only the next entry is sure to come. */
+	bufs = q->in_order ? 0 : (uint16_t)((uint16_t)(q->u.split.avail_idx - q->last_used) * 3 / 4);
 	st16(used_event(q), q->legacy, (uint16_t)(q->last_used + bufs));
 	full_barrier(); /* as in poll() */
 	if (q->broken)
