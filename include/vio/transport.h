@@ -123,7 +123,7 @@ struct vio_vu_queue {
 	unsigned num;
 	uint64_t desc_ua, used_ua, avail_ua;
 	bool addr_set;
-	uint16_t base;                  /* SET_VRING_BASE */
+	uint32_t base;                  /* SET_VRING_BASE (packed: avail | used << 16) */
 	uint64_t kicks;                 /* received */
 	uint64_t calls;                 /* sent */
 };
@@ -277,7 +277,8 @@ struct vio_vu_fe_queue {
 	struct vio_ring_addrs dma;      /* guest addresses, queue_setup */
 	bool set_up, enabled;           /* queue_setup, queue_enable */
 	bool started;                   /* the backend runs it */
-	uint16_t base;                  /* GET_VRING_BASE's answer at the last stop */
+	uint32_t base;                  /* GET_VRING_BASE's answer at the last stop
+					 * (packed: avail | used << 16, QEMU's way) */
 };
 
 struct vio_vu_frontend {

@@ -1,2 +1,893 @@
-/* blk.c - placeholder, being written. */
+/*
+ * blk.c - the virtio block device: requests in, status bytes out.
+ *
+ * Written only against the device model (vio/core.h): a transport calls
+ * queue_notify() for a kick, and this file pops chains, checks every field
+ * the driver wrote, runs the request on the backend (blk_backend.c) and
+ * returns the chain with its status byte. See vio/devices/blk.h for the
+ * options and the guarantees.
+ *
+ * A request is one chain: a readable 16-byte header, then data (readable
+ * for OUT and the segments of DISCARD/WRITE_ZEROES, writable for IN and
+ * GET_ID), then one writable status byte, the last writable byte of the
+ * chain. The driver may split or merge these across descriptors as it
+ * likes (ANY_LAYOUT is the rule in virtio 1.x), so everything here works on
+ * the byte streams the ring maps, never on descriptor boundaries.
+ *
+ * Each kick runs rounds of: pop up to `batch` chains and check them; start
+ * the valid ones (the io_uring ones first, so the kernel works while the
+ * synchronous ones run); wait for all; write each status byte; return the
+ * whole round as used with one index update and one interrupt decision.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "vio/devices.h"
+
+#include "blk_backend.h"
+
+#define HDR_BYTES ((uint32_t)sizeof(struct vio_blk_req_hdr))
+#define SEG_BYTES ((uint32_t)sizeof(struct vio_blk_discard_write_zeroes))
+
+#define DEFAULT_QUEUE_SIZE     1024u  /* QEMU's VIRTQUEUE_MAX_SIZE: legacy virtio-mmio always asks for it */
+#define DEFAULT_BATCH_URING    64u
+#define DEFAULT_BATCH_SYNC     16u
+#define DEFAULT_DISCARD_SECTORS 0x3fffffu   /* 2 GiB - 512 per segment */
+#define DEFAULT_DISCARD_SEG    16u
+#define MAX_DISCARD_SEG        256u
+/* Spans beyond seg_max + 2 descriptors: a descriptor that crosses from
+ * one memory region into the next maps to more than one span. */
+#define SPAN_SLACK             8u
+
+/* One popped chain while its round runs. */
+struct blk_req {
+	struct vio_elem e;
+	struct vio__blk_io io;
+	struct vio_iov status;  /* where the status byte goes; len 0: nowhere */
+	uint32_t type;
+	bool typed;             /* type was read from a whole header */
+	uint32_t used;          /* bytes written to the driver, status included */
+	uint8_t st;             /* VIO_BLK_S_* */
+	bool run;               /* io is to be run */
+	bool queued;            /* ... and was handed to io_uring */
+};
+
+struct vio__blk_queue {
+	struct blk_req *reqs;
+	unsigned nreqs;
+	struct vio_iov *spans;  /* every request's out and in arrays */
+	/* A request's discard/write-zeroes segments, copied out of driver
+	 * memory once, so what is checked is what runs. */
+	struct vio_blk_discard_write_zeroes *segs;
+	struct vio__blk_aq *aq;
+	struct vio_blk_queue_stats stats;
+};
+
+static struct vio_blk_dev *blk_of(struct vio_dev *d)
+{
+	return (struct vio_blk_dev *)((char *)d - offsetof(struct vio_blk_dev, dev));
+}
+
+/* Counters have one writer (the queue's thread) and readers anywhere. */
+static void stat_add(uint64_t *c, uint64_t v)
+{
+	__atomic_store_n(c, *c + v, __ATOMIC_RELAXED);
+}
+
+static uint64_t stat_get(const uint64_t *c)
+{
+	return __atomic_load_n(c, __ATOMIC_RELAXED);
+}
+
+static bool writethrough(const struct vio_blk_dev *blk)
+{
+	return __atomic_load_n(&blk->writethrough, __ATOMIC_RELAXED);
+}
+
+static void set_writethrough(struct vio_blk_dev *blk, bool on)
+{
+	__atomic_store_n(&blk->writethrough, on, __ATOMIC_RELAXED);
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static void blk_log(const struct vio_blk_dev *blk, enum vio_log_level level, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	if (!blk->dev.log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	vio_dev_log(&blk->dev, level, msg);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Checking requests                                                        */
+
+/* [sector, sector + nsectors) inside the disk, without overflow. */
+static bool range_ok(const struct vio_blk_dev *blk, uint64_t sector, uint64_t nsectors)
+{
+	return sector <= blk->capacity && nsectors <= blk->capacity - sector;
+}
+
+/* Answers rq with `st` and says why. The message starts with the queue and
+ * request type so a log reader can find the offender. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 5, 6)))
+#endif
+static void refuse(const struct vio_blk_dev *blk, unsigned qi, struct blk_req *rq, uint8_t st,
+		   const char *fmt, ...)
+{
+	char why[200];
+	va_list ap;
+
+	rq->st = st;
+	rq->run = false;
+	if (!blk->dev.log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	if (rq->typed)
+		blk_log(blk, VIO_LOG_WARN, "blk: queue %u: request type %u: %s: %s", qi, rq->type,
+			why, st == VIO_BLK_S_UNSUPP ? "UNSUPP" : "IOERR");
+	else
+		blk_log(blk, VIO_LOG_WARN, "blk: queue %u: request: %s: IOERR", qi, why);
+}
+
+/* Takes the last writable byte as the status byte, off the data spans. */
+static void take_status(struct blk_req *rq)
+{
+	struct vio_elem *e = &rq->e;
+	struct vio_iov *last = &e->in[e->in_num - 1];
+
+	/* Spans of mapped descriptors are never empty, so the last one holds
+	 * the chain's last writable byte. */
+	last->len--;
+	rq->status.base = (uint8_t *)last->base + last->len;
+	rq->status.len = 1;
+	if (last->len == 0)
+		e->in_num--;
+}
+
+/* Drops the header from the readable spans; what is left is the data. */
+static void skip_header(struct blk_req *rq, struct vio_iov **iov, unsigned *n)
+{
+	struct vio_iov *v = rq->e.out;
+	unsigned k = rq->e.out_num;
+	size_t skip = HDR_BYTES;
+
+	while (k && skip >= v->len) {
+		skip -= v->len;
+		v++;
+		k--;
+	}
+	if (k) {
+		v->base = (uint8_t *)v->base + skip;
+		v->len -= skip;
+	}
+	*iov = v;
+	*n = k;
+}
+
+/* IN and OUT: data of whole sectors inside the disk. */
+static bool data_ok(const struct vio_blk_dev *blk, unsigned qi, struct blk_req *rq,
+		    uint64_t sector, uint32_t len)
+{
+	if (len % VIO_BLK_SECTOR_SIZE) {
+		refuse(blk, qi, rq, VIO_BLK_S_IOERR, "%u data bytes are not whole 512-byte sectors",
+		       len);
+		return false;
+	}
+	if (!range_ok(blk, sector, len >> VIO_BLK_SECTOR_SHIFT)) {
+		refuse(blk, qi, rq, VIO_BLK_S_IOERR,
+		       "%u sectors at sector %llu run past the capacity of %llu sectors",
+		       len >> VIO_BLK_SECTOR_SHIFT, (unsigned long long)sector,
+		       (unsigned long long)blk->capacity);
+		return false;
+	}
+	return true;
+}
+
+static void start_read(struct vio_blk_dev *blk, unsigned qi, struct blk_req *rq, uint64_t sector)
+{
+	const struct vio_elem *e = &rq->e;
+	const uint32_t len = e->in_len - 1;
+
+	if (e->out_len != HDR_BYTES) {
+		refuse(blk, qi, rq, VIO_BLK_S_IOERR,
+		       "a read carries %u device-readable bytes besides the header",
+		       e->out_len - HDR_BYTES);
+		return;
+	}
+	if (!data_ok(blk, qi, rq, sector, len))
+		return;
+	rq->io = (struct vio__blk_io){
+		.op = VIO__BLK_READ,
+		.off = sector << VIO_BLK_SECTOR_SHIFT,
+		.len = len,
+		.iov = rq->e.in,
+		.iovcnt = rq->e.in_num,
+	};
+	rq->run = true;
+}
+
+static void start_write(struct vio_blk_dev *blk, unsigned qi, struct blk_req *rq, uint64_t sector)
+{
+	const uint32_t len = rq->e.out_len - HDR_BYTES;
+
+	if (rq->e.in_len != 1) {
+		refuse(blk, qi, rq, VIO_BLK_S_IOERR,
+		       "a write carries %u device-writable bytes besides the status",
+		       rq->e.in_len - 1);
+		return;
+	}
+	if (blk->read_only) {
+		refuse(blk, qi, rq, VIO_BLK_S_IOERR, "write to a read-only device");
+		return;
+	}
+	if (!data_ok(blk, qi, rq, sector, len))
+		return;
+	rq->io = (struct vio__blk_io){
+		.op = VIO__BLK_WRITE,
+		.dsync = writethrough(blk),
+		.off = sector << VIO_BLK_SECTOR_SHIFT,
+		.len = len,
+	};
+	skip_header(rq, &rq->io.iov, &rq->io.iovcnt);
+	rq->run = true;
+}
+
+static void start_flush(struct vio_blk_dev *blk, unsigned qi, struct blk_req *rq)
+{
+	if (!vio_dev_has_feature(&blk->dev, VIO_BLK_F_FLUSH)) {
+		refuse(blk, qi, rq, VIO_BLK_S_UNSUPP,
+		       "FLUSH without VIRTIO_BLK_F_FLUSH negotiated");
+		return;
+	}
+	rq->io = (struct vio__blk_io){ .op = VIO__BLK_FLUSH };
+	rq->run = true;
+}
+
+static void get_id(struct vio_blk_dev *blk, unsigned qi, struct blk_req *rq)
+{
+	const struct vio_elem *e = &rq->e;
+
+	if (e->in_len - 1 < VIO_BLK_ID_BYTES) {
+		refuse(blk, qi, rq, VIO_BLK_S_IOERR, "GET_ID buffer of %u bytes, %u needed",
+		       e->in_len - 1, VIO_BLK_ID_BYTES);
+		return;
+	}
+	vio_iov_from_buf(e->in, e->in_num, 0, blk->id, VIO_BLK_ID_BYTES);
+	rq->used = VIO_BLK_ID_BYTES + 1;
+	rq->st = VIO_BLK_S_OK;
+}
+
+/* Checks every segment before any runs: a bad segment fails the request
+ * without touching the disk. */
+static bool segs_ok(struct vio_blk_dev *blk, unsigned qi, struct blk_req *rq,
+		    const struct vio_blk_discard_write_zeroes *segs, unsigned nseg, bool discard)
+{
+	const uint32_t max_sectors = discard ? blk->max_discard_sectors : blk->max_wz_sectors;
+	const uint32_t allowed = discard ? 0 : VIO_BLK_WZ_F_UNMAP;
+	const bool legacy = blk->dev.legacy;
+
+	for (unsigned i = 0; i < nseg; i++) {
+		const uint64_t sector = vio_get64(legacy, segs[i].sector);
+		const uint32_t n = vio_get32(legacy, segs[i].num_sectors);
+		const uint32_t flags = vio_get32(legacy, segs[i].flags);
+
+		if (flags & ~allowed) {
+			const bool unmap = discard && (flags & VIO_BLK_WZ_F_UNMAP);
+
+			refuse(blk, qi, rq, VIO_BLK_S_UNSUPP, "segment %u has flags %#x%s", i,
+			       flags, unmap ? " (unmap on a discard)" : "");
+			return false;
+		}
+		if (n > max_sectors) {
+			refuse(blk, qi, rq, VIO_BLK_S_IOERR,
+			       "segment %u covers %u sectors, the device takes at most %u", i, n,
+			       max_sectors);
+			return false;
+		}
+		if (!range_ok(blk, sector, n)) {
+			refuse(blk, qi, rq, VIO_BLK_S_IOERR,
+			       "segment %u: %u sectors at sector %llu run past the capacity "
+			       "of %llu",
+			       i, n, (unsigned long long)sector, (unsigned long long)blk->capacity);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* DISCARD and WRITE_ZEROES run here, synchronously, segment by segment. */
+static void discard_or_zero(struct vio_blk_dev *blk, struct vio__blk_queue *q, unsigned qi,
+			    struct blk_req *rq)
+{
+	const bool discard = rq->type == VIO_BLK_T_DISCARD;
+	const struct vio_elem *e = &rq->e;
+	const uint32_t bytes = e->out_len - HDR_BYTES;
+	const uint32_t max_seg = discard ? blk->max_discard_seg : blk->max_wz_seg;
+	const unsigned nseg = bytes / SEG_BYTES;
+
+	if (!vio_dev_has_feature(&blk->dev, discard ? VIO_BLK_F_DISCARD : VIO_BLK_F_WRITE_ZEROES)) {
+		refuse(blk, qi, rq, VIO_BLK_S_UNSUPP, "%s not negotiated",
+		       discard ? "VIRTIO_BLK_F_DISCARD" : "VIRTIO_BLK_F_WRITE_ZEROES");
+		return;
+	}
+	if (e->in_len != 1) {
+		refuse(blk, qi, rq, VIO_BLK_S_IOERR,
+		       "segments come with %u device-writable bytes besides the status",
+		       e->in_len - 1);
+		return;
+	}
+	if (blk->read_only) {
+		refuse(blk, qi, rq, VIO_BLK_S_IOERR, "%s on a read-only device",
+		       discard ? "discard" : "write zeroes");
+		return;
+	}
+	if (bytes == 0 || bytes % SEG_BYTES) {
+		refuse(blk, qi, rq, VIO_BLK_S_IOERR,
+		       "%u bytes of segments are not a non-zero multiple of %u", bytes, SEG_BYTES);
+		return;
+	}
+	if (nseg > max_seg) {
+		refuse(blk, qi, rq, VIO_BLK_S_UNSUPP, "%u segments, the device takes at most %u",
+		       nseg, max_seg);
+		return;
+	}
+	vio_iov_to_buf(e->out, e->out_num, HDR_BYTES, q->segs, bytes);
+	if (!segs_ok(blk, qi, rq, q->segs, nseg, discard))
+		return;
+	for (unsigned i = 0; i < nseg; i++) {
+		const bool legacy = blk->dev.legacy;
+		struct vio__blk_io io = {
+			.op = discard ? VIO__BLK_DISCARD : VIO__BLK_ZEROES,
+			.dsync = writethrough(blk),
+			.unmap = (vio_get32(legacy, q->segs[i].flags) & VIO_BLK_WZ_F_UNMAP) != 0,
+			.off = vio_get64(legacy, q->segs[i].sector) << VIO_BLK_SECTOR_SHIFT,
+			.len = (uint64_t)vio_get32(legacy, q->segs[i].num_sectors)
+			       << VIO_BLK_SECTOR_SHIFT,
+		};
+
+		if (io.len == 0)
+			continue;
+		vio__blk_backend_run(blk->be, &io);
+		if (io.res) {
+			blk_log(blk, VIO_LOG_ERR, "blk: queue %u: %s of segment %u failed: %s", qi,
+				discard ? "discard" : "write zeroes", i, vio_strerror(io.res));
+			rq->st = VIO_BLK_S_IOERR;
+			return;
+		}
+	}
+	rq->st = VIO_BLK_S_OK;
+}
+
+/* Reads and checks one popped chain; either answers it now (rq->st) or
+ * leaves rq->io to run. */
+static void start_request(struct vio_blk_dev *blk, struct vio__blk_queue *q, unsigned qi,
+			  struct blk_req *rq)
+{
+	struct vio_blk_req_hdr hdr;
+	uint64_t sector;
+
+	rq->run = false;
+	rq->typed = false;
+	rq->type = UINT32_MAX;
+	rq->st = VIO_BLK_S_IOERR;
+	rq->status.len = 0;
+	rq->used = 0;
+	if (rq->e.in_len == 0) {
+		/* Nowhere to say anything: give the chain back untouched. */
+		blk_log(blk, VIO_LOG_WARN,
+			"blk: queue %u: request without a device-writable status byte "
+			"(%u readable bytes): returned unanswered", qi, rq->e.out_len);
+		return;
+	}
+	take_status(rq);
+	rq->used = 1;
+	if (rq->e.out_len < HDR_BYTES) {
+		refuse(blk, qi, rq, VIO_BLK_S_IOERR, "header of %u bytes, %u needed", rq->e.out_len,
+		       HDR_BYTES);
+		return;
+	}
+	/* One copy of the header: later checks use it, not driver memory. */
+	vio_iov_to_buf(rq->e.out, rq->e.out_num, 0, &hdr, sizeof(hdr));
+	rq->type = vio_get32(blk->dev.legacy, hdr.type);
+	rq->typed = true;
+	sector = vio_get64(blk->dev.legacy, hdr.sector);
+
+	switch (rq->type) {
+	case VIO_BLK_T_IN:
+		start_read(blk, qi, rq, sector);
+		break;
+	case VIO_BLK_T_OUT:
+		start_write(blk, qi, rq, sector);
+		break;
+	case VIO_BLK_T_FLUSH_OUT:
+		/* A synonym of FLUSH that legacy drivers may still send. */
+		if (!blk->dev.legacy) {
+			refuse(blk, qi, rq, VIO_BLK_S_UNSUPP, "FLUSH_OUT is a legacy request");
+			break;
+		}
+		/* fall through */
+	case VIO_BLK_T_FLUSH:
+		start_flush(blk, qi, rq);
+		break;
+	case VIO_BLK_T_GET_ID:
+		get_id(blk, qi, rq);
+		break;
+	case VIO_BLK_T_DISCARD:
+	case VIO_BLK_T_WRITE_ZEROES:
+		discard_or_zero(blk, q, qi, rq);
+		break;
+	default:
+		refuse(blk, qi, rq, VIO_BLK_S_UNSUPP, "unknown or unsupported request type");
+		break;
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* Running a round                                                          */
+
+/* The result of rq's io becomes its status, used length and counters. */
+static void end_io(struct vio_blk_dev *blk, struct vio__blk_queue *q, unsigned qi,
+		   struct blk_req *rq)
+{
+	const uint64_t len = rq->e.in_len - 1; /* IN: the data (io.len is consumed) */
+
+	if (rq->io.res) {
+		blk_log(blk, VIO_LOG_ERR,
+			"blk: queue %u: request type %u failed in the backend: %s", qi, rq->type,
+			vio_strerror(rq->io.res));
+		rq->st = VIO_BLK_S_IOERR;
+		return;
+	}
+	rq->st = VIO_BLK_S_OK;
+	switch (rq->io.op) {
+	case VIO__BLK_READ:
+		rq->used = (uint32_t)len + 1;
+		stat_add(&q->stats.bytes_read, len);
+		break;
+	case VIO__BLK_WRITE:
+		stat_add(&q->stats.bytes_written, rq->e.out_len - HDR_BYTES);
+		break;
+	default:
+		break;
+	}
+}
+
+static void count(struct vio__blk_queue *q, const struct blk_req *rq)
+{
+	struct vio_blk_queue_stats *s = &q->stats;
+
+	if (rq->status.len == 0) {
+		stat_add(&s->unanswered, 1);
+		return;
+	}
+	stat_add(&s->requests, 1);
+	if (rq->st == VIO_BLK_S_IOERR) {
+		stat_add(&s->ioerr, 1);
+		return;
+	}
+	if (rq->st == VIO_BLK_S_UNSUPP) {
+		stat_add(&s->unsupp, 1);
+		return;
+	}
+	switch (rq->type) {
+	case VIO_BLK_T_IN:
+		stat_add(&s->reads, 1);
+		break;
+	case VIO_BLK_T_OUT:
+		stat_add(&s->writes, 1);
+		break;
+	case VIO_BLK_T_GET_ID:
+		stat_add(&s->get_ids, 1);
+		break;
+	case VIO_BLK_T_DISCARD:
+		stat_add(&s->discards, 1);
+		break;
+	case VIO_BLK_T_WRITE_ZEROES:
+		stat_add(&s->write_zeroes, 1);
+		break;
+	default:
+		stat_add(&s->flushes, 1);
+		break;
+	}
+}
+
+/* Runs the n requests of a round and returns them as used, in pop order. */
+static void run_round(struct vio_blk_dev *blk, struct vio__blk_queue *q, struct vio_devq *vq,
+		      unsigned qi, unsigned n)
+{
+	bool any_queued = false;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct blk_req *rq = &q->reqs[i];
+
+		rq->queued = rq->run && q->aq && vio__blk_aq_add(q->aq, &rq->io);
+		any_queued |= rq->queued;
+	}
+	/* The kernel works on the io_uring ones while we do the others. */
+	if (any_queued)
+		vio__blk_aq_submit(q->aq);
+	for (unsigned i = 0; i < n; i++)
+		if (q->reqs[i].run && !q->reqs[i].queued)
+			vio__blk_backend_run(blk->be, &q->reqs[i].io);
+	if (any_queued)
+		vio__blk_aq_wait(q->aq);
+
+	for (unsigned i = 0; i < n; i++) {
+		struct blk_req *rq = &q->reqs[i];
+
+		if (rq->run)
+			end_io(blk, q, qi, rq);
+		if (rq->status.len)
+			vio_iov_from_buf(&rq->status, 1, 0, &rq->st, 1);
+		count(q, rq);
+		/* Cannot fail: rq was popped from vq and used <= in_len. */
+		(void)vio_devq_fill(vq, &rq->e, rq->used);
+	}
+	(void)vio_devq_flush(vq);
+	stat_add(&q->stats.batches, 1);
+	if (n > q->stats.max_batch)
+		__atomic_store_n(&q->stats.max_batch, n, __ATOMIC_RELAXED);
+}
+
+static void blk_queue_notify(struct vio_dev *d, unsigned qi)
+{
+	struct vio_blk_dev *blk = blk_of(d);
+	struct vio_devq *vq = vio_dev_vq(d, qi);
+	struct vio__blk_queue *q;
+	int r = 0;
+
+	if (!vq || qi >= blk->nq)
+		return;
+	q = &blk->qs[qi];
+	do {
+		unsigned n = 0;
+
+		while (n < q->nreqs && (r = vio_devq_pop(vq, &q->reqs[n].e)) == 0)
+			start_request(blk, q, qi, &q->reqs[n++]);
+		if (n) {
+			run_round(blk, q, vq, qi, n);
+			vio_dev_interrupt(d, qi);
+		}
+	} while (r == 0);
+	/* A malformed ring (not a malformed request) stops the queue. */
+	vio_dev_check(d, qi, r);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Control plane                                                            */
+
+/* What the config looks like with the current cache mode. */
+static void restore_config(struct vio_blk_dev *blk, uint8_t writeback)
+{
+	blk->config = blk->config0;
+	blk->config.writeback = writeback;
+	blk->writeback = writeback;
+}
+
+static int blk_features_ok(struct vio_dev *d, uint64_t features)
+{
+	struct vio_blk_dev *blk = blk_of(d);
+
+	/* CONFIG_WCE without FLUSH: writeback must start at 0. */
+	if (vio_has_feature(features, VIO_BLK_F_CONFIG_WCE) &&
+	    !vio_has_feature(features, VIO_BLK_F_FLUSH))
+		restore_config(blk, 0);
+	return 0;
+}
+
+static int blk_start(struct vio_dev *d)
+{
+	struct vio_blk_dev *blk = blk_of(d);
+
+	/*
+	 * Writes must be stable at completion unless the driver can flush
+	 * them: with CONFIG_WCE the writeback byte decides; without it,
+	 * negotiating FLUSH means writeback and not negotiating it means
+	 * writethrough.
+	 */
+	if (vio_dev_has_feature(d, VIO_BLK_F_CONFIG_WCE))
+		set_writethrough(blk, blk->config.writeback == 0);
+	else
+		set_writethrough(blk, !vio_dev_has_feature(d, VIO_BLK_F_FLUSH));
+	return 0;
+}
+
+static void blk_reset(struct vio_dev *d)
+{
+	struct vio_blk_dev *blk = blk_of(d);
+
+	/* Nothing is in flight: every round ends before its notify returns. */
+	restore_config(blk, blk->config0.writeback);
+	set_writethrough(blk, false);
+}
+
+/* Only the writeback byte is writable, and only with CONFIG_WCE. The core
+ * has already stored the bytes: put back whatever else changed. */
+static void blk_config_write(struct vio_dev *d, unsigned off, unsigned len)
+{
+	struct vio_blk_dev *blk = blk_of(d);
+	bool wce = vio_has_feature(d->host_features, VIO_BLK_F_CONFIG_WCE);
+
+	/* Legacy drivers may set the cache mode before negotiating; modern
+	 * ones only once CONFIG_WCE is agreed. */
+	if (d->status & VIO_STATUS_FEATURES_OK)
+		wce = vio_dev_has_feature(d, VIO_BLK_F_CONFIG_WCE);
+	if (off == offsetof(struct vio_blk_config, writeback) && len == 1 && wce) {
+		uint8_t v = blk->config.writeback ? 1 : 0;
+
+		restore_config(blk, v);
+		if (d->status & VIO_STATUS_DRIVER_OK)
+			set_writethrough(blk, v == 0);
+		return;
+	}
+	blk_log(blk, VIO_LOG_WARN,
+		"blk: driver wrote %u read-only config bytes at offset %u: ignored", len, off);
+	restore_config(blk, blk->writeback);
+}
+
+static const struct vio_dev_ops blk_ops = {
+	.version = VIO_DEV_OPS_VERSION,
+	.features_ok = blk_features_ok,
+	.start = blk_start,
+	.reset = blk_reset,
+	.queue_notify = blk_queue_notify,
+	.config_write = blk_config_write,
+};
+
+/* ------------------------------------------------------------------------ */
+/* Setting up                                                               */
+
+static uint64_t offered_features(const struct vio_blk_dev *blk, const struct vio_blk_dev_opts *o)
+{
+	uint64_t ring = o->ring_features ? o->ring_features : VIO_BLK_DEV_RING_FEATURES;
+	uint64_t f = VIO_BIT(VIO_BLK_F_SEG_MAX) | VIO_BIT(VIO_BLK_F_GEOMETRY) |
+		     VIO_BIT(VIO_BLK_F_BLK_SIZE) | VIO_BIT(VIO_BLK_F_FLUSH) |
+		     VIO_BIT(VIO_BLK_F_TOPOLOGY) | VIO_BIT(VIO_BLK_F_CONFIG_WCE) |
+		     VIO_BIT(VIO_BLK_F_DISCARD) | VIO_BIT(VIO_BLK_F_WRITE_ZEROES);
+
+	if (o->size_max)
+		f |= VIO_BIT(VIO_BLK_F_SIZE_MAX);
+	if (blk->nq > 1)
+		f |= VIO_BIT(VIO_BLK_F_MQ);
+	f &= ~o->blk_features_off;
+	/* The spec ties CONFIG_WCE to FLUSH, and a read-only disk says so. */
+	if (!(f & VIO_BIT(VIO_BLK_F_FLUSH)))
+		f &= ~VIO_BIT(VIO_BLK_F_CONFIG_WCE);
+	if (o->read_only)
+		f |= VIO_BIT(VIO_BLK_F_RO);
+	/* Legacy drivers lay requests out as they please only if told. */
+	if (o->legacy_ok && !o->ring_features)
+		ring |= VIO_BIT(VIO_F_ANY_LAYOUT);
+	return ring | f;
+}
+
+/*
+ * The power-on config space, in little-endian. (A legacy driver on a
+ * big-endian host would want native order, but the device model has no
+ * hook between feature negotiation and a legacy driver's first config
+ * read; on little-endian hosts the two are the same.)
+ */
+static void build_config(struct vio_blk_dev *blk, const struct vio_blk_dev_opts *o,
+			 uint32_t blk_size, uint32_t seg_max)
+{
+	struct vio_blk_config *c = &blk->config0;
+	const uint64_t cyl = blk->capacity / (16 * 63);
+	const uint64_t f = blk->dev.host_features;
+
+	memset(c, 0, sizeof(*c));
+	c->capacity = vio_cpu_to_le64(blk->capacity);
+	c->size_max = vio_cpu_to_le32(o->size_max);
+	c->seg_max = vio_cpu_to_le32(seg_max);
+	/* A made-up CHS geometry, as firmware and old tools still ask. */
+	c->geometry.cylinders = vio_cpu_to_le16(cyl > 65535 ? 65535 : (uint16_t)cyl);
+	c->geometry.heads = 16;
+	c->geometry.sectors = 63;
+	c->blk_size = vio_cpu_to_le32(blk_size);
+	c->topology.min_io_size = vio_cpu_to_le16(1);
+	c->writeback = vio_has_feature(f, VIO_BLK_F_FLUSH) ? 1 : 0;
+	c->num_queues = vio_cpu_to_le16((uint16_t)blk->nq);
+	c->max_discard_sectors = vio_cpu_to_le32(blk->max_discard_sectors);
+	c->max_discard_seg = vio_cpu_to_le32(blk->max_discard_seg);
+	c->discard_sector_alignment = vio_cpu_to_le32(blk_size >> VIO_BLK_SECTOR_SHIFT);
+	c->max_write_zeroes_sectors = vio_cpu_to_le32(blk->max_wz_sectors);
+	c->max_write_zeroes_seg = vio_cpu_to_le32(blk->max_wz_seg);
+	c->write_zeroes_may_unmap = vio__blk_backend_can_unmap(blk->be) ? 1 : 0;
+	restore_config(blk, c->writeback);
+}
+
+static void queues_fini(struct vio_blk_dev *blk)
+{
+	for (unsigned i = 0; blk->qs && i < blk->nq; i++) {
+		struct vio__blk_queue *q = &blk->qs[i];
+
+		vio__blk_aq_free(q->aq);
+		free(q->reqs);
+		free(q->spans);
+		free(q->segs);
+	}
+	free(blk->qs);
+	free(blk->dqs);
+	blk->qs = NULL;
+	blk->dqs = NULL;
+}
+
+/* Per queue: `batch` requests, each with `spans` readable and `spans`
+ * writable spans, a segment buffer, and an io_uring if the backend
+ * wants one. */
+static int queues_init(struct vio_blk_dev *blk, unsigned qsize, unsigned batch, unsigned spans)
+{
+	const uint32_t max_seg = blk->max_discard_seg > blk->max_wz_seg ? blk->max_discard_seg :
+				 blk->max_wz_seg;
+	bool uring = blk->be->want_uring;
+
+	blk->dqs = calloc(blk->nq, sizeof(*blk->dqs));
+	blk->qs = calloc(blk->nq, sizeof(*blk->qs));
+	if (!blk->dqs || !blk->qs)
+		return -ENOMEM;
+	for (unsigned i = 0; i < blk->nq; i++) {
+		struct vio__blk_queue *q = &blk->qs[i];
+
+		blk->dqs[i].max_size = qsize;
+		q->nreqs = batch;
+		q->reqs = calloc(batch, sizeof(*q->reqs));
+		q->spans = calloc((size_t)batch * 2 * spans, sizeof(*q->spans));
+		q->segs = calloc(max_seg ? max_seg : 1, sizeof(*q->segs));
+		if (!q->reqs || !q->spans || !q->segs)
+			return -ENOMEM;
+		for (unsigned k = 0; k < batch; k++) {
+			struct vio_elem *e = &q->reqs[k].e;
+
+			e->out = q->spans + (size_t)2 * k * spans;
+			e->out_cap = spans;
+			e->in = e->out + spans;
+			e->in_cap = spans;
+		}
+		if (uring) {
+			int r = vio__blk_aq_new(blk->be, batch, &q->aq);
+
+			if (r) {
+				blk_log(blk, VIO_LOG_INFO,
+					"blk: io_uring unavailable (%s): using preadv/pwritev",
+					vio_strerror(r));
+				uring = false;
+			}
+		}
+	}
+	if (!uring) {
+		/* All queues alike: either every one has a ring or none. */
+		for (unsigned i = 0; i < blk->nq; i++) {
+			vio__blk_aq_free(blk->qs[i].aq);
+			blk->qs[i].aq = NULL;
+		}
+	}
+	return 0;
+}
+
+static bool power_of_2(uint64_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+static uint32_t or_default(uint32_t v, uint32_t def)
+{
+	return v ? v : def;
+}
+
+int vio_blk_dev_init(struct vio_blk_dev *blk, const struct vio_blk_dev_opts *o)
+{
+	const unsigned qsize = o->queue_size ? o->queue_size : DEFAULT_QUEUE_SIZE;
+	const uint32_t blk_size = or_default(o->blk_size, VIO_BLK_SECTOR_SIZE);
+	size_t serial_len = o->serial ? strlen(o->serial) : 0;
+	uint32_t seg_max;
+	unsigned batch, spans;
+	int r;
+
+	memset(blk, 0, sizeof(*blk));
+	blk->nq = o->num_queues ? o->num_queues : 1;
+	if (blk->nq > VIO_BLK_MAX_QUEUES || !vio_ring_size_valid(0, qsize) ||
+	    !power_of_2(blk_size) || blk_size < VIO_BLK_SECTOR_SIZE || blk_size > (1u << 20) ||
+	    serial_len > VIO_BLK_ID_BYTES || o->max_discard_seg > MAX_DISCARD_SEG ||
+	    o->max_write_zeroes_seg > MAX_DISCARD_SEG)
+		return -EINVAL;
+	blk->dev.log = o->log;
+	blk->dev.log_opaque = o->log_opaque;
+	blk->read_only = o->read_only;
+	blk->max_discard_sectors = or_default(o->max_discard_sectors, DEFAULT_DISCARD_SECTORS);
+	blk->max_discard_seg = or_default(o->max_discard_seg, DEFAULT_DISCARD_SEG);
+	blk->max_wz_sectors = or_default(o->max_write_zeroes_sectors, DEFAULT_DISCARD_SECTORS);
+	blk->max_wz_seg = or_default(o->max_write_zeroes_seg, DEFAULT_DISCARD_SEG);
+	memcpy(blk->id, o->serial ? o->serial : "", serial_len);
+
+	r = vio__blk_backend_open(&blk->be, o);
+	if (r)
+		goto fail;
+	blk->capacity = blk->be->size >> VIO_BLK_SECTOR_SHIFT;
+
+	seg_max = or_default(o->seg_max, qsize > 3 ? qsize - 2 : 1);
+	spans = (seg_max < 2 * qsize ? seg_max : 2 * qsize) + 2 + SPAN_SLACK;
+	batch = o->batch;
+	if (!batch)
+		batch = blk->be->want_uring ? DEFAULT_BATCH_URING : DEFAULT_BATCH_SYNC;
+	if (batch > qsize)
+		batch = qsize;
+	r = queues_init(blk, qsize, batch, spans);
+	if (r)
+		goto fail;
+
+	blk->dev.device_id = VIO_ID_BLOCK;
+	blk->dev.host_features = offered_features(blk, o);
+	blk->dev.legacy_ok = o->legacy_ok;
+	blk->dev.queues = blk->dqs;
+	blk->dev.num_queues = blk->nq;
+	blk->dev.ops = &blk_ops;
+	build_config(blk, o, blk_size, seg_max);
+	blk->dev.config = (uint8_t *)&blk->config;
+	blk->dev.config_len = sizeof(blk->config);
+	r = vio_dev_init(&blk->dev);
+	if (r)
+		goto fail;
+	return 0;
+fail:
+	vio_blk_dev_fini(blk);
+	return r;
+}
+
+void vio_blk_dev_fini(struct vio_blk_dev *blk)
+{
+	queues_fini(blk);
+	vio__blk_backend_close(blk->be);
+	memset(blk, 0, sizeof(*blk));
+}
+
+int vio_blk_dev_stats(const struct vio_blk_dev *blk, unsigned qi, struct vio_blk_queue_stats *out)
+{
+	const struct vio_blk_queue_stats *s;
+
+	if (qi >= blk->nq)
+		return -EINVAL;
+	s = &blk->qs[qi].stats;
+	out->requests = stat_get(&s->requests);
+	out->reads = stat_get(&s->reads);
+	out->writes = stat_get(&s->writes);
+	out->flushes = stat_get(&s->flushes);
+	out->discards = stat_get(&s->discards);
+	out->write_zeroes = stat_get(&s->write_zeroes);
+	out->get_ids = stat_get(&s->get_ids);
+	out->bytes_read = stat_get(&s->bytes_read);
+	out->bytes_written = stat_get(&s->bytes_written);
+	out->ioerr = stat_get(&s->ioerr);
+	out->unsupp = stat_get(&s->unsupp);
+	out->unanswered = stat_get(&s->unanswered);
+	out->batches = stat_get(&s->batches);
+	out->max_batch = stat_get(&s->max_batch);
+	return 0;
+}
+
+uint64_t vio_blk_dev_capacity(const struct vio_blk_dev *blk)
+{
+	return blk->capacity;
+}
+
+bool vio_blk_dev_writethrough(const struct vio_blk_dev *blk)
+{
+	return writethrough(blk);
+}
+
+bool vio_blk_dev_uses_io_uring(const struct vio_blk_dev *blk)
+{
+	return blk->nq && blk->qs && blk->qs[0].aq != NULL;
+}

@@ -274,11 +274,13 @@ static int ring_start(struct vio_vu_backend *b, unsigned qi)
 		return r;
 	}
 	dq->resume = true;
-	dq->avail_base = vq->base;
+	dq->avail_base = (uint16_t)vq->base;
 	if (packed) {
-		/* QEMU restarts packed rings with everything before the avail
-		 * position used. */
-		dq->used_base = vq->base;
+		/* Packed bases carry the avail position and wrap counter in the
+		 * low 16 bits and the used ones in the high 16 (QEMU's
+		 * encoding); a frontend that sends only the low half restarts
+		 * with everything before the avail position used. */
+		dq->used_base = (vq->base >> 16) ? (uint16_t)(vq->base >> 16) : (uint16_t)vq->base;
 	} else {
 		vio_le16 idx;
 
@@ -301,18 +303,24 @@ static int ring_start(struct vio_vu_backend *b, unsigned qi)
 	return 0;
 }
 
-/* Stops queue qi; returns the base to report. Called with qi's lock held. */
-static uint16_t ring_stop(struct vio_vu_backend *b, unsigned qi)
+/* Stops queue qi; returns the base to report (packed: avail | used << 16).
+ * Called with qi's lock held. */
+static uint32_t ring_stop(struct vio_vu_backend *b, unsigned qi)
 {
 	struct vio_vu_queue *vq = &b->queues[qi];
-	uint16_t avail = vq->base;
+	uint16_t avail = (uint16_t)vq->base, used = (uint16_t)(vq->base >> 16);
 
-	vio_dev_queue_stop(b->dev, qi, &avail, NULL);
+	if (b->dev->queues[qi].live) {
+		vio_dev_queue_stop(b->dev, qi, &avail, &used);
+		vq->base = vio_has_feature(b->dev->features, VIO_F_RING_PACKED) ?
+			   (uint32_t)avail | (uint32_t)used << 16 : avail;
+	} else {
+		vio_dev_queue_stop(b->dev, qi, NULL, NULL);
+	}
 	vq->started = false;
 	vq->polling = false;
 	close_fd(&vq->kick_fd);
-	vq->base = avail;
-	return avail;
+	return vq->base;
 }
 
 static void rings_reset(struct vio_vu_backend *b)
@@ -705,11 +713,13 @@ static int do_vring_state(struct vio_vu_backend *b, struct msg *m)
 		}
 		break;
 	case VU_SET_VRING_BASE:
-		if (b->dev->queues[s->index].live || s->num > UINT16_MAX) {
+		/* Split: a 16-bit index. Packed: two 16-bit position|wrap halves. */
+		if (b->dev->queues[s->index].live ||
+		    (!vio_has_feature(b->dev->features, VIO_F_RING_PACKED) && s->num > UINT16_MAX)) {
 			vlog(b, VIO_LOG_ERR, "vhost-user: SET_VRING_BASE %u for ring %u refused", s->num, s->index);
 			r = -EINVAL;
 		} else {
-			vq->base = (uint16_t)s->num;
+			vq->base = s->num;
 		}
 		break;
 	case VU_SET_VRING_ENABLE:

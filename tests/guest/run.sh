@@ -54,12 +54,13 @@ if [ -z "$accel" ]; then
 fi
 echo "guest: accelerator $accel, kernel $kernel" >&2
 
-# start_daemon NAME ARGS...: start one daemon, remember its pid.
+# start_daemon NAME ARGS...: start one daemon (a child of this shell, so
+# that `wait` can read its exit status); its pid is left in $started.
 start_daemon() {
 	local name=$1; shift
 	"$bin/$name" "$@" >>"$work/$name.log" 2>&1 &
-	pids+=($!)
-	echo $!
+	started=$!
+	pids+=($started)
 }
 
 wait_socket() {
@@ -103,9 +104,12 @@ run_variant() {
 	[ ${#machine[@]} -gt 0 ] || machine=(-numa node,memdev=mem)
 
 	local blk ro rng
-	blk=$(start_daemon vhost-user-blk --socket-path="$dir/blk.sock" --blk-file="$dir/disk.img" --num-queues=$queues)
-	ro=$(start_daemon vhost-user-blk --socket-path="$dir/ro.sock" --blk-file="$dir/ro.img" --read-only)
-	rng=$(start_daemon vhost-user-rng --socket-path="$dir/rng.sock")
+	start_daemon vhost-user-blk --socket-path="$dir/blk.sock" --blk-file="$dir/disk.img" --num-queues=$queues
+	blk=$started
+	start_daemon vhost-user-blk --socket-path="$dir/ro.sock" --blk-file="$dir/ro.img" --read-only
+	ro=$started
+	start_daemon vhost-user-rng --socket-path="$dir/rng.sock"
+	rng=$started
 	for s in blk ro rng; do
 		wait_socket "$dir/$s.sock" || { tap not "$v: $s daemon listens"; return; }
 	done
@@ -115,13 +119,13 @@ run_variant() {
 	boot() {
 		local noreboot=-no-reboot
 		case $1 in *reboot*) noreboot="" ;; esac
-		timeout 300 "${qemu_base[@]}" $noreboot -accel "$accel" -smp $smp "${machine[@]}" \
+		timeout 150 "${qemu_base[@]}" $noreboot -accel "$accel" -smp $smp "${machine[@]}" \
 			-chardev socket,id=blk,path="$dir/blk.sock" \
 			-device "vhost-user-blk$dev_suffix,chardev=blk,num-queues=$queues$legacy_opt$blk_opts" \
 			-chardev socket,id=ro,path="$dir/ro.sock" \
-			-device "vhost-user-blk$dev_suffix,chardev=ro$legacy_opt$blk_opts" \
+			-device "vhost-user-blk$dev_suffix,chardev=ro,num-queues=1$legacy_opt$blk_opts" \
 			-chardev socket,id=rng,path="$dir/rng.sock" \
-			-device "vhost-user-rng$dev_suffix,chardev=rng$legacy_opt" \
+			-device "vhost-user-rng$dev_suffix,chardev=rng" \
 			-append "console=ttyS0 quiet panic=-1 vio.checks=$1 vio.queues=$queues" >"$2" 2>&1
 	}
 	boot "$checks" "$dir/console.log"
@@ -137,8 +141,8 @@ run_variant() {
 	while read -r _ name verdict detail; do
 		seen=1
 		if [ "$verdict" = PASS ]; then tap ok "$v: guest $name" "$detail"; else tap not "$v: guest $name" "$detail"; fi
-	done < <(tr -d '\r' < "$dir/console.log" | grep -a '^VIO-CHECK ')
-	if [ "$(tr -d '\r' < "$dir/console.log" | grep -ac '^VIO-DONE')" -ge 1 ]; then
+	done < <(tr -d '\r' < "$dir/console.log" | grep -ao 'VIO-CHECK .*')
+	if [ "$(tr -d '\r' < "$dir/console.log" | grep -ac 'VIO-DONE')" -ge 1 ]; then
 		tap ok "$v: guest ran to the end"
 	else
 		tap not "$v: guest ran to the end" "qemu exit $st; last console lines: $(tail -3 "$dir/console.log" | tr -d '\r\n' | cut -c1-200)"
@@ -147,7 +151,7 @@ run_variant() {
 
 	# What the guest wrote is in the image file.
 	local sum want
-	want=$(tr -d '\r' < "$dir/console.log" | grep -a '^VIO-CHECK blk-write-read PASS' | head -1 | awk '{print $NF}')
+	want=$(tr -d '\r' < "$dir/console.log" | grep -ao 'VIO-CHECK blk-write-read PASS.*' | head -1 | awk '{print $NF}')
 	sum=$(dd if="$dir/disk.img" bs=1M skip=1 count=4 2>/dev/null | md5sum | cut -d' ' -f1)
 	if [ -n "$want" ] && [ "$sum" = "$want" ]; then
 		tap ok "$v: guest data is in the image file"
