@@ -13,8 +13,13 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev 2>/dev/null
 mkdir -p /tmp && mount -t tmpfs tmp /tmp
 
+# Module parameters on the kernel command line reach only built-in code or
+# modprobe; busybox insmod needs them spelled out (QEMU's microvm names its
+# virtio-mmio devices as virtio_mmio.device=... there).
 for m in $(cat /modules.order); do
-	insmod "/lib/modules/$m" 2>/dev/null
+	name=${m%.ko}
+	params=$(tr ' ' '\n' < /proc/cmdline | sed -n "s/^$name\.//p")
+	insmod "/lib/modules/$m" $params 2>/dev/null
 done
 sleep 1
 
@@ -23,6 +28,8 @@ checks=$(arg checks | tr , ' ')
 step=$(arg step)
 [ -n "$step" ] || step=1
 
+# The firmware leaves escape sequences on the console line: start clean.
+echo
 pass() { echo "VIO-CHECK $1 PASS $2"; }
 fail() { echo "VIO-CHECK $1 FAIL $2"; }
 check() { name=$1; shift; if out=$("$@" 2>&1); then pass "$name" "$out"; else fail "$name" "$out"; fi; }
