@@ -124,6 +124,7 @@ struct vio_vu_queue {
 	uint64_t desc_ua, used_ua, avail_ua;
 	bool addr_set;
 	uint32_t base;                  /* SET_VRING_BASE (packed: avail | used << 16) */
+	bool base_set;                  /* SET_VRING_BASE seen (or a stop) */
 	uint64_t kicks;                 /* received */
 	uint64_t calls;                 /* sent */
 };

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -201,6 +202,7 @@ static void unmap_all(struct vio_vu_backend *b)
 static int map_region(struct vio_vu_backend *b, const struct vu_mem_region *r, int fd)
 {
 	struct vio_vu_mapping *m;
+	struct stat st;
 	uint64_t len;
 	void *p;
 	int err;
@@ -219,6 +221,12 @@ static int map_region(struct vio_vu_backend *b, const struct vu_mem_region *r, i
 			return -EEXIST;         /* user ranges overlap */
 	}
 	len = r->mmap_offset + r->size;
+	/* Pages past the end of a file map fine but fault (SIGBUS) when
+	 * touched: the region must lie inside its file. */
+	if (fstat(fd, &st))
+		return -errno;
+	if (S_ISREG(st.st_mode) && len > (uint64_t)st.st_size)
+		return -EINVAL;
 	p = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
 	if (p == MAP_FAILED)
 		return -errno;
@@ -256,7 +264,14 @@ static int ring_start(struct vio_vu_backend *b, unsigned qi)
 	bool packed = vio_has_feature(d->features, VIO_F_RING_PACKED);
 	int r;
 
-	if (!vq->started || !vq->enabled || dq->live)
+	if (dq->live) {
+		/* Enabled again: kicks that came while it was disabled were
+		 * drained without running the device. */
+		if (vq->started && vq->enabled)
+			d->ops->queue_notify(d, qi);
+		return 0;
+	}
+	if (!vq->started || !vq->enabled)
 		return 0;
 	if (!b->features_set || !vq->addr_set || vq->num == 0) {
 		vlog(b, VIO_LOG_ERR, "vhost-user: ring %u started before features, size and addresses", qi);
@@ -274,6 +289,8 @@ static int ring_start(struct vio_vu_backend *b, unsigned qi)
 		return r;
 	}
 	dq->resume = true;
+	if (packed && !vq->base_set)
+		vq->base = 0x80008000u;         /* a fresh ring: wrap counters 1 */
 	dq->avail_base = (uint16_t)vq->base;
 	if (packed) {
 		/* Packed bases carry the avail position and wrap counter in the
@@ -314,6 +331,7 @@ static uint32_t ring_stop(struct vio_vu_backend *b, unsigned qi)
 		vio_dev_queue_stop(b->dev, qi, &avail, &used);
 		vq->base = vio_has_feature(b->dev->features, VIO_F_RING_PACKED) ?
 			   (uint32_t)avail | (uint32_t)used << 16 : avail;
+		vq->base_set = true;
 	} else {
 		vio_dev_queue_stop(b->dev, qi, NULL, NULL);
 	}
@@ -335,6 +353,7 @@ static void rings_reset(struct vio_vu_backend *b)
 		vq->addr_set = false;
 		vq->num = 0;
 		vq->base = 0;
+		vq->base_set = false;
 	}
 }
 
@@ -545,6 +564,13 @@ static int do_set_features(struct vio_vu_backend *b, uint64_t f)
 	}
 	if (b->features_set && dev_f == d->features && b->acked_features == f)
 		return 0;       /* unchanged (QEMU repeats it) */
+	/* The device model's own rules, before anything is reset. */
+	if (!vio_has_feature(dev_f, VIO_F_VERSION_1) &&
+	    (!d->legacy_ok || vio_has_feature(dev_f, VIO_F_RING_PACKED))) {
+		vlog(b, VIO_LOG_ERR, "vhost-user: SET_FEATURES %#llx without VERSION_1 refused",
+		     (unsigned long long)f);
+		return -EINVAL;
+	}
 	for (unsigned i = 0; i < nq(b); i++) {
 		if (d->queues[i].live) {
 			vlog(b, VIO_LOG_ERR, "vhost-user: SET_FEATURES changes features while ring %u runs", i);
@@ -601,8 +627,16 @@ static int do_set_mem_table(struct vio_vu_backend *b, struct msg *m)
 		struct vio_dev_queue *dq = &b->dev->queues[i];
 
 		if (dq->live) {
+			struct vio_vu_queue *vq = &b->queues[i];
+			int kick = vq->kick_fd;
+			bool polling = vq->polling;
+
+			/* Restart on the new table, listening to the same kicks. */
+			vq->kick_fd = -1;
 			ring_stop(b, i);
-			b->queues[i].started = true;
+			vq->kick_fd = kick;
+			vq->polling = polling;
+			vq->started = true;
 			if (ring_start(b, i))
 				vio_dev_needs_reset(b->dev, "ring memory went away in SET_MEM_TABLE");
 		}
@@ -635,8 +669,12 @@ static int do_rem_mem_reg(struct vio_vu_backend *b, struct msg *m)
 			continue;
 		/* A running ring must not lose its memory. */
 		for (unsigned q = 0; q < nq(b); q++) {
-			if (b->dev->queues[q].live)
-				vio_dev_needs_reset(b->dev, "REM_MEM_REG while rings run");
+			const struct vio_dev_queue *dq = &b->dev->queues[q];
+			const uint64_t a[3] = { dq->addrs.desc, dq->addrs.driver, dq->addrs.device };
+
+			for (unsigned k = 0; k < 3 && dq->live; k++)
+				if (a[k] - mp->guest_addr < mp->size)
+					vio_dev_needs_reset(b->dev, "REM_MEM_REG of a running ring's memory");
 		}
 		vio_mem_remove(&b->mem, mp->guest_addr, mp->size);
 		unmap_one(mp);
@@ -720,10 +758,12 @@ static int do_vring_state(struct vio_vu_backend *b, struct msg *m)
 			r = -EINVAL;
 		} else {
 			vq->base = s->num;
+			vq->base_set = true;
 		}
 		break;
 	case VU_SET_VRING_ENABLE:
 		if (s->num > 1) {
+			vlog(b, VIO_LOG_ERR, "vhost-user: SET_VRING_ENABLE %u for ring %u", s->num, s->index);
 			r = -EINVAL;
 			break;
 		}

@@ -1,0 +1,2038 @@
+/*
+ * test_vu_frontend.c - libvio's vhost-user frontend (driver side) against
+ * libvio's own vhost-user backend, and against a scripted fake backend.
+ *
+ * The real pairing: a backend thread serves a device (the rng device, or
+ * "tdev" below: two echo queues, config space, and a hold mode that keeps
+ * requests in flight) over a socketpair or a unix socket path; on this
+ * thread the frontend carries libvio's drivers (the rng driver, or "tdrv",
+ * a small echo driver). Everything goes through the socket, the shared
+ * memfd and the eventfds, as it would across processes.
+ *
+ * Groups:
+ *   variants    per ring variant (split/packed x plain, EVENT_IDX,
+ *               INDIRECT, IN_ORDER): rng reads, two echo queues, reset and
+ *               rebind, reconnect after the backend restarts (with requests
+ *               in flight, used but not reaped, and posted while away)
+ *   session     negotiation, queue count with and without MQ, status
+ *               and REPLY_ACK off, config read/write/change, NEEDS_RESET
+ *               from the backend, DMA memory, a legacy driver, unix socket
+ *               path, a backend that goes away or comes back without a
+ *               feature in use
+ *   hostile     a fake backend scripted here replies wrongly (size,
+ *               request, flags, version, fds, oversize, silence, EOF,
+ *               values out of range, a feature offer that changes, config
+ *               replies of another size or offset, talk out of turn, a
+ *               garbled backend channel): each is a clear error, logged,
+ *               never a crash or a hang.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "vio/devices.h"
+#include "vio/drivers.h"
+#include "vio/transport.h"
+#include "vhost_user_proto.h"
+
+#define WAIT_MS 5000            /* an upper bound for anything that should happen */
+#define FAKE_TIMEOUT_MS 1000    /* the frontend's reply timeout against the fake */
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void *xalloc(void *opaque, size_t n)
+{
+	(void)opaque;
+	return calloc(1, n);
+}
+
+static void xfree(void *opaque, void *p, size_t n)
+{
+	(void)opaque;
+	(void)n;
+	free(p);
+}
+
+static void signal_fd(int fd)
+{
+	uint64_t one = 1;
+
+	assert_int_equal(write(fd, &one, sizeof(one)), sizeof(one));
+}
+
+static bool verbose(void)
+{
+	return getenv("VU_VERBOSE") != NULL;
+}
+
+/* The frontend's log: the last line is kept so tests can check that an
+ * error says what went wrong. */
+struct logbuf {
+	char last[256];
+	unsigned lines;
+};
+
+static void log_keep(void *opaque, enum vio_log_level level, const char *msg)
+{
+	struct logbuf *l = opaque;
+
+	if (level <= VIO_LOG_WARN) {
+		snprintf(l->last, sizeof(l->last), "%s", msg);
+		l->lines++;
+	}
+	if (verbose())
+		fprintf(stderr, "# fe[%d]: %s\n", level, msg);
+}
+
+static void log_backend(void *opaque, enum vio_log_level level, const char *msg)
+{
+	(void)opaque;
+	if (verbose())
+		fprintf(stderr, "# be[%d]: %s\n", level, msg);
+}
+
+/* ======================================================================== */
+/* tdev: a test device with two echo queues, config space and hold mode     */
+
+#define TD_ID 0x7e57u           /* no real device type uses it */
+#define TD_QSIZE 64u
+#define TD_CONFIG_LEN 16u
+#define TD_MAGIC_OFF 4u
+#define TD_MAGIC 0x12345678u
+#define TD_HOLD_MAX 32u
+
+struct td_elem {
+	struct vio_elem e;
+	struct vio_iov out[4], in[4];
+	uint32_t len;
+};
+
+struct tdev {
+	struct vio_dev dev;
+	struct vio_dev_queue q[2];
+	uint8_t config[TD_CONFIG_LEN];
+	bool hold;                      /* queue 0 keeps what it pops */
+	struct td_elem held[TD_HOLD_MAX];
+	unsigned nheld;
+	struct td_elem scratch;
+	unsigned config_writes;
+	uint64_t served[2];
+};
+
+static void td_elem_prepare(struct td_elem *h)
+{
+	h->e.out = h->out;
+	h->e.out_cap = 4;
+	h->e.in = h->in;
+	h->e.in_cap = 4;
+}
+
+/* Copies what the driver wrote into what it lets us write. */
+static void td_echo(struct td_elem *h)
+{
+	uint8_t buf[512];
+	size_t n = vio_iov_to_buf(h->e.out, h->e.out_num, 0, buf, sizeof(buf));
+
+	h->len = (uint32_t)vio_iov_from_buf(h->e.in, h->e.in_num, 0, buf, n);
+}
+
+static void td_notify(struct vio_dev *d, unsigned qi)
+{
+	struct tdev *t = d->priv;
+	struct vio_devq *vq = vio_dev_vq(d, qi);
+	bool pushed = false;
+
+	while (vq) {
+		bool keep = t->hold && qi == 0;
+		struct td_elem *h = keep ? &t->held[t->nheld] : &t->scratch;
+		int r;
+
+		if (keep && t->nheld == TD_HOLD_MAX)
+			break;
+		td_elem_prepare(h);
+		r = vio_devq_pop(vq, &h->e);
+		if (r) {
+			vio_dev_check(d, qi, r);
+			break;
+		}
+		if (keep) {
+			t->nheld++;
+			continue;
+		}
+		td_echo(h);
+		vio_devq_push(vq, &h->e, h->len);
+		t->served[qi]++;
+		pushed = true;
+	}
+	if (pushed)
+		vio_dev_interrupt(d, qi);
+}
+
+static void td_reset(struct vio_dev *d)
+{
+	((struct tdev *)d->priv)->nheld = 0;
+}
+
+static void td_queue_reset(struct vio_dev *d, unsigned qi)
+{
+	if (qi == 0)
+		((struct tdev *)d->priv)->nheld = 0;
+}
+
+static void td_config_write(struct vio_dev *d, unsigned off, unsigned len)
+{
+	((struct tdev *)d->priv)->config_writes++;
+}
+
+static const struct vio_dev_ops td_ops = {
+	.version = VIO_DEV_OPS_VERSION,
+	.reset = td_reset,
+	.queue_notify = td_notify,
+	.config_write = td_config_write,
+	.queue_reset = td_queue_reset,
+};
+
+static struct tdev *td_new(uint64_t features)
+{
+	struct tdev *t = calloc(1, sizeof(*t));
+	vio_le32 magic = vio_cpu_to_le32(TD_MAGIC);
+
+	assert_non_null(t);
+	t->q[0].max_size = t->q[1].max_size = TD_QSIZE;
+	t->dev.device_id = TD_ID;
+	t->dev.host_features = VIO_BIT(VIO_F_VERSION_1) | features;
+	t->dev.config = t->config;
+	t->dev.config_len = TD_CONFIG_LEN;
+	t->dev.queues = t->q;
+	t->dev.num_queues = 2;
+	t->dev.ops = &td_ops;
+	t->dev.priv = t;
+	memcpy(t->config + TD_MAGIC_OFF, &magic, sizeof(magic));
+	assert_int_equal(vio_dev_init(&t->dev), 0);
+	return t;
+}
+
+/* Completes the oldest n held requests of queue 0; with `batch` and
+ * IN_ORDER as one used entry for all of them. Backend thread only. */
+static void td_release(struct tdev *t, unsigned n, bool batch)
+{
+	struct vio_devq *vq = vio_dev_vq(&t->dev, 0);
+
+	if (!vq || n == 0)
+		return;
+	if (n > t->nheld)
+		n = t->nheld;
+	for (unsigned i = 0; i < n; i++)
+		td_echo(&t->held[i]);
+	if (batch && vio_dev_has_feature(&t->dev, VIO_F_IN_ORDER)) {
+		const struct td_elem *last = &t->held[n - 1];
+
+		assert_int_equal(vio_devq_fill_in_order(vq, &last->e, last->len), 0);
+		assert_int_equal(vio_devq_flush(vq), 0);
+	} else {
+		for (unsigned i = 0; i < n; i++)
+			assert_int_equal(vio_devq_push(vq, &t->held[i].e, t->held[i].len), 0);
+	}
+	t->served[0] += n;
+	t->nheld -= n;
+	memmove(t->held, t->held + n, t->nheld * sizeof(t->held[0]));
+	for (unsigned i = 0; i < t->nheld; i++) {
+		/* The spans moved with the elements: point at them again. */
+		t->held[i].e.out = t->held[i].out;
+		t->held[i].e.in = t->held[i].in;
+	}
+	vio_dev_interrupt(&t->dev, 0);
+}
+
+/* ======================================================================== */
+/* tdrv: an echo driver for tdev                                            */
+
+#define TS_SLOTS 32u
+#define TS_SLOT_BYTES 512u
+#define TS_OUT_LEN 64u
+#define TS_IN_CAP 256u
+
+struct ts_result {
+	unsigned done;                  /* completions seen: must end at 1 */
+	uint32_t len;
+};
+
+struct tdrv {
+	struct vio_driver drv;
+	uint32_t ids[2];
+	unsigned nvqs_wanted;
+	/* state while bound */
+	struct vio_virtqueue vqs[2];
+	unsigned nvqs;
+	uint8_t *buf;
+	uint64_t dma;
+	struct ts_result res[TS_SLOTS];
+	unsigned probes, config_changes;
+	bool broken;
+};
+
+static struct tdrv *tdrv_of(struct vio_device *dev)
+{
+	return (struct tdrv *)((char *)dev->driver - offsetof(struct tdrv, drv));
+}
+
+static void tdrv_cb(struct vio_virtqueue *vq)
+{
+	struct tdrv *t = vq->priv;
+
+	do {
+		void *token;
+		uint32_t len;
+		int r;
+
+		vio_drvq_disable_cb(&vq->q);
+		while ((r = vio_drvq_get_buf(&vq->q, &token, &len)) == 0) {
+			struct ts_result *res = token;
+
+			res->done++;
+			res->len = len;
+		}
+		if (r != -EAGAIN) {
+			t->broken = true;
+			return;
+		}
+	} while (!vio_drvq_enable_cb(&vq->q));
+}
+
+static int tdrv_probe(struct vio_device *dev)
+{
+	struct tdrv *t = tdrv_of(dev);
+	struct vio_vq_info info[2] = {
+		{ .callback = tdrv_cb, .indirect_max = 2 },
+		{ .callback = tdrv_cb, .indirect_max = 2 },
+	};
+	int r;
+
+	t->nvqs = t->nvqs_wanted ? t->nvqs_wanted : 2;
+	memset(t->res, 0, sizeof(t->res));
+	t->broken = false;
+	r = vio_find_vqs(dev, t->nvqs, info, t->vqs);
+	if (r)
+		return r;
+	for (unsigned i = 0; i < t->nvqs; i++)
+		t->vqs[i].priv = t;
+	t->buf = vio_dma_alloc(dev, TS_SLOTS * TS_SLOT_BYTES, 64, &t->dma);
+	if (!t->buf) {
+		vio_device_reset(dev);
+		vio_del_vqs(dev);
+		return -ENOMEM;
+	}
+	t->probes++;
+	return 0;
+}
+
+static void tdrv_remove(struct vio_device *dev)
+{
+	struct tdrv *t = tdrv_of(dev);
+
+	vio_device_reset(dev);
+	for (unsigned i = 0; i < t->nvqs; i++)
+		while (vio_drvq_detach_unused(&t->vqs[i].q))
+			;
+	vio_del_vqs(dev);
+	vio_dma_free(dev, t->buf, TS_SLOTS * TS_SLOT_BYTES);
+	t->buf = NULL;
+}
+
+static void tdrv_config_changed(struct vio_device *dev)
+{
+	tdrv_of(dev)->config_changes++;
+}
+
+static void tdrv_init(struct tdrv *t, uint64_t features, unsigned nvqs)
+{
+	memset(t, 0, sizeof(*t));
+	t->ids[0] = TD_ID;
+	t->drv.name = "tdrv";
+	t->drv.ids = t->ids;
+	t->drv.features = VIO_BIT(VIO_F_VERSION_1) | features;
+	t->drv.probe = tdrv_probe;
+	t->drv.remove = tdrv_remove;
+	t->drv.config_changed = tdrv_config_changed;
+	t->nvqs_wanted = nvqs;
+}
+
+static uint8_t ts_byte(unsigned slot, unsigned i)
+{
+	return (uint8_t)(slot * 37 + i * 3 + 1);
+}
+
+/* Posts slot's echo request on queue qi and kicks. */
+static void ts_submit(struct tdrv *t, unsigned qi, unsigned slot)
+{
+	uint8_t *p = t->buf + (size_t)slot * TS_SLOT_BYTES;
+	struct vio_sg out = { t->dma + (uint64_t)slot * TS_SLOT_BYTES, TS_OUT_LEN };
+	struct vio_sg in = { out.addr + 256, TS_IN_CAP };
+
+	for (unsigned i = 0; i < TS_OUT_LEN; i++)
+		p[i] = ts_byte(slot, i);
+	memset(p + 256, 0, TS_IN_CAP);
+	t->res[slot].done = 0;
+	assert_int_equal(vio_drvq_add(&t->vqs[qi].q, &out, 1, &in, 1, &t->res[slot]), 0);
+	vio_vq_kick(&t->vqs[qi]);
+}
+
+/* Waits until every slot in [first, first + n) completed. */
+static bool ts_wait(struct vio_device *dev, struct tdrv *t, unsigned first, unsigned n)
+{
+	const int64_t deadline = now_ms() + WAIT_MS;
+
+	for (;;) {
+		bool all = true;
+
+		for (unsigned s = first; s < first + n; s++)
+			all &= t->res[s].done > 0;
+		if (all)
+			return true;
+		if (t->broken || now_ms() > deadline)
+			return false;
+		(void)vio_device_wait(dev, 50);
+	}
+}
+
+/* The slot completed exactly once with its bytes echoed. */
+static void ts_check(const struct tdrv *t, unsigned slot)
+{
+	const uint8_t *in = t->buf + (size_t)slot * TS_SLOT_BYTES + 256;
+
+	assert_int_equal(t->res[slot].done, 1);
+	assert_true(t->res[slot].len >= TS_OUT_LEN);
+	for (unsigned i = 0; i < TS_OUT_LEN; i++)
+		assert_int_equal(in[i], ts_byte(slot, i));
+}
+
+/* ======================================================================== */
+/* Backend thread                                                           */
+
+struct be {
+	struct vio_vu_backend b;
+	int listen_fd;                  /* >= 0: accept the connection first */
+	int stop_fd, cmd_fd, ack_fd;
+	void (*cmd)(void *arg);         /* run on the backend thread */
+	void *cmd_arg;
+	unsigned acked;                 /* atomic */
+	pthread_t thread;
+};
+
+static void be_poll_once(struct be *be)
+{
+	struct pollfd p[3 + VIO_VU_MAX_QUEUES];
+	unsigned qmap[VIO_VU_MAX_QUEUES], n = 0;
+
+	p[n++] = (struct pollfd){ be->stop_fd, POLLIN, 0 };
+	p[n++] = (struct pollfd){ be->cmd_fd, POLLIN, 0 };
+	p[n++] = (struct pollfd){ vio_vu_backend_fd(&be->b), POLLIN, 0 };
+	for (unsigned qi = 0; qi < be->b.dev->num_queues; qi++) {
+		int fd = vio_vu_backend_kick_fd(&be->b, qi);
+
+		if (fd >= 0) {
+			qmap[n - 3] = qi;
+			p[n++] = (struct pollfd){ fd, POLLIN, 0 };
+		}
+	}
+	if (poll(p, n, 50) <= 0)
+		return;
+	if (p[1].revents) {
+		void (*fn)(void *) = __atomic_load_n(&be->cmd, __ATOMIC_ACQUIRE);
+		uint64_t v;
+
+		(void)!read(be->cmd_fd, &v, sizeof(v));
+		fn(be->cmd_arg);
+		__atomic_fetch_add(&be->acked, 1, __ATOMIC_RELEASE);
+		signal_fd(be->ack_fd);
+	}
+	if (p[2].revents) {
+		(void)vio_vu_backend_dispatch(&be->b);
+		return; /* kick fds may have changed */
+	}
+	for (unsigned i = 3; i < n; i++) {
+		if (p[i].revents)
+			vio_vu_backend_queue_dispatch(&be->b, qmap[i - 3]);
+	}
+}
+
+static void *be_main(void *arg)
+{
+	struct be *be = arg;
+
+	if (be->listen_fd >= 0) {
+		int s = accept4(be->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+		if (s >= 0)
+			(void)vio_vu_backend_attach(&be->b, s);
+	}
+	for (;;) {
+		struct pollfd stop = { be->stop_fd, POLLIN, 0 };
+
+		if (poll(&stop, 1, 0) > 0)
+			break;
+		be_poll_once(be);
+	}
+	return NULL;
+}
+
+/* Serves dev on sock (or, sock < 0, on the next connection to listen_fd). */
+static struct be *be_start(struct vio_dev *dev, int sock, int listen_fd)
+{
+	struct vio_vu_backend_config cfg = { .log = log_backend };
+	struct be *be = calloc(1, sizeof(*be));
+
+	assert_non_null(be);
+	assert_int_equal(vio_vu_backend_init(&be->b, dev, &cfg), 0);
+	if (sock >= 0)
+		assert_int_equal(vio_vu_backend_attach(&be->b, sock), 0);
+	be->listen_fd = listen_fd;
+	be->stop_fd = eventfd(0, EFD_CLOEXEC);
+	be->cmd_fd = eventfd(0, EFD_CLOEXEC);
+	be->ack_fd = eventfd(0, EFD_CLOEXEC);
+	assert_true(be->stop_fd >= 0 && be->cmd_fd >= 0 && be->ack_fd >= 0);
+	assert_int_equal(pthread_create(&be->thread, NULL, be_main, be), 0);
+	return be;
+}
+
+/* The backend process "dies": its thread stops and its connection closes. */
+static void be_stop(struct be *be)
+{
+	if (!be)
+		return;
+	signal_fd(be->stop_fd);
+	pthread_join(be->thread, NULL);
+	vio_vu_backend_fini(&be->b);
+	close(be->stop_fd);
+	close(be->cmd_fd);
+	close(be->ack_fd);
+	free(be);
+}
+
+/* Runs fn(arg) on the backend thread and waits for it. */
+static void be_call(struct be *be, void (*fn)(void *), void *arg)
+{
+	unsigned want = __atomic_load_n(&be->acked, __ATOMIC_ACQUIRE) + 1;
+	const int64_t deadline = now_ms() + WAIT_MS;
+
+	be->cmd_arg = arg;
+	__atomic_store_n(&be->cmd, fn, __ATOMIC_RELEASE);
+	signal_fd(be->cmd_fd);
+	while (__atomic_load_n(&be->acked, __ATOMIC_ACQUIRE) != want) {
+		struct pollfd p = { be->ack_fd, POLLIN, 0 };
+		uint64_t v;
+
+		assert_true(now_ms() < deadline);
+		if (poll(&p, 1, 100) > 0)
+			(void)!read(be->ack_fd, &v, sizeof(v));
+	}
+}
+
+/* ======================================================================== */
+/* Test environment                                                         */
+
+enum dev_kind { DEV_RNG, DEV_TD };
+
+struct variant {
+	uint64_t features;              /* offered by the device, taken by the driver */
+	char name[48];
+};
+
+struct env {
+	const struct variant *v;
+	enum dev_kind kind;
+	struct vio_rng_dev *rng;
+	struct tdev *td;
+	struct be *be;
+	struct vio_vu_frontend_config cfg;
+	struct vio_vu_frontend fe;
+	bool fe_up, on_bus;
+	struct vio_bus bus;
+	struct vio_rng_driver rdrv;
+	struct tdrv tdrv;
+	struct logbuf log;
+	char path[108];
+	int listen_fd;
+};
+
+static const struct variant plain_variant = { 0, "split" };
+
+static int env_setup(void **state)
+{
+	struct env *e = calloc(1, sizeof(*e));
+	const struct variant *v = *state;
+
+	assert_non_null(e);
+	e->v = v ? v : &plain_variant;
+	e->listen_fd = -1;
+	e->fe.sock = -1;
+	vio_bus_init(&e->bus, xalloc, xfree, NULL);
+	*state = e;
+	return 0;
+}
+
+static struct vio_dev *env_dev(struct env *e)
+{
+	return e->kind == DEV_RNG ? &e->rng->dev : &e->td->dev;
+}
+
+/* A new device of the kind the test uses (a restarted backend has lost
+ * everything it knew). */
+static void env_new_dev(struct env *e, uint64_t features)
+{
+	if (e->kind == DEV_RNG) {
+		struct vio_rng_dev_opts o = { .features = features };
+
+		e->rng = calloc(1, sizeof(*e->rng));
+		assert_non_null(e->rng);
+		assert_int_equal(vio_rng_dev_init(e->rng, &o), 0);
+	} else {
+		e->td = td_new(features);
+	}
+}
+
+static void env_free_dev(struct env *e)
+{
+	if (e->rng)
+		vio_rng_dev_fini(e->rng);
+	free(e->rng);
+	free(e->td);
+	e->rng = NULL;
+	e->td = NULL;
+}
+
+static int env_teardown(void **state)
+{
+	struct env *e = *state;
+
+	if (e->on_bus)
+		vio_bus_remove_device(&e->bus, &e->fe.vdev);
+	if (e->fe_up)
+		vio_vu_frontend_fini(&e->fe);
+	be_stop(e->be);
+	env_free_dev(e);
+	if (e->listen_fd >= 0)
+		close(e->listen_fd);
+	if (e->path[0])
+		unlink(e->path);
+	free(e);
+	return 0;
+}
+
+static void env_default_cfg(struct env *e)
+{
+	e->cfg = (struct vio_vu_frontend_config){
+		.device_id = e->kind == DEV_RNG ? VIO_ID_RNG : TD_ID,
+		.memory_bytes = 1u << 20,
+		.num_queues = e->kind == DEV_RNG ? 1 : 2,
+		.queue_max = e->kind == DEV_RNG ? VIO_RNG_DEV_QUEUE_MAX : TD_QSIZE,
+		.log = log_keep,
+		.log_opaque = &e->log,
+	};
+}
+
+/* Starts a backend for the current device on a fresh socketpair and
+ * returns the frontend's end. */
+static int env_spawn_backend(struct env *e)
+{
+	int sv[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	e->be = be_start(env_dev(e), sv[1], -1);
+	return sv[0];
+}
+
+/* Device, backend and frontend connected (not on a bus yet). */
+static void env_connect(struct env *e, enum dev_kind kind)
+{
+	e->kind = kind;
+	env_new_dev(e, e->v->features);
+	if (!e->cfg.memory_bytes)
+		env_default_cfg(e);
+	assert_int_equal(vio_vu_frontend_connect_fd(&e->fe, env_spawn_backend(e), &e->cfg), 0);
+	e->fe_up = true;
+}
+
+/* ... and the matching driver bound through a bus. */
+static void env_bind(struct env *e)
+{
+	if (e->kind == DEV_RNG) {
+		/* Several segments per request: chains, or indirect tables. */
+		struct vio_rng_drv_opts o = { .segs = 4 };
+
+		vio_rng_driver_init(&e->rdrv, &o);
+		e->rdrv.drv.features |= e->v->features;
+		assert_int_equal(vio_bus_register_driver(&e->bus, &e->rdrv.drv), 0);
+	} else {
+		if (!e->tdrv.drv.probe)
+			tdrv_init(&e->tdrv, e->v->features, 2);
+		assert_int_equal(vio_bus_register_driver(&e->bus, &e->tdrv.drv), 0);
+	}
+	assert_int_equal(vio_bus_add_device(&e->bus, &e->fe.vdev), 0);
+	e->on_bus = true;
+}
+
+static void env_up(struct env *e, enum dev_kind kind)
+{
+	env_connect(e, kind);
+	env_bind(e);
+	assert_non_null(e->fe.vdev.driver);
+}
+
+/* The backend dies and a new one (new device, no memory of the session)
+ * takes its place; the frontend reconnects. Returns reconnect's result. */
+static int env_restart_backend(struct env *e, uint64_t features)
+{
+	be_stop(e->be);
+	e->be = NULL;
+	env_free_dev(e);
+	env_new_dev(e, features);
+	return vio_vu_frontend_reconnect_fd(&e->fe, env_spawn_backend(e));
+}
+
+static uint64_t served_seen[2];
+
+static void snapshot_served(void *arg)
+{
+	struct env *e = arg;
+
+	for (unsigned i = 0; i < 2; i++)
+		__atomic_store_n(&served_seen[i], e->kind == DEV_TD ? e->td->served[i] :
+				 e->rng->stats.bytes, __ATOMIC_RELEASE);
+}
+
+static void on_backend(struct env *e, void (*fn)(void *));
+
+/* What the device did (tdev: requests per queue; rng: bytes), read on the
+ * backend thread. */
+static uint64_t served(struct env *e, unsigned qi)
+{
+	on_backend(e, snapshot_served);
+	return __atomic_load_n(&served_seen[qi], __ATOMIC_ACQUIRE);
+}
+
+/* A round trip with a reply: every message sent before it is processed. */
+static void fe_sync(struct env *e)
+{
+	uint8_t b;
+
+	assert_int_equal(vio_config_read(&e->fe.vdev, 0, &b, 1), 0);
+}
+
+static void rng_read_ok(struct env *e, size_t n)
+{
+	uint8_t *buf = calloc(1, n);
+	size_t nonzero = 0;
+	ssize_t got;
+
+	assert_non_null(buf);
+	got = vio_rng_drv_read(&e->fe.vdev, buf, n, WAIT_MS);
+	for (size_t i = 0; i < n; i++)
+		nonzero += buf[i] != 0;
+	free(buf);
+	assert_int_equal(got, (ssize_t)n);
+	/* Random bytes: a zero-filled buffer would mean nothing arrived (a
+	 * few bytes may all be zero by chance). */
+	if (n >= 64)
+		assert_true(nonzero > n / 2);
+}
+
+/* Runs fn on the backend thread with the env as argument. */
+static void on_backend(struct env *e, void (*fn)(void *))
+{
+	be_call(e->be, fn, e);
+}
+
+/* ======================================================================== */
+/* Variant tests                                                            */
+
+/* The rng driver reads through the frontend: many requests, every
+ * requested ring feature negotiated. */
+static void test_rng_read(void **state)
+{
+	struct env *e = *state;
+
+	env_up(e, DEV_RNG);
+	assert_true((e->fe.vdev.features & e->v->features) == e->v->features);
+	rng_read_ok(e, 100000);
+	rng_read_ok(e, 1);
+	assert_true(served(e, 0) >= 100001);
+}
+
+/* Both echo queues at once, with data checked end to end. */
+static void test_echo_two_queues(void **state)
+{
+	struct env *e = *state;
+
+	env_up(e, DEV_TD);
+	assert_int_equal(e->fe.num_queues, 2);
+	for (unsigned s = 0; s < 16; s++)
+		ts_submit(&e->tdrv, s % 2, s);
+	assert_true(ts_wait(&e->fe.vdev, &e->tdrv, 0, 16));
+	for (unsigned s = 0; s < 16; s++)
+		ts_check(&e->tdrv, s);
+	assert_int_equal(served(e, 0), 8);
+	assert_int_equal(served(e, 1), 8);
+	assert_false(e->tdrv.broken);
+}
+
+/* Many rounds through a small ring: indices wrap. */
+static void test_echo_wraps(void **state)
+{
+	struct env *e = *state;
+
+	env_up(e, DEV_TD);
+	for (unsigned round = 0; round < 300; round++) {
+		unsigned s = round % TS_SLOTS;
+
+		ts_submit(&e->tdrv, 0, s);
+		assert_true(ts_wait(&e->fe.vdev, &e->tdrv, s, 1));
+		ts_check(&e->tdrv, s);
+	}
+	assert_int_equal(served(e, 0), 300);
+}
+
+static void check_backend_reset(void *arg)
+{
+	struct env *e = arg;
+
+	assert_int_equal(e->td->dev.status, 0);
+	for (unsigned i = 0; i < 2; i++)
+		assert_false(e->td->q[i].live);
+}
+
+/* Unbinding resets the device (rings stopped, status 0 in the backend);
+ * binding again works and I/O flows. */
+static void test_reset_rebind(void **state)
+{
+	struct env *e = *state;
+
+	env_up(e, DEV_TD);
+	ts_submit(&e->tdrv, 0, 0);
+	assert_true(ts_wait(&e->fe.vdev, &e->tdrv, 0, 1));
+	vio_device_unbind(&e->fe.vdev);
+	assert_int_equal(e->fe.vdev.ops->get_status(&e->fe.vdev), 0);
+	/* GET_VRING_BASE said where the ring stopped: after one buffer. */
+	if (vio_has_feature(e->v->features, VIO_F_RING_PACKED)) {
+		unsigned pos = e->fe.queues[0].base & 0x7fff;
+
+		assert_true(pos == 1 || pos == 2); /* one buffer: 1 or 2 descriptors */
+		assert_true(e->fe.queues[0].base & 0x8000);
+	} else {
+		assert_int_equal(e->fe.queues[0].base, 1);
+	}
+	on_backend(e, check_backend_reset);
+	assert_int_equal(vio_device_bind(&e->fe.vdev), 0);
+	assert_int_equal(e->tdrv.probes, 2);
+	ts_submit(&e->tdrv, 1, 3);
+	assert_true(ts_wait(&e->fe.vdev, &e->tdrv, 3, 1));
+	ts_check(&e->tdrv, 3);
+}
+
+/* The rng backend restarts between reads; a read issued while it is
+ * away times out, and its requests are served after the reconnect. */
+static void test_reconnect_rng(void **state)
+{
+	struct env *e = *state;
+	uint8_t b[64];
+
+	env_up(e, DEV_RNG);
+	rng_read_ok(e, 5000);
+	be_stop(e->be);
+	e->be = NULL;
+	assert_int_equal(vio_rng_drv_read(&e->fe.vdev, b, sizeof(b), 100), -ETIMEDOUT);
+	assert_false(vio_vu_frontend_connected(&e->fe));
+	assert_int_equal(vio_vu_frontend_error(&e->fe), -ECONNRESET);
+	/* A backend that went away is not a broken device. */
+	assert_false(e->fe.vdev.ops->get_status(&e->fe.vdev) & VIO_STATUS_NEEDS_RESET);
+	env_free_dev(e);
+	env_new_dev(e, e->v->features);
+	assert_int_equal(vio_vu_frontend_reconnect_fd(&e->fe, env_spawn_backend(e)), 0);
+	assert_true(vio_vu_frontend_connected(&e->fe));
+	rng_read_ok(e, 20000);
+	rng_read_ok(e, 3);
+}
+
+static void td_hold_on(void *arg)
+{
+	((struct env *)arg)->td->hold = true;
+}
+
+static unsigned nheld_seen;
+
+static void td_count_held(void *arg)
+{
+	__atomic_store_n(&nheld_seen, ((struct env *)arg)->td->nheld, __ATOMIC_RELEASE);
+}
+
+static void td_release_two(void *arg)
+{
+	struct env *e = arg;
+
+	td_release(e->td, 2, true);
+}
+
+static void td_wait_held(struct env *e, unsigned n)
+{
+	const int64_t deadline = now_ms() + WAIT_MS;
+
+	do {
+		on_backend(e, td_count_held);
+		if (__atomic_load_n(&nheld_seen, __ATOMIC_ACQUIRE) == n)
+			return;
+		usleep(2000);
+	} while (now_ms() < deadline);
+	fail_msg("the device holds %u requests, expected %u", nheld_seen, n);
+}
+
+/*
+ * The backend restarts with requests in every state: completed and
+ * reaped (1..2), completed but not reaped (3..4), taken but not completed
+ * (5..6), and posted while it was away (7). Each completes exactly once
+ * (a duplicate would break the driver's queue), with its data.
+ */
+static void test_reconnect_inflight(void **state)
+{
+	struct env *e = *state;
+
+	env_up(e, DEV_TD);
+	ts_submit(&e->tdrv, 0, 0);
+	assert_true(ts_wait(&e->fe.vdev, &e->tdrv, 0, 1));
+	on_backend(e, td_hold_on);
+	for (unsigned s = 1; s <= 6; s++)
+		ts_submit(&e->tdrv, 0, s);
+	td_wait_held(e, 6);
+	on_backend(e, td_release_two);
+	assert_true(ts_wait(&e->fe.vdev, &e->tdrv, 1, 2));
+	on_backend(e, td_release_two);
+	/* 3..4 are used now; do not reap them. */
+	be_stop(e->be);
+	e->be = NULL;
+	ts_submit(&e->tdrv, 0, 7);
+	env_free_dev(e);
+	env_new_dev(e, e->v->features);
+	assert_int_equal(vio_vu_frontend_reconnect_fd(&e->fe, env_spawn_backend(e)), 0);
+	assert_true(ts_wait(&e->fe.vdev, &e->tdrv, 0, 8));
+	for (unsigned s = 0; s <= 7; s++)
+		ts_check(&e->tdrv, s);
+	assert_false(e->tdrv.broken);
+	/* The new backend served exactly what the old one had not used. */
+	assert_int_equal(served(e, 0), 3);
+	ts_submit(&e->tdrv, 1, 8);
+	assert_true(ts_wait(&e->fe.vdev, &e->tdrv, 8, 1));
+	ts_check(&e->tdrv, 8);
+}
+
+/* ======================================================================== */
+/* Session tests (one variant)                                              */
+
+/* What the two libvio ends agree on. */
+static void test_negotiation(void **state)
+{
+	struct env *e = *state;
+	const uint64_t want = VIO_BIT(VU_PROTOCOL_F_MQ) | VIO_BIT(VU_PROTOCOL_F_REPLY_ACK) |
+			      VIO_BIT(VU_PROTOCOL_F_BACKEND_REQ) | VIO_BIT(VU_PROTOCOL_F_CONFIG) |
+			      VIO_BIT(VU_PROTOCOL_F_RESET_DEVICE) | VIO_BIT(VU_PROTOCOL_F_STATUS);
+
+	env_up(e, DEV_TD);
+	assert_true(e->fe.protocol);
+	assert_int_equal(e->fe.protocol_features, want);
+	assert_int_equal(e->fe.offered, e->td->dev.host_features);
+	assert_false(e->fe.vdev.ops->get_features(&e->fe.vdev) & VIO_BIT(VU_F_PROTOCOL_FEATURES));
+	assert_int_equal(e->fe.vdev.ops->get_status(&e->fe.vdev),
+			 VIO_STATUS_ACKNOWLEDGE | VIO_STATUS_DRIVER | VIO_STATUS_FEATURES_OK |
+			 VIO_STATUS_DRIVER_OK);
+	assert_int_equal(e->fe.vdev.ops->queue_max(&e->fe.vdev, 0), TD_QSIZE);
+	assert_int_equal(e->fe.vdev.ops->queue_max(&e->fe.vdev, 2), 0);
+	assert_true(vio_vu_frontend_call_fd(&e->fe, 0) >= 0);
+	assert_int_equal(vio_vu_frontend_call_fd(&e->fe, 2), -1);
+}
+
+/* Without MQ the caller's count holds: one queue of tdev's two. */
+static void test_mq_off(void **state)
+{
+	struct env *e = *state;
+
+	e->kind = DEV_TD;
+	env_default_cfg(e);
+	e->cfg.protocol_features_off = VIO_BIT(VU_PROTOCOL_F_MQ);
+	e->cfg.num_queues = 1;
+	tdrv_init(&e->tdrv, 0, 1);
+	env_up(e, DEV_TD);
+	assert_int_equal(e->fe.num_queues, 1);
+	assert_int_equal(e->fe.vdev.ops->num_queues(&e->fe.vdev), 1);
+	ts_submit(&e->tdrv, 0, 0);
+	assert_true(ts_wait(&e->fe.vdev, &e->tdrv, 0, 1));
+	ts_check(&e->tdrv, 0);
+}
+
+/* Queue count from GET_QUEUE_NUM wins over the caller's guess. */
+static void test_mq_count_from_backend(void **state)
+{
+	struct env *e = *state;
+
+	e->kind = DEV_TD;
+	env_default_cfg(e);
+	e->cfg.num_queues = 1;
+	env_connect(e, DEV_TD);
+	assert_int_equal(e->fe.num_queues, 2);
+}
+
+/* The status tracked here without PROTOCOL_F_STATUS; the backend still
+ * runs the rings (its own DRIVER_OK). */
+static void check_backend_running(void *arg)
+{
+	struct env *e = arg;
+
+	assert_true(e->td->dev.status & VIO_STATUS_DRIVER_OK);
+	assert_true(e->td->q[0].live);
+}
+
+static void test_status_off(void **state)
+{
+	struct env *e = *state;
+
+	e->kind = DEV_TD;
+	env_default_cfg(e);
+	e->cfg.protocol_features_off = VIO_BIT(VU_PROTOCOL_F_STATUS);
+	env_up(e, DEV_TD);
+	assert_false(e->fe.protocol_features & VIO_BIT(VU_PROTOCOL_F_STATUS));
+	assert_true(e->fe.vdev.ops->get_status(&e->fe.vdev) & VIO_STATUS_DRIVER_OK);
+	on_backend(e, check_backend_running);
+	ts_submit(&e->tdrv, 0, 1);
+	assert_true(ts_wait(&e->fe.vdev, &e->tdrv, 1, 1));
+}
+
+/* Without REPLY_ACK (and without RESET_DEVICE) everything still works. */
+static void test_reply_ack_off(void **state)
+{
+	struct env *e = *state;
+
+	e->kind = DEV_TD;
+	env_default_cfg(e);
+	e->cfg.protocol_features_off = VIO_BIT(VU_PROTOCOL_F_REPLY_ACK) |
+				       VIO_BIT(VU_PROTOCOL_F_RESET_DEVICE);
+	env_up(e, DEV_TD);
+	ts_submit(&e->tdrv, 1, 2);
+	assert_true(ts_wait(&e->fe.vdev, &e->tdrv, 2, 1));
+	vio_device_unbind(&e->fe.vdev);
+	fe_sync(e);
+	on_backend(e, check_backend_reset);
+	assert_int_equal(vio_device_bind(&e->fe.vdev), 0);
+	ts_submit(&e->tdrv, 0, 3);
+	assert_true(ts_wait(&e->fe.vdev, &e->tdrv, 3, 1));
+}
+
+static void test_config_read(void **state)
+{
+	struct env *e = *state;
+	vio_le32 v;
+	uint8_t all[TD_CONFIG_LEN];
+
+	env_up(e, DEV_TD);
+	assert_int_equal(vio_config_read(&e->fe.vdev, TD_MAGIC_OFF, &v, sizeof(v)), 0);
+	assert_int_equal(vio_le32_to_cpu(v), TD_MAGIC);
+	assert_int_equal(vio_config_read(&e->fe.vdev, 0, all, sizeof(all)), 0);
+	assert_memory_equal(all + TD_MAGIC_OFF, &v, sizeof(v));
+}
+
+static unsigned config_writes_seen;
+static uint8_t config_seen[TD_CONFIG_LEN];
+
+static void td_snapshot_config(void *arg)
+{
+	struct env *e = arg;
+
+	memcpy(config_seen, e->td->config, sizeof(config_seen));
+	config_writes_seen = e->td->config_writes;
+}
+
+static void test_config_write(void **state)
+{
+	struct env *e = *state;
+	const uint8_t w[4] = { 0xde, 0xad, 0xbe, 0xef };
+	uint8_t r[4];
+
+	env_up(e, DEV_TD);
+	assert_int_equal(vio_config_write(&e->fe.vdev, 8, w, sizeof(w)), 0);
+	on_backend(e, td_snapshot_config);
+	assert_memory_equal(config_seen + 8, w, sizeof(w));
+	assert_int_equal(config_writes_seen, 1);
+	assert_int_equal(vio_config_read(&e->fe.vdev, 8, r, sizeof(r)), 0);
+	assert_memory_equal(r, w, sizeof(w));
+}
+
+/* A range outside the backend's config space: it refuses, we report
+ * -EIO, and the connection stays (the refusal is legitimate). */
+static void test_config_out_of_range(void **state)
+{
+	struct env *e = *state;
+	uint8_t b[8];
+
+	env_up(e, DEV_TD);
+	assert_int_equal(vio_config_read(&e->fe.vdev, TD_CONFIG_LEN - 4, b, sizeof(b)), -EIO);
+	assert_true(vio_vu_frontend_connected(&e->fe));
+	assert_int_equal(vio_config_write(&e->fe.vdev, TD_CONFIG_LEN, b, 1), -EIO);
+	assert_true(vio_vu_frontend_connected(&e->fe));
+	assert_int_equal(vio_config_read(&e->fe.vdev, 0, b, 4), 0);
+}
+
+static void td_change_config(void *arg)
+{
+	struct env *e = arg;
+	vio_le32 v = vio_cpu_to_le32(0xcafe);
+
+	memcpy(e->td->config + TD_MAGIC_OFF, &v, sizeof(v));
+	vio_dev_config_changed(&e->td->dev);
+}
+
+/* The device changes its config: CONFIG_CHANGE_MSG on the backend channel
+ * bumps the generation and reaches the driver's config_changed. */
+static void test_config_change(void **state)
+{
+	struct env *e = *state;
+	const int64_t deadline = now_ms() + WAIT_MS;
+	uint32_t gen;
+	vio_le32 v;
+
+	env_up(e, DEV_TD);
+	gen = e->fe.vdev.ops->config_generation(&e->fe.vdev);
+	on_backend(e, td_change_config);
+	while (e->tdrv.config_changes == 0 && now_ms() < deadline)
+		(void)vio_device_wait(&e->fe.vdev, 50);
+	assert_int_equal(e->tdrv.config_changes, 1);
+	assert_int_equal(e->fe.vdev.ops->config_generation(&e->fe.vdev), gen + 1);
+	assert_int_equal(vio_config_read(&e->fe.vdev, TD_MAGIC_OFF, &v, sizeof(v)), 0);
+	assert_int_equal(vio_le32_to_cpu(v), 0xcafe);
+}
+
+static void test_config_without_protocol_feature(void **state)
+{
+	struct env *e = *state;
+	uint8_t b[4];
+
+	e->kind = DEV_TD;
+	env_default_cfg(e);
+	e->cfg.protocol_features_off = VIO_BIT(VU_PROTOCOL_F_CONFIG);
+	env_up(e, DEV_TD);
+	assert_int_equal(vio_config_read(&e->fe.vdev, 0, b, sizeof(b)), -ENOTSUP);
+	assert_int_equal(vio_config_write(&e->fe.vdev, 0, b, sizeof(b)), -ENOTSUP);
+}
+
+static void td_needs_reset(void *arg)
+{
+	vio_dev_needs_reset(&((struct env *)arg)->td->dev, "test: the device gave up");
+}
+
+/* The device needs a reset: the error eventfd fires, the driver hears of
+ * it and the status says so; a reset clears it. */
+static void test_needs_reset_from_backend(void **state)
+{
+	struct env *e = *state;
+	const int64_t deadline = now_ms() + WAIT_MS;
+
+	env_up(e, DEV_TD);
+	on_backend(e, td_needs_reset);
+	while (e->tdrv.config_changes == 0 && now_ms() < deadline)
+		(void)vio_device_wait(&e->fe.vdev, 50);
+	assert_true(e->tdrv.config_changes >= 1);
+	assert_true(e->fe.vdev.ops->get_status(&e->fe.vdev) & VIO_STATUS_NEEDS_RESET);
+	vio_device_unbind(&e->fe.vdev);
+	assert_int_equal(vio_device_bind(&e->fe.vdev), 0);
+	assert_false(e->fe.vdev.ops->get_status(&e->fe.vdev) & VIO_STATUS_NEEDS_RESET);
+	ts_submit(&e->tdrv, 0, 0);
+	assert_true(ts_wait(&e->fe.vdev, &e->tdrv, 0, 1));
+}
+
+/* The DMA allocator: addresses in the shared region, aligned, distinct,
+ * translatable, and exhaustion is NULL, not a crash. */
+static void test_dma_memory(void **state)
+{
+	struct env *e = *state;
+	struct vio_device *d = &e->fe.vdev;
+	uint64_t a, b, c;
+	uint8_t *pa, *pb;
+	int local;
+
+	env_connect(e, DEV_TD);
+	pa = vio_dma_alloc(d, 100, 4096, &a);
+	pb = vio_dma_alloc(d, 100, 64, &b);
+	assert_non_null(pa);
+	assert_non_null(pb);
+	assert_true(a >= VIO_VU_FE_GUEST_BASE);
+	assert_true(a + 100 <= VIO_VU_FE_GUEST_BASE + e->cfg.memory_bytes);
+	assert_int_equal(a % 4096, 0);
+	assert_int_equal(b % 64, 0);
+	assert_true(a != b);
+	assert_int_equal(vio_dma_addr(d, pa + 5), a + 5);
+	assert_int_equal(vio_dma_addr(d, &local), UINT64_MAX);
+	assert_null(vio_dma_alloc(d, e->cfg.memory_bytes + 1, 64, &c));
+	assert_null(vio_dma_alloc(d, 64, 3, &c));
+	vio_dma_free(d, pa, 100);
+	assert_non_null(vio_dma_alloc(d, 100, 4096, &c));
+	assert_int_equal(c, a);
+}
+
+/* A legacy driver (no VERSION_1): no FEATURES_OK, so the features go to
+ * the backend with DRIVER_OK; native-endian rings work end to end. */
+static void test_legacy_rng(void **state)
+{
+	struct env *e = *state;
+	struct vio_rng_dev_opts o = { .legacy_ok = true };
+
+	e->kind = DEV_RNG;
+	env_default_cfg(e);
+	e->rng = calloc(1, sizeof(*e->rng));
+	assert_non_null(e->rng);
+	assert_int_equal(vio_rng_dev_init(e->rng, &o), 0);
+	assert_int_equal(vio_vu_frontend_connect_fd(&e->fe, env_spawn_backend(e), &e->cfg), 0);
+	e->fe_up = true;
+	vio_rng_driver_init(&e->rdrv, NULL);
+	e->rdrv.drv.features &= ~VIO_BIT(VIO_F_VERSION_1);
+	assert_int_equal(vio_bus_register_driver(&e->bus, &e->rdrv.drv), 0);
+	assert_int_equal(vio_bus_add_device(&e->bus, &e->fe.vdev), 0);
+	e->on_bus = true;
+	assert_non_null(e->fe.vdev.driver);
+	assert_true(e->fe.vdev.legacy);
+	rng_read_ok(e, 10000);
+}
+
+/* Bad arguments to connect: refused before any I/O. */
+static void test_connect_bad_config(void **state)
+{
+	struct vio_vu_frontend fe;
+	struct vio_vu_frontend_config cfg = { .device_id = TD_ID, .num_queues = 1 };
+	int sv[2];
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(vio_vu_frontend_connect_fd(&fe, sv[0], &cfg), -EINVAL);
+	/* The frontend owned sv[0] and closed it. */
+	assert_int_equal(send(sv[1], "x", 1, MSG_NOSIGNAL), -1);
+	close(sv[1]);
+	cfg.memory_bytes = 4096;
+	cfg.num_queues = VIO_VU_MAX_QUEUES + 1;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(vio_vu_frontend_connect_fd(&fe, sv[0], &cfg), -EINVAL);
+	close(sv[1]);
+	cfg.num_queues = 1;
+	assert_true(vio_vu_frontend_connect(&fe, "/nonexistent/vio.sock", &cfg) < 0);
+	assert_false(vio_vu_frontend_connected(&fe));
+}
+
+static void env_listen(struct env *e)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	static unsigned n;
+
+	snprintf(e->path, sizeof(e->path), "/tmp/vio-vufront-%d-%u.sock", (int)getpid(), n++);
+	unlink(e->path);
+	memcpy(sa.sun_path, e->path, strlen(e->path) + 1);
+	e->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(e->listen_fd >= 0);
+	assert_int_equal(bind(e->listen_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(e->listen_fd, 4), 0);
+}
+
+/* The usual deployment: the backend listens on a path; connect and, after
+ * it restarts, reconnect by path. */
+static void test_unix_socket_path(void **state)
+{
+	struct env *e = *state;
+
+	e->kind = DEV_RNG;
+	env_default_cfg(e);
+	env_listen(e);
+	env_new_dev(e, 0);
+	e->be = be_start(&e->rng->dev, -1, e->listen_fd);
+	assert_int_equal(vio_vu_frontend_connect(&e->fe, e->path, &e->cfg), 0);
+	e->fe_up = true;
+	env_bind(e);
+	rng_read_ok(e, 4096);
+	be_stop(e->be);
+	env_free_dev(e);
+	env_new_dev(e, 0);
+	e->be = be_start(&e->rng->dev, -1, e->listen_fd);
+	assert_int_equal(vio_vu_frontend_reconnect(&e->fe, e->path), 0);
+	rng_read_ok(e, 4096);
+}
+
+/* The backend goes away while the driver waits: wait returns, the
+ * connection is marked gone, nothing else changes. */
+static void test_backend_gone_during_wait(void **state)
+{
+	struct env *e = *state;
+	const int64_t deadline = now_ms() + WAIT_MS;
+	uint8_t b[4];
+
+	env_up(e, DEV_TD);
+	be_stop(e->be);
+	e->be = NULL;
+	while (vio_vu_frontend_connected(&e->fe) && now_ms() < deadline)
+		(void)vio_device_wait(&e->fe.vdev, 50);
+	assert_false(vio_vu_frontend_connected(&e->fe));
+	assert_int_equal(vio_vu_frontend_error(&e->fe), -ECONNRESET);
+	assert_int_equal(vio_device_wait(&e->fe.vdev, 10), -ETIMEDOUT);
+	/* Control calls fail cleanly while away. */
+	assert_int_equal(vio_config_read(&e->fe.vdev, 0, b, sizeof(b)), -ENOTCONN);
+	assert_true(strstr(e->log.last, "went away") != NULL);
+}
+
+/* The restarted backend no longer offers EVENT_IDX, which is in use:
+ * reconnect refuses with a clear error. */
+static void test_reconnect_missing_feature(void **state)
+{
+	static const struct variant v = { VIO_BIT(VIO_F_EVENT_IDX), "split+event_idx" };
+	struct env *e = *state;
+
+	e->v = &v;
+	env_up(e, DEV_TD);
+	assert_true(vio_device_has_feature(&e->fe.vdev, VIO_F_EVENT_IDX));
+	assert_int_equal(env_restart_backend(e, 0), -EPROTO);
+	assert_false(vio_vu_frontend_connected(&e->fe));
+	assert_true(strstr(e->log.last, "no longer offers") != NULL ||
+		    strstr(e->log.last, "reconnect failed") != NULL);
+	/* A proper backend afterwards: fine again. */
+	assert_int_equal(env_restart_backend(e, VIO_BIT(VIO_F_EVENT_IDX)), 0);
+	ts_submit(&e->tdrv, 0, 1);
+	assert_true(ts_wait(&e->fe.vdev, &e->tdrv, 1, 1));
+}
+
+/* ======================================================================== */
+/* Hostile: a fake backend scripted here                                    */
+
+enum fake_mode {
+	FAKE_OK,
+	FAKE_WRONG_SIZE,        /* the reply's size field is off by 4 */
+	FAKE_WRONG_REQUEST,     /* the reply names another request */
+	FAKE_NO_REPLY_FLAG,
+	FAKE_BAD_VERSION,
+	FAKE_WITH_FD,           /* an fd rides along */
+	FAKE_HUGE,              /* a 1 MiB payload announced */
+	FAKE_SILENT,            /* never answers */
+	FAKE_CLOSE,             /* hangs up instead of answering */
+	FAKE_VALUE,             /* answers `value` (u64 replies and acks) */
+	FAKE_CONFIG_SHORT,      /* GET_CONFIG: one byte less than asked */
+	FAKE_CONFIG_REFUSE,     /* GET_CONFIG: the 12-byte refusal */
+	FAKE_CONFIG_OFFSET,     /* GET_CONFIG: right size, another offset */
+	FAKE_WRONG_INDEX,       /* GET_VRING_BASE: another ring */
+};
+
+struct fake {
+	int sock;
+	uint64_t features, later_features, protocol_features, queue_num;
+	uint32_t target;
+	enum fake_mode mode;
+	uint64_t value;
+	/* seen by the fake (atomic) */
+	unsigned seen[VU_REQUEST_MAX];
+	int backend_fd;                 /* atomic: from SET_BACKEND_REQ_FD */
+	uint64_t status;
+	pthread_t thread;
+};
+
+struct fake_msg {
+	struct vu_header h;
+	union vu_payload p;
+	int fds[VU_MAX_FDS];
+	unsigned nfds;
+};
+
+/* Reads one whole message with its fds; false on EOF or error. */
+static bool fake_recv(int sock, struct fake_msg *m)
+{
+	char control[CMSG_SPACE(VU_MAX_FDS * sizeof(int))];
+	struct iovec iov = { &m->h, sizeof(m->h) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+			     .msg_controllen = sizeof(control) };
+	struct pollfd p = { sock, POLLIN, 0 };
+	size_t got = 0;
+
+	m->nfds = 0;
+	if (poll(&p, 1, 10000) <= 0)
+		return false;
+	if (recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_WAITALL) != sizeof(m->h))
+		return false;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+		for (size_t i = 0; i < k && m->nfds < VU_MAX_FDS; i++)
+			memcpy(&m->fds[m->nfds++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+	}
+	if (m->h.size > sizeof(m->p))
+		return false;
+	while (got < m->h.size) {
+		ssize_t n = recv(sock, (uint8_t *)&m->p + got, m->h.size - got, MSG_WAITALL);
+
+		if (n <= 0)
+			return false;
+		got += (size_t)n;
+	}
+	return true;
+}
+
+static void fake_send(int sock, uint32_t req, uint32_t flags, const void *p, uint32_t size,
+		      uint32_t announce, int fd)
+{
+	struct vu_header h = { req, flags, announce };
+	uint8_t buf[sizeof(h) + sizeof(union vu_payload)];
+	char control[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { buf, sizeof(h) + size };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + sizeof(h), p, size);
+	if (fd >= 0) {
+		struct cmsghdr *c;
+
+		memset(control, 0, sizeof(control));
+		mh.msg_control = control;
+		mh.msg_controllen = sizeof(control);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	(void)sendmsg(sock, &mh, MSG_NOSIGNAL);
+}
+
+/* Answers m as a simple, correct backend would: fills *p, returns the
+ * payload size, or -1 when the request has no reply of its own. */
+static int fake_answer(struct fake *f, struct fake_msg *m, union vu_payload *p)
+{
+	unsigned seen = f->seen[m->h.request];
+
+	switch (m->h.request) {
+	case VU_GET_FEATURES:
+		p->u64 = seen > 1 && f->later_features ? f->later_features : f->features;
+		return 8;
+	case VU_GET_PROTOCOL_FEATURES:
+		p->u64 = f->protocol_features;
+		return 8;
+	case VU_GET_QUEUE_NUM:
+		p->u64 = f->queue_num;
+		return 8;
+	case VU_GET_STATUS:
+		p->u64 = f->status;
+		return 8;
+	case VU_GET_VRING_BASE:
+		p->state = m->p.state;
+		p->state.num = 0;
+		return sizeof(p->state);
+	case VU_GET_CONFIG:
+		*p = m->p;
+		memset(p->config.data, 0x5a, sizeof(p->config.data));
+		return (int)m->h.size;
+	default:
+		return -1;
+	}
+}
+
+static void fake_handle(struct fake *f, struct fake_msg *m)
+{
+	union vu_payload p;
+	int size = fake_answer(f, m, &p);
+	bool ack = size < 0 && (m->h.flags & VU_FLAG_NEED_REPLY);
+	uint32_t req = m->h.request, flags = VU_VERSION | VU_FLAG_REPLY;
+	uint32_t announce;
+	int fd = -1;
+
+	if (m->h.request == VU_SET_STATUS)
+		f->status = m->p.u64;
+	if (m->h.request == VU_SET_BACKEND_REQ_FD && m->nfds == 1) {
+		__atomic_store_n(&f->backend_fd, m->fds[0], __ATOMIC_RELEASE);
+		m->nfds = 0;
+	}
+	if (ack) {
+		p.u64 = 0;
+		size = 8;
+	}
+	if (size < 0)
+		return;
+	announce = (uint32_t)size;
+	if (m->h.request == __atomic_load_n(&f->target, __ATOMIC_ACQUIRE)) {
+		switch (__atomic_load_n(&f->mode, __ATOMIC_ACQUIRE)) {
+		case FAKE_WRONG_SIZE: announce = (uint32_t)size + 4; break;
+		case FAKE_WRONG_REQUEST: req++; break;
+		case FAKE_NO_REPLY_FLAG: flags = VU_VERSION; break;
+		case FAKE_BAD_VERSION: flags = 2 | VU_FLAG_REPLY; break;
+		case FAKE_WITH_FD: fd = f->sock; break;
+		case FAKE_HUGE: announce = 1u << 20; break;
+		case FAKE_SILENT: return;
+		case FAKE_CLOSE: shutdown(f->sock, SHUT_RDWR); return;
+		case FAKE_VALUE: p.u64 = __atomic_load_n(&f->value, __ATOMIC_ACQUIRE); break;
+		case FAKE_CONFIG_SHORT: p.config.size--; size--; announce--; break;
+		case FAKE_CONFIG_REFUSE: p.config.size = 0; size = announce = VU_CONFIG_HDR; break;
+		case FAKE_CONFIG_OFFSET: p.config.offset++; break;
+		case FAKE_WRONG_INDEX: p.state.index++; break;
+		case FAKE_OK: break;
+		}
+	}
+	fake_send(f->sock, req, flags, &p, (uint32_t)size, announce, fd);
+}
+
+static void *fake_main(void *arg)
+{
+	struct fake *f = arg;
+	struct fake_msg m;
+
+	while (fake_recv(f->sock, &m)) {
+		if (m.h.request < VU_REQUEST_MAX)
+			__atomic_fetch_add(&f->seen[m.h.request], 1, __ATOMIC_RELAXED);
+		fake_handle(f, &m);
+		for (unsigned i = 0; i < m.nfds; i++)
+			close(m.fds[i]);
+	}
+	return NULL;
+}
+
+/* A fake offering a typical set; tests adjust it before fake_connect. */
+static void fake_init(struct fake *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->features = VIO_BIT(VIO_F_VERSION_1) | VIO_BIT(VU_F_PROTOCOL_FEATURES);
+	f->protocol_features = VIO_BIT(VU_PROTOCOL_F_MQ) | VIO_BIT(VU_PROTOCOL_F_REPLY_ACK) |
+			       VIO_BIT(VU_PROTOCOL_F_CONFIG) | VIO_BIT(VU_PROTOCOL_F_STATUS) |
+			       VIO_BIT(VU_PROTOCOL_F_BACKEND_REQ) |
+			       VIO_BIT(VU_PROTOCOL_F_RESET_DEVICE);
+	f->queue_num = 1;
+	f->backend_fd = -1;
+}
+
+/* What the fake does wrong, and to which request. Settable while it runs. */
+static void fake_script(struct fake *f, uint32_t target, enum fake_mode mode, uint64_t value)
+{
+	__atomic_store_n(&f->value, value, __ATOMIC_RELEASE);
+	__atomic_store_n(&f->mode, mode, __ATOMIC_RELEASE);
+	__atomic_store_n(&f->target, target, __ATOMIC_RELEASE);
+}
+
+struct fake_env {
+	struct fake f;
+	struct vio_vu_frontend fe;
+	struct vio_vu_frontend_config cfg;
+	struct logbuf log;
+	struct vio_bus bus;
+	struct tdrv drv;
+	bool fe_up, on_bus, fake_up;
+	const void *param;              /* the test's row, if any */
+};
+
+static int fake_setup(void **state)
+{
+	struct fake_env *fx = calloc(1, sizeof(*fx));
+
+	assert_non_null(fx);
+	fake_init(&fx->f);
+	fx->cfg = (struct vio_vu_frontend_config){
+		.device_id = TD_ID, .memory_bytes = 1u << 20, .num_queues = 1, .queue_max = 64,
+		.timeout_ms = FAKE_TIMEOUT_MS, .log = log_keep, .log_opaque = &fx->log,
+	};
+	vio_bus_init(&fx->bus, xalloc, xfree, NULL);
+	tdrv_init(&fx->drv, 0, 1);
+	fx->param = *state;
+	*state = fx;
+	return 0;
+}
+
+static int fake_teardown(void **state)
+{
+	struct fake_env *fx = *state;
+	int bfd;
+
+	if (fx->on_bus)
+		vio_bus_remove_device(&fx->bus, &fx->fe.vdev);
+	if (fx->fe_up)
+		vio_vu_frontend_fini(&fx->fe);
+	if (fx->fake_up) {
+		shutdown(fx->f.sock, SHUT_RDWR);
+		pthread_join(fx->f.thread, NULL);
+		close(fx->f.sock);
+	}
+	bfd = __atomic_load_n(&fx->f.backend_fd, __ATOMIC_ACQUIRE);
+	if (bfd >= 0)
+		close(bfd);
+	free(fx);
+	return 0;
+}
+
+/* Starts the fake and connects the frontend to it: connect's result. */
+static int fake_connect(struct fake_env *fx)
+{
+	int sv[2], r;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	fx->f.sock = sv[1];
+	assert_int_equal(pthread_create(&fx->f.thread, NULL, fake_main, &fx->f), 0);
+	fx->fake_up = true;
+	r = vio_vu_frontend_connect_fd(&fx->fe, sv[0], &fx->cfg);
+	fx->fe_up = r == 0;
+	return r;
+}
+
+static unsigned fake_seen(struct fake_env *fx, uint32_t req)
+{
+	return __atomic_load_n(&fx->f.seen[req], __ATOMIC_RELAXED);
+}
+
+/* Waits until the fake has seen n messages of req (it answers some of
+ * them only when asked to, so the frontend may be ahead of it). */
+static bool fake_wait_seen(struct fake_env *fx, uint32_t req, unsigned n)
+{
+	const int64_t deadline = now_ms() + WAIT_MS;
+
+	while (fake_seen(fx, req) < n && now_ms() < deadline)
+		usleep(1000);
+	return fake_seen(fx, req) == n;
+}
+
+static void fake_bind(struct fake_env *fx)
+{
+	assert_int_equal(vio_bus_register_driver(&fx->bus, &fx->drv.drv), 0);
+	assert_int_equal(vio_bus_add_device(&fx->bus, &fx->fe.vdev), 0);
+	fx->on_bus = true;
+}
+
+/* connect fails with err, and the log says why (contains `says`). */
+static void expect_connect_error(struct fake_env *fx, int err, const char *says)
+{
+	const int64_t t0 = now_ms();
+
+	assert_int_equal(fake_connect(fx), err);
+	assert_true(now_ms() - t0 < WAIT_MS);
+	if (!strstr(fx->log.last, says))
+		fail_msg("log says \"%s\", expected \"%s\"", fx->log.last, says);
+}
+
+/* One wrong reply during connect, and what the frontend must say. */
+struct hostile_reply {
+	const char *name;
+	uint32_t req;
+	enum fake_mode mode;
+	int err;
+	const char *says;       /* in the log line */
+};
+
+static const struct hostile_reply hostile_replies[] = {
+	{ "wrong size", VU_GET_FEATURES, FAKE_WRONG_SIZE, -EPROTO, "12-byte payload" },
+	{ "wrong request", VU_GET_FEATURES, FAKE_WRONG_REQUEST, -EPROTO, "reply to request 2" },
+	{ "no reply flag", VU_GET_PROTOCOL_FEATURES, FAKE_NO_REPLY_FLAG, -EPROTO, "REPLY missing" },
+	{ "bad version", VU_GET_FEATURES, FAKE_BAD_VERSION, -EPROTO, "version 2" },
+	{ "reply with an fd", VU_GET_QUEUE_NUM, FAKE_WITH_FD, -EPROTO, "file descriptors" },
+	{ "huge payload", VU_GET_FEATURES, FAKE_HUGE, -EPROTO, "1048576-byte" },
+	{ "silence", VU_GET_PROTOCOL_FEATURES, FAKE_SILENT, -ETIMEDOUT, "no reply" },
+	{ "close mid-handshake", VU_GET_PROTOCOL_FEATURES, FAKE_CLOSE, -ECONNRESET, "closed" },
+	{ "ack of wrong size", VU_SET_OWNER, FAKE_WRONG_SIZE, -EPROTO, "SET_OWNER" },
+	{ "no ack", VU_SET_MEM_TABLE, FAKE_SILENT, -ETIMEDOUT, "SET_MEM_TABLE" },
+	{ "no queues", VU_GET_QUEUE_NUM, FAKE_VALUE, -EPROTO, "GET_QUEUE_NUM answered 0" },
+};
+
+static void test_hostile_reply(void **state)
+{
+	struct fake_env *fx = *state;
+	const struct hostile_reply *c = fx->param;
+
+	fake_script(&fx->f, c->req, c->mode, 0);
+	expect_connect_error(fx, c->err, c->says);
+}
+
+/* No MQ and no queue count from the caller: nothing to go on. */
+static void test_hostile_no_queue_count(void **state)
+{
+	struct fake_env *fx = *state;
+
+	fx->f.protocol_features &= ~VIO_BIT(VU_PROTOCOL_F_MQ);
+	fx->cfg.num_queues = 0;
+	expect_connect_error(fx, -EINVAL, "no queue count");
+}
+
+/* A backend with more queues than we support is capped, not refused. */
+static void test_hostile_queue_num_huge(void **state)
+{
+	struct fake_env *fx = *state;
+
+	fx->f.queue_num = UINT64_MAX;
+	assert_int_equal(fake_connect(fx), 0);
+	assert_int_equal(fx->fe.num_queues, VIO_VU_MAX_QUEUES);
+}
+
+/* A legitimate refusal (REPLY_ACK non-zero) is an error, not a crash. */
+static void test_hostile_refuses_mem_table(void **state)
+{
+	struct fake_env *fx = *state;
+
+	fake_script(&fx->f, VU_SET_MEM_TABLE, FAKE_VALUE, 1);
+	expect_connect_error(fx, -EIO, "refused SET_MEM_TABLE");
+}
+
+/* Protocol feature bits nobody knows are ignored, not acked. */
+static void test_hostile_unknown_protocol_features(void **state)
+{
+	struct fake_env *fx = *state;
+
+	fx->f.protocol_features = ~UINT64_C(0);
+	assert_int_equal(fake_connect(fx), 0);
+	assert_int_equal(fx->fe.protocol_features & ~(VIO_BIT(17) - 1), 0);
+	assert_false(fx->fe.protocol_features & VIO_BIT(VU_PROTOCOL_F_INBAND_NOTIFICATIONS));
+}
+
+/* A backend without protocol features: no protocol messages, rings start
+ * enabled (no SET_VRING_ENABLE), and GET_FEATURES confirms SET_FEATURES. */
+static void test_hostile_ok_without_protocol_features(void **state)
+{
+	struct fake_env *fx = *state;
+
+	fx->f.features = VIO_BIT(VIO_F_VERSION_1);
+	assert_int_equal(fake_connect(fx), 0);
+	fake_bind(fx);
+	assert_non_null(fx->fe.vdev.driver);
+	assert_false(fx->fe.protocol);
+	assert_true(fake_wait_seen(fx, VU_SET_VRING_KICK, 1));
+	assert_int_equal(fake_seen(fx, VU_GET_PROTOCOL_FEATURES), 0);
+	assert_int_equal(fake_seen(fx, VU_SET_VRING_ENABLE), 0);
+	assert_int_equal(fake_seen(fx, VU_SET_FEATURES), 1);
+	assert_true(fake_seen(fx, VU_GET_FEATURES) >= 2);
+}
+
+/* The feature offer changes between GET_FEATURES calls (bits it never
+ * offered appear): FEATURES_OK fails, the driver is not bound, and the
+ * device is FAILED, with the reason logged. */
+static void test_hostile_features_change(void **state)
+{
+	struct fake_env *fx = *state;
+
+	fx->f.features = VIO_BIT(VIO_F_VERSION_1) | VIO_BIT(VU_F_PROTOCOL_FEATURES);
+	fx->f.later_features = fx->f.features | VIO_BIT(VIO_F_EVENT_IDX) | VIO_BIT(3);
+	fx->f.protocol_features &= ~VIO_BIT(VU_PROTOCOL_F_REPLY_ACK);
+	assert_int_equal(fake_connect(fx), 0);
+	fake_bind(fx);
+	assert_null(fx->fe.vdev.driver);
+	assert_true(fx->fe.vdev.ops->get_status(&fx->fe.vdev) & VIO_STATUS_FAILED);
+	assert_int_equal(vio_vu_frontend_error(&fx->fe), -EPROTO);
+	assert_true(strstr(fx->log.last, "GET_FEATURES now says") != NULL);
+}
+
+/* The driver may not ask for features the backend did not offer. */
+static void test_hostile_set_features_not_offered(void **state)
+{
+	struct fake_env *fx = *state;
+	struct vio_device *d = &fx->fe.vdev;
+
+	assert_int_equal(fake_connect(fx), 0);
+	assert_int_equal(d->ops->set_features(d, VIO_BIT(VIO_F_EVENT_IDX)), -EINVAL);
+}
+
+static void config_hostile(void **state, enum fake_mode mode, int err, bool still_connected,
+			   const char *says)
+{
+	struct fake_env *fx = *state;
+	uint8_t b[8];
+
+	fake_script(&fx->f, VU_GET_CONFIG, mode, 0);
+	assert_int_equal(fake_connect(fx), 0);
+	fake_bind(fx);
+	assert_int_equal(vio_config_read(&fx->fe.vdev, 4, b, sizeof(b)), err);
+	assert_int_equal(vio_vu_frontend_connected(&fx->fe), still_connected);
+	assert_int_equal(!!(fx->fe.vdev.ops->get_status(&fx->fe.vdev) & VIO_STATUS_NEEDS_RESET),
+			 !still_connected);
+	if (!strstr(fx->log.last, says))
+		fail_msg("log says \"%s\", expected \"%s\"", fx->log.last, says);
+}
+
+static void test_hostile_config_wrong_size(void **state)
+{
+	config_hostile(state, FAKE_CONFIG_SHORT, -EPROTO, false, "19-byte payload, expected 20");
+}
+
+static void test_hostile_config_refused(void **state)
+{
+	config_hostile(state, FAKE_CONFIG_REFUSE, -EIO, true, "refused GET_CONFIG");
+}
+
+static void test_hostile_config_wrong_offset(void **state)
+{
+	config_hostile(state, FAKE_CONFIG_OFFSET, -EPROTO, false, "answered [5, +8)");
+}
+
+/* GET_VRING_BASE answers for another ring while the driver resets the
+ * device: the reset completes here, the connection is dropped. */
+static void test_hostile_vring_base_wrong_index(void **state)
+{
+	struct fake_env *fx = *state;
+
+	fake_script(&fx->f, VU_GET_VRING_BASE, FAKE_WRONG_INDEX, 0);
+	assert_int_equal(fake_connect(fx), 0);
+	fake_bind(fx);
+	assert_non_null(fx->fe.vdev.driver);
+	vio_device_unbind(&fx->fe.vdev);
+	assert_false(vio_vu_frontend_connected(&fx->fe));
+	assert_int_equal(vio_vu_frontend_error(&fx->fe), -EPROTO);
+	assert_true(strstr(fx->log.last, "GET_VRING_BASE for ring 0 answered ring 1") != NULL);
+	/* Rebinding without a backend fails cleanly. */
+	(void)vio_device_bind(&fx->fe.vdev);
+	assert_null(fx->fe.vdev.driver);
+}
+
+static void test_hostile_status_out_of_range(void **state)
+{
+	struct fake_env *fx = *state;
+
+	assert_int_equal(fake_connect(fx), 0);
+	fake_bind(fx);
+	fake_script(&fx->f, VU_GET_STATUS, FAKE_VALUE, 0x1ff);
+	assert_true(fx->fe.vdev.ops->get_status(&fx->fe.vdev) & VIO_STATUS_NEEDS_RESET);
+	assert_int_equal(vio_vu_frontend_error(&fx->fe), -EPROTO);
+	assert_true(strstr(fx->log.last, "not a status byte") != NULL);
+}
+
+/* The backend refuses the features (REPLY_ACK 1): FEATURES_OK stays
+ * clear and the driver is not bound. */
+static void test_hostile_refuses_features(void **state)
+{
+	struct fake_env *fx = *state;
+
+	fake_script(&fx->f, VU_SET_FEATURES, FAKE_VALUE, 1);
+	assert_int_equal(fake_connect(fx), 0);
+	fake_bind(fx);
+	assert_null(fx->fe.vdev.driver);
+	assert_false(fx->fe.vdev.ops->get_status(&fx->fe.vdev) & VIO_STATUS_FEATURES_OK);
+	assert_true(vio_vu_frontend_connected(&fx->fe));
+}
+
+/* The backend writes a message nobody asked for on the main socket. */
+static void test_hostile_unsolicited(void **state)
+{
+	struct fake_env *fx = *state;
+	struct vu_header h = { VU_GET_FEATURES, VU_VERSION | VU_FLAG_REPLY, 0 };
+
+	assert_int_equal(fake_connect(fx), 0);
+	fake_bind(fx);
+	assert_int_equal(send(fx->f.sock, &h, sizeof(h), MSG_NOSIGNAL), sizeof(h));
+	(void)vio_device_wait(&fx->fe.vdev, 1000);
+	assert_false(vio_vu_frontend_connected(&fx->fe));
+	assert_int_equal(vio_vu_frontend_error(&fx->fe), -EPROTO);
+	assert_true(strstr(fx->log.last, "nobody asked for") != NULL);
+}
+
+static int fake_backend_channel(struct fake_env *fx)
+{
+	int fd = __atomic_load_n(&fx->f.backend_fd, __ATOMIC_ACQUIRE);
+
+	assert_true(fd >= 0);
+	return fd;
+}
+
+/* CONFIG_CHANGE_MSG with NEED_REPLY: the frontend answers 0 on the
+ * channel, bumps the generation and tells the driver. */
+static void test_hostile_channel_config_change(void **state)
+{
+	struct fake_env *fx = *state;
+	struct vu_header h = { VU_BACKEND_CONFIG_CHANGE_MSG, VU_VERSION | VU_FLAG_NEED_REPLY, 0 };
+	struct { struct vu_header h; uint64_t v; } __attribute__((packed)) reply;
+	struct pollfd p;
+	uint32_t gen;
+	int bfd;
+
+	assert_int_equal(fake_connect(fx), 0);
+	fake_bind(fx);
+	bfd = fake_backend_channel(fx);
+	gen = fx->fe.vdev.ops->config_generation(&fx->fe.vdev);
+	assert_int_equal(send(bfd, &h, sizeof(h), MSG_NOSIGNAL), sizeof(h));
+	assert_int_equal(vio_device_wait(&fx->fe.vdev, 1000), 0);
+	assert_int_equal(fx->drv.config_changes, 1);
+	assert_int_equal(fx->fe.vdev.ops->config_generation(&fx->fe.vdev), gen + 1);
+	p = (struct pollfd){ bfd, POLLIN, 0 };
+	assert_int_equal(poll(&p, 1, 1000), 1);
+	assert_int_equal(recv(bfd, &reply, sizeof(reply), MSG_WAITALL), sizeof(reply));
+	assert_int_equal(reply.h.request, VU_BACKEND_CONFIG_CHANGE_MSG);
+	assert_int_equal(reply.h.flags, VU_VERSION | VU_FLAG_REPLY);
+	assert_int_equal(reply.h.size, 8);
+	assert_int_equal(reply.v, 0);
+}
+
+/* Garbage on the backend channel drops the connection with a reason. */
+static void test_hostile_channel_garbage(void **state)
+{
+	struct fake_env *fx = *state;
+	struct vu_header h = { VU_BACKEND_CONFIG_CHANGE_MSG, 3, 0 };
+
+	assert_int_equal(fake_connect(fx), 0);
+	fake_bind(fx);
+	assert_int_equal(send(fake_backend_channel(fx), &h, sizeof(h), MSG_NOSIGNAL), sizeof(h));
+	(void)vio_device_wait(&fx->fe.vdev, 1000);
+	assert_false(vio_vu_frontend_connected(&fx->fe));
+	assert_int_equal(vio_vu_frontend_error(&fx->fe), -EPROTO);
+	assert_true(strstr(fx->log.last, "backend channel") != NULL);
+}
+
+/* The backend hangs up while the driver binds: the bus marks the device
+ * FAILED; nothing hangs and nothing crashes. */
+static void test_hostile_close_during_bind(void **state)
+{
+	struct fake_env *fx = *state;
+
+	fake_script(&fx->f, VU_SET_FEATURES, FAKE_CLOSE, 0);
+	assert_int_equal(fake_connect(fx), 0);
+	fake_bind(fx);
+	assert_null(fx->fe.vdev.driver);
+	assert_false(vio_vu_frontend_connected(&fx->fe));
+	assert_int_equal(vio_vu_frontend_error(&fx->fe), -ECONNRESET);
+}
+
+/* ======================================================================== */
+/* main: variant tests x variants, then the single tests                    */
+
+struct layout {
+	const char *name;
+	uint64_t features;
+};
+
+static const struct layout layouts[] = {
+	{ "split", 0 },
+	{ "packed", VIO_BIT(VIO_F_RING_PACKED) },
+};
+
+static const struct { const char *name; uint64_t features; } extras[] = {
+	{ "", 0 },
+	{ "+event_idx", VIO_BIT(VIO_F_EVENT_IDX) },
+	{ "+indirect", VIO_BIT(VIO_F_INDIRECT_DESC) },
+	{ "+in_order", VIO_BIT(VIO_F_IN_ORDER) },
+	{ "+in_order+event_idx+indirect",
+	  VIO_BIT(VIO_F_IN_ORDER) | VIO_BIT(VIO_F_EVENT_IDX) | VIO_BIT(VIO_F_INDIRECT_DESC) },
+};
+
+#define NVARIANTS (sizeof(layouts) / sizeof(layouts[0]) * sizeof(extras) / sizeof(extras[0]))
+
+static struct variant variants[NVARIANTS];
+
+struct named_test {
+	const char *name;
+	CMUnitTestFunction fn;
+};
+
+#define T(fn) { #fn, fn }
+
+static const struct named_test variant_tests[] = {
+	T(test_rng_read),
+	T(test_echo_two_queues),
+	T(test_echo_wraps),
+	T(test_reset_rebind),
+	T(test_reconnect_rng),
+	T(test_reconnect_inflight),
+};
+
+static const struct named_test session_tests[] = {
+	T(test_negotiation),
+	T(test_mq_off),
+	T(test_mq_count_from_backend),
+	T(test_status_off),
+	T(test_reply_ack_off),
+	T(test_config_read),
+	T(test_config_write),
+	T(test_config_out_of_range),
+	T(test_config_change),
+	T(test_config_without_protocol_feature),
+	T(test_needs_reset_from_backend),
+	T(test_dma_memory),
+	T(test_connect_bad_config),
+	T(test_legacy_rng),
+	T(test_unix_socket_path),
+	T(test_backend_gone_during_wait),
+	T(test_reconnect_missing_feature),
+};
+
+static const struct named_test hostile_tests[] = {
+	T(test_hostile_queue_num_huge),
+	T(test_hostile_no_queue_count),
+	T(test_hostile_refuses_mem_table),
+	T(test_hostile_unknown_protocol_features),
+	T(test_hostile_ok_without_protocol_features),
+	T(test_hostile_features_change),
+	T(test_hostile_set_features_not_offered),
+	T(test_hostile_config_wrong_size),
+	T(test_hostile_config_refused),
+	T(test_hostile_config_wrong_offset),
+	T(test_hostile_vring_base_wrong_index),
+	T(test_hostile_status_out_of_range),
+	T(test_hostile_refuses_features),
+	T(test_hostile_unsolicited),
+	T(test_hostile_channel_config_change),
+	T(test_hostile_channel_garbage),
+	T(test_hostile_close_during_bind),
+};
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+static struct CMUnitTest runs[COUNT(variant_tests) * NVARIANTS + COUNT(session_tests) +
+			      COUNT(hostile_replies) + COUNT(hostile_tests)];
+static char *names[COUNT(runs)];
+static size_t nruns;
+
+/* Appends a run named "base [row]" (or just base). */
+static void add_run(const char *base, const char *row, CMUnitTestFunction fn,
+		    CMFixtureFunction setup, CMFixtureFunction teardown, const void *param)
+{
+	char *name = malloc(128);
+
+	assert_non_null(name);
+	if (row)
+		snprintf(name, 128, "%s [%s]", base, row);
+	else
+		snprintf(name, 128, "%s", base);
+	names[nruns] = name;
+	runs[nruns++] = (struct CMUnitTest){ name, fn, setup, teardown, (void *)param };
+}
+
+int main(void)
+{
+	size_t v = 0;
+	int r;
+
+	for (size_t l = 0; l < COUNT(layouts); l++) {
+		for (size_t x = 0; x < COUNT(extras); x++, v++) {
+			struct variant *var = &variants[v];
+
+			var->features = layouts[l].features | extras[x].features;
+			snprintf(var->name, sizeof(var->name), "%s%s", layouts[l].name,
+				 extras[x].name);
+		}
+	}
+	for (size_t t = 0; t < COUNT(variant_tests); t++)
+		for (v = 0; v < NVARIANTS; v++)
+			add_run(variant_tests[t].name + 5, variants[v].name, variant_tests[t].fn,
+				env_setup, env_teardown, &variants[v]);
+	for (size_t t = 0; t < COUNT(session_tests); t++)
+		add_run(session_tests[t].name + 5, NULL, session_tests[t].fn, env_setup,
+			env_teardown, NULL);
+	for (size_t i = 0; i < COUNT(hostile_replies); i++)
+		add_run("hostile_reply", hostile_replies[i].name, test_hostile_reply, fake_setup,
+			fake_teardown, &hostile_replies[i]);
+	for (size_t t = 0; t < COUNT(hostile_tests); t++)
+		add_run(hostile_tests[t].name + 5, NULL, hostile_tests[t].fn, fake_setup,
+			fake_teardown, NULL);
+	r = _cmocka_run_group_tests("vu_frontend", runs, nruns, NULL, NULL);
+	for (size_t i = 0; i < nruns; i++)
+		free(names[i]);
+	return r;
+}
