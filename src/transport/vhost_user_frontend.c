@@ -1,0 +1,1534 @@
+/*
+ * vhost_user_frontend.c - the driver side of vhost-user: libvio's drivers
+ * over any vhost-user backend (see vio/transport.h for the contract).
+ *
+ * We play the part QEMU plays for a guest: we own the memory (one memfd,
+ * which is also the drivers' DMA memory), the rings in it and the virtio
+ * status machine, and tell the backend over the socket where everything
+ * is. The driver model's calls map onto messages: FEATURES_OK becomes
+ * SET_FEATURES, DRIVER_OK starts the enabled rings, status 0 stops them.
+ *
+ * The backend is not trusted. Every reply is read with a deadline and
+ * checked field by field before anything in it is used; a reply that is
+ * wrong in any way drops the connection (the stream can no longer be
+ * trusted to be in step) with a log line naming what was wrong. Nothing
+ * the backend sends is ever used as a pointer or an index unchecked.
+ *
+ * Threads: the driver side of one device is single-threaded (vio/core.h).
+ * The lock only keeps one request/reply exchange on the socket at a time,
+ * so a caller polling from another thread cannot interleave messages.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vio/transport.h"
+#include "vhost_user_proto.h"
+
+#define CHUNK 64u
+
+/* Protocol features we can use. */
+#define OUR_PROTOCOL_FEATURES                                                  \
+	(VIO_BIT(VU_PROTOCOL_F_MQ) | VIO_BIT(VU_PROTOCOL_F_REPLY_ACK) |        \
+	 VIO_BIT(VU_PROTOCOL_F_BACKEND_REQ) | VIO_BIT(VU_PROTOCOL_F_CONFIG) |  \
+	 VIO_BIT(VU_PROTOCOL_F_RESET_DEVICE) | VIO_BIT(VU_PROTOCOL_F_STATUS))
+
+/* Ring features this transport carries: the backend reads our rings
+ * directly, so every layout and notification scheme works. Not
+ * ACCESS_PLATFORM (we send no IOTLB) and not RING_RESET (vhost-user has
+ * no per-queue reset). */
+#define CARRIED_FEATURES                                                       \
+	(VIO_BIT(VIO_F_VERSION_1) | VIO_BIT(VIO_F_INDIRECT_DESC) |             \
+	 VIO_BIT(VIO_F_EVENT_IDX) | VIO_BIT(VIO_F_NOTIFY_ON_EMPTY) |           \
+	 VIO_BIT(VIO_F_ANY_LAYOUT) | VIO_BIT(VIO_F_RING_PACKED) |              \
+	 VIO_BIT(VIO_F_IN_ORDER))
+
+#define PACKED_WRAP_BIT (1u << VIO_PACKED_EVENT_WRAP_SHIFT)
+
+static struct vio_vu_frontend *fe_of(struct vio_device *vdev)
+{
+	return vdev->transport;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Logging                                                                  */
+
+static void flog(struct vio_vu_frontend *fe, enum vio_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void flog(struct vio_vu_frontend *fe, enum vio_log_level level, const char *fmt, ...)
+{
+	static const char prefix[] = "vhost-user frontend: ";
+	char msg[256];
+	va_list ap;
+
+	if (!fe->cfg.log)
+		return;
+	memcpy(msg, prefix, sizeof(prefix));
+	va_start(ap, fmt);
+	vsnprintf(msg + sizeof(prefix) - 1, sizeof(msg) - (sizeof(prefix) - 1), fmt, ap);
+	va_end(ap);
+	fe->cfg.log(fe->cfg.log_opaque, level, msg);
+}
+
+/* Names of the requests we send, for log lines. */
+static const char *req_name(uint32_t r)
+{
+	switch (r) {
+	case VU_GET_FEATURES: return "GET_FEATURES";
+	case VU_SET_FEATURES: return "SET_FEATURES";
+	case VU_SET_OWNER: return "SET_OWNER";
+	case VU_SET_MEM_TABLE: return "SET_MEM_TABLE";
+	case VU_SET_VRING_NUM: return "SET_VRING_NUM";
+	case VU_SET_VRING_ADDR: return "SET_VRING_ADDR";
+	case VU_SET_VRING_BASE: return "SET_VRING_BASE";
+	case VU_GET_VRING_BASE: return "GET_VRING_BASE";
+	case VU_SET_VRING_KICK: return "SET_VRING_KICK";
+	case VU_SET_VRING_CALL: return "SET_VRING_CALL";
+	case VU_SET_VRING_ERR: return "SET_VRING_ERR";
+	case VU_GET_PROTOCOL_FEATURES: return "GET_PROTOCOL_FEATURES";
+	case VU_SET_PROTOCOL_FEATURES: return "SET_PROTOCOL_FEATURES";
+	case VU_GET_QUEUE_NUM: return "GET_QUEUE_NUM";
+	case VU_SET_VRING_ENABLE: return "SET_VRING_ENABLE";
+	case VU_SET_BACKEND_REQ_FD: return "SET_BACKEND_REQ_FD";
+	case VU_GET_CONFIG: return "GET_CONFIG";
+	case VU_SET_CONFIG: return "SET_CONFIG";
+	case VU_RESET_DEVICE: return "RESET_DEVICE";
+	case VU_SET_STATUS: return "SET_STATUS";
+	case VU_GET_STATUS: return "GET_STATUS";
+	default: return "request";
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* Small helpers                                                            */
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void signal_fd(int fd)
+{
+	uint64_t one = 1;
+
+	while (write(fd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+}
+
+/* Empties an eventfd (they are all non-blocking); whether it had fired. */
+static bool drain_fd(int fd)
+{
+	uint64_t v;
+	bool fired = false;
+	ssize_t n;
+
+	while ((n = read(fd, &v, sizeof(v))) == (ssize_t)sizeof(v) || (n < 0 && errno == EINTR))
+		fired |= n > 0;
+	return fired;
+}
+
+static bool has_pf(const struct vio_vu_frontend *fe, unsigned bit)
+{
+	return vio_has_feature(fe->protocol_features, bit);
+}
+
+static bool connected(const struct vio_vu_frontend *fe)
+{
+	return fe->sock >= 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* DMA memory: the shared memfd, carved up by a first-fit chunk bitmap       */
+
+static bool chunk_used(const struct vio_vu_frontend *fe, size_t i)
+{
+	return fe->chunk_map[i / 64] & (UINT64_C(1) << (i % 64));
+}
+
+static void chunks_set(struct vio_vu_frontend *fe, size_t first, size_t n, bool used)
+{
+	for (size_t i = first; i < first + n; i++) {
+		if (used)
+			fe->chunk_map[i / 64] |= UINT64_C(1) << (i % 64);
+		else
+			fe->chunk_map[i / 64] &= ~(UINT64_C(1) << (i % 64));
+	}
+}
+
+static void *fe_dma_alloc(struct vio_device *vdev, size_t size, size_t align, uint64_t *dma)
+{
+	struct vio_vu_frontend *fe = fe_of(vdev);
+	size_t n, step;
+
+	if (size == 0 || size > fe->mem_len || align == 0 || (align & (align - 1)))
+		return NULL;
+	n = (size + CHUNK - 1) / CHUNK;
+	step = align > CHUNK ? align / CHUNK : 1;
+	for (size_t start = 0; start + n <= fe->chunks; start += step) {
+		size_t i = 0;
+
+		while (i < n && !chunk_used(fe, start + i))
+			i++;
+		if (i < n)
+			continue;
+		chunks_set(fe, start, n, true);
+		memset(fe->mem + start * CHUNK, 0, n * CHUNK);
+		*dma = VIO_VU_FE_GUEST_BASE + start * CHUNK;
+		return fe->mem + start * CHUNK;
+	}
+	return NULL;
+}
+
+static void fe_dma_free(struct vio_device *vdev, void *p, size_t size)
+{
+	struct vio_vu_frontend *fe = fe_of(vdev);
+	size_t off = (size_t)((uint8_t *)p - fe->mem);
+
+	if ((uint8_t *)p < fe->mem || off >= fe->mem_len || off % CHUNK)
+		return; /* not ours: a caller bug, but never corrupt the map */
+	chunks_set(fe, off / CHUNK, (size + CHUNK - 1) / CHUNK, false);
+}
+
+static uint64_t fe_dma_addr(struct vio_device *vdev, const void *p)
+{
+	struct vio_vu_frontend *fe = fe_of(vdev);
+	const uint8_t *b = p;
+
+	if (b < fe->mem || b >= fe->mem + fe->mem_len)
+		return UINT64_MAX;
+	return VIO_VU_FE_GUEST_BASE + (uint64_t)(b - fe->mem);
+}
+
+/* Is guest range [ga, ga + len) inside our memory? */
+static bool guest_range_ok(const struct vio_vu_frontend *fe, uint64_t ga, uint64_t len)
+{
+	return ga >= VIO_VU_FE_GUEST_BASE && ga - VIO_VU_FE_GUEST_BASE <= fe->mem_len &&
+	       len <= fe->mem_len - (ga - VIO_VU_FE_GUEST_BASE);
+}
+
+/* Guest address -> our user address (what SET_VRING_ADDR carries). */
+static uint64_t guest_to_user(const struct vio_vu_frontend *fe, uint64_t ga)
+{
+	return (uint64_t)(uintptr_t)fe->mem + (ga - VIO_VU_FE_GUEST_BASE);
+}
+
+static int memory_create(struct vio_vu_frontend *fe, size_t bytes)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	size_t pg = page > 0 ? (size_t)page : 4096;
+	int r;
+
+	if (bytes == 0 || bytes > SIZE_MAX - pg)
+		return -EINVAL;
+	fe->mem_len = (bytes + pg - 1) / pg * pg;
+	fe->mem_fd = memfd_create("vio-vu-frontend", MFD_CLOEXEC);
+	if (fe->mem_fd < 0)
+		return -errno;
+	if (ftruncate(fe->mem_fd, (off_t)fe->mem_len) < 0)
+		return -errno;
+	fe->mem = mmap(NULL, fe->mem_len, PROT_READ | PROT_WRITE, MAP_SHARED, fe->mem_fd, 0);
+	if (fe->mem == MAP_FAILED) {
+		r = -errno;
+		fe->mem = NULL;
+		return r;
+	}
+	fe->chunks = fe->mem_len / CHUNK;
+	fe->chunk_map = calloc((fe->chunks + 63) / 64, sizeof(uint64_t));
+	return fe->chunk_map ? 0 : -ENOMEM;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Connection                                                               */
+
+/*
+ * Drops the connection. err says why: -ECONNRESET when the backend simply
+ * went away (the device keeps its state for reconnect), anything else when
+ * it broke the protocol (the device then needs a reset).
+ */
+static void drop(struct vio_vu_frontend *fe, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void drop(struct vio_vu_frontend *fe, int err, const char *fmt, ...)
+{
+	char why[200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	if (connected(fe))
+		flog(fe, err == -ECONNRESET ? VIO_LOG_WARN : VIO_LOG_ERR,
+		     "%s; connection dropped", why);
+	close_fd(&fe->sock);
+	close_fd(&fe->backend_fd);
+	for (unsigned i = 0; i < VIO_VU_MAX_QUEUES; i++)
+		fe->queues[i].started = false;
+	fe->err = err;
+	if (err != -ECONNRESET) {
+		fe->needs_reset = true;
+		fe->config_irq_pending = true;
+	}
+}
+
+/* Sends one message with optional fds, all of it. */
+static int send_msg(int sock, uint32_t req, uint32_t flags, const void *payload, uint32_t size,
+		    const int *fds, unsigned nfds)
+{
+	struct vu_header h = { req, flags, size };
+	uint8_t buf[sizeof(h) + sizeof(union vu_payload)];
+	char control[CMSG_SPACE(VU_MAX_FDS * sizeof(int))];
+	const size_t total = sizeof(h) + size;
+	struct iovec iov;
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	size_t done = 0;
+
+	if (size > sizeof(union vu_payload) || nfds > VU_MAX_FDS)
+		return -EINVAL;
+	memcpy(buf, &h, sizeof(h));
+	if (size)
+		memcpy(buf + sizeof(h), payload, size);
+	if (nfds) {
+		struct cmsghdr *c;
+
+		memset(control, 0, sizeof(control));
+		mh.msg_control = control;
+		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
+	}
+	while (done < total) {
+		ssize_t n;
+
+		iov.iov_base = buf + done;
+		iov.iov_len = total - done;
+		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return -ETIMEDOUT; /* SO_SNDTIMEO: the backend stopped reading */
+		if (n <= 0)
+			return -ECONNRESET;
+		done += (size_t)n;
+		/* The fds went with the first bytes. */
+		mh.msg_control = NULL;
+		mh.msg_controllen = 0;
+	}
+	return 0;
+}
+
+/*
+ * Reads exactly len bytes from fd before the deadline. Any fds that come
+ * with them are counted in *nfds (if given) and closed: nothing we read
+ * carries fds we asked for.
+ */
+static int read_full(int fd, void *buf, size_t len, int64_t deadline, unsigned *nfds)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		char control[CMSG_SPACE(VU_MAX_FDS * sizeof(int))];
+		struct iovec iov = { p, len };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+				     .msg_control = control, .msg_controllen = sizeof(control) };
+		struct pollfd pfd = { fd, POLLIN, 0 };
+		int64_t left = deadline - now_ms();
+		ssize_t n;
+		int r;
+
+		if (left < 0)
+			left = 0;
+		r = poll(&pfd, 1, (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r == 0)
+			return -ETIMEDOUT;
+		if (r < 0)
+			return -errno;
+		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+				continue;
+			for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+				int got;
+
+				memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+				close(got);
+				if (nfds)
+					(*nfds)++;
+			}
+		}
+		if (n <= 0)
+			return -ECONNRESET;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static void service_backend_channel(struct vio_vu_frontend *fe);
+
+/*
+ * Waits for the socket to become readable before the deadline, serving
+ * the backend channel meanwhile: a backend may wait for our answer there
+ * before it answers us here.
+ */
+static int wait_reply(struct vio_vu_frontend *fe, int64_t deadline)
+{
+	while (connected(fe)) {
+		struct pollfd pfd[2] = { { fe->sock, POLLIN, 0 }, { fe->backend_fd, POLLIN, 0 } };
+		int64_t left = deadline - now_ms();
+		int r;
+
+		if (left < 0)
+			left = 0;
+		r = poll(pfd, fe->backend_fd >= 0 ? 2 : 1, (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return -ETIMEDOUT;
+		if (pfd[0].revents)
+			return 0;
+		service_backend_channel(fe);
+	}
+	return 0; /* the channel broke the connection: the caller sees it */
+}
+
+/*
+ * Reads the reply to `req`: exactly `size` payload bytes into `payload`.
+ * For GET_CONFIG (size_ok != NULL) a 12-byte reply is also accepted: the
+ * backend's way to say it refused, reported through *size_ok = false.
+ * Anything else wrong drops the connection.
+ */
+static int recv_reply(struct vio_vu_frontend *fe, uint32_t req, void *payload, uint32_t size,
+		      bool *size_ok)
+{
+	const int64_t deadline = now_ms() + fe->cfg.timeout_ms;
+	struct vu_header h;
+	unsigned nfds = 0;
+	int r;
+
+	r = wait_reply(fe, deadline);
+	if (r == 0 && !connected(fe))
+		return fe->err;         /* the backend channel broke the stream */
+	if (r == 0)
+		r = read_full(fe->sock, &h, sizeof(h), deadline, &nfds);
+	if (r == -ETIMEDOUT) {
+		drop(fe, r, "no reply to %s within %d ms", req_name(req), fe->cfg.timeout_ms);
+		return r;
+	}
+	if (r) {
+		drop(fe, -ECONNRESET, "backend closed the connection waiting for the %s reply",
+		     req_name(req));
+		return -ECONNRESET;
+	}
+	if ((h.flags & VU_VERSION_MASK) != VU_VERSION) {
+		drop(fe, -EPROTO, "%s reply has version %u, not 1", req_name(req),
+		     h.flags & VU_VERSION_MASK);
+		return -EPROTO;
+	}
+	if (!(h.flags & VU_FLAG_REPLY) || (h.flags & ~(VU_VERSION_MASK | VU_FLAG_REPLY))) {
+		drop(fe, -EPROTO, "%s reply has flags %#x (REPLY missing or unknown bits)",
+		     req_name(req), h.flags);
+		return -EPROTO;
+	}
+	if (h.request != req) {
+		drop(fe, -EPROTO, "reply to request %u where %s (%u) was asked", h.request,
+		     req_name(req), req);
+		return -EPROTO;
+	}
+	if (nfds) {
+		drop(fe, -EPROTO, "%s reply carried %u file descriptors", req_name(req), nfds);
+		return -EPROTO;
+	}
+	if (size_ok && h.size == VU_CONFIG_HDR && size != VU_CONFIG_HDR) {
+		*size_ok = false;
+		size = VU_CONFIG_HDR;
+	} else if (h.size != size) {
+		drop(fe, -EPROTO, "%s reply has a %u-byte payload, expected %u", req_name(req),
+		     h.size, size);
+		return -EPROTO;
+	} else if (size_ok) {
+		*size_ok = true;
+	}
+	r = read_full(fe->sock, payload, size, deadline, &nfds);
+	if (r == 0 && nfds)
+		r = -EPROTO;
+	if (r) {
+		drop(fe, r == -EPROTO ? r : -ECONNRESET, "%s reply payload: %s", req_name(req),
+		     r == -EPROTO ? "unexpected file descriptors" : vio_strerror(r));
+		return r == -EPROTO ? r : -ECONNRESET;
+	}
+	return 0;
+}
+
+/*
+ * One exchange: sends req and, when `reply` is given, reads its reply of
+ * reply_size bytes. Without a reply of its own, with REPLY_ACK, the
+ * message asks for the backend's verdict: non-zero is -EIO (refused; the
+ * connection stays). Without REPLY_ACK a refusal cannot be seen.
+ */
+static int xact(struct vio_vu_frontend *fe, uint32_t req, const void *payload, uint32_t size,
+		const int *fds, unsigned nfds, void *reply, uint32_t reply_size)
+{
+	bool ack = !reply && has_pf(fe, VU_PROTOCOL_F_REPLY_ACK);
+	uint64_t verdict = 0;
+	int r;
+
+	if (!connected(fe))
+		return -ENOTCONN;
+	pthread_mutex_lock(&fe->lock);
+	r = send_msg(fe->sock, req, VU_VERSION | (ack ? VU_FLAG_NEED_REPLY : 0), payload, size,
+		     fds, nfds);
+	if (r) {
+		r = r == -ETIMEDOUT ? r : -ECONNRESET;
+		drop(fe, r, "could not send %s: %s", req_name(req), vio_strerror(r));
+	} else if (reply) {
+		r = recv_reply(fe, req, reply, reply_size, NULL);
+	} else if (ack) {
+		r = recv_reply(fe, req, &verdict, sizeof(verdict), NULL);
+		if (r == 0 && verdict) {
+			flog(fe, VIO_LOG_ERR, "the backend refused %s (%llu)",
+			     req_name(req), (unsigned long long)verdict);
+			r = -EIO;
+		}
+	}
+	pthread_mutex_unlock(&fe->lock);
+	return r;
+}
+
+static int send_u64(struct vio_vu_frontend *fe, uint32_t req, uint64_t v)
+{
+	return xact(fe, req, &v, sizeof(v), NULL, 0, NULL, 0);
+}
+
+static int get_u64(struct vio_vu_frontend *fe, uint32_t req, uint64_t *v)
+{
+	return xact(fe, req, NULL, 0, NULL, 0, v, sizeof(*v));
+}
+
+static int send_state(struct vio_vu_frontend *fe, uint32_t req, unsigned qi, uint32_t num)
+{
+	struct vu_vring_state s = { qi, num };
+
+	return xact(fe, req, &s, sizeof(s), NULL, 0, NULL, 0);
+}
+
+static int send_vring_fd(struct vio_vu_frontend *fe, uint32_t req, unsigned qi, int fd)
+{
+	uint64_t v = qi;
+
+	return xact(fe, req, &v, sizeof(v), &fd, 1, NULL, 0);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Features                                                                 */
+
+/*
+ * GET_FEATURES. The first answer of a connection is the offer; a later
+ * one (a sync point) must say the same: a device's offer does not change.
+ */
+static int fetch_features(struct vio_vu_frontend *fe, bool first, uint64_t *out)
+{
+	uint64_t f;
+	int r = get_u64(fe, VU_GET_FEATURES, &f);
+
+	if (r)
+		return r;
+	if (!first && (f & ~VIO_BIT(VU_F_PROTOCOL_FEATURES)) != fe->offered) {
+		drop(fe, -EPROTO, "GET_FEATURES now says %#llx, the backend offered %#llx",
+		     (unsigned long long)f, (unsigned long long)fe->offered);
+		return -EPROTO;
+	}
+	if (!first && vio_has_feature(f, VU_F_PROTOCOL_FEATURES) != fe->protocol) {
+		drop(fe, -EPROTO, "GET_FEATURES changed the protocol-features bit");
+		return -EPROTO;
+	}
+	*out = f;
+	return 0;
+}
+
+/* SET_FEATURES with what the driver chose. */
+static int send_features(struct vio_vu_frontend *fe)
+{
+	uint64_t v = fe->driver_features | (fe->protocol ? VIO_BIT(VU_F_PROTOCOL_FEATURES) : 0);
+	uint64_t sync;
+	int r = send_u64(fe, VU_SET_FEATURES, v);
+
+	/* Without REPLY_ACK, a GET_FEATURES round trip at least proves the
+	 * backend read it (and that its offer still stands). */
+	if (r == 0 && !has_pf(fe, VU_PROTOCOL_F_REPLY_ACK))
+		r = fetch_features(fe, false, &sync);
+	if (r == 0)
+		fe->features_sent = true;
+	return r;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Rings                                                                    */
+
+static bool packed(const struct vio_vu_frontend *fe)
+{
+	return vio_has_feature(fe->vdev.features, VIO_F_RING_PACKED);
+}
+
+static int queue_fds(struct vio_vu_fe_queue *q)
+{
+	int *fds[3] = { &q->kick_fd, &q->call_fd, &q->err_fd };
+
+	for (unsigned i = 0; i < 3; i++) {
+		if (*fds[i] >= 0)
+			continue;
+		*fds[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (*fds[i] < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+/* Hands ring qi to the backend, to resume from `base`. */
+static int ring_start(struct vio_vu_frontend *fe, unsigned qi, uint16_t base)
+{
+	struct vio_vu_fe_queue *q = &fe->queues[qi];
+	struct vu_vring_addr a = {
+		.index = qi,
+		.desc = guest_to_user(fe, q->dma.desc),
+		.used = guest_to_user(fe, q->dma.device),
+		.avail = guest_to_user(fe, q->dma.driver),
+	};
+	int r;
+
+	r = queue_fds(q);
+	if (r)
+		return r;
+	r = send_state(fe, VU_SET_VRING_NUM, qi, q->size);
+	if (!r)
+		r = send_state(fe, VU_SET_VRING_BASE, qi, base);
+	if (!r)
+		r = xact(fe, VU_SET_VRING_ADDR, &a, sizeof(a), NULL, 0, NULL, 0);
+	if (!r)
+		r = send_vring_fd(fe, VU_SET_VRING_CALL, qi, q->call_fd);
+	if (!r)
+		r = send_vring_fd(fe, VU_SET_VRING_ERR, qi, q->err_fd);
+	if (!r)
+		r = send_vring_fd(fe, VU_SET_VRING_KICK, qi, q->kick_fd);
+	if (!r && fe->protocol)
+		r = send_state(fe, VU_SET_VRING_ENABLE, qi, 1);
+	if (r) {
+		flog(fe, VIO_LOG_ERR, "ring %u did not start: %s", qi, vio_strerror(r));
+		return r;
+	}
+	q->started = true;
+	return 0;
+}
+
+/*
+ * Is num a base for ring q? Split: a 16-bit index. Packed: a position
+ * below the ring size with the wrap counter in bit 15, and in the high
+ * half the same for the used side (QEMU's encoding; a backend that sends
+ * only the low half leaves it 0).
+ */
+static bool base_ok(const struct vio_vu_frontend *fe, const struct vio_vu_fe_queue *q, uint32_t num)
+{
+	if (!packed(fe))
+		return num <= UINT16_MAX;
+	return (num & 0x7fffu) < q->size && ((num >> 16) & 0x7fffu) < q->size;
+}
+
+/* Stops ring qi (GET_VRING_BASE) and checks the answer. */
+static int ring_stop(struct vio_vu_frontend *fe, unsigned qi)
+{
+	struct vio_vu_fe_queue *q = &fe->queues[qi];
+	struct vu_vring_state s = { qi, 0 };
+	int r;
+
+	q->started = false;
+	r = xact(fe, VU_GET_VRING_BASE, &s, sizeof(s), NULL, 0, &s, sizeof(s));
+	if (r)
+		return r;
+	if (s.index != qi || !base_ok(fe, q, s.num)) {
+		drop(fe, -EPROTO, "GET_VRING_BASE for ring %u answered ring %u, base %#x", qi,
+		     s.index, s.num);
+		return -EPROTO;
+	}
+	q->base = s.num;
+	return 0;
+}
+
+/*
+ * SET_VRING_BASE: for packed we send the avail half only (position and
+ * wrap counter), which every backend reads the same way: everything before
+ * it is used. That is true both for a fresh ring and for a resumed one.
+ * QEMU's high half (the used position) would only differ from it while
+ * buffers are in flight, and some backends refuse values above 16 bits.
+ */
+static uint16_t fresh_base(const struct vio_vu_frontend *fe)
+{
+	/* Packed: position 0 with the wrap counter at 1. */
+	return packed(fe) ? PACKED_WRAP_BIT : 0;
+}
+
+static bool ring_ready(const struct vio_vu_fe_queue *q)
+{
+	return q->set_up && q->enabled && !q->started;
+}
+
+/* DRIVER_OK: every enabled ring goes to the backend. */
+static int rings_start(struct vio_vu_frontend *fe)
+{
+	int r = 0;
+
+	/* A legacy driver never sets FEATURES_OK: the features go now. */
+	if (!fe->features_sent)
+		r = send_features(fe);
+	for (unsigned i = 0; i < fe->num_queues && r == 0; i++) {
+		if (ring_ready(&fe->queues[i]))
+			r = ring_start(fe, i, fresh_base(fe));
+	}
+	return r;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Resume positions for reconnect                                           */
+
+/*
+ * Where a new backend must resume each ring: the first buffer the old one
+ * had not used. The shared rings say what it used; the driver queue's
+ * shadow says what is still outstanding and how many descriptors each
+ * buffer took. Reading that shadow reaches into fields ring.h calls
+ * private: the ring layer has no call for this yet, and it belongs there.
+ * Everything read from the ring is bounded: a wild value ends the walk.
+ */
+
+static uint16_t ld16(const vio_le16 *p, bool legacy)
+{
+	return vio_get16(legacy, (vio_le16){ __atomic_load_n(&p->raw, __ATOMIC_ACQUIRE) });
+}
+
+/* Steps along the IN_ORDER list from *cursor up to and including buffer
+ * `id`, moving *pos (if given) past each buffer's descriptors. False when
+ * id is not on the list. */
+static bool order_skip_to(const struct vio_drvq *q, uint16_t *cursor, uint16_t id, uint16_t *pos,
+			  bool *wrap)
+{
+	for (unsigned steps = 0; *cursor < q->size && steps < q->size; steps++) {
+		uint16_t c = *cursor;
+
+		*cursor = q->slots[c].order;
+		if (pos) {
+			unsigned p = *pos + q->slots[c].ndescs;
+
+			if (p >= q->size) {
+				p -= q->size;
+				*wrap = !*wrap;
+			}
+			*pos = (uint16_t)p;
+		}
+		if (c == id)
+			return true;
+	}
+	return false;
+}
+
+static unsigned order_len(const struct vio_drvq *q, uint16_t cursor)
+{
+	unsigned n = 0;
+
+	while (cursor < q->size && n < q->size) {
+		cursor = q->slots[cursor].order;
+		n++;
+	}
+	return n;
+}
+
+static uint16_t split_resume_base(const struct vio_drvq *q)
+{
+	const bool legacy = q->legacy;
+	uint16_t used = ld16(&q->u.split.used->idx, legacy);
+	uint16_t cursor = q->order_head;
+
+	if (!q->in_order)
+		return used; /* one used entry per buffer */
+	/* IN_ORDER: a used entry may stand for a batch. Count the buffers
+	 * the entries cover, then the ones still in flight after them. */
+	if (q->batch_pending && !order_skip_to(q, &cursor, q->batch_id, NULL, NULL))
+		return used;
+	if ((uint16_t)(used - q->last_used) > q->size)
+		return used;
+	for (uint16_t i = q->last_used; i != used; i++) {
+		const struct vio_split_used_elem *e = &q->u.split.used->ring[i % q->size];
+		vio_le32 raw = { __atomic_load_n(&e->id.raw, __ATOMIC_RELAXED) };
+		uint32_t id = vio_get32(legacy, raw);
+
+		if (id >= q->size || !order_skip_to(q, &cursor, (uint16_t)id, NULL, NULL))
+			return used;
+	}
+	return (uint16_t)(q->u.split.avail_idx - order_len(q, cursor));
+}
+
+static uint16_t packed_resume_base(const struct vio_drvq *q)
+{
+	const bool legacy = q->legacy;
+	uint16_t pos = q->last_used, cursor = q->order_head;
+	bool wrap = q->u.packed.used_wrap;
+
+	if (q->in_order && q->batch_pending)
+		(void)order_skip_to(q, &cursor, q->batch_id, &pos, &wrap);
+	for (unsigned steps = 0; steps < q->size; steps++) {
+		const struct vio_packed_desc *d = &q->u.packed.desc[pos];
+		uint16_t flags = ld16(&d->flags, legacy), id;
+		bool avail = flags & VIO_PACKED_DESC_F_AVAIL;
+		bool usedf = flags & VIO_PACKED_DESC_F_USED;
+
+		if (avail != wrap || usedf != wrap)
+			break; /* not used: the old backend stopped here */
+		id = ld16(&d->id, legacy);
+		if (id >= q->size || !q->slots[id].token)
+			break;
+		if (q->in_order) {
+			if (!order_skip_to(q, &cursor, id, &pos, &wrap))
+				break;
+		} else {
+			unsigned p = pos + q->slots[id].ndescs;
+
+			if (p >= q->size) {
+				p -= q->size;
+				wrap = !wrap;
+			}
+			pos = (uint16_t)p;
+		}
+	}
+	return (uint16_t)(pos | (wrap ? PACKED_WRAP_BIT : 0));
+}
+
+static uint16_t resume_base(struct vio_vu_frontend *fe, unsigned qi)
+{
+	const struct vio_drvq *q;
+
+	if (!fe->vdev.vqs || qi >= fe->vdev.nvqs || !fe->vdev.vqs[qi].q.slots)
+		return fresh_base(fe);
+	q = &fe->vdev.vqs[qi].q;
+	return q->packed ? packed_resume_base(q) : split_resume_base(q);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Backend channel and notifications                                        */
+
+/* Reads and answers one message on the backend channel, if one waits. */
+static void backend_msg(struct vio_vu_frontend *fe)
+{
+	const int64_t deadline = now_ms() + fe->cfg.timeout_ms;
+	union vu_payload p;
+	struct vu_header h;
+	unsigned nfds = 0;
+	uint64_t verdict = 0;
+	int r;
+
+	r = read_full(fe->backend_fd, &h, sizeof(h), deadline, &nfds);
+	if (r == 0 && ((h.flags & VU_VERSION_MASK) != VU_VERSION || h.size > sizeof(p)))
+		r = -EPROTO;
+	if (r == 0)
+		r = read_full(fe->backend_fd, &p, h.size, deadline, &nfds);
+	if (r == -ECONNRESET) {
+		/* The backend may close its end; the main socket tells us
+		 * whether it is gone. */
+		flog(fe, VIO_LOG_WARN, "the backend closed its channel");
+		close_fd(&fe->backend_fd);
+		return;
+	}
+	if (r) {
+		drop(fe, -EPROTO, "malformed message on the backend channel (request %u, %u bytes)",
+		     h.request, h.size);
+		return;
+	}
+	if (nfds)
+		flog(fe, VIO_LOG_WARN, "closed %u unexpected fds from the backend", nfds);
+	switch (h.request) {
+	case VU_BACKEND_CONFIG_CHANGE_MSG:
+		fe->config_generation++;
+		fe->config_irq_pending = true;
+		break;
+	default:
+		flog(fe, VIO_LOG_WARN, "backend request %u not supported", h.request);
+		verdict = 1;
+		break;
+	}
+	if ((h.flags & VU_FLAG_NEED_REPLY) && has_pf(fe, VU_PROTOCOL_F_REPLY_ACK) &&
+	    send_msg(fe->backend_fd, h.request, VU_VERSION | VU_FLAG_REPLY, &verdict,
+		     sizeof(verdict), NULL, 0))
+		close_fd(&fe->backend_fd);
+}
+
+/* Serves every message waiting on the backend channel, without blocking. */
+static void service_backend_channel(struct vio_vu_frontend *fe)
+{
+	for (unsigned n = 0; fe->backend_fd >= 0 && n < 64; n++) {
+		struct pollfd pfd = { fe->backend_fd, POLLIN, 0 };
+
+		if (poll(&pfd, 1, 0) <= 0)
+			return;
+		backend_msg(fe);
+	}
+}
+
+/* The socket is readable while no reply is due: EOF, or a backend that
+ * talks out of turn. */
+static void check_socket(struct vio_vu_frontend *fe)
+{
+	uint8_t b;
+	ssize_t n;
+
+	pthread_mutex_lock(&fe->lock);
+	if (connected(fe)) {
+		n = recv(fe->sock, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			drop(fe, -ECONNRESET, "the backend went away");
+		else if (n > 0)
+			drop(fe, -EPROTO, "the backend sent a message nobody asked for");
+	}
+	pthread_mutex_unlock(&fe->lock);
+}
+
+static int fe_wait(struct vio_device *vdev, int timeout_ms)
+{
+	struct vio_vu_frontend *fe = fe_of(vdev);
+	struct pollfd pfd[2 * VIO_VU_MAX_QUEUES + 2];
+	unsigned n = 0, nq = fe->num_queues;
+	bool any;
+	int r;
+
+	for (unsigned i = 0; i < nq; i++) {
+		pfd[n++] = (struct pollfd){ fe->queues[i].call_fd, POLLIN, 0 };
+		pfd[n++] = (struct pollfd){ fe->queues[i].err_fd, POLLIN, 0 };
+	}
+	pfd[n++] = (struct pollfd){ fe->backend_fd, POLLIN, 0 };
+	pfd[n++] = (struct pollfd){ fe->sock, POLLIN, 0 };
+	/* Something already pending needs no sleep. */
+	r = poll(pfd, n, fe->config_irq_pending ? 0 : timeout_ms);
+	if (r < 0)
+		return errno == EINTR ? 0 : -errno; /* a signal: a spurious wakeup */
+	any = r > 0 || fe->config_irq_pending;
+	if (r > 0 && pfd[n - 1].revents)
+		check_socket(fe);
+	if (r > 0 && pfd[n - 2].revents) {
+		pthread_mutex_lock(&fe->lock);
+		service_backend_channel(fe);
+		pthread_mutex_unlock(&fe->lock);
+	}
+	for (unsigned i = 0; r > 0 && i < nq; i++) {
+		if (pfd[2 * i + 1].revents && drain_fd(fe->queues[i].err_fd)) {
+			flog(fe, VIO_LOG_ERR, "the backend reports an error on ring %u", i);
+			fe->needs_reset = true;
+			fe->config_irq_pending = true;
+		}
+	}
+	if (fe->config_irq_pending) {
+		fe->config_irq_pending = false;
+		vio_device_config_interrupt(vdev);
+	}
+	for (unsigned i = 0; r > 0 && i < nq; i++) {
+		if (pfd[2 * i].revents && drain_fd(fe->queues[i].call_fd))
+			vio_device_interrupt(vdev, i);
+	}
+	return any ? 0 : -ETIMEDOUT;
+}
+
+static void fe_notify(struct vio_device *vdev, unsigned qi)
+{
+	struct vio_vu_frontend *fe = fe_of(vdev);
+
+	if (qi < fe->num_queues && fe->queues[qi].kick_fd >= 0)
+		signal_fd(fe->queues[qi].kick_fd);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Status                                                                   */
+
+/* Status 0: the backend stops every ring and forgets the session's
+ * device state; we forget the queues. */
+static void reset(struct vio_vu_frontend *fe)
+{
+	for (unsigned i = 0; i < fe->num_queues; i++) {
+		if (fe->queues[i].started)
+			(void)ring_stop(fe, i);
+	}
+	if (connected(fe) && has_pf(fe, VU_PROTOCOL_F_RESET_DEVICE))
+		(void)xact(fe, VU_RESET_DEVICE, NULL, 0, NULL, 0, NULL, 0);
+	if (connected(fe) && has_pf(fe, VU_PROTOCOL_F_STATUS))
+		(void)send_u64(fe, VU_SET_STATUS, 0);
+	for (unsigned i = 0; i < VIO_VU_MAX_QUEUES; i++) {
+		struct vio_vu_fe_queue *q = &fe->queues[i];
+
+		q->set_up = q->enabled = q->started = false;
+		q->size = 0;
+		memset(&q->dma, 0, sizeof(q->dma));
+		if (q->call_fd >= 0)
+			drain_fd(q->call_fd);
+		if (q->kick_fd >= 0)
+			drain_fd(q->kick_fd);
+		if (q->err_fd >= 0)
+			drain_fd(q->err_fd);
+	}
+	fe->status = 0;
+	fe->needs_reset = false;
+	fe->features_sent = false;
+	fe->driver_features = 0;
+}
+
+static uint8_t fe_get_status(struct vio_device *vdev)
+{
+	struct vio_vu_frontend *fe = fe_of(vdev);
+	uint8_t s = fe->status;
+	uint64_t b;
+
+	if (connected(fe) && has_pf(fe, VU_PROTOCOL_F_STATUS) && s &&
+	    get_u64(fe, VU_GET_STATUS, &b) == 0) {
+		if (b > UINT8_MAX) {
+			drop(fe, -EPROTO, "GET_STATUS answered %#llx, not a status byte",
+			     (unsigned long long)b);
+		} else {
+			/* The backend can refuse features and ask for a reset;
+			 * the rest is what the driver wrote. */
+			if (!(b & VIO_STATUS_FEATURES_OK))
+				s &= (uint8_t)~VIO_STATUS_FEATURES_OK;
+			if (b & VIO_STATUS_NEEDS_RESET)
+				fe->needs_reset = true;
+		}
+	}
+	if (fe->needs_reset)
+		s |= VIO_STATUS_NEEDS_RESET;
+	return s;
+}
+
+static void fe_set_status(struct vio_device *vdev, uint8_t status)
+{
+	struct vio_vu_frontend *fe = fe_of(vdev);
+	uint8_t add = (uint8_t)(status & ~fe->status & ~VIO_STATUS_NEEDS_RESET);
+
+	if (status == 0) {
+		reset(fe);
+		return;
+	}
+	if (add & VIO_STATUS_FEATURES_OK) {
+		if (!connected(fe) || send_features(fe))
+			add &= (uint8_t)~VIO_STATUS_FEATURES_OK;
+	}
+	fe->status |= add;
+	if ((add & VIO_STATUS_DRIVER_OK) && connected(fe) && rings_start(fe)) {
+		fe->needs_reset = true;
+		fe->config_irq_pending = true;
+	}
+	if (add && connected(fe) && has_pf(fe, VU_PROTOCOL_F_STATUS))
+		(void)send_u64(fe, VU_SET_STATUS, fe->status);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The rest of the driver-side transport                                    */
+
+static uint64_t fe_get_features(struct vio_device *vdev)
+{
+	return fe_of(vdev)->offered;
+}
+
+static int fe_set_features(struct vio_device *vdev, uint64_t features)
+{
+	struct vio_vu_frontend *fe = fe_of(vdev);
+
+	if (features & ~fe->offered)
+		return -EINVAL;
+	if (fe->status & VIO_STATUS_FEATURES_OK)
+		return -EBUSY;
+	fe->driver_features = features;
+	fe->features_sent = false;
+	return 0;
+}
+
+static uint64_t fe_transport_features(struct vio_device *vdev)
+{
+	return CARRIED_FEATURES & ~fe_of(vdev)->cfg.features_off;
+}
+
+/* GET_CONFIG of [off, off + n), n <= VU_CONFIG_MAX. */
+static int config_get(struct vio_vu_frontend *fe, unsigned off, void *buf, unsigned n)
+{
+	struct vu_config c = { .offset = off, .size = n, .flags = 0 };
+	bool size_ok = true;
+	int r;
+
+	pthread_mutex_lock(&fe->lock);
+	r = send_msg(fe->sock, VU_GET_CONFIG, VU_VERSION, &c, VU_CONFIG_HDR + n, NULL, 0);
+	if (r) {
+		r = r == -ETIMEDOUT ? r : -ECONNRESET;
+		drop(fe, r, "could not send GET_CONFIG: %s", vio_strerror(r));
+	} else {
+		r = recv_reply(fe, VU_GET_CONFIG, &c, VU_CONFIG_HDR + n, &size_ok);
+	}
+	pthread_mutex_unlock(&fe->lock);
+	if (r)
+		return r;
+	if (!size_ok) {
+		flog(fe, VIO_LOG_ERR, "the backend refused GET_CONFIG [%u, +%u)", off, n);
+		return -EIO;
+	}
+	if (c.offset != off || c.size != n) {
+		drop(fe, -EPROTO, "GET_CONFIG [%u, +%u) answered [%u, +%u)", off, n, c.offset,
+		     c.size);
+		return -EPROTO;
+	}
+	memcpy(buf, c.data, n);
+	return 0;
+}
+
+/* SET_CONFIG of [off, off + n), n <= VU_CONFIG_MAX. */
+static int config_set(struct vio_vu_frontend *fe, unsigned off, const void *buf, unsigned n)
+{
+	struct vu_config c = { .offset = off, .size = n, .flags = 0 }; /* 0: the driver writes */
+
+	memcpy(c.data, buf, n);
+	return xact(fe, VU_SET_CONFIG, &c, VU_CONFIG_HDR + n, NULL, 0, NULL, 0);
+}
+
+/* Config space in chunks a message can carry. */
+static int config_access(struct vio_vu_frontend *fe, bool write, unsigned off, void *buf,
+			 unsigned len)
+{
+	if (!has_pf(fe, VU_PROTOCOL_F_CONFIG))
+		return -ENOTSUP;
+	if (off > UINT32_MAX - len)
+		return -EINVAL;
+	while (len) {
+		unsigned n = len < VU_CONFIG_MAX ? len : VU_CONFIG_MAX;
+		int r;
+
+		if (!connected(fe))
+			return -ENOTCONN;
+		r = write ? config_set(fe, off, buf, n) : config_get(fe, off, buf, n);
+		if (r)
+			return r;
+		off += n;
+		buf = (uint8_t *)buf + n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int fe_config_read(struct vio_device *vdev, unsigned off, void *buf, unsigned len)
+{
+	return config_access(fe_of(vdev), false, off, buf, len);
+}
+
+static int fe_config_write(struct vio_device *vdev, unsigned off, const void *buf, unsigned len)
+{
+	return config_access(fe_of(vdev), true, off, (void *)buf, len);
+}
+
+static uint32_t fe_config_generation(struct vio_device *vdev)
+{
+	struct vio_vu_frontend *fe = fe_of(vdev);
+
+	/* A change the backend announced counts even before wait() ran. */
+	pthread_mutex_lock(&fe->lock);
+	service_backend_channel(fe);
+	pthread_mutex_unlock(&fe->lock);
+	return fe->config_generation;
+}
+
+static unsigned fe_num_queues(struct vio_device *vdev)
+{
+	return fe_of(vdev)->num_queues;
+}
+
+static unsigned fe_queue_max(struct vio_device *vdev, unsigned qi)
+{
+	struct vio_vu_frontend *fe = fe_of(vdev);
+
+	return qi < fe->num_queues ? fe->cfg.queue_max : 0;
+}
+
+static int fe_queue_setup(struct vio_device *vdev, unsigned qi, unsigned size,
+			  const struct vio_ring_addrs *dma)
+{
+	struct vio_vu_frontend *fe = fe_of(vdev);
+	const uint64_t f = vdev->features;
+	struct vio_vu_fe_queue *q;
+
+	if (qi >= fe->num_queues || size == 0 || size > fe->cfg.queue_max ||
+	    !vio_ring_size_valid(f, size))
+		return -EINVAL;
+	q = &fe->queues[qi];
+	if (q->started || q->enabled)
+		return -EBUSY;
+	if (!guest_range_ok(fe, dma->desc, vio_ring_desc_bytes(f, size)) ||
+	    !guest_range_ok(fe, dma->driver, vio_ring_driver_bytes(f, size)) ||
+	    !guest_range_ok(fe, dma->device, vio_ring_device_bytes(f, size)))
+		return -EFAULT; /* the backend could not reach it */
+	q->size = size;
+	q->dma = *dma;
+	q->set_up = true;
+	return 0;
+}
+
+static int fe_queue_enable(struct vio_device *vdev, unsigned qi)
+{
+	struct vio_vu_frontend *fe = fe_of(vdev);
+	struct vio_vu_fe_queue *q;
+	int r;
+
+	if (qi >= fe->num_queues || !fe->queues[qi].set_up)
+		return -EINVAL;
+	q = &fe->queues[qi];
+	r = queue_fds(q);
+	if (r)
+		return r;
+	q->enabled = true;
+	/* After DRIVER_OK a ring goes live at once. */
+	if ((fe->status & VIO_STATUS_DRIVER_OK) && connected(fe) && !q->started)
+		return ring_start(fe, qi, fresh_base(fe));
+	return 0;
+}
+
+static const struct vio_transport_ops vu_frontend_ops = {
+	.version = VIO_TRANSPORT_OPS_VERSION,
+	.get_status = fe_get_status,
+	.set_status = fe_set_status,
+	.get_features = fe_get_features,
+	.set_features = fe_set_features,
+	.transport_features = fe_transport_features,
+	.config_read = fe_config_read,
+	.config_write = fe_config_write,
+	.config_generation = fe_config_generation,
+	.num_queues = fe_num_queues,
+	.queue_max = fe_queue_max,
+	.queue_setup = fe_queue_setup,
+	.queue_enable = fe_queue_enable,
+	.notify = fe_notify,
+	.dma_alloc = fe_dma_alloc,
+	.dma_free = fe_dma_free,
+	.dma_addr = fe_dma_addr,
+	.wait = fe_wait,
+	.legacy_align = 0,      /* the three areas travel separately */
+};
+
+/* ------------------------------------------------------------------------ */
+/* Handshake                                                                */
+
+static int setup_backend_channel(struct vio_vu_frontend *fe)
+{
+	int sv[2], r;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	r = xact(fe, VU_SET_BACKEND_REQ_FD, NULL, 0, &sv[1], 1, NULL, 0);
+	close(sv[1]);
+	if (r) {
+		close(sv[0]);
+		return r;
+	}
+	fe->backend_fd = sv[0];
+	return 0;
+}
+
+static int send_mem_table(struct vio_vu_frontend *fe)
+{
+	struct vu_mem_table t = { .nregions = 1 };
+
+	t.regions[0] = (struct vu_mem_region){
+		.guest_addr = VIO_VU_FE_GUEST_BASE,
+		.size = fe->mem_len,
+		.user_addr = (uint64_t)(uintptr_t)fe->mem,
+		.mmap_offset = 0,
+	};
+	return xact(fe, VU_SET_MEM_TABLE, &t, 8 + sizeof(t.regions[0]), &fe->mem_fd, 1, NULL, 0);
+}
+
+/* Queue count: GET_QUEUE_NUM with MQ; on reconnect it may not shrink. */
+static int fetch_queue_num(struct vio_vu_frontend *fe, bool first)
+{
+	uint64_t n = fe->cfg.num_queues;
+	int r;
+
+	if (has_pf(fe, VU_PROTOCOL_F_MQ)) {
+		r = get_u64(fe, VU_GET_QUEUE_NUM, &n);
+		if (r)
+			return r;
+		if (n == 0) {
+			drop(fe, -EPROTO, "GET_QUEUE_NUM answered 0");
+			return -EPROTO;
+		}
+		if (n > VIO_VU_MAX_QUEUES) {
+			flog(fe, VIO_LOG_WARN, "backend has %llu queues; using %u",
+			     (unsigned long long)n, VIO_VU_MAX_QUEUES);
+			n = VIO_VU_MAX_QUEUES;
+		}
+	}
+	if (first && n == 0) {
+		flog(fe, VIO_LOG_ERR, "no queue count: no MQ, and the caller gave none");
+		return -EINVAL;
+	}
+	if (first) {
+		fe->num_queues = (unsigned)n;
+	} else if (n < fe->num_queues) {
+		drop(fe, -EPROTO, "the backend now has %llu queues, we use %u",
+		     (unsigned long long)n, fe->num_queues);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/*
+ * The handshake every connection starts with. On a reconnect (first ==
+ * false) the new backend must still offer what the session uses.
+ */
+static int handshake(struct vio_vu_frontend *fe, bool first)
+{
+	uint64_t f, pf = 0;
+	int r;
+
+	fe->protocol_features = 0;
+	r = fetch_features(fe, true, &f);
+	if (r)
+		return r;
+	if (!first && (fe->driver_features & ~f)) {
+		drop(fe, -EPROTO, "the backend no longer offers features %#llx in use",
+		     (unsigned long long)(fe->driver_features & ~f));
+		return -EPROTO;
+	}
+	fe->offered = f & ~VIO_BIT(VU_F_PROTOCOL_FEATURES);
+	fe->protocol = vio_has_feature(f, VU_F_PROTOCOL_FEATURES);
+	if (fe->protocol) {
+		r = get_u64(fe, VU_GET_PROTOCOL_FEATURES, &pf);
+		if (r)
+			return r;
+		/* Bits we do not know are the backend's business: we use
+		 * the ones we both have. */
+		pf &= OUR_PROTOCOL_FEATURES & ~fe->cfg.protocol_features_off;
+		r = send_u64(fe, VU_SET_PROTOCOL_FEATURES, pf);
+		if (r)
+			return r;
+		fe->protocol_features = pf;
+	}
+	r = xact(fe, VU_SET_OWNER, NULL, 0, NULL, 0, NULL, 0);
+	if (!r)
+		r = fetch_queue_num(fe, first);
+	if (!r && has_pf(fe, VU_PROTOCOL_F_BACKEND_REQ))
+		r = setup_backend_channel(fe);
+	if (!r)
+		r = send_mem_table(fe);
+	return r;
+}
+
+static int config_check(struct vio_vu_frontend_config *c)
+{
+	if (c->queue_max == 0)
+		c->queue_max = VIO_VU_FE_QUEUE_MAX;
+	if (c->timeout_ms <= 0)
+		c->timeout_ms = VIO_VU_FE_TIMEOUT_MS;
+	if (c->memory_bytes == 0 || c->num_queues > VIO_VU_MAX_QUEUES || c->queue_max > 32768)
+		return -EINVAL;
+	return 0;
+}
+
+/* A backend that stops reading must not block us forever in send. */
+static void bound_sends(struct vio_vu_frontend *fe)
+{
+	struct timeval tv = { fe->cfg.timeout_ms / 1000, (fe->cfg.timeout_ms % 1000) * 1000 };
+
+	(void)setsockopt(fe->sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+int vio_vu_frontend_connect_fd(struct vio_vu_frontend *fe, int sock,
+			       const struct vio_vu_frontend_config *cfg)
+{
+	int r;
+
+	memset(fe, 0, sizeof(*fe));
+	fe->sock = fe->backend_fd = fe->mem_fd = -1;
+	for (unsigned i = 0; i < VIO_VU_MAX_QUEUES; i++)
+		fe->queues[i].kick_fd = fe->queues[i].call_fd = fe->queues[i].err_fd = -1;
+	pthread_mutex_init(&fe->lock, NULL);
+	fe->cfg = *cfg;
+	r = config_check(&fe->cfg);
+	if (r == 0)
+		r = memory_create(fe, fe->cfg.memory_bytes);
+	fe->sock = sock;
+	fe->vdev.ops = &vu_frontend_ops;
+	fe->vdev.transport = fe;
+	fe->vdev.id = cfg->device_id;
+	if (r == 0) {
+		bound_sends(fe);
+		r = handshake(fe, true);
+	}
+	if (r) {
+		vio_vu_frontend_fini(fe);
+		return r;
+	}
+	fe->err = 0;
+	return 0;
+}
+
+/* A connected unix stream socket to path. */
+static int dial(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int s, r;
+
+	if (!path || strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -errno;
+	if (connect(s, (const struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		r = -errno;
+		close(s);
+		return r;
+	}
+	return s;
+}
+
+int vio_vu_frontend_connect(struct vio_vu_frontend *fe, const char *socket_path,
+			    const struct vio_vu_frontend_config *cfg)
+{
+	int s = dial(socket_path);
+
+	if (s < 0) {
+		memset(fe, 0, sizeof(*fe));
+		fe->sock = fe->backend_fd = fe->mem_fd = -1;
+		return s;
+	}
+	return vio_vu_frontend_connect_fd(fe, s, cfg);
+}
+
+/* Replays the session on a fresh connection: status, features, rings. */
+static int replay(struct vio_vu_frontend *fe)
+{
+	const uint8_t s = fe->status;
+	const bool st = has_pf(fe, VU_PROTOCOL_F_STATUS);
+	int r = 0;
+
+	if (st && (s & (VIO_STATUS_ACKNOWLEDGE | VIO_STATUS_DRIVER)))
+		r = send_u64(fe, VU_SET_STATUS, s & (VIO_STATUS_ACKNOWLEDGE | VIO_STATUS_DRIVER));
+	if (!r && ((s & VIO_STATUS_FEATURES_OK) || fe->features_sent))
+		r = send_features(fe);
+	if (!r && st && (s & VIO_STATUS_FEATURES_OK))
+		r = send_u64(fe, VU_SET_STATUS, s & (uint8_t)~VIO_STATUS_DRIVER_OK);
+	if (r || !(s & VIO_STATUS_DRIVER_OK))
+		return r;
+	for (unsigned i = 0; i < fe->num_queues && !r; i++) {
+		if (ring_ready(&fe->queues[i]))
+			r = ring_start(fe, i, resume_base(fe, i));
+	}
+	if (!r && st)
+		r = send_u64(fe, VU_SET_STATUS, s);
+	/* Buffers posted while we were away need a kick; buffers the old
+	 * backend used just before it died may never have been announced
+	 * (with EVENT_IDX the new one will not announce them either): an
+	 * interrupt of our own makes the driver look. */
+	for (unsigned i = 0; i < fe->num_queues && !r; i++) {
+		if (fe->queues[i].started) {
+			signal_fd(fe->queues[i].kick_fd);
+			signal_fd(fe->queues[i].call_fd);
+		}
+	}
+	return r;
+}
+
+int vio_vu_frontend_reconnect_fd(struct vio_vu_frontend *fe, int sock)
+{
+	int r;
+
+	if (!fe->mem) {
+		close(sock);
+		return -EINVAL;
+	}
+	vio_vu_frontend_disconnect(fe);
+	fe->sock = sock;
+	fe->err = 0;
+	bound_sends(fe);
+	r = handshake(fe, false);
+	if (r == 0)
+		r = replay(fe);
+	if (r) {
+		flog(fe, VIO_LOG_ERR, "reconnect failed: %s", vio_strerror(r));
+		if (connected(fe))
+			drop(fe, r, "reconnect failed");
+		fe->err = r;
+		return r;
+	}
+	flog(fe, VIO_LOG_INFO, "reconnected");
+	return 0;
+}
+
+int vio_vu_frontend_reconnect(struct vio_vu_frontend *fe, const char *socket_path)
+{
+	int s = dial(socket_path);
+
+	if (s < 0)
+		return s;
+	return vio_vu_frontend_reconnect_fd(fe, s);
+}
+
+void vio_vu_frontend_disconnect(struct vio_vu_frontend *fe)
+{
+	int err = fe->err;
+
+	close_fd(&fe->sock);
+	close_fd(&fe->backend_fd);
+	for (unsigned i = 0; i < VIO_VU_MAX_QUEUES; i++)
+		fe->queues[i].started = false;
+	fe->err = err;
+}
+
+void vio_vu_frontend_fini(struct vio_vu_frontend *fe)
+{
+	vio_vu_frontend_disconnect(fe);
+	for (unsigned i = 0; i < VIO_VU_MAX_QUEUES; i++) {
+		close_fd(&fe->queues[i].kick_fd);
+		close_fd(&fe->queues[i].call_fd);
+		close_fd(&fe->queues[i].err_fd);
+	}
+	if (fe->mem)
+		munmap(fe->mem, fe->mem_len);
+	fe->mem = NULL;
+	close_fd(&fe->mem_fd);
+	free(fe->chunk_map);
+	fe->chunk_map = NULL;
+	pthread_mutex_destroy(&fe->lock);
+}
+
+int vio_vu_frontend_call_fd(const struct vio_vu_frontend *fe, unsigned qi)
+{
+	return qi < fe->num_queues ? fe->queues[qi].call_fd : -1;
+}
+
+void vio_vu_frontend_dispatch(struct vio_vu_frontend *fe)
+{
+	(void)fe_wait(&fe->vdev, 0);
+}
