@@ -275,6 +275,16 @@ bool vio_drvq_enable_cb_delayed(struct vio_drvq *q);
  */
 void *vio_drvq_detach_unused(struct vio_drvq *q);
 
+/*
+ * Where a device taking over this queue (a restarted vhost-user backend)
+ * should resume: the first buffer the old device had not used, counted
+ * from what it wrote to the used ring (and, with IN_ORDER, the batches its
+ * entries cover). In vio_devq_config's avail_base encoding: the avail
+ * index for split, position|wrap<<15 for packed. Reads the shared ring but
+ * trusts it only within the bounds of what is outstanding.
+ */
+uint16_t vio_drvq_resume_base(const struct vio_drvq *q);
+
 static inline bool vio_drvq_is_broken(const struct vio_drvq *q) { return q->broken; }
 static inline const char *vio_drvq_error(const struct vio_drvq *q) { return q->error; }
 static inline unsigned vio_drvq_num_free(const struct vio_drvq *q) { return q->num_free; }

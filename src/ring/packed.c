@@ -326,6 +326,41 @@ bool vio__packed_enable_cb_delayed(struct vio_drvq *q)
 	       !is_used(ld16(&q->u.packed.desc[q->last_used].flags, q->legacy), q->u.packed.used_wrap);
 }
 
+uint16_t vio__packed_resume_base(const struct vio_drvq *q)
+{
+	const bool legacy = q->legacy;
+	uint16_t pos = q->last_used, cursor = q->order_head;
+	bool wrap = q->u.packed.used_wrap;
+
+	if (q->in_order && q->batch_pending)
+		(void)drv_order_skip_to(q, &cursor, q->batch_id, &pos, &wrap);
+	for (unsigned steps = 0; steps < q->size; steps++) {
+		const struct vio_packed_desc *d = &q->u.packed.desc[pos];
+		uint16_t flags = ld16(&d->flags, legacy), id;
+		bool avail = flags & VIO_PACKED_DESC_F_AVAIL;
+		bool usedf = flags & VIO_PACKED_DESC_F_USED;
+
+		if (avail != wrap || usedf != wrap)
+			break; /* not used: the old backend stopped here */
+		id = ld16(&d->id, legacy);
+		if (id >= q->size || !q->slots[id].token)
+			break;
+		if (q->in_order) {
+			if (!drv_order_skip_to(q, &cursor, id, &pos, &wrap))
+				break;
+		} else {
+			unsigned p = pos + q->slots[id].ndescs;
+
+			if (p >= q->size) {
+				p -= q->size;
+				wrap = !wrap;
+			}
+			pos = (uint16_t)p;
+		}
+	}
+	return (uint16_t)(pos | (wrap ? WRAP_BIT : 0));
+}
+
 /* ======================================================================== */
 /* Device side                                                              */
 

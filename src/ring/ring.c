@@ -150,6 +150,11 @@ bool vio_drvq_enable_cb_delayed(struct vio_drvq *q)
 	return DRV(q, enable_cb_delayed, q);
 }
 
+uint16_t vio_drvq_resume_base(const struct vio_drvq *q)
+{
+	return q->packed ? vio__packed_resume_base(q) : vio__split_resume_base(q);
+}
+
 void *vio_drvq_detach_unused(struct vio_drvq *q)
 {
 	return drv_detach_one(q);

@@ -219,6 +219,42 @@ static inline int drv_take_used(struct vio_drvq *q, uint32_t id, uint32_t l,
 	return (int)id;
 }
 
+/* Steps along the IN_ORDER list from *cursor up to and including buffer
+ * `id`, moving *pos (if given) past each buffer's descriptors. False when
+ * id is not on the list. */
+static inline bool drv_order_skip_to(const struct vio_drvq *q, uint16_t *cursor, uint16_t id, uint16_t *pos,
+			  bool *wrap)
+{
+	for (unsigned steps = 0; *cursor < q->size && steps < q->size; steps++) {
+		uint16_t c = *cursor;
+
+		*cursor = q->slots[c].order;
+		if (pos) {
+			unsigned p = *pos + q->slots[c].ndescs;
+
+			if (p >= q->size) {
+				p -= q->size;
+				*wrap = !*wrap;
+			}
+			*pos = (uint16_t)p;
+		}
+		if (c == id)
+			return true;
+	}
+	return false;
+}
+
+static inline unsigned drv_order_len(const struct vio_drvq *q, uint16_t cursor)
+{
+	unsigned n = 0;
+
+	while (cursor < q->size && n < q->size) {
+		cursor = q->slots[cursor].order;
+		n++;
+	}
+	return n;
+}
+
 /* Common part of init: slots all free, linked in order. */
 static inline void drv_init_common(struct vio_drvq *q, const struct vio_drvq_config *cfg)
 {
@@ -418,6 +454,7 @@ void vio__split_disable_cb(struct vio_drvq *q);
 uint32_t vio__split_enable_cb_prepare(struct vio_drvq *q);
 bool vio__split_poll(struct vio_drvq *q, uint32_t pos);
 bool vio__split_enable_cb_delayed(struct vio_drvq *q);
+uint16_t vio__split_resume_base(const struct vio_drvq *q);
 
 int vio__split_dev_init(struct vio_devq *q, const struct vio_devq_config *cfg);
 int vio__split_pop(struct vio_devq *q, struct vio_elem *e);
@@ -439,6 +476,7 @@ void vio__packed_disable_cb(struct vio_drvq *q);
 uint32_t vio__packed_enable_cb_prepare(struct vio_drvq *q);
 bool vio__packed_poll(struct vio_drvq *q, uint32_t pos);
 bool vio__packed_enable_cb_delayed(struct vio_drvq *q);
+uint16_t vio__packed_resume_base(const struct vio_drvq *q);
 
 int vio__packed_dev_init(struct vio_devq *q, const struct vio_devq_config *cfg);
 int vio__packed_pop(struct vio_devq *q, struct vio_elem *e);

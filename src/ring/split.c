@@ -260,6 +260,31 @@ bool vio__split_enable_cb_delayed(struct vio_drvq *q)
 	       (uint16_t)(ld16(&q->u.split.used->idx, q->legacy) - q->last_used) <= bufs;
 }
 
+uint16_t vio__split_resume_base(const struct vio_drvq *q)
+{
+	const bool legacy = q->legacy;
+	uint16_t used = ld16(&q->u.split.used->idx, legacy);
+	uint16_t cursor = q->order_head;
+
+	if (!q->in_order)
+		return used; /* one used entry per buffer */
+	/* IN_ORDER: a used entry may stand for a batch. Count the buffers
+	 * the entries cover, then the ones still in flight after them. */
+	if (q->batch_pending && !drv_order_skip_to(q, &cursor, q->batch_id, NULL, NULL))
+		return used;
+	if ((uint16_t)(used - q->last_used) > q->size)
+		return used;
+	for (uint16_t i = q->last_used; i != used; i++) {
+		const struct vio_split_used_elem *e = &q->u.split.used->ring[i % q->size];
+		vio_le32 raw = { __atomic_load_n(&e->id.raw, __ATOMIC_RELAXED) };
+		uint32_t id = vio_get32(legacy, raw);
+
+		if (id >= q->size || !drv_order_skip_to(q, &cursor, (uint16_t)id, NULL, NULL))
+			return used;
+	}
+	return (uint16_t)(q->u.split.avail_idx - drv_order_len(q, cursor));
+}
+
 /* ======================================================================== */
 /* Device side                                                              */
 

@@ -727,106 +727,10 @@ static int rings_start(struct vio_vu_frontend *fe)
  * Everything read from the ring is bounded: a wild value ends the walk.
  */
 
-static uint16_t ld16(const vio_le16 *p, bool legacy)
-{
-	return vio_get16(legacy, (vio_le16){ __atomic_load_n(&p->raw, __ATOMIC_ACQUIRE) });
-}
 
-/* Steps along the IN_ORDER list from *cursor up to and including buffer
- * `id`, moving *pos (if given) past each buffer's descriptors. False when
- * id is not on the list. */
-static bool order_skip_to(const struct vio_drvq *q, uint16_t *cursor, uint16_t id, uint16_t *pos,
-			  bool *wrap)
-{
-	for (unsigned steps = 0; *cursor < q->size && steps < q->size; steps++) {
-		uint16_t c = *cursor;
 
-		*cursor = q->slots[c].order;
-		if (pos) {
-			unsigned p = *pos + q->slots[c].ndescs;
 
-			if (p >= q->size) {
-				p -= q->size;
-				*wrap = !*wrap;
-			}
-			*pos = (uint16_t)p;
-		}
-		if (c == id)
-			return true;
-	}
-	return false;
-}
 
-static unsigned order_len(const struct vio_drvq *q, uint16_t cursor)
-{
-	unsigned n = 0;
-
-	while (cursor < q->size && n < q->size) {
-		cursor = q->slots[cursor].order;
-		n++;
-	}
-	return n;
-}
-
-static uint16_t split_resume_base(const struct vio_drvq *q)
-{
-	const bool legacy = q->legacy;
-	uint16_t used = ld16(&q->u.split.used->idx, legacy);
-	uint16_t cursor = q->order_head;
-
-	if (!q->in_order)
-		return used; /* one used entry per buffer */
-	/* IN_ORDER: a used entry may stand for a batch. Count the buffers
-	 * the entries cover, then the ones still in flight after them. */
-	if (q->batch_pending && !order_skip_to(q, &cursor, q->batch_id, NULL, NULL))
-		return used;
-	if ((uint16_t)(used - q->last_used) > q->size)
-		return used;
-	for (uint16_t i = q->last_used; i != used; i++) {
-		const struct vio_split_used_elem *e = &q->u.split.used->ring[i % q->size];
-		vio_le32 raw = { __atomic_load_n(&e->id.raw, __ATOMIC_RELAXED) };
-		uint32_t id = vio_get32(legacy, raw);
-
-		if (id >= q->size || !order_skip_to(q, &cursor, (uint16_t)id, NULL, NULL))
-			return used;
-	}
-	return (uint16_t)(q->u.split.avail_idx - order_len(q, cursor));
-}
-
-static uint16_t packed_resume_base(const struct vio_drvq *q)
-{
-	const bool legacy = q->legacy;
-	uint16_t pos = q->last_used, cursor = q->order_head;
-	bool wrap = q->u.packed.used_wrap;
-
-	if (q->in_order && q->batch_pending)
-		(void)order_skip_to(q, &cursor, q->batch_id, &pos, &wrap);
-	for (unsigned steps = 0; steps < q->size; steps++) {
-		const struct vio_packed_desc *d = &q->u.packed.desc[pos];
-		uint16_t flags = ld16(&d->flags, legacy), id;
-		bool avail = flags & VIO_PACKED_DESC_F_AVAIL;
-		bool usedf = flags & VIO_PACKED_DESC_F_USED;
-
-		if (avail != wrap || usedf != wrap)
-			break; /* not used: the old backend stopped here */
-		id = ld16(&d->id, legacy);
-		if (id >= q->size || !q->slots[id].token)
-			break;
-		if (q->in_order) {
-			if (!order_skip_to(q, &cursor, id, &pos, &wrap))
-				break;
-		} else {
-			unsigned p = pos + q->slots[id].ndescs;
-
-			if (p >= q->size) {
-				p -= q->size;
-				wrap = !wrap;
-			}
-			pos = (uint16_t)p;
-		}
-	}
-	return (uint16_t)(pos | (wrap ? PACKED_WRAP_BIT : 0));
-}
 
 static uint16_t resume_base(struct vio_vu_frontend *fe, unsigned qi)
 {
@@ -835,7 +739,7 @@ static uint16_t resume_base(struct vio_vu_frontend *fe, unsigned qi)
 	if (!fe->vdev.vqs || qi >= fe->vdev.nvqs || !fe->vdev.vqs[qi].q.slots)
 		return fresh_base(fe);
 	q = &fe->vdev.vqs[qi].q;
-	return q->packed ? packed_resume_base(q) : split_resume_base(q);
+	return vio_drvq_resume_base(q);
 }
 
 /* ------------------------------------------------------------------------ */
