@@ -1,5 +1,158 @@
-/* vio/drivers/blk.h - the blk driver (placeholder, being written). */
+/*
+ * vio/drivers/blk.h - the virtio block driver.
+ *
+ * Register a struct vio_blk_driver on a vio_bus; every block device (id 2)
+ * the bus finds is probed: config read (capacity, block size, segment and
+ * discard limits, queue count), one request queue per device queue (up to
+ * VIO_BLK_DRV_MAX_QUEUES, with MQ), and per queue slot a request header,
+ * segment area and status byte preallocated in DMA memory, so no request
+ * allocates anything.
+ *
+ * Buffers: the data buffers of reads and writes must be DMA memory of the
+ * device: get them from vio_blk_drv_alloc_buffer() (or vio_dma_alloc()).
+ * They are handed to the device as they are (no bounce copy); anything
+ * else is refused with -EFAULT. A buffer must stay untouched until its
+ * request completes.
+ *
+ * Two ways to do I/O:
+ *   synchronous   vio_blk_drv_read/write/flush/discard/write_zeroes/get_id
+ *                 and vio_blk_drv_execute(): submit, then wait in
+ *                 vio_device_wait() until the request completes. Transfers
+ *                 beyond the device's limits are split.
+ *   asynchronous  vio_blk_drv_submit() (or enqueue() several, then kick())
+ *                 with a completion callback, and vio_blk_drv_poll() /
+ *                 vio_blk_drv_wait() to reap completions. Callbacks run on
+ *                 the thread that polls, waits, or kicks (a transport that
+ *                 runs the device inside the kick completes there).
+ *
+ * Results are 0 or a negative errno: -EIO (the device said IOERR, or wrote
+ * no status), -EOPNOTSUPP (UNSUPP, or a feature that was not negotiated),
+ * -EROFS (a write to a read-only device: not submitted), -ECANCELED (the
+ * device was reset first), -ETIMEDOUT (synchronous calls, opts.timeout_ms).
+ *
+ * One queue is not thread-safe: the caller serialises all calls on a
+ * device (or gives each thread its own queue and serialises per queue).
+ */
 #ifndef VIO_DRIVERS_BLK_H
 #define VIO_DRIVERS_BLK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
 #include "vio/core.h"
+
+#ifdef __cplusplus
+extern "C" {
 #endif
+
+#define VIO_BLK_DRV_MAX_QUEUES        16u
+#define VIO_BLK_DRV_MAX_SEGS          32u   /* data segments per request */
+#define VIO_BLK_DRV_MAX_RANGES        16u   /* discard/write-zeroes segments per request */
+
+struct vio_blk_drv_opts {
+	unsigned max_queues;    /* 0: every queue the device has (with MQ) */
+	unsigned queue_size;    /* 0: the device's maximum */
+	unsigned indirect_max;  /* indirect entries per request; 0: data segments + 2 */
+	uint64_t features_off;  /* VIO_BIT()s of features not to negotiate */
+	int timeout_ms;         /* synchronous calls; 0: no limit */
+};
+
+/* One per bus; caller-allocated; fill with vio_blk_drv_register(). */
+struct vio_blk_driver {
+	struct vio_driver drv;
+	/* private */
+	struct vio_blk_drv_opts opts;
+	uint32_t ids[2];
+};
+
+/* Fills bd from opts (NULL: defaults) and registers it: every block device
+ * on the bus, now or later, gets probed. */
+int vio_blk_drv_register(struct vio_bus *bus, struct vio_blk_driver *bd,
+			 const struct vio_blk_drv_opts *opts);
+void vio_blk_drv_unregister(struct vio_bus *bus, struct vio_blk_driver *bd);
+
+/* One request. */
+struct vio_blk_drv_io {
+	uint32_t type;          /* VIO_BLK_T_IN, OUT, FLUSH, GET_ID, DISCARD, WRITE_ZEROES */
+	unsigned queue;         /* below vio_blk_drv_num_queues() */
+	uint64_t sector;        /* IN, OUT, DISCARD, WRITE_ZEROES: 512-byte units */
+	/* IN/OUT: DMA memory, len a non-zero multiple of 512 and at most
+	 * vio_blk_drv_max_transfer(). GET_ID: any memory of at least
+	 * VIO_BLK_ID_BYTES, filled before `done` runs. */
+	void *buf;
+	size_t len;
+	uint64_t nsectors;      /* DISCARD, WRITE_ZEROES */
+	bool unmap;             /* WRITE_ZEROES: the device may deallocate */
+	/* Called once, with 0 or a negative errno, when the request is over. */
+	void (*done)(void *opaque, int err);
+	void *opaque;
+};
+
+/*
+ * Posts io on its queue and kicks. 0: `done` will run exactly once (maybe
+ * before this returns). Errors, with nothing posted and `done` never
+ * called: -EINVAL (bad type, queue, length, range), -EFAULT (buf is not
+ * DMA memory), -EROFS, -EOPNOTSUPP, -ENOSPC (the queue is full: reap
+ * completions and retry), -EIO (queue broken), -ENODEV (aborted or not
+ * bound).
+ */
+int vio_blk_drv_submit(struct vio_device *dev, const struct vio_blk_drv_io *io);
+/* The same without the kick; vio_blk_drv_kick() notifies every queue that
+ * has new requests, so a batch costs one notification. */
+int vio_blk_drv_enqueue(struct vio_device *dev, const struct vio_blk_drv_io *io);
+void vio_blk_drv_kick(struct vio_device *dev);
+
+/* Reaps completions on every queue (running their callbacks): how many. */
+int vio_blk_drv_poll(struct vio_device *dev);
+/* Waits up to timeout_ms (-1: no limit) for the device, then reaps: how
+ * many completed, 0 when nothing is in flight, or -ETIMEDOUT. */
+int vio_blk_drv_wait(struct vio_device *dev, int timeout_ms);
+/* Requests posted and not yet completed. */
+unsigned vio_blk_drv_inflight(struct vio_device *dev);
+
+/* Synchronous: runs io (its done/opaque are ignored) to completion. */
+int vio_blk_drv_execute(struct vio_device *dev, const struct vio_blk_drv_io *io);
+
+/* Synchronous helpers on queue 0. buf is DMA memory; len a multiple of
+ * 512 of any size (split as the device requires). */
+int vio_blk_drv_read(struct vio_device *dev, uint64_t sector, void *buf, size_t len);
+int vio_blk_drv_write(struct vio_device *dev, uint64_t sector, const void *buf, size_t len);
+/* 0 at once when FLUSH was not negotiated: the device then has no
+ * volatile cache to flush (writes are stable when they complete). */
+int vio_blk_drv_flush(struct vio_device *dev);
+int vio_blk_drv_discard(struct vio_device *dev, uint64_t sector, uint64_t nsectors);
+int vio_blk_drv_write_zeroes(struct vio_device *dev, uint64_t sector, uint64_t nsectors,
+			     bool unmap);
+/* The device's id string, NUL-terminated (id has VIO_BLK_ID_BYTES + 1). */
+int vio_blk_drv_get_id(struct vio_device *dev, char *id);
+
+/* DMA memory for data buffers, 512-byte aligned. */
+void *vio_blk_drv_alloc_buffer(struct vio_device *dev, size_t len);
+void vio_blk_drv_free_buffer(struct vio_device *dev, void *buf, size_t len);
+
+/* What probe learned (0 / false when no blk driver is bound to dev). */
+uint64_t vio_blk_drv_capacity(struct vio_device *dev);      /* 512-byte sectors */
+uint32_t vio_blk_drv_block_size(struct vio_device *dev);    /* logical block size */
+bool vio_blk_drv_read_only(struct vio_device *dev);
+unsigned vio_blk_drv_num_queues(struct vio_device *dev);
+size_t vio_blk_drv_max_transfer(struct vio_device *dev);     /* bytes per IN/OUT request */
+
+/* Cache mode with CONFIG_WCE (1 writeback, 0 writethrough): -EOPNOTSUPP
+ * without it. */
+int vio_blk_drv_get_writeback(struct vio_device *dev);
+int vio_blk_drv_set_writeback(struct vio_device *dev, bool writeback);
+
+/*
+ * Error recovery: resets the device, completes what it had finished, and
+ * completes every other request with -ECANCELED; every queue is then empty.
+ * The device stays stopped and further requests fail with -ENODEV: unbind
+ * and bind it again (vio_device_unbind / vio_device_bind) to start over.
+ */
+int vio_blk_drv_abort(struct vio_device *dev);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VIO_DRIVERS_BLK_H */
