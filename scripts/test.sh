@@ -8,6 +8,8 @@
 #   4. TSan:        the threaded tests (clang)
 #   5. fuzzers:     each libFuzzer target for FUZZ_SECONDS (default 60)
 #   6. tools:       vio-bench runs its quick matrix and checks its own data
+#   7. guest:       Linux's virtio drivers in a QEMU guest against libvio's
+#                   vhost-user daemons (tests/guest/run.sh, five variants)
 # and ends with the line "N passed, N failed". Exit status 0 only when
 # nothing failed.
 #
@@ -15,14 +17,14 @@
 #   FUZZ_SECONDS=N          seconds per fuzz target (default 60)
 #   VIO_STRESS_SECONDS=N    run each stress case for N seconds instead of a
 #                           bounded count (long soak; default: bounded)
-#   VIO_TEST_STEPS="gcc clang asan tsan fuzz tools"   a subset, for development
+#   VIO_TEST_STEPS="gcc clang asan tsan fuzz tools guest"   a subset, for development
 set -uo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
 
 scripts/deps.sh || { echo "deps.sh failed"; echo "0 passed, 1 failed"; exit 1; }
 
-steps=${VIO_TEST_STEPS:-"gcc clang asan tsan fuzz tools"}
+steps=${VIO_TEST_STEPS:-"gcc clang asan tsan fuzz tools guest"}
 fuzz_seconds=${FUZZ_SECONDS:-60}
 passed=0
 failed=0
@@ -85,6 +87,17 @@ for step in $steps; do
 			echo "ok vio-bench --quick"; add 1 0
 		else
 			tail -20 build-test-gcc.bench.log; echo "FAIL: vio-bench --quick"; add 0 1
+		fi ;;
+	guest)
+		echo "== guest: Linux guest against libvio's vhost-user daemons"
+		if CC=gcc build build-test-gcc; then
+			tests/guest/run.sh build-test-gcc >build-test-gcc.guest.log 2>build-test-gcc.guest.err
+			grep -E '^not ok' build-test-gcc.guest.log || true
+			add "$(grep -c '^ok ' build-test-gcc.guest.log)" "$(grep -c '^not ok' build-test-gcc.guest.log)"
+			if ! grep -q '^1\.\.' build-test-gcc.guest.log; then
+				tail -20 build-test-gcc.guest.err; echo "FAIL: guest run did not finish"; add 0 1
+			fi
+			echo "   $(grep -c '^ok ' build-test-gcc.guest.log) passed, $(grep -c '^not ok' build-test-gcc.guest.log) failed"
 		fi ;;
 	*)
 		echo "unknown step $step"; add 0 1 ;;
