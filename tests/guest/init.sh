@@ -144,7 +144,7 @@ demo() {
 	done
 	dev=$(disk) || { echo "no writable virtio disk"; return 1; }
 	echo "== $dev: $(($(cat /sys/block/${dev#/dev/}/size) / 2048)) MiB; making an ext2 file system"
-	mke2fs -q "$dev" || return 1
+	mke2fs -q "$dev" >/dev/null || return 1
 	mount -t ext2 "$dev" /mnt || return 1
 	echo "== writing 1 MiB from /dev/hwrng ($(cat /sys/class/misc/hw_random/rng_current)) to /mnt/entropy.bin"
 	dd if=/dev/hwrng of=/mnt/entropy.bin bs=4096 count=256 2>/dev/null || return 1
