@@ -389,6 +389,10 @@ int vio_device_wait(struct vio_device *dev, int timeout_ms);
  */
 void vio_device_reset(struct vio_device *dev);
 
+/* The device status as the device reports it: a driver checks for
+ * VIO_STATUS_NEEDS_RESET here instead of waiting on a dead device. */
+uint8_t vio_device_get_status(struct vio_device *dev);
+
 /* Sets DRIVER_OK early (from probe, before using queues); the bus does it
  * after probe otherwise. */
 void vio_device_ready(struct vio_device *dev);

@@ -45,6 +45,11 @@ void vio_device_reset(struct vio_device *dev)
 	(void)dev->ops->get_status(dev);
 }
 
+uint8_t vio_device_get_status(struct vio_device *dev)
+{
+	return dev->ops->get_status(dev);
+}
+
 void vio_device_ready(struct vio_device *dev)
 {
 	add_status(dev, VIO_STATUS_DRIVER_OK);
@@ -71,6 +76,10 @@ static int bind(struct vio_device *dev, struct vio_driver *drv)
 	transport = dev->ops->transport_features(dev) | DEVICE_TYPE_BITS;
 	dev->features = offer & want & transport;
 	dev->legacy = !vio_has_feature(dev->features, VIO_F_VERSION_1);
+	/* The legacy interface has 32 feature bits; the rest exist only in
+	 * virtio 1.x (the packed ring, IN_ORDER, ...). */
+	if (dev->legacy)
+		dev->features &= UINT32_MAX;
 
 	r = dev->ops->set_features(dev, dev->features);
 	if (r < 0) {

@@ -517,7 +517,7 @@ static int wait_step(int64_t deadline)
 static int stuck(struct blk_drv *bd, unsigned qi, int64_t deadline)
 {
 	if (vio_drvq_is_broken(&bd->qs[qi].vq->q) ||
-	    (bd->dev->ops->get_status(bd->dev) & (VIO_STATUS_NEEDS_RESET | VIO_STATUS_FAILED)))
+	    (vio_device_get_status(bd->dev) & (VIO_STATUS_NEEDS_RESET | VIO_STATUS_FAILED)))
 		return -EIO;
 	if (deadline >= 0 && now_ms() >= deadline)
 		return -ETIMEDOUT;

@@ -84,7 +84,8 @@ struct vio_blk_dev_opts {
 	const char *serial;             /* GET_ID string, at most 20 bytes used; NULL: "" */
 
 	/* Transport-independent features to offer (VIO_F_*, VERSION_1 among
-	 * them unless the device is legacy-only); 0: VIO_BLK_DEV_RING_FEATURES. */
+	 * them unless the device is legacy-only); 0: VIO_BLK_DEV_RING_FEATURES.
+	 * IN_ORDER may be added: a round returns requests in pop order. */
 	uint64_t ring_features;
 	uint64_t blk_features_off;      /* VIO_BIT(VIO_BLK_F_*) not to offer */
 	bool legacy_ok;                 /* also serve drivers without VERSION_1 */
