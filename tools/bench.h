@@ -38,6 +38,7 @@ struct bench_cfg {
 	enum bench_mode mode;
 	const char *layout;     /* "split", "packed" */
 	uint64_t layout_features;
+	bool in_order;          /* VIO_F_IN_ORDER: one used entry per batch */
 	double seconds;         /* run time when count == 0 */
 	uint64_t count;         /* buffers to complete, or 0 */
 	int cpu_driver, cpu_device;

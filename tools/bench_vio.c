@@ -57,7 +57,8 @@ static size_t align_up(size_t v, size_t a)
 static uint64_t features_of(const struct bench_cfg *cfg)
 {
 	return VIO_BIT(VIO_F_VERSION_1) | cfg->layout_features |
-	       (cfg->event_idx ? VIO_BIT(VIO_F_EVENT_IDX) : 0);
+	       (cfg->event_idx ? VIO_BIT(VIO_F_EVENT_IDX) : 0) |
+	       (cfg->in_order ? VIO_BIT(VIO_F_IN_ORDER) : 0);
 }
 
 /* Buffers the ring can hold at once: the most the driver has out. */
@@ -282,13 +283,19 @@ static void *vq_device(void *arg)
 
 		while (n < batch && (r = vio_devq_pop(&b->dev, &e)) == 0) {
 			sink += *(const uint8_t *)e.out[0].base;
-			r = vio_devq_fill(&b->dev, &e, 0);
+			/* IN_ORDER: one used entry for the whole batch, below. */
+			r = b->cfg->in_order ? 0 : vio_devq_fill(&b->dev, &e, 0);
 			if (r)
 				dev_fail(b, "fill", r);
 			n++;
 		}
 		if (n < batch && r != -EAGAIN)
 			dev_fail(b, "pop", r);
+		if (n && b->cfg->in_order) {
+			r = vio_devq_fill_in_order(&b->dev, &e, 0);
+			if (r)
+				dev_fail(b, "fill_in_order", r);
+		}
 		if (n) {
 			r = vio_devq_flush(&b->dev);
 			if (r)

@@ -74,6 +74,8 @@ static void usage(FILE *f)
 	      "  --buf-size B          bytes per segment (default 64)\n"
 	      "  --segments N          readable segments per buffer (default 1)\n"
 	      "  --layout split|packed ring layout (default split)\n"
+	      "  --in-order            negotiate IN_ORDER: the device returns each batch\n"
+	      "                        with one used entry\n"
 	      "  --cpus D,V            driver and device cpus (default 0,1)\n"
 	      "  --no-peer             skip the peer (no ratios)\n"
 	      "  --json                JSON instead of a markdown table\n", f);
@@ -149,6 +151,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		{ "buf-size", required_argument, NULL, 'B' },
 		{ "segments", required_argument, NULL, 'S' },
 		{ "layout", required_argument, NULL, 'l' },
+		{ "in-order", no_argument, NULL, 'I' },
 		{ "cpus", required_argument, NULL, 'c' },
 		{ "no-peer", no_argument, NULL, 'P' },
 		{ "json", no_argument, NULL, 'j' },
@@ -225,6 +228,9 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			o->base.layout_features = layouts[i].features;
 			break;
 		}
+		case 'I':
+			o->base.in_order = true;
+			break;
 		case 'c':
 			parse_list(&cpus, "--cpus", optarg, 0, CPU_SETSIZE - 1);
 			if (cpus.n != 2)
@@ -320,8 +326,8 @@ static void table_head(const struct opts *o, const char *peer)
 {
 	const struct bench_cfg *b = &o->base;
 
-	printf("vio-bench: layout %s, %u-byte buffers x %u segment%s, ", b->layout, b->seg_bytes,
-	       b->segs, b->segs == 1 ? "" : "s");
+	printf("vio-bench: layout %s%s, %u-byte buffers x %u segment%s, ", b->layout,
+	       b->in_order ? " + IN_ORDER" : "", b->seg_bytes, b->segs, b->segs == 1 ? "" : "s");
 	if (b->count)
 		printf("%llu buffers per cell, ", (unsigned long long)b->count);
 	else
@@ -382,6 +388,7 @@ static void json_head(const struct opts *o, const char *peer)
 
 	printf("{\"tool\": \"vio-bench\", \"layout\": ");
 	json_str(b->layout);
+	printf(", \"in_order\": %s", b->in_order ? "true" : "false");
 	printf(", \"buildtype\": ");
 	json_str(VIO_BENCH_BUILDTYPE);
 	printf(", \"compiler\": ");
