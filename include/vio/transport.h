@@ -189,6 +189,12 @@ void vio_vu_backend_queue_dispatch(struct vio_vu_backend *b, unsigned qi);
  * event such as console input), under the queue's lock. */
 void vio_vu_backend_queue_poll(struct vio_vu_backend *b, unsigned qi);
 
+/* For the device's owner: hold queue qi's lock around work on that queue
+ * started outside a dispatch call (e.g. vio_console_dev_input_ready() when
+ * its input fd is readable). */
+void vio_vu_backend_queue_lock(struct vio_vu_backend *b, unsigned qi);
+void vio_vu_backend_queue_unlock(struct vio_vu_backend *b, unsigned qi);
+
 /* ======================================================================== */
 /* vhost-user frontend (driver side)                                        */
 

@@ -60,29 +60,6 @@ static void vlog(struct vio_vu_backend *b, enum vio_log_level level, const char 
 	b->cfg.log(b->cfg.log_opaque, level, msg);
 }
 
-static const char *request_name(uint32_t r)
-{
-	static const char *const names[VU_REQUEST_MAX] = {
-		[VU_GET_FEATURES] = "GET_FEATURES", [VU_SET_FEATURES] = "SET_FEATURES",
-		[VU_SET_OWNER] = "SET_OWNER", [VU_RESET_OWNER] = "RESET_OWNER",
-		[VU_SET_MEM_TABLE] = "SET_MEM_TABLE", [VU_SET_LOG_BASE] = "SET_LOG_BASE",
-		[VU_SET_LOG_FD] = "SET_LOG_FD", [VU_SET_VRING_NUM] = "SET_VRING_NUM",
-		[VU_SET_VRING_ADDR] = "SET_VRING_ADDR", [VU_SET_VRING_BASE] = "SET_VRING_BASE",
-		[VU_GET_VRING_BASE] = "GET_VRING_BASE", [VU_SET_VRING_KICK] = "SET_VRING_KICK",
-		[VU_SET_VRING_CALL] = "SET_VRING_CALL", [VU_SET_VRING_ERR] = "SET_VRING_ERR",
-		[VU_GET_PROTOCOL_FEATURES] = "GET_PROTOCOL_FEATURES",
-		[VU_SET_PROTOCOL_FEATURES] = "SET_PROTOCOL_FEATURES",
-		[VU_GET_QUEUE_NUM] = "GET_QUEUE_NUM", [VU_SET_VRING_ENABLE] = "SET_VRING_ENABLE",
-		[VU_SET_BACKEND_REQ_FD] = "SET_BACKEND_REQ_FD", [VU_GET_CONFIG] = "GET_CONFIG",
-		[VU_SET_CONFIG] = "SET_CONFIG", [VU_GET_INFLIGHT_FD] = "GET_INFLIGHT_FD",
-		[VU_SET_INFLIGHT_FD] = "SET_INFLIGHT_FD", [VU_RESET_DEVICE] = "RESET_DEVICE",
-		[VU_VRING_KICK] = "VRING_KICK", [VU_GET_MAX_MEM_SLOTS] = "GET_MAX_MEM_SLOTS",
-		[VU_ADD_MEM_REG] = "ADD_MEM_REG", [VU_REM_MEM_REG] = "REM_MEM_REG",
-		[VU_SET_STATUS] = "SET_STATUS", [VU_GET_STATUS] = "GET_STATUS",
-	};
-
-	return r < VU_REQUEST_MAX && names[r] ? names[r] : "unknown request";
-}
 
 /* ------------------------------------------------------------------------ */
 /* Locks                                                                    */
@@ -435,7 +412,7 @@ static int recv_msg(struct vio_vu_backend *b, struct msg *m)
 		if ((size_t)n < sizeof(m->hdr) && read_full(b->sock, (uint8_t *)&m->hdr + n, sizeof(m->hdr) - (size_t)n))
 			goto broken;
 		if (mh.msg_flags & MSG_CTRUNC)
-			vlog(b, VIO_LOG_WARN, "vhost-user: too many fds with %s", request_name(m->hdr.request));
+			vlog(b, VIO_LOG_WARN, "vhost-user: too many fds with %s", vu_request_name(m->hdr.request));
 	}
 	if ((m->hdr.flags & VU_VERSION_MASK) != VU_VERSION) {
 		vlog(b, VIO_LOG_ERR, "vhost-user: message version %u, expected 1", m->hdr.flags & VU_VERSION_MASK);
@@ -445,7 +422,7 @@ static int recv_msg(struct vio_vu_backend *b, struct msg *m)
 		/* We cannot find the next message boundary without reading an
 		 * arbitrary amount: the stream is no longer trustworthy. */
 		vlog(b, VIO_LOG_ERR, "vhost-user: %s payload of %u bytes is too large",
-		     request_name(m->hdr.request), m->hdr.size);
+		     vu_request_name(m->hdr.request), m->hdr.size);
 		goto broken;
 	}
 	memset(&m->p, 0, sizeof(m->p));
@@ -543,7 +520,7 @@ static bool queue_ok(struct vio_vu_backend *b, const struct msg *m, uint32_t i)
 	if (i < nq(b))
 		return true;
 	vlog(b, VIO_LOG_ERR, "vhost-user: %s for queue %u, the device has %u",
-	     request_name(m->hdr.request), i, nq(b));
+	     vu_request_name(m->hdr.request), i, nq(b));
 	return false;
 }
 
@@ -697,7 +674,7 @@ static int do_vring_fd(struct vio_vu_backend *b, struct msg *m)
 
 	if (m->p.u64 & ~(uint64_t)(VU_VRING_IDX_MASK | VU_VRING_NOFD)) {
 		vlog(b, VIO_LOG_ERR, "vhost-user: %s with unknown bits %#llx",
-		     request_name(m->hdr.request), (unsigned long long)m->p.u64);
+		     vu_request_name(m->hdr.request), (unsigned long long)m->p.u64);
 		return -EINVAL;
 	}
 	if (!queue_ok(b, m, qi))
@@ -968,7 +945,7 @@ static int handle(struct vio_vu_backend *b, struct msg *m)
 	case VU_GET_STATUS:
 		return reply_u64(b, m, d->status) ? -ECONNRESET : 1;
 	default:
-		vlog(b, VIO_LOG_ERR, "vhost-user: %s (%u) is not supported", request_name(m->hdr.request),
+		vlog(b, VIO_LOG_ERR, "vhost-user: %s (%u) is not supported", vu_request_name(m->hdr.request),
 		     m->hdr.request);
 		return -ENOTSUP;
 	}
@@ -1009,18 +986,18 @@ int vio_vu_backend_dispatch(struct vio_vu_backend *b)
 	want_size = expected_size(m.hdr.request);
 	want_fds = expected_fds(&m);
 	if (m.hdr.flags & ~(VU_VERSION_MASK | VU_FLAG_NEED_REPLY)) {
-		vlog(b, VIO_LOG_ERR, "vhost-user: %s with flags %#x", request_name(m.hdr.request), m.hdr.flags);
+		vlog(b, VIO_LOG_ERR, "vhost-user: %s with flags %#x", vu_request_name(m.hdr.request), m.hdr.flags);
 		r = -EINVAL;
 	} else if (want_size >= 0 && m.hdr.size != (uint32_t)want_size) {
 		vlog(b, VIO_LOG_ERR, "vhost-user: %s with a %u-byte payload, expected %d",
-		     request_name(m.hdr.request), m.hdr.size, want_size);
+		     vu_request_name(m.hdr.request), m.hdr.size, want_size);
 		r = -EINVAL;
 	} else if (want_fds >= 0 && m.nfds != (unsigned)want_fds) {
-		vlog(b, VIO_LOG_ERR, "vhost-user: %s with %u fds, expected %d", request_name(m.hdr.request),
+		vlog(b, VIO_LOG_ERR, "vhost-user: %s with %u fds, expected %d", vu_request_name(m.hdr.request),
 		     m.nfds, want_fds);
 		r = -EINVAL;
 	} else if (!allowed(b, &m)) {
-		vlog(b, VIO_LOG_ERR, "vhost-user: %s without its protocol feature", request_name(m.hdr.request));
+		vlog(b, VIO_LOG_ERR, "vhost-user: %s without its protocol feature", vu_request_name(m.hdr.request));
 		r = -EPROTO;
 	} else {
 		r = handle(b, &m);
@@ -1076,6 +1053,18 @@ void vio_vu_backend_queue_poll(struct vio_vu_backend *b, unsigned qi)
 	if (vq->enabled)
 		vio_dev_notify(b->dev, qi);
 	pthread_mutex_unlock(&vq->lock);
+}
+
+void vio_vu_backend_queue_lock(struct vio_vu_backend *b, unsigned qi)
+{
+	if (qi < nq(b))
+		pthread_mutex_lock(&b->queues[qi].lock);
+}
+
+void vio_vu_backend_queue_unlock(struct vio_vu_backend *b, unsigned qi)
+{
+	if (qi < nq(b))
+		pthread_mutex_unlock(&b->queues[qi].lock);
 }
 
 /* ------------------------------------------------------------------------ */

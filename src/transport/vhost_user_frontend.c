@@ -82,33 +82,6 @@ static void flog(struct vio_vu_frontend *fe, enum vio_log_level level, const cha
 }
 
 /* Names of the requests we send, for log lines. */
-static const char *req_name(uint32_t r)
-{
-	switch (r) {
-	case VU_GET_FEATURES: return "GET_FEATURES";
-	case VU_SET_FEATURES: return "SET_FEATURES";
-	case VU_SET_OWNER: return "SET_OWNER";
-	case VU_SET_MEM_TABLE: return "SET_MEM_TABLE";
-	case VU_SET_VRING_NUM: return "SET_VRING_NUM";
-	case VU_SET_VRING_ADDR: return "SET_VRING_ADDR";
-	case VU_SET_VRING_BASE: return "SET_VRING_BASE";
-	case VU_GET_VRING_BASE: return "GET_VRING_BASE";
-	case VU_SET_VRING_KICK: return "SET_VRING_KICK";
-	case VU_SET_VRING_CALL: return "SET_VRING_CALL";
-	case VU_SET_VRING_ERR: return "SET_VRING_ERR";
-	case VU_GET_PROTOCOL_FEATURES: return "GET_PROTOCOL_FEATURES";
-	case VU_SET_PROTOCOL_FEATURES: return "SET_PROTOCOL_FEATURES";
-	case VU_GET_QUEUE_NUM: return "GET_QUEUE_NUM";
-	case VU_SET_VRING_ENABLE: return "SET_VRING_ENABLE";
-	case VU_SET_BACKEND_REQ_FD: return "SET_BACKEND_REQ_FD";
-	case VU_GET_CONFIG: return "GET_CONFIG";
-	case VU_SET_CONFIG: return "SET_CONFIG";
-	case VU_RESET_DEVICE: return "RESET_DEVICE";
-	case VU_SET_STATUS: return "SET_STATUS";
-	case VU_GET_STATUS: return "GET_STATUS";
-	default: return "request";
-	}
-}
 
 /* ------------------------------------------------------------------------ */
 /* Small helpers                                                            */
@@ -441,38 +414,38 @@ static int recv_reply(struct vio_vu_frontend *fe, uint32_t req, void *payload, u
 	if (r == 0)
 		r = read_full(fe->sock, &h, sizeof(h), deadline, &nfds);
 	if (r == -ETIMEDOUT) {
-		drop(fe, r, "no reply to %s within %d ms", req_name(req), fe->cfg.timeout_ms);
+		drop(fe, r, "no reply to %s within %d ms", vu_request_name(req), fe->cfg.timeout_ms);
 		return r;
 	}
 	if (r) {
 		drop(fe, -ECONNRESET, "backend closed the connection waiting for the %s reply",
-		     req_name(req));
+		     vu_request_name(req));
 		return -ECONNRESET;
 	}
 	if ((h.flags & VU_VERSION_MASK) != VU_VERSION) {
-		drop(fe, -EPROTO, "%s reply has version %u, not 1", req_name(req),
+		drop(fe, -EPROTO, "%s reply has version %u, not 1", vu_request_name(req),
 		     h.flags & VU_VERSION_MASK);
 		return -EPROTO;
 	}
 	if (!(h.flags & VU_FLAG_REPLY) || (h.flags & ~(VU_VERSION_MASK | VU_FLAG_REPLY))) {
 		drop(fe, -EPROTO, "%s reply has flags %#x (REPLY missing or unknown bits)",
-		     req_name(req), h.flags);
+		     vu_request_name(req), h.flags);
 		return -EPROTO;
 	}
 	if (h.request != req) {
 		drop(fe, -EPROTO, "reply to request %u where %s (%u) was asked", h.request,
-		     req_name(req), req);
+		     vu_request_name(req), req);
 		return -EPROTO;
 	}
 	if (nfds) {
-		drop(fe, -EPROTO, "%s reply carried %u file descriptors", req_name(req), nfds);
+		drop(fe, -EPROTO, "%s reply carried %u file descriptors", vu_request_name(req), nfds);
 		return -EPROTO;
 	}
 	if (size_ok && h.size == VU_CONFIG_HDR && size != VU_CONFIG_HDR) {
 		*size_ok = false;
 		size = VU_CONFIG_HDR;
 	} else if (h.size != size) {
-		drop(fe, -EPROTO, "%s reply has a %u-byte payload, expected %u", req_name(req),
+		drop(fe, -EPROTO, "%s reply has a %u-byte payload, expected %u", vu_request_name(req),
 		     h.size, size);
 		return -EPROTO;
 	} else if (size_ok) {
@@ -482,7 +455,7 @@ static int recv_reply(struct vio_vu_frontend *fe, uint32_t req, void *payload, u
 	if (r == 0 && nfds)
 		r = -EPROTO;
 	if (r) {
-		drop(fe, r == -EPROTO ? r : -ECONNRESET, "%s reply payload: %s", req_name(req),
+		drop(fe, r == -EPROTO ? r : -ECONNRESET, "%s reply payload: %s", vu_request_name(req),
 		     r == -EPROTO ? "unexpected file descriptors" : vio_strerror(r));
 		return r == -EPROTO ? r : -ECONNRESET;
 	}
@@ -509,14 +482,14 @@ static int xact(struct vio_vu_frontend *fe, uint32_t req, const void *payload, u
 		     fds, nfds);
 	if (r) {
 		r = r == -ETIMEDOUT ? r : -ECONNRESET;
-		drop(fe, r, "could not send %s: %s", req_name(req), vio_strerror(r));
+		drop(fe, r, "could not send %s: %s", vu_request_name(req), vio_strerror(r));
 	} else if (reply) {
 		r = recv_reply(fe, req, reply, reply_size, NULL);
 	} else if (ack) {
 		r = recv_reply(fe, req, &verdict, sizeof(verdict), NULL);
 		if (r == 0 && verdict) {
 			flog(fe, VIO_LOG_ERR, "the backend refused %s (%llu)",
-			     req_name(req), (unsigned long long)verdict);
+			     vu_request_name(req), (unsigned long long)verdict);
 			r = -EIO;
 		}
 	}
