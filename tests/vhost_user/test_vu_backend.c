@@ -705,6 +705,45 @@ static void test_kick_nofd_polling(void **state)
 		assert_true(reap_one(t, 0));
 }
 
+struct poller {
+	struct t *t;
+	bool done;                      /* atomic: read while the thread runs */
+};
+
+static void *poll_thread(void *arg)
+{
+	struct poller *pl = arg;
+
+	vio_vu_backend_queue_poll(&pl->t->b, 0);
+	__atomic_store_n(&pl->done, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* vio_vu_backend_queue_lock keeps the device off the queue: a poll from
+ * another thread waits until the owner unlocks. */
+static void test_queue_lock(void **state)
+{
+	struct t *t = *state;
+	struct poller pl = { t, false };
+	pthread_t tid;
+	uint64_t before;
+
+	up(t);
+	post(t, 0, 3, 1);
+	before = t->e.chains[0];
+	vio_vu_backend_queue_lock(&t->b, 0);
+	assert_int_equal(pthread_create(&tid, NULL, poll_thread, &pl), 0);
+	usleep(100 * 1000);
+	assert_false(__atomic_load_n(&pl.done, __ATOMIC_ACQUIRE));
+	assert_int_equal(t->e.chains[0], before);
+	vio_vu_backend_queue_unlock(&t->b, 0);
+	pthread_join(tid, NULL);
+	assert_true(pl.done);
+	assert_int_equal(t->e.chains[0], before + 3);
+	for (unsigned k = 0; k < 3; k++)
+		assert_true(reap_one(t, 0));
+}
+
 /* SET_VRING_BASE is optional: without it a ring starts fresh (for packed:
  * position 0 with the wrap counters set, not cleared). */
 static void test_no_vring_base(void **state)
@@ -2524,6 +2563,7 @@ static const struct test_def layout_tests[] = {
 	{ "GET_VRING_BASE before start reports SET_VRING_BASE", test_vring_base_before_start },
 	{ "buffers kicked while disabled run on enable", test_disable_enable },
 	{ "SET_VRING_KICK NOFD: the caller polls", test_kick_nofd_polling },
+	{ "queue_lock keeps the device off the queue", test_queue_lock },
 	{ "SET_VRING_CALL NOFD: no interrupts, ring still used", test_call_nofd },
 	{ "no SET_VRING_BASE: the ring starts fresh", test_no_vring_base },
 	{ "in-band VRING_KICK", test_inband_kick },
