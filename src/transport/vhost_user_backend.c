@@ -825,7 +825,10 @@ static int do_set_config(struct vio_vu_backend *b, struct msg *m)
 		vlog(b, VIO_LOG_ERR, "vhost-user: malformed SET_CONFIG");
 		return -EINVAL;
 	}
+	/* Control-plane calls never overlap queue processing (core.h). */
+	all_lock(b);
 	r = vio_dev_config_write(b->dev, c->offset, c->data, c->size);
+	all_unlock(b);
 	if (r)
 		vlog(b, VIO_LOG_ERR, "vhost-user: SET_CONFIG [%u, +%u) refused: %s", c->offset, c->size,
 		     vio_strerror(r));
