@@ -371,6 +371,11 @@ int vio_find_vqs(struct vio_device *dev, unsigned n, const struct vio_vq_info *i
 /* Frees what vio_find_vqs() allocated; the device must be reset first. */
 void vio_del_vqs(struct vio_device *dev);
 
+/* Zeroed private memory from the bus's allocator, for a driver's own
+ * bookkeeping (never visible to the device); control path only. */
+void *vio_priv_alloc(struct vio_device *dev, size_t size);
+void vio_priv_free(struct vio_device *dev, void *p, size_t size);
+
 /* Device address of a pointer inside DMA memory, and the allocator. */
 void *vio_dma_alloc(struct vio_device *dev, size_t size, size_t align, uint64_t *dma);
 void vio_dma_free(struct vio_device *dev, void *p, size_t size);

@@ -255,6 +255,21 @@ int vio_config_write(struct vio_device *dev, unsigned off, const void *buf, unsi
 	return dev->ops->config_write(dev, off, buf, len);
 }
 
+void *vio_priv_alloc(struct vio_device *dev, size_t size)
+{
+	void *p = dev->bus->alloc(dev->bus->alloc_opaque, size);
+
+	if (p)
+		memset(p, 0, size);
+	return p;
+}
+
+void vio_priv_free(struct vio_device *dev, void *p, size_t size)
+{
+	if (p)
+		dev->bus->free(dev->bus->alloc_opaque, p, size);
+}
+
 void *vio_dma_alloc(struct vio_device *dev, size_t size, size_t align, uint64_t *dma)
 {
 	return dev->ops->dma_alloc(dev, size, align, dma);

@@ -95,21 +95,6 @@ static struct blk_drv *drv_of(struct vio_device *dev)
 	return dev->priv;
 }
 
-static void *priv_alloc(struct vio_device *dev, size_t len)
-{
-	void *p = dev->bus->alloc(dev->bus->alloc_opaque, len);
-
-	if (p)
-		memset(p, 0, len);
-	return p;
-}
-
-static void priv_free(struct vio_device *dev, void *p, size_t len)
-{
-	if (p)
-		dev->bus->free(dev->bus->alloc_opaque, p, len);
-}
-
 static uint8_t *slot_dma(struct blk_q *q, unsigned i)
 {
 	return q->dma + (size_t)i * SLOT_BYTES;
@@ -776,7 +761,7 @@ static void free_queues(struct blk_drv *bd)
 		struct blk_q *q = &bd->qs[i];
 
 		vio_dma_free(bd->dev, q->dma, q->dma_len);
-		priv_free(bd->dev, q->slots, q->nslots * sizeof(*q->slots));
+		vio_priv_free(bd->dev, q->slots, q->nslots * sizeof(*q->slots));
 		q->dma = NULL;
 		q->slots = NULL;
 	}
@@ -789,7 +774,7 @@ static int setup_queue(struct blk_drv *bd, unsigned qi)
 	q->vq = &bd->vqs[qi];
 	q->vq->priv = bd;
 	q->nslots = q->vq->q.size;
-	q->slots = priv_alloc(bd->dev, q->nslots * sizeof(*q->slots));
+	q->slots = vio_priv_alloc(bd->dev, q->nslots * sizeof(*q->slots));
 	q->dma_len = (size_t)q->nslots * SLOT_BYTES;
 	q->dma = vio_dma_alloc(bd->dev, q->dma_len, 64, &q->dma_addr);
 	if (!q->slots || !q->dma)
@@ -893,7 +878,7 @@ static void blk_remove(struct vio_device *dev)
 	free_queues(bd);
 	vio_del_vqs(dev);
 	dev->priv = NULL;
-	priv_free(dev, bd, sizeof(*bd));
+	vio_priv_free(dev, bd, sizeof(*bd));
 }
 
 static int blk_probe(struct vio_device *dev)
@@ -904,7 +889,7 @@ static int blk_probe(struct vio_device *dev)
 	unsigned nq;
 	int r;
 
-	bd = priv_alloc(dev, sizeof(*bd));
+	bd = vio_priv_alloc(dev, sizeof(*bd));
 	if (!bd)
 		return -ENOMEM;
 	bd->dev = dev;
@@ -935,7 +920,7 @@ static int blk_probe(struct vio_device *dev)
 	dev->priv = bd;
 	return 0;
 fail:
-	priv_free(dev, bd, sizeof(*bd));
+	vio_priv_free(dev, bd, sizeof(*bd));
 	return r;
 }
 

@@ -220,27 +220,12 @@ static void con_vq_callback(struct vio_virtqueue *vq)
 /* ------------------------------------------------------------------------ */
 /* Probe and remove                                                         */
 
-static void *priv_alloc(struct vio_device *dev, size_t size)
-{
-	void *p = dev->bus->alloc(dev->bus->alloc_opaque, size);
-
-	if (p)
-		memset(p, 0, size);
-	return p;
-}
-
-static void priv_free(struct vio_device *dev, void *p, size_t size)
-{
-	if (p)
-		dev->bus->free(dev->bus->alloc_opaque, p, size);
-}
-
 static void free_state(struct vio_device *dev, struct con_state *s)
 {
 	vio_dma_free(dev, s->mem, s->mem_len);
-	priv_free(dev, s->bufs, sizeof(*s->bufs) * (s->nrx + s->ntx));
-	priv_free(dev, s->sg, sizeof(*s->sg) * s->segs);
-	priv_free(dev, s, sizeof(*s));
+	vio_priv_free(dev, s->bufs, sizeof(*s->bufs) * (s->nrx + s->ntx));
+	vio_priv_free(dev, s->sg, sizeof(*s->sg) * s->segs);
+	vio_priv_free(dev, s, sizeof(*s));
 }
 
 static unsigned cap(unsigned v, unsigned dflt, unsigned max)
@@ -285,7 +270,7 @@ static int con_probe(struct vio_device *dev)
 		{ .callback = con_vq_callback, .size = o->queue_size,
 		  .len_policy = VIO_LEN_CLAMP },
 	};
-	struct con_state *s = priv_alloc(dev, sizeof(*s));
+	struct con_state *s = vio_priv_alloc(dev, sizeof(*s));
 	unsigned qmin;
 	int r;
 
@@ -300,7 +285,7 @@ static int con_probe(struct vio_device *dev)
 	info[0].indirect_max = info[1].indirect_max = s->segs > 1 ? s->segs : 0;
 	r = vio_find_vqs(dev, 2, info, s->vqs);
 	if (r) {
-		priv_free(dev, s, sizeof(*s));
+		vio_priv_free(dev, s, sizeof(*s));
 		return r;
 	}
 	s->vqs[RX].priv = s->vqs[TX].priv = s;
@@ -310,8 +295,8 @@ static int con_probe(struct vio_device *dev)
 	s->ntx = cap(o->tx_bufs, DEFAULT_BUFS, s->vqs[TX].q.size);
 	s->mem_len = (size_t)s->nrx * s->rx_bytes + (size_t)s->ntx * s->tx_bytes;
 	s->mem = vio_dma_alloc(dev, s->mem_len, 64, &s->mem_dma);
-	s->bufs = priv_alloc(dev, sizeof(*s->bufs) * (s->nrx + s->ntx));
-	s->sg = priv_alloc(dev, sizeof(*s->sg) * s->segs);
+	s->bufs = vio_priv_alloc(dev, sizeof(*s->bufs) * (s->nrx + s->ntx));
+	s->sg = vio_priv_alloc(dev, sizeof(*s->sg) * s->segs);
 	if (!s->mem || !s->bufs || !s->sg) {
 		vio_device_reset(dev);
 		vio_del_vqs(dev);

@@ -223,27 +223,12 @@ static void rng_vq_callback(struct vio_virtqueue *vq)
 /* ------------------------------------------------------------------------ */
 /* Probe and remove                                                         */
 
-static void *priv_alloc(struct vio_device *dev, size_t size)
-{
-	void *p = dev->bus->alloc(dev->bus->alloc_opaque, size);
-
-	if (p)
-		memset(p, 0, size);
-	return p;
-}
-
-static void priv_free(struct vio_device *dev, void *p, size_t size)
-{
-	if (p)
-		dev->bus->free(dev->bus->alloc_opaque, p, size);
-}
-
 static void free_state(struct vio_device *dev, struct rng_state *s)
 {
 	vio_dma_free(dev, s->bounce, s->bounce_len);
-	priv_free(dev, s->reqs, sizeof(*s->reqs) * s->nreqs);
-	priv_free(dev, s->sg, sizeof(*s->sg) * s->segs);
-	priv_free(dev, s, sizeof(*s));
+	vio_priv_free(dev, s->reqs, sizeof(*s->reqs) * s->nreqs);
+	vio_priv_free(dev, s->sg, sizeof(*s->sg) * s->segs);
+	vio_priv_free(dev, s, sizeof(*s));
 }
 
 static int rng_probe(struct vio_device *dev)
@@ -252,7 +237,7 @@ static int rng_probe(struct vio_device *dev)
 		(const void *)((const char *)dev->driver - offsetof(struct vio_rng_driver, drv));
 	const struct vio_rng_drv_opts *o = &d->opts;
 	struct vio_vq_info info = { .callback = rng_vq_callback, .size = o->queue_size };
-	struct rng_state *s = priv_alloc(dev, sizeof(*s));
+	struct rng_state *s = vio_priv_alloc(dev, sizeof(*s));
 	unsigned qsize;
 	int r;
 
@@ -266,7 +251,7 @@ static int rng_probe(struct vio_device *dev)
 	info.indirect_max = s->segs > 1 ? s->segs : 0;
 	r = vio_find_vqs(dev, 1, &info, &s->vq);
 	if (r) {
-		priv_free(dev, s, sizeof(*s));
+		vio_priv_free(dev, s, sizeof(*s));
 		return r;
 	}
 	s->vq.priv = s;
@@ -278,8 +263,8 @@ static int rng_probe(struct vio_device *dev)
 		s->nreqs = qsize;
 	s->bounce_len = (size_t)s->nreqs * s->buf_bytes;
 	s->bounce = vio_dma_alloc(dev, s->bounce_len, 64, &s->bounce_dma);
-	s->reqs = priv_alloc(dev, sizeof(*s->reqs) * s->nreqs);
-	s->sg = priv_alloc(dev, sizeof(*s->sg) * s->segs);
+	s->reqs = vio_priv_alloc(dev, sizeof(*s->reqs) * s->nreqs);
+	s->sg = vio_priv_alloc(dev, sizeof(*s->sg) * s->segs);
 	if (!s->bounce || !s->reqs || !s->sg) {
 		vio_device_reset(dev);
 		vio_del_vqs(dev);
