@@ -384,6 +384,14 @@ uint64_t vio_dma_addr(struct vio_device *dev, const void *p);
 /* Kicks queue vq if the ring says the device wants it. */
 bool vio_vq_kick(struct vio_virtqueue *vq);
 
+/*
+ * Hands every used buffer of vq to fn, with the race-free dance of the
+ * seed's drivers: callbacks off, drain, callbacks on, and drain again if
+ * buffers slipped in meanwhile. 0, or -EIO when the queue is broken.
+ */
+int vio_vq_reap(struct vio_virtqueue *vq, void (*fn)(void *opaque, void *token, uint32_t len),
+		void *opaque);
+
 /* Waits for the device (see vio_transport_ops.wait): 0 or -ETIMEDOUT. */
 int vio_device_wait(struct vio_device *dev, int timeout_ms);
 

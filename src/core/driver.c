@@ -408,6 +408,25 @@ void vio_del_vqs(struct vio_device *dev)
 	dev->nvqs = 0;
 }
 
+int vio_vq_reap(struct vio_virtqueue *vq, void (*fn)(void *opaque, void *token, uint32_t len),
+		void *opaque)
+{
+	struct vio_drvq *q = &vq->q;
+
+	do {
+		void *token;
+		uint32_t len;
+		int r;
+
+		vio_drvq_disable_cb(q);
+		while ((r = vio_drvq_get_buf(q, &token, &len)) == 0)
+			fn(opaque, token, len);
+		if (r != -EAGAIN)
+			return -EIO;
+	} while (!vio_drvq_enable_cb(q));
+	return 0;
+}
+
 bool vio_vq_kick(struct vio_virtqueue *vq)
 {
 	if (!vio_drvq_kick_prepare(&vq->q))

@@ -166,28 +166,22 @@ static void tx_used(struct con_state *s, struct con_buf *b)
 	s->tx_posted--;
 }
 
+static void rx_used_cb(void *opaque, void *token, uint32_t len)
+{
+	rx_used(opaque, token, len);
+}
+
+static void tx_used_cb(void *opaque, void *token, uint32_t len)
+{
+	(void)len;
+	tx_used(opaque, token);
+}
+
 /* Reaps every used buffer of queue qi, leaving callbacks enabled. */
 static void reap(struct con_state *s, unsigned qi)
 {
-	struct vio_drvq *q = &s->vqs[qi].q;
-
-	do {
-		void *token;
-		uint32_t len;
-		int r;
-
-		vio_drvq_disable_cb(q);
-		while ((r = vio_drvq_get_buf(q, &token, &len)) == 0) {
-			if (qi == RX)
-				rx_used(s, token, len);
-			else
-				tx_used(s, token);
-		}
-		if (r != -EAGAIN) {
-			s->err = -EIO;
-			return;
-		}
-	} while (!vio_drvq_enable_cb(q));
+	if (vio_vq_reap(&s->vqs[qi], qi == RX ? rx_used_cb : tx_used_cb, s))
+		s->err = -EIO;
 }
 
 static void service(struct con_state *s)

@@ -177,23 +177,15 @@ static void complete_req(struct rng_state *s, struct rng_req *req, uint32_t len)
 }
 
 /* Reaps every used request, leaving callbacks enabled. */
+static void used_cb(void *opaque, void *token, uint32_t len)
+{
+	complete_req(opaque, token, len);
+}
+
 static void reap(struct rng_state *s)
 {
-	struct vio_drvq *q = &s->vq.q;
-
-	do {
-		void *token;
-		uint32_t len;
-		int r;
-
-		vio_drvq_disable_cb(q);
-		while ((r = vio_drvq_get_buf(q, &token, &len)) == 0)
-			complete_req(s, token, len);
-		if (r != -EAGAIN) {
-			s->err = -EIO;
-			return;
-		}
-	} while (!vio_drvq_enable_cb(q));
+	if (vio_vq_reap(&s->vq, used_cb, s))
+		s->err = -EIO;
 }
 
 static void service(struct rng_state *s)
