@@ -113,15 +113,16 @@ static void vu_config_interrupt(void *opaque)
 	struct vu_header h = { VU_BACKEND_CONFIG_CHANGE_MSG, VU_VERSION, 0 };
 	uint64_t one = 1;
 
+	/* backend_lock also guards the err fds: we may run on one queue's
+	 * thread while another queue's SET_VRING_ERR replaces its fd. */
+	pthread_mutex_lock(&b->backend_lock);
 	if (b->dev->status & VIO_STATUS_NEEDS_RESET) {
 		for (unsigned i = 0; i < nq(b); i++)
 			if (b->queues[i].err_fd >= 0)
 				(void)!write(b->queues[i].err_fd, &one, sizeof(one));
 	}
-	if (b->backend_fd < 0 || !(b->protocol_features & VIO_BIT(VU_PROTOCOL_F_CONFIG)))
-		return;
-	pthread_mutex_lock(&b->backend_lock);
-	if (send(b->backend_fd, &h, sizeof(h), MSG_NOSIGNAL) != (ssize_t)sizeof(h))
+	if (b->backend_fd >= 0 && (b->protocol_features & VIO_BIT(VU_PROTOCOL_F_CONFIG)) &&
+	    send(b->backend_fd, &h, sizeof(h), MSG_NOSIGNAL) != (ssize_t)sizeof(h))
 		vlog(b, VIO_LOG_WARN, "vhost-user: could not send CONFIG_CHANGE_MSG");
 	pthread_mutex_unlock(&b->backend_lock);
 }
@@ -325,7 +326,9 @@ static void rings_reset(struct vio_vu_backend *b)
 
 		ring_stop(b, i);
 		close_fd(&vq->call_fd);
+		pthread_mutex_lock(&b->backend_lock);   /* see vu_config_interrupt */
 		close_fd(&vq->err_fd);
+		pthread_mutex_unlock(&b->backend_lock);
 		vq->enabled = false;
 		vq->addr_set = false;
 		vq->num = 0;
@@ -695,8 +698,10 @@ static int do_vring_fd(struct vio_vu_backend *b, struct msg *m)
 		vq->call_fd = fd;
 		break;
 	default:
+		pthread_mutex_lock(&b->backend_lock);   /* see vu_config_interrupt */
 		close_fd(&vq->err_fd);
 		vq->err_fd = fd;
+		pthread_mutex_unlock(&b->backend_lock);
 		break;
 	}
 	pthread_mutex_unlock(&vq->lock);
