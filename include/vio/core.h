@@ -85,6 +85,7 @@ struct vio_dev_queue {
 	/* read-only for device types */
 	struct vio_devq vq;
 	unsigned max_size;          /* set by the device type */
+	unsigned indirect_max;      /* device type: longest indirect table, 0 = size */
 	unsigned size;              /* chosen by the driver */
 	struct vio_ring_addrs addrs;
 	bool enabled;               /* the driver enabled it */

@@ -322,6 +322,12 @@ struct vio_devq_config {
 	bool resume;
 	uint16_t avail_base;
 	uint16_t used_base;
+	/* Raises the longest indirect table pop() accepts above the queue
+	 * size (smaller values, 0 included, leave it at the queue size). A
+	 * device that advertises longer requests than the queue holds sets
+	 * it: Linux sizes its blk tables from seg_max, not from the queue
+	 * size the frontend picked later. At most 32768. */
+	unsigned indirect_max;
 };
 
 struct vio_devq {
@@ -336,6 +342,7 @@ struct vio_devq {
 	int err;
 	const char *error;
 	const struct vio_mem *mem;
+	unsigned indirect_max;   /* longest indirect table accepted */
 	uint16_t last_avail;     /* next avail entry to consume */
 	uint16_t avail_idx;      /* last avail->idx read */
 	uint16_t used_idx;       /* used->idx as last published */

@@ -92,6 +92,7 @@ static int init_queue(struct vio_dev *d, unsigned qi)
 		.resume = q->resume,
 		.avail_base = q->avail_base,
 		.used_base = q->used_base,
+		.indirect_max = q->indirect_max,
 	};
 	int r;
 

@@ -728,7 +728,8 @@ static void queues_fini(struct vio_blk_dev *blk)
 /* Per queue: `batch` requests, each with `spans` readable and `spans`
  * writable spans, a segment buffer, and an io_uring if the backend
  * wants one. */
-static int queues_init(struct vio_blk_dev *blk, unsigned qsize, unsigned batch, unsigned spans)
+static int queues_init(struct vio_blk_dev *blk, unsigned qsize, unsigned batch, unsigned spans,
+		       uint32_t seg_max)
 {
 	const uint32_t max_seg = blk->max_discard_seg > blk->max_wz_seg ? blk->max_discard_seg :
 				 blk->max_wz_seg;
@@ -742,6 +743,11 @@ static int queues_init(struct vio_blk_dev *blk, unsigned qsize, unsigned batch, 
 		struct vio__blk_queue *q = &blk->qs[i];
 
 		blk->dqs[i].max_size = qsize;
+		/* seg_max promises requests of seg_max data segments plus the
+		 * header and the status byte, whatever queue size the driver
+		 * picks: Linux builds indirect tables that long. */
+		blk->dqs[i].indirect_max = seg_max < VIO_SPLIT_MAX_SIZE - 2 ?
+					   seg_max + 2 : VIO_SPLIT_MAX_SIZE;
 		q->nreqs = batch;
 		q->reqs = calloc(batch, sizeof(*q->reqs));
 		q->spans = calloc((size_t)batch * 2 * spans, sizeof(*q->spans));
@@ -824,7 +830,7 @@ int vio_blk_dev_init(struct vio_blk_dev *blk, const struct vio_blk_dev_opts *o)
 		batch = blk->be->want_uring ? DEFAULT_BATCH_URING : DEFAULT_BATCH_SYNC;
 	if (batch > qsize)
 		batch = qsize;
-	r = queues_init(blk, qsize, batch, spans);
+	r = queues_init(blk, qsize, batch, spans, seg_max);
 	if (r)
 		goto fail;
 

@@ -168,7 +168,8 @@ void *vio_drvq_detach_unused(struct vio_drvq *q)
 int vio_devq_init(struct vio_devq *q, const struct vio_devq_config *cfg)
 {
 	memset(q, 0, sizeof(*q));
-	if (!vio_ring_size_valid(cfg->features, cfg->size) || !cfg->mem)
+	if (!vio_ring_size_valid(cfg->features, cfg->size) || !cfg->mem ||
+	    cfg->indirect_max > VIO_SPLIT_MAX_SIZE)
 		return -EINVAL;
 	if (is_packed(cfg->features)) {
 		if (!vio_has_feature(cfg->features, VIO_F_VERSION_1))

@@ -320,6 +320,7 @@ static inline void dev_init_common(struct vio_devq *q, const struct vio_devq_con
 	q->in_order = vio_has_feature(cfg->features, VIO_F_IN_ORDER);
 	q->packed = vio_has_feature(cfg->features, VIO_F_RING_PACKED);
 	q->mem = cfg->mem;
+	q->indirect_max = cfg->indirect_max > cfg->size ? cfg->indirect_max : cfg->size;
 }
 
 /* Starts a pop: clears the element's results. */
@@ -387,8 +388,8 @@ static inline int dev_indirect_table(struct vio_devq *q, const struct vio__desc 
 	if (ind->len == 0 || ind->len % 16)
 		return dev_fail(q, -EIO, "indirect table length not a non-zero multiple of 16");
 	*entries = ind->len / 16;
-	if (*entries > q->size)
-		return dev_fail(q, -EIO, "indirect table longer than the queue");
+	if (*entries > q->indirect_max)
+		return dev_fail(q, -EIO, "indirect table longer than the queue allows");
 	*table = vio_mem_ptr(q->mem, ind->addr, ind->len);
 	if (*table && (uintptr_t)*table % 8 == 0)
 		return 0;

@@ -54,11 +54,12 @@ if [ -z "$accel" ]; then
 fi
 echo "guest: accelerator $accel, kernel $kernel" >&2
 
-# start_daemon NAME ARGS...: start one daemon (a child of this shell, so
-# that `wait` can read its exit status); its pid is left in $started.
+# start_daemon DIR NAME ARGS...: start one daemon (a child of this shell,
+# so that `wait` can read its exit status), logging to DIR/daemons.log;
+# its pid is left in $started.
 start_daemon() {
-	local name=$1; shift
-	"$bin/$name" "$@" >>"$work/$name.log" 2>&1 &
+	local dir=$1 name=$2; shift 2
+	"$bin/$name" "$@" >>"$dir/daemons.log" 2>&1 &
 	started=$!
 	pids+=($started)
 }
@@ -109,11 +110,11 @@ run_variant() {
 	[ ${#machine[@]} -gt 0 ] || machine=(-numa node,memdev=mem)
 
 	local blk ro rng
-	start_daemon vhost-user-blk --socket-path="$dir/blk.sock" --blk-file="$dir/disk.img" --num-queues=$queues
+	start_daemon "$dir" vhost-user-blk --socket-path="$dir/blk.sock" --blk-file="$dir/disk.img" --num-queues=$queues
 	blk=$started
-	start_daemon vhost-user-blk --socket-path="$dir/ro.sock" --blk-file="$dir/ro.img" --read-only
+	start_daemon "$dir" vhost-user-blk --socket-path="$dir/ro.sock" --blk-file="$dir/ro.img" --read-only
 	ro=$started
-	start_daemon vhost-user-rng --socket-path="$dir/rng.sock"
+	start_daemon "$dir" vhost-user-rng --socket-path="$dir/rng.sock"
 	rng=$started
 	for s in blk ro rng; do
 		wait_socket "$dir/$s.sock" || { tap not "$v: $s daemon listens"; return; }
@@ -151,6 +152,8 @@ run_variant() {
 		tap ok "$v: guest ran to the end"
 	else
 		tap not "$v: guest ran to the end" "qemu exit $st; last console lines: $(tail -3 "$dir/console.log" | tr -d '\r\n' | cut -c1-200)"
+		echo "--- $v: daemon log" >&2
+		cat "$dir/daemons.log" >&2
 	fi
 	[ $seen = 1 ] || cat "$dir/console.log" >&2
 

@@ -1445,6 +1445,55 @@ static void h_indirect_table_of_queue_size(void **state)
 	assert_int_equal(h->e.out_len, 64);
 }
 
+/* A device that promised longer requests (blk's seg_max) raises the limit
+ * above the queue size: a table of that length pops, one more does not. */
+static void raised_limit_case(void **state, unsigned entries, bool ok)
+{
+	struct hq *h = hq_init(state, 8, F_IND);
+	struct vio_devq_config c = hq_cfg(h, 0, 0);
+
+	c.indirect_max = 12;
+	assert_int_equal(vio_devq_init(&h->q, &c), 0);
+	for (unsigned i = 0; i < entries; i++)
+		put_ind(h, IND(0), i, BUF(8 * i), 8, i + 1 < entries ? VIO_DESC_F_NEXT : 0,
+			(uint16_t)(i + 1));
+	put_desc(h, 0, IND(0), entries * 16, VIO_DESC_F_INDIRECT, 0);
+	publish(h, 0);
+	if (ok) {
+		pop_ok(h);
+		assert_int_equal(h->e.out_len, 8 * entries);
+	} else {
+		expect_stop(h, -EIO);
+	}
+}
+
+static void h_indirect_table_of_raised_limit(void **state)
+{
+	raised_limit_case(state, 12, true);
+}
+
+static void h_bad_indirect_longer_than_raised_limit(void **state)
+{
+	raised_limit_case(state, 13, false);
+}
+
+static void h_indirect_limit_below_size_keeps_size(void **state)
+{
+	struct hq *h = hq_init(state, 8, F_IND);
+	struct vio_devq_config c = hq_cfg(h, 0, 0);
+
+	c.indirect_max = 2;
+	assert_int_equal(vio_devq_init(&h->q, &c), 0);
+	for (unsigned i = 0; i < 8; i++)
+		put_ind(h, IND(0), i, BUF(8 * i), 8, i < 7 ? VIO_DESC_F_NEXT : 0,
+			(uint16_t)(i + 1));
+	put_desc(h, 0, IND(0), 8 * 16, VIO_DESC_F_INDIRECT, 0);
+	publish(h, 0);
+	pop_ok(h);
+	c.indirect_max = VIO_SPLIT_MAX_SIZE + 1;
+	assert_int_equal(vio_devq_init(&h->q, &c), -EINVAL);
+}
+
 /* ---- malformed: indices -------------------------------------------------- */
 
 static void h_bad_head_equal_to_size(void **state)
@@ -2238,6 +2287,9 @@ static const struct {
 	HQ_TEST(h_indirect_table_in_misaligned_host_region),
 	HQ_TEST(h_indirect_table_across_three_regions),
 	HQ_TEST(h_indirect_table_of_queue_size),
+	HQ_TEST(h_indirect_table_of_raised_limit),
+	HQ_TEST(h_bad_indirect_longer_than_raised_limit),
+	HQ_TEST(h_indirect_limit_below_size_keeps_size),
 	HQ_TEST(h_bad_head_equal_to_size),
 	HQ_TEST(h_bad_head_0xffff),
 	HQ_TEST(h_bad_avail_idx_more_than_size_ahead),
