@@ -343,6 +343,7 @@ struct vio_devq {
 	const char *error;
 	const struct vio_mem *mem;
 	unsigned indirect_max;   /* longest indirect table accepted */
+	unsigned mem_hint;       /* region of the last buffer, for mem */
 	uint16_t last_avail;     /* next avail entry to consume */
 	uint16_t avail_idx;      /* last avail->idx read */
 	uint16_t used_idx;       /* used->idx as last published */

@@ -353,13 +353,15 @@ static inline int dev_map_desc(struct vio_devq *q, struct vio_elem *e, const str
 		return dev_fail(q, -EIO, "descriptor chain longer than 4 GiB");
 	if (d->flags & VIO_DESC_F_WRITE) {
 		*seen_write = true;
-		r = vio_mem_translate(q->mem, d->addr, d->len, e->in + e->in_num, e->in_cap - e->in_num, &n);
+		r = vio_mem_translate_hint(q->mem, &q->mem_hint, d->addr, d->len, e->in + e->in_num,
+					   e->in_cap - e->in_num, &n);
 		e->in_num += n;
 		e->in_len += d->len;
 	} else {
 		if (*seen_write)
 			return dev_fail(q, -EIO, "readable descriptor after a writable one");
-		r = vio_mem_translate(q->mem, d->addr, d->len, e->out + e->out_num, e->out_cap - e->out_num, &n);
+		r = vio_mem_translate_hint(q->mem, &q->mem_hint, d->addr, d->len, e->out + e->out_num,
+					   e->out_cap - e->out_num, &n);
 		e->out_num += n;
 		e->out_len += d->len;
 	}

@@ -1088,6 +1088,123 @@ static void test_prop_add_overlap(void **state)
 
 /* ------------------------------------------------------------------------ */
 
+/* ------------------------------------------------------------------------ */
+/* translate_hint: the one-region fast path must give translate()'s answers */
+
+static void test_hint_hit_keeps_hint(void **state)
+{
+	struct fix *f = *state;
+	struct vio_iov iov[2];
+	unsigned n = N_SENTINEL, hint = 2;      /* C */
+
+	assert_int_equal(vio_mem_translate_hint(&f->mem, &hint, C_ADDR + 0x10, 0x20, iov, 2, &n), 0);
+	assert_int_equal(n, 1);
+	assert_ptr_equal(iov[0].base, f->c + 0x10);
+	assert_int_equal(iov[0].len, 0x20);
+	assert_int_equal(hint, 2);
+}
+
+static void test_hint_miss_moves_hint(void **state)
+{
+	struct fix *f = *state;
+	struct vio_iov iov[2];
+	unsigned n = N_SENTINEL, hint = 2;      /* C, but the address is in A */
+
+	assert_int_equal(vio_mem_translate_hint(&f->mem, &hint, A_ADDR + 8, 8, iov, 2, &n), 0);
+	assert_int_equal(n, 1);
+	assert_ptr_equal(iov[0].base, f->a + 8);
+	assert_int_equal(hint, 0);
+}
+
+/* A range that starts in the hinted region and runs on into the next must
+ * come back as two spans, not one span past the region's end. */
+static void test_hint_range_leaving_region(void **state)
+{
+	struct fix *f = *state;
+	struct vio_iov iov[2];
+	unsigned n = N_SENTINEL, hint = 0;      /* A */
+
+	assert_int_equal(vio_mem_translate_hint(&f->mem, &hint, B_ADDR - 0x10, 0x30, iov, 2, &n), 0);
+	assert_int_equal(n, 2);
+	assert_ptr_equal(iov[0].base, f->a + PAGE - 0x10);
+	assert_int_equal(iov[0].len, 0x10);
+	assert_ptr_equal(iov[1].base, f->b);
+	assert_int_equal(iov[1].len, 0x20);
+}
+
+/* An address below the hinted region (addr - region start wraps). */
+static void test_hint_address_below_region(void **state)
+{
+	struct fix *f = *state;
+	struct vio_iov iov[1];
+	unsigned n = N_SENTINEL, hint = 2;      /* C */
+
+	assert_int_equal(vio_mem_translate_hint(&f->mem, &hint, B_ADDR, 4, iov, 1, &n), 0);
+	assert_ptr_equal(iov[0].base, f->b);
+	assert_int_equal(hint, 1);
+}
+
+static void test_hint_out_of_range_or_stale(void **state)
+{
+	struct fix *f = *state;
+	struct vio_iov iov[1];
+	unsigned n = N_SENTINEL, hint = 99;
+
+	assert_int_equal(vio_mem_translate_hint(&f->mem, &hint, C_ADDR, 4, iov, 1, &n), 0);
+	assert_ptr_equal(iov[0].base, f->c);
+	assert_int_equal(hint, 2);
+	/* C removed: the stale hint must not translate into it. */
+	assert_int_equal(vio_mem_remove(&f->mem, C_ADDR, PAGE), 0);
+	n = N_SENTINEL;
+	assert_int_equal(vio_mem_translate_hint(&f->mem, &hint, C_ADDR, 4, iov, 1, &n), -EFAULT);
+	assert_int_equal(n, 0);
+}
+
+static void test_hint_errors_as_translate(void **state)
+{
+	struct fix *f = *state;
+	struct vio_iov iov[1];
+	unsigned n = N_SENTINEL, hint = 0;
+
+	/* A hole, a wrap past 2^64, no room for a span, and zero bytes. */
+	assert_int_equal(vio_mem_translate_hint(&f->mem, &hint, 0x50000, 1, iov, 1, &n), -EFAULT);
+	assert_int_equal(n, 0);
+	assert_int_equal(vio_mem_translate_hint(&f->mem, &hint, A_ADDR, TOP, iov, 1, &n), -EOVERFLOW);
+	assert_int_equal(vio_mem_translate_hint(&f->mem, &hint, A_ADDR, 1, iov, 0, &n), -ENOBUFS);
+	n = N_SENTINEL;
+	assert_int_equal(vio_mem_translate_hint(&f->mem, &hint, 0x50000, 0, iov, 0, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(hint, 0);
+}
+
+/* Random ranges around the regions: the same result, spans and error as
+ * translate(), whatever the hint held before. */
+static void test_prop_hint_matches_translate(void **state)
+{
+	struct fix *f = *state;
+	uint64_t x = 0x9e3779b97f4a7c15u;
+	unsigned hint = 0;
+
+	for (int i = 0; i < 20000; i++) {
+		struct vio_iov a[3], b[3];
+		unsigned na = N_SENTINEL, nb = N_SENTINEL;
+		uint64_t addr, len;
+		int ra, rb;
+
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		addr = A_ADDR - 0x40 + x % (C_ADDR + PAGE + 0x80 - A_ADDR);
+		len = (x >> 32) % (x & 1 ? 0x80 : 2 * PAGE + 0x40);
+		ra = vio_mem_translate(&f->mem, addr, len, a, 1 + (x >> 40) % 3, &na);
+		rb = vio_mem_translate_hint(&f->mem, &hint, addr, len, b, 1 + (x >> 40) % 3, &nb);
+		assert_int_equal(ra, rb);
+		assert_int_equal(na, nb);
+		for (unsigned k = 0; k < na; k++) {
+			assert_ptr_equal(a[k].base, b[k].base);
+			assert_int_equal(a[k].len, b[k].len);
+		}
+	}
+}
+
 #define OVERLAP_CASE(i, label) \
 	{ "add_overlap_" label, test_overlap_row, NULL, NULL, (void *)&overlap_rows[i] }
 
@@ -1138,6 +1255,13 @@ int main(void)
 		cmocka_unit_test(test_iov_to_buf),
 		cmocka_unit_test(test_iov_from_buf),
 		cmocka_unit_test(test_prop_translate),
+		ABC(test_hint_hit_keeps_hint),
+		ABC(test_hint_miss_moves_hint),
+		ABC(test_hint_range_leaving_region),
+		ABC(test_hint_address_below_region),
+		ABC(test_hint_out_of_range_or_stale),
+		ABC(test_hint_errors_as_translate),
+		ABC(test_prop_hint_matches_translate),
 		cmocka_unit_test(test_prop_ptr),
 		cmocka_unit_test(test_prop_read),
 		cmocka_unit_test(test_prop_write),
