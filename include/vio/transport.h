@@ -221,7 +221,10 @@ void vio_vu_backend_queue_unlock(struct vio_vu_backend *b, unsigned qi);
  *   features    the GET_FEATURES offer without bit 30; it may not change
  *               later (a later GET_FEATURES with other bits is an error).
  *   config      GET_CONFIG/SET_CONFIG with PROTOCOL_F_CONFIG (-ENOTSUP
- *               without). The generation counts CONFIG_CHANGE_MSGs from the
+ *               without). Reads ask GET_CONFIG from offset 0 (up to the
+ *               last byte wanted, within one message), as QEMU does:
+ *               libvhost-user backends (qemu-storage-daemon) ignore the
+ *               offset. The generation counts CONFIG_CHANGE_MSGs from the
  *               backend channel (PROTOCOL_F_BACKEND_REQ).
  *   queues      GET_QUEUE_NUM with PROTOCOL_F_MQ, else the caller's count;
  *               ring sizes up to the caller's queue_max.

@@ -1762,7 +1762,7 @@ static void config_hostile(void **state, enum fake_mode mode, int err, bool stil
 
 static void test_hostile_config_wrong_size(void **state)
 {
-	config_hostile(state, FAKE_CONFIG_SHORT, -EPROTO, false, "19-byte payload, expected 20");
+	config_hostile(state, FAKE_CONFIG_SHORT, -EPROTO, false, "23-byte payload, expected 24");
 }
 
 static void test_hostile_config_refused(void **state)
@@ -1772,7 +1772,7 @@ static void test_hostile_config_refused(void **state)
 
 static void test_hostile_config_wrong_offset(void **state)
 {
-	config_hostile(state, FAKE_CONFIG_OFFSET, -EPROTO, false, "answered [5, +8)");
+	config_hostile(state, FAKE_CONFIG_OFFSET, -EPROTO, false, "answered [1, +12)");
 }
 
 /* GET_VRING_BASE answers for another ring while the driver resets the

@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# vhost-user-blk.sh - libvio's vhost-user-blk daemon against
+# qemu-storage-daemon, driven by the same load generator in one run.
+#
+# Why: a number for libvio's block backend alone says little on a shared
+# 2-cpu machine; the same load on qemu-storage-daemon (QEMU 7.2), measured
+# minutes apart with the peers interleaved, gives a ratio that does.
+#
+# tools/vio-perf (libvio's blk driver over its vhost-user frontend) sends
+# 4 KiB random reads at queue depth 1, 32 and 128 to each peer, on
+#   null  qsd: null-co,read-zeroes=on   libvio: --ram (a RAM disk)
+#   file  one file in /dev/shm, the same for both
+# Each point runs --rounds times, peers alternating (qsd, libvio, qsd,
+# libvio, ...), each run on a freshly started daemon; the table shows the
+# median of the rounds. With two or more cpus the daemon is pinned to
+# cpu 1 and vio-perf to cpu 0 (--no-pin: no pinning).
+#
+# usage: bench/vhost-user-blk.sh BUILD_DIR [--seconds S] [--rounds R] [--quick]
+#                                [--qsd-aio threads|io_uring] [--no-pin]
+# env:   VIO_PERF (vio-perf binary), VHOST_USER_BLK (libvio's daemon),
+#        QSD_BIN (qemu-storage-daemon), BENCH_DIR (where the file goes,
+#        default /dev/shm)
+set -euo pipefail
+
+usage() {
+	sed -n 's/^# usage: /usage: /p; s/^#    *\(\[--\)/    \1/p' "${BASH_SOURCE[0]}" >&2
+	exit "${1:-2}"
+}
+die() {
+	echo "vhost-user-blk.sh: $*" >&2
+	exit 2
+}
+
+[ $# -ge 1 ] || usage
+case $1 in -h | --help) usage 0 ;; esac
+build=$1
+shift
+seconds=5
+rounds=3
+qsd_aio=threads
+pin=1
+while [ $# -gt 0 ]; do
+	case $1 in
+	--seconds) seconds=${2:?--seconds needs a value}; shift ;;
+	--seconds=*) seconds=${1#*=} ;;
+	--rounds) rounds=${2:?--rounds needs a value}; shift ;;
+	--rounds=*) rounds=${1#*=} ;;
+	--quick) seconds=1; rounds=1 ;;
+	--qsd-aio) qsd_aio=${2:?--qsd-aio needs a value}; shift ;;
+	--qsd-aio=*) qsd_aio=${1#*=} ;;
+	--no-pin) pin=0 ;;
+	-h | --help) usage 0 ;;
+	*) die "unknown argument '$1' (see --help)" ;;
+	esac
+	shift
+done
+[[ $seconds =~ ^[1-9][0-9]*$ ]] || die "--seconds wants a whole number of seconds, not '$seconds'"
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || die "--rounds wants a positive number, not '$rounds'"
+case $qsd_aio in threads | io_uring) ;; *) die "--qsd-aio: threads or io_uring" ;; esac
+
+perf=${VIO_PERF:-$build/tools/vio-perf/vio-perf}
+vub=${VHOST_USER_BLK:-$build/tools/vhost-user/vhost-user-blk}
+qsd=${QSD_BIN:-$(command -v qemu-storage-daemon || true)}
+[ -x "$perf" ] || die "no vio-perf at $perf (build it: ninja -C $build, or set VIO_PERF)"
+[ -x "$vub" ] || die "no vhost-user-blk at $vub (build it: ninja -C $build, or set VHOST_USER_BLK)"
+[ -n "$qsd" ] && [ -x "$qsd" ] ||
+	die "qemu-storage-daemon not found (package qemu-system-common; scripts/deps.sh installs it)"
+command -v python3 >/dev/null || die "python3 is needed to read vio-perf's JSON"
+
+DISK_BYTES=$((256 << 20))       # the file; the null/RAM disks are as large
+QD_LIST="1 32 128"
+shm=${BENCH_DIR:-/dev/shm}
+[ -d "$shm" ] && [ -w "$shm" ] || die "$shm is not a writable directory (set BENCH_DIR)"
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/vio-bench-vub.XXXXXX")
+img=$(mktemp "$shm/vio-bench-vub.XXXXXX.img")
+daemon_pid=""
+
+stop_daemon() {
+	[ -n "$daemon_pid" ] || return 0
+	kill -TERM "$daemon_pid" 2>/dev/null || true
+	for _ in $(seq 100); do
+		kill -0 "$daemon_pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -KILL "$daemon_pid" 2>/dev/null || true
+	wait "$daemon_pid" 2>/dev/null || true
+	daemon_pid=""
+}
+cleanup() {
+	stop_daemon
+	rm -rf "$tmp"
+	rm -f "$img"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+daemon_pin=()
+perf_pin=()
+if [ "$pin" = 1 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+	daemon_pin=(taskset -c 1)
+	perf_pin=(taskset -c 0)
+fi
+
+# The file is written through, so tmpfs holds real pages (a hole would
+# read as the shared zero page, which is cheaper than data).
+head -c "$DISK_BYTES" /dev/urandom >"$img" 2>/dev/null || die "could not write $img"
+
+# start_daemon PEER BACKEND: starts it on $tmp/PEER.sock, waits for the
+# socket, and sets daemon_pid.
+start_daemon() {
+	local peer=$1 backend=$2 sock=$tmp/$1.sock log=$tmp/$1.log
+	local args=()
+
+	rm -f "$sock"
+	case $peer/$backend in
+	qsd/null) args=("$qsd" --blockdev "driver=null-co,node-name=n0,size=$DISK_BYTES,read-zeroes=on") ;;
+	qsd/file) args=("$qsd" --blockdev "driver=file,node-name=n0,filename=$img,aio=$qsd_aio") ;;
+	libvio/null) args=("$vub" --socket-path="$sock" --ram="$DISK_BYTES" --quiet) ;;
+	libvio/file) args=("$vub" --socket-path="$sock" --blk-file="$img" --quiet) ;;
+	esac
+	if [ "$peer" = qsd ]; then
+		args+=(--export "type=vhost-user-blk,id=e0,node-name=n0,addr.type=unix,addr.path=$sock,writable=on")
+	fi
+	"${daemon_pin[@]}" "${args[@]}" >"$log" 2>&1 &
+	daemon_pid=$!
+	for _ in $(seq 400); do
+		[ -S "$sock" ] && return 0
+		if ! kill -0 "$daemon_pid" 2>/dev/null; then
+			wait "$daemon_pid" 2>/dev/null || true
+			daemon_pid=""
+			sed 's/^/  /' "$log" >&2
+			die "$peer ($backend) exited before its socket appeared: ${args[*]}"
+		fi
+		sleep 0.025
+	done
+	sed 's/^/  /' "$log" >&2
+	die "$peer ($backend) did not create $sock within 10 s"
+}
+
+# run_point PEER BACKEND QD: one vio-perf run on a fresh daemon; appends
+# "iops p50 p99" to $tmp/PEER.BACKEND.QD.
+run_point() {
+	local peer=$1 backend=$2 qd=$3 out=$tmp/run.json rc=0
+
+	start_daemon "$peer" "$backend"
+	# qsd binds before it listens: vio-perf's connect may be refused for
+	# an instant, so a refused first try is retried once.
+	for attempt in 1 2 3; do
+		rc=0
+		"${perf_pin[@]}" "$perf" --socket="$tmp/$peer.sock" --rw=randread --bs=4k \
+			--qd="$qd" --time="$seconds" --json --quiet >"$out" 2>"$tmp/perf.err" || rc=$?
+		[ "$rc" -eq 2 ] && [ "$attempt" -lt 3 ] && { sleep 0.1; continue; }
+		break
+	done
+	stop_daemon
+	if [ "$rc" -ne 0 ]; then
+		sed 's/^/  /' "$tmp/perf.err" >&2
+		die "vio-perf failed (exit $rc) against $peer ($backend, qd $qd)"
+	fi
+	python3 - "$out" >>"$tmp/$peer.$backend.$qd" <<-'EOF'
+		import json, sys
+		with open(sys.argv[1]) as f:
+		    r = json.load(f)
+		if r.get("errors", 0) or r.get("verify_errors", 0):
+		    sys.exit("vio-perf reported I/O errors: %s" % r)
+		lat = r["lat_us"]
+		print(r["iops"], lat["p50"], lat["p99"])
+	EOF
+}
+
+model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+echo "machine: ${model:-unknown cpu}, $(nproc) cpus, Linux $(uname -r)"
+echo "qsd:     $("$qsd" --version | head -n 1)"
+echo "command: bench/vhost-user-blk.sh $build --seconds $seconds --rounds $rounds --qsd-aio $qsd_aio$([ "$pin" = 1 ] || echo ' --no-pin')"
+echo "load:    vio-perf --rw=randread --bs=4k --time=$seconds, 1 queue, split ring; median of $rounds round(s)"
+echo "pinning: $([ ${#daemon_pin[@]} -gt 0 ] && echo 'daemon on cpu 1, vio-perf on cpu 0' || echo none)"
+echo "null:    qsd null-co,read-zeroes=on (each read memsets 4 KiB) vs libvio --ram (each read copies 4 KiB)"
+echo "file:    $(du -h --apparent-size "$img" | cut -f1) file in $shm; qsd file driver aio=$qsd_aio, cache.direct=off;"
+echo "         libvio --blk-file (io_uring where it works, else preadv)"
+echo
+
+for backend in null file; do
+	for qd in $QD_LIST; do
+		for r in $(seq "$rounds"); do
+			run_point qsd "$backend" "$qd"
+			run_point libvio "$backend" "$qd"
+			echo "  $backend qd $qd round $r/$rounds done" >&2
+		done
+	done
+done
+
+python3 - "$tmp" "$QD_LIST" <<'EOF'
+import statistics, sys
+
+tmp, qds = sys.argv[1], sys.argv[2].split()
+
+def med(peer, backend, qd):
+    rows = [l.split() for l in open("%s/%s.%s.%s" % (tmp, peer, backend, qd))]
+    return [statistics.median(float(r[i]) for r in rows) for i in range(3)]
+
+print("| backend | qd | qsd IOPS | libvio IOPS | libvio/qsd | qsd p50/p99 us | libvio p50/p99 us |")
+print("|---|---:|---:|---:|---:|---:|---:|")
+for backend in ("null", "file"):
+    for qd in qds:
+        q, l = med("qsd", backend, qd), med("libvio", backend, qd)
+        ratio = l[0] / q[0] if q[0] else float("nan")
+        print("| %s | %s | %.0f | %.0f | %.2f | %.0f / %.0f | %.0f / %.0f |"
+              % (backend, qd, q[0], l[0], ratio, q[1], q[2], l[1], l[2]))
+EOF
