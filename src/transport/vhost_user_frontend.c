@@ -952,34 +952,42 @@ static uint64_t fe_transport_features(struct vio_device *vdev)
 	return CARRIED_FEATURES & ~fe_of(vdev)->cfg.features_off;
 }
 
-/* GET_CONFIG of [off, off + n), n <= VU_CONFIG_MAX. */
+/*
+ * GET_CONFIG of [off, off + n), n <= VU_CONFIG_MAX. libvhost-user (so
+ * qemu-storage-daemon and every backend built on it) answers from the start
+ * of config space whatever offset is asked, since QEMU only ever asks from
+ * 0; so we ask for [0, off + n) too and keep the tail. Only a range past
+ * VU_CONFIG_MAX, which no device type has, is asked for at its offset.
+ */
 static int config_get(struct vio_vu_frontend *fe, unsigned off, void *buf, unsigned n)
 {
-	struct vu_config c = { .offset = off, .size = n, .flags = 0 };
+	const unsigned start = off + n <= VU_CONFIG_MAX ? 0 : off;
+	const unsigned len = off + n - start;
+	struct vu_config c = { .offset = start, .size = len, .flags = 0 };
 	bool size_ok = true;
 	int r;
 
 	pthread_mutex_lock(&fe->lock);
-	r = send_msg(fe->sock, VU_GET_CONFIG, VU_VERSION, &c, VU_CONFIG_HDR + n, NULL, 0);
+	r = send_msg(fe->sock, VU_GET_CONFIG, VU_VERSION, &c, VU_CONFIG_HDR + len, NULL, 0);
 	if (r) {
 		r = r == -ETIMEDOUT ? r : -ECONNRESET;
 		drop(fe, r, "could not send GET_CONFIG: %s", vio_strerror(r));
 	} else {
-		r = recv_reply(fe, VU_GET_CONFIG, &c, VU_CONFIG_HDR + n, &size_ok);
+		r = recv_reply(fe, VU_GET_CONFIG, &c, VU_CONFIG_HDR + len, &size_ok);
 	}
 	pthread_mutex_unlock(&fe->lock);
 	if (r)
 		return r;
 	if (!size_ok) {
-		flog(fe, VIO_LOG_ERR, "the backend refused GET_CONFIG [%u, +%u)", off, n);
+		flog(fe, VIO_LOG_ERR, "the backend refused GET_CONFIG [%u, +%u)", start, len);
 		return -EIO;
 	}
-	if (c.offset != off || c.size != n) {
-		drop(fe, -EPROTO, "GET_CONFIG [%u, +%u) answered [%u, +%u)", off, n, c.offset,
+	if (c.offset != start || c.size != len) {
+		drop(fe, -EPROTO, "GET_CONFIG [%u, +%u) answered [%u, +%u)", start, len, c.offset,
 		     c.size);
 		return -EPROTO;
 	}
-	memcpy(buf, c.data, n);
+	memcpy(buf, c.data + (off - start), n);
 	return 0;
 }
 
