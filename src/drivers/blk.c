@@ -11,6 +11,10 @@
  * The status byte is set to a value no device returns before a request is
  * posted, so a device that hands a request back without writing a status
  * is noticed (-EIO) rather than taken for success.
+ *
+ * Everything a request changes lives in its queue (struct blk_q, counters
+ * included), and struct blk_drv is only read while I/O runs: that is what
+ * lets threads that each own queues use the per-queue calls without a lock.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -62,6 +66,8 @@ struct blk_q {
 	unsigned nfree;
 	uint16_t free_head;
 	bool kick_due;          /* requests posted since the last kick */
+	unsigned inflight;
+	uint64_t completed;     /* free-running: lets wait() count callbacks */
 	uint8_t *dma;           /* nslots * SLOT_BYTES */
 	uint64_t dma_addr;
 	size_t dma_len;
@@ -72,8 +78,6 @@ struct blk_drv {
 	struct vio_blk_drv_opts opts;
 	bool dead;              /* aborted: refuse new requests */
 	unsigned nq;
-	unsigned inflight;
-	uint64_t completed;     /* free-running: lets wait() count callbacks */
 	uint64_t capacity;
 	uint32_t blk_size;
 	uint32_t max_segs;      /* data segments per request */
@@ -131,14 +135,14 @@ static void slot_put(struct blk_q *q, struct slot *s)
 
 /* Frees slot s and runs its callback (after freeing, so the callback may
  * submit again). */
-static void complete(struct blk_drv *bd, struct blk_q *q, struct slot *s, int err)
+static void complete(struct blk_q *q, struct slot *s, int err)
 {
 	void (*done)(void *, int) = s->done;
 	void *opaque = s->opaque;
 
 	slot_put(q, s);
-	bd->inflight--;
-	bd->completed++;
+	q->inflight--;
+	q->completed++;
 	if (done)
 		done(opaque, err);
 }
@@ -157,7 +161,7 @@ static struct slot *token_slot(struct blk_q *q, void *token)
 	return s->busy ? s : NULL;
 }
 
-static int reap_queue(struct blk_drv *bd, struct blk_q *q)
+static int reap_queue(struct blk_q *q)
 {
 	void *token;
 	uint32_t len;
@@ -176,7 +180,7 @@ static int reap_queue(struct blk_drv *bd, struct blk_q *q)
 		 * wrong): the status byte is what counts. */
 		if (st == VIO_BLK_S_OK && s->type == VIO_BLK_T_GET_ID && s->id_dst)
 			memcpy(s->id_dst, slot_dma(q, i) + SLOT_PAYLOAD, VIO_BLK_ID_BYTES);
-		complete(bd, q, s, status_to_err(st));
+		complete(q, s, status_to_err(st));
 		n++;
 	}
 	return n;
@@ -187,7 +191,7 @@ static void vq_done(struct vio_virtqueue *vq)
 	struct blk_drv *bd = vq->priv;
 
 	if (bd && vq->index < bd->nq)
-		reap_queue(bd, &bd->qs[vq->index]);
+		reap_queue(&bd->qs[vq->index]);
 }
 
 int vio_blk_drv_poll(struct vio_device *dev)
@@ -198,7 +202,24 @@ int vio_blk_drv_poll(struct vio_device *dev)
 	if (!bd)
 		return 0;
 	for (unsigned i = 0; i < bd->nq; i++)
-		n += reap_queue(bd, &bd->qs[i]);
+		n += reap_queue(&bd->qs[i]);
+	return n;
+}
+
+int vio_blk_drv_poll_queue(struct vio_device *dev, unsigned qi)
+{
+	struct blk_drv *bd = drv_of(dev);
+	int n;
+
+	if (!bd)
+		return -ENODEV;
+	if (qi >= bd->nq)
+		return -EINVAL;
+	n = reap_queue(&bd->qs[qi]);
+	/* A broken queue never completes anything again: say so, or a
+	 * poller would spin on it forever. */
+	if (n == 0 && vio_drvq_is_broken(&bd->qs[qi].vq->q))
+		return -EIO;
 	return n;
 }
 
@@ -395,7 +416,7 @@ static int post(struct blk_drv *bd, const struct vio_blk_drv_io *io, unsigned *s
 	s->opaque = io->opaque;
 	s->id_dst = io->type == VIO_BLK_T_GET_ID ? io->buf : NULL;
 	q->kick_due = true;
-	bd->inflight++;
+	q->inflight++;
 	*slot_out = i;
 	return 0;
 }
@@ -410,34 +431,66 @@ int vio_blk_drv_enqueue(struct vio_device *dev, const struct vio_blk_drv_io *io)
 	return post(bd, io, &slot);
 }
 
+/* Notifies the device of q's new requests, if the ring says it wants it. */
+static bool kick_one(struct blk_q *q)
+{
+	if (!q->kick_due)
+		return false;
+	q->kick_due = false;
+	return vio_vq_kick(q->vq);
+}
+
 void vio_blk_drv_kick(struct vio_device *dev)
 {
 	struct blk_drv *bd = drv_of(dev);
 
 	if (!bd)
 		return;
-	for (unsigned i = 0; i < bd->nq; i++) {
-		if (bd->qs[i].kick_due) {
-			bd->qs[i].kick_due = false;
-			vio_vq_kick(bd->qs[i].vq);
-		}
-	}
+	for (unsigned i = 0; i < bd->nq; i++)
+		kick_one(&bd->qs[i]);
+}
+
+bool vio_blk_drv_kick_queue(struct vio_device *dev, unsigned qi)
+{
+	struct blk_drv *bd = drv_of(dev);
+
+	return bd && qi < bd->nq && kick_one(&bd->qs[qi]);
 }
 
 int vio_blk_drv_submit(struct vio_device *dev, const struct vio_blk_drv_io *io)
 {
 	int r = vio_blk_drv_enqueue(dev, io);
 
+	/* Only io's queue: another thread may own the others. */
 	if (r == 0)
-		vio_blk_drv_kick(dev);
+		vio_blk_drv_kick_queue(dev, io->queue);
 	return r;
 }
 
 unsigned vio_blk_drv_inflight(struct vio_device *dev)
 {
 	struct blk_drv *bd = drv_of(dev);
+	unsigned n = 0;
 
-	return bd ? bd->inflight : 0;
+	for (unsigned i = 0; bd && i < bd->nq; i++)
+		n += bd->qs[i].inflight;
+	return n;
+}
+
+unsigned vio_blk_drv_inflight_queue(struct vio_device *dev, unsigned qi)
+{
+	struct blk_drv *bd = drv_of(dev);
+
+	return bd && qi < bd->nq ? bd->qs[qi].inflight : 0;
+}
+
+static uint64_t completed(const struct blk_drv *bd)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < bd->nq; i++)
+		n += bd->qs[i].completed;
+	return n;
 }
 
 int vio_blk_drv_wait(struct vio_device *dev, int timeout_ms)
@@ -446,16 +499,16 @@ int vio_blk_drv_wait(struct vio_device *dev, int timeout_ms)
 	uint64_t before;
 	int r;
 
-	if (!bd || bd->inflight == 0)
+	if (!bd || vio_blk_drv_inflight(dev) == 0)
 		return 0;
-	before = bd->completed;
+	before = completed(bd);
 	vio_blk_drv_poll(dev);
-	if (bd->completed != before)
-		return (int)(bd->completed - before);
+	if (completed(bd) != before)
+		return (int)(completed(bd) - before);
 	r = vio_device_wait(dev, timeout_ms);
 	vio_blk_drv_poll(dev);
-	if (bd->completed != before)
-		return (int)(bd->completed - before);
+	if (completed(bd) != before)
+		return (int)(completed(bd) - before);
 	return r < 0 ? r : 0;
 }
 
@@ -737,7 +790,7 @@ static void take_back_all(struct blk_drv *bd)
 			struct slot *s = token_slot(q, token);
 
 			if (s)
-				complete(bd, q, s, -ECANCELED);
+				complete(q, s, -ECANCELED);
 		}
 		q->kick_due = false;
 	}

@@ -1335,6 +1335,9 @@ enum fake_mode {
 	FAKE_CONFIG_SHORT,      /* GET_CONFIG: one byte less than asked */
 	FAKE_CONFIG_REFUSE,     /* GET_CONFIG: the 12-byte refusal */
 	FAKE_CONFIG_OFFSET,     /* GET_CONFIG: right size, another offset */
+	FAKE_CONFIG_FROM_START, /* GET_CONFIG: byte i of config space is i, and the
+				 * answer starts at 0 whatever the offset asked,
+				 * as libvhost-user's does */
 	FAKE_WRONG_INDEX,       /* GET_VRING_BASE: another ring */
 };
 
@@ -1485,6 +1488,10 @@ static void fake_handle(struct fake *f, struct fake_msg *m)
 		case FAKE_CONFIG_SHORT: p.config.size--; size--; announce--; break;
 		case FAKE_CONFIG_REFUSE: p.config.size = 0; size = announce = VU_CONFIG_HDR; break;
 		case FAKE_CONFIG_OFFSET: p.config.offset++; break;
+		case FAKE_CONFIG_FROM_START:
+			for (unsigned i = 0; i < p.config.size && i < VU_CONFIG_MAX; i++)
+				p.config.data[i] = (uint8_t)i;
+			break;
 		case FAKE_WRONG_INDEX: p.state.index++; break;
 		case FAKE_OK: break;
 		}
@@ -1770,6 +1777,22 @@ static void test_hostile_config_refused(void **state)
 	config_hostile(state, FAKE_CONFIG_REFUSE, -EIO, true, "refused GET_CONFIG");
 }
 
+/* A backend that answers from offset 0 whatever was asked (libvhost-user:
+ * qemu-storage-daemon) still gives the driver the bytes it asked for. */
+static void test_config_read_from_start(void **state)
+{
+	struct fake_env *fx = *state;
+	uint8_t b[8];
+
+	fake_script(&fx->f, VU_GET_CONFIG, FAKE_CONFIG_FROM_START, 0);
+	assert_int_equal(fake_connect(fx), 0);
+	fake_bind(fx);
+	assert_int_equal(vio_config_read(&fx->fe.vdev, 34, b, sizeof(b)), 0);
+	for (unsigned i = 0; i < sizeof(b); i++)
+		assert_int_equal(b[i], 34 + i);
+	assert_true(vio_vu_frontend_connected(&fx->fe));
+}
+
 static void test_hostile_config_wrong_offset(void **state)
 {
 	config_hostile(state, FAKE_CONFIG_OFFSET, -EPROTO, false, "answered [1, +12)");
@@ -1973,6 +1996,7 @@ static const struct named_test hostile_tests[] = {
 	T(test_hostile_config_wrong_size),
 	T(test_hostile_config_refused),
 	T(test_hostile_config_wrong_offset),
+	T(test_config_read_from_start),
 	T(test_hostile_vring_base_wrong_index),
 	T(test_hostile_status_out_of_range),
 	T(test_hostile_refuses_features),

@@ -166,6 +166,14 @@ static void *queue_thread(void *arg)
 			if (got[i].data.u32 == 1) {
 				uint64_t x;
 				(void)!read(t->wake_fd, &x, sizeof(x));
+				/* The fds changed: register the current one afresh.
+				 * A new session's eventfd can get the number of the
+				 * old one, whose registration died with it, and two
+				 * changes can come in one wake-up; comparing numbers
+				 * would then leave the queue deaf to kicks. */
+				if (kick >= 0)
+					epoll_ctl(ep, EPOLL_CTL_DEL, kick, NULL);
+				kick = -1;
 			} else {
 				vio_vu_backend_queue_dispatch(&v->b, t->qi);
 			}

@@ -30,8 +30,16 @@
  * -EROFS (a write to a read-only device: not submitted), -ECANCELED (the
  * device was reset first), -ETIMEDOUT (synchronous calls, opts.timeout_ms).
  *
- * One queue is not thread-safe: the caller serialises all calls on a
- * device (or gives each thread its own queue and serialises per queue).
+ * Threads: by default the caller serialises all calls on a device. A
+ * program that gives each thread its own queues may instead let the
+ * threads run concurrently, as long as each uses only the per-queue calls
+ * on queues it owns: vio_blk_drv_submit() and _enqueue() (on io->queue),
+ * vio_blk_drv_kick_queue(), _poll_queue() and _inflight_queue(). They touch
+ * nothing but that queue. Every other call (poll, wait, kick, inflight,
+ * the synchronous calls, abort) touches every queue, and vio_device_wait()
+ * delivers any queue's completions: those must not overlap the threads.
+ * Such a program waits for completions itself, e.g. on the transport's
+ * per-queue interrupt fd (vio_vu_frontend_call_fd()), then polls its queue.
  */
 #ifndef VIO_DRIVERS_BLK_H
 #define VIO_DRIVERS_BLK_H
@@ -90,7 +98,7 @@ struct vio_blk_drv_io {
 };
 
 /*
- * Posts io on its queue and kicks. 0: `done` will run exactly once (maybe
+ * Posts io on its queue and kicks that queue. 0: `done` will run exactly once (maybe
  * before this returns). Errors, with nothing posted and `done` never
  * called: -EINVAL (bad type, queue, length, range), -EFAULT (buf is not
  * DMA memory), -EROFS, -EOPNOTSUPP, -ENOSPC (the queue is full: reap
@@ -110,6 +118,17 @@ int vio_blk_drv_poll(struct vio_device *dev);
 int vio_blk_drv_wait(struct vio_device *dev, int timeout_ms);
 /* Requests posted and not yet completed. */
 unsigned vio_blk_drv_inflight(struct vio_device *dev);
+
+/* Per queue (see "Threads" above). kick_queue: notifies queue qi of the
+ * requests enqueued on it since its last kick, if the ring says the device
+ * wants a notification; whether it notified. poll_queue: reaps qi's
+ * completions (running their callbacks): how many, -EIO when none and the
+ * queue is broken (it will never complete anything again), -EINVAL for a
+ * bad qi, -ENODEV when no blk driver is bound. inflight_queue: requests on
+ * qi not yet completed (0 for a bad qi). */
+bool vio_blk_drv_kick_queue(struct vio_device *dev, unsigned qi);
+int vio_blk_drv_poll_queue(struct vio_device *dev, unsigned qi);
+unsigned vio_blk_drv_inflight_queue(struct vio_device *dev, unsigned qi);
 
 /* Synchronous: runs io (its done/opaque are ignored) to completion. */
 int vio_blk_drv_execute(struct vio_device *dev, const struct vio_blk_drv_io *io);
