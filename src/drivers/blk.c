@@ -36,6 +36,7 @@
 
 /* Largest IN/OUT request, whatever the device allows. */
 #define MAX_TRANSFER   (UINT32_C(1) << 30)
+#define SIZE_MAX_FLOOR 4096u   /* smallest segment limit honoured, as Linux's page */
 
 #define DRV_BLK_FEATURES (VIO_BIT(VIO_BLK_F_SIZE_MAX) | VIO_BIT(VIO_BLK_F_SEG_MAX) | \
 			  VIO_BIT(VIO_BLK_F_GEOMETRY) | VIO_BIT(VIO_BLK_F_RO) | \
@@ -895,6 +896,11 @@ static int read_config(struct blk_drv *bd, unsigned *nq)
 	bd->seg_bytes = MAX_TRANSFER;
 	if (vio_device_has_feature(dev, VIO_BLK_F_SIZE_MAX)) {
 		v = CFG(dev, size_max, &err);
+		/* qemu-storage-daemon offers SIZE_MAX with 0; Linux reads that
+		 * (as any value under a page) as a page, and so do we, rather
+		 * than one sector per segment. */
+		if (v < SIZE_MAX_FLOOR)
+			v = SIZE_MAX_FLOOR;
 		bd->seg_bytes = clamp32(v & ~(uint64_t)(VIO_BLK_SECTOR_SIZE - 1),
 					VIO_BLK_SECTOR_SIZE, MAX_TRANSFER);
 	}
