@@ -7,7 +7,8 @@
 #   3. ASan+UBSan:  all tests again (clang)
 #   4. TSan:        the threaded tests (clang)
 #   5. fuzzers:     each libFuzzer target for FUZZ_SECONDS (default 60)
-#   6. tools:       vio-bench runs its quick matrix and checks its own data
+#   6. tools:       vio-bench runs its quick matrix and checks its own data;
+#                   bench/vhost-user-blk.sh --quick drives qsd and libvio with vio-perf
 #   7. guest:       Linux's virtio drivers in a QEMU guest against libvio's
 #                   vhost-user daemons (tests/guest/run.sh, five variants)
 # and ends with the line "N passed, N failed". Exit status 0 only when
@@ -87,6 +88,12 @@ for step in $steps; do
 			echo "ok vio-bench --quick"; add 1 0
 		else
 			tail -20 build-test-gcc.bench.log; echo "FAIL: vio-bench --quick"; add 0 1
+		fi
+		echo "== tools: bench/vhost-user-blk.sh --quick (vio-perf, libvio against qemu-storage-daemon)"
+		if bench/vhost-user-blk.sh build-test-gcc --quick >build-test-gcc.vubench.log 2>&1; then
+			echo "ok bench/vhost-user-blk.sh --quick"; add 1 0
+		else
+			tail -20 build-test-gcc.vubench.log; echo "FAIL: bench/vhost-user-blk.sh --quick"; add 0 1
 		fi ;;
 	guest)
 		echo "== guest: Linux guest against libvio's vhost-user daemons"
