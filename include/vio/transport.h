@@ -189,6 +189,18 @@ void vio_vu_backend_queue_dispatch(struct vio_vu_backend *b, unsigned qi);
  * event such as console input), under the queue's lock. */
 void vio_vu_backend_queue_poll(struct vio_vu_backend *b, unsigned qi);
 
+/*
+ * Adaptive polling, for a queue thread about to sleep until the next kick:
+ * with the driver's kicks suppressed, looks for new buffers for up to `ns`
+ * nanoseconds (the window restarts whenever some come, and the device
+ * runs on them), then turns kicks back on and returns. A driver that keeps
+ * the queue busy never has to kick and the thread never sleeps; an idle
+ * queue costs `ns` of spinning per wake-up. Returns whether the device
+ * ran. Call it after vio_vu_backend_queue_dispatch(), from the thread that
+ * serves qi.
+ */
+bool vio_vu_backend_queue_poll_for(struct vio_vu_backend *b, unsigned qi, uint64_t ns);
+
 /* For the device's owner: hold queue qi's lock around work on that queue
  * started outside a dispatch call (e.g. vio_console_dev_input_ready() when
  * its input fd is readable). */

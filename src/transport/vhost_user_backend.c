@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vio/transport.h"
@@ -1061,6 +1062,88 @@ void vio_vu_backend_queue_poll(struct vio_vu_backend *b, unsigned qi)
 	if (vq->enabled)
 		vio_dev_notify(b->dev, qi);
 	pthread_mutex_unlock(&vq->lock);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline void spin_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ volatile("yield");
+#endif
+}
+
+/* One look at queue qi under its lock: runs the device if buffers are
+ * waiting. *live is false when the queue cannot run (stopped, disabled). */
+static bool poll_once(struct vio_vu_backend *b, unsigned qi, bool *live)
+{
+	struct vio_vu_queue *vq = &b->queues[qi];
+	struct vio_devq *dq;
+	bool ran = false;
+
+	pthread_mutex_lock(&vq->lock);
+	dq = vq->enabled ? vio_dev_vq(b->dev, qi) : NULL;
+	*live = dq != NULL;
+	if (dq && vio_devq_has_avail(dq)) {
+		vio_dev_notify(b->dev, qi);
+		ran = true;
+	}
+	pthread_mutex_unlock(&vq->lock);
+	return ran;
+}
+
+/* Turns the driver's kicks for qi off or back on. On: false when buffers
+ * came meanwhile (look again before sleeping). */
+static bool set_kicks(struct vio_vu_backend *b, unsigned qi, bool on)
+{
+	struct vio_vu_queue *vq = &b->queues[qi];
+	struct vio_devq *dq;
+	bool idle = true;
+
+	pthread_mutex_lock(&vq->lock);
+	dq = vq->enabled ? vio_dev_vq(b->dev, qi) : NULL;
+	if (dq && on)
+		idle = vio_devq_kick_enable(dq);
+	else if (dq)
+		vio_devq_kick_disable(dq);
+	pthread_mutex_unlock(&vq->lock);
+	return idle;
+}
+
+bool vio_vu_backend_queue_poll_for(struct vio_vu_backend *b, unsigned qi, uint64_t ns)
+{
+	uint64_t deadline;
+	bool ran = false, live;
+
+	if (qi >= nq(b) || ns == 0)
+		return false;
+	set_kicks(b, qi, false);
+	deadline = now_ns() + ns;
+	for (unsigned spins = 0;; spins++) {
+		if (poll_once(b, qi, &live)) {
+			ran = true;
+			deadline = now_ns() + ns;       /* busy: keep polling */
+		} else if (!live) {
+			break;
+		} else if (spins % 16 == 0 && now_ns() >= deadline) {
+			if (set_kicks(b, qi, true))
+				break;
+			/* Buffers slipped in as kicks came back on. */
+			poll_once(b, qi, &live);
+			ran = true;
+			break;
+		}
+		spin_pause();
+	}
+	return ran;
 }
 
 void vio_vu_backend_queue_lock(struct vio_vu_backend *b, unsigned qi)

@@ -30,6 +30,7 @@ const char vud_common_usage[] =
 	"  --fd=N                 serve the already connected socket N\n"
 	"  --print-capabilities   print the backend's capabilities as JSON and exit\n"
 	"  --busy-poll            queue threads poll instead of waiting for kicks\n"
+	"  --poll-us=N            after a kick, keep polling N us before sleeping again (default 32)\n"
 	"  --single-thread        serve every queue from the main thread\n"
 	"  --stats-interval=SEC   print per-queue stats every SEC seconds (also on SIGUSR1)\n"
 	"  --quiet                log errors only\n";
@@ -56,6 +57,7 @@ int vud_parse(int *argc, char **argv, struct vud_opts *o, const char *caps_json)
 
 	memset(o, 0, sizeof(*o));
 	o->fd = -1;
+	o->poll_us = VUD_DEFAULT_POLL_US;
 	for (int i = 1; i < *argc; i++) {
 		const char *a = argv[i];
 
@@ -76,6 +78,14 @@ int vud_parse(int *argc, char **argv, struct vud_opts *o, const char *caps_json)
 			return 1;
 		} else if (!strcmp(a, "--busy-poll")) {
 			o->busy_poll = true;
+		} else if (!strncmp(a, "--poll-us=", 10)) {
+			char *end;
+			unsigned long v = strtoul(a + 10, &end, 10);
+			if (*end || a[10] == '\0' || v > 1000000) {
+				fprintf(stderr, "%s: bad --poll-us value '%s' (0..1000000)\n", argv[0], a + 10);
+				return -1;
+			}
+			o->poll_us = (unsigned)v;
 		} else if (!strcmp(a, "--single-thread")) {
 			o->single_thread = true;
 		} else if (!strncmp(a, "--stats-interval=", 17)) {
@@ -176,6 +186,11 @@ static void *queue_thread(void *arg)
 				kick = -1;
 			} else {
 				vio_vu_backend_queue_dispatch(&v->b, t->qi);
+				/* Keep serving without kicks while the driver
+				 * keeps the queue busy (QEMU's iothreads poll
+				 * the same way, 32 us by default). */
+				vio_vu_backend_queue_poll_for(&v->b, t->qi,
+							      (uint64_t)v->o->poll_us * 1000);
 			}
 		}
 	}

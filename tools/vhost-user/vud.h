@@ -18,10 +18,13 @@
 
 #include "vio/transport.h"
 
+#define VUD_DEFAULT_POLL_US 32u
+
 struct vud_opts {
 	const char *socket_path;        /* listen here (a server socket) */
 	int fd;                         /* or serve this connected socket (-1: none) */
 	bool busy_poll;                 /* queue threads spin instead of waiting */
+	unsigned poll_us;               /* adaptive polling after each kick (0: none) */
 	bool single_thread;             /* all queues on the main thread */
 	unsigned stats_interval;        /* seconds between stats lines (0: only SIGUSR1) */
 	bool quiet;
