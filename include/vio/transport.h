@@ -127,6 +127,7 @@ struct vio_vu_queue {
 	bool base_set;                  /* SET_VRING_BASE seen (or a stop) */
 	uint64_t kicks;                 /* received */
 	uint64_t calls;                 /* sent */
+	uint16_t *inflight_scratch;     /* max_size entries for the ring's log */
 };
 
 struct vio_vu_backend_config {
@@ -158,6 +159,14 @@ struct vio_vu_backend {
 	unsigned nmaps;
 	bool features_set;
 	uint64_t acked_features;        /* as the frontend sent them */
+	/* Inflight log (GET/SET_INFLIGHT_FD): our mapping of the frontend's
+	 * buffer, one region of inflight_stride bytes per queue. */
+	void *inflight_map;
+	size_t inflight_map_len;
+	uint8_t *inflight;              /* inflight_map + mmap offset */
+	size_t inflight_stride;
+	uint16_t inflight_queues, inflight_queue_size;
+	uint16_t *scratch;              /* all queues' inflight_scratch */
 };
 
 /* Prepares a backend for `dev` (vio_dev_init()ed, at most
