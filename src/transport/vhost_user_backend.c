@@ -310,6 +310,7 @@ static bool rings_idle(struct vio_vu_backend *b, const char *what)
 static void inflight_install(struct vio_vu_backend *b, void *map, size_t len, size_t off,
 			     const struct vu_inflight *in)
 {
+	vlog(b, VIO_LOG_INFO, "vhost-user: inflight log for %u queues of %u", in->num_queues, in->queue_size);
 	all_lock(b);
 	inflight_release(b);
 	b->inflight_map = map;
@@ -386,6 +387,9 @@ static int ring_start(struct vio_vu_backend *b, unsigned qi)
 		vlog(b, VIO_LOG_ERR, "vhost-user: ring %u could not start", qi);
 		return -EIO;
 	}
+	if (dq->vq.resubmit)
+		vlog(b, VIO_LOG_INFO, "vhost-user: ring %u: %u requests in flight before the restart, "
+		     "resubmitted from the inflight log", qi, dq->vq.resubmit);
 	/* Buffers may have been posted before the kick fd arrived. */
 	d->ops->queue_notify(d, qi);
 	return 0;
