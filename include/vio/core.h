@@ -93,6 +93,11 @@ struct vio_dev_queue {
 	/* transport-settable before enable: resume from saved bases */
 	bool resume;
 	uint16_t avail_base, used_base;
+	/* transport-settable before enable: the queue's inflight log and
+	 * scratch of max_size entries (vio_devq_config), or NULL */
+	void *inflight;
+	size_t inflight_len;
+	uint16_t *inflight_scratch;
 };
 
 struct vio_dev {

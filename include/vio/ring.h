@@ -43,6 +43,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vio/inflight.h"
 #include "vio/mem.h"
 #include "vio/spec.h"
 
@@ -328,6 +329,20 @@ struct vio_devq_config {
 	 * it: Linux sizes its blk tables from seg_max, not from the queue
 	 * size the frontend picked later. At most 32768. */
 	unsigned indirect_max;
+	/*
+	 * Optional inflight log (vio/inflight.h): this queue's region of
+	 * `inflight_len` bytes, 8-aligned, and `size` entries of scratch the
+	 * ring keeps to itself while the queue lives. pop(), fill(),
+	 * fill_in_order() and flush() then record every chain taken and
+	 * returned. Without `resume` the region is (re)initialised; with it
+	 * the region is checked and the chains still in flight are handed out
+	 * by pop() again, oldest first, before any new one (and the avail
+	 * position follows from the log, not from avail_base). Split rings
+	 * only; -ENOTSUP for packed.
+	 */
+	void *inflight;
+	size_t inflight_len;
+	uint16_t *inflight_scratch;
 };
 
 struct vio_devq {
@@ -353,6 +368,12 @@ struct vio_devq {
 	uint32_t filled;         /* chains filled, free-running */
 	uint32_t popped_descs;   /* descriptors popped, free-running */
 	uint32_t filled_descs;   /* descriptors filled, free-running */
+	/* inflight log: NULL when there is none */
+	void *inflight;
+	uint16_t *inflight_fifo;  /* resubmissions, then (IN_ORDER) heads in pop order */
+	uint32_t resubmit;        /* chains pop() hands out again first */
+	uint32_t batch;           /* chains filled since the last flush */
+	uint64_t counter;         /* pop order for the next chain */
 	union {
 		struct {
 			struct vio_split_desc *desc;

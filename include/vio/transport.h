@@ -127,6 +127,7 @@ struct vio_vu_queue {
 	bool base_set;                  /* SET_VRING_BASE seen (or a stop) */
 	uint64_t kicks;                 /* received */
 	uint64_t calls;                 /* sent */
+	uint16_t *inflight_scratch;     /* max_size entries for the ring's log */
 };
 
 struct vio_vu_backend_config {
@@ -158,6 +159,14 @@ struct vio_vu_backend {
 	unsigned nmaps;
 	bool features_set;
 	uint64_t acked_features;        /* as the frontend sent them */
+	/* Inflight log (GET/SET_INFLIGHT_FD): our mapping of the frontend's
+	 * buffer, one region of inflight_stride bytes per queue. */
+	void *inflight_map;
+	size_t inflight_map_len;
+	uint8_t *inflight;              /* inflight_map + mmap offset */
+	size_t inflight_stride;
+	uint16_t inflight_queues, inflight_queue_size;
+	uint16_t *scratch;              /* all queues' inflight_scratch */
 };
 
 /* Prepares a backend for `dev` (vio_dev_init()ed, at most
@@ -267,9 +276,10 @@ void vio_vu_backend_queue_unlock(struct vio_vu_backend *b, unsigned qi);
  * So buffers the old backend had taken but not used are processed again,
  * and nothing it used is processed twice, provided it used buffers in the
  * order they were made available (every libvio device does; QEMU makes
- * the same assumption without inflight tracking). Inflight tracking
- * (GET/SET_INFLIGHT_FD, for backends that complete out of order) is not
- * implemented yet.
+ * the same assumption without inflight tracking). This frontend does not
+ * yet ask for an inflight log (GET/SET_INFLIGHT_FD), which libvio's backend
+ * serves for split rings so that backends completing out of order can be
+ * restarted too (docs/design.md, "Inflight I/O tracking").
  *
  * Concurrency: like any struct vio_device, one thread at a time (the
  * driver's). The backend runs in another thread or process.

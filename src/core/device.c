@@ -93,6 +93,9 @@ static int init_queue(struct vio_dev *d, unsigned qi)
 		.avail_base = q->avail_base,
 		.used_base = q->used_base,
 		.indirect_max = q->indirect_max,
+		.inflight = q->inflight,
+		.inflight_len = q->inflight_len,
+		.inflight_scratch = q->inflight_scratch,
 	};
 	int r;
 

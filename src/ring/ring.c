@@ -56,6 +56,14 @@ size_t vio_ring_device_align(uint64_t features)
 	return is_packed(features) ? VIO_PACKED_EVENT_ALIGN : VIO_SPLIT_USED_ALIGN;
 }
 
+size_t vio_inflight_queue_bytes(int packed, unsigned size)
+{
+	size_t n = packed ? sizeof(struct vio_inflight_packed) + sizeof(struct vio_inflight_packed_desc) * (size_t)size
+			  : sizeof(struct vio_inflight_split) + sizeof(struct vio_inflight_split_desc) * (size_t)size;
+
+	return (n + VIO_INFLIGHT_ALIGN - 1) & ~(size_t)(VIO_INFLIGHT_ALIGN - 1);
+}
+
 void vio_ring_legacy_layout(uint64_t base, unsigned size, size_t align, struct vio_ring_addrs *a)
 {
 	a->desc = base;
@@ -174,6 +182,8 @@ int vio_devq_init(struct vio_devq *q, const struct vio_devq_config *cfg)
 	if (is_packed(cfg->features)) {
 		if (!vio_has_feature(cfg->features, VIO_F_VERSION_1))
 			return -EINVAL;
+		if (cfg->inflight)
+			return -ENOTSUP;        /* the split log only, so far */
 		return vio__packed_dev_init(q, cfg);
 	}
 	return vio__split_dev_init(q, cfg);

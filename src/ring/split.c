@@ -298,6 +298,188 @@ static inline vio_le16 *dev_avail_event(struct vio_devq *q)
 	return (vio_le16 *)&q->u.split.used->ring[q->size];
 }
 
+/* ------------------------------------------------------------------------ */
+/* The inflight log (vio/inflight.h)                                        */
+
+static inline struct vio_inflight_split *ilog(const struct vio_devq *q)
+{
+	return q->inflight;
+}
+
+/* pop() took chain `head` from the avail ring: it is in flight from now on. */
+static inline void log_pop(struct vio_devq *q, uint16_t head)
+{
+	struct vio_inflight_split_desc *d = &ilog(q)->desc[head];
+
+	d->counter = q->counter++;
+	/* The counter is in place before the entry counts: a crash between
+	 * the two leaves a chain that is simply taken from the ring again. */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	d->inflight = 1;
+	if (q->in_order)
+		q->inflight_fifo[q->popped & (q->size - 1)] = head;
+}
+
+/* fill() staged chain `head`: it joins the batch the next flush publishes. */
+static inline void log_fill(struct vio_devq *q, uint16_t head)
+{
+	struct vio_inflight_split *l = ilog(q);
+
+	l->desc[head].next = l->last_batch_head;
+	l->last_batch_head = head;
+	q->batch++;
+}
+
+/* flush() published used->idx: the batch is no longer in flight. */
+static void log_flush(struct vio_devq *q)
+{
+	struct vio_inflight_split *l = ilog(q);
+	uint16_t i = l->last_batch_head;
+
+	/* used->idx first: a crash before the flags are cleared leaves the
+	 * log's used_idx behind the ring's, which recovery detects and
+	 * settles by walking this same list. */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	for (uint32_t k = 0; k < q->batch && i < q->size; k++) {
+		l->desc[i].inflight = 0;
+		i = l->desc[i].next;
+	}
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	l->used_idx = q->used_idx;
+	q->batch = 0;
+}
+
+/* A log that makes no sense stops the queue; init itself succeeds, so the
+ * first pop() reports why. */
+static int log_bad(struct vio_devq *q, const char *why)
+{
+	dev_fail(q, -EIO, why);
+	return 0;
+}
+
+/* Sorts heads[0..n) by their log counters (heapsort: bounded, in place). */
+static void sort_by_counter(const struct vio_inflight_split *l, uint16_t *heads, uint32_t n)
+{
+	for (uint32_t end = n, start = n / 2; end > 1;) {
+		uint32_t root, child;
+		uint16_t tmp;
+
+		if (start > 0) {
+			start--;
+		} else {
+			end--;
+			tmp = heads[0];
+			heads[0] = heads[end];
+			heads[end] = tmp;
+		}
+		for (root = start; (child = 2 * root + 1) < end; root = child) {
+			if (child + 1 < end && l->desc[heads[child]].counter < l->desc[heads[child + 1]].counter)
+				child++;
+			if (l->desc[heads[root]].counter >= l->desc[heads[child]].counter)
+				break;
+			tmp = heads[root];
+			heads[root] = heads[child];
+			heads[child] = tmp;
+		}
+	}
+}
+
+/*
+ * A crash may have come after the last batch reached the used ring but
+ * before the log said so (log_flush): the log's used_idx then lags the
+ * ring's, and the batch list names the chains to settle. With IN_ORDER one
+ * used entry stands for several chains, so everything popped up to the
+ * newest chain of the batch is settled instead.
+ */
+static int log_settle_last_batch(struct vio_devq *q, uint16_t used)
+{
+	struct vio_inflight_split *l = ilog(q);
+	uint16_t n = (uint16_t)(used - l->used_idx), h = l->last_batch_head;
+
+	if (n == 0)
+		return 0;
+	if (n > q->size)
+		return dev_fail(q, -EIO, "inflight log: used index more than the queue size behind the ring");
+	if (q->in_order) {
+		uint64_t newest;
+
+		if (h >= q->size)
+			return dev_fail(q, -EIO, "inflight log: last batch head beyond the queue size");
+		newest = l->desc[h].counter;
+		for (unsigned i = 0; i < q->size; i++)
+			if (l->desc[i].counter <= newest)
+				l->desc[i].inflight = 0;
+	} else {
+		for (unsigned k = 0; k < n; k++) {
+			if (h >= q->size)
+				return dev_fail(q, -EIO, "inflight log: last batch list leaves the queue");
+			l->desc[h].inflight = 0;
+			h = l->desc[h].next;
+		}
+	}
+	l->used_idx = used;
+	return 0;
+}
+
+/*
+ * Takes over the inflight log at init. A fresh queue (or a region nobody
+ * initialised) starts an empty log. A resumed one settles the last batch,
+ * collects the chains still in flight, oldest first, for pop() to hand out
+ * again, and continues the avail ring after the newest of them: counters
+ * are the avail index each chain was taken at, extended to 64 bits.
+ * Everything read is checked; a log that makes no sense stops the queue.
+ */
+static int inflight_init(struct vio_devq *q, const struct vio_devq_config *cfg)
+{
+	struct vio_inflight_split *l = cfg->inflight;
+	uint16_t *fifo = cfg->inflight_scratch;
+	uint16_t used = ld16(&q->u.split.used->idx, q->legacy);
+	uint32_t n = 0;
+	int r;
+
+	if (!fifo || (uintptr_t)l % 8 ||
+	    cfg->inflight_len < sizeof(*l) + sizeof(l->desc[0]) * (size_t)q->size)
+		return -EINVAL;
+	q->inflight = l;
+	q->inflight_fifo = fifo;
+	q->counter = q->last_avail;
+	if (!cfg->resume || l->version == 0) {
+		memset(l, 0, sizeof(*l) + sizeof(l->desc[0]) * (size_t)q->size);
+		l->desc_num = (uint16_t)q->size;
+		l->used_idx = q->used_idx;
+		l->version = VIO_INFLIGHT_VERSION;
+		return 0;
+	}
+	if (l->version != VIO_INFLIGHT_VERSION || l->desc_num < q->size)
+		return log_bad(q, "inflight log: unknown version or fewer entries than the queue");
+	q->used_idx = used;
+	r = log_settle_last_batch(q, used);
+	if (r)
+		return 0;
+	for (unsigned i = 0; i < q->size; i++) {
+		uint8_t v = l->desc[i].inflight;
+
+		if (v > 1)
+			return log_bad(q, "inflight log: flag neither 0 nor 1");
+		if (v)
+			fifo[n++] = (uint16_t)i;
+	}
+	if (n == 0)
+		return 0;
+	sort_by_counter(l, fifo, n);
+	for (uint32_t k = 1; k < n; k++)
+		if (l->desc[fifo[k - 1]].counter >= l->desc[fifo[k]].counter)
+			return log_bad(q, "inflight log: two chains with the same counter");
+	q->counter = l->desc[fifo[n - 1]].counter + 1;
+	q->last_avail = (uint16_t)q->counter;
+	/* Without IN_ORDER every chain taken is either used (one entry each)
+	 * or in flight. */
+	if (!q->in_order && (uint16_t)(q->last_avail - used) != n)
+		return log_bad(q, "inflight log does not match the used ring");
+	q->resubmit = n;
+	return 0;
+}
+
 int vio__split_dev_init(struct vio_devq *q, const struct vio_devq_config *cfg)
 {
 	const struct vio_ring_addrs *a = &cfg->addrs;
@@ -320,6 +502,12 @@ int vio__split_dev_init(struct vio_devq *q, const struct vio_devq_config *cfg)
 	if (cfg->resume) {
 		q->last_avail = cfg->avail_base;
 		q->used_idx = cfg->used_base;
+	}
+	if (cfg->inflight) {
+		int r = inflight_init(q, cfg);
+
+		if (r)
+			return r;
 	}
 	q->avail_idx = q->last_avail;
 	q->signalled_used = q->used_idx;
@@ -404,13 +592,18 @@ int vio__split_pop(struct vio_devq *q, struct vio_elem *e)
 
 	if (q->broken)
 		return q->err;
-	r = more_avail(q);
-	if (r <= 0)
-		return r < 0 ? r : -EAGAIN;
-
-	head = ld16(&q->u.split.avail->ring[q->last_avail & (q->size - 1)], legacy);
-	if (head >= q->size)
-		return dev_fail(q, -EIO, "avail ring names a head beyond the queue size");
+	if (q->popped < q->resubmit) {
+		/* In flight when the last device stopped: its chain again,
+		 * not a new avail entry. */
+		head = q->inflight_fifo[q->popped];
+	} else {
+		r = more_avail(q);
+		if (r <= 0)
+			return r < 0 ? r : -EAGAIN;
+		head = ld16(&q->u.split.avail->ring[q->last_avail & (q->size - 1)], legacy);
+		if (head >= q->size)
+			return dev_fail(q, -EIO, "avail ring names a head beyond the queue size");
+	}
 
 	elem_reset(e);
 	i = head;
@@ -435,7 +628,11 @@ int vio__split_pop(struct vio_devq *q, struct vio_elem *e)
 			return dev_fail(q, -EIO, "descriptor next index beyond the queue size");
 		i = d.next;
 	}
-	q->last_avail++;
+	if (q->popped >= q->resubmit) {
+		q->last_avail++;
+		if (q->inflight)
+			log_pop(q, head);
+	}
 	elem_done(q, e, head);
 	return 0;
 }
@@ -460,6 +657,8 @@ int vio__split_fill(struct vio_devq *q, const struct vio_elem *e, uint32_t len)
 	if (q->used_pending >= q->size)
 		return -EINVAL;
 	put_used(q, e->id, len);
+	if (q->inflight)
+		log_fill(q, e->id);
 	q->filled++;
 	q->filled_descs += e->ndescs;
 	return 0;
@@ -474,6 +673,12 @@ int vio__split_fill_in_order(struct vio_devq *q, const struct vio_elem *last, ui
 	if (q->used_pending >= q->size)
 		return -EINVAL;
 	put_used(q, last->id, len);
+	if (q->inflight) {
+		/* Every chain the entry covers, oldest first, so the newest
+		 * heads the batch list. */
+		for (int k = 0; k < n; k++)
+			log_fill(q, q->inflight_fifo[(q->filled + (uint32_t)k) & (q->size - 1)]);
+	}
 	q->filled += (uint32_t)n;
 	q->filled_descs = last->dseq_;
 	return 0;
@@ -490,6 +695,8 @@ int vio__split_flush(struct vio_devq *q)
 	/* Publish: the used entries become visible before the index. Pairs
 	 * with the acquire in the driver's get_buf. */
 	st16_release(&q->u.split.used->idx, q->legacy, q->used_idx);
+	if (q->inflight)
+		log_flush(q);
 	return 0;
 }
 

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
@@ -40,7 +41,7 @@
 	(VIO_BIT(VU_PROTOCOL_F_MQ) | VIO_BIT(VU_PROTOCOL_F_REPLY_ACK) |              \
 	 VIO_BIT(VU_PROTOCOL_F_BACKEND_REQ) | VIO_BIT(VU_PROTOCOL_F_CONFIG) |        \
 	 VIO_BIT(VU_PROTOCOL_F_RESET_DEVICE) | VIO_BIT(VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS) | \
-	 VIO_BIT(VU_PROTOCOL_F_STATUS))
+	 VIO_BIT(VU_PROTOCOL_F_STATUS) | VIO_BIT(VU_PROTOCOL_F_INFLIGHT_SHMFD))
 
 /* ------------------------------------------------------------------------ */
 /* Logging                                                                  */
@@ -232,6 +233,96 @@ static bool protocol_features_on(const struct vio_vu_backend *b)
 	return vio_has_feature(b->acked_features, VU_F_PROTOCOL_FEATURES);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Inflight log                                                             */
+
+static bool packed_negotiated(const struct vio_vu_backend *b)
+{
+	return vio_has_feature(b->dev->features, VIO_F_RING_PACKED);
+}
+
+static void inflight_release(struct vio_vu_backend *b)
+{
+	if (b->inflight_map)
+		munmap(b->inflight_map, b->inflight_map_len);
+	b->inflight_map = NULL;
+	b->inflight_map_len = 0;
+	b->inflight = NULL;
+	b->inflight_queues = b->inflight_queue_size = 0;
+	for (unsigned i = 0; i < nq(b); i++) {
+		b->dev->queues[i].inflight = NULL;
+		b->dev->queues[i].inflight_len = 0;
+	}
+}
+
+/* Gives ring qi its region of the log, if there is a log. Called with qi's
+ * lock held, before the ring starts. */
+static int inflight_attach(struct vio_vu_backend *b, unsigned qi)
+{
+	struct vio_dev_queue *dq = &b->dev->queues[qi];
+
+	dq->inflight = NULL;
+	dq->inflight_len = 0;
+	dq->inflight_scratch = b->queues[qi].inflight_scratch;
+	if (!b->inflight || packed_negotiated(b))
+		return 0;
+	if (qi >= b->inflight_queues || b->queues[qi].num > b->inflight_queue_size) {
+		vlog(b, VIO_LOG_ERR, "vhost-user: ring %u (size %u) is not covered by the inflight log "
+		     "(%u queues of %u)", qi, b->queues[qi].num, b->inflight_queues, b->inflight_queue_size);
+		return -EINVAL;
+	}
+	dq->inflight = b->inflight + (size_t)qi * b->inflight_stride;
+	dq->inflight_len = b->inflight_stride;
+	return 0;
+}
+
+/* Checks num_queues and queue_size of a GET/SET_INFLIGHT_FD against the
+ * device. */
+static bool inflight_geometry_ok(struct vio_vu_backend *b, const struct vu_inflight *in, const char *what)
+{
+	if (in->num_queues == 0 || in->num_queues > nq(b) || in->queue_size == 0) {
+		vlog(b, VIO_LOG_ERR, "vhost-user: %s for %u queues of %u (the device has %u)", what,
+		     in->num_queues, in->queue_size, nq(b));
+		return false;
+	}
+	for (unsigned i = 0; i < in->num_queues; i++) {
+		if (in->queue_size > b->dev->queues[i].max_size) {
+			vlog(b, VIO_LOG_ERR, "vhost-user: %s queue size %u above ring %u's maximum %u", what,
+			     in->queue_size, i, b->dev->queues[i].max_size);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* The log may change only while no ring uses it. */
+static bool rings_idle(struct vio_vu_backend *b, const char *what)
+{
+	for (unsigned i = 0; i < nq(b); i++) {
+		if (b->dev->queues[i].live) {
+			vlog(b, VIO_LOG_ERR, "vhost-user: %s while ring %u runs", what, i);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Takes map (len bytes, the log at offset off) as the log. */
+static void inflight_install(struct vio_vu_backend *b, void *map, size_t len, size_t off,
+			     const struct vu_inflight *in)
+{
+	vlog(b, VIO_LOG_INFO, "vhost-user: inflight log for %u queues of %u", in->num_queues, in->queue_size);
+	all_lock(b);
+	inflight_release(b);
+	b->inflight_map = map;
+	b->inflight_map_len = len;
+	b->inflight = (uint8_t *)map + off;
+	b->inflight_stride = vio_inflight_queue_bytes(0, in->queue_size);
+	b->inflight_queues = in->num_queues;
+	b->inflight_queue_size = in->queue_size;
+	all_unlock(b);
+}
+
 /* Starts queue qi in the device model if it is started and enabled.
  * Called with qi's lock held. */
 static int ring_start(struct vio_vu_backend *b, unsigned qi)
@@ -267,6 +358,9 @@ static int ring_start(struct vio_vu_backend *b, unsigned qi)
 		vlog(b, VIO_LOG_ERR, "vhost-user: ring %u: size %u refused", qi, vq->num);
 		return r;
 	}
+	r = inflight_attach(b, qi);
+	if (r)
+		return r;
 	dq->resume = true;
 	if (packed && !vq->base_set)
 		vq->base = 0x80008000u;         /* a fresh ring: wrap counters 1 */
@@ -294,6 +388,9 @@ static int ring_start(struct vio_vu_backend *b, unsigned qi)
 		vlog(b, VIO_LOG_ERR, "vhost-user: ring %u could not start", qi);
 		return -EIO;
 	}
+	if (dq->vq.resubmit)
+		vlog(b, VIO_LOG_INFO, "vhost-user: ring %u: %u requests in flight before the restart, "
+		     "resubmitted from the inflight log", qi, dq->vq.resubmit);
 	/* Buffers may have been posted before the kick fd arrived. */
 	d->ops->queue_notify(d, qi);
 	return 0;
@@ -841,6 +938,92 @@ static int do_set_config(struct vio_vu_backend *b, struct msg *m)
 	return r;
 }
 
+/*
+ * GET_INFLIGHT_FD: a new zeroed log in a memfd, each queue's header
+ * initialised; the frontend keeps the fd and hands it to the next backend.
+ * We use it at once, as if SET_INFLIGHT_FD had followed. A request we
+ * cannot serve gets mmap_size 0 and no fd, which QEMU takes as "no
+ * inflight tracking".
+ */
+static int do_get_inflight(struct vio_vu_backend *b, struct msg *m)
+{
+	struct vu_inflight in = m->p.inflight;
+	size_t stride, len;
+	void *map = MAP_FAILED;
+	int fd = -1, r;
+
+	in.mmap_size = 0;
+	in.mmap_offset = 0;
+	if (packed_negotiated(b)) {
+		vlog(b, VIO_LOG_INFO, "vhost-user: no inflight log for packed rings");
+		goto refuse;
+	}
+	if (!inflight_geometry_ok(b, &in, "GET_INFLIGHT_FD") || !rings_idle(b, "GET_INFLIGHT_FD"))
+		goto refuse;
+	stride = vio_inflight_queue_bytes(0, in.queue_size);
+	len = stride * in.num_queues;
+	fd = memfd_create("vio-inflight", MFD_CLOEXEC);
+	if (fd < 0 || ftruncate(fd, (off_t)len) ||
+	    (map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
+		vlog(b, VIO_LOG_ERR, "vhost-user: GET_INFLIGHT_FD: no memory for the log: %s",
+		     vio_strerror(-errno));
+		goto refuse;
+	}
+	for (unsigned i = 0; i < in.num_queues; i++) {
+		struct vio_inflight_split *l = (struct vio_inflight_split *)((uint8_t *)map + i * stride);
+
+		l->version = VIO_INFLIGHT_VERSION;
+		l->desc_num = in.queue_size;
+	}
+	in.mmap_size = len;
+	inflight_install(b, map, len, 0, &in);
+	r = send_reply(b, m, &in, sizeof(in), &fd, 1);
+	close(fd);
+	return r ? -ECONNRESET : 1;
+refuse:
+	if (fd >= 0)
+		close(fd);
+	return send_reply(b, m, &in, sizeof(in), NULL, 0) ? -ECONNRESET : 1;
+}
+
+/* SET_INFLIGHT_FD: the log a previous backend (or GET_INFLIGHT_FD) made. */
+static int do_set_inflight(struct vio_vu_backend *b, struct msg *m)
+{
+	const struct vu_inflight *in = &m->p.inflight;
+	struct stat st;
+	uint64_t need, end;
+	void *map;
+
+	if (packed_negotiated(b)) {
+		vlog(b, VIO_LOG_ERR, "vhost-user: SET_INFLIGHT_FD: no inflight log for packed rings");
+		return -ENOTSUP;
+	}
+	if (!inflight_geometry_ok(b, in, "SET_INFLIGHT_FD") || !rings_idle(b, "SET_INFLIGHT_FD"))
+		return -EINVAL;
+	need = (uint64_t)vio_inflight_queue_bytes(0, in->queue_size) * in->num_queues;
+	end = in->mmap_offset + in->mmap_size;
+	if (in->mmap_size < need || end < in->mmap_offset || end > SIZE_MAX ||
+	    in->mmap_offset % 8) {
+		vlog(b, VIO_LOG_ERR, "vhost-user: SET_INFLIGHT_FD of %llu bytes at offset %llu, "
+		     "%llu needed for %u queues of %u", (unsigned long long)in->mmap_size,
+		     (unsigned long long)in->mmap_offset, (unsigned long long)need, in->num_queues,
+		     in->queue_size);
+		return -EINVAL;
+	}
+	/* Pages past the end of a file fault when touched. */
+	if (fstat(m->fds[0], &st) || !S_ISREG(st.st_mode) || end > (uint64_t)st.st_size) {
+		vlog(b, VIO_LOG_ERR, "vhost-user: SET_INFLIGHT_FD: the log does not fit in its file");
+		return -EINVAL;
+	}
+	map = mmap(NULL, (size_t)end, PROT_READ | PROT_WRITE, MAP_SHARED, m->fds[0], 0);
+	if (map == MAP_FAILED) {
+		vlog(b, VIO_LOG_ERR, "vhost-user: SET_INFLIGHT_FD: mmap: %s", vio_strerror(-errno));
+		return -EINVAL;
+	}
+	inflight_install(b, map, (size_t)end, (size_t)in->mmap_offset, in);
+	return 0;
+}
+
 static void reset_device(struct vio_vu_backend *b)
 {
 	all_lock(b);
@@ -949,6 +1132,10 @@ static int handle(struct vio_vu_backend *b, struct msg *m)
 		b->backend_fd = msg_take_fd(m, 0);
 		pthread_mutex_unlock(&b->backend_lock);
 		return 0;
+	case VU_GET_INFLIGHT_FD:
+		return do_get_inflight(b, m);
+	case VU_SET_INFLIGHT_FD:
+		return do_set_inflight(b, m);
 	case VU_SET_STATUS:
 		return do_set_status(b, m->p.u64);
 	case VU_GET_STATUS:
@@ -976,6 +1163,7 @@ static bool allowed(struct vio_vu_backend *b, const struct msg *m)
 	case VU_GET_MAX_MEM_SLOTS: case VU_ADD_MEM_REG: case VU_REM_MEM_REG:
 		need = VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS; break;
 	case VU_SET_STATUS: case VU_GET_STATUS: need = VU_PROTOCOL_F_STATUS; break;
+	case VU_GET_INFLIGHT_FD: case VU_SET_INFLIGHT_FD: need = VU_PROTOCOL_F_INFLIGHT_SHMFD; break;
 	default: return true;
 	}
 	return (pf >> need) & 1;
@@ -1179,6 +1367,20 @@ int vio_vu_backend_init(struct vio_vu_backend *b, struct vio_dev *dev,
 		pthread_mutex_init(&vq->lock, NULL);
 		vq->kick_fd = vq->call_fd = vq->err_fd = -1;
 	}
+	if (dev->num_queues) {
+		size_t total = 0;
+
+		for (unsigned i = 0; i < dev->num_queues; i++)
+			total += dev->queues[i].max_size;
+		b->scratch = calloc(total, sizeof(*b->scratch));
+		if (!b->scratch)
+			return -ENOMEM;
+		total = 0;
+		for (unsigned i = 0; i < dev->num_queues; i++) {
+			b->queues[i].inflight_scratch = b->scratch + total;
+			total += dev->queues[i].max_size;
+		}
+	}
 	vio_mem_init(&b->mem, b->regions, VIO_VU_MAX_MEM_SLOTS);
 	dev->mem = &b->mem;
 	dev->transport = &vu_dev_transport;
@@ -1206,6 +1408,7 @@ void vio_vu_backend_detach(struct vio_vu_backend *b)
 	rings_reset(b);
 	vio_dev_set_status(b->dev, 0);
 	unmap_all(b);
+	inflight_release(b);
 	b->features_set = false;
 	b->acked_features = 0;
 	b->protocol_features = 0;
@@ -1225,4 +1428,6 @@ void vio_vu_backend_fini(struct vio_vu_backend *b)
 	for (unsigned i = 0; i < VIO_VU_MAX_QUEUES; i++)
 		pthread_mutex_destroy(&b->queues[i].lock);
 	pthread_mutex_destroy(&b->backend_lock);
+	free(b->scratch);
+	b->scratch = NULL;
 }

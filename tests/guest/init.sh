@@ -69,6 +69,28 @@ blk_write_read() {
 	echo "4 MiB md5 $a"
 }
 
+# Writes and reads back a pattern, O_DIRECT, for a few seconds while the
+# host kills the blk daemon and starts a new one (run.sh, pci-reconnect).
+# The marker on the console tells the host the loop has begun.
+blk_reconnect() {
+	dev=$(disk) || { echo "no virtio disk"; return 1; }
+	dd if=/dev/urandom of=/tmp/rpat bs=64k count=32 2>/dev/null
+	echo "VIO-IO-START" > /dev/console
+	end=$(($(date +%s) + 10))
+	i=0
+	while [ "$(date +%s)" -lt "$end" ]; do
+		# 2 MiB at one of 8 places from 8 MiB on, clear of blk_write_read's.
+		at=$((128 + (i % 8) * 32))
+		dd if=/tmp/rpat of="$dev" bs=64k count=32 seek=$at oflag=direct conv=fsync 2>/dev/null ||
+			{ echo "write $i failed"; return 1; }
+		dd if="$dev" of=/tmp/rback bs=64k count=32 skip=$at iflag=direct 2>/dev/null ||
+			{ echo "read $i failed"; return 1; }
+		cmp -s /tmp/rpat /tmp/rback || { echo "round $i read back different data"; return 1; }
+		i=$((i + 1))
+	done
+	echo "$i rounds of 2 MiB written and read back"
+}
+
 blk_flush() {
 	dev=$(disk) || return 1
 	# fsync on the block device issues a FLUSH when the device has a cache.
@@ -169,6 +191,7 @@ for c in $checks; do
 	queues) check blk-queues blk_queues ;;
 	previous) check blk-second-boot blk_verify_previous ;;
 	packed) check packed-negotiated packed ;;
+	reconnect) check blk-reconnect blk_reconnect ;;
 	rng) check rng rng ;;
 	demo) if demo; then echo "VIO-CHECK demo PASS"; else echo "VIO-CHECK demo FAIL"; fi ;;
 	reboot) set_mark VIOBOOT1; echo "VIO-REBOOT"; reboot -f ;;

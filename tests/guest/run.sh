@@ -2,7 +2,8 @@
 # run.sh - Linux's own virtio drivers against libvio's vhost-user daemons.
 #
 # Usage: tests/guest/run.sh BUILD_DIR [VARIANT...]
-#   variants: pci-modern pci-legacy pci-packed mmio-v1 mmio-v2 (default: all)
+#   variants: pci-modern pci-legacy pci-packed mmio-v1 mmio-v2 pci-reconnect
+#             (default: all)
 #
 # For each variant: create a scratch disk image, start vhost-user-blk on
 # it (and a second, read-only one) and vhost-user-rng, boot the Debian
@@ -11,6 +12,12 @@
 # the guest: the data the guest wrote is in the image file, the daemons
 # survived, and each one shuts down cleanly on SIGTERM.
 #
+# pci-reconnect: the blk chardev reconnects; once the guest's write+read
+# loop has begun, the blk daemon is SIGKILLed (no clean stop: requests in
+# flight) and a new one started on the same socket and image a second
+# later. QEMU hands it the inflight log, it resubmits what the dead one had
+# taken, and the guest's loop must finish with its data intact.
+#
 # KVM is used only if a short probe boot shows it works (nested KVM here
 # hangs); otherwise TCG. VIO_GUEST_ACCEL=tcg|kvm forces one.
 set -uo pipefail
@@ -18,7 +25,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 build=$(realpath "${1:?usage: run.sh BUILD_DIR [VARIANT...]}")
 shift
 variants=("$@")
-[ ${#variants[@]} -gt 0 ] || variants=(pci-modern pci-legacy pci-packed mmio-v1 mmio-v2)
+[ ${#variants[@]} -gt 0 ] || variants=(pci-modern pci-legacy pci-packed mmio-v1 mmio-v2 pci-reconnect)
 
 bin=$build/tools/vhost-user
 work=$(mktemp -d /tmp/vio-guest.XXXXXX)
@@ -88,9 +95,40 @@ stop_daemon() {
 	if [ $st -eq 0 ]; then tap ok "$v: $name stops on SIGTERM"; else tap not "$v: $name stops on SIGTERM" "exit $st"; fi
 }
 
+# kill_in_io PID: SIGKILL the daemon as soon as one of its threads is inside
+# an I/O syscall (io_uring_enter, preadv/pwritev(2), fsync/fdatasync: x86_64
+# numbers), i.e. with requests popped and not yet used; after 5 s without
+# catching one, kill it anyway and return 1.
+in_io() {
+	local t
+	for t in /proc/"$1"/task/*; do
+		# io_uring's worker threads show the call that created them.
+		case $(cat "$t/comm" 2>/dev/null) in iou-*) continue ;; esac
+		awk '$1 ~ /^(426|295|296|327|328|74|75)$/ { f = 1 } END { exit !f }' "$t/syscall" 2>/dev/null &&
+			return 0
+	done
+	return 1
+}
+kill_in_io() {
+	local pid=$1 t0=$SECONDS
+	while [ $((SECONDS - t0)) -lt 5 ]; do
+		in_io "$pid" || continue
+		# Freeze it, and kill it only if it is still inside the call
+		# (the snapshot above may be stale by now).
+		kill -STOP "$pid"
+		if in_io "$pid"; then
+			kill -KILL "$pid"
+			return 0
+		fi
+		kill -CONT "$pid"
+	done
+	kill -KILL "$pid"
+	return 1
+}
+
 run_variant() {
 	local v=$1 dir=$work/$v machine=() dev_suffix=-pci legacy_opt="" checks cmdline
-	local blk_opts="" smp=1 queues=1 append=""
+	local blk_opts="" blk_chardev_opts="" smp=1 queues=1 append=""
 	# microvm under TCG: the Debian kernel finds virtio-mmio devices only
 	# through ACPI, and with ACPI it cannot calibrate the TSC without a
 	# PIT or HPET and hangs; telling it the TSC rate avoids that.
@@ -102,6 +140,7 @@ run_variant() {
 	pci-modern) checks=blk,discard,ro,queues,rng,reboot; queues=2; smp=2 ;;
 	pci-legacy) checks=blk,ro,rng; legacy_opt=",disable-modern=on,disable-legacy=off" ;;
 	pci-packed) checks=blk,ro,rng,packed; blk_opts=",packed=on" ;;
+	pci-reconnect) checks=blk,reconnect; blk_chardev_opts=",reconnect=1" ;;
 	mmio-v1) checks=blk,ro,rng; machine=(-M microvm,memory-backend=mem); dev_suffix=""; append="$microvm_append" ;;
 	mmio-v2) checks=blk,ro,rng; machine=(-M microvm,memory-backend=mem -global virtio-mmio.force-legacy=false)
 		 dev_suffix=""; append="$microvm_append" ;;
@@ -126,7 +165,7 @@ run_variant() {
 		local noreboot=-no-reboot
 		case $1 in *reboot*) noreboot="" ;; esac
 		timeout 150 "${qemu_base[@]}" $noreboot -accel "$accel" -smp $smp "${machine[@]}" \
-			-chardev socket,id=blk,path="$dir/blk.sock" \
+			-chardev socket,id=blk,path="$dir/blk.sock"$blk_chardev_opts \
 			-device "vhost-user-blk$dev_suffix,chardev=blk,num-queues=$queues$legacy_opt$blk_opts" \
 			-chardev socket,id=ro,path="$dir/ro.sock" \
 			-device "vhost-user-blk$dev_suffix,chardev=ro,num-queues=1$legacy_opt$blk_opts" \
@@ -134,8 +173,45 @@ run_variant() {
 			-device "vhost-user-rng$dev_suffix,chardev=rng" \
 			-append "console=ttyS0 quiet panic=-1 vio.checks=$1 vio.queues=$queues $append" >"$2" 2>&1
 	}
-	boot "$checks" "$dir/console.log"
-	local st=$?
+	local st
+	if [ "$v" = pci-reconnect ]; then
+		boot "$checks" "$dir/console.log" &
+		local qemu=$! marker=0
+		for _ in $(seq 1500); do
+			tr -d '\r' < "$dir/console.log" 2>/dev/null | grep -aq '^VIO-IO-START' && { marker=1; break; }
+			kill -0 "$qemu" 2>/dev/null || break
+			sleep 0.1
+		done
+		local in_io=0
+		if [ $marker = 1 ]; then
+			kill_in_io "$blk" && in_io=1
+			wait "$blk" 2>/dev/null
+			tap ok "$v: blk daemon SIGKILLed during the guest's I/O loop" \
+				"$([ $in_io = 1 ] && echo "inside an I/O syscall" || echo "not caught inside an I/O syscall")"
+			sleep 1
+			start_daemon "$dir" vhost-user-blk --socket-path="$dir/blk.sock" --blk-file="$dir/disk.img" \
+				--num-queues=$queues
+			blk=$started
+		else
+			tap not "$v: blk daemon SIGKILLed during the guest's I/O loop" "the guest never began it"
+		fi
+		wait "$qemu"
+		st=$?
+		# Killed inside an I/O syscall, the daemon had popped requests it
+		# never used: the new one must have found them in the log.
+		local resub
+		resub=$(grep -ao 'ring [0-9]*: [0-9]* requests in flight before the restart' "$dir/daemons.log" | head -1)
+		if [ $in_io = 1 ]; then
+			if [ -n "$resub" ]; then tap ok "$v: new blk daemon resubmitted from the inflight log" "$resub"
+			else
+				tap not "$v: new blk daemon resubmitted from the inflight log" "no resubmission logged"
+				cat "$dir/daemons.log" >&2
+			fi
+		fi
+	else
+		boot "$checks" "$dir/console.log"
+		st=$?
+	fi
 	if [ "$v" = pci-modern ]; then
 		# A second guest against the same daemons (a new frontend).
 		boot previous,rng "$dir/console2.log"

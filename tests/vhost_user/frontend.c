@@ -609,3 +609,37 @@ int vt_fe_start_ring(struct vt_fe *fe, const struct vt_ring *r, uint32_t base, b
 		return e;
 	return enable ? vt_fe_state(fe, VU_SET_VRING_ENABLE, r->index, 1) : 0;
 }
+
+int vt_fe_get_inflight(struct vt_fe *fe, uint16_t num_queues, uint16_t queue_size,
+		       struct vu_inflight *out, int *fd)
+{
+	struct vu_inflight in = { 0, 0, num_queues, queue_size };
+	struct vt_msg m;
+	int r = vt_send_msg(fe->sock, VU_GET_INFLIGHT_FD, VU_VERSION, &in, sizeof(in), NULL, 0);
+
+	*fd = -1;
+	if (r)
+		return r;
+	if (fe->pump)
+		fe->pump(fe->opaque);
+	r = vt_recv_msg(fe->sock, &m, fe->pump ? 0 : fe->timeout_ms);
+	if (r)
+		return r;
+	if (m.hdr.request != VU_GET_INFLIGHT_FD || m.hdr.flags != (VU_VERSION | VU_FLAG_REPLY) ||
+	    m.hdr.size != sizeof(*out) || m.nfds > 1) {
+		vt_msg_close_fds(&m);
+		return -EPROTO;
+	}
+	*out = m.p.inflight;
+	if (m.nfds)
+		*fd = m.fds[0];
+	return 0;
+}
+
+int vt_fe_set_inflight(struct vt_fe *fe, int fd, uint64_t mmap_size, uint64_t mmap_offset,
+		       uint16_t num_queues, uint16_t queue_size)
+{
+	struct vu_inflight in = { mmap_size, mmap_offset, num_queues, queue_size };
+
+	return vt_fe_set(fe, VU_SET_INFLIGHT_FD, &in, sizeof(in), &fd, 1);
+}

@@ -177,6 +177,17 @@ int vt_fe_get_config(struct vt_fe *fe, uint32_t off, uint32_t len, void *buf);
 int vt_fe_set_config(struct vt_fe *fe, uint32_t off, uint32_t len, const void *buf, uint32_t flags);
 
 /*
+ * GET_INFLIGHT_FD for num_queues queues of queue_size: *out gets the reply
+ * and *fd the log's fd (ours to close), -1 when the backend sent none. 0 or
+ * -errno (-EPROTO for a malformed reply or more than one fd).
+ */
+int vt_fe_get_inflight(struct vt_fe *fe, uint16_t num_queues, uint16_t queue_size,
+		       struct vu_inflight *out, int *fd);
+/* SET_INFLIGHT_FD with fd (not closed). 0, 1 (refused) or -errno. */
+int vt_fe_set_inflight(struct vt_fe *fe, int fd, uint64_t mmap_size, uint64_t mmap_offset,
+		       uint16_t num_queues, uint16_t queue_size);
+
+/*
  * GET_FEATURES (into *offered, may be NULL), GET/SET_PROTOCOL_FEATURES with
  * want_pf & offered (acks apply from then on), SET_OWNER. 0, 1, -errno.
  */

@@ -44,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -85,7 +86,7 @@
 
 #define PF(x) VIO_BIT(VU_PROTOCOL_F_##x)
 #define PF_OFFERED (PF(MQ) | PF(REPLY_ACK) | PF(BACKEND_REQ) | PF(CONFIG) | PF(RESET_DEVICE) | \
-		    PF(CONFIGURE_MEM_SLOTS) | PF(STATUS))
+		    PF(CONFIGURE_MEM_SLOTS) | PF(STATUS) | PF(INFLIGHT_SHMFD))
 #define PF_ALL PF_OFFERED
 
 #define STATUS_NEGOTIATED (VIO_STATUS_ACKNOWLEDGE | VIO_STATUS_DRIVER | VIO_STATUS_FEATURES_OK)
@@ -94,6 +95,12 @@
 /* The echo device                                                          */
 /* ======================================================================== */
 
+/* A chain the echo device popped and keeps (hold mode). */
+struct held {
+	struct vio_elem el;
+	struct vio_iov out[8], in[8];
+};
+
 struct echo {
 	struct vio_dev dev;
 	struct vio_dev_queue q[NQ];
@@ -101,7 +108,25 @@ struct echo {
 	unsigned resets, queue_resets, config_writes, write_off, write_len;
 	uint64_t chains[NQ];            /* chains echoed */
 	int last_err[NQ];               /* what the last pop loop ended with */
+	/* Hold mode: the next hold[qi] chains are popped and kept in
+	 * held[qi][], to be completed later in any order (as a device with
+	 * requests in flight would). */
+	unsigned hold[NQ], nheld[NQ];
+	struct held held[NQ][QSIZE];
 };
+
+/* Echoes one chain's readable bytes, inverted, into its writable part and
+ * stages it as used. */
+static int echo_fill(struct vio_devq *vq, struct vio_elem *el)
+{
+	uint8_t buf[4096];
+	size_t n = vio_iov_to_buf(el->out, el->out_num, 0, buf, sizeof(buf));
+
+	for (size_t i = 0; i < n; i++)
+		buf[i] ^= 0xff;
+	n = vio_iov_from_buf(el->in, el->in_num, 0, buf, n);
+	return vio_devq_fill(vq, el, (uint32_t)n);
+}
 
 static int echo_features_ok(struct vio_dev *d, uint64_t features)
 {
@@ -114,18 +139,27 @@ static void echo_notify(struct vio_dev *d, unsigned qi)
 	struct vio_devq *vq = vio_dev_vq(d, qi);
 	struct vio_iov out[8], in[8];
 	struct vio_elem el = { .out = out, .out_cap = 8, .in = in, .in_cap = 8 };
-	uint8_t buf[4096];
 	int r;
 
 	if (!vq)
 		return;
-	while ((r = vio_devq_pop(vq, &el)) == 0) {
-		size_t n = vio_iov_to_buf(out, el.out_num, 0, buf, sizeof(buf));
+	for (;;) {
+		if (e->hold[qi] && e->nheld[qi] < QSIZE) {
+			struct held *h = &e->held[qi][e->nheld[qi]];
 
-		for (size_t i = 0; i < n; i++)
-			buf[i] ^= 0xff;
-		n = vio_iov_from_buf(in, el.in_num, 0, buf, n);
-		vio_devq_push(vq, &el, (uint32_t)n);
+			h->el = (struct vio_elem){ .out = h->out, .out_cap = 8, .in = h->in, .in_cap = 8 };
+			r = vio_devq_pop(vq, &h->el);
+			if (r)
+				break;
+			e->hold[qi]--;
+			e->nheld[qi]++;
+			continue;
+		}
+		r = vio_devq_pop(vq, &el);
+		if (r)
+			break;
+		echo_fill(vq, &el);
+		vio_devq_flush(vq);
 		e->chains[qi]++;
 	}
 	e->last_err[qi] = r;
@@ -1570,8 +1604,6 @@ static const struct unknown_row unknown_rows[] = {
 	{ "SEND_RARP", VU_SEND_RARP, 8, false },
 	{ "IOTLB_MSG", VU_IOTLB_MSG, 40, false },
 	{ "SET_VRING_ENDIAN", VU_SET_VRING_ENDIAN, 8, false },
-	{ "GET_INFLIGHT_FD", VU_GET_INFLIGHT_FD, sizeof(struct vu_inflight), false },
-	{ "SET_INFLIGHT_FD with an fd", VU_SET_INFLIGHT_FD, sizeof(struct vu_inflight), true },
 	{ "POSTCOPY_ADVISE", 28, 0, false },
 };
 
@@ -2258,6 +2290,8 @@ static const struct needs_row needs_rows[] = {
 	{ "REM_MEM_REG without CONFIGURE_MEM_SLOTS", VU_REM_MEM_REG, MEM_SINGLE, false },
 	{ "SET_STATUS without STATUS", VU_SET_STATUS, 8, false },
 	{ "GET_STATUS without STATUS", VU_GET_STATUS, 0, false },
+	{ "GET_INFLIGHT_FD without INFLIGHT_SHMFD", VU_GET_INFLIGHT_FD, sizeof(struct vu_inflight), false },
+	{ "SET_INFLIGHT_FD without INFLIGHT_SHMFD", VU_SET_INFLIGHT_FD, sizeof(struct vu_inflight), true },
 };
 
 static void test_needs_row(void **state)
@@ -2548,6 +2582,605 @@ static void test_packed_num_24(void **state)
 /* Registration                                                             */
 /* ======================================================================== */
 
+/* ======================================================================== */
+/* Inflight I/O tracking (GET/SET_INFLIGHT_FD)                              */
+/* ======================================================================== */
+
+#define LOG_STRIDE vio_inflight_queue_bytes(0, QSIZE)
+#define LOG_BYTES (NQ * LOG_STRIDE)
+
+/* The frontend's copy of the log: the fd it keeps and its own mapping. */
+struct ilog {
+	int fd;
+	uint8_t *map;
+};
+
+static struct vio_inflight_split *qlog(const struct ilog *lg, unsigned qi)
+{
+	return (struct vio_inflight_split *)(lg->map + qi * LOG_STRIDE);
+}
+
+static unsigned inflight_count(const struct ilog *lg, unsigned qi)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < QSIZE; i++)
+		n += qlog(lg, qi)->desc[i].inflight;
+	return n;
+}
+
+/* GET_INFLIGHT_FD as QEMU sends it (after SET_FEATURES), then the
+ * SET_INFLIGHT_FD it always follows with. */
+static void get_log(struct t *t, struct ilog *lg)
+{
+	struct vu_inflight r;
+
+	assert_int_equal(vt_fe_get_inflight(&t->fe, NQ, QSIZE, &r, &lg->fd), 0);
+	assert_true(lg->fd >= 0);
+	assert_int_equal(r.mmap_size, LOG_BYTES);
+	assert_int_equal(r.mmap_offset, 0);
+	assert_int_equal(r.num_queues, NQ);
+	assert_int_equal(r.queue_size, QSIZE);
+	lg->map = mmap(NULL, LOG_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, lg->fd, 0);
+	assert_true(lg->map != MAP_FAILED);
+	assert_int_equal(vt_fe_set_inflight(&t->fe, lg->fd, LOG_BYTES, 0, NQ, QSIZE), 0);
+}
+
+static void put_log(struct ilog *lg)
+{
+	munmap(lg->map, LOG_BYTES);
+	close(lg->fd);
+}
+
+/* Negotiated, a log, memory mapped, both rings running. */
+static void up_logged(struct t *t, struct ilog *lg)
+{
+	negotiate(t, PF_ALL);
+	get_log(t, lg);
+	map_memory(t);
+	start(t, 0);
+	start(t, 1);
+}
+
+/* Posts n buffers that the device pops and keeps. */
+static void hold_io(struct t *t, unsigned qi, unsigned n)
+{
+	unsigned before = t->e.nheld[qi];
+
+	post(t, qi, n, 1 + n % 2);
+	t->e.hold[qi] = n;
+	vt_ring_kick(&t->r[qi]);
+	vio_vu_backend_queue_dispatch(&t->b, qi);
+	assert_int_equal(t->e.nheld[qi], before + n);
+}
+
+/* The device completes held chain k (fill; flush too if asked). */
+static void complete(struct t *t, unsigned qi, unsigned k, bool flush)
+{
+	struct vio_devq *vq;
+
+	vio_vu_backend_queue_lock(&t->b, qi);
+	vq = vio_dev_vq(&t->e.dev, qi);
+	assert_non_null(vq);
+	assert_int_equal(echo_fill(vq, &t->e.held[qi][k].el), 0);
+	if (flush) {
+		assert_int_equal(vio_devq_flush(vq), 0);
+		vio_dev_interrupt(&t->e.dev, qi);
+	}
+	vio_vu_backend_queue_unlock(&t->b, qi);
+}
+
+static void flush_q(struct t *t, unsigned qi)
+{
+	vio_vu_backend_queue_lock(&t->b, qi);
+	assert_int_equal(vio_devq_flush(vio_dev_vq(&t->e.dev, qi)), 0);
+	vio_vu_backend_queue_unlock(&t->b, qi);
+}
+
+/* Reaps one used buffer, checks its bytes, returns its sequence number
+ * (-1: none). */
+static int reap_seq(struct t *t, unsigned qi)
+{
+	void *tok = NULL;
+	uint32_t len = 0, seq;
+	const uint8_t *in;
+	int r = vio_drvq_get_buf(&t->r[qi].q, &tok, &len);
+
+	if (r == -EAGAIN)
+		return -1;
+	assert_int_equal(r, 0);
+	seq = (uint32_t)((uintptr_t)tok - 1);
+	assert_true(seq < t->posted[qi]);
+	assert_int_equal(len, msg_len(seq));
+	in = slot_out(t, qi, seq) + BUF_SLOT;
+	for (uint32_t j = 0; j < len; j++)
+		assert_int_equal(in[j], (uint8_t)~pattern(qi, seq, j));
+	return (int)seq;
+}
+
+/* The backend process dies: no GET_VRING_BASE, the chains it held are
+ * gone. A new instance of the device and backend takes the socket's place. */
+static void crash(struct t *t)
+{
+	struct vio_vu_backend_config cfg = backend_config(t);
+	int sv[2];
+
+	close(t->fe.sock);
+	t->fe.sock = -1;
+	vio_vu_backend_fini(&t->b);
+	assert_int_equal(echo_init(&t->e), 0);
+	assert_int_equal(vio_vu_backend_init(&t->b, &t->e.dev, &cfg), 0);
+	assert_int_equal(vt_socketpair(sv), 0);
+	assert_int_equal(vio_vu_backend_attach(&t->b, sv[1]), 0);
+	vt_fe_init(&t->fe, sv[0], pump, t);
+}
+
+/* What QEMU does with the new backend: the same log, and each ring resumed
+ * at the used index (for split: the ring's own). */
+static void restart(struct t *t, const struct ilog *lg, unsigned nrings)
+{
+	negotiate(t, PF_ALL);
+	assert_int_equal(vt_fe_set_inflight(&t->fe, lg->fd, LOG_BYTES, 0, NQ, QSIZE), 0);
+	map_memory(t);
+	for (unsigned qi = 0; qi < nrings; qi++)
+		assert_int_equal(vt_fe_start_ring(&t->fe, &t->r[qi], vio_drvq_resume_base(&t->r[qi].q), true),
+				 0);
+}
+
+/* After a restart: exactly the sequence numbers want[0..n), in that order. */
+static void expect_seqs(struct t *t, unsigned qi, const int *want, unsigned n)
+{
+	for (unsigned k = 0; k < n; k++)
+		assert_int_equal(reap_seq(t, qi), want[k]);
+	assert_int_equal(reap_seq(t, qi), -1);
+}
+
+/* New buffers after a restart go through, in order, from where the avail
+ * ring was. */
+static void expect_fresh_io(struct t *t, unsigned qi, unsigned n)
+{
+	int first = (int)t->posted[qi];
+
+	post(t, qi, n, 1);
+	vt_ring_kick(&t->r[qi]);
+	vio_vu_backend_queue_dispatch(&t->b, qi);
+	for (unsigned k = 0; k < n; k++)
+		assert_int_equal(reap_seq(t, qi), first + (int)k);
+	assert_int_equal(reap_seq(t, qi), -1);
+}
+
+static void test_inflight_get(void **state)
+{
+	struct t *t = *state;
+	struct ilog lg;
+
+	negotiate(t, PF_ALL);
+	get_log(t, &lg);
+	for (unsigned qi = 0; qi < NQ; qi++) {
+		assert_int_equal(qlog(&lg, qi)->version, VIO_INFLIGHT_VERSION);
+		assert_int_equal(qlog(&lg, qi)->desc_num, QSIZE);
+		assert_int_equal(qlog(&lg, qi)->used_idx, 0);
+		assert_int_equal(inflight_count(&lg, qi), 0);
+	}
+	map_memory(t);
+	start(t, 0);
+	expect_io(t, 0, 5, 1);
+	/* Completed chains leave nothing in flight; the log followed the ring. */
+	assert_int_equal(inflight_count(&lg, 0), 0);
+	assert_int_equal(qlog(&lg, 0)->used_idx, 5);
+	put_log(&lg);
+}
+
+/* The log says which chains are out while the device holds them. */
+static void test_inflight_tracks(void **state)
+{
+	struct t *t = *state;
+	struct ilog lg;
+
+	up_logged(t, &lg);
+	hold_io(t, 0, 4);
+	assert_int_equal(inflight_count(&lg, 0), 4);
+	complete(t, 0, 2, true);
+	assert_int_equal(inflight_count(&lg, 0), 3);
+	assert_int_equal(qlog(&lg, 0)->used_idx, 1);
+	assert_false(qlog(&lg, 0)->desc[t->e.held[0][2].el.id].inflight);
+	assert_true(qlog(&lg, 0)->desc[t->e.held[0][0].el.id].inflight);
+	put_log(&lg);
+}
+
+/* The backend dies holding chains, two of the held ones already completed
+ * out of order: the next backend completes exactly the others, oldest
+ * first, then carries on with new buffers. */
+static void test_inflight_crash_resubmits(void **state)
+{
+	struct t *t = *state;
+	const int want[] = { 3, 5, 6, 8 };
+	struct ilog lg;
+
+	up_logged(t, &lg);
+	expect_io(t, 0, 3, 1);
+	hold_io(t, 0, 6);               /* seq 3..8 */
+	complete(t, 0, 4, true);
+	complete(t, 0, 1, true);
+	assert_int_equal(reap_seq(t, 0), 7);
+	assert_int_equal(reap_seq(t, 0), 4);
+	expect_io(t, 1, 2, 1);          /* the other queue has nothing out */
+	crash(t);
+	restart(t, &lg, NQ);
+	expect_seqs(t, 0, want, ARRAY_LEN(want));
+	assert_int_equal(t->e.chains[0], ARRAY_LEN(want));
+	assert_int_equal(t->e.chains[1], 0);
+	assert_int_equal(inflight_count(&lg, 0), 0);
+	expect_fresh_io(t, 0, 5);
+	expect_fresh_io(t, 1, 3);
+	put_log(&lg);
+}
+
+/* Used entries written but not published (fill without flush) when the
+ * backend died: the driver never saw them, so they are done again. */
+static void test_inflight_crash_unflushed(void **state)
+{
+	struct t *t = *state;
+	const int want[] = { 0, 1, 2, 3 };
+	struct ilog lg;
+
+	up_logged(t, &lg);
+	hold_io(t, 0, 4);
+	complete(t, 0, 2, false);
+	complete(t, 0, 0, false);
+	assert_int_equal(reap_seq(t, 0), -1);
+	crash(t);
+	restart(t, &lg, 1);
+	expect_seqs(t, 0, want, ARRAY_LEN(want));
+	expect_fresh_io(t, 0, 2);
+	put_log(&lg);
+}
+
+/* The backend died inside flush: used->idx published, the log not yet told
+ * (it still says in flight, with the old used_idx). Recovery settles that
+ * batch from last_batch_head: its chains are not done twice. */
+static void test_inflight_crash_mid_flush(void **state)
+{
+	struct t *t = *state;
+	const int want[] = { 10, 12, 14 };
+	struct ilog lg;
+	uint8_t *snap_log = malloc(LOG_STRIDE);
+
+	assert_non_null(snap_log);
+	up_logged(t, &lg);
+	expect_io(t, 0, 10, 1);
+	hold_io(t, 0, 5);               /* seq 10..14 */
+	complete(t, 0, 3, false);
+	complete(t, 0, 1, false);
+	memcpy(snap_log, qlog(&lg, 0), LOG_STRIDE);
+	flush_q(t, 0);
+	memcpy(qlog(&lg, 0), snap_log, LOG_STRIDE);
+	assert_int_equal(qlog(&lg, 0)->used_idx, 10);
+	assert_int_equal(inflight_count(&lg, 0), 5);
+	assert_int_equal(reap_seq(t, 0), 13);
+	assert_int_equal(reap_seq(t, 0), 11);
+	crash(t);
+	restart(t, &lg, 1);
+	expect_seqs(t, 0, want, ARRAY_LEN(want));
+	assert_int_equal(inflight_count(&lg, 0), 0);
+	assert_int_equal(qlog(&lg, 0)->used_idx, 15);
+	expect_fresh_io(t, 0, 3);
+	free(snap_log);
+	put_log(&lg);
+}
+
+/* Two crashes in a row: chains resubmitted once and held again keep their
+ * place in line. */
+static void test_inflight_crash_twice(void **state)
+{
+	struct t *t = *state;
+	const int want[] = { 0, 2, 3, 4, 5 };
+	struct ilog lg;
+
+	up_logged(t, &lg);
+	hold_io(t, 0, 4);
+	complete(t, 0, 1, true);
+	assert_int_equal(reap_seq(t, 0), 1);
+	crash(t);
+	t->e.hold[0] = 3;               /* the new backend holds them again */
+	restart(t, &lg, 1);
+	assert_int_equal(t->e.nheld[0], 3);
+	assert_int_equal(reap_seq(t, 0), -1);
+	post(t, 0, 2, 1);               /* seq 4, 5 arrive meanwhile */
+	crash(t);
+	restart(t, &lg, 1);
+	/* The old ones first, then the new ones the ring start found. */
+	expect_seqs(t, 0, want, ARRAY_LEN(want));
+	put_log(&lg);
+}
+
+/* A log the new backend cannot believe stops the ring (NEEDS_RESET, a log
+ * line); the backend itself keeps serving. */
+struct bad_log_row {
+	const char *name;
+	void (*mutate)(struct vio_inflight_split *l, const struct t *t);
+};
+
+static void bad_flag(struct vio_inflight_split *l, const struct t *t)
+{
+	l->desc[t->e.held[0][0].el.id].inflight = 2;
+}
+
+static void bad_same_counter(struct vio_inflight_split *l, const struct t *t)
+{
+	l->desc[t->e.held[0][1].el.id].counter = l->desc[t->e.held[0][0].el.id].counter;
+}
+
+static void bad_extra_chain(struct vio_inflight_split *l, const struct t *t)
+{
+	for (unsigned i = 0; i < QSIZE; i++) {
+		if (!l->desc[i].inflight) {
+			l->desc[i].inflight = 1;
+			l->desc[i].counter = l->desc[t->e.held[0][2].el.id].counter + 7;
+			return;
+		}
+	}
+}
+
+static void bad_used_ahead(struct vio_inflight_split *l, const struct t *t)
+{
+	l->used_idx = (uint16_t)(l->used_idx + 1);
+}
+
+static void bad_batch_head(struct vio_inflight_split *l, const struct t *t)
+{
+	l->used_idx = (uint16_t)(l->used_idx - 1);
+	l->last_batch_head = 0xffff;
+}
+
+static void bad_batch_list(struct vio_inflight_split *l, const struct t *t)
+{
+	l->used_idx = (uint16_t)(l->used_idx - 2);
+	l->desc[l->last_batch_head].next = QSIZE;
+}
+
+static void bad_version(struct vio_inflight_split *l, const struct t *t)
+{
+	l->version = 2;
+}
+
+static void bad_desc_num(struct vio_inflight_split *l, const struct t *t)
+{
+	l->desc_num = QSIZE - 1;
+}
+
+static const struct bad_log_row bad_log_rows[] = {
+	{ "flag 2", bad_flag },
+	{ "two chains with one counter", bad_same_counter },
+	{ "more in flight than the used ring allows", bad_extra_chain },
+	{ "used_idx ahead of the ring", bad_used_ahead },
+	{ "last_batch_head out of range", bad_batch_head },
+	{ "batch list leaving the queue", bad_batch_list },
+	{ "version 2", bad_version },
+	{ "desc_num below the ring size", bad_desc_num },
+};
+
+static void test_bad_log_row(void **state)
+{
+	struct t *t = *state;
+	const struct bad_log_row *row = t->row;
+	struct ilog lg;
+
+	up_logged(t, &lg);
+	expect_io(t, 0, 3, 1);
+	hold_io(t, 0, 3);
+	row->mutate(qlog(&lg, 0), t);
+	crash(t);
+	negotiate(t, PF_ALL);
+	assert_int_equal(vt_fe_set_inflight(&t->fe, lg.fd, LOG_BYTES, 0, NQ, QSIZE), 0);
+	map_memory(t);
+	assert_true(vt_fe_start_ring(&t->fe, &t->r[0], vio_drvq_resume_base(&t->r[0].q), true) >= 0);
+	assert_true(t->e.dev.status & VIO_STATUS_NEEDS_RESET);
+	assert_false(t->e.q[0].live);
+	assert_true(log_says(t, "inflight log"));
+	assert_int_equal(reap_seq(t, 0), -1);
+	assert_serving(t);
+	put_log(&lg);
+}
+
+/* -- messages ------------------------------------------------------------ */
+
+/* A GET_INFLIGHT_FD the backend cannot serve: mmap_size 0, no fd (QEMU
+ * then runs without a log), a log line, and the backend serves on. */
+static void expect_get_refused(struct t *t, uint16_t nqs, uint16_t qsize)
+{
+	unsigned nlog = t->nlog;
+	struct vu_inflight r;
+	int fd = -1;
+
+	assert_int_equal(vt_fe_get_inflight(&t->fe, nqs, qsize, &r, &fd), 0);
+	assert_int_equal(fd, -1);
+	assert_int_equal(r.mmap_size, 0);
+	assert_true(t->nlog > nlog);
+	assert_null(t->b.inflight);
+	assert_serving(t);
+}
+
+struct get_row {
+	const char *name;
+	uint16_t num_queues, queue_size;
+};
+
+static const struct get_row get_rows[] = {
+	{ "0 queues", 0, QSIZE },
+	{ "more queues than the device", NQ + 1, QSIZE },
+	{ "queue size 0", NQ, 0 },
+	{ "queue size above the maximum", NQ, QMAX + 1 },
+};
+
+static void test_get_inflight_row(void **state)
+{
+	struct t *t = *state;
+	const struct get_row *row = t->row;
+
+	negotiate(t, PF_ALL);
+	expect_get_refused(t, row->num_queues, row->queue_size);
+}
+
+static void test_get_inflight_running(void **state)
+{
+	struct t *t = *state;
+
+	up(t);
+	expect_get_refused(t, NQ, QSIZE);
+	expect_io(t, 0, 2, 1);
+}
+
+static void test_get_inflight_packed(void **state)
+{
+	struct t *t = *state;
+
+	negotiate(t, PF_ALL);
+	expect_get_refused(t, NQ, QSIZE);
+	map_memory(t);
+	start(t, 0);
+	expect_io(t, 0, 2, 1);
+}
+
+/* A memfd of len bytes, as a frontend's own log would be. */
+static int log_file(size_t len)
+{
+	int fd = memfd_create("vt-inflight", MFD_CLOEXEC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)len), 0);
+	return fd;
+}
+
+struct set_row {
+	const char *name;
+	uint64_t size, offset;
+	uint16_t num_queues, queue_size;
+	size_t file_len;        /* 0: an eventfd, not a file */
+};
+
+static const struct set_row set_rows[] = {
+	{ "mmap_size too small", 2 * 576 - 1, 0, NQ, QSIZE, 4096 },
+	{ "mmap_offset + mmap_size overflows", 2 * 576, UINT64_MAX - 7, NQ, QSIZE, 4096 },
+	{ "mmap_offset not 8-aligned", 2 * 576, 4, NQ, QSIZE, 4096 },
+	{ "log beyond the end of its file", 2 * 576, 64, NQ, QSIZE, 2 * 576 },
+	{ "fd not a file", 2 * 576, 0, NQ, QSIZE, 0 },
+	{ "0 queues", 2 * 576, 0, 0, QSIZE, 4096 },
+	{ "more queues than the device", 3 * 576, 0, NQ + 1, QSIZE, 4096 },
+	{ "queue size above the maximum", 4096, 0, NQ, QMAX + 1, 8192 },
+};
+
+static void test_set_inflight_row(void **state)
+{
+	struct t *t = *state;
+	const struct set_row *row = t->row;
+	struct vu_inflight in = { row->size, row->offset, row->num_queues, row->queue_size };
+	int fd = row->file_len ? log_file(row->file_len) : vt_eventfd();
+
+	assert_int_equal(LOG_STRIDE, 576);
+	negotiate(t, PF_ALL);
+	send_refused(t, VU_SET_INFLIGHT_FD, 0, &in, sizeof(in), &fd, 1);
+	close(fd);
+	assert_null(t->b.inflight);
+}
+
+static void test_set_inflight_fds(void **state)
+{
+	struct t *t = *state;
+	struct vu_inflight in = { LOG_BYTES, 0, NQ, QSIZE };
+
+	negotiate(t, PF_ALL);
+	send_with_fds(t, VU_SET_INFLIGHT_FD, &in, sizeof(in), 0);
+	send_with_fds(t, VU_SET_INFLIGHT_FD, &in, sizeof(in), 2);
+	assert_null(t->b.inflight);
+}
+
+static void test_set_inflight_running(void **state)
+{
+	struct t *t = *state;
+	struct vu_inflight in = { LOG_BYTES, 0, NQ, QSIZE };
+	int fd = log_file(LOG_BYTES);
+
+	up(t);
+	send_refused(t, VU_SET_INFLIGHT_FD, 0, &in, sizeof(in), &fd, 1);
+	close(fd);
+	assert_null(t->b.inflight);
+	expect_io(t, 0, 2, 1);
+}
+
+static void test_set_inflight_packed(void **state)
+{
+	struct t *t = *state;
+	struct vu_inflight in = { LOG_BYTES, 0, NQ, QSIZE };
+	int fd = log_file(LOG_BYTES);
+
+	negotiate_features(t, V1 | F_PACKED | BIT30, PF_ALL);
+	send_refused(t, VU_SET_INFLIGHT_FD, 0, &in, sizeof(in), &fd, 1);
+	close(fd);
+	assert_null(t->b.inflight);
+}
+
+/* A ring bigger than the log's queues cannot be tracked: it does not start. */
+static void test_inflight_ring_too_big(void **state)
+{
+	struct t *t = *state;
+	struct vu_inflight r;
+	int fd = -1;
+
+	negotiate(t, PF_ALL);
+	assert_int_equal(vt_fe_get_inflight(&t->fe, NQ, QSIZE / 2, &r, &fd), 0);
+	assert_true(fd >= 0);
+	map_memory(t);
+	assert_int_equal(vt_fe_start_ring(&t->fe, &t->r[0], 0, true), 1);
+	assert_false(t->e.q[0].live);
+	assert_true(log_says(t, "inflight log"));
+	close(fd);
+	assert_serving(t);
+}
+
+/* Lines of /proc/self/maps that map a memfd whose name contains `name`. */
+static int maps_of(const char *name)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+	int n = 0;
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, name))
+			n++;
+	fclose(f);
+	return n;
+}
+
+/* A new log replaces the old mapping; a disconnect releases it; an offset
+ * into the file is honoured. */
+static void test_inflight_release(void **state)
+{
+	struct t *t = *state;
+	struct vu_inflight r;
+	int got = -1, mine = log_file(4096 + LOG_BYTES);
+
+	negotiate(t, PF_ALL);
+	assert_int_equal(vt_fe_get_inflight(&t->fe, NQ, QSIZE, &r, &got), 0);
+	assert_int_equal(maps_of("memfd:vio-inflight"), 1);
+	assert_int_equal(vt_fe_set_inflight(&t->fe, mine, LOG_BYTES, 4096, NQ, QSIZE), 0);
+	assert_int_equal(maps_of("memfd:vio-inflight"), 0);
+	assert_int_equal(maps_of("memfd:vt-inflight"), 1);
+	assert_ptr_equal(t->b.inflight, (uint8_t *)t->b.inflight_map + 4096);
+	map_memory(t);
+	start(t, 0);
+	assert_ptr_equal(t->e.q[0].inflight, t->b.inflight);
+	expect_io(t, 0, 3, 1);
+	close(t->fe.sock);
+	t->fe.sock = -1;
+	pump(t);
+	assert_int_equal(maps_of("memfd:vt-inflight"), 0);
+	assert_null(t->b.inflight);
+	close(got);
+	close(mine);
+}
+
 struct test_def {
 	const char *name;
 	CMUnitTestFunction fn;
@@ -2637,9 +3270,28 @@ static const struct test_def split_tests[] = {
 	{ "SET_VRING_NUM not a power of two", test_split_num_not_pow2 },
 };
 
+static const struct test_def inflight_tests[] = {
+	{ "GET_INFLIGHT_FD gives an initialised log", test_inflight_get },
+	{ "the log follows pop and use", test_inflight_tracks },
+	{ "crash: held chains resubmitted in order, once", test_inflight_crash_resubmits },
+	{ "crash: filled but unflushed chains done again", test_inflight_crash_unflushed },
+	{ "crash inside flush: last batch settled", test_inflight_crash_mid_flush },
+	{ "two crashes in a row", test_inflight_crash_twice },
+};
+
+static const struct test_def inflight_control_tests[] = {
+	{ "GET_INFLIGHT_FD while a ring runs", test_get_inflight_running },
+	{ "SET_INFLIGHT_FD with 0 or 2 fds", test_set_inflight_fds },
+	{ "SET_INFLIGHT_FD while a ring runs", test_set_inflight_running },
+	{ "SET_INFLIGHT_FD with packed rings", test_set_inflight_packed },
+	{ "ring bigger than the log's queues", test_inflight_ring_too_big },
+	{ "log replaced and released", test_inflight_release },
+};
+
 static const struct test_def packed_tests[] = {
 	{ "indirect table of 7 bytes", test_packed_bad_indirect },
 	{ "ring of 24 entries", test_packed_num_24 },
+	{ "GET_INFLIGHT_FD: no log for packed rings", test_get_inflight_packed },
 };
 
 #define MAX_TESTS 512
@@ -2699,6 +3351,15 @@ int main(void)
 	ADD_ROWS("SET_CONFIG ", config_rows, test_set_config_row);
 	ADD_ROWS("truncated: ", trunc_rows, test_trunc_row);
 	add_defs("split-specific", split_tests, ARRAY_LEN(split_tests), &layouts[0]);
+	/* Inflight tracking: split rings, EVENT_IDX off and on. */
+	add_defs("inflight split", inflight_tests, ARRAY_LEN(inflight_tests), &layouts[0]);
+	add_defs("inflight split+event_idx", inflight_tests, ARRAY_LEN(inflight_tests), &layouts[2]);
+	for (size_t i = 0; i < ARRAY_LEN(bad_log_rows); i++)
+		add("inflight", "bad log: ", bad_log_rows[i].name, test_bad_log_row, &layouts[0],
+		    &bad_log_rows[i]);
+	add_defs("malformed", inflight_control_tests, ARRAY_LEN(inflight_control_tests), &layouts[0]);
+	ADD_ROWS("GET_INFLIGHT_FD ", get_rows, test_get_inflight_row);
+	ADD_ROWS("SET_INFLIGHT_FD ", set_rows, test_set_inflight_row);
 	add_defs("packed-specific", packed_tests, ARRAY_LEN(packed_tests), &layouts[1]);
 	/* VT_FILTER="packed: *": run the matching tests only (for debugging). */
 	if (getenv("VT_FILTER"))
