@@ -10,13 +10,20 @@
 # 4 KiB random reads at queue depth 1, 32 and 128 to each peer, on
 #   null  qsd: null-co,read-zeroes=on   libvio: --ram (a RAM disk)
 #   file  one file in /dev/shm, the same for both
-# Each point runs --rounds times, peers alternating (qsd, libvio, qsd,
-# libvio, ...), each run on a freshly started daemon; the table shows the
+# Three peers: qsd as its export runs by default (in the main loop), qsd
+# with the export in an iothread (which polls adaptively, 32 us by
+# default: qsd's fast configuration), and libvio's daemon in its default
+# mode (a thread per queue, adaptive polling 32 us after each kick).
+# vio-perf busy-polls for completions by default (--client poll), so the
+# client's own wake-ups do not hide the backends' cost; --client notify
+# makes it sleep on the call eventfd instead.
+# Each point runs --rounds times, peers alternating (qsd, qsd-iot, libvio,
+# qsd, ...), each run on a freshly started daemon; the table shows the
 # median of the rounds. With two or more cpus the daemon is pinned to
 # cpu 1 and vio-perf to cpu 0 (--no-pin: no pinning).
 #
 # usage: bench/vhost-user-blk.sh BUILD_DIR [--seconds S] [--rounds R] [--quick]
-#                                [--qsd-aio threads|io_uring] [--no-pin]
+#                                [--qsd-aio threads|io_uring] [--client poll|notify] [--no-pin]
 # env:   VIO_PERF (vio-perf binary), VHOST_USER_BLK (libvio's daemon),
 #        QSD_BIN (qemu-storage-daemon), BENCH_DIR (where the file goes,
 #        default /dev/shm)
@@ -38,6 +45,7 @@ shift
 seconds=5
 rounds=3
 qsd_aio=threads
+client=poll
 pin=1
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -48,6 +56,8 @@ while [ $# -gt 0 ]; do
 	--quick) seconds=1; rounds=1 ;;
 	--qsd-aio) qsd_aio=${2:?--qsd-aio needs a value}; shift ;;
 	--qsd-aio=*) qsd_aio=${1#*=} ;;
+	--client) client=${2:?--client needs a value}; shift ;;
+	--client=*) client=${1#*=} ;;
 	--no-pin) pin=0 ;;
 	-h | --help) usage 0 ;;
 	*) die "unknown argument '$1' (see --help)" ;;
@@ -57,6 +67,7 @@ done
 [[ $seconds =~ ^[1-9][0-9]*$ ]] || die "--seconds wants a whole number of seconds, not '$seconds'"
 [[ $rounds =~ ^[1-9][0-9]*$ ]] || die "--rounds wants a positive number, not '$rounds'"
 case $qsd_aio in threads | io_uring) ;; *) die "--qsd-aio: threads or io_uring" ;; esac
+case $client in poll) client_opt=(--poll) ;; notify) client_opt=() ;; *) die "--client: poll or notify" ;; esac
 
 perf=${VIO_PERF:-$build/tools/vio-perf/vio-perf}
 vub=${VHOST_USER_BLK:-$build/tools/vhost-user/vhost-user-blk}
@@ -114,14 +125,16 @@ start_daemon() {
 
 	rm -f "$sock"
 	case $peer/$backend in
-	qsd/null) args=("$qsd" --blockdev "driver=null-co,node-name=n0,size=$DISK_BYTES,read-zeroes=on") ;;
-	qsd/file) args=("$qsd" --blockdev "driver=file,node-name=n0,filename=$img,aio=$qsd_aio") ;;
+	qsd*/null) args=("$qsd" --blockdev "driver=null-co,node-name=n0,size=$DISK_BYTES,read-zeroes=on") ;;
+	qsd*/file) args=("$qsd" --blockdev "driver=file,node-name=n0,filename=$img,aio=$qsd_aio") ;;
 	libvio/null) args=("$vub" --socket-path="$sock" --ram="$DISK_BYTES" --quiet) ;;
 	libvio/file) args=("$vub" --socket-path="$sock" --blk-file="$img" --quiet) ;;
 	esac
-	if [ "$peer" = qsd ]; then
-		args+=(--export "type=vhost-user-blk,id=e0,node-name=n0,addr.type=unix,addr.path=$sock,writable=on")
-	fi
+	local export="type=vhost-user-blk,id=e0,node-name=n0,addr.type=unix,addr.path=$sock,writable=on"
+	case $peer in
+	qsd) args+=(--export "$export") ;;
+	qsd-iot) args+=(--object iothread,id=iot0 --export "$export,iothread=iot0") ;;
+	esac
 	"${daemon_pin[@]}" "${args[@]}" >"$log" 2>&1 &
 	daemon_pid=$!
 	for _ in $(seq 400); do
@@ -149,7 +162,8 @@ run_point() {
 	for attempt in 1 2 3; do
 		rc=0
 		"${perf_pin[@]}" "$perf" --socket="$tmp/$peer.sock" --rw=randread --bs=4k \
-			--qd="$qd" --time="$seconds" --json --quiet >"$out" 2>"$tmp/perf.err" || rc=$?
+			--qd="$qd" --time="$seconds" "${client_opt[@]}" --json --quiet \
+			>"$out" 2>"$tmp/perf.err" || rc=$?
 		[ "$rc" -eq 2 ] && [ "$attempt" -lt 3 ] && { sleep 0.1; continue; }
 		break
 	done
@@ -172,8 +186,9 @@ run_point() {
 model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 echo "machine: ${model:-unknown cpu}, $(nproc) cpus, Linux $(uname -r)"
 echo "qsd:     $("$qsd" --version | head -n 1)"
-echo "command: bench/vhost-user-blk.sh $build --seconds $seconds --rounds $rounds --qsd-aio $qsd_aio$([ "$pin" = 1 ] || echo ' --no-pin')"
-echo "load:    vio-perf --rw=randread --bs=4k --time=$seconds, 1 queue, split ring; median of $rounds round(s)"
+echo "command: bench/vhost-user-blk.sh $build --seconds $seconds --rounds $rounds --qsd-aio $qsd_aio --client $client$([ "$pin" = 1 ] || echo ' --no-pin')"
+echo "load:    vio-perf --rw=randread --bs=4k --time=$seconds ${client_opt[*]}, 1 queue, split ring; median of $rounds round(s)"
+echo "peers:   qsd (export in the main loop), qsd-iot (export in an iothread), libvio vhost-user-blk (defaults)"
 echo "pinning: $([ ${#daemon_pin[@]} -gt 0 ] && echo 'daemon on cpu 1, vio-perf on cpu 0' || echo none)"
 echo "null:    qsd null-co,read-zeroes=on (each read memsets 4 KiB) vs libvio --ram (each read copies 4 KiB)"
 echo "file:    $(du -h --apparent-size "$img" | cut -f1) file in $shm; qsd file driver aio=$qsd_aio, cache.direct=off;"
@@ -184,6 +199,7 @@ for backend in null file; do
 	for qd in $QD_LIST; do
 		for r in $(seq "$rounds"); do
 			run_point qsd "$backend" "$qd"
+			run_point qsd-iot "$backend" "$qd"
 			run_point libvio "$backend" "$qd"
 			echo "  $backend qd $qd round $r/$rounds done" >&2
 		done
@@ -199,12 +215,14 @@ def med(peer, backend, qd):
     rows = [l.split() for l in open("%s/%s.%s.%s" % (tmp, peer, backend, qd))]
     return [statistics.median(float(r[i]) for r in rows) for i in range(3)]
 
-print("| backend | qd | qsd IOPS | libvio IOPS | libvio/qsd | qsd p50/p99 us | libvio p50/p99 us |")
-print("|---|---:|---:|---:|---:|---:|---:|")
+print("| backend | qd | qsd IOPS | qsd-iot IOPS | libvio IOPS | libvio/qsd | libvio/qsd-iot "
+      "| p50/p99 us qsd | qsd-iot | libvio |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for backend in ("null", "file"):
     for qd in qds:
-        q, l = med("qsd", backend, qd), med("libvio", backend, qd)
-        ratio = l[0] / q[0] if q[0] else float("nan")
-        print("| %s | %s | %.0f | %.0f | %.2f | %.0f / %.0f | %.0f / %.0f |"
-              % (backend, qd, q[0], l[0], ratio, q[1], q[2], l[1], l[2]))
+        q, t, l = (med(p, backend, qd) for p in ("qsd", "qsd-iot", "libvio"))
+        ratio = lambda a, b: a[0] / b[0] if b[0] else float("nan")
+        print("| %s | %s | %.0f | %.0f | %.0f | %.2f | %.2f | %.0f / %.0f | %.0f / %.0f | %.0f / %.0f |"
+              % (backend, qd, q[0], t[0], l[0], ratio(l, q), ratio(l, t),
+                 q[1], q[2], t[1], t[2], l[1], l[2]))
 EOF

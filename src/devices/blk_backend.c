@@ -7,7 +7,10 @@
  * one ring per request queue, filled with a whole batch of requests,
  * submitted once and reaped until the batch is done. Anything io_uring
  * cannot finish (a short transfer, EAGAIN, a ring that failed) is finished
- * synchronously, so callers always get a complete result.
+ * synchronously, so callers always get a complete result. A file on a
+ * memory filesystem (tmpfs, ramfs) is served synchronously: a read there
+ * never waits for a device, and measured here preadv did twice the IOPS
+ * of io_uring on /dev/shm (4 KiB random reads at depth 32).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +21,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -84,6 +88,16 @@ static int fd_size(int fd, uint64_t *size)
 	return -EINVAL; /* not seekable storage */
 }
 
+/* Is fd's file in memory (tmpfs, ramfs), where I/O never blocks on a device? */
+static bool memory_backed(int fd)
+{
+	struct statfs sf;
+
+	if (fstatfs(fd, &sf) < 0)
+		return false;
+	return sf.f_type == 0x01021994 /* TMPFS_MAGIC */ || sf.f_type == (long)0x858458f6 /* RAMFS_MAGIC */;
+}
+
 static int open_file(struct vio__blk_backend *be, const struct vio_blk_dev_opts *o)
 {
 	uint64_t size;
@@ -114,7 +128,7 @@ static int open_file(struct vio__blk_backend *be, const struct vio_blk_dev_opts 
 	if (be->size == 0)
 		return -EINVAL;
 #ifdef VIO_HAVE_LIBURING
-	be->want_uring = !o->no_io_uring;
+	be->want_uring = !o->no_io_uring && !memory_backed(be->fd);
 #endif
 	return 0;
 }

@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -674,8 +675,13 @@ static void t_async_depth(void **state)
 static void t_backend_kind(void **state)
 {
 	struct fx *fx = *state;
-	const bool uring = fx->row->be->type == VIO_BLK_BACKEND_FILE && !fx->row->be->no_io_uring;
+	bool uring = fx->row->be->type == VIO_BLK_BACKEND_FILE && !fx->row->be->no_io_uring;
+	struct statfs sf;
 
+	/* Files on a memory filesystem are served without io_uring. */
+	assert_int_equal(statfs(tmpdir, &sf), 0);
+	if (sf.f_type == 0x01021994 || sf.f_type == (long)0x858458f6)
+		uring = false;
 	fx_up(fx);
 	assert_int_equal(vio_blk_dev_uses_io_uring(&fx->blk), uring);
 	assert_int_equal(vio_blk_dev_capacity(&fx->blk), DISK_SECTORS);
@@ -2157,6 +2163,26 @@ static void p_file_config(void **state)
 	unlink(path);
 }
 
+/* A file in tmpfs is served with preadv/pwritev, not io_uring: reads
+ * there never wait for a device and the synchronous path is faster. */
+static void p_tmpfs_file_is_synchronous(void **state)
+{
+	struct vio_blk_dev_opts o = { .backend = VIO_BLK_BACKEND_FILE };
+	char path[] = "/dev/shm/vio-blk-test-XXXXXX";
+	struct vio_blk_dev blk;
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 1 << 20), 0);
+	o.fd = fd;
+	assert_int_equal(vio_blk_dev_init(&blk, &o), 0);
+	assert_false(vio_blk_dev_uses_io_uring(&blk));
+	vio_blk_dev_fini(&blk);
+	close(fd);
+	unlink(path);
+}
+
 /* ======================================================================== */
 /* Registration                                                             */
 
@@ -2173,6 +2199,7 @@ static const struct named_test plain_tests[] = {
 	T(p_config_space),
 	T(p_offered_features),
 	T(p_file_config),
+	T(p_tmpfs_file_is_synchronous),
 };
 
 /* Run on the file backends. */

@@ -67,7 +67,8 @@ struct vio_blk_dev_opts {
 	 * caller's. */
 	const char *path;
 	int fd;
-	bool no_io_uring;               /* FILE: preadv/pwritev even if io_uring works */
+	bool no_io_uring;               /* FILE: preadv/pwritev even if io_uring works
+					 * (always so on tmpfs/ramfs, where it is faster) */
 
 	bool read_only;                 /* offer RO; refuse writes with IOERR */
 	unsigned num_queues;            /* 0: 1. More than one offers MQ */
