@@ -192,7 +192,7 @@ echo "peers:   qsd (export in the main loop), qsd-iot (export in an iothread), l
 echo "pinning: $([ ${#daemon_pin[@]} -gt 0 ] && echo 'daemon on cpu 1, vio-perf on cpu 0' || echo none)"
 echo "null:    qsd null-co,read-zeroes=on (each read memsets 4 KiB) vs libvio --ram (each read copies 4 KiB)"
 echo "file:    $(du -h --apparent-size "$img" | cut -f1) file in $shm; qsd file driver aio=$qsd_aio, cache.direct=off;"
-echo "         libvio --blk-file (io_uring where it works, else preadv)"
+echo "         libvio --blk-file (preadv/pwritev: the file is on tmpfs; io_uring elsewhere)"
 echo
 
 for backend in null file; do
