@@ -46,6 +46,7 @@
 
 #include "vio/devices.h"
 #include "vio/drivers.h"
+#include "vio/inflight.h"
 #include "vio/transport.h"
 #include "vhost_user_proto.h"
 
@@ -952,9 +953,15 @@ static void test_negotiation(void **state)
 	struct env *e = *state;
 	const uint64_t want = VIO_BIT(VU_PROTOCOL_F_MQ) | VIO_BIT(VU_PROTOCOL_F_REPLY_ACK) |
 			      VIO_BIT(VU_PROTOCOL_F_BACKEND_REQ) | VIO_BIT(VU_PROTOCOL_F_CONFIG) |
-			      VIO_BIT(VU_PROTOCOL_F_RESET_DEVICE) | VIO_BIT(VU_PROTOCOL_F_STATUS);
+			      VIO_BIT(VU_PROTOCOL_F_RESET_DEVICE) | VIO_BIT(VU_PROTOCOL_F_STATUS) |
+			      VIO_BIT(VU_PROTOCOL_F_INFLIGHT_SHMFD);
 
 	env_up(e, DEV_TD);
+	/* DRIVER_OK asked for an inflight log: both queues, the ring size. */
+	assert_true(e->fe.inflight_fd >= 0);
+	assert_int_equal(e->fe.inflight_queues, 2);
+	assert_int_equal(e->fe.inflight_queue_size, TD_QSIZE);
+	assert_true(e->fe.inflight_size >= 2 * vio_inflight_queue_bytes(0, TD_QSIZE));
 	assert_true(e->fe.protocol);
 	assert_int_equal(e->fe.protocol_features, want);
 	assert_int_equal(e->fe.offered, e->td->dev.host_features);
