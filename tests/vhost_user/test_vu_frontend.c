@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -912,11 +913,8 @@ static void td_wait_held(struct env *e, unsigned n)
  * (5..6), and posted while it was away (7). Each completes exactly once
  * (a duplicate would break the driver's queue), with its data.
  */
-static void test_reconnect_inflight(void **state)
+static void reconnect_in_every_state(struct env *e)
 {
-	struct env *e = *state;
-
-	env_up(e, DEV_TD);
 	ts_submit(&e->tdrv, 0, 0);
 	assert_true(ts_wait(&e->fe.vdev, &e->tdrv, 0, 1));
 	on_backend(e, td_hold_on);
@@ -942,6 +940,105 @@ static void test_reconnect_inflight(void **state)
 	ts_submit(&e->tdrv, 1, 8);
 	assert_true(ts_wait(&e->fe.vdev, &e->tdrv, 8, 1));
 	ts_check(&e->tdrv, 8);
+}
+
+static void test_reconnect_inflight(void **state)
+{
+	struct env *e = *state;
+
+	env_up(e, DEV_TD);
+	reconnect_in_every_state(e);
+}
+
+/* Completes held[2] and held[3] of the six the device holds, leaving
+ * held[0], held[1], held[4] and held[5] taken and unused. */
+static void td_release_middle(void *arg)
+{
+	struct tdev *t = ((struct env *)arg)->td;
+	struct vio_devq *vq = vio_dev_vq(&t->dev, 0);
+
+	assert_int_equal(t->nheld, 6);
+	for (unsigned i = 2; i < 4; i++) {
+		td_echo(&t->held[i]);
+		assert_int_equal(vio_devq_push(vq, &t->held[i].e, t->held[i].len), 0);
+	}
+	t->served[0] += 2;
+	vio_dev_interrupt(&t->dev, 0);
+}
+
+/* Packed without a log: the new backend resumes after the last used
+ * descriptor and takes chains the driver does not have outstanding; the
+ * driver sees ids it never posted and stops the queue (broken). What was
+ * completed stays completed once; nothing else completes. */
+static void packed_out_of_order_outcome(struct env *e)
+{
+	assert_false(ts_wait(&e->fe.vdev, &e->tdrv, 0, 7));
+	assert_true(e->tdrv.broken);
+	for (unsigned s = 0; s <= 6; s++)
+		assert_int_equal(e->tdrv.res[s].done, s == 2 || s == 3);
+	ts_check(&e->tdrv, 2);
+	ts_check(&e->tdrv, 3);
+}
+
+/*
+ * Out of order: the device completes the 3rd and 4th of six requests, then
+ * dies. The used index (2) no longer says where to resume: avail entries 2
+ * and 3 are the completed ones, and 0, 1, 4, 5 are outstanding. Split:
+ * the inflight log the frontend kept and handed to the new backend says
+ * so, and each request completes exactly once with its data. Packed: the
+ * backend declines the log (GET_INFLIGHT_FD answers mmap_size 0), the
+ * frontend resumes after the last used descriptor as before, and the
+ * requests the old device had taken before it are lost: they never
+ * complete, and nothing completes twice or with wrong data.
+ */
+static void test_reconnect_out_of_order(void **state)
+{
+	struct env *e = *state;
+	const bool pk = vio_has_feature(e->v->features, VIO_F_RING_PACKED);
+
+	if (vio_has_feature(e->v->features, VIO_F_IN_ORDER))
+		skip(); /* a device may not complete out of order */
+	env_up(e, DEV_TD);
+	assert_int_equal(e->fe.inflight_fd >= 0, !pk);
+	on_backend(e, td_hold_on);
+	for (unsigned s = 0; s < 6; s++)
+		ts_submit(&e->tdrv, 0, s);
+	td_wait_held(e, 6);
+	on_backend(e, td_release_middle);
+	assert_true(ts_wait(&e->fe.vdev, &e->tdrv, 2, 2));
+	/* Killed: no GET_VRING_BASE, the log stays as the device left it. */
+	be_stop(e->be);
+	e->be = NULL;
+	ts_submit(&e->tdrv, 0, 6);
+	env_free_dev(e);
+	env_new_dev(e, e->v->features);
+	assert_int_equal(vio_vu_frontend_reconnect_fd(&e->fe, env_spawn_backend(e)), 0);
+	if (pk) {
+		packed_out_of_order_outcome(e);
+		return;
+	}
+	assert_true(ts_wait(&e->fe.vdev, &e->tdrv, 0, 7));
+	for (unsigned s = 0; s <= 6; s++)
+		ts_check(&e->tdrv, s);
+	assert_false(e->tdrv.broken);
+	/* The new backend served the four outstanding and the new one. */
+	assert_int_equal(served(e, 0), 5);
+}
+
+/* With INFLIGHT_SHMFD turned off on our side, reconnect works as before
+ * (libvio's devices complete in order). */
+static void test_reconnect_without_inflight(void **state)
+{
+	struct env *e = *state;
+
+	e->kind = DEV_TD;
+	env_default_cfg(e);
+	e->cfg.protocol_features_off = VIO_BIT(VU_PROTOCOL_F_INFLIGHT_SHMFD);
+	env_up(e, DEV_TD);
+	assert_false(e->fe.protocol_features & VIO_BIT(VU_PROTOCOL_F_INFLIGHT_SHMFD));
+	assert_int_equal(e->fe.inflight_fd, -1);
+	reconnect_in_every_state(e);
+	assert_int_equal(e->fe.inflight_fd, -1);
 }
 
 /* ======================================================================== */
@@ -1346,6 +1443,11 @@ enum fake_mode {
 				 * answer starts at 0 whatever the offset asked,
 				 * as libvhost-user's does */
 	FAKE_WRONG_INDEX,       /* GET_VRING_BASE: another ring */
+	FAKE_INFLIGHT_DECLINE,  /* GET_INFLIGHT_FD: mmap_size 0, no fd */
+	FAKE_INFLIGHT_SMALL,    /* GET_INFLIGHT_FD: a log one byte too small */
+	FAKE_INFLIGHT_NO_FD,    /* GET_INFLIGHT_FD: a log but no fd */
+	FAKE_INFLIGHT_TWO_FDS,  /* GET_INFLIGHT_FD: the log's fd twice */
+	FAKE_INFLIGHT_OFFSET,   /* GET_INFLIGHT_FD: an offset past the file's end */
 };
 
 struct fake {
@@ -1401,28 +1503,30 @@ static bool fake_recv(int sock, struct fake_msg *m)
 	return true;
 }
 
+/* Sends a reply with up to two fds (fds[i] < 0: none). */
 static void fake_send(int sock, uint32_t req, uint32_t flags, const void *p, uint32_t size,
-		      uint32_t announce, int fd)
+		      uint32_t announce, const int fds[2])
 {
 	struct vu_header h = { req, flags, announce };
 	uint8_t buf[sizeof(h) + sizeof(union vu_payload)];
-	char control[CMSG_SPACE(sizeof(int))];
+	char control[CMSG_SPACE(2 * sizeof(int))];
+	const unsigned n = (fds[0] >= 0) + (fds[1] >= 0);
 	struct iovec iov = { buf, sizeof(h) + size };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 
 	memcpy(buf, &h, sizeof(h));
 	memcpy(buf + sizeof(h), p, size);
-	if (fd >= 0) {
+	if (n) {
 		struct cmsghdr *c;
 
 		memset(control, 0, sizeof(control));
 		mh.msg_control = control;
-		mh.msg_controllen = sizeof(control);
+		mh.msg_controllen = CMSG_SPACE(n * sizeof(int));
 		c = CMSG_FIRSTHDR(&mh);
 		c->cmsg_level = SOL_SOCKET;
 		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+		c->cmsg_len = CMSG_LEN(n * sizeof(int));
+		memcpy(CMSG_DATA(c), fds[0] >= 0 ? &fds[0] : &fds[1], n * sizeof(int));
 	}
 	(void)sendmsg(sock, &mh, MSG_NOSIGNAL);
 }
@@ -1454,6 +1558,13 @@ static int fake_answer(struct fake *f, struct fake_msg *m, union vu_payload *p)
 		*p = m->p;
 		memset(p->config.data, 0x5a, sizeof(p->config.data));
 		return (int)m->h.size;
+	case VU_GET_INFLIGHT_FD:
+		/* The log itself is made in fake_handle. */
+		*p = m->p;
+		p->inflight.mmap_offset = 0;
+		p->inflight.mmap_size = (uint64_t)vio_inflight_queue_bytes(0, m->p.inflight.queue_size) *
+					m->p.inflight.num_queues;
+		return sizeof(p->inflight);
 	default:
 		return -1;
 	}
@@ -1466,7 +1577,7 @@ static void fake_handle(struct fake *f, struct fake_msg *m)
 	bool ack = size < 0 && (m->h.flags & VU_FLAG_NEED_REPLY);
 	uint32_t req = m->h.request, flags = VU_VERSION | VU_FLAG_REPLY;
 	uint32_t announce;
-	int fd = -1;
+	int fds[2] = { -1, -1 }, log_fd = -1;
 
 	if (m->h.request == VU_SET_STATUS)
 		f->status = m->p.u64;
@@ -1480,6 +1591,12 @@ static void fake_handle(struct fake *f, struct fake_msg *m)
 	}
 	if (size < 0)
 		return;
+	if (req == VU_GET_INFLIGHT_FD) {
+		log_fd = memfd_create("fake-inflight", MFD_CLOEXEC);
+		assert_true(log_fd >= 0);
+		assert_int_equal(ftruncate(log_fd, (off_t)p.inflight.mmap_size), 0);
+		fds[0] = log_fd;
+	}
 	announce = (uint32_t)size;
 	if (m->h.request == __atomic_load_n(&f->target, __ATOMIC_ACQUIRE)) {
 		switch (__atomic_load_n(&f->mode, __ATOMIC_ACQUIRE)) {
@@ -1487,7 +1604,7 @@ static void fake_handle(struct fake *f, struct fake_msg *m)
 		case FAKE_WRONG_REQUEST: req++; break;
 		case FAKE_NO_REPLY_FLAG: flags = VU_VERSION; break;
 		case FAKE_BAD_VERSION: flags = 2 | VU_FLAG_REPLY; break;
-		case FAKE_WITH_FD: fd = f->sock; break;
+		case FAKE_WITH_FD: fds[0] = f->sock; break;
 		case FAKE_HUGE: announce = 1u << 20; break;
 		case FAKE_SILENT: return;
 		case FAKE_CLOSE: shutdown(f->sock, SHUT_RDWR); return;
@@ -1500,10 +1617,17 @@ static void fake_handle(struct fake *f, struct fake_msg *m)
 				p.config.data[i] = (uint8_t)i;
 			break;
 		case FAKE_WRONG_INDEX: p.state.index++; break;
+		case FAKE_INFLIGHT_DECLINE: p.inflight.mmap_size = 0; fds[0] = -1; break;
+		case FAKE_INFLIGHT_SMALL: p.inflight.mmap_size--; break;
+		case FAKE_INFLIGHT_NO_FD: fds[0] = -1; break;
+		case FAKE_INFLIGHT_TWO_FDS: fds[1] = log_fd; break;
+		case FAKE_INFLIGHT_OFFSET: p.inflight.mmap_offset = p.inflight.mmap_size; break;
 		case FAKE_OK: break;
 		}
 	}
-	fake_send(f->sock, req, flags, &p, (uint32_t)size, announce, fd);
+	fake_send(f->sock, req, flags, &p, (uint32_t)size, announce, fds);
+	if (log_fd >= 0)
+		close(log_fd);
 }
 
 static void *fake_main(void *arg)
@@ -1824,6 +1948,91 @@ static void test_hostile_vring_base_wrong_index(void **state)
 	assert_null(fx->fe.vdev.driver);
 }
 
+/* A GET_INFLIGHT_FD reply that is wrong: the rings never go to the
+ * backend, the connection drops with a line saying why, no fd is kept. */
+struct hostile_inflight {
+	const char *name;
+	enum fake_mode mode;
+	const char *says;
+};
+
+static const struct hostile_inflight hostile_inflights[] = {
+	{ "log too small", FAKE_INFLIGHT_SMALL, "needed for 1 queues of 64" },
+	{ "no fd", FAKE_INFLIGHT_NO_FD, "with 0 fds" },
+	{ "two fds", FAKE_INFLIGHT_TWO_FDS, "carried 2 file descriptors" },
+	{ "offset past the end", FAKE_INFLIGHT_OFFSET, "is not inside its file" },
+};
+
+static void test_hostile_inflight(void **state)
+{
+	struct fake_env *fx = *state;
+	const struct hostile_inflight *c = fx->param;
+
+	fx->f.protocol_features |= VIO_BIT(VU_PROTOCOL_F_INFLIGHT_SHMFD);
+	fake_script(&fx->f, VU_GET_INFLIGHT_FD, c->mode, 0);
+	assert_int_equal(fake_connect(fx), 0);
+	fake_bind(fx);
+	assert_int_equal(fake_seen(fx, VU_GET_INFLIGHT_FD), 1);
+	assert_false(vio_vu_frontend_connected(&fx->fe));
+	assert_int_equal(vio_vu_frontend_error(&fx->fe), -EPROTO);
+	if (!strstr(fx->log.last, c->says))
+		fail_msg("log says \"%s\", expected \"%s\"", fx->log.last, c->says);
+	assert_int_equal(fx->fe.inflight_fd, -1);
+	assert_int_equal(fake_seen(fx, VU_SET_INFLIGHT_FD), 0);
+	assert_int_equal(fake_seen(fx, VU_SET_VRING_KICK), 0);
+	assert_true(fx->fe.vdev.ops->get_status(&fx->fe.vdev) & VIO_STATUS_NEEDS_RESET);
+}
+
+/* mmap_size 0 and no fd: the backend declines; the rings start without. */
+static void test_hostile_inflight_declined(void **state)
+{
+	struct fake_env *fx = *state;
+
+	fx->f.protocol_features |= VIO_BIT(VU_PROTOCOL_F_INFLIGHT_SHMFD);
+	fake_script(&fx->f, VU_GET_INFLIGHT_FD, FAKE_INFLIGHT_DECLINE, 0);
+	assert_int_equal(fake_connect(fx), 0);
+	fake_bind(fx);
+	assert_non_null(fx->fe.vdev.driver);
+	assert_true(vio_vu_frontend_connected(&fx->fe));
+	assert_int_equal(fake_seen(fx, VU_GET_INFLIGHT_FD), 1);
+	assert_int_equal(fx->fe.inflight_fd, -1);
+	assert_int_equal(fake_seen(fx, VU_SET_INFLIGHT_FD), 0);
+	assert_true(fake_wait_seen(fx, VU_SET_VRING_KICK, 1));
+}
+
+/* A well-formed log: kept, and handed back with SET_INFLIGHT_FD before the
+ * first ring message. */
+static void test_inflight_get_then_set(void **state)
+{
+	struct fake_env *fx = *state;
+
+	fx->f.protocol_features |= VIO_BIT(VU_PROTOCOL_F_INFLIGHT_SHMFD);
+	assert_int_equal(fake_connect(fx), 0);
+	assert_int_equal(fake_seen(fx, VU_GET_INFLIGHT_FD), 0); /* not before DRIVER_OK */
+	fake_bind(fx);
+	assert_non_null(fx->fe.vdev.driver);
+	assert_true(fx->fe.inflight_fd >= 0);
+	assert_int_equal(fx->fe.inflight_size, vio_inflight_queue_bytes(0, 64));
+	assert_true(fake_wait_seen(fx, VU_SET_INFLIGHT_FD, 1));
+	assert_true(fake_wait_seen(fx, VU_SET_VRING_KICK, 1));
+	/* Reset: the log describes rings that are gone, so it goes. */
+	vio_device_unbind(&fx->fe.vdev);
+	assert_int_equal(fx->fe.inflight_fd, -1);
+}
+
+/* A backend that does not offer INFLIGHT_SHMFD is never asked. */
+static void test_inflight_not_offered(void **state)
+{
+	struct fake_env *fx = *state;
+
+	assert_int_equal(fake_connect(fx), 0);
+	fake_bind(fx);
+	assert_non_null(fx->fe.vdev.driver);
+	assert_true(fake_wait_seen(fx, VU_SET_VRING_KICK, 1));
+	assert_int_equal(fake_seen(fx, VU_GET_INFLIGHT_FD), 0);
+	assert_int_equal(fx->fe.inflight_fd, -1);
+}
+
 static void test_hostile_status_out_of_range(void **state)
 {
 	struct fake_env *fx = *state;
@@ -1970,6 +2179,7 @@ static const struct named_test variant_tests[] = {
 	T(test_reset_rebind),
 	T(test_reconnect_rng),
 	T(test_reconnect_inflight),
+	T(test_reconnect_out_of_order),
 };
 
 static const struct named_test session_tests[] = {
@@ -1990,6 +2200,7 @@ static const struct named_test session_tests[] = {
 	T(test_unix_socket_path),
 	T(test_backend_gone_during_wait),
 	T(test_reconnect_missing_feature),
+	T(test_reconnect_without_inflight),
 };
 
 static const struct named_test hostile_tests[] = {
@@ -2011,12 +2222,16 @@ static const struct named_test hostile_tests[] = {
 	T(test_hostile_channel_config_change),
 	T(test_hostile_channel_garbage),
 	T(test_hostile_close_during_bind),
+	T(test_hostile_inflight_declined),
+	T(test_inflight_get_then_set),
+	T(test_inflight_not_offered),
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 static struct CMUnitTest runs[COUNT(variant_tests) * NVARIANTS + COUNT(session_tests) +
-			      COUNT(hostile_replies) + COUNT(hostile_tests)];
+			      COUNT(hostile_replies) + COUNT(hostile_inflights) +
+			      COUNT(hostile_tests)];
 static char *names[COUNT(runs)];
 static size_t nruns;
 
@@ -2059,6 +2274,9 @@ int main(void)
 	for (size_t i = 0; i < COUNT(hostile_replies); i++)
 		add_run("hostile_reply", hostile_replies[i].name, test_hostile_reply, fake_setup,
 			fake_teardown, &hostile_replies[i]);
+	for (size_t i = 0; i < COUNT(hostile_inflights); i++)
+		add_run("hostile_inflight", hostile_inflights[i].name, test_hostile_inflight,
+			fake_setup, fake_teardown, &hostile_inflights[i]);
 	for (size_t t = 0; t < COUNT(hostile_tests); t++)
 		add_run(hostile_tests[t].name + 5, NULL, hostile_tests[t].fn, fake_setup,
 			fake_teardown, NULL);
