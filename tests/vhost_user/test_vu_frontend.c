@@ -501,10 +501,14 @@ static void *be_main(void *arg)
 	return NULL;
 }
 
+/* Protocol features the next backend started refuses (env_setup clears it). */
+static uint64_t be_next_pf_off;
+
 /* Serves dev on sock (or, sock < 0, on the next connection to listen_fd). */
 static struct be *be_start(struct vio_dev *dev, int sock, int listen_fd)
 {
-	struct vio_vu_backend_config cfg = { .log = log_backend };
+	struct vio_vu_backend_config cfg = { .log = log_backend,
+					     .protocol_features_off = be_next_pf_off };
 	struct be *be = calloc(1, sizeof(*be));
 
 	assert_non_null(be);
@@ -591,6 +595,7 @@ static int env_setup(void **state)
 	e->v = v ? v : &plain_variant;
 	e->listen_fd = -1;
 	e->fe.sock = -1;
+	be_next_pf_off = 0;
 	vio_bus_init(&e->bus, xalloc, xfree, NULL);
 	*state = e;
 	return 0;
@@ -1042,6 +1047,30 @@ static void test_reconnect_without_inflight(void **state)
 	assert_int_equal(e->fe.inflight_fd, -1);
 	reconnect_in_every_state(e);
 	assert_int_equal(e->fe.inflight_fd, -1);
+}
+
+/* The backend that comes back no longer offers INFLIGHT_SHMFD: the log is
+ * dropped (the new backend would leave it stale) and the ring resumes at
+ * the used index, as without a log. */
+static void test_reconnect_to_backend_without_inflight(void **state)
+{
+	struct env *e = *state;
+
+	env_up(e, DEV_TD);
+	assert_true(e->fe.inflight_fd >= 0);
+	on_backend(e, td_hold_on);
+	for (unsigned s = 0; s < 4; s++)
+		ts_submit(&e->tdrv, 0, s);
+	td_wait_held(e, 4);
+	be_next_pf_off = VIO_BIT(VU_PROTOCOL_F_INFLIGHT_SHMFD);
+	assert_int_equal(env_restart_backend(e, e->v->features), 0);
+	assert_false(e->fe.protocol_features & VIO_BIT(VU_PROTOCOL_F_INFLIGHT_SHMFD));
+	assert_int_equal(e->fe.inflight_fd, -1);
+	assert_true(strstr(e->log.last, "ours is dropped") != NULL);
+	assert_true(ts_wait(&e->fe.vdev, &e->tdrv, 0, 4));
+	for (unsigned s = 0; s < 4; s++)
+		ts_check(&e->tdrv, s);
+	assert_int_equal(served(e, 0), 4);
 }
 
 /* ======================================================================== */
@@ -2538,6 +2567,7 @@ static const struct named_test session_tests[] = {
 	T(test_backend_gone_during_wait),
 	T(test_reconnect_missing_feature),
 	T(test_reconnect_without_inflight),
+	T(test_reconnect_to_backend_without_inflight),
 };
 
 static const struct named_test hostile_tests[] = {
