@@ -13,18 +13,22 @@
  *   variants    per ring variant (split/packed x plain, EVENT_IDX,
  *               INDIRECT, IN_ORDER): rng reads, two echo queues, reset and
  *               rebind, reconnect after the backend restarts (with requests
- *               in flight, used but not reaped, and posted while away)
+ *               in flight, used but not reaped, and posted while away; and
+ *               completed out of order, which needs the inflight log)
  *   session     negotiation, queue count with and without MQ, status
  *               and REPLY_ACK off, config read/write/change, NEEDS_RESET
  *               from the backend, DMA memory, a legacy driver, unix socket
  *               path, a backend that goes away or comes back without a
- *               feature in use
+ *               feature in use, or without INFLIGHT_SHMFD
+ *   blk         libvio's blk driver against a vhost-user-blk backend in a
+ *               child process, SIGKILLed with a batch popped and unused
  *   hostile     a fake backend scripted here replies wrongly (size,
  *               request, flags, version, fds, oversize, silence, EOF,
  *               values out of range, a feature offer that changes, config
  *               replies of another size or offset, talk out of turn, a
- *               garbled backend channel): each is a clear error, logged,
- *               never a crash or a hang.
+ *               garbled backend channel, GET_INFLIGHT_FD replies with a log
+ *               too small, no fd, two fds or an offset past the file): each
+ *               is a clear error, logged, never a crash or a hang.
  */
 #include <errno.h>
 #include <poll.h>
