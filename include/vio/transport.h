@@ -276,10 +276,22 @@ void vio_vu_backend_queue_unlock(struct vio_vu_backend *b, unsigned qi);
  * So buffers the old backend had taken but not used are processed again,
  * and nothing it used is processed twice, provided it used buffers in the
  * order they were made available (every libvio device does; QEMU makes
- * the same assumption without inflight tracking). This frontend does not
- * yet ask for an inflight log (GET/SET_INFLIGHT_FD), which libvio's backend
- * serves for split rings so that backends completing out of order can be
- * restarted too (docs/design.md, "Inflight I/O tracking").
+ * the same assumption without inflight tracking).
+ *
+ * Inflight log: when the backend offers PROTOCOL_F_INFLIGHT_SHMFD (and
+ * protocol_features_off does not remove it), DRIVER_OK first asks
+ * GET_INFLIGHT_FD (every queue, the largest ring set up) and keeps the fd
+ * the backend made; each start of the rings, a reconnect's replay in
+ * particular, hands it back with SET_INFLIGHT_FD before any SET_VRING_*.
+ * A restarted backend then resubmits what the old one had taken and not
+ * used, even if it completed out of order (docs/design.md, "Inflight I/O
+ * tracking"). A reply of mmap_size 0 and no fd declines: the rings run
+ * without a log, as above. A reply with a log too small for the request,
+ * no fd or several, or a range beyond the end of its file is a broken
+ * reply (-EPROTO). The log is dropped on reset (status 0), when a new
+ * backend no longer offers the feature (it would go stale), and on fini.
+ * Rings enabled after DRIVER_OK must not be larger than those set up
+ * before it: the log was sized for those.
  *
  * Concurrency: like any struct vio_device, one thread at a time (the
  * driver's). The backend runs in another thread or process.
@@ -322,6 +334,9 @@ struct vio_vu_frontend {
 	uint64_t protocol_features;     /* negotiated */
 	unsigned num_queues;
 	int err;                        /* why the last connection was dropped */
+	int inflight_fd;                /* the backend's inflight log, or -1 */
+	uint64_t inflight_size, inflight_offset;   /* the log's range in it */
+	uint16_t inflight_queues, inflight_queue_size; /* what it was asked for */
 	struct vio_vu_fe_queue queues[VIO_VU_MAX_QUEUES];
 
 	/* private */

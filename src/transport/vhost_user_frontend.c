@@ -27,11 +27,13 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "vio/inflight.h"
 #include "vio/transport.h"
 #include "vhost_user_proto.h"
 
@@ -41,7 +43,8 @@
 #define OUR_PROTOCOL_FEATURES                                                  \
 	(VIO_BIT(VU_PROTOCOL_F_MQ) | VIO_BIT(VU_PROTOCOL_F_REPLY_ACK) |        \
 	 VIO_BIT(VU_PROTOCOL_F_BACKEND_REQ) | VIO_BIT(VU_PROTOCOL_F_CONFIG) |  \
-	 VIO_BIT(VU_PROTOCOL_F_RESET_DEVICE) | VIO_BIT(VU_PROTOCOL_F_STATUS))
+	 VIO_BIT(VU_PROTOCOL_F_RESET_DEVICE) | VIO_BIT(VU_PROTOCOL_F_STATUS) | \
+	 VIO_BIT(VU_PROTOCOL_F_INFLIGHT_SHMFD))
 
 /* Ring features this transport carries: the backend reads our rings
  * directly, so every layout and notification scheme works. Not
@@ -313,12 +316,37 @@ static int send_msg(int sock, uint32_t req, uint32_t flags, const void *payload,
 	return 0;
 }
 
+/* Where read_full puts the fds that come with a message: up to `max` are
+ * kept in fds[] (the rest closed), all are counted in n. */
+struct fd_sink {
+	int *fds;
+	unsigned max;
+	unsigned n;
+};
+
+static void fd_sink_take(struct fd_sink *s, int fd)
+{
+	if (s && s->n < s->max)
+		s->fds[s->n] = fd;
+	else
+		close(fd);
+	if (s)
+		s->n++;
+}
+
+/* Closes what a sink kept (a reply that turned out wrong). */
+static void fd_sink_close(struct fd_sink *s)
+{
+	for (unsigned i = 0; i < s->n && i < s->max; i++)
+		close_fd(&s->fds[i]);
+	s->n = 0;
+}
+
 /*
- * Reads exactly len bytes from fd before the deadline. Any fds that come
- * with them are counted in *nfds (if given) and closed: nothing we read
- * carries fds we asked for.
+ * Reads exactly len bytes from fd before the deadline. Fds that come with
+ * them go to the sink (if given; else they are closed).
  */
-static int read_full(int fd, void *buf, size_t len, int64_t deadline, unsigned *nfds)
+static int read_full(int fd, void *buf, size_t len, int64_t deadline, struct fd_sink *sink)
 {
 	uint8_t *p = buf;
 
@@ -351,9 +379,7 @@ static int read_full(int fd, void *buf, size_t len, int64_t deadline, unsigned *
 				int got;
 
 				memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-				close(got);
-				if (nfds)
-					(*nfds)++;
+				fd_sink_take(sink, got);
 			}
 		}
 		if (n <= 0)
@@ -394,25 +420,19 @@ static int wait_reply(struct vio_vu_frontend *fe, int64_t deadline)
 	return 0; /* the channel broke the connection: the caller sees it */
 }
 
-/*
- * Reads the reply to `req`: exactly `size` payload bytes into `payload`.
- * For GET_CONFIG (size_ok != NULL) a 12-byte reply is also accepted: the
- * backend's way to say it refused, reported through *size_ok = false.
- * Anything else wrong drops the connection.
- */
-static int recv_reply(struct vio_vu_frontend *fe, uint32_t req, void *payload, uint32_t size,
-		      bool *size_ok)
+/* The checks of recv_reply_fds; fds that came are in sink either way. */
+static int recv_reply_checked(struct vio_vu_frontend *fe, uint32_t req, void *payload,
+			      uint32_t size, bool *size_ok, struct fd_sink *sink)
 {
 	const int64_t deadline = now_ms() + fe->cfg.timeout_ms;
 	struct vu_header h;
-	unsigned nfds = 0;
 	int r;
 
 	r = wait_reply(fe, deadline);
 	if (r == 0 && !connected(fe))
 		return fe->err;         /* the backend channel broke the stream */
 	if (r == 0)
-		r = read_full(fe->sock, &h, sizeof(h), deadline, &nfds);
+		r = read_full(fe->sock, &h, sizeof(h), deadline, sink);
 	if (r == -ETIMEDOUT) {
 		drop(fe, r, "no reply to %s within %d ms", vu_request_name(req), fe->cfg.timeout_ms);
 		return r;
@@ -437,8 +457,9 @@ static int recv_reply(struct vio_vu_frontend *fe, uint32_t req, void *payload, u
 		     vu_request_name(req), req);
 		return -EPROTO;
 	}
-	if (nfds) {
-		drop(fe, -EPROTO, "%s reply carried %u file descriptors", vu_request_name(req), nfds);
+	if (sink->n > sink->max) {
+		drop(fe, -EPROTO, "%s reply carried %u file descriptors", vu_request_name(req),
+		     sink->n);
 		return -EPROTO;
 	}
 	if (size_ok && h.size == VU_CONFIG_HDR && size != VU_CONFIG_HDR) {
@@ -451,8 +472,8 @@ static int recv_reply(struct vio_vu_frontend *fe, uint32_t req, void *payload, u
 	} else if (size_ok) {
 		*size_ok = true;
 	}
-	r = read_full(fe->sock, payload, size, deadline, &nfds);
-	if (r == 0 && nfds)
+	r = read_full(fe->sock, payload, size, deadline, sink);
+	if (r == 0 && sink->n > sink->max)
 		r = -EPROTO;
 	if (r) {
 		drop(fe, r == -EPROTO ? r : -ECONNRESET, "%s reply payload: %s", vu_request_name(req),
@@ -460,6 +481,32 @@ static int recv_reply(struct vio_vu_frontend *fe, uint32_t req, void *payload, u
 		return r == -EPROTO ? r : -ECONNRESET;
 	}
 	return 0;
+}
+
+/*
+ * Reads the reply to `req`: exactly `size` payload bytes into `payload`.
+ * For GET_CONFIG (size_ok != NULL) a 12-byte reply is also accepted: the
+ * backend's way to say it refused, reported through *size_ok = false.
+ * Fds: a reply may carry up to fds->max of them, kept in fds->fds (how
+ * many in fds->n); without `fds`, none. Anything else wrong drops the
+ * connection and closes the fds.
+ */
+static int recv_reply_fds(struct vio_vu_frontend *fe, uint32_t req, void *payload, uint32_t size,
+			  bool *size_ok, struct fd_sink *fds)
+{
+	struct fd_sink none = { NULL, 0, 0 };
+	struct fd_sink *sink = fds ? fds : &none;
+	int r = recv_reply_checked(fe, req, payload, size, size_ok, sink);
+
+	if (r)
+		fd_sink_close(sink);
+	return r;
+}
+
+static int recv_reply(struct vio_vu_frontend *fe, uint32_t req, void *payload, uint32_t size,
+		      bool *size_ok)
+{
+	return recv_reply_fds(fe, req, payload, size, size_ok, NULL);
 }
 
 /*
@@ -673,6 +720,133 @@ static bool ring_ready(const struct vio_vu_fe_queue *q)
 	return q->set_up && q->enabled && !q->started;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Inflight log                                                             */
+
+/*
+ * The backend makes the log (GET_INFLIGHT_FD) and only it reads or writes
+ * it; we keep the fd so that the next backend finds what this one had
+ * taken and not used. We never map it.
+ */
+
+static void inflight_release(struct vio_vu_frontend *fe)
+{
+	close_fd(&fe->inflight_fd);
+	fe->inflight_size = fe->inflight_offset = 0;
+	fe->inflight_queues = fe->inflight_queue_size = 0;
+}
+
+/* The ring size the log must cover: the largest set up (all queues of a
+ * log share one size). */
+static unsigned largest_ring(const struct vio_vu_frontend *fe)
+{
+	unsigned m = 0;
+
+	for (unsigned i = 0; i < fe->num_queues; i++) {
+		if (fe->queues[i].set_up && fe->queues[i].size > m)
+			m = fe->queues[i].size;
+	}
+	return m;
+}
+
+/* Is the log the backend described usable for what we asked? (logs and
+ * drops the connection when not) */
+static bool inflight_reply_ok(struct vio_vu_frontend *fe, const struct vu_inflight *in,
+			      unsigned nfds, int fd, unsigned qsize)
+{
+	const uint64_t need = (uint64_t)vio_inflight_queue_bytes(packed(fe), qsize) *
+			      fe->num_queues;
+	struct stat st;
+
+	if (nfds != 1) {
+		drop(fe, -EPROTO, "GET_INFLIGHT_FD reply: a %llu-byte log with %u fds, not 1",
+		     (unsigned long long)in->mmap_size, nfds);
+		return false;
+	}
+	if (in->mmap_size < need) {
+		drop(fe, -EPROTO, "GET_INFLIGHT_FD reply: a %llu-byte log, %llu needed for %u queues "
+		     "of %u", (unsigned long long)in->mmap_size, (unsigned long long)need,
+		     fe->num_queues, qsize);
+		return false;
+	}
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || in->mmap_offset > UINT64_MAX - in->mmap_size ||
+	    in->mmap_offset + in->mmap_size > (uint64_t)st.st_size) {
+		drop(fe, -EPROTO, "GET_INFLIGHT_FD reply: log [%llu, +%llu) is not inside its file",
+		     (unsigned long long)in->mmap_offset, (unsigned long long)in->mmap_size);
+		return false;
+	}
+	return true;
+}
+
+/* GET_INFLIGHT_FD for every queue at the largest ring. A backend that
+ * declines (mmap_size 0) leaves us without a log, which is no error. */
+static int inflight_get(struct vio_vu_frontend *fe)
+{
+	const unsigned qsize = largest_ring(fe);
+	struct vu_inflight in = { 0, 0, (uint16_t)fe->num_queues, (uint16_t)qsize };
+	int fd = -1;
+	struct fd_sink sink = { &fd, 1, 0 };
+	int r;
+
+	if (qsize == 0)
+		return 0;
+	pthread_mutex_lock(&fe->lock);
+	r = send_msg(fe->sock, VU_GET_INFLIGHT_FD, VU_VERSION, &in, sizeof(in), NULL, 0);
+	if (r) {
+		r = r == -ETIMEDOUT ? r : -ECONNRESET;
+		drop(fe, r, "could not send GET_INFLIGHT_FD: %s", vio_strerror(r));
+	} else {
+		r = recv_reply_fds(fe, VU_GET_INFLIGHT_FD, &in, sizeof(in), NULL, &sink);
+	}
+	pthread_mutex_unlock(&fe->lock);
+	if (r)
+		return r;
+	if (in.mmap_size == 0) {
+		flog(fe, VIO_LOG_INFO, "the backend keeps no inflight log%s",
+		     sink.n ? " (and sent an fd anyway: closed)" : "");
+		fd_sink_close(&sink);
+		return 0;
+	}
+	if (!inflight_reply_ok(fe, &in, sink.n, fd, qsize)) {
+		fd_sink_close(&sink);
+		return -EPROTO;
+	}
+	fe->inflight_fd = fd;
+	fe->inflight_size = in.mmap_size;
+	fe->inflight_offset = in.mmap_offset;
+	fe->inflight_queues = (uint16_t)fe->num_queues;
+	fe->inflight_queue_size = (uint16_t)qsize;
+	return 0;
+}
+
+/*
+ * Before the rings start: the log goes (back) to the backend, made first
+ * if we have none. A backend without the feature gets none, and a log we
+ * held is dropped: rings it runs would leave it stale, and a later backend
+ * would resubmit from it what was long completed.
+ */
+static int inflight_start(struct vio_vu_frontend *fe)
+{
+	struct vu_inflight in;
+	int r;
+
+	if (!has_pf(fe, VU_PROTOCOL_F_INFLIGHT_SHMFD)) {
+		if (fe->inflight_fd >= 0) {
+			flog(fe, VIO_LOG_WARN, "the backend keeps no inflight log: ours is dropped");
+			inflight_release(fe);
+		}
+		return 0;
+	}
+	if (fe->inflight_fd < 0) {
+		r = inflight_get(fe);
+		if (r || fe->inflight_fd < 0)
+			return r;
+	}
+	in = (struct vu_inflight){ fe->inflight_size, fe->inflight_offset, fe->inflight_queues,
+				   fe->inflight_queue_size };
+	return xact(fe, VU_SET_INFLIGHT_FD, &in, sizeof(in), &fe->inflight_fd, 1, NULL, 0);
+}
+
 /* DRIVER_OK: every enabled ring goes to the backend. */
 static int rings_start(struct vio_vu_frontend *fe)
 {
@@ -681,6 +855,8 @@ static int rings_start(struct vio_vu_frontend *fe)
 	/* A legacy driver never sets FEATURES_OK: the features go now. */
 	if (!fe->features_sent)
 		r = send_features(fe);
+	if (!r)
+		r = inflight_start(fe);
 	for (unsigned i = 0; i < fe->num_queues && r == 0; i++) {
 		if (ring_ready(&fe->queues[i]))
 			r = ring_start(fe, i, fresh_base(fe));
@@ -724,15 +900,15 @@ static void backend_msg(struct vio_vu_frontend *fe)
 	const int64_t deadline = now_ms() + fe->cfg.timeout_ms;
 	union vu_payload p;
 	struct vu_header h;
-	unsigned nfds = 0;
+	struct fd_sink fds = { NULL, 0, 0 };   /* none expected: count and close */
 	uint64_t verdict = 0;
 	int r;
 
-	r = read_full(fe->backend_fd, &h, sizeof(h), deadline, &nfds);
+	r = read_full(fe->backend_fd, &h, sizeof(h), deadline, &fds);
 	if (r == 0 && ((h.flags & VU_VERSION_MASK) != VU_VERSION || h.size > sizeof(p)))
 		r = -EPROTO;
 	if (r == 0)
-		r = read_full(fe->backend_fd, &p, h.size, deadline, &nfds);
+		r = read_full(fe->backend_fd, &p, h.size, deadline, &fds);
 	if (r == -ECONNRESET) {
 		/* The backend may close its end; the main socket tells us
 		 * whether it is gone. */
@@ -745,8 +921,8 @@ static void backend_msg(struct vio_vu_frontend *fe)
 		     h.request, h.size);
 		return;
 	}
-	if (nfds)
-		flog(fe, VIO_LOG_WARN, "closed %u unexpected fds from the backend", nfds);
+	if (fds.n)
+		flog(fe, VIO_LOG_WARN, "closed %u unexpected fds from the backend", fds.n);
 	switch (h.request) {
 	case VU_BACKEND_CONFIG_CHANGE_MSG:
 		fe->config_generation++;
@@ -860,6 +1036,9 @@ static void reset(struct vio_vu_frontend *fe)
 		(void)xact(fe, VU_RESET_DEVICE, NULL, 0, NULL, 0, NULL, 0);
 	if (connected(fe) && has_pf(fe, VU_PROTOCOL_F_STATUS))
 		(void)send_u64(fe, VU_SET_STATUS, 0);
+	/* A new session starts with a new log, as QEMU's vhost-user-blk
+	 * does: the old one describes rings that are gone. */
+	inflight_release(fe);
 	for (unsigned i = 0; i < VIO_VU_MAX_QUEUES; i++) {
 		struct vio_vu_fe_queue *q = &fe->queues[i];
 
@@ -1255,7 +1434,7 @@ int vio_vu_frontend_connect_fd(struct vio_vu_frontend *fe, int sock,
 	int r;
 
 	memset(fe, 0, sizeof(*fe));
-	fe->sock = fe->backend_fd = fe->mem_fd = -1;
+	fe->sock = fe->backend_fd = fe->mem_fd = fe->inflight_fd = -1;
 	for (unsigned i = 0; i < VIO_VU_MAX_QUEUES; i++)
 		fe->queues[i].kick_fd = fe->queues[i].call_fd = fe->queues[i].err_fd = -1;
 	pthread_mutex_init(&fe->lock, NULL);
@@ -1306,7 +1485,7 @@ int vio_vu_frontend_connect(struct vio_vu_frontend *fe, const char *socket_path,
 
 	if (s < 0) {
 		memset(fe, 0, sizeof(*fe));
-		fe->sock = fe->backend_fd = fe->mem_fd = -1;
+		fe->sock = fe->backend_fd = fe->mem_fd = fe->inflight_fd = -1;
 		return s;
 	}
 	return vio_vu_frontend_connect_fd(fe, s, cfg);
@@ -1327,6 +1506,7 @@ static int replay(struct vio_vu_frontend *fe)
 		r = send_u64(fe, VU_SET_STATUS, s & (uint8_t)~VIO_STATUS_DRIVER_OK);
 	if (r || !(s & VIO_STATUS_DRIVER_OK))
 		return r;
+	r = inflight_start(fe);
 	for (unsigned i = 0; i < fe->num_queues && !r; i++) {
 		if (ring_ready(&fe->queues[i]))
 			r = ring_start(fe, i, resume_base(fe, i));
@@ -1395,6 +1575,7 @@ void vio_vu_frontend_disconnect(struct vio_vu_frontend *fe)
 void vio_vu_frontend_fini(struct vio_vu_frontend *fe)
 {
 	vio_vu_frontend_disconnect(fe);
+	inflight_release(fe);
 	for (unsigned i = 0; i < VIO_VU_MAX_QUEUES; i++) {
 		close_fd(&fe->queues[i].kick_fd);
 		close_fd(&fe->queues[i].call_fd);

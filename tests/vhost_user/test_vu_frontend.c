@@ -13,18 +13,22 @@
  *   variants    per ring variant (split/packed x plain, EVENT_IDX,
  *               INDIRECT, IN_ORDER): rng reads, two echo queues, reset and
  *               rebind, reconnect after the backend restarts (with requests
- *               in flight, used but not reaped, and posted while away)
+ *               in flight, used but not reaped, and posted while away; and
+ *               completed out of order, which needs the inflight log)
  *   session     negotiation, queue count with and without MQ, status
  *               and REPLY_ACK off, config read/write/change, NEEDS_RESET
  *               from the backend, DMA memory, a legacy driver, unix socket
  *               path, a backend that goes away or comes back without a
- *               feature in use
+ *               feature in use, or without INFLIGHT_SHMFD
+ *   blk         libvio's blk driver against a vhost-user-blk backend in a
+ *               child process, SIGKILLed with a batch popped and unused
  *   hostile     a fake backend scripted here replies wrongly (size,
  *               request, flags, version, fds, oversize, silence, EOF,
  *               values out of range, a feature offer that changes, config
  *               replies of another size or offset, talk out of turn, a
- *               garbled backend channel): each is a clear error, logged,
- *               never a crash or a hang.
+ *               garbled backend channel, GET_INFLIGHT_FD replies with a log
+ *               too small, no fd, two fds or an offset past the file): each
+ *               is a clear error, logged, never a crash or a hang.
  */
 #include <errno.h>
 #include <poll.h>
@@ -37,7 +41,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,6 +54,7 @@
 
 #include "vio/devices.h"
 #include "vio/drivers.h"
+#include "vio/inflight.h"
 #include "vio/transport.h"
 #include "vhost_user_proto.h"
 
@@ -496,10 +505,14 @@ static void *be_main(void *arg)
 	return NULL;
 }
 
+/* Protocol features the next backend started refuses (env_setup clears it). */
+static uint64_t be_next_pf_off;
+
 /* Serves dev on sock (or, sock < 0, on the next connection to listen_fd). */
 static struct be *be_start(struct vio_dev *dev, int sock, int listen_fd)
 {
-	struct vio_vu_backend_config cfg = { .log = log_backend };
+	struct vio_vu_backend_config cfg = { .log = log_backend,
+					     .protocol_features_off = be_next_pf_off };
 	struct be *be = calloc(1, sizeof(*be));
 
 	assert_non_null(be);
@@ -586,6 +599,7 @@ static int env_setup(void **state)
 	e->v = v ? v : &plain_variant;
 	e->listen_fd = -1;
 	e->fe.sock = -1;
+	be_next_pf_off = 0;
 	vio_bus_init(&e->bus, xalloc, xfree, NULL);
 	*state = e;
 	return 0;
@@ -911,11 +925,8 @@ static void td_wait_held(struct env *e, unsigned n)
  * (5..6), and posted while it was away (7). Each completes exactly once
  * (a duplicate would break the driver's queue), with its data.
  */
-static void test_reconnect_inflight(void **state)
+static void reconnect_in_every_state(struct env *e)
 {
-	struct env *e = *state;
-
-	env_up(e, DEV_TD);
 	ts_submit(&e->tdrv, 0, 0);
 	assert_true(ts_wait(&e->fe.vdev, &e->tdrv, 0, 1));
 	on_backend(e, td_hold_on);
@@ -943,6 +954,461 @@ static void test_reconnect_inflight(void **state)
 	ts_check(&e->tdrv, 8);
 }
 
+static void test_reconnect_inflight(void **state)
+{
+	struct env *e = *state;
+
+	env_up(e, DEV_TD);
+	reconnect_in_every_state(e);
+}
+
+/* Completes held[2] and held[3] of the six the device holds, leaving
+ * held[0], held[1], held[4] and held[5] taken and unused. */
+static void td_release_middle(void *arg)
+{
+	struct tdev *t = ((struct env *)arg)->td;
+	struct vio_devq *vq = vio_dev_vq(&t->dev, 0);
+
+	assert_int_equal(t->nheld, 6);
+	for (unsigned i = 2; i < 4; i++) {
+		td_echo(&t->held[i]);
+		assert_int_equal(vio_devq_push(vq, &t->held[i].e, t->held[i].len), 0);
+	}
+	t->served[0] += 2;
+	vio_dev_interrupt(&t->dev, 0);
+}
+
+/* Packed without a log: the new backend resumes after the last used
+ * descriptor and takes chains the driver does not have outstanding; the
+ * driver sees ids it never posted and stops the queue (broken). What was
+ * completed stays completed once; nothing else completes. */
+static void packed_out_of_order_outcome(struct env *e)
+{
+	assert_false(ts_wait(&e->fe.vdev, &e->tdrv, 0, 7));
+	assert_true(e->tdrv.broken);
+	for (unsigned s = 0; s <= 6; s++)
+		assert_int_equal(e->tdrv.res[s].done, s == 2 || s == 3);
+	ts_check(&e->tdrv, 2);
+	ts_check(&e->tdrv, 3);
+}
+
+/*
+ * Out of order: the device completes the 3rd and 4th of six requests, then
+ * dies. The used index (2) no longer says where to resume: avail entries 2
+ * and 3 are the completed ones, and 0, 1, 4, 5 are outstanding. Split:
+ * the inflight log the frontend kept and handed to the new backend says
+ * so, and each request completes exactly once with its data. Packed: the
+ * backend declines the log (GET_INFLIGHT_FD answers mmap_size 0), the
+ * frontend resumes after the last used descriptor as before, and the
+ * requests the old device had taken before it are lost: they never
+ * complete, and nothing completes twice or with wrong data.
+ */
+static void test_reconnect_out_of_order(void **state)
+{
+	struct env *e = *state;
+	const bool pk = vio_has_feature(e->v->features, VIO_F_RING_PACKED);
+
+	env_up(e, DEV_TD);
+	assert_int_equal(e->fe.inflight_fd >= 0, !pk);
+	on_backend(e, td_hold_on);
+	for (unsigned s = 0; s < 6; s++)
+		ts_submit(&e->tdrv, 0, s);
+	td_wait_held(e, 6);
+	on_backend(e, td_release_middle);
+	assert_true(ts_wait(&e->fe.vdev, &e->tdrv, 2, 2));
+	/* Killed: no GET_VRING_BASE, the log stays as the device left it. */
+	be_stop(e->be);
+	e->be = NULL;
+	ts_submit(&e->tdrv, 0, 6);
+	env_free_dev(e);
+	env_new_dev(e, e->v->features);
+	assert_int_equal(vio_vu_frontend_reconnect_fd(&e->fe, env_spawn_backend(e)), 0);
+	if (pk) {
+		packed_out_of_order_outcome(e);
+		return;
+	}
+	assert_true(ts_wait(&e->fe.vdev, &e->tdrv, 0, 7));
+	for (unsigned s = 0; s <= 6; s++)
+		ts_check(&e->tdrv, s);
+	assert_false(e->tdrv.broken);
+	/* The new backend served the four outstanding and the new one. */
+	assert_int_equal(served(e, 0), 5);
+}
+
+/* With INFLIGHT_SHMFD turned off on our side, reconnect works as before
+ * (libvio's devices complete in order). */
+static void test_reconnect_without_inflight(void **state)
+{
+	struct env *e = *state;
+
+	e->kind = DEV_TD;
+	env_default_cfg(e);
+	e->cfg.protocol_features_off = VIO_BIT(VU_PROTOCOL_F_INFLIGHT_SHMFD);
+	env_up(e, DEV_TD);
+	assert_false(e->fe.protocol_features & VIO_BIT(VU_PROTOCOL_F_INFLIGHT_SHMFD));
+	assert_int_equal(e->fe.inflight_fd, -1);
+	reconnect_in_every_state(e);
+	assert_int_equal(e->fe.inflight_fd, -1);
+}
+
+/* The backend that comes back no longer offers INFLIGHT_SHMFD: the log is
+ * dropped (the new backend would leave it stale) and the ring resumes at
+ * the used index, as without a log. */
+static void test_reconnect_to_backend_without_inflight(void **state)
+{
+	struct env *e = *state;
+
+	env_up(e, DEV_TD);
+	assert_true(e->fe.inflight_fd >= 0);
+	on_backend(e, td_hold_on);
+	for (unsigned s = 0; s < 4; s++)
+		ts_submit(&e->tdrv, 0, s);
+	td_wait_held(e, 4);
+	be_next_pf_off = VIO_BIT(VU_PROTOCOL_F_INFLIGHT_SHMFD);
+	assert_int_equal(env_restart_backend(e, e->v->features), 0);
+	assert_false(e->fe.protocol_features & VIO_BIT(VU_PROTOCOL_F_INFLIGHT_SHMFD));
+	assert_int_equal(e->fe.inflight_fd, -1);
+	assert_true(strstr(e->log.last, "ours is dropped") != NULL);
+	assert_true(ts_wait(&e->fe.vdev, &e->tdrv, 0, 4));
+	for (unsigned s = 0; s < 4; s++)
+		ts_check(&e->tdrv, s);
+	assert_int_equal(served(e, 0), 4);
+}
+
+/* ======================================================================== */
+/* blk: libvio's blk driver, a vhost-user-blk backend process killed mid-I/O */
+
+/*
+ * The backend runs in a child process over a RAM disk in a memfd the test
+ * also maps, so the disk outlives the process as a file would. The first
+ * child is rigged: a region of the disk is PROT_NONE in it, and a fault
+ * there parks the faulting thread in the SIGSEGV handler for good, after
+ * telling us. A batch of requests that touches the region is then popped
+ * and not used (the blk device uses a batch only when all of it is done),
+ * exactly what a process killed during I/O leaves. The test SIGKILLs it
+ * and starts a clean child on the same disk.
+ */
+#define BK_DISK (1u << 20)
+#define BK_TRAP_OFF (BK_DISK - 64 * 1024u)     /* the rigged region, to the end */
+#define BK_IO 4096u
+#define BK_NREQ 6
+
+struct bk_req {
+	uint64_t off;           /* byte offset on the disk */
+	uint32_t type;
+	uint8_t fill;           /* writes: the byte written; reads: 0 */
+	uint8_t *buf;
+	unsigned done;
+	int err;
+};
+
+struct bk_env {
+	uint64_t features_off;  /* the driver's, from the row */
+	int disk_fd;
+	uint8_t *disk;
+	pid_t child[2];
+	int stuck_rd, log_rd;   /* the rigged child's signal; the clean one's log */
+	struct vio_vu_frontend fe;
+	bool fe_up, on_bus;
+	struct vio_bus bus;
+	struct vio_blk_driver bd;
+	struct bk_req req[BK_NREQ];
+	struct logbuf log;
+};
+
+static int bk_stuck_wfd = -1;  /* child only */
+
+static void bk_trap(int sig)
+{
+	const char c = 1;
+
+	(void)sig;
+	(void)!write(bk_stuck_wfd, &c, 1);
+	for (;;)
+		pause();
+}
+
+static void bk_child_log(void *opaque, enum vio_log_level level, const char *msg)
+{
+	int fd = (int)(intptr_t)opaque;
+
+	(void)level;
+	if (fd >= 0) {
+		(void)!write(fd, msg, strlen(msg));
+		(void)!write(fd, "\n", 1);
+	}
+	if (verbose())
+		fprintf(stderr, "# child be: %s\n", msg);
+}
+
+/* The child: serves a blk device on the shared disk until the socket
+ * closes. Never returns. */
+static void bk_child(int sock, int disk_fd, bool rigged, int log_fd)
+{
+	struct vio_vu_backend_config bc = { .log = bk_child_log,
+					    .log_opaque = (void *)(intptr_t)log_fd };
+	struct vio_blk_dev_opts o = { .backend = VIO_BLK_BACKEND_RAM, .size = BK_DISK };
+	static struct vio_blk_dev blk;
+	static struct vio_vu_backend b;
+	uint8_t *disk = mmap(NULL, BK_DISK, PROT_READ | PROT_WRITE, MAP_SHARED, disk_fd, 0);
+
+	if (disk == MAP_FAILED)
+		_exit(2);
+	o.ram = disk;
+	if (vio_blk_dev_init(&blk, &o) || vio_vu_backend_init(&b, &blk.dev, &bc) ||
+	    vio_vu_backend_attach(&b, sock))
+		_exit(3);
+	if (rigged) {
+		struct sigaction sa = { .sa_handler = bk_trap };
+
+		if (sigaction(SIGSEGV, &sa, NULL) || sigaction(SIGBUS, &sa, NULL) ||
+		    mprotect(disk + BK_TRAP_OFF, BK_DISK - BK_TRAP_OFF, PROT_NONE))
+			_exit(4);
+	}
+	for (;;) {
+		struct pollfd p[1 + VIO_VU_MAX_QUEUES];
+		unsigned qmap[VIO_VU_MAX_QUEUES], n = 0;
+
+		p[n++] = (struct pollfd){ vio_vu_backend_fd(&b), POLLIN, 0 };
+		for (unsigned qi = 0; qi < blk.dev.num_queues; qi++) {
+			int fd = vio_vu_backend_kick_fd(&b, qi);
+
+			if (fd >= 0) {
+				qmap[n - 1] = qi;
+				p[n++] = (struct pollfd){ fd, POLLIN, 0 };
+			}
+		}
+		if (poll(p, n, 1000) <= 0)
+			continue;
+		if (p[0].revents) {
+			if (vio_vu_backend_dispatch(&b) == -ECONNRESET)
+				_exit(0);
+			continue;
+		}
+		for (unsigned i = 1; i < n; i++) {
+			if (p[i].revents)
+				vio_vu_backend_queue_dispatch(&b, qmap[i - 1]);
+		}
+	}
+}
+
+/* Forks a backend child on a new socketpair: our end. */
+static int bk_spawn(struct bk_env *be, unsigned which, bool rigged)
+{
+	int sv[2], stuck[2], logp[2];
+	pid_t pid;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(pipe2(stuck, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(logp, O_CLOEXEC | O_NONBLOCK), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(sv[0]);
+		bk_stuck_wfd = stuck[1];
+		bk_child(sv[1], be->disk_fd, rigged, logp[1]);
+	}
+	be->child[which] = pid;
+	close(sv[1]);
+	close(stuck[1]);
+	close(logp[1]);
+	if (rigged) {
+		be->stuck_rd = stuck[0];
+		close(logp[0]);
+	} else {
+		be->log_rd = logp[0];
+		close(stuck[0]);
+	}
+	return sv[0];
+}
+
+static void bk_reap(struct bk_env *be, unsigned which)
+{
+	if (be->child[which] > 0) {
+		kill(be->child[which], SIGKILL);
+		(void)waitpid(be->child[which], NULL, 0);
+	}
+	be->child[which] = 0;
+}
+
+static int bk_setup(void **state)
+{
+	struct bk_env *be = calloc(1, sizeof(*be));
+
+	assert_non_null(be);
+	be->features_off = *state ? *(const uint64_t *)*state : 0;
+	be->stuck_rd = be->log_rd = -1;
+	be->disk_fd = memfd_create("bk-disk", MFD_CLOEXEC);
+	assert_true(be->disk_fd >= 0);
+	assert_int_equal(ftruncate(be->disk_fd, BK_DISK), 0);
+	be->disk = mmap(NULL, BK_DISK, PROT_READ | PROT_WRITE, MAP_SHARED, be->disk_fd, 0);
+	assert_true(be->disk != MAP_FAILED);
+	for (unsigned i = 0; i < BK_DISK; i++)
+		be->disk[i] = (uint8_t)(i * 7 + i / 4096);
+	vio_bus_init(&be->bus, xalloc, xfree, NULL);
+	*state = be;
+	return 0;
+}
+
+static int bk_teardown(void **state)
+{
+	struct bk_env *be = *state;
+
+	if (be->on_bus)
+		vio_bus_remove_device(&be->bus, &be->fe.vdev);
+	if (be->fe_up)
+		vio_vu_frontend_fini(&be->fe);
+	bk_reap(be, 0);
+	bk_reap(be, 1);
+	if (be->stuck_rd >= 0)
+		close(be->stuck_rd);
+	if (be->log_rd >= 0)
+		close(be->log_rd);
+	munmap(be->disk, BK_DISK);
+	close(be->disk_fd);
+	free(be);
+	return 0;
+}
+
+static void bk_done(void *opaque, int err)
+{
+	struct bk_req *r = opaque;
+
+	r->done++;
+	r->err = err;
+}
+
+static void bk_enqueue(struct bk_env *be, struct bk_req *r)
+{
+	struct vio_blk_drv_io io = {
+		.type = r->type, .sector = r->off / 512, .buf = r->buf, .len = BK_IO,
+		.done = bk_done, .opaque = r,
+	};
+
+	if (r->type == VIO_BLK_T_OUT)
+		memset(r->buf, r->fill, BK_IO);
+	else
+		memset(r->buf, 0, BK_IO);
+	assert_int_equal(vio_blk_drv_enqueue(&be->fe.vdev, &io), 0);
+}
+
+/* Chain heads the inflight log of queue 0 marks as taken and unused. */
+static unsigned bk_log_inflight(const struct bk_env *be)
+{
+	const size_t len = (size_t)(be->fe.inflight_offset + be->fe.inflight_size);
+	uint8_t *map = mmap(NULL, len, PROT_READ, MAP_SHARED, be->fe.inflight_fd, 0);
+	const struct vio_inflight_split *l;
+	unsigned n = 0;
+
+	assert_true(map != MAP_FAILED);
+	l = (const struct vio_inflight_split *)(map + be->fe.inflight_offset);
+	for (unsigned i = 0; i < l->desc_num; i++)
+		n += l->desc[i].inflight == 1;
+	munmap(map, len);
+	return n;
+}
+
+/* Does the clean child's log contain `what`? */
+static bool bk_log_says(struct bk_env *be, const char *what)
+{
+	static char text[16384];
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < sizeof(text) - 1 &&
+	       (n = read(be->log_rd, text + got, sizeof(text) - 1 - got)) > 0)
+		got += (size_t)n;
+	text[got] = 0;
+	return strstr(text, what) != NULL;
+}
+
+/*
+ * The blk driver over the frontend; the backend process is killed with a
+ * batch of requests popped and unused (two writes and a read done in RAM
+ * but not reported, the write that faulted, and a write and a read after
+ * it), no GET_VRING_BASE; a write is posted while it is away; a new
+ * backend process on the same disk takes over. Every request completes
+ * exactly once and OK, the writes are on the disk, the reads return the
+ * disk's bytes. Split: the new backend resubmitted the five from the log
+ * the frontend handed it (it says so). Packed: libvio's backend keeps no
+ * log; the frontend resumes at the used position, which is exact for the
+ * blk device, as it completes in order.
+ */
+static void test_blk_reconnect_after_kill(void **state)
+{
+	struct bk_env *be = *state;
+	const bool pk = !(be->features_off & VIO_BIT(VIO_F_RING_PACKED));
+	const struct vio_vu_frontend_config cfg = {
+		.device_id = VIO_ID_BLOCK, .memory_bytes = 4u << 20, .num_queues = 1,
+		.log = log_keep, .log_opaque = &be->log,
+	};
+	const struct vio_blk_drv_opts dopts = { .features_off = be->features_off };
+	static const struct { uint64_t off; uint32_t type; uint8_t fill; } plan[BK_NREQ] = {
+		{ 0, VIO_BLK_T_OUT, 0xa1 },
+		{ 64 * 512, VIO_BLK_T_IN, 0 },
+		{ 128 * 512, VIO_BLK_T_OUT, 0xc3 },
+		{ BK_TRAP_OFF, VIO_BLK_T_OUT, 0xb2 },   /* faults in the rigged child */
+		{ 256 * 512, VIO_BLK_T_IN, 0 },
+		{ 300 * 512, VIO_BLK_T_OUT, 0xd4 },     /* posted while the backend is away */
+	};
+	uint8_t before[2][BK_IO];
+	struct pollfd stuck;
+	int64_t deadline;
+	char c;
+
+	memcpy(before[0], be->disk + plan[1].off, BK_IO);
+	memcpy(before[1], be->disk + plan[4].off, BK_IO);
+	assert_int_equal(vio_vu_frontend_connect_fd(&be->fe, bk_spawn(be, 0, true), &cfg), 0);
+	be->fe_up = true;
+	assert_int_equal(vio_blk_drv_register(&be->bus, &be->bd, &dopts), 0);
+	assert_int_equal(vio_bus_add_device(&be->bus, &be->fe.vdev), 0);
+	be->on_bus = true;
+	assert_non_null(be->fe.vdev.driver);
+	assert_int_equal(vio_has_feature(be->fe.vdev.features, VIO_F_RING_PACKED), pk);
+	assert_int_equal(be->fe.inflight_fd >= 0, !pk);
+	for (unsigned i = 0; i < BK_NREQ; i++) {
+		be->req[i] = (struct bk_req){ .off = plan[i].off, .type = plan[i].type,
+					      .fill = plan[i].fill };
+		be->req[i].buf = vio_blk_drv_alloc_buffer(&be->fe.vdev, BK_IO);
+		assert_non_null(be->req[i].buf);
+	}
+	for (unsigned i = 0; i < BK_NREQ - 1; i++)
+		bk_enqueue(be, &be->req[i]);
+	vio_blk_drv_kick(&be->fe.vdev);
+	stuck = (struct pollfd){ be->stuck_rd, POLLIN, 0 };
+	assert_int_equal(poll(&stuck, 1, WAIT_MS), 1);
+	assert_int_equal(read(be->stuck_rd, &c, 1), 1);
+	/* Stuck inside the batch: nothing used, everything in the log. */
+	assert_int_equal(vio_blk_drv_poll(&be->fe.vdev), 0);
+	if (!pk)
+		assert_int_equal(bk_log_inflight(be), BK_NREQ - 1);
+	bk_reap(be, 0);
+	bk_enqueue(be, &be->req[BK_NREQ - 1]);
+	vio_blk_drv_kick(&be->fe.vdev);
+	assert_int_equal(vio_vu_frontend_reconnect_fd(&be->fe, bk_spawn(be, 1, false)), 0);
+	deadline = now_ms() + WAIT_MS;
+	while (vio_blk_drv_inflight(&be->fe.vdev) && now_ms() < deadline)
+		(void)vio_blk_drv_wait(&be->fe.vdev, 100);
+	assert_int_equal(vio_blk_drv_inflight(&be->fe.vdev), 0);
+	for (unsigned i = 0; i < BK_NREQ; i++) {
+		const struct bk_req *r = &be->req[i];
+
+		assert_int_equal(r->done, 1);
+		assert_int_equal(r->err, 0);
+		if (r->type == VIO_BLK_T_OUT) {
+			for (unsigned k = 0; k < BK_IO; k++)
+				assert_int_equal(be->disk[r->off + k], r->fill);
+		}
+	}
+	assert_memory_equal(be->req[1].buf, before[0], BK_IO);
+	assert_memory_equal(be->req[4].buf, before[1], BK_IO);
+	assert_int_equal(bk_log_says(be, "resubmitted from the inflight log"), !pk);
+	if (!pk)
+		assert_int_equal(bk_log_inflight(be), 0);
+	for (unsigned i = 0; i < BK_NREQ; i++)
+		vio_blk_drv_free_buffer(&be->fe.vdev, be->req[i].buf, BK_IO);
+}
+
 /* ======================================================================== */
 /* Session tests (one variant)                                              */
 
@@ -952,9 +1418,15 @@ static void test_negotiation(void **state)
 	struct env *e = *state;
 	const uint64_t want = VIO_BIT(VU_PROTOCOL_F_MQ) | VIO_BIT(VU_PROTOCOL_F_REPLY_ACK) |
 			      VIO_BIT(VU_PROTOCOL_F_BACKEND_REQ) | VIO_BIT(VU_PROTOCOL_F_CONFIG) |
-			      VIO_BIT(VU_PROTOCOL_F_RESET_DEVICE) | VIO_BIT(VU_PROTOCOL_F_STATUS);
+			      VIO_BIT(VU_PROTOCOL_F_RESET_DEVICE) | VIO_BIT(VU_PROTOCOL_F_STATUS) |
+			      VIO_BIT(VU_PROTOCOL_F_INFLIGHT_SHMFD);
 
 	env_up(e, DEV_TD);
+	/* DRIVER_OK asked for an inflight log: both queues, the ring size. */
+	assert_true(e->fe.inflight_fd >= 0);
+	assert_int_equal(e->fe.inflight_queues, 2);
+	assert_int_equal(e->fe.inflight_queue_size, TD_QSIZE);
+	assert_true(e->fe.inflight_size >= 2 * vio_inflight_queue_bytes(0, TD_QSIZE));
 	assert_true(e->fe.protocol);
 	assert_int_equal(e->fe.protocol_features, want);
 	assert_int_equal(e->fe.offered, e->td->dev.host_features);
@@ -1339,6 +1811,11 @@ enum fake_mode {
 				 * answer starts at 0 whatever the offset asked,
 				 * as libvhost-user's does */
 	FAKE_WRONG_INDEX,       /* GET_VRING_BASE: another ring */
+	FAKE_INFLIGHT_DECLINE,  /* GET_INFLIGHT_FD: mmap_size 0, no fd */
+	FAKE_INFLIGHT_SMALL,    /* GET_INFLIGHT_FD: a log one byte too small */
+	FAKE_INFLIGHT_NO_FD,    /* GET_INFLIGHT_FD: a log but no fd */
+	FAKE_INFLIGHT_TWO_FDS,  /* GET_INFLIGHT_FD: the log's fd twice */
+	FAKE_INFLIGHT_OFFSET,   /* GET_INFLIGHT_FD: an offset past the file's end */
 };
 
 struct fake {
@@ -1394,28 +1871,30 @@ static bool fake_recv(int sock, struct fake_msg *m)
 	return true;
 }
 
+/* Sends a reply with up to two fds (fds[i] < 0: none). */
 static void fake_send(int sock, uint32_t req, uint32_t flags, const void *p, uint32_t size,
-		      uint32_t announce, int fd)
+		      uint32_t announce, const int fds[2])
 {
 	struct vu_header h = { req, flags, announce };
 	uint8_t buf[sizeof(h) + sizeof(union vu_payload)];
-	char control[CMSG_SPACE(sizeof(int))];
+	char control[CMSG_SPACE(2 * sizeof(int))];
+	const unsigned n = (fds[0] >= 0) + (fds[1] >= 0);
 	struct iovec iov = { buf, sizeof(h) + size };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 
 	memcpy(buf, &h, sizeof(h));
 	memcpy(buf + sizeof(h), p, size);
-	if (fd >= 0) {
+	if (n) {
 		struct cmsghdr *c;
 
 		memset(control, 0, sizeof(control));
 		mh.msg_control = control;
-		mh.msg_controllen = sizeof(control);
+		mh.msg_controllen = CMSG_SPACE(n * sizeof(int));
 		c = CMSG_FIRSTHDR(&mh);
 		c->cmsg_level = SOL_SOCKET;
 		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+		c->cmsg_len = CMSG_LEN(n * sizeof(int));
+		memcpy(CMSG_DATA(c), fds[0] >= 0 ? &fds[0] : &fds[1], n * sizeof(int));
 	}
 	(void)sendmsg(sock, &mh, MSG_NOSIGNAL);
 }
@@ -1447,6 +1926,13 @@ static int fake_answer(struct fake *f, struct fake_msg *m, union vu_payload *p)
 		*p = m->p;
 		memset(p->config.data, 0x5a, sizeof(p->config.data));
 		return (int)m->h.size;
+	case VU_GET_INFLIGHT_FD:
+		/* The log itself is made in fake_handle. */
+		*p = m->p;
+		p->inflight.mmap_offset = 0;
+		p->inflight.mmap_size = (uint64_t)vio_inflight_queue_bytes(0, m->p.inflight.queue_size) *
+					m->p.inflight.num_queues;
+		return sizeof(p->inflight);
 	default:
 		return -1;
 	}
@@ -1459,7 +1945,7 @@ static void fake_handle(struct fake *f, struct fake_msg *m)
 	bool ack = size < 0 && (m->h.flags & VU_FLAG_NEED_REPLY);
 	uint32_t req = m->h.request, flags = VU_VERSION | VU_FLAG_REPLY;
 	uint32_t announce;
-	int fd = -1;
+	int fds[2] = { -1, -1 }, log_fd = -1;
 
 	if (m->h.request == VU_SET_STATUS)
 		f->status = m->p.u64;
@@ -1473,6 +1959,12 @@ static void fake_handle(struct fake *f, struct fake_msg *m)
 	}
 	if (size < 0)
 		return;
+	if (req == VU_GET_INFLIGHT_FD) {
+		log_fd = memfd_create("fake-inflight", MFD_CLOEXEC);
+		assert_true(log_fd >= 0);
+		assert_int_equal(ftruncate(log_fd, (off_t)p.inflight.mmap_size), 0);
+		fds[0] = log_fd;
+	}
 	announce = (uint32_t)size;
 	if (m->h.request == __atomic_load_n(&f->target, __ATOMIC_ACQUIRE)) {
 		switch (__atomic_load_n(&f->mode, __ATOMIC_ACQUIRE)) {
@@ -1480,7 +1972,7 @@ static void fake_handle(struct fake *f, struct fake_msg *m)
 		case FAKE_WRONG_REQUEST: req++; break;
 		case FAKE_NO_REPLY_FLAG: flags = VU_VERSION; break;
 		case FAKE_BAD_VERSION: flags = 2 | VU_FLAG_REPLY; break;
-		case FAKE_WITH_FD: fd = f->sock; break;
+		case FAKE_WITH_FD: fds[0] = f->sock; break;
 		case FAKE_HUGE: announce = 1u << 20; break;
 		case FAKE_SILENT: return;
 		case FAKE_CLOSE: shutdown(f->sock, SHUT_RDWR); return;
@@ -1493,10 +1985,17 @@ static void fake_handle(struct fake *f, struct fake_msg *m)
 				p.config.data[i] = (uint8_t)i;
 			break;
 		case FAKE_WRONG_INDEX: p.state.index++; break;
+		case FAKE_INFLIGHT_DECLINE: p.inflight.mmap_size = 0; fds[0] = -1; break;
+		case FAKE_INFLIGHT_SMALL: p.inflight.mmap_size--; break;
+		case FAKE_INFLIGHT_NO_FD: fds[0] = -1; break;
+		case FAKE_INFLIGHT_TWO_FDS: fds[1] = log_fd; break;
+		case FAKE_INFLIGHT_OFFSET: p.inflight.mmap_offset = p.inflight.mmap_size; break;
 		case FAKE_OK: break;
 		}
 	}
-	fake_send(f->sock, req, flags, &p, (uint32_t)size, announce, fd);
+	fake_send(f->sock, req, flags, &p, (uint32_t)size, announce, fds);
+	if (log_fd >= 0)
+		close(log_fd);
 }
 
 static void *fake_main(void *arg)
@@ -1817,6 +2316,91 @@ static void test_hostile_vring_base_wrong_index(void **state)
 	assert_null(fx->fe.vdev.driver);
 }
 
+/* A GET_INFLIGHT_FD reply that is wrong: the rings never go to the
+ * backend, the connection drops with a line saying why, no fd is kept. */
+struct hostile_inflight {
+	const char *name;
+	enum fake_mode mode;
+	const char *says;
+};
+
+static const struct hostile_inflight hostile_inflights[] = {
+	{ "log too small", FAKE_INFLIGHT_SMALL, "needed for 1 queues of 64" },
+	{ "no fd", FAKE_INFLIGHT_NO_FD, "with 0 fds" },
+	{ "two fds", FAKE_INFLIGHT_TWO_FDS, "carried 2 file descriptors" },
+	{ "offset past the end", FAKE_INFLIGHT_OFFSET, "is not inside its file" },
+};
+
+static void test_hostile_inflight(void **state)
+{
+	struct fake_env *fx = *state;
+	const struct hostile_inflight *c = fx->param;
+
+	fx->f.protocol_features |= VIO_BIT(VU_PROTOCOL_F_INFLIGHT_SHMFD);
+	fake_script(&fx->f, VU_GET_INFLIGHT_FD, c->mode, 0);
+	assert_int_equal(fake_connect(fx), 0);
+	fake_bind(fx);
+	assert_int_equal(fake_seen(fx, VU_GET_INFLIGHT_FD), 1);
+	assert_false(vio_vu_frontend_connected(&fx->fe));
+	assert_int_equal(vio_vu_frontend_error(&fx->fe), -EPROTO);
+	if (!strstr(fx->log.last, c->says))
+		fail_msg("log says \"%s\", expected \"%s\"", fx->log.last, c->says);
+	assert_int_equal(fx->fe.inflight_fd, -1);
+	assert_int_equal(fake_seen(fx, VU_SET_INFLIGHT_FD), 0);
+	assert_int_equal(fake_seen(fx, VU_SET_VRING_KICK), 0);
+	assert_true(fx->fe.vdev.ops->get_status(&fx->fe.vdev) & VIO_STATUS_NEEDS_RESET);
+}
+
+/* mmap_size 0 and no fd: the backend declines; the rings start without. */
+static void test_hostile_inflight_declined(void **state)
+{
+	struct fake_env *fx = *state;
+
+	fx->f.protocol_features |= VIO_BIT(VU_PROTOCOL_F_INFLIGHT_SHMFD);
+	fake_script(&fx->f, VU_GET_INFLIGHT_FD, FAKE_INFLIGHT_DECLINE, 0);
+	assert_int_equal(fake_connect(fx), 0);
+	fake_bind(fx);
+	assert_non_null(fx->fe.vdev.driver);
+	assert_true(vio_vu_frontend_connected(&fx->fe));
+	assert_int_equal(fake_seen(fx, VU_GET_INFLIGHT_FD), 1);
+	assert_int_equal(fx->fe.inflight_fd, -1);
+	assert_int_equal(fake_seen(fx, VU_SET_INFLIGHT_FD), 0);
+	assert_true(fake_wait_seen(fx, VU_SET_VRING_KICK, 1));
+}
+
+/* A well-formed log: kept, and handed back with SET_INFLIGHT_FD before the
+ * first ring message. */
+static void test_inflight_get_then_set(void **state)
+{
+	struct fake_env *fx = *state;
+
+	fx->f.protocol_features |= VIO_BIT(VU_PROTOCOL_F_INFLIGHT_SHMFD);
+	assert_int_equal(fake_connect(fx), 0);
+	assert_int_equal(fake_seen(fx, VU_GET_INFLIGHT_FD), 0); /* not before DRIVER_OK */
+	fake_bind(fx);
+	assert_non_null(fx->fe.vdev.driver);
+	assert_true(fx->fe.inflight_fd >= 0);
+	assert_int_equal(fx->fe.inflight_size, vio_inflight_queue_bytes(0, 64));
+	assert_true(fake_wait_seen(fx, VU_SET_INFLIGHT_FD, 1));
+	assert_true(fake_wait_seen(fx, VU_SET_VRING_KICK, 1));
+	/* Reset: the log describes rings that are gone, so it goes. */
+	vio_device_unbind(&fx->fe.vdev);
+	assert_int_equal(fx->fe.inflight_fd, -1);
+}
+
+/* A backend that does not offer INFLIGHT_SHMFD is never asked. */
+static void test_inflight_not_offered(void **state)
+{
+	struct fake_env *fx = *state;
+
+	assert_int_equal(fake_connect(fx), 0);
+	fake_bind(fx);
+	assert_non_null(fx->fe.vdev.driver);
+	assert_true(fake_wait_seen(fx, VU_SET_VRING_KICK, 1));
+	assert_int_equal(fake_seen(fx, VU_GET_INFLIGHT_FD), 0);
+	assert_int_equal(fx->fe.inflight_fd, -1);
+}
+
 static void test_hostile_status_out_of_range(void **state)
 {
 	struct fake_env *fx = *state;
@@ -1983,6 +2567,8 @@ static const struct named_test session_tests[] = {
 	T(test_unix_socket_path),
 	T(test_backend_gone_during_wait),
 	T(test_reconnect_missing_feature),
+	T(test_reconnect_without_inflight),
+	T(test_reconnect_to_backend_without_inflight),
 };
 
 static const struct named_test hostile_tests[] = {
@@ -2004,12 +2590,20 @@ static const struct named_test hostile_tests[] = {
 	T(test_hostile_channel_config_change),
 	T(test_hostile_channel_garbage),
 	T(test_hostile_close_during_bind),
+	T(test_hostile_inflight_declined),
+	T(test_inflight_get_then_set),
+	T(test_inflight_not_offered),
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-static struct CMUnitTest runs[COUNT(variant_tests) * NVARIANTS + COUNT(session_tests) +
-			      COUNT(hostile_replies) + COUNT(hostile_tests)];
+/* The blk rows: the driver's features_off. */
+static const uint64_t split_only = VIO_BIT(VIO_F_RING_PACKED);
+static const uint64_t packed_allowed;
+
+static struct CMUnitTest runs[(COUNT(variant_tests) + 1) * NVARIANTS + COUNT(session_tests) +
+			      COUNT(hostile_replies) + COUNT(hostile_inflights) +
+			      COUNT(hostile_tests) + 2];
 static char *names[COUNT(runs)];
 static size_t nruns;
 
@@ -2046,12 +2640,25 @@ int main(void)
 		for (v = 0; v < NVARIANTS; v++)
 			add_run(variant_tests[t].name + 5, variants[v].name, variant_tests[t].fn,
 				env_setup, env_teardown, &variants[v]);
+	/* Out of order only where the device may complete out of order. */
+	for (v = 0; v < NVARIANTS; v++) {
+		if (!vio_has_feature(variants[v].features, VIO_F_IN_ORDER))
+			add_run("reconnect_out_of_order", variants[v].name,
+				test_reconnect_out_of_order, env_setup, env_teardown, &variants[v]);
+	}
 	for (size_t t = 0; t < COUNT(session_tests); t++)
 		add_run(session_tests[t].name + 5, NULL, session_tests[t].fn, env_setup,
 			env_teardown, NULL);
 	for (size_t i = 0; i < COUNT(hostile_replies); i++)
 		add_run("hostile_reply", hostile_replies[i].name, test_hostile_reply, fake_setup,
 			fake_teardown, &hostile_replies[i]);
+	add_run("blk_reconnect_after_kill", "split", test_blk_reconnect_after_kill, bk_setup,
+		bk_teardown, &split_only);
+	add_run("blk_reconnect_after_kill", "packed", test_blk_reconnect_after_kill, bk_setup,
+		bk_teardown, &packed_allowed);
+	for (size_t i = 0; i < COUNT(hostile_inflights); i++)
+		add_run("hostile_inflight", hostile_inflights[i].name, test_hostile_inflight,
+			fake_setup, fake_teardown, &hostile_inflights[i]);
 	for (size_t t = 0; t < COUNT(hostile_tests); t++)
 		add_run(hostile_tests[t].name + 5, NULL, hostile_tests[t].fn, fake_setup,
 			fake_teardown, NULL);
