@@ -127,7 +127,7 @@ struct vio_vu_queue {
 	bool base_set;                  /* SET_VRING_BASE seen (or a stop) */
 	uint64_t kicks;                 /* received */
 	uint64_t calls;                 /* sent */
-	uint16_t *inflight_scratch;     /* max_size entries for the ring's log */
+	uint16_t *inflight_scratch;     /* 2 * max_size entries for the ring's log */
 };
 
 struct vio_vu_backend_config {

@@ -1370,15 +1370,17 @@ int vio_vu_backend_init(struct vio_vu_backend *b, struct vio_dev *dev,
 	if (dev->num_queues) {
 		size_t total = 0;
 
+		/* Two entries per descriptor: the packed log maps popped
+		 * chains to their entries besides the resubmission list. */
 		for (unsigned i = 0; i < dev->num_queues; i++)
-			total += dev->queues[i].max_size;
+			total += 2 * (size_t)dev->queues[i].max_size;
 		b->scratch = calloc(total, sizeof(*b->scratch));
 		if (!b->scratch)
 			return -ENOMEM;
 		total = 0;
 		for (unsigned i = 0; i < dev->num_queues; i++) {
 			b->queues[i].inflight_scratch = b->scratch + total;
-			total += dev->queues[i].max_size;
+			total += 2 * (size_t)dev->queues[i].max_size;
 		}
 	}
 	vio_mem_init(&b->mem, b->regions, VIO_VU_MAX_MEM_SLOTS);
