@@ -166,6 +166,7 @@ struct vio_vu_backend {
 	uint8_t *inflight;              /* inflight_map + mmap offset */
 	size_t inflight_stride;
 	uint16_t inflight_queues, inflight_queue_size;
+	bool inflight_packed;           /* the log's layout: packed or split */
 	uint16_t *scratch;              /* all queues' inflight_scratch */
 };
 
