@@ -279,8 +279,8 @@ void vio_vu_backend_queue_unlock(struct vio_vu_backend *b, unsigned qi);
  * order they were made available (every libvio device does; QEMU makes
  * the same assumption without inflight tracking). This frontend does not
  * yet ask for an inflight log (GET/SET_INFLIGHT_FD), which libvio's backend
- * serves for split rings so that backends completing out of order can be
- * restarted too (docs/design.md, "Inflight I/O tracking").
+ * serves for split and packed rings so that backends completing out of
+ * order can be restarted too (docs/design.md, "Inflight I/O tracking").
  *
  * Concurrency: like any struct vio_device, one thread at a time (the
  * driver's). The backend runs in another thread or process.
