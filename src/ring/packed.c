@@ -383,7 +383,7 @@ uint16_t vio__packed_resume_base(const struct vio_drvq *q)
  *         publish the used descriptors; inflight = 0 along the batch;
  *         old_* = new (the commit).
  *
- * Recovery (packed_log_recover) sees "new" != "old" only inside a flush: if
+ * Recovery (log_recover) sees "new" != "old" only inside a flush: if
  * the ring still holds the driver's available descriptor at old_used_idx
  * the batch never reached the driver and "old" stands; otherwise "new" is
  * committed. Entries on the free list are then not in flight, whatever
