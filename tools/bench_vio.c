@@ -143,7 +143,8 @@ static int vq_setup(const struct bench_cfg *cfg, struct vq_bench **out)
 
 		vc.inflight_len = vio_inflight_queue_bytes(packed, cfg->size);
 		vc.inflight = b->inflight = aligned_alloc(VIO_INFLIGHT_ALIGN, vc.inflight_len);
-		vc.inflight_scratch = b->inflight_scratch = calloc(2 * (size_t)cfg->size, sizeof(uint16_t));
+		b->inflight_scratch = calloc(2 * (size_t)cfg->size, sizeof(uint16_t));
+		vc.inflight_scratch = b->inflight_scratch;
 		if (!b->inflight || !b->inflight_scratch)
 			r = -ENOMEM;
 		else

@@ -332,7 +332,8 @@ static void table_head(const struct opts *o, const char *peer)
 	const struct bench_cfg *b = &o->base;
 
 	printf("vio-bench: layout %s%s%s, %u-byte buffers x %u segment%s, ", b->layout,
-	       b->in_order ? " + IN_ORDER" : "", b->inflight ? " + inflight log" : "", b->seg_bytes, b->segs, b->segs == 1 ? "" : "s");
+	       b->in_order ? " + IN_ORDER" : "", b->inflight ? " + inflight log" : "", b->seg_bytes,
+	       b->segs, b->segs == 1 ? "" : "s");
 	if (b->count)
 		printf("%llu buffers per cell, ", (unsigned long long)b->count);
 	else

@@ -473,7 +473,8 @@ static inline uint64_t log_counter(const void *entries, size_t stride, uint16_t 
 
 /* Sorts heads[0..n) by their log counters (heapsort: bounded, in place,
  * whatever the counters say). */
-static inline void sort_heads_by_counter(uint16_t *heads, uint32_t n, const void *entries, size_t stride)
+static inline void sort_heads_by_counter(uint16_t *heads, uint32_t n, const void *entries,
+					 size_t stride)
 {
 	for (uint32_t end = n, start = n / 2; end > 1;) {
 		uint32_t root, child;
@@ -491,7 +492,8 @@ static inline void sort_heads_by_counter(uint16_t *heads, uint32_t n, const void
 			if (child + 1 < end && log_counter(entries, stride, heads[child]) <
 					       log_counter(entries, stride, heads[child + 1]))
 				child++;
-			if (log_counter(entries, stride, heads[root]) >= log_counter(entries, stride, heads[child]))
+			if (log_counter(entries, stride, heads[root]) >=
+			    log_counter(entries, stride, heads[child]))
 				break;
 			tmp = heads[root];
 			heads[root] = heads[child];
@@ -502,10 +504,12 @@ static inline void sort_heads_by_counter(uint16_t *heads, uint32_t n, const void
 
 /* After sorting: false when two chains share a counter, which no log we
  * wrote can hold. */
-static inline bool heads_strictly_ordered(const uint16_t *heads, uint32_t n, const void *entries, size_t stride)
+static inline bool heads_strictly_ordered(const uint16_t *heads, uint32_t n, const void *entries,
+					  size_t stride)
 {
 	for (uint32_t k = 1; k < n; k++)
-		if (log_counter(entries, stride, heads[k - 1]) >= log_counter(entries, stride, heads[k]))
+		if (log_counter(entries, stride, heads[k - 1]) >=
+		    log_counter(entries, stride, heads[k]))
 			return false;
 	return true;
 }

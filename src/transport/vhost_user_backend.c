@@ -1002,7 +1002,8 @@ static int do_set_inflight(struct vio_vu_backend *b, struct msg *m)
 
 	if (!inflight_geometry_ok(b, in, "SET_INFLIGHT_FD") || !rings_idle(b, "SET_INFLIGHT_FD"))
 		return -EINVAL;
-	need = (uint64_t)vio_inflight_queue_bytes(packed_negotiated(b), in->queue_size) * in->num_queues;
+	need = (uint64_t)vio_inflight_queue_bytes(packed_negotiated(b), in->queue_size) *
+	       in->num_queues;
 	end = in->mmap_offset + in->mmap_size;
 	if (in->mmap_size < need || end < in->mmap_offset || end > SIZE_MAX ||
 	    in->mmap_offset % 8) {

@@ -2816,7 +2816,8 @@ static void test_inflight_get(void **state)
 	assert_int_equal(inflight_count(&lg, 0), 0);
 	/* Packed: a position, past every descriptor of the 5 chains. */
 	if (lg.packed)
-		assert_int_equal(log_used(&lg, 0), vio_devq_used_base(vio_dev_vq(&t->e.dev, 0)) & 0x7fff);
+		assert_int_equal(log_used(&lg, 0),
+				 vio_devq_used_base(vio_dev_vq(&t->e.dev, 0)) & 0x7fff);
 	assert_int_equal(log_used(&lg, 0), lg.packed ? t->e.dev.queues[0].vq.popped_descs : 5);
 	put_log(&lg);
 }
@@ -3363,6 +3364,26 @@ static void test_inflight_ring_too_big(void **state)
 	assert_serving(t);
 }
 
+/* The log's layout is the one negotiated when it was made: a split log is
+ * not read as a packed one, the ring does not start. */
+static void test_inflight_other_layout(void **state)
+{
+	struct t *t = *state;
+	struct vu_inflight r;
+	int fd = -1;
+
+	negotiate(t, PF_ALL);
+	assert_int_equal(vt_fe_get_inflight(&t->fe, NQ, QSIZE, &r, &fd), 0);
+	assert_true(fd >= 0);
+	assert_int_equal(vt_fe_set_u64(&t->fe, VU_SET_FEATURES, V1 | F_PACKED | BIT30), 0);
+	map_memory(t);
+	assert_int_equal(vt_fe_start_ring(&t->fe, &t->r[0], 0, true), 1);
+	assert_false(t->e.q[0].live);
+	assert_true(log_says(t, "inflight log was made for split rings"));
+	close(fd);
+	assert_serving(t);
+}
+
 /* Lines of /proc/self/maps that map a memfd whose name contains `name`. */
 static int maps_of(const char *name)
 {
@@ -3513,6 +3534,7 @@ static const struct test_def inflight_control_tests[] = {
 	{ "SET_INFLIGHT_FD with 0 or 2 fds", test_set_inflight_fds },
 	{ "SET_INFLIGHT_FD while a ring runs", test_set_inflight_running },
 	{ "ring bigger than the log's queues", test_inflight_ring_too_big },
+	{ "packed ring with a log made for split", test_inflight_other_layout },
 	{ "log replaced and released", test_inflight_release },
 };
 
@@ -3581,14 +3603,19 @@ int main(void)
 	/* Inflight tracking: split rings, EVENT_IDX off and on. */
 	add_defs("inflight split", inflight_tests, ARRAY_LEN(inflight_tests), &layouts[0]);
 	add_defs("inflight split+event_idx", inflight_tests, ARRAY_LEN(inflight_tests), &layouts[2]);
-	add_defs("inflight packed", inflight_tests, ARRAY_LEN(inflight_tests), &layouts[1]);
-	add_defs("inflight packed+event_idx", inflight_tests, ARRAY_LEN(inflight_tests), &layouts[3]);
-	add_defs("inflight packed, direct chains", inflight_tests, ARRAY_LEN(inflight_tests), &packed_direct);
-	add_defs("inflight packed", inflight_packed_tests, ARRAY_LEN(inflight_packed_tests), &layouts[1]);
-	add_defs("inflight packed, direct chains", inflight_packed_tests, ARRAY_LEN(inflight_packed_tests),
-		 &packed_direct);
-	add_defs("inflight packed+event_idx", inflight_packed_tests, ARRAY_LEN(inflight_packed_tests),
-		 &layouts[3]);
+	/* Packed: with and without EVENT_IDX, and without INDIRECT_DESC so
+	 * chains span several ring descriptors. */
+	{
+		const struct layout *pl[] = { &layouts[1], &layouts[3], &packed_direct };
+
+		for (size_t v = 0; v < ARRAY_LEN(pl); v++) {
+			char prefix[64];
+
+			snprintf(prefix, sizeof(prefix), "inflight %s", pl[v]->name);
+			add_defs(prefix, inflight_tests, ARRAY_LEN(inflight_tests), pl[v]);
+			add_defs(prefix, inflight_packed_tests, ARRAY_LEN(inflight_packed_tests), pl[v]);
+		}
+	}
 	for (size_t i = 0; i < ARRAY_LEN(bad_log_rows); i++)
 		add("inflight", "bad log: ", bad_log_rows[i].name, test_bad_log_row, &layouts[0],
 		    &bad_log_rows[i]);
