@@ -39,6 +39,7 @@ struct bench_cfg {
 	const char *layout;     /* "split", "packed" */
 	uint64_t layout_features;
 	bool in_order;          /* VIO_F_IN_ORDER: one used entry per batch */
+	bool inflight;          /* the device side keeps an inflight log */
 	double seconds;         /* run time when count == 0 */
 	uint64_t count;         /* buffers to complete, or 0 */
 	int cpu_driver, cpu_device;

@@ -44,6 +44,8 @@ struct vq_bench {
 	struct vio_mem_region region;
 	struct vio_mem mem;
 	struct vio__drv_slot *slots;
+	void *inflight;            /* --inflight: the log region, and its scratch */
+	uint16_t *inflight_scratch;
 	/* Each side's private queue state on its own lines. */
 	_Alignas(BENCH_LINE) struct vio_drvq drv;
 	_Alignas(BENCH_LINE) struct vio_devq dev;
@@ -75,6 +77,8 @@ static void vq_teardown(struct vq_bench *b)
 		close(b->call_fd);
 	free(b->arena);
 	free(b->slots);
+	free(b->inflight);
+	free(b->inflight_scratch);
 	free(b);
 }
 
@@ -134,6 +138,18 @@ static int vq_setup(const struct bench_cfg *cfg, struct vq_bench **out)
 	vc.features = features;
 	vc.addrs = dc.dma;
 	vc.mem = &b->mem;
+	if (!r && cfg->inflight) {
+		bool packed = vio_has_feature(cfg->layout_features, VIO_F_RING_PACKED);
+
+		vc.inflight_len = vio_inflight_queue_bytes(packed, cfg->size);
+		vc.inflight = b->inflight = aligned_alloc(VIO_INFLIGHT_ALIGN, vc.inflight_len);
+		b->inflight_scratch = calloc(2 * (size_t)cfg->size, sizeof(uint16_t));
+		vc.inflight_scratch = b->inflight_scratch;
+		if (!b->inflight || !b->inflight_scratch)
+			r = -ENOMEM;
+		else
+			memset(b->inflight, 0, vc.inflight_len);
+	}
 	if (!r)
 		r = vio_devq_init(&b->dev, &vc);
 	if (r) {

@@ -76,6 +76,7 @@ static void usage(FILE *f)
 	      "  --layout split|packed ring layout (default split)\n"
 	      "  --in-order            negotiate IN_ORDER: the device returns each batch\n"
 	      "                        with one used entry\n"
+	      "  --inflight            the device keeps an inflight log (vio/inflight.h)\n"
 	      "  --cpus D,V            driver and device cpus (default 0,1)\n"
 	      "  --no-peer             skip the peer (no ratios)\n"
 	      "  --json                JSON instead of a markdown table\n", f);
@@ -152,6 +153,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		{ "segments", required_argument, NULL, 'S' },
 		{ "layout", required_argument, NULL, 'l' },
 		{ "in-order", no_argument, NULL, 'I' },
+		{ "inflight", no_argument, NULL, 'L' },
 		{ "cpus", required_argument, NULL, 'c' },
 		{ "no-peer", no_argument, NULL, 'P' },
 		{ "json", no_argument, NULL, 'j' },
@@ -230,6 +232,9 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		}
 		case 'I':
 			o->base.in_order = true;
+			break;
+		case 'L':
+			o->base.inflight = true;
 			break;
 		case 'c':
 			parse_list(&cpus, "--cpus", optarg, 0, CPU_SETSIZE - 1);
@@ -326,8 +331,9 @@ static void table_head(const struct opts *o, const char *peer)
 {
 	const struct bench_cfg *b = &o->base;
 
-	printf("vio-bench: layout %s%s, %u-byte buffers x %u segment%s, ", b->layout,
-	       b->in_order ? " + IN_ORDER" : "", b->seg_bytes, b->segs, b->segs == 1 ? "" : "s");
+	printf("vio-bench: layout %s%s%s, %u-byte buffers x %u segment%s, ", b->layout,
+	       b->in_order ? " + IN_ORDER" : "", b->inflight ? " + inflight log" : "", b->seg_bytes,
+	       b->segs, b->segs == 1 ? "" : "s");
 	if (b->count)
 		printf("%llu buffers per cell, ", (unsigned long long)b->count);
 	else
@@ -389,6 +395,7 @@ static void json_head(const struct opts *o, const char *peer)
 	printf("{\"tool\": \"vio-bench\", \"layout\": ");
 	json_str(b->layout);
 	printf(", \"in_order\": %s", b->in_order ? "true" : "false");
+	printf(", \"inflight\": %s", b->inflight ? "true" : "false");
 	printf(", \"buildtype\": ");
 	json_str(VIO_BENCH_BUILDTYPE);
 	printf(", \"compiler\": ");

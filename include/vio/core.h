@@ -94,7 +94,7 @@ struct vio_dev_queue {
 	bool resume;
 	uint16_t avail_base, used_base;
 	/* transport-settable before enable: the queue's inflight log and
-	 * scratch of max_size entries (vio_devq_config), or NULL */
+	 * scratch of 2 * max_size entries (vio_devq_config), or NULL */
 	void *inflight;
 	size_t inflight_len;
 	uint16_t *inflight_scratch;

@@ -331,14 +331,14 @@ struct vio_devq_config {
 	unsigned indirect_max;
 	/*
 	 * Optional inflight log (vio/inflight.h): this queue's region of
-	 * `inflight_len` bytes, 8-aligned, and `size` entries of scratch the
+	 * `inflight_len` bytes, 8-aligned, and 2 * `size` entries of scratch the
 	 * ring keeps to itself while the queue lives. pop(), fill(),
 	 * fill_in_order() and flush() then record every chain taken and
 	 * returned. Without `resume` the region is (re)initialised; with it
 	 * the region is checked and the chains still in flight are handed out
 	 * by pop() again, oldest first, before any new one (and the avail
-	 * position follows from the log, not from avail_base). Split rings
-	 * only; -ENOTSUP for packed.
+	 * position follows from the log, not from avail_base and, for packed,
+	 * the used position too). Both layouts.
 	 */
 	void *inflight;
 	size_t inflight_len;
@@ -370,7 +370,9 @@ struct vio_devq {
 	uint32_t filled_descs;   /* descriptors filled, free-running */
 	/* inflight log: NULL when there is none */
 	void *inflight;
-	uint16_t *inflight_fifo;  /* resubmissions, then (IN_ORDER) heads in pop order */
+	uint16_t *inflight_fifo;  /* resubmissions, then (IN_ORDER) heads in pop order;
+				   * packed: then size entries mapping popped chains
+				   * to their log heads */
 	uint32_t resubmit;        /* chains pop() hands out again first */
 	uint32_t batch;           /* chains filled since the last flush */
 	uint64_t counter;         /* pop order for the next chain */
@@ -390,6 +392,8 @@ struct vio_devq {
 			uint16_t pending_flags;  /* its flags, written by flush */
 			uint16_t pending_descs;  /* descriptors the staged entries cover */
 			uint16_t since_signal;   /* descriptors used since need_interrupt */
+			uint16_t log_batch_head; /* inflight log: newest chain filled since flush */
+			uint16_t log_batch_tail; /* ... and the last entry of the oldest */
 		} packed;
 	} u;
 };

@@ -127,7 +127,7 @@ struct vio_vu_queue {
 	bool base_set;                  /* SET_VRING_BASE seen (or a stop) */
 	uint64_t kicks;                 /* received */
 	uint64_t calls;                 /* sent */
-	uint16_t *inflight_scratch;     /* max_size entries for the ring's log */
+	uint16_t *inflight_scratch;     /* 2 * max_size entries for the ring's log */
 };
 
 struct vio_vu_backend_config {
@@ -166,6 +166,7 @@ struct vio_vu_backend {
 	uint8_t *inflight;              /* inflight_map + mmap offset */
 	size_t inflight_stride;
 	uint16_t inflight_queues, inflight_queue_size;
+	bool inflight_packed;           /* the log's layout: packed or split */
 	uint16_t *scratch;              /* all queues' inflight_scratch */
 };
 

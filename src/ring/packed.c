@@ -364,6 +364,293 @@ uint16_t vio__packed_resume_base(const struct vio_drvq *q)
 /* ======================================================================== */
 /* Device side                                                              */
 
+/* ------------------------------------------------------------------------ */
+/* The inflight log (vio/inflight.h)                                        */
+
+/*
+ * The descriptors of a chain in flight may be overwritten by used entries
+ * of later chains, so the log keeps copies of them, in entries taken from
+ * a free list. Every step is set, then committed with one store, in an
+ * order that leaves something recovery can finish or undo:
+ *
+ *  pop:   copy the chain into free entries from old_free_head on (each
+ *         with inflight 0), then head's num/last/counter, inflight = 1,
+ *         then old_free_head = free_head = the entry after the chain.
+ *  fill:  link the chain into the batch (its last entry's next = the
+ *         previous batch head); the log still calls it in flight.
+ *  flush: batch tail's next = old_free_head, free_head = batch head,
+ *         used_idx/used_wrap_counter = after the batch (the "new" state);
+ *         publish the used descriptors; inflight = 0 along the batch;
+ *         old_* = new (the commit).
+ *
+ * Recovery (log_recover) sees "new" != "old" only inside a flush: if
+ * the ring still holds the driver's available descriptor at old_used_idx
+ * the batch never reached the driver and "old" stands; otherwise "new" is
+ * committed. Entries on the free list are then not in flight, whatever
+ * their flag says; every other entry belongs to exactly one chain in
+ * flight, and those chains, by counter, are what pop() hands out again.
+ */
+
+#define LOG_NONE 0xffffu        /* an empty map slot; above any queue size */
+
+static inline struct vio_inflight_packed *plog(const struct vio_devq *q)
+{
+	return q->inflight;
+}
+
+/* The private map from a popped chain to its log head: by pop order with
+ * IN_ORDER (chains in flight are consecutive there, and fill_in_order()
+ * only names the newest), else by buffer id (unique while in flight). */
+static inline uint16_t *log_slot(const struct vio_devq *q, uint16_t id, uint32_t seq)
+{
+	return &q->inflight_fifo[q->size + (q->in_order ? seq % q->size : id)];
+}
+
+/* Copies descriptor d of the chain being popped into the free entry *cur
+ * and steps *cur along the free list; *last is the entry written. */
+static int log_copy(struct vio_devq *q, uint16_t *cur, uint16_t *last, const struct vio__desc *d)
+{
+	struct vio_inflight_packed_desc *x;
+
+	if (*cur >= q->size)
+		return dev_fail(q, -EIO, "inflight log: no free entry left (more descriptors in flight "
+				"than the ring holds, or a damaged free list)");
+	x = &plog(q)->desc[*cur];
+	x->inflight = 0;
+	x->addr = d->addr;
+	x->len = d->len;
+	x->flags = d->flags;
+	x->id = d->next;
+	*last = *cur;
+	*cur = x->next;
+	return 0;
+}
+
+/* pop() took a chain of n descriptors, copied from `head` to `last`; `next`
+ * is the free entry after them. Commits it as in flight. */
+static int log_pop(struct vio_devq *q, uint16_t head, uint16_t last, uint16_t next, uint16_t n,
+		   uint16_t id)
+{
+	struct vio_inflight_packed *l = plog(q);
+	struct vio_inflight_packed_desc *h = &l->desc[head];
+	uint16_t *slot = log_slot(q, id, q->popped + 1);
+
+	if (*slot != LOG_NONE)
+		return dev_fail(q, -EIO, "buffer id already in flight");
+	h->num = n;
+	h->last = last;
+	h->counter = q->counter++;
+	/* The copies are in place before the head counts, and the head counts
+	 * before it leaves the free list: a crash in between leaves a free
+	 * chain, simply taken from the ring again. */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	h->inflight = 1;
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	l->old_free_head = next;
+	l->free_head = next;
+	*slot = head;
+	return 0;
+}
+
+/* fill() of the chain (id, seq): it joins the batch the next flush frees.
+ * Checked before anything is staged, linked after. */
+static int log_fill_head(struct vio_devq *q, uint16_t id, uint32_t seq, uint16_t *head,
+			 uint16_t *last)
+{
+	*head = *log_slot(q, id, seq);
+	if (*head >= q->size)
+		return dev_fail(q, -EIO, "inflight log: a chain handed back is not in the log");
+	*last = plog(q)->desc[*head].last;
+	if (*last >= q->size)
+		return dev_fail(q, -EIO, "inflight log: last entry of a chain beyond the queue size");
+	return 0;
+}
+
+static void log_fill(struct vio_devq *q, uint16_t id, uint32_t seq, uint16_t head, uint16_t last)
+{
+	struct vio_inflight_packed *l = plog(q);
+
+	*log_slot(q, id, seq) = LOG_NONE;
+	if (q->batch == 0)
+		q->u.packed.log_batch_tail = last;
+	l->desc[last].next = q->u.packed.log_batch_head;
+	q->u.packed.log_batch_head = head;
+	q->batch++;
+}
+
+/* flush(), before publishing: the state after the batch, not yet trusted. */
+static void log_flush_stage(struct vio_devq *q, uint16_t used, bool wrap)
+{
+	struct vio_inflight_packed *l = plog(q);
+
+	l->desc[q->u.packed.log_batch_tail].next = l->old_free_head;
+	l->free_head = q->u.packed.log_batch_head;
+	l->used_idx = used;
+	l->used_wrap_counter = wrap;
+	/* Staged before the used descriptors can be seen. */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+/* flush(), after publishing: the batch is used; commit. */
+static void log_flush_commit(struct vio_devq *q)
+{
+	struct vio_inflight_packed *l = plog(q);
+	uint16_t h = q->u.packed.log_batch_head;
+
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	/* Indices re-checked: the region is shared with the frontend. */
+	for (uint32_t k = 0; k < q->batch && h < q->size; k++) {
+		uint16_t last = l->desc[h].last;
+
+		l->desc[h].inflight = 0;
+		if (last >= q->size)
+			break;
+		h = l->desc[last].next;
+	}
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	l->old_free_head = l->free_head;
+	l->old_used_idx = l->used_idx;
+	l->old_used_wrap_counter = l->used_wrap_counter;
+	q->batch = 0;
+}
+
+/* An empty log at the queue's current positions: every entry free. */
+static void log_reset(struct vio_devq *q)
+{
+	struct vio_inflight_packed *l = plog(q);
+
+	memset(l, 0, sizeof(*l) + sizeof(l->desc[0]) * (size_t)q->size);
+	for (unsigned i = 0; i < q->size; i++)
+		l->desc[i].next = (uint16_t)(i + 1);
+	l->desc[q->size - 1].next = LOG_NONE;
+	l->desc_num = (uint16_t)q->size;
+	l->used_idx = l->old_used_idx = q->used_idx;
+	l->used_wrap_counter = l->old_used_wrap_counter = q->u.packed.used_wrap;
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	l->version = VIO_INFLIGHT_VERSION;
+}
+
+/* Finishes or undoes a flush the last device died in (see above). */
+static int log_settle_flush(struct vio_devq *q)
+{
+	struct vio_inflight_packed *l = plog(q);
+	uint16_t flags;
+
+	if (l->used_idx >= q->size || l->old_used_idx >= q->size || l->used_wrap_counter > 1 ||
+	    l->old_used_wrap_counter > 1)
+		return dev_fail(q, -EIO, "inflight log: used index or wrap counter out of range");
+	if (l->used_idx != l->old_used_idx || l->used_wrap_counter != l->old_used_wrap_counter) {
+		flags = ld16_acquire(&q->u.packed.desc[l->old_used_idx].flags, q->legacy);
+		if (!is_avail(flags, l->old_used_wrap_counter)) {
+			/* The batch reached the ring: commit it. */
+			l->old_free_head = l->free_head;
+			l->old_used_idx = l->used_idx;
+			l->old_used_wrap_counter = l->used_wrap_counter;
+		}
+	}
+	l->free_head = l->old_free_head;
+	l->used_idx = l->old_used_idx;
+	l->used_wrap_counter = l->old_used_wrap_counter;
+	return 0;
+}
+
+/* Marks the entries of the chain at `head` in mark[]; returns its length,
+ * or 0 when it is not a chain of fresh entries ending at its `last`. */
+static uint16_t log_claim_chain(const struct vio_devq *q, uint16_t head, uint16_t *mark)
+{
+	const struct vio_inflight_packed *l = plog(q);
+	uint16_t num = l->desc[head].num, i = head;
+
+	if (num == 0 || num > q->size)
+		return 0;
+	for (uint16_t k = 0;; k++) {
+		if (i >= q->size || mark[i])
+			return 0;
+		mark[i] = 1;
+		if (k + 1 == num)
+			break;
+		i = l->desc[i].next;
+	}
+	return i == l->desc[head].last ? num : 0;
+}
+
+/*
+ * Takes over the log of a resumed queue: settles an interrupted flush,
+ * frees the free list, checks that every other entry belongs to exactly one
+ * chain in flight, and queues those chains, oldest first, for pop(). The
+ * positions come from the log: the used one as recorded, the avail one
+ * after every descriptor in flight.
+ */
+static int log_recover(struct vio_devq *q)
+{
+	struct vio_inflight_packed *l = plog(q);
+	uint16_t *heads = q->inflight_fifo, *mark = q->inflight_fifo + q->size;
+	uint32_t n = 0, free = 0, busy = 0;
+	uint16_t i;
+
+	if (l->version != VIO_INFLIGHT_VERSION || l->desc_num < q->size)
+		return dev_log_bad(q, "inflight log: unknown version or fewer entries than the queue");
+	if (log_settle_flush(q))
+		return 0;
+	memset(mark, 0, sizeof(*mark) * q->size);
+	for (i = l->free_head; i < q->size; i = l->desc[i].next) {
+		if (mark[i])
+			return dev_log_bad(q, "inflight log: the free list loops");
+		mark[i] = 1;
+		l->desc[i].inflight = 0;
+		free++;
+	}
+	for (i = 0; i < q->size; i++) {
+		if (l->desc[i].inflight > 1)
+			return dev_log_bad(q, "inflight log: flag neither 0 nor 1");
+		if (l->desc[i].inflight)
+			heads[n++] = i;
+	}
+	for (uint32_t k = 0; k < n; k++) {
+		uint16_t num = log_claim_chain(q, heads[k], mark);
+
+		if (num == 0)
+			return dev_log_bad(q, "inflight log: a chain in flight is broken or shares entries");
+		busy += num;
+	}
+	if (free + busy != q->size)
+		return dev_log_bad(q, "inflight log: entries neither free nor in flight");
+	sort_heads_by_counter(heads, n, l->desc, sizeof(l->desc[0]));
+	if (!heads_strictly_ordered(heads, n, l->desc, sizeof(l->desc[0])))
+		return dev_log_bad(q, "inflight log: two chains with the same counter");
+	q->used_idx = l->used_idx;
+	q->u.packed.used_wrap = l->used_wrap_counter;
+	q->last_avail = q->used_idx;
+	q->u.packed.avail_wrap = q->u.packed.used_wrap;
+	advance(&q->last_avail, &q->u.packed.avail_wrap, busy, q->size);
+	if (n)
+		q->counter = log_counter(l->desc, sizeof(l->desc[0]), heads[n - 1]) + 1;
+	q->resubmit = n;
+	return 0;
+}
+
+/* Sets up the log at init: a fresh queue (or a region nobody initialised)
+ * starts an empty one, a resumed queue takes over what the last device
+ * left. */
+static int log_init(struct vio_devq *q, const struct vio_devq_config *cfg)
+{
+	struct vio_inflight_packed *l = cfg->inflight;
+
+	if (!cfg->inflight_scratch || (uintptr_t)l % 8 ||
+	    cfg->inflight_len < sizeof(*l) + sizeof(l->desc[0]) * (size_t)q->size)
+		return -EINVAL;
+	q->inflight = l;
+	q->inflight_fifo = cfg->inflight_scratch;
+	q->u.packed.log_batch_head = LOG_NONE;
+	if (!cfg->resume || l->version == 0)
+		log_reset(q);
+	else
+		log_recover(q);
+	for (unsigned i = 0; i < q->size; i++)
+		q->inflight_fifo[q->size + i] = LOG_NONE;
+	return 0;
+}
+
 int vio__packed_dev_init(struct vio_devq *q, const struct vio_devq_config *cfg)
 {
 	const struct vio_ring_addrs *a = &cfg->addrs;
@@ -391,6 +678,8 @@ int vio__packed_dev_init(struct vio_devq *q, const struct vio_devq_config *cfg)
 		if (q->last_avail >= q->size || q->used_idx >= q->size)
 			return -EINVAL;
 	}
+	if (cfg->inflight)
+		return log_init(q, cfg);
 	return 0;
 }
 
@@ -448,16 +737,84 @@ static int head_avail(struct vio_devq *q, uint16_t *flags)
 	return 0;
 }
 
-int vio__packed_pop(struct vio_devq *q, struct vio_elem *e)
+/* Maps descriptor d, the latest of the chain in *e: 1 when it ends the
+ * chain (*id is the buffer id), 0 when more follow, or a negative errno.
+ * Forced inline, as pop_ring: out of line it costs pop() ~10% without a
+ * log (a call per descriptor). */
+static inline __attribute__((always_inline)) int take_desc(struct vio_devq *q, struct vio_elem *e,
+							   const struct vio__desc *d, bool *seen_write,
+							   uint64_t *total, uint16_t *id)
+{
+	int r;
+
+	if (d->flags & VIO_DESC_F_INDIRECT) {
+		r = walk_indirect(q, e, d, e->ndescs > 1, seen_write, total);
+		*id = d->next;
+		return r ? r : 1;
+	}
+	r = dev_map_desc(q, e, d, seen_write, total);
+	if (r)
+		return r;
+	*id = d->next;          /* the buffer id is in the last descriptor */
+	return !(d->flags & VIO_DESC_F_NEXT);
+}
+
+/* Hands out again chain `head` of the log, in flight when the last device
+ * stopped: rebuilt from the log's copies, checked like a new one. */
+static __attribute__((cold)) int pop_resubmit(struct vio_devq *q, struct vio_elem *e, uint16_t head)
+{
+	const struct vio_inflight_packed *l = plog(q);
+	uint16_t i = head, num, id = 0, *slot;
+	bool seen_write = false;
+	uint64_t total = 0;
+	int r = 0;
+
+	num = head < q->size ? l->desc[head].num : 0;
+	if (num == 0 || num > q->size)
+		return dev_fail(q, -EIO, "inflight log: a chain to resubmit changed");
+	elem_reset(e);
+	for (uint16_t k = 0; k < num; k++) {
+		struct vio_inflight_packed_desc x;
+		struct vio__desc d;
+
+		if (r == 1)
+			return dev_fail(q, -EIO, "inflight log: a chain ends before its length");
+		if (i >= q->size)
+			return dev_fail(q, -EIO, "inflight log: a chain to resubmit leaves the queue");
+		/* One copy of the shared entry; only the copy is used. */
+		memcpy(&x, &l->desc[i], sizeof(x));
+		__asm__ volatile("" : "+m"(x));
+		d = (struct vio__desc){ x.addr, x.len, x.flags, x.id };
+		e->ndescs++;
+		r = take_desc(q, e, &d, &seen_write, &total, &id);
+		if (r < 0)
+			return r;
+		i = x.next;
+	}
+	if (r != 1)
+		return dev_fail(q, -EIO, "inflight log: a chain runs past its length");
+	if (id >= q->size)
+		return dev_fail(q, -EIO, "buffer id beyond the queue size");
+	slot = log_slot(q, id, q->popped + 1);
+	if (*slot != LOG_NONE)
+		return dev_fail(q, -EIO, "buffer id already in flight");
+	*slot = head;
+	elem_done(q, e, id);
+	return 0;
+}
+
+/* Takes the chain at the avail position; `logged` (a constant in each
+ * caller, so the path without a log carries none of the log's code) copies
+ * it into the inflight log. */
+static inline __attribute__((always_inline)) int pop_ring(struct vio_devq *q, struct vio_elem *e,
+						      const bool logged)
 {
 	const bool legacy = q->legacy;
-	uint16_t pos = q->last_avail, flags, id;
+	uint16_t pos = q->last_avail, flags, id = 0, lhead = 0, lcur = 0, llast = 0;
 	bool wrap = q->u.packed.avail_wrap, seen_write = false;
 	uint64_t total = 0;
 	int r;
 
-	if (q->broken)
-		return q->err;
 	r = head_avail(q, &flags);
 	if (r == 0 && q->event_idx && !q->kicks_disabled) {
 		/* Going idle: ask for a kick at this position, then look again
@@ -470,8 +827,10 @@ int vio__packed_pop(struct vio_devq *q, struct vio_elem *e)
 	if (r <= 0)
 		return r < 0 ? r : -EAGAIN;
 
+	if (logged)
+		lhead = lcur = plog(q)->old_free_head;
 	elem_reset(e);
-	for (;;) {
+	do {
 		struct vio__desc d;
 
 		if (e->ndescs == q->size)
@@ -486,27 +845,37 @@ int vio__packed_pop(struct vio_devq *q, struct vio_elem *e)
 		d.flags = flags;        /* the value we checked, not a second read */
 		e->ndescs++;
 		advance(&pos, &wrap, 1, q->size);
-		if (d.flags & VIO_DESC_F_INDIRECT) {
-			r = walk_indirect(q, e, &d, e->ndescs > 1, &seen_write, &total);
+		if (logged) {
+			r = log_copy(q, &lcur, &llast, &d);
 			if (r)
 				return r;
-			id = d.next;
-			break;
 		}
-		r = dev_map_desc(q, e, &d, &seen_write, &total);
-		if (r)
+		r = take_desc(q, e, &d, &seen_write, &total, &id);
+		if (r < 0)
 			return r;
-		if (!(d.flags & VIO_DESC_F_NEXT)) {
-			id = d.next;    /* the buffer id is in the last descriptor */
-			break;
-		}
-	}
+	} while (r == 0);
 	if (id >= q->size)
 		return dev_fail(q, -EIO, "buffer id beyond the queue size");
+	if (logged) {
+		r = log_pop(q, lhead, llast, lcur, e->ndescs, id);
+		if (r)
+			return r;
+	}
 	q->last_avail = pos;
 	q->u.packed.avail_wrap = wrap;
 	elem_done(q, e, id);
 	return 0;
+}
+
+int vio__packed_pop(struct vio_devq *q, struct vio_elem *e)
+{
+	if (q->broken)
+		return q->err;
+	if (!q->inflight)
+		return pop_ring(q, e, false);
+	if (q->popped < q->resubmit)
+		return pop_resubmit(q, e, q->inflight_fifo[q->popped]);
+	return pop_ring(q, e, true);
 }
 
 /* Stages one used descriptor for `id` covering `skip` ring positions. The
@@ -538,13 +907,21 @@ static int put_used(struct vio_devq *q, uint16_t id, uint32_t len, uint32_t skip
 
 int vio__packed_fill(struct vio_devq *q, const struct vio_elem *e, uint32_t len)
 {
+	uint16_t head = 0, last = 0;
 	int r = dev_check_fill(q, e, len);
 
 	if (r)
 		return r;
+	if (q->inflight) {
+		r = log_fill_head(q, e->id, e->seq_, &head, &last);
+		if (r)
+			return r;
+	}
 	r = put_used(q, e->id, len, e->ndescs);
 	if (r)
 		return r;
+	if (q->inflight)
+		log_fill(q, e->id, e->seq_, head, last);
 	q->filled++;
 	q->filled_descs += e->ndescs;
 	return 0;
@@ -557,9 +934,24 @@ int vio__packed_fill_in_order(struct vio_devq *q, const struct vio_elem *last, u
 
 	if (n < 0)
 		return n;
+	/* The log checks every chain the entry covers before anything is
+	 * staged (IN_ORDER: the map is by pop order, the id unused). */
+	for (int k = 1; q->inflight && k <= n; k++) {
+		uint16_t head, tail;
+
+		r = log_fill_head(q, 0, q->filled + (uint32_t)k, &head, &tail);
+		if (r)
+			return r;
+	}
 	r = put_used(q, last->id, len, last->dseq_ - q->filled_descs);
 	if (r)
 		return r;
+	for (int k = 1; q->inflight && k <= n; k++) {
+		uint16_t head, tail;
+
+		(void)log_fill_head(q, 0, q->filled + (uint32_t)k, &head, &tail);
+		log_fill(q, 0, q->filled + (uint32_t)k, head, tail);
+	}
 	q->filled += (uint32_t)n;
 	q->filled_descs = last->dseq_;
 	return 0;
@@ -568,15 +960,25 @@ int vio__packed_fill_in_order(struct vio_devq *q, const struct vio_elem *last, u
 int vio__packed_flush(struct vio_devq *q)
 {
 	unsigned since;
+	uint16_t used;
+	bool wrap;
 
 	if (q->broken)
 		return q->err;
 	if (q->used_pending == 0)
 		return 0;
+	if (q->inflight) {
+		used = q->used_idx;
+		wrap = q->u.packed.used_wrap;
+		advance(&used, &wrap, q->u.packed.pending_descs, q->size);
+		log_flush_stage(q, used, wrap);
+	}
 	/* Publish: every staged descriptor is written before this. Pairs with
 	 * the acquire in the driver's get_buf. */
 	st16_release(&q->u.packed.desc[q->u.packed.pending_pos].flags, q->legacy,
 		     q->u.packed.pending_flags);
+	if (q->inflight)
+		log_flush_commit(q);
 	advance(&q->used_idx, &q->u.packed.used_wrap, q->u.packed.pending_descs, q->size);
 	since = q->u.packed.since_signal + q->u.packed.pending_descs;
 	q->u.packed.since_signal = (uint16_t)(since > UINT16_MAX ? UINT16_MAX : since);

@@ -182,8 +182,6 @@ int vio_devq_init(struct vio_devq *q, const struct vio_devq_config *cfg)
 	if (is_packed(cfg->features)) {
 		if (!vio_has_feature(cfg->features, VIO_F_VERSION_1))
 			return -EINVAL;
-		if (cfg->inflight)
-			return -ENOTSUP;        /* the split log only, so far */
 		return vio__packed_dev_init(q, cfg);
 	}
 	return vio__split_dev_init(q, cfg);

@@ -15,6 +15,7 @@
 #define VIO_RING_INTERNAL_H
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "vio/ring.h"
@@ -444,6 +445,73 @@ static inline int dev_check_fill_in_order(struct vio_devq *q, const struct vio_e
 	    n == 0 || n > q->popped - q->filled)
 		return -EINVAL;
 	return (int)n;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Inflight log, common to both layouts                                     */
+
+_Static_assert(offsetof(struct vio_inflight_split_desc, counter) == 8, "counter offset");
+_Static_assert(offsetof(struct vio_inflight_packed_desc, counter) == 8, "counter offset");
+
+/* A log that makes no sense stops the queue; init itself succeeds, so the
+ * first pop() reports why. */
+static inline int dev_log_bad(struct vio_devq *q, const char *why)
+{
+	dev_fail(q, -EIO, why);
+	return 0;
+}
+
+/* The pop counter of log entry h; both layouts keep it at offset 8 of an
+ * entry of `stride` bytes. */
+static inline uint64_t log_counter(const void *entries, size_t stride, uint16_t h)
+{
+	uint64_t c;
+
+	memcpy(&c, (const uint8_t *)entries + (size_t)h * stride + 8, sizeof(c));
+	return c;
+}
+
+/* Sorts heads[0..n) by their log counters (heapsort: bounded, in place,
+ * whatever the counters say). */
+static inline void sort_heads_by_counter(uint16_t *heads, uint32_t n, const void *entries,
+					 size_t stride)
+{
+	for (uint32_t end = n, start = n / 2; end > 1;) {
+		uint32_t root, child;
+		uint16_t tmp;
+
+		if (start > 0) {
+			start--;
+		} else {
+			end--;
+			tmp = heads[0];
+			heads[0] = heads[end];
+			heads[end] = tmp;
+		}
+		for (root = start; (child = 2 * root + 1) < end; root = child) {
+			if (child + 1 < end && log_counter(entries, stride, heads[child]) <
+					       log_counter(entries, stride, heads[child + 1]))
+				child++;
+			if (log_counter(entries, stride, heads[root]) >=
+			    log_counter(entries, stride, heads[child]))
+				break;
+			tmp = heads[root];
+			heads[root] = heads[child];
+			heads[child] = tmp;
+		}
+	}
+}
+
+/* After sorting: false when two chains share a counter, which no log we
+ * wrote can hold. */
+static inline bool heads_strictly_ordered(const uint16_t *heads, uint32_t n, const void *entries,
+					  size_t stride)
+{
+	for (uint32_t k = 1; k < n; k++)
+		if (log_counter(entries, stride, heads[k - 1]) >=
+		    log_counter(entries, stride, heads[k]))
+			return false;
+	return true;
 }
 
 /* split.c and packed.c: the layout-specific halves of the public calls. */

@@ -349,41 +349,6 @@ static void log_flush(struct vio_devq *q)
 	q->batch = 0;
 }
 
-/* A log that makes no sense stops the queue; init itself succeeds, so the
- * first pop() reports why. */
-static int log_bad(struct vio_devq *q, const char *why)
-{
-	dev_fail(q, -EIO, why);
-	return 0;
-}
-
-/* Sorts heads[0..n) by their log counters (heapsort: bounded, in place). */
-static void sort_by_counter(const struct vio_inflight_split *l, uint16_t *heads, uint32_t n)
-{
-	for (uint32_t end = n, start = n / 2; end > 1;) {
-		uint32_t root, child;
-		uint16_t tmp;
-
-		if (start > 0) {
-			start--;
-		} else {
-			end--;
-			tmp = heads[0];
-			heads[0] = heads[end];
-			heads[end] = tmp;
-		}
-		for (root = start; (child = 2 * root + 1) < end; root = child) {
-			if (child + 1 < end && l->desc[heads[child]].counter < l->desc[heads[child + 1]].counter)
-				child++;
-			if (l->desc[heads[root]].counter >= l->desc[heads[child]].counter)
-				break;
-			tmp = heads[root];
-			heads[root] = heads[child];
-			heads[child] = tmp;
-		}
-	}
-}
-
 /*
  * A crash may have come after the last batch reached the used ring but
  * before the log said so (log_flush): the log's used_idx then lags the
@@ -451,7 +416,7 @@ static int inflight_init(struct vio_devq *q, const struct vio_devq_config *cfg)
 		return 0;
 	}
 	if (l->version != VIO_INFLIGHT_VERSION || l->desc_num < q->size)
-		return log_bad(q, "inflight log: unknown version or fewer entries than the queue");
+		return dev_log_bad(q, "inflight log: unknown version or fewer entries than the queue");
 	q->used_idx = used;
 	r = log_settle_last_batch(q, used);
 	if (r)
@@ -460,22 +425,21 @@ static int inflight_init(struct vio_devq *q, const struct vio_devq_config *cfg)
 		uint8_t v = l->desc[i].inflight;
 
 		if (v > 1)
-			return log_bad(q, "inflight log: flag neither 0 nor 1");
+			return dev_log_bad(q, "inflight log: flag neither 0 nor 1");
 		if (v)
 			fifo[n++] = (uint16_t)i;
 	}
 	if (n == 0)
 		return 0;
-	sort_by_counter(l, fifo, n);
-	for (uint32_t k = 1; k < n; k++)
-		if (l->desc[fifo[k - 1]].counter >= l->desc[fifo[k]].counter)
-			return log_bad(q, "inflight log: two chains with the same counter");
+	sort_heads_by_counter(fifo, n, l->desc, sizeof(l->desc[0]));
+	if (!heads_strictly_ordered(fifo, n, l->desc, sizeof(l->desc[0])))
+		return dev_log_bad(q, "inflight log: two chains with the same counter");
 	q->counter = l->desc[fifo[n - 1]].counter + 1;
 	q->last_avail = (uint16_t)q->counter;
 	/* Without IN_ORDER every chain taken is either used (one entry each)
 	 * or in flight. */
 	if (!q->in_order && (uint16_t)(q->last_avail - used) != n)
-		return log_bad(q, "inflight log does not match the used ring");
+		return dev_log_bad(q, "inflight log does not match the used ring");
 	q->resubmit = n;
 	return 0;
 }

@@ -264,8 +264,13 @@ static int inflight_attach(struct vio_vu_backend *b, unsigned qi)
 	dq->inflight = NULL;
 	dq->inflight_len = 0;
 	dq->inflight_scratch = b->queues[qi].inflight_scratch;
-	if (!b->inflight || packed_negotiated(b))
+	if (!b->inflight)
 		return 0;
+	if (b->inflight_packed != packed_negotiated(b)) {
+		vlog(b, VIO_LOG_ERR, "vhost-user: ring %u: the inflight log was made for %s rings",
+		     qi, b->inflight_packed ? "packed" : "split");
+		return -EINVAL;
+	}
 	if (qi >= b->inflight_queues || b->queues[qi].num > b->inflight_queue_size) {
 		vlog(b, VIO_LOG_ERR, "vhost-user: ring %u (size %u) is not covered by the inflight log "
 		     "(%u queues of %u)", qi, b->queues[qi].num, b->inflight_queues, b->inflight_queue_size);
@@ -311,13 +316,15 @@ static bool rings_idle(struct vio_vu_backend *b, const char *what)
 static void inflight_install(struct vio_vu_backend *b, void *map, size_t len, size_t off,
 			     const struct vu_inflight *in)
 {
-	vlog(b, VIO_LOG_INFO, "vhost-user: inflight log for %u queues of %u", in->num_queues, in->queue_size);
+	vlog(b, VIO_LOG_INFO, "vhost-user: inflight log for %u %s queues of %u", in->num_queues,
+	     packed_negotiated(b) ? "packed" : "split", in->queue_size);
 	all_lock(b);
 	inflight_release(b);
 	b->inflight_map = map;
 	b->inflight_map_len = len;
 	b->inflight = (uint8_t *)map + off;
-	b->inflight_stride = vio_inflight_queue_bytes(0, in->queue_size);
+	b->inflight_stride = vio_inflight_queue_bytes(packed_negotiated(b), in->queue_size);
+	b->inflight_packed = packed_negotiated(b);
 	b->inflight_queues = in->num_queues;
 	b->inflight_queue_size = in->queue_size;
 	all_unlock(b);
@@ -954,13 +961,9 @@ static int do_get_inflight(struct vio_vu_backend *b, struct msg *m)
 
 	in.mmap_size = 0;
 	in.mmap_offset = 0;
-	if (packed_negotiated(b)) {
-		vlog(b, VIO_LOG_INFO, "vhost-user: no inflight log for packed rings");
-		goto refuse;
-	}
 	if (!inflight_geometry_ok(b, &in, "GET_INFLIGHT_FD") || !rings_idle(b, "GET_INFLIGHT_FD"))
 		goto refuse;
-	stride = vio_inflight_queue_bytes(0, in.queue_size);
+	stride = vio_inflight_queue_bytes(packed_negotiated(b), in.queue_size);
 	len = stride * in.num_queues;
 	fd = memfd_create("vio-inflight", MFD_CLOEXEC);
 	if (fd < 0 || ftruncate(fd, (off_t)len) ||
@@ -969,7 +972,10 @@ static int do_get_inflight(struct vio_vu_backend *b, struct msg *m)
 		     vio_strerror(-errno));
 		goto refuse;
 	}
-	for (unsigned i = 0; i < in.num_queues; i++) {
+	/* Split: a zeroed region with a header is an empty log. Packed: the
+	 * free list must be built, at the positions the ring starts from, so
+	 * the region stays at version 0 and the ring initialises it. */
+	for (unsigned i = 0; i < in.num_queues && !packed_negotiated(b); i++) {
 		struct vio_inflight_split *l = (struct vio_inflight_split *)((uint8_t *)map + i * stride);
 
 		l->version = VIO_INFLIGHT_VERSION;
@@ -994,13 +1000,10 @@ static int do_set_inflight(struct vio_vu_backend *b, struct msg *m)
 	uint64_t need, end;
 	void *map;
 
-	if (packed_negotiated(b)) {
-		vlog(b, VIO_LOG_ERR, "vhost-user: SET_INFLIGHT_FD: no inflight log for packed rings");
-		return -ENOTSUP;
-	}
 	if (!inflight_geometry_ok(b, in, "SET_INFLIGHT_FD") || !rings_idle(b, "SET_INFLIGHT_FD"))
 		return -EINVAL;
-	need = (uint64_t)vio_inflight_queue_bytes(0, in->queue_size) * in->num_queues;
+	need = (uint64_t)vio_inflight_queue_bytes(packed_negotiated(b), in->queue_size) *
+	       in->num_queues;
 	end = in->mmap_offset + in->mmap_size;
 	if (in->mmap_size < need || end < in->mmap_offset || end > SIZE_MAX ||
 	    in->mmap_offset % 8) {
@@ -1370,15 +1373,17 @@ int vio_vu_backend_init(struct vio_vu_backend *b, struct vio_dev *dev,
 	if (dev->num_queues) {
 		size_t total = 0;
 
+		/* Two entries per descriptor: the packed log maps popped
+		 * chains to their entries besides the resubmission list. */
 		for (unsigned i = 0; i < dev->num_queues; i++)
-			total += dev->queues[i].max_size;
+			total += 2 * (size_t)dev->queues[i].max_size;
 		b->scratch = calloc(total, sizeof(*b->scratch));
 		if (!b->scratch)
 			return -ENOMEM;
 		total = 0;
 		for (unsigned i = 0; i < dev->num_queues; i++) {
 			b->queues[i].inflight_scratch = b->scratch + total;
-			total += dev->queues[i].max_size;
+			total += 2 * (size_t)dev->queues[i].max_size;
 		}
 	}
 	vio_mem_init(&b->mem, b->regions, VIO_VU_MAX_MEM_SLOTS);

@@ -3,6 +3,7 @@
 #
 # Usage: tests/guest/run.sh BUILD_DIR [VARIANT...]
 #   variants: pci-modern pci-legacy pci-packed mmio-v1 mmio-v2 pci-reconnect
+#             pci-reconnect-packed
 #             (default: all)
 #
 # For each variant: create a scratch disk image, start vhost-user-blk on
@@ -17,6 +18,8 @@
 # flight) and a new one started on the same socket and image a second
 # later. QEMU hands it the inflight log, it resubmits what the dead one had
 # taken, and the guest's loop must finish with its data intact.
+# pci-reconnect-packed: the same with packed=on on the blk devices (the
+# log then holds copies of the in-flight descriptors).
 #
 # KVM is used only if a short probe boot shows it works (nested KVM here
 # hangs); otherwise TCG. VIO_GUEST_ACCEL=tcg|kvm forces one.
@@ -25,7 +28,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 build=$(realpath "${1:?usage: run.sh BUILD_DIR [VARIANT...]}")
 shift
 variants=("$@")
-[ ${#variants[@]} -gt 0 ] || variants=(pci-modern pci-legacy pci-packed mmio-v1 mmio-v2 pci-reconnect)
+[ ${#variants[@]} -gt 0 ] || variants=(pci-modern pci-legacy pci-packed mmio-v1 mmio-v2 pci-reconnect
+					pci-reconnect-packed)
 
 bin=$build/tools/vhost-user
 work=$(mktemp -d /tmp/vio-guest.XXXXXX)
@@ -141,6 +145,7 @@ run_variant() {
 	pci-legacy) checks=blk,ro,rng; legacy_opt=",disable-modern=on,disable-legacy=off" ;;
 	pci-packed) checks=blk,ro,rng,packed; blk_opts=",packed=on" ;;
 	pci-reconnect) checks=blk,reconnect; blk_chardev_opts=",reconnect=1" ;;
+	pci-reconnect-packed) checks=blk,reconnect; blk_chardev_opts=",reconnect=1"; blk_opts=",packed=on" ;;
 	mmio-v1) checks=blk,ro,rng; machine=(-M microvm,memory-backend=mem); dev_suffix=""; append="$microvm_append" ;;
 	mmio-v2) checks=blk,ro,rng; machine=(-M microvm,memory-backend=mem -global virtio-mmio.force-legacy=false)
 		 dev_suffix=""; append="$microvm_append" ;;
@@ -174,7 +179,7 @@ run_variant() {
 			-append "console=ttyS0 quiet panic=-1 vio.checks=$1 vio.queues=$queues $append" >"$2" 2>&1
 	}
 	local st
-	if [ "$v" = pci-reconnect ]; then
+	if [ "${v%-packed}" = pci-reconnect ]; then
 		boot "$checks" "$dir/console.log" &
 		local qemu=$! marker=0
 		for _ in $(seq 1500); do
