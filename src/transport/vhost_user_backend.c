@@ -272,9 +272,13 @@ static int inflight_attach(struct vio_vu_backend *b, unsigned qi)
 		return -EINVAL;
 	}
 	if (qi >= b->inflight_queues || b->queues[qi].num > b->inflight_queue_size) {
-		vlog(b, VIO_LOG_ERR, "vhost-user: ring %u (size %u) is not covered by the inflight log "
-		     "(%u queues of %u)", qi, b->queues[qi].num, b->inflight_queues, b->inflight_queue_size);
-		return -EINVAL;
+		/* QEMU sizes the log from its queue-size property, but a
+		 * virtio-mmio guest may pick a larger ring (1024): the ring
+		 * runs, untracked, rather than leaving the guest hung. */
+		vlog(b, VIO_LOG_WARN, "vhost-user: ring %u (size %u) is not covered by the inflight log "
+		     "(%u queues of %u): it runs without one, and a restart would lose what it has "
+		     "in flight", qi, b->queues[qi].num, b->inflight_queues, b->inflight_queue_size);
+		return 0;
 	}
 	dq->inflight = b->inflight + (size_t)qi * b->inflight_stride;
 	dq->inflight_len = b->inflight_stride;

@@ -3346,7 +3346,9 @@ static void test_set_inflight_running(void **state)
 	expect_io(t, 0, 2, 1);
 }
 
-/* A ring bigger than the log's queues cannot be tracked: it does not start. */
+/* A ring bigger than the log's queues cannot be tracked (QEMU sizes the log
+ * from its queue-size property; a virtio-mmio guest picks 1024): it runs
+ * untracked, with a warning, and the log stays untouched. */
 static void test_inflight_ring_too_big(void **state)
 {
 	struct t *t = *state;
@@ -3357,9 +3359,11 @@ static void test_inflight_ring_too_big(void **state)
 	assert_int_equal(vt_fe_get_inflight(&t->fe, NQ, QSIZE / 2, &r, &fd), 0);
 	assert_true(fd >= 0);
 	map_memory(t);
-	assert_int_equal(vt_fe_start_ring(&t->fe, &t->r[0], 0, true), 1);
-	assert_false(t->e.q[0].live);
-	assert_true(log_says(t, "inflight log"));
+	assert_int_equal(vt_fe_start_ring(&t->fe, &t->r[0], 0, true), 0);
+	assert_true(t->e.q[0].live);
+	assert_true(log_says(t, "runs without one"));
+	assert_null(t->e.q[0].inflight);
+	expect_io(t, 0, 2, 1);
 	close(fd);
 	assert_serving(t);
 }
