@@ -530,27 +530,37 @@ static void log_reset(struct vio_devq *q)
 	l->version = VIO_INFLIGHT_VERSION;
 }
 
-/* Finishes or undoes a flush the last device died in (see above). */
-static int log_settle_flush(struct vio_devq *q)
+/* Reads one field of the shared log exactly once: the frontend holds the
+ * log and may write it at any time, so a value is checked and used as the
+ * same local copy. */
+#define LOG_ONCE(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
+
+/* Finishes or undoes a flush the last device died in (see above), and
+ * says where the used position is: *used and *wrap, both checked. */
+static int log_settle_flush(struct vio_devq *q, uint16_t *used, bool *wrap)
 {
 	struct vio_inflight_packed *l = plog(q);
+	uint16_t idx = LOG_ONCE(l->used_idx), old_idx = LOG_ONCE(l->old_used_idx);
+	uint8_t w = LOG_ONCE(l->used_wrap_counter), old_w = LOG_ONCE(l->old_used_wrap_counter);
+	uint16_t free_head = LOG_ONCE(l->free_head), old_free_head = LOG_ONCE(l->old_free_head);
 	uint16_t flags;
 
-	if (l->used_idx >= q->size || l->old_used_idx >= q->size || l->used_wrap_counter > 1 ||
-	    l->old_used_wrap_counter > 1)
+	if (idx >= q->size || old_idx >= q->size || w > 1 || old_w > 1)
 		return dev_fail(q, -EIO, "inflight log: used index or wrap counter out of range");
-	if (l->used_idx != l->old_used_idx || l->used_wrap_counter != l->old_used_wrap_counter) {
-		flags = ld16_acquire(&q->u.packed.desc[l->old_used_idx].flags, q->legacy);
-		if (!is_avail(flags, l->old_used_wrap_counter)) {
+	if (idx != old_idx || w != old_w) {
+		flags = ld16_acquire(&q->u.packed.desc[old_idx].flags, q->legacy);
+		if (!is_avail(flags, old_w)) {
 			/* The batch reached the ring: commit it. */
-			l->old_free_head = l->free_head;
-			l->old_used_idx = l->used_idx;
-			l->old_used_wrap_counter = l->used_wrap_counter;
+			old_free_head = free_head;
+			old_idx = idx;
+			old_w = w;
 		}
 	}
-	l->free_head = l->old_free_head;
-	l->used_idx = l->old_used_idx;
-	l->used_wrap_counter = l->old_used_wrap_counter;
+	l->free_head = l->old_free_head = old_free_head;
+	l->used_idx = l->old_used_idx = old_idx;
+	l->used_wrap_counter = l->old_used_wrap_counter = old_w;
+	*used = old_idx;
+	*wrap = old_w;
 	return 0;
 }
 
@@ -586,11 +596,12 @@ static int log_recover(struct vio_devq *q)
 	struct vio_inflight_packed *l = plog(q);
 	uint16_t *heads = q->inflight_fifo, *mark = q->inflight_fifo + q->size;
 	uint32_t n = 0, free = 0, busy = 0;
-	uint16_t i;
+	uint16_t i, used = 0;
+	bool used_wrap = true;
 
 	if (l->version != VIO_INFLIGHT_VERSION || l->desc_num < q->size)
 		return dev_log_bad(q, "inflight log: unknown version or fewer entries than the queue");
-	if (log_settle_flush(q))
+	if (log_settle_flush(q, &used, &used_wrap))
 		return 0;
 	memset(mark, 0, sizeof(*mark) * q->size);
 	for (i = l->free_head; i < q->size; i = l->desc[i].next) {
@@ -618,8 +629,8 @@ static int log_recover(struct vio_devq *q)
 	sort_heads_by_counter(heads, n, l->desc, sizeof(l->desc[0]));
 	if (!heads_strictly_ordered(heads, n, l->desc, sizeof(l->desc[0])))
 		return dev_log_bad(q, "inflight log: two chains with the same counter");
-	q->used_idx = l->used_idx;
-	q->u.packed.used_wrap = l->used_wrap_counter;
+	q->used_idx = used;
+	q->u.packed.used_wrap = used_wrap;
 	q->last_avail = q->used_idx;
 	q->u.packed.avail_wrap = q->u.packed.used_wrap;
 	advance(&q->last_avail, &q->u.packed.avail_wrap, busy, q->size);
