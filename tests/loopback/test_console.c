@@ -42,6 +42,8 @@
 
 #include <cmocka.h>
 
+#include "heap.h"
+
 #include "vio/devices.h"
 #include "vio/drivers.h"
 #include "vio/transport.h"
@@ -203,19 +205,6 @@ static bool logged(struct env *e, const char *needle)
 	r = e->nlogs && strstr(e->last_log, needle);
 	pthread_mutex_unlock(&e->log_lock);
 	return r;
-}
-
-static void *xalloc(void *opaque, size_t n)
-{
-	(void)opaque;
-	return calloc(1, n);
-}
-
-static void xfree(void *opaque, void *p, size_t n)
-{
-	(void)opaque;
-	(void)n;
-	free(p);
 }
 
 static void close_fd(int *fd)
@@ -420,7 +409,7 @@ static void env_start_with(struct env *e, const struct start *s)
 	e->con.dev.log_opaque = e;
 	assert_int_equal(vio_loopback_init(&e->lb, &e->con.dev, ARENA_BYTES, e->v->threaded), 0);
 	e->lb_live = true;
-	vio_bus_init(&e->bus, xalloc, xfree, NULL);
+	vio_bus_init(&e->bus, vt_heap_alloc, vt_heap_free, NULL);
 	if (e->v->threaded) {
 		e->stop_fd = eventfd(0, EFD_CLOEXEC);
 		assert_true(e->stop_fd >= 0);

@@ -35,6 +35,8 @@
 
 #include <cmocka.h>
 
+#include "heap.h"
+
 #include "vio/devices.h"
 #include "vio/drivers.h"
 #include "vio/transport.h"
@@ -184,19 +186,6 @@ static bool logged(struct env *e, const char *needle)
 	return r;
 }
 
-static void *xalloc(void *opaque, size_t n)
-{
-	(void)opaque;
-	return calloc(1, n);
-}
-
-static void xfree(void *opaque, void *p, size_t n)
-{
-	(void)opaque;
-	(void)n;
-	free(p);
-}
-
 /* The device thread of threaded mode: kicks, and the rate limit's timer. */
 static void *device_thread(void *arg)
 {
@@ -300,7 +289,7 @@ static void env_start_opts(struct env *e, const struct vio_rng_dev_opts *o, bool
 	e->rng.dev.log_opaque = e;
 	assert_int_equal(vio_loopback_init(&e->lb, &e->rng.dev, ARENA_BYTES, e->v->threaded), 0);
 	e->lb_live = true;
-	vio_bus_init(&e->bus, xalloc, xfree, NULL);
+	vio_bus_init(&e->bus, vt_heap_alloc, vt_heap_free, NULL);
 	if (e->v->threaded) {
 		e->stop_fd = eventfd(0, EFD_CLOEXEC);
 		assert_true(e->stop_fd >= 0);

@@ -38,6 +38,8 @@
 
 #include <cmocka.h>
 
+#include "heap.h"
+
 #include "vio/drivers.h"
 #include "vio/transport.h"
 #include "vhost_user_proto.h"
@@ -78,19 +80,6 @@ static void sleep_ms(unsigned ms)
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
 
 	nanosleep(&ts, NULL);
-}
-
-static void *xalloc(void *opaque, size_t n)
-{
-	(void)opaque;
-	return calloc(1, n);
-}
-
-static void xfree(void *opaque, void *p, size_t n)
-{
-	(void)opaque;
-	(void)n;
-	free(p);
 }
 
 static void log_fe(void *opaque, enum vio_log_level level, const char *msg)
@@ -317,7 +306,7 @@ static int env_setup(void **state)
 		free(e);
 		return -1;
 	}
-	vio_bus_init(&e->bus, xalloc, xfree, NULL);
+	vio_bus_init(&e->bus, vt_heap_alloc, vt_heap_free, NULL);
 	e->dopts.timeout_ms = WAIT_MS;
 	e->cfg = (struct vio_vu_frontend_config){
 		.device_id = VIO_ID_BLOCK,

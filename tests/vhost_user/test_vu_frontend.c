@@ -52,6 +52,8 @@
 
 #include <cmocka.h>
 
+#include "heap.h"
+
 #include "vio/devices.h"
 #include "vio/drivers.h"
 #include "vio/inflight.h"
@@ -67,19 +69,6 @@ static int64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void *xalloc(void *opaque, size_t n)
-{
-	(void)opaque;
-	return calloc(1, n);
-}
-
-static void xfree(void *opaque, void *p, size_t n)
-{
-	(void)opaque;
-	(void)n;
-	free(p);
 }
 
 static void signal_fd(int fd)
@@ -600,7 +589,7 @@ static int env_setup(void **state)
 	e->listen_fd = -1;
 	e->fe.sock = -1;
 	be_next_pf_off = 0;
-	vio_bus_init(&e->bus, xalloc, xfree, NULL);
+	vio_bus_init(&e->bus, vt_heap_alloc, vt_heap_free, NULL);
 	*state = e;
 	return 0;
 }
@@ -1222,7 +1211,7 @@ static int bk_setup(void **state)
 	assert_true(be->disk != MAP_FAILED);
 	for (unsigned i = 0; i < BK_DISK; i++)
 		be->disk[i] = (uint8_t)(i * 7 + i / 4096);
-	vio_bus_init(&be->bus, xalloc, xfree, NULL);
+	vio_bus_init(&be->bus, vt_heap_alloc, vt_heap_free, NULL);
 	*state = be;
 	return 0;
 }
@@ -2037,7 +2026,7 @@ static int fake_setup(void **state)
 		.device_id = TD_ID, .memory_bytes = 1u << 20, .num_queues = 1, .queue_max = 64,
 		.timeout_ms = FAKE_TIMEOUT_MS, .log = log_keep, .log_opaque = &fx->log,
 	};
-	vio_bus_init(&fx->bus, xalloc, xfree, NULL);
+	vio_bus_init(&fx->bus, vt_heap_alloc, vt_heap_free, NULL);
 	tdrv_init(&fx->drv, 0, 1);
 	fx->param = *state;
 	*state = fx;
