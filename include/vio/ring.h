@@ -136,7 +136,8 @@ struct vio_drvq_config {
 	struct vio_ring_addrs dma;
 
 	/* Indirect tables, used when INDIRECT_DESC is negotiated and a buffer
-	 * has 2..indirect_max segments. Caller-supplied DMA memory of
+	 * has 2..indirect_max segments (with IN_ORDER, only when its chain
+	 * does not fit in the free descriptors). Caller-supplied DMA memory of
 	 * size * indirect_max descriptors (16 bytes each, 16-aligned); one
 	 * table per head. indirect_max 0 disables indirect use. */
 	void *indirect;

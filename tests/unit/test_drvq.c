@@ -690,6 +690,35 @@ static void add_direct_chain_above_indirect_max(void **state)
 	assert_int_equal(vio_drvq_num_free(&c->p.drv), 8);
 }
 
+/* With IN_ORDER a chain goes direct while it fits in the free descriptors,
+ * and through a table only when it does not: the device then finds
+ * consecutive chains in consecutive descriptors. */
+static void add_in_order_prefers_direct_chains(void **state)
+{
+	struct ctx *c = *state;
+	const struct vt_pair_opts o = { .indirect_max = 4 };
+	struct vio_elem e;
+
+	pair_with(c, 8, VIO_BIT(VIO_F_INDIRECT_DESC) | VIO_BIT(VIO_F_IN_ORDER), &o);
+	assert_int_equal(post(c, 2, 1, TOK(0)), 0);
+	assert_int_equal(vio_drvq_num_free(&c->p.drv), 5);     /* direct: 3 */
+	assert_int_equal(post(c, 2, 1, TOK(1)), 0);
+	assert_int_equal(vio_drvq_num_free(&c->p.drv), 2);     /* direct: 3 */
+	assert_int_equal(post(c, 2, 1, TOK(2)), 0);
+	assert_int_equal(vio_drvq_num_free(&c->p.drv), 1);     /* 3 > 2 free: a table */
+	assert_int_equal(post(c, 1, 0, TOK(3)), 0);
+	assert_int_equal(vio_drvq_num_free(&c->p.drv), 0);
+	for (unsigned i = 0; i < 4; i++) {
+		assert_int_equal(dev_pop(c, &e), 0);
+		/* Direct or not, the device sees the same buffer. */
+		assert_int_equal(e.out_num, i < 3 ? 2 : 1);
+		assert_int_equal(e.in_num, i < 3 ? 1 : 0);
+		dev_push(c, &e, e.in_len);
+		reap(c, TOK(i), i < 3 ? SEG_LEN : 0);
+	}
+	assert_int_equal(vio_drvq_num_free(&c->p.drv), 8);
+}
+
 /*
  * Random shapes, returned in random order, many times over: num_free moves
  * by exactly the descriptors each buffer takes, every token comes back once
@@ -2023,6 +2052,7 @@ static const struct test_def api_tests[] = {
 	T(add_enospc_without_indirect, 0),
 	T(add_enospc_with_indirect, 0),
 	T(add_direct_chain_above_indirect_max, 0),
+	T(add_in_order_prefers_direct_chains, 0),
 	T(add_num_free_accounting, AX_EVIDX | AX_INDIRECT),
 	T(add_device_sees_readable_then_writable, AX_INDIRECT),
 	T(kick_needed_after_first_add, AX_EVIDX),
