@@ -1,5 +1,5 @@
 /*
- * blk_backend.c - RAM and file storage for the virtio-blk device.
+ * blk_backend.c - RAM, file and null storage for the virtio-blk device.
  *
  * The device (blk.c) validates requests and speaks virtio; this file only
  * moves bytes. A file is served by preadv/pwritev2 and fallocate, and,
@@ -56,11 +56,21 @@ static void learn(bool *flag)
 /* ------------------------------------------------------------------------ */
 /* Opening                                                                  */
 
-static int open_ram(struct vio__blk_backend *be, const struct vio_blk_dev_opts *o)
+/* A size for RAM and NULL: given, at least a sector, whole sectors. */
+static int fixed_size(struct vio__blk_backend *be, const struct vio_blk_dev_opts *o)
 {
 	if (o->size < VIO_BLK_SECTOR_SIZE || o->size > SIZE_MAX)
 		return -EINVAL;
 	be->size = o->size & ~(uint64_t)(VIO_BLK_SECTOR_SIZE - 1);
+	return 0;
+}
+
+static int open_ram(struct vio__blk_backend *be, const struct vio_blk_dev_opts *o)
+{
+	int r = fixed_size(be, o);
+
+	if (r)
+		return r;
 	if (o->ram) {
 		be->ram = o->ram;
 		return 0;
@@ -150,6 +160,9 @@ int vio__blk_backend_open(struct vio__blk_backend **out, const struct vio_blk_de
 	case VIO_BLK_BACKEND_FILE:
 		r = open_file(be, o);
 		break;
+	case VIO_BLK_BACKEND_NULL:
+		r = fixed_size(be, o);
+		break;
 	default:
 		r = -EINVAL;
 		break;
@@ -219,6 +232,16 @@ static int run_ram(struct vio__blk_backend *be, struct vio__blk_io *io)
 	case VIO__BLK_FLUSH:
 		break;
 	}
+	return 0;
+}
+
+static int run_null(struct vio__blk_io *io)
+{
+	/* Zeroes, not whatever the buffer held: a null disk reads as an
+	 * empty one, and a driver's stale data never looks like a result. */
+	if (io->op == VIO__BLK_READ)
+		for (unsigned i = 0; i < io->iovcnt; i++)
+			memset(io->iov[i].base, 0, io->iov[i].len);
 	return 0;
 }
 
@@ -366,10 +389,17 @@ void vio__blk_backend_run(struct vio__blk_backend *be, struct vio__blk_io *io)
 		io->res = -EIO; /* blk.c checked; this is a second line */
 		return;
 	}
-	if (be->type == VIO_BLK_BACKEND_RAM)
+	switch (be->type) {
+	case VIO_BLK_BACKEND_RAM:
 		io->res = run_ram(be, io);
-	else
+		break;
+	case VIO_BLK_BACKEND_NULL:
+		io->res = run_null(io);
+		break;
+	default:
 		io->res = run_file(be, io);
+		break;
+	}
 }
 
 /* ------------------------------------------------------------------------ */

@@ -3,7 +3,8 @@
  * src/devices/blk*.c).
  *
  * The protocol side (blk.c) turns a request into byte-level operations on
- * the disk and hands them here. Two backends: RAM and a file descriptor.
+ * the disk and hands them here. Three backends: RAM, a file descriptor,
+ * and null (stores nothing, reads zeroes).
  * Every operation can run synchronously (vio__blk_backend_run); reads,
  * writes and flushes of a file can also be batched through io_uring (the
  * "aq": one ring per request queue, as one queue is served by one thread).

@@ -1864,6 +1864,40 @@ static void t_backend_error(void **state)
 	assert_int_equal(s.bytes_written, 0);
 }
 
+/* The null backend stores nothing: every request succeeds, and a read
+ * returns zeroes whatever was written and whatever the buffer held. */
+static void t_null_backend(void **state)
+{
+	struct fx *fx = *state;
+	struct vio_blk_queue_stats s;
+	uint8_t *buf;
+
+	fx->dopts.backend = VIO_BLK_BACKEND_NULL;
+	fx->dopts.ram = NULL;
+	fx->dopts.size = DISK_BYTES;
+	fx_up(fx);
+	assert_int_equal(vio_blk_drv_capacity(D(fx)), DISK_SECTORS);
+	buf = vio_blk_drv_alloc_buffer(D(fx), 8192);
+	assert_non_null(buf);
+	memset(buf, 0x55, 8192);
+	assert_int_equal(vio_blk_drv_write(D(fx), 8, buf, 8192), 0);
+	assert_int_equal(vio_blk_drv_flush(D(fx)), 0);
+	assert_int_equal(vio_blk_drv_read(D(fx), 8, buf, 8192), 0);
+	check_value(buf, 8192, 0);
+	memset(buf, 0x66, 8192);
+	assert_int_equal(vio_blk_drv_read(D(fx), DISK_SECTORS - 16, buf, 8192), 0);
+	check_value(buf, 8192, 0);
+	assert_int_equal(vio_blk_drv_discard(D(fx), 0, 64), 0);
+	stats(fx, 0, &s);
+	assert_int_equal(s.writes, 1);
+	assert_int_equal(s.reads, 2);
+	assert_int_equal(s.flushes, 1);
+	assert_int_equal(s.discards, 1);
+	assert_int_equal(s.bytes_read, 16384);
+	assert_int_equal(s.ioerr + s.unsupp, 0);
+	vio_blk_drv_free_buffer(D(fx), buf, 8192);
+}
+
 /* A device that answers UNSUPP to what was negotiated: -EOPNOTSUPP. The
  * device's negotiated DISCARD bit is cleared behind the driver's back. */
 static void t_device_unsupp(void **state)
@@ -2052,6 +2086,13 @@ static void p_init_refuses_bad_options(void **state)
 	assert_int_equal(dev_init_with(o), -EINVAL);
 	o = ram, o.backend = 7;
 	assert_int_equal(dev_init_with(o), -EINVAL);
+	/* A null disk needs a size as a RAM disk does. */
+	o = ram, o.backend = VIO_BLK_BACKEND_NULL;
+	assert_int_equal(dev_init_with(o), 0);
+	o.size = 0;
+	assert_int_equal(dev_init_with(o), -EINVAL);
+	o.size = 100;
+	assert_int_equal(dev_init_with(o), -EINVAL);
 	o = (struct vio_blk_dev_opts){ .backend = VIO_BLK_BACKEND_FILE, .path = "/nonexistent/x" };
 	assert_int_equal(dev_init_with(o), -ENOENT);
 	/* A writable disk on a read-only fd; a character device of no size. */
@@ -2237,6 +2278,7 @@ static const struct named_test ram_tests[] = {
 	T(t_driver_refuses_bad_requests),
 	T(t_legacy_rw),
 	T(t_backend_error),
+	T(t_null_backend),
 	T(t_device_unsupp),
 	T(t_device_writes_no_status),
 	T(t_sync_call_device_needs_reset),

@@ -5,10 +5,12 @@
  *   qemu-system-x86_64 ... -chardev socket,id=c0,path=/tmp/blk.sock \
  *       -device vhost-user-blk-pci,chardev=c0
  *
- * A file (io_uring, or preadv/pwritev where io_uring is unavailable) or a
- * RAM disk; read-only, several queues, queue size and serial are options.
+ * A file (io_uring, or preadv/pwritev where io_uring is unavailable), a
+ * RAM disk, or a null disk that stores nothing; read-only, several queues, queue size and serial are options.
  * Follows the vhost-user backend program conventions (vud.c).
  */
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,9 +23,12 @@ static const char caps[] =
 
 static void usage(const char *argv0)
 {
-	printf("usage: %s --socket-path=PATH | --fd=N (--blk-file=PATH | --ram=SIZE) [options]\n\n%s"
+	printf("usage: %s --socket-path=PATH | --fd=N (--blk-file=PATH | --ram=SIZE | --null=SIZE)"
+	       " [options]\n\n%s"
 	       "  --blk-file=PATH        serve this file or block device\n"
 	       "  --ram=SIZE             serve a RAM disk of SIZE bytes (K, M, G suffixes)\n"
+	       "  --null=SIZE            a disk of SIZE bytes that stores nothing: reads return\n"
+	       "                         zeroes, writes are dropped (for measuring the rest)\n"
 	       "  --read-only            refuse writes (offers VIRTIO_BLK_F_RO)\n"
 	       "  --num-queues=N         request queues (default 1)\n"
 	       "  --queue-size=N         largest queue offered (power of two, default 256)\n"
@@ -32,18 +37,27 @@ static void usage(const char *argv0)
 	       argv0, vud_common_usage);
 }
 
+/* A byte count with an optional K, M or G suffix; 0 for anything else
+ * (which the device then refuses as a size). */
 static uint64_t parse_size(const char *s)
 {
 	char *end;
-	uint64_t v = strtoull(s, &end, 0);
+	unsigned shift = 0;
+	uint64_t v;
 
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || end == s || *s == '-')
+		return 0;
 	switch (*end) {
-	case 'k': case 'K': v <<= 10; break;
-	case 'm': case 'M': v <<= 20; break;
-	case 'g': case 'G': v <<= 30; break;
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
 	default: break;
 	}
-	return v;
+	if (*end || v > UINT64_MAX >> shift)
+		return 0;
+	return v << shift;
 }
 
 static void stats(void *opaque, unsigned qi, char *buf, size_t len)
@@ -92,6 +106,10 @@ int main(int argc, char **argv)
 			bo.backend = VIO_BLK_BACKEND_RAM;
 			bo.size = parse_size(a + 6);
 			have_disk = true;
+		} else if (!strncmp(a, "--null=", 7)) {
+			bo.backend = VIO_BLK_BACKEND_NULL;
+			bo.size = parse_size(a + 7);
+			have_disk = true;
 		} else if (!strcmp(a, "--read-only")) {
 			bo.read_only = true;
 		} else if (!strncmp(a, "--num-queues=", 13)) {
@@ -109,7 +127,12 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!have_disk) {
-		fprintf(stderr, "%s: give --blk-file=PATH or --ram=SIZE\n", argv[0]);
+		fprintf(stderr, "%s: give --blk-file=PATH, --ram=SIZE or --null=SIZE\n", argv[0]);
+		return 2;
+	}
+	if (bo.backend != VIO_BLK_BACKEND_FILE && bo.size < VIO_BLK_SECTOR_SIZE) {
+		fprintf(stderr, "%s: --%s wants a size of at least 512 bytes (K, M, G suffixes)\n",
+			argv[0], bo.backend == VIO_BLK_BACKEND_RAM ? "ram" : "null");
 		return 2;
 	}
 	r = vio_blk_dev_init(&blk, &bo);
@@ -121,6 +144,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vhost-user-blk: %llu sectors, %s%s, %u queue(s)\n",
 			(unsigned long long)vio_blk_dev_capacity(&blk),
 			bo.backend == VIO_BLK_BACKEND_RAM ? "RAM" :
+			bo.backend == VIO_BLK_BACKEND_NULL ? "null (stores nothing)" :
 			vio_blk_dev_uses_io_uring(&blk) ? "file via io_uring" : "file via preadv/pwritev",
 			bo.read_only ? ", read-only" : "", blk.nq);
 	r = vud_run(&blk.dev, &o, "vhost-user-blk", stats, &blk);

@@ -43,21 +43,27 @@ extern "C" {
 /* Most request queues a blk device can have. */
 #define VIO_BLK_MAX_QUEUES            64u
 
-/* Ring features offered when vio_blk_dev_opts.ring_features is 0. */
+/* Ring features offered when vio_blk_dev_opts.ring_features is 0.
+ * IN_ORDER is among them: every round returns its requests in pop order,
+ * whatever order the backend finishes them in. */
 #define VIO_BLK_DEV_RING_FEATURES (VIO_BIT(VIO_F_VERSION_1) | VIO_BIT(VIO_F_INDIRECT_DESC) | \
-				   VIO_BIT(VIO_F_EVENT_IDX) | VIO_BIT(VIO_F_RING_PACKED))
+				   VIO_BIT(VIO_F_EVENT_IDX) | VIO_BIT(VIO_F_RING_PACKED) | VIO_BIT(VIO_F_IN_ORDER))
 
 enum vio_blk_backend_type {
 	VIO_BLK_BACKEND_RAM = 0,
 	VIO_BLK_BACKEND_FILE,
+	/* Stores nothing: reads return zeroes, writes, flushes, discards
+	 * succeed. For measuring everything but the storage (as QEMU's
+	 * null-co with read-zeroes=on, or Linux's null_blk). */
+	VIO_BLK_BACKEND_NULL,
 };
 
 /* Zero is a sensible default for every field but the backend's. */
 struct vio_blk_dev_opts {
 	enum vio_blk_backend_type backend;
-	/* Bytes of the disk, rounded down to whole 512-byte sectors. RAM:
-	 * required (at least one sector). FILE: 0 takes the file's size (the
-	 * block device's size for a block device). */
+	/* Bytes of the disk, rounded down to whole 512-byte sectors. RAM and
+	 * NULL: required (at least one sector). FILE: 0 takes the file's size
+	 * (the block device's size for a block device). */
 	uint64_t size;
 	/* RAM: `size` bytes of caller memory that outlive the device, or NULL
 	 * for zeroed memory that init allocates and fini frees. */
@@ -85,8 +91,7 @@ struct vio_blk_dev_opts {
 	const char *serial;             /* GET_ID string, at most 20 bytes used; NULL: "" */
 
 	/* Transport-independent features to offer (VIO_F_*, VERSION_1 among
-	 * them unless the device is legacy-only); 0: VIO_BLK_DEV_RING_FEATURES.
-	 * IN_ORDER may be added: a round returns requests in pop order. */
+	 * them unless the device is legacy-only); 0: VIO_BLK_DEV_RING_FEATURES. */
 	uint64_t ring_features;
 	uint64_t blk_features_off;      /* VIO_BIT(VIO_BLK_F_*) not to offer */
 	bool legacy_ok;                 /* also serve drivers without VERSION_1 */
