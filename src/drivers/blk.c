@@ -26,10 +26,17 @@
 #define HDR_BYTES   ((uint32_t)sizeof(struct vio_blk_req_hdr))
 #define RANGE_BYTES ((uint32_t)sizeof(struct vio_blk_discard_write_zeroes))
 
-/* A slot's DMA block: header, payload (ranges or id), status byte. */
-#define SLOT_PAYLOAD   HDR_BYTES
-#define SLOT_STATUS    (SLOT_PAYLOAD + VIO_BLK_DRV_MAX_RANGES * RANGE_BYTES)
-#define SLOT_BYTES     (SLOT_STATUS + 16u)
+/* A slot's DMA block: header, payload (ranges or id), status byte, each
+ * starting a cache line of its own. The driver writes the header and the
+ * device the status: were they to share a line with each other or with a
+ * neighbouring slot's, the two cpus would pass that line back and forth
+ * on every request (measured: a quarter fewer IOPS against a null
+ * backend). Slots are 64-byte aligned (the DMA block is). */
+#define CACHE_LINE     64u
+#define LINE_UP(n)     (((n) + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE)
+#define SLOT_PAYLOAD   LINE_UP(HDR_BYTES)
+#define SLOT_STATUS    LINE_UP(SLOT_PAYLOAD + VIO_BLK_DRV_MAX_RANGES * RANGE_BYTES)
+#define SLOT_BYTES     (SLOT_STATUS + CACHE_LINE)
 
 /* No device writes this: "the device has not answered". */
 #define STATUS_NONE    0xffu
@@ -162,28 +169,46 @@ static struct slot *token_slot(struct blk_q *q, void *token)
 	return s->busy ? s : NULL;
 }
 
+/* Completions taken from the ring before their status bytes are read. */
+#define REAP_BATCH 32u
+
+/* Completes what the device has returned on q; the number completed. The
+ * used entries are taken a batch at a time and each status line asked for
+ * as its slot is known: those are lines the device's cpu just wrote, and
+ * fetching them together overlaps the trips. A callback may post, or
+ * reap again (a synchronous transport): the batch's slots stay busy until
+ * each is completed, so nothing is completed twice. */
 static int reap_queue(struct blk_q *q)
 {
+	struct slot *batch[REAP_BATCH];
 	void *token;
 	uint32_t len;
+	unsigned k;
 	int n = 0;
 
-	while (vio_drvq_get_buf(&q->vq->q, &token, &len) == 0) {
-		struct slot *s = token_slot(q, token);
-		unsigned i;
-		uint8_t st;
+	do {
+		k = 0;
+		while (k < REAP_BATCH && vio_drvq_get_buf(&q->vq->q, &token, &len) == 0) {
+			struct slot *s = token_slot(q, token);
 
-		if (!s)
-			continue;
-		i = (unsigned)(s - q->slots);
-		st = slot_dma(q, i)[SLOT_STATUS];
-		/* The used length is not trusted (legacy devices got it
-		 * wrong): the status byte is what counts. */
-		if (st == VIO_BLK_S_OK && s->type == VIO_BLK_T_GET_ID && s->id_dst)
-			memcpy(s->id_dst, slot_dma(q, i) + SLOT_PAYLOAD, VIO_BLK_ID_BYTES);
-		complete(q, s, status_to_err(st));
-		n++;
-	}
+			if (!s)
+				continue;
+			__builtin_prefetch(slot_dma(q, (unsigned)(s - q->slots)) + SLOT_STATUS);
+			batch[k++] = s;
+		}
+		for (unsigned j = 0; j < k; j++) {
+			struct slot *s = batch[j];
+			const unsigned i = (unsigned)(s - q->slots);
+			const uint8_t st = slot_dma(q, i)[SLOT_STATUS];
+
+			/* The used length is not trusted (legacy devices got
+			 * it wrong): the status byte is what counts. */
+			if (st == VIO_BLK_S_OK && s->type == VIO_BLK_T_GET_ID && s->id_dst)
+				memcpy(s->id_dst, slot_dma(q, i) + SLOT_PAYLOAD, VIO_BLK_ID_BYTES);
+			complete(q, s, status_to_err(st));
+		}
+		n += (int)k;
+	} while (k == REAP_BATCH);
 	return n;
 }
 
@@ -830,7 +855,7 @@ static int setup_queue(struct blk_drv *bd, unsigned qi)
 	q->nslots = q->vq->q.size;
 	q->slots = vio_priv_alloc(bd->dev, q->nslots * sizeof(*q->slots));
 	q->dma_len = (size_t)q->nslots * SLOT_BYTES;
-	q->dma = vio_dma_alloc(bd->dev, q->dma_len, 64, &q->dma_addr);
+	q->dma = vio_dma_alloc(bd->dev, q->dma_len, CACHE_LINE, &q->dma_addr);
 	if (!q->slots || !q->dma)
 		return -ENOMEM;
 	for (unsigned i = 0; i < q->nslots; i++)
