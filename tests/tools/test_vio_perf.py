@@ -76,20 +76,24 @@ def wait_socket(path, proc):
 
 
 class Daemon:
-    """libvio's vhost-user-blk serving a file of its own."""
+    """libvio's vhost-user-blk serving a file of its own (or, with
+    null=True, a null disk of that size)."""
     seq = 0
 
-    def __init__(self, size=DISK_BYTES, extra=(), name=None):
+    def __init__(self, size=DISK_BYTES, extra=(), name=None, null=False):
         Daemon.seq += 1
         tag = name or "d%d" % Daemon.seq
         self.img = os.path.join(TMP, tag + ".img")
         self.sock = os.path.join(TMP, tag + ".sock")
-        with open(self.img, "wb") as f:
-            f.truncate(size)
+        if null:
+            disk = "--null=%d" % size
+        else:
+            disk = "--blk-file=" + self.img
+            with open(self.img, "wb") as f:
+                f.truncate(size)
         self.log = open(os.path.join(TMP, tag + ".log"), "w+")
         self.proc = subprocess.Popen(
-            [DAEMON, "--socket-path=" + self.sock, "--blk-file=" + self.img,
-             "--quiet"] + list(extra),
+            [DAEMON, "--socket-path=" + self.sock, disk, "--quiet"] + list(extra),
             stdout=self.log, stderr=subprocess.STDOUT)
         wait_socket(self.sock, self.proc)
 
@@ -219,6 +223,11 @@ def t_json(d):
           0 < j["kicks_per_io"] <= 1 and 0 < j["calls_per_io"] <= 1, str(j))
     check("json: no errors, status ok",
           j["errors"] == 0 and j["verify_errors"] == 0 and j["status"] == "ok", str(j))
+    # libvio's device offers IN_ORDER; the driver takes it unless told not to.
+    check("json: in_order negotiated with libvio's daemon", j.get("in_order") is True, str(j))
+    rc, j, err = perf_json(d.sock, "--time=1", "--qd=8", "--no-in-order")
+    check("json: --no-in-order leaves it off",
+          rc == 0 and j is not None and j.get("in_order") is False, "rc=%s %s\n%s" % (rc, j, err))
 
 
 def t_count(d):
@@ -373,6 +382,27 @@ def t_device_errors():
     tiny.stop()
 
 
+def t_null_backend():
+    """The daemon's null disk: fast paths work, nothing is stored."""
+    n = Daemon(size=16 << 20, name="null", null=True)
+    rc, j, err = perf_json(n.sock, "--count=20000", "--qd=32", "--poll")
+    check("null disk: randread runs, no errors",
+          rc == 0 and j and j["ios"] == 20000 and j["errors"] == 0, "rc=%s %s\n%s" % (rc, j, err))
+    rc, j, err = perf_json(n.sock, "--count=5000", "--rw=randwrite", "--qd=32")
+    check("null disk: writes succeed", rc == 0 and j and j["writes"] == 5000,
+          "rc=%s %s\n%s" % (rc, j, err))
+    # Reads return zeroes, not what was written: verify must notice.
+    rc, j, err = perf_json(n.sock, "--verify", "--size=1m")
+    check("null disk: verify finds every block wrong (exit 1)",
+          rc == 1 and j and j["verify_errors"] == (1 << 20) // 4096, "rc=%s %s\n%s" % (rc, j, err))
+    n.stop()
+    for bad in ("--null=12x", "--null=100", "--null=", "--null=-1", "--ram=1q"):
+        p = subprocess.run([DAEMON, "--socket-path=" + os.path.join(TMP, "never.sock"), bad],
+                           capture_output=True, text=True, timeout=RUN_TIMEOUT)
+        check("daemon refuses %s: exit 2 with a message" % bad,
+              p.returncode == 2 and "size" in p.stderr, p.stderr)
+
+
 def t_usage(d):
     cases = [
         ("no --socket", [VIO_PERF]),
@@ -409,7 +439,8 @@ def t_qsd():
     check(names[0], rc == 0 and j and j["verify_errors"] == 0 and j["queues"] == 2,
           "rc=%s %s\n%s" % (rc, j, err))
     rc, j, err = perf_json(q.sock, "--count=2000", "--qd=16")
-    check(names[1], rc == 0 and j and j["ios"] == 2000, "rc=%s %s\n%s" % (rc, j, err))
+    check(names[1], rc == 0 and j and j["ios"] == 2000 and j["in_order"] is False,
+          "rc=%s %s\n%s" % (rc, j, err))
     rc, _, err = perf(q.sock, "--ring=packed", "--time=1")
     check(names[2], rc == 2 and "RING_PACKED" in err, err)
     q.stop()
@@ -432,6 +463,7 @@ def main():
         t_killed_backend()
         t_killed_backend_poll()
         t_device_errors()
+        t_null_backend()
         t_qsd()
     except Exception as e:  # a broken fixture is a failure, not a crash
         tap(False, "fixture", repr(e))

@@ -61,6 +61,8 @@ static void usage(FILE *f, const char *argv0)
 		"  --ring=split|packed  ring layout (default split; packed needs the backend's offer)\n"
 		"  --no-event-idx       do not negotiate VIRTIO_F_EVENT_IDX\n"
 		"  --no-indirect        do not negotiate VIRTIO_F_INDIRECT_DESC\n"
+		"  --no-in-order        do not negotiate VIRTIO_F_IN_ORDER (with it, requests go\n"
+		"                       as direct chains)\n"
 		"  --poll               busy-poll completions instead of waiting for interrupts\n"
 		"  --json               print the result as one JSON object on stdout\n"
 		"  --quiet              no progress line\n\n"
@@ -132,7 +134,7 @@ static int pick(const char *s, const char *const *names, unsigned n, unsigned *o
 
 enum {
 	O_SOCKET = 256, O_RW, O_RWMIX, O_BS, O_QD, O_QUEUES, O_THREADS, O_TIME, O_COUNT,
-	O_SIZE, O_VERIFY, O_PHASE, O_SEED, O_RING, O_NO_EVT, O_NO_IND, O_POLL, O_JSON,
+	O_SIZE, O_VERIFY, O_PHASE, O_SEED, O_RING, O_NO_EVT, O_NO_IND, O_NO_INO, O_POLL, O_JSON,
 	O_QUIET, O_HELP,
 };
 
@@ -153,6 +155,7 @@ static const struct option longopts[] = {
 	{ "ring", required_argument, NULL, O_RING },
 	{ "no-event-idx", no_argument, NULL, O_NO_EVT },
 	{ "no-indirect", no_argument, NULL, O_NO_IND },
+	{ "no-in-order", no_argument, NULL, O_NO_INO },
 	{ "poll", no_argument, NULL, O_POLL },
 	{ "json", no_argument, NULL, O_JSON },
 	{ "quiet", no_argument, NULL, O_QUIET },
@@ -190,6 +193,7 @@ static int apply(struct perf_opts *o, int c, const char *arg, bool *time_set)
 	case O_RING: r = pick(arg, rings, 2, &u); o->ring = (enum ring_kind)u; break;
 	case O_NO_EVT: o->no_event_idx = true; break;
 	case O_NO_IND: o->no_indirect = true; break;
+	case O_NO_INO: o->no_in_order = true; break;
 	case O_POLL: o->poll = true; break;
 	case O_JSON: o->json = true; break;
 	case O_QUIET: o->quiet = true; break;

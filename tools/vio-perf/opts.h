@@ -25,7 +25,7 @@ struct perf_opts {
 	uint64_t seed;
 	bool seed_set;
 	enum ring_kind ring;
-	bool no_event_idx, no_indirect;
+	bool no_event_idx, no_indirect, no_in_order;
 	bool poll;
 	bool json, quiet;
 };
