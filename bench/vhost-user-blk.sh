@@ -8,7 +8,8 @@
 #
 # tools/vio-perf (libvio's blk driver over its vhost-user frontend) sends
 # 4 KiB random reads at queue depth 1, 32 and 128 to each peer, on
-#   null  qsd: null-co,read-zeroes=on   libvio: --ram (a RAM disk)
+#   null  qsd: null-co,read-zeroes=on   libvio: --null (both store
+#         nothing and zero every byte read)
 #   file  one file in /dev/shm, the same for both
 # Three peers: qsd as its export runs by default (in the main loop), qsd
 # with the export in an iothread (which polls adaptively, 32 us by
@@ -78,7 +79,7 @@ qsd=${QSD_BIN:-$(command -v qemu-storage-daemon || true)}
 	die "qemu-storage-daemon not found (package qemu-system-common; scripts/deps.sh installs it)"
 command -v python3 >/dev/null || die "python3 is needed to read vio-perf's JSON"
 
-DISK_BYTES=$((256 << 20))       # the file; the null/RAM disks are as large
+DISK_BYTES=$((256 << 20))       # the file; the null disks are as large
 QD_LIST="1 32 128"
 shm=${BENCH_DIR:-/dev/shm}
 [ -d "$shm" ] && [ -w "$shm" ] || die "$shm is not a writable directory (set BENCH_DIR)"
@@ -127,7 +128,7 @@ start_daemon() {
 	case $peer/$backend in
 	qsd*/null) args=("$qsd" --blockdev "driver=null-co,node-name=n0,size=$DISK_BYTES,read-zeroes=on") ;;
 	qsd*/file) args=("$qsd" --blockdev "driver=file,node-name=n0,filename=$img,aio=$qsd_aio") ;;
-	libvio/null) args=("$vub" --socket-path="$sock" --ram="$DISK_BYTES" --quiet) ;;
+	libvio/null) args=("$vub" --socket-path="$sock" --null="$DISK_BYTES" --quiet) ;;
 	libvio/file) args=("$vub" --socket-path="$sock" --blk-file="$img" --quiet) ;;
 	esac
 	local export="type=vhost-user-blk,id=e0,node-name=n0,addr.type=unix,addr.path=$sock,writable=on"
@@ -190,7 +191,7 @@ echo "command: bench/vhost-user-blk.sh $build --seconds $seconds --rounds $round
 echo "load:    vio-perf --rw=randread --bs=4k --time=$seconds ${client_opt[*]}, 1 queue, split ring; median of $rounds round(s)"
 echo "peers:   qsd (export in the main loop), qsd-iot (export in an iothread), libvio vhost-user-blk (defaults)"
 echo "pinning: $([ ${#daemon_pin[@]} -gt 0 ] && echo 'daemon on cpu 1, vio-perf on cpu 0' || echo none)"
-echo "null:    qsd null-co,read-zeroes=on (each read memsets 4 KiB) vs libvio --ram (each read copies 4 KiB)"
+echo "null:    qsd null-co,read-zeroes=on vs libvio --null: neither stores data, each read zeroes 4 KiB"
 echo "file:    $(du -h --apparent-size "$img" | cut -f1) file in $shm; qsd file driver aio=$qsd_aio, cache.direct=off;"
 echo "         libvio --blk-file (preadv/pwritev: the file is on tmpfs; io_uring elsewhere)"
 echo
@@ -222,7 +223,7 @@ for backend in ("null", "file"):
     for qd in qds:
         q, t, l = (med(p, backend, qd) for p in ("qsd", "qsd-iot", "libvio"))
         ratio = lambda a, b: a[0] / b[0] if b[0] else float("nan")
-        print("| %s | %s | %.0f | %.0f | %.0f | %.2f | %.2f | %.0f / %.0f | %.0f / %.0f | %.0f / %.0f |"
+        print("| %s | %s | %.0f | %.0f | %.0f | %.2f | %.2f | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f |"
               % (backend, qd, q[0], t[0], l[0], ratio(l, q), ratio(l, t),
                  q[1], q[2], t[1], t[2], l[1], l[2]))
 EOF
