@@ -30,8 +30,8 @@
  * starting a cache line of its own. The driver writes the header and the
  * device the status: were they to share a line with each other or with a
  * neighbouring slot's, the two cpus would pass that line back and forth
- * on every request (measured: a quarter fewer IOPS against a null
- * backend). Slots are 64-byte aligned (the DMA block is). */
+ * on every request (measured: 3% more IOPS once separated). Slots are
+ * 64-byte aligned (the DMA block is). */
 #define CACHE_LINE     64u
 #define LINE_UP(n)     (((n) + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE)
 #define SLOT_PAYLOAD   LINE_UP(HDR_BYTES)
