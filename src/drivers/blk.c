@@ -424,12 +424,14 @@ static int post(struct blk_drv *bd, const struct vio_blk_drv_io *io, unsigned *s
 	q->nfree--;
 	r = build(bd, q, i, io, out, &nout, in, &nin);
 	if (r == 0) {
-		r = vio_drvq_add(&q->vq->q, out, nout, in, nin, s);
+		/* Staged: every post is followed by a kick (the API says
+		 * so), and the kick makes the whole batch visible at once. */
+		r = vio_drvq_add_staged(&q->vq->q, out, nout, in, nin, s);
 		if (r == -EAGAIN) {
 			/* 65535 adds without a kick: kick, then there is room. */
 			q->kick_due = false;
 			vio_vq_kick(q->vq);
-			r = vio_drvq_add(&q->vq->q, out, nout, in, nin, s);
+			r = vio_drvq_add_staged(&q->vq->q, out, nout, in, nin, s);
 		}
 	}
 	if (r) {

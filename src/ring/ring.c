@@ -106,6 +106,14 @@ int vio_drvq_add(struct vio_drvq *q, const struct vio_sg *out, unsigned out_n,
 	return DRV(q, add, q, out, out_n, in, in_n, token);
 }
 
+int vio_drvq_add_staged(struct vio_drvq *q, const struct vio_sg *out, unsigned out_n,
+			const struct vio_sg *in, unsigned in_n, void *token)
+{
+	if (q->packed)
+		return vio__packed_add(q, out, out_n, in, in_n, token);
+	return vio__split_add_staged(q, out, out_n, in, in_n, token);
+}
+
 bool vio_drvq_kick_prepare(struct vio_drvq *q)
 {
 	return DRV(q, kick_prepare, q);

@@ -527,6 +527,8 @@ static inline bool heads_strictly_ordered(const uint16_t *heads, uint32_t n, con
 int vio__split_drv_init(struct vio_drvq *q, const struct vio_drvq_config *cfg);
 int vio__split_add(struct vio_drvq *q, const struct vio_sg *out, unsigned out_n,
 		   const struct vio_sg *in, unsigned in_n, void *token);
+int vio__split_add_staged(struct vio_drvq *q, const struct vio_sg *out, unsigned out_n,
+			  const struct vio_sg *in, unsigned in_n, void *token);
 bool vio__split_kick_prepare(struct vio_drvq *q);
 int vio__split_get_buf(struct vio_drvq *q, void **token, uint32_t *len);
 bool vio__split_has_used(struct vio_drvq *q);

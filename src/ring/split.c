@@ -65,8 +65,19 @@ static inline void put_desc(struct vio_split_desc *d, bool legacy, const struct 
 	d->next = vio_set16(legacy, next);
 }
 
-int vio__split_add(struct vio_drvq *q, const struct vio_sg *out, unsigned out_n,
-		   const struct vio_sg *in, unsigned in_n, void *token)
+/* Makes every buffer added so far visible to the device. */
+static inline void publish_avail(struct vio_drvq *q)
+{
+	if (q->u.split.avail_pub == q->u.split.avail_idx)
+		return;
+	q->u.split.avail_pub = q->u.split.avail_idx;
+	/* Publish: descriptors and ring entries become visible before the
+	 * new index. Pairs with the acquire in the device's pop. */
+	st16_release(&q->u.split.avail->idx, q->legacy, q->u.split.avail_idx);
+}
+
+static inline int split_add(struct vio_drvq *q, const struct vio_sg *out, unsigned out_n,
+			    const struct vio_sg *in, unsigned in_n, void *token, bool publish)
 {
 	const bool legacy = q->legacy;
 	const unsigned n = out_n + in_n;
@@ -108,11 +119,22 @@ int vio__split_add(struct vio_drvq *q, const struct vio_sg *out, unsigned out_n,
 
 	q->u.split.avail->ring[q->u.split.avail_idx & (q->size - 1)] = vio_set16(legacy, head);
 	q->u.split.avail_idx++;
-	/* Publish: descriptors and the ring entry above become visible before
-	 * the new index. Pairs with the acquire in the device's pop. */
-	st16_release(&q->u.split.avail->idx, legacy, q->u.split.avail_idx);
+	if (publish)
+		publish_avail(q);
 	q->num_added++;
 	return 0;
+}
+
+int vio__split_add(struct vio_drvq *q, const struct vio_sg *out, unsigned out_n,
+		   const struct vio_sg *in, unsigned in_n, void *token)
+{
+	return split_add(q, out, out_n, in, in_n, token, true);
+}
+
+int vio__split_add_staged(struct vio_drvq *q, const struct vio_sg *out, unsigned out_n,
+			  const struct vio_sg *in, unsigned in_n, void *token)
+{
+	return split_add(q, out, out_n, in, in_n, token, false);
 }
 
 bool vio__split_kick_prepare(struct vio_drvq *q)
@@ -121,6 +143,7 @@ bool vio__split_kick_prepare(struct vio_drvq *q)
 	uint16_t old_idx = (uint16_t)(new_idx - q->num_added);
 	bool needed;
 
+	publish_avail(q);       /* what add_staged() left for the kick */
 	/* Our avail->idx store must be visible before we read the device's
 	 * suppression state. Pairs with the barrier in the device's
 	 * kick_enable() (and pop's idle path) between its avail_event/flags
