@@ -20,7 +20,8 @@
 # makes it sleep on the call eventfd instead.
 # Each point runs --rounds times, peers alternating (qsd, qsd-iot, libvio,
 # qsd, ...), each run on a freshly started daemon; the table shows the
-# median of the rounds. With two or more cpus the daemon is pinned to
+# median of the rounds, and each ratio is the median of the rounds' own
+# ratios. With two or more cpus the daemon is pinned to
 # cpu 1 and vio-perf to cpu 0 (--no-pin: no pinning).
 #
 # usage: bench/vhost-user-blk.sh BUILD_DIR [--seconds S] [--rounds R] [--quick]
@@ -188,7 +189,7 @@ model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 echo "machine: ${model:-unknown cpu}, $(nproc) cpus, Linux $(uname -r)"
 echo "qsd:     $("$qsd" --version | head -n 1)"
 echo "command: bench/vhost-user-blk.sh $build --seconds $seconds --rounds $rounds --qsd-aio $qsd_aio --client $client$([ "$pin" = 1 ] || echo ' --no-pin')"
-echo "load:    vio-perf --rw=randread --bs=4k --time=$seconds ${client_opt[*]}, 1 queue, split ring; median of $rounds round(s)"
+echo "load:    vio-perf --rw=randread --bs=4k --time=$seconds ${client_opt[*]}, 1 queue, split ring (IN_ORDER where offered); median of $rounds round(s)"
 echo "peers:   qsd (export in the main loop), qsd-iot (export in an iothread), libvio vhost-user-blk (defaults)"
 echo "pinning: $([ ${#daemon_pin[@]} -gt 0 ] && echo 'daemon on cpu 1, vio-perf on cpu 0' || echo none)"
 echo "null:    qsd null-co,read-zeroes=on vs libvio --null: neither stores data, each read zeroes 4 KiB"
@@ -212,9 +213,20 @@ import statistics, sys
 
 tmp, qds = sys.argv[1], sys.argv[2].split()
 
+def rows(peer, backend, qd):
+    return [[float(x) for x in l.split()]
+            for l in open("%s/%s.%s.%s" % (tmp, peer, backend, qd))]
+
 def med(peer, backend, qd):
-    rows = [l.split() for l in open("%s/%s.%s.%s" % (tmp, peer, backend, qd))]
-    return [statistics.median(float(r[i]) for r in rows) for i in range(3)]
+    rs = rows(peer, backend, qd)
+    return [statistics.median(r[i] for r in rs) for i in range(3)]
+
+# A ratio is the median of the rounds' ratios: each round's runs are
+# seconds apart, so a machine that changes speed between rounds moves
+# both sides of a round's ratio together.
+def ratio(a, b, backend, qd):
+    pairs = zip(rows(a, backend, qd), rows(b, backend, qd))
+    return statistics.median(x[0] / y[0] if y[0] else float("nan") for x, y in pairs)
 
 print("| backend | qd | qsd IOPS | qsd-iot IOPS | libvio IOPS | libvio/qsd | libvio/qsd-iot "
       "| p50/p99 us qsd | qsd-iot | libvio |")
@@ -222,8 +234,8 @@ print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for backend in ("null", "file"):
     for qd in qds:
         q, t, l = (med(p, backend, qd) for p in ("qsd", "qsd-iot", "libvio"))
-        ratio = lambda a, b: a[0] / b[0] if b[0] else float("nan")
         print("| %s | %s | %.0f | %.0f | %.0f | %.2f | %.2f | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f |"
-              % (backend, qd, q[0], t[0], l[0], ratio(l, q), ratio(l, t),
+              % (backend, qd, q[0], t[0], l[0], ratio("libvio", "qsd", backend, qd),
+                 ratio("libvio", "qsd-iot", backend, qd),
                  q[1], q[2], t[1], t[2], l[1], l[2]))
 EOF
