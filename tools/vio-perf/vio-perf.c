@@ -622,15 +622,23 @@ static unsigned pow2_at_least(uint64_t v)
 	return p;
 }
 
-/* Descriptors one request takes, and the ring size that holds qd of them.
- * Sized for direct chains (header, data segments, status) even with
- * indirect tables: with IN_ORDER the driver posts chains direct when they
- * fit, and a ring that holds them all keeps every request that way. */
+/* QEMU's own virtio devices stop at rings of 1024 (VIRTQUEUE_MAX_SIZE);
+ * direct sizing stays within that. */
+#define RING_DIRECT_MAX 1024u
+
+/* The ring size for qd requests. Sized for direct chains (header, data
+ * segments, status) where that stays within RING_DIRECT_MAX, even with
+ * indirect tables: with IN_ORDER the driver posts a chain direct when it
+ * fits, and a ring that holds them all keeps every request that way.
+ * Otherwise one descriptor per request (an indirect table each); with
+ * --no-indirect a request always needs its whole chain. */
 static unsigned ring_size(const struct perf_opts *o)
 {
 	const uint64_t per = 2 + (o->bs + 65535) / 65536;
 	unsigned s = pow2_at_least((uint64_t)o->qd * per);
 
+	if (s > RING_DIRECT_MAX && !o->no_indirect)
+		s = pow2_at_least(o->qd);
 	return s < VIO_VU_FE_QUEUE_MAX ? VIO_VU_FE_QUEUE_MAX : s;
 }
 
