@@ -509,7 +509,7 @@ static void count(struct vio__blk_queue *q, const struct blk_req *rq)
 static void run_round(struct vio_blk_dev *blk, struct vio__blk_queue *q, struct vio_devq *vq,
 		      unsigned qi, unsigned n)
 {
-	bool any_queued = false;
+	bool any_queued = false, whole = true;
 
 	for (unsigned i = 0; i < n; i++) {
 		struct blk_req *rq = &q->reqs[i];
@@ -534,9 +534,18 @@ static void run_round(struct vio_blk_dev *blk, struct vio__blk_queue *q, struct 
 		if (rq->status.len)
 			vio_iov_from_buf(&rq->status, 1, 0, &rq->st, 1);
 		count(q, rq);
-		/* Cannot fail: rq was popped from vq and used <= in_len. */
-		(void)vio_devq_fill(vq, &rq->e, rq->used);
+		whole &= rq->used == rq->e.in_len;
 	}
+	/* With IN_ORDER, one used entry for the round says all of it is
+	 * used, and the driver takes each earlier request as written in
+	 * full: only true when each was, as for every successful read and
+	 * write. Otherwise one entry each. None can fail: each rq was popped
+	 * from vq, in this order, and used <= in_len. */
+	if (whole && n > 1 && vio_dev_has_feature(&blk->dev, VIO_F_IN_ORDER))
+		(void)vio_devq_fill_in_order(vq, &q->reqs[n - 1].e, q->reqs[n - 1].used);
+	else
+		for (unsigned i = 0; i < n; i++)
+			(void)vio_devq_fill(vq, &q->reqs[i].e, q->reqs[i].used);
 	(void)vio_devq_flush(vq);
 	stat_add(&q->stats.batches, 1);
 	if (n > q->stats.max_batch)
