@@ -232,9 +232,9 @@ int vio_drvq_add(struct vio_drvq *q, const struct vio_sg *out, unsigned out_n,
  * with every buffer staged before it. The split ring then stores its
  * avail index once per batch instead of once per buffer: a device polling
  * that index takes its line from the driver's cpu at each store, which
- * costs the driver a trip between cpus per buffer (measured: 1.05x the
- * IOPS of a null blk device with both cpus close, 1.1-1.3x further
- * apart). The packed ring has no such index: there it is add().
+ * costs the driver a trip between cpus per buffer (measured against a
+ * null blk device: 1.03-1.05x the IOPS with both cpus close, 1.1-1.5x in
+ * pairs with them further apart). The packed ring has no such index: there it is add().
  * Errors and context: as add().
  */
 int vio_drvq_add_staged(struct vio_drvq *q, const struct vio_sg *out, unsigned out_n,

@@ -47,7 +47,8 @@ extern "C" {
  * IN_ORDER is among them: every round returns its requests in pop order,
  * whatever order the backend finishes them in. */
 #define VIO_BLK_DEV_RING_FEATURES (VIO_BIT(VIO_F_VERSION_1) | VIO_BIT(VIO_F_INDIRECT_DESC) | \
-				   VIO_BIT(VIO_F_EVENT_IDX) | VIO_BIT(VIO_F_RING_PACKED) | VIO_BIT(VIO_F_IN_ORDER))
+				   VIO_BIT(VIO_F_EVENT_IDX) | VIO_BIT(VIO_F_RING_PACKED) | \
+				   VIO_BIT(VIO_F_IN_ORDER))
 
 enum vio_blk_backend_type {
 	VIO_BLK_BACKEND_RAM = 0,
