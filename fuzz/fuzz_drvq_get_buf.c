@@ -497,8 +497,10 @@ static void op_add(struct ctx *c, struct fz *f)
 	if (t == MAX_TOKENS)
 		return;
 	/* The documented choice: an indirect table for 2..indirect_max
-	 * segments, never longer than the queue. */
-	indirect = c->indirect_ok && n > 1 && n <= c->indirect_max && n <= c->size;
+	 * segments, never longer than the queue, and with IN_ORDER only for a
+	 * chain that does not fit in the free descriptors. */
+	indirect = c->indirect_ok && n > 1 && n <= c->indirect_max && n <= c->size &&
+		   !(c->in_order && n <= c->model_free);
 	needed = indirect ? 1 : n;
 	if (c->broken)
 		want = -EIO;

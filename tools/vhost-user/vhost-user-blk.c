@@ -66,10 +66,12 @@ static void stats(void *opaque, unsigned qi, char *buf, size_t len)
 
 	if (vio_blk_dev_stats(opaque, qi, &s))
 		return;
-	snprintf(buf, len, "requests %llu read %llu B written %llu B ioerr %llu unsupp %llu",
+	snprintf(buf, len, "requests %llu read %llu B written %llu B ioerr %llu unsupp %llu "
+		 "rounds %llu (largest %llu)",
 		 (unsigned long long)s.requests, (unsigned long long)s.bytes_read,
 		 (unsigned long long)s.bytes_written, (unsigned long long)s.ioerr,
-		 (unsigned long long)s.unsupp);
+		 (unsigned long long)s.unsupp, (unsigned long long)s.batches,
+		 (unsigned long long)s.max_batch);
 }
 
 int main(int argc, char **argv)
