@@ -485,6 +485,19 @@ uint16_t vio_devq_used_base(const struct vio_devq *q);
 static inline bool vio_devq_is_stopped(const struct vio_devq *q) { return q->broken; }
 static inline const char *vio_devq_error(const struct vio_devq *q) { return q->error; }
 
+/* For a side that busy-polls a ring: a short breath between two looks, so
+ * the other side's cpu keeps the ring's lines for a moment instead of
+ * losing them to the next look at once (and a sibling hyperthread gets
+ * the core). */
+static inline void vio_ring_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ volatile("yield");
+#endif
+}
+
 #ifdef __cplusplus
 }
 #endif

@@ -1267,15 +1267,6 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static inline void spin_pause(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ volatile("yield");
-#endif
-}
-
 /* One look at queue qi under its lock: runs the device if buffers are
  * waiting. *live is false when the queue cannot run (stopped, disabled). */
 static bool poll_once(struct vio_vu_backend *b, unsigned qi, bool *live)
@@ -1336,7 +1327,7 @@ bool vio_vu_backend_queue_poll_for(struct vio_vu_backend *b, unsigned qi, uint64
 			ran = true;
 			break;
 		}
-		spin_pause();
+		vio_ring_pause();
 	}
 	return ran;
 }

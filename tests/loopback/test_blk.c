@@ -1787,21 +1787,23 @@ static void m_feature_not_negotiated(void **state)
 }
 
 /* A flood of bad requests mixed with good ones, in one round. */
-static void m_mixed_batch(void **state)
+/*
+ * Eight reads of a sector posted together and kicked once; those in
+ * `bad` (a bit per request) carry a 4-byte header, the others a good one;
+ * each has its own status byte. Every request must come back, in order
+ * when `ordered`, with its exact used length and status. Returns how far
+ * used->idx moved (split; 0 for packed, which has no used index).
+ */
+static unsigned eight_reads(struct fx *fx, unsigned bad, bool ordered)
 {
-	struct fx *fx = *state;
-	struct vio_virtqueue *vq;
-	struct vio_blk_queue_stats s;
+	struct vio_virtqueue *vq = &fx->rawvqs[0];
+	const uint16_t before = vq->q.packed ? 0 : vio_le16_to_cpu(vq->q.u.split.used->idx);
 	int tokens[8];
 	unsigned got = 0;
 
-	raw_up(fx);
-	vq = &fx->rawvqs[0];
 	put_hdr(fx, VIO_BLK_T_IN, 0);
-	/* Eight requests: odd ones read 512 bytes at sector i (good), even
-	 * ones carry a 4-byte header (bad); each has its own status byte. */
 	for (unsigned i = 0; i < 8; i++) {
-		struct vio_sg out = rsg(fx, R_HDR, i % 2 ? 16 : 4);
+		struct vio_sg out = rsg(fx, R_HDR, bad & (1u << i) ? 4 : 16);
 		struct vio_sg in[2] = { rsg(fx, R_DATA + i * SECTOR, SECTOR),
 					rsg(fx, R_STATUS + i, 1) };
 
@@ -1815,66 +1817,45 @@ static void m_mixed_batch(void **state)
 
 		while (vio_drvq_get_buf(&vq->q, &t, &len) == 0) {
 			unsigned i = (unsigned)((int *)t - tokens);
+			bool b = bad & (1u << i);
 
 			assert_true(i < 8);
-			assert_int_equal(len, i % 2 ? SECTOR + 1 : 1);
+			if (ordered)
+				assert_int_equal(i, got);
+			assert_int_equal(len, b ? 1 : SECTOR + 1);
+			assert_int_equal(fx->m[R_STATUS + i], b ? VIO_BLK_S_IOERR : VIO_BLK_S_OK);
 			got++;
 		}
 		if (got < 8)
 			vio_device_wait(D(fx), 10);
 	}
 	assert_int_equal(got, 8);
-	for (unsigned i = 0; i < 8; i++)
-		assert_int_equal(fx->m[R_STATUS + i], i % 2 ? VIO_BLK_S_OK : VIO_BLK_S_IOERR);
+	return vq->q.packed ? 0 : (uint16_t)(vio_le16_to_cpu(vq->q.u.split.used->idx) - before);
+}
+
+/* Good and bad requests in one batch: each answered on its own. */
+static void m_mixed_batch(void **state)
+{
+	struct fx *fx = *state;
+	struct vio_blk_queue_stats s;
+
+	raw_up(fx);
+	eight_reads(fx, 0x55, false);   /* even ones bad */
 	stats(fx, 0, &s);
 	assert_int_equal(s.reads, 4);
 	assert_int_equal(s.ioerr, 4);
 	expect_healthy(fx);
 }
 
-/* Eight reads posted together, the first `bad` of them with a short
- * header; with IN_ORDER offered. Returns how far used->idx moved (split;
- * 0 for packed, which has no used index). Every request completes with
- * its exact length and status either way. */
+/* raw_up() with IN_ORDER offered, then eight_reads(), in order. */
 static unsigned in_order_round(struct fx *fx, unsigned bad)
 {
-	struct vio_virtqueue *vq;
-	int tokens[8];
-	unsigned got = 0;
-	uint16_t before, moved;
+	unsigned moved;
 
 	fx->dopts.ring_features |= VIO_BIT(VIO_F_IN_ORDER);
 	raw_up(fx);
-	vq = &fx->rawvqs[0];
-	before = vq->q.packed ? 0 : vio_le16_to_cpu(vq->q.u.split.used->idx);
-	assert_true(vio_has_feature(vq->q.features, VIO_F_IN_ORDER));
-	put_hdr(fx, VIO_BLK_T_IN, 0);
-	for (unsigned i = 0; i < 8; i++) {
-		struct vio_sg out = rsg(fx, R_HDR, i < bad ? 4 : 16);
-		struct vio_sg in[2] = { rsg(fx, R_DATA + i * SECTOR, SECTOR),
-					rsg(fx, R_STATUS + i, 1) };
-
-		fx->m[R_STATUS + i] = STATUS_UNSET;
-		assert_int_equal(vio_drvq_add(&vq->q, &out, 1, in, 2, &tokens[i]), 0);
-	}
-	vio_vq_kick(vq);
-	for (int tries = 0; got < 8 && tries < TIMEOUT_MS / 10; tries++) {
-		void *t;
-		uint32_t len;
-
-		while (vio_drvq_get_buf(&vq->q, &t, &len) == 0) {
-			unsigned i = (unsigned)((int *)t - tokens);
-
-			assert_int_equal(i, got);       /* in order */
-			assert_int_equal(len, i < bad ? 1 : SECTOR + 1);
-			assert_int_equal(fx->m[R_STATUS + i], i < bad ? VIO_BLK_S_IOERR : VIO_BLK_S_OK);
-			got++;
-		}
-		if (got < 8)
-			vio_device_wait(D(fx), 10);
-	}
-	assert_int_equal(got, 8);
-	moved = vq->q.packed ? 0 : (uint16_t)(vio_le16_to_cpu(vq->q.u.split.used->idx) - before);
+	assert_true(vio_has_feature(fx->rawvqs[0].q.features, VIO_F_IN_ORDER));
+	moved = eight_reads(fx, bad, true);
 	expect_healthy(fx);
 	return moved;
 }
@@ -1897,7 +1878,7 @@ static void m_in_order_round_one_used_entry(void **state)
 static void m_in_order_round_short_request(void **state)
 {
 	struct fx *fx = *state;
-	unsigned used = in_order_round(fx, 1);
+	unsigned used = in_order_round(fx, 1u << 0);
 
 	if (!fx->rawvqs[0].q.packed)
 		assert_int_equal(used, 8);

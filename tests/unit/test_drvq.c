@@ -181,25 +181,28 @@ static void make_sgs(struct ctx *c, struct vio_sg *sg, unsigned n, uint32_t len)
 }
 
 /* Posts nout readable and nin writable segments of SEG_LEN bytes each. */
-static int post(struct ctx *c, unsigned nout, unsigned nin, void *tok)
+typedef int add_fn(struct vio_drvq *q, const struct vio_sg *out, unsigned out_n,
+		   const struct vio_sg *in, unsigned in_n, void *token);
+
+/* A buffer of nout + nin fresh SEG_LEN segments, posted with `add`. */
+static int post_with(struct ctx *c, add_fn *add, unsigned nout, unsigned nin, void *tok)
 {
 	struct vio_sg out[MAX_SEGS], in[MAX_SEGS];
 
 	assert_true(nout <= MAX_SEGS && nin <= MAX_SEGS);
 	make_sgs(c, out, nout, SEG_LEN);
 	make_sgs(c, in, nin, SEG_LEN);
-	return vio_drvq_add(&c->p.drv, out, nout, in, nin, tok);
+	return add(&c->p.drv, out, nout, in, nin, tok);
 }
 
-/* post() through add_staged(). */
+static int post(struct ctx *c, unsigned nout, unsigned nin, void *tok)
+{
+	return post_with(c, vio_drvq_add, nout, nin, tok);
+}
+
 static int post_staged(struct ctx *c, unsigned nout, unsigned nin, void *tok)
 {
-	struct vio_sg out[MAX_SEGS], in[MAX_SEGS];
-
-	assert_true(nout <= MAX_SEGS && nin <= MAX_SEGS);
-	make_sgs(c, out, nout, SEG_LEN);
-	make_sgs(c, in, nin, SEG_LEN);
-	return vio_drvq_add_staged(&c->p.drv, out, nout, in, nin, tok);
+	return post_with(c, vio_drvq_add_staged, nout, nin, tok);
 }
 
 static void reap(struct ctx *c, void *want_tok, uint32_t want_len)

@@ -127,17 +127,6 @@ static void on_signal(int sig)
 	signals++;
 }
 
-/* A polling loop's breath: the backend's cpu gets the ring's lines for a
- * moment instead of losing them to our next read at once. */
-static inline void spin_pause(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ volatile("yield");
-#endif
-}
-
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
@@ -410,7 +399,7 @@ static void *worker_main(void *arg)
 		if (!reaped && !p->o.poll)
 			wait_calls(w);
 		else if (!reaped)
-			spin_pause();
+			vio_ring_pause();
 	}
 	goto out;
 fail:
