@@ -260,11 +260,15 @@ static void on_resubmit_done(struct fz_devq *d)
 	if (!c->from_input || c->nresub == 0)
 		return;
 	if (!d->packed) {
-		/* Recovery continues the avail ring after the newest chain;
-		 * without IN_ORDER each chain taken is used or in flight. */
-		CHECK(c->start_avail == (uint16_t)(c->last_counter + 1));
-		if (!vio_has_feature(d->cfg.features, VIO_F_IN_ORDER))
+		/* Counters are avail indices. With IN_ORDER the chains in
+		 * flight are the newest taken; without, each chain taken is
+		 * used or in flight, and the newest in flight came before. */
+		if (vio_has_feature(d->cfg.features, VIO_F_IN_ORDER)) {
+			CHECK(c->start_avail == (uint16_t)(c->last_counter + 1));
+		} else {
 			CHECK((uint16_t)(c->start_avail - c->start_used) == c->nresub);
+			CHECK((uint16_t)(c->start_avail - 1 - (uint16_t)c->last_counter) < 0x8000);
+		}
 	} else if (!c->scribbled) {
 		/* Every descriptor popped is used or in flight. */
 		CHECK(c->start_avail == fz_devq_base_plus(d, c->start_used, c->resub_descs));
