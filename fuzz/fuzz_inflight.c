@@ -48,6 +48,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 struct chain {
 	uint16_t id, ndescs;
 	uint8_t state;
+	/* Its log entry is the ring's work: popped from the ring, or handed
+	 * out again from a log that was. A chain from a log of the input's
+	 * (or one written since) keeps the counter it had there, which a
+	 * later start may refuse. */
+	bool trusted;
 };
 
 enum { OUT, FILLED, DONE };
@@ -189,7 +194,7 @@ static void on_popped(struct fz_devq *d, const struct vio_elem *e, bool again)
 	uint32_t k = e->seq_;
 
 	CHECK(k >= 1 && k <= c->rec_cap);
-	c->rec[k - 1] = (struct chain){ e->id, e->ndescs, OUT };
+	c->rec[k - 1] = (struct chain){ e->id, e->ndescs, OUT, !again };
 	if (c->out[e->id] && !d->packed)
 		c->dup = true;
 	c->out[e->id]++;
@@ -210,6 +215,7 @@ static void on_popped(struct fz_devq *d, const struct vio_elem *e, bool again)
 			CHECK(e->id == x->id);
 		else if (!c->scribbled)
 			CHECK(e->id == x->id && e->ndescs == x->ndescs);
+		c->rec[k - 1].trusted = x->trusted && !c->scribbled;
 	}
 	if (c->from_input)
 		check_from_snapshot(c, e);
@@ -280,8 +286,8 @@ static void on_resubmit_done(struct fz_devq *d)
 
 /* Everything about the device before is forgotten; what it popped and did
  * not publish becomes what the next one must hand out again (known only
- * when the log is the ring's own work). */
-static void reset_device_state(struct ictx *c, bool known)
+ * when the log is the ring's own work). Returns whether it is known. */
+static bool reset_device_state(struct ictx *c, bool known)
 {
 	struct fz_devq *d = &c->d;
 	uint32_t n = 0;
@@ -303,6 +309,8 @@ static void reset_device_state(struct ictx *c, bool known)
 		/* More than the ring holds can only follow a head popped twice,
 		 * which known excludes. */
 		CHECK(n <= d->q.size);
+		for (k = 0; k < n; k++)
+			known = known && c->expect[k].trusted;
 	}
 	c->nexpect = n;
 	c->expect_known = known;
@@ -320,6 +328,7 @@ static void reset_device_state(struct ictx *c, bool known)
 	d->staged = 0;
 	d->staged_unknown = false;
 	d->fill_may_stop = false;
+	return known;
 }
 
 /* A fresh start leaves an empty log. */
@@ -397,7 +406,7 @@ static void op_restart(struct ictx *c)
 		    vio_get16(legacy, raw) != used)
 			known = false;
 	}
-	reset_device_state(c, known);
+	known = reset_device_state(c, known);
 	c->from_input = false;
 	d->cfg.resume = true;
 	d->cfg.avail_base = avail;
@@ -542,7 +551,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (c->log_len < log_bytes(c, FZ_LOG_EXACT, 0))
 		CHECK(r != 0);
 	if (r == 0) {
-		reset_device_state(c, fresh);
+		(void)reset_device_state(c, fresh);
 		c->from_input = !fresh;
 		if (c->from_input && c->cand)
 			collect_candidates(c);
