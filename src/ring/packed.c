@@ -958,7 +958,7 @@ int vio__packed_fill_in_order(struct vio_devq *q, const struct vio_elem *last, u
 	if (r)
 		return r;
 	for (int k = 1; q->inflight && k <= n; k++) {
-		uint16_t head, tail;
+		uint16_t head = 0, tail = 0;
 
 		/* Read again, so checked again: the frontend may have written
 		 * the log since, and a tail beyond the queue would send
