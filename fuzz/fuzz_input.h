@@ -22,6 +22,13 @@
  *   u8   op count, then that many FZ_DOP_* ops of 4 bytes: op, a, b, c
  *   ...  the rest: guest memory, copied into region 0, 1, ... in turn
  *
+ * fuzz_inflight, fuzz_inflight_packed (the layout forced the same way): the
+ * fuzz_devq_pop format, whose ops may also be FZ_IOP_* (op % FZ_IOP_COUNT),
+ * with this between the ops and guest memory:
+ *   u8   log length (FZ_LOG_*), u8 extra entries for FZ_LOG_LARGER
+ *   ...  the log region, every byte of it (its length follows from the
+ *        above and the queue size)
+ *
  * fuzz_drvq_get_buf, fuzz_drvq_get_buf_packed (the fake device writes the
  * split used ring, or the packed descriptor ring and device event
  * structure):
@@ -81,6 +88,25 @@ enum {
 			     * device's position, for their wrap counters */
 	FZ_DOP_POKE,        /* byte c at offset a + (b >> 2) * 256 of area b % 3 */
 	FZ_DOP_COUNT
+};
+
+/* fuzz_inflight: the FZ_DOP_* ops, and these. */
+enum {
+	FZ_IOP_LOG_POKE = FZ_DOP_COUNT, /* byte c at offset (a | b << 8) of the log,
+					 * modulo its length: the frontend owns it */
+	FZ_IOP_RESTART,     /* the device dies between two calls; a new one
+			     * resumes the queue with the same log, at the
+			     * positions the old one had reached */
+	FZ_IOP_COUNT
+};
+
+/* fuzz_inflight: how long the log region is (the byte % FZ_LOG_MODES). */
+enum {
+	FZ_LOG_EXACT,       /* header and one entry per descriptor */
+	FZ_LOG_ALIGNED,     /* vio_inflight_queue_bytes(): rounded up to 64 */
+	FZ_LOG_SHORT,       /* one byte less than FZ_LOG_EXACT: init must refuse */
+	FZ_LOG_LARGER,      /* made for a larger queue: size + extra entries */
+	FZ_LOG_MODES
 };
 
 /* fuzz_drvq_get_buf ops and their arguments. "The device's position" is

@@ -5,8 +5,10 @@
  * target starts from a few hand-built inputs that reach deep: valid split
  * and packed rings with direct, indirect and region-crossing chains, plus
  * one example of each kind of breakage. They are built here from the
- * formats in fuzz_input.h rather than kept as binary files. The split and
- * packed binaries of one target share its format, so most scripts seed
+ * formats in fuzz_input.h rather than kept as binary files; the inflight
+ * logs are written by the ring itself (a device pops and completes some
+ * chains over the seed's memory), then damaged one way at a time. The
+ * split and packed binaries of one target share its format, so most scripts seed
  * both; the rest are written for the layout they break.
  *
  * Usage: fuzz_gen_seeds CORPUS_ROOT   (writes CORPUS_ROOT/<target>/seed-*)
@@ -19,6 +21,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "vio/inflight.h"
+#include "vio/mem.h"
+#include "vio/ring.h"
 #include "vio/spec.h"
 
 #include "fuzz_input.h"
@@ -118,10 +123,11 @@ static void packed_desc(struct image *im, size_t table, unsigned i, uint64_t add
 	memcpy(im->m + table + i * sizeof(d), &d, sizeof(d));
 }
 
-/* Header for two regions of REGION_SIZE, rings at the offsets above.
+/* Header for two regions of REGION_SIZE, rings at the offsets above,
+ * resumed at the given bases when resume is set.
  * size_log2 below 0x80 gives 1 << size_log2 entries; 0x80 | n gives n. */
-static void devq_header(struct out *o, unsigned size_log2, unsigned feat, unsigned mode1,
-			unsigned mode0)
+static void devq_header_at(struct out *o, unsigned size_log2, unsigned feat, unsigned mode1,
+			   unsigned mode0, bool resume, uint16_t avail, uint16_t used)
 {
 	put8(o, size_log2 & 0x80 ? 0x80 : size_log2);
 	if (size_log2 & 0x80)
@@ -140,11 +146,18 @@ static void devq_header(struct out *o, unsigned size_log2, unsigned feat, unsign
 	put16(o, OFF_DRIVER);
 	put8(o, 0);
 	put16(o, OFF_DEVICE);
-	put8(o, 0);                     /* fresh queue */
-	put16(o, 0);
-	put16(o, 0);
+	put8(o, resume);
+	put16(o, avail);
+	put16(o, used);
 	put8(o, FZ_MAX_IOV - 1);
 	put8(o, FZ_MAX_IOV - 1);
+}
+
+/* A fresh queue. */
+static void devq_header(struct out *o, unsigned size_log2, unsigned feat, unsigned mode1,
+			unsigned mode0)
+{
+	devq_header_at(o, size_log2, feat, mode1, mode0, false, 0, 0);
 }
 
 static void dop(struct out *o, unsigned op, unsigned a, unsigned b, unsigned c)
@@ -204,6 +217,22 @@ static void split_image(struct image *im)
 	mem16(im, OFF_DRIVER + 8, 3);
 }
 
+/* Packed, one wrap in: a direct chain (id 0), an indirect one (id 1) and
+ * a single readable descriptor (id 2). */
+static void packed_image(struct image *im)
+{
+	memset(im, 0, sizeof(*im));
+	packed_desc(im, OFF_DESC, 0, R0 + 0x400, 64, 0, VIO_PACKED_DESC_F_AVAIL | VIO_DESC_F_NEXT);
+	packed_desc(im, OFF_DESC, 1, R0 + 0x480, 128, 0,
+		    VIO_PACKED_DESC_F_AVAIL | VIO_DESC_F_WRITE);
+	packed_desc(im, OFF_DESC, 2, R0 + OFF_TABLE, 48, 1,
+		    VIO_PACKED_DESC_F_AVAIL | VIO_DESC_F_INDIRECT);
+	packed_desc(im, OFF_DESC, 3, R0 + 0x700, 32, 2, VIO_PACKED_DESC_F_AVAIL);
+	packed_desc(im, OFF_TABLE, 0, R0 + 0x500, 16, 0, 0);
+	packed_desc(im, OFF_TABLE, 1, R0 + REGION_SIZE - 0x10, 0x20, 0, VIO_DESC_F_WRITE);
+	packed_desc(im, OFF_TABLE, 2, R0 + 0x600, 8, 0, VIO_DESC_F_WRITE);
+}
+
 static void gen_devq(const char *root)
 {
 	const unsigned modern = FZ_F_VERSION_1 | FZ_F_EVENT_IDX | FZ_F_INDIRECT;
@@ -237,16 +266,7 @@ static void gen_devq(const char *root)
 
 	/* packed, one wrap in: a direct chain and an indirect one */
 	t = "fuzz_devq_pop_packed";
-	memset(&im, 0, sizeof(im));
-	packed_desc(&im, OFF_DESC, 0, R0 + 0x400, 64, 0, VIO_PACKED_DESC_F_AVAIL | VIO_DESC_F_NEXT);
-	packed_desc(&im, OFF_DESC, 1, R0 + 0x480, 128, 0,
-		    VIO_PACKED_DESC_F_AVAIL | VIO_DESC_F_WRITE);
-	packed_desc(&im, OFF_DESC, 2, R0 + OFF_TABLE, 48, 1,
-		    VIO_PACKED_DESC_F_AVAIL | VIO_DESC_F_INDIRECT);
-	packed_desc(&im, OFF_DESC, 3, R0 + 0x700, 32, 2, VIO_PACKED_DESC_F_AVAIL);
-	packed_desc(&im, OFF_TABLE, 0, R0 + 0x500, 16, 0, 0);
-	packed_desc(&im, OFF_TABLE, 1, R0 + REGION_SIZE - 0x10, 0x20, 0, VIO_DESC_F_WRITE);
-	packed_desc(&im, OFF_TABLE, 2, R0 + 0x600, 8, 0, VIO_DESC_F_WRITE);
+	packed_image(&im);
 	o.n = 0;
 	devq_header(&o, 3, modern | FZ_F_PACKED, FZ_R_ADJACENT, FZ_R_ADJACENT);
 	devq_script(&o);
@@ -474,6 +494,371 @@ static void gen_drvq(const char *root)
 	gen_drvq_layout(root, "fuzz_drvq_get_buf_packed", true);
 }
 
+/* ------------------------------------------------------------------------ */
+/* fuzz_inflight                                                            */
+
+#define LOG_QSIZE 8     /* the seeds' queue size (devq_header's 3) */
+
+/* 8-byte words of a log region for LOG_QSIZE, either layout. */
+#define LOG_WORDS ((sizeof(struct vio_inflight_packed) + \
+		    LOG_QSIZE * sizeof(struct vio_inflight_packed_desc)) / 8)
+
+static size_t log_len(bool packed)
+{
+	return packed ? sizeof(struct vio_inflight_packed) +
+			LOG_QSIZE * sizeof(struct vio_inflight_packed_desc)
+		      : sizeof(struct vio_inflight_split) +
+			LOG_QSIZE * sizeof(struct vio_inflight_split_desc);
+}
+
+/* What a device left behind: the log, the ring's memory and the
+ * positions a frontend would resume it at. */
+struct crashed {
+	struct image im;
+	uint64_t log[LOG_WORDS];
+	uint16_t avail, used;
+};
+
+/* Runs a device with a fresh log over the seed image: pops `pops` chains,
+ * then pushes the ones `push` names (bit k: the k-th popped), in order,
+ * or with IN_ORDER completes the oldest `push` chains in one batch. */
+static void crash_device(struct crashed *cr, bool packed, unsigned feat, unsigned pops,
+			 unsigned push)
+{
+	struct vio_mem_region table[2];
+	uint16_t scratch[2 * LOG_QSIZE];
+	struct vio_iov out[3][FZ_MAX_IOV], in[3][FZ_MAX_IOV];
+	struct vio_elem e[3];
+	struct vio_mem mem;
+	struct vio_devq q;
+	struct vio_devq_config cfg = {
+		.size = LOG_QSIZE,
+		.features = VIO_BIT(VIO_F_VERSION_1) |
+			    ((feat & FZ_F_EVENT_IDX) ? VIO_BIT(VIO_F_EVENT_IDX) : 0) |
+			    ((feat & FZ_F_INDIRECT) ? VIO_BIT(VIO_F_INDIRECT_DESC) : 0) |
+			    ((feat & FZ_F_IN_ORDER) ? VIO_BIT(VIO_F_IN_ORDER) : 0) |
+			    (packed ? VIO_BIT(VIO_F_RING_PACKED) : 0),
+		.addrs = { R0 + OFF_DESC, R0 + OFF_DRIVER, R0 + OFF_DEVICE },
+		.mem = &mem,
+		.inflight = cr->log,
+		.inflight_len = log_len(packed),
+		.inflight_scratch = scratch,
+	};
+	bool in_order = feat & FZ_F_IN_ORDER;
+
+	if (packed)
+		packed_image(&cr->im);
+	else
+		split_image(&cr->im);
+	memset(cr->log, 0, sizeof(cr->log));
+	vio_mem_init(&mem, table, 2);
+	if (vio_mem_add(&mem, R0, REGION_SIZE, cr->im.m) ||
+	    vio_mem_add(&mem, R0 + REGION_SIZE, REGION_SIZE, cr->im.m + REGION_SIZE) ||
+	    vio_devq_init(&q, &cfg)) {
+		fprintf(stderr, "gen_seeds: the seed device does not start\n");
+		exit(1);
+	}
+	for (unsigned k = 0; k < pops; k++) {
+		e[k] = (struct vio_elem){ .out = out[k], .in = in[k], .out_cap = FZ_MAX_IOV,
+					  .in_cap = FZ_MAX_IOV };
+		if (vio_devq_pop(&q, &e[k])) {
+			fprintf(stderr, "gen_seeds: the seed device cannot pop: %s\n",
+				vio_devq_error(&q) ? vio_devq_error(&q) : "nothing available");
+			exit(1);
+		}
+	}
+	if (in_order && push) {
+		vio_devq_fill_in_order(&q, &e[push - 1], 0);
+		vio_devq_flush(&q);
+	}
+	for (unsigned k = 0; !in_order && k < pops; k++)
+		if (push & (1u << k))
+			vio_devq_push(&q, &e[k], 0);
+	cr->avail = vio_devq_avail_base(&q);
+	cr->used = vio_devq_used_base(&q);
+}
+
+/* A script for a queue that resumes with a log: the chains handed out
+ * again, some completed out of order, new ones, a log write behind the
+ * device's back, a restart, and more. */
+static void inflight_script(struct out *o)
+{
+	static const uint8_t ops[][4] = {
+		{ FZ_DOP_POP, 0, 0, 0 },
+		{ FZ_DOP_POP, 1, 0, 0 },
+		{ FZ_DOP_FILL, 1, 1, 0 },
+		{ FZ_DOP_FLUSH, 0, 0, 0 },
+		{ FZ_DOP_POP, 2, 0, 0 },
+		{ FZ_IOP_RESTART, 0, 0, 0 },
+		{ FZ_DOP_POP, 0, 0, 0 },
+		{ FZ_DOP_POP, 1, 0, 0 },
+		{ FZ_DOP_FILL_IN_ORDER, 1, 1, 0 },
+		{ FZ_DOP_PUSH, 0, 1, 0 },
+		{ FZ_DOP_PUBLISH, 0, 0, 0 },
+		{ FZ_DOP_POP, 3, 0, 0 },
+		{ FZ_IOP_LOG_POKE, 16, 0, 1 },
+		{ FZ_DOP_PUSH, 3, 1, 0 },
+		{ FZ_DOP_FLUSH, 0, 0, 0 },
+		{ FZ_IOP_RESTART, 0, 0, 0 },
+		{ FZ_DOP_POP, 4, 0, 0 },
+	};
+
+	put8(o, sizeof(ops) / sizeof(ops[0]));
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+		dop(o, ops[i][0], ops[i][1], ops[i][2], ops[i][3]);
+}
+
+/* One fuzz_inflight input: the queue resumed (or not) at the crashed
+ * device's positions, with its log and memory. */
+static void inflight_seed(const char *root, const char *t, const char *name, const struct crashed *cr,
+			  bool packed, unsigned feat, bool resume, unsigned log_mode)
+{
+	struct out o;
+
+	o.n = 0;
+	devq_header_at(&o, 3, feat | (packed ? FZ_F_PACKED : 0), FZ_R_ADJACENT, FZ_R_ADJACENT,
+		       resume, cr->avail, cr->used);
+	inflight_script(&o);
+	put8(&o, log_mode);
+	put8(&o, 8);                    /* extra entries, for FZ_LOG_LARGER */
+	put_bytes(&o, cr->log, log_len(packed));
+	if (log_mode == FZ_LOG_ALIGNED || log_mode == FZ_LOG_LARGER)
+		for (size_t n = log_len(packed); n < vio_inflight_queue_bytes(packed, LOG_QSIZE +
+				(log_mode == FZ_LOG_LARGER ? 8 : 0)); n++)
+			put8(&o, 0);
+	put_bytes(&o, cr->im.m, sizeof(cr->im.m));
+	save(root, t, name, &o);
+}
+
+/* Split: chains 0 and 3 (heads 0 and 3) in flight, chain 1 (head 2) used. */
+static void sbad_flag(struct vio_inflight_split *l)
+{
+	l->desc[0].inflight = 2;
+}
+
+static void sbad_same_counter(struct vio_inflight_split *l)
+{
+	l->desc[3].counter = l->desc[0].counter;
+}
+
+static void sbad_extra_chain(struct vio_inflight_split *l)
+{
+	l->desc[5].inflight = 1;
+	l->desc[5].counter = l->desc[3].counter + 7;
+}
+
+static void sbad_used_ahead(struct vio_inflight_split *l)
+{
+	l->used_idx = (uint16_t)(l->used_idx + 1);
+}
+
+static void sbad_batch_head(struct vio_inflight_split *l)
+{
+	l->used_idx = (uint16_t)(l->used_idx - 1);
+	l->last_batch_head = 0xffff;
+}
+
+static void sbad_batch_list(struct vio_inflight_split *l)
+{
+	l->used_idx = (uint16_t)(l->used_idx - 2);
+	l->desc[l->last_batch_head].next = LOG_QSIZE;
+}
+
+static void sbad_version(struct vio_inflight_split *l)
+{
+	l->version = 2;
+}
+
+static void sbad_desc_num(struct vio_inflight_split *l)
+{
+	l->desc_num = LOG_QSIZE - 1;
+}
+
+/* Packed: the log entry heading the k-th chain still in flight, oldest
+ * first. */
+static unsigned phead(const struct vio_inflight_packed *l, unsigned k)
+{
+	for (unsigned i = 0, seen = 0; i < LOG_QSIZE; i++)
+		for (unsigned j = 0; j < LOG_QSIZE; j++)
+			if (l->desc[j].inflight && l->desc[j].counter == i && seen++ == k)
+				return j;
+	fprintf(stderr, "gen_seeds: no chain %u in flight\n", k);
+	exit(1);
+}
+
+static void pbad_flag(struct vio_inflight_packed *l)
+{
+	l->desc[phead(l, 0)].inflight = 2;
+}
+
+static void pbad_same_counter(struct vio_inflight_packed *l)
+{
+	l->desc[phead(l, 1)].counter = l->desc[phead(l, 0)].counter;
+}
+
+static void pbad_free_loop(struct vio_inflight_packed *l)
+{
+	l->desc[l->free_head].next = l->free_head;
+}
+
+static void pbad_free_short(struct vio_inflight_packed *l)
+{
+	l->desc[l->free_head].next = 0xffff;
+}
+
+static void pbad_free_head(struct vio_inflight_packed *l)
+{
+	l->free_head = l->old_free_head = LOG_QSIZE;
+}
+
+static void pbad_num_zero(struct vio_inflight_packed *l)
+{
+	l->desc[phead(l, 1)].num = 0;
+}
+
+static void pbad_num_big(struct vio_inflight_packed *l)
+{
+	l->desc[phead(l, 1)].num = LOG_QSIZE + 1;
+}
+
+static void pbad_last(struct vio_inflight_packed *l)
+{
+	unsigned h = phead(l, 0);
+
+	l->desc[h].last = (uint16_t)((l->desc[h].last + 1) % LOG_QSIZE);
+}
+
+static void pbad_overlap(struct vio_inflight_packed *l)
+{
+	unsigned h0 = phead(l, 0), h1 = phead(l, 1);
+
+	l->desc[h1].num = 2;
+	l->desc[h1].next = (uint16_t)h0;
+	l->desc[h1].last = (uint16_t)h0;
+}
+
+static void pbad_used_idx(struct vio_inflight_packed *l)
+{
+	l->used_idx = l->old_used_idx = LOG_QSIZE;
+}
+
+static void pbad_wrap(struct vio_inflight_packed *l)
+{
+	l->old_used_wrap_counter = 2;
+}
+
+static void pbad_version(struct vio_inflight_packed *l)
+{
+	l->version = 2;
+}
+
+static void pbad_desc_num(struct vio_inflight_packed *l)
+{
+	l->desc_num = LOG_QSIZE - 1;
+}
+
+static void pbad_copy(struct vio_inflight_packed *l)
+{
+	unsigned h = phead(l, 1);
+
+	l->desc[h].flags = VIO_DESC_F_INDIRECT;
+	l->desc[h].len = 0;
+}
+
+static void pbad_next_flag(struct vio_inflight_packed *l)
+{
+	uint16_t last = l->desc[phead(l, 1)].last;
+
+	l->desc[last].flags = (uint16_t)((l->desc[last].flags & ~VIO_DESC_F_INDIRECT) |
+					 VIO_DESC_F_NEXT);
+}
+
+static void pbad_addr(struct vio_inflight_packed *l)
+{
+	l->desc[phead(l, 0)].addr = 1ull << 60;
+}
+
+/* A flush that staged its state and died before publishing. */
+static void pmid_flush(struct vio_inflight_packed *l)
+{
+	l->free_head = (uint16_t)phead(l, 0);
+	l->used_idx = (uint16_t)((l->used_idx + 3) % LOG_QSIZE);
+}
+
+struct damage {
+	const char *name;
+	void (*split)(struct vio_inflight_split *l);
+	void (*packed)(struct vio_inflight_packed *l);
+};
+
+/* The kinds of damage the backend tests name (tests/vhost_user,
+ * "bad log"), one seed each. */
+static const struct damage damages[] = {
+	{ "flag-2", sbad_flag, pbad_flag },
+	{ "same-counter", sbad_same_counter, pbad_same_counter },
+	{ "extra-chain", sbad_extra_chain, NULL },
+	{ "used-ahead", sbad_used_ahead, NULL },
+	{ "batch-head", sbad_batch_head, NULL },
+	{ "batch-list", sbad_batch_list, NULL },
+	{ "version-2", sbad_version, pbad_version },
+	{ "desc-num-low", sbad_desc_num, pbad_desc_num },
+	{ "free-loop", NULL, pbad_free_loop },
+	{ "free-short", NULL, pbad_free_short },
+	{ "free-head", NULL, pbad_free_head },
+	{ "num-zero", NULL, pbad_num_zero },
+	{ "num-big", NULL, pbad_num_big },
+	{ "last-wrong", NULL, pbad_last },
+	{ "overlap", NULL, pbad_overlap },
+	{ "used-idx", NULL, pbad_used_idx },
+	{ "wrap-2", NULL, pbad_wrap },
+	{ "copy-indirect-empty", NULL, pbad_copy },
+	{ "copy-runs-past", NULL, pbad_next_flag },
+	{ "copy-addr", NULL, pbad_addr },
+	{ "mid-flush", NULL, pmid_flush },
+};
+
+static void gen_inflight_layout(const char *root, const char *t, bool packed)
+{
+	const unsigned modern = FZ_F_VERSION_1 | FZ_F_EVENT_IDX | FZ_F_INDIRECT;
+	struct crashed cr;
+	char name[64];
+
+	/* A fresh queue and an empty log; a region nobody initialised */
+	crash_device(&cr, packed, modern, 0, 0);
+	memset(cr.log, 0, sizeof(cr.log));
+	inflight_seed(root, t, "empty-log", &cr, packed, modern, false, FZ_LOG_EXACT);
+	inflight_seed(root, t, "version-0", &cr, packed, modern, true, FZ_LOG_ALIGNED);
+	inflight_seed(root, t, "short", &cr, packed, modern, false, FZ_LOG_SHORT);
+
+	/* Three chains popped, the middle one used: two in flight */
+	crash_device(&cr, packed, modern, 3, 2);
+	inflight_seed(root, t, "in-flight", &cr, packed, modern, true, FZ_LOG_EXACT);
+	inflight_seed(root, t, "in-flight-larger", &cr, packed, modern, true, FZ_LOG_LARGER);
+	for (size_t i = 0; i < sizeof(damages) / sizeof(damages[0]); i++) {
+		struct crashed bad = cr;
+
+		if (packed ? !damages[i].packed : !damages[i].split)
+			continue;
+		if (packed)
+			damages[i].packed((struct vio_inflight_packed *)bad.log);
+		else
+			damages[i].split((struct vio_inflight_split *)bad.log);
+		snprintf(name, sizeof(name), "bad-%s", damages[i].name);
+		inflight_seed(root, t, name, &bad, packed, modern, true, FZ_LOG_EXACT);
+	}
+
+	/* IN_ORDER: the oldest two completed in one batch, one in flight */
+	crash_device(&cr, packed, modern | FZ_F_IN_ORDER, 3, 2);
+	inflight_seed(root, t, "in-order", &cr, packed, modern | FZ_F_IN_ORDER, true,
+		      FZ_LOG_EXACT);
+}
+
+static void gen_inflight(const char *root)
+{
+	gen_inflight_layout(root, "fuzz_inflight", false);
+	gen_inflight_layout(root, "fuzz_inflight_packed", true);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -486,5 +871,6 @@ int main(int argc, char **argv)
 	}
 	gen_devq(argv[1]);
 	gen_drvq(argv[1]);
+	gen_inflight(argv[1]);
 	return 0;
 }

@@ -958,9 +958,14 @@ int vio__packed_fill_in_order(struct vio_devq *q, const struct vio_elem *last, u
 	if (r)
 		return r;
 	for (int k = 1; q->inflight && k <= n; k++) {
-		uint16_t head, tail;
+		uint16_t head = 0, tail = 0;
 
-		(void)log_fill_head(q, 0, q->filled + (uint32_t)k, &head, &tail);
+		/* Read again, so checked again: the frontend may have written
+		 * the log since, and a tail beyond the queue would send
+		 * log_fill() outside it. The queue is then stopped. */
+		r = log_fill_head(q, 0, q->filled + (uint32_t)k, &head, &tail);
+		if (r)
+			return r;
 		log_fill(q, 0, q->filled + (uint32_t)k, head, tail);
 	}
 	q->filled += (uint32_t)n;

@@ -413,8 +413,10 @@ static int log_settle_last_batch(struct vio_devq *q, uint16_t used)
  * Takes over the inflight log at init. A fresh queue (or a region nobody
  * initialised) starts an empty log. A resumed one settles the last batch,
  * collects the chains still in flight, oldest first, for pop() to hand out
- * again, and continues the avail ring after the newest of them: counters
- * are the avail index each chain was taken at, extended to 64 bits.
+ * again, and continues the avail ring after every chain taken: the used
+ * index plus those in flight (with IN_ORDER, after the newest of them).
+ * Counters are the avail index each chain was taken at, extended to 64
+ * bits.
  * Everything read is checked; a log that makes no sense stops the queue.
  */
 static int inflight_init(struct vio_devq *q, const struct vio_devq_config *cfg)
@@ -422,6 +424,7 @@ static int inflight_init(struct vio_devq *q, const struct vio_devq_config *cfg)
 	struct vio_inflight_split *l = cfg->inflight;
 	uint16_t *fifo = cfg->inflight_scratch;
 	uint16_t used = ld16(&q->u.split.used->idx, q->legacy);
+	uint64_t newest;
 	uint32_t n = 0;
 	int r;
 
@@ -457,12 +460,22 @@ static int inflight_init(struct vio_devq *q, const struct vio_devq_config *cfg)
 	sort_heads_by_counter(fifo, n, l->desc, sizeof(l->desc[0]));
 	if (!heads_strictly_ordered(fifo, n, l->desc, sizeof(l->desc[0])))
 		return dev_log_bad(q, "inflight log: two chains with the same counter");
-	q->counter = l->desc[fifo[n - 1]].counter + 1;
-	q->last_avail = (uint16_t)q->counter;
-	/* Without IN_ORDER every chain taken is either used (one entry each)
-	 * or in flight. */
-	if (!q->in_order && (uint16_t)(q->last_avail - used) != n)
-		return dev_log_bad(q, "inflight log does not match the used ring");
+	newest = l->desc[fifo[n - 1]].counter;
+	if (q->in_order) {
+		/* Chains are used in the order they were taken, so those in
+		 * flight are the newest: the ring continues after them. */
+		q->last_avail = (uint16_t)(newest + 1);
+	} else {
+		/* Every chain taken is either used (one entry each) or in
+		 * flight; the newest ones may well be used already, so the
+		 * newest in flight does not say where the ring is. */
+		q->last_avail = (uint16_t)(used + n);
+		/* It was taken before that position, not at or after it. */
+		if ((uint16_t)(q->last_avail - 1 - (uint16_t)newest) >= 0x8000)
+			return dev_log_bad(q, "inflight log does not match the used ring");
+	}
+	/* Counters stay avail indices, extended past the newest. */
+	q->counter = newest + 1 + (uint16_t)(q->last_avail - (uint16_t)(newest + 1));
 	q->resubmit = n;
 	return 0;
 }

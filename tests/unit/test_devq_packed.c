@@ -2361,6 +2361,55 @@ static void io_log_restart_idle_many_wraps(void **state)
 	}
 }
 
+/* With a log and no IN_ORDER: the newest chain is used, an older one was
+ * completed too, two stay in flight; then the device dies. The new one
+ * hands out exactly those two, oldest first, and takes the next new buffer
+ * from where the ring really is, not from after the newest chain in flight
+ * (found by fuzz_inflight: split recovery took that position, which the
+ * log's own check then refused). */
+static void io_log_crash_after_newest_used(void **state)
+{
+	struct io *t = io_pair(state, 8, false);
+	struct vio_elem f[2];
+	void *token;
+	uint32_t len;
+
+	io_log_init(t, false);
+	io_post_pop(t, 4, 0);
+	assert_int_equal(vio_devq_push(&t->p.dev, &t->e[3], 1), 0);
+	assert_int_equal(vio_devq_push(&t->p.dev, &t->e[1], 2), 0);
+	for (unsigned k = 0; k < 2; k++) {
+		assert_int_equal(vio_drvq_get_buf(&t->p.drv, &token, &len), 0);
+		assert_ptr_equal(token, &t->tokens[3 - 2 * k]);
+	}
+	io_log_init(t, true);
+	assert_false(vio_devq_is_stopped(&t->p.dev));
+	for (unsigned k = 0; k < 2; k++) {
+		elem_prepare(&f[k], t->iov[4 + k], IO_SEGS, t->iov[4 + k] + IO_SEGS, IO_SEGS);
+		assert_int_equal(vio_devq_pop(&t->p.dev, &f[k]), 0);
+		assert_int_equal(f[k].id, t->e[2 * k].id);
+		assert_int_equal(f[k].in_len, t->cap[2 * k]);
+	}
+	assert_int_equal(vio_devq_pop(&t->p.dev, &t->e[7]), -EAGAIN);
+	/* A new buffer is the next chain, not one the driver got back. */
+	io_post(t, 6, 1);
+	elem_prepare(&t->e[6], t->iov[6], IO_SEGS, t->iov[6] + IO_SEGS, IO_SEGS);
+	assert_int_equal(vio_devq_pop(&t->p.dev, &t->e[6]), 0);
+	assert_int_equal(t->e[6].in_len, t->cap[6]);
+	assert_int_equal(vio_devq_push(&t->p.dev, &t->e[6], 0), 0);
+	for (unsigned k = 0; k < 2; k++)
+		assert_int_equal(vio_devq_push(&t->p.dev, &f[k], 0), 0);
+	assert_int_equal(vio_drvq_get_buf(&t->p.drv, &token, &len), 0);
+	assert_ptr_equal(token, &t->tokens[6]);
+	for (unsigned k = 0; k < 2; k++) {
+		assert_int_equal(vio_drvq_get_buf(&t->p.drv, &token, &len), 0);
+		assert_ptr_equal(token, &t->tokens[2 * k]);
+	}
+	assert_int_equal(vio_drvq_get_buf(&t->p.drv, &token, &len), -EAGAIN);
+	assert_false(vio_drvq_is_broken(&t->p.drv));
+	assert_false(vio_devq_is_stopped(&t->p.dev));
+}
+
 #define IO_TEST(f) { #f, f }
 
 static const struct {
@@ -2380,6 +2429,7 @@ static const struct {
 	IO_TEST(io_fill_of_element_inside_a_batch_is_einval),
 	IO_TEST(io_log_crash_resubmits_batches),
 	IO_TEST(io_log_restart_idle_many_wraps),
+	IO_TEST(io_log_crash_after_newest_used),
 };
 
 /* ======================================================================== */
