@@ -461,6 +461,11 @@ static int inflight_init(struct vio_devq *q, const struct vio_devq_config *cfg)
 	if (!heads_strictly_ordered(fifo, n, l->desc, sizeof(l->desc[0])))
 		return dev_log_bad(q, "inflight log: two chains with the same counter");
 	newest = l->desc[fifo[n - 1]].counter;
+	/* Positions are 16 bits: chains taken further apart than half that
+	 * cannot be placed on the ring again. */
+	if (newest - l->desc[fifo[0]].counter >= 0x8000)
+		return dev_log_bad(q, "inflight log: chains in flight further apart than the "
+				   "ring's 16-bit positions can tell");
 	if (q->in_order) {
 		/* Chains are used in the order they were taken, so those in
 		 * flight are the newest: the ring continues after them. */

@@ -3036,6 +3036,12 @@ static void bad_extra_chain(struct vio_inflight_split *l, const struct t *t)
 	}
 }
 
+/* The oldest chain in flight taken 0x9000 before the newest. */
+static void bad_old_counter(struct vio_inflight_split *l, const struct t *t)
+{
+	l->desc[t->e.held[0][0].el.id].counter = l->desc[t->e.held[0][2].el.id].counter - 0x9000;
+}
+
 static void bad_used_ahead(struct vio_inflight_split *l, const struct t *t)
 {
 	l->used_idx = (uint16_t)(l->used_idx + 1);
@@ -3197,6 +3203,7 @@ static const struct bad_log_row bad_log_rows[] = {
 	{ "flag 2", bad_flag, NULL, NULL },
 	{ "two chains with one counter", bad_same_counter, NULL, NULL },
 	{ "more in flight than the used ring allows", bad_extra_chain, NULL, NULL },
+	{ "chains in flight 0x9000 apart", bad_old_counter, NULL, "16-bit positions" },
 	{ "used_idx ahead of the ring", bad_used_ahead, NULL, NULL },
 	{ "last_batch_head out of range", bad_batch_head, NULL, NULL },
 	{ "batch list leaving the queue", bad_batch_list, NULL, NULL },
