@@ -168,6 +168,14 @@ static void dop(struct out *o, unsigned op, unsigned a, unsigned b, unsigned c)
 	put8(o, c);
 }
 
+/* A script: its length, then each op with its three arguments. */
+static void script(struct out *o, const uint8_t (*ops)[4], size_t n)
+{
+	put8(o, (unsigned)n);
+	for (size_t i = 0; i < n; i++)
+		dop(o, ops[i][0], ops[i][1], ops[i][2], ops[i][3]);
+}
+
 /* A working script: pop, complete in several ways, look at notifications. */
 static void devq_script(struct out *o)
 {
@@ -193,9 +201,7 @@ static void devq_script(struct out *o)
 		{ FZ_DOP_POP, 4, 0, 0 },
 	};
 
-	put8(o, sizeof(ops) / sizeof(ops[0]));
-	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
-		dop(o, ops[i][0], ops[i][1], ops[i][2], ops[i][3]);
+	script(o, ops, sizeof(ops) / sizeof(ops[0]));
 }
 
 /* Split: a direct chain, an indirect one whose middle segment crosses from
@@ -603,9 +609,7 @@ static void inflight_script(struct out *o)
 		{ FZ_DOP_POP, 4, 0, 0 },
 	};
 
-	put8(o, sizeof(ops) / sizeof(ops[0]));
-	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
-		dop(o, ops[i][0], ops[i][1], ops[i][2], ops[i][3]);
+	script(o, ops, sizeof(ops) / sizeof(ops[0]));
 }
 
 /* One fuzz_inflight input: the queue resumed (or not) at the crashed

@@ -396,7 +396,8 @@ def t_null_backend():
     check("null disk: verify finds every block wrong (exit 1)",
           rc == 1 and j and j["verify_errors"] == (1 << 20) // 4096, "rc=%s %s\n%s" % (rc, j, err))
     n.stop()
-    for bad in ("--null=12x", "--null=100", "--null=", "--null=-1", "--ram=1q"):
+    for bad in ("--null=12x", "--null=100", "--null=", "--null=-1", "--null= -1",
+                "--ram=1q"):
         p = subprocess.run([DAEMON, "--socket-path=" + os.path.join(TMP, "never.sock"), bad],
                            capture_output=True, text=True, timeout=RUN_TIMEOUT)
         check("daemon refuses %s: exit 2 with a message" % bad,

@@ -45,9 +45,13 @@ static uint64_t parse_size(const char *s)
 	unsigned shift = 0;
 	uint64_t v;
 
+	/* strtoull would take leading blanks and a minus sign ("-1" is
+	 * UINT64_MAX): a size starts with a digit. */
+	if (*s < '0' || *s > '9')
+		return 0;
 	errno = 0;
 	v = strtoull(s, &end, 0);
-	if (errno || end == s || *s == '-')
+	if (errno || end == s)
 		return 0;
 	switch (*end) {
 	case 'k': case 'K': shift = 10; end++; break;
