@@ -355,6 +355,9 @@ struct vio_vu_frontend {
 	bool config_irq_pending;
 	uint64_t driver_features;       /* set_features */
 	uint32_t config_generation;
+	int64_t channel_window_end;     /* the backend channel's budget: */
+	unsigned channel_served;        /* messages served in this window */
+	bool channel_flood_logged;
 };
 
 /*

@@ -28,7 +28,6 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -112,16 +111,47 @@ static void signal_fd(int fd)
 		;
 }
 
-/* Empties an eventfd (they are all non-blocking); whether it had fired. */
+/*
+ * Empties an eventfd (they are all non-blocking); whether it had fired.
+ * One read takes the whole count, so one is all it does: the backend
+ * holds a copy and could keep a loop of reads going forever.
+ */
 static bool drain_fd(int fd)
 {
 	uint64_t v;
-	bool fired = false;
 	ssize_t n;
 
-	while ((n = read(fd, &v, sizeof(v))) == (ssize_t)sizeof(v) || (n < 0 && errno == EINTR))
-		fired |= n > 0;
-	return fired;
+	while ((n = read(fd, &v, sizeof(v))) < 0 && errno == EINTR)
+		;
+	return n == (ssize_t)sizeof(v);
+}
+
+/*
+ * Waits until fd has `events` (POLLIN or POLLOUT), at most until the
+ * deadline: 0, -ETIMEDOUT, or -ECONNRESET when the peer hung up. A
+ * deadline already passed times out without looking: every wait here is
+ * bounded from when its exchange began, whatever arrives meanwhile.
+ */
+static int wait_fd(int fd, short events, int64_t deadline)
+{
+	for (;;) {
+		struct pollfd pfd = { fd, events, 0 };
+		const int64_t left = deadline - now_ms();
+		int r;
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		r = poll(&pfd, 1, left > INT32_MAX ? INT32_MAX : (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return -ETIMEDOUT;
+		if (pfd.revents & events)
+			return 0;
+		return -ECONNRESET; /* POLLHUP or POLLERR, and nothing to do */
+	}
 }
 
 static bool has_pf(const struct vio_vu_frontend *fe, unsigned bit)
@@ -267,9 +297,13 @@ static void drop(struct vio_vu_frontend *fe, int err, const char *fmt, ...)
 	}
 }
 
-/* Sends one message with optional fds, all of it. */
-static int send_msg(int sock, uint32_t req, uint32_t flags, const void *payload, uint32_t size,
-		    const int *fds, unsigned nfds)
+/*
+ * Sends one message with optional fds, all of it, before the deadline:
+ * 0, -ETIMEDOUT (the backend stopped reading) or -ECONNRESET. Both our
+ * sockets are written this way, so no send can block past its deadline.
+ */
+static int send_msg(int sock, int64_t deadline, uint32_t req, uint32_t flags, const void *payload,
+		    uint32_t size, const int *fds, unsigned nfds)
 {
 	struct vu_header h = { req, flags, size };
 	uint8_t buf[sizeof(h) + sizeof(union vu_payload)];
@@ -301,11 +335,16 @@ static int send_msg(int sock, uint32_t req, uint32_t flags, const void *payload,
 
 		iov.iov_base = buf + done;
 		iov.iov_len = total - done;
-		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+		n = sendmsg(sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return -ETIMEDOUT; /* SO_SNDTIMEO: the backend stopped reading */
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			int r = wait_fd(sock, POLLOUT, deadline);
+
+			if (r)
+				return r == -ETIMEDOUT ? r : -ECONNRESET;
+			continue;
+		}
 		if (n <= 0)
 			return -ECONNRESET;
 		done += (size_t)n;
@@ -355,23 +394,19 @@ static int read_full(int fd, void *buf, size_t len, int64_t deadline, struct fd_
 		struct iovec iov = { p, len };
 		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
 				     .msg_control = control, .msg_controllen = sizeof(control) };
-		struct pollfd pfd = { fd, POLLIN, 0 };
-		int64_t left = deadline - now_ms();
-		ssize_t n;
-		int r;
+		ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
 
-		if (left < 0)
-			left = 0;
-		r = poll(&pfd, 1, (int)left);
-		if (r < 0 && errno == EINTR)
+		if (n < 0 && errno == EINTR)
 			continue;
-		if (r == 0)
-			return -ETIMEDOUT;
-		if (r < 0)
-			return -errno;
-		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			int r = wait_fd(fd, POLLIN, deadline);
+
+			if (r)
+				return r;
 			continue;
+		}
+		if (n < 0)
+			return -ECONNRESET;
 		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
 			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 				continue;
@@ -382,7 +417,7 @@ static int read_full(int fd, void *buf, size_t len, int64_t deadline, struct fd_
 				fd_sink_take(sink, got);
 			}
 		}
-		if (n <= 0)
+		if (n == 0)
 			return -ECONNRESET;
 		p += n;
 		len -= (size_t)n;
@@ -390,41 +425,89 @@ static int read_full(int fd, void *buf, size_t len, int64_t deadline, struct fd_
 	return 0;
 }
 
-static void service_backend_channel(struct vio_vu_frontend *fe);
+/* ------------------------------------------------------------------------ */
+/* The backend channel's budget                                             */
+
+/*
+ * Messages on the backend channel come unasked, and a backend could send
+ * them without end: each costs us a read and perhaps a reply, and while
+ * we read them we do not read the main socket. So the channel is served
+ * at most CHANNEL_BURST messages per CHANNEL_WINDOW_MS; beyond that it is
+ * left unread until the window ends (the backend's sends block: its
+ * problem, not ours) and the main socket is waited on alone. A backend
+ * that behaves sends a handful a second.
+ */
+#define CHANNEL_BURST 64u
+#define CHANNEL_WINDOW_MS 100
+
+/* Milliseconds until the channel may be read again; 0: it may now. */
+static int64_t channel_throttled(const struct vio_vu_frontend *fe, int64_t now)
+{
+	if (now >= fe->channel_window_end || fe->channel_served < CHANNEL_BURST)
+		return 0;
+	return fe->channel_window_end - now;
+}
+
+/* Takes one message from the budget; false when it is spent. */
+static bool channel_take(struct vio_vu_frontend *fe)
+{
+	const int64_t now = now_ms();
+
+	if (now >= fe->channel_window_end) {
+		fe->channel_window_end = now + CHANNEL_WINDOW_MS;
+		fe->channel_served = 0;
+	}
+	if (fe->channel_served >= CHANNEL_BURST) {
+		if (!fe->channel_flood_logged)
+			flog(fe, VIO_LOG_WARN, "the backend sends more than %u messages per %d ms "
+			     "on its channel: they are read at that rate", CHANNEL_BURST,
+			     CHANNEL_WINDOW_MS);
+		fe->channel_flood_logged = true;
+		return false;
+	}
+	fe->channel_served++;
+	return true;
+}
+
+static void service_backend_channel(struct vio_vu_frontend *fe, int64_t deadline);
 
 /*
  * Waits for the socket to become readable before the deadline, serving
- * the backend channel meanwhile: a backend may wait for our answer there
- * before it answers us here.
+ * the backend channel meanwhile (within its budget): a backend may wait
+ * for our answer there before it answers us here. The deadline is fixed
+ * when the exchange begins; nothing the channel brings moves it.
  */
 static int wait_reply(struct vio_vu_frontend *fe, int64_t deadline)
 {
 	while (connected(fe)) {
-		struct pollfd pfd[2] = { { fe->sock, POLLIN, 0 }, { fe->backend_fd, POLLIN, 0 } };
-		int64_t left = deadline - now_ms();
+		const int64_t now = now_ms();
+		const int64_t throttled = channel_throttled(fe, now);
+		struct pollfd pfd[2] = { { fe->sock, POLLIN, 0 },
+					 { throttled ? -1 : fe->backend_fd, POLLIN, 0 } };
+		int64_t left = deadline - now;
 		int r;
 
-		if (left < 0)
-			left = 0;
-		r = poll(pfd, fe->backend_fd >= 0 ? 2 : 1, (int)left);
+		if (left <= 0)
+			return -ETIMEDOUT;
+		if (throttled && throttled < left)
+			left = throttled;
+		r = poll(pfd, 2, (int)left);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
 			return -errno;
-		if (r == 0)
-			return -ETIMEDOUT;
 		if (pfd[0].revents)
 			return 0;
-		service_backend_channel(fe);
+		if (pfd[1].revents)
+			service_backend_channel(fe, deadline);
 	}
 	return 0; /* the channel broke the connection: the caller sees it */
 }
 
 /* The checks of recv_reply_fds; fds that came are in sink either way. */
-static int recv_reply_checked(struct vio_vu_frontend *fe, uint32_t req, void *payload,
-			      uint32_t size, bool *size_ok, struct fd_sink *sink)
+static int recv_reply_checked(struct vio_vu_frontend *fe, int64_t deadline, uint32_t req,
+			      void *payload, uint32_t size, bool *size_ok, struct fd_sink *sink)
 {
-	const int64_t deadline = now_ms() + fe->cfg.timeout_ms;
 	struct vu_header h;
 	int r;
 
@@ -475,6 +558,11 @@ static int recv_reply_checked(struct vio_vu_frontend *fe, uint32_t req, void *pa
 	r = read_full(fe->sock, payload, size, deadline, sink);
 	if (r == 0 && sink->n > sink->max)
 		r = -EPROTO;
+	if (r == -ETIMEDOUT) {
+		drop(fe, r, "the %s reply was not complete within %d ms", vu_request_name(req),
+		     fe->cfg.timeout_ms);
+		return r;
+	}
 	if (r) {
 		drop(fe, r == -EPROTO ? r : -ECONNRESET, "%s reply payload: %s", vu_request_name(req),
 		     r == -EPROTO ? "unexpected file descriptors" : vio_strerror(r));
@@ -491,57 +579,76 @@ static int recv_reply_checked(struct vio_vu_frontend *fe, uint32_t req, void *pa
  * many in fds->n); without `fds`, none. Anything else wrong drops the
  * connection and closes the fds.
  */
-static int recv_reply_fds(struct vio_vu_frontend *fe, uint32_t req, void *payload, uint32_t size,
-			  bool *size_ok, struct fd_sink *fds)
+static int recv_reply_fds(struct vio_vu_frontend *fe, int64_t deadline, uint32_t req,
+			  void *payload, uint32_t size, bool *size_ok, struct fd_sink *fds)
 {
 	struct fd_sink none = { NULL, 0, 0 };
 	struct fd_sink *sink = fds ? fds : &none;
-	int r = recv_reply_checked(fe, req, payload, size, size_ok, sink);
+	int r = recv_reply_checked(fe, deadline, req, payload, size, size_ok, sink);
 
 	if (r)
 		fd_sink_close(sink);
 	return r;
 }
 
-static int recv_reply(struct vio_vu_frontend *fe, uint32_t req, void *payload, uint32_t size,
-		      bool *size_ok)
-{
-	return recv_reply_fds(fe, req, payload, size, size_ok, NULL);
-}
+/* What one exchange sends, and what it expects back. */
+struct exchange {
+	uint32_t req;
+	const void *payload;            /* what we send */
+	uint32_t size;
+	const int *fds;
+	unsigned nfds;
+	void *reply;                    /* NULL: no reply of its own */
+	uint32_t reply_size;
+	bool *size_ok;                  /* GET_CONFIG: see recv_reply_fds */
+	struct fd_sink *reply_fds;      /* fds the reply may carry */
+};
 
 /*
- * One exchange: sends req and, when `reply` is given, reads its reply of
- * reply_size bytes. Without a reply of its own, with REPLY_ACK, the
- * message asks for the backend's verdict: non-zero is -EIO (refused; the
- * connection stays). Without REPLY_ACK a refusal cannot be seen.
+ * One exchange, under the lock and within one deadline fixed now: sends
+ * req and, when `reply` is given, reads its reply. Without a reply of its
+ * own, with REPLY_ACK, the message asks for the backend's verdict:
+ * non-zero is -EIO (refused; the connection stays). Without REPLY_ACK a
+ * refusal cannot be seen.
  */
-static int xact(struct vio_vu_frontend *fe, uint32_t req, const void *payload, uint32_t size,
-		const int *fds, unsigned nfds, void *reply, uint32_t reply_size)
+static int exchange(struct vio_vu_frontend *fe, const struct exchange *x)
 {
-	bool ack = !reply && has_pf(fe, VU_PROTOCOL_F_REPLY_ACK);
+	const bool ack = !x->reply && has_pf(fe, VU_PROTOCOL_F_REPLY_ACK);
 	uint64_t verdict = 0;
+	int64_t deadline;
 	int r;
 
 	if (!connected(fe))
 		return -ENOTCONN;
 	pthread_mutex_lock(&fe->lock);
-	r = send_msg(fe->sock, req, VU_VERSION | (ack ? VU_FLAG_NEED_REPLY : 0), payload, size,
-		     fds, nfds);
+	deadline = now_ms() + fe->cfg.timeout_ms;
+	r = send_msg(fe->sock, deadline, x->req, VU_VERSION | (ack ? VU_FLAG_NEED_REPLY : 0),
+		     x->payload, x->size, x->fds, x->nfds);
 	if (r) {
 		r = r == -ETIMEDOUT ? r : -ECONNRESET;
-		drop(fe, r, "could not send %s: %s", vu_request_name(req), vio_strerror(r));
-	} else if (reply) {
-		r = recv_reply(fe, req, reply, reply_size, NULL);
+		drop(fe, r, "could not send %s: %s", vu_request_name(x->req), vio_strerror(r));
+	} else if (x->reply) {
+		r = recv_reply_fds(fe, deadline, x->req, x->reply, x->reply_size, x->size_ok,
+				   x->reply_fds);
 	} else if (ack) {
-		r = recv_reply(fe, req, &verdict, sizeof(verdict), NULL);
+		r = recv_reply_fds(fe, deadline, x->req, &verdict, sizeof(verdict), NULL, NULL);
 		if (r == 0 && verdict) {
 			flog(fe, VIO_LOG_ERR, "the backend refused %s (%llu)",
-			     vu_request_name(req), (unsigned long long)verdict);
+			     vu_request_name(x->req), (unsigned long long)verdict);
 			r = -EIO;
 		}
 	}
 	pthread_mutex_unlock(&fe->lock);
 	return r;
+}
+
+/* An exchange with a plain reply (or REPLY_ACK's verdict). */
+static int xact(struct vio_vu_frontend *fe, uint32_t req, const void *payload, uint32_t size,
+		const int *fds, unsigned nfds, void *reply, uint32_t reply_size)
+{
+	const struct exchange x = { req, payload, size, fds, nfds, reply, reply_size, NULL, NULL };
+
+	return exchange(fe, &x);
 }
 
 static int send_u64(struct vio_vu_frontend *fe, uint32_t req, uint64_t v)
@@ -790,15 +897,9 @@ static int inflight_get(struct vio_vu_frontend *fe)
 
 	if (qsize == 0)
 		return 0;
-	pthread_mutex_lock(&fe->lock);
-	r = send_msg(fe->sock, VU_GET_INFLIGHT_FD, VU_VERSION, &in, sizeof(in), NULL, 0);
-	if (r) {
-		r = r == -ETIMEDOUT ? r : -ECONNRESET;
-		drop(fe, r, "could not send GET_INFLIGHT_FD: %s", vio_strerror(r));
-	} else {
-		r = recv_reply_fds(fe, VU_GET_INFLIGHT_FD, &in, sizeof(in), NULL, &sink);
-	}
-	pthread_mutex_unlock(&fe->lock);
+	r = exchange(fe, &(struct exchange){ .req = VU_GET_INFLIGHT_FD, .payload = &in,
+					     .size = sizeof(in), .reply = &in,
+					     .reply_size = sizeof(in), .reply_fds = &sink });
 	if (r)
 		return r;
 	if (in.mmap_size == 0) {
@@ -895,9 +996,10 @@ static uint16_t resume_base(struct vio_vu_frontend *fe, unsigned qi)
 /* Backend channel and notifications                                        */
 
 /* Reads and answers one message on the backend channel, if one waits. */
-static void backend_msg(struct vio_vu_frontend *fe)
+static void backend_msg(struct vio_vu_frontend *fe, int64_t outer)
 {
-	const int64_t deadline = now_ms() + fe->cfg.timeout_ms;
+	const int64_t own = now_ms() + fe->cfg.timeout_ms;
+	const int64_t deadline = own < outer ? own : outer;
 	union vu_payload p;
 	struct vu_header h;
 	struct fd_sink fds = { NULL, 0, 0 };   /* none expected: count and close */
@@ -933,21 +1035,32 @@ static void backend_msg(struct vio_vu_frontend *fe)
 		verdict = 1;
 		break;
 	}
-	if ((h.flags & VU_FLAG_NEED_REPLY) && has_pf(fe, VU_PROTOCOL_F_REPLY_ACK) &&
-	    send_msg(fe->backend_fd, h.request, VU_VERSION | VU_FLAG_REPLY, &verdict,
-		     sizeof(verdict), NULL, 0))
+	if (!(h.flags & VU_FLAG_NEED_REPLY) || !has_pf(fe, VU_PROTOCOL_F_REPLY_ACK))
+		return;
+	/* A backend that asks and does not read the answers fills the
+	 * channel: past the deadline it is as good as gone. */
+	r = send_msg(fe->backend_fd, deadline, h.request, VU_VERSION | VU_FLAG_REPLY, &verdict,
+		     sizeof(verdict), NULL, 0);
+	if (r == -ETIMEDOUT) {
+		drop(fe, r, "the backend does not read the replies on its channel");
+	} else if (r) {
+		flog(fe, VIO_LOG_WARN, "the backend closed its channel");
 		close_fd(&fe->backend_fd);
+	}
 }
 
-/* Serves every message waiting on the backend channel, without blocking. */
-static void service_backend_channel(struct vio_vu_frontend *fe)
+/*
+ * Serves the messages waiting on the backend channel without blocking,
+ * as many as its budget allows; replies are sent before the deadline.
+ */
+static void service_backend_channel(struct vio_vu_frontend *fe, int64_t deadline)
 {
-	for (unsigned n = 0; fe->backend_fd >= 0 && n < 64; n++) {
+	while (fe->backend_fd >= 0) {
 		struct pollfd pfd = { fe->backend_fd, POLLIN, 0 };
 
-		if (poll(&pfd, 1, 0) <= 0)
+		if (poll(&pfd, 1, 0) <= 0 || !channel_take(fe))
 			return;
-		backend_msg(fe);
+		backend_msg(fe, deadline);
 	}
 }
 
@@ -969,11 +1082,37 @@ static void check_socket(struct vio_vu_frontend *fe)
 	pthread_mutex_unlock(&fe->lock);
 }
 
+/*
+ * One poll over everything the backend can wake us with, until the
+ * deadline (INT64_MAX: none). A backend channel over its budget is left
+ * out until its window ends, and then polled again within the same wait.
+ * Returns poll's result; pfd[] holds the calls and errors of each queue,
+ * then the channel, then the main socket.
+ */
+static int wait_events(struct vio_vu_frontend *fe, struct pollfd *pfd, unsigned n,
+		       int64_t deadline)
+{
+	for (;;) {
+		const int64_t now = now_ms();
+		const int64_t throttled = channel_throttled(fe, now);
+		int64_t left = deadline == INT64_MAX ? -1 : deadline > now ? deadline - now : 0;
+		int r;
+
+		pfd[n - 2].fd = throttled ? -1 : fe->backend_fd;
+		if (throttled && (left < 0 || throttled < left))
+			left = throttled;
+		r = poll(pfd, n, left > INT32_MAX ? INT32_MAX : (int)left);
+		if (r != 0 || now_ms() >= deadline)
+			return r;
+	}
+}
+
 static int fe_wait(struct vio_device *vdev, int timeout_ms)
 {
 	struct vio_vu_frontend *fe = fe_of(vdev);
 	struct pollfd pfd[2 * VIO_VU_MAX_QUEUES + 2];
 	unsigned n = 0, nq = fe->num_queues;
+	int64_t deadline = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
 	bool any;
 	int r;
 
@@ -984,7 +1123,9 @@ static int fe_wait(struct vio_device *vdev, int timeout_ms)
 	pfd[n++] = (struct pollfd){ fe->backend_fd, POLLIN, 0 };
 	pfd[n++] = (struct pollfd){ fe->sock, POLLIN, 0 };
 	/* Something already pending needs no sleep. */
-	r = poll(pfd, n, fe->config_irq_pending ? 0 : timeout_ms);
+	if (fe->config_irq_pending)
+		deadline = 0;
+	r = wait_events(fe, pfd, n, deadline);
 	if (r < 0)
 		return errno == EINTR ? 0 : -errno; /* a signal: a spurious wakeup */
 	any = r > 0 || fe->config_irq_pending;
@@ -992,7 +1133,7 @@ static int fe_wait(struct vio_device *vdev, int timeout_ms)
 		check_socket(fe);
 	if (r > 0 && pfd[n - 2].revents) {
 		pthread_mutex_lock(&fe->lock);
-		service_backend_channel(fe);
+		service_backend_channel(fe, now_ms() + fe->cfg.timeout_ms);
 		pthread_mutex_unlock(&fe->lock);
 	}
 	for (unsigned i = 0; r > 0 && i < nq; i++) {
@@ -1083,6 +1224,25 @@ static uint8_t fe_get_status(struct vio_device *vdev)
 	return s;
 }
 
+/*
+ * The backend refused (REPLY_ACK) a SET_STATUS that added `add`. A device
+ * that will not take FEATURES_OK does not read it back, and the driver
+ * model then gives up, as Linux does; one that will not take DRIVER_OK
+ * cannot be used: it reads back NEEDS_RESET, and the driver is told.
+ */
+static void status_refused(struct vio_vu_frontend *fe, uint8_t add)
+{
+	if (add & VIO_STATUS_FEATURES_OK) {
+		flog(fe, VIO_LOG_ERR, "the backend refused FEATURES_OK: the device failed");
+		fe->status &= (uint8_t)~VIO_STATUS_FEATURES_OK;
+	}
+	if (add & VIO_STATUS_DRIVER_OK) {
+		flog(fe, VIO_LOG_ERR, "the backend refused DRIVER_OK: the device needs a reset");
+		fe->needs_reset = true;
+		fe->config_irq_pending = true;
+	}
+}
+
 static void fe_set_status(struct vio_device *vdev, uint8_t status)
 {
 	struct vio_vu_frontend *fe = fe_of(vdev);
@@ -1101,8 +1261,9 @@ static void fe_set_status(struct vio_device *vdev, uint8_t status)
 		fe->needs_reset = true;
 		fe->config_irq_pending = true;
 	}
-	if (add && connected(fe) && has_pf(fe, VU_PROTOCOL_F_STATUS))
-		(void)send_u64(fe, VU_SET_STATUS, fe->status);
+	if (add && connected(fe) && has_pf(fe, VU_PROTOCOL_F_STATUS) &&
+	    send_u64(fe, VU_SET_STATUS, fe->status) == -EIO)
+		status_refused(fe, add);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1147,15 +1308,10 @@ static int config_get(struct vio_vu_frontend *fe, unsigned off, void *buf, unsig
 	bool size_ok = true;
 	int r;
 
-	pthread_mutex_lock(&fe->lock);
-	r = send_msg(fe->sock, VU_GET_CONFIG, VU_VERSION, &c, VU_CONFIG_HDR + len, NULL, 0);
-	if (r) {
-		r = r == -ETIMEDOUT ? r : -ECONNRESET;
-		drop(fe, r, "could not send GET_CONFIG: %s", vio_strerror(r));
-	} else {
-		r = recv_reply(fe, VU_GET_CONFIG, &c, VU_CONFIG_HDR + len, &size_ok);
-	}
-	pthread_mutex_unlock(&fe->lock);
+	r = exchange(fe, &(struct exchange){ .req = VU_GET_CONFIG, .payload = &c,
+					     .size = VU_CONFIG_HDR + len, .reply = &c,
+					     .reply_size = VU_CONFIG_HDR + len,
+					     .size_ok = &size_ok });
 	if (r)
 		return r;
 	if (!size_ok) {
@@ -1220,7 +1376,7 @@ static uint32_t fe_config_generation(struct vio_device *vdev)
 
 	/* A change the backend announced counts even before wait() ran. */
 	pthread_mutex_lock(&fe->lock);
-	service_backend_channel(fe);
+	service_backend_channel(fe, now_ms() + fe->cfg.timeout_ms);
 	pthread_mutex_unlock(&fe->lock);
 	return fe->config_generation;
 }
@@ -1420,14 +1576,6 @@ static int config_check(struct vio_vu_frontend_config *c)
 	return 0;
 }
 
-/* A backend that stops reading must not block us forever in send. */
-static void bound_sends(struct vio_vu_frontend *fe)
-{
-	struct timeval tv = { fe->cfg.timeout_ms / 1000, (fe->cfg.timeout_ms % 1000) * 1000 };
-
-	(void)setsockopt(fe->sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-}
-
 int vio_vu_frontend_connect_fd(struct vio_vu_frontend *fe, int sock,
 			       const struct vio_vu_frontend_config *cfg)
 {
@@ -1446,10 +1594,8 @@ int vio_vu_frontend_connect_fd(struct vio_vu_frontend *fe, int sock,
 	fe->vdev.ops = &vu_frontend_ops;
 	fe->vdev.transport = fe;
 	fe->vdev.id = cfg->device_id;
-	if (r == 0) {
-		bound_sends(fe);
+	if (r == 0)
 		r = handshake(fe, true);
-	}
 	if (r) {
 		vio_vu_frontend_fini(fe);
 		return r;
@@ -1537,7 +1683,7 @@ int vio_vu_frontend_reconnect_fd(struct vio_vu_frontend *fe, int sock)
 	vio_vu_frontend_disconnect(fe);
 	fe->sock = sock;
 	fe->err = 0;
-	bound_sends(fe);
+	fe->channel_flood_logged = false;
 	r = handshake(fe, false);
 	if (r == 0)
 		r = replay(fe);

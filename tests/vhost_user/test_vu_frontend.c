@@ -1787,6 +1787,9 @@ enum fake_mode {
 	FAKE_INFLIGHT_NO_FD,    /* GET_INFLIGHT_FD: a log but no fd */
 	FAKE_INFLIGHT_TWO_FDS,  /* GET_INFLIGHT_FD: the log's fd twice */
 	FAKE_INFLIGHT_OFFSET,   /* GET_INFLIGHT_FD: an offset past the file's end */
+	FAKE_REFUSE_STATUS,     /* SET_STATUS: refused (ack 1) when it has a bit of `value` */
+	FAKE_DEAF,              /* stops reading the socket for good */
+	FAKE_DRIP,              /* the reply goes out one byte every 100 ms */
 };
 
 struct fake {
@@ -1799,6 +1802,7 @@ struct fake {
 	unsigned seen[VU_REQUEST_MAX];
 	int backend_fd;                 /* atomic: from SET_BACKEND_REQ_FD */
 	uint64_t status;
+	bool deaf, quit;                /* atomic: FAKE_DEAF; teardown */
 	pthread_t thread;
 };
 
@@ -1909,6 +1913,22 @@ static int fake_answer(struct fake *f, struct fake_msg *m, union vu_payload *p)
 	}
 }
 
+/* Sends a reply one byte every 100 ms, until it is out or the test ends. */
+static void fake_drip(struct fake *f, uint32_t req, uint32_t flags, const void *p, uint32_t size)
+{
+	struct vu_header h = { req, flags, size };
+	uint8_t buf[sizeof(h) + sizeof(union vu_payload)];
+
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + sizeof(h), p, size);
+	for (size_t i = 0; i < sizeof(h) + size && !__atomic_load_n(&f->quit, __ATOMIC_ACQUIRE);
+	     i++) {
+		if (send(f->sock, buf + i, 1, MSG_NOSIGNAL) != 1)
+			return;
+		usleep(100 * 1000);
+	}
+}
+
 static void fake_handle(struct fake *f, struct fake_msg *m)
 {
 	union vu_payload p;
@@ -1927,6 +1947,11 @@ static void fake_handle(struct fake *f, struct fake_msg *m)
 	if (ack) {
 		p.u64 = 0;
 		size = 8;
+	}
+	if (m->h.request == __atomic_load_n(&f->target, __ATOMIC_ACQUIRE) &&
+	    __atomic_load_n(&f->mode, __ATOMIC_ACQUIRE) == FAKE_DEAF) {
+		__atomic_store_n(&f->deaf, true, __ATOMIC_RELEASE);
+		return;
 	}
 	if (size < 0)
 		return;
@@ -1961,6 +1986,12 @@ static void fake_handle(struct fake *f, struct fake_msg *m)
 		case FAKE_INFLIGHT_NO_FD: fds[0] = -1; break;
 		case FAKE_INFLIGHT_TWO_FDS: fds[1] = log_fd; break;
 		case FAKE_INFLIGHT_OFFSET: p.inflight.mmap_offset = p.inflight.mmap_size; break;
+		case FAKE_REFUSE_STATUS:
+			if (m->p.u64 & __atomic_load_n(&f->value, __ATOMIC_ACQUIRE))
+				p.u64 = 1;
+			break;
+		case FAKE_DEAF: return; /* above */
+		case FAKE_DRIP: fake_drip(f, req, flags, &p, (uint32_t)size); return;
 		case FAKE_OK: break;
 		}
 	}
@@ -1980,6 +2011,10 @@ static void *fake_main(void *arg)
 		fake_handle(f, &m);
 		for (unsigned i = 0; i < m.nfds; i++)
 			close(m.fds[i]);
+		/* Deaf: alive, holding the socket, reading nothing. */
+		while (__atomic_load_n(&f->deaf, __ATOMIC_ACQUIRE) &&
+		       !__atomic_load_n(&f->quit, __ATOMIC_ACQUIRE))
+			usleep(1000);
 	}
 	return NULL;
 }
@@ -2043,6 +2078,7 @@ static int fake_teardown(void **state)
 	if (fx->fe_up)
 		vio_vu_frontend_fini(&fx->fe);
 	if (fx->fake_up) {
+		__atomic_store_n(&fx->f.quit, true, __ATOMIC_RELEASE);
 		shutdown(fx->f.sock, SHUT_RDWR);
 		pthread_join(fx->f.thread, NULL);
 		close(fx->f.sock);
@@ -2479,7 +2515,7 @@ static void test_hostile_close_during_bind(void **state)
 }
 
 /* ======================================================================== */
-/* main: variant tests x variants, then the single tests                    */
+/* Hostile: deadlines, bounded sends, refused status, split and packed      */
 
 struct layout {
 	const char *name;
@@ -2490,6 +2526,240 @@ static const struct layout layouts[] = {
 	{ "split", 0 },
 	{ "packed", VIO_BIT(VIO_F_RING_PACKED) },
 };
+
+static int64_t thread_cpu_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Connects and binds the test driver on the row's ring layout. */
+static void fake_up_layout(struct fake_env *fx)
+{
+	const struct layout *l = fx->param;
+
+	fx->f.features |= l->features;
+	tdrv_init(&fx->drv, l->features, 1);
+	assert_int_equal(fake_connect(fx), 0);
+	fake_bind(fx);
+	assert_non_null(fx->fe.vdev.driver);
+	assert_int_equal(fx->fe.vdev.features & VIO_BIT(VIO_F_RING_PACKED), l->features);
+}
+
+static void expect_log(struct fake_env *fx, const char *says)
+{
+	if (!strstr(fx->log.last, says))
+		fail_msg("log says \"%s\", expected \"%s\"", fx->log.last, says);
+}
+
+/* A thread that sends CONFIG_CHANGE on the backend channel as fast as
+ * the socket takes it, and never reads. */
+struct flood {
+	int fd;
+	bool need_reply;
+	bool stop;                      /* atomic */
+	unsigned sent;                  /* atomic */
+	pthread_t thread;
+};
+
+static void *flood_main(void *arg)
+{
+	struct flood *fl = arg;
+	const struct vu_header h = { VU_BACKEND_CONFIG_CHANGE_MSG,
+				     VU_VERSION | (fl->need_reply ? VU_FLAG_NEED_REPLY : 0), 0 };
+	const int64_t end = now_ms() + 2 * WAIT_MS;   /* a guard, should a test forget */
+
+	while (!__atomic_load_n(&fl->stop, __ATOMIC_ACQUIRE) && now_ms() < end) {
+		struct pollfd p = { fl->fd, POLLOUT, 0 };
+
+		if (poll(&p, 1, 20) <= 0)
+			continue;
+		if (p.revents & (POLLERR | POLLHUP))
+			break;
+		if (send(fl->fd, &h, sizeof(h), MSG_NOSIGNAL | MSG_DONTWAIT) == sizeof(h))
+			__atomic_fetch_add(&fl->sent, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+static void flood_start(struct flood *fl, int fd, bool need_reply)
+{
+	*fl = (struct flood){ .fd = fd, .need_reply = need_reply };
+	assert_int_equal(pthread_create(&fl->thread, NULL, flood_main, fl), 0);
+}
+
+static unsigned flood_stop(struct flood *fl)
+{
+	__atomic_store_n(&fl->stop, true, __ATOMIC_RELEASE);
+	pthread_join(fl->thread, NULL);
+	return fl->sent;
+}
+
+/*
+ * The backend withholds the GET_CONFIG reply and floods the backend
+ * channel meanwhile: the read still fails when the reply's deadline
+ * passes (not when the flood ends), and serving the flood costs the
+ * waiting thread a small share of its time, not a whole CPU.
+ */
+static void test_hostile_withheld_reply_channel_flood(void **state)
+{
+	struct fake_env *fx = *state;
+	struct flood fl;
+	uint8_t b[8];
+	int64_t t0, c0, wall, cpu;
+	int r;
+
+	fake_up_layout(fx);
+	fake_script(&fx->f, VU_GET_CONFIG, FAKE_SILENT, 0);
+	flood_start(&fl, fake_backend_channel(fx), false);
+	t0 = now_ms();
+	c0 = thread_cpu_ms();
+	r = vio_config_read(&fx->fe.vdev, 4, b, sizeof(b));
+	cpu = thread_cpu_ms() - c0;
+	wall = now_ms() - t0;
+	assert_true(flood_stop(&fl) > 256);     /* the flood did flow */
+	assert_int_equal(r, -ETIMEDOUT);
+	expect_log(fx, "no reply to GET_CONFIG within 1000 ms");
+	if (wall < FAKE_TIMEOUT_MS - 10 || wall > FAKE_TIMEOUT_MS + 1500)
+		fail_msg("the reply wait took %lld ms, its deadline was %d ms", (long long)wall,
+			 FAKE_TIMEOUT_MS);
+	if (cpu * 4 > wall)
+		fail_msg("the wait used %lld ms of cpu in %lld ms", (long long)cpu, (long long)wall);
+	assert_false(vio_vu_frontend_connected(&fx->fe));
+	/* The channel's messages were read too, at their rate. */
+	assert_true(fx->fe.config_generation > 0);
+}
+
+/*
+ * The backend asks for replies on its channel (NEED_REPLY) and never
+ * reads them: once the channel is full, the reply that cannot go out
+ * within the deadline drops the connection; nothing blocks for good.
+ */
+static void test_hostile_channel_replies_unread(void **state)
+{
+	struct fake_env *fx = *state;
+	struct flood fl;
+	uint8_t b[8];
+	int64_t t0, c0, wall, cpu;
+
+	fake_up_layout(fx);
+	flood_start(&fl, fake_backend_channel(fx), true);
+	t0 = now_ms();
+	c0 = thread_cpu_ms();
+	while (vio_vu_frontend_connected(&fx->fe) && now_ms() - t0 < 3 * WAIT_MS)
+		(void)vio_device_wait(&fx->fe.vdev, 100);
+	cpu = thread_cpu_ms() - c0;
+	wall = now_ms() - t0;
+	flood_stop(&fl);
+	assert_false(vio_vu_frontend_connected(&fx->fe));
+	assert_int_equal(vio_vu_frontend_error(&fx->fe), -ETIMEDOUT);
+	expect_log(fx, "does not read the replies on its channel");
+	if (cpu * 4 > wall)
+		fail_msg("the waits used %lld ms of cpu in %lld ms", (long long)cpu, (long long)wall);
+	assert_true(vio_device_get_status(&fx->fe.vdev) & VIO_STATUS_NEEDS_RESET);
+	/* The lock is free: the next call answers at once. */
+	assert_int_equal(vio_config_read(&fx->fe.vdev, 0, b, sizeof(b)), -ENOTCONN);
+}
+
+/*
+ * The backend stops reading the main socket. Without REPLY_ACK, config
+ * writes need no answer and fill the socket: the send that cannot finish
+ * within the deadline fails and drops the connection.
+ */
+static void test_hostile_main_socket_unread(void **state)
+{
+	struct fake_env *fx = *state;
+	uint8_t b[VU_CONFIG_MAX];
+	int64_t t0, slowest = 0;
+	int r = 0;
+
+	fx->f.protocol_features &= ~VIO_BIT(VU_PROTOCOL_F_REPLY_ACK);
+	fake_up_layout(fx);
+	fake_script(&fx->f, VU_SET_CONFIG, FAKE_DEAF, 0);
+	memset(b, 0xa5, sizeof(b));
+	t0 = now_ms();
+	while (r == 0 && now_ms() - t0 < 3 * WAIT_MS) {
+		const int64_t t = now_ms();
+
+		r = vio_config_write(&fx->fe.vdev, 0, b, sizeof(b));
+		if (now_ms() - t > slowest)
+			slowest = now_ms() - t;
+	}
+	assert_int_equal(r, -ETIMEDOUT);
+	expect_log(fx, "could not send SET_CONFIG");
+	if (slowest < FAKE_TIMEOUT_MS - 10 || slowest > FAKE_TIMEOUT_MS + 1500)
+		fail_msg("the longest send took %lld ms, its deadline was %d ms",
+			 (long long)slowest, FAKE_TIMEOUT_MS);
+	assert_false(vio_vu_frontend_connected(&fx->fe));
+}
+
+/* A reply that trickles in (a byte every 100 ms, 20 bytes) misses its
+ * deadline: each byte is progress, none moves the deadline. */
+static void test_hostile_reply_drips(void **state)
+{
+	struct fake_env *fx = *state;
+	uint64_t st;
+	int64_t t0, wall;
+
+	fake_up_layout(fx);
+	fake_script(&fx->f, VU_GET_STATUS, FAKE_DRIP, 0);
+	t0 = now_ms();
+	st = vio_device_get_status(&fx->fe.vdev);
+	wall = now_ms() - t0;
+	assert_false(vio_vu_frontend_connected(&fx->fe));
+	assert_int_equal(vio_vu_frontend_error(&fx->fe), -ETIMEDOUT);
+	assert_true(st & VIO_STATUS_NEEDS_RESET);
+	expect_log(fx, "GET_STATUS");
+	if (wall < FAKE_TIMEOUT_MS - 10 || wall > FAKE_TIMEOUT_MS + 1500)
+		fail_msg("the reply wait took %lld ms, its deadline was %d ms", (long long)wall,
+			 FAKE_TIMEOUT_MS);
+}
+
+/* The backend refuses SET_STATUS with FEATURES_OK: FEATURES_OK does not
+ * read back, the driver is not bound, the device is FAILED. */
+static void test_hostile_refuses_features_ok(void **state)
+{
+	struct fake_env *fx = *state;
+	const struct layout *l = fx->param;
+
+	fx->f.features |= l->features;
+	tdrv_init(&fx->drv, l->features, 1);
+	fake_script(&fx->f, VU_SET_STATUS, FAKE_REFUSE_STATUS, VIO_STATUS_FEATURES_OK);
+	assert_int_equal(fake_connect(fx), 0);
+	fake_bind(fx);
+	assert_null(fx->fe.vdev.driver);
+	assert_int_equal(fx->drv.probes, 0);
+	assert_false(vio_device_get_status(&fx->fe.vdev) & VIO_STATUS_FEATURES_OK);
+	assert_true(vio_device_get_status(&fx->fe.vdev) & VIO_STATUS_FAILED);
+	assert_int_equal(fake_seen(fx, VU_SET_VRING_KICK), 0);
+	assert_true(strstr(fx->log.last, "FEATURES_OK") != NULL);
+}
+
+/* The backend refuses SET_STATUS with DRIVER_OK: the device reads back
+ * NEEDS_RESET and the driver hears of it (a config interrupt). */
+static void test_hostile_refuses_driver_ok(void **state)
+{
+	struct fake_env *fx = *state;
+	const struct layout *l = fx->param;
+	struct logbuf seen;
+
+	fx->f.features |= l->features;
+	tdrv_init(&fx->drv, l->features, 1);
+	fake_script(&fx->f, VU_SET_STATUS, FAKE_REFUSE_STATUS, VIO_STATUS_DRIVER_OK);
+	assert_int_equal(fake_connect(fx), 0);
+	fake_bind(fx);
+	seen = fx->log;
+	assert_true(vio_device_get_status(&fx->fe.vdev) & VIO_STATUS_NEEDS_RESET);
+	assert_int_equal(vio_device_wait(&fx->fe.vdev, 0), 0);
+	assert_true(fx->drv.config_changes >= 1);
+	if (!strstr(seen.last, "refused DRIVER_OK"))
+		fail_msg("log says \"%s\", expected \"refused DRIVER_OK\"", seen.last);
+}
+
+/* ======================================================================== */
+/* main: variant tests x variants, then the single tests                    */
 
 static const struct { const char *name; uint64_t features; } extras[] = {
 	{ "", 0 },
@@ -2542,6 +2812,16 @@ static const struct named_test session_tests[] = {
 	T(test_reconnect_to_backend_without_inflight),
 };
 
+/* Hostile cases run once per ring layout. */
+static const struct named_test layout_hostile_tests[] = {
+	T(test_hostile_withheld_reply_channel_flood),
+	T(test_hostile_channel_replies_unread),
+	T(test_hostile_main_socket_unread),
+	T(test_hostile_reply_drips),
+	T(test_hostile_refuses_features_ok),
+	T(test_hostile_refuses_driver_ok),
+};
+
 static const struct named_test hostile_tests[] = {
 	T(test_hostile_queue_num_huge),
 	T(test_hostile_no_queue_count),
@@ -2574,7 +2854,8 @@ static const uint64_t packed_allowed;
 
 static struct CMUnitTest runs[(COUNT(variant_tests) + 1) * NVARIANTS + COUNT(session_tests) +
 			      COUNT(hostile_replies) + COUNT(hostile_inflights) +
-			      COUNT(hostile_tests) + 2];
+			      COUNT(hostile_tests) + COUNT(layout_hostile_tests) * COUNT(layouts) +
+			      2];
 static char *names[COUNT(runs)];
 static size_t nruns;
 
@@ -2633,6 +2914,10 @@ int main(void)
 	for (size_t t = 0; t < COUNT(hostile_tests); t++)
 		add_run(hostile_tests[t].name + 5, NULL, hostile_tests[t].fn, fake_setup,
 			fake_teardown, NULL);
+	for (size_t t = 0; t < COUNT(layout_hostile_tests); t++)
+		for (size_t l = 0; l < COUNT(layouts); l++)
+			add_run(layout_hostile_tests[t].name + 5, layouts[l].name,
+				layout_hostile_tests[t].fn, fake_setup, fake_teardown, &layouts[l]);
 	r = _cmocka_run_group_tests("vu_frontend", runs, nruns, NULL, NULL);
 	for (size_t i = 0; i < nruns; i++)
 		free(names[i]);
