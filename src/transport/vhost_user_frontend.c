@@ -1604,22 +1604,34 @@ int vio_vu_frontend_connect_fd(struct vio_vu_frontend *fe, int sock,
 	return 0;
 }
 
-/* A connected unix stream socket to path. */
-static int dial(const char *path)
+/*
+ * A connected unix stream socket to path, within timeout_ms. A listener
+ * whose backlog is full (one that never accepts) would block a plain
+ * connect() for good; non-blocking, it says EAGAIN and we try again until
+ * the deadline.
+ */
+static int dial(const char *path, int timeout_ms)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : VIO_VU_FE_TIMEOUT_MS);
 	int s, r;
 
 	if (!path || strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	memcpy(sa.sun_path, path, strlen(path) + 1);
-	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (s < 0)
 		return -errno;
-	if (connect(s, (const struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	while (connect(s, (const struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		r = -errno;
+		if (r == -EINTR)
+			continue;
+		if (r == -EAGAIN && now_ms() < deadline) {
+			usleep(5000);
+			continue;
+		}
 		close(s);
-		return r;
+		return r == -EAGAIN ? -ETIMEDOUT : r;
 	}
 	return s;
 }
@@ -1627,7 +1639,7 @@ static int dial(const char *path)
 int vio_vu_frontend_connect(struct vio_vu_frontend *fe, const char *socket_path,
 			    const struct vio_vu_frontend_config *cfg)
 {
-	int s = dial(socket_path);
+	int s = dial(socket_path, cfg->timeout_ms);
 
 	if (s < 0) {
 		memset(fe, 0, sizeof(*fe));
@@ -1700,7 +1712,7 @@ int vio_vu_frontend_reconnect_fd(struct vio_vu_frontend *fe, int sock)
 
 int vio_vu_frontend_reconnect(struct vio_vu_frontend *fe, const char *socket_path)
 {
-	int s = dial(socket_path);
+	int s = dial(socket_path, fe->cfg.timeout_ms);
 
 	if (s < 0)
 		return s;

@@ -2554,6 +2554,53 @@ static void expect_log(struct fake_env *fx, const char *says)
 		fail_msg("log says \"%s\", expected \"%s\"", fx->log.last, says);
 }
 
+/*
+ * A backend that listens and never accepts, its backlog full: connect
+ * (and reconnect) by path fail when the timeout passes, not never.
+ */
+static void test_hostile_never_accepts(void **state)
+{
+	struct fake_env *fx = *state;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char dir[] = "/tmp/vio-fe-XXXXXX";
+	int lfd, filler[4];
+	unsigned nfill = 0;
+	int64_t t0, wall;
+	int r;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/sock", dir);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 0), 0);
+	/* Fill the backlog: connect without blocking until it says so. */
+	while (nfill < 4) {
+		int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+		assert_true(c >= 0);
+		if (connect(c, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			assert_int_equal(errno, EAGAIN);
+			close(c);
+			break;
+		}
+		filler[nfill++] = c;
+	}
+	assert_true(nfill >= 1 && nfill < 4);
+	t0 = now_ms();
+	r = vio_vu_frontend_connect(&fx->fe, sa.sun_path, &fx->cfg);
+	wall = now_ms() - t0;
+	assert_int_equal(r, -ETIMEDOUT);
+	if (wall < FAKE_TIMEOUT_MS - 10 || wall > FAKE_TIMEOUT_MS + 1500)
+		fail_msg("connect took %lld ms, its deadline was %d ms", (long long)wall,
+			 FAKE_TIMEOUT_MS);
+	while (nfill)
+		close(filler[--nfill]);
+	close(lfd);
+	unlink(sa.sun_path);
+	rmdir(dir);
+}
+
 /* A thread that sends CONFIG_CHANGE on the backend channel as fast as
  * the socket takes it, and never reads. */
 struct flood {
@@ -2823,6 +2870,7 @@ static const struct named_test layout_hostile_tests[] = {
 };
 
 static const struct named_test hostile_tests[] = {
+	T(test_hostile_never_accepts),
 	T(test_hostile_queue_num_huge),
 	T(test_hostile_no_queue_count),
 	T(test_hostile_refuses_mem_table),
