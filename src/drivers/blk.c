@@ -1017,6 +1017,8 @@ static int read_config(struct blk_drv *bd, unsigned *nq)
 	bd->seg_bytes = MAX_TRANSFER;
 	if (vio_device_has_feature(dev, VIO_BLK_F_SIZE_MAX)) {
 		v = CFG(dev, size_max, &err);
+		if (err)
+			return err;
 		/* qemu-storage-daemon offers SIZE_MAX with 0; Linux reads that
 		 * (as any value under a page) as a page, and so do we, rather
 		 * than one sector per segment. */
@@ -1041,9 +1043,13 @@ static int read_config(struct blk_drv *bd, unsigned *nq)
 		*nq = clamp32(v, 1, want < VIO_BLK_DRV_MAX_QUEUES ? want : VIO_BLK_DRV_MAX_QUEUES);
 	}
 	if (vio_device_has_feature(dev, VIO_BLK_F_DISCARD)) {
-		bd->max_discard_sectors = range_sectors(dev, CFG(dev, max_discard_sectors, &err),
-							"max_discard_sectors");
+		v = CFG(dev, max_discard_sectors, &err);
+		if (err)
+			return err;
+		bd->max_discard_sectors = range_sectors(dev, v, "max_discard_sectors");
 		v = CFG(dev, max_discard_seg, &err);
+		if (err)
+			return err;
 		if (v == 0) {
 			blk_logf(dev, VIO_LOG_WARN, "max_discard_seg is 0: using seg_max's %u "
 				 "ranges per request, as Linux does", bd->max_segs);
@@ -1052,9 +1058,13 @@ static int read_config(struct blk_drv *bd, unsigned *nq)
 		bd->max_discard_ranges = clamp32(v, 1, VIO_BLK_DRV_MAX_RANGES);
 	}
 	if (vio_device_has_feature(dev, VIO_BLK_F_WRITE_ZEROES)) {
-		bd->max_wz_sectors = range_sectors(dev, CFG(dev, max_write_zeroes_sectors, &err),
-						   "max_write_zeroes_sectors");
+		v = CFG(dev, max_write_zeroes_sectors, &err);
+		if (err)
+			return err;
+		bd->max_wz_sectors = range_sectors(dev, v, "max_write_zeroes_sectors");
 		v = CFG(dev, max_write_zeroes_seg, &err);
+		if (err)
+			return err;
 		if (v == 0)
 			blk_logf(dev, VIO_LOG_WARN, "max_write_zeroes_seg is 0: using one range "
 				 "per request, as Linux does");
