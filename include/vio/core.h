@@ -363,6 +363,11 @@ void vio_device_unbind(struct vio_device *dev);
 
 bool vio_device_has_feature(const struct vio_device *dev, unsigned bit);
 
+/* Log through the bus's log callback, if any: how a driver says why it
+ * refuses or clamps what the device told it (the library never prints).
+ * Like vio_dev_log(), no formatting; drivers format first. */
+void vio_device_log(const struct vio_device *dev, enum vio_log_level level, const char *msg);
+
 /*
  * Reads config space consistently: retries while the generation changes,
  * at most 16 times, then -EAGAIN. Other errors from the transport pass.

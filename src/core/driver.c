@@ -27,6 +27,26 @@ static void bus_log(const struct vio_bus *bus, enum vio_log_level level, const c
 		bus->log(bus->log_opaque, level, msg);
 }
 
+void vio_device_log(const struct vio_device *dev, enum vio_log_level level, const char *msg)
+{
+	bus_log(dev->bus, level, msg);
+}
+
+/* "virtio0: <driver>: probe failed: <why>" into buf, without snprintf (the
+ * core is freestanding); cut short to fit. */
+static void probe_failed_msg(char *buf, size_t cap, const struct vio_device *dev,
+			     const char *name, int err)
+{
+	const char *parts[] = { dev->name, ": ", name ? name : "driver", ": probe failed: ",
+				vio_strerror(err) };
+	size_t n = 0;
+
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+		for (const char *c = parts[i]; *c && n + 1 < cap; c++)
+			buf[n++] = *c;
+	buf[n] = '\0';
+}
+
 bool vio_device_has_feature(const struct vio_device *dev, unsigned bit)
 {
 	return vio_has_feature(dev->features, bit);
@@ -97,8 +117,11 @@ static int bind(struct vio_device *dev, struct vio_driver *drv)
 	dev->driver = drv;
 	r = drv->probe(dev);
 	if (r < 0) {
+		char msg[160];
+
 		dev->driver = NULL;
-		bus_log(dev->bus, VIO_LOG_ERR, "driver probe failed");
+		probe_failed_msg(msg, sizeof(msg), dev, drv->name, r);
+		bus_log(dev->bus, VIO_LOG_ERR, msg);
 		goto fail;
 	}
 	if (!(dev->ops->get_status(dev) & VIO_STATUS_DRIVER_OK))
@@ -316,15 +339,20 @@ static int setup_vq(struct vio_device *dev, unsigned qi, const struct vio_vq_inf
 	unsigned size = info->size ? info->size : max;
 	size_t off_drv, off_dev, off_ind, align = 4096;
 	struct vio_drvq_config c;
-	uint64_t dma;
+	uint64_t dma, ind_bytes;
 	int r;
 
+	/* Legacy transports take one block at a fixed alignment and cannot
+	 * change the size. */
+	if (dev->legacy && dev->ops->legacy_align)
+		size = max;
+	/* max comes from the device: check before any size arithmetic. */
+	if (max == 0 || size > max || !vio_ring_size_valid(f, size) ||
+	    indirect_max > VIO_SPLIT_MAX_SIZE)
+		return -EINVAL;
 	if (dev->legacy && dev->ops->legacy_align) {
-		/* Legacy transports take one block at a fixed alignment and
-		 * cannot change the size. */
 		struct vio_ring_addrs a;
 
-		size = max;
 		if (dev->ops->legacy_align > align)
 			align = dev->ops->legacy_align;
 		vio_ring_legacy_layout(0, size, dev->ops->legacy_align, &a);
@@ -336,10 +364,13 @@ static int setup_vq(struct vio_device *dev, unsigned qi, const struct vio_vq_inf
 		off_dev = align_up(off_drv + vio_ring_driver_bytes(f, size), vio_ring_device_align(f));
 		off_ind = align_up(off_dev + vio_ring_device_bytes(f, size), 16);
 	}
-	if (max == 0 || size > max || !vio_ring_size_valid(f, size))
-		return -EINVAL;
 
-	vq->mem_len_ = off_ind + (size_t)size * indirect_max * 16;
+	/* At most 2^15 * 2^15 * 16 bytes of tables: fits 64 bits, maybe not
+	 * a 32-bit size_t. */
+	ind_bytes = (uint64_t)size * indirect_max * 16;
+	if (ind_bytes > SIZE_MAX - off_ind)
+		return -ENOMEM;
+	vq->mem_len_ = off_ind + (size_t)ind_bytes;
 	vq->mem_ = vio_dma_alloc(dev, vq->mem_len_, align, &dma);
 	vq->slots_len_ = vio_drvq_slots_bytes(size);
 	vq->slots_ = dev->bus->alloc(dev->bus->alloc_opaque, vq->slots_len_);

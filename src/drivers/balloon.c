@@ -464,6 +464,7 @@ static int balloon_probe(struct vio_device *dev)
 	struct vio_vq_info info[3];
 	struct vio_bus *bus = dev->bus;
 	struct balloon *b;
+	size_t ents_len;
 	int r;
 
 	b = bus->alloc(bus->alloc_opaque, sizeof(*b));
@@ -475,7 +476,9 @@ static int balloon_probe(struct vio_device *dev)
 	b->cap = cfg->max_pages ? cfg->max_pages : DEFAULT_MAX_PAGES;
 	b->tell_host = vio_device_has_feature(dev, VIO_BALLOON_F_MUST_TELL_HOST);
 	dev->priv = b;
-	b->ents = bus->alloc(bus->alloc_opaque, (size_t)b->cap * sizeof(*b->ents));
+	/* A 32-bit option times 16 bytes: not always a size_t. */
+	if (!__builtin_mul_overflow((size_t)b->cap, sizeof(*b->ents), &ents_len))
+		b->ents = bus->alloc(bus->alloc_opaque, ents_len);
 	if (!b->ents) {
 		r = -ENOMEM;
 		goto fail;

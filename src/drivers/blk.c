@@ -17,7 +17,9 @@
  * lets threads that each own queues use the per-queue calls without a lock.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -44,6 +46,12 @@
 /* Largest IN/OUT request, whatever the device allows. */
 #define MAX_TRANSFER   (UINT32_C(1) << 30)
 #define SIZE_MAX_FLOOR 4096u   /* smallest segment limit honoured, as Linux's page */
+
+/* Largest capacity taken: one whose byte count fits 64 bits. */
+#define MAX_CAPACITY   (UINT64_MAX >> VIO_BLK_SECTOR_SHIFT)
+/* Largest blk_size taken: Linux's BLK_MAX_BLOCK_SIZE (64 KiB; PAGE_SIZE
+ * before large block sizes). The protocol's unit stays 512 bytes. */
+#define MAX_BLK_SIZE   65536u
 
 #define DRV_BLK_FEATURES (VIO_BIT(VIO_BLK_F_SIZE_MAX) | VIO_BIT(VIO_BLK_F_SEG_MAX) | \
 			  VIO_BIT(VIO_BLK_F_GEOMETRY) | VIO_BIT(VIO_BLK_F_RO) | \
@@ -105,6 +113,24 @@ static struct blk_drv *drv_of(struct vio_device *dev)
 	if (!dev || !dev->driver || dev->driver->probe != blk_probe)
 		return NULL;
 	return dev->priv;
+}
+
+static void blk_logf(struct vio_device *dev, enum vio_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* "virtio0: virtio_blk: ..." through the bus's log callback. */
+static void blk_logf(struct vio_device *dev, enum vio_log_level level, const char *fmt, ...)
+{
+	char msg[256];
+	int n = snprintf(msg, sizeof(msg), "%s: virtio_blk: ", dev->name);
+	va_list ap;
+
+	if (n < 0 || (size_t)n >= sizeof(msg))
+		n = 0;
+	va_start(ap, fmt);
+	vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+	va_end(ap);
+	vio_device_log(dev, level, msg);
 }
 
 static uint8_t *slot_dma(struct blk_q *q, unsigned i)
@@ -314,7 +340,10 @@ static int fill_ranges(struct blk_drv *bd, const struct vio_blk_drv_io *io, uint
 		return -EOPNOTSUPP;
 	if (vio_device_has_feature(bd->dev, VIO_BLK_F_RO))
 		return -EROFS;
-	if (left == 0 || !range_ok(bd, sector, left) || (left + per - 1) / per > max)
+	/* per >= 1 once the feature is negotiated (read_config). Ranges
+	 * needed, rounded up without computing left + per - 1. */
+	if (left == 0 || !range_ok(bd, sector, left) || per == 0 ||
+	    left / per + (left % per != 0) > max)
 		return -EINVAL;
 	while (left) {
 		struct vio_blk_discard_write_zeroes r;
@@ -690,11 +719,15 @@ static int ranges_sync(struct vio_device *dev, uint32_t type, uint64_t sector, u
 
 	if (!bd)
 		return -ENODEV;
+	/* At most (2^32 - 1) * VIO_BLK_DRV_MAX_RANGES: fits 64 bits. 0 when
+	 * the feature is not negotiated: the first request says so. */
 	most = type == VIO_BLK_T_DISCARD ?
 	       (uint64_t)bd->max_discard_sectors * bd->max_discard_ranges :
 	       (uint64_t)bd->max_wz_sectors * bd->max_wz_ranges;
 	if (nsectors == 0)
 		return -EINVAL;
+	if (most == 0)
+		most = nsectors;
 	while (nsectors) {
 		uint64_t chunk = nsectors < most ? nsectors : most;
 		struct vio_blk_drv_io io = {
@@ -902,6 +935,48 @@ static uint32_t clamp32(uint64_t v, uint32_t lo, uint32_t hi)
 	return v < lo ? lo : v > hi ? hi : (uint32_t)v;
 }
 
+/* A capacity the driver can use: its byte count must fit 64 bits, or
+ * every offset computed from it (sector * 512, here and in the caller)
+ * may wrap. Says why not in a log line ending in `then`. */
+static bool capacity_ok(struct vio_device *dev, uint64_t cap, const char *then)
+{
+	if (cap <= MAX_CAPACITY)
+		return true;
+	blk_logf(dev, VIO_LOG_ERR, "capacity of %llu sectors refused: its size in bytes "
+		 "(x 512) does not fit 64 bits (at most %llu sectors)%s",
+		 (unsigned long long)cap, (unsigned long long)MAX_CAPACITY, then);
+	return false;
+}
+
+/* A maximum of sectors per DISCARD / WRITE_ZEROES range: 0 means no limit,
+ * as Linux reads it (the spec gives 0 no meaning). */
+static uint32_t range_sectors(struct vio_device *dev, uint64_t v, const char *field)
+{
+	if (v)
+		return (uint32_t)v;
+	blk_logf(dev, VIO_LOG_WARN, "%s is 0: taken as no limit, as Linux does", field);
+	return UINT32_MAX;
+}
+
+/*
+ * Reads and checks what the device says about itself. A value the driver
+ * cannot work with fails the probe with a log line saying which and why;
+ * a value out of the spec that has a safe reading (Linux's) is clamped,
+ * also with a log line. Per field:
+ *   capacity           byte count must fit 64 bits, else -ERANGE
+ *   blk_size           a power of two in [512, 64 KiB], else -EINVAL (Linux
+ *                      fails probe: "invalid block size")
+ *   seg_max            0 -> 1 (Linux: "at least one SG element, whatever
+ *                      they say"); above VIO_BLK_DRV_MAX_SEGS -> that
+ *   size_max           under a page -> a page (Linux does the same)
+ *   num_queues         0 with MQ -> -EINVAL (Linux: "MQ advertised but zero
+ *                      queues reported")
+ *   max_*_sectors      0 -> no limit (Linux: UINT_MAX)
+ *   max_discard_seg    0 -> seg_max's count (Linux); at most
+ *                      VIO_BLK_DRV_MAX_RANGES
+ *   max_write_zeroes_seg 0 -> 1 (Linux sends one range per request)
+ * discard_sector_alignment is not used: requests are not split by it.
+ */
 static int read_config(struct blk_drv *bd, unsigned *nq)
 {
 	struct vio_device *dev = bd->dev;
@@ -909,20 +984,41 @@ static int read_config(struct blk_drv *bd, unsigned *nq)
 	uint64_t v;
 	int err = 0;
 
-	bd->capacity = CFG(dev, capacity, &err);
+	v = CFG(dev, capacity, &err);
+	if (err)
+		return err;
+	if (!capacity_ok(dev, v, ""))
+		return -ERANGE;
+	bd->capacity = v;
 	bd->blk_size = VIO_BLK_SECTOR_SIZE;
 	if (vio_device_has_feature(dev, VIO_BLK_F_BLK_SIZE)) {
 		v = CFG(dev, blk_size, &err);
-		if (v >= VIO_BLK_SECTOR_SIZE && !(v & (v - 1)))
-			bd->blk_size = (uint32_t)v;
+		if (err)
+			return err;
+		if (v < VIO_BLK_SECTOR_SIZE || v > MAX_BLK_SIZE || (v & (v - 1))) {
+			blk_logf(dev, VIO_LOG_ERR, "invalid block size %llu: blk_size must be a "
+				 "power of two from %u to %u", (unsigned long long)v,
+				 VIO_BLK_SECTOR_SIZE, MAX_BLK_SIZE);
+			return -EINVAL;
+		}
+		bd->blk_size = (uint32_t)v;
 	}
 	/* Without SEG_MAX a request gets one data segment, as in Linux. */
 	bd->max_segs = 1;
-	if (vio_device_has_feature(dev, VIO_BLK_F_SEG_MAX))
-		bd->max_segs = clamp32(CFG(dev, seg_max, &err), 1, VIO_BLK_DRV_MAX_SEGS);
+	if (vio_device_has_feature(dev, VIO_BLK_F_SEG_MAX)) {
+		v = CFG(dev, seg_max, &err);
+		if (err)
+			return err;
+		if (v == 0)
+			blk_logf(dev, VIO_LOG_WARN, "seg_max is 0: using one data segment per "
+				 "request, as Linux does");
+		bd->max_segs = clamp32(v, 1, VIO_BLK_DRV_MAX_SEGS);
+	}
 	bd->seg_bytes = MAX_TRANSFER;
 	if (vio_device_has_feature(dev, VIO_BLK_F_SIZE_MAX)) {
 		v = CFG(dev, size_max, &err);
+		if (err)
+			return err;
 		/* qemu-storage-daemon offers SIZE_MAX with 0; Linux reads that
 		 * (as any value under a page) as a page, and so do we, rather
 		 * than one sector per segment. */
@@ -931,23 +1027,48 @@ static int read_config(struct blk_drv *bd, unsigned *nq)
 		bd->seg_bytes = clamp32(v & ~(uint64_t)(VIO_BLK_SECTOR_SIZE - 1),
 					VIO_BLK_SECTOR_SIZE, MAX_TRANSFER);
 	}
+	/* At most 32 * 2^30: fits 64 bits. */
 	v = (uint64_t)bd->max_segs * bd->seg_bytes;
 	bd->max_transfer = v > MAX_TRANSFER ? MAX_TRANSFER : (uint32_t)v;
 	*nq = 1;
-	if (vio_device_has_feature(dev, VIO_BLK_F_MQ))
-		*nq = clamp32(CFG(dev, num_queues, &err), 1, want < VIO_BLK_DRV_MAX_QUEUES ?
-							      want : VIO_BLK_DRV_MAX_QUEUES);
+	if (vio_device_has_feature(dev, VIO_BLK_F_MQ)) {
+		v = CFG(dev, num_queues, &err);
+		if (err)
+			return err;
+		if (v == 0) {
+			blk_logf(dev, VIO_LOG_ERR, "VIRTIO_BLK_F_MQ offered with num_queues 0: "
+				 "the device has no request queue");
+			return -EINVAL;
+		}
+		*nq = clamp32(v, 1, want < VIO_BLK_DRV_MAX_QUEUES ? want : VIO_BLK_DRV_MAX_QUEUES);
+	}
 	if (vio_device_has_feature(dev, VIO_BLK_F_DISCARD)) {
-		bd->max_discard_sectors = clamp32(CFG(dev, max_discard_sectors, &err), 1,
-						  UINT32_MAX);
-		bd->max_discard_ranges = clamp32(CFG(dev, max_discard_seg, &err), 1,
-						 VIO_BLK_DRV_MAX_RANGES);
+		v = CFG(dev, max_discard_sectors, &err);
+		if (err)
+			return err;
+		bd->max_discard_sectors = range_sectors(dev, v, "max_discard_sectors");
+		v = CFG(dev, max_discard_seg, &err);
+		if (err)
+			return err;
+		if (v == 0) {
+			blk_logf(dev, VIO_LOG_WARN, "max_discard_seg is 0: using seg_max's %u "
+				 "ranges per request, as Linux does", bd->max_segs);
+			v = bd->max_segs;
+		}
+		bd->max_discard_ranges = clamp32(v, 1, VIO_BLK_DRV_MAX_RANGES);
 	}
 	if (vio_device_has_feature(dev, VIO_BLK_F_WRITE_ZEROES)) {
-		bd->max_wz_sectors = clamp32(CFG(dev, max_write_zeroes_sectors, &err), 1,
-					     UINT32_MAX);
-		bd->max_wz_ranges = clamp32(CFG(dev, max_write_zeroes_seg, &err), 1,
-					    VIO_BLK_DRV_MAX_RANGES);
+		v = CFG(dev, max_write_zeroes_sectors, &err);
+		if (err)
+			return err;
+		bd->max_wz_sectors = range_sectors(dev, v, "max_write_zeroes_sectors");
+		v = CFG(dev, max_write_zeroes_seg, &err);
+		if (err)
+			return err;
+		if (v == 0)
+			blk_logf(dev, VIO_LOG_WARN, "max_write_zeroes_seg is 0: using one range "
+				 "per request, as Linux does");
+		bd->max_wz_ranges = clamp32(v, 1, VIO_BLK_DRV_MAX_RANGES);
 	}
 	return err;
 }
@@ -1018,9 +1139,10 @@ static void blk_config_changed(struct vio_device *dev)
 
 	if (!bd)
 		return;
-	/* The device may grow or shrink the disk. */
+	/* The device may grow or shrink the disk; a size the driver cannot
+	 * use leaves the old one. */
 	cap = CFG(dev, capacity, &err);
-	if (!err)
+	if (!err && capacity_ok(dev, cap, "; keeping the old capacity"))
 		bd->capacity = cap;
 }
 

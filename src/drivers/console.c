@@ -265,6 +265,7 @@ static int con_probe(struct vio_device *dev)
 		  .len_policy = VIO_LEN_CLAMP },
 	};
 	struct con_state *s = vio_priv_alloc(dev, sizeof(*s));
+	size_t rx_len, tx_len;
 	unsigned qmin;
 	int r;
 
@@ -287,7 +288,15 @@ static int con_probe(struct vio_device *dev)
 	s->segs = cap(s->segs, 1, qmin);
 	s->nrx = cap(o->rx_bufs, DEFAULT_BUFS, s->vqs[RX].q.size);
 	s->ntx = cap(o->tx_bufs, DEFAULT_BUFS, s->vqs[TX].q.size);
-	s->mem_len = (size_t)s->nrx * s->rx_bytes + (size_t)s->ntx * s->tx_bytes;
+	/* Options times queue sizes: fits 64 bits, checked for a 32-bit size_t. */
+	if (__builtin_mul_overflow((size_t)s->nrx, (size_t)s->rx_bytes, &rx_len) ||
+	    __builtin_mul_overflow((size_t)s->ntx, (size_t)s->tx_bytes, &tx_len) ||
+	    __builtin_add_overflow(rx_len, tx_len, &s->mem_len)) {
+		vio_device_reset(dev);
+		vio_del_vqs(dev);
+		vio_priv_free(dev, s, sizeof(*s));
+		return -ENOMEM;
+	}
 	s->mem = vio_dma_alloc(dev, s->mem_len, 64, &s->mem_dma);
 	s->bufs = vio_priv_alloc(dev, sizeof(*s->bufs) * (s->nrx + s->ntx));
 	s->sg = vio_priv_alloc(dev, sizeof(*s->sg) * s->segs);

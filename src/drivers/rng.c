@@ -253,7 +253,13 @@ static int rng_probe(struct vio_device *dev)
 	s->nreqs = o->bufs ? o->bufs : DEFAULT_BUFS;
 	if (s->nreqs > qsize)
 		s->nreqs = qsize;
-	s->bounce_len = (size_t)s->nreqs * s->buf_bytes;
+	/* Fits 64 bits (queue size times a 32-bit option); not always size_t. */
+	if (__builtin_mul_overflow((size_t)s->nreqs, (size_t)s->buf_bytes, &s->bounce_len)) {
+		vio_device_reset(dev);
+		vio_del_vqs(dev);
+		vio_priv_free(dev, s, sizeof(*s));
+		return -ENOMEM;
+	}
 	s->bounce = vio_dma_alloc(dev, s->bounce_len, 64, &s->bounce_dma);
 	s->reqs = vio_priv_alloc(dev, sizeof(*s->reqs) * s->nreqs);
 	s->sg = vio_priv_alloc(dev, sizeof(*s->sg) * s->segs);

@@ -29,6 +29,7 @@ const char *vio_strerror(int err)
 	case EPROTO:    return "protocol violation by the peer";
 	case EMSGSIZE:  return "message size wrong for its type";
 	case E2BIG:     return "too large";
+	case ERANGE:    return "value out of range";
 	case EBUSY:     return "busy";
 	case ENODEV:    return "no such device";
 	case EPERM:     return "operation not permitted";

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """test_vio_perf.py - vio-perf against libvio's vhost-user-blk daemon, as TAP.
 
-    test_vio_perf.py VIO_PERF VHOST_USER_BLK
+    test_vio_perf.py VIO_PERF VHOST_USER_BLK VU_BLK_HOSTILE
 
 Starts the daemon (built in the same tree; meson passes both paths) on a
 file in a temporary directory and runs vio-perf against it: verify mode
@@ -13,6 +13,12 @@ changed with pwrite, then a read-phase run with the same seed.
 
 With qemu-storage-daemon installed, a few runs go against it too (a
 backend nobody here wrote); without it those are skipped.
+
+A hostile backend (VU_BLK_HOSTILE, tests/tools/vu_blk_hostile.c) presents
+config values a real device would not: a capacity whose byte count wraps
+64 bits, blk_size 0, MQ with num_queues 0. vio-perf must refuse each with
+exit 2 and a message naming the value, on both ring layouts, and never
+run (or exit 0) on a device it misread.
 
 Every subprocess has a timeout: a hang fails its test instead of the
 suite. No test asserts on timing.
@@ -27,7 +33,7 @@ import sys
 import tempfile
 import time
 
-VIO_PERF, DAEMON = sys.argv[1], sys.argv[2]
+VIO_PERF, DAEMON, HOSTILE = sys.argv[1], sys.argv[2], sys.argv[3]
 RUN_TIMEOUT = 120       # seconds: a hang guard, not a measurement
 START_TIMEOUT = 20
 TMP = tempfile.mkdtemp(prefix="vio-perf-test-")
@@ -115,6 +121,21 @@ class Daemon:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+class Hostile(Daemon):
+    """vu_blk_hostile: a vhost-user-blk backend with the config its
+    arguments give (--capacity=SECTORS, --blk-size=N, --num-queues=N, ...)."""
+
+    def __init__(self, *args):
+        Daemon.seq += 1
+        tag = "hostile%d" % Daemon.seq
+        self.sock = os.path.join(TMP, tag + ".sock")
+        self.log = open(os.path.join(TMP, tag + ".log"), "w+")
+        self.proc = subprocess.Popen(
+            [HOSTILE, "--socket-path=" + self.sock, "--quiet"] + list(args),
+            stdout=self.log, stderr=subprocess.STDOUT)
+        wait_socket(self.sock, self.proc)
 
 
 class Qsd:
@@ -427,6 +448,52 @@ def t_usage(d):
           p.returncode == 0 and "--rwmixread" in p.stdout and "--verify" in p.stdout, p.stdout)
 
 
+HOSTILE_TIMEOUT = 30    # seconds: each of these must end at once, not hang
+
+
+def t_hostile():
+    """Config values a real device would not give: refused before any I/O,
+    exit 2, the value named; never a run over a size that wrapped."""
+    wraps = (1 << 55) + 8      # 2^64 + 4096 bytes: wraps to 4096
+    cases = [
+        ("capacity 2^55+8 sectors", ["--capacity=%d" % wraps],
+         [str(wraps), "capacity", "refused"]),
+        ("capacity 2^64-1 sectors", ["--capacity=%d" % ((1 << 64) - 1)],
+         [str((1 << 64) - 1), "capacity", "refused"]),
+        ("blk_size 0", ["--blk-size=0"], ["invalid block size 0", "refused"]),
+        ("blk_size 3000", ["--blk-size=3000"], ["invalid block size 3000", "refused"]),
+        ("num_queues 0", ["--num-queues=0"], ["num_queues 0", "refused"]),
+    ]
+    for ring in ("split", "packed"):
+        for name, args, words in cases:
+            h = Hostile(*args)
+            # No --verify: the device stores nothing, and a run over a
+            # misread size must fail by itself, not by a verify mismatch.
+            rc, out, err = perf(h.sock, "--ring=" + ring, "--count=100",
+                                timeout=HOSTILE_TIMEOUT)
+            h.stop()
+            check("hostile backend, %s, %s: exit 2, says why" % (name, ring),
+                  rc == 2 and all(w in err for w in words) and out == "",
+                  "rc=%s stdout=%r\n%s" % (rc, out, err))
+        # The edges that are valid still run: the largest capacity whose
+        # byte count fits, 64 KiB blocks, a second queue.
+        h = Hostile("--capacity=%d" % ((1 << 55) - 1), "--blk-size=65536", "--num-queues=2",
+                    "--queues=2")
+        rc, j, err = perf_json(h.sock, "--ring=" + ring, "--count=2000", "--queues=2",
+                               "--bs=64k")
+        h.stop()
+        check("hostile backend, largest capacity, 64k blocks, 2 queues, %s: runs" % ring,
+              rc == 0 and j and j["ios"] == 2000 and j["ring"] == ring,
+              "rc=%s %s\n%s" % (rc, j, err))
+    for bad in ("--capacity=-1", "--capacity= 1", "--capacity=18446744073709551616",
+                "--blk-size=4294967296", "--num-queues=65536", "--queues=0", "--capacity",
+                "--frobnicate=1"):
+        p = subprocess.run([HOSTILE, "--socket-path=" + os.path.join(TMP, "never.sock"), bad],
+                           capture_output=True, text=True, timeout=HOSTILE_TIMEOUT)
+        check("vu_blk_hostile refuses %s: exit 2 with a message" % bad,
+              p.returncode == 2 and p.stderr != "", p.stderr)
+
+
 def t_qsd():
     names = ["qemu-storage-daemon: verify randrw, 2 queues, 2 threads",
              "qemu-storage-daemon: json run",
@@ -465,6 +532,7 @@ def main():
         t_killed_backend_poll()
         t_device_errors()
         t_null_backend()
+        t_hostile()
         t_qsd()
     except Exception as e:  # a broken fixture is a failure, not a crash
         tap(False, "fixture", repr(e))

@@ -471,7 +471,7 @@ static void test_strerror_distinct(void **state)
 {
 	/* The codes the mem and ring layers document returning. */
 	static const int codes[] = {
-		EIO, EFAULT, ENOSPC, EINVAL, EOVERFLOW, ENOBUFS, EAGAIN, EEXIST, ENOENT,
+		EIO, EFAULT, ENOSPC, EINVAL, EOVERFLOW, ENOBUFS, EAGAIN, EEXIST, ENOENT, ERANGE,
 	};
 	const size_t n = sizeof(codes) / sizeof(codes[0]);
 	const char *unknown = vio_strerror(-99999);

@@ -100,6 +100,7 @@ struct perf {
 	struct vio_blk_driver drv;
 	struct vio_device *dev;
 	bool fe_up, bus_up, drv_up;
+	uint64_t dev_bytes;     /* the device's size: capacity * 512, checked */
 	uint64_t nblocks;
 	struct perm perm;
 	uint8_t *gens;          /* mixed verify: generation each block holds */
@@ -604,6 +605,15 @@ static void fe_log(void *opaque, enum vio_log_level level, const char *msg)
 		fprintf(stderr, "vio-perf: vhost-user: %s\n", msg);
 }
 
+/* The blk driver's sentences: why it refuses or adjusts what the backend
+ * says about the device (capacity, block size, queues, limits). */
+static void drv_log(void *opaque, enum vio_log_level level, const char *msg)
+{
+	(void)opaque;
+	if (level <= VIO_LOG_WARN || getenv("VIO_DEBUG"))
+		fprintf(stderr, "vio-perf: driver: %s\n", msg);
+}
+
 static unsigned pow2_at_least(uint64_t v)
 {
 	unsigned p = 1;
@@ -644,12 +654,14 @@ static int connect_backend(struct perf *p)
 		.log = fe_log,
 	};
 	/* Rings, request headers and indirect tables take about 1 KiB per
-	 * ring entry; the data buffers qd * bs per queue. */
+	 * ring entry; the data buffers qd * bs per queue. The options bound
+	 * it (queues <= 16, qd <= 2^14, bs <= 2^30, qsize <= 2^15): at most
+	 * about 2^48, no overflow in 64 bits. */
 	const uint64_t mem = (uint64_t)o->queues * ((uint64_t)o->qd * o->bs + (uint64_t)qsize * 1024 +
 						    65536) + (1u << 20);
 	int r;
 
-	if (mem > (UINT64_C(16) << 30)) {
+	if (mem > (UINT64_C(16) << 30) || mem > SIZE_MAX) {
 		fprintf(stderr, "vio-perf: --qd=%u --bs=%" PRIu64 " --queues=%u needs %" PRIu64
 			" MiB of shared memory: too much\n", o->qd, o->bs, o->queues, mem >> 20);
 		return -ENOMEM;
@@ -696,6 +708,7 @@ static int bind_driver(struct perf *p)
 	if (o->no_in_order)
 		dopts.features_off |= VIO_BIT(VIO_F_IN_ORDER);
 	vio_bus_init(&p->bus, bus_alloc, bus_free, NULL);
+	p->bus.log = drv_log;
 	r = vio_blk_drv_register(&p->bus, &p->drv, &dopts);
 	if (r)
 		return r;
@@ -709,6 +722,13 @@ static int bind_driver(struct perf *p)
 	if (getenv("VIO_DEBUG"))
 		fprintf(stderr, "vio-perf: negotiated features %#" PRIx64 ", status %#x\n",
 			p->dev->features, status);
+	if (!p->dev->driver && (status & VIO_STATUS_FAILED) && vio_vu_frontend_connected(&p->fe)) {
+		/* Probe failed: what the device says about itself is
+		 * something the driver cannot use (the line above says what). */
+		fprintf(stderr, "vio-perf: the blk driver refused the device the backend at %s "
+			"offers (see above); nothing was run\n", o->socket);
+		return -EPROTO;
+	}
 	if (!p->dev->driver || !(status & VIO_STATUS_DRIVER_OK) ||
 	    (status & (VIO_STATUS_NEEDS_RESET | VIO_STATUS_FAILED))) {
 		fprintf(stderr, "vio-perf: the backend at %s did not accept the device setup "
@@ -723,10 +743,21 @@ static int bind_driver(struct perf *p)
 static int check_device(struct perf *p)
 {
 	const struct perf_opts *o = &p->o;
-	const uint64_t bytes = vio_blk_drv_capacity(p->dev) * 512;
+	const uint64_t sectors = vio_blk_drv_capacity(p->dev);
 	const unsigned nq = vio_blk_drv_num_queues(p->dev);
-	uint64_t region = o->size ? o->size : bytes;
+	const uint32_t blk_size = vio_blk_drv_block_size(p->dev);
+	uint64_t bytes, region;
 
+	/* The driver refuses such a device; a driver that did not would have
+	 * every offset below wrap. */
+	if (sectors > UINT64_MAX / 512) {
+		fprintf(stderr, "vio-perf: the device's capacity of %" PRIu64 " sectors is "
+			"refused: its size in bytes does not fit 64 bits\n", sectors);
+		return -ERANGE;
+	}
+	bytes = sectors * 512;
+	region = o->size ? o->size : bytes;
+	p->dev_bytes = bytes;
 	if (nq < o->queues) {
 		fprintf(stderr, "vio-perf: --queues=%u: the backend has %u queue%s (multiqueue "
 			"needs VIRTIO_BLK_F_MQ and num-queues on the backend)\n", o->queues, nq,
@@ -756,9 +787,11 @@ static int check_device(struct perf *p)
 			"request (%zu bytes)\n", o->bs, vio_blk_drv_max_transfer(p->dev));
 		return -EINVAL;
 	}
-	if (o->bs % vio_blk_drv_block_size(p->dev) && !o->quiet)
+	if (blk_size && o->bs % blk_size && !o->quiet)
 		fprintf(stderr, "vio-perf: note: --bs=%" PRIu64 " is not a multiple of the "
-			"device's block size (%u)\n", o->bs, vio_blk_drv_block_size(p->dev));
+			"device's block size (%u)\n", o->bs, blk_size);
+	/* Every block's byte offset (block * bs) is below region <= bytes:
+	 * no offset computed from a block number wraps. */
 	p->nblocks = region / o->bs;
 	p->nq = o->queues;
 	return 0;
@@ -770,7 +803,13 @@ static int setup_queues(struct perf *p)
 	const struct perf_opts *o = &p->o;
 
 	p->nworkers = o->threads;
-	p->buf_len = (size_t)o->qd * o->bs;
+	/* qd * bs <= 2^44, checked against SIZE_MAX in connect_backend();
+	 * checked again here, where it becomes a size_t. */
+	if (__builtin_mul_overflow((size_t)o->qd, (size_t)o->bs, &p->buf_len)) {
+		fprintf(stderr, "vio-perf: --qd=%u --bs=%" PRIu64 ": too much memory\n", o->qd,
+			o->bs);
+		return -ENOMEM;
+	}
 	for (unsigned i = 0; i < p->nworkers; i++) {
 		p->workers[i].p = p;
 		hist_init(&p->workers[i].hist);
@@ -784,7 +823,8 @@ static int setup_queues(struct perf *p)
 		w->qs[w->nq++] = q;
 		q->call_fd = vio_vu_frontend_call_fd(&p->fe, qi);
 		q->rng = mix64(p->seed + qi) | 1;
-		q->seq = p->nblocks * qi / p->nq;
+		/* nblocks * qi / nq, without the product */
+		q->seq = p->nblocks / p->nq * qi + p->nblocks % p->nq * qi / p->nq;
 		q->ctx = calloc(o->qd, sizeof(*q->ctx));
 		q->idle = calloc(o->qd, sizeof(*q->idle));
 		p->bufs[qi] = vio_blk_drv_alloc_buffer(p->dev, p->buf_len);
@@ -811,7 +851,8 @@ static int setup_queues(struct perf *p)
 	if (o->verify) {
 		perm_init(&p->perm, p->nblocks, p->seed);
 		if (rw_reads(o->rw) && rw_writes(o->rw) && o->phase == PHASE_ALL) {
-			p->gens = calloc(p->nblocks, 1);
+			/* One byte per block: calloc takes a size_t. */
+			p->gens = p->nblocks <= SIZE_MAX ? calloc((size_t)p->nblocks, 1) : NULL;
 			if (!p->gens) {
 				fprintf(stderr, "vio-perf: out of memory\n");
 				return -ENOMEM;
@@ -1008,7 +1049,7 @@ int main(int argc, char **argv)
 	}
 	if (!p->o.quiet && !p->o.json)
 		fprintf(stderr, "vio-perf: %s: %" PRIu64 " bytes, %u queue%s, %s ring; %s%s\n",
-			p->o.socket, vio_blk_drv_capacity(p->dev) * 512, vio_blk_drv_num_queues(p->dev),
+			p->o.socket, p->dev_bytes, vio_blk_drv_num_queues(p->dev),
 			vio_blk_drv_num_queues(p->dev) == 1 ? "" : "s",
 			vio_device_has_feature(p->dev, VIO_F_RING_PACKED) ? "packed" : "split",
 			rw_name(p->o.rw), p->o.verify ? " with verify" : "");

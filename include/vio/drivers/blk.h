@@ -8,6 +8,15 @@
  * segment area and status byte preallocated in DMA memory, so no request
  * allocates anything.
  *
+ * Config the device gives is checked at probe, as Linux's virtio_blk does;
+ * each refusal or adjustment is a line on the bus's log callback. Probe
+ * fails (the device stays unbound, FAILED set) for a capacity whose byte
+ * count does not fit 64 bits (-ERANGE), a blk_size that is not a power of
+ * two from 512 to 64 KiB (-EINVAL), and num_queues 0 with MQ (-EINVAL).
+ * seg_max 0 counts as 1; max_discard_sectors and max_write_zeroes_sectors
+ * 0 as no limit; max_discard_seg 0 as seg_max, max_write_zeroes_seg 0 as 1.
+ * A config change to a capacity that does not fit keeps the old one.
+ *
  * Buffers: the data buffers of reads and writes must be DMA memory of the
  * device: get them from vio_blk_drv_alloc_buffer() (or vio_dma_alloc()).
  * They are handed to the device as they are (no bounce copy); anything
