@@ -14,10 +14,11 @@
  *
  * Tests that only use the public API form one suite parametrised by a ring
  * layout row (layouts[] below; the packed ring appends a row) and, where it
- * matters, by EVENT_IDX, INDIRECT_DESC and byte order (VERSION_1). Tests
- * that read or write the split ring areas directly sit under the
- * "split-specific" heading and run only for split layouts. main() expands
- * both tables into one cmocka group, one TAP line per test and variant.
+ * matters, by EVENT_IDX, INDIRECT_DESC, byte order (VERSION_1) and
+ * IN_ORDER. Tests that read or write the split ring areas directly sit
+ * under the "split-specific" heading and run only for split layouts.
+ * main() expands both tables into one cmocka group, one TAP line per test
+ * and variant.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -50,6 +51,8 @@ static const struct layout layouts[] = {
 #define AX_INDIRECT	(1u << 1)	/* VIO_F_INDIRECT_DESC off, on */
 #define AX_LEGACY	(1u << 2)	/* VIO_F_VERSION_1 on, off (byte order) */
 #define AX_ALL		(AX_EVIDX | AX_INDIRECT | AX_LEGACY)
+#define AX_INORDER	(1u << 3)	/* VIO_F_IN_ORDER off, on; not in AX_ALL */
+#define AX_EVERY	(AX_ALL | AX_INORDER)
 
 /* Indirect table entries per head when the indirect axis is on. */
 #define INDIRECT_MAX	8u
@@ -2173,7 +2176,7 @@ static struct CMUnitTest runs[MAX_RUNS];
 /* Appends one run per combination of the test's axes. */
 static size_t expand(const struct test_def *t, const struct layout *l, size_t n)
 {
-	for (unsigned bits = 0; bits <= AX_ALL; bits++) {
+	for (unsigned bits = 0; bits <= AX_EVERY; bits++) {
 		struct variant *v;
 
 		if (bits & ~t->axes)
@@ -2196,10 +2199,13 @@ static size_t expand(const struct test_def *t, const struct layout *l, size_t n)
 			v->features |= VIO_BIT(VIO_F_INDIRECT_DESC);
 			v->indirect_max = INDIRECT_MAX;
 		}
-		snprintf(v->name, sizeof(v->name), "%s[%s%s%s%s]", t->name, l->name,
+		if (bits & AX_INORDER)
+			v->features |= VIO_BIT(VIO_F_IN_ORDER);
+		snprintf(v->name, sizeof(v->name), "%s[%s%s%s%s%s]", t->name, l->name,
 			 bits & AX_EVIDX ? "+event_idx" : "",
 			 bits & AX_INDIRECT ? "+indirect" : "",
-			 bits & AX_LEGACY ? "+legacy" : "");
+			 bits & AX_LEGACY ? "+legacy" : "",
+			 bits & AX_INORDER ? "+in_order" : "");
 		runs[n] = (struct CMUnitTest){ v->name, t->fn, ctx_setup, ctx_teardown, v };
 		n++;
 	}
