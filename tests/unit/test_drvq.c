@@ -444,6 +444,29 @@ static void pk_post_two(struct ctx *c, struct vio_elem *e0, struct vio_elem *e1)
 	pk_post(c, 1, 1, TOK(1), e1);
 }
 
+/*
+ * Takes the queue once round the ring with well-formed completions: size-1
+ * single-descriptor buffers, then one of three segments that, unless it
+ * goes indirect, straddles the end. The driver and the fake device are
+ * then in the second lap (wrap counter 0), and the positions ahead of them
+ * still hold what the first lap left there.
+ */
+static void pk_go_round(struct ctx *c)
+{
+	struct vio_elem e;
+
+	for (unsigned i = 0; i + 1 < c->p.size; i++) {
+		pk_post(c, 0, 1, TOK(100 + i), &e);
+		pk_put_used(c, e.id, 0, e.ndescs);
+		reap(c, TOK(100 + i), 0);
+	}
+	pk_post(c, 1, 2, TOK(199), &e);
+	pk_put_used(c, e.id, 5, e.ndescs);
+	reap(c, TOK(199), 5);
+	assert_false(c->fake_wrap);
+	assert_int_equal(vio_drvq_num_free(&c->p.drv), c->p.size);
+}
+
 /* ------------------------------------------------------------------------ */
 /* A broken queue                                                           */
 
@@ -2345,6 +2368,70 @@ static void pk_len_clamped_to_capacity(void **state)
 	assert_int_equal(vio_drvq_num_free(&c->p.drv), 8);
 }
 
+/*
+ * A descriptor is used when its AVAIL and USED bits both equal the
+ * driver's used wrap counter (virtio 1.2 2.8.1 and 2.8.2: the ring wrap
+ * counters, polling of used descriptors). Anything else at the next used
+ * position is "not used yet", whatever its id and len say: available in
+ * this lap (as the driver wrote it), available in the other lap (USED
+ * without AVAIL in the first), or used in the other lap. None of these is
+ * an error: each can legitimately sit at a position the driver has not
+ * posted in this lap (a device overwrites only the first descriptor of a
+ * chain), so the driver neither takes it nor breaks, and takes the buffer
+ * once the device marks it used. Each is written over the driver's own
+ * available descriptor, naming the other outstanding buffer with a valid
+ * len (a driver that ignored the phase would hand out a buffer the device
+ * has not used), then with a bad id and len (one that read them before the
+ * flags would break).
+ */
+static void wrong_phase_case(struct ctx *c, bool after_wrap)
+{
+	struct vio_drvq *q = &c->p.drv;
+	struct vio_elem e0, e1;
+	uint16_t bad[3];
+	bool w;
+
+	pair(c, 8);
+	if (after_wrap) {
+		pk_go_round(c);
+		/* What the first lap marked used is not used in this one. */
+		assert_nothing_used(c);
+	}
+	pk_post_two(c, &e0, &e1);
+	w = c->fake_wrap;
+	assert_int_equal(w, !after_wrap);
+	bad[0] = w ? PK_AVAIL : PK_USED;        /* available, this lap */
+	bad[1] = w ? PK_USED : PK_AVAIL;        /* available, the other lap */
+	bad[2] = pk_used_bits(!w);              /* used, the other lap */
+	for (unsigned k = 0; k < 3; k++) {
+		pk_write_used(c, c->fake_pos, e1.id, 1, bad[k] | VIO_DESC_F_WRITE);
+		assert_nothing_used(c);
+		assert_false(vio_drvq_poll(q, vio_drvq_enable_cb_prepare(q)));
+		pk_write_used(c, c->fake_pos, 0xffff, 0xffffffffu, bad[k] | VIO_DESC_F_WRITE);
+		assert_nothing_used(c);
+		assert_false(vio_drvq_poll(q, vio_drvq_enable_cb_prepare(q)));
+	}
+	assert_null(vio_drvq_error(q));
+	pk_put_used(c, e0.id, 2, e0.ndescs);
+	pk_put_used(c, e1.id, 1, e1.ndescs);
+	reap(c, TOK(0), 2);
+	reap(c, TOK(1), 1);
+	assert_nothing_used(c);
+	assert_int_equal(vio_drvq_num_free(q), c->p.size);
+}
+
+static void pk_broken_used_wrong_phase_not_used(void **state)
+{
+	wrong_phase_case(*state, false);
+}
+
+/* The same in the second lap, where the wrap counter is 0 and used means
+ * both bits clear. */
+static void pk_broken_used_wrong_phase_across_wrap(void **state)
+{
+	wrong_phase_case(*state, true);
+}
+
 static void pk_detach_unused_on_broken_queue(void **state)
 {
 	struct ctx *c = *state;
@@ -2461,6 +2548,8 @@ static const struct test_def packed_tests[] = {
 	T(pk_broken_len_on_readonly_buffer, AX_EVIDX | AX_INDIRECT),
 	T(pk_len_at_capacity_accepted, AX_INDIRECT),
 	T(pk_len_clamped_to_capacity, AX_INDIRECT),
+	T(pk_broken_used_wrong_phase_not_used, AX_EVIDX | AX_INDIRECT | AX_INORDER),
+	T(pk_broken_used_wrong_phase_across_wrap, AX_EVIDX | AX_INDIRECT | AX_INORDER),
 	T(pk_detach_unused_on_broken_queue, AX_INDIRECT | AX_INORDER),
 };
 
