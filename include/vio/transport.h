@@ -102,10 +102,16 @@ void vio_loopback_unlock(struct vio_loopback *lb);
  * connection. Each queue has a lock held by queue_dispatch; messages that
  * change memory or queue state take every lock, so a queue thread never
  * sees memory disappear under it.
+ *
+ * Nothing waits on the frontend for long: once a message has started to
+ * arrive, the rest must come within timeout_ms, and a reply must find room
+ * on the socket within timeout_ms; otherwise the frontend is taken as gone
+ * and the backend detaches (dispatch returns -ECONNRESET).
  */
 
 #define VIO_VU_MAX_QUEUES 64
 #define VIO_VU_MAX_MEM_SLOTS 32
+#define VIO_VU_BACKEND_TIMEOUT_MS 5000  /* default: see timeout_ms */
 
 struct vio_vu_mapping {
 	uint64_t guest_addr, size, user_addr;
@@ -139,6 +145,10 @@ struct vio_vu_backend_config {
 	void *opaque;
 	/* Extra protocol features to refuse (a mask of VU_PROTOCOL_F bits). */
 	uint64_t protocol_features_off;
+	/* How long the rest of a message that started to arrive, and room for
+	 * a reply, may take before the frontend is dropped; 0:
+	 * VIO_VU_BACKEND_TIMEOUT_MS. */
+	int timeout_ms;
 };
 
 struct vio_vu_backend {

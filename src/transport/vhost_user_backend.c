@@ -13,7 +13,9 @@
  * against the request, the fds against what the request carries, queue
  * indices, region arithmetic and overlaps, ring addresses against the
  * regions. A refused message gets a log line and, with REPLY_ACK, a
- * non-zero reply; only an unreadable stream drops the connection.
+ * non-zero reply; only an unreadable stream drops the connection, or a
+ * frontend that stops in the middle of a message or stops taking replies
+ * (timeout_ms: nothing here waits on the frontend for longer).
  *
  * Locking: queue_dispatch holds the queue's lock while the device works on
  * that queue. Messages that touch memory or a queue's setup take the
@@ -26,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
@@ -88,6 +91,44 @@ static void close_fd(int *fd)
 	if (*fd >= 0)
 		close(*fd);
 	*fd = -1;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* When the frontend's time to finish a message or take a reply runs out,
+ * counted from now. */
+static uint64_t deadline_ns(const struct vio_vu_backend *b)
+{
+	int ms = b->cfg.timeout_ms > 0 ? b->cfg.timeout_ms : VIO_VU_BACKEND_TIMEOUT_MS;
+
+	return now_ns() + (uint64_t)ms * 1000000u;
+}
+
+/* Waits for `events` on fd until the deadline, which stays where it was
+ * set however often the wait is interrupted. 0: ready (or hung up or in
+ * error, which the next read or write reports), -ETIMEDOUT, or poll's
+ * error. */
+static int wait_fd(int fd, short events, uint64_t deadline)
+{
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = events };
+		uint64_t now = now_ns();
+		int r;
+
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		r = poll(&p, 1, (int)((deadline - now + 999999u) / 1000000u));
+		if (r > 0)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -errno;
+	}
 }
 
 /* ------------------------------------------------------------------------ */
@@ -472,19 +513,33 @@ static int msg_take_fd(struct msg *m, unsigned i)
 	return fd;
 }
 
-static int read_full(int fd, void *buf, size_t len)
+/* Reads len bytes of a message that has started to arrive: they must all
+ * come before the deadline. */
+static int read_full(struct vio_vu_backend *b, void *buf, size_t len, uint64_t deadline)
 {
 	uint8_t *p = buf;
 
 	while (len) {
-		ssize_t n = read(fd, p, len);
+		ssize_t n = recv(b->sock, p, len, MSG_DONTWAIT);
+		int r;
 
-		if (n < 0 && errno == EINTR)
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
 			continue;
-		if (n <= 0)
+		}
+		if (n == 0)
 			return -ECONNRESET;
-		p += n;
-		len -= (size_t)n;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -ECONNRESET;
+		r = wait_fd(b->sock, POLLIN, deadline);
+		if (r == -ETIMEDOUT)
+			vlog(b, VIO_LOG_ERR, "vhost-user: the frontend stopped in the middle of a "
+			     "message: dropping it");
+		if (r)
+			return r;
 	}
 	return 0;
 }
@@ -498,6 +553,7 @@ static int recv_msg(struct vio_vu_backend *b, struct msg *m)
 		.msg_iov = &iov, .msg_iovlen = 1,
 		.msg_control = control, .msg_controllen = sizeof(control),
 	};
+	uint64_t deadline;
 	ssize_t n;
 
 	m->nfds = 0;
@@ -520,8 +576,11 @@ static int recv_msg(struct vio_vu_backend *b, struct msg *m)
 	}
 	if (n <= 0)
 		goto broken;
+	/* The frontend may take its time before a message, not inside one. */
+	deadline = deadline_ns(b);
 	if ((mh.msg_flags & MSG_CTRUNC) || (size_t)n < sizeof(m->hdr)) {
-		if ((size_t)n < sizeof(m->hdr) && read_full(b->sock, (uint8_t *)&m->hdr + n, sizeof(m->hdr) - (size_t)n))
+		if ((size_t)n < sizeof(m->hdr) &&
+		    read_full(b, (uint8_t *)&m->hdr + n, sizeof(m->hdr) - (size_t)n, deadline))
 			goto broken;
 		if (mh.msg_flags & MSG_CTRUNC)
 			vlog(b, VIO_LOG_WARN, "vhost-user: too many fds with %s", vu_request_name(m->hdr.request));
@@ -538,7 +597,7 @@ static int recv_msg(struct vio_vu_backend *b, struct msg *m)
 		goto broken;
 	}
 	memset(&m->p, 0, sizeof(m->p));
-	if (read_full(b->sock, &m->p, m->hdr.size))
+	if (read_full(b, &m->p, m->hdr.size, deadline))
 		goto broken;
 	return 0;
 broken:
@@ -546,6 +605,12 @@ broken:
 	return -ECONNRESET;
 }
 
+/*
+ * Sends a reply (with at most one fd). The socket may be full: a frontend
+ * that does not read its replies gets timeout_ms to make room, and is then
+ * taken as gone, rather than holding this thread (and with it the signals,
+ * the next frontend, a daemon's shutdown) forever.
+ */
 static int send_reply(struct vio_vu_backend *b, const struct msg *req, const void *payload,
 		      uint32_t size, const int *fds, unsigned nfds)
 {
@@ -553,7 +618,7 @@ static int send_reply(struct vio_vu_backend *b, const struct msg *req, const voi
 	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)payload, size } };
 	char control[CMSG_SPACE(sizeof(int))];
 	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = size ? 2 : 1 };
-	ssize_t n;
+	uint64_t deadline = deadline_ns(b);
 
 	if (nfds == 1) {
 		struct cmsghdr *c;
@@ -566,10 +631,37 @@ static int send_reply(struct vio_vu_backend *b, const struct msg *req, const voi
 		c->cmsg_len = CMSG_LEN(sizeof(int));
 		memcpy(CMSG_DATA(c), fds, sizeof(int));
 	}
-	do {
-		n = sendmsg(b->sock, &mh, MSG_NOSIGNAL);
-	} while (n < 0 && errno == EINTR);
-	return n == (ssize_t)(sizeof(h) + size) ? 0 : -ECONNRESET;
+	while (mh.msg_iovlen) {
+		ssize_t n = sendmsg(b->sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		int r;
+
+		if (n >= 0) {
+			/* The fd went with the first byte; the rest follows. */
+			mh.msg_control = NULL;
+			mh.msg_controllen = 0;
+			while (mh.msg_iovlen && (size_t)n >= mh.msg_iov->iov_len) {
+				n -= (ssize_t)mh.msg_iov->iov_len;
+				mh.msg_iov++;
+				mh.msg_iovlen--;
+			}
+			if (mh.msg_iovlen) {
+				mh.msg_iov->iov_base = (uint8_t *)mh.msg_iov->iov_base + n;
+				mh.msg_iov->iov_len -= (size_t)n;
+			}
+			continue;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -ECONNRESET;
+		r = wait_fd(b->sock, POLLOUT, deadline);
+		if (r == -ETIMEDOUT)
+			vlog(b, VIO_LOG_ERR, "vhost-user: the frontend does not read its replies: "
+			     "dropping it");
+		if (r)
+			return -ECONNRESET;
+	}
+	return 0;
 }
 
 static int reply_u64(struct vio_vu_backend *b, const struct msg *req, uint64_t v)
@@ -1257,14 +1349,6 @@ void vio_vu_backend_queue_poll(struct vio_vu_backend *b, unsigned qi)
 	if (vq->enabled)
 		vio_dev_notify(b->dev, qi);
 	pthread_mutex_unlock(&vq->lock);
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* One look at queue qi under its lock: runs the device if buffers are

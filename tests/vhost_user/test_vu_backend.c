@@ -91,6 +91,11 @@
 
 #define STATUS_NEGOTIATED (VIO_STATUS_ACKNOWLEDGE | VIO_STATUS_DRIVER | VIO_STATUS_FEATURES_OK)
 
+/* The backend's patience with a frontend that stalls (config timeout_ms),
+ * and the far longer bound a test waits before it calls the backend stuck. */
+#define TIMEOUT_MS 300
+#define STUCK_MS 5000
+
 /* ======================================================================== */
 /* The echo device                                                          */
 /* ======================================================================== */
@@ -297,6 +302,7 @@ static struct vio_vu_backend_config backend_config(struct t *t)
 	struct vio_vu_backend_config cfg = {
 		.log = log_cb, .log_opaque = t,
 		.queues_changed = queues_changed_cb, .opaque = t,
+		.timeout_ms = TIMEOUT_MS,
 	};
 
 	return cfg;
@@ -482,6 +488,70 @@ static bool log_says(struct t *t, const char *what)
 	yes = strstr(t->lastlog, what) != NULL;
 	pthread_mutex_unlock(&t->log_lock);
 	return yes;
+}
+
+/* -- the backend on a thread of its own, for tests where it could block --- */
+
+struct bg {
+	struct t *t;
+	pthread_t th;
+	void (*fn)(struct bg *);
+	int ret;
+	bool done;                      /* atomic */
+};
+
+static void *bg_main(void *arg)
+{
+	struct bg *g = arg;
+
+	g->fn(g);
+	__atomic_store_n(&g->done, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void bg_start(struct bg *g, struct t *t, void (*fn)(struct bg *))
+{
+	*g = (struct bg){ .t = t, .fn = fn };
+	assert_int_equal(pthread_create(&g->th, NULL, bg_main, g), 0);
+}
+
+static bool bg_done(struct bg *g)
+{
+	return __atomic_load_n(&g->done, __ATOMIC_ACQUIRE);
+}
+
+/* Waits up to STUCK_MS for fn to return. If it does not, `unstick` does
+ * what lets it return (the test then fails rather than hangs). */
+static bool bg_wait(struct bg *g, void (*unstick)(struct t *))
+{
+	bool done;
+
+	for (unsigned ms = 0; ms < STUCK_MS && !bg_done(g); ms++)
+		usleep(1000);
+	done = bg_done(g);
+	if (!done)
+		unstick(g->t);
+	pthread_join(g->th, NULL);
+	return done;
+}
+
+/* Dispatch until the backend drops the frontend. */
+static void bg_dispatch_all(struct bg *g)
+{
+	while ((g->ret = vio_vu_backend_dispatch(&g->t->b)) == 0)
+		;
+}
+
+static void bg_dispatch_one(struct bg *g)
+{
+	g->ret = vio_vu_backend_dispatch(&g->t->b);
+}
+
+/* A backend blocked on the frontend's socket returns once it closes. */
+static void close_frontend(struct t *t)
+{
+	close(t->fe.sock);
+	t->fe.sock = -1;
 }
 
 /* Lines of /proc/self/maps that map one of our guest memfds. */
@@ -1331,6 +1401,44 @@ static void test_detach_attach(void **state)
 	reconnect(t);
 	up(t);
 	expect_io(t, 0, 2, 1);
+}
+
+/* A frontend that sends requests and never reads the replies: once the
+ * socket is full the backend gives it TIMEOUT_MS to make room, then drops
+ * it, instead of blocking in send for as long as the frontend likes. */
+static void test_replies_never_read(void **state)
+{
+	struct t *t = *state;
+	struct vu_header h = { VU_GET_FEATURES, VU_VERSION, 0 };
+	struct bg g;
+	unsigned sent = 0;
+
+	negotiate(t, PF_ALL);
+	bg_start(&g, t, bg_dispatch_all);
+	/* Our own sends must not block either: the backend stops reading
+	 * while it waits for room for its replies. */
+	for (unsigned ms = 0; ms < STUCK_MS && !bg_done(&g);) {
+		ssize_t n = send(t->fe.sock, &h, sizeof(h), MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n == (ssize_t)sizeof(h)) {
+			sent++;
+			continue;
+		}
+		assert_true(n < 0);
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			break;          /* the backend closed its end */
+		usleep(1000);
+		ms++;
+	}
+	assert_true(bg_wait(&g, close_frontend));
+	assert_int_equal(g.ret, -ECONNRESET);
+	assert_int_equal(vio_vu_backend_fd(&t->b), -1);
+	assert_true(log_says(t, "does not read its replies"));
+	/* More than a socket's worth of replies was asked for. */
+	assert_true(sent > 100);
+	reconnect(t);
+	negotiate(t, PF_ALL);
+	assert_serving(t);
 }
 
 /* ======================================================================== */
@@ -2440,6 +2548,33 @@ static const struct trunc_row trunc_rows[] = {
 	{ "half the payload, then close", sizeof(struct vu_header) + 4 },
 };
 
+static const struct trunc_row stall_rows[] = {
+	{ "header only, frontend stays", sizeof(struct vu_header) },
+	{ "5 bytes of a header, frontend stays", 5 },
+	{ "half the payload, frontend stays", sizeof(struct vu_header) + 4 },
+};
+
+/* The same messages cut short, with the frontend staying connected: the
+ * backend waits TIMEOUT_MS for the rest, not forever. */
+static void test_stall_row(void **state)
+{
+	struct t *t = *state;
+	const struct trunc_row *row = t->row;
+	struct {
+		struct vu_header h;
+		uint64_t v;
+	} __attribute__((packed)) msg = { { VU_SET_FEATURES, VU_VERSION, 8 }, V1 };
+	struct bg g;
+
+	up(t);
+	assert_int_equal(vt_send_raw(t->fe.sock, &msg, row->bytes, NULL, 0), 0);
+	bg_start(&g, t, bg_dispatch_one);
+	assert_true(bg_wait(&g, close_frontend));
+	t->last = g.ret;
+	assert_true(log_says(t, "stopped in the middle of a message"));
+	assert_dropped(t);
+}
+
 static void test_trunc_row(void **state)
 {
 	struct t *t = *state;
@@ -3480,6 +3615,7 @@ static const struct test_def control_tests[] = {
 	{ "REM_MEM_REG under a running ring", test_rem_mem_reg_under_ring },
 	{ "RESET_OWNER stops the rings", test_reset_owner },
 	{ "detach, attach busy, attach", test_detach_attach },
+	{ "a frontend that never reads its replies is dropped", test_replies_never_read },
 };
 
 static const struct test_def malformed_tests[] = {
@@ -3610,6 +3746,7 @@ int main(void)
 	ADD_ROWS("GET_CONFIG ", config_rows, test_get_config_row);
 	ADD_ROWS("SET_CONFIG ", config_rows, test_set_config_row);
 	ADD_ROWS("truncated: ", trunc_rows, test_trunc_row);
+	ADD_ROWS("stalled: ", stall_rows, test_stall_row);
 	add_defs("split-specific", split_tests, ARRAY_LEN(split_tests), &layouts[0]);
 	/* Inflight tracking: split rings, EVENT_IDX off and on. */
 	add_defs("inflight split", inflight_tests, ARRAY_LEN(inflight_tests), &layouts[0]);
