@@ -148,25 +148,54 @@ static void vu_interrupt(void *opaque, unsigned qi)
 		;
 }
 
+/*
+ * CONFIG_CHANGE_MSG on the backend channel, without waiting: we may run on
+ * a queue's thread under its lock. A full channel is a frontend that left
+ * a socket's worth of messages unread; it is dropped (both its sockets
+ * shut down, so the dispatch thread sees it gone and detaches) rather than
+ * allowed to hold the queue, and then every other lock, for as long as it
+ * likes. Called with backend_lock held.
+ */
+static void send_config_change(struct vio_vu_backend *b)
+{
+	struct vu_header h = { VU_BACKEND_CONFIG_CHANGE_MSG, VU_VERSION, 0 };
+	ssize_t n;
+
+	do {
+		n = send(b->backend_fd, &h, sizeof(h), MSG_NOSIGNAL | MSG_DONTWAIT);
+	} while (n < 0 && errno == EINTR);
+	if (n == (ssize_t)sizeof(h))
+		return;
+	if (n >= 0 || errno == EAGAIN || errno == EWOULDBLOCK) {
+		/* Full, or (a partial message) out of step for good. */
+		vlog(b, VIO_LOG_ERR, "vhost-user: the frontend does not read the backend channel: "
+		     "dropping it");
+		close_fd(&b->backend_fd);
+		if (b->sock >= 0)
+			shutdown(b->sock, SHUT_RDWR);
+		return;
+	}
+	vlog(b, VIO_LOG_WARN, "vhost-user: could not send CONFIG_CHANGE_MSG: %s", vio_strerror(-errno));
+}
+
 /* Config change (or NEEDS_RESET): tell the frontend on the backend channel,
  * and signal the error fds of rings that stopped. */
 static void vu_config_interrupt(void *opaque)
 {
 	struct vio_vu_backend *b = opaque;
-	struct vu_header h = { VU_BACKEND_CONFIG_CHANGE_MSG, VU_VERSION, 0 };
 	uint64_t one = 1;
 
-	/* backend_lock also guards the err fds: we may run on one queue's
-	 * thread while another queue's SET_VRING_ERR replaces its fd. */
+	/* backend_lock also guards the err fds (we may run on one queue's
+	 * thread while another queue's SET_VRING_ERR replaces its fd), the
+	 * backend channel and, for writes, the socket. */
 	pthread_mutex_lock(&b->backend_lock);
 	if (b->dev->status & VIO_STATUS_NEEDS_RESET) {
 		for (unsigned i = 0; i < nq(b); i++)
 			if (b->queues[i].err_fd >= 0)
 				(void)!write(b->queues[i].err_fd, &one, sizeof(one));
 	}
-	if (b->backend_fd >= 0 && (b->protocol_features & VIO_BIT(VU_PROTOCOL_F_CONFIG)) &&
-	    send(b->backend_fd, &h, sizeof(h), MSG_NOSIGNAL) != (ssize_t)sizeof(h))
-		vlog(b, VIO_LOG_WARN, "vhost-user: could not send CONFIG_CHANGE_MSG");
+	if (b->backend_fd >= 0 && (b->protocol_features & VIO_BIT(VU_PROTOCOL_F_CONFIG)))
+		send_config_change(b);
 	pthread_mutex_unlock(&b->backend_lock);
 }
 
@@ -1480,7 +1509,9 @@ int vio_vu_backend_attach(struct vio_vu_backend *b, int sock)
 {
 	if (b->sock >= 0)
 		return -EBUSY;
+	pthread_mutex_lock(&b->backend_lock);   /* see vu_config_interrupt */
 	b->sock = sock;
+	pthread_mutex_unlock(&b->backend_lock);
 	b->owner = false;
 	b->protocol_features = 0;
 	return 0;
@@ -1500,8 +1531,8 @@ void vio_vu_backend_detach(struct vio_vu_backend *b)
 	all_unlock(b);
 	pthread_mutex_lock(&b->backend_lock);
 	close_fd(&b->backend_fd);
-	pthread_mutex_unlock(&b->backend_lock);
 	close_fd(&b->sock);
+	pthread_mutex_unlock(&b->backend_lock);
 	if (b->cfg.queues_changed)
 		b->cfg.queues_changed(b->cfg.opaque);
 }

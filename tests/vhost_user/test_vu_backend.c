@@ -1203,6 +1203,46 @@ static void test_config_change_msg(void **state)
 	assert_serving(t);
 }
 
+static void assert_dropped(struct t *t);
+
+static void bg_config_changes(struct bg *g)
+{
+	for (unsigned i = 0; i < 20000; i++)
+		vio_dev_config_changed(&g->t->e.dev);
+}
+
+/* Our end of the backend channel closed: a send blocked on it returns. */
+static void close_channel(struct t *t)
+{
+	close(t->bch);
+	t->bch = -1;
+}
+
+/* Config changes the frontend never reads from the backend channel: once
+ * the channel is full the backend drops the frontend (both its sockets
+ * shut) instead of blocking in send, with the queue's lock held, for as
+ * long as the frontend likes. */
+static void test_backend_channel_never_read(void **state)
+{
+	struct t *t = *state;
+	struct bg g;
+	char c;
+
+	up(t);
+	backend_channel(t);
+	bg_start(&g, t, bg_config_changes);
+	assert_true(bg_wait(&g, close_channel));
+	assert_true(log_says(t, "does not read the backend channel"));
+	/* The frontend sees both sockets hang up ... */
+	assert_true(vt_readable(t->bch, 1000));
+	assert_int_equal(recv(t->bch, &c, 1, MSG_DONTWAIT), sizeof(c)); /* what was sent */
+	assert_true(vt_readable(t->fe.sock, 1000));
+	assert_int_equal(recv(t->fe.sock, &c, 1, MSG_DONTWAIT), 0);
+	/* ... and the dispatch thread, woken by that, detaches. */
+	pump(t);
+	assert_dropped(t);
+}
+
 /* Without PF_CONFIG the frontend did not ask to hear about changes. */
 static void test_config_change_needs_pf_config(void **state)
 {
@@ -3616,6 +3656,8 @@ static const struct test_def control_tests[] = {
 	{ "RESET_OWNER stops the rings", test_reset_owner },
 	{ "detach, attach busy, attach", test_detach_attach },
 	{ "a frontend that never reads its replies is dropped", test_replies_never_read },
+	{ "a frontend that never reads the backend channel is dropped",
+	  test_backend_channel_never_read },
 };
 
 static const struct test_def malformed_tests[] = {
