@@ -212,12 +212,13 @@ void vio_vu_backend_queue_poll(struct vio_vu_backend *b, unsigned qi);
 /*
  * Adaptive polling, for a queue thread about to sleep until the next kick:
  * with the driver's kicks suppressed, looks for new buffers for up to `ns`
- * nanoseconds (the window restarts whenever some come, and the device
- * runs on them), then turns kicks back on and returns. A driver that keeps
- * the queue busy never has to kick and the thread never sleeps; an idle
- * queue costs `ns` of spinning per wake-up. Returns whether the device
- * ran. Call it after vio_vu_backend_queue_dispatch(), from the thread that
- * serves qi.
+ * nanoseconds (the window restarts whenever the device takes some off the
+ * ring; buffers it leaves there, as a device waiting for input or for a
+ * rate limit does, do not restart it), then turns kicks back on and
+ * returns. A driver that keeps the queue busy never has to kick and the
+ * thread never sleeps; an idle queue costs `ns` of spinning per wake-up.
+ * Returns whether the device ran. Call it after
+ * vio_vu_backend_queue_dispatch(), from the thread that serves qi.
  */
 bool vio_vu_backend_queue_poll_for(struct vio_vu_backend *b, unsigned qi, uint64_t ns);
 

@@ -1382,21 +1382,28 @@ void vio_vu_backend_queue_poll(struct vio_vu_backend *b, unsigned qi)
 
 /* One look at queue qi under its lock: runs the device if buffers are
  * waiting. *live is false when the queue cannot run (stopped, disabled). */
-static bool poll_once(struct vio_vu_backend *b, unsigned qi, bool *live)
+enum poll_result { POLL_IDLE, POLL_RAN, POLL_TOOK };
+
+static enum poll_result poll_once(struct vio_vu_backend *b, unsigned qi, bool *live)
 {
 	struct vio_vu_queue *vq = &b->queues[qi];
+	enum poll_result res = POLL_IDLE;
 	struct vio_devq *dq;
-	bool ran = false;
 
 	pthread_mutex_lock(&vq->lock);
 	dq = vq->enabled ? vio_dev_vq(b->dev, qi) : NULL;
 	*live = dq != NULL;
 	if (dq && vio_devq_has_avail(dq)) {
+		uint32_t popped = dq->popped;
+
 		vio_dev_notify(b->dev, qi);
-		ran = true;
+		/* Did the device take any? It may leave them (a receive queue
+		 * waiting for input, a rate limit, a device holding as many as
+		 * it can): buffers there are not work done. */
+		res = dq->popped != popped ? POLL_TOOK : POLL_RAN;
 	}
 	pthread_mutex_unlock(&vq->lock);
-	return ran;
+	return res;
 }
 
 /* Turns the driver's kicks for qi off or back on. On: false when buffers
@@ -1427,9 +1434,14 @@ bool vio_vu_backend_queue_poll_for(struct vio_vu_backend *b, unsigned qi, uint64
 	set_kicks(b, qi, false);
 	deadline = now_ns() + ns;
 	for (unsigned spins = 0;; spins++) {
-		if (poll_once(b, qi, &live)) {
-			ran = true;
-			deadline = now_ns() + ns;       /* busy: keep polling */
+		enum poll_result r = poll_once(b, qi, &live);
+
+		ran |= r != POLL_IDLE;
+		if (r == POLL_TOOK) {
+			/* Busy: keep polling. Only the device taking buffers
+			 * moves the window; buffers it leaves on the ring would
+			 * otherwise keep this thread spinning for good. */
+			deadline = now_ns() + ns;
 		} else if (!live) {
 			break;
 		} else if (spins % 16 == 0 && now_ns() >= deadline) {

@@ -118,6 +118,9 @@ struct echo {
 	 * requests in flight would). */
 	unsigned hold[NQ], nheld[NQ];
 	struct held held[NQ][QSIZE];
+	/* Waiting mode (atomic): the device leaves buffers on the ring, as a
+	 * receive queue waiting for input or a rate-limited device does. */
+	bool wait[NQ];
 };
 
 /* Echoes one chain's readable bytes, inverted, into its writable part and
@@ -146,7 +149,7 @@ static void echo_notify(struct vio_dev *d, unsigned qi)
 	struct vio_elem el = { .out = out, .out_cap = 8, .in = in, .in_cap = 8 };
 	int r;
 
-	if (!vq)
+	if (!vq || __atomic_load_n(&e->wait[qi], __ATOMIC_RELAXED))
 		return;
 	for (;;) {
 		if (e->hold[qi] && e->nheld[qi] < QSIZE) {
@@ -911,6 +914,43 @@ static void test_mem_table_while_running(void **state)
 	assert_true(vio_vu_backend_kick_fd(&t->b, 0) >= 0);
 	expect_io(t, 0, 3, 1);
 	expect_io(t, 1, 1, 1);
+}
+
+static void bg_poll_for(struct bg *g)
+{
+	g->ret = vio_vu_backend_queue_poll_for(&g->t->b, 0, 1000000);
+}
+
+static void stop_waiting(struct t *t)
+{
+	__atomic_store_n(&t->e.wait[0], false, __ATOMIC_RELAXED);
+}
+
+/* Adaptive polling with buffers the device leaves on the ring: the window
+ * ends 1 ms after the last buffer the device took, not never. */
+static void test_poll_for_device_waits(void **state)
+{
+	struct t *t = *state;
+	struct bg g;
+
+	up(t);
+	expect_io(t, 0, 2, 1);
+	__atomic_store_n(&t->e.wait[0], true, __ATOMIC_RELAXED);
+	post(t, 0, 3, 1);
+	bg_start(&g, t, bg_poll_for);
+	assert_true(bg_wait(&g, stop_waiting));
+	assert_int_equal(g.ret, true);          /* the device ran (and took nothing) */
+	assert_false(reap_one(t, 0));
+	/* The buffers are still there for the device once it stops waiting. */
+	stop_waiting(t);
+	vio_vu_backend_queue_poll(&t->b, 0);
+	for (unsigned k = 0; k < 3; k++)
+		assert_true(reap_one(t, 0));
+	/* Buffers the device takes are still served by polling. */
+	post(t, 0, 2, 1);
+	assert_true(vio_vu_backend_queue_poll_for(&t->b, 0, 1000000));
+	assert_true(reap_one(t, 0));
+	assert_true(reap_one(t, 0));
 }
 
 /* -- a thread per queue -------------------------------------------------- */
@@ -3633,6 +3673,7 @@ static const struct test_def layout_tests[] = {
 	{ "no SET_VRING_BASE: the ring starts fresh", test_no_vring_base },
 	{ "in-band VRING_KICK", test_inband_kick },
 	{ "SET_MEM_TABLE again while rings run", test_mem_table_while_running },
+	{ "adaptive polling ends while the device leaves buffers", test_poll_for_device_waits },
 	{ "SET_FEATURES unchanged while rings run", test_set_features_unchanged_while_running },
 	{ "no PROTOCOL_FEATURES: rings start enabled", test_no_protocol_features },
 	{ "hostile driver: buffer outside guest memory", test_hostile_buffer_outside_memory },
