@@ -103,6 +103,12 @@ void vio_loopback_unlock(struct vio_loopback *lb);
  * change memory or queue state take every lock, so a queue thread never
  * sees memory disappear under it.
  *
+ * Kick, call and error fds must be eventfds (a kick fd not in semaphore
+ * mode, where the kernel tells); the backend sets O_NONBLOCK on them and
+ * reads kicks with RWF_NOWAIT. The flag is shared with the frontend: one
+ * that clears it again and fills its call eventfd to the top can still
+ * hold an interrupt's write (eventfd has no per-call non-blocking write).
+ *
  * Nothing waits on the frontend for long: once a message has started to
  * arrive, the rest must come within timeout_ms, and a reply must find room
  * on the socket within timeout_ms; otherwise the frontend is taken as gone

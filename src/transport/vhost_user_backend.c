@@ -135,7 +135,9 @@ static int wait_fd(int fd, short events, uint64_t deadline)
 /* Device model plumbing                                                    */
 
 /* The device used buffers on qi: signal the frontend's call eventfd. Runs
- * with qi's lock held (the device works on a queue only under it). */
+ * with qi's lock held (the device works on a queue only under it). The fd
+ * is non-blocking (vring_fd_ok): a counter so full that one more would
+ * wait is signalled already. */
 static void vu_interrupt(void *opaque, unsigned qi)
 {
 	struct vio_vu_backend *b = opaque;
@@ -898,6 +900,70 @@ static int do_rem_mem_reg(struct vio_vu_backend *b, struct msg *m)
 	return -ENOENT;
 }
 
+/* Does the kernel say this eventfd counts as a semaphore (fdinfo)? Kernels
+ * that do not say get the benefit of the doubt. */
+static bool eventfd_semaphore(int fd)
+{
+	char path[48], buf[512];
+	const char *p;
+	ssize_t n;
+	int f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = open(path, O_RDONLY | O_CLOEXEC);
+	if (f < 0)
+		return false;
+	n = read(f, buf, sizeof(buf) - 1);
+	close(f);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	p = strstr(buf, "eventfd-semaphore:");
+	return p && strtol(p + strlen("eventfd-semaphore:"), NULL, 10) == 1;
+}
+
+/*
+ * Kick, call and error fds must be eventfds. Anything else could block a
+ * read or a write for as long as the frontend likes (a pipe nobody
+ * drains, a file on a filesystem it serves) or stay readable with nothing
+ * to read (a pipe at end of file, a timerfd), and a kick eventfd in
+ * semaphore mode stays readable through 2^64 reads: each holds up or spins
+ * the queue's thread. The fd is made non-blocking, since the frontend may
+ * have made it without EFD_NONBLOCK; the flag is shared with the frontend,
+ * which may clear it again, so kick reads also ask for RWF_NOWAIT.
+ */
+static int vring_fd_ok(struct vio_vu_backend *b, const struct msg *m, int fd)
+{
+	const char *what = vu_request_name(m->hdr.request);
+	char path[48], link[32];
+	struct stat st;
+	ssize_t n;
+	int fl;
+
+	/* An eventfd is an anonymous inode, which has no file type ... */
+	if (fstat(fd, &st) || (st.st_mode & S_IFMT))
+		goto refuse;
+	/* ... and /proc, where there is one, says which kind. */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n >= 0) {
+		link[n] = '\0';
+		if (strcmp(link, "anon_inode:[eventfd]"))
+			goto refuse;
+	}
+	if (m->hdr.request == VU_SET_VRING_KICK && eventfd_semaphore(fd)) {
+		vlog(b, VIO_LOG_ERR, "vhost-user: %s with a semaphore eventfd refused", what);
+		return -EINVAL;
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0))
+		goto refuse;
+	return 0;
+refuse:
+	vlog(b, VIO_LOG_ERR, "vhost-user: %s with an fd that is not an eventfd refused", what);
+	return -EINVAL;
+}
+
 static int do_vring_fd(struct vio_vu_backend *b, struct msg *m)
 {
 	unsigned qi = (unsigned)(m->p.u64 & VU_VRING_IDX_MASK);
@@ -912,6 +978,8 @@ static int do_vring_fd(struct vio_vu_backend *b, struct msg *m)
 	}
 	if (!queue_ok(b, m, qi))
 		return -EINVAL;
+	if (!nofd && (r = vring_fd_ok(b, m, m->fds[0])) < 0)
+		return r;       /* the fd is closed with the message */
 	vq = &b->queues[qi];
 	fd = nofd ? -1 : msg_take_fd(m, 0);
 	pthread_mutex_lock(&vq->lock);
@@ -1351,16 +1419,34 @@ int vio_vu_backend_kick_fd(struct vio_vu_backend *b, unsigned qi)
 	return qi < nq(b) ? b->queues[qi].kick_fd : -1;
 }
 
+/* Takes the kicks off a kick eventfd, never waiting for one: the caller
+ * saw it readable, but the frontend shares it and may have read it since,
+ * or cleared O_NONBLOCK (see vring_fd_ok). */
+static bool take_kick(int fd)
+{
+	uint64_t v;
+	ssize_t n;
+#ifdef RWF_NOWAIT
+	struct iovec iov = { &v, sizeof(v) };
+
+	n = preadv2(fd, &iov, 1, -1, RWF_NOWAIT);
+	if (n >= 0 || (errno != EOPNOTSUPP && errno != EINVAL))
+		return n == (ssize_t)sizeof(v);
+	/* A kernel without RWF_NOWAIT for eventfds (before 5.12). */
+#endif
+	n = read(fd, &v, sizeof(v));
+	return n == (ssize_t)sizeof(v);
+}
+
 void vio_vu_backend_queue_dispatch(struct vio_vu_backend *b, unsigned qi)
 {
 	struct vio_vu_queue *vq;
-	uint64_t v;
 
 	if (qi >= nq(b))
 		return;
 	vq = &b->queues[qi];
 	pthread_mutex_lock(&vq->lock);
-	if (vq->kick_fd >= 0 && read(vq->kick_fd, &v, sizeof(v)) == sizeof(v))
+	if (vq->kick_fd >= 0 && take_kick(vq->kick_fd))
 		vq->kicks++;
 	if (vq->enabled)
 		vio_dev_notify(b->dev, qi);

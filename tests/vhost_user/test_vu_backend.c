@@ -34,6 +34,7 @@
  * given.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -44,8 +45,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -557,6 +560,24 @@ static void close_frontend(struct t *t)
 	t->fe.sock = -1;
 }
 
+/* /proc/self/fdinfo/fd ("" when it cannot be read). */
+static const char *read_fdinfo(int fd)
+{
+	static char buf[1024];
+	char path[64];
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	if (!f)
+		return "";
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return buf;
+}
+
 /* Lines of /proc/self/maps that map one of our guest memfds. */
 static int guest_maps(void)
 {
@@ -951,6 +972,71 @@ static void test_poll_for_device_waits(void **state)
 	assert_true(vio_vu_backend_queue_poll_for(&t->b, 0, 1000000));
 	assert_true(reap_one(t, 0));
 	assert_true(reap_one(t, 0));
+}
+
+static void bg_queue_dispatch(struct bg *g)
+{
+	vio_vu_backend_queue_dispatch(&g->t->b, 0);
+}
+
+static void kick_ring0(struct t *t)
+{
+	vt_efd_signal(t->r[0].kick_fd);
+}
+
+static void drain_call0(struct t *t)
+{
+	(void)vt_efd_take(t->r[0].call_fd);
+}
+
+/* Ring 0 gets a blocking eventfd of ours for its kick or call fd (what a
+ * frontend may hand over), and everything starts. */
+static void up_blocking_efd(struct t *t, int *which)
+{
+	close(*which);
+	*which = eventfd(0, EFD_CLOEXEC);
+	assert_true(*which >= 0);
+	up(t);
+	/* The backend made it non-blocking: the flag is shared with us. */
+	assert_true(fcntl(*which, F_GETFL) & O_NONBLOCK);
+}
+
+/* The frontend may read its own kick fd between the kick the daemon's
+ * poll saw and the daemon's read, and may clear O_NONBLOCK on it: the
+ * queue's dispatch must not wait for another kick with its lock held. */
+static void test_kick_fd_drained(void **state)
+{
+	struct t *t = *state;
+	struct bg g;
+
+	up_blocking_efd(t, &t->r[0].kick_fd);
+	bg_start(&g, t, bg_queue_dispatch);
+	assert_true(bg_wait(&g, kick_ring0));
+	assert_int_equal(fcntl(t->r[0].kick_fd, F_SETFL, 0), 0);
+	bg_start(&g, t, bg_queue_dispatch);
+	assert_true(bg_wait(&g, kick_ring0));
+	expect_io(t, 0, 3, 1);
+}
+
+/* A call eventfd the frontend filled to its maximum and never reads: the
+ * interrupt must not wait for room, with the queue's lock held. */
+static void test_call_fd_full(void **state)
+{
+	struct t *t = *state;
+	uint64_t full = UINT64_C(0xfffffffffffffffe);
+	struct bg g;
+
+	up_blocking_efd(t, &t->r[0].call_fd);
+	assert_int_equal(write(t->r[0].call_fd, &full, sizeof(full)), sizeof(full));
+	post(t, 0, 2, 1);
+	vt_ring_kick(&t->r[0]);
+	bg_start(&g, t, bg_queue_dispatch);
+	assert_true(bg_wait(&g, drain_call0));
+	assert_true(reap_one(t, 0));
+	assert_true(reap_one(t, 0));
+	/* Still signalled, with the count it had. */
+	assert_int_equal(vt_efd_take(t->r[0].call_fd), full);
+	expect_io(t, 0, 1, 1);
 }
 
 /* -- a thread per queue -------------------------------------------------- */
@@ -2615,6 +2701,96 @@ static void test_add_mem_reg_bad(void **state)
 	assert_int_equal(t->b.nmaps, 0);
 }
 
+/* -- kick, call and error fds that are not eventfds --------------------------- */
+
+enum fd_kind { FD_PIPE_READ, FD_PIPE_WRITE, FD_MEMFD, FD_SOCKET, FD_TIMERFD, FD_SEMAPHORE };
+
+struct efd_row {
+	const char *name;
+	uint32_t req;
+	enum fd_kind kind;
+};
+
+static const struct efd_row efd_rows[] = {
+	{ "SET_VRING_KICK with a pipe at end of file", VU_SET_VRING_KICK, FD_PIPE_READ },
+	{ "SET_VRING_KICK with a timerfd", VU_SET_VRING_KICK, FD_TIMERFD },
+	{ "SET_VRING_KICK with a semaphore eventfd", VU_SET_VRING_KICK, FD_SEMAPHORE },
+	{ "SET_VRING_CALL with a pipe nobody reads", VU_SET_VRING_CALL, FD_PIPE_WRITE },
+	{ "SET_VRING_CALL with a memfd", VU_SET_VRING_CALL, FD_MEMFD },
+	{ "SET_VRING_ERR with a socket", VU_SET_VRING_ERR, FD_SOCKET },
+};
+
+/* The fd of that kind; the caller closes it, and *keep (an other end that
+ * must stay open, or -1) after it. */
+static int odd_fd(enum fd_kind kind, int *keep)
+{
+	struct itimerspec ts = { { 0, 1000 }, { 0, 1000 } };
+	int p[2], fd = -1;
+
+	*keep = -1;
+	switch (kind) {
+	case FD_PIPE_READ:
+		/* The writer gone: readable (end of file) for good. */
+		assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+		fd = p[0];
+		close(p[1]);
+		break;
+	case FD_PIPE_WRITE:
+		/* A reader that never reads: writes block once it is full. */
+		assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+		fd = p[1];
+		*keep = p[0];
+		break;
+	case FD_MEMFD:
+		fd = memfd_create("vt-odd", MFD_CLOEXEC);
+		break;
+	case FD_SOCKET:
+		assert_int_equal(vt_socketpair(p), 0);
+		fd = p[0];
+		close(p[1]);
+		break;
+	case FD_TIMERFD:
+		fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+		assert_int_equal(timerfd_settime(fd, 0, &ts, NULL), 0);
+		break;
+	case FD_SEMAPHORE:
+		fd = eventfd(0, EFD_CLOEXEC | EFD_SEMAPHORE);
+		assert_true(fd >= 0);
+		vt_efd_signal(fd);
+		break;
+	}
+	assert_true(fd >= 0);
+	return fd;
+}
+
+/* A queue thread would block on such an fd, or find it readable with
+ * nothing to take, again and again: refused, the ring keeps what it had. */
+static void test_efd_row(void **state)
+{
+	struct t *t = *state;
+	const struct efd_row *row = t->row;
+	uint64_t v = 0;
+	int fd, keep;
+
+	negotiate(t, PF_ALL);
+	map_memory(t);
+	assert_int_equal(vt_fe_state(&t->fe, VU_SET_VRING_NUM, 0, QSIZE), 0);
+	assert_int_equal(set_addr(t, &t->r[0]), 0);
+	if (row->kind == FD_SEMAPHORE && !strstr(read_fdinfo(t->r[0].kick_fd), "eventfd-semaphore:")) {
+		skip();         /* the kernel does not say */
+		return;
+	}
+	fd = odd_fd(row->kind, &keep);
+	send_refused(t, row->req, 0, &v, sizeof(v), &fd, 1);
+	close(fd);
+	if (keep >= 0)
+		close(keep);
+	assert_false(t->e.q[0].live);
+	assert_int_equal(vio_vu_backend_kick_fd(&t->b, 0), -1);
+	start(t, 0);
+	expect_io(t, 0, 2, 1);
+}
+
 /* -- truncated streams -------------------------------------------------------- */
 
 struct trunc_row {
@@ -3674,6 +3850,8 @@ static const struct test_def layout_tests[] = {
 	{ "in-band VRING_KICK", test_inband_kick },
 	{ "SET_MEM_TABLE again while rings run", test_mem_table_while_running },
 	{ "adaptive polling ends while the device leaves buffers", test_poll_for_device_waits },
+	{ "a kick fd the frontend drained does not block dispatch", test_kick_fd_drained },
+	{ "a call fd at its maximum does not block the device", test_call_fd_full },
 	{ "SET_FEATURES unchanged while rings run", test_set_features_unchanged_while_running },
 	{ "no PROTOCOL_FEATURES: rings start enabled", test_no_protocol_features },
 	{ "hostile driver: buffer outside guest memory", test_hostile_buffer_outside_memory },
@@ -3830,6 +4008,7 @@ int main(void)
 	ADD_ROWS("SET_CONFIG ", config_rows, test_set_config_row);
 	ADD_ROWS("truncated: ", trunc_rows, test_trunc_row);
 	ADD_ROWS("stalled: ", stall_rows, test_stall_row);
+	ADD_ROWS("not an eventfd: ", efd_rows, test_efd_row);
 	add_defs("split-specific", split_tests, ARRAY_LEN(split_tests), &layouts[0]);
 	/* Inflight tracking: split rings, EVENT_IDX off and on. */
 	add_defs("inflight split", inflight_tests, ARRAY_LEN(inflight_tests), &layouts[0]);
