@@ -1416,7 +1416,16 @@ int vio_vu_backend_dispatch(struct vio_vu_backend *b)
 
 int vio_vu_backend_kick_fd(struct vio_vu_backend *b, unsigned qi)
 {
-	return qi < nq(b) ? b->queues[qi].kick_fd : -1;
+	int fd;
+
+	if (qi >= nq(b))
+		return -1;
+	/* Under the lock: a queue's thread asks while the dispatch thread
+	 * may be replacing the fd. */
+	pthread_mutex_lock(&b->queues[qi].lock);
+	fd = b->queues[qi].kick_fd;
+	pthread_mutex_unlock(&b->queues[qi].lock);
+	return fd;
 }
 
 /* Takes the kicks off a kick eventfd, never waiting for one: the caller
