@@ -218,14 +218,18 @@ void vio_vu_backend_queue_poll(struct vio_vu_backend *b, unsigned qi);
 /*
  * Adaptive polling, for a queue thread about to sleep until the next kick:
  * with the driver's kicks suppressed, looks for new buffers for up to `ns`
- * nanoseconds (the window restarts whenever the device takes some off the
- * ring; buffers it leaves there, as a device waiting for input or for a
- * rate limit does, do not restart it), then turns kicks back on and
- * returns. A driver that keeps the queue busy never has to kick and the
- * thread never sleeps; an idle queue costs `ns` of spinning per wake-up.
- * Returns whether the device ran. Call it after
+ * nanoseconds (at most VIO_VU_POLL_MAX_NS; the window restarts whenever
+ * the device takes some off the ring, while buffers it leaves there, as a
+ * device waiting for input or for a rate limit does, do not restart it),
+ * then turns kicks back on and returns. A driver that keeps the queue busy
+ * has to kick about once per VIO_VU_POLL_CALL_NS (or `ns`, if longer): the
+ * call returns then whatever the driver does, so the thread gets back to
+ * its other fds (a request to stop). An idle queue costs `ns` of spinning
+ * per wake-up. Returns whether the device ran. Call it after
  * vio_vu_backend_queue_dispatch(), from the thread that serves qi.
  */
+#define VIO_VU_POLL_MAX_NS UINT64_C(1000000000)   /* longest window: 1 s */
+#define VIO_VU_POLL_CALL_NS UINT64_C(10000000)    /* a busy queue: 10 ms a call */
 bool vio_vu_backend_queue_poll_for(struct vio_vu_backend *b, unsigned qi, uint64_t ns);
 
 /* For the device's owner: hold queue qi's lock around work on that queue

@@ -1521,31 +1521,41 @@ static bool set_kicks(struct vio_vu_backend *b, unsigned qi, bool on)
 
 bool vio_vu_backend_queue_poll_for(struct vio_vu_backend *b, unsigned qi, uint64_t ns)
 {
-	uint64_t deadline;
+	uint64_t start, deadline, end;
 	bool ran = false, live;
 
 	if (qi >= nq(b) || ns == 0)
 		return false;
+	if (ns > VIO_VU_POLL_MAX_NS)
+		ns = VIO_VU_POLL_MAX_NS;
 	set_kicks(b, qi, false);
-	deadline = now_ns() + ns;
+	start = now_ns();
+	deadline = start + ns;
+	/* However busy the driver keeps the queue, the caller gets its
+	 * thread back: fixed when the call starts, not moved by buffers. */
+	end = start + (ns > VIO_VU_POLL_CALL_NS ? ns : VIO_VU_POLL_CALL_NS);
 	for (unsigned spins = 0;; spins++) {
 		enum poll_result r = poll_once(b, qi, &live);
 
 		ran |= r != POLL_IDLE;
-		if (r == POLL_TOOK) {
+		if (!live)
+			break;
+		if (r == POLL_TOOK || spins % 16 == 0) {
+			uint64_t now = now_ns();
+
 			/* Busy: keep polling. Only the device taking buffers
 			 * moves the window; buffers it leaves on the ring would
 			 * otherwise keep this thread spinning for good. */
-			deadline = now_ns() + ns;
-		} else if (!live) {
-			break;
-		} else if (spins % 16 == 0 && now_ns() >= deadline) {
-			if (set_kicks(b, qi, true))
+			if (r == POLL_TOOK)
+				deadline = now + ns < end ? now + ns : end;
+			if (now >= deadline) {
+				if (set_kicks(b, qi, true))
+					break;
+				/* Buffers came as kicks came back on. */
+				poll_once(b, qi, &live);
+				ran = true;
 				break;
-			/* Buffers slipped in as kicks came back on. */
-			poll_once(b, qi, &live);
-			ran = true;
-			break;
+			}
 		}
 		vio_ring_pause();
 	}

@@ -109,6 +109,8 @@ struct held {
 	struct vio_iov out[8], in[8];
 };
 
+struct t;
+
 struct echo {
 	struct vio_dev dev;
 	struct vio_dev_queue q[NQ];
@@ -124,6 +126,9 @@ struct echo {
 	/* Waiting mode (atomic): the device leaves buffers on the ring, as a
 	 * receive queue waiting for input or a rate-limited device does. */
 	bool wait[NQ];
+	/* Feeding mode (atomic): called after each round on a queue. */
+	void (*feed)(struct t *t, unsigned qi);
+	struct t *feed_opaque;
 };
 
 /* Echoes one chain's readable bytes, inverted, into its writable part and
@@ -176,6 +181,12 @@ static void echo_notify(struct vio_dev *d, unsigned qi)
 	e->last_err[qi] = r;
 	vio_dev_check(d, qi, r);
 	vio_dev_interrupt(d, qi);
+	{
+		void (*fn)(struct t *, unsigned) = __atomic_load_n(&e->feed, __ATOMIC_RELAXED);
+
+		if (fn)
+			fn(e->feed_opaque, qi);
+	}
 }
 
 static void echo_reset(struct vio_dev *d)
@@ -270,6 +281,7 @@ struct t {
 	unsigned nlog;
 	char lastlog[256];
 	unsigned queues_changed;
+	unsigned long fed;              /* buffers feed() reaped */
 };
 
 static void log_cb(void *opaque, enum vio_log_level level, const char *msg)
@@ -972,6 +984,49 @@ static void test_poll_for_device_waits(void **state)
 	assert_true(vio_vu_backend_queue_poll_for(&t->b, 0, 1000000));
 	assert_true(reap_one(t, 0));
 	assert_true(reap_one(t, 0));
+}
+
+/* Feeding mode: after each round the echo device hands the driver side a
+ * turn (reap, post one more), so there is always a buffer waiting: a
+ * driver that keeps the queue busy, without timing or another thread. */
+static void feed(struct t *t, unsigned qi)
+{
+	struct vt_ring *r = &t->r[qi];
+	uint64_t out = vt_gmem_gpa(&t->g, t->data), in = out + BUF_SLOT;
+	struct vio_sg o = { out, 16 }, i = { in, 16 };
+	uint32_t len;
+	void *tok;
+
+	while (vio_drvq_get_buf(&r->q, &tok, &len) == 0)
+		t->fed++;
+	if (vio_drvq_add(&r->q, &o, 1, &i, 1, token(0)) == 0)
+		vio_drvq_kick_prepare(&r->q);   /* counts; the device polls */
+}
+
+static void stop_feeding(struct t *t)
+{
+	__atomic_store_n(&t->e.feed, NULL, __ATOMIC_RELAXED);
+}
+
+/* However busy the driver keeps the queue, a poll_for call returns within
+ * a bounded time, so its thread gets back to its other fds (a daemon's
+ * stop request) rather than polling for as long as the driver likes. */
+static void test_poll_for_busy_driver(void **state)
+{
+	struct t *t = *state;
+	struct bg g;
+
+	up(t);
+	t->e.feed_opaque = t;
+	__atomic_store_n(&t->e.feed, feed, __ATOMIC_RELAXED);
+	post(t, 0, 1, 1);
+	t->posted[0] = t->reaped[0] = 0;        /* feed() reaps it */
+	bg_start(&g, t, bg_poll_for);
+	assert_true(bg_wait(&g, stop_feeding));
+	stop_feeding(t);
+	assert_int_equal(g.ret, true);
+	assert_true(t->fed > 0);
+	assert_int_equal(t->e.dev.status & VIO_STATUS_NEEDS_RESET, 0);
 }
 
 static void bg_queue_dispatch(struct bg *g)
@@ -3850,6 +3905,7 @@ static const struct test_def layout_tests[] = {
 	{ "in-band VRING_KICK", test_inband_kick },
 	{ "SET_MEM_TABLE again while rings run", test_mem_table_while_running },
 	{ "adaptive polling ends while the device leaves buffers", test_poll_for_device_waits },
+	{ "adaptive polling ends while the driver keeps it busy", test_poll_for_busy_driver },
 	{ "a kick fd the frontend drained does not block dispatch", test_kick_fd_drained },
 	{ "a call fd at its maximum does not block the device", test_call_fd_full },
 	{ "SET_FEATURES unchanged while rings run", test_set_features_unchanged_while_running },
