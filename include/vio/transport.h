@@ -207,7 +207,8 @@ static inline int vio_vu_backend_fd(const struct vio_vu_backend *b) { return b->
  * the backend has detached. */
 int vio_vu_backend_dispatch(struct vio_vu_backend *b);
 
-/* Queue qi's kick eventfd, or -1. */
+/* Queue qi's kick eventfd, or -1. Takes the queue's lock: not to be
+ * called while holding it (vio_vu_backend_queue_lock). */
 int vio_vu_backend_kick_fd(struct vio_vu_backend *b, unsigned qi);
 /* Drains qi's kick fd and lets the device process the queue. */
 void vio_vu_backend_queue_dispatch(struct vio_vu_backend *b, unsigned qi);

@@ -1439,7 +1439,7 @@ static bool take_kick(int fd)
 	struct iovec iov = { &v, sizeof(v) };
 
 	n = preadv2(fd, &iov, 1, -1, RWF_NOWAIT);
-	if (n >= 0 || (errno != EOPNOTSUPP && errno != EINVAL))
+	if (n >= 0 || (errno != EOPNOTSUPP && errno != EINVAL && errno != ENOSYS))
 		return n == (ssize_t)sizeof(v);
 	/* A kernel without RWF_NOWAIT for eventfds (before 5.12). */
 #endif
