@@ -21,9 +21,11 @@
  *   <layout>: ...     happy path and hostile-driver cases, one suite run for
  *                     each row of `layouts` (split/packed, EVENT_IDX off/on);
  *                     for split and packed also "ring start refused: ..."
- *                     (ring addresses outside the table, or misaligned)
+ *                     (ring addresses outside the table, or misaligned) and
+ *                     "not an eventfd: ..." (kick, call, error fds)
  *   control: ...      the control plane: negotiation, config, status, reset,
- *                     memory slots, disconnect and reconnect
+ *                     memory slots, disconnect and reconnect, frontends that
+ *                     never read (replies, the backend channel)
  *   malformed: ...    one test per rule a message can break; each checks the
  *                     refusal (non-zero REPLY_ACK, a log line, no fd leaked)
  *                     and that a following valid message still works
@@ -32,6 +34,11 @@
  * Every test also checks, in its teardown, that the process has exactly the
  * file descriptors it had before the test: the backend closes what it is
  * given.
+ *
+ * Where the backend could block or spin on the frontend, the call runs on
+ * a thread of its own (struct bg) and the test waits STUCK_MS for it; a
+ * call still running then is a failure, and the test unblocks it (closes
+ * a socket, kicks, stops feeding) so the suite goes on instead of hanging.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -4050,6 +4057,12 @@ int main(void)
 		for (size_t i = 0; i < ARRAY_LEN(ring_addr_rows); i++)
 			add(layouts[v].name, "ring start refused: ", ring_addr_rows[i].name,
 			    test_ring_addr_row, &layouts[v], &ring_addr_rows[i]);
+	/* Kick, call and error fds that are not eventfds, refused before a
+	 * ring starts: split and packed rows. */
+	for (size_t v = 0; v < 2; v++)
+		for (size_t i = 0; i < ARRAY_LEN(efd_rows); i++)
+			add(layouts[v].name, "not an eventfd: ", efd_rows[i].name, test_efd_row,
+			    &layouts[v], &efd_rows[i]);
 	add_defs("control", control_tests, ARRAY_LEN(control_tests), &layouts[0]);
 	add_defs("malformed", malformed_tests, ARRAY_LEN(malformed_tests), &layouts[0]);
 	ADD_ROWS("payload size: ", size_rows, test_size_row);
@@ -4064,7 +4077,6 @@ int main(void)
 	ADD_ROWS("SET_CONFIG ", config_rows, test_set_config_row);
 	ADD_ROWS("truncated: ", trunc_rows, test_trunc_row);
 	ADD_ROWS("stalled: ", stall_rows, test_stall_row);
-	ADD_ROWS("not an eventfd: ", efd_rows, test_efd_row);
 	add_defs("split-specific", split_tests, ARRAY_LEN(split_tests), &layouts[0]);
 	/* Inflight tracking: split rings, EVENT_IDX off and on. */
 	add_defs("inflight split", inflight_tests, ARRAY_LEN(inflight_tests), &layouts[0]);
