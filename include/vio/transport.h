@@ -102,10 +102,22 @@ void vio_loopback_unlock(struct vio_loopback *lb);
  * connection. Each queue has a lock held by queue_dispatch; messages that
  * change memory or queue state take every lock, so a queue thread never
  * sees memory disappear under it.
+ *
+ * Kick, call and error fds must be eventfds (a kick fd not in semaphore
+ * mode, where the kernel tells); the backend sets O_NONBLOCK on them and
+ * reads kicks with RWF_NOWAIT. The flag is shared with the frontend: one
+ * that clears it again and fills its call eventfd to the top can still
+ * hold an interrupt's write (eventfd has no per-call non-blocking write).
+ *
+ * Nothing waits on the frontend for long: once a message has started to
+ * arrive, the rest must come within timeout_ms, and a reply must find room
+ * on the socket within timeout_ms; otherwise the frontend is taken as gone
+ * and the backend detaches (dispatch returns -ECONNRESET).
  */
 
 #define VIO_VU_MAX_QUEUES 64
 #define VIO_VU_MAX_MEM_SLOTS 32
+#define VIO_VU_BACKEND_TIMEOUT_MS 5000  /* default: see timeout_ms */
 
 struct vio_vu_mapping {
 	uint64_t guest_addr, size, user_addr;
@@ -139,6 +151,10 @@ struct vio_vu_backend_config {
 	void *opaque;
 	/* Extra protocol features to refuse (a mask of VU_PROTOCOL_F bits). */
 	uint64_t protocol_features_off;
+	/* How long the rest of a message that started to arrive, and room for
+	 * a reply, may take before the frontend is dropped; 0:
+	 * VIO_VU_BACKEND_TIMEOUT_MS. */
+	int timeout_ms;
 };
 
 struct vio_vu_backend {
@@ -191,7 +207,8 @@ static inline int vio_vu_backend_fd(const struct vio_vu_backend *b) { return b->
  * the backend has detached. */
 int vio_vu_backend_dispatch(struct vio_vu_backend *b);
 
-/* Queue qi's kick eventfd, or -1. */
+/* Queue qi's kick eventfd, or -1. Takes the queue's lock: not to be
+ * called while holding it (vio_vu_backend_queue_lock). */
 int vio_vu_backend_kick_fd(struct vio_vu_backend *b, unsigned qi);
 /* Drains qi's kick fd and lets the device process the queue. */
 void vio_vu_backend_queue_dispatch(struct vio_vu_backend *b, unsigned qi);
@@ -202,13 +219,18 @@ void vio_vu_backend_queue_poll(struct vio_vu_backend *b, unsigned qi);
 /*
  * Adaptive polling, for a queue thread about to sleep until the next kick:
  * with the driver's kicks suppressed, looks for new buffers for up to `ns`
- * nanoseconds (the window restarts whenever some come, and the device
- * runs on them), then turns kicks back on and returns. A driver that keeps
- * the queue busy never has to kick and the thread never sleeps; an idle
- * queue costs `ns` of spinning per wake-up. Returns whether the device
- * ran. Call it after vio_vu_backend_queue_dispatch(), from the thread that
- * serves qi.
+ * nanoseconds (at most VIO_VU_POLL_MAX_NS; the window restarts whenever
+ * the device takes some off the ring, while buffers it leaves there, as a
+ * device waiting for input or for a rate limit does, do not restart it),
+ * then turns kicks back on and returns. A driver that keeps the queue busy
+ * has to kick about once per VIO_VU_POLL_CALL_NS (or `ns`, if longer): the
+ * call returns then whatever the driver does, so the thread gets back to
+ * its other fds (a request to stop). An idle queue costs `ns` of spinning
+ * per wake-up. Returns whether the device ran. Call it after
+ * vio_vu_backend_queue_dispatch(), from the thread that serves qi.
  */
+#define VIO_VU_POLL_MAX_NS UINT64_C(1000000000)   /* longest window: 1 s */
+#define VIO_VU_POLL_CALL_NS UINT64_C(10000000)    /* a busy queue: 10 ms a call */
 bool vio_vu_backend_queue_poll_for(struct vio_vu_backend *b, unsigned qi, uint64_t ns);
 
 /* For the device's owner: hold queue qi's lock around work on that queue

@@ -13,7 +13,9 @@
  * against the request, the fds against what the request carries, queue
  * indices, region arithmetic and overlaps, ring addresses against the
  * regions. A refused message gets a log line and, with REPLY_ACK, a
- * non-zero reply; only an unreadable stream drops the connection.
+ * non-zero reply; only an unreadable stream drops the connection, or a
+ * frontend that stops in the middle of a message or stops taking replies
+ * (timeout_ms: nothing here waits on the frontend for longer).
  *
  * Locking: queue_dispatch holds the queue's lock while the device works on
  * that queue. Messages that touch memory or a queue's setup take the
@@ -26,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
@@ -90,11 +93,51 @@ static void close_fd(int *fd)
 	*fd = -1;
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* When the frontend's time to finish a message or take a reply runs out,
+ * counted from now. */
+static uint64_t deadline_ns(const struct vio_vu_backend *b)
+{
+	int ms = b->cfg.timeout_ms > 0 ? b->cfg.timeout_ms : VIO_VU_BACKEND_TIMEOUT_MS;
+
+	return now_ns() + (uint64_t)ms * 1000000u;
+}
+
+/* Waits for `events` on fd until the deadline, which stays where it was
+ * set however often the wait is interrupted. 0: ready (or hung up or in
+ * error, which the next read or write reports), -ETIMEDOUT, or poll's
+ * error. */
+static int wait_fd(int fd, short events, uint64_t deadline)
+{
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = events };
+		uint64_t now = now_ns();
+		int r;
+
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		r = poll(&p, 1, (int)((deadline - now + 999999u) / 1000000u));
+		if (r > 0)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
 /* ------------------------------------------------------------------------ */
 /* Device model plumbing                                                    */
 
 /* The device used buffers on qi: signal the frontend's call eventfd. Runs
- * with qi's lock held (the device works on a queue only under it). */
+ * with qi's lock held (the device works on a queue only under it). The fd
+ * is non-blocking (vring_fd_ok): a counter so full that one more would
+ * wait is signalled already. */
 static void vu_interrupt(void *opaque, unsigned qi)
 {
 	struct vio_vu_backend *b = opaque;
@@ -107,25 +150,54 @@ static void vu_interrupt(void *opaque, unsigned qi)
 		;
 }
 
+/*
+ * CONFIG_CHANGE_MSG on the backend channel, without waiting: we may run on
+ * a queue's thread under its lock. A full channel is a frontend that left
+ * a socket's worth of messages unread; it is dropped (both its sockets
+ * shut down, so the dispatch thread sees it gone and detaches) rather than
+ * allowed to hold the queue, and then every other lock, for as long as it
+ * likes. Called with backend_lock held.
+ */
+static void send_config_change(struct vio_vu_backend *b)
+{
+	struct vu_header h = { VU_BACKEND_CONFIG_CHANGE_MSG, VU_VERSION, 0 };
+	ssize_t n;
+
+	do {
+		n = send(b->backend_fd, &h, sizeof(h), MSG_NOSIGNAL | MSG_DONTWAIT);
+	} while (n < 0 && errno == EINTR);
+	if (n == (ssize_t)sizeof(h))
+		return;
+	if (n >= 0 || errno == EAGAIN || errno == EWOULDBLOCK) {
+		/* Full, or (a partial message) out of step for good. */
+		vlog(b, VIO_LOG_ERR, "vhost-user: the frontend does not read the backend channel: "
+		     "dropping it");
+		close_fd(&b->backend_fd);
+		if (b->sock >= 0)
+			shutdown(b->sock, SHUT_RDWR);
+		return;
+	}
+	vlog(b, VIO_LOG_WARN, "vhost-user: could not send CONFIG_CHANGE_MSG: %s", vio_strerror(-errno));
+}
+
 /* Config change (or NEEDS_RESET): tell the frontend on the backend channel,
  * and signal the error fds of rings that stopped. */
 static void vu_config_interrupt(void *opaque)
 {
 	struct vio_vu_backend *b = opaque;
-	struct vu_header h = { VU_BACKEND_CONFIG_CHANGE_MSG, VU_VERSION, 0 };
 	uint64_t one = 1;
 
-	/* backend_lock also guards the err fds: we may run on one queue's
-	 * thread while another queue's SET_VRING_ERR replaces its fd. */
+	/* backend_lock also guards the err fds (we may run on one queue's
+	 * thread while another queue's SET_VRING_ERR replaces its fd), the
+	 * backend channel and, for writes, the socket. */
 	pthread_mutex_lock(&b->backend_lock);
 	if (b->dev->status & VIO_STATUS_NEEDS_RESET) {
 		for (unsigned i = 0; i < nq(b); i++)
 			if (b->queues[i].err_fd >= 0)
 				(void)!write(b->queues[i].err_fd, &one, sizeof(one));
 	}
-	if (b->backend_fd >= 0 && (b->protocol_features & VIO_BIT(VU_PROTOCOL_F_CONFIG)) &&
-	    send(b->backend_fd, &h, sizeof(h), MSG_NOSIGNAL) != (ssize_t)sizeof(h))
-		vlog(b, VIO_LOG_WARN, "vhost-user: could not send CONFIG_CHANGE_MSG");
+	if (b->backend_fd >= 0 && (b->protocol_features & VIO_BIT(VU_PROTOCOL_F_CONFIG)))
+		send_config_change(b);
 	pthread_mutex_unlock(&b->backend_lock);
 }
 
@@ -472,19 +544,33 @@ static int msg_take_fd(struct msg *m, unsigned i)
 	return fd;
 }
 
-static int read_full(int fd, void *buf, size_t len)
+/* Reads len bytes of a message that has started to arrive: they must all
+ * come before the deadline. */
+static int read_full(struct vio_vu_backend *b, void *buf, size_t len, uint64_t deadline)
 {
 	uint8_t *p = buf;
 
 	while (len) {
-		ssize_t n = read(fd, p, len);
+		ssize_t n = recv(b->sock, p, len, MSG_DONTWAIT);
+		int r;
 
-		if (n < 0 && errno == EINTR)
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
 			continue;
-		if (n <= 0)
+		}
+		if (n == 0)
 			return -ECONNRESET;
-		p += n;
-		len -= (size_t)n;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -ECONNRESET;
+		r = wait_fd(b->sock, POLLIN, deadline);
+		if (r == -ETIMEDOUT)
+			vlog(b, VIO_LOG_ERR, "vhost-user: the frontend stopped in the middle of a "
+			     "message: dropping it");
+		if (r)
+			return r;
 	}
 	return 0;
 }
@@ -498,6 +584,7 @@ static int recv_msg(struct vio_vu_backend *b, struct msg *m)
 		.msg_iov = &iov, .msg_iovlen = 1,
 		.msg_control = control, .msg_controllen = sizeof(control),
 	};
+	uint64_t deadline;
 	ssize_t n;
 
 	m->nfds = 0;
@@ -520,8 +607,11 @@ static int recv_msg(struct vio_vu_backend *b, struct msg *m)
 	}
 	if (n <= 0)
 		goto broken;
+	/* The frontend may take its time before a message, not inside one. */
+	deadline = deadline_ns(b);
 	if ((mh.msg_flags & MSG_CTRUNC) || (size_t)n < sizeof(m->hdr)) {
-		if ((size_t)n < sizeof(m->hdr) && read_full(b->sock, (uint8_t *)&m->hdr + n, sizeof(m->hdr) - (size_t)n))
+		if ((size_t)n < sizeof(m->hdr) &&
+		    read_full(b, (uint8_t *)&m->hdr + n, sizeof(m->hdr) - (size_t)n, deadline))
 			goto broken;
 		if (mh.msg_flags & MSG_CTRUNC)
 			vlog(b, VIO_LOG_WARN, "vhost-user: too many fds with %s", vu_request_name(m->hdr.request));
@@ -538,7 +628,7 @@ static int recv_msg(struct vio_vu_backend *b, struct msg *m)
 		goto broken;
 	}
 	memset(&m->p, 0, sizeof(m->p));
-	if (read_full(b->sock, &m->p, m->hdr.size))
+	if (read_full(b, &m->p, m->hdr.size, deadline))
 		goto broken;
 	return 0;
 broken:
@@ -546,6 +636,12 @@ broken:
 	return -ECONNRESET;
 }
 
+/*
+ * Sends a reply (with at most one fd). The socket may be full: a frontend
+ * that does not read its replies gets timeout_ms to make room, and is then
+ * taken as gone, rather than holding this thread (and with it the signals,
+ * the next frontend, a daemon's shutdown) forever.
+ */
 static int send_reply(struct vio_vu_backend *b, const struct msg *req, const void *payload,
 		      uint32_t size, const int *fds, unsigned nfds)
 {
@@ -553,7 +649,7 @@ static int send_reply(struct vio_vu_backend *b, const struct msg *req, const voi
 	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)payload, size } };
 	char control[CMSG_SPACE(sizeof(int))];
 	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = size ? 2 : 1 };
-	ssize_t n;
+	uint64_t deadline = deadline_ns(b);
 
 	if (nfds == 1) {
 		struct cmsghdr *c;
@@ -566,10 +662,37 @@ static int send_reply(struct vio_vu_backend *b, const struct msg *req, const voi
 		c->cmsg_len = CMSG_LEN(sizeof(int));
 		memcpy(CMSG_DATA(c), fds, sizeof(int));
 	}
-	do {
-		n = sendmsg(b->sock, &mh, MSG_NOSIGNAL);
-	} while (n < 0 && errno == EINTR);
-	return n == (ssize_t)(sizeof(h) + size) ? 0 : -ECONNRESET;
+	while (mh.msg_iovlen) {
+		ssize_t n = sendmsg(b->sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		int r;
+
+		if (n >= 0) {
+			/* The fd went with the first byte; the rest follows. */
+			mh.msg_control = NULL;
+			mh.msg_controllen = 0;
+			while (mh.msg_iovlen && (size_t)n >= mh.msg_iov->iov_len) {
+				n -= (ssize_t)mh.msg_iov->iov_len;
+				mh.msg_iov++;
+				mh.msg_iovlen--;
+			}
+			if (mh.msg_iovlen) {
+				mh.msg_iov->iov_base = (uint8_t *)mh.msg_iov->iov_base + n;
+				mh.msg_iov->iov_len -= (size_t)n;
+			}
+			continue;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -ECONNRESET;
+		r = wait_fd(b->sock, POLLOUT, deadline);
+		if (r == -ETIMEDOUT)
+			vlog(b, VIO_LOG_ERR, "vhost-user: the frontend does not read its replies: "
+			     "dropping it");
+		if (r)
+			return -ECONNRESET;
+	}
+	return 0;
 }
 
 static int reply_u64(struct vio_vu_backend *b, const struct msg *req, uint64_t v)
@@ -777,6 +900,70 @@ static int do_rem_mem_reg(struct vio_vu_backend *b, struct msg *m)
 	return -ENOENT;
 }
 
+/* Does the kernel say this eventfd counts as a semaphore (fdinfo)? Kernels
+ * that do not say get the benefit of the doubt. */
+static bool eventfd_semaphore(int fd)
+{
+	char path[48], buf[512];
+	const char *p;
+	ssize_t n;
+	int f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = open(path, O_RDONLY | O_CLOEXEC);
+	if (f < 0)
+		return false;
+	n = read(f, buf, sizeof(buf) - 1);
+	close(f);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	p = strstr(buf, "eventfd-semaphore:");
+	return p && strtol(p + strlen("eventfd-semaphore:"), NULL, 10) == 1;
+}
+
+/*
+ * Kick, call and error fds must be eventfds. Anything else could block a
+ * read or a write for as long as the frontend likes (a pipe nobody
+ * drains, a file on a filesystem it serves) or stay readable with nothing
+ * to read (a pipe at end of file, a timerfd), and a kick eventfd in
+ * semaphore mode stays readable through 2^64 reads: each holds up or spins
+ * the queue's thread. The fd is made non-blocking, since the frontend may
+ * have made it without EFD_NONBLOCK; the flag is shared with the frontend,
+ * which may clear it again, so kick reads also ask for RWF_NOWAIT.
+ */
+static int vring_fd_ok(struct vio_vu_backend *b, const struct msg *m, int fd)
+{
+	const char *what = vu_request_name(m->hdr.request);
+	char path[48], link[32];
+	struct stat st;
+	ssize_t n;
+	int fl;
+
+	/* An eventfd is an anonymous inode, which has no file type ... */
+	if (fstat(fd, &st) || (st.st_mode & S_IFMT))
+		goto refuse;
+	/* ... and /proc, where there is one, says which kind. */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n >= 0) {
+		link[n] = '\0';
+		if (strcmp(link, "anon_inode:[eventfd]"))
+			goto refuse;
+	}
+	if (m->hdr.request == VU_SET_VRING_KICK && eventfd_semaphore(fd)) {
+		vlog(b, VIO_LOG_ERR, "vhost-user: %s with a semaphore eventfd refused", what);
+		return -EINVAL;
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0))
+		goto refuse;
+	return 0;
+refuse:
+	vlog(b, VIO_LOG_ERR, "vhost-user: %s with an fd that is not an eventfd refused", what);
+	return -EINVAL;
+}
+
 static int do_vring_fd(struct vio_vu_backend *b, struct msg *m)
 {
 	unsigned qi = (unsigned)(m->p.u64 & VU_VRING_IDX_MASK);
@@ -791,6 +978,8 @@ static int do_vring_fd(struct vio_vu_backend *b, struct msg *m)
 	}
 	if (!queue_ok(b, m, qi))
 		return -EINVAL;
+	if (!nofd && (r = vring_fd_ok(b, m, m->fds[0])) < 0)
+		return r;       /* the fd is closed with the message */
 	vq = &b->queues[qi];
 	fd = nofd ? -1 : msg_take_fd(m, 0);
 	pthread_mutex_lock(&vq->lock);
@@ -1227,19 +1416,46 @@ int vio_vu_backend_dispatch(struct vio_vu_backend *b)
 
 int vio_vu_backend_kick_fd(struct vio_vu_backend *b, unsigned qi)
 {
-	return qi < nq(b) ? b->queues[qi].kick_fd : -1;
+	int fd;
+
+	if (qi >= nq(b))
+		return -1;
+	/* Under the lock: a queue's thread asks while the dispatch thread
+	 * may be replacing the fd. */
+	pthread_mutex_lock(&b->queues[qi].lock);
+	fd = b->queues[qi].kick_fd;
+	pthread_mutex_unlock(&b->queues[qi].lock);
+	return fd;
+}
+
+/* Takes the kicks off a kick eventfd, never waiting for one: the caller
+ * saw it readable, but the frontend shares it and may have read it since,
+ * or cleared O_NONBLOCK (see vring_fd_ok). */
+static bool take_kick(int fd)
+{
+	uint64_t v;
+	ssize_t n;
+#ifdef RWF_NOWAIT
+	struct iovec iov = { &v, sizeof(v) };
+
+	n = preadv2(fd, &iov, 1, -1, RWF_NOWAIT);
+	if (n >= 0 || (errno != EOPNOTSUPP && errno != EINVAL && errno != ENOSYS))
+		return n == (ssize_t)sizeof(v);
+	/* A kernel without RWF_NOWAIT for eventfds (before 5.12). */
+#endif
+	n = read(fd, &v, sizeof(v));
+	return n == (ssize_t)sizeof(v);
 }
 
 void vio_vu_backend_queue_dispatch(struct vio_vu_backend *b, unsigned qi)
 {
 	struct vio_vu_queue *vq;
-	uint64_t v;
 
 	if (qi >= nq(b))
 		return;
 	vq = &b->queues[qi];
 	pthread_mutex_lock(&vq->lock);
-	if (vq->kick_fd >= 0 && read(vq->kick_fd, &v, sizeof(v)) == sizeof(v))
+	if (vq->kick_fd >= 0 && take_kick(vq->kick_fd))
 		vq->kicks++;
 	if (vq->enabled)
 		vio_dev_notify(b->dev, qi);
@@ -1259,31 +1475,30 @@ void vio_vu_backend_queue_poll(struct vio_vu_backend *b, unsigned qi)
 	pthread_mutex_unlock(&vq->lock);
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* One look at queue qi under its lock: runs the device if buffers are
  * waiting. *live is false when the queue cannot run (stopped, disabled). */
-static bool poll_once(struct vio_vu_backend *b, unsigned qi, bool *live)
+enum poll_result { POLL_IDLE, POLL_RAN, POLL_TOOK };
+
+static enum poll_result poll_once(struct vio_vu_backend *b, unsigned qi, bool *live)
 {
 	struct vio_vu_queue *vq = &b->queues[qi];
+	enum poll_result res = POLL_IDLE;
 	struct vio_devq *dq;
-	bool ran = false;
 
 	pthread_mutex_lock(&vq->lock);
 	dq = vq->enabled ? vio_dev_vq(b->dev, qi) : NULL;
 	*live = dq != NULL;
 	if (dq && vio_devq_has_avail(dq)) {
+		uint32_t popped = dq->popped;
+
 		vio_dev_notify(b->dev, qi);
-		ran = true;
+		/* Did the device take any? It may leave them (a receive queue
+		 * waiting for input, a rate limit, a device holding as many as
+		 * it can): buffers there are not work done. */
+		res = dq->popped != popped ? POLL_TOOK : POLL_RAN;
 	}
 	pthread_mutex_unlock(&vq->lock);
-	return ran;
+	return res;
 }
 
 /* Turns the driver's kicks for qi off or back on. On: false when buffers
@@ -1306,26 +1521,41 @@ static bool set_kicks(struct vio_vu_backend *b, unsigned qi, bool on)
 
 bool vio_vu_backend_queue_poll_for(struct vio_vu_backend *b, unsigned qi, uint64_t ns)
 {
-	uint64_t deadline;
+	uint64_t start, deadline, end;
 	bool ran = false, live;
 
 	if (qi >= nq(b) || ns == 0)
 		return false;
+	if (ns > VIO_VU_POLL_MAX_NS)
+		ns = VIO_VU_POLL_MAX_NS;
 	set_kicks(b, qi, false);
-	deadline = now_ns() + ns;
+	start = now_ns();
+	deadline = start + ns;
+	/* However busy the driver keeps the queue, the caller gets its
+	 * thread back: fixed when the call starts, not moved by buffers. */
+	end = start + (ns > VIO_VU_POLL_CALL_NS ? ns : VIO_VU_POLL_CALL_NS);
 	for (unsigned spins = 0;; spins++) {
-		if (poll_once(b, qi, &live)) {
-			ran = true;
-			deadline = now_ns() + ns;       /* busy: keep polling */
-		} else if (!live) {
+		enum poll_result r = poll_once(b, qi, &live);
+
+		ran |= r != POLL_IDLE;
+		if (!live)
 			break;
-		} else if (spins % 16 == 0 && now_ns() >= deadline) {
-			if (set_kicks(b, qi, true))
+		if (r == POLL_TOOK || spins % 16 == 0) {
+			uint64_t now = now_ns();
+
+			/* Busy: keep polling. Only the device taking buffers
+			 * moves the window; buffers it leaves on the ring would
+			 * otherwise keep this thread spinning for good. */
+			if (r == POLL_TOOK)
+				deadline = now + ns < end ? now + ns : end;
+			if (now >= deadline) {
+				if (set_kicks(b, qi, true))
+					break;
+				/* Buffers came as kicks came back on. */
+				poll_once(b, qi, &live);
+				ran = true;
 				break;
-			/* Buffers slipped in as kicks came back on. */
-			poll_once(b, qi, &live);
-			ran = true;
-			break;
+			}
 		}
 		vio_ring_pause();
 	}
@@ -1396,7 +1626,9 @@ int vio_vu_backend_attach(struct vio_vu_backend *b, int sock)
 {
 	if (b->sock >= 0)
 		return -EBUSY;
+	pthread_mutex_lock(&b->backend_lock);   /* see vu_config_interrupt */
 	b->sock = sock;
+	pthread_mutex_unlock(&b->backend_lock);
 	b->owner = false;
 	b->protocol_features = 0;
 	return 0;
@@ -1416,8 +1648,8 @@ void vio_vu_backend_detach(struct vio_vu_backend *b)
 	all_unlock(b);
 	pthread_mutex_lock(&b->backend_lock);
 	close_fd(&b->backend_fd);
-	pthread_mutex_unlock(&b->backend_lock);
 	close_fd(&b->sock);
+	pthread_mutex_unlock(&b->backend_lock);
 	if (b->cfg.queues_changed)
 		b->cfg.queues_changed(b->cfg.opaque);
 }

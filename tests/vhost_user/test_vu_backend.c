@@ -21,9 +21,11 @@
  *   <layout>: ...     happy path and hostile-driver cases, one suite run for
  *                     each row of `layouts` (split/packed, EVENT_IDX off/on);
  *                     for split and packed also "ring start refused: ..."
- *                     (ring addresses outside the table, or misaligned)
+ *                     (ring addresses outside the table, or misaligned) and
+ *                     "not an eventfd: ..." (kick, call, error fds)
  *   control: ...      the control plane: negotiation, config, status, reset,
- *                     memory slots, disconnect and reconnect
+ *                     memory slots, disconnect and reconnect, frontends that
+ *                     never read (replies, the backend channel)
  *   malformed: ...    one test per rule a message can break; each checks the
  *                     refusal (non-zero REPLY_ACK, a log line, no fd leaked)
  *                     and that a following valid message still works
@@ -32,8 +34,14 @@
  * Every test also checks, in its teardown, that the process has exactly the
  * file descriptors it had before the test: the backend closes what it is
  * given.
+ *
+ * Where the backend could block or spin on the frontend, the call runs on
+ * a thread of its own (struct bg) and the test waits STUCK_MS for it; a
+ * call still running then is a failure, and the test unblocks it (closes
+ * a socket, kicks, stops feeding) so the suite goes on instead of hanging.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -44,8 +52,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -91,6 +101,11 @@
 
 #define STATUS_NEGOTIATED (VIO_STATUS_ACKNOWLEDGE | VIO_STATUS_DRIVER | VIO_STATUS_FEATURES_OK)
 
+/* The backend's patience with a frontend that stalls (config timeout_ms),
+ * and the far longer bound a test waits before it calls the backend stuck. */
+#define TIMEOUT_MS 300
+#define STUCK_MS 5000
+
 /* ======================================================================== */
 /* The echo device                                                          */
 /* ======================================================================== */
@@ -100,6 +115,8 @@ struct held {
 	struct vio_elem el;
 	struct vio_iov out[8], in[8];
 };
+
+struct t;
 
 struct echo {
 	struct vio_dev dev;
@@ -113,6 +130,12 @@ struct echo {
 	 * requests in flight would). */
 	unsigned hold[NQ], nheld[NQ];
 	struct held held[NQ][QSIZE];
+	/* Waiting mode (atomic): the device leaves buffers on the ring, as a
+	 * receive queue waiting for input or a rate-limited device does. */
+	bool wait[NQ];
+	/* Feeding mode (atomic): called after each round on a queue. */
+	void (*feed)(struct t *t, unsigned qi);
+	struct t *feed_opaque;
 };
 
 /* Echoes one chain's readable bytes, inverted, into its writable part and
@@ -141,7 +164,7 @@ static void echo_notify(struct vio_dev *d, unsigned qi)
 	struct vio_elem el = { .out = out, .out_cap = 8, .in = in, .in_cap = 8 };
 	int r;
 
-	if (!vq)
+	if (!vq || __atomic_load_n(&e->wait[qi], __ATOMIC_RELAXED))
 		return;
 	for (;;) {
 		if (e->hold[qi] && e->nheld[qi] < QSIZE) {
@@ -165,6 +188,12 @@ static void echo_notify(struct vio_dev *d, unsigned qi)
 	e->last_err[qi] = r;
 	vio_dev_check(d, qi, r);
 	vio_dev_interrupt(d, qi);
+	{
+		void (*fn)(struct t *, unsigned) = __atomic_load_n(&e->feed, __ATOMIC_RELAXED);
+
+		if (fn)
+			fn(e->feed_opaque, qi);
+	}
 }
 
 static void echo_reset(struct vio_dev *d)
@@ -259,6 +288,7 @@ struct t {
 	unsigned nlog;
 	char lastlog[256];
 	unsigned queues_changed;
+	unsigned long fed;              /* buffers feed() reaped */
 };
 
 static void log_cb(void *opaque, enum vio_log_level level, const char *msg)
@@ -297,6 +327,7 @@ static struct vio_vu_backend_config backend_config(struct t *t)
 	struct vio_vu_backend_config cfg = {
 		.log = log_cb, .log_opaque = t,
 		.queues_changed = queues_changed_cb, .opaque = t,
+		.timeout_ms = TIMEOUT_MS,
 	};
 
 	return cfg;
@@ -482,6 +513,88 @@ static bool log_says(struct t *t, const char *what)
 	yes = strstr(t->lastlog, what) != NULL;
 	pthread_mutex_unlock(&t->log_lock);
 	return yes;
+}
+
+/* -- the backend on a thread of its own, for tests where it could block --- */
+
+struct bg {
+	struct t *t;
+	pthread_t th;
+	void (*fn)(struct bg *);
+	int ret;
+	bool done;                      /* atomic */
+};
+
+static void *bg_main(void *arg)
+{
+	struct bg *g = arg;
+
+	g->fn(g);
+	__atomic_store_n(&g->done, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void bg_start(struct bg *g, struct t *t, void (*fn)(struct bg *))
+{
+	*g = (struct bg){ .t = t, .fn = fn };
+	assert_int_equal(pthread_create(&g->th, NULL, bg_main, g), 0);
+}
+
+static bool bg_done(struct bg *g)
+{
+	return __atomic_load_n(&g->done, __ATOMIC_ACQUIRE);
+}
+
+/* Waits up to STUCK_MS for fn to return. If it does not, `unstick` does
+ * what lets it return (the test then fails rather than hangs). */
+static bool bg_wait(struct bg *g, void (*unstick)(struct t *))
+{
+	bool done;
+
+	for (unsigned ms = 0; ms < STUCK_MS && !bg_done(g); ms++)
+		usleep(1000);
+	done = bg_done(g);
+	if (!done)
+		unstick(g->t);
+	pthread_join(g->th, NULL);
+	return done;
+}
+
+/* Dispatch until the backend drops the frontend. */
+static void bg_dispatch_all(struct bg *g)
+{
+	while ((g->ret = vio_vu_backend_dispatch(&g->t->b)) == 0)
+		;
+}
+
+static void bg_dispatch_one(struct bg *g)
+{
+	g->ret = vio_vu_backend_dispatch(&g->t->b);
+}
+
+/* A backend blocked on the frontend's socket returns once it closes. */
+static void close_frontend(struct t *t)
+{
+	close(t->fe.sock);
+	t->fe.sock = -1;
+}
+
+/* /proc/self/fdinfo/fd ("" when it cannot be read). */
+static const char *read_fdinfo(int fd)
+{
+	static char buf[1024];
+	char path[64];
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	if (!f)
+		return "";
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return buf;
 }
 
 /* Lines of /proc/self/maps that map one of our guest memfds. */
@@ -843,6 +956,151 @@ static void test_mem_table_while_running(void **state)
 	expect_io(t, 1, 1, 1);
 }
 
+static void bg_poll_for(struct bg *g)
+{
+	g->ret = vio_vu_backend_queue_poll_for(&g->t->b, 0, 1000000);
+}
+
+static void stop_waiting(struct t *t)
+{
+	__atomic_store_n(&t->e.wait[0], false, __ATOMIC_RELAXED);
+}
+
+/* Adaptive polling with buffers the device leaves on the ring: the window
+ * ends 1 ms after the last buffer the device took, not never. */
+static void test_poll_for_device_waits(void **state)
+{
+	struct t *t = *state;
+	struct bg g;
+
+	up(t);
+	expect_io(t, 0, 2, 1);
+	__atomic_store_n(&t->e.wait[0], true, __ATOMIC_RELAXED);
+	post(t, 0, 3, 1);
+	bg_start(&g, t, bg_poll_for);
+	assert_true(bg_wait(&g, stop_waiting));
+	assert_int_equal(g.ret, true);          /* the device ran (and took nothing) */
+	assert_false(reap_one(t, 0));
+	/* The buffers are still there for the device once it stops waiting. */
+	stop_waiting(t);
+	vio_vu_backend_queue_poll(&t->b, 0);
+	for (unsigned k = 0; k < 3; k++)
+		assert_true(reap_one(t, 0));
+	/* Buffers the device takes are still served by polling. */
+	post(t, 0, 2, 1);
+	assert_true(vio_vu_backend_queue_poll_for(&t->b, 0, 1000000));
+	assert_true(reap_one(t, 0));
+	assert_true(reap_one(t, 0));
+}
+
+/* Feeding mode: after each round the echo device hands the driver side a
+ * turn (reap, post one more), so there is always a buffer waiting: a
+ * driver that keeps the queue busy, without timing or another thread. */
+static void feed(struct t *t, unsigned qi)
+{
+	struct vt_ring *r = &t->r[qi];
+	uint64_t out = vt_gmem_gpa(&t->g, t->data), in = out + BUF_SLOT;
+	struct vio_sg o = { out, 16 }, i = { in, 16 };
+	uint32_t len;
+	void *tok;
+
+	while (vio_drvq_get_buf(&r->q, &tok, &len) == 0)
+		t->fed++;
+	if (vio_drvq_add(&r->q, &o, 1, &i, 1, token(0)) == 0)
+		vio_drvq_kick_prepare(&r->q);   /* counts; the device polls */
+}
+
+static void stop_feeding(struct t *t)
+{
+	__atomic_store_n(&t->e.feed, NULL, __ATOMIC_RELAXED);
+}
+
+/* However busy the driver keeps the queue, a poll_for call returns within
+ * a bounded time, so its thread gets back to its other fds (a daemon's
+ * stop request) rather than polling for as long as the driver likes. */
+static void test_poll_for_busy_driver(void **state)
+{
+	struct t *t = *state;
+	struct bg g;
+
+	up(t);
+	t->e.feed_opaque = t;
+	__atomic_store_n(&t->e.feed, feed, __ATOMIC_RELAXED);
+	post(t, 0, 1, 1);
+	t->posted[0] = t->reaped[0] = 0;        /* feed() reaps it */
+	bg_start(&g, t, bg_poll_for);
+	assert_true(bg_wait(&g, stop_feeding));
+	stop_feeding(t);
+	assert_int_equal(g.ret, true);
+	assert_true(t->fed > 0);
+	assert_int_equal(t->e.dev.status & VIO_STATUS_NEEDS_RESET, 0);
+}
+
+static void bg_queue_dispatch(struct bg *g)
+{
+	vio_vu_backend_queue_dispatch(&g->t->b, 0);
+}
+
+static void kick_ring0(struct t *t)
+{
+	vt_efd_signal(t->r[0].kick_fd);
+}
+
+static void drain_call0(struct t *t)
+{
+	(void)vt_efd_take(t->r[0].call_fd);
+}
+
+/* Ring 0 gets a blocking eventfd of ours for its kick or call fd (what a
+ * frontend may hand over), and everything starts. */
+static void up_blocking_efd(struct t *t, int *which)
+{
+	close(*which);
+	*which = eventfd(0, EFD_CLOEXEC);
+	assert_true(*which >= 0);
+	up(t);
+	/* The backend made it non-blocking: the flag is shared with us. */
+	assert_true(fcntl(*which, F_GETFL) & O_NONBLOCK);
+}
+
+/* The frontend may read its own kick fd between the kick the daemon's
+ * poll saw and the daemon's read, and may clear O_NONBLOCK on it: the
+ * queue's dispatch must not wait for another kick with its lock held. */
+static void test_kick_fd_drained(void **state)
+{
+	struct t *t = *state;
+	struct bg g;
+
+	up_blocking_efd(t, &t->r[0].kick_fd);
+	bg_start(&g, t, bg_queue_dispatch);
+	assert_true(bg_wait(&g, kick_ring0));
+	assert_int_equal(fcntl(t->r[0].kick_fd, F_SETFL, 0), 0);
+	bg_start(&g, t, bg_queue_dispatch);
+	assert_true(bg_wait(&g, kick_ring0));
+	expect_io(t, 0, 3, 1);
+}
+
+/* A call eventfd the frontend filled to its maximum and never reads: the
+ * interrupt must not wait for room, with the queue's lock held. */
+static void test_call_fd_full(void **state)
+{
+	struct t *t = *state;
+	uint64_t full = UINT64_C(0xfffffffffffffffe);
+	struct bg g;
+
+	up_blocking_efd(t, &t->r[0].call_fd);
+	assert_int_equal(write(t->r[0].call_fd, &full, sizeof(full)), sizeof(full));
+	post(t, 0, 2, 1);
+	vt_ring_kick(&t->r[0]);
+	bg_start(&g, t, bg_queue_dispatch);
+	assert_true(bg_wait(&g, drain_call0));
+	assert_true(reap_one(t, 0));
+	assert_true(reap_one(t, 0));
+	/* Still signalled, with the count it had. */
+	assert_int_equal(vt_efd_take(t->r[0].call_fd), full);
+	expect_io(t, 0, 1, 1);
+}
+
 /* -- a thread per queue -------------------------------------------------- */
 
 struct qthread {
@@ -1133,6 +1391,46 @@ static void test_config_change_msg(void **state)
 	assert_serving(t);
 }
 
+static void assert_dropped(struct t *t);
+
+static void bg_config_changes(struct bg *g)
+{
+	for (unsigned i = 0; i < 20000; i++)
+		vio_dev_config_changed(&g->t->e.dev);
+}
+
+/* Our end of the backend channel closed: a send blocked on it returns. */
+static void close_channel(struct t *t)
+{
+	close(t->bch);
+	t->bch = -1;
+}
+
+/* Config changes the frontend never reads from the backend channel: once
+ * the channel is full the backend drops the frontend (both its sockets
+ * shut) instead of blocking in send, with the queue's lock held, for as
+ * long as the frontend likes. */
+static void test_backend_channel_never_read(void **state)
+{
+	struct t *t = *state;
+	struct bg g;
+	char c;
+
+	up(t);
+	backend_channel(t);
+	bg_start(&g, t, bg_config_changes);
+	assert_true(bg_wait(&g, close_channel));
+	assert_true(log_says(t, "does not read the backend channel"));
+	/* The frontend sees both sockets hang up ... */
+	assert_true(vt_readable(t->bch, 1000));
+	assert_int_equal(recv(t->bch, &c, 1, MSG_DONTWAIT), sizeof(c)); /* what was sent */
+	assert_true(vt_readable(t->fe.sock, 1000));
+	assert_int_equal(recv(t->fe.sock, &c, 1, MSG_DONTWAIT), 0);
+	/* ... and the dispatch thread, woken by that, detaches. */
+	pump(t);
+	assert_dropped(t);
+}
+
 /* Without PF_CONFIG the frontend did not ask to hear about changes. */
 static void test_config_change_needs_pf_config(void **state)
 {
@@ -1331,6 +1629,44 @@ static void test_detach_attach(void **state)
 	reconnect(t);
 	up(t);
 	expect_io(t, 0, 2, 1);
+}
+
+/* A frontend that sends requests and never reads the replies: once the
+ * socket is full the backend gives it TIMEOUT_MS to make room, then drops
+ * it, instead of blocking in send for as long as the frontend likes. */
+static void test_replies_never_read(void **state)
+{
+	struct t *t = *state;
+	struct vu_header h = { VU_GET_FEATURES, VU_VERSION, 0 };
+	struct bg g;
+	unsigned sent = 0;
+
+	negotiate(t, PF_ALL);
+	bg_start(&g, t, bg_dispatch_all);
+	/* Our own sends must not block either: the backend stops reading
+	 * while it waits for room for its replies. */
+	for (unsigned ms = 0; ms < STUCK_MS && !bg_done(&g);) {
+		ssize_t n = send(t->fe.sock, &h, sizeof(h), MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n == (ssize_t)sizeof(h)) {
+			sent++;
+			continue;
+		}
+		assert_true(n < 0);
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			break;          /* the backend closed its end */
+		usleep(1000);
+		ms++;
+	}
+	assert_true(bg_wait(&g, close_frontend));
+	assert_int_equal(g.ret, -ECONNRESET);
+	assert_int_equal(vio_vu_backend_fd(&t->b), -1);
+	assert_true(log_says(t, "does not read its replies"));
+	/* More than a socket's worth of replies was asked for. */
+	assert_true(sent > 100);
+	reconnect(t);
+	negotiate(t, PF_ALL);
+	assert_serving(t);
 }
 
 /* ======================================================================== */
@@ -2427,6 +2763,96 @@ static void test_add_mem_reg_bad(void **state)
 	assert_int_equal(t->b.nmaps, 0);
 }
 
+/* -- kick, call and error fds that are not eventfds --------------------------- */
+
+enum fd_kind { FD_PIPE_READ, FD_PIPE_WRITE, FD_MEMFD, FD_SOCKET, FD_TIMERFD, FD_SEMAPHORE };
+
+struct efd_row {
+	const char *name;
+	uint32_t req;
+	enum fd_kind kind;
+};
+
+static const struct efd_row efd_rows[] = {
+	{ "SET_VRING_KICK with a pipe at end of file", VU_SET_VRING_KICK, FD_PIPE_READ },
+	{ "SET_VRING_KICK with a timerfd", VU_SET_VRING_KICK, FD_TIMERFD },
+	{ "SET_VRING_KICK with a semaphore eventfd", VU_SET_VRING_KICK, FD_SEMAPHORE },
+	{ "SET_VRING_CALL with a pipe nobody reads", VU_SET_VRING_CALL, FD_PIPE_WRITE },
+	{ "SET_VRING_CALL with a memfd", VU_SET_VRING_CALL, FD_MEMFD },
+	{ "SET_VRING_ERR with a socket", VU_SET_VRING_ERR, FD_SOCKET },
+};
+
+/* The fd of that kind; the caller closes it, and *keep (an other end that
+ * must stay open, or -1) after it. */
+static int odd_fd(enum fd_kind kind, int *keep)
+{
+	struct itimerspec ts = { { 0, 1000 }, { 0, 1000 } };
+	int p[2], fd = -1;
+
+	*keep = -1;
+	switch (kind) {
+	case FD_PIPE_READ:
+		/* The writer gone: readable (end of file) for good. */
+		assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+		fd = p[0];
+		close(p[1]);
+		break;
+	case FD_PIPE_WRITE:
+		/* A reader that never reads: writes block once it is full. */
+		assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+		fd = p[1];
+		*keep = p[0];
+		break;
+	case FD_MEMFD:
+		fd = memfd_create("vt-odd", MFD_CLOEXEC);
+		break;
+	case FD_SOCKET:
+		assert_int_equal(vt_socketpair(p), 0);
+		fd = p[0];
+		close(p[1]);
+		break;
+	case FD_TIMERFD:
+		fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+		assert_int_equal(timerfd_settime(fd, 0, &ts, NULL), 0);
+		break;
+	case FD_SEMAPHORE:
+		fd = eventfd(0, EFD_CLOEXEC | EFD_SEMAPHORE);
+		assert_true(fd >= 0);
+		vt_efd_signal(fd);
+		break;
+	}
+	assert_true(fd >= 0);
+	return fd;
+}
+
+/* A queue thread would block on such an fd, or find it readable with
+ * nothing to take, again and again: refused, the ring keeps what it had. */
+static void test_efd_row(void **state)
+{
+	struct t *t = *state;
+	const struct efd_row *row = t->row;
+	uint64_t v = 0;
+	int fd, keep;
+
+	negotiate(t, PF_ALL);
+	map_memory(t);
+	assert_int_equal(vt_fe_state(&t->fe, VU_SET_VRING_NUM, 0, QSIZE), 0);
+	assert_int_equal(set_addr(t, &t->r[0]), 0);
+	if (row->kind == FD_SEMAPHORE && !strstr(read_fdinfo(t->r[0].kick_fd), "eventfd-semaphore:")) {
+		skip();         /* the kernel does not say */
+		return;
+	}
+	fd = odd_fd(row->kind, &keep);
+	send_refused(t, row->req, 0, &v, sizeof(v), &fd, 1);
+	close(fd);
+	if (keep >= 0)
+		close(keep);
+	assert_false(t->e.q[0].live);
+	assert_int_equal(vio_vu_backend_kick_fd(&t->b, 0), -1);
+	start(t, 0);
+	expect_io(t, 0, 2, 1);
+}
+
 /* -- truncated streams -------------------------------------------------------- */
 
 struct trunc_row {
@@ -2439,6 +2865,33 @@ static const struct trunc_row trunc_rows[] = {
 	{ "5 bytes of a header, then close", 5 },
 	{ "half the payload, then close", sizeof(struct vu_header) + 4 },
 };
+
+static const struct trunc_row stall_rows[] = {
+	{ "header only, frontend stays", sizeof(struct vu_header) },
+	{ "5 bytes of a header, frontend stays", 5 },
+	{ "half the payload, frontend stays", sizeof(struct vu_header) + 4 },
+};
+
+/* The same messages cut short, with the frontend staying connected: the
+ * backend waits TIMEOUT_MS for the rest, not forever. */
+static void test_stall_row(void **state)
+{
+	struct t *t = *state;
+	const struct trunc_row *row = t->row;
+	struct {
+		struct vu_header h;
+		uint64_t v;
+	} __attribute__((packed)) msg = { { VU_SET_FEATURES, VU_VERSION, 8 }, V1 };
+	struct bg g;
+
+	up(t);
+	assert_int_equal(vt_send_raw(t->fe.sock, &msg, row->bytes, NULL, 0), 0);
+	bg_start(&g, t, bg_dispatch_one);
+	assert_true(bg_wait(&g, close_frontend));
+	t->last = g.ret;
+	assert_true(log_says(t, "stopped in the middle of a message"));
+	assert_dropped(t);
+}
 
 static void test_trunc_row(void **state)
 {
@@ -3458,6 +3911,10 @@ static const struct test_def layout_tests[] = {
 	{ "no SET_VRING_BASE: the ring starts fresh", test_no_vring_base },
 	{ "in-band VRING_KICK", test_inband_kick },
 	{ "SET_MEM_TABLE again while rings run", test_mem_table_while_running },
+	{ "adaptive polling ends while the device leaves buffers", test_poll_for_device_waits },
+	{ "adaptive polling ends while the driver keeps it busy", test_poll_for_busy_driver },
+	{ "a kick fd the frontend drained does not block dispatch", test_kick_fd_drained },
+	{ "a call fd at its maximum does not block the device", test_call_fd_full },
 	{ "SET_FEATURES unchanged while rings run", test_set_features_unchanged_while_running },
 	{ "no PROTOCOL_FEATURES: rings start enabled", test_no_protocol_features },
 	{ "hostile driver: buffer outside guest memory", test_hostile_buffer_outside_memory },
@@ -3480,6 +3937,9 @@ static const struct test_def control_tests[] = {
 	{ "REM_MEM_REG under a running ring", test_rem_mem_reg_under_ring },
 	{ "RESET_OWNER stops the rings", test_reset_owner },
 	{ "detach, attach busy, attach", test_detach_attach },
+	{ "a frontend that never reads its replies is dropped", test_replies_never_read },
+	{ "a frontend that never reads the backend channel is dropped",
+	  test_backend_channel_never_read },
 };
 
 static const struct test_def malformed_tests[] = {
@@ -3597,6 +4057,12 @@ int main(void)
 		for (size_t i = 0; i < ARRAY_LEN(ring_addr_rows); i++)
 			add(layouts[v].name, "ring start refused: ", ring_addr_rows[i].name,
 			    test_ring_addr_row, &layouts[v], &ring_addr_rows[i]);
+	/* Kick, call and error fds that are not eventfds, refused before a
+	 * ring starts: split and packed rows. */
+	for (size_t v = 0; v < 2; v++)
+		for (size_t i = 0; i < ARRAY_LEN(efd_rows); i++)
+			add(layouts[v].name, "not an eventfd: ", efd_rows[i].name, test_efd_row,
+			    &layouts[v], &efd_rows[i]);
 	add_defs("control", control_tests, ARRAY_LEN(control_tests), &layouts[0]);
 	add_defs("malformed", malformed_tests, ARRAY_LEN(malformed_tests), &layouts[0]);
 	ADD_ROWS("payload size: ", size_rows, test_size_row);
@@ -3610,6 +4076,7 @@ int main(void)
 	ADD_ROWS("GET_CONFIG ", config_rows, test_get_config_row);
 	ADD_ROWS("SET_CONFIG ", config_rows, test_set_config_row);
 	ADD_ROWS("truncated: ", trunc_rows, test_trunc_row);
+	ADD_ROWS("stalled: ", stall_rows, test_stall_row);
 	add_defs("split-specific", split_tests, ARRAY_LEN(split_tests), &layouts[0]);
 	/* Inflight tracking: split rings, EVENT_IDX off and on. */
 	add_defs("inflight split", inflight_tests, ARRAY_LEN(inflight_tests), &layouts[0]);

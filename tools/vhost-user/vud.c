@@ -121,10 +121,20 @@ struct vud {
 	const struct vud_opts *o;
 	struct qthread q[VIO_VU_MAX_QUEUES];
 	unsigned nq;
-	volatile bool stopping;
+	bool stopping;                  /* atomic: queue threads read it */
 	vud_stats_fn *stats;
 	void *stats_opaque;
 };
+
+static bool stopping(const struct vud *v)
+{
+	return __atomic_load_n(&v->stopping, __ATOMIC_RELAXED);
+}
+
+static void stop(struct vud *v)
+{
+	__atomic_store_n(&v->stopping, true, __ATOMIC_RELAXED);
+}
 
 static void ring(int fd)
 {
@@ -152,7 +162,7 @@ static void *queue_thread(void *arg)
 
 	ev.data.u32 = 1;
 	epoll_ctl(ep, EPOLL_CTL_ADD, t->wake_fd, &ev);
-	while (!v->stopping) {
+	while (!stopping(v)) {
 		struct epoll_event got[2];
 		int n, cur;
 
@@ -306,7 +316,7 @@ int vud_run(struct vio_dev *dev, const struct vud_opts *o, const char *name,
 	}
 	next_stats = o->stats_interval ? time(NULL) + o->stats_interval : 0;
 
-	while (!v->stopping) {
+	while (!stopping(v)) {
 		struct epoll_event got[8];
 		int timeout = next_stats ? 1000 : -1, n;
 		int kicks[VIO_VU_MAX_QUEUES];
@@ -322,7 +332,7 @@ int vud_run(struct vio_dev *dev, const struct vud_opts *o, const char *name,
 			}
 		}
 		n = epoll_wait(ep, got, 8, o->busy_poll && o->single_thread ? 0 : timeout);
-		for (int k = 0; k < n && !v->stopping; k++) {
+		for (int k = 0; k < n && !stopping(v); k++) {
 			uint32_t id = got[k].data.u32;
 
 			if (id == 1000) {
@@ -333,7 +343,7 @@ int vud_run(struct vio_dev *dev, const struct vud_opts *o, const char *name,
 				if (si.ssi_signo == SIGUSR1)
 					print_stats(v);
 				else if (si.ssi_signo != SIGPIPE)
-					v->stopping = true;
+					stop(v);
 			} else if (id == 1001) {
 				int c = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
 
@@ -356,7 +366,7 @@ int vud_run(struct vio_dev *dev, const struct vud_opts *o, const char *name,
 						fprintf(stderr, "%s: frontend disconnected%s\n", name,
 							listen_fd >= 0 ? "; waiting for the next one" : "");
 					if (listen_fd < 0)
-						v->stopping = true;
+						stop(v);
 				}
 			} else if (id < v->nq) {
 				vio_vu_backend_queue_dispatch(&v->b, id);
