@@ -224,6 +224,7 @@ enum {
 	FZ_FE_A_SIGNAL,         /* u8 queue (bit 7: its error eventfd) */
 	FZ_FE_A_SHUT,
 	FZ_FE_A_ABORT,
+	FZ_FE_A_CLOSE,
 	FZ_FE_A_COUNT
 };
 

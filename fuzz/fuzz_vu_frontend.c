@@ -85,6 +85,9 @@
  *                    7: its error eventfd)
  *       SHUT         the backend shuts its write sides (main and channel)
  *       ABORT        vio_blk_drv_abort
+ *       CLOSE        the backend dies: it closes its end of the main socket
+ *                    and of the channel (the frontend can still read what
+ *                    was sent; its sends fail)
  * At the end the backend's write sides are shut, the driver side connects
  * if it never tried, the device leaves the bus and the frontend is
  * finished. No fd may stay open (the count in /proc/self/fd is compared
@@ -128,6 +131,7 @@
 static const char *const action_names[FZ_FE_A_COUNT] = {
 	"CONNECT", "BIND", "DISPATCH", "POLL", "CONFIG_READ", "CONFIG_WRITE", "GENERATION",
 	"STATUS", "UNBIND", "RECONNECT", "DISCONNECT", "IO", "POKE", "SIGNAL", "SHUT", "ABORT",
+	"CLOSE",
 };
 
 /* ------------------------------------------------------------------------ */
@@ -837,9 +841,13 @@ static void do_action(struct run *r, struct in *in)
 		if (r->chan >= 0)
 			shutdown(r->chan, SHUT_WR);
 		break;
-	default:
+	case FZ_FE_A_ABORT:
 		if (r->up && r->on_bus && !r->rng)
 			ret = vio_blk_drv_abort(dev);
+		break;
+	default:
+		close_fd(&r->peer);
+		close_fd(&r->chan);
 		break;
 	}
 	if (ret)

@@ -1235,6 +1235,28 @@ static void gen_vu_frontend(const char *root)
 	fe_action(&o, FZ_FE_A_DISPATCH);
 	save(root, FE, "inflight-reconnect", &o);
 
+	/* The backend dies with a read in flight (the driver sees EOF in a
+	 * dispatch) and a new one takes over: the reconnect replays the ring
+	 * from the used index, and the new backend completes the read. */
+	o.n = 0;
+	put8(&o, 0);
+	fe_handshake(&b, FE_F | VIO_BIT(VIO_BLK_F_FLUSH), FE_PF, 1);
+	fe_action(&o, FZ_FE_A_CONNECT);
+	blk_config(&b, 2048, 1);
+	fe_bind(&b, true, 1, false);
+	fe_io(&o, 0, 3);
+	fe_action(&o, FZ_FE_A_CLOSE);
+	fe_action(&o, FZ_FE_A_DISPATCH);
+	b.where = FZ_FE_NEXT;
+	fe_handshake(&b, FE_F | VIO_BIT(VIO_BLK_F_FLUSH), FE_PF, 1);
+	fe_features(&b);
+	fe_rings(&b, 1);
+	b.where = FZ_FE_MAIN;
+	fe_action(&o, FZ_FE_A_RECONNECT);
+	fe_poke(&o, FE_BLK_STATUS0, &zero, 1);
+	fe_complete(&o, 0, &head0, 1, 1);
+	save(root, FE, "blk-restart", &o);
+
 	/* GET_CONFIG refused (a 12-byte reply): -EIO, the connection stays,
 	 * and the next read works. */
 	o.n = 0;
