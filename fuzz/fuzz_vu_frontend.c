@@ -49,6 +49,8 @@
  *             request made inside a dispatch (the driver rereads its config
  *             after a config change) without the answer being on the
  *             socket when the dispatch looks for unsolicited messages.
+ *             SHUT and CLOSE actions can be held the same way: the backend
+ *             dies in the middle of an exchange, with requests unread.
  *       then per fd, u8 kind (FZ_FE_FD_*): a memfd of u32 bytes (that
  *             follow), a memfd of u8 pages (that follow), an eventfd, or
  *             the read end of a pipe
@@ -91,7 +93,8 @@
  * At the end the backend's write sides are shut, the driver side connects
  * if it never tried, the device leaves the bus and the frontend is
  * finished. No fd may stay open (the count in /proc/self/fd is compared
- * with the one before the run) and LeakSanitizer checks memory.
+ * with the one before the run), none of the harness's may be closed behind
+ * its back (EBADF when it closes one), and LeakSanitizer checks memory.
  *
  * FUZZ_VU_FE_TRACE=1 prints what happens (every request the frontend
  * sends, each action and its result, the frontend's log, and a summary of
@@ -242,7 +245,8 @@ struct run {
 	int peer, fe_end, next, next_fe, chan;
 	struct rec pending[CHAN_PENDING];
 	unsigned npending;
-	/* Records held for the frontend's next transport op (FZ_FE_HELD). */
+	/* Records held for the frontend's next transport op (FZ_FE_HELD); a held
+ * SHUT or CLOSE is a record tagged FZ_FE_ACTION with the code in buf[0]. */
 	struct rec held[HELD_MAX];
 	unsigned nheld;
 	struct vio_transport_ops shim;
@@ -269,10 +273,21 @@ static void heap_free(void *opaque, void *p, size_t size)
 	free(p);
 }
 
+/* Closes an fd of ours. EBADF means someone closed it behind our back:
+ * the frontend closed an fd it does not own. */
+static void xclose(int fd)
+{
+	if (close(fd) && errno == EBADF) {
+		fprintf(stderr, "fuzz_vu_frontend: fd %d of the harness was closed behind its "
+			"back\n", fd);
+		abort();
+	}
+}
+
 static void close_fd(int *fd)
 {
 	if (*fd >= 0)
-		close(*fd);
+		xclose(*fd);
 	*fd = -1;
 }
 
@@ -315,7 +330,7 @@ static int make_fd(uint8_t kind, uint32_t size)
 	default:
 		if (pipe2(p, O_CLOEXEC))
 			abort();
-		close(p[1]);
+		xclose(p[1]);
 		fd = p[0];
 		break;
 	}
@@ -355,7 +370,7 @@ static void send_rec(int sock, const struct rec *m)
 	if (sendmsg(sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 		trace("  (record of %zu bytes not sent: %s)\n", m->len, strerror(errno));
 	for (unsigned i = 0; i < m->nfds; i++)
-		close(fds[i]);
+		xclose(fds[i]);
 }
 
 static void parse_rec(struct in *in, uint8_t tag, struct rec *m)
@@ -453,12 +468,12 @@ static int recv_request(struct run *r, int sock, bool main)
 			if (nfds < VU_MAX_FDS)
 				fds[nfds++] = fd;
 			else
-				close(fd);
+				xclose(fd);
 		}
 	}
 	if (n != (ssize_t)sizeof(h)) {
 		for (unsigned i = 0; i < nfds; i++)
-			close(fds[i]);
+			xclose(fds[i]);
 		return -1;
 	}
 	memset(payload, 0, sizeof(payload));
@@ -488,7 +503,7 @@ static int recv_request(struct run *r, int sock, bool main)
 		nfds = 0;
 	}
 	for (unsigned i = 0; i < nfds; i++)
-		close(fds[i]);
+		xclose(fds[i]);
 	return 0;
 }
 
@@ -534,10 +549,28 @@ static int take_next(struct run *r)
 	return fe_end;
 }
 
-/* Sends a record where its tag says (the channel's wait for the channel). */
+/* The backend stops talking: it shuts its write sides, or dies. */
+static void backend_stop(struct run *r, uint8_t code)
+{
+	if (code == FZ_FE_A_CLOSE) {
+		close_fd(&r->peer);
+		close_fd(&r->chan);
+		return;
+	}
+	if (r->peer >= 0)
+		shutdown(r->peer, SHUT_WR);
+	if (r->chan >= 0)
+		shutdown(r->chan, SHUT_WR);
+}
+
+/* Sends a record where its tag says (the channel's wait for the channel);
+ * a held SHUT or CLOSE happens now. */
 static void deliver(struct run *r, const struct rec *m)
 {
-	if ((m->tag & 3) == FZ_FE_MAIN) {
+	if ((m->tag & 3) == FZ_FE_ACTION) {
+		trace("  (held %s)\n", action_names[m->buf[0]]);
+		backend_stop(r, m->buf[0]);
+	} else if ((m->tag & 3) == FZ_FE_MAIN) {
 		send_rec(r->peer, m);
 	} else if ((m->tag & 3) == FZ_FE_NEXT) {
 		ensure_next(r, false);
@@ -720,9 +753,8 @@ static void do_io(struct run *r, uint8_t what, uint8_t sector)
 	trace("  io: %d\n", ret);
 }
 
-static void do_action(struct run *r, struct in *in)
+static void do_action(struct run *r, struct in *in, uint8_t code)
 {
-	const uint8_t code = u8(in) % FZ_FE_A_COUNT;
 	struct vio_device *dev = &r->fe.vdev;
 	uint8_t buf[512];
 	int ret = 0;
@@ -836,18 +868,14 @@ static void do_action(struct run *r, struct in *in)
 		break;
 	}
 	case FZ_FE_A_SHUT:
-		if (r->peer >= 0)
-			shutdown(r->peer, SHUT_WR);
-		if (r->chan >= 0)
-			shutdown(r->chan, SHUT_WR);
+		backend_stop(r, code);
 		break;
 	case FZ_FE_A_ABORT:
 		if (r->up && r->on_bus && !r->rng)
 			ret = vio_blk_drv_abort(dev);
 		break;
 	default:
-		close_fd(&r->peer);
-		close_fd(&r->chan);
+		backend_stop(r, code);
 		break;
 	}
 	if (ret)
@@ -941,7 +969,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint8_t tag = u8(&in);
 
 		if ((tag & 3) == FZ_FE_ACTION) {
-			do_action(&r, &in);
+			const uint8_t code = u8(&in) % FZ_FE_A_COUNT;
+
+			if ((tag & FZ_FE_HELD) && (code == FZ_FE_A_SHUT || code == FZ_FE_A_CLOSE) &&
+			    r.nheld < HELD_MAX) {
+				r.held[r.nheld] = (struct rec){ .tag = tag, .buf = { code } };
+				r.nheld++;
+			} else {
+				do_action(&r, &in, code);
+			}
 			continue;
 		}
 		if ((tag & FZ_FE_HELD) && (tag & 3) != FZ_FE_NEXT) {

@@ -1257,6 +1257,22 @@ static void gen_vu_frontend(const char *root)
 	fe_complete(&o, 0, &head0, 1, 1);
 	save(root, FE, "blk-restart", &o);
 
+	/* The backend dies inside a dispatch: it announces a config change
+	 * (NEED_REPLY) and closes everything before reading the ack, as the
+	 * driver starts rereading its config. */
+	o.n = 0;
+	put8(&o, 0);
+	fe_handshake(&b, FE_F, FE_PF, 1);
+	fe_action(&o, FZ_FE_A_CONNECT);
+	blk_config(&b, 2048, 1);
+	fe_bind(&b, true, 1, false);
+	fe_msg(&o, FZ_FE_CHAN, VU_BACKEND_CONFIG_CHANGE_MSG, VU_VERSION | VU_FLAG_NEED_REPLY,
+	       NULL, 0);
+	put8(&o, FZ_FE_ACTION | FZ_FE_HELD);
+	put8(&o, FZ_FE_A_CLOSE);
+	fe_action(&o, FZ_FE_A_DISPATCH);
+	save(root, FE, "dies-in-dispatch", &o);
+
 	/* GET_CONFIG refused (a 12-byte reply): -EIO, the connection stays,
 	 * and the next read works. */
 	o.n = 0;
