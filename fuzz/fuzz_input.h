@@ -40,6 +40,11 @@
  *   u8   indirect_max: value % 18
  *   ...  ops until the input ends: u8 FZ_QOP_* (value % FZ_QOP_COUNT) and
  *        its arguments, listed with the enum
+ *
+ * fuzz_vu_frontend: a setup byte (FZ_FE_* bits), then records (messages
+ * from the backend, on the main socket or the backend channel, with fds;
+ * and actions of the driver side), described at the top of
+ * fuzz_vu_frontend.c; the constants are below.
  */
 #ifndef VIO_FUZZ_INPUT_H
 #define VIO_FUZZ_INPUT_H
@@ -171,6 +176,57 @@ static inline uint32_t fz_u32(struct fz *f)
 
 	return lo | (uint32_t)fz_u16(f) << 16;
 }
+
+/* fuzz_vu_frontend: the setup byte. */
+#define FZ_FE_RNG           0x01u       /* the rng device and driver, else blk */
+#define FZ_FE_TWO_QUEUES    0x02u       /* num_queues 2 (without MQ), else 1 */
+#define FZ_FE_QMAX64        0x04u       /* queue_max 64, else 8 */
+/* Protocol features the frontend does not use: 0 none, 1 INFLIGHT_SHMFD,
+ * 2 REPLY_ACK, 3 STATUS and RESET_DEVICE. */
+#define FZ_FE_PF_OFF(n)     ((unsigned)(n) << 3)
+/* Ring features it does not carry: 0 none, 1 RING_PACKED, 2 EVENT_IDX and
+ * INDIRECT_DESC, 3 VERSION_1 (the driver goes legacy). */
+#define FZ_FE_F_OFF(n)      ((unsigned)(n) << 5)
+
+/* fuzz_vu_frontend: a record's tag byte. */
+#define FZ_FE_MAIN          0u          /* main socket, current connection */
+#define FZ_FE_CHAN          1u          /* backend channel */
+#define FZ_FE_NEXT          2u          /* main socket, next connection */
+#define FZ_FE_ACTION        3u          /* then u8 FZ_FE_A_* and its arguments */
+#define FZ_FE_FDS(n)        ((unsigned)(n) << 2)  /* 0, 1, 2 fds; 3: nine */
+#define FZ_FE_BUILT         0x10u       /* u8 request, u8 flags, u16 len, payload */
+#define FZ_FE_HELD          0x20u       /* sent at the frontend's next transport op */
+#define FZ_FE_MSG_MAX       600u        /* bytes of one message record */
+
+/* fuzz_vu_frontend: fd kinds (u8 per fd, after the bytes). */
+enum {
+	FZ_FE_FD_MEMFD,         /* then u32: its size in bytes */
+	FZ_FE_FD_MEMFD_PAGES,   /* then u8: its size in 4 KiB pages */
+	FZ_FE_FD_EVENTFD,
+	FZ_FE_FD_PIPE,          /* the read end of a pipe */
+};
+
+/* fuzz_vu_frontend: actions (value % FZ_FE_A_COUNT) and their arguments. */
+enum {
+	FZ_FE_A_CONNECT,
+	FZ_FE_A_BIND,
+	FZ_FE_A_DISPATCH,
+	FZ_FE_A_POLL,
+	FZ_FE_A_CONFIG_READ,    /* u8 off, u8 len */
+	FZ_FE_A_CONFIG_WRITE,   /* u8 off, u8 len, len bytes */
+	FZ_FE_A_GENERATION,
+	FZ_FE_A_STATUS,
+	FZ_FE_A_UNBIND,
+	FZ_FE_A_RECONNECT,
+	FZ_FE_A_DISCONNECT,
+	FZ_FE_A_IO,             /* u8 what, u8 sector */
+	FZ_FE_A_POKE,           /* u32 off, u8 len, len bytes */
+	FZ_FE_A_SIGNAL,         /* u8 queue (bit 7: its error eventfd) */
+	FZ_FE_A_SHUT,
+	FZ_FE_A_ABORT,
+	FZ_FE_A_CLOSE,
+	FZ_FE_A_COUNT
+};
 
 /* Copies up to len bytes; returns how many there were. */
 static inline size_t fz_take(struct fz *f, void *dst, size_t len)

@@ -9,12 +9,15 @@
  * logs are written by the ring itself (a device pops and completes some
  * chains over the seed's memory), then damaged one way at a time. The
  * split and packed binaries of one target share its format, so most scripts seed
- * both; the rest are written for the layout they break.
+ * both; the rest are written for the layout they break. fuzz_vu_frontend's
+ * seeds are a backend's scripts that follow the frontend's requests in
+ * order, through a handshake, a bind and further.
  *
  * Usage: fuzz_gen_seeds CORPUS_ROOT   (writes CORPUS_ROOT/<target>/seed-*)
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +30,7 @@
 #include "vio/spec.h"
 
 #include "fuzz_input.h"
+#include "../src/transport/vhost_user_proto.h"
 
 struct out {
 	uint8_t b[1 << 16];
@@ -863,6 +867,543 @@ static void gen_inflight(const char *root)
 	gen_inflight_layout(root, "fuzz_inflight_packed", true);
 }
 
+/* ------------------------------------------------------------------------ */
+/* fuzz_vu_frontend                                                         */
+
+/*
+ * A backend's script: every reply the frontend waits for, in the order it
+ * asks, so the seeds get through the handshake and the driver's bind. The
+ * frontend's requests (in vhost_user_frontend.c and the core's bind) are
+ * mirrored here: acks only with REPLY_ACK, status messages only with
+ * STATUS. FUZZ_VU_FE_TRACE=1 on the target shows how far a seed gets.
+ */
+#define FE "fuzz_vu_frontend"
+
+#define PF(bit) VIO_BIT(VU_PROTOCOL_F_##bit)
+#define FE_PF (PF(MQ) | PF(REPLY_ACK) | PF(BACKEND_REQ) | PF(CONFIG))
+#define FE_F (VIO_BIT(VIO_F_VERSION_1) | VIO_BIT(VU_F_PROTOCOL_FEATURES))
+#define BLK_F_ALL (VIO_BIT(VIO_BLK_F_SIZE_MAX) | VIO_BIT(VIO_BLK_F_SEG_MAX) | \
+		   VIO_BIT(VIO_BLK_F_BLK_SIZE) | VIO_BIT(VIO_BLK_F_FLUSH) | \
+		   VIO_BIT(VIO_BLK_F_CONFIG_WCE) | VIO_BIT(VIO_BLK_F_MQ) | \
+		   VIO_BIT(VIO_BLK_F_DISCARD) | VIO_BIT(VIO_BLK_F_WRITE_ZEROES))
+
+/* Where the driver side's memory puts things with queue_max 8 and no
+ * INDIRECT_DESC or EVENT_IDX: the harness's 4 KiB I/O buffer at 0, ring 0
+ * at 0x1000 (descriptors, avail at +0x80, used at +0x98), ring 1 at
+ * 0x2000, then blk's request slots of 384 bytes (status byte at +320)
+ * after ring 0, or the rng driver's bounce buffer. */
+#define FE_RING0        0x1000u
+#define FE_USED         0x98u
+#define FE_BLK_STATUS0  (0x1100u + 320u)
+
+struct fe_be {
+	struct out *o;
+	unsigned where;         /* FZ_FE_MAIN, or FZ_FE_NEXT for a reconnect */
+	uint64_t features;      /* offered */
+	uint64_t pf;            /* negotiated */
+	uint8_t config[64];     /* device config space */
+};
+
+static void fe_msg(struct out *o, unsigned tag, uint32_t req, uint32_t flags, const void *p,
+		   size_t len)
+{
+	put8(o, tag | FZ_FE_BUILT);
+	put8(o, req);
+	put8(o, flags);
+	put16(o, (unsigned)len);
+	put_bytes(o, p, len);
+}
+
+static void fe_reply(struct fe_be *b, uint32_t req, const void *p, size_t len)
+{
+	fe_msg(b->o, b->where, req, VU_VERSION | VU_FLAG_REPLY, p, len);
+}
+
+static void fe_u64(struct fe_be *b, uint32_t req, uint64_t v)
+{
+	fe_reply(b, req, &v, sizeof(v));
+}
+
+static bool fe_has(const struct fe_be *b, unsigned bit)
+{
+	return b->pf & VIO_BIT(bit);
+}
+
+/* What a message without a reply of its own gets with REPLY_ACK. */
+static void fe_ack(struct fe_be *b, uint32_t req)
+{
+	if (fe_has(b, VU_PROTOCOL_F_REPLY_ACK))
+		fe_u64(b, req, 0);
+}
+
+static void fe_action(struct out *o, unsigned a)
+{
+	put8(o, FZ_FE_ACTION);
+	put8(o, a);
+}
+
+static void fe_set_status(struct fe_be *b)
+{
+	if (fe_has(b, VU_PROTOCOL_F_STATUS))
+		fe_ack(b, VU_SET_STATUS);
+}
+
+/* GET_STATUS: the backend agrees with what the driver wrote. */
+static void fe_get_status(struct fe_be *b)
+{
+	if (fe_has(b, VU_PROTOCOL_F_STATUS))
+		fe_u64(b, VU_GET_STATUS, VIO_STATUS_ACKNOWLEDGE | VIO_STATUS_DRIVER |
+			VIO_STATUS_FEATURES_OK);
+}
+
+/* connect (or the handshake of a reconnect): the replies; pf is what the
+ * backend offers and the frontend uses. */
+static void fe_handshake(struct fe_be *b, uint64_t features, uint64_t pf, uint64_t queues)
+{
+	b->features = features;
+	b->pf = 0;
+	fe_u64(b, VU_GET_FEATURES, features);
+	if (features & VIO_BIT(VU_F_PROTOCOL_FEATURES)) {
+		fe_u64(b, VU_GET_PROTOCOL_FEATURES, pf);
+		b->pf = pf;
+	}
+	fe_ack(b, VU_SET_OWNER);
+	if (fe_has(b, VU_PROTOCOL_F_MQ))
+		fe_u64(b, VU_GET_QUEUE_NUM, queues);
+	if (fe_has(b, VU_PROTOCOL_F_BACKEND_REQ))
+		fe_ack(b, VU_SET_BACKEND_REQ_FD);
+	fe_ack(b, VU_SET_MEM_TABLE);
+}
+
+/* SET_FEATURES: acked, or without REPLY_ACK confirmed by GET_FEATURES. */
+static void fe_features(struct fe_be *b)
+{
+	if (fe_has(b, VU_PROTOCOL_F_REPLY_ACK))
+		fe_ack(b, VU_SET_FEATURES);
+	else
+		fe_u64(b, VU_GET_FEATURES, b->features);
+}
+
+/* A config read of [off, off + n): the frontend asks from offset 0. */
+static void fe_config(struct fe_be *b, unsigned off, unsigned n)
+{
+	uint8_t p[VU_CONFIG_HDR + sizeof(b->config)];
+	const uint32_t h[3] = { 0, off + n, 0 };
+
+	memcpy(p, h, sizeof(h));
+	memcpy(p + VU_CONFIG_HDR, b->config, off + n);
+	fe_reply(b, VU_GET_CONFIG, p, VU_CONFIG_HDR + off + n);
+}
+
+/* The rings going to the backend: seven messages each. */
+static void fe_rings(struct fe_be *b, unsigned nq)
+{
+	static const uint32_t ring_msgs[] = {
+		VU_SET_VRING_NUM, VU_SET_VRING_BASE, VU_SET_VRING_ADDR, VU_SET_VRING_CALL,
+		VU_SET_VRING_ERR, VU_SET_VRING_KICK, VU_SET_VRING_ENABLE,
+	};
+
+	for (unsigned q = 0; q < nq; q++)
+		for (unsigned i = 0; i < 7; i++)
+			if (i < 6 || (b->features & VIO_BIT(VU_F_PROTOCOL_FEATURES)))
+				fe_ack(b, ring_msgs[i]);
+}
+
+/* GET_INFLIGHT_FD answered with a memfd of `size` bytes (the log). */
+static void fe_inflight_reply(struct fe_be *b, uint64_t size, uint16_t nq, uint16_t qsize,
+			      unsigned nfds)
+{
+	struct vu_inflight in = { size, 0, nq, qsize };
+
+	fe_msg(b->o, b->where | FZ_FE_FDS(nfds), VU_GET_INFLIGHT_FD, VU_VERSION | VU_FLAG_REPLY,
+	       &in, sizeof(in));
+	for (unsigned i = 0; i < nfds; i++) {
+		put8(b->o, FZ_FE_FD_MEMFD);
+		put32(b->o, (uint32_t)size);
+	}
+}
+
+static void blk_config(struct fe_be *b, uint64_t capacity, uint16_t queues)
+{
+	vio_le64 cap = vio_cpu_to_le64(capacity);
+	vio_le32 v;
+	vio_le16 nq = vio_cpu_to_le16(queues);
+
+	memset(b->config, 0, sizeof(b->config));
+	memcpy(b->config + offsetof(struct vio_blk_config, capacity), &cap, sizeof(cap));
+	v = vio_cpu_to_le32(65536);
+	memcpy(b->config + offsetof(struct vio_blk_config, size_max), &v, sizeof(v));
+	v = vio_cpu_to_le32(4);
+	memcpy(b->config + offsetof(struct vio_blk_config, seg_max), &v, sizeof(v));
+	v = vio_cpu_to_le32(4096);
+	memcpy(b->config + offsetof(struct vio_blk_config, blk_size), &v, sizeof(v));
+	b->config[offsetof(struct vio_blk_config, writeback)] = 1;
+	memcpy(b->config + offsetof(struct vio_blk_config, num_queues), &nq, sizeof(nq));
+	v = vio_cpu_to_le32(1024);
+	memcpy(b->config + offsetof(struct vio_blk_config, max_discard_sectors), &v, sizeof(v));
+	memcpy(b->config + offsetof(struct vio_blk_config, max_write_zeroes_sectors), &v,
+	       sizeof(v));
+	v = vio_cpu_to_le32(2);
+	memcpy(b->config + offsetof(struct vio_blk_config, max_discard_seg), &v, sizeof(v));
+	memcpy(b->config + offsetof(struct vio_blk_config, max_write_zeroes_seg), &v, sizeof(v));
+}
+
+/* The blk driver's config reads at probe, in its order. */
+static void fe_blk_probe(struct fe_be *b)
+{
+	const uint64_t f = b->features;
+
+#define RD(field) fe_config(b, offsetof(struct vio_blk_config, field), \
+			    sizeof(((struct vio_blk_config *)0)->field))
+	RD(capacity);
+	if (f & VIO_BIT(VIO_BLK_F_BLK_SIZE))
+		RD(blk_size);
+	if (f & VIO_BIT(VIO_BLK_F_SEG_MAX))
+		RD(seg_max);
+	if (f & VIO_BIT(VIO_BLK_F_SIZE_MAX))
+		RD(size_max);
+	if (f & VIO_BIT(VIO_BLK_F_MQ))
+		RD(num_queues);
+	if (f & VIO_BIT(VIO_BLK_F_DISCARD)) {
+		RD(max_discard_sectors);
+		RD(max_discard_seg);
+	}
+	if (f & VIO_BIT(VIO_BLK_F_WRITE_ZEROES)) {
+		RD(max_write_zeroes_sectors);
+		RD(max_write_zeroes_seg);
+	}
+#undef RD
+}
+
+/* The core's bind (reset, status, features, probe, DRIVER_OK) as the
+ * backend sees it, then the BIND action. blk probes config; `inflight`
+ * answers GET_INFLIGHT_FD with a log for nq rings of 8. */
+static void fe_bind(struct fe_be *b, bool blk, unsigned nq, bool inflight)
+{
+	if (fe_has(b, VU_PROTOCOL_F_RESET_DEVICE))
+		fe_ack(b, VU_RESET_DEVICE);
+	fe_set_status(b);               /* 0 */
+	fe_set_status(b);               /* ACKNOWLEDGE */
+	fe_get_status(b);
+	fe_set_status(b);               /* DRIVER */
+	if (b->features & VIO_BIT(VIO_F_VERSION_1)) {
+		fe_get_status(b);
+		fe_features(b);
+		fe_set_status(b);       /* FEATURES_OK */
+		fe_get_status(b);       /* did it stick? */
+	}
+	if (blk)
+		fe_blk_probe(b);
+	fe_get_status(b);               /* DRIVER_OK yet? */
+	fe_get_status(b);
+	if (!(b->features & VIO_BIT(VIO_F_VERSION_1)))
+		fe_features(b);         /* a legacy driver: at DRIVER_OK */
+	if (inflight) {
+		fe_inflight_reply(b, vio_inflight_queue_bytes(false, 8) * nq, (uint16_t)nq, 8, 1);
+		fe_ack(b, VU_SET_INFLIGHT_FD);
+	}
+	fe_rings(b, nq);
+	fe_set_status(b);               /* DRIVER_OK */
+	fe_action(b->o, FZ_FE_A_BIND);
+}
+
+static void fe_poke(struct out *o, uint32_t off, const void *p, unsigned len)
+{
+	fe_action(o, FZ_FE_A_POKE);
+	put32(o, off);
+	put8(o, len);
+	put_bytes(o, p, len);
+}
+
+/* The backend uses the chains with these heads (a split used ring at
+ * ring 0), then interrupts: the driver reaps them in a dispatch. */
+static void fe_complete(struct out *o, unsigned ring, const uint16_t *heads, unsigned n,
+			uint32_t len)
+{
+	const uint32_t used = FE_RING0 + ring * 0x1000u + FE_USED;
+	uint16_t idx = (uint16_t)n;
+
+	for (unsigned i = 0; i < n; i++) {
+		const uint32_t e[2] = { heads[i], len };
+
+		fe_poke(o, used + 4 + i * 8, e, sizeof(e));
+	}
+	fe_poke(o, used + 2, &idx, sizeof(idx));
+	fe_action(o, FZ_FE_A_SIGNAL);
+	put8(o, ring);
+	fe_action(o, FZ_FE_A_DISPATCH);
+}
+
+static void fe_io(struct out *o, unsigned what, unsigned sector)
+{
+	fe_action(o, FZ_FE_A_IO);
+	put8(o, what);
+	put8(o, sector);
+}
+
+/* UNBIND: the driver's remove resets the device (GET_VRING_BASE for each
+ * ring), then the core resets it again. */
+static void fe_unbind(struct fe_be *b, unsigned nq, uint32_t base)
+{
+	for (unsigned q = 0; q < nq; q++) {
+		const struct vu_vring_state st = { q, base };
+
+		fe_reply(b, VU_GET_VRING_BASE, &st, sizeof(st));
+	}
+	for (unsigned i = 0; i < 2; i++) {
+		if (fe_has(b, VU_PROTOCOL_F_RESET_DEVICE))
+			fe_ack(b, VU_RESET_DEVICE);
+		fe_set_status(b);
+	}
+	fe_action(b->o, FZ_FE_A_UNBIND);
+}
+
+
+static void gen_vu_frontend(const char *root)
+{
+	static struct out o;
+	struct fe_be b = { .o = &o, .where = FZ_FE_MAIN };
+	const uint8_t zero = 0;
+	const uint16_t head0 = 0;
+
+	/* blk with every config field it reads, two queues; a read completed
+	 * by the backend (used entry, status byte, interrupt); a config read;
+	 * the reset stops both rings. */
+	o.n = 0;
+	put8(&o, 0);
+	fe_handshake(&b, FE_F | BLK_F_ALL, FE_PF, 2);
+	fe_action(&o, FZ_FE_A_CONNECT);
+	blk_config(&b, 2048, 2);
+	fe_bind(&b, true, 2, false);
+	fe_io(&o, 0, 0);
+	fe_poke(&o, FE_BLK_STATUS0, &zero, 1);
+	fe_complete(&o, 0, &head0, 1, 1);
+	fe_config(&b, 0, 8);
+	fe_action(&o, FZ_FE_A_CONFIG_READ);
+	put8(&o, 0);
+	put8(&o, 8);
+	fe_unbind(&b, 2, 1);
+	save(root, FE, "blk", &o);
+
+	/* The same with STATUS and RESET_DEVICE: GET_STATUS at every step. */
+	o.n = 0;
+	put8(&o, 0);
+	fe_handshake(&b, FE_F | VIO_BIT(VIO_BLK_F_FLUSH), FE_PF | PF(STATUS) | PF(RESET_DEVICE), 1);
+	fe_action(&o, FZ_FE_A_CONNECT);
+	blk_config(&b, 4096, 1);
+	fe_bind(&b, true, 1, false);
+	fe_get_status(&b);
+	fe_action(&o, FZ_FE_A_STATUS);
+	fe_unbind(&b, 1, 0);
+	save(root, FE, "blk-status", &o);
+
+	/* A config change announced on the backend channel, NEED_REPLY: the
+	 * driver rereads the capacity (answered when it asks), the frontend
+	 * acks on the channel. */
+	o.n = 0;
+	put8(&o, 0);
+	fe_handshake(&b, FE_F, FE_PF, 1);
+	fe_action(&o, FZ_FE_A_CONNECT);
+	blk_config(&b, 2048, 1);
+	fe_bind(&b, true, 1, false);
+	fe_msg(&o, FZ_FE_CHAN, VU_BACKEND_CONFIG_CHANGE_MSG, VU_VERSION | VU_FLAG_NEED_REPLY,
+	       NULL, 0);
+	blk_config(&b, 8192, 1);
+	b.where = FZ_FE_MAIN | FZ_FE_HELD;      /* sent when the driver asks */
+	fe_config(&b, 0, 8);
+	b.where = FZ_FE_MAIN;
+	fe_action(&o, FZ_FE_A_DISPATCH);
+	fe_action(&o, FZ_FE_A_GENERATION);
+	save(root, FE, "config-change", &o);
+
+	/* GET_INFLIGHT_FD answered with a memfd log; SET_INFLIGHT_FD; then the
+	 * backend restarts and the reconnect replays the session, the log
+	 * handed to the new backend before its rings. */
+	o.n = 0;
+	put8(&o, 0);
+	fe_handshake(&b, FE_F, FE_PF | PF(INFLIGHT_SHMFD), 1);
+	fe_action(&o, FZ_FE_A_CONNECT);
+	blk_config(&b, 2048, 1);
+	fe_bind(&b, true, 1, true);
+	b.where = FZ_FE_NEXT;
+	fe_handshake(&b, FE_F, FE_PF | PF(INFLIGHT_SHMFD), 1);
+	fe_features(&b);
+	fe_ack(&b, VU_SET_INFLIGHT_FD);
+	fe_rings(&b, 1);
+	b.where = FZ_FE_MAIN;
+	fe_action(&o, FZ_FE_A_RECONNECT);
+	fe_action(&o, FZ_FE_A_DISPATCH);
+	save(root, FE, "inflight-reconnect", &o);
+
+	/* The backend dies with a read in flight (the driver sees EOF in a
+	 * dispatch) and a new one takes over: the reconnect replays the ring
+	 * from the used index, and the new backend completes the read. */
+	o.n = 0;
+	put8(&o, 0);
+	fe_handshake(&b, FE_F | VIO_BIT(VIO_BLK_F_FLUSH), FE_PF, 1);
+	fe_action(&o, FZ_FE_A_CONNECT);
+	blk_config(&b, 2048, 1);
+	fe_bind(&b, true, 1, false);
+	fe_io(&o, 0, 3);
+	fe_action(&o, FZ_FE_A_CLOSE);
+	fe_action(&o, FZ_FE_A_DISPATCH);
+	b.where = FZ_FE_NEXT;
+	fe_handshake(&b, FE_F | VIO_BIT(VIO_BLK_F_FLUSH), FE_PF, 1);
+	fe_features(&b);
+	fe_rings(&b, 1);
+	b.where = FZ_FE_MAIN;
+	fe_action(&o, FZ_FE_A_RECONNECT);
+	fe_poke(&o, FE_BLK_STATUS0, &zero, 1);
+	fe_complete(&o, 0, &head0, 1, 1);
+	save(root, FE, "blk-restart", &o);
+
+	/* The backend dies inside a dispatch: it announces a config change
+	 * (NEED_REPLY) and closes everything before reading the ack, as the
+	 * driver starts rereading its config. */
+	o.n = 0;
+	put8(&o, 0);
+	fe_handshake(&b, FE_F, FE_PF, 1);
+	fe_action(&o, FZ_FE_A_CONNECT);
+	blk_config(&b, 2048, 1);
+	fe_bind(&b, true, 1, false);
+	fe_msg(&o, FZ_FE_CHAN, VU_BACKEND_CONFIG_CHANGE_MSG, VU_VERSION | VU_FLAG_NEED_REPLY,
+	       NULL, 0);
+	put8(&o, FZ_FE_ACTION | FZ_FE_HELD);
+	put8(&o, FZ_FE_A_CLOSE);
+	fe_action(&o, FZ_FE_A_DISPATCH);
+	save(root, FE, "dies-in-dispatch", &o);
+
+	/* GET_CONFIG refused (a 12-byte reply): -EIO, the connection stays,
+	 * and the next read works. */
+	o.n = 0;
+	put8(&o, 0);
+	fe_handshake(&b, FE_F, FE_PF, 1);
+	fe_action(&o, FZ_FE_A_CONNECT);
+	blk_config(&b, 2048, 1);
+	fe_bind(&b, true, 1, false);
+	{
+		const uint32_t h[3] = { 0, 0, 0 };
+
+		fe_reply(&b, VU_GET_CONFIG, h, VU_CONFIG_HDR);
+	}
+	fe_action(&o, FZ_FE_A_CONFIG_READ);
+	put8(&o, 4);
+	put8(&o, 4);
+	fe_config(&b, 4, 4);
+	fe_action(&o, FZ_FE_A_CONFIG_READ);
+	put8(&o, 4);
+	put8(&o, 4);
+	save(root, FE, "config-refused", &o);
+
+	/* rng, no MQ: a read served by the backend (the chain at head 0),
+	 * another left in flight, then a restart: the reconnect resumes the
+	 * ring at its used index. */
+	o.n = 0;
+	put8(&o, FZ_FE_RNG);
+	fe_handshake(&b, FE_F, PF(REPLY_ACK) | PF(BACKEND_REQ) | PF(CONFIG), 1);
+	fe_action(&o, FZ_FE_A_CONNECT);
+	fe_bind(&b, false, 1, false);
+	fe_io(&o, 0x3f, 0);
+	fe_complete(&o, 0, &head0, 1, 64);
+	fe_io(&o, 0x3e, 0);
+	b.where = FZ_FE_NEXT;
+	fe_handshake(&b, FE_F, PF(REPLY_ACK) | PF(BACKEND_REQ) | PF(CONFIG), 1);
+	fe_features(&b);
+	fe_rings(&b, 1);
+	b.where = FZ_FE_MAIN;
+	fe_action(&o, FZ_FE_A_RECONNECT);
+	fe_action(&o, FZ_FE_A_DISPATCH);
+	fe_action(&o, FZ_FE_A_POLL);
+	save(root, FE, "rng-reconnect", &o);
+
+	/* No protocol features (so no config space: rng) and no VERSION_1: a
+	 * legacy device; SET_FEATURES goes at DRIVER_OK, confirmed by
+	 * GET_FEATURES, and rings start without ENABLE. */
+	o.n = 0;
+	put8(&o, FZ_FE_RNG | FZ_FE_TWO_QUEUES);
+	fe_handshake(&b, VIO_BIT(VIO_F_INDIRECT_DESC), 0, 0);
+	fe_action(&o, FZ_FE_A_CONNECT);
+	fe_bind(&b, false, 1, false);
+	fe_io(&o, 7, 0);
+	fe_unbind(&b, 1, 0);
+	save(root, FE, "legacy", &o);
+
+	/* Packed rings: the reset's GET_VRING_BASE answers a packed base. */
+	o.n = 0;
+	put8(&o, 0);
+	fe_handshake(&b, FE_F | VIO_BIT(VIO_F_RING_PACKED), FE_PF, 1);
+	fe_action(&o, FZ_FE_A_CONNECT);
+	blk_config(&b, 2048, 1);
+	fe_bind(&b, true, 1, false);
+	fe_unbind(&b, 1, 0x8000u | (0x8000u << 16));
+	save(root, FE, "packed", &o);
+
+	/* Malformed: GET_FEATURES of version 2 with nine fds riding along. */
+	o.n = 0;
+	put8(&o, 0);
+	{
+		const uint64_t f = FE_F;
+
+		fe_msg(&o, FZ_FE_MAIN | FZ_FE_FDS(3), VU_GET_FEATURES, 2 | VU_FLAG_REPLY, &f, 8);
+		for (unsigned i = 0; i < 9; i++) {
+			put8(&o, i % 3 ? FZ_FE_FD_EVENTFD + i % 3 - 1 : FZ_FE_FD_MEMFD_PAGES);
+			if (i % 3 == 0)
+				put8(&o, i);
+		}
+	}
+	save(root, FE, "bad-version-fds", &o);
+
+	/* Malformed: GET_INFLIGHT_FD answered with a log too small for the
+	 * ring, and two fds. */
+	o.n = 0;
+	put8(&o, 0);
+	fe_handshake(&b, FE_F, FE_PF | PF(INFLIGHT_SHMFD), 1);
+	fe_action(&o, FZ_FE_A_CONNECT);
+	blk_config(&b, 2048, 1);
+	fe_features(&b);
+	fe_blk_probe(&b);
+	fe_inflight_reply(&b, 64, 1, 8, 2);
+	fe_action(&o, FZ_FE_A_BIND);
+	save(root, FE, "bad-inflight", &o);
+
+	/* Malformed: garbage on the backend channel (version 3) and a reply
+	 * nobody asked for on the main socket, then a torn header. */
+	o.n = 0;
+	put8(&o, 0);
+	fe_handshake(&b, FE_F, FE_PF, 1);
+	fe_action(&o, FZ_FE_A_CONNECT);
+	blk_config(&b, 2048, 1);
+	fe_bind(&b, true, 1, false);
+	fe_msg(&o, FZ_FE_CHAN, VU_BACKEND_CONFIG_CHANGE_MSG, 3, NULL, 0);
+	fe_action(&o, FZ_FE_A_DISPATCH);
+	save(root, FE, "bad-channel", &o);
+
+	o.n = 0;
+	put8(&o, 0);
+	fe_handshake(&b, FE_F, FE_PF, 1);
+	fe_action(&o, FZ_FE_A_CONNECT);
+	blk_config(&b, 2048, 1);
+	fe_bind(&b, true, 1, false);
+	fe_u64(&b, VU_GET_FEATURES, FE_F);
+	fe_action(&o, FZ_FE_A_DISPATCH);
+	save(root, FE, "unsolicited", &o);
+
+	/* Torn: half the header of the GET_VRING_BASE reply, then EOF. */
+	o.n = 0;
+	put8(&o, 0);
+	fe_handshake(&b, FE_F, FE_PF, 1);
+	fe_action(&o, FZ_FE_A_CONNECT);
+	blk_config(&b, 2048, 1);
+	fe_bind(&b, true, 1, false);
+	put8(&o, FZ_FE_MAIN);           /* raw */
+	put16(&o, 6);
+	put32(&o, VU_GET_VRING_BASE);
+	put16(&o, VU_VERSION | VU_FLAG_REPLY);
+	fe_action(&o, FZ_FE_A_SHUT);
+	fe_action(&o, FZ_FE_A_UNBIND);
+	save(root, FE, "torn", &o);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -876,5 +1417,6 @@ int main(int argc, char **argv)
 	gen_devq(argv[1]);
 	gen_drvq(argv[1]);
 	gen_inflight(argv[1]);
+	gen_vu_frontend(argv[1]);
 	return 0;
 }
