@@ -43,8 +43,8 @@
  *     0xfd        the device changes its config space
  *     0xfe        reconnect: detach, new socketpair
  *     0xff        a torn message: u8 n, then n % 20 raw bytes, then EOF
- * After each record every queue is dispatched (all fds are non-blocking, so
- * a kick fd that is a memfd or an empty eventfd cannot block) and replies
+ * After each record every queue is dispatched (the backend refuses a kick
+ * fd that is not an eventfd, and an empty eventfd cannot block) and replies
  * and backend-channel messages are drained. At the end the stream is shut
  * and dispatched until the backend drops it; then every fd is closed and a
  * cheap check (the next free fd number) catches a leak at once. After the

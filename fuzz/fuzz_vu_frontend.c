@@ -54,13 +54,11 @@
  *       then per fd, u8 kind (FZ_FE_FD_*): a memfd of u32 bytes (that
  *             follow), a memfd of u8 pages (that follow), an eventfd, or
  *             the read end of a pipe
- *       Each message is one sendmsg. The channel takes a message only while
- *       the frontend has fewer than CHAN_UNREAD bytes unread there (else
- *       it is dropped), so the frontend's answers to NEED_REPLY cannot
- *       fill its socket buffer: its sends there have no deadline and would
- *       block for good, as nobody reads them until the frontend call
- *       returns (a real backend that stops reading does the same: a known
- *       bug; FUZZ_VU_FE_CHAN_UNCAPPED=1 lifts the cap).
+ *       Each message is one sendmsg, never blocking the harness. The
+ *       frontend's answers to NEED_REPLY are read only after its call
+ *       returns: enough of them fill its socket, and its send there then
+ *       misses its deadline and drops the connection, as against a real
+ *       backend that stops reading.
  *     actions: u8 FZ_FE_A_* (value % FZ_FE_A_COUNT) and its arguments:
  *       CONNECT      connect (the first action of any kind connects first;
  *                    after a failed connect, this tries the next socket)
@@ -110,7 +108,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -125,7 +122,6 @@
 #define FZ_MAX_INPUT 32768
 #define CHAN_PENDING 32         /* channel records held until the channel exists */
 #define HELD_MAX 16             /* records held for the next transport op */
-#define CHAN_UNREAD 1536        /* channel bytes the frontend may have unread */
 #define MAX_CONNS 6             /* connect attempts per run */
 #define IOBUF 4096
 #define NREADS 2
@@ -409,34 +405,8 @@ static void parse_rec(struct in *in, uint8_t tag, struct rec *m)
 	}
 }
 
-/* Channel bytes the frontend has not read yet. */
-static int chan_unread(struct run *r)
-{
-	int n = 0;
-
-	if (r->fe.backend_fd < 0 || ioctl(r->fe.backend_fd, FIONREAD, &n))
-		return 0;
-	return n;
-}
-
-/* FUZZ_VU_FE_CHAN_UNCAPPED=1 lifts the cap, to fuzz a frontend whose
- * channel sends cannot block (until then it hangs: a known bug). */
-static bool chan_capped(void)
-{
-	static int on = -1;
-
-	if (on < 0)
-		on = getenv("FUZZ_VU_FE_CHAN_UNCAPPED") == NULL;
-	return on;
-}
-
 static void send_chan(struct run *r, const struct rec *m)
 {
-	if (chan_capped() && chan_unread(r) + (int)m->len > CHAN_UNREAD) {
-		trace("  (channel record of %zu bytes dropped: the frontend has not read %d)\n",
-		      m->len, chan_unread(r));
-		return;
-	}
 	r->reach.chan_msgs++;
 	send_rec(r->chan, m);
 }

@@ -890,13 +890,16 @@ static bool inflight_reply_ok(struct vio_vu_frontend *fe, const struct vu_inflig
 static int inflight_get(struct vio_vu_frontend *fe)
 {
 	const unsigned qsize = largest_ring(fe);
-	struct vu_inflight in = { 0, 0, (uint16_t)fe->num_queues, (uint16_t)qsize };
+	struct vu_inflight in;
 	int fd = -1;
 	struct fd_sink sink = { &fd, 1, 0 };
 	int r;
 
 	if (qsize == 0)
 		return 0;
+	memset(&in, 0, sizeof(in));     /* the padding goes on the wire too */
+	in.num_queues = (uint16_t)fe->num_queues;
+	in.queue_size = (uint16_t)qsize;
 	r = exchange(fe, &(struct exchange){ .req = VU_GET_INFLIGHT_FD, .payload = &in,
 					     .size = sizeof(in), .reply = &in,
 					     .reply_size = sizeof(in), .reply_fds = &sink });
@@ -943,8 +946,11 @@ static int inflight_start(struct vio_vu_frontend *fe)
 		if (r || fe->inflight_fd < 0)
 			return r;
 	}
-	in = (struct vu_inflight){ fe->inflight_size, fe->inflight_offset, fe->inflight_queues,
-				   fe->inflight_queue_size };
+	memset(&in, 0, sizeof(in));     /* the padding goes on the wire too */
+	in.mmap_size = fe->inflight_size;
+	in.mmap_offset = fe->inflight_offset;
+	in.num_queues = fe->inflight_queues;
+	in.queue_size = fe->inflight_queue_size;
 	return xact(fe, VU_SET_INFLIGHT_FD, &in, sizeof(in), &fe->inflight_fd, 1, NULL, 0);
 }
 
@@ -1001,7 +1007,7 @@ static void backend_msg(struct vio_vu_frontend *fe, int64_t outer)
 	const int64_t own = now_ms() + fe->cfg.timeout_ms;
 	const int64_t deadline = own < outer ? own : outer;
 	union vu_payload p;
-	struct vu_header h;
+	struct vu_header h = { 0, 0, 0 };       /* named in the log even if cut short */
 	struct fd_sink fds = { NULL, 0, 0 };   /* none expected: count and close */
 	uint64_t verdict = 0;
 	int r;
