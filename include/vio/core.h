@@ -104,6 +104,15 @@ struct vio_dev_transport {
 	void (*config_interrupt)(void *opaque);         /* config or status changed */
 };
 
+/* Control-path memory of a device type (private: the device types take it
+ * from their options, or from the OS by default). */
+struct vio__alloc {
+	void *(*alloc)(void *opaque, size_t size);
+	void (*free)(void *opaque, void *p, size_t size);
+	void *opaque;
+	bool zeroed;            /* alloc returns zeroed memory (calloc) */
+};
+
 struct vio_dev_queue {
 	/* read-only for device types */
 	struct vio_devq vq;
