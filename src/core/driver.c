@@ -9,8 +9,6 @@
  * ever see struct vio_device and the helpers here; they never learn which
  * transport they run on.
  */
-#include <limits.h>
-
 #include "vio/core.h"
 
 #include "../vio_libc.h"
@@ -508,7 +506,8 @@ int vio_deadline_left_ms(struct vio_device *dev, const struct vio_deadline *dl, 
 	}
 	if (max_ms >= 0 && left > (uint64_t)max_ms)
 		left = (uint64_t)max_ms;
-	return left > INT_MAX ? INT_MAX : (int)left;
+	/* __INT_MAX__: gcc's <limits.h> needs the C library's. */
+	return left > __INT_MAX__ ? __INT_MAX__ : (int)left;
 }
 
 int vio_deadline_wait(struct vio_device *dev, struct vio_deadline *dl, int max_ms)
