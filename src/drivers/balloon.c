@@ -444,6 +444,17 @@ static void free_state(struct vio_device *dev, struct balloon *b)
 	dev->priv = NULL;
 }
 
+/* Bits set in v. (Not __builtin_popcount: without -mpopcnt that is a
+ * call into libgcc, which a freestanding build may not have.) */
+static uint32_t bits_set(uint32_t v)
+{
+	uint32_t n = 0;
+
+	for (; v; v &= v - 1)
+		n++;
+	return n;
+}
+
 static int balloon_probe(struct vio_device *dev)
 {
 	const struct vio_balloon_driver *cfg = cfg_of(dev);
@@ -482,8 +493,7 @@ static int balloon_probe(struct vio_device *dev)
 
 	b->pfns = vio_dma_alloc(dev, VIO_BALLOON_DRV_BATCH * sizeof(vio_le32), 64, &b->pfns_dma);
 	if (stats) {
-		b->stats_len = VIO_BALLOON_STAT_SIZE *
-			       (uint32_t)__builtin_popcount(cfg->stats_tags);
+		b->stats_len = VIO_BALLOON_STAT_SIZE * bits_set(cfg->stats_tags);
 		b->stats_buf = vio_dma_alloc(dev, b->stats_len, 64, &b->stats_dma);
 	}
 	if (!b->pfns || (stats && !b->stats_buf)) {
