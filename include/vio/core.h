@@ -29,6 +29,7 @@
 #ifndef VIO_CORE_H
 #define VIO_CORE_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -44,6 +45,28 @@ extern "C" {
 /* Log levels for the log callbacks below (syslog's numbers). */
 enum vio_log_level { VIO_LOG_ERR = 3, VIO_LOG_WARN = 4, VIO_LOG_INFO = 6, VIO_LOG_DEBUG = 7 };
 typedef void vio_log_fn(void *opaque, enum vio_log_level level, const char *msg);
+
+/* Longest log line the *_logf() calls below build, terminator included;
+ * longer ones are cut short. */
+#define VIO_LOG_LINE_MAX 256
+
+#if defined(__GNUC__)
+#define VIO_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define VIO_PRINTF(f, a)
+#endif
+
+/*
+ * A small snprintf for log lines, so that no layer needs libc's (the core
+ * is freestanding). Conversions: %s, %c, %d and %u (with the length
+ * modifiers l, ll and z), %x (the same, and the # flag for a 0x prefix),
+ * and %%; no field widths or precision. A conversion outside that list is
+ * copied out as it stands, consuming no argument. Always terminates buf
+ * (when cap > 0), cutting the line short to fit, and returns the length
+ * the whole line has (as snprintf does).
+ */
+size_t vio_format(char *buf, size_t cap, const char *fmt, ...) VIO_PRINTF(3, 4);
+size_t vio_vformat(char *buf, size_t cap, const char *fmt, va_list ap) VIO_PRINTF(3, 0);
 
 /* ======================================================================== */
 /* Device side: the device model                                            */
@@ -79,6 +102,15 @@ struct vio_dev_transport {
 	unsigned version;       /* VIO_DEV_TRANSPORT_VERSION */
 	void (*interrupt)(void *opaque, unsigned qi);   /* used buffers on qi */
 	void (*config_interrupt)(void *opaque);         /* config or status changed */
+};
+
+/* Control-path memory of a device type (private: the device types take it
+ * from their options, or from the OS by default). */
+struct vio__alloc {
+	void *(*alloc)(void *opaque, size_t size);
+	void (*free)(void *opaque, void *p, size_t size);
+	void *opaque;
+	bool zeroed;            /* alloc returns zeroed memory (calloc) */
 };
 
 struct vio_dev_queue {
@@ -206,9 +238,12 @@ int vio_dev_check(struct vio_dev *d, unsigned qi, int err);
 
 bool vio_dev_has_feature(const struct vio_dev *d, unsigned bit);
 
-/* Log through the log callback, if any. (The core is freestanding: it
- * does no formatting; callers that need it format first.) */
+/* Log through the log callback, if any. */
 void vio_dev_log(const struct vio_dev *d, enum vio_log_level level, const char *msg);
+/* The same, formatted by vio_format() (nothing is formatted without a
+ * callback); at most VIO_LOG_LINE_MAX bytes. */
+void vio_dev_logf(const struct vio_dev *d, enum vio_log_level level, const char *fmt, ...)
+	VIO_PRINTF(3, 4);
 
 /* ======================================================================== */
 /* Driver side: the driver model                                            */
@@ -251,8 +286,14 @@ struct vio_transport_ops {
 	/* Block until the device may have interrupted (at most timeout_ms;
 	 * -1: no limit), delivering interrupts through vio_device_interrupt()
 	 * on this thread. Optional: without it, synchronous driver calls poll.
-	 * Returns 0 or -ETIMEDOUT. */
+	 * Returns 0, or -ETIMEDOUT when the whole timeout passed without an
+	 * interrupt. */
 	int (*wait)(struct vio_device *dev, int timeout_ms);
+	/* A monotonic clock in nanoseconds: the time the deadlines of the
+	 * drivers' synchronous calls are measured in (struct vio_deadline).
+	 * Optional: the core makes no syscalls and has no clock of its own,
+	 * so without it time passes only by waiting (see vio_deadline). */
+	uint64_t (*now_ns)(struct vio_device *dev);
 	/* Legacy layout alignment (0: modern placement only). */
 	size_t legacy_align;
 };
@@ -364,9 +405,12 @@ void vio_device_unbind(struct vio_device *dev);
 bool vio_device_has_feature(const struct vio_device *dev, unsigned bit);
 
 /* Log through the bus's log callback, if any: how a driver says why it
- * refuses or clamps what the device told it (the library never prints).
- * Like vio_dev_log(), no formatting; drivers format first. */
+ * refuses or clamps what the device told it (the library never prints). */
 void vio_device_log(const struct vio_device *dev, enum vio_log_level level, const char *msg);
+/* The same, formatted by vio_format() (nothing is formatted without a
+ * callback); at most VIO_LOG_LINE_MAX bytes. */
+void vio_device_logf(const struct vio_device *dev, enum vio_log_level level, const char *fmt, ...)
+	VIO_PRINTF(3, 4);
 
 /*
  * Reads config space consistently: retries while the generation changes,
@@ -405,6 +449,35 @@ int vio_vq_reap(struct vio_virtqueue *vq, void (*fn)(void *opaque, void *token, 
 
 /* Waits for the device (see vio_transport_ops.wait): 0 or -ETIMEDOUT. */
 int vio_device_wait(struct vio_device *dev, int timeout_ms);
+
+/*
+ * A deadline for a driver's synchronous call: the one place drivers get
+ * time from, so that they need no clock of their own. Time is the
+ * transport's (vio_transport_ops.now_ns). A transport without a clock
+ * leaves only waiting to measure by: each vio_deadline_wait() whose wait
+ * returned -ETIMEDOUT counts as the time it asked for, and nothing else
+ * counts. That never ends a call early; it ends late, or not at all, if
+ * the device keeps interrupting without finishing (and a transport with
+ * neither clock nor wait, which only polls, has no time at all: a
+ * deadline then passes only when it was 0). Give the transport a clock
+ * where a hostile or dead device must not hold a call.
+ */
+struct vio_deadline {
+	/* private */
+	uint64_t end_ns;        /* with a clock: when it passes */
+	uint64_t left_ms;       /* without: waiting still to count */
+	bool forever;           /* no deadline */
+};
+
+/* Starts dl timeout_ms from now: < 0 never passes, 0 has passed already. */
+void vio_deadline_start(struct vio_device *dev, struct vio_deadline *dl, int timeout_ms);
+bool vio_deadline_passed(struct vio_device *dev, const struct vio_deadline *dl);
+/* Milliseconds left, rounded up, at most max_ms (< 0: no cap); 0 once
+ * passed; -1 with neither a deadline nor a cap. */
+int vio_deadline_left_ms(struct vio_device *dev, const struct vio_deadline *dl, int max_ms);
+/* vio_device_wait() for vio_deadline_left_ms(dev, dl, max_ms) (so once
+ * passed, a look without blocking), counting it without a clock. */
+int vio_deadline_wait(struct vio_device *dev, struct vio_deadline *dl, int max_ms);
 
 /*
  * Resets the device (status 0, read back) so it stops using every queue.

@@ -5,7 +5,8 @@
  * cannot be used by accident as plain integers, the split and packed ring
  * structures, feature bits, status bits and device ids, as the OASIS virtio
  * 1.x specification defines them. It has no functions with side effects and
- * depends only on the C11 freestanding headers.
+ * depends only on the C11 freestanding headers (in a hosted build also on
+ * <errno.h> and <sys/types.h>, see below).
  *
  * Byte order: virtio 1.x is little-endian on the wire. Legacy (0.9.5)
  * devices, which did not negotiate VIRTIO_F_VERSION_1, use the guest's
@@ -19,6 +20,50 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/*
+ * Errors are negative errno values, and a few calls return ssize_t. A
+ * hosted build takes both from the C library. A freestanding one (no libc:
+ * -ffreestanding, __STDC_HOSTED__ == 0) gets them here: Linux's errno
+ * numbers (asm-generic), which vio_strerror() knows, and ssize_t as the
+ * signed type of size_t's width, as every POSIX ABI has it. Code linked
+ * with a freestanding libvio must compare against these values.
+ */
+#if __STDC_HOSTED__
+#include <errno.h>
+#include <sys/types.h>
+#else
+typedef __PTRDIFF_TYPE__ ssize_t;
+#define EPERM           1
+#define ENOENT          2
+#define EINTR           4
+#define EIO             5
+#define E2BIG           7
+#define EBADF           9
+#define EAGAIN          11
+#define EWOULDBLOCK     EAGAIN
+#define ENOMEM          12
+#define EFAULT          14
+#define EBUSY           16
+#define EEXIST          17
+#define ENODEV          19
+#define EINVAL          22
+#define ENOSPC          28
+#define EROFS           30
+#define EPIPE           32
+#define ERANGE          34
+#define ENOSYS          38
+#define ENODATA         61
+#define EPROTO          71
+#define EOVERFLOW       75
+#define EMSGSIZE        90
+#define EOPNOTSUPP      95
+#define ENOTSUP         EOPNOTSUPP
+#define ECONNRESET      104
+#define ENOBUFS         105
+#define ETIMEDOUT       110
+#define ECANCELED       125
+#endif
 
 #ifdef __cplusplus
 extern "C" {

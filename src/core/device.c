@@ -13,10 +13,9 @@
  * order the driver does things; every call is checked against the state,
  * because the driver is not trusted either.
  */
-#include <errno.h>
-#include <string.h>
-
 #include "vio/core.h"
+
+#include "../vio_libc.h"
 
 #define STATUS_ALL (VIO_STATUS_ACKNOWLEDGE | VIO_STATUS_DRIVER | VIO_STATUS_DRIVER_OK | \
 		    VIO_STATUS_FEATURES_OK | VIO_STATUS_NEEDS_RESET | VIO_STATUS_FAILED)
@@ -25,6 +24,19 @@ void vio_dev_log(const struct vio_dev *d, enum vio_log_level level, const char *
 {
 	if (d->log)
 		d->log(d->log_opaque, level, msg);
+}
+
+void vio_dev_logf(const struct vio_dev *d, enum vio_log_level level, const char *fmt, ...)
+{
+	char msg[VIO_LOG_LINE_MAX];
+	va_list ap;
+
+	if (!d->log)
+		return;
+	va_start(ap, fmt);
+	vio_vformat(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	d->log(d->log_opaque, level, msg);
 }
 
 bool vio_dev_has_feature(const struct vio_dev *d, unsigned bit)

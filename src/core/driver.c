@@ -9,10 +9,9 @@
  * ever see struct vio_device and the helpers here; they never learn which
  * transport they run on.
  */
-#include <errno.h>
-#include <string.h>
-
 #include "vio/core.h"
+
+#include "../vio_libc.h"
 
 /* Feature bits that belong to the device type, not the transport:
  * 0..23 and 50..63 (virtio 1.x 2.2). */
@@ -32,19 +31,17 @@ void vio_device_log(const struct vio_device *dev, enum vio_log_level level, cons
 	bus_log(dev->bus, level, msg);
 }
 
-/* "virtio0: <driver>: probe failed: <why>" into buf, without snprintf (the
- * core is freestanding); cut short to fit. */
-static void probe_failed_msg(char *buf, size_t cap, const struct vio_device *dev,
-			     const char *name, int err)
+void vio_device_logf(const struct vio_device *dev, enum vio_log_level level, const char *fmt, ...)
 {
-	const char *parts[] = { dev->name, ": ", name ? name : "driver", ": probe failed: ",
-				vio_strerror(err) };
-	size_t n = 0;
+	char msg[VIO_LOG_LINE_MAX];
+	va_list ap;
 
-	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
-		for (const char *c = parts[i]; *c && n + 1 < cap; c++)
-			buf[n++] = *c;
-	buf[n] = '\0';
+	if (!dev->bus || !dev->bus->log)
+		return;
+	va_start(ap, fmt);
+	vio_vformat(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	bus_log(dev->bus, level, msg);
 }
 
 bool vio_device_has_feature(const struct vio_device *dev, unsigned bit)
@@ -117,11 +114,9 @@ static int bind(struct vio_device *dev, struct vio_driver *drv)
 	dev->driver = drv;
 	r = drv->probe(dev);
 	if (r < 0) {
-		char msg[160];
-
 		dev->driver = NULL;
-		probe_failed_msg(msg, sizeof(msg), dev, drv->name, r);
-		bus_log(dev->bus, VIO_LOG_ERR, msg);
+		vio_device_logf(dev, VIO_LOG_ERR, "%s: %s: probe failed: %s", dev->name,
+				drv->name ? drv->name : "driver", vio_strerror(r));
 		goto fail;
 	}
 	if (!(dev->ops->get_status(dev) & VIO_STATUS_DRIVER_OK))
@@ -204,18 +199,7 @@ void vio_bus_unregister_driver(struct vio_bus *bus, struct vio_driver *drv)
 
 static void set_name(struct vio_device *dev)
 {
-	/* "virtio%u" without snprintf: the core is freestanding. */
-	char digits[12];
-	unsigned n = dev->index, k = 0, i;
-
-	do {
-		digits[k++] = (char)('0' + n % 10);
-		n /= 10;
-	} while (n);
-	memcpy(dev->name, "virtio", 6);
-	for (i = 0; i < k; i++)
-		dev->name[6 + i] = digits[k - 1 - i];
-	dev->name[6 + k] = '\0';
+	vio_format(dev->name, sizeof(dev->name), "virtio%u", dev->index);
 }
 
 int vio_bus_add_device(struct vio_bus *bus, struct vio_device *dev)
@@ -476,6 +460,66 @@ int vio_device_wait(struct vio_device *dev, int timeout_ms)
 		return 0;
 	}
 	return dev->ops->wait(dev, timeout_ms);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Deadlines: time is the transport's                                       */
+
+#define NS_PER_MS UINT64_C(1000000)
+
+void vio_deadline_start(struct vio_device *dev, struct vio_deadline *dl, int timeout_ms)
+{
+	dl->forever = timeout_ms < 0;
+	dl->left_ms = timeout_ms > 0 ? (uint64_t)timeout_ms : 0;
+	dl->end_ns = 0;
+	if (!dl->forever && dev->ops->now_ns) {
+		uint64_t now = dev->ops->now_ns(dev);
+
+		/* A clock this close to wrapping saturates rather than wraps. */
+		dl->end_ns = now + dl->left_ms * NS_PER_MS;
+		if (dl->end_ns < now)
+			dl->end_ns = UINT64_MAX;
+	}
+}
+
+bool vio_deadline_passed(struct vio_device *dev, const struct vio_deadline *dl)
+{
+	if (dl->forever)
+		return false;
+	if (dev->ops->now_ns)
+		return dev->ops->now_ns(dev) >= dl->end_ns;
+	return dl->left_ms == 0;
+}
+
+int vio_deadline_left_ms(struct vio_device *dev, const struct vio_deadline *dl, int max_ms)
+{
+	uint64_t left;
+
+	if (dl->forever)
+		return max_ms < 0 ? -1 : max_ms;
+	if (dev->ops->now_ns) {
+		uint64_t now = dev->ops->now_ns(dev);
+
+		left = now >= dl->end_ns ? 0 : (dl->end_ns - now + NS_PER_MS - 1) / NS_PER_MS;
+	} else {
+		left = dl->left_ms;
+	}
+	if (max_ms >= 0 && left > (uint64_t)max_ms)
+		left = (uint64_t)max_ms;
+	/* __INT_MAX__: gcc's <limits.h> needs the C library's. */
+	return left > __INT_MAX__ ? __INT_MAX__ : (int)left;
+}
+
+int vio_deadline_wait(struct vio_device *dev, struct vio_deadline *dl, int max_ms)
+{
+	const int ms = vio_deadline_left_ms(dev, dl, max_ms);
+	const int r = vio_device_wait(dev, ms);
+
+	/* No clock: a wait that ran its whole course is the only time known
+	 * to have passed. */
+	if (r == -ETIMEDOUT && !dev->ops->now_ns && !dl->forever && ms > 0)
+		dl->left_ms -= (uint64_t)ms < dl->left_ms ? (uint64_t)ms : dl->left_ms;
+	return r;
 }
 
 void vio_device_interrupt(struct vio_device *dev, unsigned qi)

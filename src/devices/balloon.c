@@ -9,18 +9,14 @@
  * coalesces runs of host-contiguous pages into one madvise() call, and
  * only ever releases whole host pages that lie inside the ballooned page:
  * madvise rounds lengths up, and a host page larger than 4 KiB can hold
- * memory the driver still uses.
+ * memory the driver still uses. The lock, madvise and the page size come
+ * from dev_os.h (a spinlock and nothing to release without an OS).
  */
-#include <errno.h>
-#include <pthread.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
+#include <stddef.h>
 
 #include "vio/devices.h"
+
+#include "dev_os.h"
 
 #define PAGE VIO_BALLOON_PAGE_SIZE
 #define PFN_MAX UINT64_C(0xffffffff)
@@ -38,32 +34,19 @@ static struct vio_balloon_dev *bd_of(struct vio_dev *d)
 	return d->priv;
 }
 
-static void dev_logf(struct vio_balloon_dev *bd, enum vio_log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void dev_logf(struct vio_balloon_dev *bd, enum vio_log_level level, const char *fmt, ...)
-{
-	char msg[160];
-	va_list ap;
-
-	if (!bd->dev.log)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	vio_dev_log(&bd->dev, level, msg);
-}
+#define dev_logf(bd, level, ...) vio_dev_logf(&(bd)->dev, level, __VA_ARGS__)
 
 /* ------------------------------------------------------------------------ */
 /* The set of ballooned pages                                               */
 
 static void set_free(struct vio_balloon_dev *bd)
 {
-	free(bd->ranges);
-	free(bd->bitmap);
+	vio__zfree(&bd->alloc, bd->ranges, bd->ranges_cap, sizeof(*bd->ranges));
+	vio__zfree(&bd->alloc, bd->bitmap, bd->bitmap_words, sizeof(*bd->bitmap));
 	bd->ranges = NULL;
 	bd->bitmap = NULL;
-	bd->nranges = 0;
+	bd->nranges = bd->ranges_cap = 0;
+	bd->bitmap_words = 0;
 	bd->pages = 0;
 }
 
@@ -80,9 +63,10 @@ static int set_alloc(struct vio_balloon_dev *bd)
 	set_free(bd);
 	if (n == 0)
 		return 0;
-	bd->ranges = calloc(n, sizeof(*bd->ranges));
+	bd->ranges = vio__zalloc(&bd->alloc, n, sizeof(*bd->ranges));
 	if (!bd->ranges)
 		return -ENOMEM;
+	bd->ranges_cap = n;
 	for (unsigned i = 0; i < n; i++) {
 		const struct vio_mem_region *r = vio_mem_region_at(m, i);
 		uint64_t first = r->addr >> VIO_BALLOON_PFN_SHIFT;
@@ -104,7 +88,8 @@ static int set_alloc(struct vio_balloon_dev *bd)
 		set_free(bd);
 		return -ENOMEM;
 	}
-	bd->bitmap = calloc(words ? (size_t)words : 1, sizeof(uint64_t));
+	bd->bitmap_words = words ? (size_t)words : 1;
+	bd->bitmap = vio__zalloc(&bd->alloc, bd->bitmap_words, sizeof(uint64_t));
 	if (!bd->bitmap) {
 		set_free(bd);
 		return -ENOMEM;
@@ -162,13 +147,16 @@ struct release_run {
 
 static void run_flush(struct vio_balloon_dev *bd, struct release_run *run)
 {
+	int r;
+
 	if (!run->len)
 		return;
-	if (madvise((void *)run->start, run->len, MADV_DONTNEED) == 0)
+	r = vio__os_release((void *)run->start, run->len);
+	if (r == 0)
 		bd->counters.released_bytes += run->len;
 	else
 		dev_logf(bd, VIO_LOG_WARN, "balloon: madvise(DONTNEED) of %zu bytes failed: %s",
-			 run->len, strerror(errno));
+			 run->len, vio_strerror(r));
 	run->len = 0;
 }
 
@@ -180,7 +168,7 @@ static void run_add(struct vio_balloon_dev *bd, struct release_run *run, const s
 	uintptr_t start = (base + mask) & ~mask;
 	uintptr_t end = (base + span->len) & ~mask;
 
-	if (end <= start)
+	if (!VIO__OS_CAN_RELEASE || end <= start)
 		return;
 	if (run->len && run->start + run->len == start) {
 		run->len += end - start;
@@ -401,9 +389,9 @@ int vio_balloon_dev_request_stats(struct vio_balloon_dev *bd)
 {
 	int r;
 
-	pthread_mutex_lock(&bd->lock);
+	vio__lock(&bd->lock);
 	r = request_stats(bd);
-	pthread_mutex_unlock(&bd->lock);
+	vio__unlock(&bd->lock);
 	return r;
 }
 
@@ -411,12 +399,12 @@ int vio_balloon_dev_stats(struct vio_balloon_dev *bd, struct vio_balloon_stats *
 {
 	int r = -ENODATA;
 
-	pthread_mutex_lock(&bd->lock);
+	vio__lock(&bd->lock);
 	if (bd->stats.seq) {
 		*out = bd->stats;
 		r = 0;
 	}
-	pthread_mutex_unlock(&bd->lock);
+	vio__unlock(&bd->lock);
 	return r;
 }
 
@@ -433,7 +421,7 @@ static void balloon_notify(struct vio_dev *d, unsigned qi)
 
 	if (!vq || (stats && !vio_dev_has_feature(d, VIO_BALLOON_F_STATS_VQ)))
 		return;
-	pthread_mutex_lock(&bd->lock);
+	vio__lock(&bd->lock);
 	for (;;) {
 		memset(&e, 0, sizeof(e));
 		e.out = stats ? bd->stats_out : bd->out[qi];
@@ -451,7 +439,7 @@ static void balloon_notify(struct vio_dev *d, unsigned qi)
 	}
 	vio_dev_check(d, qi, r);
 	vio_dev_interrupt(d, qi);
-	pthread_mutex_unlock(&bd->lock);
+	vio__unlock(&bd->lock);
 }
 
 /* DRIVER_OK: the regions are known now, so size the page set. */
@@ -460,9 +448,9 @@ static int balloon_start(struct vio_dev *d)
 	struct vio_balloon_dev *bd = bd_of(d);
 	int r;
 
-	pthread_mutex_lock(&bd->lock);
+	vio__lock(&bd->lock);
 	r = set_alloc(bd);
-	pthread_mutex_unlock(&bd->lock);
+	vio__unlock(&bd->lock);
 	if (r < 0)
 		dev_logf(bd, VIO_LOG_ERR, "balloon: no memory for the page set");
 	return r;
@@ -473,13 +461,13 @@ static void balloon_reset(struct vio_dev *d)
 {
 	struct vio_balloon_dev *bd = bd_of(d);
 
-	pthread_mutex_lock(&bd->lock);
+	vio__lock(&bd->lock);
 	set_free(bd);
 	bd->stats_held = false;
 	bd->stats_first = true;
 	bd->actual = 0;
 	bd->config.actual = vio_cpu_to_le32(0);
-	pthread_mutex_unlock(&bd->lock);
+	vio__unlock(&bd->lock);
 }
 
 /*
@@ -493,14 +481,14 @@ static void balloon_config_write(struct vio_dev *d, unsigned off, unsigned len)
 	struct vio_balloon_dev *bd = bd_of(d);
 	const unsigned lo = OFF_ACTUAL, hi = OFF_ACTUAL + sizeof(vio_le32);
 
-	pthread_mutex_lock(&bd->lock);
+	vio__lock(&bd->lock);
 	bd->config.num_pages = vio_cpu_to_le32(bd->target);
 	if (off < hi && off + len > lo && (!d->legacy || off + len >= hi)) {
 		bd->actual = vio_le32_to_cpu(bd->config.actual);
 		if (bd->hooks.actual)
 			bd->hooks.actual(bd->hooks.opaque, bd->actual);
 	}
-	pthread_mutex_unlock(&bd->lock);
+	vio__unlock(&bd->lock);
 }
 
 static const struct vio_dev_ops balloon_ops = {
@@ -521,14 +509,15 @@ int vio_balloon_dev_init(struct vio_balloon_dev *bd, const struct vio_balloon_de
 {
 	struct vio_dev *d = &bd->dev;
 	unsigned qsize = cfg->queue_size ? cfg->queue_size : DEFAULT_QUEUE_SIZE;
-	long ps = sysconf(_SC_PAGESIZE);
 	int r;
 
 	memset(bd, 0, sizeof(*bd));
 	if (cfg->features & TYPE_BITS & ~VIO_BALLOON_DEV_FEATURES)
 		return -ENOTSUP;
+	if (!vio__alloc_pick(&bd->alloc, cfg->alloc, cfg->free, cfg->alloc_opaque))
+		return -EINVAL;
 	bd->hooks = cfg->hooks;
-	bd->host_page = ps > 0 ? (size_t)ps : 4096;
+	bd->host_page = vio__os_page_size();
 	bd->stats_first = true;
 	d->device_id = VIO_ID_BALLOON;
 	d->host_features = cfg->features;
@@ -544,34 +533,34 @@ int vio_balloon_dev_init(struct vio_balloon_dev *bd, const struct vio_balloon_de
 	for (unsigned i = 0; i < d->num_queues; i++)
 		bd->queues[i].max_size = qsize;
 	/* before vio_dev_init(), which resets the device through our ops */
-	pthread_mutex_init(&bd->lock, NULL);
+	vio__lock_init(&bd->lock);
 	r = vio_dev_init(d);
 	if (r < 0)
-		pthread_mutex_destroy(&bd->lock);
+		vio__lock_destroy(&bd->lock);
 	return r;
 }
 
 void vio_balloon_dev_fini(struct vio_balloon_dev *bd)
 {
 	set_free(bd);
-	pthread_mutex_destroy(&bd->lock);
+	vio__lock_destroy(&bd->lock);
 }
 
 int vio_balloon_dev_set_target(struct vio_balloon_dev *bd, uint64_t pages)
 {
 	if (pages > PFN_MAX)
 		return -ERANGE;
-	pthread_mutex_lock(&bd->lock);
+	vio__lock(&bd->lock);
 	bd->target = (uint32_t)pages;
 	bd->config.num_pages = vio_cpu_to_le32(bd->target);
 	vio_dev_config_changed(&bd->dev);
-	pthread_mutex_unlock(&bd->lock);
+	vio__unlock(&bd->lock);
 	return 0;
 }
 
 /* Getters: one locked read each, so any thread may call them. */
-#define LOCKED_GET(bd, type, expr) ({ type v_; pthread_mutex_lock(&(bd)->lock); v_ = (expr); \
-				      pthread_mutex_unlock(&(bd)->lock); v_; })
+#define LOCKED_GET(bd, type, expr) ({ type v_; vio__lock(&(bd)->lock); v_ = (expr); \
+				      vio__unlock(&(bd)->lock); v_; })
 
 uint32_t vio_balloon_dev_target(struct vio_balloon_dev *bd)
 {
@@ -602,7 +591,7 @@ bool vio_balloon_dev_has_page(struct vio_balloon_dev *bd, uint32_t pfn)
 
 void vio_balloon_dev_counters(struct vio_balloon_dev *bd, struct vio_balloon_dev_counters *out)
 {
-	pthread_mutex_lock(&bd->lock);
+	vio__lock(&bd->lock);
 	*out = bd->counters;
-	pthread_mutex_unlock(&bd->lock);
+	vio__unlock(&bd->lock);
 }

@@ -19,12 +19,8 @@
  * synchronous ones run); wait for all; write each status byte; return the
  * whole round as used with one index update and one interrupt decision.
  */
-#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "vio/devices.h"
 
@@ -60,9 +56,11 @@ struct vio__blk_queue {
 	struct blk_req *reqs;
 	unsigned nreqs;
 	struct vio_iov *spans;  /* every request's out and in arrays */
+	size_t nspans;
 	/* A request's discard/write-zeroes segments, copied out of driver
 	 * memory once, so what is checked is what runs. */
 	struct vio_blk_discard_write_zeroes *segs;
+	unsigned nsegs;
 	struct vio__blk_aq *aq;
 	struct vio_blk_queue_stats stats;
 };
@@ -93,21 +91,7 @@ static void set_writethrough(struct vio_blk_dev *blk, bool on)
 	__atomic_store_n(&blk->writethrough, on, __ATOMIC_RELAXED);
 }
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static void blk_log(const struct vio_blk_dev *blk, enum vio_log_level level, const char *fmt, ...)
-{
-	char msg[256];
-	va_list ap;
-
-	if (!blk->dev.log)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	vio_dev_log(&blk->dev, level, msg);
-}
+#define blk_log(blk, level, ...) vio_dev_logf(&(blk)->dev, level, __VA_ARGS__)
 
 /* ------------------------------------------------------------------------ */
 /* Checking requests                                                        */
@@ -120,9 +104,7 @@ static bool range_ok(const struct vio_blk_dev *blk, uint64_t sector, uint64_t ns
 
 /* Answers rq with `st` and says why. The message starts with the queue and
  * request type so a log reader can find the offender. */
-#if defined(__GNUC__)
-__attribute__((format(printf, 5, 6)))
-#endif
+VIO_PRINTF(5, 6)
 static void refuse(const struct vio_blk_dev *blk, unsigned qi, struct blk_req *rq, uint8_t st,
 		   const char *fmt, ...)
 {
@@ -134,7 +116,7 @@ static void refuse(const struct vio_blk_dev *blk, unsigned qi, struct blk_req *r
 	if (!blk->dev.log)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(why, sizeof(why), fmt, ap);
+	vio_vformat(why, sizeof(why), fmt, ap);
 	va_end(ap);
 	if (rq->typed)
 		blk_log(blk, VIO_LOG_WARN, "blk: queue %u: request type %u: %s: %s", qi, rq->type,
@@ -734,12 +716,12 @@ static void queues_fini(struct vio_blk_dev *blk)
 		struct vio__blk_queue *q = &blk->qs[i];
 
 		vio__blk_aq_free(q->aq);
-		free(q->reqs);
-		free(q->spans);
-		free(q->segs);
+		vio__zfree(&blk->alloc, q->reqs, q->nreqs, sizeof(*q->reqs));
+		vio__zfree(&blk->alloc, q->spans, q->nspans, sizeof(*q->spans));
+		vio__zfree(&blk->alloc, q->segs, q->nsegs, sizeof(*q->segs));
 	}
-	free(blk->qs);
-	free(blk->dqs);
+	vio__zfree(&blk->alloc, blk->qs, blk->nq, sizeof(*blk->qs));
+	vio__zfree(&blk->alloc, blk->dqs, blk->nq, sizeof(*blk->dqs));
 	blk->qs = NULL;
 	blk->dqs = NULL;
 }
@@ -754,8 +736,8 @@ static int queues_init(struct vio_blk_dev *blk, unsigned qsize, unsigned batch, 
 				 blk->max_wz_seg;
 	bool uring = blk->be->want_uring;
 
-	blk->dqs = calloc(blk->nq, sizeof(*blk->dqs));
-	blk->qs = calloc(blk->nq, sizeof(*blk->qs));
+	blk->dqs = vio__zalloc(&blk->alloc, blk->nq, sizeof(*blk->dqs));
+	blk->qs = vio__zalloc(&blk->alloc, blk->nq, sizeof(*blk->qs));
 	if (!blk->dqs || !blk->qs)
 		return -ENOMEM;
 	for (unsigned i = 0; i < blk->nq; i++) {
@@ -768,9 +750,11 @@ static int queues_init(struct vio_blk_dev *blk, unsigned qsize, unsigned batch, 
 		blk->dqs[i].indirect_max = seg_max < VIO_SPLIT_MAX_SIZE - 2 ?
 					   seg_max + 2 : VIO_SPLIT_MAX_SIZE;
 		q->nreqs = batch;
-		q->reqs = calloc(batch, sizeof(*q->reqs));
-		q->spans = calloc((size_t)batch * 2 * spans, sizeof(*q->spans));
-		q->segs = calloc(max_seg ? max_seg : 1, sizeof(*q->segs));
+		q->reqs = vio__zalloc(&blk->alloc, batch, sizeof(*q->reqs));
+		q->nspans = (size_t)batch * 2 * spans;
+		q->spans = vio__zalloc(&blk->alloc, q->nspans, sizeof(*q->spans));
+		q->nsegs = max_seg ? max_seg : 1;
+		q->segs = vio__zalloc(&blk->alloc, q->nsegs, sizeof(*q->segs));
 		if (!q->reqs || !q->spans || !q->segs)
 			return -ENOMEM;
 		for (unsigned k = 0; k < batch; k++) {
@@ -802,6 +786,16 @@ static int queues_init(struct vio_blk_dev *blk, unsigned qsize, unsigned batch, 
 	return 0;
 }
 
+/* The serial's length, if it is at most max bytes; else max + 1. */
+static size_t serial_len(const char *s, size_t max)
+{
+	size_t n = 0;
+
+	while (s && n <= max && s[n])
+		n++;
+	return n;
+}
+
 static bool power_of_2(uint64_t v)
 {
 	return v && !(v & (v - 1));
@@ -816,7 +810,7 @@ int vio_blk_dev_init(struct vio_blk_dev *blk, const struct vio_blk_dev_opts *o)
 {
 	const unsigned qsize = o->queue_size ? o->queue_size : DEFAULT_QUEUE_SIZE;
 	const uint32_t blk_size = or_default(o->blk_size, VIO_BLK_SECTOR_SIZE);
-	size_t serial_len = o->serial ? strlen(o->serial) : 0;
+	const size_t id_len = serial_len(o->serial, VIO_BLK_ID_BYTES);
 	uint32_t seg_max;
 	unsigned batch, spans;
 	int r;
@@ -825,8 +819,9 @@ int vio_blk_dev_init(struct vio_blk_dev *blk, const struct vio_blk_dev_opts *o)
 	blk->nq = o->num_queues ? o->num_queues : 1;
 	if (blk->nq > VIO_BLK_MAX_QUEUES || !vio_ring_size_valid(0, qsize) ||
 	    !power_of_2(blk_size) || blk_size < VIO_BLK_SECTOR_SIZE || blk_size > (1u << 20) ||
-	    serial_len > VIO_BLK_ID_BYTES || o->max_discard_seg > MAX_DISCARD_SEG ||
-	    o->max_write_zeroes_seg > MAX_DISCARD_SEG)
+	    id_len > VIO_BLK_ID_BYTES || o->max_discard_seg > MAX_DISCARD_SEG ||
+	    o->max_write_zeroes_seg > MAX_DISCARD_SEG ||
+	    !vio__alloc_pick(&blk->alloc, o->alloc, o->free, o->alloc_opaque))
 		return -EINVAL;
 	blk->dev.log = o->log;
 	blk->dev.log_opaque = o->log_opaque;
@@ -835,9 +830,9 @@ int vio_blk_dev_init(struct vio_blk_dev *blk, const struct vio_blk_dev_opts *o)
 	blk->max_discard_seg = or_default(o->max_discard_seg, DEFAULT_DISCARD_SEG);
 	blk->max_wz_sectors = or_default(o->max_write_zeroes_sectors, DEFAULT_DISCARD_SECTORS);
 	blk->max_wz_seg = or_default(o->max_write_zeroes_seg, DEFAULT_DISCARD_SEG);
-	memcpy(blk->id, o->serial ? o->serial : "", serial_len);
+	memcpy(blk->id, o->serial ? o->serial : "", id_len);
 
-	r = vio__blk_backend_open(&blk->be, o);
+	r = vio__blk_backend_open(&blk->be, o, &blk->alloc);
 	if (r)
 		goto fail;
 	blk->capacity = blk->be->size >> VIO_BLK_SECTOR_SHIFT;

@@ -8,26 +8,14 @@
  * one per queue, and completing it before popping the next, keeps bytes in
  * order and completions in ring order (which IN_ORDER requires) without
  * any buffering of our own: readv/writev go straight between the fds and
- * the driver's memory, through the spans vio_devq_pop mapped.
+ * the driver's memory, through the spans vio_devq_pop mapped. The fd calls
+ * themselves are in dev_os.c (a freestanding build has no fds).
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <stddef.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/uio.h>
-#include <unistd.h>
 
 #include "vio/devices.h"
 
-/* readv/writev take the spans as they are. */
-_Static_assert(sizeof(struct vio_iov) == sizeof(struct iovec) &&
-	       offsetof(struct vio_iov, base) == offsetof(struct iovec, iov_base) &&
-	       offsetof(struct vio_iov, len) == offsetof(struct iovec, iov_len),
-	       "struct vio_iov must match struct iovec");
-_Static_assert(VIO_CONSOLE_DEV_SPANS <= IOV_MAX, "spans go to readv/writev in one call");
+#include "dev_os.h"
 
 #define CON_RING_FEATURES (VIO_BIT(VIO_F_INDIRECT_DESC) | VIO_BIT(VIO_F_EVENT_IDX) | \
 			   VIO_BIT(VIO_F_NOTIFY_ON_EMPTY) | VIO_BIT(VIO_F_ANY_LAYOUT) | \
@@ -151,16 +139,16 @@ static void rx_run(struct vio_console_dev *c)
 			break;
 		if (c->in_fd < 0 || c->in_done)
 			break;
-		n = readv(c->in_fd, (const struct iovec *)c->rx.in, (int)c->rx.elem.in_num);
+		n = vio__os_readv(c->in_fd, c->rx.in, c->rx.elem.in_num);
 		if (n > 0) {
 			c->stats.rx_bytes += (uint64_t)n;
 			complete(c, RX, (uint32_t)n);
 			pushed = true;
 			continue;
 		}
-		if (n < 0 && errno == EINTR)
+		if (n == -EINTR)
 			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		if (n == -EAGAIN || n == -EWOULDBLOCK)
 			break;
 		c->in_done = true;
 		vio_dev_log(&c->dev, n == 0 ? VIO_LOG_INFO : VIO_LOG_ERR,
@@ -182,14 +170,10 @@ static bool out_dead(const struct vio_console_dev *c)
 	return __atomic_load_n(&c->out_dead, __ATOMIC_RELAXED);
 }
 
+/* Bytes written, or a negative errno. */
 static ssize_t out_write(struct vio_console_dev *c, const struct vio_iov *iov, unsigned n)
 {
-	if (c->out_is_socket) {
-		struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = n };
-
-		return sendmsg(c->out_fd, &m, MSG_NOSIGNAL);
-	}
-	return writev(c->out_fd, (const struct iovec *)iov, (int)n);
+	return vio__os_writev(c->out_fd, c->out_is_socket, iov, n);
 }
 
 /* Moves the held transmit buffer's cursor past n written bytes. */
@@ -239,9 +223,9 @@ static bool tx_write(struct vio_console_dev *c)
 			tx_advance(h, (size_t)n);
 			continue;
 		}
-		if (n < 0 && errno == EINTR)
+		if (n == -EINTR)
 			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		if (n == -EAGAIN || n == -EWOULDBLOCK)
 			return false;
 		__atomic_store_n(&c->out_dead, true, __ATOMIC_RELAXED);
 		vio_dev_log(&c->dev, VIO_LOG_ERR,
@@ -284,7 +268,7 @@ static void emerg_write(struct vio_console_dev *c, uint8_t ch)
 		struct vio_iov v = { &ch, 1 };
 
 		n = out_write(c, &v, 1);
-	} while (n < 0 && errno == EINTR);
+	} while (n == -EINTR);
 	if (n == 1)
 		c->stats.emerg_bytes++;
 	else
@@ -368,21 +352,10 @@ static const struct vio_dev_ops con_ops = {
 
 static int check_fds(struct vio_console_dev *c, int in_fd, int out_fd)
 {
-	struct stat st;
+	int r = vio__os_console_fds(in_fd, out_fd, &c->out_is_socket);
 
-	if (in_fd >= 0) {
-		int fl = fcntl(in_fd, F_GETFL);
-
-		if (fl < 0)
-			return -EBADF;
-		if (!(fl & O_NONBLOCK))
-			return -EINVAL;
-	}
-	if (out_fd >= 0) {
-		if (fstat(out_fd, &st) < 0)
-			return -EBADF;
-		c->out_is_socket = S_ISSOCK(st.st_mode);
-	}
+	if (r)
+		return r;
 	c->in_fd = in_fd;
 	c->out_fd = out_fd;
 	return 0;

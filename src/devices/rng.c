@@ -6,14 +6,12 @@
  * (no bounce copy: the spans are the driver's memory as vio_devq_pop
  * mapped it), push it back with the byte count. The optional rate limit is
  * a token bucket of bytes; when it is empty the device leaves requests in
- * the ring and the caller comes back after vio_rng_dev_timeout_ms().
+ * the ring and the caller comes back after vio_rng_dev_timeout_ms(). The
+ * default source and clock are the OS's (dev_os.c).
  */
-#include <errno.h>
-#include <string.h>
-#include <sys/random.h>
-#include <time.h>
-
 #include "vio/devices.h"
+
+#include "dev_os.h"
 
 #define NSEC_PER_SEC UINT64_C(1000000000)
 
@@ -31,23 +29,6 @@
 			   VIO_BIT(VIO_F_NOTIFY_ON_EMPTY) | VIO_BIT(VIO_F_ANY_LAYOUT) | \
 			   VIO_BIT(VIO_F_RING_PACKED) | VIO_BIT(VIO_F_IN_ORDER) | \
 			   VIO_BIT(VIO_F_RING_RESET))
-
-static ssize_t getrandom_source(void *opaque, void *buf, size_t len)
-{
-	ssize_t n = getrandom(buf, len, 0);
-
-	(void)opaque;
-	return n < 0 ? -errno : n;
-}
-
-static uint64_t monotonic_clock(void *opaque)
-{
-	struct timespec ts;
-
-	(void)opaque;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
-}
 
 static struct vio_rng_dev *rng_of(struct vio_dev *d)
 {
@@ -226,11 +207,17 @@ int vio_rng_dev_init(struct vio_rng_dev *r, const struct vio_rng_dev_opts *opts)
 	if (qsize > VIO_RNG_DEV_QUEUE_MAX || !vio_ring_size_valid(0, qsize))
 		return -EINVAL;
 
-	r->source = o->source ? o->source : getrandom_source;
+	/* The OS's getrandom(2) and CLOCK_MONOTONIC by default (dev_os.h);
+	 * a freestanding build has neither, and needs the caller's. */
+	r->source = o->source ? o->source : VIO__OS_RANDOM;
 	r->source_opaque = o->source_opaque;
-	r->clock = o->clock ? o->clock : monotonic_clock;
+	r->clock = o->clock ? o->clock : VIO__OS_CLOCK;
 	r->clock_opaque = o->clock_opaque;
 	r->rate = o->rate_bytes_per_sec;
+	if (!r->source || (r->rate && !r->clock)) {
+		memset(r, 0, sizeof(*r));
+		return -EINVAL;
+	}
 	if (r->rate) {
 		r->budget = bucket_size(r);
 		r->budget_ns = r->clock(r->clock_opaque);

@@ -13,13 +13,11 @@
  * with MUST_TELL_HOST stays inside ents[0, num) until it is used, so a
  * timed-out batch is finished (or, on remove, simply released) later.
  */
-#include <errno.h>
 #include <stdarg.h>
-#include <stdio.h>
-#include <string.h>
-#include <time.h>
 
 #include "vio/drivers.h"
+
+#include "../vio_libc.h"
 
 #define DEFAULT_MAX_PAGES 65536u
 #define DEFAULT_TIMEOUT_MS 10000
@@ -75,18 +73,18 @@ static struct balloon *get(struct vio_device *dev)
 }
 
 static void drv_logf(const struct balloon *b, enum vio_log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+	VIO_PRINTF(3, 4);
 
 static void drv_logf(const struct balloon *b, enum vio_log_level level, const char *fmt, ...)
 {
 	const struct vio_bus *bus = b->dev->bus;
-	char msg[160];
+	char msg[VIO_LOG_LINE_MAX];
 	va_list ap;
 
 	if (!bus || !bus->log)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vio_vformat(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	bus->log(bus->log_opaque, level, msg);
 }
@@ -125,14 +123,6 @@ static void release_pages(struct balloon *b, uint32_t first, uint32_t n)
 /* ------------------------------------------------------------------------ */
 /* Talking to the device                                                    */
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* Used-buffer callback of the inflate and deflate queues. */
 static void pfn_vq_done(struct vio_virtqueue *vq)
 {
@@ -150,11 +140,10 @@ static void pfn_vq_done(struct vio_virtqueue *vq)
 static int wait_batch(struct balloon *b, struct vio_virtqueue *vq)
 {
 	const int timeout = b->cfg->timeout_ms > 0 ? b->cfg->timeout_ms : DEFAULT_TIMEOUT_MS;
-	const uint64_t deadline = now_ms() + (uint64_t)timeout;
+	struct vio_deadline dl;
 
+	vio_deadline_start(b->dev, &dl, timeout);
 	for (;;) {
-		uint64_t now;
-
 		pfn_vq_done(vq);
 		if (b->batch_done)
 			return 0;
@@ -163,11 +152,9 @@ static int wait_batch(struct balloon *b, struct vio_virtqueue *vq)
 				 vio_drvq_error(&vq->q));
 			return -EIO;
 		}
-		now = now_ms();
-		if (now >= deadline)
+		if (vio_deadline_passed(b->dev, &dl))
 			return -ETIMEDOUT;
-		(void)vio_device_wait(b->dev, deadline - now < WAIT_SLICE_MS ?
-				      (int)(deadline - now) : WAIT_SLICE_MS);
+		(void)vio_deadline_wait(b->dev, &dl, WAIT_SLICE_MS);
 	}
 }
 
@@ -457,6 +444,17 @@ static void free_state(struct vio_device *dev, struct balloon *b)
 	dev->priv = NULL;
 }
 
+/* Bits set in v. (Not __builtin_popcount: without -mpopcnt that is a
+ * call into libgcc, which a freestanding build may not have.) */
+static uint32_t bits_set(uint32_t v)
+{
+	uint32_t n = 0;
+
+	for (; v; v &= v - 1)
+		n++;
+	return n;
+}
+
 static int balloon_probe(struct vio_device *dev)
 {
 	const struct vio_balloon_driver *cfg = cfg_of(dev);
@@ -495,8 +493,7 @@ static int balloon_probe(struct vio_device *dev)
 
 	b->pfns = vio_dma_alloc(dev, VIO_BALLOON_DRV_BATCH * sizeof(vio_le32), 64, &b->pfns_dma);
 	if (stats) {
-		b->stats_len = VIO_BALLOON_STAT_SIZE *
-			       (uint32_t)__builtin_popcount(cfg->stats_tags);
+		b->stats_len = VIO_BALLOON_STAT_SIZE * bits_set(cfg->stats_tags);
 		b->stats_buf = vio_dma_alloc(dev, b->stats_len, 64, &b->stats_dma);
 	}
 	if (!b->pfns || (stats && !b->stats_buf)) {

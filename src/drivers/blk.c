@@ -16,14 +16,12 @@
  * included), and struct blk_drv is only read while I/O runs: that is what
  * lets threads that each own queues use the per-queue calls without a lock.
  */
-#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <stdio.h>
-#include <string.h>
-#include <time.h>
 
 #include "vio/drivers.h"
+
+#include "../vio_libc.h"
 
 #define HDR_BYTES   ((uint32_t)sizeof(struct vio_blk_req_hdr))
 #define RANGE_BYTES ((uint32_t)sizeof(struct vio_blk_discard_write_zeroes))
@@ -116,19 +114,22 @@ static struct blk_drv *drv_of(struct vio_device *dev)
 }
 
 static void blk_logf(struct vio_device *dev, enum vio_log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+	VIO_PRINTF(3, 4);
 
 /* "virtio0: virtio_blk: ..." through the bus's log callback. */
 static void blk_logf(struct vio_device *dev, enum vio_log_level level, const char *fmt, ...)
 {
-	char msg[256];
-	int n = snprintf(msg, sizeof(msg), "%s: virtio_blk: ", dev->name);
+	char msg[VIO_LOG_LINE_MAX];
+	size_t n;
 	va_list ap;
 
-	if (n < 0 || (size_t)n >= sizeof(msg))
+	if (!dev->bus || !dev->bus->log)
+		return;
+	n = vio_format(msg, sizeof(msg), "%s: virtio_blk: ", dev->name);
+	if (n >= sizeof(msg))
 		n = 0;
 	va_start(ap, fmt);
-	vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+	vio_vformat(msg + n, sizeof(msg) - n, fmt, ap);
 	va_end(ap);
 	vio_device_log(dev, level, msg);
 }
@@ -550,23 +551,32 @@ static uint64_t completed(const struct blk_drv *bd)
 	return n;
 }
 
-int vio_blk_drv_wait(struct vio_device *dev, int timeout_ms)
+/* vio_blk_drv_wait(), waiting through the deadline dl (at most max_ms)
+ * or, without one, for timeout_ms. */
+static int wait_done(struct blk_drv *bd, struct vio_deadline *dl, int timeout_ms, int max_ms)
 {
-	struct blk_drv *bd = drv_of(dev);
+	struct vio_device *dev = bd->dev;
 	uint64_t before;
 	int r;
 
-	if (!bd || vio_blk_drv_inflight(dev) == 0)
+	if (vio_blk_drv_inflight(dev) == 0)
 		return 0;
 	before = completed(bd);
 	vio_blk_drv_poll(dev);
 	if (completed(bd) != before)
 		return (int)(completed(bd) - before);
-	r = vio_device_wait(dev, timeout_ms);
+	r = dl ? vio_deadline_wait(dev, dl, max_ms) : vio_device_wait(dev, timeout_ms);
 	vio_blk_drv_poll(dev);
 	if (completed(bd) != before)
 		return (int)(completed(bd) - before);
 	return r < 0 ? r : 0;
+}
+
+int vio_blk_drv_wait(struct vio_device *dev, int timeout_ms)
+{
+	struct blk_drv *bd = drv_of(dev);
+
+	return bd ? wait_done(bd, NULL, timeout_ms, -1) : 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -585,36 +595,17 @@ static void sync_done(void *opaque, int err)
 	w->done = true;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Time left before the deadline (-1 when there is none), at most 100 ms so
- * the loop looks at the device now and then. */
-static int wait_step(int64_t deadline)
-{
-	int64_t left;
-
-	if (deadline < 0)
-		return 100;
-	left = deadline - now_ms();
-	if (left <= 0)
-		return 0;
-	return left > 100 ? 100 : (int)left;
-}
+/* Longest single wait, so the loop looks at the device now and then. */
+#define WAIT_STEP_MS 100
 
 /* Is waiting on queue qi pointless? -EIO when the queue broke or the
  * device gave up (NEEDS_RESET), -ETIMEDOUT past the deadline, else 0. */
-static int stuck(struct blk_drv *bd, unsigned qi, int64_t deadline)
+static int stuck(struct blk_drv *bd, unsigned qi, const struct vio_deadline *dl)
 {
 	if (vio_drvq_is_broken(&bd->qs[qi].vq->q) ||
 	    (vio_device_get_status(bd->dev) & (VIO_STATUS_NEEDS_RESET | VIO_STATUS_FAILED)))
 		return -EIO;
-	if (deadline >= 0 && now_ms() >= deadline)
+	if (vio_deadline_passed(bd->dev, dl))
 		return -ETIMEDOUT;
 	return 0;
 }
@@ -624,21 +615,22 @@ int vio_blk_drv_execute(struct vio_device *dev, const struct vio_blk_drv_io *io)
 	struct blk_drv *bd = drv_of(dev);
 	struct vio_blk_drv_io x;
 	struct sync_wait w = { false, 0 };
-	int64_t deadline;
+	struct vio_deadline dl;
 	unsigned slot;
 	int r;
 
 	if (!bd)
 		return -ENODEV;
-	deadline = bd->opts.timeout_ms > 0 ? now_ms() + bd->opts.timeout_ms : -1;
+	/* The transport's clock, if it has one (vio_deadline). */
+	vio_deadline_start(dev, &dl, bd->opts.timeout_ms > 0 ? bd->opts.timeout_ms : -1);
 	x = *io;
 	x.done = sync_done;
 	x.opaque = &w;
 	while ((r = post(bd, &x, &slot)) == -ENOSPC) {
 		/* Full of other requests: let some finish. */
 		vio_blk_drv_kick(dev);
-		if (vio_blk_drv_wait(dev, wait_step(deadline)) <= 0) {
-			r = stuck(bd, io->queue, deadline);
+		if (wait_done(bd, &dl, 0, WAIT_STEP_MS) <= 0) {
+			r = stuck(bd, io->queue, &dl);
 			if (r)
 				return r;
 		}
@@ -649,7 +641,7 @@ int vio_blk_drv_execute(struct vio_device *dev, const struct vio_blk_drv_io *io)
 	while (!w.done) {
 		if (vio_blk_drv_poll(dev) && w.done)
 			break;
-		r = stuck(bd, io->queue, deadline);
+		r = stuck(bd, io->queue, &dl);
 		if (r) {
 			/* Give the slot up: if the device ever completes it,
 			 * nobody is called. The caller's buffer may still be
@@ -657,7 +649,7 @@ int vio_blk_drv_execute(struct vio_device *dev, const struct vio_blk_drv_io *io)
 			bd->qs[io->queue].slots[slot].done = NULL;
 			return r;
 		}
-		vio_device_wait(dev, wait_step(deadline));
+		vio_deadline_wait(dev, &dl, WAIT_STEP_MS);
 	}
 	return w.err;
 }

@@ -14,12 +14,11 @@
  * returns): the nested call only sets `again` and the outer loop does the
  * work. on_input is called outside that loop, so it can read and write.
  */
-#include <errno.h>
 #include <stddef.h>
-#include <string.h>
-#include <time.h>
 
 #include "vio/drivers.h"
+
+#include "../vio_libc.h"
 
 #define DEFAULT_BUF_BYTES 4096u
 #define DEFAULT_BUFS 16u
@@ -71,26 +70,6 @@ static struct con_state *state_of(struct vio_device *dev)
 	if (!dev || !dev->driver || dev->driver->probe != con_probe)
 		return NULL;
 	return dev->priv;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Milliseconds left before deadline for vio_device_wait(): -1 without a
- * limit, 0 once it has passed. */
-static int time_left(int timeout_ms, int64_t deadline)
-{
-	int64_t left;
-
-	if (timeout_ms < 0)
-		return -1;
-	left = deadline - now_ms();
-	return left > 0 ? (int)left : 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -355,11 +334,11 @@ void vio_console_drv_poll(struct vio_device *dev)
 }
 
 /* Waits once for the device; false when the deadline has passed. */
-static bool wait_step(struct con_state *s, int timeout_ms, int64_t deadline)
+static bool wait_step(struct con_state *s, struct vio_deadline *dl)
 {
-	if (timeout_ms >= 0 && now_ms() >= deadline)
+	if (vio_deadline_passed(s->dev, dl))
 		return false;
-	(void)vio_device_wait(s->dev, time_left(timeout_ms, deadline));
+	(void)vio_deadline_wait(s->dev, dl, -1);
 	service(s);
 	return true;
 }
@@ -384,11 +363,12 @@ static size_t tx_one(struct con_state *s, const uint8_t *p, size_t n)
 ssize_t vio_console_drv_write(struct vio_device *dev, const void *buf, size_t n, int timeout_ms)
 {
 	struct con_state *s = state_of(dev);
-	const int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	struct vio_deadline dl;
 	size_t done = 0;
 
 	if (!s)
 		return -ENODEV;
+	vio_deadline_start(dev, &dl, timeout_ms);
 	service(s);
 	while (done < n && !s->err) {
 		size_t took = 0, k;
@@ -399,7 +379,7 @@ ssize_t vio_console_drv_write(struct vio_device *dev, const void *buf, size_t n,
 		}
 		if (took)
 			vio_vq_kick(&s->vqs[TX]);
-		if (done < n && !wait_step(s, timeout_ms, deadline))
+		if (done < n && !wait_step(s, &dl))
 			break;
 	}
 	if (done || n == 0)
@@ -412,13 +392,14 @@ ssize_t vio_console_drv_write(struct vio_device *dev, const void *buf, size_t n,
 int vio_console_drv_flush(struct vio_device *dev, int timeout_ms)
 {
 	struct con_state *s = state_of(dev);
-	const int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	struct vio_deadline dl;
 
 	if (!s)
 		return -ENODEV;
+	vio_deadline_start(dev, &dl, timeout_ms);
 	service(s);
 	while (s->tx_posted && !s->err) {
-		if (!wait_step(s, timeout_ms, deadline))
+		if (!wait_step(s, &dl))
 			return -ETIMEDOUT;
 	}
 	return s->err;
@@ -451,16 +432,17 @@ static size_t take_input(struct con_state *s, uint8_t *p, size_t n)
 ssize_t vio_console_drv_read(struct vio_device *dev, void *buf, size_t n, int timeout_ms)
 {
 	struct con_state *s = state_of(dev);
-	const int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	struct vio_deadline dl;
 	size_t got;
 
 	if (!s)
 		return -ENODEV;
 	if (n == 0)
 		return 0;
+	vio_deadline_start(dev, &dl, timeout_ms);
 	service(s);
 	while (!s->readable && !s->err) {
-		if (!wait_step(s, timeout_ms, deadline))
+		if (!wait_step(s, &dl))
 			return timeout_ms == 0 ? -EAGAIN : -ETIMEDOUT;
 	}
 	if (!s->readable)

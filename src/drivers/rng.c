@@ -14,12 +14,11 @@
  * returns. The nested call only marks `again`; the outer loop does the
  * work, so the stack stays flat however many requests a read takes.
  */
-#include <errno.h>
 #include <stddef.h>
-#include <string.h>
-#include <time.h>
 
 #include "vio/drivers.h"
+
+#include "../vio_libc.h"
 
 #define DEFAULT_BUF_BYTES 4096u
 #define DEFAULT_BUFS 8u
@@ -371,19 +370,11 @@ static void sync_done(struct vio_rng_read *rd, int err)
 	sr->err = err;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 ssize_t vio_rng_drv_read(struct vio_device *dev, void *buf, size_t n, int timeout_ms)
 {
 	struct sync_read sr = { false, 0 };
 	struct vio_rng_read rd = { .buf = buf, .len = n, .done = sync_done, .opaque = &sr };
-	const int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	struct vio_deadline dl;
 	int r;
 
 	if (n == 0)
@@ -391,13 +382,12 @@ ssize_t vio_rng_drv_read(struct vio_device *dev, void *buf, size_t n, int timeou
 	r = vio_rng_drv_read_async(dev, &rd);
 	if (r < 0)
 		return r;
+	vio_deadline_start(dev, &dl, timeout_ms);
 	/* Even with timeout 0, look once for what the device has done. */
 	while (!sr.done) {
-		int64_t left = timeout_ms < 0 ? -1 : deadline - now_ms();
-
-		(void)vio_device_wait(dev, left < 0 && timeout_ms >= 0 ? 0 : (int)left);
+		(void)vio_deadline_wait(dev, &dl, -1);
 		vio_rng_drv_poll(dev);
-		if (timeout_ms >= 0 && now_ms() >= deadline)
+		if (vio_deadline_passed(dev, &dl))
 			break;
 	}
 	if (!sr.done)

@@ -12,10 +12,9 @@
  * its last byte is addr + len - 1. We compare last bytes rather than
  * end addresses so that a region ending exactly at 2^64 is representable.
  */
-#include <errno.h>
-#include <string.h>
-
 #include "vio/mem.h"
+
+#include "../vio_libc.h"
 
 void vio_mem_init(struct vio_mem *m, struct vio_mem_region *table, unsigned cap)
 {

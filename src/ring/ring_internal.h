@@ -14,11 +14,11 @@
 #ifndef VIO_RING_INTERNAL_H
 #define VIO_RING_INTERNAL_H
 
-#include <errno.h>
 #include <stddef.h>
-#include <string.h>
 
 #include "vio/ring.h"
+
+#include "../vio_libc.h"
 
 /* 16-bit ring fields (indices, flags, event indices). */
 static inline uint16_t ld16(const vio_le16 *p, bool legacy)

@@ -5,8 +5,6 @@
  * compiler's headers), so the table is ours rather than strerror()'s, and
  * it describes what each code means *in libvio*.
  */
-#include <errno.h>
-
 #include "vio/spec.h"
 
 const char *vio_strerror(int err)

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vio/transport.h"
@@ -287,6 +288,16 @@ void vio_loopback_driver_dispatch(struct vio_loopback *lb)
 	deliver_irqs(lb);
 }
 
+/* The drivers' deadlines run on CLOCK_MONOTONIC. */
+static uint64_t lb_now_ns(struct vio_device *vdev)
+{
+	struct timespec ts;
+
+	(void)vdev;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static const struct vio_transport_ops loopback_ops = {
 	.version = VIO_TRANSPORT_OPS_VERSION,
 	.get_status = lb_get_status,
@@ -307,6 +318,7 @@ static const struct vio_transport_ops loopback_ops = {
 	.dma_free = lb_dma_free,
 	.dma_addr = lb_dma_addr,
 	.wait = lb_wait,
+	.now_ns = lb_now_ns,
 	.legacy_align = VIO_LEGACY_VRING_ALIGN,
 };
 

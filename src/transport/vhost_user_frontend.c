@@ -1441,6 +1441,16 @@ static int fe_queue_enable(struct vio_device *vdev, unsigned qi)
 	return 0;
 }
 
+/* The drivers' deadlines run on CLOCK_MONOTONIC. */
+static uint64_t fe_now_ns(struct vio_device *vdev)
+{
+	struct timespec ts;
+
+	(void)vdev;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static const struct vio_transport_ops vu_frontend_ops = {
 	.version = VIO_TRANSPORT_OPS_VERSION,
 	.get_status = fe_get_status,
@@ -1460,6 +1470,7 @@ static const struct vio_transport_ops vu_frontend_ops = {
 	.dma_free = fe_dma_free,
 	.dma_addr = fe_dma_addr,
 	.wait = fe_wait,
+	.now_ns = fe_now_ns,
 	.legacy_align = 0,      /* the three areas travel separately */
 };
 

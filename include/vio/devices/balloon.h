@@ -10,6 +10,11 @@
  * again faults in fresh zeroed memory. With STATS_VQ the device keeps the
  * driver's last memory statistics and asks for new ones on request.
  *
+ * A freestanding build (no OS) has no madvise: pages are only recorded
+ * (released_bytes stays 0) and the inflate hook is where memory goes
+ * back; it takes 4 KiB host pages, locks with a spinlock and needs the
+ * allocator hooks of struct vio_balloon_dev_config.
+ *
  * Everything the driver sends is untrusted: a frame number outside its
  * memory is ignored and counted, a malformed buffer (writable parts, a
  * length that is not a whole number of entries) is returned unprocessed
@@ -33,11 +38,19 @@
 #ifndef VIO_DEVICES_BALLOON_H
 #define VIO_DEVICES_BALLOON_H
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "vio/core.h"
+
+/* The device's lock (private): a mutex where there is an OS to sleep on,
+ * a spinlock in a freestanding build. */
+#if __STDC_HOSTED__
+#include <pthread.h>
+typedef pthread_mutex_t vio__balloon_lock;
+#else
+typedef struct { int held; } vio__balloon_lock;
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -80,6 +93,13 @@ struct vio_balloon_dev_config {
 	struct vio_balloon_dev_hooks hooks;
 	vio_log_fn *log;            /* optional: why a buffer was refused */
 	void *log_opaque;
+	/* Optional: memory for the page set (control path, at DRIVER_OK),
+	 * both or neither; size is what was asked for. Without them calloc
+	 * and free; a freestanding build has neither, so init fails with
+	 * -EINVAL unless they are given. */
+	void *(*alloc)(void *opaque, size_t size);
+	void (*free)(void *opaque, void *p, size_t size);
+	void *alloc_opaque;
 };
 
 /* What the driver did, for the embedder and for tests. */
@@ -112,7 +132,8 @@ struct vio_balloon_dev {
 	struct vio_dev dev;         /* give this to a transport */
 
 	/* private */
-	pthread_mutex_t lock;       /* everything below, and the queues */
+	vio__balloon_lock lock;     /* everything below, and the queues */
+	struct vio__alloc alloc;
 	struct vio_dev_queue queues[3];
 	struct vio_balloon_config config;
 	struct vio_balloon_dev_hooks hooks;
@@ -120,8 +141,9 @@ struct vio_balloon_dev {
 	uint32_t actual;            /* latched from the driver's writes */
 	size_t host_page;           /* madvise granularity */
 	struct vio__balloon_range *ranges;
-	unsigned nranges;
+	unsigned nranges, ranges_cap;
 	uint64_t *bitmap;
+	size_t bitmap_words;
 	uint64_t pages;             /* pages in the set */
 	struct vio_iov out[2][VIO_BALLOON_DEV_SEGS], in[2][VIO_BALLOON_DEV_SEGS];
 	struct vio_iov stats_out[VIO_BALLOON_DEV_SEGS], stats_in[VIO_BALLOON_DEV_SEGS];
@@ -135,7 +157,8 @@ struct vio_balloon_dev {
 /*
  * Sets up the device (vio_dev_init included); then hand &bd->dev to a
  * transport. Errors: -ENOTSUP for balloon feature bits it does not
- * implement, -EINVAL for a bad queue size.
+ * implement, -EINVAL for a bad queue size or allocator hooks (one without
+ * the other, or none in a freestanding build).
  */
 int vio_balloon_dev_init(struct vio_balloon_dev *bd, const struct vio_balloon_dev_config *cfg);
 /* Frees the page set and the lock. The transport must be done with the

@@ -6,13 +6,15 @@
  * (loopback, vhost-user, ...). It never learns which one carries it.
  *
  * Backends:
- *   RAM   a caller-sized byte array, the caller's memory or malloc'd.
+ *   RAM   a caller-sized byte array, the caller's memory or allocated
+ *         (opts.alloc, or calloc).
  *   FILE  a regular file or a block device, by path or by fd. Reads and
  *         writes go through io_uring (liburing) when the library was built
  *         with it and the kernel lets us set a ring up, else through
  *         preadv/pwritev. DISCARD punches a hole, WRITE_ZEROES zeroes a
  *         range with fallocate() (or writes zeroes where that is not
- *         supported), FLUSH is fdatasync().
+ *         supported), FLUSH is fdatasync(). Not in a freestanding build
+ *         (no OS, no files): there FILE is -ENOTSUP.
  *
  * Requests are completed before the kick that brought them returns: each
  * notify pops up to `batch` requests, starts them all (with io_uring, one
@@ -99,6 +101,14 @@ struct vio_blk_dev_opts {
 
 	vio_log_fn *log;                /* optional; a transport may replace it */
 	void *log_opaque;
+
+	/* Optional: memory for the queues' bookkeeping and an owned RAM disk
+	 * (control path: init and fini only), both or neither; size is what
+	 * was asked for. Without them calloc and free; a freestanding build
+	 * has neither, so init fails with -EINVAL unless they are given. */
+	void *(*alloc)(void *opaque, size_t size);
+	void (*free)(void *opaque, void *p, size_t size);
+	void *alloc_opaque;
 };
 
 /* Per-queue counters. Written only by the thread that serves the queue;
@@ -122,6 +132,7 @@ struct vio_blk_dev {
 	/* private */
 	struct vio_blk_config config;   /* what the driver reads (dev.config) */
 	struct vio_blk_config config0;  /* as at power-on: reset restores it */
+	struct vio__alloc alloc;
 	struct vio__blk_backend *be;
 	struct vio__blk_queue *qs;
 	struct vio_dev_queue *dqs;
@@ -139,8 +150,10 @@ struct vio_blk_dev {
  * Opens the backend, builds config space and queues, and vio_dev_init()s
  * &blk->dev. Errors: -EINVAL for bad options (no size for RAM, a size
  * below one sector, queue_size not a power of 2, too many queues, blk_size
- * not a power of 2 >= 512, a serial longer than 20 bytes); -ENOMEM; the
- * errno of opening or sizing the file. On error nothing stays allocated.
+ * not a power of 2 >= 512, a serial longer than 20 bytes, allocator hooks
+ * missing or only one of them); -ENOMEM; the errno of opening or sizing
+ * the file (-ENOTSUP for FILE in a freestanding build). On error nothing
+ * stays allocated.
  */
 int vio_blk_dev_init(struct vio_blk_dev *blk, const struct vio_blk_dev_opts *opts);
 

@@ -129,7 +129,9 @@ struct vio_console_dev {
  * Fills in c->dev (device id 3, queues receiveq and transmitq) and puts it
  * in its reset state. The fds stay the caller's (never closed here).
  * -EINVAL for a bad queue size, an unknown feature, an in_fd that is not
- * O_NONBLOCK, or vio_dev_init()'s error; -EBADF for an fd that is not open.
+ * O_NONBLOCK, or vio_dev_init()'s error; -EBADF for an fd that is not open
+ * (in a freestanding build, which has no fds, for any fd but -1: there the
+ * console has no input and discards its output).
  */
 int vio_console_dev_init(struct vio_console_dev *c, const struct vio_console_dev_opts *opts);
 void vio_console_dev_fini(struct vio_console_dev *c);

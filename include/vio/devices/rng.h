@@ -31,9 +31,7 @@
 #ifndef VIO_DEVICES_RNG_H
 #define VIO_DEVICES_RNG_H
 
-#include <sys/types.h>
-
-#include "vio/core.h"
+#include "vio/core.h" /* ssize_t comes with vio/spec.h */
 
 #ifdef __cplusplus
 extern "C" {
@@ -67,7 +65,9 @@ struct vio_rng_dev_opts {
 	 * second's worth (at least one byte). */
 	uint32_t rate_bytes_per_sec;
 	/* Optional: the entropy source (default: getrandom(2)) and clock
-	 * (default: CLOCK_MONOTONIC). Tests replace them. */
+	 * (default: CLOCK_MONOTONIC). Tests replace them. A freestanding
+	 * build has no defaults: the source is required, and the clock with
+	 * a rate limit (init says -EINVAL without them). */
 	vio_rng_source_fn *source;
 	void *source_opaque;
 	vio_rng_clock_fn *clock;
@@ -104,8 +104,9 @@ struct vio_rng_dev {
 /*
  * Fills in r->dev (device id 4, one queue, no config) and puts it in its
  * reset state. The caller then sets r->dev.log if it wants messages and
- * joins r->dev to a transport. -EINVAL for a bad queue size or a feature
- * outside the list above, or vio_dev_init()'s error.
+ * joins r->dev to a transport. -EINVAL for a bad queue size, a feature
+ * outside the list above or a missing source or clock (freestanding), or
+ * vio_dev_init()'s error.
  */
 int vio_rng_dev_init(struct vio_rng_dev *r, const struct vio_rng_dev_opts *opts);
 

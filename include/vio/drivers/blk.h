@@ -37,7 +37,8 @@
  * Results are 0 or a negative errno: -EIO (the device said IOERR, or wrote
  * no status), -EOPNOTSUPP (UNSUPP, or a feature that was not negotiated),
  * -EROFS (a write to a read-only device: not submitted), -ECANCELED (the
- * device was reset first), -ETIMEDOUT (synchronous calls, opts.timeout_ms).
+ * device was reset first), -ETIMEDOUT (synchronous calls, opts.timeout_ms,
+ * measured as struct vio_deadline says: on the transport's clock).
  *
  * Threads: by default the caller serialises all calls on a device. A
  * program that gives each thread its own queues may instead let the

@@ -28,9 +28,7 @@
 #ifndef VIO_DRIVERS_CONSOLE_H
 #define VIO_DRIVERS_CONSOLE_H
 
-#include <sys/types.h>
-
-#include "vio/core.h"
+#include "vio/core.h" /* ssize_t comes with vio/spec.h */
 
 #ifdef __cplusplus
 extern "C" {
@@ -84,7 +82,9 @@ ssize_t vio_console_drv_read(struct vio_device *dev, void *buf, size_t n, int ti
 /* Bytes that a read would return now without waiting. */
 size_t vio_console_drv_readable(struct vio_device *dev);
 
-/* Reaps used buffers and reposts receive buffers, without waiting. */
+/* Reaps used buffers and reposts receive buffers, without waiting. (The
+ * timeouts above are measured on the transport's clock: struct
+ * vio_deadline.) */
 void vio_console_drv_poll(struct vio_device *dev);
 
 /* VIO_CONSOLE_F_EMERG_WRITE: one character through config space, no

@@ -20,9 +20,7 @@
 #ifndef VIO_DRIVERS_RNG_H
 #define VIO_DRIVERS_RNG_H
 
-#include <sys/types.h>
-
-#include "vio/core.h"
+#include "vio/core.h" /* ssize_t comes with vio/spec.h */
 
 #ifdef __cplusplus
 extern "C" {
@@ -82,7 +80,7 @@ bool vio_rng_drv_cancel(struct vio_device *dev, struct vio_rng_read *rd);
  * in vio_device_wait(). Returns n, or fewer when the time ran out or the
  * device failed after some bytes arrived, or a negative errno when none
  * did: -EAGAIN (timeout 0), -ETIMEDOUT, -EIO, -ECANCELED, -ENODEV.
- * n == 0 returns 0.
+ * n == 0 returns 0. Time is the transport's (struct vio_deadline).
  */
 ssize_t vio_rng_drv_read(struct vio_device *dev, void *buf, size_t n, int timeout_ms);
 
