@@ -68,6 +68,18 @@ typedef void vio_log_fn(void *opaque, enum vio_log_level level, const char *msg)
 size_t vio_format(char *buf, size_t cap, const char *fmt, ...) VIO_PRINTF(3, 4);
 size_t vio_vformat(char *buf, size_t cap, const char *fmt, va_list ap) VIO_PRINTF(3, 0);
 
+/*
+ * Op tables and their versions (SQLite's rule). Each table below says in
+ * `version` which version of this header it was written for. Members are
+ * only ever added at the end of a table, each with the version that
+ * brought it, and the core reads a member only from a table whose version
+ * has it. So a table written for an older header keeps working (the later
+ * members count as absent) and one written for a newer header works too
+ * (the members it adds are not read). A table is refused only when its
+ * version is below the one its required members need (version 0: no
+ * table at all).
+ */
+
 /* ======================================================================== */
 /* Device side: the device model                                            */
 
@@ -251,7 +263,7 @@ void vio_dev_logf(const struct vio_dev *d, enum vio_log_level level, const char 
 struct vio_device;
 struct vio_virtqueue;
 
-#define VIO_TRANSPORT_OPS_VERSION 1
+#define VIO_TRANSPORT_OPS_VERSION 2   /* 1: up to legacy_align; 2: now_ns */
 
 /*
  * What a driver-side transport implements. Every member is required
@@ -289,13 +301,14 @@ struct vio_transport_ops {
 	 * Returns 0, or -ETIMEDOUT when the whole timeout passed without an
 	 * interrupt. */
 	int (*wait)(struct vio_device *dev, int timeout_ms);
+	/* Legacy layout alignment (0: modern placement only). */
+	size_t legacy_align;
+	/* -- version 2 -- */
 	/* A monotonic clock in nanoseconds: the time the deadlines of the
 	 * drivers' synchronous calls are measured in (struct vio_deadline).
 	 * Optional: the core makes no syscalls and has no clock of its own,
 	 * so without it time passes only by waiting (see vio_deadline). */
 	uint64_t (*now_ns)(struct vio_device *dev);
-	/* Legacy layout alignment (0: modern placement only). */
-	size_t legacy_align;
 };
 
 /* A driver. Caller-allocated; registered with vio_bus_register_driver(). */

@@ -72,7 +72,8 @@ static void reset(struct vio_dev *d)
 
 int vio_dev_init(struct vio_dev *d)
 {
-	if (!d->ops || d->ops->version != VIO_DEV_OPS_VERSION || !d->ops->queue_notify ||
+	/* Version 1 has every member (see "Op tables and their versions"). */
+	if (!d->ops || d->ops->version < 1 || !d->ops->queue_notify ||
 	    (d->num_queues && !d->queues) || (d->config_len && !d->config))
 		return -EINVAL;
 	for (unsigned i = 0; i < d->num_queues; i++) {

@@ -208,7 +208,9 @@ int vio_bus_add_device(struct vio_bus *bus, struct vio_device *dev)
 
 	if (!bus->alloc || !bus->free)
 		return -EINVAL;
-	if (!ops || ops->version != VIO_TRANSPORT_OPS_VERSION || !ops->get_status ||
+	/* Every required member is in version 1 (see "Op tables and their
+	 * versions" in core.h). */
+	if (!ops || ops->version < 1 || !ops->get_status ||
 	    !ops->set_status || !ops->get_features || !ops->set_features ||
 	    !ops->transport_features || !ops->config_read || !ops->config_generation ||
 	    !ops->num_queues || !ops->queue_max || !ops->queue_setup || !ops->queue_enable ||
@@ -467,13 +469,19 @@ int vio_device_wait(struct vio_device *dev, int timeout_ms)
 
 #define NS_PER_MS UINT64_C(1000000)
 
+/* The transport's clock, if its table is new enough to have one. */
+static uint64_t (*clock_of(const struct vio_device *dev))(struct vio_device *)
+{
+	return dev->ops->version >= 2 ? dev->ops->now_ns : NULL;
+}
+
 void vio_deadline_start(struct vio_device *dev, struct vio_deadline *dl, int timeout_ms)
 {
 	dl->forever = timeout_ms < 0;
 	dl->left_ms = timeout_ms > 0 ? (uint64_t)timeout_ms : 0;
 	dl->end_ns = 0;
-	if (!dl->forever && dev->ops->now_ns) {
-		uint64_t now = dev->ops->now_ns(dev);
+	if (!dl->forever && clock_of(dev)) {
+		uint64_t now = clock_of(dev)(dev);
 
 		/* A clock this close to wrapping saturates rather than wraps. */
 		dl->end_ns = now + dl->left_ms * NS_PER_MS;
@@ -486,8 +494,8 @@ bool vio_deadline_passed(struct vio_device *dev, const struct vio_deadline *dl)
 {
 	if (dl->forever)
 		return false;
-	if (dev->ops->now_ns)
-		return dev->ops->now_ns(dev) >= dl->end_ns;
+	if (clock_of(dev))
+		return clock_of(dev)(dev) >= dl->end_ns;
 	return dl->left_ms == 0;
 }
 
@@ -497,8 +505,8 @@ int vio_deadline_left_ms(struct vio_device *dev, const struct vio_deadline *dl, 
 
 	if (dl->forever)
 		return max_ms < 0 ? -1 : max_ms;
-	if (dev->ops->now_ns) {
-		uint64_t now = dev->ops->now_ns(dev);
+	if (clock_of(dev)) {
+		uint64_t now = clock_of(dev)(dev);
 
 		left = now >= dl->end_ns ? 0 : (dl->end_ns - now + NS_PER_MS - 1) / NS_PER_MS;
 	} else {
@@ -517,7 +525,7 @@ int vio_deadline_wait(struct vio_device *dev, struct vio_deadline *dl, int max_m
 
 	/* No clock: a wait that ran its whole course is the only time known
 	 * to have passed. */
-	if (r == -ETIMEDOUT && !dev->ops->now_ns && !dl->forever && ms > 0)
+	if (r == -ETIMEDOUT && !clock_of(dev) && !dl->forever && ms > 0)
 		dl->left_ms -= (uint64_t)ms < dl->left_ms ? (uint64_t)ms : dl->left_ms;
 	return r;
 }

@@ -1693,7 +1693,7 @@ static void bus_add_rejects_bad_ops(void **state)
 
 	ctx_register(c);
 	bad = *good;
-	bad.version = VIO_TRANSPORT_OPS_VERSION + 1;	/* a table from another ABI */
+	bad.version = 0;	/* not a table of any version */
 	f->lb.vdev.ops = &bad;
 	assert_int_equal(vio_bus_add_device(&c->bus, &f->lb.vdev), -EINVAL);
 	f->lb.vdev.ops = NULL;
@@ -1712,6 +1712,30 @@ static void bus_add_rejects_bad_ops(void **state)
 	fx_add(c, f);
 	assert_string_equal(f->lb.vdev.name, "virtio0");
 	assert_int_equal(f->probes, 1);
+}
+
+/* Op tables of an older and of a newer version are both taken (core.h,
+ * "Op tables and their versions"): the driver binds either way. */
+static struct vio_transport_ops ops_v1, ops_newer;
+
+static void bus_add_takes_older_and_newer_ops(void **state)
+{
+	struct ctx *c = *state;
+	struct fx *old = fx_new(c), *newer = fx_new(c);
+
+	ctx_register(c);
+	ops_v1 = *old->lb.vdev.ops;
+	ops_v1.version = 1;
+	old->lb.vdev.ops = &ops_v1;
+	ops_newer = *newer->lb.vdev.ops;
+	ops_newer.version = VIO_TRANSPORT_OPS_VERSION + 1;
+	newer->lb.vdev.ops = &ops_newer;
+	fx_add(c, old);
+	fx_add(c, newer);
+	assert_int_equal(old->probes, 1);
+	assert_int_equal(newer->probes, 1);
+	assert_true(status_of(old) & VIO_STATUS_DRIVER_OK);
+	assert_true(status_of(newer) & VIO_STATUS_DRIVER_OK);
 }
 
 static void bus_add_rejects_bus_without_allocators(void **state)
@@ -2303,6 +2327,7 @@ static const struct test_def single_tests[] = {
 	T(bus_ready_in_probe),
 	T(bus_register_rules),
 	T(bus_add_rejects_bad_ops),
+	T(bus_add_takes_older_and_newer_ops),
 	T(bus_add_rejects_bus_without_allocators),
 	T(bus_config_write_optional),
 	T(bus_remove_device_unbinds_and_resets),

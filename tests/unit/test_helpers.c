@@ -235,6 +235,43 @@ static void deadline_counts_timed_out_waits(void **state)
 	assert_int_equal(f.last_timeout, 50);
 }
 
+static uint64_t clock_not_there(struct vio_device *dev)
+{
+	(void)dev;
+	fail_msg("now_ns read from a version 1 table, which has no such member");
+	return 0;
+}
+
+/*
+ * A table written for version 1 of the transport ops has no now_ns: the
+ * core must not read whatever sits there (here a function that fails the
+ * test) and keeps time by timed-out waits, as without a clock.
+ */
+static void deadline_older_table_has_no_clock(void **state)
+{
+	struct vio_deadline dl;
+	struct fake f;
+
+	(void)state;
+	fake_init(&f, false, true);
+	f.ops.version = 1;
+	f.ops.now_ns = clock_not_there;
+	f.wait_result = -ETIMEDOUT;
+	vio_deadline_start(&f.dev, &dl, 150);
+	assert_false(vio_deadline_passed(&f.dev, &dl));
+	while (!vio_deadline_passed(&f.dev, &dl))
+		assert_int_equal(vio_deadline_wait(&f.dev, &dl, 100), -ETIMEDOUT);
+	assert_int_equal(f.waits, 2);
+	assert_int_equal(f.last_timeout, 50);
+	/* The same table at version 2 has the clock, and it is used. */
+	fake_init(&f, true, true);
+	f.ops.version = 2;
+	vio_deadline_start(&f.dev, &dl, 150);
+	f.now += 150 * 1000000u;
+	assert_true(vio_deadline_passed(&f.dev, &dl));
+	assert_int_equal(f.waits, 0);
+}
+
 /* Neither clock nor wait: only a deadline of 0 ever passes. */
 static void deadline_without_clock_or_wait(void **state)
 {
@@ -263,6 +300,7 @@ int main(void)
 		cmocka_unit_test(deadline_saturates),
 		cmocka_unit_test(deadline_counts_timed_out_waits),
 		cmocka_unit_test(deadline_without_clock_or_wait),
+		cmocka_unit_test(deadline_older_table_has_no_clock),
 	};
 
 	return cmocka_run_group_tests_name("helpers", tests, NULL, NULL);
