@@ -1,6 +1,6 @@
 /*
  * loopback.c - a device model and a driver in one process (see
- * vio/transport.h for the two modes).
+ * vio/transport/loopback.h for the two modes).
  *
  * The driver-side transport ops map one to one onto the device model's
  * register calls; the only real work here is the DMA arena allocator and
@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "vio/transport.h"
+#include "vio/transport/loopback.h"
 
 #define CHUNK 64u
 

@@ -36,7 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "vio/transport.h"
+#include "vio/transport/vhost_user_backend.h"
 #include "vhost_user_proto.h"
 
 /* Protocol features this backend implements. */

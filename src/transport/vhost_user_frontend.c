@@ -1,6 +1,6 @@
 /*
  * vhost_user_frontend.c - the driver side of vhost-user: libvio's drivers
- * over any vhost-user backend (see vio/transport.h for the contract).
+ * over any vhost-user backend (see vio/transport/vhost_user_frontend.h for the contract).
  *
  * We play the part QEMU plays for a guest: we own the memory (one memfd,
  * which is also the drivers' DMA memory), the rings in it and the virtio
@@ -33,7 +33,7 @@
 #include <unistd.h>
 
 #include "vio/inflight.h"
-#include "vio/transport.h"
+#include "vio/transport/vhost_user_frontend.h"
 #include "vhost_user_proto.h"
 
 #define CHUNK 64u

@@ -1,0 +1,83 @@
+/*
+ * vio/transport/loopback.h - the loopback transport: a device and its
+ * driver in one process.
+ *
+ * Loopback: a device model (struct vio_dev) and a driver-side device
+ * (struct vio_device) in one process. The driver's DMA memory is one arena
+ * registered with the device's vio_mem at a device address unrelated to
+ * its host address, so everything still goes through translation.
+ *
+ *   direct mode: one thread. A kick runs the device's queue_notify at
+ *   once; its interrupts are delivered right after it returns.
+ *   threaded mode: the device runs on its own thread. Kicks and
+ *   interrupts are eventfds: the device thread polls kick_fd and calls
+ *   vio_loopback_device_dispatch(); the driver side blocks in
+ *   vio_device_wait() (or polls irq_fd and calls
+ *   vio_loopback_driver_dispatch()). Control-plane calls from the driver
+ *   take a lock the device dispatch also holds, so they never race with
+ *   queue processing.
+ */
+#ifndef VIO_TRANSPORT_LOOPBACK_H
+#define VIO_TRANSPORT_LOOPBACK_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vio/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VIO_LOOPBACK_MAX_QUEUES 64
+#define VIO_LOOPBACK_BASE UINT64_C(0x100000000) /* device address of the arena */
+#define VIO_LOOPBACK_MAX_ALIGN 65536u           /* largest dma_alloc alignment */
+
+struct vio_loopback {
+	/* read-only */
+	struct vio_device vdev;         /* add this to a vio_bus */
+	struct vio_dev *dev;
+	bool threaded;
+	int kick_fd, irq_fd;            /* threaded mode */
+	uint64_t extra_features;        /* transport-level features it carries */
+
+	/* private */
+	pthread_mutex_t lock;
+	bool lock_ok;
+	struct vio_mem mem;
+	struct vio_mem_region region;
+	uint8_t *arena;
+	size_t arena_len;
+	uint64_t *chunk_map;            /* one bit per 64-byte chunk in use */
+	size_t chunks;
+	uint64_t kicks_pending;         /* bit per queue, atomic */
+	uint64_t irqs_pending;          /* bit per queue, atomic */
+	bool config_irq_pending;        /* atomic */
+};
+
+/*
+ * Joins `dev` (already vio_dev_init()ed) to a driver-side device with an
+ * arena of `arena_bytes` DMA memory. Errors: -EINVAL (more than
+ * VIO_LOOPBACK_MAX_QUEUES queues), -ENOMEM, or eventfd's error.
+ */
+int vio_loopback_init(struct vio_loopback *lb, struct vio_dev *dev, size_t arena_bytes, bool threaded);
+void vio_loopback_fini(struct vio_loopback *lb);
+
+/* Threaded mode, device thread: handle pending kicks. */
+void vio_loopback_device_dispatch(struct vio_loopback *lb);
+/* Threaded mode, driver thread: deliver pending interrupts. */
+void vio_loopback_driver_dispatch(struct vio_loopback *lb);
+
+/* For the embedder of the device side: hold the lock that serialises the
+ * device with control-plane calls and kick dispatch, e.g. around
+ * vio_balloon_dev_set_target() from a thread of its own. */
+void vio_loopback_lock(struct vio_loopback *lb);
+void vio_loopback_unlock(struct vio_loopback *lb);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VIO_TRANSPORT_LOOPBACK_H */

@@ -1,0 +1,176 @@
+/*
+ * vio/transport/vhost_user_backend.h - the vhost-user backend: serves a
+ * device (struct vio_dev) to a vhost-user frontend.
+ *
+ * Serves one struct vio_dev to a vhost-user frontend (QEMU, or libvio's own
+ * frontend) over a connected unix socket, per QEMU's vhost-user.rst. The
+ * library runs no loop: the caller polls the fds it exposes and calls the
+ * dispatch functions.
+ *
+ *   vio_vu_backend_fd()             the socket: call vio_vu_backend_dispatch()
+ *                                   when readable (one message per call)
+ *   vio_vu_backend_kick_fd(qi)      queue qi's kick eventfd (-1 when none):
+ *                                   call vio_vu_backend_queue_dispatch(qi)
+ *
+ * Every message is validated before it acts (size for its type, fd count,
+ * flags and version, queue index, region count and arithmetic, overlaps,
+ * ring addresses inside the regions, config ranges, message order). A bad
+ * message gets an error reply (REPLY_ACK) and a log line, and the backend
+ * keeps serving; a broken stream (short read, bad header) closes the
+ * connection. Each queue has a lock held by queue_dispatch; messages that
+ * change memory or queue state take every lock, so a queue thread never
+ * sees memory disappear under it.
+ *
+ * Kick, call and error fds must be eventfds (a kick fd not in semaphore
+ * mode, where the kernel tells); the backend sets O_NONBLOCK on them and
+ * reads kicks with RWF_NOWAIT. The flag is shared with the frontend: one
+ * that clears it again and fills its call eventfd to the top can still
+ * hold an interrupt's write (eventfd has no per-call non-blocking write).
+ *
+ * Nothing waits on the frontend for long: once a message has started to
+ * arrive, the rest must come within timeout_ms, and a reply must find room
+ * on the socket within timeout_ms; otherwise the frontend is taken as gone
+ * and the backend detaches (dispatch returns -ECONNRESET).
+ */
+#ifndef VIO_TRANSPORT_VHOST_USER_BACKEND_H
+#define VIO_TRANSPORT_VHOST_USER_BACKEND_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vio/core.h"
+#include "vio/transport/vhost_user.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VIO_VU_BACKEND_TIMEOUT_MS 5000  /* default: see timeout_ms */
+
+struct vio_vu_mapping {
+	uint64_t guest_addr, size, user_addr;
+	void *map;                      /* mmap'd base */
+	size_t map_len;
+	uint8_t *host;                  /* map + mmap_offset */
+};
+
+struct vio_vu_queue {
+	pthread_mutex_t lock;
+	int kick_fd, call_fd, err_fd;
+	bool started;                   /* kick fd (or NOFD) received */
+	bool enabled;                   /* SET_VRING_ENABLE (or no protocol features) */
+	bool polling;                   /* NOFD kick: the caller must poll */
+	unsigned num;
+	uint64_t desc_ua, used_ua, avail_ua;
+	bool addr_set;
+	uint32_t base;                  /* SET_VRING_BASE (packed: avail | used << 16) */
+	bool base_set;                  /* SET_VRING_BASE seen (or a stop) */
+	uint64_t kicks;                 /* received */
+	uint64_t calls;                 /* sent */
+	uint16_t *inflight_scratch;     /* 2 * max_size entries for the ring's log */
+};
+
+struct vio_vu_backend_config {
+	vio_log_fn *log;                /* optional */
+	void *log_opaque;
+	/* Called (on the dispatch thread, no queue lock held) when a queue's
+	 * kick fd changed, so the caller can update its poll sets. Optional. */
+	void (*queues_changed)(void *opaque);
+	void *opaque;
+	/* Extra protocol features to refuse (a mask of VU_PROTOCOL_F bits). */
+	uint64_t protocol_features_off;
+	/* How long the rest of a message that started to arrive, and room for
+	 * a reply, may take before the frontend is dropped; 0:
+	 * VIO_VU_BACKEND_TIMEOUT_MS. */
+	int timeout_ms;
+};
+
+struct vio_vu_backend {
+	/* read-only */
+	struct vio_dev *dev;
+	int sock;                       /* -1 when not connected */
+	uint64_t protocol_features;     /* negotiated */
+	bool owner;
+	struct vio_vu_queue queues[VIO_VU_MAX_QUEUES];
+
+	/* private */
+	struct vio_vu_backend_config cfg;
+	int backend_fd;                 /* backend channel (BACKEND_REQ) */
+	pthread_mutex_t backend_lock;
+	struct vio_mem mem;
+	struct vio_mem_region regions[VIO_VU_MAX_MEM_SLOTS];
+	struct vio_vu_mapping maps[VIO_VU_MAX_MEM_SLOTS];
+	unsigned nmaps;
+	bool features_set;
+	uint64_t acked_features;        /* as the frontend sent them */
+	/* Inflight log (GET/SET_INFLIGHT_FD): our mapping of the frontend's
+	 * buffer, one region of inflight_stride bytes per queue. */
+	void *inflight_map;
+	size_t inflight_map_len;
+	uint8_t *inflight;              /* inflight_map + mmap offset */
+	size_t inflight_stride;
+	uint16_t inflight_queues, inflight_queue_size;
+	bool inflight_packed;           /* the log's layout: packed or split */
+	uint16_t *scratch;              /* all queues' inflight_scratch */
+};
+
+/* Prepares a backend for `dev` (vio_dev_init()ed, at most
+ * VIO_VU_MAX_QUEUES queues). No connection yet. */
+int vio_vu_backend_init(struct vio_vu_backend *b, struct vio_dev *dev,
+			const struct vio_vu_backend_config *cfg);
+/* Closes any connection and releases everything. */
+void vio_vu_backend_fini(struct vio_vu_backend *b);
+
+/* Serves a connected socket (accepted, or passed with --fd). -EBUSY when
+ * one is already attached. The backend owns the fd from here on. */
+int vio_vu_backend_attach(struct vio_vu_backend *b, int sock);
+/* Drops the connection: rings stop, memory is unmapped, the device is
+ * reset, and the backend is ready for the next frontend. */
+void vio_vu_backend_detach(struct vio_vu_backend *b);
+
+static inline int vio_vu_backend_fd(const struct vio_vu_backend *b) { return b->sock; }
+
+/* Reads and handles one message. 0: handled (even if it was refused);
+ * -ECONNRESET: the frontend went away or sent something unparseable, and
+ * the backend has detached. */
+int vio_vu_backend_dispatch(struct vio_vu_backend *b);
+
+/* Queue qi's kick eventfd, or -1. Takes the queue's lock: not to be
+ * called while holding it (vio_vu_backend_queue_lock). */
+int vio_vu_backend_kick_fd(struct vio_vu_backend *b, unsigned qi);
+/* Drains qi's kick fd and lets the device process the queue. */
+void vio_vu_backend_queue_dispatch(struct vio_vu_backend *b, unsigned qi);
+/* Lets the device process qi without a kick (busy polling, or a device
+ * event such as console input), under the queue's lock. */
+void vio_vu_backend_queue_poll(struct vio_vu_backend *b, unsigned qi);
+
+/*
+ * Adaptive polling, for a queue thread about to sleep until the next kick:
+ * with the driver's kicks suppressed, looks for new buffers for up to `ns`
+ * nanoseconds (at most VIO_VU_POLL_MAX_NS; the window restarts whenever
+ * the device takes some off the ring, while buffers it leaves there, as a
+ * device waiting for input or for a rate limit does, do not restart it),
+ * then turns kicks back on and returns. A driver that keeps the queue busy
+ * has to kick about once per VIO_VU_POLL_CALL_NS (or `ns`, if longer): the
+ * call returns then whatever the driver does, so the thread gets back to
+ * its other fds (a request to stop). An idle queue costs `ns` of spinning
+ * per wake-up. Returns whether the device ran. Call it after
+ * vio_vu_backend_queue_dispatch(), from the thread that serves qi.
+ */
+#define VIO_VU_POLL_MAX_NS UINT64_C(1000000000)   /* longest window: 1 s */
+#define VIO_VU_POLL_CALL_NS UINT64_C(10000000)    /* a busy queue: 10 ms a call */
+bool vio_vu_backend_queue_poll_for(struct vio_vu_backend *b, unsigned qi, uint64_t ns);
+
+/* For the device's owner: hold queue qi's lock around work on that queue
+ * started outside a dispatch call (e.g. vio_console_dev_input_ready() when
+ * its input fd is readable). */
+void vio_vu_backend_queue_lock(struct vio_vu_backend *b, unsigned qi);
+void vio_vu_backend_queue_unlock(struct vio_vu_backend *b, unsigned qi);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VIO_TRANSPORT_VHOST_USER_BACKEND_H */
