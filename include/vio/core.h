@@ -69,6 +69,18 @@ size_t vio_format(char *buf, size_t cap, const char *fmt, ...) VIO_PRINTF(3, 4);
 size_t vio_vformat(char *buf, size_t cap, const char *fmt, va_list ap) VIO_PRINTF(3, 0);
 
 /*
+ * The one log helper of every layer that takes a log callback: formats
+ * prefix (may be NULL) then fmt with vio_format() into a line of at most
+ * VIO_LOG_LINE_MAX bytes and hands it to fn. Without fn nothing is
+ * formatted. The layers' own log calls (vio_dev_logf, vio_device_logf,
+ * the transports' and drivers' wrappers) only pick fn and the prefix.
+ */
+void vio_logf(vio_log_fn *fn, void *opaque, enum vio_log_level level, const char *prefix,
+	      const char *fmt, ...) VIO_PRINTF(5, 6);
+void vio_vlogf(vio_log_fn *fn, void *opaque, enum vio_log_level level, const char *prefix,
+	       const char *fmt, va_list ap) VIO_PRINTF(5, 0);
+
+/*
  * Op tables and their versions (SQLite's rule). Each table below says in
  * `version` which version of this header it was written for. Members are
  * only ever added at the end of a table, each with the version that

@@ -28,15 +28,11 @@ void vio_dev_log(const struct vio_dev *d, enum vio_log_level level, const char *
 
 void vio_dev_logf(const struct vio_dev *d, enum vio_log_level level, const char *fmt, ...)
 {
-	char msg[VIO_LOG_LINE_MAX];
 	va_list ap;
 
-	if (!d->log)
-		return;
 	va_start(ap, fmt);
-	vio_vformat(msg, sizeof(msg), fmt, ap);
+	vio_vlogf(d->log, d->log_opaque, level, NULL, fmt, ap);
 	va_end(ap);
-	d->log(d->log_opaque, level, msg);
 }
 
 bool vio_dev_has_feature(const struct vio_dev *d, unsigned bit)

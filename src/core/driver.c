@@ -33,15 +33,13 @@ void vio_device_log(const struct vio_device *dev, enum vio_log_level level, cons
 
 void vio_device_logf(const struct vio_device *dev, enum vio_log_level level, const char *fmt, ...)
 {
-	char msg[VIO_LOG_LINE_MAX];
 	va_list ap;
 
-	if (!dev->bus || !dev->bus->log)
+	if (!dev->bus)
 		return;
 	va_start(ap, fmt);
-	vio_vformat(msg, sizeof(msg), fmt, ap);
+	vio_vlogf(dev->bus->log, dev->bus->log_opaque, level, NULL, fmt, ap);
 	va_end(ap);
-	bus_log(dev->bus, level, msg);
 }
 
 bool vio_device_has_feature(const struct vio_device *dev, unsigned bit)

@@ -165,3 +165,30 @@ size_t vio_format(char *buf, size_t cap, const char *fmt, ...)
 	va_end(ap);
 	return n;
 }
+
+void vio_vlogf(vio_log_fn *fn, void *opaque, enum vio_log_level level, const char *prefix,
+	       const char *fmt, va_list ap)
+{
+	char msg[VIO_LOG_LINE_MAX];
+	size_t n = 0;
+
+	if (!fn)
+		return;
+	if (prefix) {
+		n = vio_format(msg, sizeof(msg), "%s", prefix);
+		if (n >= sizeof(msg))
+			n = sizeof(msg) - 1;
+	}
+	vio_vformat(msg + n, sizeof(msg) - n, fmt, ap);
+	fn(opaque, level, msg);
+}
+
+void vio_logf(vio_log_fn *fn, void *opaque, enum vio_log_level level, const char *prefix,
+	      const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vio_vlogf(fn, opaque, level, prefix, fmt, ap);
+	va_end(ap);
+}

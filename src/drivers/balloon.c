@@ -78,15 +78,13 @@ static void drv_logf(const struct balloon *b, enum vio_log_level level, const ch
 static void drv_logf(const struct balloon *b, enum vio_log_level level, const char *fmt, ...)
 {
 	const struct vio_bus *bus = b->dev->bus;
-	char msg[VIO_LOG_LINE_MAX];
 	va_list ap;
 
-	if (!bus || !bus->log)
+	if (!bus)
 		return;
 	va_start(ap, fmt);
-	vio_vformat(msg, sizeof(msg), fmt, ap);
+	vio_vlogf(bus->log, bus->log_opaque, level, NULL, fmt, ap);
 	va_end(ap);
-	bus->log(bus->log_opaque, level, msg);
 }
 
 /* ------------------------------------------------------------------------ */

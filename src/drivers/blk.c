@@ -119,19 +119,15 @@ static void blk_logf(struct vio_device *dev, enum vio_log_level level, const cha
 /* "virtio0: virtio_blk: ..." through the bus's log callback. */
 static void blk_logf(struct vio_device *dev, enum vio_log_level level, const char *fmt, ...)
 {
-	char msg[VIO_LOG_LINE_MAX];
-	size_t n;
+	char prefix[sizeof(dev->name) + sizeof(": virtio_blk: ")];
 	va_list ap;
 
 	if (!dev->bus || !dev->bus->log)
 		return;
-	n = vio_format(msg, sizeof(msg), "%s: virtio_blk: ", dev->name);
-	if (n >= sizeof(msg))
-		n = 0;
+	vio_format(prefix, sizeof(prefix), "%s: virtio_blk: ", dev->name);
 	va_start(ap, fmt);
-	vio_vformat(msg + n, sizeof(msg) - n, fmt, ap);
+	vio_vlogf(dev->bus->log, dev->bus->log_opaque, level, prefix, fmt, ap);
 	va_end(ap);
-	vio_device_log(dev, level, msg);
 }
 
 static uint8_t *slot_dma(struct blk_q *q, unsigned i)
