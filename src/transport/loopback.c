@@ -3,10 +3,10 @@
  * vio/transport/loopback.h for the two modes).
  *
  * The driver-side transport ops map one to one onto the device model's
- * register calls; the only real work here is the DMA arena allocator and
- * the notification plumbing. The allocator is deliberately simple (a
- * bitmap of 64-byte chunks, first fit): it serves the control path, and
- * its bookkeeping lives outside the arena, where the device cannot reach.
+ * register calls; the only real work here is the notification plumbing.
+ * The DMA arena is carved up by the transports' allocator (dma_arena.c),
+ * whose bookkeeping lives outside the arena, where the device cannot
+ * reach.
  */
 #include <errno.h>
 #include <poll.h>
@@ -18,55 +18,21 @@
 
 #include "vio/transport/loopback.h"
 
-#define CHUNK 64u
-
 static struct vio_loopback *lb_of(struct vio_device *vdev)
 {
 	return vdev->transport;
 }
 
 /* ------------------------------------------------------------------------ */
-/* DMA arena                                                                */
-
-static bool chunk_used(const struct vio_loopback *lb, size_t i)
-{
-	return lb->chunk_map[i / 64] & (UINT64_C(1) << (i % 64));
-}
-
-static void chunk_mark(struct vio_loopback *lb, size_t first, size_t n, bool used)
-{
-	for (size_t i = first; i < first + n; i++) {
-		if (used)
-			lb->chunk_map[i / 64] |= UINT64_C(1) << (i % 64);
-		else
-			lb->chunk_map[i / 64] &= ~(UINT64_C(1) << (i % 64));
-	}
-}
+/* DMA memory: the arena, through the transports' allocator                 */
 
 static void *lb_dma_alloc(struct vio_device *vdev, size_t size, size_t align, uint64_t *dma)
 {
 	struct vio_loopback *lb = lb_of(vdev);
-	size_t n = (size + CHUNK - 1) / CHUNK, step, start;
-	void *p = NULL;
+	void *p;
 
-	if (size == 0 || size > lb->arena_len || align == 0 || (align & (align - 1)) ||
-	    align > VIO_LOOPBACK_MAX_ALIGN)
-		return NULL;
-	step = align > CHUNK ? align / CHUNK : 1;
 	pthread_mutex_lock(&lb->lock);
-	for (start = 0; start + n <= lb->chunks; start += step) {
-		size_t i;
-
-		for (i = 0; i < n && !chunk_used(lb, start + i); i++)
-			;
-		if (i == n) {
-			chunk_mark(lb, start, n, true);
-			p = lb->arena + start * CHUNK;
-			*dma = VIO_LOOPBACK_BASE + start * CHUNK;
-			memset(p, 0, n * CHUNK);
-			break;
-		}
-	}
+	p = vio__dma_arena_alloc(&lb->dma, size, align, dma);
 	pthread_mutex_unlock(&lb->lock);
 	return p;
 }
@@ -74,21 +40,15 @@ static void *lb_dma_alloc(struct vio_device *vdev, size_t size, size_t align, ui
 static void lb_dma_free(struct vio_device *vdev, void *p, size_t size)
 {
 	struct vio_loopback *lb = lb_of(vdev);
-	size_t off = (size_t)((uint8_t *)p - lb->arena);
 
 	pthread_mutex_lock(&lb->lock);
-	chunk_mark(lb, off / CHUNK, (size + CHUNK - 1) / CHUNK, false);
+	vio__dma_arena_free(&lb->dma, p, size);
 	pthread_mutex_unlock(&lb->lock);
 }
 
 static uint64_t lb_dma_addr(struct vio_device *vdev, const void *p)
 {
-	struct vio_loopback *lb = lb_of(vdev);
-	const uint8_t *b = p;
-
-	if (b < lb->arena || b >= lb->arena + lb->arena_len)
-		return UINT64_MAX;
-	return VIO_LOOPBACK_BASE + (uint64_t)(b - lb->arena);
+	return vio__dma_arena_addr(&lb_of(vdev)->dma, p);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -344,9 +304,8 @@ int vio_loopback_init(struct vio_loopback *lb, struct vio_dev *dev, size_t arena
 	pthread_mutex_init(&lb->lock, NULL);
 	lb->lock_ok = true;
 	lb->arena = aligned_alloc(VIO_LOOPBACK_MAX_ALIGN, arena_bytes);
-	lb->chunks = arena_bytes / CHUNK;
-	lb->chunk_map = calloc((lb->chunks + 63) / 64, sizeof(uint64_t));
-	if (!lb->arena || !lb->chunk_map) {
+	if (!lb->arena || vio__dma_arena_init(&lb->dma, lb->arena, arena_bytes, VIO_LOOPBACK_BASE,
+					      VIO_LOOPBACK_MAX_ALIGN)) {
 		vio_loopback_fini(lb);
 		return -ENOMEM;
 	}
@@ -385,8 +344,8 @@ void vio_loopback_fini(struct vio_loopback *lb)
 		close(lb->irq_fd);
 	if (lb->lock_ok)
 		pthread_mutex_destroy(&lb->lock);
+	vio__dma_arena_fini(&lb->dma);
 	free(lb->arena);
-	free(lb->chunk_map);
 	memset(lb, 0, sizeof(*lb));
 	lb->kick_fd = lb->irq_fd = -1;
 }

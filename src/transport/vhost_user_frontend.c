@@ -36,7 +36,6 @@
 #include "vio/transport/vhost_user_frontend.h"
 #include "vhost_user_proto.h"
 
-#define CHUNK 64u
 
 /* Protocol features we can use. */
 #define OUR_PROTOCOL_FEATURES                                                  \
@@ -165,65 +164,21 @@ static bool connected(const struct vio_vu_frontend *fe)
 }
 
 /* ------------------------------------------------------------------------ */
-/* DMA memory: the shared memfd, carved up by a first-fit chunk bitmap       */
-
-static bool chunk_used(const struct vio_vu_frontend *fe, size_t i)
-{
-	return fe->chunk_map[i / 64] & (UINT64_C(1) << (i % 64));
-}
-
-static void chunks_set(struct vio_vu_frontend *fe, size_t first, size_t n, bool used)
-{
-	for (size_t i = first; i < first + n; i++) {
-		if (used)
-			fe->chunk_map[i / 64] |= UINT64_C(1) << (i % 64);
-		else
-			fe->chunk_map[i / 64] &= ~(UINT64_C(1) << (i % 64));
-	}
-}
+/* DMA memory: the shared memfd, carved up by the transports' allocator      */
 
 static void *fe_dma_alloc(struct vio_device *vdev, size_t size, size_t align, uint64_t *dma)
 {
-	struct vio_vu_frontend *fe = fe_of(vdev);
-	size_t n, step;
-
-	if (size == 0 || size > fe->mem_len || align == 0 || (align & (align - 1)))
-		return NULL;
-	n = (size + CHUNK - 1) / CHUNK;
-	step = align > CHUNK ? align / CHUNK : 1;
-	for (size_t start = 0; start + n <= fe->chunks; start += step) {
-		size_t i = 0;
-
-		while (i < n && !chunk_used(fe, start + i))
-			i++;
-		if (i < n)
-			continue;
-		chunks_set(fe, start, n, true);
-		memset(fe->mem + start * CHUNK, 0, n * CHUNK);
-		*dma = VIO_VU_FE_GUEST_BASE + start * CHUNK;
-		return fe->mem + start * CHUNK;
-	}
-	return NULL;
+	return vio__dma_arena_alloc(&fe_of(vdev)->dma, size, align, dma);
 }
 
 static void fe_dma_free(struct vio_device *vdev, void *p, size_t size)
 {
-	struct vio_vu_frontend *fe = fe_of(vdev);
-	size_t off = (size_t)((uint8_t *)p - fe->mem);
-
-	if ((uint8_t *)p < fe->mem || off >= fe->mem_len || off % CHUNK)
-		return; /* not ours: a caller bug, but never corrupt the map */
-	chunks_set(fe, off / CHUNK, (size + CHUNK - 1) / CHUNK, false);
+	vio__dma_arena_free(&fe_of(vdev)->dma, p, size);
 }
 
 static uint64_t fe_dma_addr(struct vio_device *vdev, const void *p)
 {
-	struct vio_vu_frontend *fe = fe_of(vdev);
-	const uint8_t *b = p;
-
-	if (b < fe->mem || b >= fe->mem + fe->mem_len)
-		return UINT64_MAX;
-	return VIO_VU_FE_GUEST_BASE + (uint64_t)(b - fe->mem);
+	return vio__dma_arena_addr(&fe_of(vdev)->dma, p);
 }
 
 /* Is guest range [ga, ga + len) inside our memory? */
@@ -259,9 +214,9 @@ static int memory_create(struct vio_vu_frontend *fe, size_t bytes)
 		fe->mem = NULL;
 		return r;
 	}
-	fe->chunks = fe->mem_len / CHUNK;
-	fe->chunk_map = calloc((fe->chunks + 63) / 64, sizeof(uint64_t));
-	return fe->chunk_map ? 0 : -ENOMEM;
+	/* Alignments up to a page are real in the mapping and at the guest
+	 * address alike. */
+	return vio__dma_arena_init(&fe->dma, fe->mem, fe->mem_len, VIO_VU_FE_GUEST_BASE, pg);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1760,8 +1715,7 @@ void vio_vu_frontend_fini(struct vio_vu_frontend *fe)
 		munmap(fe->mem, fe->mem_len);
 	fe->mem = NULL;
 	close_fd(&fe->mem_fd);
-	free(fe->chunk_map);
-	fe->chunk_map = NULL;
+	vio__dma_arena_fini(&fe->dma);
 	pthread_mutex_destroy(&fe->lock);
 }
 

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "vio/core.h"
+#include "vio/transport/dma_arena.h"
 
 /* ------------------------------------------------------------------------ */
 /* vio_format                                                               */
@@ -272,6 +273,64 @@ static void deadline_older_table_has_no_clock(void **state)
 	assert_int_equal(f.waits, 0);
 }
 
+/* The transports' DMA arena: alignment, zeroing, addresses, exhaustion. */
+static void dma_arena_allocates(void **state)
+{
+	static uint8_t mem[64 * 1024] __attribute__((aligned(4096)));
+	struct vio__dma_arena a;
+	uint64_t dma, dma2;
+	uint8_t *p, *q;
+
+	(void)state;
+	memset(mem, 0xee, sizeof(mem));
+	assert_int_equal(vio__dma_arena_init(&a, mem, sizeof(mem) + 5, UINT64_C(0x100000000), 4096),
+			 0);
+	assert_int_equal(a.len, sizeof(mem));          /* whole chunks only */
+	p = vio__dma_arena_alloc(&a, 100, 64, &dma);
+	assert_ptr_equal(p, mem);
+	assert_int_equal(dma, UINT64_C(0x100000000));
+	for (int i = 0; i < 128; i++)
+		assert_int_equal(p[i], 0);               /* zeroed, whole chunks */
+	q = vio__dma_arena_alloc(&a, 10, 4096, &dma2);
+	assert_ptr_equal(q, mem + 4096);
+	assert_int_equal(dma2, UINT64_C(0x100000000) + 4096);
+	assert_int_equal(vio__dma_arena_addr(&a, q + 7), dma2 + 7);
+	assert_int_equal(vio__dma_arena_addr(&a, mem + sizeof(mem)), UINT64_MAX);
+	/* what it does not grant */
+	assert_null(vio__dma_arena_alloc(&a, 0, 64, &dma));
+	assert_null(vio__dma_arena_alloc(&a, 64, 8192, &dma));  /* above max_align */
+	assert_null(vio__dma_arena_alloc(&a, 64, 96, &dma));    /* not a power of two */
+	assert_null(vio__dma_arena_alloc(&a, sizeof(mem), 64, &dma)); /* taken */
+	vio__dma_arena_free(&a, p, 100);
+	vio__dma_arena_free(&a, q, 10);
+	p = vio__dma_arena_alloc(&a, sizeof(mem), 64, &dma);     /* all free again */
+	assert_ptr_equal(p, mem);
+	vio__dma_arena_fini(&a);
+}
+
+/* A free that is not what alloc gave changes nothing. */
+static void dma_arena_refuses_bad_frees(void **state)
+{
+	static uint8_t mem[4096] __attribute__((aligned(4096)));
+	static uint8_t other[64];
+	struct vio__dma_arena a;
+	uint64_t dma;
+	uint8_t *p;
+
+	(void)state;
+	assert_int_equal(vio__dma_arena_init(&a, mem, sizeof(mem), 0, 64), 0);
+	p = vio__dma_arena_alloc(&a, sizeof(mem), 64, &dma);
+	assert_non_null(p);
+	vio__dma_arena_free(&a, other, 64);                 /* not in the arena */
+	vio__dma_arena_free(&a, p + 1, 64);                 /* not a chunk's start */
+	vio__dma_arena_free(&a, p + 64, sizeof(mem));       /* reaches past the end */
+	vio__dma_arena_free(&a, p, 0);
+	assert_null(vio__dma_arena_alloc(&a, 64, 64, &dma)); /* all still taken */
+	vio__dma_arena_free(&a, p + 64, 64);
+	assert_ptr_equal(vio__dma_arena_alloc(&a, 64, 64, &dma), p + 64);
+	vio__dma_arena_fini(&a);
+}
+
 /* Neither clock nor wait: only a deadline of 0 ever passes. */
 static void deadline_without_clock_or_wait(void **state)
 {
@@ -301,6 +360,8 @@ int main(void)
 		cmocka_unit_test(deadline_counts_timed_out_waits),
 		cmocka_unit_test(deadline_without_clock_or_wait),
 		cmocka_unit_test(deadline_older_table_has_no_clock),
+		cmocka_unit_test(dma_arena_allocates),
+		cmocka_unit_test(dma_arena_refuses_bad_frees),
 	};
 
 	return cmocka_run_group_tests_name("helpers", tests, NULL, NULL);

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "vio/core.h"
+#include "vio/transport/dma_arena.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -50,8 +51,7 @@ struct vio_loopback {
 	struct vio_mem_region region;
 	uint8_t *arena;
 	size_t arena_len;
-	uint64_t *chunk_map;            /* one bit per 64-byte chunk in use */
-	size_t chunks;
+	struct vio__dma_arena dma;      /* carves up the arena */
 	uint64_t kicks_pending;         /* bit per queue, atomic */
 	uint64_t irqs_pending;          /* bit per queue, atomic */
 	bool config_irq_pending;        /* atomic */

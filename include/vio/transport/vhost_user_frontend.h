@@ -87,6 +87,7 @@
 #include <stdint.h>
 
 #include "vio/core.h"
+#include "vio/transport/dma_arena.h"
 #include "vio/transport/vhost_user.h"
 
 #ifdef __cplusplus
@@ -142,8 +143,7 @@ struct vio_vu_frontend {
 	int mem_fd;
 	uint8_t *mem;
 	size_t mem_len;
-	uint64_t *chunk_map;            /* one bit per 64-byte chunk in use */
-	size_t chunks;
+	struct vio__dma_arena dma;      /* carves up mem */
 	uint8_t status;                 /* as the driver wrote it */
 	bool needs_reset;
 	bool features_sent;
