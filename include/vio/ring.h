@@ -61,13 +61,35 @@ extern "C" {
 
 /* Notification counters, per queue and side. The driver side counts kicks
  * (needed: kick_prepare said yes; suppressed: it said no); the device side
- * counts interrupts the same way. */
+ * counts interrupts the same way. Each counter is written only by the
+ * thread that owns its side of the queue, with a relaxed atomic store; any
+ * thread may read one with vio_stat_read() (a relaxed atomic load): a
+ * statistics thread sees a recent value, never a torn one, and no data
+ * race. */
 struct vio_ring_stats {
 	uint64_t kicks;
 	uint64_t kicks_suppressed;
 	uint64_t interrupts;
 	uint64_t interrupts_suppressed;
 };
+
+/* Reads a counter another thread writes (ring stats, transport counters). */
+static inline uint64_t vio_stat_read(const uint64_t *counter)
+{
+	return __atomic_load_n(counter, __ATOMIC_RELAXED);
+}
+
+/* Adds n to a counter only this thread writes: a relaxed load and store,
+ * no locked instruction (readers use vio_stat_read()). */
+static inline void vio_stat_add(uint64_t *counter, uint64_t n)
+{
+	__atomic_store_n(counter, __atomic_load_n(counter, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}
+
+static inline void vio_stat_inc(uint64_t *counter)
+{
+	vio_stat_add(counter, 1);
+}
 
 /* Where the three areas of a ring are. For split: descriptor table, avail
  * ring (driver area), used ring (device area). For packed: descriptor ring,

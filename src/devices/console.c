@@ -77,9 +77,9 @@ static void complete(struct vio_console_dev *c, unsigned qi, uint32_t len)
 		return;
 	}
 	if (qi == RX)
-		c->stats.rx_bufs++;
+		vio_stat_inc(&c->stats.rx_bufs);
 	else
-		c->stats.tx_bufs++;
+		vio_stat_inc(&c->stats.tx_bufs);
 }
 
 /*
@@ -108,9 +108,9 @@ static int take(struct vio_console_dev *c, unsigned qi, bool *pushed)
 		empty = qi == RX ? e->in_len == 0 : e->out_len == 0;
 		if (wrong) {
 			if (qi == RX)
-				c->stats.rx_malformed++;
+				vio_stat_inc(&c->stats.rx_malformed);
 			else
-				c->stats.tx_malformed++;
+				vio_stat_inc(&c->stats.tx_malformed);
 			vio_dev_log(&c->dev, VIO_LOG_WARN, qi == RX ?
 				    "console: receive buffer has device-readable segments; "
 				    "completed with length 0" :
@@ -141,7 +141,7 @@ static void rx_run(struct vio_console_dev *c)
 			break;
 		n = vio__os_readv(c->in_fd, c->rx.in, c->rx.elem.in_num);
 		if (n > 0) {
-			c->stats.rx_bytes += (uint64_t)n;
+			vio_stat_add(&c->stats.rx_bytes, (uint64_t)n);
 			complete(c, RX, (uint32_t)n);
 			pushed = true;
 			continue;
@@ -197,7 +197,7 @@ static void tx_discard_rest(struct vio_console_dev *c)
 	struct vio_console_held *h = &c->tx;
 
 	for (; h->idx < h->elem.out_num; h->idx++)
-		c->stats.tx_bytes += h->out[h->idx].len;
+		vio_stat_add(&c->stats.tx_bytes, h->out[h->idx].len);
 }
 
 /* Writes what is left of the held transmit buffer: true when all of it
@@ -219,7 +219,7 @@ static bool tx_write(struct vio_console_dev *c)
 		}
 		n = out_write(c, &h->out[h->idx], h->elem.out_num - h->idx);
 		if (n > 0) {
-			c->stats.tx_bytes += (uint64_t)n;
+			vio_stat_add(&c->stats.tx_bytes, (uint64_t)n);
 			tx_advance(h, (size_t)n);
 			continue;
 		}
@@ -243,7 +243,7 @@ static void tx_run(struct vio_console_dev *c)
 			break;
 		if (!tx_write(c)) {
 			c->tx_blocked = true;
-			c->stats.tx_blocked++;
+			vio_stat_inc(&c->stats.tx_blocked);
 			break;
 		}
 		complete(c, TX, 0);
@@ -261,7 +261,7 @@ static void emerg_write(struct vio_console_dev *c, uint8_t ch)
 	ssize_t n;
 
 	if (c->out_fd < 0 || out_dead(c)) {
-		c->stats.emerg_dropped++;
+		vio_stat_inc(&c->stats.emerg_dropped);
 		return;
 	}
 	do {
@@ -270,9 +270,9 @@ static void emerg_write(struct vio_console_dev *c, uint8_t ch)
 		n = out_write(c, &v, 1);
 	} while (n == -EINTR);
 	if (n == 1)
-		c->stats.emerg_bytes++;
+		vio_stat_inc(&c->stats.emerg_bytes);
 	else
-		c->stats.emerg_dropped++;
+		vio_stat_inc(&c->stats.emerg_dropped);
 }
 
 static void con_config_write(struct vio_dev *d, unsigned off, unsigned len)

@@ -82,7 +82,7 @@ static size_t fill_span(struct vio_rng_dev *r, uint8_t *p, size_t len)
 		if ((n == -EINTR || n == -EAGAIN) && ++retries < SOURCE_RETRIES)
 			continue;
 		if (n <= 0 || (size_t)n > len - got) {
-			r->stats.source_errors++;
+			vio_stat_inc(&r->stats.source_errors);
 			vio_dev_log(&r->dev, VIO_LOG_ERR,
 				    "rng: the entropy source failed; request completed short");
 			break;
@@ -116,7 +116,7 @@ static size_t serve(struct vio_rng_dev *r, const struct vio_elem *e)
 
 	if (e->out_num || e->out_len) {
 		/* 5.4.6.1: the driver MUST NOT place device-readable buffers. */
-		r->stats.malformed++;
+		vio_stat_inc(&r->stats.malformed);
 		vio_dev_log(&r->dev, VIO_LOG_WARN,
 			    "rng: request has device-readable segments; completed with length 0");
 		return 0;
@@ -126,7 +126,7 @@ static size_t serve(struct vio_rng_dev *r, const struct vio_elem *e)
 	got = fill_elem(r, e, want);
 	if (r->rate)
 		r->budget -= got;
-	r->stats.bytes += got;
+	vio_stat_add(&r->stats.bytes, got);
 	return got;
 }
 
@@ -151,7 +151,7 @@ static void run(struct vio_rng_dev *r)
 				 * for its next request, and a caller that sleeps
 				 * while no request waits would sleep through it. */
 				if (!vio_devq_kick_enable(vq))
-					r->stats.throttled++;
+					vio_stat_inc(&r->stats.throttled);
 				break;
 			}
 		}
@@ -166,7 +166,7 @@ static void run(struct vio_rng_dev *r)
 			vio_dev_needs_reset(d, "rng: could not return a used buffer");
 			break;
 		}
-		r->stats.requests++;
+		vio_stat_inc(&r->stats.requests);
 		pushed = true;
 	}
 	if (pushed)

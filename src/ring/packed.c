@@ -215,9 +215,9 @@ bool vio__packed_kick_prepare(struct vio_drvq *q)
 	needed = event_wanted(ld_event(q->u.packed.device, q->legacy), q->event_idx,
 			      q->u.packed.next_avail, q->u.packed.avail_wrap, moved, q->size);
 	if (needed)
-		q->stats.kicks++;
+		vio_stat_inc(&q->stats.kicks);
 	else
-		q->stats.kicks_suppressed++;
+		vio_stat_inc(&q->stats.kicks_suppressed);
 	return needed;
 }
 
@@ -1022,9 +1022,9 @@ bool vio__packed_need_interrupt(struct vio_devq *q)
 		needed = event_wanted(ld_event(q->u.packed.driver, q->legacy), q->event_idx,
 				      q->used_idx, q->u.packed.used_wrap, moved, q->size);
 	if (needed)
-		q->stats.interrupts++;
+		vio_stat_inc(&q->stats.interrupts);
 	else
-		q->stats.interrupts_suppressed++;
+		vio_stat_inc(&q->stats.interrupts_suppressed);
 	return needed;
 }
 

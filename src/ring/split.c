@@ -157,9 +157,9 @@ bool vio__split_kick_prepare(struct vio_drvq *q)
 	else
 		needed = !(ld16(&q->u.split.used->flags, q->legacy) & VIO_USED_F_NO_NOTIFY);
 	if (needed)
-		q->stats.kicks++;
+		vio_stat_inc(&q->stats.kicks);
 	else
-		q->stats.kicks_suppressed++;
+		vio_stat_inc(&q->stats.kicks_suppressed);
 	return needed;
 }
 
@@ -743,9 +743,9 @@ bool vio__split_need_interrupt(struct vio_devq *q)
 	else
 		needed = !(ld16(&q->u.split.avail->flags, legacy) & VIO_AVAIL_F_NO_INTERRUPT);
 	if (needed)
-		q->stats.interrupts++;
+		vio_stat_inc(&q->stats.interrupts);
 	else
-		q->stats.interrupts_suppressed++;
+		vio_stat_inc(&q->stats.interrupts_suppressed);
 	return needed;
 }
 

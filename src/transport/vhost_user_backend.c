@@ -145,7 +145,7 @@ static void vu_interrupt(void *opaque, unsigned qi)
 
 	if (qi >= nq(b) || b->queues[qi].call_fd < 0)
 		return;
-	b->queues[qi].calls++;
+	vio_stat_inc(&b->queues[qi].calls);
 	while (write(b->queues[qi].call_fd, &one, sizeof(one)) < 0 && errno == EINTR)
 		;
 }
@@ -1456,7 +1456,7 @@ void vio_vu_backend_queue_dispatch(struct vio_vu_backend *b, unsigned qi)
 	vq = &b->queues[qi];
 	pthread_mutex_lock(&vq->lock);
 	if (vq->kick_fd >= 0 && take_kick(vq->kick_fd))
-		vq->kicks++;
+		vio_stat_inc(&vq->kicks);
 	if (vq->enabled)
 		vio_dev_notify(b->dev, qi);
 	pthread_mutex_unlock(&vq->lock);

@@ -30,8 +30,9 @@ static void stats(void *opaque, unsigned qi, char *buf, size_t len)
 
 	(void)qi;
 	snprintf(buf, len, "requests %llu bytes %llu malformed %llu",
-		 (unsigned long long)r->stats.requests, (unsigned long long)r->stats.bytes,
-		 (unsigned long long)r->stats.malformed);
+		 (unsigned long long)vio_stat_read(&r->stats.requests),
+		 (unsigned long long)vio_stat_read(&r->stats.bytes),
+		 (unsigned long long)vio_stat_read(&r->stats.malformed));
 }
 
 int main(int argc, char **argv)

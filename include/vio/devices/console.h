@@ -87,7 +87,8 @@ struct vio_console_dev_opts {
 	bool emerg_write;           /* offer VIO_CONSOLE_F_EMERG_WRITE */
 };
 
-/* Counters, read-only for callers. */
+/* Counters, read-only for callers: written by the device's queue thread,
+ * read from any thread with vio_stat_read() (vio/ring.h). */
 struct vio_console_dev_stats {
 	uint64_t rx_bytes;          /* bytes delivered to the driver */
 	uint64_t rx_bufs;           /* receive buffers completed (malformed included) */

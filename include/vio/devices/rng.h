@@ -74,7 +74,8 @@ struct vio_rng_dev_opts {
 	void *clock_opaque;
 };
 
-/* Counters, read-only for callers. */
+/* Counters, read-only for callers: written by the device's queue thread,
+ * read from any thread with vio_stat_read() (vio/ring.h). */
 struct vio_rng_dev_stats {
 	uint64_t requests;          /* completed requests, malformed included */
 	uint64_t bytes;             /* random bytes written */

@@ -67,8 +67,8 @@ struct vio_vu_queue {
 	bool addr_set;
 	uint32_t base;                  /* SET_VRING_BASE (packed: avail | used << 16) */
 	bool base_set;                  /* SET_VRING_BASE seen (or a stop) */
-	uint64_t kicks;                 /* received */
-	uint64_t calls;                 /* sent */
+	uint64_t kicks;                 /* received; read with vio_stat_read() */
+	uint64_t calls;                 /* sent; read with vio_stat_read() */
 	uint16_t *inflight_scratch;     /* 2 * max_size entries for the ring's log */
 };
 
