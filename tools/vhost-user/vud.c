@@ -457,18 +457,27 @@ out:
 /* ------------------------------------------------------------------------ */
 /* Event handlers (main thread)                                             */
 
+/* One line per queue. Each queue's numbers are read under its lock: its
+ * thread changes them as it serves (the stats callback too). */
 static void print_stats(struct vud *v)
 {
 	for (unsigned i = 0; i < v->nq; i++) {
 		const struct vio_vu_queue *q = &v->b.queues[i];
 		const struct vio_dev_queue *dq = &v->dev->queues[i];
+		unsigned long long kicks, calls, suppressed;
 		char extra[160] = "";
+		bool live;
 
+		vio_vu_backend_queue_lock(&v->b, i);
+		live = dq->live;
+		kicks = q->kicks;
+		calls = q->calls;
+		suppressed = dq->vq.stats.interrupts_suppressed;
 		if (v->stats)
 			v->stats(v->stats_opaque, i, extra, sizeof(extra));
+		vio_vu_backend_queue_unlock(&v->b, i);
 		fprintf(stderr, "%s: queue %u: %s kicks %llu interrupts %llu (suppressed %llu)%s%s\n",
-			daemon_name, i, dq->live ? "running" : "stopped", (unsigned long long)q->kicks,
-			(unsigned long long)q->calls, (unsigned long long)dq->vq.stats.interrupts_suppressed,
+			daemon_name, i, live ? "running" : "stopped", kicks, calls, suppressed,
 			extra[0] ? " " : "", extra);
 	}
 }
