@@ -299,6 +299,34 @@ def t_back_to_back(d):
     check("30 back-to-back sessions on one daemon all complete", not bad, "\n".join(bad))
 
 
+def t_single_thread():
+    """--single-thread: the daemon's main loop waits on every queue's kick
+    fd, added to its epoll set once when it comes and taken out when it
+    goes. Verify on both rings with two queues, then sessions back to back
+    (each brings new kick fds, often with the last one's numbers), then
+    --busy-poll on top."""
+    d = Daemon(extra=["--num-queues=2", "--single-thread"], name="single")
+    for ring in ("split", "packed"):
+        rc, j, err = perf_json(d.sock, "--verify", "--rw=randrw", "--queues=2", "--threads=2",
+                               "--ring=" + ring)
+        check("--single-thread: verify randrw, 2 queues, %s" % ring,
+              rc == 0 and j and j["verify_errors"] == 0 and j["errors"] == 0,
+              "rc=%s %s\n%s" % (rc, j, err))
+    bad = []
+    for i in range(10):
+        rc, j, err = perf_json(d.sock, "--count=50", "--qd=1", "--queues=2")
+        if rc != 0 or not j or j["ios"] != 50:
+            bad.append("run %d: rc=%s %s %s" % (i, rc, j and j["status"], err))
+            break
+    check("--single-thread: 10 back-to-back sessions all complete", not bad, "\n".join(bad))
+    d.stop()
+    b = Daemon(extra=["--single-thread", "--busy-poll"], name="single-busy")
+    rc, j, err = perf_json(b.sock, "--verify", "--size=1m")
+    b.stop()
+    check("--single-thread --busy-poll: verify", rc == 0 and j and j["verify_errors"] == 0,
+          "rc=%s %s\n%s" % (rc, j, err))
+
+
 def t_corruption(d):
     """Write phase, bytes changed in the file, read phase: caught, and named."""
     seed = "--seed=4242"
@@ -528,6 +556,7 @@ def main():
         t_corruption(d)
         t_connection_errors(d)
         t_usage(d)
+        t_single_thread()
         t_killed_backend()
         t_killed_backend_poll()
         t_device_errors()

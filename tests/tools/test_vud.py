@@ -12,15 +12,23 @@ lines of vhost-user, that misbehaves the way a compromised VMM could:
   - it is stalled like that when the daemon gets SIGTERM;
   - it hands over a kick fd that is readable with nothing to take (a pipe
     at end of file, a semaphore eventfd counting down from 2^64), split
-    and packed, with a thread per queue and with --single-thread.
+    and packed, with a thread per queue and with --single-thread;
+  - it replaces a kick fd and then kicks the old one, which it still
+    holds (a daemon that kept listening to it would spin on it);
+  - it connects while the daemon is out of file descriptors (the soft
+    RLIMIT_NOFILE lowered under it with prlimit), so that accept4 fails
+    with EMFILE for as long as that lasts.
 
 The daemon must drop such a frontend within its timeout (5 s) and serve the
 next one, end on SIGTERM, and never spin: over 1.5 s with the hostile kick
-fd in place it may use at most half of that in cpu time (an idle daemon
-uses almost none; one spinning on the fd uses all of one cpu). The bounds
+fd in place, or accept4 failing, it may use at most half of that in cpu
+time (an idle daemon uses almost none; one spinning uses all of one cpu).
+Once it has fds again it serves the frontend that waited. The bounds
 are generous and nothing here measures speed.
 """
+import itertools
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -277,6 +285,65 @@ def t_kick_spin(name, packed, kind, extra=()):
         "cpu %.2f s in %.2f s\n%s" % (cpu, wall, d.logtext()))
 
 
+def t_replaced_kick(name, extra=()):
+    d = Daemon(name, extra)
+    fe = Frontend(d.sock)
+    old = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+    new = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+    try:
+        start_ring(fe, False, old)
+        time.sleep(0.2)             # a queue thread is watching old by now
+        fe.send(SET_VRING_KICK, struct.pack("<Q", 0), [new])
+        fe.get_u64(GET_FEATURES)    # handled: old is the daemon's no more
+        os.eventfd_write(old, 1)    # and it stays readable: nobody reads it
+        c0, t0 = d.cpu_seconds(), time.monotonic()
+        time.sleep(SPIN_WINDOW)
+        cpu, wall = d.cpu_seconds() - c0, time.monotonic() - t0
+        alive = d.proc.poll() is None
+    finally:
+        os.close(old)
+        os.close(new)
+        fe.close()
+    ok = d.terminate()
+    tap(ok and alive and cpu < wall / 2,
+        "%s: a replaced kick fd kicked afterwards does not spin the daemon%s"
+        % (name, " (" + " ".join(extra) + ")" if extra else ""),
+        "cpu %.2f s in %.2f s\n%s" % (cpu, wall, d.logtext()))
+
+
+def t_accept_out_of_fds(name):
+    d = Daemon(name)
+    pid = d.proc.pid
+    # Everything the daemon makes is made before it listens: from here
+    # on its next fd is the lowest free number, and with the soft limit
+    # there accept4 fails with EMFILE.
+    used = set(int(f) for f in os.listdir("/proc/%d/fd" % pid))
+    lowest_free = next(i for i in itertools.count() if i not in used)
+    limits = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (lowest_free, limits[1]))
+    fe = None
+    try:
+        fe = Frontend(d.sock)       # waits in the listen backlog
+        c0, t0 = d.cpu_seconds(), time.monotonic()
+        time.sleep(SPIN_WINDOW)
+        cpu, wall = d.cpu_seconds() - c0, time.monotonic() - t0
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, limits)
+        try:
+            served_then = bool(fe.get_u64(GET_FEATURES) & F_VERSION_1)
+        except (OSError, EOFError, RuntimeError):
+            served_then = False
+    finally:
+        if fe:
+            fe.close()
+    log = d.logtext()
+    ok = d.terminate()
+    tap(ok and cpu < wall / 2 and served_then and "accept4" in log,
+        "%s: accept4 failing with EMFILE does not spin the daemon, the frontend that "
+        "waited is served after" % name,
+        "cpu %.2f s in %.2f s, served %s, fd limit %d\n%s"
+        % (cpu, wall, served_then, lowest_free, log))
+
+
 def main():
     print("TAP version 13")
     try:
@@ -288,6 +355,9 @@ def main():
                 for kind in ("pipe at end of file", "semaphore eventfd"):
                     t_kick_spin(name, packed, kind)
             t_kick_spin(name, False, "pipe at end of file", ["--single-thread"])
+            t_replaced_kick(name)
+            t_replaced_kick(name, ["--single-thread"])
+            t_accept_out_of_fds(name)
     except Exception as e:  # a broken fixture is a failure, not a crash
         tap(False, "fixture", repr(e))
     finally:

@@ -30,7 +30,8 @@ struct vud_opts {
 	bool quiet;
 };
 
-/* Writes one device-specific stats line for queue qi (no newline). */
+/* Writes one device-specific stats line for queue qi (no newline). Called
+ * with qi's lock held (vio_vu_backend_queue_lock). */
 typedef void vud_stats_fn(void *opaque, unsigned qi, char *buf, size_t len);
 
 /*
