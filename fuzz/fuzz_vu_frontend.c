@@ -112,7 +112,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "vhost_user_proto.h"
+#include "vhost_user_codec.h"
 #include "vio/core.h"
 #include "vio/drivers.h"
 #include "vio/transport.h"

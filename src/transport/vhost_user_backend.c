@@ -37,7 +37,7 @@
 #include <unistd.h>
 
 #include "vio/transport.h"
-#include "vhost_user_proto.h"
+#include "vhost_user_codec.h"
 
 /* Protocol features this backend implements. */
 #define OUR_PROTOCOL_FEATURES                                                        \

@@ -34,7 +34,7 @@
 
 #include "vio/inflight.h"
 #include "vio/transport.h"
-#include "vhost_user_proto.h"
+#include "vhost_user_codec.h"
 
 #define CHUNK 64u
 
