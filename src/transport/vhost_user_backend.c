@@ -90,7 +90,7 @@ static void all_unlock(struct vio_vu_backend *b)
  * counted from now. */
 static uint64_t deadline_ns(const struct vio_vu_backend *b)
 {
-	return vu_deadline_ns(b->cfg.timeout_ms > 0 ? b->cfg.timeout_ms : VIO_VU_BACKEND_TIMEOUT_MS);
+	return vio__vu_deadline_ns(b->cfg.timeout_ms > 0 ? b->cfg.timeout_ms : VIO_VU_BACKEND_TIMEOUT_MS);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -123,7 +123,7 @@ static void vu_interrupt(void *opaque, unsigned qi)
 static void send_config_change(struct vio_vu_backend *b)
 {
 	/* A deadline already passed: one try, no waiting. */
-	int r = vu_send(b->backend_fd, 0, VU_BACKEND_CONFIG_CHANGE_MSG, VU_VERSION, NULL, 0, NULL, 0);
+	int r = vio__vu_send(b->backend_fd, 0, VU_BACKEND_CONFIG_CHANGE_MSG, VU_VERSION, NULL, 0, NULL, 0);
 
 	if (r == 0)
 		return;
@@ -131,7 +131,7 @@ static void send_config_change(struct vio_vu_backend *b)
 		/* Full, or (a partial message) out of step for good. */
 		vlog(b, VIO_LOG_ERR, "vhost-user: the frontend does not read the backend channel: "
 		     "dropping it");
-		vu_close_fd(&b->backend_fd);
+		vio__vu_close_fd(&b->backend_fd);
 		if (b->sock >= 0)
 			shutdown(b->sock, SHUT_RDWR);
 		return;
@@ -455,7 +455,7 @@ static uint32_t ring_stop(struct vio_vu_backend *b, unsigned qi)
 	}
 	vq->started = false;
 	vq->polling = false;
-	vu_close_fd(&vq->kick_fd);
+	vio__vu_close_fd(&vq->kick_fd);
 	return vq->base;
 }
 
@@ -465,9 +465,9 @@ static void rings_reset(struct vio_vu_backend *b)
 		struct vio_vu_queue *vq = &b->queues[i];
 
 		ring_stop(b, i);
-		vu_close_fd(&vq->call_fd);
+		vio__vu_close_fd(&vq->call_fd);
 		pthread_mutex_lock(&b->backend_lock);   /* see vu_config_interrupt */
-		vu_close_fd(&vq->err_fd);
+		vio__vu_close_fd(&vq->err_fd);
 		pthread_mutex_unlock(&b->backend_lock);
 		vq->enabled = false;
 		vq->addr_set = false;
@@ -490,7 +490,7 @@ struct msg {
 static void msg_close_fds(struct msg *m)
 {
 	for (unsigned i = 0; i < m->nfds && i < VU_MAX_FDS; i++)
-		vu_close_fd(&m->fds[i]);
+		vio__vu_close_fd(&m->fds[i]);
 	m->nfds = 0;
 }
 
@@ -511,14 +511,14 @@ static int recv_msg(struct vio_vu_backend *b, struct msg *m)
 	uint64_t deadline = 0;
 	int r;
 
-	r = vu_recv(b->sock, &m->hdr, &m->p, sizeof(m->p), &sink,
+	r = vio__vu_recv(b->sock, &m->hdr, &m->p, sizeof(m->p), &sink,
 		    &deadline, b->cfg.timeout_ms > 0 ? b->cfg.timeout_ms : VIO_VU_BACKEND_TIMEOUT_MS);
 	m->nfds = sink.n;
 	if (r == -ETIMEDOUT)
 		vlog(b, VIO_LOG_ERR, "vhost-user: the frontend stopped in the middle of a "
 		     "message: dropping it");
 	if (sink.truncated && (r == 0 || r == -EPROTO || r == -EMSGSIZE))
-		vlog(b, VIO_LOG_WARN, "vhost-user: too many fds with %s", vu_request_name(m->hdr.request));
+		vlog(b, VIO_LOG_WARN, "vhost-user: too many fds with %s", vio__vu_request_name(m->hdr.request));
 	if (r == -EPROTO)
 		vlog(b, VIO_LOG_ERR, "vhost-user: message version %u, expected 1", m->hdr.flags & VU_VERSION_MASK);
 	/* Too large: we cannot find the next message boundary without
@@ -526,7 +526,7 @@ static int recv_msg(struct vio_vu_backend *b, struct msg *m)
 	 * trustworthy. */
 	if (r == -EMSGSIZE)
 		vlog(b, VIO_LOG_ERR, "vhost-user: %s payload of %u bytes is too large",
-		     vu_request_name(m->hdr.request), m->hdr.size);
+		     vio__vu_request_name(m->hdr.request), m->hdr.size);
 	if (r) {
 		msg_close_fds(m);
 		return -ECONNRESET;
@@ -543,7 +543,7 @@ static int recv_msg(struct vio_vu_backend *b, struct msg *m)
 static int send_reply(struct vio_vu_backend *b, const struct msg *req, const void *payload,
 		      uint32_t size, const int *fds, unsigned nfds)
 {
-	int r = vu_send(b->sock, deadline_ns(b), req->hdr.request, VU_VERSION | VU_FLAG_REPLY,
+	int r = vio__vu_send(b->sock, deadline_ns(b), req->hdr.request, VU_VERSION | VU_FLAG_REPLY,
 			payload, size, fds, nfds);
 
 	if (r == -ETIMEDOUT)
@@ -566,7 +566,7 @@ static bool queue_ok(struct vio_vu_backend *b, const struct msg *m, uint32_t i)
 	if (i < nq(b))
 		return true;
 	vlog(b, VIO_LOG_ERR, "vhost-user: %s for queue %u, the device has %u",
-	     vu_request_name(m->hdr.request), i, nq(b));
+	     vio__vu_request_name(m->hdr.request), i, nq(b));
 	return false;
 }
 
@@ -628,7 +628,7 @@ static int do_set_mem_table(struct vio_vu_backend *b, struct msg *m)
 	const struct vu_mem_table *t = &m->p.mem;
 	int r = 0;
 
-	if (!vu_size_ok(&vu_request_row(VU_SET_MEM_TABLE)->size, m->hdr.size, &m->p)) {
+	if (!vio__vu_size_ok(&vio__vu_request_row(VU_SET_MEM_TABLE)->size, m->hdr.size, &m->p)) {
 		vlog(b, VIO_LOG_ERR, "vhost-user: SET_MEM_TABLE with %u regions in %u bytes",
 		     m->hdr.size >= 8 ? t->nregions : 0, m->hdr.size);
 		return -EINVAL;
@@ -744,7 +744,7 @@ static bool eventfd_semaphore(int fd)
  */
 static int vring_fd_ok(struct vio_vu_backend *b, const struct msg *m, int fd)
 {
-	const char *what = vu_request_name(m->hdr.request);
+	const char *what = vio__vu_request_name(m->hdr.request);
 	char path[48], link[32];
 	struct stat st;
 	ssize_t n;
@@ -783,7 +783,7 @@ static int do_vring_fd(struct vio_vu_backend *b, struct msg *m)
 
 	if (m->p.u64 & ~(uint64_t)(VU_VRING_IDX_MASK | VU_VRING_NOFD)) {
 		vlog(b, VIO_LOG_ERR, "vhost-user: %s with unknown bits %#llx",
-		     vu_request_name(m->hdr.request), (unsigned long long)m->p.u64);
+		     vio__vu_request_name(m->hdr.request), (unsigned long long)m->p.u64);
 		return -EINVAL;
 	}
 	if (!queue_ok(b, m, qi))
@@ -795,19 +795,19 @@ static int do_vring_fd(struct vio_vu_backend *b, struct msg *m)
 	pthread_mutex_lock(&vq->lock);
 	switch (m->hdr.request) {
 	case VU_SET_VRING_KICK:
-		vu_close_fd(&vq->kick_fd);
+		vio__vu_close_fd(&vq->kick_fd);
 		vq->kick_fd = fd;
 		vq->polling = nofd;
 		vq->started = true;
 		r = ring_start(b, qi);
 		break;
 	case VU_SET_VRING_CALL:
-		vu_close_fd(&vq->call_fd);
+		vio__vu_close_fd(&vq->call_fd);
 		vq->call_fd = fd;
 		break;
 	default:
 		pthread_mutex_lock(&b->backend_lock);   /* see vu_config_interrupt */
-		vu_close_fd(&vq->err_fd);
+		vio__vu_close_fd(&vq->err_fd);
 		vq->err_fd = fd;
 		pthread_mutex_unlock(&b->backend_lock);
 		break;
@@ -912,7 +912,7 @@ static int do_get_config(struct vio_vu_backend *b, struct msg *m)
 	struct vu_config c = m->p.config;
 	int r;
 
-	if (!vu_size_ok(&vu_request_row(VU_GET_CONFIG)->size, m->hdr.size, &m->p)) {
+	if (!vio__vu_size_ok(&vio__vu_request_row(VU_GET_CONFIG)->size, m->hdr.size, &m->p)) {
 		vlog(b, VIO_LOG_ERR, "vhost-user: GET_CONFIG of %u bytes in a %u-byte message",
 		     m->hdr.size >= VU_CONFIG_HDR ? c.size : 0, m->hdr.size);
 		c.size = 0;
@@ -933,7 +933,7 @@ static int do_set_config(struct vio_vu_backend *b, struct msg *m)
 	const struct vu_config *c = &m->p.config;
 	int r;
 
-	if (!vu_size_ok(&vu_request_row(VU_SET_CONFIG)->size, m->hdr.size, &m->p) || c->flags > 1) {
+	if (!vio__vu_size_ok(&vio__vu_request_row(VU_SET_CONFIG)->size, m->hdr.size, &m->p) || c->flags > 1) {
 		vlog(b, VIO_LOG_ERR, "vhost-user: malformed SET_CONFIG");
 		return -EINVAL;
 	}
@@ -1133,7 +1133,7 @@ static int handle(struct vio_vu_backend *b, struct msg *m)
 		return do_set_config(b, m);
 	case VU_SET_BACKEND_REQ_FD:
 		pthread_mutex_lock(&b->backend_lock);
-		vu_close_fd(&b->backend_fd);
+		vio__vu_close_fd(&b->backend_fd);
 		b->backend_fd = msg_take_fd(m, 0);
 		pthread_mutex_unlock(&b->backend_lock);
 		return 0;
@@ -1146,7 +1146,7 @@ static int handle(struct vio_vu_backend *b, struct msg *m)
 	case VU_GET_STATUS:
 		return reply_u64(b, m, d->status) ? -ECONNRESET : 1;
 	default:
-		vlog(b, VIO_LOG_ERR, "vhost-user: %s (%u) is not supported", vu_request_name(m->hdr.request),
+		vlog(b, VIO_LOG_ERR, "vhost-user: %s (%u) is not supported", vio__vu_request_name(m->hdr.request),
 		     m->hdr.request);
 		return -ENOTSUP;
 	}
@@ -1164,24 +1164,24 @@ int vio_vu_backend_dispatch(struct vio_vu_backend *b)
 		vio_vu_backend_detach(b);
 		return -ECONNRESET;
 	}
-	row = vu_request_row(m.hdr.request);
-	want_fds = vu_fds_expected(row, m.hdr.size, &m.p);
+	row = vio__vu_request_row(m.hdr.request);
+	want_fds = vio__vu_fds_expected(row, m.hdr.size, &m.p);
 	if (m.hdr.flags & ~(VU_VERSION_MASK | VU_FLAG_NEED_REPLY)) {
-		vlog(b, VIO_LOG_ERR, "vhost-user: %s with flags %#x", vu_request_name(m.hdr.request), m.hdr.flags);
+		vlog(b, VIO_LOG_ERR, "vhost-user: %s with flags %#x", vio__vu_request_name(m.hdr.request), m.hdr.flags);
 		r = -EINVAL;
-	} else if (row && row->size.rule == VU_SIZE_EXACT && !vu_size_ok(&row->size, m.hdr.size, &m.p)) {
+	} else if (row && row->size.rule == VU_SIZE_EXACT && !vio__vu_size_ok(&row->size, m.hdr.size, &m.p)) {
 		/* Sizes that depend on the payload (SET_MEM_TABLE, the
 		 * config messages) are checked by their handlers, with the
 		 * same rule, so the log line can name the fields. */
 		vlog(b, VIO_LOG_ERR, "vhost-user: %s with a %u-byte payload, expected %u",
-		     vu_request_name(m.hdr.request), m.hdr.size, row->size.min);
+		     vio__vu_request_name(m.hdr.request), m.hdr.size, row->size.min);
 		r = -EINVAL;
 	} else if (want_fds >= 0 && m.nfds != (unsigned)want_fds) {
-		vlog(b, VIO_LOG_ERR, "vhost-user: %s with %u fds, expected %d", vu_request_name(m.hdr.request),
+		vlog(b, VIO_LOG_ERR, "vhost-user: %s with %u fds, expected %d", vio__vu_request_name(m.hdr.request),
 		     m.nfds, want_fds);
 		r = -EINVAL;
-	} else if (!vu_feature_ok(row, b->protocol_features)) {
-		vlog(b, VIO_LOG_ERR, "vhost-user: %s without its protocol feature", vu_request_name(m.hdr.request));
+	} else if (!vio__vu_feature_ok(row, b->protocol_features)) {
+		vlog(b, VIO_LOG_ERR, "vhost-user: %s without its protocol feature", vio__vu_request_name(m.hdr.request));
 		r = -EPROTO;
 	} else {
 		r = handle(b, &m);
@@ -1320,7 +1320,7 @@ bool vio_vu_backend_queue_poll_for(struct vio_vu_backend *b, unsigned qi, uint64
 	if (ns > VIO_VU_POLL_MAX_NS)
 		ns = VIO_VU_POLL_MAX_NS;
 	set_kicks(b, qi, false);
-	start = vu_now_ns();
+	start = vio__vu_now_ns();
 	deadline = start + ns;
 	/* However busy the driver keeps the queue, the caller gets its
 	 * thread back: fixed when the call starts, not moved by buffers. */
@@ -1332,7 +1332,7 @@ bool vio_vu_backend_queue_poll_for(struct vio_vu_backend *b, unsigned qi, uint64
 		if (!live)
 			break;
 		if (r == POLL_TOOK || spins % 16 == 0) {
-			uint64_t now = vu_now_ns();
+			uint64_t now = vio__vu_now_ns();
 
 			/* Busy: keep polling. Only the device taking buffers
 			 * moves the window; buffers it leaves on the ring would
@@ -1438,8 +1438,8 @@ void vio_vu_backend_detach(struct vio_vu_backend *b)
 	b->owner = false;
 	all_unlock(b);
 	pthread_mutex_lock(&b->backend_lock);
-	vu_close_fd(&b->backend_fd);
-	vu_close_fd(&b->sock);
+	vio__vu_close_fd(&b->backend_fd);
+	vio__vu_close_fd(&b->sock);
 	pthread_mutex_unlock(&b->backend_lock);
 	if (b->cfg.queues_changed)
 		b->cfg.queues_changed(b->cfg.opaque);

@@ -15,14 +15,14 @@
 /* ------------------------------------------------------------------------ */
 /* Framing                                                                  */
 
-void vu_close_fd(int *fd)
+void vio__vu_close_fd(int *fd)
 {
 	if (*fd >= 0)
 		close(*fd);
 	*fd = -1;
 }
 
-void vu_fd_sink_take(struct vu_fd_sink *s, int fd)
+void vio__vu_fd_sink_take(struct vu_fd_sink *s, int fd)
 {
 	if (s && s->n < s->max)
 		s->fds[s->n] = fd;
@@ -32,14 +32,14 @@ void vu_fd_sink_take(struct vu_fd_sink *s, int fd)
 		s->n++;
 }
 
-void vu_fd_sink_close(struct vu_fd_sink *s)
+void vio__vu_fd_sink_close(struct vu_fd_sink *s)
 {
 	for (unsigned i = 0; i < s->n && i < s->max; i++)
-		vu_close_fd(&s->fds[i]);
+		vio__vu_close_fd(&s->fds[i]);
 	s->n = 0;
 }
 
-uint64_t vu_now_ns(void)
+uint64_t vio__vu_now_ns(void)
 {
 	struct timespec ts;
 
@@ -47,16 +47,16 @@ uint64_t vu_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-uint64_t vu_deadline_ns(int ms)
+uint64_t vio__vu_deadline_ns(int ms)
 {
-	return vu_now_ns() + (uint64_t)(ms > 0 ? ms : 0) * 1000000u;
+	return vio__vu_now_ns() + (uint64_t)(ms > 0 ? ms : 0) * 1000000u;
 }
 
-int vu_wait_fd(int fd, short events, uint64_t deadline)
+int vio__vu_wait_fd(int fd, short events, uint64_t deadline)
 {
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = events };
-		const uint64_t now = vu_now_ns();
+		const uint64_t now = vio__vu_now_ns();
 		uint64_t ms;
 		int r;
 
@@ -76,7 +76,7 @@ int vu_wait_fd(int fd, short events, uint64_t deadline)
 	}
 }
 
-int vu_send(int sock, uint64_t deadline, uint32_t req, uint32_t flags, const void *payload,
+int vio__vu_send(int sock, uint64_t deadline, uint32_t req, uint32_t flags, const void *payload,
 	    uint32_t size, const int *fds, unsigned nfds)
 {
 	struct vu_header h = { req, flags, size };
@@ -113,7 +113,7 @@ int vu_send(int sock, uint64_t deadline, uint32_t req, uint32_t flags, const voi
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			int r = vu_wait_fd(sock, POLLOUT, deadline);
+			int r = vio__vu_wait_fd(sock, POLLOUT, deadline);
 
 			if (r)
 				return r == -ETIMEDOUT ? r : -ECONNRESET;
@@ -141,7 +141,7 @@ static void take_fds(struct msghdr *mh, struct vu_fd_sink *sink)
 			int got;
 
 			memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			vu_fd_sink_take(sink, got);
+			vio__vu_fd_sink_take(sink, got);
 		}
 	}
 }
@@ -161,7 +161,7 @@ static ssize_t recv_some(int sock, void *buf, size_t len, int flags, struct vu_f
 	return n;
 }
 
-int vu_recv_full(int sock, void *buf, size_t len, uint64_t deadline, struct vu_fd_sink *sink)
+int vio__vu_recv_full(int sock, void *buf, size_t len, uint64_t deadline, struct vu_fd_sink *sink)
 {
 	uint8_t *p = buf;
 
@@ -171,7 +171,7 @@ int vu_recv_full(int sock, void *buf, size_t len, uint64_t deadline, struct vu_f
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			int r = vu_wait_fd(sock, POLLIN, deadline);
+			int r = vio__vu_wait_fd(sock, POLLIN, deadline);
 
 			if (r)
 				return r;
@@ -185,7 +185,7 @@ int vu_recv_full(int sock, void *buf, size_t len, uint64_t deadline, struct vu_f
 	return 0;
 }
 
-int vu_recv(int sock, struct vu_header *h, void *payload, size_t max, struct vu_fd_sink *sink,
+int vio__vu_recv(int sock, struct vu_header *h, void *payload, size_t max, struct vu_fd_sink *sink,
 	    uint64_t *deadline, int timeout_ms)
 {
 	size_t got = 0;
@@ -201,9 +201,9 @@ int vu_recv(int sock, struct vu_header *h, void *payload, size_t max, struct vu_
 		if (n <= 0)
 			return -ECONNRESET;
 		got = (size_t)n;
-		*deadline = vu_deadline_ns(timeout_ms);
+		*deadline = vio__vu_deadline_ns(timeout_ms);
 	}
-	r = vu_recv_full(sock, (uint8_t *)h + got, sizeof(*h) - got, *deadline, sink);
+	r = vio__vu_recv_full(sock, (uint8_t *)h + got, sizeof(*h) - got, *deadline, sink);
 	if (r)
 		return r;
 	if ((h->flags & VU_VERSION_MASK) != VU_VERSION)
@@ -211,7 +211,7 @@ int vu_recv(int sock, struct vu_header *h, void *payload, size_t max, struct vu_
 	if (h->size > max)
 		return -EMSGSIZE;
 	memset(payload, 0, max);
-	return vu_recv_full(sock, payload, h->size, *deadline, sink);
+	return vio__vu_recv_full(sock, payload, h->size, *deadline, sink);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -225,6 +225,7 @@ int vu_recv(int sock, struct vu_header *h, void *payload, size_t max, struct vu_
 #define MEM_TABLE { VU_SIZE_MEM_TABLE, 8 + sizeof(struct vu_mem_region), sizeof(struct vu_mem_table) }
 #define NONE VU_NO_FEATURE
 #define PF(f) VU_PROTOCOL_F_##f
+#define ROWS(a) (sizeof(a) / sizeof((a)[0]))
 
 /*
  * Rows in request order. Columns: request, name, payload size, fds with
@@ -234,7 +235,7 @@ int vu_recv(int sock, struct vu_header *h, void *payload, size_t max, struct vu_
  * SET_VRING_ENDIAN, VRING_KICK) keep the checks the backend made before
  * it refuses them as not supported.
  */
-const struct vu_request_row vu_requests[] = {
+const struct vu_request_row vio__vu_requests[] = {
 	{ VU_GET_FEATURES, "GET_FEATURES", NOTHING, VU_FDS_NONE, NONE, VU_REPLY_ALWAYS, U64, 0 },
 	{ VU_SET_FEATURES, "SET_FEATURES", U64, VU_FDS_NONE, NONE, VU_REPLY_ACK, NOTHING, 0 },
 	{ VU_SET_OWNER, "SET_OWNER", NOTHING, VU_FDS_NONE, NONE, VU_REPLY_ACK, NOTHING, 0 },
@@ -278,14 +279,14 @@ const struct vu_request_row vu_requests[] = {
 	{ VU_SET_STATUS, "SET_STATUS", U64, VU_FDS_NONE, PF(STATUS), VU_REPLY_ACK, NOTHING, 0 },
 	{ VU_GET_STATUS, "GET_STATUS", NOTHING, VU_FDS_NONE, PF(STATUS), VU_REPLY_ALWAYS, U64, 0 },
 };
-const unsigned vu_nrequests = sizeof(vu_requests) / sizeof(vu_requests[0]);
+const unsigned vio__vu_nrequests = ROWS(vio__vu_requests);
 
 /* Requests on the backend channel (backend to frontend). */
-const struct vu_request_row vu_backend_requests[] = {
+const struct vu_request_row vio__vu_backend_requests[] = {
 	{ VU_BACKEND_CONFIG_CHANGE_MSG, "CONFIG_CHANGE_MSG", NOTHING, VU_FDS_NONE, PF(CONFIG),
 	  VU_REPLY_ACK, NOTHING, 0 },
 };
-const unsigned vu_nbackend_requests = sizeof(vu_backend_requests) / sizeof(vu_backend_requests[0]);
+const unsigned vio__vu_nbackend_requests = ROWS(vio__vu_backend_requests);
 
 static const struct vu_request_row *find(const struct vu_request_row *rows, unsigned n, uint32_t req)
 {
@@ -295,32 +296,31 @@ static const struct vu_request_row *find(const struct vu_request_row *rows, unsi
 	return NULL;
 }
 
-const struct vu_request_row *vu_request_row(uint32_t req)
+const struct vu_request_row *vio__vu_request_row(uint32_t req)
 {
-	/* Rows are in request order, most at index req - 1 or a little below. */
-	return find(vu_requests, vu_nrequests, req);
+	return find(vio__vu_requests, vio__vu_nrequests, req);
 }
 
-const struct vu_request_row *vu_backend_request_row(uint32_t req)
+const struct vu_request_row *vio__vu_backend_request_row(uint32_t req)
 {
-	return find(vu_backend_requests, vu_nbackend_requests, req);
+	return find(vio__vu_backend_requests, vio__vu_nbackend_requests, req);
 }
 
-const char *vu_request_name(uint32_t req)
+const char *vio__vu_request_name(uint32_t req)
 {
-	const struct vu_request_row *r = vu_request_row(req);
+	const struct vu_request_row *r = vio__vu_request_row(req);
 
 	return r ? r->name : "unknown request";
 }
 
-const char *vu_backend_request_name(uint32_t req)
+const char *vio__vu_backend_request_name(uint32_t req)
 {
-	const struct vu_request_row *r = vu_backend_request_row(req);
+	const struct vu_request_row *r = vio__vu_backend_request_row(req);
 
 	return r ? r->name : "unknown request";
 }
 
-bool vu_size_ok(const struct vu_size *rule, uint32_t size, const union vu_payload *p)
+bool vio__vu_size_ok(const struct vu_size *rule, uint32_t size, const union vu_payload *p)
 {
 	switch (rule->rule) {
 	case VU_SIZE_EXACT:
@@ -338,7 +338,7 @@ bool vu_size_ok(const struct vu_size *rule, uint32_t size, const union vu_payloa
 	}
 }
 
-int vu_fds_expected(const struct vu_request_row *row, uint32_t size, const union vu_payload *p)
+int vio__vu_fds_expected(const struct vu_request_row *row, uint32_t size, const union vu_payload *p)
 {
 	if (!row)
 		return 0;
@@ -356,7 +356,7 @@ int vu_fds_expected(const struct vu_request_row *row, uint32_t size, const union
 	}
 }
 
-bool vu_feature_ok(const struct vu_request_row *row, uint64_t protocol_features)
+bool vio__vu_feature_ok(const struct vu_request_row *row, uint64_t protocol_features)
 {
 	return !row || row->feature == VU_NO_FEATURE || ((protocol_features >> row->feature) & 1);
 }

@@ -4,15 +4,15 @@
  * table of requests (what each may carry, what needs which protocol
  * feature, what is answered). Private to src/transport.
  *
- * Adding a request means one row in vu_requests[] (vhost_user_codec.c)
+ * Adding a request means one row in vio__vu_requests[] (vhost_user_codec.c)
  * and one handler on the side that serves it. The test peer in
  * tests/vhost_user/frontend.c keeps its own copy of all this on purpose:
  * a bug shared by both ends of a test is a bug no test sees.
  *
- * Deadlines are CLOCK_MONOTONIC nanoseconds (vu_now_ns); a deadline that
+ * Deadlines are CLOCK_MONOTONIC nanoseconds (vio__vu_now_ns); a deadline that
  * has passed times out without waiting. Sockets are read and written
  * with MSG_DONTWAIT and poll, so no call here blocks past its deadline
- * whatever the socket's O_NONBLOCK says, except vu_recv's unbounded wait
+ * whatever the socket's O_NONBLOCK says, except vio__vu_recv's unbounded wait
  * for the first byte of a message, which the caller asks for.
  */
 #ifndef VIO_VHOST_USER_CODEC_H
@@ -38,30 +38,30 @@ struct vu_fd_sink {
 	bool truncated;
 };
 
-void vu_fd_sink_take(struct vu_fd_sink *s, int fd);
+void vio__vu_fd_sink_take(struct vu_fd_sink *s, int fd);
 /* Closes what the sink kept and empties it. */
-void vu_fd_sink_close(struct vu_fd_sink *s);
+void vio__vu_fd_sink_close(struct vu_fd_sink *s);
 /* Closes *fd if open and sets it to -1. */
-void vu_close_fd(int *fd);
+void vio__vu_close_fd(int *fd);
 
-uint64_t vu_now_ns(void);
+uint64_t vio__vu_now_ns(void);
 /* now + ms milliseconds */
-uint64_t vu_deadline_ns(int ms);
+uint64_t vio__vu_deadline_ns(int ms);
 
 /* Waits for `events` on fd until the deadline: 0 (ready), -ETIMEDOUT,
  * -ECONNRESET (hung up or in error with nothing of `events`), or poll's
  * -errno. EINTR does not move the deadline. */
-int vu_wait_fd(int fd, short events, uint64_t deadline);
+int vio__vu_wait_fd(int fd, short events, uint64_t deadline);
 
 /* Sends one message (header, `size` payload bytes, up to VU_MAX_FDS fds
  * with the first byte), all of it, before the deadline: 0, -ETIMEDOUT (the
  * peer stopped reading), -ECONNRESET, or -EINVAL (size or nfds too large). */
-int vu_send(int sock, uint64_t deadline, uint32_t req, uint32_t flags, const void *payload,
+int vio__vu_send(int sock, uint64_t deadline, uint32_t req, uint32_t flags, const void *payload,
 	    uint32_t size, const int *fds, unsigned nfds);
 
 /* Reads exactly len bytes before the deadline; fds that come with them go
  * to the sink. 0, -ETIMEDOUT, -ECONNRESET (EOF or error), or poll's -errno. */
-int vu_recv_full(int sock, void *buf, size_t len, uint64_t deadline, struct vu_fd_sink *sink);
+int vio__vu_recv_full(int sock, void *buf, size_t len, uint64_t deadline, struct vu_fd_sink *sink);
 
 /*
  * Receives one message: the header, then the payload of the size it
@@ -73,7 +73,7 @@ int vu_recv_full(int sock, void *buf, size_t len, uint64_t deadline, struct vu_f
  * -EMSGSIZE (payload larger than max: the stream cannot be resynced); the
  * header is filled in whenever it was read.
  */
-int vu_recv(int sock, struct vu_header *h, void *payload, size_t max, struct vu_fd_sink *sink,
+int vio__vu_recv(int sock, struct vu_header *h, void *payload, size_t max, struct vu_fd_sink *sink,
 	    uint64_t *deadline, int timeout_ms);
 
 /* ------------------------------------------------------------------------ */
@@ -118,28 +118,28 @@ struct vu_request_row {
 };
 
 /* The rows: frontend-to-backend requests, and backend-channel requests. */
-extern const struct vu_request_row vu_requests[];
-extern const unsigned vu_nrequests;
-extern const struct vu_request_row vu_backend_requests[];
-extern const unsigned vu_nbackend_requests;
+extern const struct vu_request_row vio__vu_requests[];
+extern const unsigned vio__vu_nrequests;
+extern const struct vu_request_row vio__vu_backend_requests[];
+extern const unsigned vio__vu_nbackend_requests;
 
 /* The row of a request; NULL for one nobody here knows. */
-const struct vu_request_row *vu_request_row(uint32_t req);
-const struct vu_request_row *vu_backend_request_row(uint32_t req);
+const struct vu_request_row *vio__vu_request_row(uint32_t req);
+const struct vu_request_row *vio__vu_backend_request_row(uint32_t req);
 
 /* Names for log lines ("unknown request" when not in the table). */
-const char *vu_request_name(uint32_t req);
-const char *vu_backend_request_name(uint32_t req);
+const char *vio__vu_request_name(uint32_t req);
+const char *vio__vu_backend_request_name(uint32_t req);
 
 /* Does a payload of `size` bytes (its first bytes at p, zero-filled past
  * size) follow the rule? */
-bool vu_size_ok(const struct vu_size *rule, uint32_t size, const union vu_payload *p);
+bool vio__vu_size_ok(const struct vu_size *rule, uint32_t size, const union vu_payload *p);
 
 /* The number of fds a request must carry: exactly that many, or -1 for
  * "0 or 1". Unknown requests (row NULL) carry none. */
-int vu_fds_expected(const struct vu_request_row *row, uint32_t size, const union vu_payload *p);
+int vio__vu_fds_expected(const struct vu_request_row *row, uint32_t size, const union vu_payload *p);
 
 /* May the request be sent with these protocol features negotiated? */
-bool vu_feature_ok(const struct vu_request_row *row, uint64_t protocol_features);
+bool vio__vu_feature_ok(const struct vu_request_row *row, uint64_t protocol_features);
 
 #endif

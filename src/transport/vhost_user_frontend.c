@@ -88,10 +88,10 @@ static void flog(struct vio_vu_frontend *fe, enum vio_log_level level, const cha
 
 static int64_t now_ms(void)
 {
-	return (int64_t)(vu_now_ns() / 1000000u);
+	return (int64_t)(vio__vu_now_ns() / 1000000u);
 }
 
-/* A deadline of ours (now_ms) as the codec's (vu_now_ns). */
+/* A deadline of ours (now_ms) as the codec's (vio__vu_now_ns). */
 static uint64_t ns_of(int64_t ms)
 {
 	return (uint64_t)ms * 1000000u;
@@ -252,8 +252,8 @@ static void drop(struct vio_vu_frontend *fe, int err, const char *fmt, ...)
 	if (connected(fe))
 		flog(fe, err == -ECONNRESET ? VIO_LOG_WARN : VIO_LOG_ERR,
 		     "%s; connection dropped", why);
-	vu_close_fd(&fe->sock);
-	vu_close_fd(&fe->backend_fd);
+	vio__vu_close_fd(&fe->sock);
+	vio__vu_close_fd(&fe->backend_fd);
 	for (unsigned i = 0; i < VIO_VU_MAX_QUEUES; i++)
 		fe->queues[i].started = false;
 	fe->err = err;
@@ -354,33 +354,33 @@ static int recv_reply_checked(struct vio_vu_frontend *fe, int64_t deadline, uint
 	if (r == 0 && !connected(fe))
 		return fe->err;         /* the backend channel broke the stream */
 	if (r == 0)
-		r = vu_recv_full(fe->sock, &h, sizeof(h), ns_of(deadline), sink);
+		r = vio__vu_recv_full(fe->sock, &h, sizeof(h), ns_of(deadline), sink);
 	if (r == -ETIMEDOUT) {
-		drop(fe, r, "no reply to %s within %d ms", vu_request_name(req), fe->cfg.timeout_ms);
+		drop(fe, r, "no reply to %s within %d ms", vio__vu_request_name(req), fe->cfg.timeout_ms);
 		return r;
 	}
 	if (r) {
 		drop(fe, -ECONNRESET, "backend closed the connection waiting for the %s reply",
-		     vu_request_name(req));
+		     vio__vu_request_name(req));
 		return -ECONNRESET;
 	}
 	if ((h.flags & VU_VERSION_MASK) != VU_VERSION) {
-		drop(fe, -EPROTO, "%s reply has version %u, not 1", vu_request_name(req),
+		drop(fe, -EPROTO, "%s reply has version %u, not 1", vio__vu_request_name(req),
 		     h.flags & VU_VERSION_MASK);
 		return -EPROTO;
 	}
 	if (!(h.flags & VU_FLAG_REPLY) || (h.flags & ~(VU_VERSION_MASK | VU_FLAG_REPLY))) {
 		drop(fe, -EPROTO, "%s reply has flags %#x (REPLY missing or unknown bits)",
-		     vu_request_name(req), h.flags);
+		     vio__vu_request_name(req), h.flags);
 		return -EPROTO;
 	}
 	if (h.request != req) {
 		drop(fe, -EPROTO, "reply to request %u where %s (%u) was asked", h.request,
-		     vu_request_name(req), req);
+		     vio__vu_request_name(req), req);
 		return -EPROTO;
 	}
 	if (sink->n > max_fds) {
-		drop(fe, -EPROTO, "%s reply carried %u file descriptors", vu_request_name(req),
+		drop(fe, -EPROTO, "%s reply carried %u file descriptors", vio__vu_request_name(req),
 		     sink->n);
 		return -EPROTO;
 	}
@@ -392,22 +392,22 @@ static int recv_reply_checked(struct vio_vu_frontend *fe, int64_t deadline, uint
 		*size_ok = false;
 		size = VU_CONFIG_HDR;
 	} else if (h.size != size) {
-		drop(fe, -EPROTO, "%s reply has a %u-byte payload, expected %u", vu_request_name(req),
+		drop(fe, -EPROTO, "%s reply has a %u-byte payload, expected %u", vio__vu_request_name(req),
 		     h.size, size);
 		return -EPROTO;
 	} else if (size_ok) {
 		*size_ok = true;
 	}
-	r = vu_recv_full(fe->sock, payload, size, ns_of(deadline), sink);
+	r = vio__vu_recv_full(fe->sock, payload, size, ns_of(deadline), sink);
 	if (r == 0 && sink->n > max_fds)
 		r = -EPROTO;
 	if (r == -ETIMEDOUT) {
-		drop(fe, r, "the %s reply was not complete within %d ms", vu_request_name(req),
+		drop(fe, r, "the %s reply was not complete within %d ms", vio__vu_request_name(req),
 		     fe->cfg.timeout_ms);
 		return r;
 	}
 	if (r) {
-		drop(fe, r == -EPROTO ? r : -ECONNRESET, "%s reply payload: %s", vu_request_name(req),
+		drop(fe, r == -EPROTO ? r : -ECONNRESET, "%s reply payload: %s", vio__vu_request_name(req),
 		     r == -EPROTO ? "unexpected file descriptors" : vio_strerror(r));
 		return r == -EPROTO ? r : -ECONNRESET;
 	}
@@ -436,7 +436,7 @@ static int recv_reply_fds(struct vio_vu_frontend *fe, int64_t deadline, uint32_t
 				   size_ok, sink);
 
 	if (r)
-		vu_fd_sink_close(sink);
+		vio__vu_fd_sink_close(sink);
 	return r;
 }
 
@@ -463,7 +463,7 @@ struct exchange {
  */
 static int exchange(struct vio_vu_frontend *fe, const struct exchange *x)
 {
-	const struct vu_request_row *row = vu_request_row(x->req);
+	const struct vu_request_row *row = vio__vu_request_row(x->req);
 	const bool answered = row && row->reply == VU_REPLY_ALWAYS;
 	const bool ack = !answered && has_pf(fe, VU_PROTOCOL_F_REPLY_ACK);
 	uint64_t verdict = 0;
@@ -480,11 +480,11 @@ static int exchange(struct vio_vu_frontend *fe, const struct exchange *x)
 		return -ENOTCONN;
 	pthread_mutex_lock(&fe->lock);
 	deadline = now_ms() + fe->cfg.timeout_ms;
-	r = vu_send(fe->sock, ns_of(deadline), x->req, VU_VERSION | (ack ? VU_FLAG_NEED_REPLY : 0),
+	r = vio__vu_send(fe->sock, ns_of(deadline), x->req, VU_VERSION | (ack ? VU_FLAG_NEED_REPLY : 0),
 		    x->payload, x->size, x->fds, x->nfds);
 	if (r) {
 		r = r == -ETIMEDOUT ? r : -ECONNRESET;
-		drop(fe, r, "could not send %s: %s", vu_request_name(x->req), vio_strerror(r));
+		drop(fe, r, "could not send %s: %s", vio__vu_request_name(x->req), vio_strerror(r));
 	} else if (answered) {
 		r = recv_reply_fds(fe, deadline, x->req, &row->reply_size, row->reply_fds, x->reply,
 				   x->reply_size, x->size_ok, x->reply_fds);
@@ -493,7 +493,7 @@ static int exchange(struct vio_vu_frontend *fe, const struct exchange *x)
 				   NULL, NULL);
 		if (r == 0 && verdict) {
 			flog(fe, VIO_LOG_ERR, "the backend refused %s (%llu)",
-			     vu_request_name(x->req), (unsigned long long)verdict);
+			     vio__vu_request_name(x->req), (unsigned long long)verdict);
 			r = -EIO;
 		}
 	}
@@ -697,7 +697,7 @@ static bool ring_ready(const struct vio_vu_fe_queue *q)
 
 static void inflight_release(struct vio_vu_frontend *fe)
 {
-	vu_close_fd(&fe->inflight_fd);
+	vio__vu_close_fd(&fe->inflight_fd);
 	fe->inflight_size = fe->inflight_offset = 0;
 	fe->inflight_queues = fe->inflight_queue_size = 0;
 }
@@ -767,11 +767,11 @@ static int inflight_get(struct vio_vu_frontend *fe)
 	if (in.mmap_size == 0) {
 		flog(fe, VIO_LOG_INFO, "the backend keeps no inflight log%s",
 		     sink.n ? " (and sent an fd anyway: closed)" : "");
-		vu_fd_sink_close(&sink);
+		vio__vu_fd_sink_close(&sink);
 		return 0;
 	}
 	if (!inflight_reply_ok(fe, &in, sink.n, fd, qsize)) {
-		vu_fd_sink_close(&sink);
+		vio__vu_fd_sink_close(&sink);
 		return -EPROTO;
 	}
 	fe->inflight_fd = fd;
@@ -873,12 +873,12 @@ static void backend_msg(struct vio_vu_frontend *fe, int64_t outer)
 	uint64_t verdict = 0;
 	int r;
 
-	r = vu_recv(fe->backend_fd, &h, &p, sizeof(p), &fds, &ns, 0);
+	r = vio__vu_recv(fe->backend_fd, &h, &p, sizeof(p), &fds, &ns, 0);
 	if (r == -ECONNRESET) {
 		/* The backend may close its end; the main socket tells us
 		 * whether it is gone. */
 		flog(fe, VIO_LOG_WARN, "the backend closed its channel");
-		vu_close_fd(&fe->backend_fd);
+		vio__vu_close_fd(&fe->backend_fd);
 		return;
 	}
 	if (r) {
@@ -888,15 +888,15 @@ static void backend_msg(struct vio_vu_frontend *fe, int64_t outer)
 	}
 	if (fds.n)
 		flog(fe, VIO_LOG_WARN, "closed %u unexpected fds from the backend", fds.n);
-	row = vu_backend_request_row(h.request);
+	row = vio__vu_backend_request_row(h.request);
 	if (!row) {
 		flog(fe, VIO_LOG_WARN, "backend request %u not supported", h.request);
 		verdict = 1;
-	} else if (!vu_size_ok(&row->size, h.size, &p)) {
+	} else if (!vio__vu_size_ok(&row->size, h.size, &p)) {
 		flog(fe, VIO_LOG_WARN, "backend request %s with a %u-byte payload: refused",
 		     row->name, h.size);
 		verdict = 1;
-	} else if (!vu_feature_ok(row, fe->protocol_features)) {
+	} else if (!vio__vu_feature_ok(row, fe->protocol_features)) {
 		flog(fe, VIO_LOG_WARN, "backend request %s without its protocol feature: refused",
 		     row->name);
 		verdict = 1;
@@ -912,13 +912,13 @@ static void backend_msg(struct vio_vu_frontend *fe, int64_t outer)
 		return;
 	/* A backend that asks and does not read the answers fills the
 	 * channel: past the deadline it is as good as gone. */
-	r = vu_send(fe->backend_fd, ns_of(deadline), h.request, VU_VERSION | VU_FLAG_REPLY, &verdict,
+	r = vio__vu_send(fe->backend_fd, ns_of(deadline), h.request, VU_VERSION | VU_FLAG_REPLY, &verdict,
 		    sizeof(verdict), NULL, 0);
 	if (r == -ETIMEDOUT) {
 		drop(fe, r, "the backend does not read the replies on its channel");
 	} else if (r) {
 		flog(fe, VIO_LOG_WARN, "the backend closed its channel");
-		vu_close_fd(&fe->backend_fd);
+		vio__vu_close_fd(&fe->backend_fd);
 	}
 }
 
@@ -1607,8 +1607,8 @@ void vio_vu_frontend_disconnect(struct vio_vu_frontend *fe)
 {
 	int err = fe->err;
 
-	vu_close_fd(&fe->sock);
-	vu_close_fd(&fe->backend_fd);
+	vio__vu_close_fd(&fe->sock);
+	vio__vu_close_fd(&fe->backend_fd);
 	for (unsigned i = 0; i < VIO_VU_MAX_QUEUES; i++)
 		fe->queues[i].started = false;
 	fe->err = err;
@@ -1619,14 +1619,14 @@ void vio_vu_frontend_fini(struct vio_vu_frontend *fe)
 	vio_vu_frontend_disconnect(fe);
 	inflight_release(fe);
 	for (unsigned i = 0; i < VIO_VU_MAX_QUEUES; i++) {
-		vu_close_fd(&fe->queues[i].kick_fd);
-		vu_close_fd(&fe->queues[i].call_fd);
-		vu_close_fd(&fe->queues[i].err_fd);
+		vio__vu_close_fd(&fe->queues[i].kick_fd);
+		vio__vu_close_fd(&fe->queues[i].call_fd);
+		vio__vu_close_fd(&fe->queues[i].err_fd);
 	}
 	if (fe->mem)
 		munmap(fe->mem, fe->mem_len);
 	fe->mem = NULL;
-	vu_close_fd(&fe->mem_fd);
+	vio__vu_close_fd(&fe->mem_fd);
 	free(fe->chunk_map);
 	fe->chunk_map = NULL;
 	pthread_mutex_destroy(&fe->lock);
