@@ -112,7 +112,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "vhost_user_proto.h"
+#include "vhost_user_codec.h"
 #include "vio/core.h"
 #include "vio/drivers.h"
 #include "vio/transport.h"
@@ -451,7 +451,7 @@ static int recv_request(struct run *r, int sock, bool main)
 		(void)recv(sock, payload, h.size, MSG_DONTWAIT);
 	if (main) {
 		r->reach.requests++;
-		trace("  fe> %s%s, %u bytes, %u fds\n", vu_request_name(h.request),
+		trace("  fe> %s%s, %u bytes, %u fds\n", vio__vu_request_name(h.request),
 		      (h.flags & VU_FLAG_NEED_REPLY) ? " (needs a reply)" : "", h.size, nfds);
 		if (h.request == VU_SET_VRING_ADDR && r->fe.mem) {
 			/* Where the rings are, for writing seeds that use them. */

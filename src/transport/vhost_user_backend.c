@@ -28,16 +28,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "vio/transport/vhost_user_backend.h"
-#include "vhost_user_proto.h"
+#include "vhost_user_codec.h"
 
 /* Protocol features this backend implements. */
 #define OUR_PROTOCOL_FEATURES                                                        \
@@ -86,49 +84,11 @@ static void all_unlock(struct vio_vu_backend *b)
 		pthread_mutex_unlock(&b->queues[i].lock);
 }
 
-static void close_fd(int *fd)
-{
-	if (*fd >= 0)
-		close(*fd);
-	*fd = -1;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* When the frontend's time to finish a message or take a reply runs out,
  * counted from now. */
 static uint64_t deadline_ns(const struct vio_vu_backend *b)
 {
-	int ms = b->cfg.timeout_ms > 0 ? b->cfg.timeout_ms : VIO_VU_BACKEND_TIMEOUT_MS;
-
-	return now_ns() + (uint64_t)ms * 1000000u;
-}
-
-/* Waits for `events` on fd until the deadline, which stays where it was
- * set however often the wait is interrupted. 0: ready (or hung up or in
- * error, which the next read or write reports), -ETIMEDOUT, or poll's
- * error. */
-static int wait_fd(int fd, short events, uint64_t deadline)
-{
-	for (;;) {
-		struct pollfd p = { .fd = fd, .events = events };
-		uint64_t now = now_ns();
-		int r;
-
-		if (now >= deadline)
-			return -ETIMEDOUT;
-		r = poll(&p, 1, (int)((deadline - now + 999999u) / 1000000u));
-		if (r > 0)
-			return 0;
-		if (r < 0 && errno != EINTR)
-			return -errno;
-	}
+	return vio__vu_deadline_ns(b->cfg.timeout_ms > 0 ? b->cfg.timeout_ms : VIO_VU_BACKEND_TIMEOUT_MS);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -160,24 +120,21 @@ static void vu_interrupt(void *opaque, unsigned qi)
  */
 static void send_config_change(struct vio_vu_backend *b)
 {
-	struct vu_header h = { VU_BACKEND_CONFIG_CHANGE_MSG, VU_VERSION, 0 };
-	ssize_t n;
+	/* A deadline already passed: one try, no waiting. */
+	int r = vio__vu_send(b->backend_fd, 0, VU_BACKEND_CONFIG_CHANGE_MSG, VU_VERSION, NULL, 0, NULL, 0);
 
-	do {
-		n = send(b->backend_fd, &h, sizeof(h), MSG_NOSIGNAL | MSG_DONTWAIT);
-	} while (n < 0 && errno == EINTR);
-	if (n == (ssize_t)sizeof(h))
+	if (r == 0)
 		return;
-	if (n >= 0 || errno == EAGAIN || errno == EWOULDBLOCK) {
+	if (r == -ETIMEDOUT) {
 		/* Full, or (a partial message) out of step for good. */
 		vlog(b, VIO_LOG_ERR, "vhost-user: the frontend does not read the backend channel: "
 		     "dropping it");
-		close_fd(&b->backend_fd);
+		vio__vu_close_fd(&b->backend_fd);
 		if (b->sock >= 0)
 			shutdown(b->sock, SHUT_RDWR);
 		return;
 	}
-	vlog(b, VIO_LOG_WARN, "vhost-user: could not send CONFIG_CHANGE_MSG: %s", vio_strerror(-errno));
+	vlog(b, VIO_LOG_WARN, "vhost-user: could not send CONFIG_CHANGE_MSG: %s", vio_strerror(r));
 }
 
 /* Config change (or NEEDS_RESET): tell the frontend on the backend channel,
@@ -496,7 +453,7 @@ static uint32_t ring_stop(struct vio_vu_backend *b, unsigned qi)
 	}
 	vq->started = false;
 	vq->polling = false;
-	close_fd(&vq->kick_fd);
+	vio__vu_close_fd(&vq->kick_fd);
 	return vq->base;
 }
 
@@ -506,9 +463,9 @@ static void rings_reset(struct vio_vu_backend *b)
 		struct vio_vu_queue *vq = &b->queues[i];
 
 		ring_stop(b, i);
-		close_fd(&vq->call_fd);
+		vio__vu_close_fd(&vq->call_fd);
 		pthread_mutex_lock(&b->backend_lock);   /* see vu_config_interrupt */
-		close_fd(&vq->err_fd);
+		vio__vu_close_fd(&vq->err_fd);
 		pthread_mutex_unlock(&b->backend_lock);
 		vq->enabled = false;
 		vq->addr_set = false;
@@ -525,13 +482,13 @@ struct msg {
 	struct vu_header hdr;
 	union vu_payload p;
 	int fds[VU_MAX_FDS];
-	unsigned nfds;
+	unsigned nfds;          /* how many came (those past VU_MAX_FDS closed) */
 };
 
 static void msg_close_fds(struct msg *m)
 {
-	for (unsigned i = 0; i < m->nfds; i++)
-		close_fd(&m->fds[i]);
+	for (unsigned i = 0; i < m->nfds && i < VU_MAX_FDS; i++)
+		vio__vu_close_fd(&m->fds[i]);
 	m->nfds = 0;
 }
 
@@ -544,96 +501,35 @@ static int msg_take_fd(struct msg *m, unsigned i)
 	return fd;
 }
 
-/* Reads len bytes of a message that has started to arrive: they must all
- * come before the deadline. */
-static int read_full(struct vio_vu_backend *b, void *buf, size_t len, uint64_t deadline)
-{
-	uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = recv(b->sock, p, len, MSG_DONTWAIT);
-		int r;
-
-		if (n > 0) {
-			p += n;
-			len -= (size_t)n;
-			continue;
-		}
-		if (n == 0)
-			return -ECONNRESET;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return -ECONNRESET;
-		r = wait_fd(b->sock, POLLIN, deadline);
-		if (r == -ETIMEDOUT)
-			vlog(b, VIO_LOG_ERR, "vhost-user: the frontend stopped in the middle of a "
-			     "message: dropping it");
-		if (r)
-			return r;
-	}
-	return 0;
-}
-
-/* Reads one message: the header with its fds, then the payload. */
+/* Reads one message: waiting for it is unbounded, the rest of it must
+ * come within timeout_ms of its first byte. */
 static int recv_msg(struct vio_vu_backend *b, struct msg *m)
 {
-	char control[CMSG_SPACE(VU_MAX_FDS * sizeof(int))];
-	struct iovec iov = { &m->hdr, sizeof(m->hdr) };
-	struct msghdr mh = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = control, .msg_controllen = sizeof(control),
-	};
-	uint64_t deadline;
-	ssize_t n;
+	struct vu_fd_sink sink = { m->fds, VU_MAX_FDS, 0, false };
+	uint64_t deadline = 0;
+	int r;
 
-	m->nfds = 0;
-	do {
-		n = recvmsg(b->sock, &mh, MSG_CMSG_CLOEXEC);
-	} while (n < 0 && errno == EINTR);
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-			unsigned k = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-			int fds[VU_MAX_FDS];
-
-			memcpy(fds, CMSG_DATA(c), k * sizeof(int));
-			for (unsigned i = 0; i < k; i++) {
-				if (m->nfds < VU_MAX_FDS)
-					m->fds[m->nfds++] = fds[i];
-				else
-					close(fds[i]);
-			}
-		}
-	}
-	if (n <= 0)
-		goto broken;
-	/* The frontend may take its time before a message, not inside one. */
-	deadline = deadline_ns(b);
-	if ((mh.msg_flags & MSG_CTRUNC) || (size_t)n < sizeof(m->hdr)) {
-		if ((size_t)n < sizeof(m->hdr) &&
-		    read_full(b, (uint8_t *)&m->hdr + n, sizeof(m->hdr) - (size_t)n, deadline))
-			goto broken;
-		if (mh.msg_flags & MSG_CTRUNC)
-			vlog(b, VIO_LOG_WARN, "vhost-user: too many fds with %s", vu_request_name(m->hdr.request));
-	}
-	if ((m->hdr.flags & VU_VERSION_MASK) != VU_VERSION) {
+	r = vio__vu_recv(b->sock, &m->hdr, &m->p, sizeof(m->p), &sink,
+		    &deadline, b->cfg.timeout_ms > 0 ? b->cfg.timeout_ms : VIO_VU_BACKEND_TIMEOUT_MS);
+	m->nfds = sink.n;
+	if (r == -ETIMEDOUT)
+		vlog(b, VIO_LOG_ERR, "vhost-user: the frontend stopped in the middle of a "
+		     "message: dropping it");
+	if (sink.truncated && (r == 0 || r == -EPROTO || r == -EMSGSIZE))
+		vlog(b, VIO_LOG_WARN, "vhost-user: too many fds with %s", vio__vu_request_name(m->hdr.request));
+	if (r == -EPROTO)
 		vlog(b, VIO_LOG_ERR, "vhost-user: message version %u, expected 1", m->hdr.flags & VU_VERSION_MASK);
-		goto broken;
-	}
-	if (m->hdr.size > sizeof(m->p)) {
-		/* We cannot find the next message boundary without reading an
-		 * arbitrary amount: the stream is no longer trustworthy. */
+	/* Too large: we cannot find the next message boundary without
+	 * reading an arbitrary amount, so the stream is no longer
+	 * trustworthy. */
+	if (r == -EMSGSIZE)
 		vlog(b, VIO_LOG_ERR, "vhost-user: %s payload of %u bytes is too large",
-		     vu_request_name(m->hdr.request), m->hdr.size);
-		goto broken;
+		     vio__vu_request_name(m->hdr.request), m->hdr.size);
+	if (r) {
+		msg_close_fds(m);
+		return -ECONNRESET;
 	}
-	memset(&m->p, 0, sizeof(m->p));
-	if (read_full(b, &m->p, m->hdr.size, deadline))
-		goto broken;
 	return 0;
-broken:
-	msg_close_fds(m);
-	return -ECONNRESET;
 }
 
 /*
@@ -645,54 +541,13 @@ broken:
 static int send_reply(struct vio_vu_backend *b, const struct msg *req, const void *payload,
 		      uint32_t size, const int *fds, unsigned nfds)
 {
-	struct vu_header h = { req->hdr.request, VU_VERSION | VU_FLAG_REPLY, size };
-	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)payload, size } };
-	char control[CMSG_SPACE(sizeof(int))];
-	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = size ? 2 : 1 };
-	uint64_t deadline = deadline_ns(b);
+	int r = vio__vu_send(b->sock, deadline_ns(b), req->hdr.request, VU_VERSION | VU_FLAG_REPLY,
+			payload, size, fds, nfds);
 
-	if (nfds == 1) {
-		struct cmsghdr *c;
-
-		mh.msg_control = control;
-		mh.msg_controllen = sizeof(control);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), fds, sizeof(int));
-	}
-	while (mh.msg_iovlen) {
-		ssize_t n = sendmsg(b->sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-		int r;
-
-		if (n >= 0) {
-			/* The fd went with the first byte; the rest follows. */
-			mh.msg_control = NULL;
-			mh.msg_controllen = 0;
-			while (mh.msg_iovlen && (size_t)n >= mh.msg_iov->iov_len) {
-				n -= (ssize_t)mh.msg_iov->iov_len;
-				mh.msg_iov++;
-				mh.msg_iovlen--;
-			}
-			if (mh.msg_iovlen) {
-				mh.msg_iov->iov_base = (uint8_t *)mh.msg_iov->iov_base + n;
-				mh.msg_iov->iov_len -= (size_t)n;
-			}
-			continue;
-		}
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return -ECONNRESET;
-		r = wait_fd(b->sock, POLLOUT, deadline);
-		if (r == -ETIMEDOUT)
-			vlog(b, VIO_LOG_ERR, "vhost-user: the frontend does not read its replies: "
-			     "dropping it");
-		if (r)
-			return -ECONNRESET;
-	}
-	return 0;
+	if (r == -ETIMEDOUT)
+		vlog(b, VIO_LOG_ERR, "vhost-user: the frontend does not read its replies: "
+		     "dropping it");
+	return r ? -ECONNRESET : 0;
 }
 
 static int reply_u64(struct vio_vu_backend *b, const struct msg *req, uint64_t v)
@@ -703,59 +558,13 @@ static int reply_u64(struct vio_vu_backend *b, const struct msg *req, uint64_t v
 /* ------------------------------------------------------------------------ */
 /* Validation helpers                                                       */
 
-/* The payload size each request must have; -1: variable, checked by its
- * handler. */
-static int expected_size(uint32_t req)
-{
-	switch (req) {
-	case VU_GET_FEATURES: case VU_GET_PROTOCOL_FEATURES: case VU_SET_OWNER:
-	case VU_RESET_OWNER: case VU_GET_QUEUE_NUM: case VU_SET_BACKEND_REQ_FD:
-	case VU_RESET_DEVICE: case VU_GET_MAX_MEM_SLOTS: case VU_GET_STATUS:
-	case VU_SET_LOG_FD:
-		return 0;
-	case VU_SET_FEATURES: case VU_SET_PROTOCOL_FEATURES: case VU_SET_VRING_KICK:
-	case VU_SET_VRING_CALL: case VU_SET_VRING_ERR: case VU_SET_STATUS:
-	case VU_SET_LOG_BASE:
-		return sizeof(uint64_t);
-	case VU_SET_VRING_NUM: case VU_SET_VRING_BASE: case VU_GET_VRING_BASE:
-	case VU_SET_VRING_ENABLE: case VU_VRING_KICK: case VU_SET_VRING_ENDIAN:
-		return sizeof(struct vu_vring_state);
-	case VU_SET_VRING_ADDR:
-		return sizeof(struct vu_vring_addr);
-	case VU_ADD_MEM_REG: case VU_REM_MEM_REG:
-		return sizeof(struct vu_mem_single);
-	case VU_GET_INFLIGHT_FD: case VU_SET_INFLIGHT_FD:
-		return sizeof(struct vu_inflight);
-	default:
-		return -1;
-	}
-}
-
-/* How many fds the request carries: exactly this many, or -1 for "0 or 1"
- * (kick/call/err with or without NOFD). */
-static int expected_fds(const struct msg *m)
-{
-	switch (m->hdr.request) {
-	case VU_SET_MEM_TABLE:
-		return m->hdr.size >= 8 && m->p.mem.nregions <= VU_MEM_TABLE_MAX ? (int)m->p.mem.nregions : 0;
-	case VU_ADD_MEM_REG: case VU_SET_BACKEND_REQ_FD: case VU_SET_INFLIGHT_FD: case VU_SET_LOG_FD:
-		return 1;
-	case VU_SET_VRING_KICK: case VU_SET_VRING_CALL: case VU_SET_VRING_ERR:
-		return (m->p.u64 & VU_VRING_NOFD) ? 0 : 1;
-	case VU_REM_MEM_REG:
-		return -1;      /* 0, or 1 from older frontends (closed unused) */
-	default:
-		return 0;
-	}
-}
-
 /* Is queue index i valid? Logs if not. */
 static bool queue_ok(struct vio_vu_backend *b, const struct msg *m, uint32_t i)
 {
 	if (i < nq(b))
 		return true;
 	vlog(b, VIO_LOG_ERR, "vhost-user: %s for queue %u, the device has %u",
-	     vu_request_name(m->hdr.request), i, nq(b));
+	     vio__vu_request_name(m->hdr.request), i, nq(b));
 	return false;
 }
 
@@ -817,8 +626,7 @@ static int do_set_mem_table(struct vio_vu_backend *b, struct msg *m)
 	const struct vu_mem_table *t = &m->p.mem;
 	int r = 0;
 
-	if (m->hdr.size < 8 || t->nregions == 0 || t->nregions > VU_MEM_TABLE_MAX ||
-	    m->hdr.size != 8 + t->nregions * sizeof(struct vu_mem_region)) {
+	if (!vio__vu_size_ok(&vio__vu_request_row(VU_SET_MEM_TABLE)->size, m->hdr.size, &m->p)) {
 		vlog(b, VIO_LOG_ERR, "vhost-user: SET_MEM_TABLE with %u regions in %u bytes",
 		     m->hdr.size >= 8 ? t->nregions : 0, m->hdr.size);
 		return -EINVAL;
@@ -934,7 +742,7 @@ static bool eventfd_semaphore(int fd)
  */
 static int vring_fd_ok(struct vio_vu_backend *b, const struct msg *m, int fd)
 {
-	const char *what = vu_request_name(m->hdr.request);
+	const char *what = vio__vu_request_name(m->hdr.request);
 	char path[48], link[32];
 	struct stat st;
 	ssize_t n;
@@ -973,7 +781,7 @@ static int do_vring_fd(struct vio_vu_backend *b, struct msg *m)
 
 	if (m->p.u64 & ~(uint64_t)(VU_VRING_IDX_MASK | VU_VRING_NOFD)) {
 		vlog(b, VIO_LOG_ERR, "vhost-user: %s with unknown bits %#llx",
-		     vu_request_name(m->hdr.request), (unsigned long long)m->p.u64);
+		     vio__vu_request_name(m->hdr.request), (unsigned long long)m->p.u64);
 		return -EINVAL;
 	}
 	if (!queue_ok(b, m, qi))
@@ -985,19 +793,19 @@ static int do_vring_fd(struct vio_vu_backend *b, struct msg *m)
 	pthread_mutex_lock(&vq->lock);
 	switch (m->hdr.request) {
 	case VU_SET_VRING_KICK:
-		close_fd(&vq->kick_fd);
+		vio__vu_close_fd(&vq->kick_fd);
 		vq->kick_fd = fd;
 		vq->polling = nofd;
 		vq->started = true;
 		r = ring_start(b, qi);
 		break;
 	case VU_SET_VRING_CALL:
-		close_fd(&vq->call_fd);
+		vio__vu_close_fd(&vq->call_fd);
 		vq->call_fd = fd;
 		break;
 	default:
 		pthread_mutex_lock(&b->backend_lock);   /* see vu_config_interrupt */
-		close_fd(&vq->err_fd);
+		vio__vu_close_fd(&vq->err_fd);
 		vq->err_fd = fd;
 		pthread_mutex_unlock(&b->backend_lock);
 		break;
@@ -1102,7 +910,7 @@ static int do_get_config(struct vio_vu_backend *b, struct msg *m)
 	struct vu_config c = m->p.config;
 	int r;
 
-	if (m->hdr.size < VU_CONFIG_HDR || c.size > VU_CONFIG_MAX || m->hdr.size != VU_CONFIG_HDR + c.size) {
+	if (!vio__vu_size_ok(&vio__vu_request_row(VU_GET_CONFIG)->size, m->hdr.size, &m->p)) {
 		vlog(b, VIO_LOG_ERR, "vhost-user: GET_CONFIG of %u bytes in a %u-byte message",
 		     m->hdr.size >= VU_CONFIG_HDR ? c.size : 0, m->hdr.size);
 		c.size = 0;
@@ -1123,8 +931,7 @@ static int do_set_config(struct vio_vu_backend *b, struct msg *m)
 	const struct vu_config *c = &m->p.config;
 	int r;
 
-	if (m->hdr.size < VU_CONFIG_HDR || c->size > VU_CONFIG_MAX || m->hdr.size != VU_CONFIG_HDR + c->size ||
-	    c->flags > 1) {
+	if (!vio__vu_size_ok(&vio__vu_request_row(VU_SET_CONFIG)->size, m->hdr.size, &m->p) || c->flags > 1) {
 		vlog(b, VIO_LOG_ERR, "vhost-user: malformed SET_CONFIG");
 		return -EINVAL;
 	}
@@ -1324,7 +1131,7 @@ static int handle(struct vio_vu_backend *b, struct msg *m)
 		return do_set_config(b, m);
 	case VU_SET_BACKEND_REQ_FD:
 		pthread_mutex_lock(&b->backend_lock);
-		close_fd(&b->backend_fd);
+		vio__vu_close_fd(&b->backend_fd);
 		b->backend_fd = msg_take_fd(m, 0);
 		pthread_mutex_unlock(&b->backend_lock);
 		return 0;
@@ -1337,38 +1144,17 @@ static int handle(struct vio_vu_backend *b, struct msg *m)
 	case VU_GET_STATUS:
 		return reply_u64(b, m, d->status) ? -ECONNRESET : 1;
 	default:
-		vlog(b, VIO_LOG_ERR, "vhost-user: %s (%u) is not supported", vu_request_name(m->hdr.request),
+		vlog(b, VIO_LOG_ERR, "vhost-user: %s (%u) is not supported", vio__vu_request_name(m->hdr.request),
 		     m->hdr.request);
 		return -ENOTSUP;
 	}
 }
 
-/* Requests that need a protocol feature first. */
-static bool allowed(struct vio_vu_backend *b, const struct msg *m)
-{
-	uint64_t pf = b->protocol_features;
-	int need = -1;
-
-	switch (m->hdr.request) {
-	case VU_GET_PROTOCOL_FEATURES: case VU_SET_PROTOCOL_FEATURES:
-		return true;    /* legal before SET_FEATURES, by the spec */
-	case VU_GET_QUEUE_NUM: need = VU_PROTOCOL_F_MQ; break;
-	case VU_GET_CONFIG: case VU_SET_CONFIG: need = VU_PROTOCOL_F_CONFIG; break;
-	case VU_SET_BACKEND_REQ_FD: need = VU_PROTOCOL_F_BACKEND_REQ; break;
-	case VU_RESET_DEVICE: need = VU_PROTOCOL_F_RESET_DEVICE; break;
-	case VU_GET_MAX_MEM_SLOTS: case VU_ADD_MEM_REG: case VU_REM_MEM_REG:
-		need = VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS; break;
-	case VU_SET_STATUS: case VU_GET_STATUS: need = VU_PROTOCOL_F_STATUS; break;
-	case VU_GET_INFLIGHT_FD: case VU_SET_INFLIGHT_FD: need = VU_PROTOCOL_F_INFLIGHT_SHMFD; break;
-	default: return true;
-	}
-	return (pf >> need) & 1;
-}
-
 int vio_vu_backend_dispatch(struct vio_vu_backend *b)
 {
+	const struct vu_request_row *row;
 	struct msg m;
-	int want_size, want_fds, r;
+	int want_fds, r;
 
 	if (b->sock < 0)
 		return -ECONNRESET;
@@ -1376,21 +1162,24 @@ int vio_vu_backend_dispatch(struct vio_vu_backend *b)
 		vio_vu_backend_detach(b);
 		return -ECONNRESET;
 	}
-	want_size = expected_size(m.hdr.request);
-	want_fds = expected_fds(&m);
+	row = vio__vu_request_row(m.hdr.request);
+	want_fds = vio__vu_fds_expected(row, m.hdr.size, &m.p);
 	if (m.hdr.flags & ~(VU_VERSION_MASK | VU_FLAG_NEED_REPLY)) {
-		vlog(b, VIO_LOG_ERR, "vhost-user: %s with flags %#x", vu_request_name(m.hdr.request), m.hdr.flags);
+		vlog(b, VIO_LOG_ERR, "vhost-user: %s with flags %#x", vio__vu_request_name(m.hdr.request), m.hdr.flags);
 		r = -EINVAL;
-	} else if (want_size >= 0 && m.hdr.size != (uint32_t)want_size) {
-		vlog(b, VIO_LOG_ERR, "vhost-user: %s with a %u-byte payload, expected %d",
-		     vu_request_name(m.hdr.request), m.hdr.size, want_size);
+	} else if (row && row->size.rule == VU_SIZE_EXACT && !vio__vu_size_ok(&row->size, m.hdr.size, &m.p)) {
+		/* Sizes that depend on the payload (SET_MEM_TABLE, the
+		 * config messages) are checked by their handlers, with the
+		 * same rule, so the log line can name the fields. */
+		vlog(b, VIO_LOG_ERR, "vhost-user: %s with a %u-byte payload, expected %u",
+		     vio__vu_request_name(m.hdr.request), m.hdr.size, row->size.min);
 		r = -EINVAL;
 	} else if (want_fds >= 0 && m.nfds != (unsigned)want_fds) {
-		vlog(b, VIO_LOG_ERR, "vhost-user: %s with %u fds, expected %d", vu_request_name(m.hdr.request),
+		vlog(b, VIO_LOG_ERR, "vhost-user: %s with %u fds, expected %d", vio__vu_request_name(m.hdr.request),
 		     m.nfds, want_fds);
 		r = -EINVAL;
-	} else if (!allowed(b, &m)) {
-		vlog(b, VIO_LOG_ERR, "vhost-user: %s without its protocol feature", vu_request_name(m.hdr.request));
+	} else if (!vio__vu_feature_ok(row, b->protocol_features)) {
+		vlog(b, VIO_LOG_ERR, "vhost-user: %s without its protocol feature", vio__vu_request_name(m.hdr.request));
 		r = -EPROTO;
 	} else {
 		r = handle(b, &m);
@@ -1529,7 +1318,7 @@ bool vio_vu_backend_queue_poll_for(struct vio_vu_backend *b, unsigned qi, uint64
 	if (ns > VIO_VU_POLL_MAX_NS)
 		ns = VIO_VU_POLL_MAX_NS;
 	set_kicks(b, qi, false);
-	start = now_ns();
+	start = vio__vu_now_ns();
 	deadline = start + ns;
 	/* However busy the driver keeps the queue, the caller gets its
 	 * thread back: fixed when the call starts, not moved by buffers. */
@@ -1541,7 +1330,7 @@ bool vio_vu_backend_queue_poll_for(struct vio_vu_backend *b, unsigned qi, uint64
 		if (!live)
 			break;
 		if (r == POLL_TOOK || spins % 16 == 0) {
-			uint64_t now = now_ns();
+			uint64_t now = vio__vu_now_ns();
 
 			/* Busy: keep polling. Only the device taking buffers
 			 * moves the window; buffers it leaves on the ring would
@@ -1647,8 +1436,8 @@ void vio_vu_backend_detach(struct vio_vu_backend *b)
 	b->owner = false;
 	all_unlock(b);
 	pthread_mutex_lock(&b->backend_lock);
-	close_fd(&b->backend_fd);
-	close_fd(&b->sock);
+	vio__vu_close_fd(&b->backend_fd);
+	vio__vu_close_fd(&b->sock);
 	pthread_mutex_unlock(&b->backend_lock);
 	if (b->cfg.queues_changed)
 		b->cfg.queues_changed(b->cfg.opaque);

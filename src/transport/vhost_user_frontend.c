@@ -34,7 +34,7 @@
 
 #include "vio/inflight.h"
 #include "vio/transport/vhost_user_frontend.h"
-#include "vhost_user_proto.h"
+#include "vhost_user_codec.h"
 
 
 /* Protocol features we can use. */
@@ -82,24 +82,18 @@ static void flog(struct vio_vu_frontend *fe, enum vio_log_level level, const cha
 	fe->cfg.log(fe->cfg.log_opaque, level, msg);
 }
 
-/* Names of the requests we send, for log lines. */
-
 /* ------------------------------------------------------------------------ */
 /* Small helpers                                                            */
 
-static void close_fd(int *fd)
-{
-	if (*fd >= 0)
-		close(*fd);
-	*fd = -1;
-}
-
 static int64_t now_ms(void)
 {
-	struct timespec ts;
+	return (int64_t)(vio__vu_now_ns() / 1000000u);
+}
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+/* A deadline of ours (now_ms) as the codec's (vio__vu_now_ns). */
+static uint64_t ns_of(int64_t ms)
+{
+	return (uint64_t)ms * 1000000u;
 }
 
 static void signal_fd(int fd)
@@ -123,34 +117,6 @@ static bool drain_fd(int fd)
 	while ((n = read(fd, &v, sizeof(v))) < 0 && errno == EINTR)
 		;
 	return n == (ssize_t)sizeof(v);
-}
-
-/*
- * Waits until fd has `events` (POLLIN or POLLOUT), at most until the
- * deadline: 0, -ETIMEDOUT, or -ECONNRESET when the peer hung up. A
- * deadline already passed times out without looking: every wait here is
- * bounded from when its exchange began, whatever arrives meanwhile.
- */
-static int wait_fd(int fd, short events, int64_t deadline)
-{
-	for (;;) {
-		struct pollfd pfd = { fd, events, 0 };
-		const int64_t left = deadline - now_ms();
-		int r;
-
-		if (left <= 0)
-			return -ETIMEDOUT;
-		r = poll(&pfd, 1, left > INT32_MAX ? INT32_MAX : (int)left);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		if (r == 0)
-			return -ETIMEDOUT;
-		if (pfd.revents & events)
-			return 0;
-		return -ECONNRESET; /* POLLHUP or POLLERR, and nothing to do */
-	}
 }
 
 static bool has_pf(const struct vio_vu_frontend *fe, unsigned bit)
@@ -241,8 +207,8 @@ static void drop(struct vio_vu_frontend *fe, int err, const char *fmt, ...)
 	if (connected(fe))
 		flog(fe, err == -ECONNRESET ? VIO_LOG_WARN : VIO_LOG_ERR,
 		     "%s; connection dropped", why);
-	close_fd(&fe->sock);
-	close_fd(&fe->backend_fd);
+	vio__vu_close_fd(&fe->sock);
+	vio__vu_close_fd(&fe->backend_fd);
 	for (unsigned i = 0; i < VIO_VU_MAX_QUEUES; i++)
 		fe->queues[i].started = false;
 	fe->err = err;
@@ -250,134 +216,6 @@ static void drop(struct vio_vu_frontend *fe, int err, const char *fmt, ...)
 		fe->needs_reset = true;
 		fe->config_irq_pending = true;
 	}
-}
-
-/*
- * Sends one message with optional fds, all of it, before the deadline:
- * 0, -ETIMEDOUT (the backend stopped reading) or -ECONNRESET. Both our
- * sockets are written this way, so no send can block past its deadline.
- */
-static int send_msg(int sock, int64_t deadline, uint32_t req, uint32_t flags, const void *payload,
-		    uint32_t size, const int *fds, unsigned nfds)
-{
-	struct vu_header h = { req, flags, size };
-	uint8_t buf[sizeof(h) + sizeof(union vu_payload)];
-	char control[CMSG_SPACE(VU_MAX_FDS * sizeof(int))];
-	const size_t total = sizeof(h) + size;
-	struct iovec iov;
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	size_t done = 0;
-
-	if (size > sizeof(union vu_payload) || nfds > VU_MAX_FDS)
-		return -EINVAL;
-	memcpy(buf, &h, sizeof(h));
-	if (size)
-		memcpy(buf + sizeof(h), payload, size);
-	if (nfds) {
-		struct cmsghdr *c;
-
-		memset(control, 0, sizeof(control));
-		mh.msg_control = control;
-		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-		memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
-	}
-	while (done < total) {
-		ssize_t n;
-
-		iov.iov_base = buf + done;
-		iov.iov_len = total - done;
-		n = sendmsg(sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			int r = wait_fd(sock, POLLOUT, deadline);
-
-			if (r)
-				return r == -ETIMEDOUT ? r : -ECONNRESET;
-			continue;
-		}
-		if (n <= 0)
-			return -ECONNRESET;
-		done += (size_t)n;
-		/* The fds went with the first bytes. */
-		mh.msg_control = NULL;
-		mh.msg_controllen = 0;
-	}
-	return 0;
-}
-
-/* Where read_full puts the fds that come with a message: up to `max` are
- * kept in fds[] (the rest closed), all are counted in n. */
-struct fd_sink {
-	int *fds;
-	unsigned max;
-	unsigned n;
-};
-
-static void fd_sink_take(struct fd_sink *s, int fd)
-{
-	if (s && s->n < s->max)
-		s->fds[s->n] = fd;
-	else
-		close(fd);
-	if (s)
-		s->n++;
-}
-
-/* Closes what a sink kept (a reply that turned out wrong). */
-static void fd_sink_close(struct fd_sink *s)
-{
-	for (unsigned i = 0; i < s->n && i < s->max; i++)
-		close_fd(&s->fds[i]);
-	s->n = 0;
-}
-
-/*
- * Reads exactly len bytes from fd before the deadline. Fds that come with
- * them go to the sink (if given; else they are closed).
- */
-static int read_full(int fd, void *buf, size_t len, int64_t deadline, struct fd_sink *sink)
-{
-	uint8_t *p = buf;
-
-	while (len) {
-		char control[CMSG_SPACE(VU_MAX_FDS * sizeof(int))];
-		struct iovec iov = { p, len };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
-				     .msg_control = control, .msg_controllen = sizeof(control) };
-		ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			int r = wait_fd(fd, POLLIN, deadline);
-
-			if (r)
-				return r;
-			continue;
-		}
-		if (n < 0)
-			return -ECONNRESET;
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-				continue;
-			for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
-				int got;
-
-				memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-				fd_sink_take(sink, got);
-			}
-		}
-		if (n == 0)
-			return -ECONNRESET;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -461,7 +299,8 @@ static int wait_reply(struct vio_vu_frontend *fe, int64_t deadline)
 
 /* The checks of recv_reply_fds; fds that came are in sink either way. */
 static int recv_reply_checked(struct vio_vu_frontend *fe, int64_t deadline, uint32_t req,
-			      void *payload, uint32_t size, bool *size_ok, struct fd_sink *sink)
+			      const struct vu_size *rule, unsigned max_fds, void *payload,
+			      uint32_t size, bool *size_ok, struct vu_fd_sink *sink)
 {
 	struct vu_header h;
 	int r;
@@ -470,126 +309,146 @@ static int recv_reply_checked(struct vio_vu_frontend *fe, int64_t deadline, uint
 	if (r == 0 && !connected(fe))
 		return fe->err;         /* the backend channel broke the stream */
 	if (r == 0)
-		r = read_full(fe->sock, &h, sizeof(h), deadline, sink);
+		r = vio__vu_recv_full(fe->sock, &h, sizeof(h), ns_of(deadline), sink);
 	if (r == -ETIMEDOUT) {
-		drop(fe, r, "no reply to %s within %d ms", vu_request_name(req), fe->cfg.timeout_ms);
+		drop(fe, r, "no reply to %s within %d ms", vio__vu_request_name(req), fe->cfg.timeout_ms);
 		return r;
 	}
 	if (r) {
 		drop(fe, -ECONNRESET, "backend closed the connection waiting for the %s reply",
-		     vu_request_name(req));
+		     vio__vu_request_name(req));
 		return -ECONNRESET;
 	}
 	if ((h.flags & VU_VERSION_MASK) != VU_VERSION) {
-		drop(fe, -EPROTO, "%s reply has version %u, not 1", vu_request_name(req),
+		drop(fe, -EPROTO, "%s reply has version %u, not 1", vio__vu_request_name(req),
 		     h.flags & VU_VERSION_MASK);
 		return -EPROTO;
 	}
 	if (!(h.flags & VU_FLAG_REPLY) || (h.flags & ~(VU_VERSION_MASK | VU_FLAG_REPLY))) {
 		drop(fe, -EPROTO, "%s reply has flags %#x (REPLY missing or unknown bits)",
-		     vu_request_name(req), h.flags);
+		     vio__vu_request_name(req), h.flags);
 		return -EPROTO;
 	}
 	if (h.request != req) {
 		drop(fe, -EPROTO, "reply to request %u where %s (%u) was asked", h.request,
-		     vu_request_name(req), req);
+		     vio__vu_request_name(req), req);
 		return -EPROTO;
 	}
-	if (sink->n > sink->max) {
-		drop(fe, -EPROTO, "%s reply carried %u file descriptors", vu_request_name(req),
+	if (sink->n > max_fds) {
+		drop(fe, -EPROTO, "%s reply carried %u file descriptors", vio__vu_request_name(req),
 		     sink->n);
 		return -EPROTO;
 	}
-	if (size_ok && h.size == VU_CONFIG_HDR && size != VU_CONFIG_HDR) {
+	/* A config reply has the size asked for, or only its header: the
+	 * backend's way to refuse. The table's rule is checked on the
+	 * payload too once it is read (config_get compares the fields). */
+	if (rule->rule == VU_SIZE_CONFIG && size_ok && h.size == VU_CONFIG_HDR &&
+	    size != VU_CONFIG_HDR) {
 		*size_ok = false;
 		size = VU_CONFIG_HDR;
 	} else if (h.size != size) {
-		drop(fe, -EPROTO, "%s reply has a %u-byte payload, expected %u", vu_request_name(req),
+		drop(fe, -EPROTO, "%s reply has a %u-byte payload, expected %u", vio__vu_request_name(req),
 		     h.size, size);
 		return -EPROTO;
 	} else if (size_ok) {
 		*size_ok = true;
 	}
-	r = read_full(fe->sock, payload, size, deadline, sink);
-	if (r == 0 && sink->n > sink->max)
+	r = vio__vu_recv_full(fe->sock, payload, size, ns_of(deadline), sink);
+	if (r == 0 && sink->n > max_fds)
 		r = -EPROTO;
 	if (r == -ETIMEDOUT) {
-		drop(fe, r, "the %s reply was not complete within %d ms", vu_request_name(req),
+		drop(fe, r, "the %s reply was not complete within %d ms", vio__vu_request_name(req),
 		     fe->cfg.timeout_ms);
 		return r;
 	}
 	if (r) {
-		drop(fe, r == -EPROTO ? r : -ECONNRESET, "%s reply payload: %s", vu_request_name(req),
+		drop(fe, r == -EPROTO ? r : -ECONNRESET, "%s reply payload: %s", vio__vu_request_name(req),
 		     r == -EPROTO ? "unexpected file descriptors" : vio_strerror(r));
 		return r == -EPROTO ? r : -ECONNRESET;
 	}
 	return 0;
 }
 
+/* REPLY_ACK's verdict: a u64, no fds. */
+static const struct vu_size verdict_size = { VU_SIZE_EXACT, sizeof(uint64_t), sizeof(uint64_t) };
+
 /*
- * Reads the reply to `req`: exactly `size` payload bytes into `payload`.
- * For GET_CONFIG (size_ok != NULL) a 12-byte reply is also accepted: the
+ * Reads the reply to `req` into `payload` (`size` bytes): its payload and
+ * fds as the table says (rule, max_fds), checked as it arrives. For
+ * GET_CONFIG (size_ok != NULL) a 12-byte reply is also accepted: the
  * backend's way to say it refused, reported through *size_ok = false.
- * Fds: a reply may carry up to fds->max of them, kept in fds->fds (how
- * many in fds->n); without `fds`, none. Anything else wrong drops the
+ * Fds the reply carries are kept in fds->fds (how many in fds->n);
+ * without `fds`, there may be none. Anything else wrong drops the
  * connection and closes the fds.
  */
 static int recv_reply_fds(struct vio_vu_frontend *fe, int64_t deadline, uint32_t req,
-			  void *payload, uint32_t size, bool *size_ok, struct fd_sink *fds)
+			  const struct vu_size *rule, unsigned max_fds, void *payload, uint32_t size,
+			  bool *size_ok, struct vu_fd_sink *fds)
 {
-	struct fd_sink none = { NULL, 0, 0 };
-	struct fd_sink *sink = fds ? fds : &none;
-	int r = recv_reply_checked(fe, deadline, req, payload, size, size_ok, sink);
+	struct vu_fd_sink none = { NULL, 0, 0, false };
+	struct vu_fd_sink *sink = fds ? fds : &none;
+	int r = recv_reply_checked(fe, deadline, req, rule, fds ? max_fds : 0, payload, size,
+				   size_ok, sink);
 
 	if (r)
-		fd_sink_close(sink);
+		vio__vu_fd_sink_close(sink);
 	return r;
 }
 
-/* What one exchange sends, and what it expects back. */
+/* What one exchange sends, and where its reply goes (requests the table
+ * says are answered: VU_REPLY_ALWAYS). */
 struct exchange {
 	uint32_t req;
 	const void *payload;            /* what we send */
 	uint32_t size;
 	const int *fds;
 	unsigned nfds;
-	void *reply;                    /* NULL: no reply of its own */
+	void *reply;                    /* VU_REPLY_ALWAYS: the reply's payload */
 	uint32_t reply_size;
 	bool *size_ok;                  /* GET_CONFIG: see recv_reply_fds */
-	struct fd_sink *reply_fds;      /* fds the reply may carry */
+	struct vu_fd_sink *reply_fds;   /* fds the reply may carry */
 };
 
 /*
  * One exchange, under the lock and within one deadline fixed now: sends
- * req and, when `reply` is given, reads its reply. Without a reply of its
- * own, with REPLY_ACK, the message asks for the backend's verdict:
- * non-zero is -EIO (refused; the connection stays). Without REPLY_ACK a
- * refusal cannot be seen.
+ * req and, when the table says it is answered, reads its reply. Without a
+ * reply of its own, with REPLY_ACK, the message asks for the backend's
+ * verdict: non-zero is -EIO (refused; the connection stays). Without
+ * REPLY_ACK a refusal cannot be seen.
  */
 static int exchange(struct vio_vu_frontend *fe, const struct exchange *x)
 {
-	const bool ack = !x->reply && has_pf(fe, VU_PROTOCOL_F_REPLY_ACK);
+	const struct vu_request_row *row = vio__vu_request_row(x->req);
+	const bool answered = row && row->reply == VU_REPLY_ALWAYS;
+	const bool ack = !answered && has_pf(fe, VU_PROTOCOL_F_REPLY_ACK);
 	uint64_t verdict = 0;
 	int64_t deadline;
 	int r;
 
+	/* Our own calls must match the table: a reply buffer for exactly
+	 * the requests that are answered, of the size they are answered. */
+	if (!row || answered != (x->reply != NULL) ||
+	    (answered && row->reply_size.rule == VU_SIZE_EXACT &&
+	     x->reply_size != row->reply_size.min))
+		return -EINVAL;
 	if (!connected(fe))
 		return -ENOTCONN;
 	pthread_mutex_lock(&fe->lock);
 	deadline = now_ms() + fe->cfg.timeout_ms;
-	r = send_msg(fe->sock, deadline, x->req, VU_VERSION | (ack ? VU_FLAG_NEED_REPLY : 0),
-		     x->payload, x->size, x->fds, x->nfds);
+	r = vio__vu_send(fe->sock, ns_of(deadline), x->req, VU_VERSION | (ack ? VU_FLAG_NEED_REPLY : 0),
+		    x->payload, x->size, x->fds, x->nfds);
 	if (r) {
 		r = r == -ETIMEDOUT ? r : -ECONNRESET;
-		drop(fe, r, "could not send %s: %s", vu_request_name(x->req), vio_strerror(r));
-	} else if (x->reply) {
-		r = recv_reply_fds(fe, deadline, x->req, x->reply, x->reply_size, x->size_ok,
-				   x->reply_fds);
+		drop(fe, r, "could not send %s: %s", vio__vu_request_name(x->req), vio_strerror(r));
+	} else if (answered) {
+		r = recv_reply_fds(fe, deadline, x->req, &row->reply_size, row->reply_fds, x->reply,
+				   x->reply_size, x->size_ok, x->reply_fds);
 	} else if (ack) {
-		r = recv_reply_fds(fe, deadline, x->req, &verdict, sizeof(verdict), NULL, NULL);
+		r = recv_reply_fds(fe, deadline, x->req, &verdict_size, 0, &verdict, sizeof(verdict),
+				   NULL, NULL);
 		if (r == 0 && verdict) {
 			flog(fe, VIO_LOG_ERR, "the backend refused %s (%llu)",
-			     vu_request_name(x->req), (unsigned long long)verdict);
+			     vio__vu_request_name(x->req), (unsigned long long)verdict);
 			r = -EIO;
 		}
 	}
@@ -793,7 +652,7 @@ static bool ring_ready(const struct vio_vu_fe_queue *q)
 
 static void inflight_release(struct vio_vu_frontend *fe)
 {
-	close_fd(&fe->inflight_fd);
+	vio__vu_close_fd(&fe->inflight_fd);
 	fe->inflight_size = fe->inflight_offset = 0;
 	fe->inflight_queues = fe->inflight_queue_size = 0;
 }
@@ -847,7 +706,7 @@ static int inflight_get(struct vio_vu_frontend *fe)
 	const unsigned qsize = largest_ring(fe);
 	struct vu_inflight in;
 	int fd = -1;
-	struct fd_sink sink = { &fd, 1, 0 };
+	struct vu_fd_sink sink = { &fd, 1, 0, false };
 	int r;
 
 	if (qsize == 0)
@@ -863,11 +722,11 @@ static int inflight_get(struct vio_vu_frontend *fe)
 	if (in.mmap_size == 0) {
 		flog(fe, VIO_LOG_INFO, "the backend keeps no inflight log%s",
 		     sink.n ? " (and sent an fd anyway: closed)" : "");
-		fd_sink_close(&sink);
+		vio__vu_fd_sink_close(&sink);
 		return 0;
 	}
 	if (!inflight_reply_ok(fe, &in, sink.n, fd, qsize)) {
-		fd_sink_close(&sink);
+		vio__vu_fd_sink_close(&sink);
 		return -EPROTO;
 	}
 	fe->inflight_fd = fd;
@@ -961,22 +820,20 @@ static void backend_msg(struct vio_vu_frontend *fe, int64_t outer)
 {
 	const int64_t own = now_ms() + fe->cfg.timeout_ms;
 	const int64_t deadline = own < outer ? own : outer;
+	uint64_t ns = ns_of(deadline);
 	union vu_payload p;
 	struct vu_header h = { 0, 0, 0 };       /* named in the log even if cut short */
-	struct fd_sink fds = { NULL, 0, 0 };   /* none expected: count and close */
+	struct vu_fd_sink fds = { NULL, 0, 0, false }; /* none expected: count and close */
+	const struct vu_request_row *row;
 	uint64_t verdict = 0;
 	int r;
 
-	r = read_full(fe->backend_fd, &h, sizeof(h), deadline, &fds);
-	if (r == 0 && ((h.flags & VU_VERSION_MASK) != VU_VERSION || h.size > sizeof(p)))
-		r = -EPROTO;
-	if (r == 0)
-		r = read_full(fe->backend_fd, &p, h.size, deadline, &fds);
+	r = vio__vu_recv(fe->backend_fd, &h, &p, sizeof(p), &fds, &ns, 0);
 	if (r == -ECONNRESET) {
 		/* The backend may close its end; the main socket tells us
 		 * whether it is gone. */
 		flog(fe, VIO_LOG_WARN, "the backend closed its channel");
-		close_fd(&fe->backend_fd);
+		vio__vu_close_fd(&fe->backend_fd);
 		return;
 	}
 	if (r) {
@@ -986,27 +843,37 @@ static void backend_msg(struct vio_vu_frontend *fe, int64_t outer)
 	}
 	if (fds.n)
 		flog(fe, VIO_LOG_WARN, "closed %u unexpected fds from the backend", fds.n);
-	switch (h.request) {
-	case VU_BACKEND_CONFIG_CHANGE_MSG:
-		fe->config_generation++;
-		fe->config_irq_pending = true;
-		break;
-	default:
+	row = vio__vu_backend_request_row(h.request);
+	if (!row) {
 		flog(fe, VIO_LOG_WARN, "backend request %u not supported", h.request);
 		verdict = 1;
-		break;
+	} else if (!vio__vu_size_ok(&row->size, h.size, &p)) {
+		flog(fe, VIO_LOG_WARN, "backend request %s with a %u-byte payload: refused",
+		     row->name, h.size);
+		verdict = 1;
+	} else if (!vio__vu_feature_ok(row, fe->protocol_features)) {
+		flog(fe, VIO_LOG_WARN, "backend request %s without its protocol feature: refused",
+		     row->name);
+		verdict = 1;
+	} else {
+		switch (h.request) {
+		case VU_BACKEND_CONFIG_CHANGE_MSG:
+			fe->config_generation++;
+			fe->config_irq_pending = true;
+			break;
+		}
 	}
 	if (!(h.flags & VU_FLAG_NEED_REPLY) || !has_pf(fe, VU_PROTOCOL_F_REPLY_ACK))
 		return;
 	/* A backend that asks and does not read the answers fills the
 	 * channel: past the deadline it is as good as gone. */
-	r = send_msg(fe->backend_fd, deadline, h.request, VU_VERSION | VU_FLAG_REPLY, &verdict,
-		     sizeof(verdict), NULL, 0);
+	r = vio__vu_send(fe->backend_fd, ns_of(deadline), h.request, VU_VERSION | VU_FLAG_REPLY, &verdict,
+		    sizeof(verdict), NULL, 0);
 	if (r == -ETIMEDOUT) {
 		drop(fe, r, "the backend does not read the replies on its channel");
 	} else if (r) {
 		flog(fe, VIO_LOG_WARN, "the backend closed its channel");
-		close_fd(&fe->backend_fd);
+		vio__vu_close_fd(&fe->backend_fd);
 	}
 }
 
@@ -1695,8 +1562,8 @@ void vio_vu_frontend_disconnect(struct vio_vu_frontend *fe)
 {
 	int err = fe->err;
 
-	close_fd(&fe->sock);
-	close_fd(&fe->backend_fd);
+	vio__vu_close_fd(&fe->sock);
+	vio__vu_close_fd(&fe->backend_fd);
 	for (unsigned i = 0; i < VIO_VU_MAX_QUEUES; i++)
 		fe->queues[i].started = false;
 	fe->err = err;
@@ -1707,14 +1574,14 @@ void vio_vu_frontend_fini(struct vio_vu_frontend *fe)
 	vio_vu_frontend_disconnect(fe);
 	inflight_release(fe);
 	for (unsigned i = 0; i < VIO_VU_MAX_QUEUES; i++) {
-		close_fd(&fe->queues[i].kick_fd);
-		close_fd(&fe->queues[i].call_fd);
-		close_fd(&fe->queues[i].err_fd);
+		vio__vu_close_fd(&fe->queues[i].kick_fd);
+		vio__vu_close_fd(&fe->queues[i].call_fd);
+		vio__vu_close_fd(&fe->queues[i].err_fd);
 	}
 	if (fe->mem)
 		munmap(fe->mem, fe->mem_len);
 	fe->mem = NULL;
-	close_fd(&fe->mem_fd);
+	vio__vu_close_fd(&fe->mem_fd);
 	vio__dma_arena_fini(&fe->dma);
 	pthread_mutex_destroy(&fe->lock);
 }

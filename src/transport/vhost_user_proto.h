@@ -4,7 +4,8 @@
  *
  * Messages are a 12-byte header (request, flags, payload size) and a
  * payload whose layout depends on the request; file descriptors travel as
- * SCM_RIGHTS ancillary data. All numbers are in host byte order.
+ * SCM_RIGHTS ancillary data. All numbers are in host byte order. What
+ * each request may carry, and its name, are in vhost_user_codec.c.
  */
 #ifndef VIO_VHOST_USER_PROTO_H
 #define VIO_VHOST_USER_PROTO_H
@@ -156,30 +157,5 @@ union vu_payload {
 	struct vu_config config;
 	struct vu_inflight inflight;
 };
-
-/* The request's name, for log lines. */
-static inline const char *vu_request_name(uint32_t r)
-{
-	static const char *const names[VU_REQUEST_MAX] = {
-		[VU_GET_FEATURES] = "GET_FEATURES", [VU_SET_FEATURES] = "SET_FEATURES",
-		[VU_SET_OWNER] = "SET_OWNER", [VU_RESET_OWNER] = "RESET_OWNER",
-		[VU_SET_MEM_TABLE] = "SET_MEM_TABLE", [VU_SET_LOG_BASE] = "SET_LOG_BASE",
-		[VU_SET_LOG_FD] = "SET_LOG_FD", [VU_SET_VRING_NUM] = "SET_VRING_NUM",
-		[VU_SET_VRING_ADDR] = "SET_VRING_ADDR", [VU_SET_VRING_BASE] = "SET_VRING_BASE",
-		[VU_GET_VRING_BASE] = "GET_VRING_BASE", [VU_SET_VRING_KICK] = "SET_VRING_KICK",
-		[VU_SET_VRING_CALL] = "SET_VRING_CALL", [VU_SET_VRING_ERR] = "SET_VRING_ERR",
-		[VU_GET_PROTOCOL_FEATURES] = "GET_PROTOCOL_FEATURES",
-		[VU_SET_PROTOCOL_FEATURES] = "SET_PROTOCOL_FEATURES",
-		[VU_GET_QUEUE_NUM] = "GET_QUEUE_NUM", [VU_SET_VRING_ENABLE] = "SET_VRING_ENABLE",
-		[VU_SET_BACKEND_REQ_FD] = "SET_BACKEND_REQ_FD", [VU_GET_CONFIG] = "GET_CONFIG",
-		[VU_SET_CONFIG] = "SET_CONFIG", [VU_GET_INFLIGHT_FD] = "GET_INFLIGHT_FD",
-		[VU_SET_INFLIGHT_FD] = "SET_INFLIGHT_FD", [VU_RESET_DEVICE] = "RESET_DEVICE",
-		[VU_VRING_KICK] = "VRING_KICK", [VU_GET_MAX_MEM_SLOTS] = "GET_MAX_MEM_SLOTS",
-		[VU_ADD_MEM_REG] = "ADD_MEM_REG", [VU_REM_MEM_REG] = "REM_MEM_REG",
-		[VU_SET_STATUS] = "SET_STATUS", [VU_GET_STATUS] = "GET_STATUS",
-	};
-
-	return r < VU_REQUEST_MAX && names[r] ? names[r] : "unknown request";
-}
 
 #endif
