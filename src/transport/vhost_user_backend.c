@@ -48,19 +48,15 @@
 /* Logging                                                                  */
 
 static void vlog(struct vio_vu_backend *b, enum vio_log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+	VIO_PRINTF(3, 4);
 
 static void vlog(struct vio_vu_backend *b, enum vio_log_level level, const char *fmt, ...)
 {
-	char msg[256];
 	va_list ap;
 
-	if (!b->cfg.log)
-		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vio_vlogf(b->cfg.log, b->cfg.log_opaque, level, NULL, fmt, ap);
 	va_end(ap);
-	b->cfg.log(b->cfg.log_opaque, level, msg);
 }
 
 

@@ -65,21 +65,15 @@ static struct vio_vu_frontend *fe_of(struct vio_device *vdev)
 /* Logging                                                                  */
 
 static void flog(struct vio_vu_frontend *fe, enum vio_log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+	VIO_PRINTF(3, 4);
 
 static void flog(struct vio_vu_frontend *fe, enum vio_log_level level, const char *fmt, ...)
 {
-	static const char prefix[] = "vhost-user frontend: ";
-	char msg[256];
 	va_list ap;
 
-	if (!fe->cfg.log)
-		return;
-	memcpy(msg, prefix, sizeof(prefix));
 	va_start(ap, fmt);
-	vsnprintf(msg + sizeof(prefix) - 1, sizeof(msg) - (sizeof(prefix) - 1), fmt, ap);
+	vio_vlogf(fe->cfg.log, fe->cfg.log_opaque, level, "vhost-user frontend: ", fmt, ap);
 	va_end(ap);
-	fe->cfg.log(fe->cfg.log_opaque, level, msg);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -202,7 +196,7 @@ static void drop(struct vio_vu_frontend *fe, int err, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(why, sizeof(why), fmt, ap);
+	vio_vformat(why, sizeof(why), fmt, ap);
 	va_end(ap);
 	if (connected(fe))
 		flog(fe, err == -ECONNRESET ? VIO_LOG_WARN : VIO_LOG_ERR,
