@@ -138,7 +138,9 @@ static inline int vio_vu_backend_fd(const struct vio_vu_backend *b) { return b->
 int vio_vu_backend_dispatch(struct vio_vu_backend *b);
 
 /* Queue qi's kick eventfd, or -1. Takes the queue's lock: not to be
- * called while holding it (vio_vu_backend_queue_lock). */
+ * called while holding it (vio_vu_backend_queue_lock). The backend closes
+ * it when the frontend replaces it or the ring stops; a caller that polls
+ * it with epoll should register a dup() of its own. */
 int vio_vu_backend_kick_fd(struct vio_vu_backend *b, unsigned qi);
 /* Drains qi's kick fd and lets the device process the queue. */
 void vio_vu_backend_queue_dispatch(struct vio_vu_backend *b, unsigned qi);
