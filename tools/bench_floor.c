@@ -115,8 +115,6 @@ static void *floor_driver(void *arg)
 		bool progress = false;
 
 		if (!stopping && size - out_descs >= batch * segs) {
-			const uint16_t avail = avail_wrap ? F_AVAIL : F_USED;
-
 			for (unsigned k = 0; k < batch; k++) {
 				const unsigned i = bench_pool_get(&pool);
 				const unsigned head = avail_pos;
@@ -133,9 +131,11 @@ static void *floor_driver(void *arg)
 							   (wrap ? F_AVAIL : F_USED)));
 					step(&avail_pos, &wrap, 1, size);
 				}
-				/* Pairs with the device's acquire of the head flags. */
-				st_release(&ring[head].flags,
-					   (uint16_t)((segs > 1 ? F_NEXT : 0) | avail));
+				/* Pairs with the device's acquire of the head flags;
+				 * avail_wrap is still the head's wrap counter (a
+				 * batch may cross the end of the ring). */
+				st_release(&ring[head].flags, (uint16_t)((segs > 1 ? F_NEXT : 0) |
+					   (avail_wrap ? F_AVAIL : F_USED)));
 				avail_wrap = wrap;
 				ids_out += i;
 			}
