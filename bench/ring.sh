@@ -4,7 +4,10 @@
 # Builds vio-bench (a release build in build-bench/ at the top of the tree
 # unless BUILD_DIR names another), runs its full matrix (sizes 256 and
 # 1024 x batch 1, 8, 32, 256 x EVENT_IDX off/on x poll/eventfd, about a
-# minute) and prints the markdown table that bench/README.md shows.
+# minute) and prints the markdown table that bench/README.md shows, with
+# the ratios to rte_ring and to the floor model (tools/bench_floor.c).
+# `bench/ring.sh --layout packed --mode poll` is the packed ring against
+# its floor (issue 11).
 # Arguments go to vio-bench: `bench/ring.sh --quick` for a 10 s run,
 # `bench/ring.sh --size 256 --batch 32 --mode poll` for one corner.
 # Progress of the build goes to stderr, the table to stdout.

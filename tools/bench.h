@@ -7,8 +7,10 @@
  * watchdog, eventfds, a buffer pool) runs two subjects so that their
  * numbers can be divided: libvio's virtqueue (bench_vio.c) and a peer that
  * nobody here wrote (bench_rte.c: DPDK's rte_ring, or bench_nopeer.c when
- * DPDK is absent). The machine is noisy, so the peer runs in the same
- * invocation, right next to the cell it is compared with.
+ * DPDK is absent), and a second peer, the floor (bench_floor.c: a packed
+ * ring that moves the same lines and checks nothing). The machine is
+ * noisy, so the peers run in the same invocation, right next to the cell
+ * they are compared with.
  */
 #ifndef VIO_BENCH_H
 #define VIO_BENCH_H
@@ -172,5 +174,10 @@ int bench_vio_probe(const struct bench_cfg *cfg);
  * only in poll mode (it has no notifications). */
 const char *bench_peer_name(void);
 void bench_peer_run(const struct bench_cfg *cfg, struct bench_result *res);
+
+/* The second peer, always built in: the floor model of a packed ring
+ * (bench_floor.c). Poll mode only, like the first. */
+const char *bench_floor_name(void);
+void bench_floor_run(const struct bench_cfg *cfg, struct bench_result *res);
 
 #endif /* VIO_BENCH_H */

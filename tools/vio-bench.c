@@ -5,15 +5,16 @@
  * Every option narrows a matrix (queue sizes x batch sizes x EVENT_IDX
  * off/on x poll/eventfd); with none, the whole matrix runs, about a second
  * per cell. Poll cells also run the same workload on a peer (DPDK's
- * rte_ring, when built in) and the table prints libvio's ns per buffer
- * divided by the peer's. The machine is noisy (2 cpus shared with whatever
- * else runs), so a cell's time is cut into rounds that alternate libvio
- * and the peer, each figure is the median over rounds, and the cpu time
+ * rte_ring, when built in) and on the floor model of a packed ring
+ * (bench_floor.c), and the table prints libvio's ns per buffer divided by
+ * each. The machine is noisy (2 cpus shared with whatever else runs), so
+ * a cell's time is cut into rounds that alternate libvio and the peers,
+ * each figure is the median over rounds, and the cpu time
  * other processes took meanwhile is printed next to it. bench/README.md
  * explains the columns.
  *
  * This file is the command line and the report; the measuring is in
- * bench_vio.c, bench_rte.c and bench_harness.c.
+ * bench_vio.c, bench_rte.c, bench_floor.c and bench_harness.c.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -42,7 +43,7 @@ struct opts {
 	struct list modes;      /* enum bench_mode */
 	struct bench_cfg base;  /* everything but size, batch, event_idx, mode */
 	unsigned rounds;        /* per cell */
-	bool json, no_peer, seconds_set;
+	bool json, no_peer, no_floor, seconds_set;
 };
 
 struct layout {
@@ -78,7 +79,8 @@ static void usage(FILE *f)
 	      "                        with one used entry\n"
 	      "  --inflight            the device keeps an inflight log (vio/inflight.h)\n"
 	      "  --cpus D,V            driver and device cpus (default 0,1)\n"
-	      "  --no-peer             skip the peer (no ratios)\n"
+	      "  --no-peer             skip both peers (no ratios)\n"
+	      "  --no-floor            skip the floor model (bench_floor.c) only\n"
 	      "  --json                JSON instead of a markdown table\n", f);
 }
 
@@ -156,6 +158,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		{ "inflight", no_argument, NULL, 'L' },
 		{ "cpus", required_argument, NULL, 'c' },
 		{ "no-peer", no_argument, NULL, 'P' },
+		{ "no-floor", no_argument, NULL, 'F' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -246,6 +249,9 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case 'P':
 			o->no_peer = true;
 			break;
+		case 'F':
+			o->no_floor = true;
+			break;
 		case 'j':
 			o->json = true;
 			break;
@@ -268,11 +274,11 @@ static void parse_args(int argc, char **argv, struct opts *o)
 
 struct cell {
 	struct bench_cfg cfg;
-	struct bench_result vio, peer;  /* sums over the rounds */
-	double vio_ns, peer_ns;         /* medians over the rounds */
-	double vio_round[MAX_ROUNDS], peer_round[MAX_ROUNDS];
+	struct bench_result vio, peer, floor;  /* sums over the rounds */
+	double vio_ns, peer_ns, floor_ns;      /* medians over the rounds */
+	double vio_round[MAX_ROUNDS], peer_round[MAX_ROUNDS], floor_round[MAX_ROUNDS];
 	unsigned rounds;
-	bool has_peer;
+	bool has_peer, has_floor;
 	double other_cpus, steal_cpus;  /* machine load while the cell ran */
 };
 
@@ -302,6 +308,11 @@ static double ratio(const struct cell *c)
 	return c->vio_ns / c->peer_ns;
 }
 
+static double floor_ratio(const struct cell *c)
+{
+	return c->vio_ns / c->floor_ns;
+}
+
 static const char *mode_name(enum bench_mode m)
 {
 	return m == BENCH_POLL ? "poll" : "eventfd";
@@ -327,7 +338,7 @@ static void fmt_rate(char *buf, size_t n, double v)
 		snprintf(buf, n, "%.4f", v);
 }
 
-static void table_head(const struct opts *o, const char *peer)
+static void table_head(const struct opts *o, const char *peer, const char *floor)
 {
 	const struct bench_cfg *b = &o->base;
 
@@ -340,17 +351,19 @@ static void table_head(const struct opts *o, const char *peer)
 		printf("%.2f s per cell, ", b->seconds);
 	printf("driver on cpu %d, device on cpu %d\n", b->cpu_driver, b->cpu_device);
 	printf("build: %s, %s\n", VIO_BENCH_BUILDTYPE, compiler());
-	printf("peer: %s\n\n", peer ? peer : "none");
+	printf("peer: %s\n", peer ? peer : "none");
+	printf("%s\n\n", floor ? floor : "floor: none");
 	printf("| size | batch | event-idx | mode | Mbuf/s | ns/buf | notif/buf | kicks/buf "
-	       "| irqs/buf | peer ns/buf | ratio | other cpu |\n");
+	       "| irqs/buf | peer ns/buf | ratio | floor ns/buf | floor ratio | other cpu |\n");
 	printf("|-----:|------:|:---------:|:-----|-------:|-------:|----------:|----------:"
-	       "|---------:|------------:|------:|----------:|\n");
+	       "|---------:|------------:|------:|-------------:|------------:|----------:|\n");
 }
 
 static void table_row(const struct cell *c)
 {
 	const struct bench_result *r = &c->vio;
 	char notif[16], kicks[16], irqs[16], peer[16] = "-", rat[16] = "-";
+	char floor[16] = "-", frat[16] = "-";
 
 	fmt_rate(notif, sizeof(notif), per_buf(r->kicks + r->irqs, r));
 	fmt_rate(kicks, sizeof(kicks), per_buf(r->kicks, r));
@@ -359,20 +372,27 @@ static void table_row(const struct cell *c)
 		snprintf(peer, sizeof(peer), "%.1f", c->peer_ns);
 		snprintf(rat, sizeof(rat), "%.2f", ratio(c));
 	}
-	printf("| %u | %u | %s | %s | %.2f | %.1f | %s | %s | %s | %s | %s | %.2f |\n", c->cfg.size,
-	       c->cfg.batch, c->cfg.event_idx ? "on" : "off", mode_name(c->cfg.mode),
-	       mbufs(c->vio_ns), c->vio_ns, notif, kicks, irqs, peer, rat,
+	if (c->has_floor) {
+		snprintf(floor, sizeof(floor), "%.1f", c->floor_ns);
+		snprintf(frat, sizeof(frat), "%.2f", floor_ratio(c));
+	}
+	printf("| %u | %u | %s | %s | %.2f | %.1f | %s | %s | %s | %s | %s | %s | %s | %.2f |\n",
+	       c->cfg.size, c->cfg.batch, c->cfg.event_idx ? "on" : "off", mode_name(c->cfg.mode),
+	       mbufs(c->vio_ns), c->vio_ns, notif, kicks, irqs, peer, rat, floor, frat,
 	       c->other_cpus + c->steal_cpus);
 	fflush(stdout);
 }
 
-static void table_foot(const struct opts *o, const char *peer)
+static void table_foot(const struct opts *o, const char *peer, const char *floor)
 {
 	printf("\nns/buf: median of %u rounds per cell. notif/buf = (kicks + interrupts the ring "
 	       "asked for) / buffers; in eventfd mode each is an eventfd write.\n", o->rounds);
 	if (peer)
 		printf("ratio = libvio ns/buf / peer ns/buf; in poll cells the rounds alternate "
 		       "libvio and the peer.\n");
+	if (floor)
+		printf("floor ratio = libvio ns/buf / floor ns/buf (bench_floor.c: a packed ring "
+		       "that checks nothing), measured in the same rounds.\n");
 	printf("other cpu: cpus' worth of time other processes (or the hypervisor) took while "
 	       "the cell ran; above ~0.1 the row is disturbed.\n");
 }
@@ -388,7 +408,7 @@ static void json_str(const char *s)
 	putchar('"');
 }
 
-static void json_head(const struct opts *o, const char *peer)
+static void json_head(const struct opts *o, const char *peer, const char *floor)
 {
 	const struct bench_cfg *b = &o->base;
 
@@ -408,6 +428,11 @@ static void json_head(const struct opts *o, const char *peer)
 		json_str(peer);
 	else
 		printf("null");
+	printf(", \"floor\": ");
+	if (floor)
+		json_str(floor);
+	else
+		printf("null");
 	printf(",\n \"cells\": [");
 }
 
@@ -417,6 +442,20 @@ static void json_rounds(const double *v, unsigned n)
 	for (unsigned i = 0; i < n; i++)
 		printf("%s%.3f", i ? ", " : "", v[i]);
 	putchar(']');
+}
+
+static double median(const double *v, unsigned n);
+
+/* The median of the rounds' own ratios (each round's two runs are a
+ * fraction of a second apart): steadier than a ratio of medians when the
+ * machine changes state during the cell. */
+static double round_ratio_median(const double *num, const double *den, unsigned n)
+{
+	double r[MAX_ROUNDS];
+
+	for (unsigned i = 0; i < n; i++)
+		r[i] = den[i] > 0 ? num[i] / den[i] : 0;
+	return median(r, n);
 }
 
 static void json_cell(const struct cell *c, bool first)
@@ -444,9 +483,21 @@ static void json_cell(const struct cell *c, bool first)
 		       (unsigned long long)c->peer.bufs, (double)c->peer.ns / 1e9, c->peer_ns,
 		       per_flush(&c->peer));
 		json_rounds(c->peer_round, c->rounds);
-		printf("}, \"ratio\": %.4f}", ratio(c));
+		printf("}, \"ratio\": %.4f, \"ratio_rounds_median\": %.4f", ratio(c),
+		       round_ratio_median(c->vio_round, c->peer_round, c->rounds));
 	} else {
-		printf(", \"peer\": null, \"ratio\": null}");
+		printf(", \"peer\": null, \"ratio\": null");
+	}
+	if (c->has_floor) {
+		printf(", \"floor\": {\"bufs\": %llu, \"seconds\": %.6f, \"ns_per_buf\": %.3f, "
+		       "\"bufs_per_device_flush\": %.2f, \"ns_per_buf_rounds\": ",
+		       (unsigned long long)c->floor.bufs, (double)c->floor.ns / 1e9, c->floor_ns,
+		       per_flush(&c->floor));
+		json_rounds(c->floor_round, c->rounds);
+		printf("}, \"floor_ratio\": %.4f, \"floor_ratio_rounds_median\": %.4f}",
+		       floor_ratio(c), round_ratio_median(c->vio_round, c->floor_round, c->rounds));
+	} else {
+		printf(", \"floor\": null, \"floor_ratio\": null}");
 	}
 	fflush(stdout);
 }
@@ -472,7 +523,7 @@ static bool batch_seen(const struct opts *o, unsigned size, unsigned upto, unsig
 }
 
 /* Caches, page tables and clocks settle on a short unreported run. */
-static void warm_up(const struct opts *o, bool peer)
+static void warm_up(const struct opts *o, bool peer, bool floor)
 {
 	struct bench_cfg cfg = o->base;
 	struct bench_result r;
@@ -486,6 +537,8 @@ static void warm_up(const struct opts *o, bool peer)
 	bench_vio_run(&cfg, &r);
 	if (peer)
 		bench_peer_run(&cfg, &r);
+	if (floor)
+		bench_floor_run(&cfg, &r);
 }
 
 /* Fails early, with a clear message, on what no cell could run. */
@@ -545,22 +598,26 @@ static double median(const double *v, unsigned n)
 	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
+enum subject { SUBJ_VIO, SUBJ_PEER, SUBJ_FLOOR };
+
 /* One round of one subject: its result is summed, its ns/buf kept. */
-static void run_round(const struct bench_cfg *cfg, bool peer, struct bench_result *sum,
+static void run_round(const struct bench_cfg *cfg, enum subject who, struct bench_result *sum,
 		      double *ns)
 {
 	struct bench_result r;
 
-	if (peer)
+	if (who == SUBJ_PEER)
 		bench_peer_run(cfg, &r);
+	else if (who == SUBJ_FLOOR)
+		bench_floor_run(cfg, &r);
 	else
 		bench_vio_run(cfg, &r);
 	add_result(sum, &r);
 	*ns = ns_per_buf(&r);
 }
 
-/* Runs c->cfg in rounds, libvio and (if any) the peer taking turns, so
- * that a disturbance hits both alike. */
+/* Runs c->cfg in rounds, libvio and (if any) the peer and the floor
+ * taking turns, so that a disturbance hits them alike. */
 static void run_cell(const struct opts *o, struct cell *c)
 {
 	struct bench_cfg rc = c->cfg;
@@ -573,19 +630,23 @@ static void run_cell(const struct opts *o, struct cell *c)
 		rc.seconds /= o->rounds;
 	bench_load_start(&load);
 	for (unsigned i = 0; i < c->rounds; i++) {
-		run_round(&rc, false, &c->vio, &c->vio_round[i]);
+		run_round(&rc, SUBJ_VIO, &c->vio, &c->vio_round[i]);
 		if (c->has_peer)
-			run_round(&rc, true, &c->peer, &c->peer_round[i]);
+			run_round(&rc, SUBJ_PEER, &c->peer, &c->peer_round[i]);
+		if (c->has_floor)
+			run_round(&rc, SUBJ_FLOOR, &c->floor, &c->floor_round[i]);
 	}
 	bench_load_end(&load, &c->other_cpus, &c->steal_cpus);
 	c->vio_ns = median(c->vio_round, c->rounds);
 	if (c->has_peer)
 		c->peer_ns = median(c->peer_round, c->rounds);
+	if (c->has_floor)
+		c->floor_ns = median(c->floor_round, c->rounds);
 }
 
 /* Runs and reports every event-idx x mode cell of one size and batch. */
 static void run_cells(const struct opts *o, unsigned size, unsigned batch, const char *peer,
-		      bool *first)
+		      const char *floor, bool *first)
 {
 	for (unsigned ei = 0; ei < o->event_idx.n; ei++) {
 		for (unsigned mi = 0; mi < o->modes.n; mi++) {
@@ -598,6 +659,7 @@ static void run_cells(const struct opts *o, unsigned size, unsigned batch, const
 			c.cfg.event_idx = o->event_idx.v[ei];
 			c.cfg.mode = (enum bench_mode)o->modes.v[mi];
 			c.has_peer = peer && c.cfg.mode == BENCH_POLL;
+			c.has_floor = floor && c.cfg.mode == BENCH_POLL;
 			run_cell(o, &c);
 			if (o->json)
 				json_cell(&c, *first);
@@ -610,19 +672,20 @@ static void run_cells(const struct opts *o, unsigned size, unsigned batch, const
 
 int main(int argc, char **argv)
 {
-	const char *peer;
+	const char *peer, *floor;
 	struct opts o;
 	bool first = true;
 
 	parse_args(argc, argv, &o);
 	check(&o);
 	peer = o.no_peer ? NULL : bench_peer_name();
+	floor = o.no_peer || o.no_floor ? NULL : bench_floor_name();
 
-	warm_up(&o, peer != NULL);
+	warm_up(&o, peer != NULL, floor != NULL);
 	if (o.json)
-		json_head(&o, peer);
+		json_head(&o, peer, floor);
 	else
-		table_head(&o, peer);
+		table_head(&o, peer, floor);
 	for (unsigned si = 0; si < o.sizes.n; si++) {
 		unsigned size = o.sizes.v[si];
 
@@ -630,12 +693,12 @@ int main(int argc, char **argv)
 			unsigned batch = clamp_batch(&o.base, size, o.batches.v[bi]);
 
 			if (!batch_seen(&o, size, bi, batch))
-				run_cells(&o, size, batch, peer, &first);
+				run_cells(&o, size, batch, peer, floor, &first);
 		}
 	}
 	if (o.json)
 		printf("\n]}\n");
 	else
-		table_foot(&o, peer);
+		table_foot(&o, peer, floor);
 	return 0;
 }
