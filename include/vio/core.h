@@ -25,6 +25,11 @@
  * config, queue setup) are serialised by the transport, and never run at
  * the same time as the device type's queue processing of that device (the
  * transport stops the queues first). The same holds for one vio_device.
+ * Each call below says in a "Context:" line, or under its group's heading,
+ * which thread may make it and what it must hold. Callbacks a call makes
+ * (the ops tables, a driver's callbacks, log callbacks) run on the
+ * caller's thread with whatever the caller holds still held. The core
+ * takes no lock of its own, and blocks only inside a transport op.
  */
 #ifndef VIO_CORE_H
 #define VIO_CORE_H
@@ -63,7 +68,8 @@ typedef void vio_log_fn(void *opaque, enum vio_log_level level, const char *msg)
  * and %%; no field widths or precision. A conversion outside that list is
  * copied out as it stands, consuming no argument. Always terminates buf
  * (when cap > 0), cutting the line short to fit, and returns the length
- * the whole line has (as snprintf does).
+ * the whole line has (as snprintf does). Context (both): any thread; no
+ * shared state.
  */
 size_t vio_format(char *buf, size_t cap, const char *fmt, ...) VIO_PRINTF(3, 4);
 size_t vio_vformat(char *buf, size_t cap, const char *fmt, va_list ap) VIO_PRINTF(3, 0);
@@ -74,6 +80,8 @@ size_t vio_vformat(char *buf, size_t cap, const char *fmt, va_list ap) VIO_PRINT
  * VIO_LOG_LINE_MAX bytes and hands it to fn. Without fn nothing is
  * formatted. The layers' own log calls (vio_dev_logf, vio_device_logf,
  * the transports' and drivers' wrappers) only pick fn and the prefix.
+ * Context: any thread; fn runs on it, so fn must be safe on every thread
+ * that logs through it.
  */
 void vio_logf(vio_log_fn *fn, void *opaque, enum vio_log_level level, const char *prefix,
 	      const char *fmt, ...) VIO_PRINTF(5, 6);
@@ -183,10 +191,25 @@ struct vio_dev {
 };
 
 /* Checks the fields the device type set and puts the device in its reset
- * state. -EINVAL for a missing ops table, queue array or config pointer. */
+ * state. -EINVAL for a missing ops table, queue array or config pointer.
+ * Context: before a transport takes d; no other thread uses d yet. */
 int vio_dev_init(struct vio_dev *d);
 
 /* -- called by transports ------------------------------------------------ */
+
+/*
+ * Context, for every call of this group but vio_dev_notify(): the
+ * transport's control path, one call at a time per device, never while the
+ * device type processes a queue the call touches. Loopback makes them under
+ * its lock (the one vio_loopback_device_dispatch() holds); the vhost-user
+ * backend on its dispatch thread, holding the lock of the queue a call
+ * touches, or every queue lock for one that touches them all (reset,
+ * features, config writes, memory). The device type's callbacks
+ * (features_ok, start, reset, config_write, queue_reset) run on this thread
+ * with those locks held: they must not block for long, nor call back into
+ * the transport's control path. The getters only read d; from another
+ * thread, only under the same serialisation.
+ */
 
 uint8_t vio_dev_get_status(const struct vio_dev *d);
 
@@ -238,10 +261,25 @@ int vio_dev_queue_reset(struct vio_dev *d, unsigned qi);
  */
 int vio_dev_queue_stop(struct vio_dev *d, unsigned qi, uint16_t *avail_base, uint16_t *used_base);
 
-/* A kick for queue qi: passed to the device type if the queue is live. */
+/* A kick for queue qi: passed to the device type if the queue is live.
+ * Context: the thread serving qi, serialised with every other call on qi
+ * and with the control path (loopback: its device thread under its lock,
+ * or the kicking thread in direct mode; vhost-user: the queue's thread
+ * under its lock). queue_notify, and the interrupts it raises, run on this
+ * thread. */
 void vio_dev_notify(struct vio_dev *d, unsigned qi);
 
 /* -- called by device types ---------------------------------------------- */
+
+/*
+ * Context, unless a call says otherwise: the device type's processing of
+ * queue qi (inside queue_notify, or work of its own started under the
+ * transport's lock for qi: vio_vu_backend_queue_lock(), vio_loopback_lock()),
+ * serialised with every other call on qi. The transport callbacks these
+ * make (interrupt, config_interrupt) run on this thread and do not wait:
+ * an eventfd write, or vhost-user's one send on the backend channel that
+ * gives up at once when the channel is full (taking backend_lock).
+ */
 
 /* The live ring of queue qi, or NULL. */
 struct vio_devq *vio_dev_vq(struct vio_dev *d, unsigned qi);
@@ -249,20 +287,29 @@ struct vio_devq *vio_dev_vq(struct vio_dev *d, unsigned qi);
 /* After pushing to qi: interrupt the driver if the ring says it wants one. */
 void vio_dev_interrupt(struct vio_dev *d, unsigned qi);
 
-/* The device changed its config space: bump the generation, tell the driver. */
+/* The device changed its config space: bump the generation, tell the driver.
+ * Context: serialised with the control path rather than with one queue
+ * (it and the config bytes are read there): loopback: under
+ * vio_loopback_lock(); vhost-user backend: its dispatch thread, between
+ * dispatch calls (GET_CONFIG reads config space holding no queue lock). */
 void vio_dev_config_changed(struct vio_dev *d);
 
 /* The driver broke the rules (e.g. a queue stopped): set NEEDS_RESET, tell
- * the driver, stop all queues, log why. */
+ * the driver, stop all queues, log why. Context: the processing of any
+ * queue of d (as above), or the transport's control path. */
 void vio_dev_needs_reset(struct vio_dev *d, const char *why);
 
 /* Handles a vio_devq_pop() result: a stopped queue becomes NEEDS_RESET.
- * Returns err unchanged. */
+ * Returns err unchanged. Context: the processing of queue qi (the
+ * group's rule); it may call vio_dev_needs_reset(). */
 int vio_dev_check(struct vio_dev *d, unsigned qi, int err);
 
+/* Context: queue processing, or any thread serialised with the control
+ * path (the features change only there). */
 bool vio_dev_has_feature(const struct vio_dev *d, unsigned bit);
 
-/* Log through the log callback, if any. */
+/* Log through the log callback, if any. Context (both): any thread; the
+ * callback runs on it. */
 void vio_dev_log(const struct vio_dev *d, enum vio_log_level level, const char *msg);
 /* The same, formatted by vio_format() (nothing is formatted without a
  * callback); at most VIO_LOG_LINE_MAX bytes. */
@@ -280,7 +327,8 @@ struct vio_virtqueue;
 /*
  * What a driver-side transport implements. Every member is required
  * unless marked optional. Config offsets are device-specific config space
- * offsets; queue indices are below num_queues().
+ * offsets; queue indices are below num_queues(). Each op is called in the
+ * context of the core call that makes it (see that call's Context).
  */
 struct vio_transport_ops {
 	unsigned version;       /* VIO_TRANSPORT_OPS_VERSION */
@@ -400,7 +448,17 @@ struct vio_bus {
 	unsigned next_index_;
 };
 
-/* Empties the bus and sets its private-memory allocator. */
+/*
+ * The bus and its devices' lifecycle. Context: one thread at a time per
+ * bus (the caller serialises), and no other thread may be using a device
+ * these calls bind, unbind, reset or remove, its queues included. probe()
+ * and remove() run on this thread; the transport's control-plane ops they
+ * make may block (the vhost-user frontend: up to its timeout_ms per
+ * exchange; loopback: for its lock, while the device thread holds it).
+ */
+
+/* Empties the bus and sets its private-memory allocator. Context: before
+ * any other use of bus. */
 void vio_bus_init(struct vio_bus *bus, void *(*alloc)(void *opaque, size_t size),
 		  void (*free_fn)(void *opaque, void *p, size_t size), void *alloc_opaque);
 
@@ -427,10 +485,24 @@ void vio_device_unbind(struct vio_device *dev);
 
 /* -- for drivers --------------------------------------------------------- */
 
+/*
+ * Context, unless a call says otherwise: the driver's thread, the one that
+ * owns dev. Calls on one vio_device, the bus calls above included, are
+ * serialised by the caller: the transports do not lock their state for
+ * them. Calls that reach the transport's control path may block (the
+ * vhost-user frontend: up to timeout_ms per exchange) and on loopback take
+ * its lock: not while holding vio_loopback_lock(). The per-queue calls
+ * (vio_vq_kick(), vio_vq_reap() and the ring calls on vq->q) may come
+ * instead from the thread that owns that queue.
+ */
+
+/* Context: any thread (the features do not change while a driver is
+ * bound). */
 bool vio_device_has_feature(const struct vio_device *dev, unsigned bit);
 
 /* Log through the bus's log callback, if any: how a driver says why it
- * refuses or clamps what the device told it (the library never prints). */
+ * refuses or clamps what the device told it (the library never prints).
+ * Context (both): any thread; the callback runs on it. */
 void vio_device_log(const struct vio_device *dev, enum vio_log_level level, const char *msg);
 /* The same, formatted by vio_format() (nothing is formatted without a
  * callback); at most VIO_LOG_LINE_MAX bytes. */
@@ -440,39 +512,60 @@ void vio_device_logf(const struct vio_device *dev, enum vio_log_level level, con
 /*
  * Reads config space consistently: retries while the generation changes,
  * at most 16 times, then -EAGAIN. Other errors from the transport pass.
+ * Context (both): the driver's thread, as above; each try is several
+ * transport calls, each of which may block.
  */
 int vio_config_read(struct vio_device *dev, unsigned off, void *buf, unsigned len);
 int vio_config_write(struct vio_device *dev, unsigned off, const void *buf, unsigned len);
 
 /* Sets up queues 0..n-1 with ring memory from the transport. On error
- * nothing stays allocated. */
+ * nothing stays allocated. Context (both): the driver's thread, while no
+ * thread uses dev's queues (in probe(), or after vio_device_reset()). */
 int vio_find_vqs(struct vio_device *dev, unsigned n, const struct vio_vq_info *info,
 		 struct vio_virtqueue *vqs);
 /* Frees what vio_find_vqs() allocated; the device must be reset first. */
 void vio_del_vqs(struct vio_device *dev);
 
 /* Zeroed private memory from the bus's allocator, for a driver's own
- * bookkeeping (never visible to the device); control path only. */
+ * bookkeeping (never visible to the device); control path only.
+ * Context: the driver's thread (the bus's allocator need not be
+ * thread-safe). */
 void *vio_priv_alloc(struct vio_device *dev, size_t size);
 void vio_priv_free(struct vio_device *dev, void *p, size_t size);
 
-/* Device address of a pointer inside DMA memory, and the allocator. */
+/* Device address of a pointer inside DMA memory, and the allocator.
+ * Context: alloc and free: the driver's thread (the vhost-user frontend's
+ * arena has no lock); vio_dma_addr(): any thread (it reads only what the
+ * transport fixed at init). */
 void *vio_dma_alloc(struct vio_device *dev, size_t size, size_t align, uint64_t *dma);
 void vio_dma_free(struct vio_device *dev, void *p, size_t size);
 uint64_t vio_dma_addr(struct vio_device *dev, const void *p);
 
-/* Kicks queue vq if the ring says the device wants it. */
+/* Kicks queue vq if the ring says the device wants it. Context: the
+ * thread that owns vq, serialised with every other call on vq->q; it may
+ * run alongside other queues' owners and the driver's thread. The
+ * transport's notify runs on it: an eventfd write, except in loopback's
+ * direct mode, which runs the device's queue_notify and then every pending
+ * interrupt callback (any queue's) on this thread. */
 bool vio_vq_kick(struct vio_virtqueue *vq);
 
 /*
  * Hands every used buffer of vq to fn, with the race-free dance of the
  * seed's drivers: callbacks off, drain, callbacks on, and drain again if
  * buffers slipped in meanwhile. 0, or -EIO when the queue is broken.
+ * Context: the thread that owns vq, as vio_vq_kick(); fn runs on it.
  */
 int vio_vq_reap(struct vio_virtqueue *vq, void (*fn)(void *opaque, void *token, uint32_t len),
 		void *opaque);
 
-/* Waits for the device (see vio_transport_ops.wait): 0 or -ETIMEDOUT. */
+/* Waits for the device (see vio_transport_ops.wait): 0 or -ETIMEDOUT.
+ * Context: the driver's thread, serialised with every call on every queue
+ * of dev: the queues' callbacks and config_changed run on this thread,
+ * holding no transport lock. Blocks up to timeout_ms (< 0: no limit),
+ * plus on the vhost-user frontend up to its timeout_ms serving the
+ * backend channel. A program whose threads
+ * each own queues waits on each queue's own fd instead
+ * (vio_vu_frontend_call_fd()). */
 int vio_device_wait(struct vio_device *dev, int timeout_ms);
 
 /*
@@ -486,6 +579,11 @@ int vio_device_wait(struct vio_device *dev, int timeout_ms);
  * neither clock nor wait, which only polls, has no time at all: a
  * deadline then passes only when it was 0). Give the transport a clock
  * where a hostile or dead device must not hold a call.
+ *
+ * Context, for the calls below: the thread that owns dl (a deadline is not
+ * shared). start, passed and left_ms only read the transport's clock
+ * (now_ns, which any thread may call) and never block; vio_deadline_wait()
+ * is vio_device_wait(), in its context.
  */
 struct vio_deadline {
 	/* private */
@@ -508,18 +606,31 @@ int vio_deadline_wait(struct vio_device *dev, struct vio_deadline *dl, int max_m
  * Resets the device (status 0, read back) so it stops using every queue.
  * The driver then takes its buffers back with vio_drvq_detach_unused() on
  * each vq->q, and may vio_del_vqs() or re-negotiate.
+ * Context: the driver's thread, while no other thread uses dev's queues
+ * (this stops them all); may block, as a control-plane call.
  */
 void vio_device_reset(struct vio_device *dev);
 
 /* The device status as the device reports it: a driver checks for
- * VIO_STATUS_NEEDS_RESET here instead of waiting on a dead device. */
+ * VIO_STATUS_NEEDS_RESET here instead of waiting on a dead device.
+ * Context: the driver's thread (vhost-user frontend: may be a GET_STATUS
+ * exchange). */
 uint8_t vio_device_get_status(struct vio_device *dev);
 
 /* Sets DRIVER_OK early (from probe, before using queues); the bus does it
- * after probe otherwise. */
+ * after probe otherwise. Context: the driver's thread, in probe(). */
 void vio_device_ready(struct vio_device *dev);
 
 /* -- for driver-side transports ----------------------------------------- */
+
+/*
+ * Context (both): the thread that waits for dev, inside vio_device_wait()
+ * or a dispatch call of the transport's (vio_loopback_driver_dispatch(),
+ * vio_vu_frontend_dispatch(); loopback's direct mode: inside the kick),
+ * holding none of the transport's locks, serialised with every call on
+ * queue qi (interrupt) or on dev (config). The queue's callback, or the
+ * driver's config_changed, runs on that thread.
+ */
 
 /* The device interrupted for queue qi: run that queue's callback. */
 void vio_device_interrupt(struct vio_device *dev, unsigned qi);

@@ -16,6 +16,13 @@
  *   vio_loopback_driver_dispatch()). Control-plane calls from the driver
  *   take a lock the device dispatch also holds, so they never race with
  *   queue processing.
+ *
+ * Threads: the driver side follows core.h's rules for a vio_device; its
+ * control-plane ops take the lock (in both modes), so no driver call that
+ * reaches them may be made while holding vio_loopback_lock(). Interrupts
+ * run the driver's callbacks on the driver's thread, holding no lock.
+ * Kicks run the device's queue_notify on the device thread under the lock
+ * (threaded), or on the kicking thread without it (direct: one thread).
  */
 #ifndef VIO_TRANSPORT_LOOPBACK_H
 #define VIO_TRANSPORT_LOOPBACK_H
@@ -63,16 +70,26 @@ struct vio_loopback {
  * VIO_LOOPBACK_MAX_QUEUES queues), -ENOMEM, or eventfd's error.
  */
 int vio_loopback_init(struct vio_loopback *lb, struct vio_dev *dev, size_t arena_bytes, bool threaded);
+/* Context (init and fini): one thread, while no other uses lb or dev: fini
+ * after &lb->vdev left its bus and the device thread stopped. */
 void vio_loopback_fini(struct vio_loopback *lb);
 
-/* Threaded mode, device thread: handle pending kicks. */
+/* Threaded mode, device thread: handle pending kicks. Context: the device
+ * thread (one at a time), not holding the lock: it takes it and runs
+ * queue_notify of each kicked queue under it. Does not block otherwise. */
 void vio_loopback_device_dispatch(struct vio_loopback *lb);
-/* Threaded mode, driver thread: deliver pending interrupts. */
+/* Threaded mode, driver thread: deliver pending interrupts. Context: the
+ * driver's thread, as vio_device_wait() (serialised with every call on the
+ * device and its queues); the callbacks run on it, holding no lock. Does
+ * not block. */
 void vio_loopback_driver_dispatch(struct vio_loopback *lb);
 
 /* For the embedder of the device side: hold the lock that serialises the
  * device with control-plane calls and kick dispatch, e.g. around
- * vio_balloon_dev_set_target() from a thread of its own. */
+ * vio_balloon_dev_set_target() from a thread of its own.
+ * Context: any thread; not recursive: while holding it, call neither
+ * vio_loopback_device_dispatch() nor a driver call that reaches the
+ * control plane (both take it). In direct mode kicks run without it. */
 void vio_loopback_lock(struct vio_loopback *lb);
 void vio_loopback_unlock(struct vio_loopback *lb);
 

@@ -31,6 +31,15 @@
  * arrive, the rest must come within timeout_ms, and a reply must find room
  * on the socket within timeout_ms; otherwise the frontend is taken as gone
  * and the backend detaches (dispatch returns -ECONNRESET).
+ *
+ * Threads: one dispatch thread owns the connection (attach, dispatch,
+ * detach, fd, fini). The queue calls (queue_dispatch, queue_poll,
+ * queue_poll_for) may come from any thread, typically one per queue, and
+ * take that queue's lock; kick_fd and the queue lock calls from any thread.
+ * The dispatch thread takes every queue lock in index order, then
+ * backend_lock: so no call below may be made while holding a queue lock
+ * (but vio_vu_backend_queue_unlock()), nor two taken elsewhere. The device's
+ * callbacks run on the calling thread under the locks each call names.
  */
 #ifndef VIO_TRANSPORT_VHOST_USER_BACKEND_H
 #define VIO_TRANSPORT_VHOST_USER_BACKEND_H
@@ -117,35 +126,54 @@ struct vio_vu_backend {
 };
 
 /* Prepares a backend for `dev` (vio_dev_init()ed, at most
- * VIO_VU_MAX_QUEUES queues). No connection yet. */
+ * VIO_VU_MAX_QUEUES queues). No connection yet. Context: before any other
+ * use of b (it creates the locks). */
 int vio_vu_backend_init(struct vio_vu_backend *b, struct vio_dev *dev,
 			const struct vio_vu_backend_config *cfg);
-/* Closes any connection and releases everything. */
+/* Closes any connection and releases everything. Context: the dispatch
+ * thread, once no queue thread runs (it destroys the locks). */
 void vio_vu_backend_fini(struct vio_vu_backend *b);
 
 /* Serves a connected socket (accepted, or passed with --fd). -EBUSY when
- * one is already attached. The backend owns the fd from here on. */
+ * one is already attached. The backend owns the fd from here on.
+ * Context: the dispatch thread. */
 int vio_vu_backend_attach(struct vio_vu_backend *b, int sock);
 /* Drops the connection: rings stop, memory is unmapped, the device is
- * reset, and the backend is ready for the next frontend. */
+ * reset, and the backend is ready for the next frontend. Context: the
+ * dispatch thread, holding no queue lock: it takes every queue lock
+ * (waiting for each queue's current device work), then backend_lock, and
+ * calls queues_changed on this thread. */
 void vio_vu_backend_detach(struct vio_vu_backend *b);
 
+/* Context: the dispatch thread (the socket changes only there). */
 static inline int vio_vu_backend_fd(const struct vio_vu_backend *b) { return b->sock; }
 
 /* Reads and handles one message. 0: handled (even if it was refused);
  * -ECONNRESET: the frontend went away or sent something unparseable, and
- * the backend has detached. */
+ * the backend has detached.
+ * Context: the dispatch thread, one call at a time, holding no queue lock.
+ * A message takes the locks it needs (its queue's, or every one for
+ * memory, features, config writes and resets), so it waits for the
+ * device's current work on those queues; the device type's control
+ * callbacks and queues_changed run on this thread. Call it when the socket
+ * is readable: the start of a message is awaited without limit, the rest
+ * and room for the reply for at most timeout_ms. */
 int vio_vu_backend_dispatch(struct vio_vu_backend *b);
 
-/* Queue qi's kick eventfd, or -1. Takes the queue's lock: not to be
- * called while holding it (vio_vu_backend_queue_lock). The backend closes
- * it when the frontend replaces it or the ring stops; a caller that polls
- * it with epoll should register a dup() of its own. */
+/* Queue qi's kick eventfd, or -1. The backend closes it when the frontend
+ * replaces it or the ring stops; a caller that polls it with epoll should
+ * register a dup() of its own. Context: any thread. Takes the queue's lock:
+ * not to be called while holding it (vio_vu_backend_queue_lock). */
 int vio_vu_backend_kick_fd(struct vio_vu_backend *b, unsigned qi);
-/* Drains qi's kick fd and lets the device process the queue. */
+/* Drains qi's kick fd and lets the device process the queue.
+ * Context: the thread that serves qi, holding no queue lock: it takes qi's
+ * lock (waiting while the dispatch thread handles a message that holds it)
+ * and runs the device's queue processing under it, on this thread. Never
+ * waits on the frontend: interrupts are non-blocking eventfd writes. */
 void vio_vu_backend_queue_dispatch(struct vio_vu_backend *b, unsigned qi);
 /* Lets the device process qi without a kick (busy polling, or a device
- * event such as console input), under the queue's lock. */
+ * event such as console input), under the queue's lock. Context: as
+ * vio_vu_backend_queue_dispatch(). */
 void vio_vu_backend_queue_poll(struct vio_vu_backend *b, unsigned qi);
 
 /*
@@ -160,6 +188,9 @@ void vio_vu_backend_queue_poll(struct vio_vu_backend *b, unsigned qi);
  * its other fds (a request to stop). An idle queue costs `ns` of spinning
  * per wake-up. Returns whether the device ran. Call it after
  * vio_vu_backend_queue_dispatch(), from the thread that serves qi.
+ * Context: as vio_vu_backend_queue_dispatch(); it takes and drops qi's lock
+ * for each look, so the dispatch thread gets it between looks, and spins
+ * for at most max(ns, VIO_VU_POLL_CALL_NS).
  */
 #define VIO_VU_POLL_MAX_NS UINT64_C(1000000000)   /* longest window: 1 s */
 #define VIO_VU_POLL_CALL_NS UINT64_C(10000000)    /* a busy queue: 10 ms a call */
@@ -167,7 +198,10 @@ bool vio_vu_backend_queue_poll_for(struct vio_vu_backend *b, unsigned qi, uint64
 
 /* For the device's owner: hold queue qi's lock around work on that queue
  * started outside a dispatch call (e.g. vio_console_dev_input_ready() when
- * its input fd is readable). */
+ * its input fd is readable).
+ * Context: any thread, holding no other queue lock; not recursive: while
+ * holding it, call none of the calls above that take it (kick_fd,
+ * queue_dispatch, queue_poll, queue_poll_for, dispatch, detach, fini). */
 void vio_vu_backend_queue_lock(struct vio_vu_backend *b, unsigned qi);
 void vio_vu_backend_queue_unlock(struct vio_vu_backend *b, unsigned qi);
 

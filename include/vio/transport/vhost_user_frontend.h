@@ -76,7 +76,13 @@
  * before it: the log was sized for those.
  *
  * Concurrency: like any struct vio_device, one thread at a time (the
- * driver's). The backend runs in another thread or process.
+ * driver's): every call below and every core.h call on &fe->vdev, except
+ * that the thread owning a queue may kick it (vio_vq_kick(): a write to the
+ * queue's kick eventfd) alongside the driver's thread, and
+ * vio_vu_frontend_call_fd() may come from any thread. The lock inside
+ * serialises request/reply exchanges only; it does not make the rest of
+ * the state safe for two threads. Each exchange is bounded by timeout_ms.
+ * The backend runs in another thread or process.
  */
 #ifndef VIO_TRANSPORT_VHOST_USER_FRONTEND_H
 #define VIO_TRANSPORT_VHOST_USER_FRONTEND_H
@@ -163,6 +169,8 @@ struct vio_vu_frontend {
  * Errors: -EINVAL (config), -ENOMEM, the socket's errno, -ETIMEDOUT,
  * -ECONNRESET (the backend went away), -EPROTO (it broke the protocol);
  * on error nothing stays allocated.
+ * Context: one thread, before any other use of fe (it creates the lock).
+ * Blocks for the dial and the handshake, each step within timeout_ms.
  */
 int vio_vu_frontend_connect(struct vio_vu_frontend *fe, const char *socket_path,
 			    const struct vio_vu_frontend_config *cfg);
@@ -175,22 +183,32 @@ int vio_vu_frontend_connect_fd(struct vio_vu_frontend *fe, int sock,
  * its outstanding buffers. Errors as connect; -EPROTO also when the new
  * backend no longer offers a feature or queue in use. On error the device
  * stays disconnected and reconnect may be tried again.
+ * Context: the driver's thread, while no other thread uses the device or
+ * its queues (the replay reads how far the driver reaped each ring).
+ * Blocks as connect does.
  */
 int vio_vu_frontend_reconnect(struct vio_vu_frontend *fe, const char *socket_path);
 int vio_vu_frontend_reconnect_fd(struct vio_vu_frontend *fe, int sock);
 
 /* Drops the connection (the backend sees EOF); the device keeps its state
- * for a later reconnect. */
+ * for a later reconnect. Context: the driver's thread (it closes the
+ * socket without the lock). */
 void vio_vu_frontend_disconnect(struct vio_vu_frontend *fe);
 
-/* Disconnects and frees everything. Remove &fe->vdev from its bus first. */
+/* Disconnects and frees everything. Remove &fe->vdev from its bus first.
+ * Context: the driver's thread, with no other thread using fe. */
 void vio_vu_frontend_fini(struct vio_vu_frontend *fe);
 
+/* Context: the driver's thread (a dropped exchange writes both). */
 static inline bool vio_vu_frontend_connected(const struct vio_vu_frontend *fe) { return fe->sock >= 0; }
 static inline int vio_vu_frontend_error(const struct vio_vu_frontend *fe) { return fe->err; }
 
 /* For callers with their own event loop: queue qi's call eventfd (-1 for a
- * bad index), and a non-blocking wait (the work vio_device_wait() does). */
+ * bad index), and a non-blocking wait (the work vio_device_wait() does).
+ * Context: call_fd: any thread, once vio_find_vqs() set qi up (the fd
+ * lives until fini); dispatch: the driver's thread, as vio_device_wait():
+ * the callbacks run on it, and serving the backend channel may take up to
+ * timeout_ms. */
 int vio_vu_frontend_call_fd(const struct vio_vu_frontend *fe, unsigned qi);
 void vio_vu_frontend_dispatch(struct vio_vu_frontend *fe);
 
