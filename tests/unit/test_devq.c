@@ -39,6 +39,7 @@
 
 #include <cmocka.h>
 
+#include "guard.h"
 #include "pair.h"
 #include "vio/mem.h"
 #include "vio/ring.h"
@@ -883,9 +884,8 @@ static const struct {
  *   D [GD, GD+2G)   only for the 4 GiB tests: reserved, never accessible
  *   E0 E1 E2        only for one test: three adjacent one-page regions
  *
- * Each region is its own mmap: [guard][canary...body...canary][guard].
+ * Each region is its own guarded mmap (tests/lib/guard.h).
  */
-#define CANARY 0x5c
 #define GA UINT64_C(0x7f000000)
 #define A_LEN (16 * PAGE)
 #define GB (GA + A_LEN)
@@ -904,68 +904,6 @@ static const struct {
 #define IND(off) (GA + OFF_IND + (off))
 #define HQ_IOVS 16
 
-struct chunk {
-	uint8_t *map;
-	size_t map_len;
-	uint8_t *body;          /* the registered bytes */
-	size_t len;
-	bool reserved;          /* body is PROT_NONE: never to be touched */
-};
-
-/* Maps a region with canaries and guards around it. */
-static void chunk_new(struct chunk *c, size_t len, size_t skew, bool reserved)
-{
-	size_t inner = 2 * PAGE + ((skew + len + PAGE - 1) / PAGE) * PAGE;
-	void *m;
-
-	c->map_len = inner + 2 * PAGE;
-	m = mmap(NULL, c->map_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	assert_true(m != MAP_FAILED);
-	c->map = m;
-	c->body = c->map + 2 * PAGE + skew;
-	c->len = len;
-	c->reserved = reserved;
-	if (reserved) {
-		assert_int_equal(mprotect(c->map + PAGE, PAGE, PROT_READ | PROT_WRITE), 0);
-		assert_int_equal(mprotect(c->body + len, PAGE, PROT_READ | PROT_WRITE), 0);
-		memset(c->map + PAGE, CANARY, PAGE);
-		memset(c->body + len, CANARY, PAGE);
-		return;
-	}
-	assert_int_equal(mprotect(c->map + PAGE, inner, PROT_READ | PROT_WRITE), 0);
-	memset(c->map + PAGE, CANARY, inner);
-	memset(c->body, 0, len);
-}
-
-static void chunk_free(struct chunk *c)
-{
-	if (c->map)
-		munmap(c->map, c->map_len);
-	memset(c, 0, sizeof(*c));
-}
-
-static bool all_bytes(const uint8_t *p, size_t n, uint8_t v)
-{
-	for (size_t i = 0; i < n; i++)
-		if (p[i] != v)
-			return false;
-	return true;
-}
-
-/* The mapped bytes before and after the body are untouched. */
-static bool chunk_canary_ok(const struct chunk *c)
-{
-	const uint8_t *lo, *hi, *end;
-
-	if (!c->map)
-		return true; /* not mapped in this test */
-	lo = c->map + PAGE;
-	hi = c->body + c->len;
-	end = c->map + c->map_len - PAGE;
-	return all_bytes(lo, (size_t)(c->body - lo), CANARY) &&
-	       all_bytes(hi, (size_t)(end - hi), CANARY);
-}
-
 struct variant {
 	const char *name;
 	uint64_t features;      /* VERSION_1 or not */
@@ -980,7 +918,7 @@ static const struct variant variants[] = {
 
 struct hq {
 	const struct variant *var;
-	struct chunk a, b, c, d, e3[3];
+	struct vt_guarded a, b, c, d, e3[3];
 	struct vio_mem_region table[8];
 	struct vio_mem mem;
 	unsigned size;
@@ -1012,12 +950,12 @@ static int hq_teardown(void **state)
 {
 	struct hq *h = *state;
 
-	chunk_free(&h->a);
-	chunk_free(&h->b);
-	chunk_free(&h->c);
-	chunk_free(&h->d);
+	vt_guarded_unmap(&h->a);
+	vt_guarded_unmap(&h->b);
+	vt_guarded_unmap(&h->c);
+	vt_guarded_unmap(&h->d);
 	for (unsigned i = 0; i < 3; i++)
-		chunk_free(&h->e3[i]);
+		vt_guarded_unmap(&h->e3[i]);
 	free(h);
 	return 0;
 }
@@ -1053,9 +991,9 @@ static struct hq *hq_init_at(void **state, unsigned size, uint64_t features,
 	struct hq *h = *state;
 	struct vio_devq_config c;
 
-	chunk_new(&h->a, A_LEN, 0, false);
-	chunk_new(&h->b, B_LEN, 0, false);
-	chunk_new(&h->c, C_LEN, C_SKEW, false);
+	vt_guarded_map(&h->a, A_LEN, 0, false);
+	vt_guarded_map(&h->b, B_LEN, 0, false);
+	vt_guarded_map(&h->c, C_LEN, C_SKEW, false);
 	memset(h->a.body + OFF_BUF, 0xb7, A_LEN - OFF_BUF);
 	memset(h->b.body, 0xc8, B_LEN);
 	memset(h->c.body, 0xd9, C_LEN);
@@ -1096,7 +1034,7 @@ static struct hq *hq_init(void **state, unsigned size, uint64_t features)
 /* The 2 GiB region D, for chains whose total passes 2^32 - 1. */
 static void hq_add_big(struct hq *h)
 {
-	chunk_new(&h->d, D_LEN, 0, true);
+	vt_guarded_map(&h->d, D_LEN, 0, true);
 	assert_int_equal(vio_mem_add(&h->mem, GD, D_LEN, h->d.body), 0);
 }
 
@@ -1170,12 +1108,12 @@ static void assert_untouched(struct hq *h)
 	size_t uoff = (size_t)((uint8_t *)h->used - h->a.body);
 	size_t uend = uoff + vio_split_used_size(h->size);
 
-	assert_true(chunk_canary_ok(&h->a));
-	assert_true(chunk_canary_ok(&h->b));
-	assert_true(chunk_canary_ok(&h->c));
-	assert_true(chunk_canary_ok(&h->d));
+	assert_true(vt_guarded_canaries_ok(&h->a));
+	assert_true(vt_guarded_canaries_ok(&h->b));
+	assert_true(vt_guarded_canaries_ok(&h->c));
+	assert_true(vt_guarded_canaries_ok(&h->d));
 	for (unsigned i = 0; i < 3; i++)
-		assert_true(chunk_canary_ok(&h->e3[i]));
+		assert_true(vt_guarded_canaries_ok(&h->e3[i]));
 	assert_memory_equal(h->a.body, h->snap_a, uoff);
 	assert_memory_equal(h->a.body + uend, h->snap_a + uend, A_LEN - uend);
 	assert_memory_equal(h->b.body, h->snap_b, B_LEN);
@@ -1361,7 +1299,7 @@ static void h_pop_avail_exactly_size_ahead_across_wrap(void **state)
 static void hq_add_three(struct hq *h)
 {
 	for (unsigned i = 0; i < 3; i++) {
-		chunk_new(&h->e3[i], PAGE, 0, false);
+		vt_guarded_map(&h->e3[i], PAGE, 0, false);
 		uint64_t at = GE + (uint64_t)i * PAGE;
 
 		assert_int_equal(vio_mem_add(&h->mem, at, PAGE, h->e3[i].body), 0);
@@ -1852,7 +1790,7 @@ static void h_chain_total_of_4g_minus_1_is_fine(void **state)
 	assert_int_equal(h->e.out_len, 0x80000000u);
 	assert_int_equal(h->e.in_len, 0x7fffffffu);
 	assert_span(&h->e.in[0], h->d.body + 1, 0x7fffffffu);
-	assert_true(chunk_canary_ok(&h->d));
+	assert_true(vt_guarded_canaries_ok(&h->d));
 }
 
 static void h_bad_more_spans_than_out_cap(void **state)

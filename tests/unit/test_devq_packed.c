@@ -42,6 +42,7 @@
 
 #include <cmocka.h>
 
+#include "guard.h"
 #include "pair.h"
 #include "vio/mem.h"
 #include "vio/ring.h"
@@ -112,7 +113,6 @@ static uint16_t used_bits(bool wrap)
  *   C [GC, GC+4K)    host mapping 4 bytes past 8-alignment
  *   D [GD, GD+2G)    only for the 4 GiB tests: never accessible
  */
-#define CANARY 0x3c
 #define GA UINT64_C(0x10000000)
 #define A_LEN (32 * PAGE)
 #define GB (GA + A_LEN)
@@ -134,74 +134,8 @@ static uint16_t used_bits(bool wrap)
  * size, so a device that took the id from the wrong descriptor stops. */
 #define JUNK_ID 0xbeefu
 
-/* One region: [guard][canary page][skew][body ... page end][canary page][guard]. */
-struct zone {
-	uint8_t *map;
-	size_t map_len;
-	uint8_t *body;          /* the bytes registered as guest memory */
-	size_t len;
-	bool sealed;            /* body is PROT_NONE: must never be touched */
-};
-
-static void zone_map(struct zone *z, size_t len, size_t skew, bool sealed)
-{
-	const size_t span = ((skew + len + PAGE - 1) / PAGE) * PAGE;
-	uint8_t *front, *rear;
-	void *m;
-
-	z->map_len = span + 4 * PAGE;
-	m = mmap(NULL, z->map_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	assert_true(m != MAP_FAILED);
-	z->map = m;
-	front = z->map + PAGE;
-	rear = front + PAGE + span;
-	z->body = front + PAGE + skew;
-	z->len = len;
-	z->sealed = sealed;
-	if (sealed) {
-		assert_int_equal(mprotect(front, PAGE, PROT_READ | PROT_WRITE), 0);
-		assert_int_equal(mprotect(rear, PAGE, PROT_READ | PROT_WRITE), 0);
-		memset(front, CANARY, PAGE);
-		memset(rear, CANARY, PAGE);
-		return;
-	}
-	assert_int_equal(mprotect(front, span + 2 * PAGE, PROT_READ | PROT_WRITE), 0);
-	memset(front, CANARY, span + 2 * PAGE);
-	memset(z->body, 0, len);
-}
-
-static void zone_unmap(struct zone *z)
-{
-	if (z->map)
-		munmap(z->map, z->map_len);
-	memset(z, 0, sizeof(*z));
-}
-
-static bool bytes_are(const uint8_t *p, size_t n, uint8_t v)
-{
-	while (n--)
-		if (*p++ != v)
-			return false;
-	return true;
-}
-
-/* The canary bytes on both sides of the body still hold the pattern. */
-static bool zone_canaries_ok(const struct zone *z)
-{
-	const uint8_t *front, *end;
-
-	if (!z->map)
-		return true;
-	front = z->map + PAGE;
-	end = z->map + z->map_len - PAGE;
-	if (z->sealed)
-		return bytes_are(front, PAGE, CANARY) && bytes_are(end - PAGE, PAGE, CANARY);
-	return bytes_are(front, (size_t)(z->body - front), CANARY) &&
-	       bytes_are(z->body + z->len, (size_t)(end - (z->body + z->len)), CANARY);
-}
-
 struct pq {
-	struct zone a, b, c, d;
+	struct vt_guarded a, b, c, d;
 	struct vio_mem_region regions[8];
 	struct vio_mem mem;
 	unsigned size;
@@ -232,10 +166,10 @@ static int pq_teardown(void **state)
 {
 	struct pq *h = *state;
 
-	zone_unmap(&h->a);
-	zone_unmap(&h->b);
-	zone_unmap(&h->c);
-	zone_unmap(&h->d);
+	vt_guarded_unmap(&h->a);
+	vt_guarded_unmap(&h->b);
+	vt_guarded_unmap(&h->c);
+	vt_guarded_unmap(&h->d);
 	free(h);
 	return 0;
 }
@@ -307,9 +241,9 @@ static struct pq *pq_start(void **state, unsigned size, uint64_t features, bool 
 {
 	struct pq *h = *state;
 
-	zone_map(&h->a, A_LEN, 0, false);
-	zone_map(&h->b, B_LEN, 0, false);
-	zone_map(&h->c, C_LEN, C_SKEW, false);
+	vt_guarded_map(&h->a, A_LEN, 0, false);
+	vt_guarded_map(&h->b, B_LEN, 0, false);
+	vt_guarded_map(&h->c, C_LEN, C_SKEW, false);
 	memset(h->a.body + OFF_BUF, 0xb7, A_LEN - OFF_BUF);
 	memset(h->b.body, 0xc8, B_LEN);
 	memset(h->c.body, 0xd9, C_LEN);
@@ -346,7 +280,7 @@ static struct pq *pq_new_at(void **state, unsigned size, uint64_t features, uint
 /* The 2 GiB region D, for chains whose total passes 2^32 - 1. */
 static void pq_add_big(struct pq *h)
 {
-	zone_map(&h->d, D_LEN, 0, true);
+	vt_guarded_map(&h->d, D_LEN, 0, true);
 	assert_int_equal(vio_mem_add(&h->mem, GD, D_LEN, h->d.body), 0);
 }
 
@@ -453,10 +387,10 @@ static void snapshot(struct pq *h)
  * canaries outside the regions, not the driver's memory inside them. */
 static void assert_untouched_but(const struct pq *h, size_t lo, size_t hi)
 {
-	assert_true(zone_canaries_ok(&h->a));
-	assert_true(zone_canaries_ok(&h->b));
-	assert_true(zone_canaries_ok(&h->c));
-	assert_true(zone_canaries_ok(&h->d));
+	assert_true(vt_guarded_canaries_ok(&h->a));
+	assert_true(vt_guarded_canaries_ok(&h->b));
+	assert_true(vt_guarded_canaries_ok(&h->c));
+	assert_true(vt_guarded_canaries_ok(&h->d));
 	assert_memory_equal(h->a.body, h->snap_a, lo);
 	assert_memory_equal(h->a.body + hi, h->snap_a + hi, A_LEN - hi);
 	assert_memory_equal(h->b.body, h->snap_b, B_LEN);
@@ -1260,7 +1194,7 @@ static void p_chain_total_of_4g_minus_1_is_fine(void **state)
 	assert_int_equal(h->e.out_len, 0x80000000u);
 	assert_int_equal(h->e.in_len, 0x7fffffffu);
 	assert_span(&h->e.in[0], h->d.body + 1, 0x7fffffffu);
-	assert_true(zone_canaries_ok(&h->d));
+	assert_true(vt_guarded_canaries_ok(&h->d));
 }
 
 /* ---- the used side ------------------------------------------------------- */
