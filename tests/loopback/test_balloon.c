@@ -40,6 +40,7 @@
 #include "vio/devices.h"
 #include "vio/drivers.h"
 #include "vio/transport.h"
+#include "layouts.h"
 
 #define PAGE 4096u
 #define ARENA (16u << 20)         /* 4096 pages: rings plus the balloon */
@@ -56,13 +57,7 @@ struct row {
 	uint64_t ring;            /* ring features the device offers */
 };
 
-static const struct layout {
-	const char *name;
-	uint64_t features;
-} layouts[] = {
-	{ "split", 0 },
-	{ "packed", VIO_BIT(VIO_F_RING_PACKED) },
-};
+/* The ring layouts: tests/lib/layouts.h. */
 
 #define NLAYOUTS (sizeof(layouts) / sizeof(layouts[0]))
 #define NROWS (2 * NLAYOUTS * 2 * 2)

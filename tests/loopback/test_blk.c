@@ -41,6 +41,8 @@
 
 #include <cmocka.h>
 
+#include "layouts.h"
+
 #include "vio/devices.h"
 #include "vio/drivers.h"
 #include "vio/transport.h"
@@ -67,15 +69,7 @@ static const struct mode modes[] = {
 	{ "threaded", true },
 };
 
-struct layout {
-	const char *name;
-	uint64_t features;
-};
-
-static const struct layout layouts[] = {
-	{ "split", 0 },
-	{ "packed", VIO_BIT(VIO_F_RING_PACKED) },
-};
+/* The ring layouts: tests/lib/layouts.h. */
 
 struct toggle {
 	const char *name;

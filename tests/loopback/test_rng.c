@@ -35,6 +35,8 @@
 
 #include <cmocka.h>
 
+#include "layouts.h"
+
 #include "heap.h"
 
 #include "vio/devices.h"
@@ -44,15 +46,7 @@
 /* ======================================================================== */
 /* Variants                                                                 */
 
-struct layout {
-	const char *name;
-	uint64_t features;      /* OR-ed into every variant of this layout */
-};
-
-static const struct layout layouts[] = {
-	{ "split", 0 },
-	{ "packed", VIO_BIT(VIO_F_RING_PACKED) },
-};
+/* The ring layouts: tests/lib/layouts.h. */
 
 struct variant {
 	bool threaded;

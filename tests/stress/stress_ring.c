@@ -49,6 +49,7 @@
 #endif
 
 #include "pair.h"
+#include "layouts.h"
 
 /* ------------------------------------------------------------------------ */
 /* Parameters                                                               */
@@ -90,15 +91,7 @@
 
 /* Ring layouts this suite runs over: their feature bits are OR-ed into
  * each case. */
-struct layout {
-	const char *name;
-	uint64_t features;
-};
-
-static const struct layout layouts[] = {
-	{ "split", 0 },
-	{ "packed", VIO_BIT(VIO_F_RING_PACKED) },
-};
+/* The ring layouts: tests/lib/layouts.h. */
 
 /* Small queues so the indices wrap often; 5 only where the layout allows
  * it (packed), to catch arithmetic that assumes a power of two. */

@@ -44,6 +44,7 @@
 #include "vio/mem.h"
 #include "vio/ring.h"
 #include "vio/spec.h"
+#include "layouts.h"
 
 #define PAGE 4096u
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -59,15 +60,7 @@
 /* Part 1: API-level tests, one suite for every ring layout                 */
 /* ======================================================================== */
 
-struct layout {
-	const char *name;
-	uint64_t features;      /* OR-ed into every queue of the row */
-};
-
-static const struct layout layouts[] = {
-	{ "split", 0 },
-	{ "packed", VIO_BIT(VIO_F_RING_PACKED) },
-};
+/* The ring layouts: tests/lib/layouts.h. */
 
 #define API_IOVS 8
 

@@ -34,19 +34,12 @@
 #include <cmocka.h>
 
 #include "pair.h"
+#include "layouts.h"
 
 /* ======================================================================== */
 /* Parameters                                                               */
 
-struct layout {
-	const char *name;
-	uint64_t features;  /* OR-ed into every variant of this layout */
-};
-
-static const struct layout layouts[] = {
-	{ "split", 0 },
-	{ "packed", VIO_BIT(VIO_F_RING_PACKED) },
-};
+/* The ring layouts: tests/lib/layouts.h. */
 
 /* Axes a test asks to run along; each one doubles its variants. */
 #define AX_EVIDX	(1u << 0)	/* VIO_F_EVENT_IDX off, on */

@@ -59,6 +59,7 @@
 #include "vio/inflight.h"
 #include "vio/transport.h"
 #include "vhost_user_proto.h"
+#include "layouts.h"
 
 #define WAIT_MS 5000            /* an upper bound for anything that should happen */
 #define FAKE_TIMEOUT_MS 1000    /* the frontend's reply timeout against the fake */
@@ -2517,15 +2518,7 @@ static void test_hostile_close_during_bind(void **state)
 /* ======================================================================== */
 /* Hostile: deadlines, bounded sends, refused status, split and packed      */
 
-struct layout {
-	const char *name;
-	uint64_t features;
-};
-
-static const struct layout layouts[] = {
-	{ "split", 0 },
-	{ "packed", VIO_BIT(VIO_F_RING_PACKED) },
-};
+/* The ring layouts: tests/lib/layouts.h. */
 
 static int64_t thread_cpu_ms(void)
 {
