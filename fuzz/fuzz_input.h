@@ -239,4 +239,12 @@ static inline size_t fz_take(struct fz *f, void *dst, size_t len)
 	return len;
 }
 
+/* Fills len bytes: what the input has left, then zeroes. */
+static inline void fz_fill(struct fz *f, void *dst, size_t len)
+{
+	size_t k = fz_take(f, dst, len);
+
+	memset((uint8_t *)dst + k, 0, len - k);
+}
+
 #endif

@@ -64,6 +64,7 @@
 #include <unistd.h>
 
 #include "../tests/vhost_user/frontend.h"
+#include "fuzz_input.h"
 #include "vio/core.h"
 #include "vio/transport.h"
 
@@ -80,39 +81,7 @@
 /* ------------------------------------------------------------------------ */
 /* Input                                                                    */
 
-struct in {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint8_t u8(struct in *in)
-{
-	uint8_t v = 0;
-
-	if (in->n) {
-		v = *in->p++;
-		in->n--;
-	}
-	return v;
-}
-
-static void take(struct in *in, void *dst, size_t len)
-{
-	size_t k = len < in->n ? len : in->n;
-
-	memcpy(dst, in->p, k);
-	memset((uint8_t *)dst + k, 0, len - k);
-	in->p += k;
-	in->n -= k;
-}
-
-static uint32_t u32(struct in *in)
-{
-	uint32_t v;
-
-	take(in, &v, sizeof(v));
-	return v;
-}
+/* The input is read with fuzz_input.h's struct fz: past its end, zeroes. */
 
 /* ------------------------------------------------------------------------ */
 /* A device that uses more of the ring API than an echo: batched used
@@ -467,28 +436,28 @@ static void repair(struct vu_header *h, union vu_payload *p, uint8_t sz)
 	}
 }
 
-static void op_message(struct run *r, struct in *in, uint8_t op)
+static void op_message(struct run *r, struct fz *in, uint8_t op)
 {
 	uint8_t buf[sizeof(struct vu_header) + sizeof(union vu_payload)];
 	union vu_payload p;
 	struct vu_header h;
-	uint8_t kinds = u8(in), req = u8(in), fl = u8(in), sz;
+	uint8_t kinds = fz_u8(in), req = fz_u8(in), fl = fz_u8(in), sz;
 	unsigned nfds;
 	int fds[MAX_FDS];
 	size_t body;
 
-	h.request = req == 0xff ? u32(in) : req % 42u;
-	h.flags = (fl & 0x80) ? u32(in) : VU_VERSION | ((fl & 1) ? VU_FLAG_NEED_REPLY : 0);
-	sz = u8(in);
+	h.request = req == 0xff ? fz_u32(in) : req % 42u;
+	h.flags = (fl & 0x80) ? fz_u32(in) : VU_VERSION | ((fl & 1) ? VU_FLAG_NEED_REPLY : 0);
+	sz = fz_u8(in);
 	if (sz == 0xff)
-		h.size = u32(in);
+		h.size = fz_u32(in);
 	else if (sz >= 0xe0)
 		h.size = (uint32_t)((int)natural_size(h.request, 0) + (sz - 0xe0) - 8);
 	else
 		h.size = natural_size(h.request, sz);
 	body = h.size <= sizeof(p) ? h.size : 16;
 	memset(&p, 0, sizeof(p));
-	take(in, &p, body);
+	fz_fill(in, &p, body);
 	if ((fl & 0x40) && !(fl & 0x80) && h.size <= sizeof(p))
 		repair(&h, &p, sz);
 	nfds = op < 0x80 ? natural_fds(&h, &p) : op % (MAX_FDS + 1u);
@@ -506,14 +475,14 @@ static void op_message(struct run *r, struct in *in, uint8_t op)
 	vio_vu_backend_dispatch(&r->b);
 }
 
-static void op_memory(struct run *r, struct in *in)
+static void op_memory(struct run *r, struct fz *in)
 {
 	uint16_t off;
 	uint8_t len, data[255];
 
-	take(in, &off, sizeof(off));
-	len = u8(in);
-	take(in, data, len);
+	fz_fill(in, &off, sizeof(off));
+	len = fz_u8(in);
+	fz_fill(in, data, len);
 	off %= MEM_A;
 	if (len > MEM_A - off)
 		len = (uint8_t)(MEM_A - off);
@@ -521,9 +490,9 @@ static void op_memory(struct run *r, struct in *in)
 }
 
 /* The driver side posts one buffer from memfd A's tail and kicks. */
-static void op_post(struct run *r, struct in *in, unsigned qi)
+static void op_post(struct run *r, struct fz *in, unsigned qi)
 {
-	uint32_t out_len = u8(in), in_len = u8(in);
+	uint32_t out_len = fz_u8(in), in_len = fz_u8(in);
 	uint64_t base = r->a.gpa + MEM_A / 2 + (r->posted[qi]++ % 32) * 512;
 	struct vio_sg o = { base, out_len + 1 }, i = { base + 256, in_len + 1 };
 
@@ -542,12 +511,12 @@ static void op_signal_all(struct run *r)
 }
 
 /* Part of a message, then the end of the stream. */
-static void op_torn(struct run *r, struct in *in)
+static void op_torn(struct run *r, struct fz *in)
 {
 	uint8_t buf[20];
-	size_t n = u8(in) % sizeof(buf);
+	size_t n = fz_u8(in) % sizeof(buf);
 
-	take(in, buf, n);
+	fz_fill(in, buf, n);
 	if (r->b.sock < 0)
 		return;
 	if (n)
@@ -581,18 +550,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct in in = { data, size };
+	struct fz in = { data, size };
 	static struct run r;
 	uint8_t setup;
 
 	if (size > 65536)
 		return 0;
 	run_init(&r);
-	setup = u8(&in);
+	setup = fz_u8(&in);
 	if (setup & 1)
 		prelude(&r, setup);
 	while (in.n) {
-		uint8_t op = u8(&in);
+		uint8_t op = fz_u8(&in);
 
 		if (op < 0xf0)
 			op_message(&r, &in, op);

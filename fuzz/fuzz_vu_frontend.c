@@ -136,47 +136,7 @@ static const char *const action_names[FZ_FE_A_COUNT] = {
 /* ------------------------------------------------------------------------ */
 /* Input                                                                    */
 
-struct in {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint8_t u8(struct in *in)
-{
-	uint8_t v = 0;
-
-	if (in->n) {
-		v = *in->p++;
-		in->n--;
-	}
-	return v;
-}
-
-static void take(struct in *in, void *dst, size_t len)
-{
-	size_t k = len < in->n ? len : in->n;
-
-	memcpy(dst, in->p, k);
-	memset((uint8_t *)dst + k, 0, len - k);
-	in->p += k;
-	in->n -= k;
-}
-
-static uint16_t u16(struct in *in)
-{
-	uint16_t v;
-
-	take(in, &v, sizeof(v));
-	return v;
-}
-
-static uint32_t u32(struct in *in)
-{
-	uint32_t v;
-
-	take(in, &v, sizeof(v));
-	return v;
-}
+/* The input is read with fuzz_input.h's struct fz: past its end, zeroes. */
 
 /* ------------------------------------------------------------------------ */
 /* Tracing                                                                  */
@@ -369,7 +329,7 @@ static void send_rec(int sock, const struct rec *m)
 		xclose(fds[i]);
 }
 
-static void parse_rec(struct in *in, uint8_t tag, struct rec *m)
+static void parse_rec(struct fz *in, uint8_t tag, struct rec *m)
 {
 	static const unsigned nfds[4] = { 0, 1, 2, 9 };
 	size_t len;
@@ -379,29 +339,29 @@ static void parse_rec(struct in *in, uint8_t tag, struct rec *m)
 	if (tag & FZ_FE_BUILT) {
 		struct vu_header h;
 
-		h.request = u8(in);
-		h.flags = u8(in);
-		len = u16(in);
+		h.request = fz_u8(in);
+		h.flags = fz_u8(in);
+		len = fz_u16(in);
 		if (len > FZ_FE_MSG_MAX - sizeof(h))
 			len = FZ_FE_MSG_MAX - sizeof(h);
 		h.size = (uint32_t)len;
 		memcpy(m->buf, &h, sizeof(h));
-		take(in, m->buf + sizeof(h), len);
+		fz_fill(in, m->buf + sizeof(h), len);
 		m->len = sizeof(h) + len;
 	} else {
-		len = u16(in);
+		len = fz_u16(in);
 		if (len > FZ_FE_MSG_MAX)
 			len = FZ_FE_MSG_MAX;
-		take(in, m->buf, len);
+		fz_fill(in, m->buf, len);
 		m->len = len;
 	}
 	for (unsigned i = 0; i < m->nfds; i++) {
-		m->kind[i] = u8(in);
+		m->kind[i] = fz_u8(in);
 		m->size[i] = 0;
 		if ((m->kind[i] & 3) == FZ_FE_FD_MEMFD)
-			m->size[i] = u32(in);
+			m->size[i] = fz_u32(in);
 		else if ((m->kind[i] & 3) == FZ_FE_FD_MEMFD_PAGES)
-			m->size[i] = (uint32_t)u8(in) * 4096;
+			m->size[i] = (uint32_t)fz_u8(in) * 4096;
 	}
 }
 
@@ -723,7 +683,7 @@ static void do_io(struct run *r, uint8_t what, uint8_t sector)
 	trace("  io: %d\n", ret);
 }
 
-static void do_action(struct run *r, struct in *in, uint8_t code)
+static void do_action(struct run *r, struct fz *in, uint8_t code)
 {
 	struct vio_device *dev = &r->fe.vdev;
 	uint8_t buf[512];
@@ -759,7 +719,7 @@ static void do_action(struct run *r, struct in *in, uint8_t code)
 			ret = vio_blk_drv_poll(dev);
 		break;
 	case FZ_FE_A_CONFIG_READ: {
-		uint8_t off = u8(in), len = u8(in);
+		uint8_t off = fz_u8(in), len = fz_u8(in);
 
 		if (!r->up || !r->on_bus)
 			break;
@@ -769,9 +729,9 @@ static void do_action(struct run *r, struct in *in, uint8_t code)
 		break;
 	}
 	case FZ_FE_A_CONFIG_WRITE: {
-		uint8_t off = u8(in), len = u8(in);
+		uint8_t off = fz_u8(in), len = fz_u8(in);
 
-		take(in, buf, len);
+		fz_fill(in, buf, len);
 		if (r->up && r->on_bus)
 			ret = vio_config_write(dev, off, buf, len);
 		break;
@@ -805,17 +765,17 @@ static void do_action(struct run *r, struct in *in, uint8_t code)
 			vio_vu_frontend_disconnect(&r->fe);
 		break;
 	case FZ_FE_A_IO: {
-		uint8_t what = u8(in), sector = u8(in);
+		uint8_t what = fz_u8(in), sector = fz_u8(in);
 
 		if (r->up && r->on_bus)
 			do_io(r, what, sector);
 		break;
 	}
 	case FZ_FE_A_POKE: {
-		uint32_t off = u32(in);
-		uint8_t len = u8(in);
+		uint32_t off = fz_u32(in);
+		uint8_t len = fz_u8(in);
 
-		take(in, buf, len);
+		fz_fill(in, buf, len);
 		if (r->up) {
 			off %= (uint32_t)r->fe.mem_len;
 			if (len > r->fe.mem_len - off)
@@ -825,7 +785,7 @@ static void do_action(struct run *r, struct in *in, uint8_t code)
 		break;
 	}
 	case FZ_FE_A_SIGNAL: {
-		uint8_t q = u8(in);
+		uint8_t q = fz_u8(in);
 		uint64_t one = 1;
 		int fd;
 
@@ -927,19 +887,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct in in = { data, size };
+	struct fz in = { data, size };
 	static struct run r;
 	int fds_before;
 
 	if (size > FZ_MAX_INPUT)
 		return 0;
 	fds_before = count_fds();
-	run_init(&r, u8(&in));
+	run_init(&r, fz_u8(&in));
 	while (in.n) {
-		uint8_t tag = u8(&in);
+		uint8_t tag = fz_u8(&in);
 
 		if ((tag & 3) == FZ_FE_ACTION) {
-			const uint8_t code = u8(&in) % FZ_FE_A_COUNT;
+			const uint8_t code = fz_u8(&in) % FZ_FE_A_COUNT;
 
 			if ((tag & FZ_FE_HELD) && (code == FZ_FE_A_SHUT || code == FZ_FE_A_CLOSE) &&
 			    r.nheld < HELD_MAX) {
