@@ -144,7 +144,7 @@ static void vu_config_interrupt(void *opaque)
 	 * thread while another queue's SET_VRING_ERR replaces its fd), the
 	 * backend channel and, for writes, the socket. */
 	pthread_mutex_lock(&b->backend_lock);
-	if (b->dev->status & VIO_STATUS_NEEDS_RESET) {
+	if (vio_dev_get_status(b->dev) & VIO_STATUS_NEEDS_RESET) {
 		for (unsigned i = 0; i < nq(b); i++)
 			if (b->queues[i].err_fd >= 0)
 				(void)!write(b->queues[i].err_fd, &one, sizeof(one));
@@ -333,7 +333,7 @@ static bool inflight_geometry_ok(struct vio_vu_backend *b, const struct vu_infli
 static bool rings_idle(struct vio_vu_backend *b, const char *what)
 {
 	for (unsigned i = 0; i < nq(b); i++) {
-		if (b->dev->queues[i].live) {
+		if (vio_dev_queue_live(b->dev, i)) {
 			vlog(b, VIO_LOG_ERR, "vhost-user: %s while ring %u runs", what, i);
 			return false;
 		}
@@ -370,7 +370,7 @@ static int ring_start(struct vio_vu_backend *b, unsigned qi)
 	bool packed = vio_has_feature(d->features, VIO_F_RING_PACKED);
 	int r;
 
-	if (dq->live) {
+	if (vio_dev_queue_live(d, qi)) {
 		/* Enabled again: kicks that came while it was disabled were
 		 * drained without running the device. */
 		if (vq->started && vq->enabled)
@@ -418,9 +418,9 @@ static int ring_start(struct vio_vu_backend *b, unsigned qi)
 	r = vio_dev_queue_enable(d, qi);
 	if (r)
 		return r;
-	if (!(d->status & VIO_STATUS_DRIVER_OK))
-		vio_dev_set_status(d, (uint8_t)(d->status | VIO_STATUS_DRIVER_OK));
-	if (!dq->live) {
+	if (!(vio_dev_get_status(d) & VIO_STATUS_DRIVER_OK))
+		vio_dev_set_status(d, (uint8_t)(vio_dev_get_status(d) | VIO_STATUS_DRIVER_OK));
+	if (!vio_dev_queue_live(d, qi)) {
 		vlog(b, VIO_LOG_ERR, "vhost-user: ring %u could not start", qi);
 		return -EIO;
 	}
@@ -439,7 +439,7 @@ static uint32_t ring_stop(struct vio_vu_backend *b, unsigned qi)
 	struct vio_vu_queue *vq = &b->queues[qi];
 	uint16_t avail = (uint16_t)vq->base, used = (uint16_t)(vq->base >> 16);
 
-	if (b->dev->queues[qi].live) {
+	if (vio_dev_queue_live(b->dev, qi)) {
 		vio_dev_queue_stop(b->dev, qi, &avail, &used);
 		vq->base = vio_has_feature(b->dev->features, VIO_F_RING_PACKED) ?
 			   (uint32_t)avail | (uint32_t)used << 16 : avail;
@@ -589,7 +589,7 @@ static int do_set_features(struct vio_vu_backend *b, uint64_t f)
 		return -EINVAL;
 	}
 	for (unsigned i = 0; i < nq(b); i++) {
-		if (d->queues[i].live) {
+		if (vio_dev_queue_live(d, i)) {
 			vlog(b, VIO_LOG_ERR, "vhost-user: SET_FEATURES changes features while ring %u runs", i);
 			return -EBUSY;
 		}
@@ -600,7 +600,7 @@ static int do_set_features(struct vio_vu_backend *b, uint64_t f)
 	r = vio_dev_set_features(d, dev_f);
 	if (r == 0 && !d->legacy) {
 		vio_dev_set_status(d, VIO_STATUS_ACKNOWLEDGE | VIO_STATUS_DRIVER | VIO_STATUS_FEATURES_OK);
-		if (!(d->status & VIO_STATUS_FEATURES_OK))
+		if (!(vio_dev_get_status(d) & VIO_STATUS_FEATURES_OK))
 			r = -EINVAL;
 	}
 	all_unlock(b);
@@ -640,9 +640,7 @@ static int do_set_mem_table(struct vio_vu_backend *b, struct msg *m)
 		unmap_all(b);
 	/* Rings that run keep running only if their memory is still there. */
 	for (unsigned i = 0; i < nq(b); i++) {
-		struct vio_dev_queue *dq = &b->dev->queues[i];
-
-		if (dq->live) {
+		if (vio_dev_queue_live(b->dev, i)) {
 			struct vio_vu_queue *vq = &b->queues[i];
 			int kick = vq->kick_fd;
 			bool polling = vq->polling;
@@ -688,7 +686,7 @@ static int do_rem_mem_reg(struct vio_vu_backend *b, struct msg *m)
 			const struct vio_dev_queue *dq = &b->dev->queues[q];
 			const uint64_t a[3] = { dq->addrs.desc, dq->addrs.driver, dq->addrs.device };
 
-			for (unsigned k = 0; k < 3 && dq->live; k++)
+			for (unsigned k = 0; k < 3 && vio_dev_queue_live(b->dev, q); k++)
 				if (a[k] - mp->guest_addr < mp->size)
 					vio_dev_needs_reset(b->dev, "REM_MEM_REG of a running ring's memory");
 		}
@@ -824,11 +822,11 @@ static int do_vring_state(struct vio_vu_backend *b, struct msg *m)
 	pthread_mutex_lock(&vq->lock);
 	switch (m->hdr.request) {
 	case VU_SET_VRING_NUM:
-		if (b->dev->queues[s->index].live || s->num == 0 ||
+		if (vio_dev_queue_live(b->dev, s->index) || s->num == 0 ||
 		    s->num > b->dev->queues[s->index].max_size) {
 			vlog(b, VIO_LOG_ERR, "vhost-user: SET_VRING_NUM %u for ring %u (max %u)%s", s->num,
 			     s->index, b->dev->queues[s->index].max_size,
-			     b->dev->queues[s->index].live ? " while it runs" : "");
+			     vio_dev_queue_live(b->dev, s->index) ? " while it runs" : "");
 			r = -EINVAL;
 		} else {
 			vq->num = s->num;
@@ -836,7 +834,7 @@ static int do_vring_state(struct vio_vu_backend *b, struct msg *m)
 		break;
 	case VU_SET_VRING_BASE:
 		/* Split: a 16-bit index. Packed: two 16-bit position|wrap halves. */
-		if (b->dev->queues[s->index].live ||
+		if (vio_dev_queue_live(b->dev, s->index) ||
 		    (!vio_has_feature(b->dev->features, VIO_F_RING_PACKED) && s->num > UINT16_MAX)) {
 			vlog(b, VIO_LOG_ERR, "vhost-user: SET_VRING_BASE %u for ring %u refused", s->num, s->index);
 			r = -EINVAL;
@@ -857,7 +855,7 @@ static int do_vring_state(struct vio_vu_backend *b, struct msg *m)
 		break;
 	case VU_VRING_KICK:
 		/* In-band kicks are not offered; accept them as kicks anyway. */
-		if (b->dev->queues[s->index].live)
+		if (vio_dev_queue_live(b->dev, s->index))
 			vio_dev_notify(b->dev, s->index);
 		break;
 	default: /* VU_GET_VRING_BASE */
@@ -887,7 +885,7 @@ static int do_vring_addr(struct vio_vu_backend *b, struct msg *m)
 	}
 	vq = &b->queues[a->index];
 	pthread_mutex_lock(&vq->lock);
-	if (b->dev->queues[a->index].live) {
+	if (vio_dev_queue_live(b->dev, a->index)) {
 		pthread_mutex_unlock(&vq->lock);
 		vlog(b, VIO_LOG_ERR, "vhost-user: SET_VRING_ADDR for running ring %u", a->index);
 		return -EBUSY;
@@ -1047,10 +1045,12 @@ static int do_set_status(struct vio_vu_backend *b, uint64_t v)
 	/* DRIVER_OK follows the rings here; the rest goes to the model. */
 	if (v & VIO_STATUS_FAILED) {
 		all_lock(b);
-		vio_dev_set_status(d, (uint8_t)(d->status | VIO_STATUS_FAILED));
+		vio_dev_set_status(d, (uint8_t)(vio_dev_get_status(d) | VIO_STATUS_FAILED));
 		all_unlock(b);
-	} else if ((v & keep & ~d->status) & (VIO_STATUS_ACKNOWLEDGE | VIO_STATUS_DRIVER)) {
-		vio_dev_set_status(d, (uint8_t)(d->status | (v & (VIO_STATUS_ACKNOWLEDGE | VIO_STATUS_DRIVER))));
+	} else if ((v & keep & ~vio_dev_get_status(d)) & (VIO_STATUS_ACKNOWLEDGE | VIO_STATUS_DRIVER)) {
+		/* Touches no queue: no queue lock (core.h). */
+		vio_dev_set_status(d, (uint8_t)(vio_dev_get_status(d) |
+						(v & (VIO_STATUS_ACKNOWLEDGE | VIO_STATUS_DRIVER))));
 	}
 	return 0;
 }
@@ -1138,7 +1138,7 @@ static int handle(struct vio_vu_backend *b, struct msg *m)
 	case VU_SET_STATUS:
 		return do_set_status(b, m->p.u64);
 	case VU_GET_STATUS:
-		return reply_u64(b, m, d->status) ? -ECONNRESET : 1;
+		return reply_u64(b, m, vio_dev_get_status(d)) ? -ECONNRESET : 1;
 	default:
 		vlog(b, VIO_LOG_ERR, "vhost-user: %s (%u) is not supported", vio__vu_request_name(m->hdr.request),
 		     m->hdr.request);
