@@ -359,8 +359,34 @@ static void inflight_install(struct vio_vu_backend *b, void *map, size_t len, si
 	all_unlock(b);
 }
 
+/*
+ * The locks for a message on ring qi: its own, or, when the message may
+ * start the ring (may_start) before the device is DRIVER_OK, every queue's:
+ * the first ring to start sets DRIVER_OK, which starts every enabled queue
+ * and calls the device type's start() (core.h: a call that touches every
+ * queue holds every lock). Only this thread sets or clears DRIVER_OK, so
+ * the choice holds until ring_unlock(). Returns what to pass it.
+ */
+static bool ring_lock(struct vio_vu_backend *b, unsigned qi, bool may_start)
+{
+	if (may_start && !(vio_dev_get_status(b->dev) & VIO_STATUS_DRIVER_OK)) {
+		all_lock(b);
+		return true;
+	}
+	pthread_mutex_lock(&b->queues[qi].lock);
+	return false;
+}
+
+static void ring_unlock(struct vio_vu_backend *b, unsigned qi, bool all)
+{
+	if (all)
+		all_unlock(b);
+	else
+		pthread_mutex_unlock(&b->queues[qi].lock);
+}
+
 /* Starts queue qi in the device model if it is started and enabled.
- * Called with qi's lock held. */
+ * Called with qi's lock held, or every lock (ring_lock). */
 static int ring_start(struct vio_vu_backend *b, unsigned qi)
 {
 	struct vio_vu_queue *vq = &b->queues[qi];
@@ -418,6 +444,8 @@ static int ring_start(struct vio_vu_backend *b, unsigned qi)
 	r = vio_dev_queue_enable(d, qi);
 	if (r)
 		return r;
+	/* The first ring sets DRIVER_OK, which starts every enabled queue:
+	 * the caller holds every queue lock then (ring_lock). */
 	if (!(vio_dev_get_status(d) & VIO_STATUS_DRIVER_OK))
 		vio_dev_set_status(d, (uint8_t)(vio_dev_get_status(d) | VIO_STATUS_DRIVER_OK));
 	if (!vio_dev_queue_live(d, qi)) {
@@ -772,6 +800,7 @@ static int do_vring_fd(struct vio_vu_backend *b, struct msg *m)
 	bool nofd = m->p.u64 & VU_VRING_NOFD;
 	struct vio_vu_queue *vq;
 	int fd, r = 0;
+	bool all;
 
 	if (m->p.u64 & ~(uint64_t)(VU_VRING_IDX_MASK | VU_VRING_NOFD)) {
 		vlog(b, VIO_LOG_ERR, "vhost-user: %s with unknown bits %#llx",
@@ -784,7 +813,7 @@ static int do_vring_fd(struct vio_vu_backend *b, struct msg *m)
 		return r;       /* the fd is closed with the message */
 	vq = &b->queues[qi];
 	fd = nofd ? -1 : msg_take_fd(m, 0);
-	pthread_mutex_lock(&vq->lock);
+	all = ring_lock(b, qi, m->hdr.request == VU_SET_VRING_KICK);
 	switch (m->hdr.request) {
 	case VU_SET_VRING_KICK:
 		vio__vu_close_fd(&vq->kick_fd);
@@ -804,7 +833,7 @@ static int do_vring_fd(struct vio_vu_backend *b, struct msg *m)
 		pthread_mutex_unlock(&b->backend_lock);
 		break;
 	}
-	pthread_mutex_unlock(&vq->lock);
+	ring_unlock(b, qi, all);
 	if (m->hdr.request == VU_SET_VRING_KICK && b->cfg.queues_changed)
 		b->cfg.queues_changed(b->cfg.opaque);
 	return r;
@@ -815,11 +844,12 @@ static int do_vring_state(struct vio_vu_backend *b, struct msg *m)
 	const struct vu_vring_state *s = &m->p.state;
 	struct vio_vu_queue *vq;
 	int r = 0;
+	bool all;
 
 	if (!queue_ok(b, m, s->index))
 		return -EINVAL;
 	vq = &b->queues[s->index];
-	pthread_mutex_lock(&vq->lock);
+	all = ring_lock(b, s->index, m->hdr.request == VU_SET_VRING_ENABLE && s->num == 1);
 	switch (m->hdr.request) {
 	case VU_SET_VRING_NUM:
 		if (vio_dev_queue_live(b->dev, s->index) || s->num == 0 ||
@@ -862,13 +892,13 @@ static int do_vring_state(struct vio_vu_backend *b, struct msg *m)
 		{
 			struct vu_vring_state st = { s->index, ring_stop(b, s->index) };
 
-			pthread_mutex_unlock(&vq->lock);
+			ring_unlock(b, s->index, all);
 			if (b->cfg.queues_changed)
 				b->cfg.queues_changed(b->cfg.opaque);
 			return send_reply(b, m, &st, sizeof(st), NULL, 0) ? -ECONNRESET : 1;
 		}
 	}
-	pthread_mutex_unlock(&vq->lock);
+	ring_unlock(b, s->index, all);
 	return r;
 }
 
