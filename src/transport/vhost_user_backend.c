@@ -940,6 +940,9 @@ static int do_get_config(struct vio_vu_backend *b, struct msg *m)
 		c.size = 0;
 		return send_reply(b, m, &c, VU_CONFIG_HDR, NULL, 0) ? -ECONNRESET : 1;
 	}
+	/* No queue lock: config bytes change only on this thread (SET_CONFIG,
+	 * and the device type's own changes, which core.h puts between
+	 * dispatch calls: vio_dev_config_changed()). */
 	r = vio_dev_config_read(b->dev, c.offset, c.data, c.size);
 	if (r) {
 		vlog(b, VIO_LOG_ERR, "vhost-user: GET_CONFIG [%u, +%u) outside config space (%u bytes)",
