@@ -153,7 +153,10 @@ struct vio_dev_queue {
 	unsigned size;              /* chosen by the driver */
 	struct vio_ring_addrs addrs;
 	bool enabled;               /* the driver enabled it */
-	bool live;                  /* vq is initialised and may be used */
+	/* vq is initialised and may be used: atomic, since another queue's
+	 * processing may clear it (vio_dev_needs_reset); read it with
+	 * vio_dev_queue_live() */
+	bool live;
 	/* transport-settable before enable: resume from saved bases */
 	bool resume;
 	uint16_t avail_base, used_base;
@@ -184,7 +187,8 @@ struct vio_dev {
 	void *log_opaque;
 
 	/* read-only */
-	uint8_t status;
+	uint8_t status;             /* atomic (NEEDS_RESET comes from any queue's
+				     * processing): vio_dev_get_status() */
 	uint64_t features;          /* what the driver acked */
 	uint32_t config_generation;
 	bool legacy;                /* negotiated without VERSION_1 */
@@ -204,11 +208,14 @@ int vio_dev_init(struct vio_dev *d);
  * its lock (the one vio_loopback_device_dispatch() holds); the vhost-user
  * backend on its dispatch thread, holding the lock of the queue a call
  * touches, or every queue lock for one that touches them all (reset,
- * features, config writes, memory). The device type's callbacks
- * (features_ok, start, reset, config_write, queue_reset) run on this thread
- * with those locks held: they must not block for long, nor call back into
- * the transport's control path. The getters only read d; from another
- * thread, only under the same serialisation.
+ * features, config writes, memory, and the status writes that call back or
+ * start or stop queues: see vio_dev_set_status()). The device type's
+ * callbacks (features_ok, start, reset, config_write, queue_reset) run on
+ * this thread with those locks held: they must not block for long, nor
+ * call back into the transport's control path. The getters only read d;
+ * from another thread, only under the same serialisation, but for
+ * vio_dev_get_status(), which any thread may call (a queue's processing
+ * may add NEEDS_RESET at any time, so status is atomic).
  */
 
 uint8_t vio_dev_get_status(const struct vio_dev *d);
@@ -220,7 +227,10 @@ uint8_t vio_dev_get_status(const struct vio_dev *d);
  * DRIVER_OK makes the enabled queues live and calls start(). Bits may only
  * be added (clearing one without a reset is ignored, as the spec allows).
  * Returns 0, or a negative errno for a write the spec forbids (which is
- * then ignored; the device stays as it was).
+ * then ignored; the device stays as it was). A write that adds only
+ * ACKNOWLEDGE or DRIVER touches no queue (it needs no queue lock); one
+ * that sets 0, FAILED, FEATURES_OK or DRIVER_OK touches them all. A
+ * NEEDS_RESET set meanwhile by a queue's processing is kept.
  */
 int vio_dev_set_status(struct vio_dev *d, uint8_t status);
 
@@ -283,6 +293,17 @@ void vio_dev_notify(struct vio_dev *d, unsigned qi);
 
 /* The live ring of queue qi, or NULL. */
 struct vio_devq *vio_dev_vq(struct vio_dev *d, unsigned qi);
+
+/* Is queue qi live (its ring set up, the device may use it)? false for a
+ * bad index. The acquire pairs with the release that makes the queue live
+ * (device.c, queue_set_live), so a caller that sees true sees the ring set
+ * up. Context: any thread; the answer holds only while the caller holds
+ * what keeps the control path off qi (then it can only turn false: another
+ * queue's processing may set NEEDS_RESET). */
+static inline bool vio_dev_queue_live(const struct vio_dev *d, unsigned qi)
+{
+	return qi < d->num_queues && __atomic_load_n(&d->queues[qi].live, __ATOMIC_ACQUIRE);
+}
 
 /* After pushing to qi: interrupt the driver if the ring says it wants one. */
 void vio_dev_interrupt(struct vio_dev *d, unsigned qi);

@@ -40,10 +40,51 @@ bool vio_dev_has_feature(const struct vio_dev *d, unsigned bit)
 	return vio_has_feature(d->features, bit);
 }
 
+/*
+ * Device status and the queues' live flags cross threads: a queue's
+ * processing may set NEEDS_RESET and stop every queue (vio_dev_needs_reset)
+ * while other queues' threads read them under their own locks and the
+ * control path reads status holding none (core.h). So they are accessed
+ * atomically, through these. Everything else the control path changes is
+ * changed under the locks of the queues it touches.
+ *
+ * Status: only the control path changes it, except NEEDS_RESET, which any
+ * queue's processing may add (fetch_or below). Nothing is published with a
+ * status bit, so loads are relaxed: a stale value only lets one more round
+ * run, or skips one, and the next kick sees the new value.
+ */
+static uint8_t status_load(const struct vio_dev *d)
+{
+	return __atomic_load_n(&d->status, __ATOMIC_RELAXED);
+}
+
+/* Adds bits to status, keeping a NEEDS_RESET another queue's processing
+ * set since the caller read it: every store but reset's only adds bits.
+ * Pairs with nothing (relaxed); returns the old status. */
+static uint8_t status_or(struct vio_dev *d, uint8_t bits)
+{
+	return __atomic_fetch_or(&d->status, bits, __ATOMIC_RELAXED);
+}
+
+/* Stopping needs no ordering: a queue's thread that still sees true uses a
+ * ring that is still initialised (its memory goes only under all the queue
+ * locks) for one more round. */
+static void queue_set_dead(struct vio_dev_queue *q)
+{
+	__atomic_store_n(&q->live, false, __ATOMIC_RELAXED);
+}
+
+/* Publishes the ring vio_devq_init() just set up: pairs with the acquire
+ * load in vio_dev_queue_live(). */
+static void queue_set_live(struct vio_dev_queue *q)
+{
+	__atomic_store_n(&q->live, true, __ATOMIC_RELEASE);
+}
+
 static void stop_queues(struct vio_dev *d)
 {
 	for (unsigned i = 0; i < d->num_queues; i++)
-		d->queues[i].live = false;
+		queue_set_dead(&d->queues[i]);
 }
 
 /* Back to the state after power-on: no status, no features, no queues. */
@@ -61,7 +102,9 @@ static void reset(struct vio_dev *d)
 		q->resume = false;
 		q->avail_base = q->used_base = 0;
 	}
-	d->status = 0;
+	/* Every queue is stopped and none is processed (the control path
+	 * holds them all): no NEEDS_RESET can come in between. */
+	__atomic_store_n(&d->status, 0, __ATOMIC_RELAXED);
 	d->features = 0;
 	d->legacy = false;
 }
@@ -84,7 +127,7 @@ int vio_dev_init(struct vio_dev *d)
 
 uint8_t vio_dev_get_status(const struct vio_dev *d)
 {
-	return d->status;
+	return status_load(d);
 }
 
 /* Sets up queue qi's ring over the driver's memory, without making it
@@ -122,13 +165,13 @@ static int start_queue(struct vio_dev *d, unsigned qi)
 	int r = init_queue(d, qi);
 
 	if (r == 0)
-		d->queues[qi].live = true;
+		queue_set_live(&d->queues[qi]);
 	return r;
 }
 
 int vio_dev_set_status(struct vio_dev *d, uint8_t status)
 {
-	uint8_t old = d->status, added;
+	uint8_t old = status_load(d), added;
 
 	if (status == 0) {
 		reset(d);
@@ -144,7 +187,7 @@ int vio_dev_set_status(struct vio_dev *d, uint8_t status)
 	added = (uint8_t)(status & ~old);
 
 	if (added & VIO_STATUS_FAILED) {
-		d->status |= VIO_STATUS_FAILED;
+		status_or(d, VIO_STATUS_FAILED);
 		stop_queues(d);
 		return 0;
 	}
@@ -158,7 +201,7 @@ int vio_dev_set_status(struct vio_dev *d, uint8_t status)
 		if (d->ops->features_ok && d->ops->features_ok(d, d->features) < 0) {
 			/* Refused: everything else is taken, FEATURES_OK is not,
 			 * and the driver sees that when it reads status back. */
-			d->status = (uint8_t)(status & ~(VIO_STATUS_FEATURES_OK | VIO_STATUS_DRIVER_OK));
+			status_or(d, (uint8_t)(status & ~(VIO_STATUS_FEATURES_OK | VIO_STATUS_DRIVER_OK)));
 			return 0;
 		}
 	}
@@ -166,7 +209,7 @@ int vio_dev_set_status(struct vio_dev *d, uint8_t status)
 		/* Modern drivers must have had FEATURES_OK accepted first. */
 		if (!(status & VIO_STATUS_DRIVER) || (!d->legacy && !(status & VIO_STATUS_FEATURES_OK)))
 			return -EINVAL;
-		d->status = status;
+		status_or(d, status);
 		for (unsigned i = 0; i < d->num_queues; i++) {
 			if (d->queues[i].enabled && start_queue(d, i) < 0)
 				return 0; /* NEEDS_RESET is set */
@@ -175,7 +218,7 @@ int vio_dev_set_status(struct vio_dev *d, uint8_t status)
 			vio_dev_needs_reset(d, "the device could not start");
 		return 0;
 	}
-	d->status = status;
+	status_or(d, status);
 	return 0;
 }
 
@@ -186,7 +229,7 @@ uint64_t vio_dev_get_features(const struct vio_dev *d)
 
 int vio_dev_set_features(struct vio_dev *d, uint64_t features)
 {
-	if (d->status & (VIO_STATUS_FEATURES_OK | VIO_STATUS_DRIVER_OK | VIO_STATUS_FAILED))
+	if (status_load(d) & (VIO_STATUS_FEATURES_OK | VIO_STATUS_DRIVER_OK | VIO_STATUS_FAILED))
 		return -EINVAL;
 	if (features & ~d->host_features)
 		return -EINVAL;
@@ -261,7 +304,7 @@ int vio_dev_queue_enable(struct vio_dev *d, unsigned qi)
 {
 	struct vio_dev_queue *q;
 
-	if (qi >= d->num_queues || (d->status & VIO_STATUS_FAILED))
+	if (qi >= d->num_queues || (status_load(d) & VIO_STATUS_FAILED))
 		return -EINVAL;
 	q = &d->queues[qi];
 	if (q->enabled)
@@ -269,7 +312,7 @@ int vio_dev_queue_enable(struct vio_dev *d, unsigned qi)
 	if (!vio_ring_size_valid(d->features, q->size))
 		return -EINVAL;
 	q->enabled = true;
-	if (d->status & VIO_STATUS_DRIVER_OK)
+	if (status_load(d) & VIO_STATUS_DRIVER_OK)
 		return start_queue(d, qi);
 	/* Check the rings now, so the driver learns at once; DRIVER_OK sets
 	 * the queue up again (nothing was read from its memory yet). */
@@ -279,15 +322,18 @@ int vio_dev_queue_enable(struct vio_dev *d, unsigned qi)
 int vio_dev_queue_stop(struct vio_dev *d, unsigned qi, uint16_t *avail_base, uint16_t *used_base)
 {
 	struct vio_dev_queue *q;
+	bool live;
 
 	if (qi >= d->num_queues)
 		return -EINVAL;
 	q = &d->queues[qi];
+	/* Read once: another queue's NEEDS_RESET may clear it meanwhile. */
+	live = vio_dev_queue_live(d, qi);
 	if (avail_base)
-		*avail_base = q->live ? vio_devq_avail_base(&q->vq) : q->avail_base;
+		*avail_base = live ? vio_devq_avail_base(&q->vq) : q->avail_base;
 	if (used_base)
-		*used_base = q->live ? vio_devq_used_base(&q->vq) : q->used_base;
-	q->live = false;
+		*used_base = live ? vio_devq_used_base(&q->vq) : q->used_base;
+	queue_set_dead(q);
 	if (d->ops->queue_reset)
 		d->ops->queue_reset(d, qi);
 	q->enabled = false;
@@ -304,7 +350,7 @@ int vio_dev_queue_reset(struct vio_dev *d, unsigned qi)
 	if (qi >= d->num_queues)
 		return -EINVAL;
 	q = &d->queues[qi];
-	q->live = false;
+	queue_set_dead(q);
 	if (d->ops->queue_reset)
 		d->ops->queue_reset(d, qi);
 	q->enabled = false;
@@ -316,15 +362,17 @@ int vio_dev_queue_reset(struct vio_dev *d, unsigned qi)
 
 void vio_dev_notify(struct vio_dev *d, unsigned qi)
 {
-	if (qi >= d->num_queues || !d->queues[qi].live || !(d->status & VIO_STATUS_DRIVER_OK) ||
-	    (d->status & (VIO_STATUS_NEEDS_RESET | VIO_STATUS_FAILED)))
+	uint8_t status = status_load(d);
+
+	if (!vio_dev_queue_live(d, qi) || !(status & VIO_STATUS_DRIVER_OK) ||
+	    (status & (VIO_STATUS_NEEDS_RESET | VIO_STATUS_FAILED)))
 		return;
 	d->ops->queue_notify(d, qi);
 }
 
 struct vio_devq *vio_dev_vq(struct vio_dev *d, unsigned qi)
 {
-	if (qi >= d->num_queues || !d->queues[qi].live)
+	if (!vio_dev_queue_live(d, qi))
 		return NULL;
 	return &d->queues[qi].vq;
 }
@@ -346,17 +394,18 @@ static void config_interrupt(struct vio_dev *d)
 void vio_dev_config_changed(struct vio_dev *d)
 {
 	d->config_generation++;
-	if (d->status & VIO_STATUS_DRIVER_OK)
+	if (status_load(d) & VIO_STATUS_DRIVER_OK)
 		config_interrupt(d);
 }
 
 void vio_dev_needs_reset(struct vio_dev *d, const char *why)
 {
 	vio_dev_log(d, VIO_LOG_ERR, why);
-	if (d->status & VIO_STATUS_NEEDS_RESET)
+	/* Two queues' threads may both get here: one stops the queues and
+	 * tells the driver. */
+	if (status_or(d, VIO_STATUS_NEEDS_RESET) & VIO_STATUS_NEEDS_RESET)
 		return;
 	stop_queues(d);
-	d->status |= VIO_STATUS_NEEDS_RESET;
 	/* A legacy driver has no NEEDS_RESET; it still gets the interrupt. */
 	config_interrupt(d);
 }

@@ -625,13 +625,13 @@ static void blk_config_write(struct vio_dev *d, unsigned off, unsigned len)
 
 	/* Legacy drivers may set the cache mode before negotiating; modern
 	 * ones only once CONFIG_WCE is agreed. */
-	if (d->status & VIO_STATUS_FEATURES_OK)
+	if (vio_dev_get_status(d) & VIO_STATUS_FEATURES_OK)
 		wce = vio_dev_has_feature(d, VIO_BLK_F_CONFIG_WCE);
 	if (off == offsetof(struct vio_blk_config, writeback) && len == 1 && wce) {
 		uint8_t v = blk->config.writeback ? 1 : 0;
 
 		restore_config(blk, v);
-		if (d->status & VIO_STATUS_DRIVER_OK)
+		if (vio_dev_get_status(d) & VIO_STATUS_DRIVER_OK)
 			set_writethrough(blk, v == 0);
 		return;
 	}

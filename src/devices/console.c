@@ -426,7 +426,7 @@ bool vio_console_dev_wants_input(struct vio_console_dev *c)
 
 bool vio_console_dev_wants_output(const struct vio_console_dev *c)
 {
-	return c->tx_blocked && c->tx.held && c->dev.queues[TX].live;
+	return c->tx_blocked && c->tx.held && vio_dev_queue_live(&c->dev, TX);
 }
 
 int vio_console_dev_set_size(struct vio_console_dev *c, uint16_t cols, uint16_t rows)

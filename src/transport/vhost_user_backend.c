@@ -144,7 +144,7 @@ static void vu_config_interrupt(void *opaque)
 	 * thread while another queue's SET_VRING_ERR replaces its fd), the
 	 * backend channel and, for writes, the socket. */
 	pthread_mutex_lock(&b->backend_lock);
-	if (b->dev->status & VIO_STATUS_NEEDS_RESET) {
+	if (vio_dev_get_status(b->dev) & VIO_STATUS_NEEDS_RESET) {
 		for (unsigned i = 0; i < nq(b); i++)
 			if (b->queues[i].err_fd >= 0)
 				(void)!write(b->queues[i].err_fd, &one, sizeof(one));
@@ -333,7 +333,7 @@ static bool inflight_geometry_ok(struct vio_vu_backend *b, const struct vu_infli
 static bool rings_idle(struct vio_vu_backend *b, const char *what)
 {
 	for (unsigned i = 0; i < nq(b); i++) {
-		if (b->dev->queues[i].live) {
+		if (vio_dev_queue_live(b->dev, i)) {
 			vlog(b, VIO_LOG_ERR, "vhost-user: %s while ring %u runs", what, i);
 			return false;
 		}
@@ -359,8 +359,34 @@ static void inflight_install(struct vio_vu_backend *b, void *map, size_t len, si
 	all_unlock(b);
 }
 
+/*
+ * The locks for a message on ring qi: its own, or, when the message may
+ * start the ring (may_start) before the device is DRIVER_OK, every queue's:
+ * the first ring to start sets DRIVER_OK, which starts every enabled queue
+ * and calls the device type's start() (core.h: a call that touches every
+ * queue holds every lock). Only this thread sets or clears DRIVER_OK, so
+ * the choice holds until ring_unlock(). Returns what to pass it.
+ */
+static bool ring_lock(struct vio_vu_backend *b, unsigned qi, bool may_start)
+{
+	if (may_start && !(vio_dev_get_status(b->dev) & VIO_STATUS_DRIVER_OK)) {
+		all_lock(b);
+		return true;
+	}
+	pthread_mutex_lock(&b->queues[qi].lock);
+	return false;
+}
+
+static void ring_unlock(struct vio_vu_backend *b, unsigned qi, bool all)
+{
+	if (all)
+		all_unlock(b);
+	else
+		pthread_mutex_unlock(&b->queues[qi].lock);
+}
+
 /* Starts queue qi in the device model if it is started and enabled.
- * Called with qi's lock held. */
+ * Called with qi's lock held, or every lock (ring_lock). */
 static int ring_start(struct vio_vu_backend *b, unsigned qi)
 {
 	struct vio_vu_queue *vq = &b->queues[qi];
@@ -370,7 +396,7 @@ static int ring_start(struct vio_vu_backend *b, unsigned qi)
 	bool packed = vio_has_feature(d->features, VIO_F_RING_PACKED);
 	int r;
 
-	if (dq->live) {
+	if (vio_dev_queue_live(d, qi)) {
 		/* Enabled again: kicks that came while it was disabled were
 		 * drained without running the device. */
 		if (vq->started && vq->enabled)
@@ -418,9 +444,11 @@ static int ring_start(struct vio_vu_backend *b, unsigned qi)
 	r = vio_dev_queue_enable(d, qi);
 	if (r)
 		return r;
-	if (!(d->status & VIO_STATUS_DRIVER_OK))
-		vio_dev_set_status(d, (uint8_t)(d->status | VIO_STATUS_DRIVER_OK));
-	if (!dq->live) {
+	/* The first ring sets DRIVER_OK, which starts every enabled queue:
+	 * the caller holds every queue lock then (ring_lock). */
+	if (!(vio_dev_get_status(d) & VIO_STATUS_DRIVER_OK))
+		vio_dev_set_status(d, (uint8_t)(vio_dev_get_status(d) | VIO_STATUS_DRIVER_OK));
+	if (!vio_dev_queue_live(d, qi)) {
 		vlog(b, VIO_LOG_ERR, "vhost-user: ring %u could not start", qi);
 		return -EIO;
 	}
@@ -439,7 +467,7 @@ static uint32_t ring_stop(struct vio_vu_backend *b, unsigned qi)
 	struct vio_vu_queue *vq = &b->queues[qi];
 	uint16_t avail = (uint16_t)vq->base, used = (uint16_t)(vq->base >> 16);
 
-	if (b->dev->queues[qi].live) {
+	if (vio_dev_queue_live(b->dev, qi)) {
 		vio_dev_queue_stop(b->dev, qi, &avail, &used);
 		vq->base = vio_has_feature(b->dev->features, VIO_F_RING_PACKED) ?
 			   (uint32_t)avail | (uint32_t)used << 16 : avail;
@@ -589,7 +617,7 @@ static int do_set_features(struct vio_vu_backend *b, uint64_t f)
 		return -EINVAL;
 	}
 	for (unsigned i = 0; i < nq(b); i++) {
-		if (d->queues[i].live) {
+		if (vio_dev_queue_live(d, i)) {
 			vlog(b, VIO_LOG_ERR, "vhost-user: SET_FEATURES changes features while ring %u runs", i);
 			return -EBUSY;
 		}
@@ -600,7 +628,7 @@ static int do_set_features(struct vio_vu_backend *b, uint64_t f)
 	r = vio_dev_set_features(d, dev_f);
 	if (r == 0 && !d->legacy) {
 		vio_dev_set_status(d, VIO_STATUS_ACKNOWLEDGE | VIO_STATUS_DRIVER | VIO_STATUS_FEATURES_OK);
-		if (!(d->status & VIO_STATUS_FEATURES_OK))
+		if (!(vio_dev_get_status(d) & VIO_STATUS_FEATURES_OK))
 			r = -EINVAL;
 	}
 	all_unlock(b);
@@ -640,9 +668,7 @@ static int do_set_mem_table(struct vio_vu_backend *b, struct msg *m)
 		unmap_all(b);
 	/* Rings that run keep running only if their memory is still there. */
 	for (unsigned i = 0; i < nq(b); i++) {
-		struct vio_dev_queue *dq = &b->dev->queues[i];
-
-		if (dq->live) {
+		if (vio_dev_queue_live(b->dev, i)) {
 			struct vio_vu_queue *vq = &b->queues[i];
 			int kick = vq->kick_fd;
 			bool polling = vq->polling;
@@ -688,7 +714,7 @@ static int do_rem_mem_reg(struct vio_vu_backend *b, struct msg *m)
 			const struct vio_dev_queue *dq = &b->dev->queues[q];
 			const uint64_t a[3] = { dq->addrs.desc, dq->addrs.driver, dq->addrs.device };
 
-			for (unsigned k = 0; k < 3 && dq->live; k++)
+			for (unsigned k = 0; k < 3 && vio_dev_queue_live(b->dev, q); k++)
 				if (a[k] - mp->guest_addr < mp->size)
 					vio_dev_needs_reset(b->dev, "REM_MEM_REG of a running ring's memory");
 		}
@@ -774,6 +800,7 @@ static int do_vring_fd(struct vio_vu_backend *b, struct msg *m)
 	bool nofd = m->p.u64 & VU_VRING_NOFD;
 	struct vio_vu_queue *vq;
 	int fd, r = 0;
+	bool all;
 
 	if (m->p.u64 & ~(uint64_t)(VU_VRING_IDX_MASK | VU_VRING_NOFD)) {
 		vlog(b, VIO_LOG_ERR, "vhost-user: %s with unknown bits %#llx",
@@ -786,7 +813,7 @@ static int do_vring_fd(struct vio_vu_backend *b, struct msg *m)
 		return r;       /* the fd is closed with the message */
 	vq = &b->queues[qi];
 	fd = nofd ? -1 : msg_take_fd(m, 0);
-	pthread_mutex_lock(&vq->lock);
+	all = ring_lock(b, qi, m->hdr.request == VU_SET_VRING_KICK);
 	switch (m->hdr.request) {
 	case VU_SET_VRING_KICK:
 		vio__vu_close_fd(&vq->kick_fd);
@@ -806,7 +833,7 @@ static int do_vring_fd(struct vio_vu_backend *b, struct msg *m)
 		pthread_mutex_unlock(&b->backend_lock);
 		break;
 	}
-	pthread_mutex_unlock(&vq->lock);
+	ring_unlock(b, qi, all);
 	if (m->hdr.request == VU_SET_VRING_KICK && b->cfg.queues_changed)
 		b->cfg.queues_changed(b->cfg.opaque);
 	return r;
@@ -817,18 +844,19 @@ static int do_vring_state(struct vio_vu_backend *b, struct msg *m)
 	const struct vu_vring_state *s = &m->p.state;
 	struct vio_vu_queue *vq;
 	int r = 0;
+	bool all;
 
 	if (!queue_ok(b, m, s->index))
 		return -EINVAL;
 	vq = &b->queues[s->index];
-	pthread_mutex_lock(&vq->lock);
+	all = ring_lock(b, s->index, m->hdr.request == VU_SET_VRING_ENABLE && s->num == 1);
 	switch (m->hdr.request) {
 	case VU_SET_VRING_NUM:
-		if (b->dev->queues[s->index].live || s->num == 0 ||
+		if (vio_dev_queue_live(b->dev, s->index) || s->num == 0 ||
 		    s->num > b->dev->queues[s->index].max_size) {
 			vlog(b, VIO_LOG_ERR, "vhost-user: SET_VRING_NUM %u for ring %u (max %u)%s", s->num,
 			     s->index, b->dev->queues[s->index].max_size,
-			     b->dev->queues[s->index].live ? " while it runs" : "");
+			     vio_dev_queue_live(b->dev, s->index) ? " while it runs" : "");
 			r = -EINVAL;
 		} else {
 			vq->num = s->num;
@@ -836,7 +864,7 @@ static int do_vring_state(struct vio_vu_backend *b, struct msg *m)
 		break;
 	case VU_SET_VRING_BASE:
 		/* Split: a 16-bit index. Packed: two 16-bit position|wrap halves. */
-		if (b->dev->queues[s->index].live ||
+		if (vio_dev_queue_live(b->dev, s->index) ||
 		    (!vio_has_feature(b->dev->features, VIO_F_RING_PACKED) && s->num > UINT16_MAX)) {
 			vlog(b, VIO_LOG_ERR, "vhost-user: SET_VRING_BASE %u for ring %u refused", s->num, s->index);
 			r = -EINVAL;
@@ -857,20 +885,20 @@ static int do_vring_state(struct vio_vu_backend *b, struct msg *m)
 		break;
 	case VU_VRING_KICK:
 		/* In-band kicks are not offered; accept them as kicks anyway. */
-		if (b->dev->queues[s->index].live)
+		if (vio_dev_queue_live(b->dev, s->index))
 			vio_dev_notify(b->dev, s->index);
 		break;
 	default: /* VU_GET_VRING_BASE */
 		{
 			struct vu_vring_state st = { s->index, ring_stop(b, s->index) };
 
-			pthread_mutex_unlock(&vq->lock);
+			ring_unlock(b, s->index, all);
 			if (b->cfg.queues_changed)
 				b->cfg.queues_changed(b->cfg.opaque);
 			return send_reply(b, m, &st, sizeof(st), NULL, 0) ? -ECONNRESET : 1;
 		}
 	}
-	pthread_mutex_unlock(&vq->lock);
+	ring_unlock(b, s->index, all);
 	return r;
 }
 
@@ -887,7 +915,7 @@ static int do_vring_addr(struct vio_vu_backend *b, struct msg *m)
 	}
 	vq = &b->queues[a->index];
 	pthread_mutex_lock(&vq->lock);
-	if (b->dev->queues[a->index].live) {
+	if (vio_dev_queue_live(b->dev, a->index)) {
 		pthread_mutex_unlock(&vq->lock);
 		vlog(b, VIO_LOG_ERR, "vhost-user: SET_VRING_ADDR for running ring %u", a->index);
 		return -EBUSY;
@@ -912,6 +940,9 @@ static int do_get_config(struct vio_vu_backend *b, struct msg *m)
 		c.size = 0;
 		return send_reply(b, m, &c, VU_CONFIG_HDR, NULL, 0) ? -ECONNRESET : 1;
 	}
+	/* No queue lock: config bytes change only on this thread (SET_CONFIG,
+	 * and the device type's own changes, which core.h puts between
+	 * dispatch calls: vio_dev_config_changed()). */
 	r = vio_dev_config_read(b->dev, c.offset, c.data, c.size);
 	if (r) {
 		vlog(b, VIO_LOG_ERR, "vhost-user: GET_CONFIG [%u, +%u) outside config space (%u bytes)",
@@ -1047,10 +1078,12 @@ static int do_set_status(struct vio_vu_backend *b, uint64_t v)
 	/* DRIVER_OK follows the rings here; the rest goes to the model. */
 	if (v & VIO_STATUS_FAILED) {
 		all_lock(b);
-		vio_dev_set_status(d, (uint8_t)(d->status | VIO_STATUS_FAILED));
+		vio_dev_set_status(d, (uint8_t)(vio_dev_get_status(d) | VIO_STATUS_FAILED));
 		all_unlock(b);
-	} else if ((v & keep & ~d->status) & (VIO_STATUS_ACKNOWLEDGE | VIO_STATUS_DRIVER)) {
-		vio_dev_set_status(d, (uint8_t)(d->status | (v & (VIO_STATUS_ACKNOWLEDGE | VIO_STATUS_DRIVER))));
+	} else if ((v & keep & ~vio_dev_get_status(d)) & (VIO_STATUS_ACKNOWLEDGE | VIO_STATUS_DRIVER)) {
+		/* Touches no queue: no queue lock (core.h). */
+		vio_dev_set_status(d, (uint8_t)(vio_dev_get_status(d) |
+						(v & (VIO_STATUS_ACKNOWLEDGE | VIO_STATUS_DRIVER))));
 	}
 	return 0;
 }
@@ -1138,7 +1171,7 @@ static int handle(struct vio_vu_backend *b, struct msg *m)
 	case VU_SET_STATUS:
 		return do_set_status(b, m->p.u64);
 	case VU_GET_STATUS:
-		return reply_u64(b, m, d->status) ? -ECONNRESET : 1;
+		return reply_u64(b, m, vio_dev_get_status(d)) ? -ECONNRESET : 1;
 	default:
 		vlog(b, VIO_LOG_ERR, "vhost-user: %s (%u) is not supported", vio__vu_request_name(m->hdr.request),
 		     m->hdr.request);

@@ -1233,6 +1233,58 @@ static void recover(struct t *t)
 	expect_io(t, 1, 3, 2);
 }
 
+/* A thread per queue, and queue 0 gets a chain outside guest memory: its
+ * thread sets NEEDS_RESET and stops both queues while queue 1's thread
+ * keeps running the device and the frontend asks for the status. Device
+ * status and the live flags cross threads here (TSan checks the pairs). */
+static void test_needs_reset_threaded(void **state)
+{
+	struct t *t = *state;
+	struct vio_sg o = { GPA + MEM_SIZE + 0x1000, 64 }, i = { GPA, 64 };
+	struct qthread q[NQ];
+	uint64_t irqs = 0;
+	unsigned n;
+
+	up(t);
+	for (unsigned k = 0; k < NQ; k++) {
+		q[k] = (struct qthread){ .b = &t->b, .qi = k, .stop_fd = vt_eventfd() };
+		q[k].kick_fd = vio_vu_backend_kick_fd(&t->b, k);
+		assert_true(q[k].stop_fd >= 0);
+		assert_int_equal(pthread_create(&q[k].th, NULL, qthread_main, &q[k]), 0);
+	}
+	for (unsigned round = 0; round < 20; round++) {
+		post(t, 1, 1 + round % 4, 1);
+		vt_ring_kick(&t->r[1]);
+		assert_int_equal(get_status(t), STATUS_NEGOTIATED | VIO_STATUS_DRIVER_OK);
+		wait_all(t, 1, &irqs);
+	}
+	assert_int_equal(vio_drvq_add(&t->r[0].q, &o, 1, &i, 1, token(999)), 0);
+	vt_ring_kick(&t->r[0]);
+	/* Queue 1 stays busy until the device stops it. */
+	for (n = 0; !(get_status(t) & VIO_STATUS_NEEDS_RESET); n++) {
+		assert_true(n < 100000);
+		while (reap_one(t, 1))
+			;
+		if (t->posted[1] - t->reaped[1] < QSIZE / 2) {
+			post(t, 1, 1, 1);
+			vt_ring_kick(&t->r[1]);
+		}
+	}
+	for (unsigned k = 0; k < NQ; k++) {
+		vt_efd_signal(q[k].stop_fd);
+		pthread_join(q[k].th, NULL);
+		close(q[k].stop_fd);
+	}
+	assert_int_equal(t->e.last_err[0], -EFAULT);
+	assert_true(get_status(t) & VIO_STATUS_NEEDS_RESET);
+	for (unsigned k = 0; k < NQ; k++) {
+		assert_false(t->e.q[k].live);
+		assert_true(vt_efd_take(t->r[k].err_fd) > 0);
+	}
+	assert_serving(t);
+	recover(t);
+}
+
 static void test_hostile_buffer_outside_memory(void **state)
 {
 	struct t *t = *state;
@@ -3918,6 +3970,7 @@ static const struct test_def layout_tests[] = {
 	{ "SET_FEATURES unchanged while rings run", test_set_features_unchanged_while_running },
 	{ "no PROTOCOL_FEATURES: rings start enabled", test_no_protocol_features },
 	{ "hostile driver: buffer outside guest memory", test_hostile_buffer_outside_memory },
+	{ "hostile driver on one queue's thread, the other busy", test_needs_reset_threaded },
 	{ "RESET_DEVICE and set up again", test_reset_device },
 	{ "disconnect, reconnect from scratch", test_disconnect_reconnect },
 	{ "ring beyond the end of the region's file", test_mem_region_beyond_file_ring },

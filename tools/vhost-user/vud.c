@@ -469,7 +469,7 @@ static void print_stats(struct vud *v)
 		bool live;
 
 		vio_vu_backend_queue_lock(&v->b, i);
-		live = dq->live;
+		live = vio_dev_queue_live(v->dev, i);
 		kicks = q->kicks;
 		calls = q->calls;
 		suppressed = dq->vq.stats.interrupts_suppressed;
