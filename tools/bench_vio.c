@@ -43,7 +43,7 @@ struct vq_bench {
 	int kick_fd, call_fd;      /* -1 in poll mode */
 	struct vio_mem_region region;
 	struct vio_mem mem;
-	struct vio__drv_slot *slots;
+	struct vio_drvq_slot *slots;
 	void *inflight;            /* --inflight: the log region, and its scratch */
 	uint16_t *inflight_scratch;
 	/* Each side's private queue state on its own lines. */

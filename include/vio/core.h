@@ -424,7 +424,7 @@ struct vio_virtqueue {
 	/* private: ring memory from the transport, slots from the bus */
 	void *mem_;
 	size_t mem_len_;
-	struct vio__drv_slot *slots_;
+	struct vio_drvq_slot *slots_;
 	size_t slots_len_;
 };
 

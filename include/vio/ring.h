@@ -135,10 +135,13 @@ enum vio_len_policy {
 	VIO_LEN_CLAMP,      /* trust the buffer, not the device: clamp */
 };
 
-/* Per-descriptor private state (the shadow of what the driver posted). */
-/* Per-buffer private state (the shadow of what the driver posted), one per
- * head descriptor (split) or buffer id (packed). */
-struct vio__drv_slot {
+/*
+ * The driver side's private shadow of what it posted: one slot per head
+ * descriptor (split) or buffer id (packed). The caller allocates `size` of
+ * them (vio_drvq_slots_bytes()) where the device cannot reach, and never
+ * reads or writes them: the fields are the ring's.
+ */
+struct vio_drvq_slot {
 	void *token;      /* non-NULL while the buffer is out */
 	uint32_t in_cap;  /* total writable bytes of the buffer */
 	uint16_t next;    /* free list / chain link, never read from the ring */
@@ -167,7 +170,7 @@ struct vio_drvq_config {
 	unsigned indirect_max;
 
 	/* Private shadow state: `size` slots (caller-allocated). */
-	struct vio__drv_slot *slots;
+	struct vio_drvq_slot *slots;
 
 	/* Optional: called by add() when 65535 buffers were added since the
 	 * last kick_prepare(), so the 16-bit event window cannot be lost. The
@@ -187,7 +190,7 @@ struct vio_drvq {
 	bool legacy, event_idx, indirect_ok, packed, broken;
 	enum vio_len_policy len_policy;
 	const char *error;
-	struct vio__drv_slot *slots;
+	struct vio_drvq_slot *slots;
 	void (*notify)(void *opaque);
 	void *opaque;
 	unsigned num_free;

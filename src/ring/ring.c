@@ -79,7 +79,7 @@ void vio_ring_legacy_layout(uint64_t base, unsigned size, size_t align, struct v
 
 size_t vio_drvq_slots_bytes(unsigned size)
 {
-	return sizeof(struct vio__drv_slot) * (size_t)size;
+	return sizeof(struct vio_drvq_slot) * (size_t)size;
 }
 
 int vio_drvq_init(struct vio_drvq *q, const struct vio_drvq_config *cfg)

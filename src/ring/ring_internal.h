@@ -151,7 +151,7 @@ static inline uint16_t drv_take_id(struct vio_drvq *q)
 static inline void drv_record(struct vio_drvq *q, uint16_t id, void *token, uint32_t in_cap,
 			      uint16_t ndescs, uint16_t last)
 {
-	struct vio__drv_slot *s = &q->slots[id];
+	struct vio_drvq_slot *s = &q->slots[id];
 
 	s->token = token;
 	s->in_cap = in_cap;
@@ -173,7 +173,7 @@ static inline void drv_record(struct vio_drvq *q, uint16_t id, void *token, uint
 static inline void drv_hand_out(struct vio_drvq *q, uint16_t id, uint32_t l,
 				void **token, uint32_t *len)
 {
-	struct vio__drv_slot *s = &q->slots[id];
+	struct vio_drvq_slot *s = &q->slots[id];
 
 	*token = s->token;
 	*len = l;
@@ -207,7 +207,7 @@ static inline uint16_t drv_next_in_batch(struct vio_drvq *q, void **token, uint3
 static inline int drv_take_used(struct vio_drvq *q, uint32_t id, uint32_t l,
 				void **token, uint32_t *len, bool *done)
 {
-	const struct vio__drv_slot *s;
+	const struct vio_drvq_slot *s;
 
 	if (id >= q->size)
 		return drv_fail(q, "device returned a used id beyond the queue size");
@@ -286,7 +286,7 @@ static inline void drv_init_common(struct vio_drvq *q, const struct vio_drvq_con
 	q->indirect_max = cfg->indirect_max;
 	q->order_head = q->order_tail = VIO__NONE;
 	for (i = 0; i < q->size; i++)
-		q->slots[i] = (struct vio__drv_slot){ .next = (uint16_t)(i + 1), .order = VIO__NONE };
+		q->slots[i] = (struct vio_drvq_slot){ .next = (uint16_t)(i + 1), .order = VIO__NONE };
 	q->free_head = 0;
 	q->num_free = q->size;
 }

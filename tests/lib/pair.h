@@ -40,7 +40,7 @@ struct vt_pair {
 	struct vio_mem_region regions[8];
 	struct vio_mem mem;
 	struct vio_ring_addrs addrs;   /* guest addresses of the ring areas */
-	struct vio__drv_slot *slots;
+	struct vio_drvq_slot *slots;
 	struct vio_drvq drv;
 	struct vio_devq dev;
 	/* Host views of the shared split areas, for hostile tests. */

@@ -338,7 +338,7 @@ struct fx {
 
 	/* a queue re-created by hand after RING_RESET */
 	struct ring_mem rr;
-	struct vio__drv_slot *rr_slots;
+	struct vio_drvq_slot *rr_slots;
 
 	/* the device thread (threaded mode) */
 	pthread_t thread;

@@ -113,7 +113,7 @@ struct vt_ring {
 	unsigned index, size;
 	uint64_t features;
 	struct vio_drvq q;
-	struct vio__drv_slot *slots;
+	struct vio_drvq_slot *slots;
 	void *desc, *driver, *device, *indirect;
 	uint64_t indirect_dma;
 	unsigned indirect_max;
