@@ -157,11 +157,10 @@ struct vio_dev_queue {
 	 * processing may clear it (vio_dev_needs_reset); read it with
 	 * vio_dev_queue_live() */
 	bool live;
-	/* transport-settable before enable: resume from saved bases */
+	/* private: set with vio_dev_queue_resume() and
+	 * vio_dev_queue_set_inflight() */
 	bool resume;
 	uint16_t avail_base, used_base;
-	/* transport-settable before enable: the queue's inflight log and
-	 * scratch of 2 * max_size entries (vio_devq_config), or NULL */
 	void *inflight;
 	size_t inflight_len;
 	uint16_t *inflight_scratch;
@@ -253,6 +252,25 @@ unsigned vio_dev_queue_max(const struct vio_dev *d, unsigned qi);
  * queue reset): -EINVAL for a bad index, a size above the maximum or not
  * valid for the layout, or a queue that is enabled. */
 int vio_dev_queue_set(struct vio_dev *d, unsigned qi, unsigned size, const struct vio_ring_addrs *a);
+
+/* Queue qi resumes from saved bases (in vio_devq_config's encoding, what
+ * vhost-user's SET_VRING_BASE carries) when it goes live, instead of from
+ * the start: before it is enabled. -EINVAL for a bad index or an enabled
+ * queue. Reset and vio_dev_queue_stop() forget it. */
+int vio_dev_queue_resume(struct vio_dev *d, unsigned qi, uint16_t avail_base, uint16_t used_base);
+
+/* Queue qi keeps an inflight log of len bytes at `log` (vio/inflight.h),
+ * or none (log NULL), from the next time it goes live, with a scratch of
+ * 2 * max_size entries (needed with a log, and for IN_ORDER). A log is
+ * given before the queue is enabled; taken away, at any time. -EINVAL for
+ * a bad index, a log for an enabled queue, or a log without a scratch.
+ * The log is checked when the queue goes live. */
+int vio_dev_queue_set_inflight(struct vio_dev *d, unsigned qi, void *log, size_t len,
+			       uint16_t *scratch);
+
+/* Chains queue qi recovered from its inflight log that it has yet to hand
+ * out again (all of them right after it went live); 0 when not live. */
+unsigned vio_dev_queue_resubmitted(const struct vio_dev *d, unsigned qi);
 
 /* The driver enables queue qi. It goes live at DRIVER_OK, or at once if
  * DRIVER_OK is already set (after a RING_RESET). -EFAULT when its rings

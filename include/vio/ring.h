@@ -507,6 +507,13 @@ bool vio_devq_has_avail(struct vio_devq *q);
 uint16_t vio_devq_avail_base(const struct vio_devq *q);
 uint16_t vio_devq_used_base(const struct vio_devq *q);
 
+/* Chains pop() has handed out, free-running: progress, for a poller. */
+static inline uint32_t vio_devq_popped(const struct vio_devq *q) { return q->popped; }
+
+/* Chains recovered from the inflight log that pop() has yet to hand out
+ * again (all of them right after init). */
+static inline uint32_t vio_devq_resubmit_pending(const struct vio_devq *q) { return q->resubmit; }
+
 static inline bool vio_devq_is_stopped(const struct vio_devq *q) { return q->broken; }
 static inline const char *vio_devq_error(const struct vio_devq *q) { return q->error; }
 

@@ -300,6 +300,42 @@ int vio_dev_queue_set(struct vio_dev *d, unsigned qi, unsigned size, const struc
 	return 0;
 }
 
+int vio_dev_queue_resume(struct vio_dev *d, unsigned qi, uint16_t avail_base, uint16_t used_base)
+{
+	struct vio_dev_queue *q;
+
+	if (qi >= d->num_queues || d->queues[qi].enabled)
+		return -EINVAL;
+	q = &d->queues[qi];
+	q->resume = true;
+	q->avail_base = avail_base;
+	q->used_base = used_base;
+	return 0;
+}
+
+int vio_dev_queue_set_inflight(struct vio_dev *d, unsigned qi, void *log, size_t len,
+			       uint16_t *scratch)
+{
+	struct vio_dev_queue *q;
+
+	/* Taking a log away is always safe: a live ring keeps what it was
+	 * given, and the queue goes live without one next time. */
+	if (qi >= d->num_queues || (log && (d->queues[qi].enabled || !scratch)))
+		return -EINVAL;
+	q = &d->queues[qi];
+	q->inflight = log;
+	q->inflight_len = log ? len : 0;
+	q->inflight_scratch = scratch;
+	return 0;
+}
+
+unsigned vio_dev_queue_resubmitted(const struct vio_dev *d, unsigned qi)
+{
+	if (!vio_dev_queue_live(d, qi))
+		return 0;
+	return vio_devq_resubmit_pending(&d->queues[qi].vq);
+}
+
 int vio_dev_queue_enable(struct vio_dev *d, unsigned qi)
 {
 	struct vio_dev_queue *q;

@@ -274,23 +274,19 @@ static void inflight_release(struct vio_vu_backend *b)
 	b->inflight_map_len = 0;
 	b->inflight = NULL;
 	b->inflight_queues = b->inflight_queue_size = 0;
-	for (unsigned i = 0; i < nq(b); i++) {
-		b->dev->queues[i].inflight = NULL;
-		b->dev->queues[i].inflight_len = 0;
-	}
+	for (unsigned i = 0; i < nq(b); i++)
+		(void)vio_dev_queue_set_inflight(b->dev, i, NULL, 0, b->queues[i].inflight_scratch);
 }
 
 /* Gives ring qi its region of the log, if there is a log. Called with qi's
  * lock held, before the ring starts. */
 static int inflight_attach(struct vio_vu_backend *b, unsigned qi)
 {
-	struct vio_dev_queue *dq = &b->dev->queues[qi];
+	uint16_t *scratch = b->queues[qi].inflight_scratch;
+	int r = vio_dev_queue_set_inflight(b->dev, qi, NULL, 0, scratch);
 
-	dq->inflight = NULL;
-	dq->inflight_len = 0;
-	dq->inflight_scratch = b->queues[qi].inflight_scratch;
-	if (!b->inflight)
-		return 0;
+	if (r || !b->inflight)
+		return r;
 	if (b->inflight_packed != packed_negotiated(b)) {
 		vlog(b, VIO_LOG_ERR, "vhost-user: ring %u: the inflight log was made for %s rings",
 		     qi, b->inflight_packed ? "packed" : "split");
@@ -305,9 +301,8 @@ static int inflight_attach(struct vio_vu_backend *b, unsigned qi)
 		     "in flight", qi, b->queues[qi].num, b->inflight_queues, b->inflight_queue_size);
 		return 0;
 	}
-	dq->inflight = b->inflight + (size_t)qi * b->inflight_stride;
-	dq->inflight_len = b->inflight_stride;
-	return 0;
+	return vio_dev_queue_set_inflight(b->dev, qi, b->inflight + (size_t)qi * b->inflight_stride,
+					  b->inflight_stride, scratch);
 }
 
 /* Checks num_queues and queue_size of a GET/SET_INFLIGHT_FD against the
@@ -391,9 +386,9 @@ static int ring_start(struct vio_vu_backend *b, unsigned qi)
 {
 	struct vio_vu_queue *vq = &b->queues[qi];
 	struct vio_dev *d = b->dev;
-	struct vio_dev_queue *dq = &d->queues[qi];
 	struct vio_ring_addrs a;
 	bool packed = vio_has_feature(d->features, VIO_F_RING_PACKED);
+	uint16_t used_base;
 	int r;
 
 	if (vio_dev_queue_live(d, qi)) {
@@ -423,25 +418,25 @@ static int ring_start(struct vio_vu_backend *b, unsigned qi)
 	r = inflight_attach(b, qi);
 	if (r)
 		return r;
-	dq->resume = true;
 	if (packed && !vq->base_set)
 		vq->base = 0x80008000u;         /* a fresh ring: wrap counters 1 */
-	dq->avail_base = (uint16_t)vq->base;
 	if (packed) {
 		/* Packed bases carry the avail position and wrap counter in the
 		 * low 16 bits and the used ones in the high 16 (QEMU's
 		 * encoding); a frontend that sends only the low half restarts
 		 * with everything before the avail position used. */
-		dq->used_base = (vq->base >> 16) ? (uint16_t)(vq->base >> 16) : (uint16_t)vq->base;
+		used_base = (vq->base >> 16) ? (uint16_t)(vq->base >> 16) : (uint16_t)vq->base;
 	} else {
 		vio_le16 idx;
 
 		/* Split: the used index lives in the ring. */
 		if (vio_mem_read(&b->mem, a.device + 2, &idx, sizeof(idx)))
 			return -EFAULT;
-		dq->used_base = vio_get16(d->legacy, idx);
+		used_base = vio_get16(d->legacy, idx);
 	}
-	r = vio_dev_queue_enable(d, qi);
+	r = vio_dev_queue_resume(d, qi, (uint16_t)vq->base, used_base);
+	if (!r)
+		r = vio_dev_queue_enable(d, qi);
 	if (r)
 		return r;
 	/* The first ring sets DRIVER_OK, which starts every enabled queue:
@@ -452,9 +447,9 @@ static int ring_start(struct vio_vu_backend *b, unsigned qi)
 		vlog(b, VIO_LOG_ERR, "vhost-user: ring %u could not start", qi);
 		return -EIO;
 	}
-	if (dq->vq.resubmit)
+	if (vio_dev_queue_resubmitted(d, qi))
 		vlog(b, VIO_LOG_INFO, "vhost-user: ring %u: %u requests in flight before the restart, "
-		     "resubmitted from the inflight log", qi, dq->vq.resubmit);
+		     "resubmitted from the inflight log", qi, vio_dev_queue_resubmitted(d, qi));
 	/* Buffers may have been posted before the kick fd arrived. */
 	d->ops->queue_notify(d, qi);
 	return 0;
@@ -1307,13 +1302,13 @@ static enum poll_result poll_once(struct vio_vu_backend *b, unsigned qi, bool *l
 	dq = vq->enabled ? vio_dev_vq(b->dev, qi) : NULL;
 	*live = dq != NULL;
 	if (dq && vio_devq_has_avail(dq)) {
-		uint32_t popped = dq->popped;
+		uint32_t popped = vio_devq_popped(dq);
 
 		vio_dev_notify(b->dev, qi);
 		/* Did the device take any? It may leave them (a receive queue
 		 * waiting for input, a rate limit, a device holding as many as
 		 * it can): buffers there are not work done. */
-		res = dq->popped != popped ? POLL_TOOK : POLL_RAN;
+		res = vio_devq_popped(dq) != popped ? POLL_TOOK : POLL_RAN;
 	}
 	pthread_mutex_unlock(&vq->lock);
 	return res;

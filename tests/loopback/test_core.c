@@ -1311,6 +1311,45 @@ static void queue_set_size_above_maximum(void **state)
 	assert_int_equal(d->queues[0].size, ECHO_MAX);
 }
 
+/* Resume bases and the inflight log go through checked calls: before the
+ * queue is enabled (a log may be taken away at any time), a real queue,
+ * a log with its scratch. */
+static void queue_resume_and_inflight_checked(void **state)
+{
+	struct ctx *c = *state;
+	struct fx *f = fx_new(c);
+	struct vio_dev *d = &f->e.d;
+	static uint16_t scratch[2 * ECHO_MAX];
+	static uint64_t log[64];
+	struct ring_mem m;
+
+	dm_negotiate(d, V1 | c->p->lay->features);
+	assert_int_equal(ring_alloc(&f->lb.vdev, d->features, ECHO_MAX, &m), 0);
+	assert_int_equal(vio_dev_queue_resume(d, ECHO_NQ, 1, 1), -EINVAL);
+	assert_int_equal(vio_dev_queue_set_inflight(d, ECHO_NQ, NULL, 0, scratch), -EINVAL);
+	assert_int_equal(vio_dev_queue_set_inflight(d, 0, log, sizeof(log), NULL), -EINVAL);
+	assert_int_equal(vio_dev_queue_resume(d, 0, 3, 3), 0);
+	assert_true(d->queues[0].resume);
+	assert_int_equal(d->queues[0].avail_base, 3);
+	assert_int_equal(vio_dev_queue_set_inflight(d, 0, log, sizeof(log), scratch), 0);
+	assert_ptr_equal(d->queues[0].inflight, log);
+	assert_int_equal(d->queues[0].inflight_len, sizeof(log));
+	/* (the log holds junk: take it away and forget the bases before the
+	 * queue is checked at enable) */
+	assert_int_equal(vio_dev_queue_set_inflight(d, 0, NULL, 0, scratch), 0);
+	assert_int_equal(vio_dev_queue_stop(d, 0, NULL, NULL), 0);
+	assert_false(d->queues[0].resume);
+	assert_int_equal(vio_dev_queue_set(d, 0, ECHO_MAX, &m.dma), 0);
+	assert_int_equal(vio_dev_queue_enable(d, 0), 0);
+	/* enabled: no new bases, no new log; taking the log away is fine */
+	assert_int_equal(vio_dev_queue_resume(d, 0, 5, 5), -EINVAL);
+	assert_int_equal(d->queues[0].avail_base, 3);
+	assert_int_equal(vio_dev_queue_set_inflight(d, 0, log, sizeof(log), scratch), -EINVAL);
+	assert_int_equal(vio_dev_queue_set_inflight(d, 0, NULL, 0, scratch), 0);
+	assert_null(d->queues[0].inflight);
+	assert_int_equal(vio_dev_queue_resubmitted(d, 0), 0);   /* not live yet */
+}
+
 /* A transport that would take any size (and passes the sizes it can on):
  * the core itself must refuse what is above the queue's maximum. */
 static int lenient_queue_setup(struct vio_device *vdev, unsigned qi, unsigned size,
@@ -2328,6 +2367,7 @@ static const struct test_def single_tests[] = {
 	T(bus_register_rules),
 	T(bus_add_rejects_bad_ops),
 	T(bus_add_takes_older_and_newer_ops),
+	T(queue_resume_and_inflight_checked),
 	T(bus_add_rejects_bus_without_allocators),
 	T(bus_config_write_optional),
 	T(bus_remove_device_unbinds_and_resets),
