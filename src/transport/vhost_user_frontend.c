@@ -1257,14 +1257,11 @@ static int fe_queue_enable(struct vio_device *vdev, unsigned qi)
 	return 0;
 }
 
-/* The drivers' deadlines run on CLOCK_MONOTONIC. */
+/* The drivers' deadlines run on the clock the exchanges use. */
 static uint64_t fe_now_ns(struct vio_device *vdev)
 {
-	struct timespec ts;
-
 	(void)vdev;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return vio__vu_now_ns();
 }
 
 static const struct vio_transport_ops vu_frontend_ops = {
