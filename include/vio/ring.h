@@ -411,7 +411,8 @@ struct vio_devq {
 	uint32_t filled_descs;   /* descriptors filled, free-running */
 	uint32_t resubmit;       /* chains pop() hands out from the log first */
 	/* The inflight log (src/ring/inflight_log.h): NULL when none is
-	 * attached, else &log_state. */
+	 * attached, else &log_state (so a queue is not moved or copied once
+	 * initialised). */
 	struct vio__devq_log *log;
 	struct vio__devq_log {
 		void *region;        /* the shared log: vio_inflight_split or _packed */
