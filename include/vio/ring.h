@@ -409,14 +409,26 @@ struct vio_devq {
 	uint32_t filled;         /* chains filled, free-running */
 	uint32_t popped_descs;   /* descriptors popped, free-running */
 	uint32_t filled_descs;   /* descriptors filled, free-running */
-	/* inflight log: NULL when there is none */
-	void *inflight;
-	uint16_t *inflight_fifo;  /* resubmissions, then (IN_ORDER) heads in pop order;
-				   * packed: then size entries mapping popped chains
-				   * to their log heads */
-	uint32_t resubmit;        /* chains pop() hands out again first */
-	uint32_t batch;           /* chains filled since the last flush */
-	uint64_t counter;         /* pop order for the next chain */
+	uint32_t resubmit;       /* chains pop() hands out from the log first */
+	/* The inflight log (src/ring/inflight_log.h): NULL when none is
+	 * attached, else &log_state (so a queue is not moved or copied once
+	 * initialised). */
+	struct vio__devq_log *log;
+	struct vio__devq_log {
+		void *region;        /* the shared log: vio_inflight_split or _packed */
+		/* [size] the log head of the chain popped k-th, at k mod size:
+		 * the first `resubmit` are the chains to hand out again,
+		 * oldest first; split with IN_ORDER records every chain, for
+		 * fill_in_order() */
+		uint16_t *order;
+		/* packed, [size]: the log head of each chain popped and not
+		 * yet filled, by buffer id (by pop order with IN_ORDER) */
+		uint16_t *chain_of;
+		uint64_t counter;    /* pop order for the next chain */
+		uint32_t batch;      /* chains filled since the last flush */
+		uint16_t batch_head; /* packed: newest chain filled since flush */
+		uint16_t batch_tail; /* packed: ... and the last entry of the oldest */
+	} log_state;
 	union {
 		struct {
 			struct vio_split_desc *desc;
@@ -433,8 +445,6 @@ struct vio_devq {
 			uint16_t pending_flags;  /* its flags, written by flush */
 			uint16_t pending_descs;  /* descriptors the staged entries cover */
 			uint16_t since_signal;   /* descriptors used since need_interrupt */
-			uint16_t log_batch_head; /* inflight log: newest chain filled since flush */
-			uint16_t log_batch_tail; /* ... and the last entry of the oldest */
 		} packed;
 	} u;
 };
@@ -512,7 +522,10 @@ static inline uint32_t vio_devq_popped(const struct vio_devq *q) { return q->pop
 
 /* Chains recovered from the inflight log that pop() has yet to hand out
  * again (all of them right after init). */
-static inline uint32_t vio_devq_resubmit_pending(const struct vio_devq *q) { return q->resubmit; }
+static inline uint32_t vio_devq_resubmit_pending(const struct vio_devq *q)
+{
+	return q->popped < q->resubmit ? q->resubmit - q->popped : 0;
+}
 
 static inline bool vio_devq_is_stopped(const struct vio_devq *q) { return q->broken; }
 static inline const char *vio_devq_error(const struct vio_devq *q) { return q->error; }

@@ -4,9 +4,13 @@
  * Every public vio_drvq_* / vio_devq_* call lands here and is passed to the
  * split or packed implementation, so drivers, devices and transports never
  * care which layout a queue has. Sizes and alignments of the ring areas
- * also live here. The algorithms themselves are in split.c and packed.c.
+ * also live here. The algorithms are in one file per side and layout
+ * (split_drv.c, split_dev.c, packed_drv.c, packed_dev.c, declared in
+ * layouts.h), which never call back into this one; docs/design.md, "The
+ * ring", shows the files and what they share.
  */
-#include "ring_internal.h"
+#include "drv_slots.h"
+#include "layouts.h"
 
 static bool is_packed(uint64_t features)
 {
@@ -173,7 +177,7 @@ uint16_t vio_drvq_resume_base(const struct vio_drvq *q)
 
 void *vio_drvq_detach_unused(struct vio_drvq *q)
 {
-	return drv_detach_one(q);
+	return vio__drv_detach_one(q);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -247,14 +251,10 @@ bool vio_devq_has_avail(struct vio_devq *q)
 
 uint16_t vio_devq_avail_base(const struct vio_devq *q)
 {
-	if (q->packed)
-		return (uint16_t)(q->last_avail | (q->u.packed.avail_wrap ? 0x8000u : 0));
-	return q->last_avail;
+	return q->packed ? vio__packed_avail_base(q) : q->last_avail;
 }
 
 uint16_t vio_devq_used_base(const struct vio_devq *q)
 {
-	if (q->packed)
-		return (uint16_t)(q->used_idx | (q->u.packed.used_wrap ? 0x8000u : 0));
-	return q->used_idx;
+	return q->packed ? vio__packed_used_base(q) : q->used_idx;
 }

@@ -1,0 +1,46 @@
+/*
+ * dev_chain.c - the device side's chain handling that is not per
+ * descriptor: set-up common to both layouts and finding an indirect
+ * table. The per-descriptor half is inline in dev_chain.h.
+ */
+#include "dev_chain.h"
+
+void vio__dev_init_common(struct vio_devq *q, const struct vio_devq_config *cfg)
+{
+	q->size = cfg->size;
+	q->features = cfg->features;
+	q->legacy = !vio_has_feature(cfg->features, VIO_F_VERSION_1);
+	q->event_idx = vio_has_feature(cfg->features, VIO_F_EVENT_IDX);
+	q->indirect_ok = vio_has_feature(cfg->features, VIO_F_INDIRECT_DESC);
+	q->notify_on_empty = vio_has_feature(cfg->features, VIO_F_NOTIFY_ON_EMPTY);
+	q->in_order = vio_has_feature(cfg->features, VIO_F_IN_ORDER);
+	q->packed = vio_has_feature(cfg->features, VIO_F_RING_PACKED);
+	q->mem = cfg->mem;
+	q->indirect_max = cfg->indirect_max > cfg->size ? cfg->indirect_max : cfg->size;
+}
+
+int vio__dev_indirect_table(struct vio_devq *q, const struct vio__desc *ind, bool chained,
+			    const void **table, unsigned *entries)
+{
+	if (!q->indirect_ok)
+		return dev_fail(q, -EIO, "indirect descriptor without INDIRECT_DESC");
+	if (ind->flags & VIO_DESC_F_NEXT)
+		return dev_fail(q, -EIO, "indirect descriptor with NEXT set");
+	if (chained && q->packed)
+		return dev_fail(q, -EIO, "indirect descriptor inside a chain");
+	if (ind->len == 0 || ind->len % 16)
+		return dev_fail(q, -EIO, "indirect table length not a non-zero multiple of 16");
+	*entries = ind->len / 16;
+	if (*entries > q->indirect_max)
+		return dev_fail(q, -EIO, "indirect table longer than the queue allows");
+	*table = vio_mem_ptr(q->mem, ind->addr, ind->len);
+	if (*table && (uintptr_t)*table % 8 == 0)
+		return 0;
+	*table = NULL;
+	/* Not one aligned span here (it crosses regions, or the mapping is
+	 * misaligned): all of it must still be in guest memory, and then it is
+	 * read entry by entry. */
+	if (vio_mem_check(q->mem, ind->addr, ind->len) < 0)
+		return dev_fail(q, -EFAULT, "indirect table outside guest memory");
+	return 0;
+}
