@@ -22,7 +22,6 @@
  * descriptors: what the packed inflight log copies entry by entry. */
 static const struct layout packed_direct = { "packed, direct chains", V1 | F_PACKED };
 
-/* Registration                                                             */
 /* Inflight I/O tracking (GET/SET_INFLIGHT_FD)                              */
 #define LOG_STRIDE vio_inflight_queue_bytes(0, QSIZE)
 

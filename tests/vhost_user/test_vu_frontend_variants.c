@@ -173,7 +173,7 @@ static void test_reconnect_out_of_order(void **state)
 	assert_int_equal(served(e, 0), 5);
 }
 
-/* main: variant tests x variants, then the single tests                    */
+/* The variants: each ring layout with each of these feature sets. */
 static const struct { const char *name; uint64_t features; } extras[] = {
 	{ "", 0 },
 	{ "+event_idx", VIO_BIT(VIO_F_EVENT_IDX) },
