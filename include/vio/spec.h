@@ -354,5 +354,6 @@ struct vio_packed_event {
 #include "vio/spec/console.h"
 #include "vio/spec/balloon.h"
 #include "vio/spec/blk.h"
+#include "vio/spec/net.h"
 
 #endif /* VIO_SPEC_H */
