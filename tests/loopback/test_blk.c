@@ -129,7 +129,7 @@ struct fx {
 	struct vio_blk_driver drv;
 	struct vio_driver rawdrv;
 	uint32_t rawids[2];
-	struct vio_virtqueue rawvqs[4];
+	struct vio_drv_vq rawvqs[4];
 	uint8_t *m;                     /* raw tests: DMA scratch */
 	uint64_t m_dma;
 	bool blk_up, lb_up, bus_up, thread_up;
@@ -142,7 +142,7 @@ struct fx {
 	char last_log[512];
 };
 
-static struct vio_device *D(struct fx *fx)
+static struct vio_drv_device *D(struct fx *fx)
 {
 	return &fx->lb.vdev;
 }
@@ -223,23 +223,23 @@ static void fx_resume(struct fx *fx)
 }
 
 /* Raw driver: queues without callbacks; the test reaps by hand. */
-static int raw_probe(struct vio_device *dev)
+static int raw_probe(struct vio_drv_device *dev)
 {
 	struct fx *fx = (struct fx *)((char *)dev->driver - offsetof(struct fx, rawdrv));
-	struct vio_vq_info info[4];
+	struct vio_drv_vq_info info[4];
 
 	for (unsigned i = 0; i < fx->raw_nvqs; i++)
-		info[i] = (struct vio_vq_info){ .indirect_max = 8 };
-	return vio_find_vqs(dev, fx->raw_nvqs, info, fx->rawvqs);
+		info[i] = (struct vio_drv_vq_info){ .indirect_max = 8 };
+	return vio_drv_find_vqs(dev, fx->raw_nvqs, info, fx->rawvqs);
 }
 
-static void raw_remove(struct vio_device *dev)
+static void raw_remove(struct vio_drv_device *dev)
 {
-	vio_device_reset(dev);
+	vio_drv_reset(dev);
 	for (unsigned i = 0; i < dev->nvqs; i++)
 		while (vio_drvq_detach_unused(&dev->vqs[i].q))
 			;
-	vio_del_vqs(dev);
+	vio_drv_del_vqs(dev);
 }
 
 static int fx_setup(void **state)
@@ -342,7 +342,7 @@ static void fx_up(struct fx *fx)
 	assert_non_null(D(fx)->driver);
 	assert_true(vio_dev_get_status(&fx->blk.dev) & VIO_STATUS_DRIVER_OK);
 	if (fx->raw) {
-		fx->m = vio_dma_alloc(D(fx), 65536, 4096, &fx->m_dma);
+		fx->m = vio_drv_dma_alloc(D(fx), 65536, 4096, &fx->m_dma);
 		assert_non_null(fx->m);
 	}
 }
@@ -409,7 +409,7 @@ static void check_value(const uint8_t *p, size_t len, uint8_t v)
 			fail_msg("byte %zu is %#x, want %#x", i, p[i], v);
 }
 
-static bool all_free(struct vio_device *dev)
+static bool all_free(struct vio_drv_device *dev)
 {
 	for (unsigned i = 0; i < dev->nvqs; i++)
 		if (vio_drvq_num_free(&dev->vqs[i].q) != dev->vqs[i].q.size)
@@ -724,11 +724,11 @@ static void t_config(void **state)
 	assert_false(vio_blk_drv_read_only(D(fx)));
 	/* No SIZE_MAX: one segment may carry the whole transfer limit. */
 	assert_int_equal(vio_blk_drv_max_transfer(D(fx)), 1u << 30);
-	assert_true(vio_device_has_feature(D(fx), VIO_BLK_F_DISCARD));
-	assert_true(vio_device_has_feature(D(fx), VIO_BLK_F_WRITE_ZEROES));
-	assert_true(vio_device_has_feature(D(fx), VIO_BLK_F_FLUSH));
-	assert_false(vio_device_has_feature(D(fx), VIO_BLK_F_MQ));
-	assert_false(vio_device_has_feature(D(fx), VIO_BLK_F_SIZE_MAX));
+	assert_true(vio_drv_has_feature(D(fx), VIO_BLK_F_DISCARD));
+	assert_true(vio_drv_has_feature(D(fx), VIO_BLK_F_WRITE_ZEROES));
+	assert_true(vio_drv_has_feature(D(fx), VIO_BLK_F_FLUSH));
+	assert_false(vio_drv_has_feature(D(fx), VIO_BLK_F_MQ));
+	assert_false(vio_drv_has_feature(D(fx), VIO_BLK_F_SIZE_MAX));
 	/* Legacy bits are defined but never offered. */
 	assert_false(vio_dev_get_features(&fx->blk.dev) & VIO_BIT(VIO_BLK_F_BARRIER));
 	assert_false(vio_dev_get_features(&fx->blk.dev) & VIO_BIT(VIO_BLK_F_SCSI));
@@ -770,7 +770,7 @@ static void t_multiqueue(void **state)
 
 	fx->dopts.num_queues = 2;
 	fx_up(fx);
-	assert_true(vio_device_has_feature(D(fx), VIO_BLK_F_MQ));
+	assert_true(vio_drv_has_feature(D(fx), VIO_BLK_F_MQ));
 	assert_int_equal(vio_blk_drv_num_queues(D(fx)), 2);
 	w = vio_blk_drv_alloc_buffer(D(fx), 8192);
 	r = vio_blk_drv_alloc_buffer(D(fx), 8192);
@@ -838,11 +838,11 @@ static void t_queue_calls_bad_index(void **state)
 	assert_int_equal(vio_blk_drv_inflight_queue(D(fx), 1), 0);
 	assert_false(vio_blk_drv_kick_queue(D(fx), 1));
 	assert_false(vio_blk_drv_kick_queue(D(fx), 0)); /* nothing to kick for */
-	vio_device_unbind(D(fx));
+	vio_drv_unbind(D(fx));
 	assert_int_equal(vio_blk_drv_poll_queue(D(fx), 0), -ENODEV);
 	assert_int_equal(vio_blk_drv_inflight_queue(D(fx), 0), 0);
 	assert_false(vio_blk_drv_kick_queue(D(fx), 0));
-	assert_int_equal(vio_device_bind(D(fx)), 0);
+	assert_int_equal(vio_drv_bind(D(fx)), 0);
 }
 
 /* kick_queue notifies its own queue only: the other queue's request is not
@@ -940,10 +940,10 @@ static void t_poll_queue_broken(void **state)
 	assert_true(vio_drvq_is_broken(q));
 	assert_int_equal(c.done, 0);
 	/* Taking the device down still hands the request back. */
-	vio_device_unbind(D(fx));
+	vio_drv_unbind(D(fx));
 	assert_int_equal(c.done, 1);
 	assert_int_equal(c.canceled, 1);
-	assert_int_equal(vio_device_bind(D(fx)), 0);
+	assert_int_equal(vio_drv_bind(D(fx)), 0);
 }
 
 /* Threaded transport only (direct mode runs the device inside each kick,
@@ -1019,7 +1019,7 @@ static void owner_done(void *opaque, int err)
  * request i moves block i of the owner's region through slot i % depth. */
 static void owner_pass(struct owner *o, uint32_t type)
 {
-	struct vio_device *dev = D(o->fx);
+	struct vio_drv_device *dev = D(o->fx);
 	const uint64_t base = 2048u * o->qi;
 	unsigned next = 0;
 
@@ -1145,8 +1145,8 @@ static void t_reset_mid_io(void **state)
 	assert_int_equal(vio_blk_drv_submit(D(fx), &(struct vio_blk_drv_io){
 		.type = VIO_BLK_T_IN, .buf = buf, .len = SECTOR, .done = async_done }), -ENODEV);
 
-	vio_device_unbind(D(fx));
-	assert_int_equal(vio_device_bind(D(fx)), 0);
+	vio_drv_unbind(D(fx));
+	assert_int_equal(vio_drv_bind(D(fx)), 0);
 	fx->ram[0] = 0x42;
 	assert_int_equal(vio_blk_drv_read(D(fx), 0, buf, SECTOR), 0);
 	assert_int_equal(buf[0], 0x42);
@@ -1167,10 +1167,10 @@ static void t_remove_cancels(void **state)
 		assert_int_equal(vio_blk_drv_enqueue(D(fx), &(struct vio_blk_drv_io){
 			.type = VIO_BLK_T_IN, .sector = i, .buf = buf, .len = SECTOR,
 			.done = async_done, .opaque = &c }), 0);
-	vio_device_unbind(D(fx));
+	vio_drv_unbind(D(fx));
 	assert_int_equal(c.done, N);
 	assert_int_equal(c.canceled, N);
-	assert_int_equal(vio_device_bind(D(fx)), 0);
+	assert_int_equal(vio_drv_bind(D(fx)), 0);
 	assert_int_equal(vio_blk_drv_capacity(D(fx)), DISK_SECTORS);
 }
 
@@ -1198,8 +1198,8 @@ static void t_config_readonly_fields(void **state)
 
 	fx_up(fx);
 	logs = nlogs(fx);
-	assert_int_equal(vio_config_write(D(fx), 0, &cap, sizeof(cap)), 0);
-	assert_int_equal(vio_config_read(D(fx), 0, &cap, sizeof(cap)), 0);
+	assert_int_equal(vio_drv_config_write(D(fx), 0, &cap, sizeof(cap)), 0);
+	assert_int_equal(vio_drv_config_read(D(fx), 0, &cap, sizeof(cap)), 0);
 	assert_int_equal(cap, DISK_SECTORS);
 	assert_true(nlogs(fx) > logs);
 	assert_logged(fx, "read-only config");
@@ -1215,7 +1215,7 @@ static void t_flush_not_negotiated(void **state)
 
 	fx->ropts.features_off = VIO_BIT(VIO_BLK_F_FLUSH);
 	fx_up(fx);
-	assert_false(vio_device_has_feature(D(fx), VIO_BLK_F_FLUSH));
+	assert_false(vio_drv_has_feature(D(fx), VIO_BLK_F_FLUSH));
 	assert_int_equal(vio_blk_drv_flush(D(fx)), 0);
 	assert_true(vio_blk_dev_writethrough(&fx->blk));
 	assert_int_equal(vio_blk_drv_submit(D(fx), &(struct vio_blk_drv_io){
@@ -1322,14 +1322,14 @@ static void put_seg(struct fx *fx, unsigned i, uint64_t sector, uint32_t n, uint
 static uint32_t raw_run(struct fx *fx, const struct vio_sg *out, unsigned nout,
 			const struct vio_sg *in, unsigned nin)
 {
-	struct vio_virtqueue *vq = &fx->rawvqs[0];
+	struct vio_drv_vq *vq = &fx->rawvqs[0];
 	int token;
 	void *t;
 	uint32_t len;
 
 	fx->m[R_STATUS] = STATUS_UNSET;
 	assert_int_equal(vio_drvq_add(&vq->q, out, nout, in, nin, &token), 0);
-	vio_vq_kick(vq);
+	vio_drv_vq_kick(vq);
 	for (int tries = 0; tries < TIMEOUT_MS / 10; tries++) {
 		int r = vio_drvq_get_buf(&vq->q, &t, &len);
 
@@ -1338,7 +1338,7 @@ static uint32_t raw_run(struct fx *fx, const struct vio_sg *out, unsigned nout,
 			return len;
 		}
 		assert_int_equal(r, -EAGAIN);
-		vio_device_wait(D(fx), 10);
+		vio_drv_wait(D(fx), 10);
 	}
 	fail_msg("the device did not return the request");
 	return 0;
@@ -1790,7 +1790,7 @@ static void m_feature_not_negotiated(void **state)
  */
 static unsigned eight_reads(struct fx *fx, unsigned bad, bool ordered)
 {
-	struct vio_virtqueue *vq = &fx->rawvqs[0];
+	struct vio_drv_vq *vq = &fx->rawvqs[0];
 	const uint16_t before = vq->q.packed ? 0 : vio_le16_to_cpu(vq->q.u.split.used->idx);
 	int tokens[8];
 	unsigned got = 0;
@@ -1804,7 +1804,7 @@ static unsigned eight_reads(struct fx *fx, unsigned bad, bool ordered)
 		fx->m[R_STATUS + i] = STATUS_UNSET;
 		assert_int_equal(vio_drvq_add(&vq->q, &out, 1, in, 2, &tokens[i]), 0);
 	}
-	vio_vq_kick(vq);
+	vio_drv_vq_kick(vq);
 	for (int tries = 0; got < 8 && tries < TIMEOUT_MS / 10; tries++) {
 		void *t;
 		uint32_t len;
@@ -1821,7 +1821,7 @@ static unsigned eight_reads(struct fx *fx, unsigned bad, bool ordered)
 			got++;
 		}
 		if (got < 8)
-			vio_device_wait(D(fx), 10);
+			vio_drv_wait(D(fx), 10);
 	}
 	assert_int_equal(got, 8);
 	return vq->q.packed ? 0 : (uint16_t)(vio_le16_to_cpu(vq->q.u.split.used->idx) - before);
@@ -2066,8 +2066,8 @@ static void t_sync_call_device_needs_reset(void **state)
 	fx_resume(fx);
 	assert_int_equal(vio_blk_drv_read(D(fx), 0, buf, SECTOR), -EIO);
 	/* Reset and rebind: the abandoned request is taken back. */
-	vio_device_unbind(D(fx));
-	assert_int_equal(vio_device_bind(D(fx)), 0);
+	vio_drv_unbind(D(fx));
+	assert_int_equal(vio_drv_bind(D(fx)), 0);
 	assert_int_equal(vio_blk_drv_read(D(fx), 0, buf, SECTOR), 0);
 }
 

@@ -15,7 +15,7 @@
  *             vio_dev_* register calls the way a transport drives it
  *   features  vio_dev_set_features() rules; legacy negotiation end to end
  *   config    bounds, read-only config, the generation counter and the
- *             retries of vio_config_read() (a wrapped transport ops table
+ *             retries of vio_drv_config_read() (a wrapped transport ops table
  *             bumps the generation on every read)
  *   queue     queue size rules, rings outside the driver's memory,
  *             RING_RESET
@@ -171,7 +171,7 @@ static const struct param default_param = { &layouts[0], &modes[0], NULL };
 /* The echo device                                                          */
 
 struct echo {
-	struct vio_dev d;
+	struct vio_dev_model d;
 	struct vio_dev_queue q[ECHO_NQ];
 	uint8_t config[ECHO_CFG];
 	int features_ok_ret;            /* what features_ok answers */
@@ -182,12 +182,12 @@ struct echo {
 	unsigned last_queue_reset, cw_off, cw_len;
 };
 
-static struct echo *echo_of(struct vio_dev *d)
+static struct echo *echo_of(struct vio_dev_model *d)
 {
 	return container_of(d, struct echo, d);
 }
 
-static int echo_features_ok(struct vio_dev *d, uint64_t features)
+static int echo_features_ok(struct vio_dev_model *d, uint64_t features)
 {
 	struct echo *e = echo_of(d);
 
@@ -196,19 +196,19 @@ static int echo_features_ok(struct vio_dev *d, uint64_t features)
 	return e->features_ok_ret;
 }
 
-static int echo_start(struct vio_dev *d)
+static int echo_start(struct vio_dev_model *d)
 {
 	echo_of(d)->starts++;
 	return 0;
 }
 
-static void echo_reset(struct vio_dev *d)
+static void echo_reset(struct vio_dev_model *d)
 {
 	echo_of(d)->resets++;
 }
 
 /* Echoes every available chain: readable bytes go back as written bytes. */
-static void echo_notify(struct vio_dev *d, unsigned qi)
+static void echo_notify(struct vio_dev_model *d, unsigned qi)
 {
 	struct echo *e = echo_of(d);
 	struct vio_devq *vq = vio_dev_vq(d, qi);
@@ -239,7 +239,7 @@ static void echo_notify(struct vio_dev *d, unsigned qi)
 	vio_dev_interrupt(d, qi);
 }
 
-static void echo_config_write(struct vio_dev *d, unsigned off, unsigned len)
+static void echo_config_write(struct vio_dev_model *d, unsigned off, unsigned len)
 {
 	struct echo *e = echo_of(d);
 
@@ -248,7 +248,7 @@ static void echo_config_write(struct vio_dev *d, unsigned off, unsigned len)
 	e->cw_len = len;
 }
 
-static void echo_queue_reset(struct vio_dev *d, unsigned qi)
+static void echo_queue_reset(struct vio_dev_model *d, unsigned qi)
 {
 	struct echo *e = echo_of(d);
 
@@ -318,15 +318,15 @@ struct fx {
 
 	/* what probe does */
 	unsigned nvqs;
-	struct vio_vq_info info[ECHO_NQ];
+	struct vio_drv_vq_info info[ECHO_NQ];
 	int probe_ret;                  /* fail probe with this before find_vqs */
-	bool ready_in_probe;            /* vio_device_ready + one echo in probe */
+	bool ready_in_probe;            /* vio_drv_ready + one echo in probe */
 	int find_vqs_ret, probe_io_ret;
 	uint8_t status_at_probe;
 	unsigned probes, removes, config_changes;
 
 	/* driver state */
-	struct vio_virtqueue vqs[ECHO_NQ];
+	struct vio_drv_vq vqs[ECHO_NQ];
 	uint8_t *buf;                   /* NSLOTS request slots, DMA memory */
 	uint64_t buf_dma;
 	bool outstanding[NSLOTS];
@@ -363,7 +363,7 @@ struct ctx {
 	unsigned nfx;
 };
 
-static struct fx *fx_of(struct vio_device *dev)
+static struct fx *fx_of(struct vio_drv_device *dev)
 {
 	return container_of(dev, struct fx, lb.vdev);
 }
@@ -392,7 +392,7 @@ static size_t align_up(size_t v, size_t a)
 }
 
 /* Ring memory for one queue in the arena, in the modern placement. */
-static int ring_alloc(struct vio_device *dev, uint64_t features, unsigned size,
+static int ring_alloc(struct vio_drv_device *dev, uint64_t features, unsigned size,
 		      struct ring_mem *m)
 {
 	size_t off_drv = align_up(vio_ring_desc_bytes(features, size),
@@ -401,7 +401,7 @@ static int ring_alloc(struct vio_device *dev, uint64_t features, unsigned size,
 				  vio_ring_device_align(features));
 	uint64_t dma;
 
-	m->p = vio_dma_alloc(dev, off_dev + vio_ring_device_bytes(features, size), 4096, &dma);
+	m->p = vio_drv_dma_alloc(dev, off_dev + vio_ring_device_bytes(features, size), 4096, &dma);
 	if (!m->p)
 		return -ENOMEM;
 	m->desc = m->p;
@@ -417,11 +417,11 @@ static int ring_alloc(struct vio_device *dev, uint64_t features, unsigned size,
 static bool arena_all_free(struct fx *f)
 {
 	uint64_t dma;
-	void *p = vio_dma_alloc(&f->lb.vdev, ARENA, 4096, &dma);
+	void *p = vio_drv_dma_alloc(&f->lb.vdev, ARENA, 4096, &dma);
 
 	if (!p)
 		return false;
-	vio_dma_free(&f->lb.vdev, p, ARENA);
+	vio_drv_dma_free(&f->lb.vdev, p, ARENA);
 	return true;
 }
 
@@ -451,7 +451,7 @@ static void token_back(struct fx *f, void *tok, uint32_t len, bool used)
 		f->detached++;
 }
 
-static void echo_cb(struct vio_virtqueue *vq)
+static void echo_cb(struct vio_drv_vq *vq)
 {
 	struct fx *f = fx_of(vq->dev);
 	void *tok;
@@ -499,7 +499,7 @@ static bool echo_ok(const struct fx *f, unsigned s)
 static int wait_done(struct fx *f, unsigned qi, unsigned target)
 {
 	for (unsigned i = 0; i < WAIT_ROUNDS && f->done[qi] < target; i++)
-		(void)vio_device_wait(&f->lb.vdev, 10);
+		(void)vio_drv_wait(&f->lb.vdev, 10);
 	return f->done[qi] >= target ? 0 : -ETIMEDOUT;
 }
 
@@ -512,7 +512,7 @@ static int echo_roundtrip(struct fx *f, unsigned qi, unsigned s, uint32_t len)
 
 	if (r)
 		return r;
-	(void)vio_vq_kick(&f->vqs[qi]);
+	(void)vio_drv_vq_kick(&f->vqs[qi]);
 	r = wait_done(f, qi, before + 1);
 	if (r)
 		return r;
@@ -529,7 +529,7 @@ static void echo_many(struct fx *f, unsigned qi, unsigned n)
 	}
 }
 
-static int echo_probe(struct vio_device *dev)
+static int echo_probe(struct vio_drv_device *dev)
 {
 	struct fx *f = fx_of(dev);
 	int r;
@@ -538,39 +538,39 @@ static int echo_probe(struct vio_device *dev)
 	f->status_at_probe = status_of(f);
 	if (f->probe_ret)
 		return f->probe_ret;
-	f->find_vqs_ret = r = vio_find_vqs(dev, f->nvqs, f->info, f->vqs);
+	f->find_vqs_ret = r = vio_drv_find_vqs(dev, f->nvqs, f->info, f->vqs);
 	if (r)
 		return r;
-	f->buf = vio_dma_alloc(dev, BUF_BYTES, 64, &f->buf_dma);
+	f->buf = vio_drv_dma_alloc(dev, BUF_BYTES, 64, &f->buf_dma);
 	if (!f->buf) {
-		vio_device_reset(dev);
-		vio_del_vqs(dev);
+		vio_drv_reset(dev);
+		vio_drv_del_vqs(dev);
 		return -ENOMEM;
 	}
 	dev->priv = f;
 	if (f->ready_in_probe) {
-		vio_device_ready(dev);
+		vio_drv_ready(dev);
 		f->probe_io_ret = echo_roundtrip(f, 0, 0, 5);
 	}
 	return 0;
 }
 
-static void echo_remove(struct vio_device *dev)
+static void echo_remove(struct vio_drv_device *dev)
 {
 	struct fx *f = fx_of(dev);
 	void *tok;
 
-	vio_device_reset(dev);
+	vio_drv_reset(dev);
 	for (unsigned i = 0; i < dev->nvqs; i++)
 		while ((tok = vio_drvq_detach_unused(&dev->vqs[i].q)))
 			token_back(f, tok, 0, false);
-	vio_del_vqs(dev);
-	vio_dma_free(dev, f->buf, BUF_BYTES);
+	vio_drv_del_vqs(dev);
+	vio_drv_dma_free(dev, f->buf, BUF_BYTES);
 	f->buf = NULL;
 	f->removes++;
 }
 
-static void echo_config_changed(struct vio_device *dev)
+static void echo_config_changed(struct vio_drv_device *dev)
 {
 	fx_of(dev)->config_changes++;
 }
@@ -750,7 +750,7 @@ static int run_isolated(int (*fn)(void))
 /* status: the device model's status machine                                */
 
 /* ACKNOWLEDGE, DRIVER, features, FEATURES_OK: what every modern start does. */
-static void dm_negotiate(struct vio_dev *d, uint64_t features)
+static void dm_negotiate(struct vio_dev_model *d, uint64_t features)
 {
 	assert_int_equal(vio_dev_set_status(d, S_ACK), 0);
 	assert_int_equal(vio_dev_set_status(d, S_ACK | S_DRV), 0);
@@ -762,7 +762,7 @@ static void dm_negotiate(struct vio_dev *d, uint64_t features)
 /* Sets queue qi up over fresh ring memory and enables it. */
 static void dm_queue(struct fx *f, unsigned qi, unsigned size, struct ring_mem *m)
 {
-	struct vio_dev *d = &f->e.d;
+	struct vio_dev_model *d = &f->e.d;
 
 	assert_int_equal(ring_alloc(&f->lb.vdev, d->features, size, m), 0);
 	assert_int_equal(vio_dev_queue_set(d, qi, size, &m->dma), 0);
@@ -772,7 +772,7 @@ static void dm_queue(struct fx *f, unsigned qi, unsigned size, struct ring_mem *
 /* A live device: negotiated, queue 0 enabled, DRIVER_OK. */
 static void dm_live(struct fx *f, uint64_t features)
 {
-	struct vio_dev *d = &f->e.d;
+	struct vio_dev_model *d = &f->e.d;
 	unsigned starts = f->e.starts;
 	struct ring_mem m;
 
@@ -790,7 +790,7 @@ static void status_reset_clears_everything(void **state)
 {
 	struct ctx *c = *state;
 	struct fx *f = fx_new(c);
-	struct vio_dev *d = &f->e.d;
+	struct vio_dev_model *d = &f->e.d;
 	unsigned resets;
 
 	dm_live(f, V1 | F_EVT);
@@ -817,7 +817,7 @@ static void status_reset_clears_everything(void **state)
 static void status_driver_needs_acknowledge(void **state)
 {
 	struct ctx *c = *state;
-	struct vio_dev *d = &fx_new(c)->e.d;
+	struct vio_dev_model *d = &fx_new(c)->e.d;
 
 	assert_int_equal(vio_dev_set_status(d, S_DRV), -EINVAL);
 	assert_int_equal(vio_dev_get_status(d), 0);
@@ -830,7 +830,7 @@ static void status_driver_needs_acknowledge(void **state)
 static void status_unknown_bits_refused(void **state)
 {
 	struct ctx *c = *state;
-	struct vio_dev *d = &fx_new(c)->e.d;
+	struct vio_dev_model *d = &fx_new(c)->e.d;
 
 	assert_int_equal(vio_dev_set_status(d, S_ACK), 0);
 	assert_int_equal(vio_dev_set_status(d, S_ACK | 0x10), -EINVAL);
@@ -842,7 +842,7 @@ static void status_features_ok_refused_reads_back_clear(void **state)
 {
 	struct ctx *c = *state;
 	struct fx *f = fx_new(c);
-	struct vio_dev *d = &f->e.d;
+	struct vio_dev_model *d = &f->e.d;
 
 	f->e.features_ok_ret = -EINVAL;
 	assert_int_equal(vio_dev_set_status(d, S_ACK), 0);
@@ -873,7 +873,7 @@ static void status_driver_ok_needs_features_ok(void **state)
 {
 	struct ctx *c = *state;
 	struct fx *f = fx_new(c);
-	struct vio_dev *d = &f->e.d;
+	struct vio_dev_model *d = &f->e.d;
 	struct ring_mem m;
 
 	assert_int_equal(vio_dev_set_status(d, S_ACK), 0);
@@ -890,7 +890,7 @@ static void status_bits_not_cleared_without_reset(void **state)
 {
 	struct ctx *c = *state;
 	struct fx *f = fx_new(c);
-	struct vio_dev *d = &f->e.d;
+	struct vio_dev_model *d = &f->e.d;
 
 	dm_live(f, V1);
 	assert_int_equal(vio_dev_set_status(d, S_ACK | S_DRV | S_FOK), -EINVAL);
@@ -903,7 +903,7 @@ static void status_failed_stops_queues(void **state)
 {
 	struct ctx *c = *state;
 	struct fx *f = fx_new(c);
-	struct vio_dev *d = &f->e.d;
+	struct vio_dev_model *d = &f->e.d;
 	unsigned notifies;
 
 	dm_live(f, V1);
@@ -925,12 +925,12 @@ static void status_needs_reset_by_device(void **state)
 {
 	struct ctx *c = *state;
 	struct fx *f = ctx_bound(c);
-	struct vio_dev *d = &f->e.d;
+	struct vio_dev_model *d = &f->e.d;
 	unsigned notifies = f->e.notifies;
 
 	assert_true(d->queues[0].live);
 	vio_dev_needs_reset(d, "test: the driver broke a rule");
-	(void)vio_device_wait(&f->lb.vdev, 0);
+	(void)vio_drv_wait(&f->lb.vdev, 0);
 	assert_int_equal(status_of(f), S_LIVE | S_NR);
 	assert_int_equal(f->config_changes, 1);
 	assert_true(f->e.log_calls >= 1);
@@ -940,7 +940,7 @@ static void status_needs_reset_by_device(void **state)
 	}
 	/* kicks are not processed any more */
 	assert_int_equal(echo_post(f, 0, 0, 8), 0);
-	(void)vio_vq_kick(&f->vqs[0]);
+	(void)vio_drv_vq_kick(&f->vqs[0]);
 	assert_int_equal(f->e.notifies, notifies);
 	assert_int_equal(f->done[0], 0);
 }
@@ -949,7 +949,7 @@ static void status_needs_reset_sticky_until_reset(void **state)
 {
 	struct ctx *c = *state;
 	struct fx *f = fx_new(c);
-	struct vio_dev *d = &f->e.d;
+	struct vio_dev_model *d = &f->e.d;
 
 	dm_live(f, V1);
 	/* the driver cannot set it */
@@ -968,7 +968,7 @@ static void status_needs_reset_by_check(void **state)
 {
 	struct ctx *c = *state;
 	struct fx *f = ctx_bound(c);
-	struct vio_dev *d = &f->e.d;
+	struct vio_dev_model *d = &f->e.d;
 	struct vio_sg out = { FOREIGN_ADDR, 16 }, in = { f->buf_dma + MSG, MSG };
 
 	/* vio_dev_check passes other errors and -EAGAIN through untouched */
@@ -978,8 +978,8 @@ static void status_needs_reset_by_check(void **state)
 	/* a buffer outside the driver's memory stops the queue */
 	f->outstanding[0] = true;
 	assert_int_equal(vio_drvq_add(&f->vqs[0].q, &out, 1, &in, 1, f->buf), 0);
-	(void)vio_vq_kick(&f->vqs[0]);
-	(void)vio_device_wait(&f->lb.vdev, 0);
+	(void)vio_drv_vq_kick(&f->vqs[0]);
+	(void)vio_drv_wait(&f->lb.vdev, 0);
 	assert_true(vio_devq_is_stopped(&d->queues[0].vq));
 	assert_int_equal(status_of(f), S_LIVE | S_NR);
 	assert_int_equal(f->config_changes, 1);
@@ -992,7 +992,7 @@ static void status_needs_reset_by_check(void **state)
 static void features_not_offered_refused(void **state)
 {
 	struct ctx *c = *state;
-	struct vio_dev *d = &fx_make(c, V1 | F_EVT, false, 1, &echo_ops)->e.d;
+	struct vio_dev_model *d = &fx_make(c, V1 | F_EVT, false, 1, &echo_ops)->e.d;
 
 	assert_int_equal(vio_dev_set_status(d, S_ACK), 0);
 	assert_int_equal(vio_dev_set_status(d, S_ACK | S_DRV), 0);
@@ -1007,7 +1007,7 @@ static void features_not_offered_refused(void **state)
 static void features_after_features_ok_refused(void **state)
 {
 	struct ctx *c = *state;
-	struct vio_dev *d = &fx_new(c)->e.d;
+	struct vio_dev_model *d = &fx_new(c)->e.d;
 
 	dm_negotiate(d, V1);
 	assert_int_equal(vio_dev_set_features(d, V1 | F_EVT), -EINVAL);
@@ -1017,7 +1017,7 @@ static void features_after_features_ok_refused(void **state)
 static void features_without_version_1_refused(void **state)
 {
 	struct ctx *c = *state;
-	struct vio_dev *d = &fx_make(c, V1 | F_EVT, false, 1, &echo_ops)->e.d;
+	struct vio_dev_model *d = &fx_make(c, V1 | F_EVT, false, 1, &echo_ops)->e.d;
 
 	assert_int_equal(vio_dev_set_status(d, S_ACK), 0);
 	assert_int_equal(vio_dev_set_status(d, S_ACK | S_DRV), 0);
@@ -1029,7 +1029,7 @@ static void features_without_version_1_refused(void **state)
 static void features_packed_without_version_1_refused(void **state)
 {
 	struct ctx *c = *state;
-	struct vio_dev *d = &fx_make(c, V1 | F_PACKED, true, 1, &echo_ops)->e.d;
+	struct vio_dev_model *d = &fx_make(c, V1 | F_PACKED, true, 1, &echo_ops)->e.d;
 
 	assert_int_equal(vio_dev_set_status(d, S_ACK), 0);
 	assert_int_equal(vio_dev_set_status(d, S_ACK | S_DRV), 0);
@@ -1042,7 +1042,7 @@ static void features_legacy_device_model(void **state)
 {
 	struct ctx *c = *state;
 	struct fx *f = fx_make(c, V1 | F_EVT, true, 1, &echo_ops);
-	struct vio_dev *d = &f->e.d;
+	struct vio_dev_model *d = &f->e.d;
 	struct ring_mem m;
 
 	assert_int_equal(vio_dev_set_status(d, S_ACK), 0);
@@ -1060,7 +1060,7 @@ static void features_legacy_device_model(void **state)
 /* Legacy over the bus: checks the legacy layout, then echoes. */
 static void legacy_end_to_end(struct ctx *c, struct fx *f, uint64_t want)
 {
-	struct vio_dev *d = &f->e.d;
+	struct vio_dev_model *d = &f->e.d;
 	struct vio_ring_addrs a;
 
 	f->info[0].size = 16;   /* legacy cannot choose: the maximum it is */
@@ -1108,7 +1108,7 @@ static void config_read_bounds(void **state)
 {
 	struct ctx *c = *state;
 	struct fx *f = ctx_bound(c);
-	struct vio_dev *d = &f->e.d;
+	struct vio_dev_model *d = &f->e.d;
 	uint8_t buf[ECHO_CFG + 8];
 
 	assert_int_equal(vio_dev_config_read(d, 0, buf, ECHO_CFG), 0);
@@ -1123,8 +1123,8 @@ static void config_read_bounds(void **state)
 	assert_int_equal(vio_dev_config_read(d, 4, buf, UINT32_MAX - 1), -EINVAL);
 	assert_int_equal(vio_dev_config_read(d, UINT32_MAX, buf, 2), -EINVAL);
 	/* the driver side passes the error on */
-	assert_int_equal(vio_config_read(&f->lb.vdev, ECHO_CFG - 1, buf, 2), -EINVAL);
-	assert_int_equal(vio_config_read(&f->lb.vdev, 2, buf, 4), 0);
+	assert_int_equal(vio_drv_config_read(&f->lb.vdev, ECHO_CFG - 1, buf, 2), -EINVAL);
+	assert_int_equal(vio_drv_config_read(&f->lb.vdev, 2, buf, 4), 0);
 	assert_memory_equal(buf, f->e.config + 2, 4);
 }
 
@@ -1132,7 +1132,7 @@ static void config_write_bounds(void **state)
 {
 	struct ctx *c = *state;
 	struct fx *f = ctx_bound(c);
-	struct vio_dev *d = &f->e.d;
+	struct vio_dev_model *d = &f->e.d;
 	uint8_t before[ECHO_CFG], buf[ECHO_CFG + 8];
 
 	memset(buf, 0xee, sizeof(buf));
@@ -1141,7 +1141,7 @@ static void config_write_bounds(void **state)
 	assert_int_equal(vio_dev_config_write(d, ECHO_CFG, buf, 1), -EINVAL);
 	assert_int_equal(vio_dev_config_write(d, 4, buf, UINT32_MAX - 1), -EINVAL);
 	assert_int_equal(vio_dev_config_write(d, UINT32_MAX, buf, 2), -EINVAL);
-	assert_int_equal(vio_config_write(&f->lb.vdev, ECHO_CFG - 1, buf, 2), -EINVAL);
+	assert_int_equal(vio_drv_config_write(&f->lb.vdev, ECHO_CFG - 1, buf, 2), -EINVAL);
 	assert_memory_equal(f->e.config, before, ECHO_CFG);
 	assert_int_equal(f->e.config_writes, 0);
 }
@@ -1152,7 +1152,7 @@ static void config_write_reaches_device(void **state)
 	struct fx *f = ctx_bound(c);
 	const uint8_t v[3] = { 0xa1, 0xb2, 0xc3 };
 
-	assert_int_equal(vio_config_write(&f->lb.vdev, 5, v, 3), 0);
+	assert_int_equal(vio_drv_config_write(&f->lb.vdev, 5, v, 3), 0);
 	assert_memory_equal(f->e.config + 5, v, 3);
 	assert_int_equal(f->e.config_writes, 1);
 	assert_int_equal(f->e.cw_off, 5);
@@ -1172,7 +1172,7 @@ static void config_read_only(void **state)
 	fx_add(c, f);
 	memcpy(before, f->e.config, ECHO_CFG);
 	assert_int_equal(vio_dev_config_write(&f->e.d, 0, &v, 1), -EPERM);
-	assert_int_equal(vio_config_write(&f->lb.vdev, 3, &v, 1), -EPERM);
+	assert_int_equal(vio_drv_config_write(&f->lb.vdev, 3, &v, 1), -EPERM);
 	assert_memory_equal(f->e.config, before, ECHO_CFG);
 }
 
@@ -1180,7 +1180,7 @@ static void config_generation_bumps_and_driver_told(void **state)
 {
 	struct ctx *c = *state;
 	struct fx *f = fx_new(c);
-	struct vio_dev *d = &f->e.d;
+	struct vio_dev_model *d = &f->e.d;
 	uint32_t g0 = vio_dev_config_generation(d);
 
 	/* before a driver is bound: the generation moves, nobody is told */
@@ -1193,13 +1193,13 @@ static void config_generation_bumps_and_driver_told(void **state)
 	assert_int_equal(vio_dev_config_generation(d), g0 + 2);
 	assert_int_equal(f->lb.vdev.ops->config_generation(&f->lb.vdev), g0 + 2);
 	for (unsigned i = 0; i < WAIT_ROUNDS && f->config_changes == 0; i++)
-		(void)vio_device_wait(&f->lb.vdev, 10);
+		(void)vio_drv_wait(&f->lb.vdev, 10);
 	assert_int_equal(f->config_changes, 1);
 }
 
 /* A config read the device "changes" after: bumps the generation while
  * bumps_left says so, counting reads. */
-static int bumping_config_read(struct vio_device *vdev, unsigned off, void *buf, unsigned len)
+static int bumping_config_read(struct vio_drv_device *vdev, unsigned off, void *buf, unsigned len)
 {
 	struct fx *f = fx_of(vdev);
 	int r = vio_dev_config_read(&f->e.d, off, buf, len);
@@ -1236,7 +1236,7 @@ static void config_read_retries_while_generation_moves(void **state)
 
 	f->cfg_reads = 0;
 	f->bumps_left = 3;
-	assert_int_equal(vio_config_read(&f->lb.vdev, 0, v, sizeof(v)), 0);
+	assert_int_equal(vio_drv_config_read(&f->lb.vdev, 0, v, sizeof(v)), 0);
 	assert_int_equal(f->cfg_reads, 4);
 	/* what it returns is the last, stable read */
 	assert_int_equal(v[0], (uint8_t)(first + 3));
@@ -1251,12 +1251,12 @@ static void config_read_gives_up_when_generation_keeps_moving(void **state)
 
 	f->cfg_reads = 0;
 	f->bumps_left = -1;
-	assert_int_equal(vio_config_read(&f->lb.vdev, 0, v, sizeof(v)), -EAGAIN);
+	assert_int_equal(vio_drv_config_read(&f->lb.vdev, 0, v, sizeof(v)), -EAGAIN);
 	assert_true(f->cfg_reads >= 2);
 	assert_true(f->cfg_reads <= 17);   /* "at most 16" retries */
 	/* once the device settles, reads work again */
 	f->bumps_left = 0;
-	assert_int_equal(vio_config_read(&f->lb.vdev, 0, v, sizeof(v)), 0);
+	assert_int_equal(vio_drv_config_read(&f->lb.vdev, 0, v, sizeof(v)), 0);
 }
 
 /* A device without config space: zero-length accesses are in bounds, and
@@ -1292,7 +1292,7 @@ static void queue_set_size_above_maximum(void **state)
 {
 	struct ctx *c = *state;
 	struct fx *f = fx_new(c);
-	struct vio_dev *d = &f->e.d;
+	struct vio_dev_model *d = &f->e.d;
 	struct ring_mem m;
 
 	dm_negotiate(d, V1 | c->p->lay->features);
@@ -1318,7 +1318,7 @@ static void queue_resume_and_inflight_checked(void **state)
 {
 	struct ctx *c = *state;
 	struct fx *f = fx_new(c);
-	struct vio_dev *d = &f->e.d;
+	struct vio_dev_model *d = &f->e.d;
 	static uint16_t scratch[2 * ECHO_MAX];
 	static uint64_t log[64];
 	struct ring_mem m;
@@ -1352,7 +1352,7 @@ static void queue_resume_and_inflight_checked(void **state)
 
 /* A transport that would take any size (and passes the sizes it can on):
  * the core itself must refuse what is above the queue's maximum. */
-static int lenient_queue_setup(struct vio_device *vdev, unsigned qi, unsigned size,
+static int lenient_queue_setup(struct vio_drv_device *vdev, unsigned qi, unsigned size,
 			       const struct vio_ring_addrs *dma)
 {
 	struct fx *f = fx_of(vdev);
@@ -1393,7 +1393,7 @@ static void queue_size_rules_of_layout(void **state)
 {
 	struct ctx *c = *state;
 	struct fx *f = fx_new(c);
-	struct vio_dev *d = &f->e.d;
+	struct vio_dev_model *d = &f->e.d;
 	struct ring_mem m;
 	const int want = c->p->lay->any_size ? 0 : -EINVAL;
 
@@ -1429,7 +1429,7 @@ static void queue_rings_outside_memory_at_enable(void **state)
 {
 	struct ctx *c = *state;
 	struct fx *f = fx_new(c);
-	struct vio_dev *d = &f->e.d;
+	struct vio_dev_model *d = &f->e.d;
 	const struct vio_ring_addrs bad = {
 		FOREIGN_ADDR, FOREIGN_ADDR + 0x400, FOREIGN_ADDR + 0x1000
 	};
@@ -1450,7 +1450,7 @@ static void queue_rings_outside_memory_after_driver_ok(void **state)
 {
 	struct ctx *c = *state;
 	struct fx *f = fx_new(c);
-	struct vio_dev *d = &f->e.d;
+	struct vio_dev_model *d = &f->e.d;
 	struct ring_mem m;
 	struct vio_ring_addrs bad;
 
@@ -1469,7 +1469,7 @@ static void queue_reset_needs_ring_reset(void **state)
 {
 	struct ctx *c = *state;
 	struct fx *f = fx_make(c, V1 | F_RESET, false, 2, &echo_ops);
-	struct vio_dev *d = &f->e.d;
+	struct vio_dev_model *d = &f->e.d;
 
 	dm_live(f, V1);
 	assert_int_equal(vio_dev_queue_reset(d, 0), -ENOTSUP);
@@ -1643,7 +1643,7 @@ static void bus_probe_failure_fails_device(void **state)
 	assert_int_equal(status_of(f) & S_DOK, 0);
 	assert_int_equal(f->e.starts, 0);
 	/* unbound: nothing to remove */
-	vio_device_unbind(&f->lb.vdev);
+	vio_drv_unbind(&f->lb.vdev);
 	vio_bus_unregister_driver(&c->bus, &c->drv);
 	c->drv_reg = false;
 	assert_int_equal(f->removes, 0);
@@ -1790,7 +1790,7 @@ static void bus_add_rejects_bus_without_allocators(void **state)
 	assert_int_equal(status_of(f), 0);
 }
 
-/* config_write is optional in practice (vio_config_write says -ENOTSUP). */
+/* config_write is optional in practice (vio_drv_config_write says -ENOTSUP). */
 static void bus_config_write_optional(void **state)
 {
 	struct ctx *c = *state;
@@ -1803,7 +1803,7 @@ static void bus_config_write_optional(void **state)
 	ctx_register(c);
 	fx_add(c, f);
 	assert_ptr_equal(f->lb.vdev.driver, &c->drv);
-	assert_int_equal(vio_config_write(&f->lb.vdev, 0, &v, 1), -ENOTSUP);
+	assert_int_equal(vio_drv_config_write(&f->lb.vdev, 0, &v, 1), -ENOTSUP);
 }
 
 static void bus_remove_device_unbinds_and_resets(void **state)
@@ -1853,7 +1853,7 @@ static void io_echo_end_to_end(void **state)
 	before = f->done[1];
 	for (unsigned s = 0; s < batch; s++)
 		assert_int_equal(echo_post(f, 1, ECHO_MAX + s, s + 1), 0);
-	(void)vio_vq_kick(&f->vqs[1]);
+	(void)vio_drv_vq_kick(&f->vqs[1]);
 	assert_int_equal(wait_done(f, 1, before + batch), 0);
 	for (unsigned s = 0; s < batch; s++)
 		assert_true(echo_ok(f, ECHO_MAX + s));
@@ -1867,7 +1867,7 @@ static void io_interrupts_delivered(void **state)
 	struct fx *f = io_bound(c);
 
 	assert_int_equal(echo_post(f, 0, 0, 9), 0);
-	assert_true(vio_vq_kick(&f->vqs[0]));
+	assert_true(vio_drv_vq_kick(&f->vqs[0]));
 	if (!threaded(c))
 		assert_int_equal(f->done[0], 1);        /* before the kick returned */
 	assert_int_equal(wait_done(f, 0, 1), 0);
@@ -1877,7 +1877,7 @@ static void io_interrupts_delivered(void **state)
 	/* config interrupts too */
 	vio_dev_config_changed(&f->e.d);
 	for (unsigned i = 0; i < WAIT_ROUNDS && f->config_changes == 0; i++)
-		(void)vio_device_wait(&f->lb.vdev, 10);
+		(void)vio_drv_wait(&f->lb.vdev, 10);
 	assert_int_equal(f->config_changes, 1);
 	fx_stop_thread(f);
 	assert_true(f->e.q[0].vq.stats.interrupts >= 1);
@@ -1910,7 +1910,7 @@ static void rebind_and_echo(struct ctx *c, struct fx *f)
 {
 	unsigned probes = f->probes;
 
-	vio_device_unbind(&f->lb.vdev);
+	vio_drv_unbind(&f->lb.vdev);
 	assert_null(f->lb.vdev.driver);
 	assert_null(f->lb.vdev.vqs);
 	assert_int_equal(c->bus_bytes, 0);
@@ -1918,7 +1918,7 @@ static void rebind_and_echo(struct ctx *c, struct fx *f)
 	if (threaded(c) && !f->thread_live)
 		fx_start_thread(f);
 	memset(f->done, 0, sizeof(f->done));
-	assert_int_equal(vio_device_bind(&f->lb.vdev), 0);
+	assert_int_equal(vio_drv_bind(&f->lb.vdev), 0);
 	assert_int_equal(f->probes, probes + 1);
 	assert_int_equal(status_of(f), S_LIVE);
 	echo_many(f, 0, ECHO_MAX + 2);
@@ -1948,14 +1948,14 @@ static void io_reset_mid_io_returns_every_buffer(void **state)
 	assert_int_equal(r, -ENOSPC);   /* the ring is full */
 	assert_true(n1 >= ECHO_MAX / 2);
 	if (threaded(c))
-		(void)vio_vq_kick(&f->vqs[1]);
+		(void)vio_drv_vq_kick(&f->vqs[1]);
 	if (!threaded(c)) {
 		for (; n0 < ECHO_MAX / 2; n0++)
 			assert_int_equal(echo_post(f, 0, n0, 4), 0);
-		(void)vio_vq_kick(&f->vqs[0]);
+		(void)vio_drv_vq_kick(&f->vqs[0]);
 		assert_int_equal(f->e.chains_q[0], n0);     /* used, not reaped */
 	}
-	vio_device_reset(&f->lb.vdev);
+	vio_drv_reset(&f->lb.vdev);
 	assert_int_equal(status_of(f), 0);
 	detach_all(f);
 	assert_int_equal(f->detached, n0 + n1);
@@ -1981,9 +1981,9 @@ static void io_needs_reset_from_bad_buffer(void **state)
 	f->outstanding[5] = true;
 	f->posted++;
 	assert_int_equal(vio_drvq_add(&f->vqs[0].q, &out, 1, &in, 1, f->buf + 5 * SLOT_BYTES), 0);
-	(void)vio_vq_kick(&f->vqs[0]);
+	(void)vio_drv_vq_kick(&f->vqs[0]);
 	for (unsigned i = 0; i < WAIT_ROUNDS && f->config_changes == 0; i++)
-		(void)vio_device_wait(&f->lb.vdev, 10);
+		(void)vio_drv_wait(&f->lb.vdev, 10);
 	assert_int_equal(f->config_changes, 1);
 	assert_int_equal(status_of(f), S_LIVE | S_NR);
 	assert_true(f->e.log_calls >= 1);
@@ -1997,7 +1997,7 @@ static void io_needs_reset_from_bad_buffer(void **state)
  * (the driver model has no per-queue reset call of its own). */
 static void requeue(struct fx *f, unsigned qi)
 {
-	struct vio_device *dev = &f->lb.vdev;
+	struct vio_drv_device *dev = &f->lb.vdev;
 	struct vio_drvq_config cfg;
 
 	assert_int_equal(ring_alloc(dev, dev->features, ECHO_MAX, &f->rr), 0);
@@ -2020,10 +2020,10 @@ static void io_ring_reset_one_queue(void **state)
 {
 	struct ctx *c = *state;
 	struct fx *f = io_bound(c);
-	struct vio_device *dev = &f->lb.vdev;
+	struct vio_drv_device *dev = &f->lb.vdev;
 	unsigned q1_chains;
 
-	assert_true(vio_device_has_feature(dev, VIO_F_RING_RESET));
+	assert_true(vio_drv_has_feature(dev, VIO_F_RING_RESET));
 	echo_many(f, 0, 3);
 	echo_many(f, 1, 3);
 	/* one buffer left on queue 1, never kicked */
@@ -2057,7 +2057,7 @@ static void io_rebind_unbind_bind(void **state)
 	echo_many(f, 0, 3);
 	rebind_and_echo(c, f);
 	assert_int_equal(f->removes, 1);
-	assert_int_equal(vio_device_bind(&f->lb.vdev), -EBUSY);
+	assert_int_equal(vio_drv_bind(&f->lb.vdev), -EBUSY);
 }
 
 static void io_rebind_unregister_register(void **state)
@@ -2098,10 +2098,10 @@ static void io_reset_races_device(void **state)
 			if (echo_post(f, 0, s, s % MSG + 1))
 				break;
 		}
-		(void)vio_vq_kick(&f->vqs[0]);
-		(void)vio_device_wait(&f->lb.vdev, round % 4 ? 0 : 1);
+		(void)vio_drv_vq_kick(&f->vqs[0]);
+		(void)vio_drv_wait(&f->lb.vdev, round % 4 ? 0 : 1);
 	}
-	vio_device_reset(&f->lb.vdev);
+	vio_drv_reset(&f->lb.vdev);
 	detach_all(f);
 	check_all_back(f);
 	assert_true(f->reaped > 0);
@@ -2122,7 +2122,7 @@ static void lb_dma_alignment(void **state)
 {
 	struct ctx *c = *state;
 	struct fx *f = fx_new(c);
-	struct vio_device *dev;
+	struct vio_drv_device *dev;
 	uint64_t dma;
 
 	while (((uintptr_t)f->lb.arena & (ARENA / 4 - 1)) == 0 && c->nfx < MAX_FX)
@@ -2131,8 +2131,8 @@ static void lb_dma_alignment(void **state)
 
 	for (size_t align = 1; align <= ARENA / 4; align *= 2) {
 		/* a small block first, so the next free chunk is not aligned */
-		void *skew = vio_dma_alloc(dev, 1, 1, &dma);
-		void *p = vio_dma_alloc(dev, 100, align, &dma);
+		void *skew = vio_drv_dma_alloc(dev, 1, 1, &dma);
+		void *p = vio_drv_dma_alloc(dev, 100, align, &dma);
 
 		assert_non_null(skew);
 		if (align <= 4096)
@@ -2142,16 +2142,16 @@ static void lb_dma_alignment(void **state)
 			if ((uintptr_t)p % align || dma % align)
 				fail_msg("align %zu: host %p dma %#llx", align, p,
 					 (unsigned long long)dma);
-			vio_dma_free(dev, p, 100);
+			vio_drv_dma_free(dev, p, 100);
 		}
-		vio_dma_free(dev, skew, 1);
+		vio_drv_dma_free(dev, skew, 1);
 	}
 }
 
 static void lb_dma_disjoint(void **state)
 {
 	struct ctx *c = *state;
-	struct vio_device *dev = &fx_new(c)->lb.vdev;
+	struct vio_drv_device *dev = &fx_new(c)->lb.vdev;
 	enum { N = 40 };
 	uint8_t *p[N];
 	uint64_t dma[N];
@@ -2159,10 +2159,10 @@ static void lb_dma_disjoint(void **state)
 
 	for (unsigned i = 0; i < N; i++) {
 		len[i] = 1 + (i * 997) % 5000;
-		p[i] = vio_dma_alloc(dev, len[i], (size_t)1 << (i % 8), &dma[i]);
+		p[i] = vio_drv_dma_alloc(dev, len[i], (size_t)1 << (i % 8), &dma[i]);
 		assert_non_null(p[i]);
-		assert_int_equal(vio_dma_addr(dev, p[i]), dma[i]);
-		assert_int_equal(vio_dma_addr(dev, p[i] + len[i] - 1), dma[i] + len[i] - 1);
+		assert_int_equal(vio_drv_dma_addr(dev, p[i]), dma[i]);
+		assert_int_equal(vio_drv_dma_addr(dev, p[i] + len[i] - 1), dma[i] + len[i] - 1);
 		memset(p[i], (int)i, len[i]);
 	}
 	for (unsigned i = 0; i < N; i++) {
@@ -2181,65 +2181,65 @@ static void lb_dma_disjoint(void **state)
 static void lb_dma_reuse_and_exhaustion(void **state)
 {
 	struct ctx *c = *state;
-	struct vio_device *dev = &fx_new(c)->lb.vdev;
+	struct vio_drv_device *dev = &fx_new(c)->lb.vdev;
 	enum { BLK = 4096, NBLK = ARENA / BLK };
 	static void *p[NBLK];
 	uint64_t dma, d5;
 	unsigned n = 0;
 	void *q;
 
-	while (n < NBLK && (p[n] = vio_dma_alloc(dev, BLK, 64, &dma)))
+	while (n < NBLK && (p[n] = vio_drv_dma_alloc(dev, BLK, 64, &dma)))
 		n++;
 	assert_int_equal(n, NBLK);
-	assert_null(vio_dma_alloc(dev, 1, 1, &dma));
-	d5 = vio_dma_addr(dev, p[5]);
-	vio_dma_free(dev, p[5], BLK);
+	assert_null(vio_drv_dma_alloc(dev, 1, 1, &dma));
+	d5 = vio_drv_dma_addr(dev, p[5]);
+	vio_drv_dma_free(dev, p[5], BLK);
 	memset(p[5], 0xab, BLK);
-	q = vio_dma_alloc(dev, BLK, 64, &dma);
+	q = vio_drv_dma_alloc(dev, BLK, 64, &dma);
 	assert_ptr_equal(q, p[5]);
 	assert_int_equal(dma, d5);
 	assert_int_equal(((uint8_t *)q)[BLK - 1], 0);  /* handed out zeroed */
-	assert_null(vio_dma_alloc(dev, 1, 1, &dma));
+	assert_null(vio_drv_dma_alloc(dev, 1, 1, &dma));
 	for (unsigned i = 0; i < n; i++)
-		vio_dma_free(dev, p[i], BLK);
-	assert_non_null(q = vio_dma_alloc(dev, ARENA, 4096, &dma));
-	vio_dma_free(dev, q, ARENA);
+		vio_drv_dma_free(dev, p[i], BLK);
+	assert_non_null(q = vio_drv_dma_alloc(dev, ARENA, 4096, &dma));
+	vio_drv_dma_free(dev, q, ARENA);
 }
 
 static void lb_dma_size_too_large(void **state)
 {
 	struct ctx *c = *state;
-	struct vio_device *dev = &fx_new(c)->lb.vdev;
+	struct vio_drv_device *dev = &fx_new(c)->lb.vdev;
 	uint64_t dma = 0;
 
-	assert_null(vio_dma_alloc(dev, ARENA + 1, 64, &dma));
-	assert_null(vio_dma_alloc(dev, SIZE_MAX / 2, 64, &dma));
+	assert_null(vio_drv_dma_alloc(dev, ARENA + 1, 64, &dma));
+	assert_null(vio_drv_dma_alloc(dev, SIZE_MAX / 2, 64, &dma));
 	/* sizes whose rounding to chunks wraps around */
-	assert_null(vio_dma_alloc(dev, SIZE_MAX, 64, &dma));
-	assert_null(vio_dma_alloc(dev, SIZE_MAX - 40, 1, &dma));
-	assert_null(vio_dma_alloc(dev, 0, 64, &dma));
-	assert_null(vio_dma_alloc(dev, 64, 0, &dma));
-	assert_null(vio_dma_alloc(dev, 64, 48, &dma));
+	assert_null(vio_drv_dma_alloc(dev, SIZE_MAX, 64, &dma));
+	assert_null(vio_drv_dma_alloc(dev, SIZE_MAX - 40, 1, &dma));
+	assert_null(vio_drv_dma_alloc(dev, 0, 64, &dma));
+	assert_null(vio_drv_dma_alloc(dev, 64, 0, &dma));
+	assert_null(vio_drv_dma_alloc(dev, 64, 48, &dma));
 }
 
 static void lb_dma_addr_outside_arena(void **state)
 {
 	struct ctx *c = *state;
 	struct fx *f = fx_new(c);
-	struct vio_device *dev = &f->lb.vdev;
+	struct vio_drv_device *dev = &f->lb.vdev;
 	uint64_t dma;
-	uint8_t *p = vio_dma_alloc(dev, 64, 64, &dma), *arena;
+	uint8_t *p = vio_drv_dma_alloc(dev, 64, 64, &dma), *arena;
 	int on_stack;
 
 	assert_non_null(p);
 	arena = p - (dma - VIO_LOOPBACK_BASE);
-	assert_int_equal(vio_dma_addr(dev, arena), VIO_LOOPBACK_BASE);
-	assert_int_equal(vio_dma_addr(dev, arena + ARENA - 1), VIO_LOOPBACK_BASE + ARENA - 1);
-	assert_int_equal(vio_dma_addr(dev, arena + ARENA), UINT64_MAX);
-	assert_int_equal(vio_dma_addr(dev, (void *)((uintptr_t)arena - 1)), UINT64_MAX);
-	assert_int_equal(vio_dma_addr(dev, &on_stack), UINT64_MAX);
-	assert_int_equal(vio_dma_addr(dev, f), UINT64_MAX);
-	assert_int_equal(vio_dma_addr(dev, NULL), UINT64_MAX);
+	assert_int_equal(vio_drv_dma_addr(dev, arena), VIO_LOOPBACK_BASE);
+	assert_int_equal(vio_drv_dma_addr(dev, arena + ARENA - 1), VIO_LOOPBACK_BASE + ARENA - 1);
+	assert_int_equal(vio_drv_dma_addr(dev, arena + ARENA), UINT64_MAX);
+	assert_int_equal(vio_drv_dma_addr(dev, (void *)((uintptr_t)arena - 1)), UINT64_MAX);
+	assert_int_equal(vio_drv_dma_addr(dev, &on_stack), UINT64_MAX);
+	assert_int_equal(vio_drv_dma_addr(dev, f), UINT64_MAX);
+	assert_int_equal(vio_drv_dma_addr(dev, NULL), UINT64_MAX);
 }
 
 /* Device addresses are not host addresses, and the device's memory table
@@ -2249,7 +2249,7 @@ static void lb_device_addresses_translate(void **state)
 	struct ctx *c = *state;
 	struct fx *f = fx_new(c);
 	uint64_t dma;
-	uint8_t *p = vio_dma_alloc(&f->lb.vdev, 256, 64, &dma);
+	uint8_t *p = vio_drv_dma_alloc(&f->lb.vdev, 256, 64, &dma);
 
 	assert_non_null(p);
 	assert_true(dma != (uint64_t)(uintptr_t)p);
@@ -2260,11 +2260,11 @@ static void lb_device_addresses_translate(void **state)
 	assert_int_equal(*(uint8_t *)vio_mem_ptr(f->e.d.mem, dma + 17, 1), 0x42);
 }
 
-static void bare_notify(struct vio_dev *d, unsigned qi)
+static void bare_notify(struct vio_dev_model *d, unsigned qi)
 {
 }
 
-/* For a bare struct vio_dev: the echo hooks would look for a struct echo. */
+/* For a bare struct vio_dev_model: the echo hooks would look for a struct echo. */
 static const struct vio_dev_ops bare_ops = {
 	.version = VIO_DEV_OPS_VERSION,
 	.queue_notify = bare_notify,
@@ -2274,7 +2274,7 @@ static void lb_init_limits(void **state)
 {
 	static struct vio_dev_queue many[VIO_LOOPBACK_MAX_QUEUES + 1];
 	struct vio_loopback lb;
-	struct vio_dev d;
+	struct vio_dev_model d;
 
 	(void)state;
 	memset(&d, 0, sizeof(d));
@@ -2309,7 +2309,7 @@ static void split_avail_index_runs_ahead_needs_reset(void **state)
 	assert_false(q->packed);
 	q->u.split.avail->idx = vio_cpu_to_le16((uint16_t)(q->u.split.avail_idx + ECHO_MAX + 1));
 	f->lb.vdev.ops->notify(&f->lb.vdev, 0);
-	(void)vio_device_wait(&f->lb.vdev, 0);
+	(void)vio_drv_wait(&f->lb.vdev, 0);
 	assert_true(vio_devq_is_stopped(&f->e.q[0].vq));
 	assert_int_equal(status_of(f), S_LIVE | S_NR);
 	assert_int_equal(f->config_changes, 1);

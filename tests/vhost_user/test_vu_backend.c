@@ -119,7 +119,7 @@ struct held {
 struct t;
 
 struct echo {
-	struct vio_dev dev;
+	struct vio_dev_model dev;
 	struct vio_dev_queue q[NQ];
 	uint8_t config[CFG_LEN];
 	unsigned resets, queue_resets, config_writes, write_off, write_len;
@@ -151,12 +151,12 @@ static int echo_fill(struct vio_devq *vq, struct vio_elem *el)
 	return vio_devq_fill(vq, el, (uint32_t)n);
 }
 
-static int echo_features_ok(struct vio_dev *d, uint64_t features)
+static int echo_features_ok(struct vio_dev_model *d, uint64_t features)
 {
 	return vio_has_feature(features, ECHO_F_REFUSED) ? -EINVAL : 0;
 }
 
-static void echo_notify(struct vio_dev *d, unsigned qi)
+static void echo_notify(struct vio_dev_model *d, unsigned qi)
 {
 	struct echo *e = d->priv;
 	struct vio_devq *vq = vio_dev_vq(d, qi);
@@ -196,17 +196,17 @@ static void echo_notify(struct vio_dev *d, unsigned qi)
 	}
 }
 
-static void echo_reset(struct vio_dev *d)
+static void echo_reset(struct vio_dev_model *d)
 {
 	((struct echo *)d->priv)->resets++;
 }
 
-static void echo_queue_reset(struct vio_dev *d, unsigned qi)
+static void echo_queue_reset(struct vio_dev_model *d, unsigned qi)
 {
 	((struct echo *)d->priv)->queue_resets++;
 }
 
-static void echo_config_write(struct vio_dev *d, unsigned off, unsigned len)
+static void echo_config_write(struct vio_dev_model *d, unsigned off, unsigned len)
 {
 	struct echo *e = d->priv;
 

@@ -127,7 +127,7 @@ struct td_elem {
 };
 
 struct tdev {
-	struct vio_dev dev;
+	struct vio_dev_model dev;
 	struct vio_dev_queue q[2];
 	uint8_t config[TD_CONFIG_LEN];
 	bool hold;                      /* queue 0 keeps what it pops */
@@ -155,7 +155,7 @@ static void td_echo(struct td_elem *h)
 	h->len = (uint32_t)vio_iov_from_buf(h->e.in, h->e.in_num, 0, buf, n);
 }
 
-static void td_notify(struct vio_dev *d, unsigned qi)
+static void td_notify(struct vio_dev_model *d, unsigned qi)
 {
 	struct tdev *t = d->priv;
 	struct vio_devq *vq = vio_dev_vq(d, qi);
@@ -187,18 +187,18 @@ static void td_notify(struct vio_dev *d, unsigned qi)
 		vio_dev_interrupt(d, qi);
 }
 
-static void td_reset(struct vio_dev *d)
+static void td_reset(struct vio_dev_model *d)
 {
 	((struct tdev *)d->priv)->nheld = 0;
 }
 
-static void td_queue_reset(struct vio_dev *d, unsigned qi)
+static void td_queue_reset(struct vio_dev_model *d, unsigned qi)
 {
 	if (qi == 0)
 		((struct tdev *)d->priv)->nheld = 0;
 }
 
-static void td_config_write(struct vio_dev *d, unsigned off, unsigned len)
+static void td_config_write(struct vio_dev_model *d, unsigned off, unsigned len)
 {
 	((struct tdev *)d->priv)->config_writes++;
 }
@@ -281,7 +281,7 @@ struct tdrv {
 	uint32_t ids[2];
 	unsigned nvqs_wanted;
 	/* state while bound */
-	struct vio_virtqueue vqs[2];
+	struct vio_drv_vq vqs[2];
 	unsigned nvqs;
 	uint8_t *buf;
 	uint64_t dma;
@@ -290,12 +290,12 @@ struct tdrv {
 	bool broken;
 };
 
-static struct tdrv *tdrv_of(struct vio_device *dev)
+static struct tdrv *tdrv_of(struct vio_drv_device *dev)
 {
 	return (struct tdrv *)((char *)dev->driver - offsetof(struct tdrv, drv));
 }
 
-static void tdrv_cb(struct vio_virtqueue *vq)
+static void tdrv_cb(struct vio_drv_vq *vq)
 {
 	struct tdrv *t = vq->priv;
 
@@ -318,10 +318,10 @@ static void tdrv_cb(struct vio_virtqueue *vq)
 	} while (!vio_drvq_enable_cb(&vq->q));
 }
 
-static int tdrv_probe(struct vio_device *dev)
+static int tdrv_probe(struct vio_drv_device *dev)
 {
 	struct tdrv *t = tdrv_of(dev);
-	struct vio_vq_info info[2] = {
+	struct vio_drv_vq_info info[2] = {
 		{ .callback = tdrv_cb, .indirect_max = 2 },
 		{ .callback = tdrv_cb, .indirect_max = 2 },
 	};
@@ -330,35 +330,35 @@ static int tdrv_probe(struct vio_device *dev)
 	t->nvqs = t->nvqs_wanted ? t->nvqs_wanted : 2;
 	memset(t->res, 0, sizeof(t->res));
 	t->broken = false;
-	r = vio_find_vqs(dev, t->nvqs, info, t->vqs);
+	r = vio_drv_find_vqs(dev, t->nvqs, info, t->vqs);
 	if (r)
 		return r;
 	for (unsigned i = 0; i < t->nvqs; i++)
 		t->vqs[i].priv = t;
-	t->buf = vio_dma_alloc(dev, TS_SLOTS * TS_SLOT_BYTES, 64, &t->dma);
+	t->buf = vio_drv_dma_alloc(dev, TS_SLOTS * TS_SLOT_BYTES, 64, &t->dma);
 	if (!t->buf) {
-		vio_device_reset(dev);
-		vio_del_vqs(dev);
+		vio_drv_reset(dev);
+		vio_drv_del_vqs(dev);
 		return -ENOMEM;
 	}
 	t->probes++;
 	return 0;
 }
 
-static void tdrv_remove(struct vio_device *dev)
+static void tdrv_remove(struct vio_drv_device *dev)
 {
 	struct tdrv *t = tdrv_of(dev);
 
-	vio_device_reset(dev);
+	vio_drv_reset(dev);
 	for (unsigned i = 0; i < t->nvqs; i++)
 		while (vio_drvq_detach_unused(&t->vqs[i].q))
 			;
-	vio_del_vqs(dev);
-	vio_dma_free(dev, t->buf, TS_SLOTS * TS_SLOT_BYTES);
+	vio_drv_del_vqs(dev);
+	vio_drv_dma_free(dev, t->buf, TS_SLOTS * TS_SLOT_BYTES);
 	t->buf = NULL;
 }
 
-static void tdrv_config_changed(struct vio_device *dev)
+static void tdrv_config_changed(struct vio_drv_device *dev)
 {
 	tdrv_of(dev)->config_changes++;
 }
@@ -393,11 +393,11 @@ static void ts_submit(struct tdrv *t, unsigned qi, unsigned slot)
 	memset(p + 256, 0, TS_IN_CAP);
 	t->res[slot].done = 0;
 	assert_int_equal(vio_drvq_add(&t->vqs[qi].q, &out, 1, &in, 1, &t->res[slot]), 0);
-	vio_vq_kick(&t->vqs[qi]);
+	vio_drv_vq_kick(&t->vqs[qi]);
 }
 
 /* Waits until every slot in [first, first + n) completed. */
-static bool ts_wait(struct vio_device *dev, struct tdrv *t, unsigned first, unsigned n)
+static bool ts_wait(struct vio_drv_device *dev, struct tdrv *t, unsigned first, unsigned n)
 {
 	const int64_t deadline = now_ms() + WAIT_MS;
 
@@ -410,7 +410,7 @@ static bool ts_wait(struct vio_device *dev, struct tdrv *t, unsigned first, unsi
 			return true;
 		if (t->broken || now_ms() > deadline)
 			return false;
-		(void)vio_device_wait(dev, 50);
+		(void)vio_drv_wait(dev, 50);
 	}
 }
 
@@ -499,7 +499,7 @@ static void *be_main(void *arg)
 static uint64_t be_next_pf_off;
 
 /* Serves dev on sock (or, sock < 0, on the next connection to listen_fd). */
-static struct be *be_start(struct vio_dev *dev, int sock, int listen_fd)
+static struct be *be_start(struct vio_dev_model *dev, int sock, int listen_fd)
 {
 	struct vio_vu_backend_config cfg = { .log = log_backend,
 					     .protocol_features_off = be_next_pf_off };
@@ -595,7 +595,7 @@ static int env_setup(void **state)
 	return 0;
 }
 
-static struct vio_dev *env_dev(struct env *e)
+static struct vio_dev_model *env_dev(struct env *e)
 {
 	return e->kind == DEV_RNG ? &e->rng->dev : &e->td->dev;
 }
@@ -740,7 +740,7 @@ static void fe_sync(struct env *e)
 {
 	uint8_t b;
 
-	assert_int_equal(vio_config_read(&e->fe.vdev, 0, &b, 1), 0);
+	assert_int_equal(vio_drv_config_read(&e->fe.vdev, 0, &b, 1), 0);
 }
 
 static void rng_read_ok(struct env *e, size_t n)
@@ -834,7 +834,7 @@ static void test_reset_rebind(void **state)
 	env_up(e, DEV_TD);
 	ts_submit(&e->tdrv, 0, 0);
 	assert_true(ts_wait(&e->fe.vdev, &e->tdrv, 0, 1));
-	vio_device_unbind(&e->fe.vdev);
+	vio_drv_unbind(&e->fe.vdev);
 	assert_int_equal(e->fe.vdev.ops->get_status(&e->fe.vdev), 0);
 	/* GET_VRING_BASE said where the ring stopped: after one buffer. */
 	if (vio_has_feature(e->v->features, VIO_F_RING_PACKED)) {
@@ -846,7 +846,7 @@ static void test_reset_rebind(void **state)
 		assert_int_equal(e->fe.queues[0].base, 1);
 	}
 	on_backend(e, check_backend_reset);
-	assert_int_equal(vio_device_bind(&e->fe.vdev), 0);
+	assert_int_equal(vio_drv_bind(&e->fe.vdev), 0);
 	assert_int_equal(e->tdrv.probes, 2);
 	ts_submit(&e->tdrv, 1, 3);
 	assert_true(ts_wait(&e->fe.vdev, &e->tdrv, 3, 1));
@@ -1479,10 +1479,10 @@ static void test_reply_ack_off(void **state)
 	env_up(e, DEV_TD);
 	ts_submit(&e->tdrv, 1, 2);
 	assert_true(ts_wait(&e->fe.vdev, &e->tdrv, 2, 1));
-	vio_device_unbind(&e->fe.vdev);
+	vio_drv_unbind(&e->fe.vdev);
 	fe_sync(e);
 	on_backend(e, check_backend_reset);
-	assert_int_equal(vio_device_bind(&e->fe.vdev), 0);
+	assert_int_equal(vio_drv_bind(&e->fe.vdev), 0);
 	ts_submit(&e->tdrv, 0, 3);
 	assert_true(ts_wait(&e->fe.vdev, &e->tdrv, 3, 1));
 }
@@ -1494,9 +1494,9 @@ static void test_config_read(void **state)
 	uint8_t all[TD_CONFIG_LEN];
 
 	env_up(e, DEV_TD);
-	assert_int_equal(vio_config_read(&e->fe.vdev, TD_MAGIC_OFF, &v, sizeof(v)), 0);
+	assert_int_equal(vio_drv_config_read(&e->fe.vdev, TD_MAGIC_OFF, &v, sizeof(v)), 0);
 	assert_int_equal(vio_le32_to_cpu(v), TD_MAGIC);
-	assert_int_equal(vio_config_read(&e->fe.vdev, 0, all, sizeof(all)), 0);
+	assert_int_equal(vio_drv_config_read(&e->fe.vdev, 0, all, sizeof(all)), 0);
 	assert_memory_equal(all + TD_MAGIC_OFF, &v, sizeof(v));
 }
 
@@ -1518,11 +1518,11 @@ static void test_config_write(void **state)
 	uint8_t r[4];
 
 	env_up(e, DEV_TD);
-	assert_int_equal(vio_config_write(&e->fe.vdev, 8, w, sizeof(w)), 0);
+	assert_int_equal(vio_drv_config_write(&e->fe.vdev, 8, w, sizeof(w)), 0);
 	on_backend(e, td_snapshot_config);
 	assert_memory_equal(config_seen + 8, w, sizeof(w));
 	assert_int_equal(config_writes_seen, 1);
-	assert_int_equal(vio_config_read(&e->fe.vdev, 8, r, sizeof(r)), 0);
+	assert_int_equal(vio_drv_config_read(&e->fe.vdev, 8, r, sizeof(r)), 0);
 	assert_memory_equal(r, w, sizeof(w));
 }
 
@@ -1534,11 +1534,11 @@ static void test_config_out_of_range(void **state)
 	uint8_t b[8];
 
 	env_up(e, DEV_TD);
-	assert_int_equal(vio_config_read(&e->fe.vdev, TD_CONFIG_LEN - 4, b, sizeof(b)), -EIO);
+	assert_int_equal(vio_drv_config_read(&e->fe.vdev, TD_CONFIG_LEN - 4, b, sizeof(b)), -EIO);
 	assert_true(vio_vu_frontend_connected(&e->fe));
-	assert_int_equal(vio_config_write(&e->fe.vdev, TD_CONFIG_LEN, b, 1), -EIO);
+	assert_int_equal(vio_drv_config_write(&e->fe.vdev, TD_CONFIG_LEN, b, 1), -EIO);
 	assert_true(vio_vu_frontend_connected(&e->fe));
-	assert_int_equal(vio_config_read(&e->fe.vdev, 0, b, 4), 0);
+	assert_int_equal(vio_drv_config_read(&e->fe.vdev, 0, b, 4), 0);
 }
 
 static void td_change_config(void *arg)
@@ -1563,10 +1563,10 @@ static void test_config_change(void **state)
 	gen = e->fe.vdev.ops->config_generation(&e->fe.vdev);
 	on_backend(e, td_change_config);
 	while (e->tdrv.config_changes == 0 && now_ms() < deadline)
-		(void)vio_device_wait(&e->fe.vdev, 50);
+		(void)vio_drv_wait(&e->fe.vdev, 50);
 	assert_int_equal(e->tdrv.config_changes, 1);
 	assert_int_equal(e->fe.vdev.ops->config_generation(&e->fe.vdev), gen + 1);
-	assert_int_equal(vio_config_read(&e->fe.vdev, TD_MAGIC_OFF, &v, sizeof(v)), 0);
+	assert_int_equal(vio_drv_config_read(&e->fe.vdev, TD_MAGIC_OFF, &v, sizeof(v)), 0);
 	assert_int_equal(vio_le32_to_cpu(v), 0xcafe);
 }
 
@@ -1579,8 +1579,8 @@ static void test_config_without_protocol_feature(void **state)
 	env_default_cfg(e);
 	e->cfg.protocol_features_off = VIO_BIT(VU_PROTOCOL_F_CONFIG);
 	env_up(e, DEV_TD);
-	assert_int_equal(vio_config_read(&e->fe.vdev, 0, b, sizeof(b)), -ENOTSUP);
-	assert_int_equal(vio_config_write(&e->fe.vdev, 0, b, sizeof(b)), -ENOTSUP);
+	assert_int_equal(vio_drv_config_read(&e->fe.vdev, 0, b, sizeof(b)), -ENOTSUP);
+	assert_int_equal(vio_drv_config_write(&e->fe.vdev, 0, b, sizeof(b)), -ENOTSUP);
 }
 
 static void td_needs_reset(void *arg)
@@ -1598,11 +1598,11 @@ static void test_needs_reset_from_backend(void **state)
 	env_up(e, DEV_TD);
 	on_backend(e, td_needs_reset);
 	while (e->tdrv.config_changes == 0 && now_ms() < deadline)
-		(void)vio_device_wait(&e->fe.vdev, 50);
+		(void)vio_drv_wait(&e->fe.vdev, 50);
 	assert_true(e->tdrv.config_changes >= 1);
 	assert_true(e->fe.vdev.ops->get_status(&e->fe.vdev) & VIO_STATUS_NEEDS_RESET);
-	vio_device_unbind(&e->fe.vdev);
-	assert_int_equal(vio_device_bind(&e->fe.vdev), 0);
+	vio_drv_unbind(&e->fe.vdev);
+	assert_int_equal(vio_drv_bind(&e->fe.vdev), 0);
 	assert_false(e->fe.vdev.ops->get_status(&e->fe.vdev) & VIO_STATUS_NEEDS_RESET);
 	ts_submit(&e->tdrv, 0, 0);
 	assert_true(ts_wait(&e->fe.vdev, &e->tdrv, 0, 1));
@@ -1613,14 +1613,14 @@ static void test_needs_reset_from_backend(void **state)
 static void test_dma_memory(void **state)
 {
 	struct env *e = *state;
-	struct vio_device *d = &e->fe.vdev;
+	struct vio_drv_device *d = &e->fe.vdev;
 	uint64_t a, b, c;
 	uint8_t *pa, *pb;
 	int local;
 
 	env_connect(e, DEV_TD);
-	pa = vio_dma_alloc(d, 100, 4096, &a);
-	pb = vio_dma_alloc(d, 100, 64, &b);
+	pa = vio_drv_dma_alloc(d, 100, 4096, &a);
+	pb = vio_drv_dma_alloc(d, 100, 64, &b);
 	assert_non_null(pa);
 	assert_non_null(pb);
 	assert_true(a >= VIO_VU_FE_GUEST_BASE);
@@ -1628,12 +1628,12 @@ static void test_dma_memory(void **state)
 	assert_int_equal(a % 4096, 0);
 	assert_int_equal(b % 64, 0);
 	assert_true(a != b);
-	assert_int_equal(vio_dma_addr(d, pa + 5), a + 5);
-	assert_int_equal(vio_dma_addr(d, &local), UINT64_MAX);
-	assert_null(vio_dma_alloc(d, e->cfg.memory_bytes + 1, 64, &c));
-	assert_null(vio_dma_alloc(d, 64, 3, &c));
-	vio_dma_free(d, pa, 100);
-	assert_non_null(vio_dma_alloc(d, 100, 4096, &c));
+	assert_int_equal(vio_drv_dma_addr(d, pa + 5), a + 5);
+	assert_int_equal(vio_drv_dma_addr(d, &local), UINT64_MAX);
+	assert_null(vio_drv_dma_alloc(d, e->cfg.memory_bytes + 1, 64, &c));
+	assert_null(vio_drv_dma_alloc(d, 64, 3, &c));
+	vio_drv_dma_free(d, pa, 100);
+	assert_non_null(vio_drv_dma_alloc(d, 100, 4096, &c));
 	assert_int_equal(c, a);
 }
 
@@ -1733,12 +1733,12 @@ static void test_backend_gone_during_wait(void **state)
 	be_stop(e->be);
 	e->be = NULL;
 	while (vio_vu_frontend_connected(&e->fe) && now_ms() < deadline)
-		(void)vio_device_wait(&e->fe.vdev, 50);
+		(void)vio_drv_wait(&e->fe.vdev, 50);
 	assert_false(vio_vu_frontend_connected(&e->fe));
 	assert_int_equal(vio_vu_frontend_error(&e->fe), -ECONNRESET);
-	assert_int_equal(vio_device_wait(&e->fe.vdev, 10), -ETIMEDOUT);
+	assert_int_equal(vio_drv_wait(&e->fe.vdev, 10), -ETIMEDOUT);
 	/* Control calls fail cleanly while away. */
-	assert_int_equal(vio_config_read(&e->fe.vdev, 0, b, sizeof(b)), -ENOTCONN);
+	assert_int_equal(vio_drv_config_read(&e->fe.vdev, 0, b, sizeof(b)), -ENOTCONN);
 	assert_true(strstr(e->log.last, "went away") != NULL);
 }
 
@@ -1751,7 +1751,7 @@ static void test_reconnect_missing_feature(void **state)
 
 	e->v = &v;
 	env_up(e, DEV_TD);
-	assert_true(vio_device_has_feature(&e->fe.vdev, VIO_F_EVENT_IDX));
+	assert_true(vio_drv_has_feature(&e->fe.vdev, VIO_F_EVENT_IDX));
 	assert_int_equal(env_restart_backend(e, 0), -EPROTO);
 	assert_false(vio_vu_frontend_connected(&e->fe));
 	assert_true(strstr(e->log.last, "no longer offers") != NULL ||
@@ -2251,7 +2251,7 @@ static void test_hostile_features_change(void **state)
 static void test_hostile_set_features_not_offered(void **state)
 {
 	struct fake_env *fx = *state;
-	struct vio_device *d = &fx->fe.vdev;
+	struct vio_drv_device *d = &fx->fe.vdev;
 
 	assert_int_equal(fake_connect(fx), 0);
 	assert_int_equal(d->ops->set_features(d, VIO_BIT(VIO_F_EVENT_IDX)), -EINVAL);
@@ -2266,7 +2266,7 @@ static void config_hostile(void **state, enum fake_mode mode, int err, bool stil
 	fake_script(&fx->f, VU_GET_CONFIG, mode, 0);
 	assert_int_equal(fake_connect(fx), 0);
 	fake_bind(fx);
-	assert_int_equal(vio_config_read(&fx->fe.vdev, 4, b, sizeof(b)), err);
+	assert_int_equal(vio_drv_config_read(&fx->fe.vdev, 4, b, sizeof(b)), err);
 	assert_int_equal(vio_vu_frontend_connected(&fx->fe), still_connected);
 	assert_int_equal(!!(fx->fe.vdev.ops->get_status(&fx->fe.vdev) & VIO_STATUS_NEEDS_RESET),
 			 !still_connected);
@@ -2294,7 +2294,7 @@ static void test_config_read_from_start(void **state)
 	fake_script(&fx->f, VU_GET_CONFIG, FAKE_CONFIG_FROM_START, 0);
 	assert_int_equal(fake_connect(fx), 0);
 	fake_bind(fx);
-	assert_int_equal(vio_config_read(&fx->fe.vdev, 34, b, sizeof(b)), 0);
+	assert_int_equal(vio_drv_config_read(&fx->fe.vdev, 34, b, sizeof(b)), 0);
 	for (unsigned i = 0; i < sizeof(b); i++)
 		assert_int_equal(b[i], 34 + i);
 	assert_true(vio_vu_frontend_connected(&fx->fe));
@@ -2315,12 +2315,12 @@ static void test_hostile_vring_base_wrong_index(void **state)
 	assert_int_equal(fake_connect(fx), 0);
 	fake_bind(fx);
 	assert_non_null(fx->fe.vdev.driver);
-	vio_device_unbind(&fx->fe.vdev);
+	vio_drv_unbind(&fx->fe.vdev);
 	assert_false(vio_vu_frontend_connected(&fx->fe));
 	assert_int_equal(vio_vu_frontend_error(&fx->fe), -EPROTO);
 	assert_true(strstr(fx->log.last, "GET_VRING_BASE for ring 0 answered ring 1") != NULL);
 	/* Rebinding without a backend fails cleanly. */
-	(void)vio_device_bind(&fx->fe.vdev);
+	(void)vio_drv_bind(&fx->fe.vdev);
 	assert_null(fx->fe.vdev.driver);
 }
 
@@ -2392,7 +2392,7 @@ static void test_inflight_get_then_set(void **state)
 	assert_true(fake_wait_seen(fx, VU_SET_INFLIGHT_FD, 1));
 	assert_true(fake_wait_seen(fx, VU_SET_VRING_KICK, 1));
 	/* Reset: the log describes rings that are gone, so it goes. */
-	vio_device_unbind(&fx->fe.vdev);
+	vio_drv_unbind(&fx->fe.vdev);
 	assert_int_equal(fx->fe.inflight_fd, -1);
 }
 
@@ -2444,7 +2444,7 @@ static void test_hostile_unsolicited(void **state)
 	assert_int_equal(fake_connect(fx), 0);
 	fake_bind(fx);
 	assert_int_equal(send(fx->f.sock, &h, sizeof(h), MSG_NOSIGNAL), sizeof(h));
-	(void)vio_device_wait(&fx->fe.vdev, 1000);
+	(void)vio_drv_wait(&fx->fe.vdev, 1000);
 	assert_false(vio_vu_frontend_connected(&fx->fe));
 	assert_int_equal(vio_vu_frontend_error(&fx->fe), -EPROTO);
 	assert_true(strstr(fx->log.last, "nobody asked for") != NULL);
@@ -2474,7 +2474,7 @@ static void test_hostile_channel_config_change(void **state)
 	bfd = fake_backend_channel(fx);
 	gen = fx->fe.vdev.ops->config_generation(&fx->fe.vdev);
 	assert_int_equal(send(bfd, &h, sizeof(h), MSG_NOSIGNAL), sizeof(h));
-	assert_int_equal(vio_device_wait(&fx->fe.vdev, 1000), 0);
+	assert_int_equal(vio_drv_wait(&fx->fe.vdev, 1000), 0);
 	assert_int_equal(fx->drv.config_changes, 1);
 	assert_int_equal(fx->fe.vdev.ops->config_generation(&fx->fe.vdev), gen + 1);
 	p = (struct pollfd){ bfd, POLLIN, 0 };
@@ -2495,7 +2495,7 @@ static void test_hostile_channel_garbage(void **state)
 	assert_int_equal(fake_connect(fx), 0);
 	fake_bind(fx);
 	assert_int_equal(send(fake_backend_channel(fx), &h, sizeof(h), MSG_NOSIGNAL), sizeof(h));
-	(void)vio_device_wait(&fx->fe.vdev, 1000);
+	(void)vio_drv_wait(&fx->fe.vdev, 1000);
 	assert_false(vio_vu_frontend_connected(&fx->fe));
 	assert_int_equal(vio_vu_frontend_error(&fx->fe), -EPROTO);
 	assert_true(strstr(fx->log.last, "backend channel") != NULL);
@@ -2656,7 +2656,7 @@ static void test_hostile_withheld_reply_channel_flood(void **state)
 	flood_start(&fl, fake_backend_channel(fx), false);
 	t0 = now_ms();
 	c0 = thread_cpu_ms();
-	r = vio_config_read(&fx->fe.vdev, 4, b, sizeof(b));
+	r = vio_drv_config_read(&fx->fe.vdev, 4, b, sizeof(b));
 	cpu = thread_cpu_ms() - c0;
 	wall = now_ms() - t0;
 	assert_true(flood_stop(&fl) > 256);     /* the flood did flow */
@@ -2689,7 +2689,7 @@ static void test_hostile_channel_replies_unread(void **state)
 	t0 = now_ms();
 	c0 = thread_cpu_ms();
 	while (vio_vu_frontend_connected(&fx->fe) && now_ms() - t0 < 3 * WAIT_MS)
-		(void)vio_device_wait(&fx->fe.vdev, 100);
+		(void)vio_drv_wait(&fx->fe.vdev, 100);
 	cpu = thread_cpu_ms() - c0;
 	wall = now_ms() - t0;
 	flood_stop(&fl);
@@ -2698,9 +2698,9 @@ static void test_hostile_channel_replies_unread(void **state)
 	expect_log(fx, "does not read the replies on its channel");
 	if (cpu * 4 > wall)
 		fail_msg("the waits used %lld ms of cpu in %lld ms", (long long)cpu, (long long)wall);
-	assert_true(vio_device_get_status(&fx->fe.vdev) & VIO_STATUS_NEEDS_RESET);
+	assert_true(vio_drv_get_status(&fx->fe.vdev) & VIO_STATUS_NEEDS_RESET);
 	/* The lock is free: the next call answers at once. */
-	assert_int_equal(vio_config_read(&fx->fe.vdev, 0, b, sizeof(b)), -ENOTCONN);
+	assert_int_equal(vio_drv_config_read(&fx->fe.vdev, 0, b, sizeof(b)), -ENOTCONN);
 }
 
 /*
@@ -2723,7 +2723,7 @@ static void test_hostile_main_socket_unread(void **state)
 	while (r == 0 && now_ms() - t0 < 3 * WAIT_MS) {
 		const int64_t t = now_ms();
 
-		r = vio_config_write(&fx->fe.vdev, 0, b, sizeof(b));
+		r = vio_drv_config_write(&fx->fe.vdev, 0, b, sizeof(b));
 		if (now_ms() - t > slowest)
 			slowest = now_ms() - t;
 	}
@@ -2746,7 +2746,7 @@ static void test_hostile_reply_drips(void **state)
 	fake_up_layout(fx);
 	fake_script(&fx->f, VU_GET_STATUS, FAKE_DRIP, 0);
 	t0 = now_ms();
-	st = vio_device_get_status(&fx->fe.vdev);
+	st = vio_drv_get_status(&fx->fe.vdev);
 	wall = now_ms() - t0;
 	assert_false(vio_vu_frontend_connected(&fx->fe));
 	assert_int_equal(vio_vu_frontend_error(&fx->fe), -ETIMEDOUT);
@@ -2771,8 +2771,8 @@ static void test_hostile_refuses_features_ok(void **state)
 	fake_bind(fx);
 	assert_null(fx->fe.vdev.driver);
 	assert_int_equal(fx->drv.probes, 0);
-	assert_false(vio_device_get_status(&fx->fe.vdev) & VIO_STATUS_FEATURES_OK);
-	assert_true(vio_device_get_status(&fx->fe.vdev) & VIO_STATUS_FAILED);
+	assert_false(vio_drv_get_status(&fx->fe.vdev) & VIO_STATUS_FEATURES_OK);
+	assert_true(vio_drv_get_status(&fx->fe.vdev) & VIO_STATUS_FAILED);
 	assert_int_equal(fake_seen(fx, VU_SET_VRING_KICK), 0);
 	assert_true(strstr(fx->log.last, "FEATURES_OK") != NULL);
 }
@@ -2791,8 +2791,8 @@ static void test_hostile_refuses_driver_ok(void **state)
 	assert_int_equal(fake_connect(fx), 0);
 	fake_bind(fx);
 	seen = fx->log;
-	assert_true(vio_device_get_status(&fx->fe.vdev) & VIO_STATUS_NEEDS_RESET);
-	assert_int_equal(vio_device_wait(&fx->fe.vdev, 0), 0);
+	assert_true(vio_drv_get_status(&fx->fe.vdev) & VIO_STATUS_NEEDS_RESET);
+	assert_int_equal(vio_drv_wait(&fx->fe.vdev, 0), 0);
 	assert_true(fx->drv.config_changes >= 1);
 	if (!strstr(seen.last, "refused DRIVER_OK"))
 		fail_msg("log says \"%s\", expected \"refused DRIVER_OK\"", seen.last);

@@ -127,7 +127,7 @@ struct vio__blk_backend;
 struct vio__blk_queue;
 
 struct vio_blk_dev {
-	struct vio_dev dev;             /* hand this to a transport */
+	struct vio_dev_model dev;             /* hand this to a transport */
 
 	/* private */
 	struct vio_blk_config config;   /* what the driver reads (dev.config) */

@@ -111,7 +111,7 @@ struct vio_console_held {
 };
 
 struct vio_console_dev {
-	struct vio_dev dev;         /* give &dev to the transport */
+	struct vio_dev_model dev;         /* give &dev to the transport */
 	struct vio_console_dev_stats stats;
 
 	/* private */

@@ -85,7 +85,7 @@ struct vio_rng_dev_stats {
 };
 
 struct vio_rng_dev {
-	struct vio_dev dev;         /* give &dev to the transport */
+	struct vio_dev_model dev;         /* give &dev to the transport */
 	struct vio_rng_dev_stats stats;
 
 	/* private */
