@@ -808,14 +808,18 @@ static uint32_t or_default(uint32_t v, uint32_t def)
 
 int vio_blk_dev_init(struct vio_blk_dev *blk, const struct vio_blk_dev_opts *o)
 {
-	const unsigned qsize = o->queue_size ? o->queue_size : DEFAULT_QUEUE_SIZE;
-	const uint32_t blk_size = or_default(o->blk_size, VIO_BLK_SECTOR_SIZE);
-	const size_t id_len = serial_len(o->serial, VIO_BLK_ID_BYTES);
-	uint32_t seg_max;
+	unsigned qsize;
+	uint32_t blk_size, seg_max;
+	size_t id_len;
 	unsigned batch, spans;
 	int r;
 
 	memset(blk, 0, sizeof(*blk));
+	if (!o)
+		return -EINVAL;
+	qsize = o->queue_size ? o->queue_size : DEFAULT_QUEUE_SIZE;
+	blk_size = or_default(o->blk_size, VIO_BLK_SECTOR_SIZE);
+	id_len = serial_len(o->serial, VIO_BLK_ID_BYTES);
 	blk->nq = o->num_queues ? o->num_queues : 1;
 	if (blk->nq > VIO_BLK_MAX_QUEUES || !vio_ring_size_valid(0, qsize) ||
 	    !power_of_2(blk_size) || blk_size < VIO_BLK_SECTOR_SIZE || blk_size > (1u << 20) ||

@@ -361,8 +361,10 @@ static int check_fds(struct vio_console_dev *c, int in_fd, int out_fd)
 	return 0;
 }
 
-int vio_console_dev_init(struct vio_console_dev *c, const struct vio_console_dev_opts *o)
+int vio_console_dev_init(struct vio_console_dev *c, const struct vio_console_dev_opts *opts)
 {
+	static const struct vio_console_dev_opts defaults = { .in_fd = -1, .out_fd = -1 };
+	const struct vio_console_dev_opts *o = opts ? opts : &defaults;
 	unsigned qsize = o->queue_size ? o->queue_size : VIO_CONSOLE_DEV_QUEUE_MAX;
 	uint64_t features = VIO_BIT(VIO_F_VERSION_1) | o->features;
 	int r;

@@ -588,6 +588,7 @@ static void blk_case(bool packed)
 	struct mini m;
 
 	case_start();
+	CHECK(vio_blk_dev_init(&blk, NULL) == -EINVAL); /* no default backend */
 	bad.free = NULL;        /* one hook without the other */
 	CHECK(vio_blk_dev_init(&blk, &bad) == -EINVAL);
 	bad = o;

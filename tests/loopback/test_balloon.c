@@ -1014,6 +1014,7 @@ static void t_device_init_checks(void **state)
 
 	(void)state;
 	assert_non_null(bd);
+	assert_int_equal(vio_balloon_dev_init(bd, NULL), -EINVAL); /* no default features */
 	/* defined, but not implemented: never offered */
 	for (unsigned bit = VIO_BALLOON_F_FREE_PAGE_HINT; bit <= VIO_BALLOON_F_PAGE_REPORTING;
 	     bit++) {

@@ -1422,6 +1422,11 @@ static void test_init_rejects_bad_options(void **state)
 	int p[2], closed[2];
 	struct vio_console_dev_opts o = { .in_fd = -1, .out_fd = -1, .queue_size = 3 };
 
+	/* No options: no input, output discarded. */
+	assert_int_equal(vio_console_dev_init(&e->con, NULL), 0);
+	assert_int_equal(e->con.in_fd, -1);
+	assert_int_equal(e->con.out_fd, -1);
+	vio_console_dev_fini(&e->con);
 	assert_int_equal(vio_console_dev_init(&e->con, &o), -EINVAL);
 	o.queue_size = 2 * VIO_CONSOLE_DEV_QUEUE_MAX;
 	assert_int_equal(vio_console_dev_init(&e->con, &o), -EINVAL);

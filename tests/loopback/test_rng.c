@@ -994,6 +994,9 @@ static void test_init_rejects_bad_options(void **state)
 	struct env *e = *state;
 	struct vio_rng_dev_opts o = { .queue_size = 3 };
 
+	assert_int_equal(vio_rng_dev_init(&e->rng, NULL), 0); /* the defaults */
+	assert_int_equal(e->rng.dev.num_queues, 1);
+	vio_rng_dev_fini(&e->rng);
 	assert_int_equal(vio_rng_dev_init(&e->rng, &o), -EINVAL);
 	o.queue_size = 2 * VIO_RNG_DEV_QUEUE_MAX;
 	assert_int_equal(vio_rng_dev_init(&e->rng, &o), -EINVAL);

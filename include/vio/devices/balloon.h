@@ -156,11 +156,13 @@ struct vio_balloon_dev {
 
 /*
  * Sets up the device (vio_dev_init included); then hand &bd->dev to a
- * transport. Errors: -ENOTSUP for balloon feature bits it does not
- * implement, -EINVAL for a bad queue size or allocator hooks (one without
- * the other, or none in a freestanding build).
+ * transport. Returns 0, or: -ENOTSUP for balloon feature bits it does not
+ * implement; -EINVAL for opts NULL (there is no default feature set: the
+ * caller picks the features to offer), a bad queue size or allocator
+ * hooks (one without the other, or none in a freestanding build);
+ * vio_dev_init()'s error.
  */
-int vio_balloon_dev_init(struct vio_balloon_dev *bd, const struct vio_balloon_dev_opts *cfg);
+int vio_balloon_dev_init(struct vio_balloon_dev *bd, const struct vio_balloon_dev_opts *opts);
 /* Frees the page set and the lock. The transport must be done with the
  * device. */
 void vio_balloon_dev_fini(struct vio_balloon_dev *bd);
