@@ -845,8 +845,7 @@ static void run_init(struct run *r, uint8_t setup)
 	r->bus.log = bus_log;
 	if (vio_blk_drv_register(&r->bus, &r->blk, NULL))
 		abort();
-	vio_rng_driver_init(&r->rngd, &ro);
-	if (vio_bus_register_driver(&r->bus, &r->rngd.drv))
+	if (vio_rng_drv_register(&r->bus, &r->rngd, &ro))
 		abort();
 }
 

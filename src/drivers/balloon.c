@@ -37,7 +37,7 @@ struct page_ent {
 
 struct balloon {
 	struct vio_drv_device *dev;
-	const struct vio_balloon_driver *cfg;
+	const struct vio_balloon_drv_opts *cfg;
 	struct vio_drv_vq vqs[3];
 	unsigned nvqs;
 	bool tell_host;
@@ -420,10 +420,10 @@ static void stats_vq_done(struct vio_drv_vq *vq)
 /* ------------------------------------------------------------------------ */
 /* Probe and remove                                                         */
 
-static const struct vio_balloon_driver *cfg_of(const struct vio_drv_device *dev)
+static const struct vio_balloon_drv_opts *cfg_of(const struct vio_drv_device *dev)
 {
 	/* Our vio_driver is the first member of struct vio_balloon_driver. */
-	return (const struct vio_balloon_driver *)(const void *)dev->driver;
+	return &((const struct vio_balloon_driver *)(const void *)dev->driver)->opts;
 }
 
 static void free_state(struct vio_drv_device *dev, struct balloon *b)
@@ -455,7 +455,7 @@ static uint32_t bits_set(uint32_t v)
 
 static int balloon_probe(struct vio_drv_device *dev)
 {
-	const struct vio_balloon_driver *cfg = cfg_of(dev);
+	const struct vio_balloon_drv_opts *cfg = cfg_of(dev);
 	const bool stats = vio_drv_has_feature(dev, VIO_BALLOON_F_STATS_VQ);
 	struct vio_drv_vq_info info[3];
 	struct vio_bus *bus = dev->bus;
@@ -560,24 +560,37 @@ static const uint32_t balloon_ids[] = { VIO_ID_BALLOON, 0 };
 #define BALLOON_RING_FEATURES (VIO_BIT(VIO_F_EVENT_IDX) | VIO_BIT(VIO_F_INDIRECT_DESC) | \
 			       VIO_BIT(VIO_F_NOTIFY_ON_EMPTY) | VIO_BIT(VIO_F_ANY_LAYOUT))
 
-int vio_balloon_driver_init(struct vio_balloon_driver *b)
+int vio_balloon_drv_register(struct vio_bus *bus, struct vio_balloon_driver *b,
+			     const struct vio_balloon_drv_opts *opts)
 {
+	static const struct vio_balloon_drv_opts defaults;
+	const struct vio_balloon_drv_opts *o = opts ? opts : &defaults;
 	uint64_t type = BALLOON_TYPE_FEATURES;
+	uint64_t off = o->features_off;
 
-	if (b->stats_tags & ~((UINT32_C(1) << VIO_BALLOON_S_NR) - 1))
+	if (o->stats_tags & ~((UINT32_C(1) << VIO_BALLOON_S_NR) - 1))
 		return -EINVAL;
-	if (b->stats && !b->stats_tags)
+	if (o->stats && !o->stats_tags)
 		return -EINVAL;
-	if (!b->stats)
+	memset(b, 0, sizeof(*b));
+	b->opts = *o;
+	if (!o->stats)
 		type &= ~VIO_BIT(VIO_BALLOON_F_STATS_VQ);
-	memset(&b->drv, 0, sizeof(b->drv));
+	/* Without VERSION_1 the 1.x-only ring features cannot be had either. */
+	if (off & VIO_BIT(VIO_F_VERSION_1))
+		off |= VIO_BIT(VIO_F_RING_PACKED) | VIO_BIT(VIO_F_IN_ORDER);
 	b->drv.name = "virtio_balloon";
 	b->drv.ids = balloon_ids;
-	b->drv.features = type | BALLOON_RING_FEATURES | VIO_BIT(VIO_F_VERSION_1) |
-			  VIO_BIT(VIO_F_RING_PACKED) | VIO_BIT(VIO_F_IN_ORDER);
-	b->drv.legacy_features = type | BALLOON_RING_FEATURES;
+	b->drv.features = (type | BALLOON_RING_FEATURES | VIO_BIT(VIO_F_VERSION_1) |
+			   VIO_BIT(VIO_F_RING_PACKED) | VIO_BIT(VIO_F_IN_ORDER)) & ~off;
+	b->drv.legacy_features = (type | BALLOON_RING_FEATURES) & ~off;
 	b->drv.probe = balloon_probe;
 	b->drv.remove = balloon_remove;
 	b->drv.config_changed = balloon_config_changed;
-	return 0;
+	return vio_bus_register_driver(bus, &b->drv);
+}
+
+void vio_balloon_drv_unregister(struct vio_bus *bus, struct vio_balloon_driver *b)
+{
+	vio_bus_unregister_driver(bus, &b->drv);
 }

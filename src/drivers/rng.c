@@ -289,19 +289,32 @@ static void rng_remove(struct vio_drv_device *dev)
 	free_state(dev, s);
 }
 
-void vio_rng_driver_init(struct vio_rng_driver *d, const struct vio_rng_drv_opts *opts)
+int vio_rng_drv_register(struct vio_bus *bus, struct vio_rng_driver *d,
+			 const struct vio_rng_drv_opts *opts)
 {
+	uint64_t off;
+
 	memset(d, 0, sizeof(*d));
 	if (opts)
 		d->opts = *opts;
+	off = d->opts.features_off;
+	/* Without VERSION_1 the 1.x-only ring features cannot be had either. */
+	if (off & VIO_BIT(VIO_F_VERSION_1))
+		off |= VIO_BIT(VIO_F_RING_PACKED) | VIO_BIT(VIO_F_IN_ORDER);
 	d->ids_[0] = VIO_ID_RNG;
 	d->drv.name = "vio-rng";
 	d->drv.ids = d->ids_;
-	d->drv.features = VIO_BIT(VIO_F_VERSION_1) | VIO_BIT(VIO_F_RING_PACKED) |
-			  VIO_BIT(VIO_F_IN_ORDER) | DRIVER_RING_FEATURES;
-	d->drv.legacy_features = DRIVER_RING_FEATURES;
+	d->drv.features = (VIO_BIT(VIO_F_VERSION_1) | VIO_BIT(VIO_F_RING_PACKED) |
+			   VIO_BIT(VIO_F_IN_ORDER) | DRIVER_RING_FEATURES) & ~off;
+	d->drv.legacy_features = DRIVER_RING_FEATURES & ~off;
 	d->drv.probe = rng_probe;
 	d->drv.remove = rng_remove;
+	return vio_bus_register_driver(bus, &d->drv);
+}
+
+void vio_rng_drv_unregister(struct vio_bus *bus, struct vio_rng_driver *d)
+{
+	vio_bus_unregister_driver(bus, &d->drv);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -536,8 +536,7 @@ static void rng_case(bool packed)
 	}
 	CHECK(vio_rng_dev_init(&rd, &o) == 0);
 	mini_init(&m, &rd.dev, true);
-	vio_rng_driver_init(&drv, NULL);
-	CHECK(vio_bus_register_driver(&bus, &drv.drv) == 0);
+	CHECK(vio_rng_drv_register(&bus, &drv, NULL) == 0);
 	CHECK(vio_bus_add_device(&bus, &m.vdev) == 0);
 	CHECK(m.vdev.driver == &drv.drv);
 	CHECK(vio_drv_has_feature(&m.vdev, VIO_F_RING_PACKED) == packed);
@@ -546,7 +545,7 @@ static void rng_case(bool packed)
 	CHECK(bytes_equal(got, want, sizeof(got)));
 	CHECK(rd.stats.bytes >= sizeof(got));
 	vio_bus_remove_device(&bus, &m.vdev);
-	vio_bus_unregister_driver(&bus, &drv.drv);
+	vio_rng_drv_unregister(&bus, &drv);
 	vio_rng_dev_fini(&rd);
 	CHECK(pool_clean(&m.dma));
 	CHECK(pool_clean(&bus_pool));
@@ -659,8 +658,7 @@ static void console_case(bool clock)
 	o.in_fd = -1;
 	CHECK(vio_console_dev_init(&con, &o) == 0);
 	mini_init(&m, &con.dev, clock);
-	vio_console_driver_init(&drv, NULL);
-	CHECK(vio_bus_register_driver(&bus, &drv.drv) == 0);
+	CHECK(vio_console_drv_register(&bus, &drv, NULL) == 0);
 	CHECK(vio_bus_add_device(&bus, &m.vdev) == 0);
 	CHECK(m.vdev.driver == &drv.drv);
 	CHECK(vio_console_drv_write(&m.vdev, "hello", 5, 100) == 5);
@@ -674,7 +672,7 @@ static void console_case(bool clock)
 	CHECK(m.waits == 1);
 	CHECK(!clock || m.now - t0 == UINT64_C(250000000));
 	vio_bus_remove_device(&bus, &m.vdev);
-	vio_bus_unregister_driver(&bus, &drv.drv);
+	vio_console_drv_unregister(&bus, &drv);
 	vio_console_dev_fini(&con);
 	CHECK(pool_clean(&m.dma));
 	CHECK(pool_clean(&bus_pool));
@@ -702,9 +700,9 @@ static void balloon_case(void)
 	CHECK(vio_balloon_dev_init(&bd, &bad) == -EINVAL);
 	CHECK(vio_balloon_dev_init(&bd, &cfg) == 0);
 	mini_init(&m, &bd.dev, true);
-	drv.max_pages = 64;     /* its bookkeeping comes from the bus's pool */
-	CHECK(vio_balloon_driver_init(&drv) == 0);
-	CHECK(vio_bus_register_driver(&bus, &drv.drv) == 0);
+	/* its bookkeeping comes from the bus's pool */
+	const struct vio_balloon_drv_opts balloon_opts = { .max_pages = 64 };
+	CHECK(vio_balloon_drv_register(&bus, &drv, &balloon_opts) == 0);
 	CHECK(vio_bus_add_device(&bus, &m.vdev) == 0);
 	CHECK(m.vdev.driver == &drv.drv);
 	CHECK(vio_balloon_dev_set_target(&bd, 16) == 0);
@@ -723,7 +721,7 @@ static void balloon_case(void)
 	CHECK(vio_balloon_drv_update(&m.vdev) == 0);
 	CHECK(vio_balloon_dev_pages(&bd) == 4);
 	vio_bus_remove_device(&bus, &m.vdev);
-	vio_bus_unregister_driver(&bus, &drv.drv);
+	vio_balloon_drv_unregister(&bus, &drv);
 	vio_balloon_dev_fini(&bd);
 	CHECK(pool_clean(&dev_pool));
 	CHECK(pool_clean(&m.dma));

@@ -360,6 +360,7 @@ static void fx_start(struct fx *f, const struct fx_opts *o)
 		.log = log_cb,
 		.log_opaque = f,
 	};
+	struct vio_balloon_drv_opts bo = { 0 };
 
 	assert_int_equal(vio_balloon_dev_init(&f->bd, &dc), 0);
 	assert_int_equal(vio_loopback_init(&f->lb, &f->bd.dev, ARENA, f->row->threaded), 0);
@@ -371,18 +372,16 @@ static void fx_start(struct fx *f, const struct fx_opts *o)
 	f->bus.log = log_cb;
 	f->bus.log_opaque = f;
 	f->page_ops = (struct vio_balloon_page_ops){ tp_alloc, tp_free, f };
-	f->drv.max_pages = o->max_pages;
-	f->drv.timeout_ms = o->timeout_ms;
-	f->drv.pages = o->default_pages ? NULL : &f->page_ops;
+	bo.max_pages = o->max_pages;
+	bo.timeout_ms = o->timeout_ms;
+	bo.pages = o->default_pages ? NULL : &f->page_ops;
 	if (o->stats) {
-		f->drv.stats_tags = STAT_TAGS;
-		f->drv.stats = stats_provider;
-		f->drv.stats_opaque = f;
+		bo.stats_tags = STAT_TAGS;
+		bo.stats = stats_provider;
+		bo.stats_opaque = f;
 	}
-	assert_int_equal(vio_balloon_driver_init(&f->drv), 0);
-	f->drv.drv.features &= ~o->drv_clear;
-	f->drv.drv.legacy_features &= ~o->drv_clear;
-	assert_int_equal(vio_bus_register_driver(&f->bus, &f->drv.drv), 0);
+	bo.features_off = o->drv_clear;
+	assert_int_equal(vio_balloon_drv_register(&f->bus, &f->drv, &bo), 0);
 	assert_int_equal(vio_bus_add_device(&f->bus, &f->lb.vdev), 0);
 	assert_ptr_equal(f->lb.vdev.driver, &f->drv.drv);
 	assert_int_equal(f->lb.vdev.legacy, o->legacy);
@@ -990,21 +989,42 @@ static void t_legacy_actual_bytewise(void **state)
 static void t_driver_init_checks(void **state)
 {
 	struct vio_balloon_driver d;
+	struct vio_balloon_drv_opts o = { .stats_tags = VIO_BIT(VIO_BALLOON_S_NR),
+					  .stats = stats_provider };
+	struct vio_bus bus;
 
 	(void)state;
-	memset(&d, 0, sizeof(d));
-	d.stats_tags = VIO_BIT(VIO_BALLOON_S_NR);
-	d.stats = stats_provider;
-	assert_int_equal(vio_balloon_driver_init(&d), -EINVAL);
-	d.stats_tags = 0;
-	assert_int_equal(vio_balloon_driver_init(&d), -EINVAL);
-	d.stats = NULL;
-	assert_int_equal(vio_balloon_driver_init(&d), 0);
+	vio_bus_init(&bus, xalloc, xfree, NULL);
+	/* bad options: an error, and nothing registered */
+	assert_int_equal(vio_balloon_drv_register(&bus, &d, &o), -EINVAL);
+	o.stats_tags = 0;
+	assert_int_equal(vio_balloon_drv_register(&bus, &d, &o), -EINVAL);
+	assert_null(bus.drivers_);
+	o.stats = NULL;
+	assert_int_equal(vio_balloon_drv_register(&bus, &d, &o), 0);
+	assert_ptr_equal(bus.drivers_, &d.drv);
 	/* no provider, no statistics queue */
 	assert_false(vio_has_feature(d.drv.features, VIO_BALLOON_F_STATS_VQ));
 	assert_true(vio_has_feature(d.drv.features, VIO_BALLOON_F_MUST_TELL_HOST));
 	assert_true(vio_has_feature(d.drv.features, VIO_BALLOON_F_DEFLATE_ON_OOM));
 	assert_false(vio_has_feature(d.drv.legacy_features, VIO_F_VERSION_1));
+	vio_balloon_drv_unregister(&bus, &d);
+	assert_null(bus.drivers_);
+	/* features_off narrows both tables; without VERSION_1 the 1.x-only
+	 * ring features go too */
+	o.features_off = VIO_BIT(VIO_BALLOON_F_MUST_TELL_HOST) | VIO_BIT(VIO_F_VERSION_1);
+	assert_int_equal(vio_balloon_drv_register(&bus, &d, &o), 0);
+	assert_false(vio_has_feature(d.drv.features, VIO_BALLOON_F_MUST_TELL_HOST));
+	assert_false(vio_has_feature(d.drv.legacy_features, VIO_BALLOON_F_MUST_TELL_HOST));
+	assert_false(vio_has_feature(d.drv.features, VIO_F_VERSION_1));
+	assert_false(vio_has_feature(d.drv.features, VIO_F_RING_PACKED));
+	assert_false(vio_has_feature(d.drv.features, VIO_F_IN_ORDER));
+	assert_true(vio_has_feature(d.drv.features, VIO_BALLOON_F_DEFLATE_ON_OOM));
+	vio_balloon_drv_unregister(&bus, &d);
+	/* NULL: the defaults */
+	assert_int_equal(vio_balloon_drv_register(&bus, &d, NULL), 0);
+	assert_true(vio_has_feature(d.drv.features, VIO_F_VERSION_1));
+	vio_balloon_drv_unregister(&bus, &d);
 }
 
 static void t_device_init_checks(void **state)
@@ -1168,10 +1188,8 @@ static void t_large_target_mock(void **state)
 	assert_int_equal(vio_dev_init(&m->dev), 0);
 	assert_int_equal(vio_loopback_init(lb, &m->dev, 256u << 10, false), 0);
 	vio_bus_init(&bus, xalloc, xfree, NULL);
-	drv->max_pages = MOCK_PAGES;
-	drv->pages = &ops;
-	assert_int_equal(vio_balloon_driver_init(drv), 0);
-	assert_int_equal(vio_bus_register_driver(&bus, &drv->drv), 0);
+	const struct vio_balloon_drv_opts balloon_opts = { .max_pages = MOCK_PAGES, .pages = &ops };
+	assert_int_equal(vio_balloon_drv_register(&bus, drv, &balloon_opts), 0);
 	assert_int_equal(vio_bus_add_device(&bus, &lb->vdev), 0);
 	assert_ptr_equal(lb->vdev.driver, &drv->drv);
 

@@ -225,9 +225,9 @@ static int fx_teardown(void **state)
 		if (f->m.dev.device_id == VIO_ID_BLOCK)
 			vio_blk_drv_unregister(&f->bus, &f->blk);
 		else if (f->m.dev.device_id == VIO_ID_CONSOLE)
-			vio_bus_unregister_driver(&f->bus, &f->con.drv);
+			vio_console_drv_unregister(&f->bus, &f->con);
 		else
-			vio_bus_unregister_driver(&f->bus, &f->bal.drv);
+			vio_balloon_drv_unregister(&f->bus, &f->bal);
 	}
 	if (f->lb_up)
 		vio_loopback_fini(&f->lb);
@@ -261,13 +261,11 @@ static struct vio_drv_device *fx_up(struct fx *f, uint32_t id, uint64_t features
 	if (id == VIO_ID_BLOCK) {
 		assert_int_equal(vio_blk_drv_register(&f->bus, &f->blk, NULL), 0);
 	} else if (id == VIO_ID_CONSOLE) {
-		vio_console_driver_init(&f->con, NULL);
-		assert_int_equal(vio_bus_register_driver(&f->bus, &f->con.drv), 0);
+		assert_int_equal(vio_console_drv_register(&f->bus, &f->con, NULL), 0);
 	} else {
-		f->bal.max_pages = 8;
-		f->bal.timeout_ms = 5000;
-		assert_int_equal(vio_balloon_driver_init(&f->bal), 0);
-		assert_int_equal(vio_bus_register_driver(&f->bus, &f->bal.drv), 0);
+		const struct vio_balloon_drv_opts balloon_opts = { .max_pages = 8,
+								   .timeout_ms = 5000 };
+		assert_int_equal(vio_balloon_drv_register(&f->bus, &f->bal, &balloon_opts), 0);
 	}
 	assert_int_equal(vio_bus_add_device(&f->bus, &f->lb.vdev), 0);
 	f->bus_up = true;

@@ -410,10 +410,13 @@ static void env_start_with(struct env *e, const struct start *s)
 		assert_int_equal(pthread_create(&e->thread, NULL, device_thread, e), 0);
 		e->thread_live = true;
 	}
-	vio_console_driver_init(&e->drv, &dopts);
 	if (e->v->legacy)
-		e->drv.drv.features = e->drv.drv.legacy_features;
+		dopts.features_off = VIO_BIT(VIO_F_VERSION_1);
+	assert_int_equal(vio_console_drv_register(&e->bus, &e->drv, &dopts), 0);
 	if (s->raw) {
+		/* The stand-in takes the console driver's feature tables, and
+		 * its place on the bus (no device is there yet). */
+		vio_console_drv_unregister(&e->bus, &e->drv);
 		e->raw_ids[0] = VIO_ID_CONSOLE;
 		e->raw.name = "raw";
 		e->raw.ids = e->raw_ids;
@@ -421,8 +424,8 @@ static void env_start_with(struct env *e, const struct start *s)
 		e->raw.legacy_features = e->drv.drv.legacy_features;
 		e->raw.probe = raw_probe;
 		e->raw.remove = raw_remove;
+		assert_int_equal(vio_bus_register_driver(&e->bus, &e->raw), 0);
 	}
-	assert_int_equal(vio_bus_register_driver(&e->bus, s->raw ? &e->raw : &e->drv.drv), 0);
 	if (!s->defer_bind)
 		add_device(e);
 }

@@ -291,11 +291,14 @@ static void env_start_opts(struct env *e, const struct vio_rng_dev_opts *o, bool
 		e->thread_live = true;
 	}
 
-	vio_rng_driver_init(&e->drv, &dopts);
 	if (e->v->legacy)
-		e->drv.drv.features = e->drv.drv.legacy_features;
+		dopts.features_off = VIO_BIT(VIO_F_VERSION_1);
+	assert_int_equal(vio_rng_drv_register(&e->bus, &e->drv, &dopts), 0);
 	drv = &e->drv.drv;
 	if (raw) {
+		/* The stand-in takes the rng driver's feature tables, and its
+		 * place on the bus (no device is there yet). */
+		vio_rng_drv_unregister(&e->bus, &e->drv);
 		e->raw_ids[0] = VIO_ID_RNG;
 		e->raw.name = "raw";
 		e->raw.ids = e->raw_ids;
@@ -304,8 +307,8 @@ static void env_start_opts(struct env *e, const struct vio_rng_dev_opts *o, bool
 		e->raw.probe = raw_probe;
 		e->raw.remove = raw_remove;
 		drv = &e->raw;
+		assert_int_equal(vio_bus_register_driver(&e->bus, drv), 0);
 	}
-	assert_int_equal(vio_bus_register_driver(&e->bus, drv), 0);
 	assert_int_equal(vio_bus_add_device(&e->bus, DEV(e)), 0);
 	e->dev_added = true;
 	assert_ptr_equal(DEV(e)->driver, drv);

@@ -684,9 +684,9 @@ static void env_bind(struct env *e)
 		/* Several segments per request: chains, or indirect tables. */
 		struct vio_rng_drv_opts o = { .segs = 4 };
 
-		vio_rng_driver_init(&e->rdrv, &o);
+		assert_int_equal(vio_rng_drv_register(&e->bus, &e->rdrv, &o), 0);
+		/* before the device comes: it takes what the variant offers */
 		e->rdrv.drv.features |= e->v->features;
-		assert_int_equal(vio_bus_register_driver(&e->bus, &e->rdrv.drv), 0);
 	} else {
 		if (!e->tdrv.drv.probe)
 			tdrv_init(&e->tdrv, e->v->features, 2);
@@ -1643,6 +1643,7 @@ static void test_legacy_rng(void **state)
 {
 	struct env *e = *state;
 	struct vio_rng_dev_opts o = { .legacy_ok = true };
+	const struct vio_rng_drv_opts no_v1 = { .features_off = VIO_BIT(VIO_F_VERSION_1) };
 
 	e->kind = DEV_RNG;
 	env_default_cfg(e);
@@ -1651,9 +1652,7 @@ static void test_legacy_rng(void **state)
 	assert_int_equal(vio_rng_dev_init(e->rng, &o), 0);
 	assert_int_equal(vio_vu_frontend_connect_fd(&e->fe, env_spawn_backend(e), &e->cfg), 0);
 	e->fe_up = true;
-	vio_rng_driver_init(&e->rdrv, NULL);
-	e->rdrv.drv.features &= ~VIO_BIT(VIO_F_VERSION_1);
-	assert_int_equal(vio_bus_register_driver(&e->bus, &e->rdrv.drv), 0);
+	assert_int_equal(vio_rng_drv_register(&e->bus, &e->rdrv, &no_v1), 0);
 	assert_int_equal(vio_bus_add_device(&e->bus, &e->fe.vdev), 0);
 	e->on_bus = true;
 	assert_non_null(e->fe.vdev.driver);

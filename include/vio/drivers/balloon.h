@@ -51,13 +51,8 @@ struct vio_balloon_page_ops {
 typedef void vio_balloon_stats_fn(void *opaque, struct vio_drv_device *dev,
 				  uint64_t vals[VIO_BALLOON_S_NR]);
 
-struct vio_balloon_driver {
-	/* Filled by vio_balloon_driver_init(); register &drv on a bus. The
-	 * feature tables may be narrowed after init (e.g. clear
-	 * VIO_BALLOON_F_MUST_TELL_HOST from drv.features). */
-	struct vio_driver drv;
-
-	/* Set before vio_balloon_driver_init(); zero means the default. */
+/* The driver's options; zero means the default. */
+struct vio_balloon_drv_opts {
 	uint32_t max_pages;         /* balloon bookkeeping capacity (65536) */
 	int timeout_ms;             /* per device answer (10000) */
 	const struct vio_balloon_page_ops *pages;       /* NULL: DMA memory */
@@ -66,11 +61,29 @@ struct vio_balloon_driver {
 	uint32_t stats_tags;
 	vio_balloon_stats_fn *stats;
 	void *stats_opaque;
+	/* VIO_BIT()s of features not to negotiate, e.g.
+	 * VIO_BALLOON_F_MUST_TELL_HOST (without VERSION_1, RING_PACKED and
+	 * IN_ORDER go too). */
+	uint64_t features_off;
 };
 
-/* Fills b->drv (name, ids, features, callbacks). -EINVAL for stats_tags
- * naming undefined tags or a provider without tags. */
-int vio_balloon_driver_init(struct vio_balloon_driver *b);
+/* The driver. Caller-allocated, one per bus; fill it with
+ * vio_balloon_drv_register(). */
+struct vio_balloon_driver {
+	struct vio_driver drv;
+	/* private */
+	struct vio_balloon_drv_opts opts;
+};
+
+/* Checks opts (NULL: the defaults), fills b from them and registers it on
+ * bus: every balloon device on the bus, now or later, gets probed. Returns
+ * 0, or -EINVAL for stats_tags naming undefined tags or a provider without
+ * tags (then nothing is registered), or vio_bus_register_driver()'s
+ * error. */
+int vio_balloon_drv_register(struct vio_bus *bus, struct vio_balloon_driver *b,
+			     const struct vio_balloon_drv_opts *opts);
+/* Unbinds b from its devices (remove) and forgets it. */
+void vio_balloon_drv_unregister(struct vio_bus *bus, struct vio_balloon_driver *b);
 
 /*
  * Moves the balloon towards the device's target. Called by the driver

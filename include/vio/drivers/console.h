@@ -1,8 +1,8 @@
 /*
  * vio/drivers/console.h - the console driver: port 0 as a byte stream.
  *
- * Written only against the driver model: fill a struct vio_console_driver
- * with vio_console_driver_init(), register &drv.drv on a bus; each console
+ * Written only against the driver model: register a struct
+ * vio_console_driver on a bus with vio_console_drv_register(); each console
  * device the bus sees is probed. MULTIPORT is not negotiated.
  *
  * Receive: `rx_bufs` buffers of `rx_buf_bytes` (preallocated DMA memory)
@@ -44,9 +44,12 @@ struct vio_console_drv_opts {
 				 * sizes and at the queue size) */
 	void (*on_input)(struct vio_drv_device *dev, void *opaque);
 	void *opaque;
+	uint64_t features_off;  /* VIO_BIT()s of features not to negotiate (without
+				 * VERSION_1, RING_PACKED and IN_ORDER go too) */
 };
 
-/* The driver: register &drv on a bus. Caller-allocated, one per bus. */
+/* The driver. Caller-allocated, one per bus; fill it with
+ * vio_console_drv_register(). */
 struct vio_console_driver {
 	struct vio_driver drv;
 	struct vio_console_drv_opts opts;
@@ -54,8 +57,13 @@ struct vio_console_driver {
 	uint32_t ids_[2];
 };
 
-/* Fills in d (opts may be NULL for the defaults). */
-void vio_console_driver_init(struct vio_console_driver *d, const struct vio_console_drv_opts *opts);
+/* Fills d from opts (NULL: the defaults) and registers it on bus: every
+ * console device on the bus, now or later, gets probed. Returns 0 or
+ * vio_bus_register_driver()'s error. */
+int vio_console_drv_register(struct vio_bus *bus, struct vio_console_driver *d,
+			     const struct vio_console_drv_opts *opts);
+/* Unbinds d from its devices (remove) and forgets it. */
+void vio_console_drv_unregister(struct vio_bus *bus, struct vio_console_driver *d);
 
 /*
  * Hands n bytes to the device, waiting at most timeout_ms (-1: no limit)

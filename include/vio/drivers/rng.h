@@ -1,9 +1,9 @@
 /*
  * vio/drivers/rng.h - the entropy (rng) driver.
  *
- * Written only against the driver model: fill a struct vio_rng_driver with
- * vio_rng_driver_init(), register &drv.drv on a bus, and every rng device
- * the bus sees is probed. Reads then go through the struct vio_drv_device the
+ * Written only against the driver model: register a struct vio_rng_driver
+ * on a bus with vio_rng_drv_register(), and every rng device the bus sees
+ * is probed. Reads then go through the struct vio_drv_device the
  * bus bound.
  *
  * Requests are preallocated at probe: `bufs` slots of `buf_bytes` in one
@@ -32,9 +32,12 @@ struct vio_rng_drv_opts {
 	unsigned bufs;          /* requests in flight at most; 0: 8 (capped at the queue size) */
 	unsigned segs;          /* segments per request; 0: 1 (capped at buf_bytes
 				 * and at the queue size) */
+	uint64_t features_off;  /* VIO_BIT()s of features not to negotiate (without
+				 * VERSION_1, RING_PACKED and IN_ORDER go too) */
 };
 
-/* The driver: register &drv on a bus. Caller-allocated, one per bus. */
+/* The driver. Caller-allocated, one per bus; fill it with
+ * vio_rng_drv_register(). */
 struct vio_rng_driver {
 	struct vio_driver drv;
 	struct vio_rng_drv_opts opts;
@@ -42,8 +45,13 @@ struct vio_rng_driver {
 	uint32_t ids_[2];
 };
 
-/* Fills in d (opts may be NULL for the defaults). */
-void vio_rng_driver_init(struct vio_rng_driver *d, const struct vio_rng_drv_opts *opts);
+/* Fills d from opts (NULL: the defaults) and registers it on bus: every
+ * rng device on the bus, now or later, gets probed. Returns 0 or
+ * vio_bus_register_driver()'s error. */
+int vio_rng_drv_register(struct vio_bus *bus, struct vio_rng_driver *d,
+			 const struct vio_rng_drv_opts *opts);
+/* Unbinds d from its devices (remove) and forgets it. */
+void vio_rng_drv_unregister(struct vio_bus *bus, struct vio_rng_driver *d);
 
 /*
  * An asynchronous read. The caller owns it and keeps it alive until done()
