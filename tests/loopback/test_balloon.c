@@ -986,7 +986,7 @@ static void t_legacy_actual_bytewise(void **state)
 	assert_int_equal(snap(f).actual, 0x12345678);
 }
 
-static void t_driver_init_checks(void **state)
+static void t_driver_register_checks(void **state)
 {
 	struct vio_balloon_driver d;
 	struct vio_balloon_drv_opts o = { .stats_tags = VIO_BIT(VIO_BALLOON_S_NR),
@@ -1767,7 +1767,7 @@ static const struct test_def driver_tests[] = {
 };
 
 static const struct test_def plain_tests[] = {
-	T(t_driver_init_checks),
+	T(t_driver_register_checks),
 	T(t_device_init_checks),
 	T(t_large_target_mock),
 };
