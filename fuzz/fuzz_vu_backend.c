@@ -88,14 +88,14 @@
  * entries, kick suppression while it works, config writes and changes. */
 
 struct fzdev {
-	struct vio_dev dev;
+	struct vio_dev_model dev;
 	struct vio_dev_queue q[NQ];
 	uint8_t config[8];              /* bytes 0..3 read-only, 4..7 writable */
 };
 
 static const uint8_t fz_ro[4] = { 0xf0, 0x22, 0x5a, 0xa5 };
 
-static void fz_notify(struct vio_dev *d, unsigned qi)
+static void fz_notify(struct vio_dev_model *d, unsigned qi)
 {
 	struct vio_devq *vq = vio_dev_vq(d, qi);
 	struct vio_iov out[4], in[4];
@@ -126,7 +126,7 @@ static void fz_notify(struct vio_dev *d, unsigned qi)
 
 /* The model stores the write before telling us: put the read-only bytes
  * back, and announce a change when the driver touched them. */
-static void fz_config_write(struct vio_dev *d, unsigned off, unsigned len)
+static void fz_config_write(struct vio_dev_model *d, unsigned off, unsigned len)
 {
 	if (off < sizeof(fz_ro) && len) {
 		memcpy(d->config, fz_ro, sizeof(fz_ro));

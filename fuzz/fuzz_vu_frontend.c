@@ -68,11 +68,11 @@
  *       DISPATCH     vio_vu_frontend_dispatch(): interrupts, the backend
  *                    channel, the socket
  *       POLL         the driver reaps (blk poll, rng poll)
- *       CONFIG_READ  u8 off, u8 len: vio_config_read
- *       CONFIG_WRITE u8 off, u8 len, len bytes: vio_config_write
+ *       CONFIG_READ  u8 off, u8 len: vio_drv_config_read
+ *       CONFIG_WRITE u8 off, u8 len, len bytes: vio_drv_config_write
  *       GENERATION   the config generation (serves the backend channel)
- *       STATUS       vio_device_get_status
- *       UNBIND       vio_device_unbind (resets: GET_VRING_BASE, ...)
+ *       STATUS       vio_drv_get_status
+ *       UNBIND       vio_drv_unbind (resets: GET_VRING_BASE, ...)
  *       RECONNECT    vio_vu_frontend_reconnect_fd on the next socket (an
  *                    empty one gives EOF at once)
  *       DISCONNECT   vio_vu_frontend_disconnect
@@ -520,7 +520,7 @@ static void deliver(struct run *r, const struct rec *m)
  * dispatch (a config read after a config change) without the answer
  * being on the socket while the frontend looks for unsolicited messages.
  */
-static struct run *run_of(struct vio_device *dev)
+static struct run *run_of(struct vio_drv_device *dev)
 {
 	return (struct run *)(void *)((char *)dev - offsetof(struct run, fe.vdev));
 }
@@ -534,37 +534,37 @@ static void release_held(struct run *r)
 	r->nheld = 0;
 }
 
-static uint8_t sh_get_status(struct vio_device *dev)
+static uint8_t sh_get_status(struct vio_drv_device *dev)
 {
 	release_held(run_of(dev));
 	return run_of(dev)->ops->get_status(dev);
 }
 
-static void sh_set_status(struct vio_device *dev, uint8_t status)
+static void sh_set_status(struct vio_drv_device *dev, uint8_t status)
 {
 	release_held(run_of(dev));
 	run_of(dev)->ops->set_status(dev, status);
 }
 
-static int sh_config_read(struct vio_device *dev, unsigned off, void *buf, unsigned len)
+static int sh_config_read(struct vio_drv_device *dev, unsigned off, void *buf, unsigned len)
 {
 	release_held(run_of(dev));
 	return run_of(dev)->ops->config_read(dev, off, buf, len);
 }
 
-static int sh_config_write(struct vio_device *dev, unsigned off, const void *buf, unsigned len)
+static int sh_config_write(struct vio_drv_device *dev, unsigned off, const void *buf, unsigned len)
 {
 	release_held(run_of(dev));
 	return run_of(dev)->ops->config_write(dev, off, buf, len);
 }
 
-static uint32_t sh_config_generation(struct vio_device *dev)
+static uint32_t sh_config_generation(struct vio_drv_device *dev)
 {
 	release_held(run_of(dev));
 	return run_of(dev)->ops->config_generation(dev);
 }
 
-static int sh_queue_enable(struct vio_device *dev, unsigned qi)
+static int sh_queue_enable(struct vio_drv_device *dev, unsigned qi)
 {
 	release_held(run_of(dev));
 	return run_of(dev)->ops->queue_enable(dev, qi);
@@ -685,7 +685,7 @@ static void do_io(struct run *r, uint8_t what, uint8_t sector)
 
 static void do_action(struct run *r, struct fz *in, uint8_t code)
 {
-	struct vio_device *dev = &r->fe.vdev;
+	struct vio_drv_device *dev = &r->fe.vdev;
 	uint8_t buf[512];
 	int ret = 0;
 
@@ -704,7 +704,7 @@ static void do_action(struct run *r, struct fz *in, uint8_t code)
 			ret = vio_bus_add_device(&r->bus, dev);
 			r->on_bus = ret == 0;
 		} else {
-			ret = vio_device_bind(dev);
+			ret = vio_drv_bind(dev);
 		}
 		trace("  bound: %s\n", dev->driver ? dev->driver->name : "no");
 		break;
@@ -724,7 +724,7 @@ static void do_action(struct run *r, struct fz *in, uint8_t code)
 		if (!r->up || !r->on_bus)
 			break;
 		r->reach.config_reads++;
-		ret = vio_config_read(dev, off, buf, len);
+		ret = vio_drv_config_read(dev, off, buf, len);
 		r->reach.config_ok += ret == 0;
 		break;
 	}
@@ -733,7 +733,7 @@ static void do_action(struct run *r, struct fz *in, uint8_t code)
 
 		fz_fill(in, buf, len);
 		if (r->up && r->on_bus)
-			ret = vio_config_write(dev, off, buf, len);
+			ret = vio_drv_config_write(dev, off, buf, len);
 		break;
 	}
 	case FZ_FE_A_GENERATION:
@@ -742,11 +742,11 @@ static void do_action(struct run *r, struct fz *in, uint8_t code)
 		break;
 	case FZ_FE_A_STATUS:
 		if (r->up && r->on_bus)
-			ret = vio_device_get_status(dev);
+			ret = vio_drv_get_status(dev);
 		break;
 	case FZ_FE_A_UNBIND:
 		if (r->up && r->on_bus)
-			vio_device_unbind(dev);
+			vio_drv_unbind(dev);
 		break;
 	case FZ_FE_A_RECONNECT:
 		if (!r->up) {
@@ -845,8 +845,7 @@ static void run_init(struct run *r, uint8_t setup)
 	r->bus.log = bus_log;
 	if (vio_blk_drv_register(&r->bus, &r->blk, NULL))
 		abort();
-	vio_rng_driver_init(&r->rngd, &ro);
-	if (vio_bus_register_driver(&r->bus, &r->rngd.drv))
+	if (vio_rng_drv_register(&r->bus, &r->rngd, &ro))
 		abort();
 }
 

@@ -7,24 +7,24 @@
  * id (the seed's autoprobe), names them virtio0, virtio1, ... and hands
  * back every outstanding buffer on reset.
  *
- *   device side: a device type (blk, rng, ...) fills a struct vio_dev and
+ *   device side: a device type (blk, rng, ...) fills a struct vio_dev_model and
  *   a const struct vio_dev_ops; a transport (loopback, vhost-user, an mmio
  *   or pci register model) turns what the driver does into calls to
  *   vio_dev_set_status(), vio_dev_queue_set(), vio_dev_notify()...
  *
- *   driver side: a transport fills a struct vio_device with a const
+ *   driver side: a transport fills a struct vio_drv_device with a const
  *   struct vio_transport_ops; vio_bus_add_device() negotiates and binds the
- *   matching struct vio_driver, which then uses vio_find_vqs(),
- *   vio_config_read() and the ring calls.
+ *   matching struct vio_driver, which then uses vio_drv_find_vqs(),
+ *   vio_drv_config_read() and the ring calls.
  *
  * Neither side knows which transport carries it. The core starts no
  * threads and does no I/O of its own; on the driver side it allocates ring
  * memory only through the transport's DMA allocator, in the control path.
  *
- * Concurrency: the control-plane calls on one vio_dev (status, features,
+ * Concurrency: the control-plane calls on one vio_dev_model (status, features,
  * config, queue setup) are serialised by the transport, and never run at
  * the same time as the device type's queue processing of that device (the
- * transport stops the queues first). The same holds for one vio_device.
+ * transport stops the queues first). The same holds for one vio_drv_device.
  * Each call below says in a "Context:" line, or under its group's heading,
  * which thread may make it and what it must hold. Callbacks a call makes
  * (the ops tables, a driver's callbacks, log callbacks) run on the
@@ -78,7 +78,7 @@ size_t vio_vformat(char *buf, size_t cap, const char *fmt, va_list ap) VIO_PRINT
  * The one log helper of every layer that takes a log callback: formats
  * prefix (may be NULL) then fmt with vio_format() into a line of at most
  * VIO_LOG_LINE_MAX bytes and hands it to fn. Without fn nothing is
- * formatted. The layers' own log calls (vio_dev_logf, vio_device_logf,
+ * formatted. The layers' own log calls (vio_dev_logf, vio_drv_logf,
  * the transports' and drivers' wrappers) only pick fn and the prefix.
  * Context: any thread; fn runs on it, so fn must be safe on every thread
  * that logs through it.
@@ -103,7 +103,7 @@ void vio_vlogf(vio_log_fn *fn, void *opaque, enum vio_log_level level, const cha
 /* ======================================================================== */
 /* Device side: the device model                                            */
 
-struct vio_dev;
+struct vio_dev_model;
 
 #define VIO_DEV_OPS_VERSION 1
 
@@ -113,18 +113,18 @@ struct vio_dev_ops {
 	/* The driver asks for FEATURES_OK with these features (already
 	 * checked to be a subset of what was offered). Return 0 to accept or
 	 * a negative errno to refuse: FEATURES_OK then stays clear. Optional. */
-	int (*features_ok)(struct vio_dev *d, uint64_t features);
+	int (*features_ok)(struct vio_dev_model *d, uint64_t features);
 	/* DRIVER_OK: the enabled queues are live. Optional. */
-	int (*start)(struct vio_dev *d);
+	int (*start)(struct vio_dev_model *d);
 	/* The device is being reset (status 0): forget all queue state. */
-	void (*reset)(struct vio_dev *d);
+	void (*reset)(struct vio_dev_model *d);
 	/* A kick (available buffer notification) for queue qi. */
-	void (*queue_notify)(struct vio_dev *d, unsigned qi);
+	void (*queue_notify)(struct vio_dev_model *d, unsigned qi);
 	/* The driver wrote config bytes [off, off + len), already stored in
 	 * d->config. Optional: without it config space is read-only. */
-	void (*config_write)(struct vio_dev *d, unsigned off, unsigned len);
+	void (*config_write)(struct vio_dev_model *d, unsigned off, unsigned len);
 	/* Queue qi was reset alone (VIRTIO_F_RING_RESET). Optional. */
-	void (*queue_reset)(struct vio_dev *d, unsigned qi);
+	void (*queue_reset)(struct vio_dev_model *d, unsigned qi);
 };
 
 #define VIO_DEV_TRANSPORT_VERSION 1
@@ -166,7 +166,7 @@ struct vio_dev_queue {
 	uint16_t *inflight_scratch;
 };
 
-struct vio_dev {
+struct vio_dev_model {
 	/* Set by the device type before vio_dev_init(). */
 	uint32_t device_id;
 	uint64_t host_features;     /* offered; the ring features included */
@@ -196,7 +196,7 @@ struct vio_dev {
 /* Checks the fields the device type set and puts the device in its reset
  * state. -EINVAL for a missing ops table, queue array or config pointer.
  * Context: before a transport takes d; no other thread uses d yet. */
-int vio_dev_init(struct vio_dev *d);
+int vio_dev_init(struct vio_dev_model *d);
 
 /* -- called by transports ------------------------------------------------ */
 
@@ -217,7 +217,7 @@ int vio_dev_init(struct vio_dev *d);
  * may add NEEDS_RESET at any time, so status is atomic).
  */
 
-uint8_t vio_dev_get_status(const struct vio_dev *d);
+uint8_t vio_dev_get_status(const struct vio_dev_model *d);
 
 /*
  * The driver writes the status register. 0 resets the device and every
@@ -231,33 +231,35 @@ uint8_t vio_dev_get_status(const struct vio_dev *d);
  * that sets 0, FAILED, FEATURES_OK or DRIVER_OK touches them all. A
  * NEEDS_RESET set meanwhile by a queue's processing is kept.
  */
-int vio_dev_set_status(struct vio_dev *d, uint8_t status);
+int vio_dev_set_status(struct vio_dev_model *d, uint8_t status);
 
-uint64_t vio_dev_get_features(const struct vio_dev *d);
+uint64_t vio_dev_get_features(const struct vio_dev_model *d);
 
 /* The driver's features: -EINVAL when not a subset of the offer, without
  * VERSION_1 on a device that is not legacy_ok, or after FEATURES_OK. */
-int vio_dev_set_features(struct vio_dev *d, uint64_t features);
+int vio_dev_set_features(struct vio_dev_model *d, uint64_t features);
 
 /* Config space access: -EINVAL when [off, off + len) is not inside it. */
-int vio_dev_config_read(struct vio_dev *d, unsigned off, void *buf, unsigned len);
-int vio_dev_config_write(struct vio_dev *d, unsigned off, const void *buf, unsigned len);
-uint32_t vio_dev_config_generation(const struct vio_dev *d);
+int vio_dev_config_read(struct vio_dev_model *d, unsigned off, void *buf, unsigned len);
+int vio_dev_config_write(struct vio_dev_model *d, unsigned off, const void *buf, unsigned len);
+uint32_t vio_dev_config_generation(const struct vio_dev_model *d);
 
-unsigned vio_dev_num_queues(const struct vio_dev *d);
+unsigned vio_dev_num_queues(const struct vio_dev_model *d);
 /* Largest size of queue qi, 0 when qi does not exist. */
-unsigned vio_dev_queue_max(const struct vio_dev *d, unsigned qi);
+unsigned vio_dev_queue_max(const struct vio_dev_model *d, unsigned qi);
 
 /* Size and ring addresses of queue qi, before it is enabled (or after a
  * queue reset): -EINVAL for a bad index, a size above the maximum or not
  * valid for the layout, or a queue that is enabled. */
-int vio_dev_queue_set(struct vio_dev *d, unsigned qi, unsigned size, const struct vio_ring_addrs *a);
+int vio_dev_queue_set(struct vio_dev_model *d, unsigned qi, unsigned size,
+		      const struct vio_ring_addrs *a);
 
 /* Queue qi resumes from saved bases (in vio_devq_config's encoding, what
  * vhost-user's SET_VRING_BASE carries) when it goes live, instead of from
  * the start: before it is enabled. -EINVAL for a bad index or an enabled
  * queue. Reset and vio_dev_queue_stop() forget it. */
-int vio_dev_queue_resume(struct vio_dev *d, unsigned qi, uint16_t avail_base, uint16_t used_base);
+int vio_dev_queue_resume(struct vio_dev_model *d, unsigned qi, uint16_t avail_base,
+			 uint16_t used_base);
 
 /* Queue qi keeps an inflight log of len bytes at `log` (vio/inflight.h),
  * or none (log NULL), from the next time it goes live, with a scratch of
@@ -265,20 +267,20 @@ int vio_dev_queue_resume(struct vio_dev *d, unsigned qi, uint16_t avail_base, ui
  * given before the queue is enabled; taken away, at any time. -EINVAL for
  * a bad index, a log for an enabled queue, or a log without a scratch.
  * The log is checked when the queue goes live. */
-int vio_dev_queue_set_inflight(struct vio_dev *d, unsigned qi, void *log, size_t len,
+int vio_dev_queue_set_inflight(struct vio_dev_model *d, unsigned qi, void *log, size_t len,
 			       uint16_t *scratch);
 
 /* Chains queue qi recovered from its inflight log that it has yet to hand
  * out again (all of them right after it went live); 0 when not live. */
-unsigned vio_dev_queue_resubmitted(const struct vio_dev *d, unsigned qi);
+unsigned vio_dev_queue_resubmitted(const struct vio_dev_model *d, unsigned qi);
 
 /* The driver enables queue qi. It goes live at DRIVER_OK, or at once if
  * DRIVER_OK is already set (after a RING_RESET). -EFAULT when its rings
  * are not inside the driver's memory: the device then needs a reset. */
-int vio_dev_queue_enable(struct vio_dev *d, unsigned qi);
+int vio_dev_queue_enable(struct vio_dev_model *d, unsigned qi);
 
 /* VIRTIO_F_RING_RESET: reset queue qi alone. -ENOTSUP if not negotiated. */
-int vio_dev_queue_reset(struct vio_dev *d, unsigned qi);
+int vio_dev_queue_reset(struct vio_dev_model *d, unsigned qi);
 
 /*
  * The transport stops queue qi (vhost-user's GET_VRING_BASE): the device
@@ -287,7 +289,8 @@ int vio_dev_queue_reset(struct vio_dev *d, unsigned qi);
  * pointer may be NULL). Works whatever the features; -EINVAL for a bad
  * index.
  */
-int vio_dev_queue_stop(struct vio_dev *d, unsigned qi, uint16_t *avail_base, uint16_t *used_base);
+int vio_dev_queue_stop(struct vio_dev_model *d, unsigned qi, uint16_t *avail_base,
+		       uint16_t *used_base);
 
 /* A kick for queue qi: passed to the device type if the queue is live.
  * Context: the thread serving qi, serialised with every other call on qi
@@ -295,7 +298,7 @@ int vio_dev_queue_stop(struct vio_dev *d, unsigned qi, uint16_t *avail_base, uin
  * or the kicking thread in direct mode; vhost-user: the queue's thread
  * under its lock). queue_notify, and the interrupts it raises, run on this
  * thread. */
-void vio_dev_notify(struct vio_dev *d, unsigned qi);
+void vio_dev_notify(struct vio_dev_model *d, unsigned qi);
 
 /* -- called by device types ---------------------------------------------- */
 
@@ -310,7 +313,7 @@ void vio_dev_notify(struct vio_dev *d, unsigned qi);
  */
 
 /* The live ring of queue qi, or NULL. */
-struct vio_devq *vio_dev_vq(struct vio_dev *d, unsigned qi);
+struct vio_devq *vio_dev_vq(struct vio_dev_model *d, unsigned qi);
 
 /* Is queue qi live (its ring set up, the device may use it)? false for a
  * bad index. The acquire pairs with the release that makes the queue live
@@ -318,48 +321,48 @@ struct vio_devq *vio_dev_vq(struct vio_dev *d, unsigned qi);
  * up. Context: any thread; the answer holds only while the caller holds
  * what keeps the control path off qi (then it can only turn false: another
  * queue's processing may set NEEDS_RESET). */
-static inline bool vio_dev_queue_live(const struct vio_dev *d, unsigned qi)
+static inline bool vio_dev_queue_live(const struct vio_dev_model *d, unsigned qi)
 {
 	return qi < d->num_queues && __atomic_load_n(&d->queues[qi].live, __ATOMIC_ACQUIRE);
 }
 
 /* After pushing to qi: interrupt the driver if the ring says it wants one. */
-void vio_dev_interrupt(struct vio_dev *d, unsigned qi);
+void vio_dev_interrupt(struct vio_dev_model *d, unsigned qi);
 
 /* The device changed its config space: bump the generation, tell the driver.
  * Context: serialised with the control path rather than with one queue
  * (it and the config bytes are read there): loopback: under
  * vio_loopback_lock(); vhost-user backend: its dispatch thread, between
  * dispatch calls (GET_CONFIG reads config space holding no queue lock). */
-void vio_dev_config_changed(struct vio_dev *d);
+void vio_dev_config_changed(struct vio_dev_model *d);
 
 /* The driver broke the rules (e.g. a queue stopped): set NEEDS_RESET, tell
  * the driver, stop all queues, log why. Context: the processing of any
  * queue of d (as above), or the transport's control path. */
-void vio_dev_needs_reset(struct vio_dev *d, const char *why);
+void vio_dev_needs_reset(struct vio_dev_model *d, const char *why);
 
 /* Handles a vio_devq_pop() result: a stopped queue becomes NEEDS_RESET.
  * Returns err unchanged. Context: the processing of queue qi (the
  * group's rule); it may call vio_dev_needs_reset(). */
-int vio_dev_check(struct vio_dev *d, unsigned qi, int err);
+int vio_dev_check(struct vio_dev_model *d, unsigned qi, int err);
 
 /* Context: queue processing, or any thread serialised with the control
  * path (the features change only there). */
-bool vio_dev_has_feature(const struct vio_dev *d, unsigned bit);
+bool vio_dev_has_feature(const struct vio_dev_model *d, unsigned bit);
 
 /* Log through the log callback, if any. Context (both): any thread; the
  * callback runs on it. */
-void vio_dev_log(const struct vio_dev *d, enum vio_log_level level, const char *msg);
+void vio_dev_log(const struct vio_dev_model *d, enum vio_log_level level, const char *msg);
 /* The same, formatted by vio_format() (nothing is formatted without a
  * callback); at most VIO_LOG_LINE_MAX bytes. */
-void vio_dev_logf(const struct vio_dev *d, enum vio_log_level level, const char *fmt, ...)
+void vio_dev_logf(const struct vio_dev_model *d, enum vio_log_level level, const char *fmt, ...)
 	VIO_PRINTF(3, 4);
 
 /* ======================================================================== */
 /* Driver side: the driver model                                            */
 
-struct vio_device;
-struct vio_virtqueue;
+struct vio_drv_device;
+struct vio_drv_vq;
 
 #define VIO_TRANSPORT_OPS_VERSION 2   /* 1: up to legacy_align; 2: now_ns */
 
@@ -371,43 +374,43 @@ struct vio_virtqueue;
  */
 struct vio_transport_ops {
 	unsigned version;       /* VIO_TRANSPORT_OPS_VERSION */
-	uint8_t (*get_status)(struct vio_device *dev);
-	void (*set_status)(struct vio_device *dev, uint8_t status);
-	uint64_t (*get_features)(struct vio_device *dev);
-	int (*set_features)(struct vio_device *dev, uint64_t features);
+	uint8_t (*get_status)(struct vio_drv_device *dev);
+	void (*set_status)(struct vio_drv_device *dev, uint8_t status);
+	uint64_t (*get_features)(struct vio_drv_device *dev);
+	int (*set_features)(struct vio_drv_device *dev, uint64_t features);
 	/* Feature bits the transport itself can carry (ring layouts,
 	 * ACCESS_PLATFORM, ...). Device-type bits (0..23, 50+) always pass. */
-	uint64_t (*transport_features)(struct vio_device *dev);
-	int (*config_read)(struct vio_device *dev, unsigned off, void *buf, unsigned len);
-	int (*config_write)(struct vio_device *dev, unsigned off, const void *buf,
+	uint64_t (*transport_features)(struct vio_drv_device *dev);
+	int (*config_read)(struct vio_drv_device *dev, unsigned off, void *buf, unsigned len);
+	int (*config_write)(struct vio_drv_device *dev, unsigned off, const void *buf,
 			    unsigned len); /* optional: config is read-only */
-	uint32_t (*config_generation)(struct vio_device *dev);
-	unsigned (*num_queues)(struct vio_device *dev);
-	unsigned (*queue_max)(struct vio_device *dev, unsigned qi);
-	int (*queue_setup)(struct vio_device *dev, unsigned qi, unsigned size,
+	uint32_t (*config_generation)(struct vio_drv_device *dev);
+	unsigned (*num_queues)(struct vio_drv_device *dev);
+	unsigned (*queue_max)(struct vio_drv_device *dev, unsigned qi);
+	int (*queue_setup)(struct vio_drv_device *dev, unsigned qi, unsigned size,
 			   const struct vio_ring_addrs *dma);
-	int (*queue_enable)(struct vio_device *dev, unsigned qi);
-	int (*queue_reset)(struct vio_device *dev, unsigned qi); /* optional */
-	void (*notify)(struct vio_device *dev, unsigned qi);
+	int (*queue_enable)(struct vio_drv_device *dev, unsigned qi);
+	int (*queue_reset)(struct vio_drv_device *dev, unsigned qi); /* optional */
+	void (*notify)(struct vio_drv_device *dev, unsigned qi);
 	/* DMA memory: memory the device can address; *dma is its address. */
-	void *(*dma_alloc)(struct vio_device *dev, size_t size, size_t align, uint64_t *dma);
-	void (*dma_free)(struct vio_device *dev, void *p, size_t size);
+	void *(*dma_alloc)(struct vio_drv_device *dev, size_t size, size_t align, uint64_t *dma);
+	void (*dma_free)(struct vio_drv_device *dev, void *p, size_t size);
 	/* Device address of a pointer inside DMA memory (UINT64_MAX if not). */
-	uint64_t (*dma_addr)(struct vio_device *dev, const void *p);
+	uint64_t (*dma_addr)(struct vio_drv_device *dev, const void *p);
 	/* Block until the device may have interrupted (at most timeout_ms;
-	 * -1: no limit), delivering interrupts through vio_device_interrupt()
+	 * -1: no limit), delivering interrupts through vio_drv_interrupt()
 	 * on this thread. Optional: without it, synchronous driver calls poll.
 	 * Returns 0, or -ETIMEDOUT when the whole timeout passed without an
 	 * interrupt. */
-	int (*wait)(struct vio_device *dev, int timeout_ms);
+	int (*wait)(struct vio_drv_device *dev, int timeout_ms);
 	/* Legacy layout alignment (0: modern placement only). */
 	size_t legacy_align;
 	/* -- version 2 -- */
 	/* A monotonic clock in nanoseconds: the time the deadlines of the
-	 * drivers' synchronous calls are measured in (struct vio_deadline).
+	 * drivers' synchronous calls are measured in (struct vio_drv_deadline).
 	 * Optional: the core makes no syscalls and has no clock of its own,
-	 * so without it time passes only by waiting (see vio_deadline). */
-	uint64_t (*now_ns)(struct vio_device *dev);
+	 * so without it time passes only by waiting (see vio_drv_deadline). */
+	uint64_t (*now_ns)(struct vio_drv_device *dev);
 };
 
 /* A driver. Caller-allocated; registered with vio_bus_register_driver(). */
@@ -416,28 +419,28 @@ struct vio_driver {
 	const uint32_t *ids;            /* device ids it drives, 0-terminated */
 	uint64_t features;              /* what it supports, VERSION_1 included */
 	uint64_t legacy_features;       /* with a device that is not VERSION_1 */
-	int (*probe)(struct vio_device *dev);
-	void (*remove)(struct vio_device *dev);
-	void (*config_changed)(struct vio_device *dev);         /* optional */
+	int (*probe)(struct vio_drv_device *dev);
+	void (*remove)(struct vio_drv_device *dev);
+	void (*config_changed)(struct vio_drv_device *dev);         /* optional */
 	/* private */
 	struct vio_driver *next_;
 };
 
-/* Per-queue setup for vio_find_vqs(). */
-struct vio_vq_info {
-	void (*callback)(struct vio_virtqueue *vq);     /* used buffers (optional) */
+/* Per-queue setup for vio_drv_find_vqs(). */
+struct vio_drv_vq_info {
+	void (*callback)(struct vio_drv_vq *vq);     /* used buffers (optional) */
 	unsigned size;                  /* 0: the device's maximum */
 	unsigned indirect_max;          /* indirect table entries per buffer (0: none) */
 	enum vio_len_policy len_policy;
 };
 
-struct vio_virtqueue {
+struct vio_drv_vq {
 	/* read-only */
 	struct vio_drvq q;
-	struct vio_device *dev;
+	struct vio_drv_device *dev;
 	unsigned index;
 	/* for the driver */
-	void (*callback)(struct vio_virtqueue *vq);
+	void (*callback)(struct vio_drv_vq *vq);
 	void *priv;
 	/* private: ring memory from the transport, slots from the bus */
 	void *mem_;
@@ -448,7 +451,7 @@ struct vio_virtqueue {
 
 struct vio_bus;
 
-struct vio_device {
+struct vio_drv_device {
 	/* set by the transport before vio_bus_add_device() */
 	const struct vio_transport_ops *ops;
 	void *transport;                /* the transport's own state */
@@ -460,7 +463,7 @@ struct vio_device {
 	uint64_t features;              /* negotiated */
 	bool legacy;                    /* negotiated without VERSION_1 */
 	struct vio_driver *driver;      /* bound driver, or NULL */
-	struct vio_virtqueue *vqs;
+	struct vio_drv_vq *vqs;
 	unsigned nvqs;
 	struct vio_bus *bus;
 
@@ -468,7 +471,7 @@ struct vio_device {
 	void *priv;
 
 	/* private */
-	struct vio_device *next_;
+	struct vio_drv_device *next_;
 };
 
 /* Drivers and devices, matched by id. Caller-allocated; no globals. */
@@ -483,7 +486,7 @@ struct vio_bus {
 	void *log_opaque;
 	/* private */
 	struct vio_driver *drivers_;
-	struct vio_device *devices_;
+	struct vio_drv_device *devices_;
 	unsigned next_index_;
 };
 
@@ -514,38 +517,38 @@ void vio_bus_unregister_driver(struct vio_bus *bus, struct vio_driver *drv);
  * or probe sets FAILED; the device stays on the bus unbound. Returns 0 when
  * added (bound or not), or a negative errno.
  */
-int vio_bus_add_device(struct vio_bus *bus, struct vio_device *dev);
+int vio_bus_add_device(struct vio_bus *bus, struct vio_drv_device *dev);
 /* Unbinds (remove) and resets the device, then forgets it. */
-void vio_bus_remove_device(struct vio_bus *bus, struct vio_device *dev);
+void vio_bus_remove_device(struct vio_bus *bus, struct vio_drv_device *dev);
 
-/* Binds dev again after its driver was unbound (vio_device_unbind). */
-int vio_device_bind(struct vio_device *dev);
-void vio_device_unbind(struct vio_device *dev);
+/* Binds dev again after its driver was unbound (vio_drv_unbind). */
+int vio_drv_bind(struct vio_drv_device *dev);
+void vio_drv_unbind(struct vio_drv_device *dev);
 
 /* -- for drivers --------------------------------------------------------- */
 
 /*
  * Context, unless a call says otherwise: the driver's thread, the one that
- * owns dev. Calls on one vio_device, the bus calls above included, are
+ * owns dev. Calls on one vio_drv_device, the bus calls above included, are
  * serialised by the caller: the transports do not lock their state for
  * them. Calls that reach the transport's control path may block (the
  * vhost-user frontend: up to timeout_ms per exchange) and on loopback take
  * its lock: not while holding vio_loopback_lock(). The per-queue calls
- * (vio_vq_kick(), vio_vq_reap() and the ring calls on vq->q) may come
+ * (vio_drv_vq_kick(), vio_drv_vq_reap() and the ring calls on vq->q) may come
  * instead from the thread that owns that queue.
  */
 
 /* Context: any thread (the features do not change while a driver is
  * bound). */
-bool vio_device_has_feature(const struct vio_device *dev, unsigned bit);
+bool vio_drv_has_feature(const struct vio_drv_device *dev, unsigned bit);
 
 /* Log through the bus's log callback, if any: how a driver says why it
  * refuses or clamps what the device told it (the library never prints).
  * Context (both): any thread; the callback runs on it. */
-void vio_device_log(const struct vio_device *dev, enum vio_log_level level, const char *msg);
+void vio_drv_log(const struct vio_drv_device *dev, enum vio_log_level level, const char *msg);
 /* The same, formatted by vio_format() (nothing is formatted without a
  * callback); at most VIO_LOG_LINE_MAX bytes. */
-void vio_device_logf(const struct vio_device *dev, enum vio_log_level level, const char *fmt, ...)
+void vio_drv_logf(const struct vio_drv_device *dev, enum vio_log_level level, const char *fmt, ...)
 	VIO_PRINTF(3, 4);
 
 /*
@@ -554,31 +557,31 @@ void vio_device_logf(const struct vio_device *dev, enum vio_log_level level, con
  * Context (both): the driver's thread, as above; each try is several
  * transport calls, each of which may block.
  */
-int vio_config_read(struct vio_device *dev, unsigned off, void *buf, unsigned len);
-int vio_config_write(struct vio_device *dev, unsigned off, const void *buf, unsigned len);
+int vio_drv_config_read(struct vio_drv_device *dev, unsigned off, void *buf, unsigned len);
+int vio_drv_config_write(struct vio_drv_device *dev, unsigned off, const void *buf, unsigned len);
 
 /* Sets up queues 0..n-1 with ring memory from the transport. On error
  * nothing stays allocated. Context (both): the driver's thread, while no
- * thread uses dev's queues (in probe(), or after vio_device_reset()). */
-int vio_find_vqs(struct vio_device *dev, unsigned n, const struct vio_vq_info *info,
-		 struct vio_virtqueue *vqs);
-/* Frees what vio_find_vqs() allocated; the device must be reset first. */
-void vio_del_vqs(struct vio_device *dev);
+ * thread uses dev's queues (in probe(), or after vio_drv_reset()). */
+int vio_drv_find_vqs(struct vio_drv_device *dev, unsigned n, const struct vio_drv_vq_info *info,
+		     struct vio_drv_vq *vqs);
+/* Frees what vio_drv_find_vqs() allocated; the device must be reset first. */
+void vio_drv_del_vqs(struct vio_drv_device *dev);
 
 /* Zeroed private memory from the bus's allocator, for a driver's own
  * bookkeeping (never visible to the device); control path only.
  * Context: the driver's thread (the bus's allocator need not be
  * thread-safe). */
-void *vio_priv_alloc(struct vio_device *dev, size_t size);
-void vio_priv_free(struct vio_device *dev, void *p, size_t size);
+void *vio_drv_priv_alloc(struct vio_drv_device *dev, size_t size);
+void vio_drv_priv_free(struct vio_drv_device *dev, void *p, size_t size);
 
 /* Device address of a pointer inside DMA memory, and the allocator.
  * Context: alloc and free: the driver's thread (the vhost-user frontend's
- * arena has no lock); vio_dma_addr(): any thread (it reads only what the
+ * arena has no lock); vio_drv_dma_addr(): any thread (it reads only what the
  * transport fixed at init). */
-void *vio_dma_alloc(struct vio_device *dev, size_t size, size_t align, uint64_t *dma);
-void vio_dma_free(struct vio_device *dev, void *p, size_t size);
-uint64_t vio_dma_addr(struct vio_device *dev, const void *p);
+void *vio_drv_dma_alloc(struct vio_drv_device *dev, size_t size, size_t align, uint64_t *dma);
+void vio_drv_dma_free(struct vio_drv_device *dev, void *p, size_t size);
+uint64_t vio_drv_dma_addr(struct vio_drv_device *dev, const void *p);
 
 /* Kicks queue vq if the ring says the device wants it. Context: the
  * thread that owns vq, serialised with every other call on vq->q; it may
@@ -586,16 +589,16 @@ uint64_t vio_dma_addr(struct vio_device *dev, const void *p);
  * transport's notify runs on it: an eventfd write, except in loopback's
  * direct mode, which runs the device's queue_notify and then every pending
  * interrupt callback (any queue's) on this thread. */
-bool vio_vq_kick(struct vio_virtqueue *vq);
+bool vio_drv_vq_kick(struct vio_drv_vq *vq);
 
 /*
  * Hands every used buffer of vq to fn, with the race-free dance of the
  * seed's drivers: callbacks off, drain, callbacks on, and drain again if
  * buffers slipped in meanwhile. 0, or -EIO when the queue is broken.
- * Context: the thread that owns vq, as vio_vq_kick(); fn runs on it.
+ * Context: the thread that owns vq, as vio_drv_vq_kick(); fn runs on it.
  */
-int vio_vq_reap(struct vio_virtqueue *vq, void (*fn)(void *opaque, void *token, uint32_t len),
-		void *opaque);
+int vio_drv_vq_reap(struct vio_drv_vq *vq, void (*fn)(void *opaque, void *token, uint32_t len),
+		    void *opaque);
 
 /* Waits for the device (see vio_transport_ops.wait): 0 or -ETIMEDOUT.
  * Context: the driver's thread, serialised with every call on every queue
@@ -605,13 +608,13 @@ int vio_vq_reap(struct vio_virtqueue *vq, void (*fn)(void *opaque, void *token, 
  * backend channel. A program whose threads
  * each own queues waits on each queue's own fd instead
  * (vio_vu_frontend_call_fd()). */
-int vio_device_wait(struct vio_device *dev, int timeout_ms);
+int vio_drv_wait(struct vio_drv_device *dev, int timeout_ms);
 
 /*
  * A deadline for a driver's synchronous call: the one place drivers get
  * time from, so that they need no clock of their own. Time is the
  * transport's (vio_transport_ops.now_ns). A transport without a clock
- * leaves only waiting to measure by: each vio_deadline_wait() whose wait
+ * leaves only waiting to measure by: each vio_drv_deadline_wait() whose wait
  * returned -ETIMEDOUT counts as the time it asked for, and nothing else
  * counts. That never ends a call early; it ends late, or not at all, if
  * the device keeps interrupting without finishing (and a transport with
@@ -621,10 +624,10 @@ int vio_device_wait(struct vio_device *dev, int timeout_ms);
  *
  * Context, for the calls below: the thread that owns dl (a deadline is not
  * shared). start, passed and left_ms only read the transport's clock
- * (now_ns, which any thread may call) and never block; vio_deadline_wait()
- * is vio_device_wait(), in its context.
+ * (now_ns, which any thread may call) and never block; vio_drv_deadline_wait()
+ * is vio_drv_wait(), in its context.
  */
-struct vio_deadline {
+struct vio_drv_deadline {
 	/* private */
 	uint64_t end_ns;        /* with a clock: when it passes */
 	uint64_t left_ms;       /* without: waiting still to count */
@@ -632,38 +635,40 @@ struct vio_deadline {
 };
 
 /* Starts dl timeout_ms from now: < 0 never passes, 0 has passed already. */
-void vio_deadline_start(struct vio_device *dev, struct vio_deadline *dl, int timeout_ms);
-bool vio_deadline_passed(struct vio_device *dev, const struct vio_deadline *dl);
+void vio_drv_deadline_start(struct vio_drv_device *dev, struct vio_drv_deadline *dl,
+			    int timeout_ms);
+bool vio_drv_deadline_passed(struct vio_drv_device *dev, const struct vio_drv_deadline *dl);
 /* Milliseconds left, rounded up, at most max_ms (< 0: no cap); 0 once
  * passed; -1 with neither a deadline nor a cap. */
-int vio_deadline_left_ms(struct vio_device *dev, const struct vio_deadline *dl, int max_ms);
-/* vio_device_wait() for vio_deadline_left_ms(dev, dl, max_ms) (so once
+int vio_drv_deadline_left_ms(struct vio_drv_device *dev, const struct vio_drv_deadline *dl,
+			     int max_ms);
+/* vio_drv_wait() for vio_drv_deadline_left_ms(dev, dl, max_ms) (so once
  * passed, a look without blocking), counting it without a clock. */
-int vio_deadline_wait(struct vio_device *dev, struct vio_deadline *dl, int max_ms);
+int vio_drv_deadline_wait(struct vio_drv_device *dev, struct vio_drv_deadline *dl, int max_ms);
 
 /*
  * Resets the device (status 0, read back) so it stops using every queue.
  * The driver then takes its buffers back with vio_drvq_detach_unused() on
- * each vq->q, and may vio_del_vqs() or re-negotiate.
+ * each vq->q, and may vio_drv_del_vqs() or re-negotiate.
  * Context: the driver's thread, while no other thread uses dev's queues
  * (this stops them all); may block, as a control-plane call.
  */
-void vio_device_reset(struct vio_device *dev);
+void vio_drv_reset(struct vio_drv_device *dev);
 
 /* The device status as the device reports it: a driver checks for
  * VIO_STATUS_NEEDS_RESET here instead of waiting on a dead device.
  * Context: the driver's thread (vhost-user frontend: may be a GET_STATUS
  * exchange). */
-uint8_t vio_device_get_status(struct vio_device *dev);
+uint8_t vio_drv_get_status(struct vio_drv_device *dev);
 
 /* Sets DRIVER_OK early (from probe, before using queues); the bus does it
  * after probe otherwise. Context: the driver's thread, in probe(). */
-void vio_device_ready(struct vio_device *dev);
+void vio_drv_ready(struct vio_drv_device *dev);
 
 /* -- for driver-side transports ----------------------------------------- */
 
 /*
- * Context (both): the thread that waits for dev, inside vio_device_wait()
+ * Context (both): the thread that waits for dev, inside vio_drv_wait()
  * or a dispatch call of the transport's (vio_loopback_driver_dispatch(),
  * vio_vu_frontend_dispatch(); loopback's direct mode: inside the kick),
  * holding none of the transport's locks, serialised with every call on
@@ -672,9 +677,9 @@ void vio_device_ready(struct vio_device *dev);
  */
 
 /* The device interrupted for queue qi: run that queue's callback. */
-void vio_device_interrupt(struct vio_device *dev, unsigned qi);
+void vio_drv_interrupt(struct vio_drv_device *dev, unsigned qi);
 /* The device's config changed: tell the driver. */
-void vio_device_config_interrupt(struct vio_device *dev);
+void vio_drv_config_interrupt(struct vio_drv_device *dev);
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,6 @@
 /*
  * vio/devices.h - device types, written only against the device model
- * (vio/core.h). Each fills a struct vio_dev that any transport can carry.
+ * (vio/core.h). Each fills a struct vio_dev_model that any transport can carry.
  *
  *   rng      entropy from getrandom()
  *   console  one port; the backend is a pair of file descriptors

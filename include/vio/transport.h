@@ -9,7 +9,7 @@
  *   vio/transport/loopback.h             a device and its driver in one
  *                                        process (direct or threaded)
  *   vio/transport/vhost_user_backend.h   device side of vhost-user: serves
- *                                        a struct vio_dev to QEMU & co.
+ *                                        a struct vio_dev_model to QEMU & co.
  *   vio/transport/vhost_user_frontend.h  driver side of vhost-user: libvio's
  *                                        drivers over any backend
  *

@@ -20,13 +20,13 @@
 #define STATUS_ALL (VIO_STATUS_ACKNOWLEDGE | VIO_STATUS_DRIVER | VIO_STATUS_DRIVER_OK | \
 		    VIO_STATUS_FEATURES_OK | VIO_STATUS_NEEDS_RESET | VIO_STATUS_FAILED)
 
-void vio_dev_log(const struct vio_dev *d, enum vio_log_level level, const char *msg)
+void vio_dev_log(const struct vio_dev_model *d, enum vio_log_level level, const char *msg)
 {
 	if (d->log)
 		d->log(d->log_opaque, level, msg);
 }
 
-void vio_dev_logf(const struct vio_dev *d, enum vio_log_level level, const char *fmt, ...)
+void vio_dev_logf(const struct vio_dev_model *d, enum vio_log_level level, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -35,7 +35,7 @@ void vio_dev_logf(const struct vio_dev *d, enum vio_log_level level, const char 
 	va_end(ap);
 }
 
-bool vio_dev_has_feature(const struct vio_dev *d, unsigned bit)
+bool vio_dev_has_feature(const struct vio_dev_model *d, unsigned bit)
 {
 	return vio_has_feature(d->features, bit);
 }
@@ -53,7 +53,7 @@ bool vio_dev_has_feature(const struct vio_dev *d, unsigned bit)
  * status bit, so loads are relaxed: a stale value only lets one more round
  * run, or skips one, and the next kick sees the new value.
  */
-static uint8_t status_load(const struct vio_dev *d)
+static uint8_t status_load(const struct vio_dev_model *d)
 {
 	return __atomic_load_n(&d->status, __ATOMIC_RELAXED);
 }
@@ -61,7 +61,7 @@ static uint8_t status_load(const struct vio_dev *d)
 /* Adds bits to status, keeping a NEEDS_RESET another queue's processing
  * set since the caller read it: every store but reset's only adds bits.
  * Pairs with nothing (relaxed); returns the old status. */
-static uint8_t status_or(struct vio_dev *d, uint8_t bits)
+static uint8_t status_or(struct vio_dev_model *d, uint8_t bits)
 {
 	return __atomic_fetch_or(&d->status, bits, __ATOMIC_RELAXED);
 }
@@ -81,14 +81,14 @@ static void queue_set_live(struct vio_dev_queue *q)
 	__atomic_store_n(&q->live, true, __ATOMIC_RELEASE);
 }
 
-static void stop_queues(struct vio_dev *d)
+static void stop_queues(struct vio_dev_model *d)
 {
 	for (unsigned i = 0; i < d->num_queues; i++)
 		queue_set_dead(&d->queues[i]);
 }
 
 /* Back to the state after power-on: no status, no features, no queues. */
-static void reset(struct vio_dev *d)
+static void reset(struct vio_dev_model *d)
 {
 	stop_queues(d);
 	if (d->ops->reset)
@@ -109,7 +109,7 @@ static void reset(struct vio_dev *d)
 	d->legacy = false;
 }
 
-int vio_dev_init(struct vio_dev *d)
+int vio_dev_init(struct vio_dev_model *d)
 {
 	/* Version 1 has every member (see "Op tables and their versions"). */
 	if (!d->ops || d->ops->version < 1 || !d->ops->queue_notify ||
@@ -125,7 +125,7 @@ int vio_dev_init(struct vio_dev *d)
 	return 0;
 }
 
-uint8_t vio_dev_get_status(const struct vio_dev *d)
+uint8_t vio_dev_get_status(const struct vio_dev_model *d)
 {
 	return status_load(d);
 }
@@ -133,7 +133,7 @@ uint8_t vio_dev_get_status(const struct vio_dev *d)
 /* Sets up queue qi's ring over the driver's memory, without making it
  * live: the rings must lie inside that memory, or the device needs a
  * reset. */
-static int init_queue(struct vio_dev *d, unsigned qi)
+static int init_queue(struct vio_dev_model *d, unsigned qi)
 {
 	struct vio_dev_queue *q = &d->queues[qi];
 	struct vio_devq_config c = {
@@ -160,7 +160,7 @@ static int init_queue(struct vio_dev *d, unsigned qi)
 }
 
 /* Makes queue qi live (DRIVER_OK, or enable after it). */
-static int start_queue(struct vio_dev *d, unsigned qi)
+static int start_queue(struct vio_dev_model *d, unsigned qi)
 {
 	int r = init_queue(d, qi);
 
@@ -169,7 +169,7 @@ static int start_queue(struct vio_dev *d, unsigned qi)
 	return r;
 }
 
-int vio_dev_set_status(struct vio_dev *d, uint8_t status)
+int vio_dev_set_status(struct vio_dev_model *d, uint8_t status)
 {
 	uint8_t old = status_load(d), added;
 
@@ -222,12 +222,12 @@ int vio_dev_set_status(struct vio_dev *d, uint8_t status)
 	return 0;
 }
 
-uint64_t vio_dev_get_features(const struct vio_dev *d)
+uint64_t vio_dev_get_features(const struct vio_dev_model *d)
 {
 	return d->host_features;
 }
 
-int vio_dev_set_features(struct vio_dev *d, uint64_t features)
+int vio_dev_set_features(struct vio_dev_model *d, uint64_t features)
 {
 	if (status_load(d) & (VIO_STATUS_FEATURES_OK | VIO_STATUS_DRIVER_OK | VIO_STATUS_FAILED))
 		return -EINVAL;
@@ -243,12 +243,12 @@ int vio_dev_set_features(struct vio_dev *d, uint64_t features)
 	return 0;
 }
 
-static bool config_range_ok(const struct vio_dev *d, unsigned off, unsigned len)
+static bool config_range_ok(const struct vio_dev_model *d, unsigned off, unsigned len)
 {
 	return off <= d->config_len && len <= d->config_len - off;
 }
 
-int vio_dev_config_read(struct vio_dev *d, unsigned off, void *buf, unsigned len)
+int vio_dev_config_read(struct vio_dev_model *d, unsigned off, void *buf, unsigned len)
 {
 	if (!config_range_ok(d, off, len))
 		return -EINVAL;
@@ -257,7 +257,7 @@ int vio_dev_config_read(struct vio_dev *d, unsigned off, void *buf, unsigned len
 	return 0;
 }
 
-int vio_dev_config_write(struct vio_dev *d, unsigned off, const void *buf, unsigned len)
+int vio_dev_config_write(struct vio_dev_model *d, unsigned off, const void *buf, unsigned len)
 {
 	if (!config_range_ok(d, off, len))
 		return -EINVAL;
@@ -269,22 +269,23 @@ int vio_dev_config_write(struct vio_dev *d, unsigned off, const void *buf, unsig
 	return 0;
 }
 
-uint32_t vio_dev_config_generation(const struct vio_dev *d)
+uint32_t vio_dev_config_generation(const struct vio_dev_model *d)
 {
 	return d->config_generation;
 }
 
-unsigned vio_dev_num_queues(const struct vio_dev *d)
+unsigned vio_dev_num_queues(const struct vio_dev_model *d)
 {
 	return d->num_queues;
 }
 
-unsigned vio_dev_queue_max(const struct vio_dev *d, unsigned qi)
+unsigned vio_dev_queue_max(const struct vio_dev_model *d, unsigned qi)
 {
 	return qi < d->num_queues ? d->queues[qi].max_size : 0;
 }
 
-int vio_dev_queue_set(struct vio_dev *d, unsigned qi, unsigned size, const struct vio_ring_addrs *a)
+int vio_dev_queue_set(struct vio_dev_model *d, unsigned qi, unsigned size,
+		      const struct vio_ring_addrs *a)
 {
 	struct vio_dev_queue *q;
 
@@ -300,7 +301,8 @@ int vio_dev_queue_set(struct vio_dev *d, unsigned qi, unsigned size, const struc
 	return 0;
 }
 
-int vio_dev_queue_resume(struct vio_dev *d, unsigned qi, uint16_t avail_base, uint16_t used_base)
+int vio_dev_queue_resume(struct vio_dev_model *d, unsigned qi, uint16_t avail_base,
+			 uint16_t used_base)
 {
 	struct vio_dev_queue *q;
 
@@ -313,7 +315,7 @@ int vio_dev_queue_resume(struct vio_dev *d, unsigned qi, uint16_t avail_base, ui
 	return 0;
 }
 
-int vio_dev_queue_set_inflight(struct vio_dev *d, unsigned qi, void *log, size_t len,
+int vio_dev_queue_set_inflight(struct vio_dev_model *d, unsigned qi, void *log, size_t len,
 			       uint16_t *scratch)
 {
 	struct vio_dev_queue *q;
@@ -329,14 +331,14 @@ int vio_dev_queue_set_inflight(struct vio_dev *d, unsigned qi, void *log, size_t
 	return 0;
 }
 
-unsigned vio_dev_queue_resubmitted(const struct vio_dev *d, unsigned qi)
+unsigned vio_dev_queue_resubmitted(const struct vio_dev_model *d, unsigned qi)
 {
 	if (!vio_dev_queue_live(d, qi))
 		return 0;
 	return vio_devq_resubmit_pending(&d->queues[qi].vq);
 }
 
-int vio_dev_queue_enable(struct vio_dev *d, unsigned qi)
+int vio_dev_queue_enable(struct vio_dev_model *d, unsigned qi)
 {
 	struct vio_dev_queue *q;
 
@@ -355,7 +357,8 @@ int vio_dev_queue_enable(struct vio_dev *d, unsigned qi)
 	return init_queue(d, qi);
 }
 
-int vio_dev_queue_stop(struct vio_dev *d, unsigned qi, uint16_t *avail_base, uint16_t *used_base)
+int vio_dev_queue_stop(struct vio_dev_model *d, unsigned qi, uint16_t *avail_base,
+		       uint16_t *used_base)
 {
 	struct vio_dev_queue *q;
 	bool live;
@@ -377,7 +380,7 @@ int vio_dev_queue_stop(struct vio_dev *d, unsigned qi, uint16_t *avail_base, uin
 	return 0;
 }
 
-int vio_dev_queue_reset(struct vio_dev *d, unsigned qi)
+int vio_dev_queue_reset(struct vio_dev_model *d, unsigned qi)
 {
 	struct vio_dev_queue *q;
 
@@ -396,7 +399,7 @@ int vio_dev_queue_reset(struct vio_dev *d, unsigned qi)
 	return 0;
 }
 
-void vio_dev_notify(struct vio_dev *d, unsigned qi)
+void vio_dev_notify(struct vio_dev_model *d, unsigned qi)
 {
 	uint8_t status = status_load(d);
 
@@ -406,14 +409,14 @@ void vio_dev_notify(struct vio_dev *d, unsigned qi)
 	d->ops->queue_notify(d, qi);
 }
 
-struct vio_devq *vio_dev_vq(struct vio_dev *d, unsigned qi)
+struct vio_devq *vio_dev_vq(struct vio_dev_model *d, unsigned qi)
 {
 	if (!vio_dev_queue_live(d, qi))
 		return NULL;
 	return &d->queues[qi].vq;
 }
 
-void vio_dev_interrupt(struct vio_dev *d, unsigned qi)
+void vio_dev_interrupt(struct vio_dev_model *d, unsigned qi)
 {
 	struct vio_devq *vq = vio_dev_vq(d, qi);
 
@@ -421,20 +424,20 @@ void vio_dev_interrupt(struct vio_dev *d, unsigned qi)
 		d->transport->interrupt(d->transport_opaque, qi);
 }
 
-static void config_interrupt(struct vio_dev *d)
+static void config_interrupt(struct vio_dev_model *d)
 {
 	if (d->transport && d->transport->config_interrupt)
 		d->transport->config_interrupt(d->transport_opaque);
 }
 
-void vio_dev_config_changed(struct vio_dev *d)
+void vio_dev_config_changed(struct vio_dev_model *d)
 {
 	d->config_generation++;
 	if (status_load(d) & VIO_STATUS_DRIVER_OK)
 		config_interrupt(d);
 }
 
-void vio_dev_needs_reset(struct vio_dev *d, const char *why)
+void vio_dev_needs_reset(struct vio_dev_model *d, const char *why)
 {
 	vio_dev_log(d, VIO_LOG_ERR, why);
 	/* Two queues' threads may both get here: one stops the queues and
@@ -446,7 +449,7 @@ void vio_dev_needs_reset(struct vio_dev *d, const char *why)
 	config_interrupt(d);
 }
 
-int vio_dev_check(struct vio_dev *d, unsigned qi, int err)
+int vio_dev_check(struct vio_dev_model *d, unsigned qi, int err)
 {
 	struct vio_devq *vq = qi < d->num_queues ? &d->queues[qi].vq : NULL;
 

@@ -6,7 +6,7 @@
  * its device id, negotiates features in the core (device offer AND driver
  * table AND what the transport carries), confirms FEATURES_OK by reading
  * status back, probes the driver and finally sets DRIVER_OK. Drivers only
- * ever see struct vio_device and the helpers here; they never learn which
+ * ever see struct vio_drv_device and the helpers here; they never learn which
  * transport they run on.
  */
 #include "vio/core.h"
@@ -17,7 +17,7 @@
  * 0..23 and 50..63 (virtio 1.x 2.2). */
 #define DEVICE_TYPE_BITS ((VIO_BIT(24) - 1) | ~(VIO_BIT(50) - 1))
 
-/* How often vio_config_read() retries a read torn by a config change. */
+/* How often vio_drv_config_read() retries a read torn by a config change. */
 #define CONFIG_READ_TRIES 16
 
 static void bus_log(const struct vio_bus *bus, enum vio_log_level level, const char *msg)
@@ -26,12 +26,12 @@ static void bus_log(const struct vio_bus *bus, enum vio_log_level level, const c
 		bus->log(bus->log_opaque, level, msg);
 }
 
-void vio_device_log(const struct vio_device *dev, enum vio_log_level level, const char *msg)
+void vio_drv_log(const struct vio_drv_device *dev, enum vio_log_level level, const char *msg)
 {
 	bus_log(dev->bus, level, msg);
 }
 
-void vio_device_logf(const struct vio_device *dev, enum vio_log_level level, const char *fmt, ...)
+void vio_drv_logf(const struct vio_drv_device *dev, enum vio_log_level level, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -42,17 +42,17 @@ void vio_device_logf(const struct vio_device *dev, enum vio_log_level level, con
 	va_end(ap);
 }
 
-bool vio_device_has_feature(const struct vio_device *dev, unsigned bit)
+bool vio_drv_has_feature(const struct vio_drv_device *dev, unsigned bit)
 {
 	return vio_has_feature(dev->features, bit);
 }
 
-static void add_status(struct vio_device *dev, uint8_t bits)
+static void add_status(struct vio_drv_device *dev, uint8_t bits)
 {
 	dev->ops->set_status(dev, (uint8_t)(dev->ops->get_status(dev) | bits));
 }
 
-void vio_device_reset(struct vio_device *dev)
+void vio_drv_reset(struct vio_drv_device *dev)
 {
 	dev->ops->set_status(dev, 0);
 	/* Reading back 0 tells us the device has finished resetting. The
@@ -60,12 +60,12 @@ void vio_device_reset(struct vio_device *dev)
 	(void)dev->ops->get_status(dev);
 }
 
-uint8_t vio_device_get_status(struct vio_device *dev)
+uint8_t vio_drv_get_status(struct vio_drv_device *dev)
 {
 	return dev->ops->get_status(dev);
 }
 
-void vio_device_ready(struct vio_device *dev)
+void vio_drv_ready(struct vio_drv_device *dev)
 {
 	add_status(dev, VIO_STATUS_DRIVER_OK);
 }
@@ -79,7 +79,7 @@ static bool matches(const struct vio_driver *drv, uint32_t id)
 }
 
 /* Negotiates features for drv and, when that works, probes it. */
-static int bind(struct vio_device *dev, struct vio_driver *drv)
+static int bind(struct vio_drv_device *dev, struct vio_driver *drv)
 {
 	uint64_t offer, want, transport;
 	int r;
@@ -113,12 +113,12 @@ static int bind(struct vio_device *dev, struct vio_driver *drv)
 	r = drv->probe(dev);
 	if (r < 0) {
 		dev->driver = NULL;
-		vio_device_logf(dev, VIO_LOG_ERR, "%s: %s: probe failed: %s", dev->name,
-				drv->name ? drv->name : "driver", vio_strerror(r));
+		vio_drv_logf(dev, VIO_LOG_ERR, "%s: %s: probe failed: %s", dev->name,
+			     drv->name ? drv->name : "driver", vio_strerror(r));
 		goto fail;
 	}
 	if (!(dev->ops->get_status(dev) & VIO_STATUS_DRIVER_OK))
-		vio_device_ready(dev);
+		vio_drv_ready(dev);
 	return 0;
 fail:
 	add_status(dev, VIO_STATUS_FAILED);
@@ -126,13 +126,13 @@ fail:
 }
 
 /* Starts over from reset and binds the first driver that matches. */
-int vio_device_bind(struct vio_device *dev)
+int vio_drv_bind(struct vio_drv_device *dev)
 {
 	struct vio_bus *bus = dev->bus;
 
 	if (dev->driver)
 		return -EBUSY;
-	vio_device_reset(dev);
+	vio_drv_reset(dev);
 	add_status(dev, VIO_STATUS_ACKNOWLEDGE);
 	for (struct vio_driver *drv = bus->drivers_; drv; drv = drv->next_) {
 		if (matches(drv, dev->id))
@@ -141,16 +141,16 @@ int vio_device_bind(struct vio_device *dev)
 	return 0; /* no driver yet: stays acknowledged */
 }
 
-void vio_device_unbind(struct vio_device *dev)
+void vio_drv_unbind(struct vio_drv_device *dev)
 {
 	if (!dev->driver)
 		return;
 	dev->driver->remove(dev);
 	dev->driver = NULL;
 	/* Whatever the driver left, the device must stop using it. */
-	vio_device_reset(dev);
+	vio_drv_reset(dev);
 	if (dev->vqs)
-		vio_del_vqs(dev);
+		vio_drv_del_vqs(dev);
 	dev->priv = NULL;
 }
 
@@ -172,9 +172,9 @@ int vio_bus_register_driver(struct vio_bus *bus, struct vio_driver *drv)
 			return -EEXIST;
 	drv->next_ = bus->drivers_;
 	bus->drivers_ = drv;
-	for (struct vio_device *dev = bus->devices_; dev; dev = dev->next_) {
+	for (struct vio_drv_device *dev = bus->devices_; dev; dev = dev->next_) {
 		if (!dev->driver && matches(drv, dev->id))
-			(void)vio_device_bind(dev);
+			(void)vio_drv_bind(dev);
 	}
 	return 0;
 }
@@ -183,9 +183,9 @@ void vio_bus_unregister_driver(struct vio_bus *bus, struct vio_driver *drv)
 {
 	struct vio_driver **pp;
 
-	for (struct vio_device *dev = bus->devices_; dev; dev = dev->next_) {
+	for (struct vio_drv_device *dev = bus->devices_; dev; dev = dev->next_) {
 		if (dev->driver == drv)
-			vio_device_unbind(dev);
+			vio_drv_unbind(dev);
 	}
 	for (pp = &bus->drivers_; *pp; pp = &(*pp)->next_) {
 		if (*pp == drv) {
@@ -195,12 +195,12 @@ void vio_bus_unregister_driver(struct vio_bus *bus, struct vio_driver *drv)
 	}
 }
 
-static void set_name(struct vio_device *dev)
+static void set_name(struct vio_drv_device *dev)
 {
 	vio_format(dev->name, sizeof(dev->name), "virtio%u", dev->index);
 }
 
-int vio_bus_add_device(struct vio_bus *bus, struct vio_device *dev)
+int vio_bus_add_device(struct vio_bus *bus, struct vio_drv_device *dev)
 {
 	const struct vio_transport_ops *ops = dev->ops;
 
@@ -223,16 +223,16 @@ int vio_bus_add_device(struct vio_bus *bus, struct vio_device *dev)
 	dev->priv = NULL;
 	dev->next_ = bus->devices_;
 	bus->devices_ = dev;
-	(void)vio_device_bind(dev);
+	(void)vio_drv_bind(dev);
 	return 0;
 }
 
-void vio_bus_remove_device(struct vio_bus *bus, struct vio_device *dev)
+void vio_bus_remove_device(struct vio_bus *bus, struct vio_drv_device *dev)
 {
-	struct vio_device **pp;
+	struct vio_drv_device **pp;
 
-	vio_device_unbind(dev);
-	vio_device_reset(dev);
+	vio_drv_unbind(dev);
+	vio_drv_reset(dev);
 	for (pp = &bus->devices_; *pp; pp = &(*pp)->next_) {
 		if (*pp == dev) {
 			*pp = dev->next_;
@@ -241,7 +241,7 @@ void vio_bus_remove_device(struct vio_bus *bus, struct vio_device *dev)
 	}
 }
 
-int vio_config_read(struct vio_device *dev, unsigned off, void *buf, unsigned len)
+int vio_drv_config_read(struct vio_drv_device *dev, unsigned off, void *buf, unsigned len)
 {
 	for (unsigned tries = 0; tries < CONFIG_READ_TRIES; tries++) {
 		uint32_t before = dev->ops->config_generation(dev);
@@ -255,14 +255,14 @@ int vio_config_read(struct vio_device *dev, unsigned off, void *buf, unsigned le
 	return -EAGAIN;
 }
 
-int vio_config_write(struct vio_device *dev, unsigned off, const void *buf, unsigned len)
+int vio_drv_config_write(struct vio_drv_device *dev, unsigned off, const void *buf, unsigned len)
 {
 	if (!dev->ops->config_write)
 		return -ENOTSUP;
 	return dev->ops->config_write(dev, off, buf, len);
 }
 
-void *vio_priv_alloc(struct vio_device *dev, size_t size)
+void *vio_drv_priv_alloc(struct vio_drv_device *dev, size_t size)
 {
 	void *p = dev->bus->alloc(dev->bus->alloc_opaque, size);
 
@@ -271,24 +271,24 @@ void *vio_priv_alloc(struct vio_device *dev, size_t size)
 	return p;
 }
 
-void vio_priv_free(struct vio_device *dev, void *p, size_t size)
+void vio_drv_priv_free(struct vio_drv_device *dev, void *p, size_t size)
 {
 	if (p)
 		dev->bus->free(dev->bus->alloc_opaque, p, size);
 }
 
-void *vio_dma_alloc(struct vio_device *dev, size_t size, size_t align, uint64_t *dma)
+void *vio_drv_dma_alloc(struct vio_drv_device *dev, size_t size, size_t align, uint64_t *dma)
 {
 	return dev->ops->dma_alloc(dev, size, align, dma);
 }
 
-void vio_dma_free(struct vio_device *dev, void *p, size_t size)
+void vio_drv_dma_free(struct vio_drv_device *dev, void *p, size_t size)
 {
 	if (p)
 		dev->ops->dma_free(dev, p, size);
 }
 
-uint64_t vio_dma_addr(struct vio_device *dev, const void *p)
+uint64_t vio_drv_dma_addr(struct vio_drv_device *dev, const void *p)
 {
 	return dev->ops->dma_addr(dev, p);
 }
@@ -299,9 +299,9 @@ static size_t align_up(size_t v, size_t a)
 }
 
 /* Frees one queue's memory (either part may be missing). */
-static void free_vq(struct vio_device *dev, struct vio_virtqueue *vq)
+static void free_vq(struct vio_drv_device *dev, struct vio_drv_vq *vq)
 {
-	vio_dma_free(dev, vq->mem_, vq->mem_len_);
+	vio_drv_dma_free(dev, vq->mem_, vq->mem_len_);
 	if (vq->slots_)
 		dev->bus->free(dev->bus->alloc_opaque, vq->slots_, vq->slots_len_);
 	vq->mem_ = NULL;
@@ -314,8 +314,8 @@ static void free_vq(struct vio_device *dev, struct vio_virtqueue *vq)
  * shadow slots come from the bus's private allocator: the device must
  * never be able to reach the driver's bookkeeping.
  */
-static int setup_vq(struct vio_device *dev, unsigned qi, const struct vio_vq_info *info,
-		    struct vio_virtqueue *vq)
+static int setup_vq(struct vio_drv_device *dev, unsigned qi, const struct vio_drv_vq_info *info,
+		    struct vio_drv_vq *vq)
 {
 	const unsigned max = dev->ops->queue_max(dev, qi);
 	const uint64_t f = dev->features;
@@ -355,7 +355,7 @@ static int setup_vq(struct vio_device *dev, unsigned qi, const struct vio_vq_inf
 	if (ind_bytes > SIZE_MAX - off_ind)
 		return -ENOMEM;
 	vq->mem_len_ = off_ind + (size_t)ind_bytes;
-	vq->mem_ = vio_dma_alloc(dev, vq->mem_len_, align, &dma);
+	vq->mem_ = vio_drv_dma_alloc(dev, vq->mem_len_, align, &dma);
 	vq->slots_len_ = vio_drvq_slots_bytes(size);
 	vq->slots_ = dev->bus->alloc(dev->bus->alloc_opaque, vq->slots_len_);
 	if (!vq->mem_ || !vq->slots_) {
@@ -392,8 +392,8 @@ static int setup_vq(struct vio_device *dev, unsigned qi, const struct vio_vq_inf
 	return 0;
 }
 
-int vio_find_vqs(struct vio_device *dev, unsigned n, const struct vio_vq_info *info,
-		 struct vio_virtqueue *vqs)
+int vio_drv_find_vqs(struct vio_drv_device *dev, unsigned n, const struct vio_drv_vq_info *info,
+		     struct vio_drv_vq *vqs)
 {
 	unsigned i;
 	int r;
@@ -415,7 +415,7 @@ int vio_find_vqs(struct vio_device *dev, unsigned n, const struct vio_vq_info *i
 	return 0;
 }
 
-void vio_del_vqs(struct vio_device *dev)
+void vio_drv_del_vqs(struct vio_drv_device *dev)
 {
 	for (unsigned i = 0; i < dev->nvqs; i++)
 		free_vq(dev, &dev->vqs[i]);
@@ -423,8 +423,8 @@ void vio_del_vqs(struct vio_device *dev)
 	dev->nvqs = 0;
 }
 
-int vio_vq_reap(struct vio_virtqueue *vq, void (*fn)(void *opaque, void *token, uint32_t len),
-		void *opaque)
+int vio_drv_vq_reap(struct vio_drv_vq *vq, void (*fn)(void *opaque, void *token, uint32_t len),
+		    void *opaque)
 {
 	struct vio_drvq *q = &vq->q;
 
@@ -442,7 +442,7 @@ int vio_vq_reap(struct vio_virtqueue *vq, void (*fn)(void *opaque, void *token, 
 	return 0;
 }
 
-bool vio_vq_kick(struct vio_virtqueue *vq)
+bool vio_drv_vq_kick(struct vio_drv_vq *vq)
 {
 	if (!vio_drvq_kick_prepare(&vq->q))
 		return false;
@@ -450,13 +450,13 @@ bool vio_vq_kick(struct vio_virtqueue *vq)
 	return true;
 }
 
-int vio_device_wait(struct vio_device *dev, int timeout_ms)
+int vio_drv_wait(struct vio_drv_device *dev, int timeout_ms)
 {
 	if (!dev->ops->wait) {
 		/* Nothing to block on: poll every queue's used ring once. */
 		for (unsigned i = 0; i < dev->nvqs; i++)
 			if (vio_drvq_has_used(&dev->vqs[i].q))
-				vio_device_interrupt(dev, i);
+				vio_drv_interrupt(dev, i);
 		return 0;
 	}
 	return dev->ops->wait(dev, timeout_ms);
@@ -468,12 +468,12 @@ int vio_device_wait(struct vio_device *dev, int timeout_ms)
 #define NS_PER_MS UINT64_C(1000000)
 
 /* The transport's clock, if its table is new enough to have one. */
-static uint64_t (*clock_of(const struct vio_device *dev))(struct vio_device *)
+static uint64_t (*clock_of(const struct vio_drv_device *dev))(struct vio_drv_device *)
 {
 	return dev->ops->version >= 2 ? dev->ops->now_ns : NULL;
 }
 
-void vio_deadline_start(struct vio_device *dev, struct vio_deadline *dl, int timeout_ms)
+void vio_drv_deadline_start(struct vio_drv_device *dev, struct vio_drv_deadline *dl, int timeout_ms)
 {
 	dl->forever = timeout_ms < 0;
 	dl->left_ms = timeout_ms > 0 ? (uint64_t)timeout_ms : 0;
@@ -488,7 +488,7 @@ void vio_deadline_start(struct vio_device *dev, struct vio_deadline *dl, int tim
 	}
 }
 
-bool vio_deadline_passed(struct vio_device *dev, const struct vio_deadline *dl)
+bool vio_drv_deadline_passed(struct vio_drv_device *dev, const struct vio_drv_deadline *dl)
 {
 	if (dl->forever)
 		return false;
@@ -497,7 +497,8 @@ bool vio_deadline_passed(struct vio_device *dev, const struct vio_deadline *dl)
 	return dl->left_ms == 0;
 }
 
-int vio_deadline_left_ms(struct vio_device *dev, const struct vio_deadline *dl, int max_ms)
+int vio_drv_deadline_left_ms(struct vio_drv_device *dev, const struct vio_drv_deadline *dl,
+			     int max_ms)
 {
 	uint64_t left;
 
@@ -516,10 +517,10 @@ int vio_deadline_left_ms(struct vio_device *dev, const struct vio_deadline *dl, 
 	return left > __INT_MAX__ ? __INT_MAX__ : (int)left;
 }
 
-int vio_deadline_wait(struct vio_device *dev, struct vio_deadline *dl, int max_ms)
+int vio_drv_deadline_wait(struct vio_drv_device *dev, struct vio_drv_deadline *dl, int max_ms)
 {
-	const int ms = vio_deadline_left_ms(dev, dl, max_ms);
-	const int r = vio_device_wait(dev, ms);
+	const int ms = vio_drv_deadline_left_ms(dev, dl, max_ms);
+	const int r = vio_drv_wait(dev, ms);
 
 	/* No clock: a wait that ran its whole course is the only time known
 	 * to have passed. */
@@ -528,13 +529,13 @@ int vio_deadline_wait(struct vio_device *dev, struct vio_deadline *dl, int max_m
 	return r;
 }
 
-void vio_device_interrupt(struct vio_device *dev, unsigned qi)
+void vio_drv_interrupt(struct vio_drv_device *dev, unsigned qi)
 {
 	if (qi < dev->nvqs && dev->vqs[qi].callback)
 		dev->vqs[qi].callback(&dev->vqs[qi]);
 }
 
-void vio_device_config_interrupt(struct vio_device *dev)
+void vio_drv_config_interrupt(struct vio_drv_device *dev)
 {
 	if (dev->driver && dev->driver->config_changed)
 		dev->driver->config_changed(dev);

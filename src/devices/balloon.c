@@ -29,7 +29,7 @@
 #define OFF_NUM_PAGES offsetof(struct vio_balloon_config, num_pages)
 #define OFF_ACTUAL offsetof(struct vio_balloon_config, actual)
 
-static struct vio_balloon_dev *bd_of(struct vio_dev *d)
+static struct vio_balloon_dev *bd_of(struct vio_dev_model *d)
 {
 	return d->priv;
 }
@@ -366,7 +366,7 @@ static void take_stats(struct vio_balloon_dev *bd, struct vio_devq *vq, const st
 
 static int request_stats(struct vio_balloon_dev *bd)
 {
-	struct vio_dev *d = &bd->dev;
+	struct vio_dev_model *d = &bd->dev;
 	struct vio_devq *vq;
 	int r;
 
@@ -411,7 +411,7 @@ int vio_balloon_dev_stats(struct vio_balloon_dev *bd, struct vio_balloon_stats *
 /* ------------------------------------------------------------------------ */
 /* Device model ops                                                         */
 
-static void balloon_notify(struct vio_dev *d, unsigned qi)
+static void balloon_notify(struct vio_dev_model *d, unsigned qi)
 {
 	struct vio_balloon_dev *bd = bd_of(d);
 	struct vio_devq *vq = vio_dev_vq(d, qi);
@@ -443,7 +443,7 @@ static void balloon_notify(struct vio_dev *d, unsigned qi)
 }
 
 /* DRIVER_OK: the regions are known now, so size the page set. */
-static int balloon_start(struct vio_dev *d)
+static int balloon_start(struct vio_dev_model *d)
 {
 	struct vio_balloon_dev *bd = bd_of(d);
 	int r;
@@ -457,7 +457,7 @@ static int balloon_start(struct vio_dev *d)
 }
 
 /* After a reset every page is the driver's again, and it starts over. */
-static void balloon_reset(struct vio_dev *d)
+static void balloon_reset(struct vio_dev_model *d)
 {
 	struct vio_balloon_dev *bd = bd_of(d);
 
@@ -476,7 +476,7 @@ static void balloon_reset(struct vio_dev *d)
  * write actual a byte at a time, low byte first: take the value once its
  * last byte is written.
  */
-static void balloon_config_write(struct vio_dev *d, unsigned off, unsigned len)
+static void balloon_config_write(struct vio_dev_model *d, unsigned off, unsigned len)
 {
 	struct vio_balloon_dev *bd = bd_of(d);
 	const unsigned lo = OFF_ACTUAL, hi = OFF_ACTUAL + sizeof(vio_le32);
@@ -505,31 +505,34 @@ static const struct vio_dev_ops balloon_ops = {
 /* Device-type feature bits: 0..23 (and 50..63, none defined for balloon). */
 #define TYPE_BITS ((VIO_BIT(24) - 1) | ~(VIO_BIT(50) - 1))
 
-int vio_balloon_dev_init(struct vio_balloon_dev *bd, const struct vio_balloon_dev_config *cfg)
+int vio_balloon_dev_init(struct vio_balloon_dev *bd, const struct vio_balloon_dev_opts *o)
 {
-	struct vio_dev *d = &bd->dev;
-	unsigned qsize = cfg->queue_size ? cfg->queue_size : DEFAULT_QUEUE_SIZE;
+	struct vio_dev_model *d = &bd->dev;
+	unsigned qsize;
 	int r;
 
 	memset(bd, 0, sizeof(*bd));
-	if (cfg->features & TYPE_BITS & ~VIO_BALLOON_DEV_FEATURES)
-		return -ENOTSUP;
-	if (!vio__alloc_pick(&bd->alloc, cfg->alloc, cfg->free, cfg->alloc_opaque))
+	if (!o)
 		return -EINVAL;
-	bd->hooks = cfg->hooks;
+	qsize = o->queue_size ? o->queue_size : DEFAULT_QUEUE_SIZE;
+	if (o->features & TYPE_BITS & ~VIO_BALLOON_DEV_FEATURES)
+		return -ENOTSUP;
+	if (!vio__alloc_pick(&bd->alloc, o->alloc, o->free, o->alloc_opaque))
+		return -EINVAL;
+	bd->hooks = o->hooks;
 	bd->host_page = vio__os_page_size();
 	bd->stats_first = true;
 	d->device_id = VIO_ID_BALLOON;
-	d->host_features = cfg->features;
-	d->legacy_ok = cfg->legacy_ok;
+	d->host_features = o->features;
+	d->legacy_ok = o->legacy_ok;
 	d->config = (uint8_t *)&bd->config;
 	d->config_len = VIO_BALLOON_CONFIG_BASE_LEN;
 	d->queues = bd->queues;
-	d->num_queues = vio_has_feature(cfg->features, VIO_BALLOON_F_STATS_VQ) ? 3 : 2;
+	d->num_queues = vio_has_feature(o->features, VIO_BALLOON_F_STATS_VQ) ? 3 : 2;
 	d->ops = &balloon_ops;
 	d->priv = bd;
-	d->log = cfg->log;
-	d->log_opaque = cfg->log_opaque;
+	d->log = o->log;
+	d->log_opaque = o->log_opaque;
 	for (unsigned i = 0; i < d->num_queues; i++)
 		bd->queues[i].max_size = qsize;
 	/* before vio_dev_init(), which resets the device through our ops */

@@ -65,7 +65,7 @@ struct vio__blk_queue {
 	struct vio_blk_queue_stats stats;
 };
 
-static struct vio_blk_dev *blk_of(struct vio_dev *d)
+static struct vio_blk_dev *blk_of(struct vio_dev_model *d)
 {
 	return (struct vio_blk_dev *)((char *)d - offsetof(struct vio_blk_dev, dev));
 }
@@ -534,7 +534,7 @@ static void run_round(struct vio_blk_dev *blk, struct vio__blk_queue *q, struct 
 		__atomic_store_n(&q->stats.max_batch, n, __ATOMIC_RELAXED);
 }
 
-static void blk_queue_notify(struct vio_dev *d, unsigned qi)
+static void blk_queue_notify(struct vio_dev_model *d, unsigned qi)
 {
 	struct vio_blk_dev *blk = blk_of(d);
 	struct vio_devq *vq = vio_dev_vq(d, qi);
@@ -579,7 +579,7 @@ static void restore_config(struct vio_blk_dev *blk, uint8_t writeback)
 	blk->writeback = writeback;
 }
 
-static int blk_features_ok(struct vio_dev *d, uint64_t features)
+static int blk_features_ok(struct vio_dev_model *d, uint64_t features)
 {
 	struct vio_blk_dev *blk = blk_of(d);
 
@@ -590,7 +590,7 @@ static int blk_features_ok(struct vio_dev *d, uint64_t features)
 	return 0;
 }
 
-static int blk_start(struct vio_dev *d)
+static int blk_start(struct vio_dev_model *d)
 {
 	struct vio_blk_dev *blk = blk_of(d);
 
@@ -607,7 +607,7 @@ static int blk_start(struct vio_dev *d)
 	return 0;
 }
 
-static void blk_reset(struct vio_dev *d)
+static void blk_reset(struct vio_dev_model *d)
 {
 	struct vio_blk_dev *blk = blk_of(d);
 
@@ -618,7 +618,7 @@ static void blk_reset(struct vio_dev *d)
 
 /* Only the writeback byte is writable, and only with CONFIG_WCE. The core
  * has already stored the bytes: put back whatever else changed. */
-static void blk_config_write(struct vio_dev *d, unsigned off, unsigned len)
+static void blk_config_write(struct vio_dev_model *d, unsigned off, unsigned len)
 {
 	struct vio_blk_dev *blk = blk_of(d);
 	bool wce = vio_has_feature(d->host_features, VIO_BLK_F_CONFIG_WCE);
@@ -808,14 +808,18 @@ static uint32_t or_default(uint32_t v, uint32_t def)
 
 int vio_blk_dev_init(struct vio_blk_dev *blk, const struct vio_blk_dev_opts *o)
 {
-	const unsigned qsize = o->queue_size ? o->queue_size : DEFAULT_QUEUE_SIZE;
-	const uint32_t blk_size = or_default(o->blk_size, VIO_BLK_SECTOR_SIZE);
-	const size_t id_len = serial_len(o->serial, VIO_BLK_ID_BYTES);
-	uint32_t seg_max;
+	unsigned qsize;
+	uint32_t blk_size, seg_max;
+	size_t id_len;
 	unsigned batch, spans;
 	int r;
 
 	memset(blk, 0, sizeof(*blk));
+	if (!o)
+		return -EINVAL;
+	qsize = o->queue_size ? o->queue_size : DEFAULT_QUEUE_SIZE;
+	blk_size = or_default(o->blk_size, VIO_BLK_SECTOR_SIZE);
+	id_len = serial_len(o->serial, VIO_BLK_ID_BYTES);
 	blk->nq = o->num_queues ? o->num_queues : 1;
 	if (blk->nq > VIO_BLK_MAX_QUEUES || !vio_ring_size_valid(0, qsize) ||
 	    !power_of_2(blk_size) || blk_size < VIO_BLK_SECTOR_SIZE || blk_size > (1u << 20) ||

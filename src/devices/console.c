@@ -25,7 +25,7 @@
 #define RX VIO_CONSOLE_QUEUE_RX
 #define TX VIO_CONSOLE_QUEUE_TX
 
-static struct vio_console_dev *con_of(struct vio_dev *d)
+static struct vio_console_dev *con_of(struct vio_dev_model *d)
 {
 	return d->priv;
 }
@@ -275,7 +275,7 @@ static void emerg_write(struct vio_console_dev *c, uint8_t ch)
 		vio_stat_inc(&c->stats.emerg_dropped);
 }
 
-static void con_config_write(struct vio_dev *d, unsigned off, unsigned len)
+static void con_config_write(struct vio_dev_model *d, unsigned off, unsigned len)
 {
 	struct vio_console_dev *c = con_of(d);
 	const unsigned emerg = offsetof(struct vio_console_config, emerg_wr);
@@ -287,14 +287,14 @@ static void con_config_write(struct vio_dev *d, unsigned off, unsigned len)
 	config_fill(c);
 }
 
-static int con_features_ok(struct vio_dev *d, uint64_t features)
+static int con_features_ok(struct vio_dev_model *d, uint64_t features)
 {
 	(void)features;
 	config_fill(con_of(d)); /* byte order may have changed */
 	return 0;
 }
 
-static int con_start(struct vio_dev *d)
+static int con_start(struct vio_dev_model *d)
 {
 	struct vio_console_dev *c = con_of(d);
 
@@ -305,7 +305,7 @@ static int con_start(struct vio_dev *d)
 	return 0;
 }
 
-static void con_reset(struct vio_dev *d)
+static void con_reset(struct vio_dev_model *d)
 {
 	struct vio_console_dev *c = con_of(d);
 
@@ -317,7 +317,7 @@ static void con_reset(struct vio_dev *d)
 	config_fill(c);
 }
 
-static void con_queue_reset(struct vio_dev *d, unsigned qi)
+static void con_queue_reset(struct vio_dev_model *d, unsigned qi)
 {
 	struct vio_console_dev *c = con_of(d);
 
@@ -329,7 +329,7 @@ static void con_queue_reset(struct vio_dev *d, unsigned qi)
 	}
 }
 
-static void con_queue_notify(struct vio_dev *d, unsigned qi)
+static void con_queue_notify(struct vio_dev_model *d, unsigned qi)
 {
 	if (qi == RX)
 		rx_run(con_of(d));
@@ -361,8 +361,10 @@ static int check_fds(struct vio_console_dev *c, int in_fd, int out_fd)
 	return 0;
 }
 
-int vio_console_dev_init(struct vio_console_dev *c, const struct vio_console_dev_opts *o)
+int vio_console_dev_init(struct vio_console_dev *c, const struct vio_console_dev_opts *opts)
 {
+	static const struct vio_console_dev_opts defaults = { .in_fd = -1, .out_fd = -1 };
+	const struct vio_console_dev_opts *o = opts ? opts : &defaults;
 	unsigned qsize = o->queue_size ? o->queue_size : VIO_CONSOLE_DEV_QUEUE_MAX;
 	uint64_t features = VIO_BIT(VIO_F_VERSION_1) | o->features;
 	int r;

@@ -30,7 +30,7 @@
 			   VIO_BIT(VIO_F_RING_PACKED) | VIO_BIT(VIO_F_IN_ORDER) | \
 			   VIO_BIT(VIO_F_RING_RESET))
 
-static struct vio_rng_dev *rng_of(struct vio_dev *d)
+static struct vio_rng_dev *rng_of(struct vio_dev_model *d)
 {
 	return d->priv;
 }
@@ -133,7 +133,7 @@ static size_t serve(struct vio_rng_dev *r, const struct vio_elem *e)
 /* Serves waiting requests until the ring is empty or the budget is spent. */
 static void run(struct vio_rng_dev *r)
 {
-	struct vio_dev *d = &r->dev;
+	struct vio_dev_model *d = &r->dev;
 	struct vio_devq *vq = vio_dev_vq(d, VIO_RNG_QUEUE_REQUEST);
 	bool pushed = false;
 	int err;
@@ -173,13 +173,13 @@ static void run(struct vio_rng_dev *r)
 		vio_dev_interrupt(d, VIO_RNG_QUEUE_REQUEST);
 }
 
-static void rng_queue_notify(struct vio_dev *d, unsigned qi)
+static void rng_queue_notify(struct vio_dev_model *d, unsigned qi)
 {
 	if (qi == VIO_RNG_QUEUE_REQUEST)
 		run(rng_of(d));
 }
 
-static int rng_start(struct vio_dev *d)
+static int rng_start(struct vio_dev_model *d)
 {
 	/* Buffers posted before DRIVER_OK got no kick that reached us. */
 	run(rng_of(d));

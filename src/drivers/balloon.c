@@ -21,7 +21,7 @@
 
 #define DEFAULT_MAX_PAGES 65536u
 #define DEFAULT_TIMEOUT_MS 10000
-/* Longest single vio_device_wait(), so a lost interrupt costs little. */
+/* Longest single vio_drv_wait(), so a lost interrupt costs little. */
 #define WAIT_SLICE_MS 100
 /* A 32-bit frame number of 4 KiB pages reaches 2^44 bytes. */
 #define DMA_LIMIT (UINT64_C(1) << (32 + VIO_BALLOON_PFN_SHIFT))
@@ -36,9 +36,9 @@ struct page_ent {
 };
 
 struct balloon {
-	struct vio_device *dev;
-	const struct vio_balloon_driver *cfg;
-	struct vio_virtqueue vqs[3];
+	struct vio_drv_device *dev;
+	const struct vio_balloon_drv_opts *cfg;
+	struct vio_drv_vq vqs[3];
 	unsigned nvqs;
 	bool tell_host;
 
@@ -63,9 +63,9 @@ struct balloon {
 	bool busy;                  /* inside update() or leak() */
 };
 
-static int balloon_probe(struct vio_device *dev);
+static int balloon_probe(struct vio_drv_device *dev);
 
-static struct balloon *get(struct vio_device *dev)
+static struct balloon *get(struct vio_drv_device *dev)
 {
 	if (!dev || !dev->driver || dev->driver->probe != balloon_probe)
 		return NULL;
@@ -96,7 +96,7 @@ static void *page_alloc(struct balloon *b, uint64_t *dma)
 
 	if (ops)
 		return ops->alloc(ops->opaque, b->dev, dma);
-	return vio_dma_alloc(b->dev, VIO_BALLOON_PAGE_SIZE, VIO_BALLOON_PAGE_SIZE, dma);
+	return vio_drv_dma_alloc(b->dev, VIO_BALLOON_PAGE_SIZE, VIO_BALLOON_PAGE_SIZE, dma);
 }
 
 static void page_free(struct balloon *b, const struct page_ent *e)
@@ -106,7 +106,7 @@ static void page_free(struct balloon *b, const struct page_ent *e)
 	if (ops)
 		ops->free(ops->opaque, b->dev, e->page, e->dma);
 	else
-		vio_dma_free(b->dev, e->page, VIO_BALLOON_PAGE_SIZE);
+		vio_drv_dma_free(b->dev, e->page, VIO_BALLOON_PAGE_SIZE);
 }
 
 /* Gives ents[first, first + n) back to the source: the guest may use
@@ -122,7 +122,7 @@ static void release_pages(struct balloon *b, uint32_t first, uint32_t n)
 /* Talking to the device                                                    */
 
 /* Used-buffer callback of the inflate and deflate queues. */
-static void pfn_vq_done(struct vio_virtqueue *vq)
+static void pfn_vq_done(struct vio_drv_vq *vq)
 {
 	struct balloon *b = vq->dev->priv;
 	uint32_t len;
@@ -135,12 +135,12 @@ static void pfn_vq_done(struct vio_virtqueue *vq)
 	}
 }
 
-static int wait_batch(struct balloon *b, struct vio_virtqueue *vq)
+static int wait_batch(struct balloon *b, struct vio_drv_vq *vq)
 {
 	const int timeout = b->cfg->timeout_ms > 0 ? b->cfg->timeout_ms : DEFAULT_TIMEOUT_MS;
-	struct vio_deadline dl;
+	struct vio_drv_deadline dl;
 
-	vio_deadline_start(b->dev, &dl, timeout);
+	vio_drv_deadline_start(b->dev, &dl, timeout);
 	for (;;) {
 		pfn_vq_done(vq);
 		if (b->batch_done)
@@ -150,9 +150,9 @@ static int wait_batch(struct balloon *b, struct vio_virtqueue *vq)
 				 vio_drvq_error(&vq->q));
 			return -EIO;
 		}
-		if (vio_deadline_passed(b->dev, &dl))
+		if (vio_drv_deadline_passed(b->dev, &dl))
 			return -ETIMEDOUT;
-		(void)vio_deadline_wait(b->dev, &dl, WAIT_SLICE_MS);
+		(void)vio_drv_deadline_wait(b->dev, &dl, WAIT_SLICE_MS);
 	}
 }
 
@@ -160,7 +160,7 @@ static void write_actual(struct balloon *b)
 {
 	/* Little-endian even for legacy devices (the spec's exception). */
 	vio_le32 v = vio_cpu_to_le32(b->num);
-	int r = vio_config_write(b->dev, OFF_ACTUAL, &v, sizeof(v));
+	int r = vio_drv_config_write(b->dev, OFF_ACTUAL, &v, sizeof(v));
 
 	if (r < 0)
 		drv_logf(b, VIO_LOG_WARN, "balloon: writing actual failed: %d", r);
@@ -170,7 +170,7 @@ static int read_target(struct balloon *b, bool *clamped)
 {
 	vio_le32 v;
 	uint32_t t;
-	int r = vio_config_read(b->dev, OFF_NUM_PAGES, &v, sizeof(v));
+	int r = vio_drv_config_read(b->dev, OFF_NUM_PAGES, &v, sizeof(v));
 
 	if (r < 0)
 		return r;
@@ -208,7 +208,7 @@ static int finish_batch(struct balloon *b)
 static int submit(struct balloon *b, enum batch_kind kind, uint32_t n)
 {
 	unsigned qi = kind == BATCH_INFLATE ? VIO_BALLOON_Q_INFLATE : VIO_BALLOON_Q_DEFLATE;
-	struct vio_virtqueue *vq = &b->vqs[qi];
+	struct vio_drv_vq *vq = &b->vqs[qi];
 	struct vio_sg sg = { b->pfns_dma, n * (uint32_t)sizeof(vio_le32) };
 	int r;
 
@@ -218,7 +218,7 @@ static int submit(struct balloon *b, enum batch_kind kind, uint32_t n)
 		return r;
 	b->batch = kind;
 	b->batch_n = n;
-	vio_vq_kick(vq);
+	vio_drv_vq_kick(vq);
 	return 0;
 }
 
@@ -283,7 +283,7 @@ static uint32_t min_u32(uint32_t a, uint32_t b)
 	return a < b ? a : b;
 }
 
-int vio_balloon_drv_update(struct vio_device *dev)
+int vio_balloon_drv_update(struct vio_drv_device *dev)
 {
 	struct balloon *b = get(dev);
 	bool clamped = false;
@@ -317,7 +317,7 @@ int vio_balloon_drv_update(struct vio_device *dev)
 	return r;
 }
 
-int64_t vio_balloon_drv_leak(struct vio_device *dev, uint32_t n)
+int64_t vio_balloon_drv_leak(struct vio_drv_device *dev, uint32_t n)
 {
 	struct balloon *b = get(dev);
 	uint64_t before;
@@ -325,7 +325,7 @@ int64_t vio_balloon_drv_leak(struct vio_device *dev, uint32_t n)
 
 	if (!b)
 		return -ENODEV;
-	if (!vio_device_has_feature(dev, VIO_BALLOON_F_DEFLATE_ON_OOM))
+	if (!vio_drv_has_feature(dev, VIO_BALLOON_F_DEFLATE_ON_OOM))
 		return -EPERM;
 	if (b->busy)
 		return -EBUSY;
@@ -344,19 +344,19 @@ int64_t vio_balloon_drv_leak(struct vio_device *dev, uint32_t n)
 	return r;
 }
 
-uint64_t vio_balloon_drv_pages(struct vio_device *dev)
+uint64_t vio_balloon_drv_pages(struct vio_drv_device *dev)
 {
 	struct balloon *b = get(dev);
 
 	return b ? b->num : 0;
 }
 
-uint64_t vio_balloon_drv_bytes(struct vio_device *dev)
+uint64_t vio_balloon_drv_bytes(struct vio_drv_device *dev)
 {
 	return vio_balloon_pages_to_bytes(vio_balloon_drv_pages(dev));
 }
 
-uint64_t vio_balloon_drv_target(struct vio_device *dev)
+uint64_t vio_balloon_drv_target(struct vio_drv_device *dev)
 {
 	struct balloon *b = get(dev);
 
@@ -388,7 +388,7 @@ static void fill_stats(struct balloon *b)
 
 static int post_stats(struct balloon *b, bool kick)
 {
-	struct vio_virtqueue *vq = &b->vqs[VIO_BALLOON_Q_STATS];
+	struct vio_drv_vq *vq = &b->vqs[VIO_BALLOON_Q_STATS];
 	struct vio_sg sg = { b->stats_dma, b->stats_len };
 	int r;
 
@@ -399,13 +399,13 @@ static int post_stats(struct balloon *b, bool kick)
 		return r;
 	}
 	if (kick)
-		vio_vq_kick(vq);
+		vio_drv_vq_kick(vq);
 	return 0;
 }
 
 /* The device used the statistics buffer: that is its request for new
  * ones. Answer at once with a fresh buffer. */
-static void stats_vq_done(struct vio_virtqueue *vq)
+static void stats_vq_done(struct vio_drv_vq *vq)
 {
 	struct balloon *b = vq->dev->priv;
 	uint32_t len;
@@ -420,22 +420,22 @@ static void stats_vq_done(struct vio_virtqueue *vq)
 /* ------------------------------------------------------------------------ */
 /* Probe and remove                                                         */
 
-static const struct vio_balloon_driver *cfg_of(const struct vio_device *dev)
+static const struct vio_balloon_drv_opts *cfg_of(const struct vio_drv_device *dev)
 {
 	/* Our vio_driver is the first member of struct vio_balloon_driver. */
-	return (const struct vio_balloon_driver *)(const void *)dev->driver;
+	return &((const struct vio_balloon_driver *)(const void *)dev->driver)->opts;
 }
 
-static void free_state(struct vio_device *dev, struct balloon *b)
+static void free_state(struct vio_drv_device *dev, struct balloon *b)
 {
 	struct vio_bus *bus = dev->bus;
 
 	if (b->nvqs)
-		vio_del_vqs(dev);
+		vio_drv_del_vqs(dev);
 	if (b->pfns)
-		vio_dma_free(dev, b->pfns, VIO_BALLOON_DRV_BATCH * sizeof(vio_le32));
+		vio_drv_dma_free(dev, b->pfns, VIO_BALLOON_DRV_BATCH * sizeof(vio_le32));
 	if (b->stats_buf)
-		vio_dma_free(dev, b->stats_buf, b->stats_len);
+		vio_drv_dma_free(dev, b->stats_buf, b->stats_len);
 	if (b->ents)
 		bus->free(bus->alloc_opaque, b->ents, (size_t)b->cap * sizeof(*b->ents));
 	bus->free(bus->alloc_opaque, b, sizeof(*b));
@@ -453,11 +453,11 @@ static uint32_t bits_set(uint32_t v)
 	return n;
 }
 
-static int balloon_probe(struct vio_device *dev)
+static int balloon_probe(struct vio_drv_device *dev)
 {
-	const struct vio_balloon_driver *cfg = cfg_of(dev);
-	const bool stats = vio_device_has_feature(dev, VIO_BALLOON_F_STATS_VQ);
-	struct vio_vq_info info[3];
+	const struct vio_balloon_drv_opts *cfg = cfg_of(dev);
+	const bool stats = vio_drv_has_feature(dev, VIO_BALLOON_F_STATS_VQ);
+	struct vio_drv_vq_info info[3];
 	struct vio_bus *bus = dev->bus;
 	struct balloon *b;
 	size_t ents_len;
@@ -470,7 +470,7 @@ static int balloon_probe(struct vio_device *dev)
 	b->dev = dev;
 	b->cfg = cfg;
 	b->cap = cfg->max_pages ? cfg->max_pages : DEFAULT_MAX_PAGES;
-	b->tell_host = vio_device_has_feature(dev, VIO_BALLOON_F_MUST_TELL_HOST);
+	b->tell_host = vio_drv_has_feature(dev, VIO_BALLOON_F_MUST_TELL_HOST);
 	dev->priv = b;
 	/* A 32-bit option times 16 bytes: not always a size_t. */
 	if (!__builtin_mul_overflow((size_t)b->cap, sizeof(*b->ents), &ents_len))
@@ -484,15 +484,16 @@ static int balloon_probe(struct vio_device *dev)
 	info[VIO_BALLOON_Q_INFLATE].callback = pfn_vq_done;
 	info[VIO_BALLOON_Q_DEFLATE].callback = pfn_vq_done;
 	info[VIO_BALLOON_Q_STATS].callback = stats_vq_done;
-	r = vio_find_vqs(dev, stats ? 3 : 2, info, b->vqs);
+	r = vio_drv_find_vqs(dev, stats ? 3 : 2, info, b->vqs);
 	if (r < 0)
 		goto fail;
 	b->nvqs = stats ? 3 : 2;
 
-	b->pfns = vio_dma_alloc(dev, VIO_BALLOON_DRV_BATCH * sizeof(vio_le32), 64, &b->pfns_dma);
+	b->pfns = vio_drv_dma_alloc(dev, VIO_BALLOON_DRV_BATCH * sizeof(vio_le32), 64,
+				    &b->pfns_dma);
 	if (stats) {
 		b->stats_len = VIO_BALLOON_STAT_SIZE * bits_set(cfg->stats_tags);
-		b->stats_buf = vio_dma_alloc(dev, b->stats_len, 64, &b->stats_dma);
+		b->stats_buf = vio_drv_dma_alloc(dev, b->stats_len, 64, &b->stats_dma);
 	}
 	if (!b->pfns || (stats && !b->stats_buf)) {
 		r = -ENOMEM;
@@ -505,29 +506,29 @@ static int balloon_probe(struct vio_device *dev)
 		if (r < 0)
 			goto fail;
 	}
-	vio_device_ready(dev);
+	vio_drv_ready(dev);
 	if (stats)
-		vio_vq_kick(&b->vqs[VIO_BALLOON_Q_STATS]);
+		vio_drv_vq_kick(&b->vqs[VIO_BALLOON_Q_STATS]);
 	/* The host may have asked for memory before we came up. */
 	r = vio_balloon_drv_update(dev);
 	if (r < 0)
 		drv_logf(b, VIO_LOG_WARN, "balloon: initial update: %d", r);
 	return 0;
 fail:
-	vio_device_reset(dev);
+	vio_drv_reset(dev);
 	free_state(dev, b);
 	return r;
 }
 
 /* After the reset the device will not touch any page again: every page,
  * held or in a batch out, goes back to the source. */
-static void balloon_remove(struct vio_device *dev)
+static void balloon_remove(struct vio_drv_device *dev)
 {
 	struct balloon *b = get(dev);
 
 	if (!b)
 		return;
-	vio_device_reset(dev);
+	vio_drv_reset(dev);
 	for (unsigned i = 0; i < b->nvqs; i++)
 		while (vio_drvq_detach_unused(&b->vqs[i].q))
 			;
@@ -539,7 +540,7 @@ static void balloon_remove(struct vio_device *dev)
 	free_state(dev, b);
 }
 
-static void balloon_config_changed(struct vio_device *dev)
+static void balloon_config_changed(struct vio_drv_device *dev)
 {
 	struct balloon *b = get(dev);
 	int r;
@@ -559,24 +560,37 @@ static const uint32_t balloon_ids[] = { VIO_ID_BALLOON, 0 };
 #define BALLOON_RING_FEATURES (VIO_BIT(VIO_F_EVENT_IDX) | VIO_BIT(VIO_F_INDIRECT_DESC) | \
 			       VIO_BIT(VIO_F_NOTIFY_ON_EMPTY) | VIO_BIT(VIO_F_ANY_LAYOUT))
 
-int vio_balloon_driver_init(struct vio_balloon_driver *b)
+int vio_balloon_drv_register(struct vio_bus *bus, struct vio_balloon_driver *b,
+			     const struct vio_balloon_drv_opts *opts)
 {
+	static const struct vio_balloon_drv_opts defaults;
+	const struct vio_balloon_drv_opts *o = opts ? opts : &defaults;
 	uint64_t type = BALLOON_TYPE_FEATURES;
+	uint64_t off = o->features_off;
 
-	if (b->stats_tags & ~((UINT32_C(1) << VIO_BALLOON_S_NR) - 1))
+	if (o->stats_tags & ~((UINT32_C(1) << VIO_BALLOON_S_NR) - 1))
 		return -EINVAL;
-	if (b->stats && !b->stats_tags)
+	if (o->stats && !o->stats_tags)
 		return -EINVAL;
-	if (!b->stats)
+	memset(b, 0, sizeof(*b));
+	b->opts = *o;
+	if (!o->stats)
 		type &= ~VIO_BIT(VIO_BALLOON_F_STATS_VQ);
-	memset(&b->drv, 0, sizeof(b->drv));
+	/* Without VERSION_1 the 1.x-only ring features cannot be had either. */
+	if (off & VIO_BIT(VIO_F_VERSION_1))
+		off |= VIO_BIT(VIO_F_RING_PACKED) | VIO_BIT(VIO_F_IN_ORDER);
 	b->drv.name = "virtio_balloon";
 	b->drv.ids = balloon_ids;
-	b->drv.features = type | BALLOON_RING_FEATURES | VIO_BIT(VIO_F_VERSION_1) |
-			  VIO_BIT(VIO_F_RING_PACKED) | VIO_BIT(VIO_F_IN_ORDER);
-	b->drv.legacy_features = type | BALLOON_RING_FEATURES;
+	b->drv.features = (type | BALLOON_RING_FEATURES | VIO_BIT(VIO_F_VERSION_1) |
+			   VIO_BIT(VIO_F_RING_PACKED) | VIO_BIT(VIO_F_IN_ORDER)) & ~off;
+	b->drv.legacy_features = (type | BALLOON_RING_FEATURES) & ~off;
 	b->drv.probe = balloon_probe;
 	b->drv.remove = balloon_remove;
 	b->drv.config_changed = balloon_config_changed;
-	return 0;
+	return vio_bus_register_driver(bus, &b->drv);
+}
+
+void vio_balloon_drv_unregister(struct vio_bus *bus, struct vio_balloon_driver *b)
+{
+	vio_bus_unregister_driver(bus, &b->drv);
 }

@@ -2,8 +2,8 @@
  * blk.c - the virtio block driver (see vio/drivers/blk.h).
  *
  * Written only against the driver model: probe reads config through
- * vio_config_read(), sets up queues with vio_find_vqs() and takes DMA
- * memory with vio_dma_alloc(). Each queue has one request slot per ring
+ * vio_drv_config_read(), sets up queues with vio_drv_find_vqs() and takes DMA
+ * memory with vio_drv_dma_alloc(). Each queue has one request slot per ring
  * entry; a slot's header, discard ranges (or id string) and status byte
  * sit in one DMA block allocated at probe, and its bookkeeping (callback,
  * free-list link) in private memory the device cannot reach.
@@ -74,7 +74,7 @@ struct slot {
 };
 
 struct blk_q {
-	struct vio_virtqueue *vq;
+	struct vio_drv_vq *vq;
 	struct slot *slots;
 	unsigned nslots;
 	unsigned nfree;
@@ -88,7 +88,7 @@ struct blk_q {
 };
 
 struct blk_drv {
-	struct vio_device *dev;
+	struct vio_drv_device *dev;
 	struct vio_blk_drv_opts opts;
 	bool dead;              /* aborted: refuse new requests */
 	unsigned nq;
@@ -99,13 +99,13 @@ struct blk_drv {
 	uint32_t max_transfer;
 	uint32_t max_discard_sectors, max_discard_ranges;
 	uint32_t max_wz_sectors, max_wz_ranges;
-	struct vio_virtqueue vqs[VIO_BLK_DRV_MAX_QUEUES];
+	struct vio_drv_vq vqs[VIO_BLK_DRV_MAX_QUEUES];
 	struct blk_q qs[VIO_BLK_DRV_MAX_QUEUES];
 };
 
-static int blk_probe(struct vio_device *dev);
+static int blk_probe(struct vio_drv_device *dev);
 
-static struct blk_drv *drv_of(struct vio_device *dev)
+static struct blk_drv *drv_of(struct vio_drv_device *dev)
 {
 	/* dev->priv is ours only while our driver is the one bound. */
 	if (!dev || !dev->driver || dev->driver->probe != blk_probe)
@@ -113,11 +113,11 @@ static struct blk_drv *drv_of(struct vio_device *dev)
 	return dev->priv;
 }
 
-static void blk_logf(struct vio_device *dev, enum vio_log_level level, const char *fmt, ...)
+static void blk_logf(struct vio_drv_device *dev, enum vio_log_level level, const char *fmt, ...)
 	VIO_PRINTF(3, 4);
 
 /* "virtio0: virtio_blk: ..." through the bus's log callback. */
-static void blk_logf(struct vio_device *dev, enum vio_log_level level, const char *fmt, ...)
+static void blk_logf(struct vio_drv_device *dev, enum vio_log_level level, const char *fmt, ...)
 {
 	char prefix[sizeof(dev->name) + sizeof(": virtio_blk: ")];
 	va_list ap;
@@ -235,7 +235,7 @@ static int reap_queue(struct blk_q *q)
 	return n;
 }
 
-static void vq_done(struct vio_virtqueue *vq)
+static void vq_done(struct vio_drv_vq *vq)
 {
 	struct blk_drv *bd = vq->priv;
 
@@ -243,7 +243,7 @@ static void vq_done(struct vio_virtqueue *vq)
 		reap_queue(&bd->qs[vq->index]);
 }
 
-int vio_blk_drv_poll(struct vio_device *dev)
+int vio_blk_drv_poll(struct vio_drv_device *dev)
 {
 	struct blk_drv *bd = drv_of(dev);
 	int n = 0;
@@ -255,7 +255,7 @@ int vio_blk_drv_poll(struct vio_device *dev)
 	return n;
 }
 
-int vio_blk_drv_poll_queue(struct vio_device *dev, unsigned qi)
+int vio_blk_drv_poll_queue(struct vio_drv_device *dev, unsigned qi)
 {
 	struct blk_drv *bd = drv_of(dev);
 	int n;
@@ -281,13 +281,13 @@ static bool range_ok(const struct blk_drv *bd, uint64_t sector, uint64_t nsector
 }
 
 /* The device address of [buf, buf + len), which must be one DMA range. */
-static int dma_range(struct vio_device *dev, const void *buf, size_t len, uint64_t *addr)
+static int dma_range(struct vio_drv_device *dev, const void *buf, size_t len, uint64_t *addr)
 {
-	uint64_t a = vio_dma_addr(dev, buf), z;
+	uint64_t a = vio_drv_dma_addr(dev, buf), z;
 
 	if (a == UINT64_MAX)
 		return -EFAULT;
-	z = vio_dma_addr(dev, (const uint8_t *)buf + len - 1);
+	z = vio_drv_dma_addr(dev, (const uint8_t *)buf + len - 1);
 	if (z == UINT64_MAX || z - a != len - 1)
 		return -EFAULT;
 	*addr = a;
@@ -313,7 +313,7 @@ static unsigned data_sgs(const struct blk_drv *bd, uint64_t addr, size_t len, st
 
 static int check_rw(struct blk_drv *bd, const struct vio_blk_drv_io *io)
 {
-	if (io->type == VIO_BLK_T_OUT && vio_device_has_feature(bd->dev, VIO_BLK_F_RO))
+	if (io->type == VIO_BLK_T_OUT && vio_drv_has_feature(bd->dev, VIO_BLK_F_RO))
 		return -EROFS;
 	if (!io->buf || io->len == 0 || io->len % VIO_BLK_SECTOR_SIZE || io->len > bd->max_transfer)
 		return -EINVAL;
@@ -333,9 +333,9 @@ static int fill_ranges(struct blk_drv *bd, const struct vio_blk_drv_io *io, uint
 	uint64_t sector = io->sector, left = io->nsectors;
 	unsigned n = 0;
 
-	if (!vio_device_has_feature(bd->dev, discard ? VIO_BLK_F_DISCARD : VIO_BLK_F_WRITE_ZEROES))
+	if (!vio_drv_has_feature(bd->dev, discard ? VIO_BLK_F_DISCARD : VIO_BLK_F_WRITE_ZEROES))
 		return -EOPNOTSUPP;
-	if (vio_device_has_feature(bd->dev, VIO_BLK_F_RO))
+	if (vio_drv_has_feature(bd->dev, VIO_BLK_F_RO))
 		return -EROFS;
 	/* per >= 1 once the feature is negotiated (read_config). Ranges
 	 * needed, rounded up without computing left + per - 1. */
@@ -395,7 +395,7 @@ static int build(struct blk_drv *bd, struct blk_q *q, unsigned i, const struct v
 			*nout += data_sgs(bd, addr, io->len, out + 1);
 		break;
 	case VIO_BLK_T_FLUSH:
-		if (!vio_device_has_feature(bd->dev, VIO_BLK_F_FLUSH))
+		if (!vio_drv_has_feature(bd->dev, VIO_BLK_F_FLUSH))
 			return -EOPNOTSUPP;
 		break;
 	case VIO_BLK_T_GET_ID:
@@ -456,7 +456,7 @@ static int post(struct blk_drv *bd, const struct vio_blk_drv_io *io, unsigned *s
 		if (r == -EAGAIN) {
 			/* 65535 adds without a kick: kick, then there is room. */
 			q->kick_due = false;
-			vio_vq_kick(q->vq);
+			vio_drv_vq_kick(q->vq);
 			r = vio_drvq_add_staged(&q->vq->q, out, nout, in, nin, s);
 		}
 	}
@@ -475,7 +475,7 @@ static int post(struct blk_drv *bd, const struct vio_blk_drv_io *io, unsigned *s
 	return 0;
 }
 
-int vio_blk_drv_enqueue(struct vio_device *dev, const struct vio_blk_drv_io *io)
+int vio_blk_drv_enqueue(struct vio_drv_device *dev, const struct vio_blk_drv_io *io)
 {
 	struct blk_drv *bd = drv_of(dev);
 	unsigned slot;
@@ -491,10 +491,10 @@ static bool kick_one(struct blk_q *q)
 	if (!q->kick_due)
 		return false;
 	q->kick_due = false;
-	return vio_vq_kick(q->vq);
+	return vio_drv_vq_kick(q->vq);
 }
 
-void vio_blk_drv_kick(struct vio_device *dev)
+void vio_blk_drv_kick(struct vio_drv_device *dev)
 {
 	struct blk_drv *bd = drv_of(dev);
 
@@ -504,14 +504,14 @@ void vio_blk_drv_kick(struct vio_device *dev)
 		kick_one(&bd->qs[i]);
 }
 
-bool vio_blk_drv_kick_queue(struct vio_device *dev, unsigned qi)
+bool vio_blk_drv_kick_queue(struct vio_drv_device *dev, unsigned qi)
 {
 	struct blk_drv *bd = drv_of(dev);
 
 	return bd && qi < bd->nq && kick_one(&bd->qs[qi]);
 }
 
-int vio_blk_drv_submit(struct vio_device *dev, const struct vio_blk_drv_io *io)
+int vio_blk_drv_submit(struct vio_drv_device *dev, const struct vio_blk_drv_io *io)
 {
 	int r = vio_blk_drv_enqueue(dev, io);
 
@@ -521,7 +521,7 @@ int vio_blk_drv_submit(struct vio_device *dev, const struct vio_blk_drv_io *io)
 	return r;
 }
 
-unsigned vio_blk_drv_inflight(struct vio_device *dev)
+unsigned vio_blk_drv_inflight(struct vio_drv_device *dev)
 {
 	struct blk_drv *bd = drv_of(dev);
 	unsigned n = 0;
@@ -531,7 +531,7 @@ unsigned vio_blk_drv_inflight(struct vio_device *dev)
 	return n;
 }
 
-unsigned vio_blk_drv_inflight_queue(struct vio_device *dev, unsigned qi)
+unsigned vio_blk_drv_inflight_queue(struct vio_drv_device *dev, unsigned qi)
 {
 	struct blk_drv *bd = drv_of(dev);
 
@@ -549,9 +549,9 @@ static uint64_t completed(const struct blk_drv *bd)
 
 /* vio_blk_drv_wait(), waiting through the deadline dl (at most max_ms)
  * or, without one, for timeout_ms. */
-static int wait_done(struct blk_drv *bd, struct vio_deadline *dl, int timeout_ms, int max_ms)
+static int wait_done(struct blk_drv *bd, struct vio_drv_deadline *dl, int timeout_ms, int max_ms)
 {
-	struct vio_device *dev = bd->dev;
+	struct vio_drv_device *dev = bd->dev;
 	uint64_t before;
 	int r;
 
@@ -561,14 +561,14 @@ static int wait_done(struct blk_drv *bd, struct vio_deadline *dl, int timeout_ms
 	vio_blk_drv_poll(dev);
 	if (completed(bd) != before)
 		return (int)(completed(bd) - before);
-	r = dl ? vio_deadline_wait(dev, dl, max_ms) : vio_device_wait(dev, timeout_ms);
+	r = dl ? vio_drv_deadline_wait(dev, dl, max_ms) : vio_drv_wait(dev, timeout_ms);
 	vio_blk_drv_poll(dev);
 	if (completed(bd) != before)
 		return (int)(completed(bd) - before);
 	return r < 0 ? r : 0;
 }
 
-int vio_blk_drv_wait(struct vio_device *dev, int timeout_ms)
+int vio_blk_drv_wait(struct vio_drv_device *dev, int timeout_ms)
 {
 	struct blk_drv *bd = drv_of(dev);
 
@@ -596,29 +596,29 @@ static void sync_done(void *opaque, int err)
 
 /* Is waiting on queue qi pointless? -EIO when the queue broke or the
  * device gave up (NEEDS_RESET), -ETIMEDOUT past the deadline, else 0. */
-static int stuck(struct blk_drv *bd, unsigned qi, const struct vio_deadline *dl)
+static int stuck(struct blk_drv *bd, unsigned qi, const struct vio_drv_deadline *dl)
 {
 	if (vio_drvq_is_broken(&bd->qs[qi].vq->q) ||
-	    (vio_device_get_status(bd->dev) & (VIO_STATUS_NEEDS_RESET | VIO_STATUS_FAILED)))
+	    (vio_drv_get_status(bd->dev) & (VIO_STATUS_NEEDS_RESET | VIO_STATUS_FAILED)))
 		return -EIO;
-	if (vio_deadline_passed(bd->dev, dl))
+	if (vio_drv_deadline_passed(bd->dev, dl))
 		return -ETIMEDOUT;
 	return 0;
 }
 
-int vio_blk_drv_execute(struct vio_device *dev, const struct vio_blk_drv_io *io)
+int vio_blk_drv_execute(struct vio_drv_device *dev, const struct vio_blk_drv_io *io)
 {
 	struct blk_drv *bd = drv_of(dev);
 	struct vio_blk_drv_io x;
 	struct sync_wait w = { false, 0 };
-	struct vio_deadline dl;
+	struct vio_drv_deadline dl;
 	unsigned slot;
 	int r;
 
 	if (!bd)
 		return -ENODEV;
-	/* The transport's clock, if it has one (vio_deadline). */
-	vio_deadline_start(dev, &dl, bd->opts.timeout_ms > 0 ? bd->opts.timeout_ms : -1);
+	/* The transport's clock, if it has one (vio_drv_deadline). */
+	vio_drv_deadline_start(dev, &dl, bd->opts.timeout_ms > 0 ? bd->opts.timeout_ms : -1);
 	x = *io;
 	x.done = sync_done;
 	x.opaque = &w;
@@ -645,13 +645,14 @@ int vio_blk_drv_execute(struct vio_device *dev, const struct vio_blk_drv_io *io)
 			bd->qs[io->queue].slots[slot].done = NULL;
 			return r;
 		}
-		vio_deadline_wait(dev, &dl, WAIT_STEP_MS);
+		vio_drv_deadline_wait(dev, &dl, WAIT_STEP_MS);
 	}
 	return w.err;
 }
 
 /* Runs a transfer of any size as requests of at most max_transfer. */
-static int rw_sync(struct vio_device *dev, uint32_t type, uint64_t sector, void *buf, size_t len)
+static int rw_sync(struct vio_drv_device *dev, uint32_t type, uint64_t sector, void *buf,
+		   size_t len)
 {
 	struct blk_drv *bd = drv_of(dev);
 	uint8_t *p = buf;
@@ -676,12 +677,12 @@ static int rw_sync(struct vio_device *dev, uint32_t type, uint64_t sector, void 
 	return 0;
 }
 
-int vio_blk_drv_read(struct vio_device *dev, uint64_t sector, void *buf, size_t len)
+int vio_blk_drv_read(struct vio_drv_device *dev, uint64_t sector, void *buf, size_t len)
 {
 	return rw_sync(dev, VIO_BLK_T_IN, sector, buf, len);
 }
 
-int vio_blk_drv_write(struct vio_device *dev, uint64_t sector, const void *buf, size_t len)
+int vio_blk_drv_write(struct vio_drv_device *dev, uint64_t sector, const void *buf, size_t len)
 {
 	if (vio_blk_drv_read_only(dev))
 		return -EROFS;
@@ -689,18 +690,18 @@ int vio_blk_drv_write(struct vio_device *dev, uint64_t sector, const void *buf, 
 	return rw_sync(dev, VIO_BLK_T_OUT, sector, (void *)buf, len);
 }
 
-int vio_blk_drv_flush(struct vio_device *dev)
+int vio_blk_drv_flush(struct vio_drv_device *dev)
 {
 	struct vio_blk_drv_io io = { .type = VIO_BLK_T_FLUSH };
 
-	if (drv_of(dev) && !vio_device_has_feature(dev, VIO_BLK_F_FLUSH))
+	if (drv_of(dev) && !vio_drv_has_feature(dev, VIO_BLK_F_FLUSH))
 		return 0;
 	return vio_blk_drv_execute(dev, &io);
 }
 
 /* DISCARD / WRITE_ZEROES of any size, as many requests as the limits need. */
-static int ranges_sync(struct vio_device *dev, uint32_t type, uint64_t sector, uint64_t nsectors,
-		       bool unmap)
+static int ranges_sync(struct vio_drv_device *dev, uint32_t type, uint64_t sector,
+		       uint64_t nsectors, bool unmap)
 {
 	struct blk_drv *bd = drv_of(dev);
 	uint64_t most;
@@ -731,17 +732,18 @@ static int ranges_sync(struct vio_device *dev, uint32_t type, uint64_t sector, u
 	return 0;
 }
 
-int vio_blk_drv_discard(struct vio_device *dev, uint64_t sector, uint64_t nsectors)
+int vio_blk_drv_discard(struct vio_drv_device *dev, uint64_t sector, uint64_t nsectors)
 {
 	return ranges_sync(dev, VIO_BLK_T_DISCARD, sector, nsectors, false);
 }
 
-int vio_blk_drv_write_zeroes(struct vio_device *dev, uint64_t sector, uint64_t nsectors, bool unmap)
+int vio_blk_drv_write_zeroes(struct vio_drv_device *dev, uint64_t sector, uint64_t nsectors,
+			     bool unmap)
 {
 	return ranges_sync(dev, VIO_BLK_T_WRITE_ZEROES, sector, nsectors, unmap);
 }
 
-int vio_blk_drv_get_id(struct vio_device *dev, char *id)
+int vio_blk_drv_get_id(struct vio_drv_device *dev, char *id)
 {
 	struct vio_blk_drv_io io = { .type = VIO_BLK_T_GET_ID, .buf = id };
 	int r;
@@ -755,73 +757,73 @@ int vio_blk_drv_get_id(struct vio_device *dev, char *id)
 /* ------------------------------------------------------------------------ */
 /* Buffers, getters, cache mode                                             */
 
-void *vio_blk_drv_alloc_buffer(struct vio_device *dev, size_t len)
+void *vio_blk_drv_alloc_buffer(struct vio_drv_device *dev, size_t len)
 {
 	uint64_t dma;
 
-	return len ? vio_dma_alloc(dev, len, VIO_BLK_SECTOR_SIZE, &dma) : NULL;
+	return len ? vio_drv_dma_alloc(dev, len, VIO_BLK_SECTOR_SIZE, &dma) : NULL;
 }
 
-void vio_blk_drv_free_buffer(struct vio_device *dev, void *buf, size_t len)
+void vio_blk_drv_free_buffer(struct vio_drv_device *dev, void *buf, size_t len)
 {
-	vio_dma_free(dev, buf, len);
+	vio_drv_dma_free(dev, buf, len);
 }
 
-uint64_t vio_blk_drv_capacity(struct vio_device *dev)
+uint64_t vio_blk_drv_capacity(struct vio_drv_device *dev)
 {
 	struct blk_drv *bd = drv_of(dev);
 
 	return bd ? bd->capacity : 0;
 }
 
-uint32_t vio_blk_drv_block_size(struct vio_device *dev)
+uint32_t vio_blk_drv_block_size(struct vio_drv_device *dev)
 {
 	struct blk_drv *bd = drv_of(dev);
 
 	return bd ? bd->blk_size : 0;
 }
 
-bool vio_blk_drv_read_only(struct vio_device *dev)
+bool vio_blk_drv_read_only(struct vio_drv_device *dev)
 {
-	return drv_of(dev) && vio_device_has_feature(dev, VIO_BLK_F_RO);
+	return drv_of(dev) && vio_drv_has_feature(dev, VIO_BLK_F_RO);
 }
 
-unsigned vio_blk_drv_num_queues(struct vio_device *dev)
+unsigned vio_blk_drv_num_queues(struct vio_drv_device *dev)
 {
 	struct blk_drv *bd = drv_of(dev);
 
 	return bd ? bd->nq : 0;
 }
 
-size_t vio_blk_drv_max_transfer(struct vio_device *dev)
+size_t vio_blk_drv_max_transfer(struct vio_drv_device *dev)
 {
 	struct blk_drv *bd = drv_of(dev);
 
 	return bd ? bd->max_transfer : 0;
 }
 
-int vio_blk_drv_get_writeback(struct vio_device *dev)
+int vio_blk_drv_get_writeback(struct vio_drv_device *dev)
 {
 	uint8_t v;
 	int r;
 
 	if (!drv_of(dev))
 		return -ENODEV;
-	if (!vio_device_has_feature(dev, VIO_BLK_F_CONFIG_WCE))
+	if (!vio_drv_has_feature(dev, VIO_BLK_F_CONFIG_WCE))
 		return -EOPNOTSUPP;
-	r = vio_config_read(dev, offsetof(struct vio_blk_config, writeback), &v, 1);
+	r = vio_drv_config_read(dev, offsetof(struct vio_blk_config, writeback), &v, 1);
 	return r ? r : v != 0;
 }
 
-int vio_blk_drv_set_writeback(struct vio_device *dev, bool writeback)
+int vio_blk_drv_set_writeback(struct vio_drv_device *dev, bool writeback)
 {
 	uint8_t v = writeback;
 
 	if (!drv_of(dev))
 		return -ENODEV;
-	if (!vio_device_has_feature(dev, VIO_BLK_F_CONFIG_WCE))
+	if (!vio_drv_has_feature(dev, VIO_BLK_F_CONFIG_WCE))
 		return -EOPNOTSUPP;
-	return vio_config_write(dev, offsetof(struct vio_blk_config, writeback), &v, 1);
+	return vio_drv_config_write(dev, offsetof(struct vio_blk_config, writeback), &v, 1);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -845,14 +847,14 @@ static void take_back_all(struct blk_drv *bd)
 	}
 }
 
-int vio_blk_drv_abort(struct vio_device *dev)
+int vio_blk_drv_abort(struct vio_drv_device *dev)
 {
 	struct blk_drv *bd = drv_of(dev);
 
 	if (!bd)
 		return -ENODEV;
 	bd->dead = true;
-	vio_device_reset(dev);
+	vio_drv_reset(dev);
 	take_back_all(bd);
 	return 0;
 }
@@ -862,8 +864,8 @@ static void free_queues(struct blk_drv *bd)
 	for (unsigned i = 0; i < bd->nq; i++) {
 		struct blk_q *q = &bd->qs[i];
 
-		vio_dma_free(bd->dev, q->dma, q->dma_len);
-		vio_priv_free(bd->dev, q->slots, q->nslots * sizeof(*q->slots));
+		vio_drv_dma_free(bd->dev, q->dma, q->dma_len);
+		vio_drv_priv_free(bd->dev, q->slots, q->nslots * sizeof(*q->slots));
 		q->dma = NULL;
 		q->slots = NULL;
 	}
@@ -876,9 +878,9 @@ static int setup_queue(struct blk_drv *bd, unsigned qi)
 	q->vq = &bd->vqs[qi];
 	q->vq->priv = bd;
 	q->nslots = q->vq->q.size;
-	q->slots = vio_priv_alloc(bd->dev, q->nslots * sizeof(*q->slots));
+	q->slots = vio_drv_priv_alloc(bd->dev, q->nslots * sizeof(*q->slots));
 	q->dma_len = (size_t)q->nslots * SLOT_BYTES;
-	q->dma = vio_dma_alloc(bd->dev, q->dma_len, CACHE_LINE, &q->dma_addr);
+	q->dma = vio_drv_dma_alloc(bd->dev, q->dma_len, CACHE_LINE, &q->dma_addr);
 	if (!q->slots || !q->dma)
 		return -ENOMEM;
 	for (unsigned i = 0; i < q->nslots; i++)
@@ -889,7 +891,7 @@ static int setup_queue(struct blk_drv *bd, unsigned qi)
 }
 
 /* Reads a config field of `size` bytes at `off` in the device's byte order. */
-static uint64_t cfg_get(struct vio_device *dev, unsigned off, unsigned size, int *err)
+static uint64_t cfg_get(struct vio_drv_device *dev, unsigned off, unsigned size, int *err)
 {
 	union {
 		vio_le16 w;
@@ -899,7 +901,7 @@ static uint64_t cfg_get(struct vio_device *dev, unsigned off, unsigned size, int
 	int r;
 
 	memset(&u, 0, sizeof(u));
-	r = vio_config_read(dev, off, &u, size);
+	r = vio_drv_config_read(dev, off, &u, size);
 	if (r) {
 		*err = r;
 		return 0;
@@ -926,7 +928,7 @@ static uint32_t clamp32(uint64_t v, uint32_t lo, uint32_t hi)
 /* A capacity the driver can use: its byte count must fit 64 bits, or
  * every offset computed from it (sector * 512, here and in the caller)
  * may wrap. Says why not in a log line ending in `then`. */
-static bool capacity_ok(struct vio_device *dev, uint64_t cap, const char *then)
+static bool capacity_ok(struct vio_drv_device *dev, uint64_t cap, const char *then)
 {
 	if (cap <= MAX_CAPACITY)
 		return true;
@@ -938,7 +940,7 @@ static bool capacity_ok(struct vio_device *dev, uint64_t cap, const char *then)
 
 /* A maximum of sectors per DISCARD / WRITE_ZEROES range: 0 means no limit,
  * as Linux reads it (the spec gives 0 no meaning). */
-static uint32_t range_sectors(struct vio_device *dev, uint64_t v, const char *field)
+static uint32_t range_sectors(struct vio_drv_device *dev, uint64_t v, const char *field)
 {
 	if (v)
 		return (uint32_t)v;
@@ -967,7 +969,7 @@ static uint32_t range_sectors(struct vio_device *dev, uint64_t v, const char *fi
  */
 static int read_config(struct blk_drv *bd, unsigned *nq)
 {
-	struct vio_device *dev = bd->dev;
+	struct vio_drv_device *dev = bd->dev;
 	const unsigned want = bd->opts.max_queues ? bd->opts.max_queues : VIO_BLK_DRV_MAX_QUEUES;
 	uint64_t v;
 	int err = 0;
@@ -979,7 +981,7 @@ static int read_config(struct blk_drv *bd, unsigned *nq)
 		return -ERANGE;
 	bd->capacity = v;
 	bd->blk_size = VIO_BLK_SECTOR_SIZE;
-	if (vio_device_has_feature(dev, VIO_BLK_F_BLK_SIZE)) {
+	if (vio_drv_has_feature(dev, VIO_BLK_F_BLK_SIZE)) {
 		v = CFG(dev, blk_size, &err);
 		if (err)
 			return err;
@@ -993,7 +995,7 @@ static int read_config(struct blk_drv *bd, unsigned *nq)
 	}
 	/* Without SEG_MAX a request gets one data segment, as in Linux. */
 	bd->max_segs = 1;
-	if (vio_device_has_feature(dev, VIO_BLK_F_SEG_MAX)) {
+	if (vio_drv_has_feature(dev, VIO_BLK_F_SEG_MAX)) {
 		v = CFG(dev, seg_max, &err);
 		if (err)
 			return err;
@@ -1003,7 +1005,7 @@ static int read_config(struct blk_drv *bd, unsigned *nq)
 		bd->max_segs = clamp32(v, 1, VIO_BLK_DRV_MAX_SEGS);
 	}
 	bd->seg_bytes = MAX_TRANSFER;
-	if (vio_device_has_feature(dev, VIO_BLK_F_SIZE_MAX)) {
+	if (vio_drv_has_feature(dev, VIO_BLK_F_SIZE_MAX)) {
 		v = CFG(dev, size_max, &err);
 		if (err)
 			return err;
@@ -1019,7 +1021,7 @@ static int read_config(struct blk_drv *bd, unsigned *nq)
 	v = (uint64_t)bd->max_segs * bd->seg_bytes;
 	bd->max_transfer = v > MAX_TRANSFER ? MAX_TRANSFER : (uint32_t)v;
 	*nq = 1;
-	if (vio_device_has_feature(dev, VIO_BLK_F_MQ)) {
+	if (vio_drv_has_feature(dev, VIO_BLK_F_MQ)) {
 		v = CFG(dev, num_queues, &err);
 		if (err)
 			return err;
@@ -1030,7 +1032,7 @@ static int read_config(struct blk_drv *bd, unsigned *nq)
 		}
 		*nq = clamp32(v, 1, want < VIO_BLK_DRV_MAX_QUEUES ? want : VIO_BLK_DRV_MAX_QUEUES);
 	}
-	if (vio_device_has_feature(dev, VIO_BLK_F_DISCARD)) {
+	if (vio_drv_has_feature(dev, VIO_BLK_F_DISCARD)) {
 		v = CFG(dev, max_discard_sectors, &err);
 		if (err)
 			return err;
@@ -1045,7 +1047,7 @@ static int read_config(struct blk_drv *bd, unsigned *nq)
 		}
 		bd->max_discard_ranges = clamp32(v, 1, VIO_BLK_DRV_MAX_RANGES);
 	}
-	if (vio_device_has_feature(dev, VIO_BLK_F_WRITE_ZEROES)) {
+	if (vio_drv_has_feature(dev, VIO_BLK_F_WRITE_ZEROES)) {
 		v = CFG(dev, max_write_zeroes_sectors, &err);
 		if (err)
 			return err;
@@ -1061,30 +1063,30 @@ static int read_config(struct blk_drv *bd, unsigned *nq)
 	return err;
 }
 
-static void blk_remove(struct vio_device *dev)
+static void blk_remove(struct vio_drv_device *dev)
 {
 	struct blk_drv *bd = dev->priv;
 
 	if (!bd)
 		return;
 	bd->dead = true;
-	vio_device_reset(dev);
+	vio_drv_reset(dev);
 	take_back_all(bd);
 	free_queues(bd);
-	vio_del_vqs(dev);
+	vio_drv_del_vqs(dev);
 	dev->priv = NULL;
-	vio_priv_free(dev, bd, sizeof(*bd));
+	vio_drv_priv_free(dev, bd, sizeof(*bd));
 }
 
-static int blk_probe(struct vio_device *dev)
+static int blk_probe(struct vio_drv_device *dev)
 {
 	const struct vio_blk_driver *drv = (const struct vio_blk_driver *)dev->driver;
-	struct vio_vq_info info[VIO_BLK_DRV_MAX_QUEUES];
+	struct vio_drv_vq_info info[VIO_BLK_DRV_MAX_QUEUES];
 	struct blk_drv *bd;
 	unsigned nq;
 	int r;
 
-	bd = vio_priv_alloc(dev, sizeof(*bd));
+	bd = vio_drv_priv_alloc(dev, sizeof(*bd));
 	if (!bd)
 		return -ENOMEM;
 	bd->dev = dev;
@@ -1093,14 +1095,14 @@ static int blk_probe(struct vio_device *dev)
 	if (r)
 		goto fail;
 	for (unsigned i = 0; i < nq; i++) {
-		info[i] = (struct vio_vq_info){
+		info[i] = (struct vio_drv_vq_info){
 			.callback = vq_done,
 			.size = bd->opts.queue_size,
 			.indirect_max = bd->opts.indirect_max ? bd->opts.indirect_max :
 					bd->max_segs + 2,
 		};
 	}
-	r = vio_find_vqs(dev, nq, info, bd->vqs);
+	r = vio_drv_find_vqs(dev, nq, info, bd->vqs);
 	if (r)
 		goto fail;
 	bd->nq = nq;
@@ -1108,18 +1110,18 @@ static int blk_probe(struct vio_device *dev)
 		r = setup_queue(bd, i);
 	if (r) {
 		free_queues(bd);
-		vio_device_reset(dev);
-		vio_del_vqs(dev);
+		vio_drv_reset(dev);
+		vio_drv_del_vqs(dev);
 		goto fail;
 	}
 	dev->priv = bd;
 	return 0;
 fail:
-	vio_priv_free(dev, bd, sizeof(*bd));
+	vio_drv_priv_free(dev, bd, sizeof(*bd));
 	return r;
 }
 
-static void blk_config_changed(struct vio_device *dev)
+static void blk_config_changed(struct vio_drv_device *dev)
 {
 	struct blk_drv *bd = drv_of(dev);
 	int err = 0;

@@ -39,8 +39,8 @@ struct con_buf {
 };
 
 struct con_state {
-	struct vio_device *dev;
-	struct vio_virtqueue vqs[2];
+	struct vio_drv_device *dev;
+	struct vio_drv_vq vqs[2];
 	uint32_t rx_bytes, tx_bytes;
 	unsigned nrx, ntx, segs;
 	uint8_t *mem;
@@ -53,7 +53,7 @@ struct con_state {
 	struct con_buf *tx_free;
 	unsigned tx_posted;
 	size_t readable;
-	void (*on_input)(struct vio_device *dev, void *opaque);
+	void (*on_input)(struct vio_drv_device *dev, void *opaque);
 	void *opaque;
 	bool busy, again;
 	bool stall;             /* an empty receive completion: no reposting
@@ -62,9 +62,9 @@ struct con_state {
 	int err;                /* sticky: -EIO once a ring is broken */
 };
 
-static int con_probe(struct vio_device *dev);
+static int con_probe(struct vio_drv_device *dev);
 
-static struct con_state *state_of(struct vio_device *dev)
+static struct con_state *state_of(struct vio_drv_device *dev)
 {
 	/* dev->priv belongs to whichever driver is bound: make sure it is us. */
 	if (!dev || !dev->driver || dev->driver->probe != con_probe)
@@ -159,7 +159,7 @@ static void tx_used_cb(void *opaque, void *token, uint32_t len)
 /* Reaps every used buffer of queue qi, leaving callbacks enabled. */
 static void reap(struct con_state *s, unsigned qi)
 {
-	if (vio_vq_reap(&s->vqs[qi], qi == RX ? rx_used_cb : tx_used_cb, s))
+	if (vio_drv_vq_reap(&s->vqs[qi], qi == RX ? rx_used_cb : tx_used_cb, s))
 		s->err = -EIO;
 }
 
@@ -176,7 +176,7 @@ static void service(struct con_state *s)
 		reap(s, RX);
 		reap(s, TX);
 		if (post_rx(s))
-			vio_vq_kick(&s->vqs[RX]);
+			vio_drv_vq_kick(&s->vqs[RX]);
 	} while (s->again && !s->err);
 	s->busy = false;
 	if (s->new_input && s->on_input) {
@@ -185,7 +185,7 @@ static void service(struct con_state *s)
 	}
 }
 
-static void con_vq_callback(struct vio_virtqueue *vq)
+static void con_vq_callback(struct vio_drv_vq *vq)
 {
 	service(vq->priv);
 }
@@ -193,12 +193,12 @@ static void con_vq_callback(struct vio_virtqueue *vq)
 /* ------------------------------------------------------------------------ */
 /* Probe and remove                                                         */
 
-static void free_state(struct vio_device *dev, struct con_state *s)
+static void free_state(struct vio_drv_device *dev, struct con_state *s)
 {
-	vio_dma_free(dev, s->mem, s->mem_len);
-	vio_priv_free(dev, s->bufs, sizeof(*s->bufs) * (s->nrx + s->ntx));
-	vio_priv_free(dev, s->sg, sizeof(*s->sg) * s->segs);
-	vio_priv_free(dev, s, sizeof(*s));
+	vio_drv_dma_free(dev, s->mem, s->mem_len);
+	vio_drv_priv_free(dev, s->bufs, sizeof(*s->bufs) * (s->nrx + s->ntx));
+	vio_drv_priv_free(dev, s->sg, sizeof(*s->sg) * s->segs);
+	vio_drv_priv_free(dev, s, sizeof(*s));
 }
 
 static unsigned cap(unsigned v, unsigned dflt, unsigned max)
@@ -231,19 +231,19 @@ static void carve(struct con_state *s)
 	}
 }
 
-static int con_probe(struct vio_device *dev)
+static int con_probe(struct vio_drv_device *dev)
 {
 	const size_t off = offsetof(struct vio_console_driver, drv);
 	const struct vio_console_driver *d = (const void *)((const char *)dev->driver - off);
 	const struct vio_console_drv_opts *o = &d->opts;
-	struct vio_vq_info info[2] = {
+	struct vio_drv_vq_info info[2] = {
 		{ .callback = con_vq_callback, .size = o->queue_size,
 		  .len_policy = VIO_LEN_BROKEN },
 		/* Legacy devices may report the whole buffer as "used". */
 		{ .callback = con_vq_callback, .size = o->queue_size,
 		  .len_policy = VIO_LEN_CLAMP },
 	};
-	struct con_state *s = vio_priv_alloc(dev, sizeof(*s));
+	struct con_state *s = vio_drv_priv_alloc(dev, sizeof(*s));
 	size_t rx_len, tx_len;
 	unsigned qmin;
 	int r;
@@ -257,9 +257,9 @@ static int con_probe(struct vio_device *dev)
 	s->tx_bytes = o->tx_buf_bytes ? o->tx_buf_bytes : DEFAULT_BUF_BYTES;
 	s->segs = cap(o->segs, 1, s->rx_bytes < s->tx_bytes ? s->rx_bytes : s->tx_bytes);
 	info[0].indirect_max = info[1].indirect_max = s->segs > 1 ? s->segs : 0;
-	r = vio_find_vqs(dev, 2, info, s->vqs);
+	r = vio_drv_find_vqs(dev, 2, info, s->vqs);
 	if (r) {
-		vio_priv_free(dev, s, sizeof(*s));
+		vio_drv_priv_free(dev, s, sizeof(*s));
 		return r;
 	}
 	s->vqs[RX].priv = s->vqs[TX].priv = s;
@@ -271,17 +271,17 @@ static int con_probe(struct vio_device *dev)
 	if (__builtin_mul_overflow((size_t)s->nrx, (size_t)s->rx_bytes, &rx_len) ||
 	    __builtin_mul_overflow((size_t)s->ntx, (size_t)s->tx_bytes, &tx_len) ||
 	    __builtin_add_overflow(rx_len, tx_len, &s->mem_len)) {
-		vio_device_reset(dev);
-		vio_del_vqs(dev);
-		vio_priv_free(dev, s, sizeof(*s));
+		vio_drv_reset(dev);
+		vio_drv_del_vqs(dev);
+		vio_drv_priv_free(dev, s, sizeof(*s));
 		return -ENOMEM;
 	}
-	s->mem = vio_dma_alloc(dev, s->mem_len, 64, &s->mem_dma);
-	s->bufs = vio_priv_alloc(dev, sizeof(*s->bufs) * (s->nrx + s->ntx));
-	s->sg = vio_priv_alloc(dev, sizeof(*s->sg) * s->segs);
+	s->mem = vio_drv_dma_alloc(dev, s->mem_len, 64, &s->mem_dma);
+	s->bufs = vio_drv_priv_alloc(dev, sizeof(*s->bufs) * (s->nrx + s->ntx));
+	s->sg = vio_drv_priv_alloc(dev, sizeof(*s->sg) * s->segs);
 	if (!s->mem || !s->bufs || !s->sg) {
-		vio_device_reset(dev);
-		vio_del_vqs(dev);
+		vio_drv_reset(dev);
+		vio_drv_del_vqs(dev);
 		free_state(dev, s);
 		return -ENOMEM;
 	}
@@ -289,43 +289,56 @@ static int con_probe(struct vio_device *dev)
 	dev->priv = s;
 	/* DRIVER_OK first, so that the kick for the receive buffers reaches
 	 * a live device (5.3.4: the receiveq is populated at init). */
-	vio_device_ready(dev);
+	vio_drv_ready(dev);
 	service(s);
 	return 0;
 }
 
-static void con_remove(struct vio_device *dev)
+static void con_remove(struct vio_drv_device *dev)
 {
 	struct con_state *s = dev->priv;
 
-	vio_device_reset(dev);
+	vio_drv_reset(dev);
 	for (unsigned qi = 0; qi < 2; qi++)
 		while (vio_drvq_detach_unused(&s->vqs[qi].q))
 			;
 	dev->priv = NULL;
-	vio_del_vqs(dev);
+	vio_drv_del_vqs(dev);
 	free_state(dev, s);
 }
 
-void vio_console_driver_init(struct vio_console_driver *d, const struct vio_console_drv_opts *opts)
+int vio_console_drv_register(struct vio_bus *bus, struct vio_console_driver *d,
+			     const struct vio_console_drv_opts *opts)
 {
+	uint64_t off;
+
 	memset(d, 0, sizeof(*d));
 	if (opts)
 		d->opts = *opts;
+	off = d->opts.features_off;
+	/* Without VERSION_1 the 1.x-only ring features cannot be had either. */
+	if (off & VIO_BIT(VIO_F_VERSION_1))
+		off |= VIO_BIT(VIO_F_RING_PACKED) | VIO_BIT(VIO_F_IN_ORDER);
 	d->ids_[0] = VIO_ID_CONSOLE;
 	d->drv.name = "vio-console";
 	d->drv.ids = d->ids_;
-	d->drv.features = VIO_BIT(VIO_F_VERSION_1) | VIO_BIT(VIO_F_RING_PACKED) |
-			  VIO_BIT(VIO_F_IN_ORDER) | DRIVER_RING_FEATURES;
-	d->drv.legacy_features = DRIVER_RING_FEATURES;
+	d->drv.features = (VIO_BIT(VIO_F_VERSION_1) | VIO_BIT(VIO_F_RING_PACKED) |
+			   VIO_BIT(VIO_F_IN_ORDER) | DRIVER_RING_FEATURES) & ~off;
+	d->drv.legacy_features = DRIVER_RING_FEATURES & ~off;
 	d->drv.probe = con_probe;
 	d->drv.remove = con_remove;
+	return vio_bus_register_driver(bus, &d->drv);
+}
+
+void vio_console_drv_unregister(struct vio_bus *bus, struct vio_console_driver *d)
+{
+	vio_bus_unregister_driver(bus, &d->drv);
 }
 
 /* ------------------------------------------------------------------------ */
 /* Public calls                                                             */
 
-void vio_console_drv_poll(struct vio_device *dev)
+void vio_console_drv_poll(struct vio_drv_device *dev)
 {
 	struct con_state *s = state_of(dev);
 
@@ -334,11 +347,11 @@ void vio_console_drv_poll(struct vio_device *dev)
 }
 
 /* Waits once for the device; false when the deadline has passed. */
-static bool wait_step(struct con_state *s, struct vio_deadline *dl)
+static bool wait_step(struct con_state *s, struct vio_drv_deadline *dl)
 {
-	if (vio_deadline_passed(s->dev, dl))
+	if (vio_drv_deadline_passed(s->dev, dl))
 		return false;
-	(void)vio_deadline_wait(s->dev, dl, -1);
+	(void)vio_drv_deadline_wait(s->dev, dl, -1);
 	service(s);
 	return true;
 }
@@ -360,15 +373,15 @@ static size_t tx_one(struct con_state *s, const uint8_t *p, size_t n)
 	return chunk;
 }
 
-ssize_t vio_console_drv_write(struct vio_device *dev, const void *buf, size_t n, int timeout_ms)
+ssize_t vio_console_drv_write(struct vio_drv_device *dev, const void *buf, size_t n, int timeout_ms)
 {
 	struct con_state *s = state_of(dev);
-	struct vio_deadline dl;
+	struct vio_drv_deadline dl;
 	size_t done = 0;
 
 	if (!s)
 		return -ENODEV;
-	vio_deadline_start(dev, &dl, timeout_ms);
+	vio_drv_deadline_start(dev, &dl, timeout_ms);
 	service(s);
 	while (done < n && !s->err) {
 		size_t took = 0, k;
@@ -378,7 +391,7 @@ ssize_t vio_console_drv_write(struct vio_device *dev, const void *buf, size_t n,
 			took += k;
 		}
 		if (took)
-			vio_vq_kick(&s->vqs[TX]);
+			vio_drv_vq_kick(&s->vqs[TX]);
 		if (done < n && !wait_step(s, &dl))
 			break;
 	}
@@ -389,14 +402,14 @@ ssize_t vio_console_drv_write(struct vio_device *dev, const void *buf, size_t n,
 	return timeout_ms == 0 ? -EAGAIN : -ETIMEDOUT;
 }
 
-int vio_console_drv_flush(struct vio_device *dev, int timeout_ms)
+int vio_console_drv_flush(struct vio_drv_device *dev, int timeout_ms)
 {
 	struct con_state *s = state_of(dev);
-	struct vio_deadline dl;
+	struct vio_drv_deadline dl;
 
 	if (!s)
 		return -ENODEV;
-	vio_deadline_start(dev, &dl, timeout_ms);
+	vio_drv_deadline_start(dev, &dl, timeout_ms);
 	service(s);
 	while (s->tx_posted && !s->err) {
 		if (!wait_step(s, &dl))
@@ -429,17 +442,17 @@ static size_t take_input(struct con_state *s, uint8_t *p, size_t n)
 	return done;
 }
 
-ssize_t vio_console_drv_read(struct vio_device *dev, void *buf, size_t n, int timeout_ms)
+ssize_t vio_console_drv_read(struct vio_drv_device *dev, void *buf, size_t n, int timeout_ms)
 {
 	struct con_state *s = state_of(dev);
-	struct vio_deadline dl;
+	struct vio_drv_deadline dl;
 	size_t got;
 
 	if (!s)
 		return -ENODEV;
 	if (n == 0)
 		return 0;
-	vio_deadline_start(dev, &dl, timeout_ms);
+	vio_drv_deadline_start(dev, &dl, timeout_ms);
 	service(s);
 	while (!s->readable && !s->err) {
 		if (!wait_step(s, &dl))
@@ -452,31 +465,32 @@ ssize_t vio_console_drv_read(struct vio_device *dev, void *buf, size_t n, int ti
 	return (ssize_t)got;
 }
 
-size_t vio_console_drv_readable(struct vio_device *dev)
+size_t vio_console_drv_readable(struct vio_drv_device *dev)
 {
 	struct con_state *s = state_of(dev);
 
 	return s ? s->readable : 0;
 }
 
-int vio_console_drv_emerg_write(struct vio_device *dev, uint8_t ch)
+int vio_console_drv_emerg_write(struct vio_drv_device *dev, uint8_t ch)
 {
 	vio_le32 v = vio_set32(dev->legacy, ch);
 
-	if (dev->id != VIO_ID_CONSOLE || !vio_device_has_feature(dev, VIO_CONSOLE_F_EMERG_WRITE))
+	if (dev->id != VIO_ID_CONSOLE || !vio_drv_has_feature(dev, VIO_CONSOLE_F_EMERG_WRITE))
 		return -ENOTSUP;
-	return vio_config_write(dev, offsetof(struct vio_console_config, emerg_wr), &v, sizeof(v));
+	return vio_drv_config_write(dev, offsetof(struct vio_console_config, emerg_wr), &v,
+				    sizeof(v));
 }
 
-int vio_console_drv_get_size(struct vio_device *dev, uint16_t *cols, uint16_t *rows)
+int vio_console_drv_get_size(struct vio_drv_device *dev, uint16_t *cols, uint16_t *rows)
 {
 	struct { vio_le16 rows, cols; } sz;
 	int r;
 
-	if (dev->id != VIO_ID_CONSOLE || !vio_device_has_feature(dev, VIO_CONSOLE_F_SIZE))
+	if (dev->id != VIO_ID_CONSOLE || !vio_drv_has_feature(dev, VIO_CONSOLE_F_SIZE))
 		return -ENOTSUP;
 	/* One read of both, so they come from the same config generation. */
-	r = vio_config_read(dev, offsetof(struct vio_console_config, rows), &sz, sizeof(sz));
+	r = vio_drv_config_read(dev, offsetof(struct vio_console_config, rows), &sz, sizeof(sz));
 	if (r)
 		return r;
 	*rows = vio_get16(dev->legacy, sz.rows);

@@ -33,8 +33,8 @@ struct rng_req {
 };
 
 struct rng_state {
-	struct vio_device *dev;
-	struct vio_virtqueue vq;
+	struct vio_drv_device *dev;
+	struct vio_drv_vq vq;
 	uint32_t buf_bytes;
 	unsigned segs;
 	unsigned nreqs;
@@ -53,9 +53,9 @@ struct rng_state {
 	int err;                /* sticky: -EIO once the ring is broken */
 };
 
-static int rng_probe(struct vio_device *dev);
+static int rng_probe(struct vio_drv_device *dev);
 
-static struct rng_state *state_of(struct vio_device *dev)
+static struct rng_state *state_of(struct vio_drv_device *dev)
 {
 	/* dev->priv belongs to whichever driver is bound: make sure it is us. */
 	if (!dev || !dev->driver || dev->driver->probe != rng_probe)
@@ -183,7 +183,7 @@ static void used_cb(void *opaque, void *token, uint32_t len)
 
 static void reap(struct rng_state *s)
 {
-	if (vio_vq_reap(&s->vq, used_cb, s))
+	if (vio_drv_vq_reap(&s->vq, used_cb, s))
 		s->err = -EIO;
 }
 
@@ -199,14 +199,14 @@ static void service(struct rng_state *s)
 		s->again = false;
 		reap(s);
 		if (refill(s))
-			vio_vq_kick(&s->vq);
+			vio_drv_vq_kick(&s->vq);
 	} while (s->again && !s->err);
 	if (s->err)
 		fail_reads(s, s->err);
 	s->busy = false;
 }
 
-static void rng_vq_callback(struct vio_virtqueue *vq)
+static void rng_vq_callback(struct vio_drv_vq *vq)
 {
 	service(vq->priv);
 }
@@ -214,21 +214,21 @@ static void rng_vq_callback(struct vio_virtqueue *vq)
 /* ------------------------------------------------------------------------ */
 /* Probe and remove                                                         */
 
-static void free_state(struct vio_device *dev, struct rng_state *s)
+static void free_state(struct vio_drv_device *dev, struct rng_state *s)
 {
-	vio_dma_free(dev, s->bounce, s->bounce_len);
-	vio_priv_free(dev, s->reqs, sizeof(*s->reqs) * s->nreqs);
-	vio_priv_free(dev, s->sg, sizeof(*s->sg) * s->segs);
-	vio_priv_free(dev, s, sizeof(*s));
+	vio_drv_dma_free(dev, s->bounce, s->bounce_len);
+	vio_drv_priv_free(dev, s->reqs, sizeof(*s->reqs) * s->nreqs);
+	vio_drv_priv_free(dev, s->sg, sizeof(*s->sg) * s->segs);
+	vio_drv_priv_free(dev, s, sizeof(*s));
 }
 
-static int rng_probe(struct vio_device *dev)
+static int rng_probe(struct vio_drv_device *dev)
 {
 	const struct vio_rng_driver *d =
 		(const void *)((const char *)dev->driver - offsetof(struct vio_rng_driver, drv));
 	const struct vio_rng_drv_opts *o = &d->opts;
-	struct vio_vq_info info = { .callback = rng_vq_callback, .size = o->queue_size };
-	struct rng_state *s = vio_priv_alloc(dev, sizeof(*s));
+	struct vio_drv_vq_info info = { .callback = rng_vq_callback, .size = o->queue_size };
+	struct rng_state *s = vio_drv_priv_alloc(dev, sizeof(*s));
 	unsigned qsize;
 	int r;
 
@@ -240,9 +240,9 @@ static int rng_probe(struct vio_device *dev)
 	if (s->segs > s->buf_bytes)
 		s->segs = s->buf_bytes;
 	info.indirect_max = s->segs > 1 ? s->segs : 0;
-	r = vio_find_vqs(dev, 1, &info, &s->vq);
+	r = vio_drv_find_vqs(dev, 1, &info, &s->vq);
 	if (r) {
-		vio_priv_free(dev, s, sizeof(*s));
+		vio_drv_priv_free(dev, s, sizeof(*s));
 		return r;
 	}
 	s->vq.priv = s;
@@ -254,17 +254,17 @@ static int rng_probe(struct vio_device *dev)
 		s->nreqs = qsize;
 	/* Fits 64 bits (queue size times a 32-bit option); not always size_t. */
 	if (__builtin_mul_overflow((size_t)s->nreqs, (size_t)s->buf_bytes, &s->bounce_len)) {
-		vio_device_reset(dev);
-		vio_del_vqs(dev);
-		vio_priv_free(dev, s, sizeof(*s));
+		vio_drv_reset(dev);
+		vio_drv_del_vqs(dev);
+		vio_drv_priv_free(dev, s, sizeof(*s));
 		return -ENOMEM;
 	}
-	s->bounce = vio_dma_alloc(dev, s->bounce_len, 64, &s->bounce_dma);
-	s->reqs = vio_priv_alloc(dev, sizeof(*s->reqs) * s->nreqs);
-	s->sg = vio_priv_alloc(dev, sizeof(*s->sg) * s->segs);
+	s->bounce = vio_drv_dma_alloc(dev, s->bounce_len, 64, &s->bounce_dma);
+	s->reqs = vio_drv_priv_alloc(dev, sizeof(*s->reqs) * s->nreqs);
+	s->sg = vio_drv_priv_alloc(dev, sizeof(*s->sg) * s->segs);
 	if (!s->bounce || !s->reqs || !s->sg) {
-		vio_device_reset(dev);
-		vio_del_vqs(dev);
+		vio_drv_reset(dev);
+		vio_drv_del_vqs(dev);
 		free_state(dev, s);
 		return -ENOMEM;
 	}
@@ -276,38 +276,51 @@ static int rng_probe(struct vio_device *dev)
 	return 0;
 }
 
-static void rng_remove(struct vio_device *dev)
+static void rng_remove(struct vio_drv_device *dev)
 {
 	struct rng_state *s = dev->priv;
 
-	vio_device_reset(dev);
+	vio_drv_reset(dev);
 	while (vio_drvq_detach_unused(&s->vq.q))
 		;
 	dev->priv = NULL;
 	fail_reads(s, -ECANCELED);
-	vio_del_vqs(dev);
+	vio_drv_del_vqs(dev);
 	free_state(dev, s);
 }
 
-void vio_rng_driver_init(struct vio_rng_driver *d, const struct vio_rng_drv_opts *opts)
+int vio_rng_drv_register(struct vio_bus *bus, struct vio_rng_driver *d,
+			 const struct vio_rng_drv_opts *opts)
 {
+	uint64_t off;
+
 	memset(d, 0, sizeof(*d));
 	if (opts)
 		d->opts = *opts;
+	off = d->opts.features_off;
+	/* Without VERSION_1 the 1.x-only ring features cannot be had either. */
+	if (off & VIO_BIT(VIO_F_VERSION_1))
+		off |= VIO_BIT(VIO_F_RING_PACKED) | VIO_BIT(VIO_F_IN_ORDER);
 	d->ids_[0] = VIO_ID_RNG;
 	d->drv.name = "vio-rng";
 	d->drv.ids = d->ids_;
-	d->drv.features = VIO_BIT(VIO_F_VERSION_1) | VIO_BIT(VIO_F_RING_PACKED) |
-			  VIO_BIT(VIO_F_IN_ORDER) | DRIVER_RING_FEATURES;
-	d->drv.legacy_features = DRIVER_RING_FEATURES;
+	d->drv.features = (VIO_BIT(VIO_F_VERSION_1) | VIO_BIT(VIO_F_RING_PACKED) |
+			   VIO_BIT(VIO_F_IN_ORDER) | DRIVER_RING_FEATURES) & ~off;
+	d->drv.legacy_features = DRIVER_RING_FEATURES & ~off;
 	d->drv.probe = rng_probe;
 	d->drv.remove = rng_remove;
+	return vio_bus_register_driver(bus, &d->drv);
+}
+
+void vio_rng_drv_unregister(struct vio_bus *bus, struct vio_rng_driver *d)
+{
+	vio_bus_unregister_driver(bus, &d->drv);
 }
 
 /* ------------------------------------------------------------------------ */
 /* Public calls                                                             */
 
-int vio_rng_drv_read_async(struct vio_device *dev, struct vio_rng_read *rd)
+int vio_rng_drv_read_async(struct vio_drv_device *dev, struct vio_rng_read *rd)
 {
 	struct rng_state *s = state_of(dev);
 
@@ -329,7 +342,7 @@ int vio_rng_drv_read_async(struct vio_device *dev, struct vio_rng_read *rd)
 	return 0;
 }
 
-bool vio_rng_drv_cancel(struct vio_device *dev, struct vio_rng_read *rd)
+bool vio_rng_drv_cancel(struct vio_drv_device *dev, struct vio_rng_read *rd)
 {
 	struct rng_state *s = state_of(dev);
 	struct vio_rng_read **pp, *prev = NULL;
@@ -349,7 +362,7 @@ bool vio_rng_drv_cancel(struct vio_device *dev, struct vio_rng_read *rd)
 	return false;
 }
 
-void vio_rng_drv_poll(struct vio_device *dev)
+void vio_rng_drv_poll(struct vio_drv_device *dev)
 {
 	struct rng_state *s = state_of(dev);
 
@@ -370,11 +383,11 @@ static void sync_done(struct vio_rng_read *rd, int err)
 	sr->err = err;
 }
 
-ssize_t vio_rng_drv_read(struct vio_device *dev, void *buf, size_t n, int timeout_ms)
+ssize_t vio_rng_drv_read(struct vio_drv_device *dev, void *buf, size_t n, int timeout_ms)
 {
 	struct sync_read sr = { false, 0 };
 	struct vio_rng_read rd = { .buf = buf, .len = n, .done = sync_done, .opaque = &sr };
-	struct vio_deadline dl;
+	struct vio_drv_deadline dl;
 	int r;
 
 	if (n == 0)
@@ -382,12 +395,12 @@ ssize_t vio_rng_drv_read(struct vio_device *dev, void *buf, size_t n, int timeou
 	r = vio_rng_drv_read_async(dev, &rd);
 	if (r < 0)
 		return r;
-	vio_deadline_start(dev, &dl, timeout_ms);
+	vio_drv_deadline_start(dev, &dl, timeout_ms);
 	/* Even with timeout 0, look once for what the device has done. */
 	while (!sr.done) {
-		(void)vio_deadline_wait(dev, &dl, -1);
+		(void)vio_drv_deadline_wait(dev, &dl, -1);
 		vio_rng_drv_poll(dev);
-		if (vio_deadline_passed(dev, &dl))
+		if (vio_drv_deadline_passed(dev, &dl))
 			break;
 	}
 	if (!sr.done)

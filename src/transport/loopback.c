@@ -18,7 +18,7 @@
 
 #include "vio/transport/loopback.h"
 
-static struct vio_loopback *lb_of(struct vio_device *vdev)
+static struct vio_loopback *lb_of(struct vio_drv_device *vdev)
 {
 	return vdev->transport;
 }
@@ -26,7 +26,7 @@ static struct vio_loopback *lb_of(struct vio_device *vdev)
 /* ------------------------------------------------------------------------ */
 /* DMA memory: the arena, through the transports' allocator                 */
 
-static void *lb_dma_alloc(struct vio_device *vdev, size_t size, size_t align, uint64_t *dma)
+static void *lb_dma_alloc(struct vio_drv_device *vdev, size_t size, size_t align, uint64_t *dma)
 {
 	struct vio_loopback *lb = lb_of(vdev);
 	void *p;
@@ -37,7 +37,7 @@ static void *lb_dma_alloc(struct vio_device *vdev, size_t size, size_t align, ui
 	return p;
 }
 
-static void lb_dma_free(struct vio_device *vdev, void *p, size_t size)
+static void lb_dma_free(struct vio_drv_device *vdev, void *p, size_t size)
 {
 	struct vio_loopback *lb = lb_of(vdev);
 
@@ -46,7 +46,7 @@ static void lb_dma_free(struct vio_device *vdev, void *p, size_t size)
 	pthread_mutex_unlock(&lb->lock);
 }
 
-static uint64_t lb_dma_addr(struct vio_device *vdev, const void *p)
+static uint64_t lb_dma_addr(struct vio_drv_device *vdev, const void *p)
 {
 	return vio__dma_arena_addr(&lb_of(vdev)->dma, p);
 }
@@ -57,27 +57,27 @@ static uint64_t lb_dma_addr(struct vio_device *vdev, const void *p)
 #define LOCKED(lb, expr) ({ __typeof__(expr) r_; pthread_mutex_lock(&(lb)->lock); \
 			    r_ = (expr); pthread_mutex_unlock(&(lb)->lock); r_; })
 
-static uint8_t lb_get_status(struct vio_device *vdev)
+static uint8_t lb_get_status(struct vio_drv_device *vdev)
 {
 	return LOCKED(lb_of(vdev), vio_dev_get_status(lb_of(vdev)->dev));
 }
 
-static void lb_set_status(struct vio_device *vdev, uint8_t status)
+static void lb_set_status(struct vio_drv_device *vdev, uint8_t status)
 {
 	(void)LOCKED(lb_of(vdev), vio_dev_set_status(lb_of(vdev)->dev, status));
 }
 
-static uint64_t lb_get_features(struct vio_device *vdev)
+static uint64_t lb_get_features(struct vio_drv_device *vdev)
 {
 	return LOCKED(lb_of(vdev), vio_dev_get_features(lb_of(vdev)->dev));
 }
 
-static int lb_set_features(struct vio_device *vdev, uint64_t f)
+static int lb_set_features(struct vio_drv_device *vdev, uint64_t f)
 {
 	return LOCKED(lb_of(vdev), vio_dev_set_features(lb_of(vdev)->dev, f));
 }
 
-static uint64_t lb_transport_features(struct vio_device *vdev)
+static uint64_t lb_transport_features(struct vio_drv_device *vdev)
 {
 	return VIO_BIT(VIO_F_VERSION_1) | VIO_BIT(VIO_F_INDIRECT_DESC) | VIO_BIT(VIO_F_EVENT_IDX) |
 	       VIO_BIT(VIO_F_NOTIFY_ON_EMPTY) | VIO_BIT(VIO_F_ANY_LAYOUT) |
@@ -85,43 +85,43 @@ static uint64_t lb_transport_features(struct vio_device *vdev)
 	       lb_of(vdev)->extra_features;
 }
 
-static int lb_config_read(struct vio_device *vdev, unsigned off, void *buf, unsigned len)
+static int lb_config_read(struct vio_drv_device *vdev, unsigned off, void *buf, unsigned len)
 {
 	return LOCKED(lb_of(vdev), vio_dev_config_read(lb_of(vdev)->dev, off, buf, len));
 }
 
-static int lb_config_write(struct vio_device *vdev, unsigned off, const void *buf, unsigned len)
+static int lb_config_write(struct vio_drv_device *vdev, unsigned off, const void *buf, unsigned len)
 {
 	return LOCKED(lb_of(vdev), vio_dev_config_write(lb_of(vdev)->dev, off, buf, len));
 }
 
-static uint32_t lb_config_generation(struct vio_device *vdev)
+static uint32_t lb_config_generation(struct vio_drv_device *vdev)
 {
 	return LOCKED(lb_of(vdev), vio_dev_config_generation(lb_of(vdev)->dev));
 }
 
-static unsigned lb_num_queues(struct vio_device *vdev)
+static unsigned lb_num_queues(struct vio_drv_device *vdev)
 {
 	return vio_dev_num_queues(lb_of(vdev)->dev);
 }
 
-static unsigned lb_queue_max(struct vio_device *vdev, unsigned qi)
+static unsigned lb_queue_max(struct vio_drv_device *vdev, unsigned qi)
 {
 	return vio_dev_queue_max(lb_of(vdev)->dev, qi);
 }
 
-static int lb_queue_setup(struct vio_device *vdev, unsigned qi, unsigned size,
+static int lb_queue_setup(struct vio_drv_device *vdev, unsigned qi, unsigned size,
 			  const struct vio_ring_addrs *dma)
 {
 	return LOCKED(lb_of(vdev), vio_dev_queue_set(lb_of(vdev)->dev, qi, size, dma));
 }
 
-static int lb_queue_enable(struct vio_device *vdev, unsigned qi)
+static int lb_queue_enable(struct vio_drv_device *vdev, unsigned qi)
 {
 	return LOCKED(lb_of(vdev), vio_dev_queue_enable(lb_of(vdev)->dev, qi));
 }
 
-static int lb_queue_reset(struct vio_device *vdev, unsigned qi)
+static int lb_queue_reset(struct vio_drv_device *vdev, unsigned qi)
 {
 	return LOCKED(lb_of(vdev), vio_dev_queue_reset(lb_of(vdev)->dev, qi));
 }
@@ -151,16 +151,16 @@ static void deliver_irqs(struct vio_loopback *lb)
 	uint64_t bits = __atomic_exchange_n(&lb->irqs_pending, 0, __ATOMIC_ACQ_REL);
 
 	if (__atomic_exchange_n(&lb->config_irq_pending, false, __ATOMIC_ACQ_REL))
-		vio_device_config_interrupt(&lb->vdev);
+		vio_drv_config_interrupt(&lb->vdev);
 	while (bits) {
 		unsigned qi = (unsigned)__builtin_ctzll(bits);
 
 		bits &= bits - 1;
-		vio_device_interrupt(&lb->vdev, qi);
+		vio_drv_interrupt(&lb->vdev, qi);
 	}
 }
 
-static void lb_notify(struct vio_device *vdev, unsigned qi)
+static void lb_notify(struct vio_drv_device *vdev, unsigned qi)
 {
 	struct vio_loopback *lb = lb_of(vdev);
 
@@ -175,7 +175,7 @@ static void lb_notify(struct vio_device *vdev, unsigned qi)
 	deliver_irqs(lb);
 }
 
-static int lb_wait(struct vio_device *vdev, int timeout_ms)
+static int lb_wait(struct vio_drv_device *vdev, int timeout_ms)
 {
 	struct vio_loopback *lb = lb_of(vdev);
 	struct pollfd pfd;
@@ -249,7 +249,7 @@ void vio_loopback_driver_dispatch(struct vio_loopback *lb)
 }
 
 /* The drivers' deadlines run on CLOCK_MONOTONIC. */
-static uint64_t lb_now_ns(struct vio_device *vdev)
+static uint64_t lb_now_ns(struct vio_drv_device *vdev)
 {
 	struct timespec ts;
 
@@ -288,7 +288,8 @@ static const struct vio_dev_transport loopback_dev_transport = {
 	.config_interrupt = lb_config_interrupt,
 };
 
-int vio_loopback_init(struct vio_loopback *lb, struct vio_dev *dev, size_t arena_bytes, bool threaded)
+int vio_loopback_init(struct vio_loopback *lb, struct vio_dev_model *dev, size_t arena_bytes,
+		      bool threaded)
 {
 	int r;
 

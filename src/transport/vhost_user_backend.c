@@ -385,7 +385,7 @@ static void ring_unlock(struct vio_vu_backend *b, unsigned qi, bool all)
 static int ring_start(struct vio_vu_backend *b, unsigned qi)
 {
 	struct vio_vu_queue *vq = &b->queues[qi];
-	struct vio_dev *d = b->dev;
+	struct vio_dev_model *d = b->dev;
 	struct vio_ring_addrs a;
 	bool packed = vio_has_feature(d->features, VIO_F_RING_PACKED);
 	uint16_t used_base;
@@ -593,7 +593,7 @@ static bool queue_ok(struct vio_vu_backend *b, const struct msg *m, uint32_t i)
 
 static int do_set_features(struct vio_vu_backend *b, uint64_t f)
 {
-	struct vio_dev *d = b->dev;
+	struct vio_dev_model *d = b->dev;
 	uint64_t dev_f = f & ~VIO_BIT(VU_F_PROTOCOL_FEATURES);
 	int r;
 
@@ -1061,7 +1061,7 @@ static void reset_device(struct vio_vu_backend *b)
 
 static int do_set_status(struct vio_vu_backend *b, uint64_t v)
 {
-	struct vio_dev *d = b->dev;
+	struct vio_dev_model *d = b->dev;
 	uint8_t keep = VIO_STATUS_ACKNOWLEDGE | VIO_STATUS_DRIVER | VIO_STATUS_FEATURES_OK | VIO_STATUS_FAILED;
 
 	if (v > UINT8_MAX)
@@ -1097,7 +1097,7 @@ static uint64_t offered_protocol_features(const struct vio_vu_backend *b)
 /* Handles one validated message. */
 static int handle(struct vio_vu_backend *b, struct msg *m)
 {
-	struct vio_dev *d = b->dev;
+	struct vio_dev_model *d = b->dev;
 
 	switch (m->hdr.request) {
 	case VU_GET_FEATURES:
@@ -1390,7 +1390,7 @@ void vio_vu_backend_queue_unlock(struct vio_vu_backend *b, unsigned qi)
 /* ------------------------------------------------------------------------ */
 /* Lifecycle                                                                */
 
-int vio_vu_backend_init(struct vio_vu_backend *b, struct vio_dev *dev,
+int vio_vu_backend_init(struct vio_vu_backend *b, struct vio_dev_model *dev,
 			const struct vio_vu_backend_config *cfg)
 {
 	memset(b, 0, sizeof(*b));

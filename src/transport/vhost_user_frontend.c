@@ -56,7 +56,7 @@
 
 #define PACKED_WRAP_BIT (1u << VIO_PACKED_EVENT_WRAP_SHIFT)
 
-static struct vio_vu_frontend *fe_of(struct vio_device *vdev)
+static struct vio_vu_frontend *fe_of(struct vio_drv_device *vdev)
 {
 	return vdev->transport;
 }
@@ -126,17 +126,17 @@ static bool connected(const struct vio_vu_frontend *fe)
 /* ------------------------------------------------------------------------ */
 /* DMA memory: the shared memfd, carved up by the transports' allocator      */
 
-static void *fe_dma_alloc(struct vio_device *vdev, size_t size, size_t align, uint64_t *dma)
+static void *fe_dma_alloc(struct vio_drv_device *vdev, size_t size, size_t align, uint64_t *dma)
 {
 	return vio__dma_arena_alloc(&fe_of(vdev)->dma, size, align, dma);
 }
 
-static void fe_dma_free(struct vio_device *vdev, void *p, size_t size)
+static void fe_dma_free(struct vio_drv_device *vdev, void *p, size_t size)
 {
 	vio__dma_arena_free(&fe_of(vdev)->dma, p, size);
 }
 
-static uint64_t fe_dma_addr(struct vio_device *vdev, const void *p)
+static uint64_t fe_dma_addr(struct vio_drv_device *vdev, const void *p)
 {
 	return vio__dma_arena_addr(&fe_of(vdev)->dma, p);
 }
@@ -929,7 +929,7 @@ static int wait_events(struct vio_vu_frontend *fe, struct pollfd *pfd, unsigned 
 	}
 }
 
-static int fe_wait(struct vio_device *vdev, int timeout_ms)
+static int fe_wait(struct vio_drv_device *vdev, int timeout_ms)
 {
 	struct vio_vu_frontend *fe = fe_of(vdev);
 	struct pollfd pfd[2 * VIO_VU_MAX_QUEUES + 2];
@@ -967,16 +967,16 @@ static int fe_wait(struct vio_device *vdev, int timeout_ms)
 	}
 	if (fe->config_irq_pending) {
 		fe->config_irq_pending = false;
-		vio_device_config_interrupt(vdev);
+		vio_drv_config_interrupt(vdev);
 	}
 	for (unsigned i = 0; r > 0 && i < nq; i++) {
 		if (pfd[2 * i].revents && drain_fd(fe->queues[i].call_fd))
-			vio_device_interrupt(vdev, i);
+			vio_drv_interrupt(vdev, i);
 	}
 	return any ? 0 : -ETIMEDOUT;
 }
 
-static void fe_notify(struct vio_device *vdev, unsigned qi)
+static void fe_notify(struct vio_drv_device *vdev, unsigned qi)
 {
 	struct vio_vu_frontend *fe = fe_of(vdev);
 
@@ -1021,7 +1021,7 @@ static void reset(struct vio_vu_frontend *fe)
 	fe->driver_features = 0;
 }
 
-static uint8_t fe_get_status(struct vio_device *vdev)
+static uint8_t fe_get_status(struct vio_drv_device *vdev)
 {
 	struct vio_vu_frontend *fe = fe_of(vdev);
 	uint8_t s = fe->status;
@@ -1065,7 +1065,7 @@ static void status_refused(struct vio_vu_frontend *fe, uint8_t add)
 	}
 }
 
-static void fe_set_status(struct vio_device *vdev, uint8_t status)
+static void fe_set_status(struct vio_drv_device *vdev, uint8_t status)
 {
 	struct vio_vu_frontend *fe = fe_of(vdev);
 	uint8_t add = (uint8_t)(status & ~fe->status & ~VIO_STATUS_NEEDS_RESET);
@@ -1091,12 +1091,12 @@ static void fe_set_status(struct vio_device *vdev, uint8_t status)
 /* ------------------------------------------------------------------------ */
 /* The rest of the driver-side transport                                    */
 
-static uint64_t fe_get_features(struct vio_device *vdev)
+static uint64_t fe_get_features(struct vio_drv_device *vdev)
 {
 	return fe_of(vdev)->offered;
 }
 
-static int fe_set_features(struct vio_device *vdev, uint64_t features)
+static int fe_set_features(struct vio_drv_device *vdev, uint64_t features)
 {
 	struct vio_vu_frontend *fe = fe_of(vdev);
 
@@ -1109,7 +1109,7 @@ static int fe_set_features(struct vio_device *vdev, uint64_t features)
 	return 0;
 }
 
-static uint64_t fe_transport_features(struct vio_device *vdev)
+static uint64_t fe_transport_features(struct vio_drv_device *vdev)
 {
 	return CARRIED_FEATURES & ~fe_of(vdev)->cfg.features_off;
 }
@@ -1182,17 +1182,17 @@ static int config_access(struct vio_vu_frontend *fe, bool write, unsigned off, v
 	return 0;
 }
 
-static int fe_config_read(struct vio_device *vdev, unsigned off, void *buf, unsigned len)
+static int fe_config_read(struct vio_drv_device *vdev, unsigned off, void *buf, unsigned len)
 {
 	return config_access(fe_of(vdev), false, off, buf, len);
 }
 
-static int fe_config_write(struct vio_device *vdev, unsigned off, const void *buf, unsigned len)
+static int fe_config_write(struct vio_drv_device *vdev, unsigned off, const void *buf, unsigned len)
 {
 	return config_access(fe_of(vdev), true, off, (void *)buf, len);
 }
 
-static uint32_t fe_config_generation(struct vio_device *vdev)
+static uint32_t fe_config_generation(struct vio_drv_device *vdev)
 {
 	struct vio_vu_frontend *fe = fe_of(vdev);
 
@@ -1203,19 +1203,19 @@ static uint32_t fe_config_generation(struct vio_device *vdev)
 	return fe->config_generation;
 }
 
-static unsigned fe_num_queues(struct vio_device *vdev)
+static unsigned fe_num_queues(struct vio_drv_device *vdev)
 {
 	return fe_of(vdev)->num_queues;
 }
 
-static unsigned fe_queue_max(struct vio_device *vdev, unsigned qi)
+static unsigned fe_queue_max(struct vio_drv_device *vdev, unsigned qi)
 {
 	struct vio_vu_frontend *fe = fe_of(vdev);
 
 	return qi < fe->num_queues ? fe->cfg.queue_max : 0;
 }
 
-static int fe_queue_setup(struct vio_device *vdev, unsigned qi, unsigned size,
+static int fe_queue_setup(struct vio_drv_device *vdev, unsigned qi, unsigned size,
 			  const struct vio_ring_addrs *dma)
 {
 	struct vio_vu_frontend *fe = fe_of(vdev);
@@ -1238,7 +1238,7 @@ static int fe_queue_setup(struct vio_device *vdev, unsigned qi, unsigned size,
 	return 0;
 }
 
-static int fe_queue_enable(struct vio_device *vdev, unsigned qi)
+static int fe_queue_enable(struct vio_drv_device *vdev, unsigned qi)
 {
 	struct vio_vu_frontend *fe = fe_of(vdev);
 	struct vio_vu_fe_queue *q;
@@ -1258,7 +1258,7 @@ static int fe_queue_enable(struct vio_device *vdev, unsigned qi)
 }
 
 /* The drivers' deadlines run on the clock the exchanges use. */
-static uint64_t fe_now_ns(struct vio_device *vdev)
+static uint64_t fe_now_ns(struct vio_drv_device *vdev)
 {
 	(void)vdev;
 	return vio__vu_now_ns();

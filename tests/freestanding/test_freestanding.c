@@ -18,7 +18,7 @@
  *   - blk: write, read back, flush, discard, GET_ID on a RAM disk (split
  *     and packed), its memory from the test's allocator;
  *   - console: a write the device discards, and reads that time out, with
- *     and without the transport's clock (struct vio_deadline);
+ *     and without the transport's clock (struct vio_drv_deadline);
  *   - balloon: inflate to a target and deflate again;
  *   - every allocation (the bus's, the devices', DMA) given back with the
  *     size it was taken with.
@@ -252,8 +252,8 @@ static void bus_free(void *opaque, void *p, size_t size)
 #define DMA_BASE UINT64_C(0x100000000)
 
 struct mini {
-	struct vio_device vdev;
-	struct vio_dev *dev;
+	struct vio_drv_device vdev;
+	struct vio_dev_model *dev;
 	struct vio_mem mem;
 	struct vio_mem_region region;
 	struct pool dma;
@@ -263,70 +263,70 @@ struct mini {
 	unsigned waits;
 };
 
-static struct mini *mini_of(struct vio_device *vdev)
+static struct mini *mini_of(struct vio_drv_device *vdev)
 {
 	return vdev->transport;
 }
 
-static uint8_t m_get_status(struct vio_device *v)
+static uint8_t m_get_status(struct vio_drv_device *v)
 {
 	return vio_dev_get_status(mini_of(v)->dev);
 }
 
-static void m_set_status(struct vio_device *v, uint8_t s)
+static void m_set_status(struct vio_drv_device *v, uint8_t s)
 {
 	(void)vio_dev_set_status(mini_of(v)->dev, s);
 }
 
-static uint64_t m_get_features(struct vio_device *v)
+static uint64_t m_get_features(struct vio_drv_device *v)
 {
 	return vio_dev_get_features(mini_of(v)->dev);
 }
 
-static int m_set_features(struct vio_device *v, uint64_t f)
+static int m_set_features(struct vio_drv_device *v, uint64_t f)
 {
 	return vio_dev_set_features(mini_of(v)->dev, f);
 }
 
-static uint64_t m_transport_features(struct vio_device *v)
+static uint64_t m_transport_features(struct vio_drv_device *v)
 {
 	return VIO_BIT(VIO_F_VERSION_1) | VIO_BIT(VIO_F_INDIRECT_DESC) | VIO_BIT(VIO_F_EVENT_IDX) |
 	       VIO_BIT(VIO_F_NOTIFY_ON_EMPTY) | VIO_BIT(VIO_F_ANY_LAYOUT) |
 	       VIO_BIT(VIO_F_RING_PACKED) | VIO_BIT(VIO_F_IN_ORDER);
 }
 
-static int m_config_read(struct vio_device *v, unsigned off, void *buf, unsigned len)
+static int m_config_read(struct vio_drv_device *v, unsigned off, void *buf, unsigned len)
 {
 	return vio_dev_config_read(mini_of(v)->dev, off, buf, len);
 }
 
-static int m_config_write(struct vio_device *v, unsigned off, const void *buf, unsigned len)
+static int m_config_write(struct vio_drv_device *v, unsigned off, const void *buf, unsigned len)
 {
 	return vio_dev_config_write(mini_of(v)->dev, off, buf, len);
 }
 
-static uint32_t m_config_generation(struct vio_device *v)
+static uint32_t m_config_generation(struct vio_drv_device *v)
 {
 	return vio_dev_config_generation(mini_of(v)->dev);
 }
 
-static unsigned m_num_queues(struct vio_device *v)
+static unsigned m_num_queues(struct vio_drv_device *v)
 {
 	return vio_dev_num_queues(mini_of(v)->dev);
 }
 
-static unsigned m_queue_max(struct vio_device *v, unsigned qi)
+static unsigned m_queue_max(struct vio_drv_device *v, unsigned qi)
 {
 	return vio_dev_queue_max(mini_of(v)->dev, qi);
 }
 
-static int m_queue_setup(struct vio_device *v, unsigned qi, unsigned size,
+static int m_queue_setup(struct vio_drv_device *v, unsigned qi, unsigned size,
 			 const struct vio_ring_addrs *a)
 {
 	return vio_dev_queue_set(mini_of(v)->dev, qi, size, a);
 }
 
-static int m_queue_enable(struct vio_device *v, unsigned qi)
+static int m_queue_enable(struct vio_drv_device *v, unsigned qi)
 {
 	return vio_dev_queue_enable(mini_of(v)->dev, qi);
 }
@@ -340,18 +340,18 @@ static bool deliver(struct mini *m)
 	m->irqs = 0;
 	if (m->config_irq) {
 		m->config_irq = false;
-		vio_device_config_interrupt(&m->vdev);
+		vio_drv_config_interrupt(&m->vdev);
 	}
 	while (bits) {
 		unsigned qi = (unsigned)__builtin_ctzll(bits);
 
 		bits &= bits - 1;
-		vio_device_interrupt(&m->vdev, qi);
+		vio_drv_interrupt(&m->vdev, qi);
 	}
 	return any;
 }
 
-static void m_notify(struct vio_device *v, unsigned qi)
+static void m_notify(struct vio_drv_device *v, unsigned qi)
 {
 	struct mini *m = mini_of(v);
 
@@ -359,7 +359,7 @@ static void m_notify(struct vio_device *v, unsigned qi)
 	deliver(m);
 }
 
-static void *m_dma_alloc(struct vio_device *v, size_t size, size_t align, uint64_t *dma)
+static void *m_dma_alloc(struct vio_drv_device *v, size_t size, size_t align, uint64_t *dma)
 {
 	struct mini *m = mini_of(v);
 	uint8_t *p;
@@ -374,12 +374,12 @@ static void *m_dma_alloc(struct vio_device *v, size_t size, size_t align, uint64
 	return p;
 }
 
-static void m_dma_free(struct vio_device *v, void *p, size_t size)
+static void m_dma_free(struct vio_drv_device *v, void *p, size_t size)
 {
 	pool_free(&mini_of(v)->dma, p, size);
 }
 
-static uint64_t m_dma_addr(struct vio_device *v, const void *p)
+static uint64_t m_dma_addr(struct vio_drv_device *v, const void *p)
 {
 	struct mini *m = mini_of(v);
 	const uint8_t *b = p;
@@ -391,7 +391,7 @@ static uint64_t m_dma_addr(struct vio_device *v, const void *p)
 
 /* Nothing blocks here: a wait delivers what the device raised, or says
  * the whole timeout went by (and moves the clock by it). */
-static int m_wait(struct vio_device *v, int timeout_ms)
+static int m_wait(struct vio_drv_device *v, int timeout_ms)
 {
 	struct mini *m = mini_of(v);
 
@@ -403,7 +403,7 @@ static int m_wait(struct vio_device *v, int timeout_ms)
 	return -ETIMEDOUT;
 }
 
-static uint64_t m_now_ns(struct vio_device *v)
+static uint64_t m_now_ns(struct vio_drv_device *v)
 {
 	return mini_of(v)->now;
 }
@@ -447,7 +447,7 @@ static const struct vio_dev_transport mini_dev_transport = {
 	.config_interrupt = m_config_interrupt,
 };
 
-static void mini_init(struct mini *m, struct vio_dev *dev, bool clock)
+static void mini_init(struct mini *m, struct vio_dev_model *dev, bool clock)
 {
 	memset(m, 0, sizeof(*m));
 	m->dma = (struct pool){ dma_mem, sizeof(dma_mem), 0, 0, 0 };
@@ -536,17 +536,16 @@ static void rng_case(bool packed)
 	}
 	CHECK(vio_rng_dev_init(&rd, &o) == 0);
 	mini_init(&m, &rd.dev, true);
-	vio_rng_driver_init(&drv, NULL);
-	CHECK(vio_bus_register_driver(&bus, &drv.drv) == 0);
+	CHECK(vio_rng_drv_register(&bus, &drv, NULL) == 0);
 	CHECK(vio_bus_add_device(&bus, &m.vdev) == 0);
 	CHECK(m.vdev.driver == &drv.drv);
-	CHECK(vio_device_has_feature(&m.vdev, VIO_F_RING_PACKED) == packed);
+	CHECK(vio_drv_has_feature(&m.vdev, VIO_F_RING_PACKED) == packed);
 	CHECK(vio_rng_drv_read(&m.vdev, got, sizeof(got), 1000) == (ssize_t)sizeof(got));
 	rng_source(&expect_state, want, sizeof(want));
 	CHECK(bytes_equal(got, want, sizeof(got)));
 	CHECK(rd.stats.bytes >= sizeof(got));
 	vio_bus_remove_device(&bus, &m.vdev);
-	vio_bus_unregister_driver(&bus, &drv.drv);
+	vio_rng_drv_unregister(&bus, &drv);
 	vio_rng_dev_fini(&rd);
 	CHECK(pool_clean(&m.dma));
 	CHECK(pool_clean(&bus_pool));
@@ -588,6 +587,7 @@ static void blk_case(bool packed)
 	struct mini m;
 
 	case_start();
+	CHECK(vio_blk_dev_init(&blk, NULL) == -EINVAL); /* no default backend */
 	bad.free = NULL;        /* one hook without the other */
 	CHECK(vio_blk_dev_init(&blk, &bad) == -EINVAL);
 	bad = o;
@@ -604,7 +604,7 @@ static void blk_case(bool packed)
 	CHECK(vio_blk_drv_register(&bus, &drv, &dopts) == 0);
 	CHECK(vio_bus_add_device(&bus, &m.vdev) == 0);
 	CHECK(m.vdev.driver == &drv.drv);
-	CHECK(vio_device_has_feature(&m.vdev, VIO_F_RING_PACKED) == packed);
+	CHECK(vio_drv_has_feature(&m.vdev, VIO_F_RING_PACKED) == packed);
 	CHECK(vio_blk_drv_capacity(&m.vdev) == 2048);
 
 	buf = vio_blk_drv_alloc_buffer(&m.vdev, 64 * 1024);
@@ -658,8 +658,7 @@ static void console_case(bool clock)
 	o.in_fd = -1;
 	CHECK(vio_console_dev_init(&con, &o) == 0);
 	mini_init(&m, &con.dev, clock);
-	vio_console_driver_init(&drv, NULL);
-	CHECK(vio_bus_register_driver(&bus, &drv.drv) == 0);
+	CHECK(vio_console_drv_register(&bus, &drv, NULL) == 0);
 	CHECK(vio_bus_add_device(&bus, &m.vdev) == 0);
 	CHECK(m.vdev.driver == &drv.drv);
 	CHECK(vio_console_drv_write(&m.vdev, "hello", 5, 100) == 5);
@@ -673,7 +672,7 @@ static void console_case(bool clock)
 	CHECK(m.waits == 1);
 	CHECK(!clock || m.now - t0 == UINT64_C(250000000));
 	vio_bus_remove_device(&bus, &m.vdev);
-	vio_bus_unregister_driver(&bus, &drv.drv);
+	vio_console_drv_unregister(&bus, &drv);
 	vio_console_dev_fini(&con);
 	CHECK(pool_clean(&m.dma));
 	CHECK(pool_clean(&bus_pool));
@@ -685,14 +684,14 @@ static void balloon_case(void)
 {
 	static struct vio_balloon_dev bd;
 	static struct vio_balloon_driver drv;
-	struct vio_balloon_dev_config cfg = {
+	struct vio_balloon_dev_opts cfg = {
 		.features = VIO_BIT(VIO_F_VERSION_1) | VIO_BIT(VIO_BALLOON_F_MUST_TELL_HOST),
 		.log = count_log,
 		.alloc = dev_alloc,
 		.free = dev_free,
 		.alloc_opaque = &dev_pool,
 	};
-	struct vio_balloon_dev_config bad = cfg;
+	struct vio_balloon_dev_opts bad = cfg;
 	struct mini m;
 
 	case_start();
@@ -701,9 +700,9 @@ static void balloon_case(void)
 	CHECK(vio_balloon_dev_init(&bd, &bad) == -EINVAL);
 	CHECK(vio_balloon_dev_init(&bd, &cfg) == 0);
 	mini_init(&m, &bd.dev, true);
-	drv.max_pages = 64;     /* its bookkeeping comes from the bus's pool */
-	CHECK(vio_balloon_driver_init(&drv) == 0);
-	CHECK(vio_bus_register_driver(&bus, &drv.drv) == 0);
+	/* its bookkeeping comes from the bus's pool */
+	const struct vio_balloon_drv_opts balloon_opts = { .max_pages = 64 };
+	CHECK(vio_balloon_drv_register(&bus, &drv, &balloon_opts) == 0);
 	CHECK(vio_bus_add_device(&bus, &m.vdev) == 0);
 	CHECK(m.vdev.driver == &drv.drv);
 	CHECK(vio_balloon_dev_set_target(&bd, 16) == 0);
@@ -722,7 +721,7 @@ static void balloon_case(void)
 	CHECK(vio_balloon_drv_update(&m.vdev) == 0);
 	CHECK(vio_balloon_dev_pages(&bd) == 4);
 	vio_bus_remove_device(&bus, &m.vdev);
-	vio_bus_unregister_driver(&bus, &drv.drv);
+	vio_balloon_drv_unregister(&bus, &drv);
 	vio_balloon_dev_fini(&bd);
 	CHECK(pool_clean(&dev_pool));
 	CHECK(pool_clean(&m.dma));

@@ -10,7 +10,7 @@ char tmpdir[] = "/tmp/vio-blk-XXXXXX";
 
 unsigned file_seq;
 
-struct vio_device *D(struct fx *fx)
+struct vio_drv_device *D(struct fx *fx)
 {
 	return &fx->lb.vdev;
 }
@@ -88,23 +88,23 @@ void fx_resume(struct fx *fx)
 	__atomic_store_n(&fx->pause, 0, __ATOMIC_RELEASE);
 }
 
-int raw_probe(struct vio_device *dev)
+int raw_probe(struct vio_drv_device *dev)
 {
 	struct fx *fx = (struct fx *)((char *)dev->driver - offsetof(struct fx, rawdrv));
-	struct vio_vq_info info[4];
+	struct vio_drv_vq_info info[4];
 
 	for (unsigned i = 0; i < fx->raw_nvqs; i++)
-		info[i] = (struct vio_vq_info){ .indirect_max = 8 };
-	return vio_find_vqs(dev, fx->raw_nvqs, info, fx->rawvqs);
+		info[i] = (struct vio_drv_vq_info){ .indirect_max = 8 };
+	return vio_drv_find_vqs(dev, fx->raw_nvqs, info, fx->rawvqs);
 }
 
-void raw_remove(struct vio_device *dev)
+void raw_remove(struct vio_drv_device *dev)
 {
-	vio_device_reset(dev);
+	vio_drv_reset(dev);
 	for (unsigned i = 0; i < dev->nvqs; i++)
 		while (vio_drvq_detach_unused(&dev->vqs[i].q))
 			;
-	vio_del_vqs(dev);
+	vio_drv_del_vqs(dev);
 }
 
 int fx_setup(void **state)
@@ -206,7 +206,7 @@ void fx_up(struct fx *fx)
 	assert_non_null(D(fx)->driver);
 	assert_true(vio_dev_get_status(&fx->blk.dev) & VIO_STATUS_DRIVER_OK);
 	if (fx->raw) {
-		fx->m = vio_dma_alloc(D(fx), 65536, 4096, &fx->m_dma);
+		fx->m = vio_drv_dma_alloc(D(fx), 65536, 4096, &fx->m_dma);
 		assert_non_null(fx->m);
 	}
 }
@@ -255,7 +255,7 @@ void check_value(const uint8_t *p, size_t len, uint8_t v)
 			fail_msg("byte %zu is %#x, want %#x", i, p[i], v);
 }
 
-bool all_free(struct vio_device *dev)
+bool all_free(struct vio_drv_device *dev)
 {
 	for (unsigned i = 0; i < dev->nvqs; i++)
 		if (vio_drvq_num_free(&dev->vqs[i].q) != dev->vqs[i].q.size)

@@ -119,7 +119,7 @@ struct fx {
 	struct vio_blk_driver drv;
 	struct vio_driver rawdrv;
 	uint32_t rawids[2];
-	struct vio_virtqueue rawvqs[4];
+	struct vio_drv_vq rawvqs[4];
 	uint8_t *m;                     /* raw tests: DMA scratch */
 	uint64_t m_dma;
 	bool blk_up, lb_up, bus_up, thread_up;
@@ -132,7 +132,7 @@ struct fx {
 	char last_log[512];
 };
 
-struct vio_device *D(struct fx *fx);
+struct vio_drv_device *D(struct fx *fx);
 
 void test_log(void *opaque, enum vio_log_level level, const char *msg);
 
@@ -153,9 +153,9 @@ void fx_pause(struct fx *fx);
 void fx_resume(struct fx *fx);
 
 /* Raw driver: queues without callbacks; the test reaps by hand. */
-int raw_probe(struct vio_device *dev);
+int raw_probe(struct vio_drv_device *dev);
 
-void raw_remove(struct vio_device *dev);
+void raw_remove(struct vio_drv_device *dev);
 
 int fx_setup(void **state);
 
@@ -177,7 +177,7 @@ void check_pattern(const uint8_t *p, uint64_t sector, size_t len, unsigned seed)
 
 void check_value(const uint8_t *p, size_t len, uint8_t v);
 
-bool all_free(struct vio_device *dev);
+bool all_free(struct vio_drv_device *dev);
 
 /* Data tests (every backend)                                               */
 /* Writes a pattern, reads it back through virtio and the backing store. */

@@ -6,12 +6,12 @@
 
 #include "core_fixture.h"
 
-struct echo *echo_of(struct vio_dev *d)
+struct echo *echo_of(struct vio_dev_model *d)
 {
 	return container_of(d, struct echo, d);
 }
 
-int echo_features_ok(struct vio_dev *d, uint64_t features)
+int echo_features_ok(struct vio_dev_model *d, uint64_t features)
 {
 	struct echo *e = echo_of(d);
 
@@ -20,18 +20,18 @@ int echo_features_ok(struct vio_dev *d, uint64_t features)
 	return e->features_ok_ret;
 }
 
-int echo_start(struct vio_dev *d)
+int echo_start(struct vio_dev_model *d)
 {
 	echo_of(d)->starts++;
 	return 0;
 }
 
-void echo_reset(struct vio_dev *d)
+void echo_reset(struct vio_dev_model *d)
 {
 	echo_of(d)->resets++;
 }
 
-void echo_notify(struct vio_dev *d, unsigned qi)
+void echo_notify(struct vio_dev_model *d, unsigned qi)
 {
 	struct echo *e = echo_of(d);
 	struct vio_devq *vq = vio_dev_vq(d, qi);
@@ -62,7 +62,7 @@ void echo_notify(struct vio_dev *d, unsigned qi)
 	vio_dev_interrupt(d, qi);
 }
 
-void echo_config_write(struct vio_dev *d, unsigned off, unsigned len)
+void echo_config_write(struct vio_dev_model *d, unsigned off, unsigned len)
 {
 	struct echo *e = echo_of(d);
 
@@ -71,7 +71,7 @@ void echo_config_write(struct vio_dev *d, unsigned off, unsigned len)
 	e->cw_len = len;
 }
 
-void echo_queue_reset(struct vio_dev *d, unsigned qi)
+void echo_queue_reset(struct vio_dev_model *d, unsigned qi)
 {
 	struct echo *e = echo_of(d);
 
@@ -105,7 +105,7 @@ int echo_setup(struct echo *e, uint64_t offer, bool legacy_ok, unsigned nq,
 	return vio_dev_init(&e->d);
 }
 
-struct fx *fx_of(struct vio_device *dev)
+struct fx *fx_of(struct vio_drv_device *dev)
 {
 	return container_of(dev, struct fx, lb.vdev);
 }
@@ -133,7 +133,7 @@ size_t align_up(size_t v, size_t a)
 	return (v + a - 1) & ~(a - 1);
 }
 
-int ring_alloc(struct vio_device *dev, uint64_t features, unsigned size,
+int ring_alloc(struct vio_drv_device *dev, uint64_t features, unsigned size,
 	       struct ring_mem *m)
 {
 	size_t off_drv = align_up(vio_ring_desc_bytes(features, size),
@@ -142,7 +142,7 @@ int ring_alloc(struct vio_device *dev, uint64_t features, unsigned size,
 				  vio_ring_device_align(features));
 	uint64_t dma;
 
-	m->p = vio_dma_alloc(dev, off_dev + vio_ring_device_bytes(features, size), 4096, &dma);
+	m->p = vio_drv_dma_alloc(dev, off_dev + vio_ring_device_bytes(features, size), 4096, &dma);
 	if (!m->p)
 		return -ENOMEM;
 	m->desc = m->p;
@@ -157,11 +157,11 @@ int ring_alloc(struct vio_device *dev, uint64_t features, unsigned size,
 bool arena_all_free(struct fx *f)
 {
 	uint64_t dma;
-	void *p = vio_dma_alloc(&f->lb.vdev, ARENA, 4096, &dma);
+	void *p = vio_drv_dma_alloc(&f->lb.vdev, ARENA, 4096, &dma);
 
 	if (!p)
 		return false;
-	vio_dma_free(&f->lb.vdev, p, ARENA);
+	vio_drv_dma_free(&f->lb.vdev, p, ARENA);
 	return true;
 }
 
@@ -186,7 +186,7 @@ void token_back(struct fx *f, void *tok, uint32_t len, bool used)
 		f->detached++;
 }
 
-void echo_cb(struct vio_virtqueue *vq)
+void echo_cb(struct vio_drv_vq *vq)
 {
 	struct fx *f = fx_of(vq->dev);
 	void *tok;
@@ -232,7 +232,7 @@ bool echo_ok(const struct fx *f, unsigned s)
 int wait_done(struct fx *f, unsigned qi, unsigned target)
 {
 	for (unsigned i = 0; i < WAIT_ROUNDS && f->done[qi] < target; i++)
-		(void)vio_device_wait(&f->lb.vdev, 10);
+		(void)vio_drv_wait(&f->lb.vdev, 10);
 	return f->done[qi] >= target ? 0 : -ETIMEDOUT;
 }
 
@@ -243,7 +243,7 @@ int echo_roundtrip(struct fx *f, unsigned qi, unsigned s, uint32_t len)
 
 	if (r)
 		return r;
-	(void)vio_vq_kick(&f->vqs[qi]);
+	(void)vio_drv_vq_kick(&f->vqs[qi]);
 	r = wait_done(f, qi, before + 1);
 	if (r)
 		return r;
@@ -259,7 +259,7 @@ void echo_many(struct fx *f, unsigned qi, unsigned n)
 	}
 }
 
-int echo_probe(struct vio_device *dev)
+int echo_probe(struct vio_drv_device *dev)
 {
 	struct fx *f = fx_of(dev);
 	int r;
@@ -268,39 +268,39 @@ int echo_probe(struct vio_device *dev)
 	f->status_at_probe = status_of(f);
 	if (f->probe_ret)
 		return f->probe_ret;
-	f->find_vqs_ret = r = vio_find_vqs(dev, f->nvqs, f->info, f->vqs);
+	f->find_vqs_ret = r = vio_drv_find_vqs(dev, f->nvqs, f->info, f->vqs);
 	if (r)
 		return r;
-	f->buf = vio_dma_alloc(dev, BUF_BYTES, 64, &f->buf_dma);
+	f->buf = vio_drv_dma_alloc(dev, BUF_BYTES, 64, &f->buf_dma);
 	if (!f->buf) {
-		vio_device_reset(dev);
-		vio_del_vqs(dev);
+		vio_drv_reset(dev);
+		vio_drv_del_vqs(dev);
 		return -ENOMEM;
 	}
 	dev->priv = f;
 	if (f->ready_in_probe) {
-		vio_device_ready(dev);
+		vio_drv_ready(dev);
 		f->probe_io_ret = echo_roundtrip(f, 0, 0, 5);
 	}
 	return 0;
 }
 
-void echo_remove(struct vio_device *dev)
+void echo_remove(struct vio_drv_device *dev)
 {
 	struct fx *f = fx_of(dev);
 	void *tok;
 
-	vio_device_reset(dev);
+	vio_drv_reset(dev);
 	for (unsigned i = 0; i < dev->nvqs; i++)
 		while ((tok = vio_drvq_detach_unused(&dev->vqs[i].q)))
 			token_back(f, tok, 0, false);
-	vio_del_vqs(dev);
-	vio_dma_free(dev, f->buf, BUF_BYTES);
+	vio_drv_del_vqs(dev);
+	vio_drv_dma_free(dev, f->buf, BUF_BYTES);
 	f->buf = NULL;
 	f->removes++;
 }
 
-void echo_config_changed(struct vio_device *dev)
+void echo_config_changed(struct vio_drv_device *dev)
 {
 	fx_of(dev)->config_changes++;
 }
@@ -461,7 +461,7 @@ int run_isolated(int (*fn)(void))
 	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 
-void dm_negotiate(struct vio_dev *d, uint64_t features)
+void dm_negotiate(struct vio_dev_model *d, uint64_t features)
 {
 	assert_int_equal(vio_dev_set_status(d, S_ACK), 0);
 	assert_int_equal(vio_dev_set_status(d, S_ACK | S_DRV), 0);
@@ -472,7 +472,7 @@ void dm_negotiate(struct vio_dev *d, uint64_t features)
 
 void dm_queue(struct fx *f, unsigned qi, unsigned size, struct ring_mem *m)
 {
-	struct vio_dev *d = &f->e.d;
+	struct vio_dev_model *d = &f->e.d;
 
 	assert_int_equal(ring_alloc(&f->lb.vdev, d->features, size, m), 0);
 	assert_int_equal(vio_dev_queue_set(d, qi, size, &m->dma), 0);
@@ -481,7 +481,7 @@ void dm_queue(struct fx *f, unsigned qi, unsigned size, struct ring_mem *m)
 
 void dm_live(struct fx *f, uint64_t features)
 {
-	struct vio_dev *d = &f->e.d;
+	struct vio_dev_model *d = &f->e.d;
 	unsigned starts = f->e.starts;
 	struct ring_mem m;
 

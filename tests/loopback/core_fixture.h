@@ -153,7 +153,7 @@ static const struct param default_param = { &layouts[0], &modes[0], NULL };
 
 /* The echo device                                                          */
 struct echo {
-	struct vio_dev d;
+	struct vio_dev_model d;
 	struct vio_dev_queue q[ECHO_NQ];
 	uint8_t config[ECHO_CFG];
 	int features_ok_ret;            /* what features_ok answers */
@@ -164,20 +164,20 @@ struct echo {
 	unsigned last_queue_reset, cw_off, cw_len;
 };
 
-struct echo *echo_of(struct vio_dev *d);
+struct echo *echo_of(struct vio_dev_model *d);
 
-int echo_features_ok(struct vio_dev *d, uint64_t features);
+int echo_features_ok(struct vio_dev_model *d, uint64_t features);
 
-int echo_start(struct vio_dev *d);
+int echo_start(struct vio_dev_model *d);
 
-void echo_reset(struct vio_dev *d);
+void echo_reset(struct vio_dev_model *d);
 
 /* Echoes every available chain: readable bytes go back as written bytes. */
-void echo_notify(struct vio_dev *d, unsigned qi);
+void echo_notify(struct vio_dev_model *d, unsigned qi);
 
-void echo_config_write(struct vio_dev *d, unsigned off, unsigned len);
+void echo_config_write(struct vio_dev_model *d, unsigned off, unsigned len);
 
-void echo_queue_reset(struct vio_dev *d, unsigned qi);
+void echo_queue_reset(struct vio_dev_model *d, unsigned qi);
 
 static const struct vio_dev_ops echo_ops = {
 	.version = VIO_DEV_OPS_VERSION,
@@ -208,15 +208,15 @@ struct fx {
 
 	/* what probe does */
 	unsigned nvqs;
-	struct vio_vq_info info[ECHO_NQ];
+	struct vio_drv_vq_info info[ECHO_NQ];
 	int probe_ret;                  /* fail probe with this before find_vqs */
-	bool ready_in_probe;            /* vio_device_ready + one echo in probe */
+	bool ready_in_probe;            /* vio_drv_ready + one echo in probe */
 	int find_vqs_ret, probe_io_ret;
 	uint8_t status_at_probe;
 	unsigned probes, removes, config_changes;
 
 	/* driver state */
-	struct vio_virtqueue vqs[ECHO_NQ];
+	struct vio_drv_vq vqs[ECHO_NQ];
 	uint8_t *buf;                   /* NSLOTS request slots, DMA memory */
 	uint64_t buf_dma;
 	bool outstanding[NSLOTS];
@@ -253,7 +253,7 @@ struct ctx {
 	unsigned nfx;
 };
 
-struct fx *fx_of(struct vio_device *dev);
+struct fx *fx_of(struct vio_drv_device *dev);
 
 void *bus_alloc(void *opaque, size_t size);
 
@@ -262,7 +262,7 @@ void bus_free(void *opaque, void *p, size_t size);
 size_t align_up(size_t v, size_t a);
 
 /* Ring memory for one queue in the arena, in the modern placement. */
-int ring_alloc(struct vio_device *dev, uint64_t features, unsigned size,
+int ring_alloc(struct vio_drv_device *dev, uint64_t features, unsigned size,
 	       struct ring_mem *m);
 
 /* Is the whole arena free (nothing the driver allocated was kept)? */
@@ -276,7 +276,7 @@ uint8_t status_of(struct fx *f);
 /* A buffer came back, used (from get_buf) or not (from detach_unused). */
 void token_back(struct fx *f, void *tok, uint32_t len, bool used);
 
-void echo_cb(struct vio_virtqueue *vq);
+void echo_cb(struct vio_drv_vq *vq);
 
 /* Posts slot `s` on queue qi: `len` pattern bytes out, MSG bytes in. */
 int echo_post(struct fx *f, unsigned qi, unsigned s, uint32_t len);
@@ -293,11 +293,11 @@ int echo_roundtrip(struct fx *f, unsigned qi, unsigned s, uint32_t len);
 /* Many round trips on qi, past the ring size so its indices wrap. */
 void echo_many(struct fx *f, unsigned qi, unsigned n);
 
-int echo_probe(struct vio_device *dev);
+int echo_probe(struct vio_drv_device *dev);
 
-void echo_remove(struct vio_device *dev);
+void echo_remove(struct vio_drv_device *dev);
 
-void echo_config_changed(struct vio_device *dev);
+void echo_config_changed(struct vio_drv_device *dev);
 
 static const uint32_t echo_ids[] = { ECHO_ID, 0 };
 
@@ -345,7 +345,7 @@ int run_isolated(int (*fn)(void));
 
 /* status: the device model's status machine                                */
 /* ACKNOWLEDGE, DRIVER, features, FEATURES_OK: what every modern start does. */
-void dm_negotiate(struct vio_dev *d, uint64_t features);
+void dm_negotiate(struct vio_dev_model *d, uint64_t features);
 
 /* Sets queue qi up over fresh ring memory and enables it. */
 void dm_queue(struct fx *f, unsigned qi, unsigned size, struct ring_mem *m);

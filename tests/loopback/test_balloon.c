@@ -20,7 +20,7 @@
  * does to the device model (set a target, read its state) is handed to
  * that thread (on_dev), which is how an embedder must serialise with the
  * device's queue processing; the driver runs on the test's thread and
- * waits with vio_device_wait().
+ * waits with vio_drv_wait().
  */
 #include <errno.h>
 #include <poll.h>
@@ -200,14 +200,14 @@ static void hook_deflate(void *opaque, uint32_t pfn, const struct vio_iov *spans
 
 /* The test's page source: DMA pages, filled with "guest data" when taken
  * and written again when reused, so reuse is real and observable. */
-static void *tp_alloc(void *opaque, struct vio_device *dev, uint64_t *dma)
+static void *tp_alloc(void *opaque, struct vio_drv_device *dev, uint64_t *dma)
 {
 	struct fx *f = opaque;
 	void *p;
 
 	if ((f->page_limit && f->npool >= f->page_limit) || f->npool >= MAX_POOL)
 		return NULL;
-	p = vio_dma_alloc(dev, PAGE, PAGE, dma);
+	p = vio_drv_dma_alloc(dev, PAGE, PAGE, dma);
 	if (!p)
 		return NULL;
 	memset(p, 0xa5, PAGE);
@@ -216,7 +216,7 @@ static void *tp_alloc(void *opaque, struct vio_device *dev, uint64_t *dma)
 	return p;
 }
 
-static void tp_free(void *opaque, struct vio_device *dev, void *page, uint64_t dma)
+static void tp_free(void *opaque, struct vio_drv_device *dev, void *page, uint64_t dma)
 {
 	struct fx *f = opaque;
 
@@ -229,10 +229,11 @@ static void tp_free(void *opaque, struct vio_device *dev, void *page, uint64_t d
 		}
 	}
 	f->frees++;
-	vio_dma_free(dev, page, PAGE);
+	vio_drv_dma_free(dev, page, PAGE);
 }
 
-static void stats_provider(void *opaque, struct vio_device *dev, uint64_t vals[VIO_BALLOON_S_NR])
+static void stats_provider(void *opaque, struct vio_drv_device *dev,
+			   uint64_t vals[VIO_BALLOON_S_NR])
 {
 	struct fx *f = opaque;
 
@@ -352,13 +353,14 @@ static int fx_teardown(void **state)
 
 static void fx_start(struct fx *f, const struct fx_opts *o)
 {
-	struct vio_balloon_dev_config dc = {
+	struct vio_balloon_dev_opts dc = {
 		.features = o->balloon | f->row->ring | (o->legacy ? 0 : VIO_BIT(VIO_F_VERSION_1)),
 		.legacy_ok = o->legacy,
 		.hooks = { .inflate = hook_inflate, .deflate = hook_deflate, .opaque = f },
 		.log = log_cb,
 		.log_opaque = f,
 	};
+	struct vio_balloon_drv_opts bo = { 0 };
 
 	assert_int_equal(vio_balloon_dev_init(&f->bd, &dc), 0);
 	assert_int_equal(vio_loopback_init(&f->lb, &f->bd.dev, ARENA, f->row->threaded), 0);
@@ -370,18 +372,16 @@ static void fx_start(struct fx *f, const struct fx_opts *o)
 	f->bus.log = log_cb;
 	f->bus.log_opaque = f;
 	f->page_ops = (struct vio_balloon_page_ops){ tp_alloc, tp_free, f };
-	f->drv.max_pages = o->max_pages;
-	f->drv.timeout_ms = o->timeout_ms;
-	f->drv.pages = o->default_pages ? NULL : &f->page_ops;
+	bo.max_pages = o->max_pages;
+	bo.timeout_ms = o->timeout_ms;
+	bo.pages = o->default_pages ? NULL : &f->page_ops;
 	if (o->stats) {
-		f->drv.stats_tags = STAT_TAGS;
-		f->drv.stats = stats_provider;
-		f->drv.stats_opaque = f;
+		bo.stats_tags = STAT_TAGS;
+		bo.stats = stats_provider;
+		bo.stats_opaque = f;
 	}
-	assert_int_equal(vio_balloon_driver_init(&f->drv), 0);
-	f->drv.drv.features &= ~o->drv_clear;
-	f->drv.drv.legacy_features &= ~o->drv_clear;
-	assert_int_equal(vio_bus_register_driver(&f->bus, &f->drv.drv), 0);
+	bo.features_off = o->drv_clear;
+	assert_int_equal(vio_balloon_drv_register(&f->bus, &f->drv, &bo), 0);
 	assert_int_equal(vio_bus_add_device(&f->bus, &f->lb.vdev), 0);
 	assert_ptr_equal(f->lb.vdev.driver, &f->drv.drv);
 	assert_int_equal(f->lb.vdev.legacy, o->legacy);
@@ -389,7 +389,7 @@ static void fx_start(struct fx *f, const struct fx_opts *o)
 	assert_int_equal(f->lb.vdev.features & f->row->ring, f->row->ring);
 }
 
-static struct vio_device *vdev(struct fx *f)
+static struct vio_drv_device *vdev(struct fx *f)
 {
 	return &f->lb.vdev;
 }
@@ -499,7 +499,7 @@ static bool drive_until(struct fx *f, bool (*pred)(struct fx *f, void *arg), voi
 	while (!pred(f, arg)) {
 		if (now_ms() > end)
 			return false;
-		(void)vio_device_wait(vdev(f), f->row->threaded ? 10 : 0);
+		(void)vio_drv_wait(vdev(f), f->row->threaded ? 10 : 0);
 	}
 	return true;
 }
@@ -624,7 +624,7 @@ static void t_tell_host_order(void **state)
 	const uint32_t n = 300;
 
 	fx_start(f, &o);
-	assert_true(vio_device_has_feature(vdev(f), VIO_BALLOON_F_MUST_TELL_HOST));
+	assert_true(vio_drv_has_feature(vdev(f), VIO_BALLOON_F_MUST_TELL_HOST));
 	balloon_to(f, n);
 	balloon_to(f, 0);
 	assert_int_equal(count_events(f, EV_DEV_DEFLATE), n);
@@ -640,7 +640,7 @@ static void t_no_tell_host_reuses_early(void **state)
 	const uint32_t n = 300;
 
 	fx_start(f, &o);
-	assert_false(vio_device_has_feature(vdev(f), VIO_BALLOON_F_MUST_TELL_HOST));
+	assert_false(vio_drv_has_feature(vdev(f), VIO_BALLOON_F_MUST_TELL_HOST));
 	balloon_to(f, n);
 	balloon_to(f, 0);
 	assert_reuse_order(f, false, n);
@@ -659,7 +659,7 @@ static void t_tell_host_declined(void **state)
 	};
 
 	fx_start(f, &o);
-	assert_false(vio_device_has_feature(vdev(f), VIO_BALLOON_F_MUST_TELL_HOST));
+	assert_false(vio_drv_has_feature(vdev(f), VIO_BALLOON_F_MUST_TELL_HOST));
 	balloon_to(f, 10);
 	balloon_to(f, 0);
 	assert_reuse_order(f, false, 10);
@@ -675,7 +675,7 @@ static void t_stats_exchange(void **state)
 	struct view v;
 
 	fx_start(f, &o);
-	assert_true(vio_device_has_feature(vdev(f), VIO_BALLOON_F_STATS_VQ));
+	assert_true(vio_drv_has_feature(vdev(f), VIO_BALLOON_F_STATS_VQ));
 	assert_true(drive_until(f, stats_seq_at_least, &want));
 	v = snap(f);
 	assert_int_equal(v.st.present, STAT_TAGS);
@@ -734,7 +734,8 @@ static void t_few_thousand_dma_pages(void **state)
 	assert_int_equal(v.c.inflated, n);
 	assert_int_equal(f->ntaken, n);
 	for (unsigned i = 0; i < n; i++)
-		assert_int_equal(vio_dma_addr(vdev(f), f->taken[i].host) >> 12, f->taken[i].pfn);
+		assert_int_equal(vio_drv_dma_addr(vdev(f), f->taken[i].host) >> 12,
+				 f->taken[i].pfn);
 	if (host_pages_are_4k())
 		assert_int_equal(v.c.released_bytes, (uint64_t)n * PAGE);
 	balloon_to(f, 0);
@@ -781,11 +782,11 @@ static void t_target_beyond_32_bits(void **state)
 	after = snap(f);
 	assert_int_equal(after.target, 5);
 	assert_int_equal(after.generation, before.generation);
-	assert_int_equal(vio_config_read(vdev(f), 0, &raw, 4), 0);
+	assert_int_equal(vio_drv_config_read(vdev(f), 0, &raw, 4), 0);
 	assert_int_equal(vio_le32_to_cpu(raw), 5);
 
 	assert_int_equal(set_target(f, UINT32_MAX), 0);
-	assert_int_equal(vio_config_read(vdev(f), 0, &raw, 4), 0);
+	assert_int_equal(vio_drv_config_read(vdev(f), 0, &raw, 4), 0);
 	assert_int_equal(vio_le32_to_cpu(raw), UINT32_MAX);
 	assert_int_equal(vio_balloon_pages_to_bytes(UINT32_MAX), UINT64_C(0xffffffff000));
 	assert_int_equal(set_target(f, 0), 0);
@@ -869,7 +870,7 @@ static void t_remove_returns_pages(void **state)
 		assert_int_equal(vio_balloon_drv_update(vdev(f)), -ETIMEDOUT);
 		assert_int_equal(f->npool, 300);
 	}
-	vio_device_unbind(vdev(f));
+	vio_drv_unbind(vdev(f));
 	on = false;
 	on_dev(f, pause_cmd, &on);
 	assert_int_equal(f->npool, 0);
@@ -979,39 +980,61 @@ static void t_legacy_actual_bytewise(void **state)
 
 	fx_start(f, &o);
 	for (unsigned i = 0; i < 3; i++)
-		assert_int_equal(vio_config_write(vdev(f), 4 + i, &bytes[i], 1), 0);
+		assert_int_equal(vio_drv_config_write(vdev(f), 4 + i, &bytes[i], 1), 0);
 	assert_int_equal(snap(f).actual, 0);
-	assert_int_equal(vio_config_write(vdev(f), 7, &bytes[3], 1), 0);
+	assert_int_equal(vio_drv_config_write(vdev(f), 7, &bytes[3], 1), 0);
 	assert_int_equal(snap(f).actual, 0x12345678);
 }
 
-static void t_driver_init_checks(void **state)
+static void t_driver_register_checks(void **state)
 {
 	struct vio_balloon_driver d;
+	struct vio_balloon_drv_opts o = { .stats_tags = VIO_BIT(VIO_BALLOON_S_NR),
+					  .stats = stats_provider };
+	struct vio_bus bus;
 
 	(void)state;
-	memset(&d, 0, sizeof(d));
-	d.stats_tags = VIO_BIT(VIO_BALLOON_S_NR);
-	d.stats = stats_provider;
-	assert_int_equal(vio_balloon_driver_init(&d), -EINVAL);
-	d.stats_tags = 0;
-	assert_int_equal(vio_balloon_driver_init(&d), -EINVAL);
-	d.stats = NULL;
-	assert_int_equal(vio_balloon_driver_init(&d), 0);
+	vio_bus_init(&bus, xalloc, xfree, NULL);
+	/* bad options: an error, and nothing registered */
+	assert_int_equal(vio_balloon_drv_register(&bus, &d, &o), -EINVAL);
+	o.stats_tags = 0;
+	assert_int_equal(vio_balloon_drv_register(&bus, &d, &o), -EINVAL);
+	assert_null(bus.drivers_);
+	o.stats = NULL;
+	assert_int_equal(vio_balloon_drv_register(&bus, &d, &o), 0);
+	assert_ptr_equal(bus.drivers_, &d.drv);
 	/* no provider, no statistics queue */
 	assert_false(vio_has_feature(d.drv.features, VIO_BALLOON_F_STATS_VQ));
 	assert_true(vio_has_feature(d.drv.features, VIO_BALLOON_F_MUST_TELL_HOST));
 	assert_true(vio_has_feature(d.drv.features, VIO_BALLOON_F_DEFLATE_ON_OOM));
 	assert_false(vio_has_feature(d.drv.legacy_features, VIO_F_VERSION_1));
+	vio_balloon_drv_unregister(&bus, &d);
+	assert_null(bus.drivers_);
+	/* features_off narrows both tables; without VERSION_1 the 1.x-only
+	 * ring features go too */
+	o.features_off = VIO_BIT(VIO_BALLOON_F_MUST_TELL_HOST) | VIO_BIT(VIO_F_VERSION_1);
+	assert_int_equal(vio_balloon_drv_register(&bus, &d, &o), 0);
+	assert_false(vio_has_feature(d.drv.features, VIO_BALLOON_F_MUST_TELL_HOST));
+	assert_false(vio_has_feature(d.drv.legacy_features, VIO_BALLOON_F_MUST_TELL_HOST));
+	assert_false(vio_has_feature(d.drv.features, VIO_F_VERSION_1));
+	assert_false(vio_has_feature(d.drv.features, VIO_F_RING_PACKED));
+	assert_false(vio_has_feature(d.drv.features, VIO_F_IN_ORDER));
+	assert_true(vio_has_feature(d.drv.features, VIO_BALLOON_F_DEFLATE_ON_OOM));
+	vio_balloon_drv_unregister(&bus, &d);
+	/* NULL: the defaults */
+	assert_int_equal(vio_balloon_drv_register(&bus, &d, NULL), 0);
+	assert_true(vio_has_feature(d.drv.features, VIO_F_VERSION_1));
+	vio_balloon_drv_unregister(&bus, &d);
 }
 
 static void t_device_init_checks(void **state)
 {
 	struct vio_balloon_dev *bd = calloc(1, sizeof(*bd));
-	struct vio_balloon_dev_config c = { .features = VIO_BIT(VIO_F_VERSION_1) };
+	struct vio_balloon_dev_opts c = { .features = VIO_BIT(VIO_F_VERSION_1) };
 
 	(void)state;
 	assert_non_null(bd);
+	assert_int_equal(vio_balloon_dev_init(bd, NULL), -EINVAL); /* no default features */
 	/* defined, but not implemented: never offered */
 	for (unsigned bit = VIO_BALLOON_F_FREE_PAGE_HINT; bit <= VIO_BALLOON_F_PAGE_REPORTING;
 	     bit++) {
@@ -1046,7 +1069,7 @@ static void t_device_init_checks(void **state)
 #define MOCK_BASE_PFN UINT32_C(0x10000000)     /* 1 TiB: above any arena */
 
 struct mock {
-	struct vio_dev dev;
+	struct vio_dev_model dev;
 	struct vio_dev_queue q[2];
 	struct vio_balloon_config cfg;
 	uint8_t held[MOCK_PAGES / 8];
@@ -1055,7 +1078,7 @@ struct mock {
 	struct vio_iov iov[4];
 };
 
-static void mock_notify(struct vio_dev *d, unsigned qi)
+static void mock_notify(struct vio_dev_model *d, unsigned qi)
 {
 	struct mock *m = d->priv;
 	struct vio_devq *vq = vio_dev_vq(d, qi);
@@ -1097,7 +1120,7 @@ static void mock_notify(struct vio_dev *d, unsigned qi)
 	vio_dev_interrupt(d, qi);
 }
 
-static void mock_config_write(struct vio_dev *d, unsigned off, unsigned len)
+static void mock_config_write(struct vio_dev_model *d, unsigned off, unsigned len)
 {
 	(void)d;
 	(void)off;
@@ -1112,7 +1135,7 @@ static const struct vio_dev_ops mock_ops = {
 
 static uint8_t mock_page[PAGE] __attribute__((aligned(4096)));
 
-static void *mock_alloc(void *opaque, struct vio_device *dev, uint64_t *dma)
+static void *mock_alloc(void *opaque, struct vio_drv_device *dev, uint64_t *dma)
 {
 	struct mock *m = opaque;
 
@@ -1125,7 +1148,7 @@ static void *mock_alloc(void *opaque, struct vio_device *dev, uint64_t *dma)
 	return mock_page;
 }
 
-static void mock_free(void *opaque, struct vio_device *dev, void *page, uint64_t dma)
+static void mock_free(void *opaque, struct vio_drv_device *dev, void *page, uint64_t dma)
 {
 	struct mock *m = opaque;
 
@@ -1165,10 +1188,8 @@ static void t_large_target_mock(void **state)
 	assert_int_equal(vio_dev_init(&m->dev), 0);
 	assert_int_equal(vio_loopback_init(lb, &m->dev, 256u << 10, false), 0);
 	vio_bus_init(&bus, xalloc, xfree, NULL);
-	drv->max_pages = MOCK_PAGES;
-	drv->pages = &ops;
-	assert_int_equal(vio_balloon_driver_init(drv), 0);
-	assert_int_equal(vio_bus_register_driver(&bus, &drv->drv), 0);
+	const struct vio_balloon_drv_opts balloon_opts = { .max_pages = MOCK_PAGES, .pages = &ops };
+	assert_int_equal(vio_balloon_drv_register(&bus, drv, &balloon_opts), 0);
 	assert_int_equal(vio_bus_add_device(&bus, &lb->vdev), 0);
 	assert_ptr_equal(lb->vdev.driver, &drv->drv);
 
@@ -1209,7 +1230,7 @@ static void t_large_target_mock(void **state)
 struct rfx {
 	struct fx f;              /* device, loopback, logs */
 	struct vio_driver drv;
-	struct vio_virtqueue vqs[3];
+	struct vio_drv_vq vqs[3];
 	uint8_t *mem;             /* DMA scratch: 16 pages */
 	uint64_t mem_dma;
 	int token;
@@ -1221,22 +1242,22 @@ struct rfx {
 static struct rfx *raw_current;
 
 /* A driver that only sets up the queues, so the test owns the rings. */
-static int raw_probe(struct vio_device *dev)
+static int raw_probe(struct vio_drv_device *dev)
 {
-	struct vio_vq_info info[3];
-	unsigned n = vio_device_has_feature(dev, VIO_BALLOON_F_STATS_VQ) ? 3 : 2;
+	struct vio_drv_vq_info info[3];
+	unsigned n = vio_drv_has_feature(dev, VIO_BALLOON_F_STATS_VQ) ? 3 : 2;
 
 	memset(info, 0, sizeof(info));
-	return vio_find_vqs(dev, n, info, raw_current->vqs);
+	return vio_drv_find_vqs(dev, n, info, raw_current->vqs);
 }
 
-static void raw_remove(struct vio_device *dev)
+static void raw_remove(struct vio_drv_device *dev)
 {
-	vio_device_reset(dev);
+	vio_drv_reset(dev);
 	for (unsigned i = 0; i < dev->nvqs; i++)
 		while (vio_drvq_detach_unused(&dev->vqs[i].q))
 			;
-	vio_del_vqs(dev);
+	vio_drv_del_vqs(dev);
 }
 
 static const uint32_t balloon_id[] = { VIO_ID_BALLOON, 0 };
@@ -1258,7 +1279,7 @@ static int rfx_teardown(void **state)
 	struct rfx *r = *state;
 
 	if (r->f.started) {
-		vio_dma_free(&r->f.lb.vdev, r->mem, RAW_PAGES * PAGE);
+		vio_drv_dma_free(&r->f.lb.vdev, r->mem, RAW_PAGES * PAGE);
 		vio_bus_remove_device(&r->f.bus, &r->f.lb.vdev);
 		vio_loopback_fini(&r->f.lb);
 		vio_balloon_dev_fini(&r->f.bd);
@@ -1271,7 +1292,7 @@ static int rfx_teardown(void **state)
 static void rfx_start(struct rfx *r, uint64_t balloon)
 {
 	struct fx *f = &r->f;
-	struct vio_balloon_dev_config dc = {
+	struct vio_balloon_dev_opts dc = {
 		.features = balloon | f->row->ring | VIO_BIT(VIO_F_VERSION_1),
 		.hooks = { .inflate = hook_inflate, .deflate = hook_deflate, .opaque = f },
 		.log = log_cb,
@@ -1291,7 +1312,7 @@ static void rfx_start(struct rfx *r, uint64_t balloon)
 	assert_int_equal(vio_bus_add_device(&f->bus, &f->lb.vdev), 0);
 	assert_ptr_equal(f->lb.vdev.driver, &r->drv);
 	assert_int_equal(f->lb.vdev.features & f->row->ring, f->row->ring);
-	r->mem = vio_dma_alloc(&f->lb.vdev, RAW_PAGES * PAGE, PAGE, &r->mem_dma);
+	r->mem = vio_drv_dma_alloc(&f->lb.vdev, RAW_PAGES * PAGE, PAGE, &r->mem_dma);
 	assert_non_null(r->mem);
 	memset(r->mem, 0x11, RAW_PAGES * PAGE);
 }
@@ -1324,12 +1345,12 @@ static size_t put_pfns(struct rfx *r, const uint32_t *pfns, unsigned n)
 static int64_t raw_send(struct rfx *r, unsigned qi, const struct vio_sg *out, unsigned on,
 			const struct vio_sg *in, unsigned inn)
 {
-	struct vio_virtqueue *vq = &r->vqs[qi];
+	struct vio_drv_vq *vq = &r->vqs[qi];
 	uint32_t len;
 	void *t;
 
 	assert_int_equal(vio_drvq_add(&vq->q, out, on, in, inn, &r->token), 0);
-	vio_vq_kick(vq);
+	vio_drv_vq_kick(vq);
 	if (vio_drvq_get_buf(&vq->q, &t, &len) != 0)
 		return -1;
 	assert_ptr_equal(t, &r->token);
@@ -1568,20 +1589,20 @@ static void t_dev_config_num_pages_read_only(void **state)
 	vio_le32 v = vio_cpu_to_le32(999);
 
 	assert_int_equal(vio_balloon_dev_set_target(&r->f.bd, 42), 0);
-	assert_int_equal(vio_config_write(&r->f.lb.vdev, 0, &v, 4), 0);
-	assert_int_equal(vio_config_read(&r->f.lb.vdev, 0, &c, 8), 0);
+	assert_int_equal(vio_drv_config_write(&r->f.lb.vdev, 0, &v, 4), 0);
+	assert_int_equal(vio_drv_config_read(&r->f.lb.vdev, 0, &c, 8), 0);
 	assert_int_equal(vio_le32_to_cpu(c.num_pages), 42);
 	assert_int_equal(vio_balloon_dev_target(&r->f.bd), 42);
 	/* one write over both fields: actual is taken, num_pages is not */
 	c.num_pages = vio_cpu_to_le32(7);
 	c.actual = vio_cpu_to_le32(5);
-	assert_int_equal(vio_config_write(&r->f.lb.vdev, 0, &c, 8), 0);
-	assert_int_equal(vio_config_read(&r->f.lb.vdev, 0, &c, 8), 0);
+	assert_int_equal(vio_drv_config_write(&r->f.lb.vdev, 0, &c, 8), 0);
+	assert_int_equal(vio_drv_config_read(&r->f.lb.vdev, 0, &c, 8), 0);
 	assert_int_equal(vio_le32_to_cpu(c.num_pages), 42);
 	assert_int_equal(vio_balloon_dev_actual(&r->f.bd), 5);
 	/* the hint and poison fields do not exist without their features */
-	assert_int_equal(vio_config_write(&r->f.lb.vdev, 8, &v, 4), -EINVAL);
-	assert_int_equal(vio_config_read(&r->f.lb.vdev, 8, &v, 4), -EINVAL);
+	assert_int_equal(vio_drv_config_write(&r->f.lb.vdev, 8, &v, 4), -EINVAL);
+	assert_int_equal(vio_drv_config_read(&r->f.lb.vdev, 8, &v, 4), -EINVAL);
 }
 
 /* A reset empties the set and actual; the target stays. */
@@ -1593,9 +1614,9 @@ static void t_dev_reset_forgets_pages(void **state)
 
 	assert_int_equal(vio_balloon_dev_set_target(&r->f.bd, 2), 0);
 	assert_int_equal(raw_pfns(r, 0, pfns, 2), 0);
-	assert_int_equal(vio_config_write(&r->f.lb.vdev, 4, &v, 4), 0);
+	assert_int_equal(vio_drv_config_write(&r->f.lb.vdev, 4, &v, 4), 0);
 	assert_int_equal(vio_balloon_dev_actual(&r->f.bd), 2);
-	vio_device_reset(&r->f.lb.vdev);
+	vio_drv_reset(&r->f.lb.vdev);
 	assert_int_equal(vio_balloon_dev_pages(&r->f.bd), 0);
 	assert_int_equal(vio_balloon_dev_actual(&r->f.bd), 0);
 	assert_false(vio_balloon_dev_has_page(&r->f.bd, pfns[0]));
@@ -1746,7 +1767,7 @@ static const struct test_def driver_tests[] = {
 };
 
 static const struct test_def plain_tests[] = {
-	T(t_driver_init_checks),
+	T(t_driver_register_checks),
 	T(t_device_init_checks),
 	T(t_large_target_mock),
 };

@@ -198,8 +198,8 @@ static void t_sync_call_device_needs_reset(void **state)
 	fx_resume(fx);
 	assert_int_equal(vio_blk_drv_read(D(fx), 0, buf, SECTOR), -EIO);
 	/* Reset and rebind: the abandoned request is taken back. */
-	vio_device_unbind(D(fx));
-	assert_int_equal(vio_device_bind(D(fx)), 0);
+	vio_drv_unbind(D(fx));
+	assert_int_equal(vio_drv_bind(D(fx)), 0);
 	assert_int_equal(vio_blk_drv_read(D(fx), 0, buf, SECTOR), 0);
 }
 

@@ -52,11 +52,11 @@ static void t_config(void **state)
 	assert_false(vio_blk_drv_read_only(D(fx)));
 	/* No SIZE_MAX: one segment may carry the whole transfer limit. */
 	assert_int_equal(vio_blk_drv_max_transfer(D(fx)), 1u << 30);
-	assert_true(vio_device_has_feature(D(fx), VIO_BLK_F_DISCARD));
-	assert_true(vio_device_has_feature(D(fx), VIO_BLK_F_WRITE_ZEROES));
-	assert_true(vio_device_has_feature(D(fx), VIO_BLK_F_FLUSH));
-	assert_false(vio_device_has_feature(D(fx), VIO_BLK_F_MQ));
-	assert_false(vio_device_has_feature(D(fx), VIO_BLK_F_SIZE_MAX));
+	assert_true(vio_drv_has_feature(D(fx), VIO_BLK_F_DISCARD));
+	assert_true(vio_drv_has_feature(D(fx), VIO_BLK_F_WRITE_ZEROES));
+	assert_true(vio_drv_has_feature(D(fx), VIO_BLK_F_FLUSH));
+	assert_false(vio_drv_has_feature(D(fx), VIO_BLK_F_MQ));
+	assert_false(vio_drv_has_feature(D(fx), VIO_BLK_F_SIZE_MAX));
 	/* Legacy bits are defined but never offered. */
 	assert_false(vio_dev_get_features(&fx->blk.dev) & VIO_BIT(VIO_BLK_F_BARRIER));
 	assert_false(vio_dev_get_features(&fx->blk.dev) & VIO_BIT(VIO_BLK_F_SCSI));
@@ -98,7 +98,7 @@ static void t_multiqueue(void **state)
 
 	fx->dopts.num_queues = 2;
 	fx_up(fx);
-	assert_true(vio_device_has_feature(D(fx), VIO_BLK_F_MQ));
+	assert_true(vio_drv_has_feature(D(fx), VIO_BLK_F_MQ));
 	assert_int_equal(vio_blk_drv_num_queues(D(fx)), 2);
 	w = vio_blk_drv_alloc_buffer(D(fx), 8192);
 	r = vio_blk_drv_alloc_buffer(D(fx), 8192);
@@ -165,11 +165,11 @@ static void t_queue_calls_bad_index(void **state)
 	assert_int_equal(vio_blk_drv_inflight_queue(D(fx), 1), 0);
 	assert_false(vio_blk_drv_kick_queue(D(fx), 1));
 	assert_false(vio_blk_drv_kick_queue(D(fx), 0)); /* nothing to kick for */
-	vio_device_unbind(D(fx));
+	vio_drv_unbind(D(fx));
 	assert_int_equal(vio_blk_drv_poll_queue(D(fx), 0), -ENODEV);
 	assert_int_equal(vio_blk_drv_inflight_queue(D(fx), 0), 0);
 	assert_false(vio_blk_drv_kick_queue(D(fx), 0));
-	assert_int_equal(vio_device_bind(D(fx)), 0);
+	assert_int_equal(vio_drv_bind(D(fx)), 0);
 }
 
 /* kick_queue notifies its own queue only: the other queue's request is not
@@ -267,10 +267,10 @@ static void t_poll_queue_broken(void **state)
 	assert_true(vio_drvq_is_broken(q));
 	assert_int_equal(c.done, 0);
 	/* Taking the device down still hands the request back. */
-	vio_device_unbind(D(fx));
+	vio_drv_unbind(D(fx));
 	assert_int_equal(c.done, 1);
 	assert_int_equal(c.canceled, 1);
-	assert_int_equal(vio_device_bind(D(fx)), 0);
+	assert_int_equal(vio_drv_bind(D(fx)), 0);
 }
 
 /* Threaded transport only (direct mode runs the device inside each kick,
@@ -346,7 +346,7 @@ static void owner_done(void *opaque, int err)
  * request i moves block i of the owner's region through slot i % depth. */
 static void owner_pass(struct owner *o, uint32_t type)
 {
-	struct vio_device *dev = D(o->fx);
+	struct vio_drv_device *dev = D(o->fx);
 	const uint64_t base = 2048u * o->qi;
 	unsigned next = 0;
 
@@ -472,8 +472,8 @@ static void t_reset_mid_io(void **state)
 	assert_int_equal(vio_blk_drv_submit(D(fx), &(struct vio_blk_drv_io){
 		.type = VIO_BLK_T_IN, .buf = buf, .len = SECTOR, .done = async_done }), -ENODEV);
 
-	vio_device_unbind(D(fx));
-	assert_int_equal(vio_device_bind(D(fx)), 0);
+	vio_drv_unbind(D(fx));
+	assert_int_equal(vio_drv_bind(D(fx)), 0);
 	fx->ram[0] = 0x42;
 	assert_int_equal(vio_blk_drv_read(D(fx), 0, buf, SECTOR), 0);
 	assert_int_equal(buf[0], 0x42);
@@ -494,10 +494,10 @@ static void t_remove_cancels(void **state)
 		assert_int_equal(vio_blk_drv_enqueue(D(fx), &(struct vio_blk_drv_io){
 			.type = VIO_BLK_T_IN, .sector = i, .buf = buf, .len = SECTOR,
 			.done = async_done, .opaque = &c }), 0);
-	vio_device_unbind(D(fx));
+	vio_drv_unbind(D(fx));
 	assert_int_equal(c.done, N);
 	assert_int_equal(c.canceled, N);
-	assert_int_equal(vio_device_bind(D(fx)), 0);
+	assert_int_equal(vio_drv_bind(D(fx)), 0);
 	assert_int_equal(vio_blk_drv_capacity(D(fx)), DISK_SECTORS);
 }
 
@@ -525,8 +525,8 @@ static void t_config_readonly_fields(void **state)
 
 	fx_up(fx);
 	logs = nlogs(fx);
-	assert_int_equal(vio_config_write(D(fx), 0, &cap, sizeof(cap)), 0);
-	assert_int_equal(vio_config_read(D(fx), 0, &cap, sizeof(cap)), 0);
+	assert_int_equal(vio_drv_config_write(D(fx), 0, &cap, sizeof(cap)), 0);
+	assert_int_equal(vio_drv_config_read(D(fx), 0, &cap, sizeof(cap)), 0);
 	assert_int_equal(cap, DISK_SECTORS);
 	assert_true(nlogs(fx) > logs);
 	assert_logged(fx, "read-only config");
@@ -542,7 +542,7 @@ static void t_flush_not_negotiated(void **state)
 
 	fx->ropts.features_off = VIO_BIT(VIO_BLK_F_FLUSH);
 	fx_up(fx);
-	assert_false(vio_device_has_feature(D(fx), VIO_BLK_F_FLUSH));
+	assert_false(vio_drv_has_feature(D(fx), VIO_BLK_F_FLUSH));
 	assert_int_equal(vio_blk_drv_flush(D(fx)), 0);
 	assert_true(vio_blk_dev_writethrough(&fx->blk));
 	assert_int_equal(vio_blk_drv_submit(D(fx), &(struct vio_blk_drv_io){

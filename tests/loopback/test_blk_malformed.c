@@ -73,14 +73,14 @@ static void put_seg(struct fx *fx, unsigned i, uint64_t sector, uint32_t n, uint
 static uint32_t raw_run(struct fx *fx, const struct vio_sg *out, unsigned nout,
 			const struct vio_sg *in, unsigned nin)
 {
-	struct vio_virtqueue *vq = &fx->rawvqs[0];
+	struct vio_drv_vq *vq = &fx->rawvqs[0];
 	int token;
 	void *t;
 	uint32_t len;
 
 	fx->m[R_STATUS] = STATUS_UNSET;
 	assert_int_equal(vio_drvq_add(&vq->q, out, nout, in, nin, &token), 0);
-	vio_vq_kick(vq);
+	vio_drv_vq_kick(vq);
 	for (int tries = 0; tries < TIMEOUT_MS / 10; tries++) {
 		int r = vio_drvq_get_buf(&vq->q, &t, &len);
 
@@ -89,7 +89,7 @@ static uint32_t raw_run(struct fx *fx, const struct vio_sg *out, unsigned nout,
 			return len;
 		}
 		assert_int_equal(r, -EAGAIN);
-		vio_device_wait(D(fx), 10);
+		vio_drv_wait(D(fx), 10);
 	}
 	fail_msg("the device did not return the request");
 	return 0;
@@ -541,7 +541,7 @@ static void m_feature_not_negotiated(void **state)
  */
 static unsigned eight_reads(struct fx *fx, unsigned bad, bool ordered)
 {
-	struct vio_virtqueue *vq = &fx->rawvqs[0];
+	struct vio_drv_vq *vq = &fx->rawvqs[0];
 	const uint16_t before = vq->q.packed ? 0 : vio_le16_to_cpu(vq->q.u.split.used->idx);
 	int tokens[8];
 	unsigned got = 0;
@@ -555,7 +555,7 @@ static unsigned eight_reads(struct fx *fx, unsigned bad, bool ordered)
 		fx->m[R_STATUS + i] = STATUS_UNSET;
 		assert_int_equal(vio_drvq_add(&vq->q, &out, 1, in, 2, &tokens[i]), 0);
 	}
-	vio_vq_kick(vq);
+	vio_drv_vq_kick(vq);
 	for (int tries = 0; got < 8 && tries < TIMEOUT_MS / 10; tries++) {
 		void *t;
 		uint32_t len;
@@ -572,7 +572,7 @@ static unsigned eight_reads(struct fx *fx, unsigned bad, bool ordered)
 			got++;
 		}
 		if (got < 8)
-			vio_device_wait(D(fx), 10);
+			vio_drv_wait(D(fx), 10);
 	}
 	assert_int_equal(got, 8);
 	return vq->q.packed ? 0 : (uint16_t)(vio_le16_to_cpu(vq->q.u.split.used->idx) - before);

@@ -3,7 +3,7 @@
  * what the test chooses: values out of the spec, values whose arithmetic
  * would overflow, values at the edge of what the driver takes.
  *
- * The device is a small test-only device type (a struct vio_dev with the
+ * The device is a small test-only device type (a struct vio_dev_model with the
  * real device model and the loopback transport, direct mode), not one of
  * libvio's devices, which never present such values. Its blk request queue
  * answers every request OK and records the DISCARD / WRITE_ZEROES ranges
@@ -55,7 +55,7 @@ static const struct row layouts[] = {
 /* The device                                                               */
 
 struct mock {
-	struct vio_dev dev;
+	struct vio_dev_model dev;
 	struct vio_dev_queue q[4];
 	union {
 		struct vio_blk_config blk;
@@ -106,7 +106,7 @@ static void blk_request(struct mock *m)
 		vio_iov_from_buf(m->e.in, m->e.in_num, m->e.in_len - 1, &st, 1);
 }
 
-static void mock_notify(struct vio_dev *d, unsigned qi)
+static void mock_notify(struct vio_dev_model *d, unsigned qi)
 {
 	struct mock *m = d->priv;
 	struct vio_devq *vq = vio_dev_vq(d, qi);
@@ -132,7 +132,7 @@ static void mock_notify(struct vio_dev *d, unsigned qi)
 		vio_dev_interrupt(d, qi);
 }
 
-static void mock_config_write(struct vio_dev *d, unsigned off, unsigned len)
+static void mock_config_write(struct vio_dev_model *d, unsigned off, unsigned len)
 {
 	(void)d;
 	(void)off;
@@ -225,9 +225,9 @@ static int fx_teardown(void **state)
 		if (f->m.dev.device_id == VIO_ID_BLOCK)
 			vio_blk_drv_unregister(&f->bus, &f->blk);
 		else if (f->m.dev.device_id == VIO_ID_CONSOLE)
-			vio_bus_unregister_driver(&f->bus, &f->con.drv);
+			vio_console_drv_unregister(&f->bus, &f->con);
 		else
-			vio_bus_unregister_driver(&f->bus, &f->bal.drv);
+			vio_balloon_drv_unregister(&f->bus, &f->bal);
 	}
 	if (f->lb_up)
 		vio_loopback_fini(&f->lb);
@@ -237,8 +237,8 @@ static int fx_teardown(void **state)
 
 /* The device with `features` (the row's ring layout added) and whatever
  * the test put in f->m.cfg, on a bus with the driver for its id. */
-static struct vio_device *fx_up(struct fx *f, uint32_t id, uint64_t features, unsigned nq,
-				unsigned config_len)
+static struct vio_drv_device *fx_up(struct fx *f, uint32_t id, uint64_t features, unsigned nq,
+				    unsigned config_len)
 {
 	struct mock *m = &f->m;
 
@@ -261,20 +261,18 @@ static struct vio_device *fx_up(struct fx *f, uint32_t id, uint64_t features, un
 	if (id == VIO_ID_BLOCK) {
 		assert_int_equal(vio_blk_drv_register(&f->bus, &f->blk, NULL), 0);
 	} else if (id == VIO_ID_CONSOLE) {
-		vio_console_driver_init(&f->con, NULL);
-		assert_int_equal(vio_bus_register_driver(&f->bus, &f->con.drv), 0);
+		assert_int_equal(vio_console_drv_register(&f->bus, &f->con, NULL), 0);
 	} else {
-		f->bal.max_pages = 8;
-		f->bal.timeout_ms = 5000;
-		assert_int_equal(vio_balloon_driver_init(&f->bal), 0);
-		assert_int_equal(vio_bus_register_driver(&f->bus, &f->bal.drv), 0);
+		const struct vio_balloon_drv_opts balloon_opts = { .max_pages = 8,
+								   .timeout_ms = 5000 };
+		assert_int_equal(vio_balloon_drv_register(&f->bus, &f->bal, &balloon_opts), 0);
 	}
 	assert_int_equal(vio_bus_add_device(&f->bus, &f->lb.vdev), 0);
 	f->bus_up = true;
 	return &f->lb.vdev;
 }
 
-static struct vio_device *blk_up(struct fx *f, uint64_t features)
+static struct vio_drv_device *blk_up(struct fx *f, uint64_t features)
 {
 	return fx_up(f, VIO_ID_BLOCK, features, 4, sizeof(struct vio_blk_config));
 }
@@ -285,7 +283,7 @@ static void set_capacity(struct fx *f, uint64_t sectors)
 }
 
 /* Probe refused the device: unbound, FAILED, and the bus says why. */
-static void assert_refused(struct fx *f, struct vio_device *dev, const char *errtext)
+static void assert_refused(struct fx *f, struct vio_drv_device *dev, const char *errtext)
 {
 	assert_null(dev->driver);
 	assert_true(vio_dev_get_status(&f->m.dev) & VIO_STATUS_FAILED);
@@ -294,10 +292,10 @@ static void assert_refused(struct fx *f, struct vio_device *dev, const char *err
 	assert_logged(f, "virtio_blk: probe failed", errtext);
 }
 
-static void assert_bound(struct fx *f, struct vio_device *dev)
+static void assert_bound(struct fx *f, struct vio_drv_device *dev)
 {
 	assert_non_null(dev->driver);
-	assert_int_equal(vio_device_has_feature(dev, VIO_F_RING_PACKED), f->row->ring != 0);
+	assert_int_equal(vio_drv_has_feature(dev, VIO_F_RING_PACKED), f->row->ring != 0);
 	assert_true(vio_dev_get_status(&f->m.dev) & VIO_STATUS_DRIVER_OK);
 	assert_false(vio_dev_get_status(&f->m.dev) & VIO_STATUS_FAILED);
 }
@@ -309,7 +307,7 @@ static void assert_bound(struct fx *f, struct vio_device *dev)
 static void blk_capacity_overflow(void **state)
 {
 	struct fx *f = *state;
-	struct vio_device *dev;
+	struct vio_drv_device *dev;
 
 	set_capacity(f, CAP_WRAPS);
 	dev = blk_up(f, 0);
@@ -320,7 +318,7 @@ static void blk_capacity_overflow(void **state)
 static void blk_capacity_max_u64(void **state)
 {
 	struct fx *f = *state;
-	struct vio_device *dev;
+	struct vio_drv_device *dev;
 
 	set_capacity(f, UINT64_MAX);
 	dev = blk_up(f, 0);
@@ -333,7 +331,7 @@ static void blk_capacity_max_u64(void **state)
 static void blk_capacity_largest(void **state)
 {
 	struct fx *f = *state;
-	struct vio_device *dev;
+	struct vio_drv_device *dev;
 	struct vio_blk_drv_io io = { .type = VIO_BLK_T_DISCARD };
 
 	set_capacity(f, CAP_LARGEST);
@@ -356,20 +354,20 @@ static void blk_capacity_largest(void **state)
 static void blk_capacity_change_overflow(void **state)
 {
 	struct fx *f = *state;
-	struct vio_device *dev;
+	struct vio_drv_device *dev;
 
 	set_capacity(f, 1000);
 	dev = blk_up(f, 0);
 	assert_bound(f, dev);
 	set_capacity(f, CAP_WRAPS);
 	vio_dev_config_changed(&f->m.dev);
-	assert_int_equal(vio_device_wait(dev, 0), 0);
+	assert_int_equal(vio_drv_wait(dev, 0), 0);
 	assert_int_equal(vio_blk_drv_capacity(dev), 1000);
 	assert_logged(f, "capacity of 36028797018963976 sectors refused", "keeping the old");
 	/* A sane change still goes through. */
 	set_capacity(f, 2000);
 	vio_dev_config_changed(&f->m.dev);
-	assert_int_equal(vio_device_wait(dev, 0), 0);
+	assert_int_equal(vio_drv_wait(dev, 0), 0);
 	assert_int_equal(vio_blk_drv_capacity(dev), 2000);
 }
 
@@ -378,7 +376,7 @@ static void blk_capacity_change_overflow(void **state)
 
 static void blk_size_refused(struct fx *f, uint32_t v, const char *text)
 {
-	struct vio_device *dev;
+	struct vio_drv_device *dev;
 
 	set_capacity(f, 1000);
 	f->m.cfg.blk.blk_size = vio_cpu_to_le32(v);
@@ -421,7 +419,7 @@ static void blk_size_edges(void **state)
 
 	for (unsigned i = 0; i < ARRAY_LEN(ok); i++) {
 		struct fx *g = calloc(1, sizeof(*g));
-		struct vio_device *dev;
+		struct vio_drv_device *dev;
 
 		assert_non_null(g);
 		g->row = f->row;
@@ -444,7 +442,7 @@ static void blk_size_edges(void **state)
 static void blk_num_queues_0(void **state)
 {
 	struct fx *f = *state;
-	struct vio_device *dev;
+	struct vio_drv_device *dev;
 
 	set_capacity(f, 1000);
 	f->m.cfg.blk.num_queues = vio_cpu_to_le16(0);
@@ -457,7 +455,7 @@ static void blk_num_queues_0(void **state)
 static void blk_num_queues_too_many(void **state)
 {
 	struct fx *f = *state;
-	struct vio_device *dev;
+	struct vio_drv_device *dev;
 
 	set_capacity(f, 1000);
 	f->m.cfg.blk.num_queues = vio_cpu_to_le16(UINT16_MAX);
@@ -471,7 +469,7 @@ static void blk_num_queues_too_many(void **state)
 static void blk_seg_max_0(void **state)
 {
 	struct fx *f = *state;
-	struct vio_device *dev;
+	struct vio_drv_device *dev;
 	uint8_t *buf;
 
 	set_capacity(f, 1000);
@@ -495,7 +493,7 @@ static void blk_seg_max_0(void **state)
 static void blk_max_discard_sectors_0(void **state)
 {
 	struct fx *f = *state;
-	struct vio_device *dev;
+	struct vio_drv_device *dev;
 
 	set_capacity(f, 1u << 20);
 	f->m.cfg.blk.max_discard_sectors = vio_cpu_to_le32(0);
@@ -513,7 +511,7 @@ static void blk_max_discard_sectors_0(void **state)
 static void blk_max_discard_seg_0(void **state)
 {
 	struct fx *f = *state;
-	struct vio_device *dev;
+	struct vio_drv_device *dev;
 
 	set_capacity(f, 1000);
 	f->m.cfg.blk.max_discard_sectors = vio_cpu_to_le32(8);
@@ -532,7 +530,7 @@ static void blk_max_discard_seg_0(void **state)
 static void blk_max_discard_seg_huge(void **state)
 {
 	struct fx *f = *state;
-	struct vio_device *dev;
+	struct vio_drv_device *dev;
 
 	set_capacity(f, 1000);
 	f->m.cfg.blk.max_discard_sectors = vio_cpu_to_le32(1);
@@ -547,7 +545,7 @@ static void blk_max_discard_seg_huge(void **state)
 static void blk_max_write_zeroes_sectors_0(void **state)
 {
 	struct fx *f = *state;
-	struct vio_device *dev;
+	struct vio_drv_device *dev;
 
 	set_capacity(f, 1u << 20);
 	f->m.cfg.blk.max_write_zeroes_sectors = vio_cpu_to_le32(0);
@@ -564,7 +562,7 @@ static void blk_max_write_zeroes_sectors_0(void **state)
 static void blk_max_write_zeroes_seg_0(void **state)
 {
 	struct fx *f = *state;
-	struct vio_device *dev;
+	struct vio_drv_device *dev;
 
 	set_capacity(f, 1000);
 	f->m.cfg.blk.max_write_zeroes_sectors = vio_cpu_to_le32(8);
@@ -587,7 +585,7 @@ static void blk_discard_sector_alignment_ignored(void **state)
 
 	for (unsigned i = 0; i < ARRAY_LEN(vals); i++) {
 		struct fx *g = calloc(1, sizeof(*g));
-		struct vio_device *dev;
+		struct vio_drv_device *dev;
 
 		assert_non_null(g);
 		g->row = f->row;
@@ -616,7 +614,7 @@ static void core_queue_max_hostile(void **state)
 
 	for (unsigned i = 0; i < ARRAY_LEN(vals); i++) {
 		struct fx *g = calloc(1, sizeof(*g));
-		struct vio_device *dev;
+		struct vio_drv_device *dev;
 		struct mock *m;
 
 		assert_non_null(g);
@@ -660,7 +658,7 @@ static void core_queue_max_hostile(void **state)
 static void console_hostile_config(void **state)
 {
 	struct fx *f = *state;
-	struct vio_device *dev;
+	struct vio_drv_device *dev;
 	uint16_t cols = 0, rows = 0;
 
 	f->m.cfg.con.rows = vio_cpu_to_le16(UINT16_MAX);
@@ -670,7 +668,7 @@ static void console_hostile_config(void **state)
 		    VIO_BIT(VIO_CONSOLE_F_MULTIPORT) | VIO_BIT(VIO_CONSOLE_F_EMERG_WRITE), 2,
 		    sizeof(struct vio_console_config));
 	assert_bound(f, dev);
-	assert_false(vio_device_has_feature(dev, VIO_CONSOLE_F_MULTIPORT));
+	assert_false(vio_drv_has_feature(dev, VIO_CONSOLE_F_MULTIPORT));
 	assert_int_equal(dev->nvqs, 2);
 	assert_int_equal(vio_console_drv_get_size(dev, &cols, &rows), 0);
 	assert_int_equal(cols, UINT16_MAX);
@@ -686,7 +684,7 @@ static void console_hostile_config(void **state)
 static void balloon_hostile_config(void **state)
 {
 	struct fx *f = *state;
-	struct vio_device *dev;
+	struct vio_drv_device *dev;
 
 	f->m.cfg.bal.num_pages = vio_cpu_to_le32(UINT32_MAX);
 	f->m.cfg.bal.actual = vio_cpu_to_le32(0xdeadbeef);
@@ -696,9 +694,9 @@ static void balloon_hostile_config(void **state)
 		    VIO_BIT(VIO_BALLOON_F_FREE_PAGE_HINT) | VIO_BIT(VIO_BALLOON_F_PAGE_POISON) |
 		    VIO_BIT(VIO_BALLOON_F_PAGE_REPORTING), 2, sizeof(struct vio_balloon_config));
 	assert_bound(f, dev);
-	assert_false(vio_device_has_feature(dev, VIO_BALLOON_F_FREE_PAGE_HINT));
-	assert_false(vio_device_has_feature(dev, VIO_BALLOON_F_PAGE_POISON));
-	assert_false(vio_device_has_feature(dev, VIO_BALLOON_F_PAGE_REPORTING));
+	assert_false(vio_drv_has_feature(dev, VIO_BALLOON_F_FREE_PAGE_HINT));
+	assert_false(vio_drv_has_feature(dev, VIO_BALLOON_F_PAGE_POISON));
+	assert_false(vio_drv_has_feature(dev, VIO_BALLOON_F_PAGE_REPORTING));
 	assert_int_equal(vio_balloon_drv_target(dev), 8);
 	assert_int_equal(vio_balloon_drv_pages(dev), 8);
 	assert_int_equal(vio_balloon_drv_bytes(dev), 8 * 4096);

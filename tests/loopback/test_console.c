@@ -126,7 +126,7 @@ struct start {
 	uint16_t cols, rows;
 	bool emerg;
 	int out_pipe_size;      /* 0: the default */
-	void (*on_input)(struct vio_device *dev, void *opaque);
+	void (*on_input)(struct vio_drv_device *dev, void *opaque);
 };
 
 struct env {
@@ -144,7 +144,7 @@ struct env {
 	/* The stand-in driver of the malformed tests: queues, nothing else. */
 	struct vio_driver raw;
 	uint32_t raw_ids[2];
-	struct vio_virtqueue raw_vqs[2];
+	struct vio_drv_vq raw_vqs[2];
 
 	pthread_t thread;
 	int stop_fd;
@@ -356,24 +356,24 @@ static void make_backend(struct env *e, const struct start *s)
 		assert_true(fcntl(e->dev_out, F_SETPIPE_SZ, s->out_pipe_size) >= s->out_pipe_size);
 }
 
-static int raw_probe(struct vio_device *dev)
+static int raw_probe(struct vio_drv_device *dev)
 {
 	struct env *e = (struct env *)((char *)dev->driver - offsetof(struct env, raw));
-	struct vio_vq_info info[2] = {
+	struct vio_drv_vq_info info[2] = {
 		{ .indirect_max = 8, .size = e->v->queue_size },
 		{ .indirect_max = 8, .size = e->v->queue_size },
 	};
 
-	return vio_find_vqs(dev, 2, info, e->raw_vqs);
+	return vio_drv_find_vqs(dev, 2, info, e->raw_vqs);
 }
 
-static void raw_remove(struct vio_device *dev)
+static void raw_remove(struct vio_drv_device *dev)
 {
-	vio_device_reset(dev);
+	vio_drv_reset(dev);
 	for (unsigned qi = 0; qi < 2; qi++)
 		while (vio_drvq_detach_unused(&dev->vqs[qi].q))
 			;
-	vio_del_vqs(dev);
+	vio_drv_del_vqs(dev);
 }
 
 static void add_device(struct env *e)
@@ -382,7 +382,7 @@ static void add_device(struct env *e)
 	e->dev_added = true;
 	assert_ptr_equal(DEV(e)->driver, e->raw.probe ? &e->raw : &e->drv.drv);
 	assert_int_equal(DEV(e)->legacy, e->v->legacy);
-	assert_int_equal(vio_device_has_feature(DEV(e), VIO_F_RING_PACKED), is_packed(e->v));
+	assert_int_equal(vio_drv_has_feature(DEV(e), VIO_F_RING_PACKED), is_packed(e->v));
 }
 
 static void env_start_with(struct env *e, const struct start *s)
@@ -410,10 +410,13 @@ static void env_start_with(struct env *e, const struct start *s)
 		assert_int_equal(pthread_create(&e->thread, NULL, device_thread, e), 0);
 		e->thread_live = true;
 	}
-	vio_console_driver_init(&e->drv, &dopts);
 	if (e->v->legacy)
-		e->drv.drv.features = e->drv.drv.legacy_features;
+		dopts.features_off = VIO_BIT(VIO_F_VERSION_1);
+	assert_int_equal(vio_console_drv_register(&e->bus, &e->drv, &dopts), 0);
 	if (s->raw) {
+		/* The stand-in takes the console driver's feature tables, and
+		 * its place on the bus (no device is there yet). */
+		vio_console_drv_unregister(&e->bus, &e->drv);
 		e->raw_ids[0] = VIO_ID_CONSOLE;
 		e->raw.name = "raw";
 		e->raw.ids = e->raw_ids;
@@ -421,8 +424,8 @@ static void env_start_with(struct env *e, const struct start *s)
 		e->raw.legacy_features = e->drv.drv.legacy_features;
 		e->raw.probe = raw_probe;
 		e->raw.remove = raw_remove;
+		assert_int_equal(vio_bus_register_driver(&e->bus, &e->raw), 0);
 	}
-	assert_int_equal(vio_bus_register_driver(&e->bus, s->raw ? &e->raw : &e->drv.drv), 0);
 	if (!s->defer_bind)
 		add_device(e);
 }
@@ -465,7 +468,7 @@ static bool eventually(struct env *e, bool (*pred)(struct env *e))
 			return false;
 		if (!e->v->threaded)
 			owner_step(e);
-		(void)vio_device_wait(DEV(e), 2);
+		(void)vio_drv_wait(DEV(e), 2);
 		if (DEV(e)->driver == &e->drv.drv)
 			vio_console_drv_poll(DEV(e));
 	}
@@ -905,7 +908,7 @@ static void test_input_waits_for_buffers(void **state)
 }
 
 /* on_input runs on the driver's thread and may read and write: an echo. */
-static void echo_input(struct vio_device *dev, void *opaque)
+static void echo_input(struct vio_drv_device *dev, void *opaque)
 {
 	struct env *e = opaque;
 	char buf[64];
@@ -930,7 +933,7 @@ static void test_input_callback_echo(void **state)
 		assert_true(now_ms() < end);
 		if (!e->v->threaded)
 			owner_step(e);
-		(void)vio_device_wait(DEV(e), 5);
+		(void)vio_drv_wait(DEV(e), 5);
 		vio_console_drv_poll(DEV(e));
 	}
 	host_expect(e, "ping?");
@@ -981,12 +984,12 @@ static void test_size(void **state)
 	uint32_t gen;
 
 	env_start_with(e, &s);
-	assert_true(vio_device_has_feature(DEV(e), VIO_CONSOLE_F_SIZE));
+	assert_true(vio_drv_has_feature(DEV(e), VIO_CONSOLE_F_SIZE));
 	assert_int_equal(vio_console_drv_get_size(DEV(e), &cols, &rows), 0);
 	assert_int_equal(cols, 80);
 	assert_int_equal(rows, 25);
 	/* The spec's order: rows first. */
-	assert_int_equal(vio_config_read(DEV(e), 0, &first, sizeof(first)), 0);
+	assert_int_equal(vio_drv_config_read(DEV(e), 0, &first, sizeof(first)), 0);
 	assert_int_equal(vio_get16(DEV(e)->legacy, first), 25);
 
 	lock(e);
@@ -1006,9 +1009,9 @@ static void test_no_optional_features(void **state)
 	uint16_t cols, rows;
 
 	env_start(e);
-	assert_false(vio_device_has_feature(DEV(e), VIO_CONSOLE_F_SIZE));
-	assert_false(vio_device_has_feature(DEV(e), VIO_CONSOLE_F_EMERG_WRITE));
-	assert_false(vio_device_has_feature(DEV(e), VIO_CONSOLE_F_MULTIPORT));
+	assert_false(vio_drv_has_feature(DEV(e), VIO_CONSOLE_F_SIZE));
+	assert_false(vio_drv_has_feature(DEV(e), VIO_CONSOLE_F_EMERG_WRITE));
+	assert_false(vio_drv_has_feature(DEV(e), VIO_CONSOLE_F_MULTIPORT));
 	assert_int_equal(vio_console_drv_get_size(DEV(e), &cols, &rows), -ENOTSUP);
 	assert_int_equal(vio_console_drv_emerg_write(DEV(e), '!'), -ENOTSUP);
 	lock(e);
@@ -1026,7 +1029,7 @@ static void test_emerg_write(void **state)
 	assert_int_equal(vio_console_drv_emerg_write(DEV(e), '!'), 0);
 	host_expect(e, "!");
 	assert_int_equal(dev_stats(e).emerg_bytes, 1);
-	assert_int_equal(vio_config_read(DEV(e), EMERG_OFF, &back, sizeof(back)), 0);
+	assert_int_equal(vio_drv_config_read(DEV(e), EMERG_OFF, &back, sizeof(back)), 0);
 	assert_int_equal(vio_get32(DEV(e)->legacy, back), 0);
 }
 
@@ -1055,12 +1058,13 @@ static void test_config_read_only(void **state)
 	vio_le32 ports;
 
 	env_start_with(e, &s);
-	assert_int_equal(vio_config_write(DEV(e), 0, junk, sizeof(junk)), 0);
+	assert_int_equal(vio_drv_config_write(DEV(e), 0, junk, sizeof(junk)), 0);
 	assert_int_equal(vio_console_drv_get_size(DEV(e), &cols, &rows), 0);
 	assert_int_equal(cols, 80);
 	assert_int_equal(rows, 25);
-	assert_int_equal(vio_config_read(DEV(e), offsetof(struct vio_console_config, max_nr_ports),
-					 &ports, sizeof(ports)), 0);
+	assert_int_equal(vio_drv_config_read(DEV(e),
+					     offsetof(struct vio_console_config, max_nr_ports),
+					     &ports, sizeof(ports)), 0);
 	assert_int_equal(vio_get32(DEV(e)->legacy, ports), 1);
 	assert_int_equal(dev_stats(e).emerg_bytes, 0); /* emerg_wr was not touched */
 }
@@ -1093,9 +1097,9 @@ static void test_rebind(void **state)
 
 	env_start(e);
 	transfer(e, 1000, 1000);
-	vio_device_unbind(DEV(e));
+	vio_drv_unbind(DEV(e));
 	assert_int_equal(vio_console_drv_write(DEV(e), "x", 1, 0), -ENODEV);
-	assert_int_equal(vio_device_bind(DEV(e)), 0);
+	assert_int_equal(vio_drv_bind(DEV(e)), 0);
 	assert_ptr_equal(DEV(e)->driver, &e->drv.drv);
 	assert_int_equal(vio_console_drv_write(DEV(e), "again", 5, WAIT_MS), 5);
 	host_expect(e, "again");
@@ -1115,7 +1119,7 @@ static void start_raw(struct env *e)
 
 static uint8_t *dma_buf(struct env *e, size_t n, uint64_t *dma)
 {
-	uint8_t *p = vio_dma_alloc(DEV(e), n, 64, dma);
+	uint8_t *p = vio_drv_dma_alloc(DEV(e), n, 64, dma);
 
 	assert_non_null(p);
 	return p;
@@ -1141,7 +1145,7 @@ static uint32_t raw_wait(struct env *e, unsigned qi, void *token)
 		if (!e->v->threaded)
 			owner_step(e);
 		if (vio_drvq_enable_cb(q))
-			(void)vio_device_wait(DEV(e), 5);
+			(void)vio_drv_wait(DEV(e), 5);
 	}
 }
 
@@ -1149,7 +1153,7 @@ static void raw_post(struct env *e, unsigned qi, const struct vio_sg *out, unsig
 		     const struct vio_sg *in, unsigned in_n, void *token)
 {
 	assert_int_equal(vio_drvq_add(&e->raw_vqs[qi].q, out, out_n, in, in_n, token), 0);
-	vio_vq_kick(&e->raw_vqs[qi]);
+	vio_drv_vq_kick(&e->raw_vqs[qi]);
 }
 
 static uint32_t raw_request(struct env *e, unsigned qi, const struct vio_sg *out, unsigned out_n,
@@ -1421,6 +1425,11 @@ static void test_init_rejects_bad_options(void **state)
 	int p[2], closed[2];
 	struct vio_console_dev_opts o = { .in_fd = -1, .out_fd = -1, .queue_size = 3 };
 
+	/* No options: no input, output discarded. */
+	assert_int_equal(vio_console_dev_init(&e->con, NULL), 0);
+	assert_int_equal(e->con.in_fd, -1);
+	assert_int_equal(e->con.out_fd, -1);
+	vio_console_dev_fini(&e->con);
 	assert_int_equal(vio_console_dev_init(&e->con, &o), -EINVAL);
 	o.queue_size = 2 * VIO_CONSOLE_DEV_QUEUE_MAX;
 	assert_int_equal(vio_console_dev_init(&e->con, &o), -EINVAL);

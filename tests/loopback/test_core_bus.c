@@ -168,7 +168,7 @@ static void bus_probe_failure_fails_device(void **state)
 	assert_int_equal(status_of(f) & S_DOK, 0);
 	assert_int_equal(f->e.starts, 0);
 	/* unbound: nothing to remove */
-	vio_device_unbind(&f->lb.vdev);
+	vio_drv_unbind(&f->lb.vdev);
 	vio_bus_unregister_driver(&c->bus, &c->drv);
 	c->drv_reg = false;
 	assert_int_equal(f->removes, 0);
@@ -315,7 +315,7 @@ static void bus_add_rejects_bus_without_allocators(void **state)
 	assert_int_equal(status_of(f), 0);
 }
 
-/* config_write is optional in practice (vio_config_write says -ENOTSUP). */
+/* config_write is optional in practice (vio_drv_config_write says -ENOTSUP). */
 static void bus_config_write_optional(void **state)
 {
 	struct ctx *c = *state;
@@ -328,7 +328,7 @@ static void bus_config_write_optional(void **state)
 	ctx_register(c);
 	fx_add(c, f);
 	assert_ptr_equal(f->lb.vdev.driver, &c->drv);
-	assert_int_equal(vio_config_write(&f->lb.vdev, 0, &v, 1), -ENOTSUP);
+	assert_int_equal(vio_drv_config_write(&f->lb.vdev, 0, &v, 1), -ENOTSUP);
 }
 
 static void bus_remove_device_unbinds_and_resets(void **state)

@@ -1,6 +1,6 @@
 /*
  * test_core_config.c - config space: bounds, read-only config, the
- * generation counter and the retries of vio_config_read() (a wrapped
+ * generation counter and the retries of vio_drv_config_read() (a wrapped
  * transport ops table bumps the generation on every read) (group config);
  * queue size rules, rings outside the driver's memory, RING_RESET (group
  * queue).
@@ -29,7 +29,7 @@ static void config_read_bounds(void **state)
 {
 	struct ctx *c = *state;
 	struct fx *f = ctx_bound(c);
-	struct vio_dev *d = &f->e.d;
+	struct vio_dev_model *d = &f->e.d;
 	uint8_t buf[ECHO_CFG + 8];
 
 	assert_int_equal(vio_dev_config_read(d, 0, buf, ECHO_CFG), 0);
@@ -44,8 +44,8 @@ static void config_read_bounds(void **state)
 	assert_int_equal(vio_dev_config_read(d, 4, buf, UINT32_MAX - 1), -EINVAL);
 	assert_int_equal(vio_dev_config_read(d, UINT32_MAX, buf, 2), -EINVAL);
 	/* the driver side passes the error on */
-	assert_int_equal(vio_config_read(&f->lb.vdev, ECHO_CFG - 1, buf, 2), -EINVAL);
-	assert_int_equal(vio_config_read(&f->lb.vdev, 2, buf, 4), 0);
+	assert_int_equal(vio_drv_config_read(&f->lb.vdev, ECHO_CFG - 1, buf, 2), -EINVAL);
+	assert_int_equal(vio_drv_config_read(&f->lb.vdev, 2, buf, 4), 0);
 	assert_memory_equal(buf, f->e.config + 2, 4);
 }
 
@@ -53,7 +53,7 @@ static void config_write_bounds(void **state)
 {
 	struct ctx *c = *state;
 	struct fx *f = ctx_bound(c);
-	struct vio_dev *d = &f->e.d;
+	struct vio_dev_model *d = &f->e.d;
 	uint8_t before[ECHO_CFG], buf[ECHO_CFG + 8];
 
 	memset(buf, 0xee, sizeof(buf));
@@ -62,7 +62,7 @@ static void config_write_bounds(void **state)
 	assert_int_equal(vio_dev_config_write(d, ECHO_CFG, buf, 1), -EINVAL);
 	assert_int_equal(vio_dev_config_write(d, 4, buf, UINT32_MAX - 1), -EINVAL);
 	assert_int_equal(vio_dev_config_write(d, UINT32_MAX, buf, 2), -EINVAL);
-	assert_int_equal(vio_config_write(&f->lb.vdev, ECHO_CFG - 1, buf, 2), -EINVAL);
+	assert_int_equal(vio_drv_config_write(&f->lb.vdev, ECHO_CFG - 1, buf, 2), -EINVAL);
 	assert_memory_equal(f->e.config, before, ECHO_CFG);
 	assert_int_equal(f->e.config_writes, 0);
 }
@@ -73,7 +73,7 @@ static void config_write_reaches_device(void **state)
 	struct fx *f = ctx_bound(c);
 	const uint8_t v[3] = { 0xa1, 0xb2, 0xc3 };
 
-	assert_int_equal(vio_config_write(&f->lb.vdev, 5, v, 3), 0);
+	assert_int_equal(vio_drv_config_write(&f->lb.vdev, 5, v, 3), 0);
 	assert_memory_equal(f->e.config + 5, v, 3);
 	assert_int_equal(f->e.config_writes, 1);
 	assert_int_equal(f->e.cw_off, 5);
@@ -93,7 +93,7 @@ static void config_read_only(void **state)
 	fx_add(c, f);
 	memcpy(before, f->e.config, ECHO_CFG);
 	assert_int_equal(vio_dev_config_write(&f->e.d, 0, &v, 1), -EPERM);
-	assert_int_equal(vio_config_write(&f->lb.vdev, 3, &v, 1), -EPERM);
+	assert_int_equal(vio_drv_config_write(&f->lb.vdev, 3, &v, 1), -EPERM);
 	assert_memory_equal(f->e.config, before, ECHO_CFG);
 }
 
@@ -101,7 +101,7 @@ static void config_generation_bumps_and_driver_told(void **state)
 {
 	struct ctx *c = *state;
 	struct fx *f = fx_new(c);
-	struct vio_dev *d = &f->e.d;
+	struct vio_dev_model *d = &f->e.d;
 	uint32_t g0 = vio_dev_config_generation(d);
 
 	/* before a driver is bound: the generation moves, nobody is told */
@@ -114,13 +114,13 @@ static void config_generation_bumps_and_driver_told(void **state)
 	assert_int_equal(vio_dev_config_generation(d), g0 + 2);
 	assert_int_equal(f->lb.vdev.ops->config_generation(&f->lb.vdev), g0 + 2);
 	for (unsigned i = 0; i < WAIT_ROUNDS && f->config_changes == 0; i++)
-		(void)vio_device_wait(&f->lb.vdev, 10);
+		(void)vio_drv_wait(&f->lb.vdev, 10);
 	assert_int_equal(f->config_changes, 1);
 }
 
 /* A config read the device "changes" after: bumps the generation while
  * bumps_left says so, counting reads. */
-static int bumping_config_read(struct vio_device *vdev, unsigned off, void *buf, unsigned len)
+static int bumping_config_read(struct vio_drv_device *vdev, unsigned off, void *buf, unsigned len)
 {
 	struct fx *f = fx_of(vdev);
 	int r = vio_dev_config_read(&f->e.d, off, buf, len);
@@ -157,7 +157,7 @@ static void config_read_retries_while_generation_moves(void **state)
 
 	f->cfg_reads = 0;
 	f->bumps_left = 3;
-	assert_int_equal(vio_config_read(&f->lb.vdev, 0, v, sizeof(v)), 0);
+	assert_int_equal(vio_drv_config_read(&f->lb.vdev, 0, v, sizeof(v)), 0);
 	assert_int_equal(f->cfg_reads, 4);
 	/* what it returns is the last, stable read */
 	assert_int_equal(v[0], (uint8_t)(first + 3));
@@ -172,12 +172,12 @@ static void config_read_gives_up_when_generation_keeps_moving(void **state)
 
 	f->cfg_reads = 0;
 	f->bumps_left = -1;
-	assert_int_equal(vio_config_read(&f->lb.vdev, 0, v, sizeof(v)), -EAGAIN);
+	assert_int_equal(vio_drv_config_read(&f->lb.vdev, 0, v, sizeof(v)), -EAGAIN);
 	assert_true(f->cfg_reads >= 2);
 	assert_true(f->cfg_reads <= 17);   /* "at most 16" retries */
 	/* once the device settles, reads work again */
 	f->bumps_left = 0;
-	assert_int_equal(vio_config_read(&f->lb.vdev, 0, v, sizeof(v)), 0);
+	assert_int_equal(vio_drv_config_read(&f->lb.vdev, 0, v, sizeof(v)), 0);
 }
 
 /* A device without config space: zero-length accesses are in bounds, and
@@ -211,7 +211,7 @@ static void queue_set_size_above_maximum(void **state)
 {
 	struct ctx *c = *state;
 	struct fx *f = fx_new(c);
-	struct vio_dev *d = &f->e.d;
+	struct vio_dev_model *d = &f->e.d;
 	struct ring_mem m;
 
 	dm_negotiate(d, V1 | c->p->lay->features);
@@ -237,7 +237,7 @@ static void queue_resume_and_inflight_checked(void **state)
 {
 	struct ctx *c = *state;
 	struct fx *f = fx_new(c);
-	struct vio_dev *d = &f->e.d;
+	struct vio_dev_model *d = &f->e.d;
 	static uint16_t scratch[2 * ECHO_MAX];
 	static uint64_t log[64];
 	struct ring_mem m;
@@ -271,7 +271,7 @@ static void queue_resume_and_inflight_checked(void **state)
 
 /* A transport that would take any size (and passes the sizes it can on):
  * the core itself must refuse what is above the queue's maximum. */
-static int lenient_queue_setup(struct vio_device *vdev, unsigned qi, unsigned size,
+static int lenient_queue_setup(struct vio_drv_device *vdev, unsigned qi, unsigned size,
 			       const struct vio_ring_addrs *dma)
 {
 	struct fx *f = fx_of(vdev);
@@ -312,7 +312,7 @@ static void queue_size_rules_of_layout(void **state)
 {
 	struct ctx *c = *state;
 	struct fx *f = fx_new(c);
-	struct vio_dev *d = &f->e.d;
+	struct vio_dev_model *d = &f->e.d;
 	struct ring_mem m;
 	const int want = c->p->lay->any_size ? 0 : -EINVAL;
 
@@ -348,7 +348,7 @@ static void queue_rings_outside_memory_at_enable(void **state)
 {
 	struct ctx *c = *state;
 	struct fx *f = fx_new(c);
-	struct vio_dev *d = &f->e.d;
+	struct vio_dev_model *d = &f->e.d;
 	const struct vio_ring_addrs bad = {
 		FOREIGN_ADDR, FOREIGN_ADDR + 0x400, FOREIGN_ADDR + 0x1000
 	};
@@ -369,7 +369,7 @@ static void queue_rings_outside_memory_after_driver_ok(void **state)
 {
 	struct ctx *c = *state;
 	struct fx *f = fx_new(c);
-	struct vio_dev *d = &f->e.d;
+	struct vio_dev_model *d = &f->e.d;
 	struct ring_mem m;
 	struct vio_ring_addrs bad;
 
@@ -388,7 +388,7 @@ static void queue_reset_needs_ring_reset(void **state)
 {
 	struct ctx *c = *state;
 	struct fx *f = fx_make(c, V1 | F_RESET, false, 2, &echo_ops);
-	struct vio_dev *d = &f->e.d;
+	struct vio_dev_model *d = &f->e.d;
 
 	dm_live(f, V1);
 	assert_int_equal(vio_dev_queue_reset(d, 0), -ENOTSUP);

@@ -40,7 +40,7 @@ static void io_echo_end_to_end(void **state)
 	before = f->done[1];
 	for (unsigned s = 0; s < batch; s++)
 		assert_int_equal(echo_post(f, 1, ECHO_MAX + s, s + 1), 0);
-	(void)vio_vq_kick(&f->vqs[1]);
+	(void)vio_drv_vq_kick(&f->vqs[1]);
 	assert_int_equal(wait_done(f, 1, before + batch), 0);
 	for (unsigned s = 0; s < batch; s++)
 		assert_true(echo_ok(f, ECHO_MAX + s));
@@ -54,7 +54,7 @@ static void io_interrupts_delivered(void **state)
 	struct fx *f = io_bound(c);
 
 	assert_int_equal(echo_post(f, 0, 0, 9), 0);
-	assert_true(vio_vq_kick(&f->vqs[0]));
+	assert_true(vio_drv_vq_kick(&f->vqs[0]));
 	if (!threaded(c))
 		assert_int_equal(f->done[0], 1);        /* before the kick returned */
 	assert_int_equal(wait_done(f, 0, 1), 0);
@@ -64,7 +64,7 @@ static void io_interrupts_delivered(void **state)
 	/* config interrupts too */
 	vio_dev_config_changed(&f->e.d);
 	for (unsigned i = 0; i < WAIT_ROUNDS && f->config_changes == 0; i++)
-		(void)vio_device_wait(&f->lb.vdev, 10);
+		(void)vio_drv_wait(&f->lb.vdev, 10);
 	assert_int_equal(f->config_changes, 1);
 	fx_stop_thread(f);
 	assert_true(f->e.q[0].vq.stats.interrupts >= 1);
@@ -97,7 +97,7 @@ static void rebind_and_echo(struct ctx *c, struct fx *f)
 {
 	unsigned probes = f->probes;
 
-	vio_device_unbind(&f->lb.vdev);
+	vio_drv_unbind(&f->lb.vdev);
 	assert_null(f->lb.vdev.driver);
 	assert_null(f->lb.vdev.vqs);
 	assert_int_equal(c->bus_bytes, 0);
@@ -105,7 +105,7 @@ static void rebind_and_echo(struct ctx *c, struct fx *f)
 	if (threaded(c) && !f->thread_live)
 		fx_start_thread(f);
 	memset(f->done, 0, sizeof(f->done));
-	assert_int_equal(vio_device_bind(&f->lb.vdev), 0);
+	assert_int_equal(vio_drv_bind(&f->lb.vdev), 0);
 	assert_int_equal(f->probes, probes + 1);
 	assert_int_equal(status_of(f), S_LIVE);
 	echo_many(f, 0, ECHO_MAX + 2);
@@ -135,14 +135,14 @@ static void io_reset_mid_io_returns_every_buffer(void **state)
 	assert_int_equal(r, -ENOSPC);   /* the ring is full */
 	assert_true(n1 >= ECHO_MAX / 2);
 	if (threaded(c))
-		(void)vio_vq_kick(&f->vqs[1]);
+		(void)vio_drv_vq_kick(&f->vqs[1]);
 	if (!threaded(c)) {
 		for (; n0 < ECHO_MAX / 2; n0++)
 			assert_int_equal(echo_post(f, 0, n0, 4), 0);
-		(void)vio_vq_kick(&f->vqs[0]);
+		(void)vio_drv_vq_kick(&f->vqs[0]);
 		assert_int_equal(f->e.chains_q[0], n0);     /* used, not reaped */
 	}
-	vio_device_reset(&f->lb.vdev);
+	vio_drv_reset(&f->lb.vdev);
 	assert_int_equal(status_of(f), 0);
 	detach_all(f);
 	assert_int_equal(f->detached, n0 + n1);
@@ -168,9 +168,9 @@ static void io_needs_reset_from_bad_buffer(void **state)
 	f->outstanding[5] = true;
 	f->posted++;
 	assert_int_equal(vio_drvq_add(&f->vqs[0].q, &out, 1, &in, 1, f->buf + 5 * SLOT_BYTES), 0);
-	(void)vio_vq_kick(&f->vqs[0]);
+	(void)vio_drv_vq_kick(&f->vqs[0]);
 	for (unsigned i = 0; i < WAIT_ROUNDS && f->config_changes == 0; i++)
-		(void)vio_device_wait(&f->lb.vdev, 10);
+		(void)vio_drv_wait(&f->lb.vdev, 10);
 	assert_int_equal(f->config_changes, 1);
 	assert_int_equal(status_of(f), S_LIVE | S_NR);
 	assert_true(f->e.log_calls >= 1);
@@ -184,7 +184,7 @@ static void io_needs_reset_from_bad_buffer(void **state)
  * (the driver model has no per-queue reset call of its own). */
 static void requeue(struct fx *f, unsigned qi)
 {
-	struct vio_device *dev = &f->lb.vdev;
+	struct vio_drv_device *dev = &f->lb.vdev;
 	struct vio_drvq_config cfg;
 
 	assert_int_equal(ring_alloc(dev, dev->features, ECHO_MAX, &f->rr), 0);
@@ -207,10 +207,10 @@ static void io_ring_reset_one_queue(void **state)
 {
 	struct ctx *c = *state;
 	struct fx *f = io_bound(c);
-	struct vio_device *dev = &f->lb.vdev;
+	struct vio_drv_device *dev = &f->lb.vdev;
 	unsigned q1_chains;
 
-	assert_true(vio_device_has_feature(dev, VIO_F_RING_RESET));
+	assert_true(vio_drv_has_feature(dev, VIO_F_RING_RESET));
 	echo_many(f, 0, 3);
 	echo_many(f, 1, 3);
 	/* one buffer left on queue 1, never kicked */
@@ -244,7 +244,7 @@ static void io_rebind_unbind_bind(void **state)
 	echo_many(f, 0, 3);
 	rebind_and_echo(c, f);
 	assert_int_equal(f->removes, 1);
-	assert_int_equal(vio_device_bind(&f->lb.vdev), -EBUSY);
+	assert_int_equal(vio_drv_bind(&f->lb.vdev), -EBUSY);
 }
 
 static void io_rebind_unregister_register(void **state)
@@ -285,10 +285,10 @@ static void io_reset_races_device(void **state)
 			if (echo_post(f, 0, s, s % MSG + 1))
 				break;
 		}
-		(void)vio_vq_kick(&f->vqs[0]);
-		(void)vio_device_wait(&f->lb.vdev, round % 4 ? 0 : 1);
+		(void)vio_drv_vq_kick(&f->vqs[0]);
+		(void)vio_drv_wait(&f->lb.vdev, round % 4 ? 0 : 1);
 	}
-	vio_device_reset(&f->lb.vdev);
+	vio_drv_reset(&f->lb.vdev);
 	detach_all(f);
 	check_all_back(f);
 	assert_true(f->reaped > 0);
@@ -306,7 +306,7 @@ static void split_avail_index_runs_ahead_needs_reset(void **state)
 	assert_false(q->packed);
 	q->u.split.avail->idx = vio_cpu_to_le16((uint16_t)(q->u.split.avail_idx + ECHO_MAX + 1));
 	f->lb.vdev.ops->notify(&f->lb.vdev, 0);
-	(void)vio_device_wait(&f->lb.vdev, 0);
+	(void)vio_drv_wait(&f->lb.vdev, 0);
 	assert_true(vio_devq_is_stopped(&f->e.q[0].vq));
 	assert_int_equal(status_of(f), S_LIVE | S_NR);
 	assert_int_equal(f->config_changes, 1);

@@ -23,7 +23,7 @@ static void lb_dma_alignment(void **state)
 {
 	struct ctx *c = *state;
 	struct fx *f = fx_new(c);
-	struct vio_device *dev;
+	struct vio_drv_device *dev;
 	uint64_t dma;
 
 	while (((uintptr_t)f->lb.arena & (ARENA / 4 - 1)) == 0 && c->nfx < MAX_FX)
@@ -32,8 +32,8 @@ static void lb_dma_alignment(void **state)
 
 	for (size_t align = 1; align <= ARENA / 4; align *= 2) {
 		/* a small block first, so the next free chunk is not aligned */
-		void *skew = vio_dma_alloc(dev, 1, 1, &dma);
-		void *p = vio_dma_alloc(dev, 100, align, &dma);
+		void *skew = vio_drv_dma_alloc(dev, 1, 1, &dma);
+		void *p = vio_drv_dma_alloc(dev, 100, align, &dma);
 
 		assert_non_null(skew);
 		if (align <= 4096)
@@ -43,16 +43,16 @@ static void lb_dma_alignment(void **state)
 			if ((uintptr_t)p % align || dma % align)
 				fail_msg("align %zu: host %p dma %#llx", align, p,
 					 (unsigned long long)dma);
-			vio_dma_free(dev, p, 100);
+			vio_drv_dma_free(dev, p, 100);
 		}
-		vio_dma_free(dev, skew, 1);
+		vio_drv_dma_free(dev, skew, 1);
 	}
 }
 
 static void lb_dma_disjoint(void **state)
 {
 	struct ctx *c = *state;
-	struct vio_device *dev = &fx_new(c)->lb.vdev;
+	struct vio_drv_device *dev = &fx_new(c)->lb.vdev;
 	enum { N = 40 };
 	uint8_t *p[N];
 	uint64_t dma[N];
@@ -60,10 +60,10 @@ static void lb_dma_disjoint(void **state)
 
 	for (unsigned i = 0; i < N; i++) {
 		len[i] = 1 + (i * 997) % 5000;
-		p[i] = vio_dma_alloc(dev, len[i], (size_t)1 << (i % 8), &dma[i]);
+		p[i] = vio_drv_dma_alloc(dev, len[i], (size_t)1 << (i % 8), &dma[i]);
 		assert_non_null(p[i]);
-		assert_int_equal(vio_dma_addr(dev, p[i]), dma[i]);
-		assert_int_equal(vio_dma_addr(dev, p[i] + len[i] - 1), dma[i] + len[i] - 1);
+		assert_int_equal(vio_drv_dma_addr(dev, p[i]), dma[i]);
+		assert_int_equal(vio_drv_dma_addr(dev, p[i] + len[i] - 1), dma[i] + len[i] - 1);
 		memset(p[i], (int)i, len[i]);
 	}
 	for (unsigned i = 0; i < N; i++) {
@@ -82,65 +82,65 @@ static void lb_dma_disjoint(void **state)
 static void lb_dma_reuse_and_exhaustion(void **state)
 {
 	struct ctx *c = *state;
-	struct vio_device *dev = &fx_new(c)->lb.vdev;
+	struct vio_drv_device *dev = &fx_new(c)->lb.vdev;
 	enum { BLK = 4096, NBLK = ARENA / BLK };
 	static void *p[NBLK];
 	uint64_t dma, d5;
 	unsigned n = 0;
 	void *q;
 
-	while (n < NBLK && (p[n] = vio_dma_alloc(dev, BLK, 64, &dma)))
+	while (n < NBLK && (p[n] = vio_drv_dma_alloc(dev, BLK, 64, &dma)))
 		n++;
 	assert_int_equal(n, NBLK);
-	assert_null(vio_dma_alloc(dev, 1, 1, &dma));
-	d5 = vio_dma_addr(dev, p[5]);
-	vio_dma_free(dev, p[5], BLK);
+	assert_null(vio_drv_dma_alloc(dev, 1, 1, &dma));
+	d5 = vio_drv_dma_addr(dev, p[5]);
+	vio_drv_dma_free(dev, p[5], BLK);
 	memset(p[5], 0xab, BLK);
-	q = vio_dma_alloc(dev, BLK, 64, &dma);
+	q = vio_drv_dma_alloc(dev, BLK, 64, &dma);
 	assert_ptr_equal(q, p[5]);
 	assert_int_equal(dma, d5);
 	assert_int_equal(((uint8_t *)q)[BLK - 1], 0);  /* handed out zeroed */
-	assert_null(vio_dma_alloc(dev, 1, 1, &dma));
+	assert_null(vio_drv_dma_alloc(dev, 1, 1, &dma));
 	for (unsigned i = 0; i < n; i++)
-		vio_dma_free(dev, p[i], BLK);
-	assert_non_null(q = vio_dma_alloc(dev, ARENA, 4096, &dma));
-	vio_dma_free(dev, q, ARENA);
+		vio_drv_dma_free(dev, p[i], BLK);
+	assert_non_null(q = vio_drv_dma_alloc(dev, ARENA, 4096, &dma));
+	vio_drv_dma_free(dev, q, ARENA);
 }
 
 static void lb_dma_size_too_large(void **state)
 {
 	struct ctx *c = *state;
-	struct vio_device *dev = &fx_new(c)->lb.vdev;
+	struct vio_drv_device *dev = &fx_new(c)->lb.vdev;
 	uint64_t dma = 0;
 
-	assert_null(vio_dma_alloc(dev, ARENA + 1, 64, &dma));
-	assert_null(vio_dma_alloc(dev, SIZE_MAX / 2, 64, &dma));
+	assert_null(vio_drv_dma_alloc(dev, ARENA + 1, 64, &dma));
+	assert_null(vio_drv_dma_alloc(dev, SIZE_MAX / 2, 64, &dma));
 	/* sizes whose rounding to chunks wraps around */
-	assert_null(vio_dma_alloc(dev, SIZE_MAX, 64, &dma));
-	assert_null(vio_dma_alloc(dev, SIZE_MAX - 40, 1, &dma));
-	assert_null(vio_dma_alloc(dev, 0, 64, &dma));
-	assert_null(vio_dma_alloc(dev, 64, 0, &dma));
-	assert_null(vio_dma_alloc(dev, 64, 48, &dma));
+	assert_null(vio_drv_dma_alloc(dev, SIZE_MAX, 64, &dma));
+	assert_null(vio_drv_dma_alloc(dev, SIZE_MAX - 40, 1, &dma));
+	assert_null(vio_drv_dma_alloc(dev, 0, 64, &dma));
+	assert_null(vio_drv_dma_alloc(dev, 64, 0, &dma));
+	assert_null(vio_drv_dma_alloc(dev, 64, 48, &dma));
 }
 
 static void lb_dma_addr_outside_arena(void **state)
 {
 	struct ctx *c = *state;
 	struct fx *f = fx_new(c);
-	struct vio_device *dev = &f->lb.vdev;
+	struct vio_drv_device *dev = &f->lb.vdev;
 	uint64_t dma;
-	uint8_t *p = vio_dma_alloc(dev, 64, 64, &dma), *arena;
+	uint8_t *p = vio_drv_dma_alloc(dev, 64, 64, &dma), *arena;
 	int on_stack;
 
 	assert_non_null(p);
 	arena = p - (dma - VIO_LOOPBACK_BASE);
-	assert_int_equal(vio_dma_addr(dev, arena), VIO_LOOPBACK_BASE);
-	assert_int_equal(vio_dma_addr(dev, arena + ARENA - 1), VIO_LOOPBACK_BASE + ARENA - 1);
-	assert_int_equal(vio_dma_addr(dev, arena + ARENA), UINT64_MAX);
-	assert_int_equal(vio_dma_addr(dev, (void *)((uintptr_t)arena - 1)), UINT64_MAX);
-	assert_int_equal(vio_dma_addr(dev, &on_stack), UINT64_MAX);
-	assert_int_equal(vio_dma_addr(dev, f), UINT64_MAX);
-	assert_int_equal(vio_dma_addr(dev, NULL), UINT64_MAX);
+	assert_int_equal(vio_drv_dma_addr(dev, arena), VIO_LOOPBACK_BASE);
+	assert_int_equal(vio_drv_dma_addr(dev, arena + ARENA - 1), VIO_LOOPBACK_BASE + ARENA - 1);
+	assert_int_equal(vio_drv_dma_addr(dev, arena + ARENA), UINT64_MAX);
+	assert_int_equal(vio_drv_dma_addr(dev, (void *)((uintptr_t)arena - 1)), UINT64_MAX);
+	assert_int_equal(vio_drv_dma_addr(dev, &on_stack), UINT64_MAX);
+	assert_int_equal(vio_drv_dma_addr(dev, f), UINT64_MAX);
+	assert_int_equal(vio_drv_dma_addr(dev, NULL), UINT64_MAX);
 }
 
 /* Device addresses are not host addresses, and the device's memory table
@@ -150,7 +150,7 @@ static void lb_device_addresses_translate(void **state)
 	struct ctx *c = *state;
 	struct fx *f = fx_new(c);
 	uint64_t dma;
-	uint8_t *p = vio_dma_alloc(&f->lb.vdev, 256, 64, &dma);
+	uint8_t *p = vio_drv_dma_alloc(&f->lb.vdev, 256, 64, &dma);
 
 	assert_non_null(p);
 	assert_true(dma != (uint64_t)(uintptr_t)p);
@@ -161,11 +161,11 @@ static void lb_device_addresses_translate(void **state)
 	assert_int_equal(*(uint8_t *)vio_mem_ptr(f->e.d.mem, dma + 17, 1), 0x42);
 }
 
-static void bare_notify(struct vio_dev *d, unsigned qi)
+static void bare_notify(struct vio_dev_model *d, unsigned qi)
 {
 }
 
-/* For a bare struct vio_dev: the echo hooks would look for a struct echo. */
+/* For a bare struct vio_dev_model: the echo hooks would look for a struct echo. */
 static const struct vio_dev_ops bare_ops = {
 	.version = VIO_DEV_OPS_VERSION,
 	.queue_notify = bare_notify,
@@ -175,7 +175,7 @@ static void lb_init_limits(void **state)
 {
 	static struct vio_dev_queue many[VIO_LOOPBACK_MAX_QUEUES + 1];
 	struct vio_loopback lb;
-	struct vio_dev d;
+	struct vio_dev_model d;
 
 	(void)state;
 	memset(&d, 0, sizeof(d));

@@ -17,7 +17,7 @@ static void status_reset_clears_everything(void **state)
 {
 	struct ctx *c = *state;
 	struct fx *f = fx_new(c);
-	struct vio_dev *d = &f->e.d;
+	struct vio_dev_model *d = &f->e.d;
 	unsigned resets;
 
 	dm_live(f, V1 | F_EVT);
@@ -44,7 +44,7 @@ static void status_reset_clears_everything(void **state)
 static void status_driver_needs_acknowledge(void **state)
 {
 	struct ctx *c = *state;
-	struct vio_dev *d = &fx_new(c)->e.d;
+	struct vio_dev_model *d = &fx_new(c)->e.d;
 
 	assert_int_equal(vio_dev_set_status(d, S_DRV), -EINVAL);
 	assert_int_equal(vio_dev_get_status(d), 0);
@@ -57,7 +57,7 @@ static void status_driver_needs_acknowledge(void **state)
 static void status_unknown_bits_refused(void **state)
 {
 	struct ctx *c = *state;
-	struct vio_dev *d = &fx_new(c)->e.d;
+	struct vio_dev_model *d = &fx_new(c)->e.d;
 
 	assert_int_equal(vio_dev_set_status(d, S_ACK), 0);
 	assert_int_equal(vio_dev_set_status(d, S_ACK | 0x10), -EINVAL);
@@ -69,7 +69,7 @@ static void status_features_ok_refused_reads_back_clear(void **state)
 {
 	struct ctx *c = *state;
 	struct fx *f = fx_new(c);
-	struct vio_dev *d = &f->e.d;
+	struct vio_dev_model *d = &f->e.d;
 
 	f->e.features_ok_ret = -EINVAL;
 	assert_int_equal(vio_dev_set_status(d, S_ACK), 0);
@@ -100,7 +100,7 @@ static void status_driver_ok_needs_features_ok(void **state)
 {
 	struct ctx *c = *state;
 	struct fx *f = fx_new(c);
-	struct vio_dev *d = &f->e.d;
+	struct vio_dev_model *d = &f->e.d;
 	struct ring_mem m;
 
 	assert_int_equal(vio_dev_set_status(d, S_ACK), 0);
@@ -117,7 +117,7 @@ static void status_bits_not_cleared_without_reset(void **state)
 {
 	struct ctx *c = *state;
 	struct fx *f = fx_new(c);
-	struct vio_dev *d = &f->e.d;
+	struct vio_dev_model *d = &f->e.d;
 
 	dm_live(f, V1);
 	assert_int_equal(vio_dev_set_status(d, S_ACK | S_DRV | S_FOK), -EINVAL);
@@ -130,7 +130,7 @@ static void status_failed_stops_queues(void **state)
 {
 	struct ctx *c = *state;
 	struct fx *f = fx_new(c);
-	struct vio_dev *d = &f->e.d;
+	struct vio_dev_model *d = &f->e.d;
 	unsigned notifies;
 
 	dm_live(f, V1);
@@ -152,12 +152,12 @@ static void status_needs_reset_by_device(void **state)
 {
 	struct ctx *c = *state;
 	struct fx *f = ctx_bound(c);
-	struct vio_dev *d = &f->e.d;
+	struct vio_dev_model *d = &f->e.d;
 	unsigned notifies = f->e.notifies;
 
 	assert_true(d->queues[0].live);
 	vio_dev_needs_reset(d, "test: the driver broke a rule");
-	(void)vio_device_wait(&f->lb.vdev, 0);
+	(void)vio_drv_wait(&f->lb.vdev, 0);
 	assert_int_equal(status_of(f), S_LIVE | S_NR);
 	assert_int_equal(f->config_changes, 1);
 	assert_true(f->e.log_calls >= 1);
@@ -167,7 +167,7 @@ static void status_needs_reset_by_device(void **state)
 	}
 	/* kicks are not processed any more */
 	assert_int_equal(echo_post(f, 0, 0, 8), 0);
-	(void)vio_vq_kick(&f->vqs[0]);
+	(void)vio_drv_vq_kick(&f->vqs[0]);
 	assert_int_equal(f->e.notifies, notifies);
 	assert_int_equal(f->done[0], 0);
 }
@@ -176,7 +176,7 @@ static void status_needs_reset_sticky_until_reset(void **state)
 {
 	struct ctx *c = *state;
 	struct fx *f = fx_new(c);
-	struct vio_dev *d = &f->e.d;
+	struct vio_dev_model *d = &f->e.d;
 
 	dm_live(f, V1);
 	/* the driver cannot set it */
@@ -195,7 +195,7 @@ static void status_needs_reset_by_check(void **state)
 {
 	struct ctx *c = *state;
 	struct fx *f = ctx_bound(c);
-	struct vio_dev *d = &f->e.d;
+	struct vio_dev_model *d = &f->e.d;
 	struct vio_sg out = { FOREIGN_ADDR, 16 }, in = { f->buf_dma + MSG, MSG };
 
 	/* vio_dev_check passes other errors and -EAGAIN through untouched */
@@ -205,8 +205,8 @@ static void status_needs_reset_by_check(void **state)
 	/* a buffer outside the driver's memory stops the queue */
 	f->outstanding[0] = true;
 	assert_int_equal(vio_drvq_add(&f->vqs[0].q, &out, 1, &in, 1, f->buf), 0);
-	(void)vio_vq_kick(&f->vqs[0]);
-	(void)vio_device_wait(&f->lb.vdev, 0);
+	(void)vio_drv_vq_kick(&f->vqs[0]);
+	(void)vio_drv_wait(&f->lb.vdev, 0);
 	assert_true(vio_devq_is_stopped(&d->queues[0].vq));
 	assert_int_equal(status_of(f), S_LIVE | S_NR);
 	assert_int_equal(f->config_changes, 1);
@@ -217,7 +217,7 @@ static void status_needs_reset_by_check(void **state)
 static void features_not_offered_refused(void **state)
 {
 	struct ctx *c = *state;
-	struct vio_dev *d = &fx_make(c, V1 | F_EVT, false, 1, &echo_ops)->e.d;
+	struct vio_dev_model *d = &fx_make(c, V1 | F_EVT, false, 1, &echo_ops)->e.d;
 
 	assert_int_equal(vio_dev_set_status(d, S_ACK), 0);
 	assert_int_equal(vio_dev_set_status(d, S_ACK | S_DRV), 0);
@@ -232,7 +232,7 @@ static void features_not_offered_refused(void **state)
 static void features_after_features_ok_refused(void **state)
 {
 	struct ctx *c = *state;
-	struct vio_dev *d = &fx_new(c)->e.d;
+	struct vio_dev_model *d = &fx_new(c)->e.d;
 
 	dm_negotiate(d, V1);
 	assert_int_equal(vio_dev_set_features(d, V1 | F_EVT), -EINVAL);
@@ -242,7 +242,7 @@ static void features_after_features_ok_refused(void **state)
 static void features_without_version_1_refused(void **state)
 {
 	struct ctx *c = *state;
-	struct vio_dev *d = &fx_make(c, V1 | F_EVT, false, 1, &echo_ops)->e.d;
+	struct vio_dev_model *d = &fx_make(c, V1 | F_EVT, false, 1, &echo_ops)->e.d;
 
 	assert_int_equal(vio_dev_set_status(d, S_ACK), 0);
 	assert_int_equal(vio_dev_set_status(d, S_ACK | S_DRV), 0);
@@ -254,7 +254,7 @@ static void features_without_version_1_refused(void **state)
 static void features_packed_without_version_1_refused(void **state)
 {
 	struct ctx *c = *state;
-	struct vio_dev *d = &fx_make(c, V1 | F_PACKED, true, 1, &echo_ops)->e.d;
+	struct vio_dev_model *d = &fx_make(c, V1 | F_PACKED, true, 1, &echo_ops)->e.d;
 
 	assert_int_equal(vio_dev_set_status(d, S_ACK), 0);
 	assert_int_equal(vio_dev_set_status(d, S_ACK | S_DRV), 0);
@@ -267,7 +267,7 @@ static void features_legacy_device_model(void **state)
 {
 	struct ctx *c = *state;
 	struct fx *f = fx_make(c, V1 | F_EVT, true, 1, &echo_ops);
-	struct vio_dev *d = &f->e.d;
+	struct vio_dev_model *d = &f->e.d;
 	struct ring_mem m;
 
 	assert_int_equal(vio_dev_set_status(d, S_ACK), 0);
@@ -285,7 +285,7 @@ static void features_legacy_device_model(void **state)
 /* Legacy over the bus: checks the legacy layout, then echoes. */
 static void legacy_end_to_end(struct ctx *c, struct fx *f, uint64_t want)
 {
-	struct vio_dev *d = &f->e.d;
+	struct vio_dev_model *d = &f->e.d;
 	struct vio_ring_addrs a;
 
 	f->info[0].size = 16;   /* legacy cannot choose: the maximum it is */

@@ -4,7 +4,7 @@
  *
  * Every test runs once per variant: direct mode (the device runs inside
  * the driver's kick) and threaded mode (a device thread polls the kick
- * eventfd; the driver blocks in vio_device_wait), times each ring layout,
+ * eventfd; the driver blocks in vio_drv_wait), times each ring layout,
  * EVENT_IDX off/on and INDIRECT_DESC off/on, plus a legacy (no VERSION_1)
  * row and IN_ORDER rows. main() expands tests x variants into one cmocka
  * group, one TAP line each.
@@ -118,7 +118,7 @@ struct env {
 	/* The stand-in driver of the malformed tests: queues, nothing else. */
 	struct vio_driver raw;
 	uint32_t raw_ids[2];
-	struct vio_virtqueue raw_vq;
+	struct vio_drv_vq raw_vq;
 
 	pthread_t thread;
 	int stop_fd;
@@ -252,20 +252,20 @@ static int env_teardown(void **state)
 	return 0;
 }
 
-static int raw_probe(struct vio_device *dev)
+static int raw_probe(struct vio_drv_device *dev)
 {
 	struct env *e = (struct env *)((char *)dev->driver - offsetof(struct env, raw));
-	struct vio_vq_info info = { .indirect_max = 8, .size = e->v->queue_size };
+	struct vio_drv_vq_info info = { .indirect_max = 8, .size = e->v->queue_size };
 
-	return vio_find_vqs(dev, 1, &info, &e->raw_vq);
+	return vio_drv_find_vqs(dev, 1, &info, &e->raw_vq);
 }
 
-static void raw_remove(struct vio_device *dev)
+static void raw_remove(struct vio_drv_device *dev)
 {
-	vio_device_reset(dev);
+	vio_drv_reset(dev);
 	while (vio_drvq_detach_unused(&dev->vqs[0].q))
 		;
-	vio_del_vqs(dev);
+	vio_drv_del_vqs(dev);
 }
 
 /* Builds everything with device options o (features from the variant are
@@ -291,11 +291,14 @@ static void env_start_opts(struct env *e, const struct vio_rng_dev_opts *o, bool
 		e->thread_live = true;
 	}
 
-	vio_rng_driver_init(&e->drv, &dopts);
 	if (e->v->legacy)
-		e->drv.drv.features = e->drv.drv.legacy_features;
+		dopts.features_off = VIO_BIT(VIO_F_VERSION_1);
+	assert_int_equal(vio_rng_drv_register(&e->bus, &e->drv, &dopts), 0);
 	drv = &e->drv.drv;
 	if (raw) {
+		/* The stand-in takes the rng driver's feature tables, and its
+		 * place on the bus (no device is there yet). */
+		vio_rng_drv_unregister(&e->bus, &e->drv);
 		e->raw_ids[0] = VIO_ID_RNG;
 		e->raw.name = "raw";
 		e->raw.ids = e->raw_ids;
@@ -304,13 +307,13 @@ static void env_start_opts(struct env *e, const struct vio_rng_dev_opts *o, bool
 		e->raw.probe = raw_probe;
 		e->raw.remove = raw_remove;
 		drv = &e->raw;
+		assert_int_equal(vio_bus_register_driver(&e->bus, drv), 0);
 	}
-	assert_int_equal(vio_bus_register_driver(&e->bus, drv), 0);
 	assert_int_equal(vio_bus_add_device(&e->bus, DEV(e)), 0);
 	e->dev_added = true;
 	assert_ptr_equal(DEV(e)->driver, drv);
 	assert_int_equal(DEV(e)->legacy, e->v->legacy);
-	assert_int_equal(vio_device_has_feature(DEV(e), VIO_F_RING_PACKED), is_packed(e->v));
+	assert_int_equal(vio_drv_has_feature(DEV(e), VIO_F_RING_PACKED), is_packed(e->v));
 }
 
 static void env_start(struct env *e)
@@ -362,7 +365,7 @@ static void pump_until(struct env *e, const size_t *got, size_t want)
 	const int64_t end = now_ms() + WAIT_MS;
 
 	while (*got < want && now_ms() < end) {
-		(void)vio_device_wait(DEV(e), 5);
+		(void)vio_drv_wait(DEV(e), 5);
 		vio_rng_drv_poll(DEV(e));
 	}
 }
@@ -595,7 +598,7 @@ static void test_cancel(void **state)
 	advance_ms(e, 2000);
 	dev_process(e);
 	for (int i = 0; i < 20; i++) {
-		(void)vio_device_wait(DEV(e), 5);
+		(void)vio_drv_wait(DEV(e), 5);
 		vio_rng_drv_poll(DEV(e));
 	}
 	assert_int_equal(e->alog.n, 0);
@@ -648,10 +651,10 @@ static void test_rebind(void **state)
 
 	env_start(e);
 	assert_int_equal(vio_rng_drv_read(DEV(e), b, sizeof(b), WAIT_MS), sizeof(b));
-	vio_device_unbind(DEV(e));
+	vio_drv_unbind(DEV(e));
 	assert_null(DEV(e)->driver);
 	assert_int_equal(vio_rng_drv_read(DEV(e), b, sizeof(b), 0), -ENODEV);
-	assert_int_equal(vio_device_bind(DEV(e)), 0);
+	assert_int_equal(vio_drv_bind(DEV(e)), 0);
 	assert_ptr_equal(DEV(e)->driver, &e->drv.drv);
 	memset(b, 0, sizeof(b));
 	assert_int_equal(vio_rng_drv_read(DEV(e), b, sizeof(b), WAIT_MS), sizeof(b));
@@ -794,7 +797,7 @@ static void start_raw(struct env *e)
 
 static uint8_t *dma_buf(struct env *e, size_t n, uint64_t *dma)
 {
-	uint8_t *p = vio_dma_alloc(DEV(e), n, 64, dma);
+	uint8_t *p = vio_drv_dma_alloc(DEV(e), n, 64, dma);
 
 	assert_non_null(p);
 	return p;
@@ -817,7 +820,7 @@ static uint32_t raw_wait(struct env *e, void *token)
 		assert_int_equal(r, -EAGAIN);
 		assert_true(now_ms() < end);
 		if (vio_drvq_enable_cb(&e->raw_vq.q))
-			(void)vio_device_wait(DEV(e), 5);
+			(void)vio_drv_wait(DEV(e), 5);
 	}
 }
 
@@ -828,7 +831,7 @@ static uint32_t raw_request(struct env *e, const struct vio_sg *out, unsigned ou
 	int token;
 
 	assert_int_equal(vio_drvq_add(&e->raw_vq.q, out, out_n, in, in_n, &token), 0);
-	vio_vq_kick(&e->raw_vq);
+	vio_drv_vq_kick(&e->raw_vq);
 	return raw_wait(e, &token);
 }
 
@@ -945,7 +948,7 @@ static void test_ring_full_of_requests(void **state)
 		assert_int_equal(vio_drvq_add(&e->raw_vq.q, NULL, 0, &in, 1, &seen[i]), 0);
 	}
 	assert_int_equal(vio_drvq_num_free(&e->raw_vq.q), 0);
-	vio_vq_kick(&e->raw_vq);
+	vio_drv_vq_kick(&e->raw_vq);
 	for (unsigned done = 0; done < n; done++) {
 		const int64_t end = now_ms() + WAIT_MS;
 		void *t;
@@ -954,7 +957,7 @@ static void test_ring_full_of_requests(void **state)
 		while (vio_drvq_get_buf(&e->raw_vq.q, &t, &len) == -EAGAIN) {
 			assert_true(now_ms() < end);
 			if (vio_drvq_enable_cb(&e->raw_vq.q))
-				(void)vio_device_wait(DEV(e), 5);
+				(void)vio_drv_wait(DEV(e), 5);
 		}
 		assert_int_equal(len, 16);
 		assert_false(*(bool *)t);
@@ -994,6 +997,9 @@ static void test_init_rejects_bad_options(void **state)
 	struct env *e = *state;
 	struct vio_rng_dev_opts o = { .queue_size = 3 };
 
+	assert_int_equal(vio_rng_dev_init(&e->rng, NULL), 0); /* the defaults */
+	assert_int_equal(e->rng.dev.num_queues, 1);
+	vio_rng_dev_fini(&e->rng);
 	assert_int_equal(vio_rng_dev_init(&e->rng, &o), -EINVAL);
 	o.queue_size = 2 * VIO_RNG_DEV_QUEUE_MAX;
 	assert_int_equal(vio_rng_dev_init(&e->rng, &o), -EINVAL);

@@ -291,7 +291,7 @@ struct env {
 	struct vio_bus bus;
 	struct vio_blk_driver bd;
 	struct vio_blk_drv_opts dopts;
-	struct vio_device *dev;
+	struct vio_drv_device *dev;
 	bool failed;
 };
 
@@ -393,11 +393,11 @@ static void env_bind(struct env *e)
 	if (e->dev->driver != &e->bd.drv) {
 		qsd_dump_log(&e->qsd);
 		fail_msg("the blk driver did not bind to qsd's device (status %#x)",
-			 vio_device_get_status(e->dev));
+			 vio_drv_get_status(e->dev));
 	}
 }
 
-static struct vio_device *env_up(struct env *e)
+static struct vio_drv_device *env_up(struct env *e)
 {
 	env_start(e);
 	env_bind(e);
@@ -484,7 +484,7 @@ static void rw_roundtrip(struct env *e, unsigned queue, uint64_t sector, size_t 
 static void read_config(struct env *e, struct vio_blk_config *c)
 {
 	memset(c, 0, sizeof(*c));
-	assert_int_equal(vio_config_read(e->dev, 0, c, 60), 0);
+	assert_int_equal(vio_drv_config_read(e->dev, 0, c, 60), 0);
 }
 
 /* ======================================================================== */
@@ -523,13 +523,13 @@ static void test_protocol_features(void **state)
 static void test_negotiated_features(void **state)
 {
 	struct env *e = *state;
-	struct vio_device *dev = env_up(e);
+	struct vio_drv_device *dev = env_up(e);
 	const uint64_t want = expected_offer & ~(VIO_BIT(VIO_BLK_F_TOPOLOGY) |
 						 VIO_BIT(VIO_F_NOTIFY_ON_EMPTY) | VIO_BIT(26));
 
 	assert_int_equal(dev->features & want, want);
 	assert_false(dev->legacy);
-	assert_false(vio_device_has_feature(dev, VIO_F_RING_PACKED));
+	assert_false(vio_drv_has_feature(dev, VIO_F_RING_PACKED));
 	assert_false(vio_blk_drv_read_only(dev));
 }
 
@@ -540,7 +540,7 @@ static void test_config_values(void **state)
 {
 	struct env *e = *state;
 	struct vio_blk_config c;
-	struct vio_device *dev;
+	struct vio_drv_device *dev;
 	uint32_t seg_max, size_max;
 
 	e->qo.num_queues = 2;
@@ -600,7 +600,8 @@ static void test_config_field_reads(void **state)
 	assert_int_equal(vio_le16_to_cpu(c.num_queues), 3);
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
 		memset(field, 0xee, sizeof(field));
-		assert_int_equal(vio_config_read(e->dev, fields[i].off, field, fields[i].len), 0);
+		assert_int_equal(vio_drv_config_read(e->dev, fields[i].off, field, fields[i].len),
+				 0);
 		assert_memory_equal(field, (uint8_t *)&c + fields[i].off, fields[i].len);
 	}
 	/* What the driver made of them. */
@@ -614,7 +615,7 @@ static void test_config_blk_size_4k(void **state)
 {
 	struct env *e = *state;
 	struct vio_blk_config c;
-	struct vio_device *dev;
+	struct vio_drv_device *dev;
 
 	e->qo.logical_block_size = 4096;
 	dev = env_up(e);
@@ -630,9 +631,9 @@ static void test_config_blk_size_4k(void **state)
 static void test_writeback_toggle(void **state)
 {
 	struct env *e = *state;
-	struct vio_device *dev = env_up(e);
+	struct vio_drv_device *dev = env_up(e);
 
-	assert_true(vio_device_has_feature(dev, VIO_BLK_F_CONFIG_WCE));
+	assert_true(vio_drv_has_feature(dev, VIO_BLK_F_CONFIG_WCE));
 	assert_int_equal(vio_blk_drv_get_writeback(dev), 0);
 	assert_int_equal(vio_blk_drv_set_writeback(dev, true), 0);
 	assert_int_equal(vio_blk_drv_get_writeback(dev), 1);
@@ -653,7 +654,7 @@ static void test_rw_sizes_offsets(void **state)
 	struct env *e = *state;
 	static const size_t sizes[] = { 512, 1024, 4096, 65536, 65536 + 512, 256 * 1024, MIB };
 	static const uint64_t sectors[] = { 0, 1, 7, 4096, 99999 };
-	struct vio_device *dev = env_up(e);
+	struct vio_drv_device *dev = env_up(e);
 	const uint64_t cap = vio_blk_drv_capacity(dev);
 	const size_t big = vio_blk_drv_max_transfer(dev) * 2 + 4096;
 	uint64_t seed = 1;
@@ -674,7 +675,7 @@ static void test_rw_sizes_offsets(void **state)
 static void test_rw_max_transfer_one_request(void **state)
 {
 	struct env *e = *state;
-	struct vio_device *dev = env_up(e);
+	struct vio_drv_device *dev = env_up(e);
 	const size_t len = vio_blk_drv_max_transfer(dev);
 	uint8_t *w = buf_new(e, len), *r = buf_new(e, len);
 	struct vio_blk_drv_io io = { .type = VIO_BLK_T_OUT, .sector = 2048, .buf = w, .len = len };
@@ -697,7 +698,7 @@ static void test_data_in_image_file(void **state)
 	struct env *e = *state;
 	const size_t len = 3 * 65536 + 1024;
 	uint8_t *w, *r, *f = malloc(len);
-	struct vio_device *dev;
+	struct vio_drv_device *dev;
 
 	assert_non_null(f);
 	dev = env_up(e);
@@ -720,10 +721,10 @@ static void test_data_in_image_file(void **state)
 static void test_flush(void **state)
 {
 	struct env *e = *state;
-	struct vio_device *dev = env_up(e);
+	struct vio_drv_device *dev = env_up(e);
 	struct vio_blk_drv_io io = { .type = VIO_BLK_T_FLUSH };
 
-	assert_true(vio_device_has_feature(dev, VIO_BLK_F_FLUSH));
+	assert_true(vio_drv_has_feature(dev, VIO_BLK_F_FLUSH));
 	assert_int_equal(vio_blk_drv_execute(dev, &io), 0);
 	rw_roundtrip(e, 0, 64, 8192, 9);
 	assert_int_equal(vio_blk_drv_flush(dev), 0);
@@ -794,7 +795,7 @@ static void test_discard_unmap(void **state)
 
 	e->qo.discard_unmap = true;
 	env_up(e);
-	assert_true(vio_device_has_feature(e->dev, VIO_BLK_F_DISCARD));
+	assert_true(vio_drv_has_feature(e->dev, VIO_BLK_F_DISCARD));
 	fill_range(e, start - 8, n + 16, 21);
 	assert_int_equal(vio_blk_drv_flush(e->dev), 0);
 	before = file_blocks(e);
@@ -832,7 +833,7 @@ static void test_discard_ignored_by_default(void **state)
 	uint8_t *r;
 
 	env_up(e);
-	assert_true(vio_device_has_feature(e->dev, VIO_BLK_F_DISCARD));
+	assert_true(vio_drv_has_feature(e->dev, VIO_BLK_F_DISCARD));
 	fill_range(e, 4096, 64, 8);
 	assert_int_equal(vio_blk_drv_discard(e->dev, 4096, 64), 0);
 	r = buf_new(e, 64 * SECTOR);
@@ -849,7 +850,7 @@ static void test_write_zeroes(void **state)
 
 	e->qo.discard_unmap = true;
 	env_up(e);
-	assert_true(vio_device_has_feature(e->dev, VIO_BLK_F_WRITE_ZEROES));
+	assert_true(vio_drv_has_feature(e->dev, VIO_BLK_F_WRITE_ZEROES));
 	fill_range(e, 1000, 300, 31);
 	assert_int_equal(vio_blk_drv_write_zeroes(e->dev, 1010, 100, false), 0);
 	assert_true(range_is_zero(e, 1010, 100));
@@ -895,7 +896,7 @@ static void test_read_only_export(void **state)
 	e->qo.read_only = true;
 	env_up(e);
 	assert_true(e->fe.offered & VIO_BIT(VIO_BLK_F_RO));
-	assert_true(vio_device_has_feature(e->dev, VIO_BLK_F_RO));
+	assert_true(vio_drv_has_feature(e->dev, VIO_BLK_F_RO));
 	assert_true(vio_blk_drv_read_only(e->dev));
 	b = buf_new(e, 4096);
 	assert_int_equal(vio_blk_drv_read(e->dev, 0, b, 4096), 0);
@@ -1158,9 +1159,9 @@ static void test_split_ring(void **state)
 
 	e->dopts.features_off = VIO_BIT(VIO_F_RING_PACKED);
 	env_up(e);
-	assert_false(vio_device_has_feature(e->dev, VIO_F_RING_PACKED));
-	assert_true(vio_device_has_feature(e->dev, VIO_F_EVENT_IDX));
-	assert_true(vio_device_has_feature(e->dev, VIO_F_INDIRECT_DESC));
+	assert_false(vio_drv_has_feature(e->dev, VIO_F_RING_PACKED));
+	assert_true(vio_drv_has_feature(e->dev, VIO_F_EVENT_IDX));
+	assert_true(vio_drv_has_feature(e->dev, VIO_F_INDIRECT_DESC));
 	rw_roundtrip(e, 0, 0, 256 * 1024, 61);
 	async_run(e, 32, 1);
 }
@@ -1177,8 +1178,8 @@ static void test_split_ring_plain(void **state)
 	e->dopts.features_off = VIO_BIT(VIO_F_RING_PACKED) | VIO_BIT(VIO_F_EVENT_IDX) |
 				VIO_BIT(VIO_F_INDIRECT_DESC);
 	env_up(e);
-	assert_false(vio_device_has_feature(e->dev, VIO_F_EVENT_IDX));
-	assert_false(vio_device_has_feature(e->dev, VIO_F_INDIRECT_DESC));
+	assert_false(vio_drv_has_feature(e->dev, VIO_F_EVENT_IDX));
+	assert_false(vio_drv_has_feature(e->dev, VIO_F_INDIRECT_DESC));
 	rw_roundtrip(e, 0, 0, vio_blk_drv_max_transfer(e->dev), 62);
 	async_run(e, 16, 1);
 }
@@ -1200,7 +1201,7 @@ static void test_packed_requested_qsd_lacks_it_split_used(void **state)
 	assert_true(e->bd.drv.features == 0); /* not registered yet */
 	env_bind(e);
 	assert_true(e->bd.drv.features & VIO_BIT(VIO_F_RING_PACKED)); /* the driver asked */
-	assert_false(vio_device_has_feature(e->dev, VIO_F_RING_PACKED));
+	assert_false(vio_drv_has_feature(e->dev, VIO_F_RING_PACKED));
 	assert_false(e->dev->vqs[0].q.packed);
 	rw_roundtrip(e, 0, 300, 128 * 1024, 63);
 	async_run(e, 32, 1);

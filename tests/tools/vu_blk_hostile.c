@@ -39,7 +39,7 @@ struct hq {
 };
 
 struct hostile {
-	struct vio_dev dev;
+	struct vio_dev_model dev;
 	struct vio_dev_queue q[MAX_QUEUES];
 	struct vio_blk_config cfg;
 	struct hq hq[MAX_QUEUES];
@@ -129,7 +129,7 @@ static void serve(struct vio_elem *e)
 	vio_iov_from_buf(e->in, e->in_num, e->in_len - 1, &ok, 1);
 }
 
-static void queue_notify(struct vio_dev *d, unsigned qi)
+static void queue_notify(struct vio_dev_model *d, unsigned qi)
 {
 	struct hostile *h = d->priv;
 	struct vio_devq *vq = vio_dev_vq(d, qi);
@@ -161,7 +161,7 @@ static void queue_notify(struct vio_dev *d, unsigned qi)
 		vio_dev_interrupt(d, qi);
 }
 
-static void reset(struct vio_dev *d)
+static void reset(struct vio_dev_model *d)
 {
 	(void)d;
 }

@@ -1,7 +1,7 @@
 /*
  * test_helpers.c - the core's two helpers that stand in for libc in the
  * drivers and device types: vio_format() (their log lines, instead of
- * snprintf) and struct vio_deadline (their timeouts, on the transport's
+ * snprintf) and struct vio_drv_deadline (their timeouts, on the transport's
  * clock instead of clock_gettime).
  *
  * vio_format() is checked against the C library's snprintf for every
@@ -110,11 +110,11 @@ static void format_unknown_conversions(void **state)
 }
 
 /* ------------------------------------------------------------------------ */
-/* vio_deadline                                                             */
+/* vio_drv_deadline                                                             */
 
 /* A transport of which only the clock and the wait are used. */
 struct fake {
-	struct vio_device dev;
+	struct vio_drv_device dev;
 	struct vio_transport_ops ops;
 	uint64_t now;           /* the clock, if the ops have one */
 	int wait_result;        /* what wait returns */
@@ -123,17 +123,17 @@ struct fake {
 	uint64_t advance_ms;    /* how far each wait moves the clock */
 };
 
-static struct fake *fake_of(struct vio_device *dev)
+static struct fake *fake_of(struct vio_drv_device *dev)
 {
 	return (struct fake *)((char *)dev - offsetof(struct fake, dev));
 }
 
-static uint64_t fake_now(struct vio_device *dev)
+static uint64_t fake_now(struct vio_drv_device *dev)
 {
 	return fake_of(dev)->now;
 }
 
-static int fake_wait(struct vio_device *dev, int timeout_ms)
+static int fake_wait(struct vio_drv_device *dev, int timeout_ms)
 {
 	struct fake *f = fake_of(dev);
 
@@ -155,88 +155,88 @@ static void fake_init(struct fake *f, bool clock, bool wait)
 
 static void deadline_on_the_clock(void **state)
 {
-	struct vio_deadline dl;
+	struct vio_drv_deadline dl;
 	struct fake f;
 
 	(void)state;
 	fake_init(&f, true, true);
-	vio_deadline_start(&f.dev, &dl, 250);
-	assert_false(vio_deadline_passed(&f.dev, &dl));
-	assert_int_equal(vio_deadline_left_ms(&f.dev, &dl, -1), 250);
-	assert_int_equal(vio_deadline_left_ms(&f.dev, &dl, 100), 100);
+	vio_drv_deadline_start(&f.dev, &dl, 250);
+	assert_false(vio_drv_deadline_passed(&f.dev, &dl));
+	assert_int_equal(vio_drv_deadline_left_ms(&f.dev, &dl, -1), 250);
+	assert_int_equal(vio_drv_deadline_left_ms(&f.dev, &dl, 100), 100);
 	f.now += 249500000; /* half a millisecond left: rounds up */
-	assert_int_equal(vio_deadline_left_ms(&f.dev, &dl, -1), 1);
-	assert_false(vio_deadline_passed(&f.dev, &dl));
+	assert_int_equal(vio_drv_deadline_left_ms(&f.dev, &dl, -1), 1);
+	assert_false(vio_drv_deadline_passed(&f.dev, &dl));
 	f.now += 500000;
-	assert_true(vio_deadline_passed(&f.dev, &dl));
-	assert_int_equal(vio_deadline_left_ms(&f.dev, &dl, 100), 0);
+	assert_true(vio_drv_deadline_passed(&f.dev, &dl));
+	assert_int_equal(vio_drv_deadline_left_ms(&f.dev, &dl, 100), 0);
 	/* once passed, a wait only looks */
-	assert_int_equal(vio_deadline_wait(&f.dev, &dl, 100), 0);
+	assert_int_equal(vio_drv_deadline_wait(&f.dev, &dl, 100), 0);
 	assert_int_equal(f.last_timeout, 0);
 }
 
 static void deadline_zero_and_forever(void **state)
 {
-	struct vio_deadline dl;
+	struct vio_drv_deadline dl;
 	struct fake f;
 
 	(void)state;
 	for (int clock = 0; clock < 2; clock++) {
 		fake_init(&f, clock, true);
-		vio_deadline_start(&f.dev, &dl, 0);
-		assert_true(vio_deadline_passed(&f.dev, &dl));
-		assert_int_equal(vio_deadline_left_ms(&f.dev, &dl, -1), 0);
-		vio_deadline_start(&f.dev, &dl, -1);
+		vio_drv_deadline_start(&f.dev, &dl, 0);
+		assert_true(vio_drv_deadline_passed(&f.dev, &dl));
+		assert_int_equal(vio_drv_deadline_left_ms(&f.dev, &dl, -1), 0);
+		vio_drv_deadline_start(&f.dev, &dl, -1);
 		f.now = UINT64_MAX;
 		f.wait_result = -ETIMEDOUT;
 		for (int i = 0; i < 10; i++)
-			vio_deadline_wait(&f.dev, &dl, 100);
-		assert_false(vio_deadline_passed(&f.dev, &dl));
-		assert_int_equal(vio_deadline_left_ms(&f.dev, &dl, -1), -1);
-		assert_int_equal(vio_deadline_left_ms(&f.dev, &dl, 100), 100);
+			vio_drv_deadline_wait(&f.dev, &dl, 100);
+		assert_false(vio_drv_deadline_passed(&f.dev, &dl));
+		assert_int_equal(vio_drv_deadline_left_ms(&f.dev, &dl, -1), -1);
+		assert_int_equal(vio_drv_deadline_left_ms(&f.dev, &dl, 100), 100);
 	}
 }
 
 /* A clock near its end: the deadline saturates instead of wrapping. */
 static void deadline_saturates(void **state)
 {
-	struct vio_deadline dl;
+	struct vio_drv_deadline dl;
 	struct fake f;
 
 	(void)state;
 	fake_init(&f, true, true);
 	f.now = UINT64_MAX - 10;
-	vio_deadline_start(&f.dev, &dl, INT_MAX);
-	assert_false(vio_deadline_passed(&f.dev, &dl));
-	assert_true(vio_deadline_left_ms(&f.dev, &dl, -1) >= 0);
+	vio_drv_deadline_start(&f.dev, &dl, INT_MAX);
+	assert_false(vio_drv_deadline_passed(&f.dev, &dl));
+	assert_true(vio_drv_deadline_left_ms(&f.dev, &dl, -1) >= 0);
 }
 
 /* Without a clock only waits that ran their whole course count. */
 static void deadline_counts_timed_out_waits(void **state)
 {
-	struct vio_deadline dl;
+	struct vio_drv_deadline dl;
 	struct fake f;
 
 	(void)state;
 	fake_init(&f, false, true);
-	vio_deadline_start(&f.dev, &dl, 250);
-	assert_int_equal(vio_deadline_left_ms(&f.dev, &dl, -1), 250);
+	vio_drv_deadline_start(&f.dev, &dl, 250);
+	assert_int_equal(vio_drv_deadline_left_ms(&f.dev, &dl, -1), 250);
 	/* interrupted waits: no time known to have passed */
 	f.wait_result = 0;
 	for (int i = 0; i < 100; i++)
-		vio_deadline_wait(&f.dev, &dl, 100);
-	assert_false(vio_deadline_passed(&f.dev, &dl));
-	assert_int_equal(vio_deadline_left_ms(&f.dev, &dl, -1), 250);
+		vio_drv_deadline_wait(&f.dev, &dl, 100);
+	assert_false(vio_drv_deadline_passed(&f.dev, &dl));
+	assert_int_equal(vio_drv_deadline_left_ms(&f.dev, &dl, -1), 250);
 	/* timed out: 100 + 100 + 50 */
 	f.wait_result = -ETIMEDOUT;
 	f.waits = 0;
-	while (!vio_deadline_passed(&f.dev, &dl))
-		assert_int_equal(vio_deadline_wait(&f.dev, &dl, 100), -ETIMEDOUT);
+	while (!vio_drv_deadline_passed(&f.dev, &dl))
+		assert_int_equal(vio_drv_deadline_wait(&f.dev, &dl, 100), -ETIMEDOUT);
 	assert_int_equal(f.waits, 3);
 	assert_int_equal(f.last_timeout, 50);
 }
 
-static uint64_t clock_not_there(struct vio_device *dev)
+static uint64_t clock_not_there(struct vio_drv_device *dev)
 {
 	(void)dev;
 	fail_msg("now_ns read from a version 1 table, which has no such member");
@@ -250,7 +250,7 @@ static uint64_t clock_not_there(struct vio_device *dev)
  */
 static void deadline_older_table_has_no_clock(void **state)
 {
-	struct vio_deadline dl;
+	struct vio_drv_deadline dl;
 	struct fake f;
 
 	(void)state;
@@ -258,18 +258,18 @@ static void deadline_older_table_has_no_clock(void **state)
 	f.ops.version = 1;
 	f.ops.now_ns = clock_not_there;
 	f.wait_result = -ETIMEDOUT;
-	vio_deadline_start(&f.dev, &dl, 150);
-	assert_false(vio_deadline_passed(&f.dev, &dl));
-	while (!vio_deadline_passed(&f.dev, &dl))
-		assert_int_equal(vio_deadline_wait(&f.dev, &dl, 100), -ETIMEDOUT);
+	vio_drv_deadline_start(&f.dev, &dl, 150);
+	assert_false(vio_drv_deadline_passed(&f.dev, &dl));
+	while (!vio_drv_deadline_passed(&f.dev, &dl))
+		assert_int_equal(vio_drv_deadline_wait(&f.dev, &dl, 100), -ETIMEDOUT);
 	assert_int_equal(f.waits, 2);
 	assert_int_equal(f.last_timeout, 50);
 	/* The same table at version 2 has the clock, and it is used. */
 	fake_init(&f, true, true);
 	f.ops.version = 2;
-	vio_deadline_start(&f.dev, &dl, 150);
+	vio_drv_deadline_start(&f.dev, &dl, 150);
 	f.now += 150 * 1000000u;
-	assert_true(vio_deadline_passed(&f.dev, &dl));
+	assert_true(vio_drv_deadline_passed(&f.dev, &dl));
 	assert_int_equal(f.waits, 0);
 }
 
@@ -334,17 +334,17 @@ static void dma_arena_refuses_bad_frees(void **state)
 /* Neither clock nor wait: only a deadline of 0 ever passes. */
 static void deadline_without_clock_or_wait(void **state)
 {
-	struct vio_deadline dl;
+	struct vio_drv_deadline dl;
 	struct fake f;
 
 	(void)state;
 	fake_init(&f, false, false);
-	vio_deadline_start(&f.dev, &dl, 5);
+	vio_drv_deadline_start(&f.dev, &dl, 5);
 	for (int i = 0; i < 1000; i++)
-		assert_int_equal(vio_deadline_wait(&f.dev, &dl, -1), 0);
-	assert_false(vio_deadline_passed(&f.dev, &dl));
-	vio_deadline_start(&f.dev, &dl, 0);
-	assert_true(vio_deadline_passed(&f.dev, &dl));
+		assert_int_equal(vio_drv_deadline_wait(&f.dev, &dl, -1), 0);
+	assert_false(vio_drv_deadline_passed(&f.dev, &dl));
+	vio_drv_deadline_start(&f.dev, &dl, 0);
+	assert_true(vio_drv_deadline_passed(&f.dev, &dl));
 }
 
 int main(void)

@@ -151,7 +151,7 @@ static void test_hostile_withheld_reply_channel_flood(void **state)
 	flood_start(&fl, fake_backend_channel(fx), false);
 	t0 = now_ms();
 	c0 = thread_cpu_ms();
-	r = vio_config_read(&fx->fe.vdev, 4, b, sizeof(b));
+	r = vio_drv_config_read(&fx->fe.vdev, 4, b, sizeof(b));
 	cpu = thread_cpu_ms() - c0;
 	wall = now_ms() - t0;
 	assert_true(flood_stop(&fl) > 256);     /* the flood did flow */
@@ -184,7 +184,7 @@ static void test_hostile_channel_replies_unread(void **state)
 	t0 = now_ms();
 	c0 = thread_cpu_ms();
 	while (vio_vu_frontend_connected(&fx->fe) && now_ms() - t0 < 3 * WAIT_MS)
-		(void)vio_device_wait(&fx->fe.vdev, 100);
+		(void)vio_drv_wait(&fx->fe.vdev, 100);
 	cpu = thread_cpu_ms() - c0;
 	wall = now_ms() - t0;
 	flood_stop(&fl);
@@ -193,9 +193,9 @@ static void test_hostile_channel_replies_unread(void **state)
 	expect_log(fx, "does not read the replies on its channel");
 	if (cpu * 4 > wall)
 		fail_msg("the waits used %lld ms of cpu in %lld ms", (long long)cpu, (long long)wall);
-	assert_true(vio_device_get_status(&fx->fe.vdev) & VIO_STATUS_NEEDS_RESET);
+	assert_true(vio_drv_get_status(&fx->fe.vdev) & VIO_STATUS_NEEDS_RESET);
 	/* The lock is free: the next call answers at once. */
-	assert_int_equal(vio_config_read(&fx->fe.vdev, 0, b, sizeof(b)), -ENOTCONN);
+	assert_int_equal(vio_drv_config_read(&fx->fe.vdev, 0, b, sizeof(b)), -ENOTCONN);
 }
 
 /*
@@ -218,7 +218,7 @@ static void test_hostile_main_socket_unread(void **state)
 	while (r == 0 && now_ms() - t0 < 3 * WAIT_MS) {
 		const int64_t t = now_ms();
 
-		r = vio_config_write(&fx->fe.vdev, 0, b, sizeof(b));
+		r = vio_drv_config_write(&fx->fe.vdev, 0, b, sizeof(b));
 		if (now_ms() - t > slowest)
 			slowest = now_ms() - t;
 	}
@@ -241,7 +241,7 @@ static void test_hostile_reply_drips(void **state)
 	fake_up_layout(fx);
 	fake_script(&fx->f, VU_GET_STATUS, FAKE_DRIP, 0);
 	t0 = now_ms();
-	st = vio_device_get_status(&fx->fe.vdev);
+	st = vio_drv_get_status(&fx->fe.vdev);
 	wall = now_ms() - t0;
 	assert_false(vio_vu_frontend_connected(&fx->fe));
 	assert_int_equal(vio_vu_frontend_error(&fx->fe), -ETIMEDOUT);
@@ -266,8 +266,8 @@ static void test_hostile_refuses_features_ok(void **state)
 	fake_bind(fx);
 	assert_null(fx->fe.vdev.driver);
 	assert_int_equal(fx->drv.probes, 0);
-	assert_false(vio_device_get_status(&fx->fe.vdev) & VIO_STATUS_FEATURES_OK);
-	assert_true(vio_device_get_status(&fx->fe.vdev) & VIO_STATUS_FAILED);
+	assert_false(vio_drv_get_status(&fx->fe.vdev) & VIO_STATUS_FEATURES_OK);
+	assert_true(vio_drv_get_status(&fx->fe.vdev) & VIO_STATUS_FAILED);
 	assert_int_equal(fake_seen(fx, VU_SET_VRING_KICK), 0);
 	assert_true(strstr(fx->log.last, "FEATURES_OK") != NULL);
 }
@@ -286,8 +286,8 @@ static void test_hostile_refuses_driver_ok(void **state)
 	assert_int_equal(fake_connect(fx), 0);
 	fake_bind(fx);
 	seen = fx->log;
-	assert_true(vio_device_get_status(&fx->fe.vdev) & VIO_STATUS_NEEDS_RESET);
-	assert_int_equal(vio_device_wait(&fx->fe.vdev, 0), 0);
+	assert_true(vio_drv_get_status(&fx->fe.vdev) & VIO_STATUS_NEEDS_RESET);
+	assert_int_equal(vio_drv_wait(&fx->fe.vdev, 0), 0);
 	assert_true(fx->drv.config_changes >= 1);
 	if (!strstr(seen.last, "refused DRIVER_OK"))
 		fail_msg("log says \"%s\", expected \"refused DRIVER_OK\"", seen.last);

@@ -151,7 +151,7 @@ static void test_hostile_features_change(void **state)
 static void test_hostile_set_features_not_offered(void **state)
 {
 	struct fake_env *fx = *state;
-	struct vio_device *d = &fx->fe.vdev;
+	struct vio_drv_device *d = &fx->fe.vdev;
 
 	assert_int_equal(fake_connect(fx), 0);
 	assert_int_equal(d->ops->set_features(d, VIO_BIT(VIO_F_EVENT_IDX)), -EINVAL);
@@ -166,7 +166,7 @@ static void config_hostile(void **state, enum fake_mode mode, int err, bool stil
 	fake_script(&fx->f, VU_GET_CONFIG, mode, 0);
 	assert_int_equal(fake_connect(fx), 0);
 	fake_bind(fx);
-	assert_int_equal(vio_config_read(&fx->fe.vdev, 4, b, sizeof(b)), err);
+	assert_int_equal(vio_drv_config_read(&fx->fe.vdev, 4, b, sizeof(b)), err);
 	assert_int_equal(vio_vu_frontend_connected(&fx->fe), still_connected);
 	assert_int_equal(!!(fx->fe.vdev.ops->get_status(&fx->fe.vdev) & VIO_STATUS_NEEDS_RESET),
 			 !still_connected);
@@ -194,7 +194,7 @@ static void test_config_read_from_start(void **state)
 	fake_script(&fx->f, VU_GET_CONFIG, FAKE_CONFIG_FROM_START, 0);
 	assert_int_equal(fake_connect(fx), 0);
 	fake_bind(fx);
-	assert_int_equal(vio_config_read(&fx->fe.vdev, 34, b, sizeof(b)), 0);
+	assert_int_equal(vio_drv_config_read(&fx->fe.vdev, 34, b, sizeof(b)), 0);
 	for (unsigned i = 0; i < sizeof(b); i++)
 		assert_int_equal(b[i], 34 + i);
 	assert_true(vio_vu_frontend_connected(&fx->fe));
@@ -215,12 +215,12 @@ static void test_hostile_vring_base_wrong_index(void **state)
 	assert_int_equal(fake_connect(fx), 0);
 	fake_bind(fx);
 	assert_non_null(fx->fe.vdev.driver);
-	vio_device_unbind(&fx->fe.vdev);
+	vio_drv_unbind(&fx->fe.vdev);
 	assert_false(vio_vu_frontend_connected(&fx->fe));
 	assert_int_equal(vio_vu_frontend_error(&fx->fe), -EPROTO);
 	assert_true(strstr(fx->log.last, "GET_VRING_BASE for ring 0 answered ring 1") != NULL);
 	/* Rebinding without a backend fails cleanly. */
-	(void)vio_device_bind(&fx->fe.vdev);
+	(void)vio_drv_bind(&fx->fe.vdev);
 	assert_null(fx->fe.vdev.driver);
 }
 
@@ -292,7 +292,7 @@ static void test_inflight_get_then_set(void **state)
 	assert_true(fake_wait_seen(fx, VU_SET_INFLIGHT_FD, 1));
 	assert_true(fake_wait_seen(fx, VU_SET_VRING_KICK, 1));
 	/* Reset: the log describes rings that are gone, so it goes. */
-	vio_device_unbind(&fx->fe.vdev);
+	vio_drv_unbind(&fx->fe.vdev);
 	assert_int_equal(fx->fe.inflight_fd, -1);
 }
 
@@ -344,7 +344,7 @@ static void test_hostile_unsolicited(void **state)
 	assert_int_equal(fake_connect(fx), 0);
 	fake_bind(fx);
 	assert_int_equal(send(fx->f.sock, &h, sizeof(h), MSG_NOSIGNAL), sizeof(h));
-	(void)vio_device_wait(&fx->fe.vdev, 1000);
+	(void)vio_drv_wait(&fx->fe.vdev, 1000);
 	assert_false(vio_vu_frontend_connected(&fx->fe));
 	assert_int_equal(vio_vu_frontend_error(&fx->fe), -EPROTO);
 	assert_true(strstr(fx->log.last, "nobody asked for") != NULL);
@@ -366,7 +366,7 @@ static void test_hostile_channel_config_change(void **state)
 	bfd = fake_backend_channel(fx);
 	gen = fx->fe.vdev.ops->config_generation(&fx->fe.vdev);
 	assert_int_equal(send(bfd, &h, sizeof(h), MSG_NOSIGNAL), sizeof(h));
-	assert_int_equal(vio_device_wait(&fx->fe.vdev, 1000), 0);
+	assert_int_equal(vio_drv_wait(&fx->fe.vdev, 1000), 0);
 	assert_int_equal(fx->drv.config_changes, 1);
 	assert_int_equal(fx->fe.vdev.ops->config_generation(&fx->fe.vdev), gen + 1);
 	p = (struct pollfd){ bfd, POLLIN, 0 };
@@ -387,7 +387,7 @@ static void test_hostile_channel_garbage(void **state)
 	assert_int_equal(fake_connect(fx), 0);
 	fake_bind(fx);
 	assert_int_equal(send(fake_backend_channel(fx), &h, sizeof(h), MSG_NOSIGNAL), sizeof(h));
-	(void)vio_device_wait(&fx->fe.vdev, 1000);
+	(void)vio_drv_wait(&fx->fe.vdev, 1000);
 	assert_false(vio_vu_frontend_connected(&fx->fe));
 	assert_int_equal(vio_vu_frontend_error(&fx->fe), -EPROTO);
 	assert_true(strstr(fx->log.last, "backend channel") != NULL);

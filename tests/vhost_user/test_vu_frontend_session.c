@@ -32,7 +32,7 @@ static void fe_sync(struct env *e)
 {
 	uint8_t b;
 
-	assert_int_equal(vio_config_read(&e->fe.vdev, 0, &b, 1), 0);
+	assert_int_equal(vio_drv_config_read(&e->fe.vdev, 0, &b, 1), 0);
 }
 
 /* With INFLIGHT_SHMFD turned off on our side, reconnect works as before
@@ -171,10 +171,10 @@ static void test_reply_ack_off(void **state)
 	env_up(e, DEV_TD);
 	ts_submit(&e->tdrv, 1, 2);
 	assert_true(ts_wait(&e->fe.vdev, &e->tdrv, 2, 1));
-	vio_device_unbind(&e->fe.vdev);
+	vio_drv_unbind(&e->fe.vdev);
 	fe_sync(e);
 	on_backend(e, check_backend_reset);
-	assert_int_equal(vio_device_bind(&e->fe.vdev), 0);
+	assert_int_equal(vio_drv_bind(&e->fe.vdev), 0);
 	ts_submit(&e->tdrv, 0, 3);
 	assert_true(ts_wait(&e->fe.vdev, &e->tdrv, 3, 1));
 }
@@ -186,9 +186,9 @@ static void test_config_read(void **state)
 	uint8_t all[TD_CONFIG_LEN];
 
 	env_up(e, DEV_TD);
-	assert_int_equal(vio_config_read(&e->fe.vdev, TD_MAGIC_OFF, &v, sizeof(v)), 0);
+	assert_int_equal(vio_drv_config_read(&e->fe.vdev, TD_MAGIC_OFF, &v, sizeof(v)), 0);
 	assert_int_equal(vio_le32_to_cpu(v), TD_MAGIC);
-	assert_int_equal(vio_config_read(&e->fe.vdev, 0, all, sizeof(all)), 0);
+	assert_int_equal(vio_drv_config_read(&e->fe.vdev, 0, all, sizeof(all)), 0);
 	assert_memory_equal(all + TD_MAGIC_OFF, &v, sizeof(v));
 }
 
@@ -211,11 +211,11 @@ static void test_config_write(void **state)
 	uint8_t r[4];
 
 	env_up(e, DEV_TD);
-	assert_int_equal(vio_config_write(&e->fe.vdev, 8, w, sizeof(w)), 0);
+	assert_int_equal(vio_drv_config_write(&e->fe.vdev, 8, w, sizeof(w)), 0);
 	on_backend(e, td_snapshot_config);
 	assert_memory_equal(config_seen + 8, w, sizeof(w));
 	assert_int_equal(config_writes_seen, 1);
-	assert_int_equal(vio_config_read(&e->fe.vdev, 8, r, sizeof(r)), 0);
+	assert_int_equal(vio_drv_config_read(&e->fe.vdev, 8, r, sizeof(r)), 0);
 	assert_memory_equal(r, w, sizeof(w));
 }
 
@@ -227,11 +227,11 @@ static void test_config_out_of_range(void **state)
 	uint8_t b[8];
 
 	env_up(e, DEV_TD);
-	assert_int_equal(vio_config_read(&e->fe.vdev, TD_CONFIG_LEN - 4, b, sizeof(b)), -EIO);
+	assert_int_equal(vio_drv_config_read(&e->fe.vdev, TD_CONFIG_LEN - 4, b, sizeof(b)), -EIO);
 	assert_true(vio_vu_frontend_connected(&e->fe));
-	assert_int_equal(vio_config_write(&e->fe.vdev, TD_CONFIG_LEN, b, 1), -EIO);
+	assert_int_equal(vio_drv_config_write(&e->fe.vdev, TD_CONFIG_LEN, b, 1), -EIO);
 	assert_true(vio_vu_frontend_connected(&e->fe));
-	assert_int_equal(vio_config_read(&e->fe.vdev, 0, b, 4), 0);
+	assert_int_equal(vio_drv_config_read(&e->fe.vdev, 0, b, 4), 0);
 }
 
 static void td_change_config(void *arg)
@@ -256,10 +256,10 @@ static void test_config_change(void **state)
 	gen = e->fe.vdev.ops->config_generation(&e->fe.vdev);
 	on_backend(e, td_change_config);
 	while (e->tdrv.config_changes == 0 && now_ms() < deadline)
-		(void)vio_device_wait(&e->fe.vdev, 50);
+		(void)vio_drv_wait(&e->fe.vdev, 50);
 	assert_int_equal(e->tdrv.config_changes, 1);
 	assert_int_equal(e->fe.vdev.ops->config_generation(&e->fe.vdev), gen + 1);
-	assert_int_equal(vio_config_read(&e->fe.vdev, TD_MAGIC_OFF, &v, sizeof(v)), 0);
+	assert_int_equal(vio_drv_config_read(&e->fe.vdev, TD_MAGIC_OFF, &v, sizeof(v)), 0);
 	assert_int_equal(vio_le32_to_cpu(v), 0xcafe);
 }
 
@@ -272,8 +272,8 @@ static void test_config_without_protocol_feature(void **state)
 	env_default_cfg(e);
 	e->cfg.protocol_features_off = VIO_BIT(VU_PROTOCOL_F_CONFIG);
 	env_up(e, DEV_TD);
-	assert_int_equal(vio_config_read(&e->fe.vdev, 0, b, sizeof(b)), -ENOTSUP);
-	assert_int_equal(vio_config_write(&e->fe.vdev, 0, b, sizeof(b)), -ENOTSUP);
+	assert_int_equal(vio_drv_config_read(&e->fe.vdev, 0, b, sizeof(b)), -ENOTSUP);
+	assert_int_equal(vio_drv_config_write(&e->fe.vdev, 0, b, sizeof(b)), -ENOTSUP);
 }
 
 static void td_needs_reset(void *arg)
@@ -291,11 +291,11 @@ static void test_needs_reset_from_backend(void **state)
 	env_up(e, DEV_TD);
 	on_backend(e, td_needs_reset);
 	while (e->tdrv.config_changes == 0 && now_ms() < deadline)
-		(void)vio_device_wait(&e->fe.vdev, 50);
+		(void)vio_drv_wait(&e->fe.vdev, 50);
 	assert_true(e->tdrv.config_changes >= 1);
 	assert_true(e->fe.vdev.ops->get_status(&e->fe.vdev) & VIO_STATUS_NEEDS_RESET);
-	vio_device_unbind(&e->fe.vdev);
-	assert_int_equal(vio_device_bind(&e->fe.vdev), 0);
+	vio_drv_unbind(&e->fe.vdev);
+	assert_int_equal(vio_drv_bind(&e->fe.vdev), 0);
 	assert_false(e->fe.vdev.ops->get_status(&e->fe.vdev) & VIO_STATUS_NEEDS_RESET);
 	ts_submit(&e->tdrv, 0, 0);
 	assert_true(ts_wait(&e->fe.vdev, &e->tdrv, 0, 1));
@@ -306,14 +306,14 @@ static void test_needs_reset_from_backend(void **state)
 static void test_dma_memory(void **state)
 {
 	struct env *e = *state;
-	struct vio_device *d = &e->fe.vdev;
+	struct vio_drv_device *d = &e->fe.vdev;
 	uint64_t a, b, c;
 	uint8_t *pa, *pb;
 	int local;
 
 	env_connect(e, DEV_TD);
-	pa = vio_dma_alloc(d, 100, 4096, &a);
-	pb = vio_dma_alloc(d, 100, 64, &b);
+	pa = vio_drv_dma_alloc(d, 100, 4096, &a);
+	pb = vio_drv_dma_alloc(d, 100, 64, &b);
 	assert_non_null(pa);
 	assert_non_null(pb);
 	assert_true(a >= VIO_VU_FE_GUEST_BASE);
@@ -321,12 +321,12 @@ static void test_dma_memory(void **state)
 	assert_int_equal(a % 4096, 0);
 	assert_int_equal(b % 64, 0);
 	assert_true(a != b);
-	assert_int_equal(vio_dma_addr(d, pa + 5), a + 5);
-	assert_int_equal(vio_dma_addr(d, &local), UINT64_MAX);
-	assert_null(vio_dma_alloc(d, e->cfg.memory_bytes + 1, 64, &c));
-	assert_null(vio_dma_alloc(d, 64, 3, &c));
-	vio_dma_free(d, pa, 100);
-	assert_non_null(vio_dma_alloc(d, 100, 4096, &c));
+	assert_int_equal(vio_drv_dma_addr(d, pa + 5), a + 5);
+	assert_int_equal(vio_drv_dma_addr(d, &local), UINT64_MAX);
+	assert_null(vio_drv_dma_alloc(d, e->cfg.memory_bytes + 1, 64, &c));
+	assert_null(vio_drv_dma_alloc(d, 64, 3, &c));
+	vio_drv_dma_free(d, pa, 100);
+	assert_non_null(vio_drv_dma_alloc(d, 100, 4096, &c));
 	assert_int_equal(c, a);
 }
 
@@ -336,6 +336,7 @@ static void test_legacy_rng(void **state)
 {
 	struct env *e = *state;
 	struct vio_rng_dev_opts o = { .legacy_ok = true };
+	const struct vio_rng_drv_opts no_v1 = { .features_off = VIO_BIT(VIO_F_VERSION_1) };
 
 	e->kind = DEV_RNG;
 	env_default_cfg(e);
@@ -344,9 +345,7 @@ static void test_legacy_rng(void **state)
 	assert_int_equal(vio_rng_dev_init(e->rng, &o), 0);
 	assert_int_equal(vio_vu_frontend_connect_fd(&e->fe, env_spawn_backend(e), &e->cfg), 0);
 	e->fe_up = true;
-	vio_rng_driver_init(&e->rdrv, NULL);
-	e->rdrv.drv.features &= ~VIO_BIT(VIO_F_VERSION_1);
-	assert_int_equal(vio_bus_register_driver(&e->bus, &e->rdrv.drv), 0);
+	assert_int_equal(vio_rng_drv_register(&e->bus, &e->rdrv, &no_v1), 0);
 	assert_int_equal(vio_bus_add_device(&e->bus, &e->fe.vdev), 0);
 	e->on_bus = true;
 	assert_non_null(e->fe.vdev.driver);
@@ -426,12 +425,12 @@ static void test_backend_gone_during_wait(void **state)
 	be_stop(e->be);
 	e->be = NULL;
 	while (vio_vu_frontend_connected(&e->fe) && now_ms() < deadline)
-		(void)vio_device_wait(&e->fe.vdev, 50);
+		(void)vio_drv_wait(&e->fe.vdev, 50);
 	assert_false(vio_vu_frontend_connected(&e->fe));
 	assert_int_equal(vio_vu_frontend_error(&e->fe), -ECONNRESET);
-	assert_int_equal(vio_device_wait(&e->fe.vdev, 10), -ETIMEDOUT);
+	assert_int_equal(vio_drv_wait(&e->fe.vdev, 10), -ETIMEDOUT);
 	/* Control calls fail cleanly while away. */
-	assert_int_equal(vio_config_read(&e->fe.vdev, 0, b, sizeof(b)), -ENOTCONN);
+	assert_int_equal(vio_drv_config_read(&e->fe.vdev, 0, b, sizeof(b)), -ENOTCONN);
 	assert_true(strstr(e->log.last, "went away") != NULL);
 }
 
@@ -444,7 +443,7 @@ static void test_reconnect_missing_feature(void **state)
 
 	e->v = &v;
 	env_up(e, DEV_TD);
-	assert_true(vio_device_has_feature(&e->fe.vdev, VIO_F_EVENT_IDX));
+	assert_true(vio_drv_has_feature(&e->fe.vdev, VIO_F_EVENT_IDX));
 	assert_int_equal(env_restart_backend(e, 0), -EPROTO);
 	assert_false(vio_vu_frontend_connected(&e->fe));
 	assert_true(strstr(e->log.last, "no longer offers") != NULL ||

@@ -72,7 +72,7 @@ static void test_reset_rebind(void **state)
 	env_up(e, DEV_TD);
 	ts_submit(&e->tdrv, 0, 0);
 	assert_true(ts_wait(&e->fe.vdev, &e->tdrv, 0, 1));
-	vio_device_unbind(&e->fe.vdev);
+	vio_drv_unbind(&e->fe.vdev);
 	assert_int_equal(e->fe.vdev.ops->get_status(&e->fe.vdev), 0);
 	/* GET_VRING_BASE said where the ring stopped: after one buffer. */
 	if (vio_has_feature(e->v->features, VIO_F_RING_PACKED)) {
@@ -84,7 +84,7 @@ static void test_reset_rebind(void **state)
 		assert_int_equal(e->fe.queues[0].base, 1);
 	}
 	on_backend(e, check_backend_reset);
-	assert_int_equal(vio_device_bind(&e->fe.vdev), 0);
+	assert_int_equal(vio_drv_bind(&e->fe.vdev), 0);
 	assert_int_equal(e->tdrv.probes, 2);
 	ts_submit(&e->tdrv, 1, 3);
 	assert_true(ts_wait(&e->fe.vdev, &e->tdrv, 3, 1));

@@ -17,12 +17,12 @@ int echo_fill(struct vio_devq *vq, struct vio_elem *el)
 	return vio_devq_fill(vq, el, (uint32_t)n);
 }
 
-int echo_features_ok(struct vio_dev *d, uint64_t features)
+int echo_features_ok(struct vio_dev_model *d, uint64_t features)
 {
 	return vio_has_feature(features, ECHO_F_REFUSED) ? -EINVAL : 0;
 }
 
-void echo_notify(struct vio_dev *d, unsigned qi)
+void echo_notify(struct vio_dev_model *d, unsigned qi)
 {
 	struct echo *e = d->priv;
 	struct vio_devq *vq = vio_dev_vq(d, qi);
@@ -62,17 +62,17 @@ void echo_notify(struct vio_dev *d, unsigned qi)
 	}
 }
 
-void echo_reset(struct vio_dev *d)
+void echo_reset(struct vio_dev_model *d)
 {
 	((struct echo *)d->priv)->resets++;
 }
 
-void echo_queue_reset(struct vio_dev *d, unsigned qi)
+void echo_queue_reset(struct vio_dev_model *d, unsigned qi)
 {
 	((struct echo *)d->priv)->queue_resets++;
 }
 
-void echo_config_write(struct vio_dev *d, unsigned off, unsigned len)
+void echo_config_write(struct vio_dev_model *d, unsigned off, unsigned len)
 {
 	struct echo *e = d->priv;
 

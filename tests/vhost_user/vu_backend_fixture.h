@@ -99,7 +99,7 @@ struct held {
 struct t;
 
 struct echo {
-	struct vio_dev dev;
+	struct vio_dev_model dev;
 	struct vio_dev_queue q[NQ];
 	uint8_t config[CFG_LEN];
 	unsigned resets, queue_resets, config_writes, write_off, write_len;
@@ -122,15 +122,15 @@ struct echo {
  * stages it as used. */
 int echo_fill(struct vio_devq *vq, struct vio_elem *el);
 
-int echo_features_ok(struct vio_dev *d, uint64_t features);
+int echo_features_ok(struct vio_dev_model *d, uint64_t features);
 
-void echo_notify(struct vio_dev *d, unsigned qi);
+void echo_notify(struct vio_dev_model *d, unsigned qi);
 
-void echo_reset(struct vio_dev *d);
+void echo_reset(struct vio_dev_model *d);
 
-void echo_queue_reset(struct vio_dev *d, unsigned qi);
+void echo_queue_reset(struct vio_dev_model *d, unsigned qi);
 
-void echo_config_write(struct vio_dev *d, unsigned off, unsigned len);
+void echo_config_write(struct vio_dev_model *d, unsigned off, unsigned len);
 
 static const struct vio_dev_ops echo_ops = {
 	.version = VIO_DEV_OPS_VERSION,

@@ -69,7 +69,7 @@ void td_echo(struct td_elem *h)
 	h->len = (uint32_t)vio_iov_from_buf(h->e.in, h->e.in_num, 0, buf, n);
 }
 
-void td_notify(struct vio_dev *d, unsigned qi)
+void td_notify(struct vio_dev_model *d, unsigned qi)
 {
 	struct tdev *t = d->priv;
 	struct vio_devq *vq = vio_dev_vq(d, qi);
@@ -101,18 +101,18 @@ void td_notify(struct vio_dev *d, unsigned qi)
 		vio_dev_interrupt(d, qi);
 }
 
-void td_reset(struct vio_dev *d)
+void td_reset(struct vio_dev_model *d)
 {
 	((struct tdev *)d->priv)->nheld = 0;
 }
 
-void td_queue_reset(struct vio_dev *d, unsigned qi)
+void td_queue_reset(struct vio_dev_model *d, unsigned qi)
 {
 	if (qi == 0)
 		((struct tdev *)d->priv)->nheld = 0;
 }
 
-void td_config_write(struct vio_dev *d, unsigned off, unsigned len)
+void td_config_write(struct vio_dev_model *d, unsigned off, unsigned len)
 {
 	((struct tdev *)d->priv)->config_writes++;
 }
@@ -167,12 +167,12 @@ void td_release(struct tdev *t, unsigned n, bool batch)
 	vio_dev_interrupt(&t->dev, 0);
 }
 
-struct tdrv *tdrv_of(struct vio_device *dev)
+struct tdrv *tdrv_of(struct vio_drv_device *dev)
 {
 	return (struct tdrv *)((char *)dev->driver - offsetof(struct tdrv, drv));
 }
 
-void tdrv_cb(struct vio_virtqueue *vq)
+void tdrv_cb(struct vio_drv_vq *vq)
 {
 	struct tdrv *t = vq->priv;
 
@@ -195,10 +195,10 @@ void tdrv_cb(struct vio_virtqueue *vq)
 	} while (!vio_drvq_enable_cb(&vq->q));
 }
 
-int tdrv_probe(struct vio_device *dev)
+int tdrv_probe(struct vio_drv_device *dev)
 {
 	struct tdrv *t = tdrv_of(dev);
-	struct vio_vq_info info[2] = {
+	struct vio_drv_vq_info info[2] = {
 		{ .callback = tdrv_cb, .indirect_max = 2 },
 		{ .callback = tdrv_cb, .indirect_max = 2 },
 	};
@@ -207,35 +207,35 @@ int tdrv_probe(struct vio_device *dev)
 	t->nvqs = t->nvqs_wanted ? t->nvqs_wanted : 2;
 	memset(t->res, 0, sizeof(t->res));
 	t->broken = false;
-	r = vio_find_vqs(dev, t->nvqs, info, t->vqs);
+	r = vio_drv_find_vqs(dev, t->nvqs, info, t->vqs);
 	if (r)
 		return r;
 	for (unsigned i = 0; i < t->nvqs; i++)
 		t->vqs[i].priv = t;
-	t->buf = vio_dma_alloc(dev, TS_SLOTS * TS_SLOT_BYTES, 64, &t->dma);
+	t->buf = vio_drv_dma_alloc(dev, TS_SLOTS * TS_SLOT_BYTES, 64, &t->dma);
 	if (!t->buf) {
-		vio_device_reset(dev);
-		vio_del_vqs(dev);
+		vio_drv_reset(dev);
+		vio_drv_del_vqs(dev);
 		return -ENOMEM;
 	}
 	t->probes++;
 	return 0;
 }
 
-void tdrv_remove(struct vio_device *dev)
+void tdrv_remove(struct vio_drv_device *dev)
 {
 	struct tdrv *t = tdrv_of(dev);
 
-	vio_device_reset(dev);
+	vio_drv_reset(dev);
 	for (unsigned i = 0; i < t->nvqs; i++)
 		while (vio_drvq_detach_unused(&t->vqs[i].q))
 			;
-	vio_del_vqs(dev);
-	vio_dma_free(dev, t->buf, TS_SLOTS * TS_SLOT_BYTES);
+	vio_drv_del_vqs(dev);
+	vio_drv_dma_free(dev, t->buf, TS_SLOTS * TS_SLOT_BYTES);
 	t->buf = NULL;
 }
 
-void tdrv_config_changed(struct vio_device *dev)
+void tdrv_config_changed(struct vio_drv_device *dev)
 {
 	tdrv_of(dev)->config_changes++;
 }
@@ -269,10 +269,10 @@ void ts_submit(struct tdrv *t, unsigned qi, unsigned slot)
 	memset(p + 256, 0, TS_IN_CAP);
 	t->res[slot].done = 0;
 	assert_int_equal(vio_drvq_add(&t->vqs[qi].q, &out, 1, &in, 1, &t->res[slot]), 0);
-	vio_vq_kick(&t->vqs[qi]);
+	vio_drv_vq_kick(&t->vqs[qi]);
 }
 
-bool ts_wait(struct vio_device *dev, struct tdrv *t, unsigned first, unsigned n)
+bool ts_wait(struct vio_drv_device *dev, struct tdrv *t, unsigned first, unsigned n)
 {
 	const int64_t deadline = now_ms() + WAIT_MS;
 
@@ -285,7 +285,7 @@ bool ts_wait(struct vio_device *dev, struct tdrv *t, unsigned first, unsigned n)
 			return true;
 		if (t->broken || now_ms() > deadline)
 			return false;
-		(void)vio_device_wait(dev, 50);
+		(void)vio_drv_wait(dev, 50);
 	}
 }
 
@@ -358,7 +358,7 @@ void *be_main(void *arg)
 
 uint64_t be_next_pf_off;
 
-struct be *be_start(struct vio_dev *dev, int sock, int listen_fd)
+struct be *be_start(struct vio_dev_model *dev, int sock, int listen_fd)
 {
 	struct vio_vu_backend_config cfg = { .log = log_backend,
 					     .protocol_features_off = be_next_pf_off };
@@ -423,7 +423,7 @@ int env_setup(void **state)
 	return 0;
 }
 
-struct vio_dev *env_dev(struct env *e)
+struct vio_dev_model *env_dev(struct env *e)
 {
 	return e->kind == DEV_RNG ? &e->rng->dev : &e->td->dev;
 }
@@ -506,9 +506,9 @@ void env_bind(struct env *e)
 		/* Several segments per request: chains, or indirect tables. */
 		struct vio_rng_drv_opts o = { .segs = 4 };
 
-		vio_rng_driver_init(&e->rdrv, &o);
+		assert_int_equal(vio_rng_drv_register(&e->bus, &e->rdrv, &o), 0);
+		/* before the device comes: it takes what the variant offers */
 		e->rdrv.drv.features |= e->v->features;
-		assert_int_equal(vio_bus_register_driver(&e->bus, &e->rdrv.drv), 0);
 	} else {
 		if (!e->tdrv.drv.probe)
 			tdrv_init(&e->tdrv, e->v->features, 2);

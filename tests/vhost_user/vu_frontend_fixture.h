@@ -85,7 +85,7 @@ struct td_elem {
 };
 
 struct tdev {
-	struct vio_dev dev;
+	struct vio_dev_model dev;
 	struct vio_dev_queue q[2];
 	uint8_t config[TD_CONFIG_LEN];
 	bool hold;                      /* queue 0 keeps what it pops */
@@ -101,13 +101,13 @@ void td_elem_prepare(struct td_elem *h);
 /* Copies what the driver wrote into what it lets us write. */
 void td_echo(struct td_elem *h);
 
-void td_notify(struct vio_dev *d, unsigned qi);
+void td_notify(struct vio_dev_model *d, unsigned qi);
 
-void td_reset(struct vio_dev *d);
+void td_reset(struct vio_dev_model *d);
 
-void td_queue_reset(struct vio_dev *d, unsigned qi);
+void td_queue_reset(struct vio_dev_model *d, unsigned qi);
 
-void td_config_write(struct vio_dev *d, unsigned off, unsigned len);
+void td_config_write(struct vio_dev_model *d, unsigned off, unsigned len);
 
 static const struct vio_dev_ops td_ops = {
 	.version = VIO_DEV_OPS_VERSION,
@@ -140,7 +140,7 @@ struct tdrv {
 	uint32_t ids[2];
 	unsigned nvqs_wanted;
 	/* state while bound */
-	struct vio_virtqueue vqs[2];
+	struct vio_drv_vq vqs[2];
 	unsigned nvqs;
 	uint8_t *buf;
 	uint64_t dma;
@@ -149,15 +149,15 @@ struct tdrv {
 	bool broken;
 };
 
-struct tdrv *tdrv_of(struct vio_device *dev);
+struct tdrv *tdrv_of(struct vio_drv_device *dev);
 
-void tdrv_cb(struct vio_virtqueue *vq);
+void tdrv_cb(struct vio_drv_vq *vq);
 
-int tdrv_probe(struct vio_device *dev);
+int tdrv_probe(struct vio_drv_device *dev);
 
-void tdrv_remove(struct vio_device *dev);
+void tdrv_remove(struct vio_drv_device *dev);
 
-void tdrv_config_changed(struct vio_device *dev);
+void tdrv_config_changed(struct vio_drv_device *dev);
 
 void tdrv_init(struct tdrv *t, uint64_t features, unsigned nvqs);
 
@@ -167,7 +167,7 @@ uint8_t ts_byte(unsigned slot, unsigned i);
 void ts_submit(struct tdrv *t, unsigned qi, unsigned slot);
 
 /* Waits until every slot in [first, first + n) completed. */
-bool ts_wait(struct vio_device *dev, struct tdrv *t, unsigned first, unsigned n);
+bool ts_wait(struct vio_drv_device *dev, struct tdrv *t, unsigned first, unsigned n);
 
 /* The slot completed exactly once with its bytes echoed. */
 void ts_check(const struct tdrv *t, unsigned slot);
@@ -190,7 +190,7 @@ void *be_main(void *arg);
 extern uint64_t be_next_pf_off;
 
 /* Serves dev on sock (or, sock < 0, on the next connection to listen_fd). */
-struct be *be_start(struct vio_dev *dev, int sock, int listen_fd);
+struct be *be_start(struct vio_dev_model *dev, int sock, int listen_fd);
 
 /* The backend process "dies": its thread stops and its connection closes. */
 void be_stop(struct be *be);
@@ -227,7 +227,7 @@ static const struct variant plain_variant = { 0, "split" };
 
 int env_setup(void **state);
 
-struct vio_dev *env_dev(struct env *e);
+struct vio_dev_model *env_dev(struct env *e);
 
 /* A new device of the kind the test uses (a restarted backend has lost
  * everything it knew). */

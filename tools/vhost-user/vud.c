@@ -188,7 +188,7 @@ struct qthread {
 struct vud {
 	struct vio_vu_backend b;
 	bool backend_ready;     /* vio_vu_backend_init succeeded */
-	struct vio_dev *dev;
+	struct vio_dev_model *dev;
 	const struct vud_opts *o;
 	unsigned nq;
 	vud_stats_fn *stats;
@@ -903,7 +903,7 @@ static int teardown(struct vud *v)
 	return v->status;
 }
 
-int vud_run(struct vio_dev *dev, const struct vud_opts *o, const char *name,
+int vud_run(struct vio_dev_model *dev, const struct vud_opts *o, const char *name,
 	    vud_stats_fn *stats, void *stats_opaque)
 {
 	struct vud *v = calloc(1, sizeof(*v));

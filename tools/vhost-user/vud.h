@@ -43,7 +43,7 @@ int vud_parse(int *argc, char **argv, struct vud_opts *o, const char *caps_json)
 
 /* Serves dev until SIGTERM/SIGINT (or, with --fd, until the frontend
  * leaves). Returns the process exit status. */
-int vud_run(struct vio_dev *dev, const struct vud_opts *o, const char *name,
+int vud_run(struct vio_dev_model *dev, const struct vud_opts *o, const char *name,
 	    vud_stats_fn *stats, void *stats_opaque);
 
 /* Log callback for the library: "name: level: msg" on stderr. */

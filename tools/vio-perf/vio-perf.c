@@ -98,7 +98,7 @@ struct perf {
 	struct vio_vu_frontend fe;
 	struct vio_bus bus;
 	struct vio_blk_driver drv;
-	struct vio_device *dev;
+	struct vio_drv_device *dev;
 	bool fe_up, bus_up, drv_up;
 	uint64_t dev_bytes;     /* the device's size: capacity * 512, checked */
 	uint64_t nblocks;
@@ -718,7 +718,7 @@ static int bind_driver(struct perf *p)
 	if (r)
 		return r;
 	p->bus_up = true;
-	status = vio_device_get_status(p->dev);
+	status = vio_drv_get_status(p->dev);
 	if (getenv("VIO_DEBUG"))
 		fprintf(stderr, "vio-perf: negotiated features %#" PRIx64 ", status %#x\n",
 			p->dev->features, status);
@@ -873,7 +873,7 @@ static void teardown(struct perf *p)
 		vio_bus_remove_device(&p->bus, p->dev);
 	for (unsigned qi = 0; qi < p->nq; qi++) {
 		if (p->bufs[qi])
-			vio_dma_free(&p->fe.vdev, p->bufs[qi], p->buf_len);
+			vio_drv_dma_free(&p->fe.vdev, p->bufs[qi], p->buf_len);
 		free(p->wqs[qi].ctx);
 		free(p->wqs[qi].idle);
 	}
@@ -950,10 +950,10 @@ static void print_json(const struct perf *p, const struct result *r)
 	       "\"calls_per_io\":%.4f,\"errors\":%" PRIu64 ",\"verify_errors\":%" PRIu64
 	       ",\"status\":\"%s\"}\n",
 	       rw_name(o->rw), o->bs, o->qd, p->nq, p->nworkers,
-	       vio_device_has_feature(p->dev, VIO_F_RING_PACKED) ? "packed" : "split",
-	       vio_device_has_feature(p->dev, VIO_F_EVENT_IDX) ? "true" : "false",
-	       vio_device_has_feature(p->dev, VIO_F_INDIRECT_DESC) ? "true" : "false",
-	       vio_device_has_feature(p->dev, VIO_F_IN_ORDER) ? "true" : "false",
+	       vio_drv_has_feature(p->dev, VIO_F_RING_PACKED) ? "packed" : "split",
+	       vio_drv_has_feature(p->dev, VIO_F_EVENT_IDX) ? "true" : "false",
+	       vio_drv_has_feature(p->dev, VIO_F_INDIRECT_DESC) ? "true" : "false",
+	       vio_drv_has_feature(p->dev, VIO_F_IN_ORDER) ? "true" : "false",
 	       o->poll ? "true" : "false", o->verify ? "true" : "false",
 	       r->seconds, r->ios, r->reads, r->writes, per((double)r->ios, r->seconds),
 	       per((double)r->bytes, r->seconds) / 1e6,
@@ -973,10 +973,10 @@ static void print_human(const struct perf *p, const struct result *r)
 	printf("vio-perf %s: %s bs=%" PRIu64 " qd=%u queues=%u threads=%u ring=%s event_idx=%s "
 	       "indirect=%s in_order=%s %s\n", o->socket, rw_name(o->rw), o->bs, o->qd, p->nq,
 	       p->nworkers,
-	       vio_device_has_feature(p->dev, VIO_F_RING_PACKED) ? "packed" : "split",
-	       vio_device_has_feature(p->dev, VIO_F_EVENT_IDX) ? "on" : "off",
-	       vio_device_has_feature(p->dev, VIO_F_INDIRECT_DESC) ? "on" : "off",
-	       vio_device_has_feature(p->dev, VIO_F_IN_ORDER) ? "on" : "off",
+	       vio_drv_has_feature(p->dev, VIO_F_RING_PACKED) ? "packed" : "split",
+	       vio_drv_has_feature(p->dev, VIO_F_EVENT_IDX) ? "on" : "off",
+	       vio_drv_has_feature(p->dev, VIO_F_INDIRECT_DESC) ? "on" : "off",
+	       vio_drv_has_feature(p->dev, VIO_F_IN_ORDER) ? "on" : "off",
 	       o->poll ? "poll" : "notify");
 	printf("  %" PRIu64 " I/Os in %.3f s: %.0f IOPS, %.1f MB/s (%" PRIu64 " reads, %" PRIu64
 	       " writes)\n", r->ios, r->seconds, per((double)r->ios, r->seconds),
@@ -1051,7 +1051,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vio-perf: %s: %" PRIu64 " bytes, %u queue%s, %s ring; %s%s\n",
 			p->o.socket, p->dev_bytes, vio_blk_drv_num_queues(p->dev),
 			vio_blk_drv_num_queues(p->dev) == 1 ? "" : "s",
-			vio_device_has_feature(p->dev, VIO_F_RING_PACKED) ? "packed" : "split",
+			vio_drv_has_feature(p->dev, VIO_F_RING_PACKED) ? "packed" : "split",
 			rw_name(p->o.rw), p->o.verify ? " with verify" : "");
 	for (unsigned qi = 0; qi < p->nq; qi++)
 		p->kicks0 += p->dev->vqs[qi].q.stats.kicks;

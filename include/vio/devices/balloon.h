@@ -13,7 +13,7 @@
  * A freestanding build (no OS) has no madvise: pages are only recorded
  * (released_bytes stays 0) and the inflate hook is where memory goes
  * back; it takes 4 KiB host pages, locks with a spinlock and needs the
- * allocator hooks of struct vio_balloon_dev_config.
+ * allocator hooks of struct vio_balloon_dev_opts.
  *
  * Everything the driver sends is untrusted: a frame number outside its
  * memory is ignored and counted, a malformed buffer (writable parts, a
@@ -83,7 +83,7 @@ struct vio_balloon_dev_hooks {
 	void *opaque;
 };
 
-struct vio_balloon_dev_config {
+struct vio_balloon_dev_opts {
 	/* Features to offer: balloon bits (a subset of
 	 * VIO_BALLOON_DEV_FEATURES) and ring/transport bits (VERSION_1,
 	 * EVENT_IDX, INDIRECT_DESC, RING_PACKED, ...). */
@@ -129,7 +129,7 @@ struct vio__balloon_range {
 };
 
 struct vio_balloon_dev {
-	struct vio_dev dev;         /* give this to a transport */
+	struct vio_dev_model dev;         /* give this to a transport */
 
 	/* private */
 	vio__balloon_lock lock;     /* everything below, and the queues */
@@ -156,11 +156,13 @@ struct vio_balloon_dev {
 
 /*
  * Sets up the device (vio_dev_init included); then hand &bd->dev to a
- * transport. Errors: -ENOTSUP for balloon feature bits it does not
- * implement, -EINVAL for a bad queue size or allocator hooks (one without
- * the other, or none in a freestanding build).
+ * transport. Returns 0, or: -ENOTSUP for balloon feature bits it does not
+ * implement; -EINVAL for opts NULL (there is no default feature set: the
+ * caller picks the features to offer), a bad queue size or allocator
+ * hooks (one without the other, or none in a freestanding build);
+ * vio_dev_init()'s error.
  */
-int vio_balloon_dev_init(struct vio_balloon_dev *bd, const struct vio_balloon_dev_config *cfg);
+int vio_balloon_dev_init(struct vio_balloon_dev *bd, const struct vio_balloon_dev_opts *opts);
 /* Frees the page set and the lock. The transport must be done with the
  * device. */
 void vio_balloon_dev_fini(struct vio_balloon_dev *bd);

@@ -127,7 +127,7 @@ struct vio__blk_backend;
 struct vio__blk_queue;
 
 struct vio_blk_dev {
-	struct vio_dev dev;             /* hand this to a transport */
+	struct vio_dev_model dev;             /* hand this to a transport */
 
 	/* private */
 	struct vio_blk_config config;   /* what the driver reads (dev.config) */
@@ -148,12 +148,12 @@ struct vio_blk_dev {
 
 /*
  * Opens the backend, builds config space and queues, and vio_dev_init()s
- * &blk->dev. Errors: -EINVAL for bad options (no size for RAM, a size
- * below one sector, queue_size not a power of 2, too many queues, blk_size
- * not a power of 2 >= 512, a serial longer than 20 bytes, allocator hooks
- * missing or only one of them); -ENOMEM; the errno of opening or sizing
- * the file (-ENOTSUP for FILE in a freestanding build). On error nothing
- * stays allocated.
+ * &blk->dev. Returns 0, or: -EINVAL for opts NULL (there is no default
+ * backend) or bad options (no size for RAM, a size below one sector,
+ * queue_size not a power of 2, too many queues, blk_size not a power of 2
+ * >= 512, a serial longer than 20 bytes, allocator hooks missing or only
+ * one of them); -ENOMEM; the errno of opening or sizing the file (-ENOTSUP
+ * for FILE in a freestanding build). On error nothing stays allocated.
  */
 int vio_blk_dev_init(struct vio_blk_dev *blk, const struct vio_blk_dev_opts *opts);
 

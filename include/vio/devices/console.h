@@ -111,7 +111,7 @@ struct vio_console_held {
 };
 
 struct vio_console_dev {
-	struct vio_dev dev;         /* give &dev to the transport */
+	struct vio_dev_model dev;         /* give &dev to the transport */
 	struct vio_console_dev_stats stats;
 
 	/* private */
@@ -128,10 +128,12 @@ struct vio_console_dev {
 
 /*
  * Fills in c->dev (device id 3, queues receiveq and transmitq) and puts it
- * in its reset state. The fds stay the caller's (never closed here).
- * -EINVAL for a bad queue size, an unknown feature, an in_fd that is not
- * O_NONBLOCK, or vio_dev_init()'s error; -EBADF for an fd that is not open
- * (in a freestanding build, which has no fds, for any fd but -1: there the
+ * in its reset state. The fds stay the caller's (never closed here). opts
+ * NULL: the defaults, a console with no input that discards its output
+ * (in_fd and out_fd -1, every other option 0). Returns 0 or: -EINVAL for a
+ * bad queue size, an unknown feature, an in_fd that is not O_NONBLOCK, or
+ * vio_dev_init()'s error; -EBADF for an fd that is not open (in a
+ * freestanding build, which has no fds, for any fd but -1: there the
  * console has no input and discards its output).
  */
 int vio_console_dev_init(struct vio_console_dev *c, const struct vio_console_dev_opts *opts);

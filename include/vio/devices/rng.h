@@ -85,7 +85,7 @@ struct vio_rng_dev_stats {
 };
 
 struct vio_rng_dev {
-	struct vio_dev dev;         /* give &dev to the transport */
+	struct vio_dev_model dev;         /* give &dev to the transport */
 	struct vio_rng_dev_stats stats;
 
 	/* private */
@@ -105,9 +105,10 @@ struct vio_rng_dev {
 /*
  * Fills in r->dev (device id 4, one queue, no config) and puts it in its
  * reset state. The caller then sets r->dev.log if it wants messages and
- * joins r->dev to a transport. -EINVAL for a bad queue size, a feature
- * outside the list above or a missing source or clock (freestanding), or
- * vio_dev_init()'s error.
+ * joins r->dev to a transport. opts NULL: the defaults (every option 0).
+ * Returns 0, or -EINVAL for a bad queue size, a feature outside the list
+ * above or a missing source or clock (freestanding), or vio_dev_init()'s
+ * error.
  */
 int vio_rng_dev_init(struct vio_rng_dev *r, const struct vio_rng_dev_opts *opts);
 

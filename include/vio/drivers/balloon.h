@@ -14,7 +14,7 @@
  *
  * Calls on one device are serialised by the caller, on the thread that
  * also waits for the device (the callbacks below run inside
- * vio_device_wait() on that thread). They block until the device answers
+ * vio_drv_wait() on that thread). They block until the device answers
  * or the driver's timeout passes; so does probe, which moves towards a
  * target the device set before the driver came up (a threaded device
  * must be running by then).
@@ -41,23 +41,18 @@ extern "C" {
  * there is none to spare. The driver never reads or writes the pages.
  */
 struct vio_balloon_page_ops {
-	void *(*alloc)(void *opaque, struct vio_device *dev, uint64_t *dma);
-	void (*free)(void *opaque, struct vio_device *dev, void *page, uint64_t dma);
+	void *(*alloc)(void *opaque, struct vio_drv_device *dev, uint64_t *dma);
+	void (*free)(void *opaque, struct vio_drv_device *dev, void *page, uint64_t dma);
 	void *opaque;
 };
 
 /* Fills vals[tag] for the tags the driver reports (vals is zeroed first).
- * Runs inside vio_device_wait() or a kick, when the device asks. */
-typedef void vio_balloon_stats_fn(void *opaque, struct vio_device *dev,
+ * Runs inside vio_drv_wait() or a kick, when the device asks. */
+typedef void vio_balloon_stats_fn(void *opaque, struct vio_drv_device *dev,
 				  uint64_t vals[VIO_BALLOON_S_NR]);
 
-struct vio_balloon_driver {
-	/* Filled by vio_balloon_driver_init(); register &drv on a bus. The
-	 * feature tables may be narrowed after init (e.g. clear
-	 * VIO_BALLOON_F_MUST_TELL_HOST from drv.features). */
-	struct vio_driver drv;
-
-	/* Set before vio_balloon_driver_init(); zero means the default. */
+/* The driver's options; zero means the default. */
+struct vio_balloon_drv_opts {
 	uint32_t max_pages;         /* balloon bookkeeping capacity (65536) */
 	int timeout_ms;             /* per device answer (10000) */
 	const struct vio_balloon_page_ops *pages;       /* NULL: DMA memory */
@@ -66,11 +61,29 @@ struct vio_balloon_driver {
 	uint32_t stats_tags;
 	vio_balloon_stats_fn *stats;
 	void *stats_opaque;
+	/* VIO_BIT()s of features not to negotiate, e.g.
+	 * VIO_BALLOON_F_MUST_TELL_HOST (without VERSION_1, RING_PACKED and
+	 * IN_ORDER go too). */
+	uint64_t features_off;
 };
 
-/* Fills b->drv (name, ids, features, callbacks). -EINVAL for stats_tags
- * naming undefined tags or a provider without tags. */
-int vio_balloon_driver_init(struct vio_balloon_driver *b);
+/* The driver. Caller-allocated, one per bus; fill it with
+ * vio_balloon_drv_register(). */
+struct vio_balloon_driver {
+	struct vio_driver drv;
+	/* private */
+	struct vio_balloon_drv_opts opts;
+};
+
+/* Checks opts (NULL: the defaults), fills b from them and registers it on
+ * bus: every balloon device on the bus, now or later, gets probed. Returns
+ * 0, or -EINVAL for stats_tags naming undefined tags or a provider without
+ * tags (then nothing is registered), or vio_bus_register_driver()'s
+ * error. */
+int vio_balloon_drv_register(struct vio_bus *bus, struct vio_balloon_driver *b,
+			     const struct vio_balloon_drv_opts *opts);
+/* Unbinds b from its devices (remove) and forgets it. */
+void vio_balloon_drv_unregister(struct vio_bus *bus, struct vio_balloon_driver *b);
 
 /*
  * Moves the balloon towards the device's target. Called by the driver
@@ -86,14 +99,14 @@ int vio_balloon_driver_init(struct vio_balloon_driver *b);
  * interrupt during an update) returns 0 at once: the running update
  * reads the target again after every batch.
  */
-int vio_balloon_drv_update(struct vio_device *dev);
+int vio_balloon_drv_update(struct vio_drv_device *dev);
 
 /* Pages in the balloon (acknowledged by the device), and in bytes. */
-uint64_t vio_balloon_drv_pages(struct vio_device *dev);
-uint64_t vio_balloon_drv_bytes(struct vio_device *dev);
+uint64_t vio_balloon_drv_pages(struct vio_drv_device *dev);
+uint64_t vio_balloon_drv_bytes(struct vio_drv_device *dev);
 
 /* The device's target as last read, clamped to max_pages. */
-uint64_t vio_balloon_drv_target(struct vio_device *dev);
+uint64_t vio_balloon_drv_target(struct vio_drv_device *dev);
 
 /*
  * DEFLATE_ON_OOM: under memory pressure, take up to n pages back from the
@@ -105,7 +118,7 @@ uint64_t vio_balloon_drv_target(struct vio_device *dev);
  * as update(). A later vio_balloon_drv_update() inflates towards the
  * target again: the embedder decides when.
  */
-int64_t vio_balloon_drv_leak(struct vio_device *dev, uint32_t n);
+int64_t vio_balloon_drv_leak(struct vio_drv_device *dev, uint32_t n);
 
 #ifdef __cplusplus
 }

@@ -18,7 +18,7 @@
  * A config change to a capacity that does not fit keeps the old one.
  *
  * Buffers: the data buffers of reads and writes must be DMA memory of the
- * device: get them from vio_blk_drv_alloc_buffer() (or vio_dma_alloc()).
+ * device: get them from vio_blk_drv_alloc_buffer() (or vio_drv_dma_alloc()).
  * They are handed to the device as they are (no bounce copy); anything
  * else is refused with -EFAULT. A buffer must stay untouched until its
  * request completes.
@@ -26,7 +26,7 @@
  * Two ways to do I/O:
  *   synchronous   vio_blk_drv_read/write/flush/discard/write_zeroes/get_id
  *                 and vio_blk_drv_execute(): submit, then wait in
- *                 vio_device_wait() until the request completes. Transfers
+ *                 vio_drv_wait() until the request completes. Transfers
  *                 beyond the device's limits are split.
  *   asynchronous  vio_blk_drv_submit() (or enqueue() several, then kick())
  *                 with a completion callback, and vio_blk_drv_poll() /
@@ -38,7 +38,7 @@
  * no status), -EOPNOTSUPP (UNSUPP, or a feature that was not negotiated),
  * -EROFS (a write to a read-only device: not submitted), -ECANCELED (the
  * device was reset first), -ETIMEDOUT (synchronous calls, opts.timeout_ms,
- * measured as struct vio_deadline says: on the transport's clock).
+ * measured as struct vio_drv_deadline says: on the transport's clock).
  *
  * Threads: by default the caller serialises all calls on a device. A
  * program that gives each thread its own queues may instead let the
@@ -46,7 +46,7 @@
  * on queues it owns: vio_blk_drv_submit() and _enqueue() (on io->queue),
  * vio_blk_drv_kick_queue(), _poll_queue() and _inflight_queue(). They touch
  * nothing but that queue. Every other call (poll, wait, kick, inflight,
- * the synchronous calls, abort) touches every queue, and vio_device_wait()
+ * the synchronous calls, abort) touches every queue, and vio_drv_wait()
  * delivers any queue's completions: those must not overlap the threads.
  * Such a program waits for completions itself, e.g. on the transport's
  * per-queue interrupt fd (vio_vu_frontend_call_fd()), then polls its queue.
@@ -115,19 +115,19 @@ struct vio_blk_drv_io {
  * completions and retry), -EIO (queue broken), -ENODEV (aborted or not
  * bound).
  */
-int vio_blk_drv_submit(struct vio_device *dev, const struct vio_blk_drv_io *io);
+int vio_blk_drv_submit(struct vio_drv_device *dev, const struct vio_blk_drv_io *io);
 /* The same without the kick; vio_blk_drv_kick() notifies every queue that
  * has new requests, so a batch costs one notification. */
-int vio_blk_drv_enqueue(struct vio_device *dev, const struct vio_blk_drv_io *io);
-void vio_blk_drv_kick(struct vio_device *dev);
+int vio_blk_drv_enqueue(struct vio_drv_device *dev, const struct vio_blk_drv_io *io);
+void vio_blk_drv_kick(struct vio_drv_device *dev);
 
 /* Reaps completions on every queue (running their callbacks): how many. */
-int vio_blk_drv_poll(struct vio_device *dev);
+int vio_blk_drv_poll(struct vio_drv_device *dev);
 /* Waits up to timeout_ms (-1: no limit) for the device, then reaps: how
  * many completed, 0 when nothing is in flight, or -ETIMEDOUT. */
-int vio_blk_drv_wait(struct vio_device *dev, int timeout_ms);
+int vio_blk_drv_wait(struct vio_drv_device *dev, int timeout_ms);
 /* Requests posted and not yet completed. */
-unsigned vio_blk_drv_inflight(struct vio_device *dev);
+unsigned vio_blk_drv_inflight(struct vio_drv_device *dev);
 
 /* Per queue (see "Threads" above). kick_queue: notifies queue qi of the
  * requests enqueued on it since its last kick, if the ring says the device
@@ -136,49 +136,49 @@ unsigned vio_blk_drv_inflight(struct vio_device *dev);
  * queue is broken (it will never complete anything again), -EINVAL for a
  * bad qi, -ENODEV when no blk driver is bound. inflight_queue: requests on
  * qi not yet completed (0 for a bad qi). */
-bool vio_blk_drv_kick_queue(struct vio_device *dev, unsigned qi);
-int vio_blk_drv_poll_queue(struct vio_device *dev, unsigned qi);
-unsigned vio_blk_drv_inflight_queue(struct vio_device *dev, unsigned qi);
+bool vio_blk_drv_kick_queue(struct vio_drv_device *dev, unsigned qi);
+int vio_blk_drv_poll_queue(struct vio_drv_device *dev, unsigned qi);
+unsigned vio_blk_drv_inflight_queue(struct vio_drv_device *dev, unsigned qi);
 
 /* Synchronous: runs io (its done/opaque are ignored) to completion. */
-int vio_blk_drv_execute(struct vio_device *dev, const struct vio_blk_drv_io *io);
+int vio_blk_drv_execute(struct vio_drv_device *dev, const struct vio_blk_drv_io *io);
 
 /* Synchronous helpers on queue 0. buf is DMA memory; len a multiple of
  * 512 of any size (split as the device requires). */
-int vio_blk_drv_read(struct vio_device *dev, uint64_t sector, void *buf, size_t len);
-int vio_blk_drv_write(struct vio_device *dev, uint64_t sector, const void *buf, size_t len);
+int vio_blk_drv_read(struct vio_drv_device *dev, uint64_t sector, void *buf, size_t len);
+int vio_blk_drv_write(struct vio_drv_device *dev, uint64_t sector, const void *buf, size_t len);
 /* 0 at once when FLUSH was not negotiated: the device then has no
  * volatile cache to flush (writes are stable when they complete). */
-int vio_blk_drv_flush(struct vio_device *dev);
-int vio_blk_drv_discard(struct vio_device *dev, uint64_t sector, uint64_t nsectors);
-int vio_blk_drv_write_zeroes(struct vio_device *dev, uint64_t sector, uint64_t nsectors,
+int vio_blk_drv_flush(struct vio_drv_device *dev);
+int vio_blk_drv_discard(struct vio_drv_device *dev, uint64_t sector, uint64_t nsectors);
+int vio_blk_drv_write_zeroes(struct vio_drv_device *dev, uint64_t sector, uint64_t nsectors,
 			     bool unmap);
 /* The device's id string, NUL-terminated (id has VIO_BLK_ID_BYTES + 1). */
-int vio_blk_drv_get_id(struct vio_device *dev, char *id);
+int vio_blk_drv_get_id(struct vio_drv_device *dev, char *id);
 
 /* DMA memory for data buffers, 512-byte aligned. */
-void *vio_blk_drv_alloc_buffer(struct vio_device *dev, size_t len);
-void vio_blk_drv_free_buffer(struct vio_device *dev, void *buf, size_t len);
+void *vio_blk_drv_alloc_buffer(struct vio_drv_device *dev, size_t len);
+void vio_blk_drv_free_buffer(struct vio_drv_device *dev, void *buf, size_t len);
 
 /* What probe learned (0 / false when no blk driver is bound to dev). */
-uint64_t vio_blk_drv_capacity(struct vio_device *dev);      /* 512-byte sectors */
-uint32_t vio_blk_drv_block_size(struct vio_device *dev);    /* logical block size */
-bool vio_blk_drv_read_only(struct vio_device *dev);
-unsigned vio_blk_drv_num_queues(struct vio_device *dev);
-size_t vio_blk_drv_max_transfer(struct vio_device *dev);     /* bytes per IN/OUT request */
+uint64_t vio_blk_drv_capacity(struct vio_drv_device *dev);      /* 512-byte sectors */
+uint32_t vio_blk_drv_block_size(struct vio_drv_device *dev);    /* logical block size */
+bool vio_blk_drv_read_only(struct vio_drv_device *dev);
+unsigned vio_blk_drv_num_queues(struct vio_drv_device *dev);
+size_t vio_blk_drv_max_transfer(struct vio_drv_device *dev);     /* bytes per IN/OUT request */
 
 /* Cache mode with CONFIG_WCE (1 writeback, 0 writethrough): -EOPNOTSUPP
  * without it. */
-int vio_blk_drv_get_writeback(struct vio_device *dev);
-int vio_blk_drv_set_writeback(struct vio_device *dev, bool writeback);
+int vio_blk_drv_get_writeback(struct vio_drv_device *dev);
+int vio_blk_drv_set_writeback(struct vio_drv_device *dev, bool writeback);
 
 /*
  * Error recovery: resets the device, completes what it had finished, and
  * completes every other request with -ECANCELED; every queue is then empty.
  * The device stays stopped and further requests fail with -ENODEV: unbind
- * and bind it again (vio_device_unbind / vio_device_bind) to start over.
+ * and bind it again (vio_drv_unbind / vio_drv_bind) to start over.
  */
-int vio_blk_drv_abort(struct vio_device *dev);
+int vio_blk_drv_abort(struct vio_drv_device *dev);
 
 #ifdef __cplusplus
 }

@@ -1,8 +1,8 @@
 /*
  * vio/drivers/console.h - the console driver: port 0 as a byte stream.
  *
- * Written only against the driver model: fill a struct vio_console_driver
- * with vio_console_driver_init(), register &drv.drv on a bus; each console
+ * Written only against the driver model: register a struct
+ * vio_console_driver on a bus with vio_console_drv_register(); each console
  * device the bus sees is probed. MULTIPORT is not negotiated.
  *
  * Receive: `rx_bufs` buffers of `rx_buf_bytes` (preallocated DMA memory)
@@ -23,7 +23,7 @@
  * and, when negotiated, indirect tables).
  *
  * Concurrency: one thread per device; on_input runs on that thread, from
- * inside the driver's calls or vio_device_wait(), and may read and write.
+ * inside the driver's calls or vio_drv_wait(), and may read and write.
  */
 #ifndef VIO_DRIVERS_CONSOLE_H
 #define VIO_DRIVERS_CONSOLE_H
@@ -42,11 +42,14 @@ struct vio_console_drv_opts {
 	unsigned tx_bufs;       /* 0: 16 (capped at the queue size) */
 	unsigned segs;          /* segments per buffer; 0: 1 (capped at the buffer
 				 * sizes and at the queue size) */
-	void (*on_input)(struct vio_device *dev, void *opaque);
+	void (*on_input)(struct vio_drv_device *dev, void *opaque);
 	void *opaque;
+	uint64_t features_off;  /* VIO_BIT()s of features not to negotiate (without
+				 * VERSION_1, RING_PACKED and IN_ORDER go too) */
 };
 
-/* The driver: register &drv on a bus. Caller-allocated, one per bus. */
+/* The driver. Caller-allocated, one per bus; fill it with
+ * vio_console_drv_register(). */
 struct vio_console_driver {
 	struct vio_driver drv;
 	struct vio_console_drv_opts opts;
@@ -54,8 +57,13 @@ struct vio_console_driver {
 	uint32_t ids_[2];
 };
 
-/* Fills in d (opts may be NULL for the defaults). */
-void vio_console_driver_init(struct vio_console_driver *d, const struct vio_console_drv_opts *opts);
+/* Fills d from opts (NULL: the defaults) and registers it on bus: every
+ * console device on the bus, now or later, gets probed. Returns 0 or
+ * vio_bus_register_driver()'s error. */
+int vio_console_drv_register(struct vio_bus *bus, struct vio_console_driver *d,
+			     const struct vio_console_drv_opts *opts);
+/* Unbinds d from its devices (remove) and forgets it. */
+void vio_console_drv_unregister(struct vio_bus *bus, struct vio_console_driver *d);
 
 /*
  * Hands n bytes to the device, waiting at most timeout_ms (-1: no limit)
@@ -65,11 +73,12 @@ void vio_console_driver_init(struct vio_console_driver *d, const struct vio_cons
  * device broke a ring), -ENODEV (no console driver bound). n == 0
  * returns 0.
  */
-ssize_t vio_console_drv_write(struct vio_device *dev, const void *buf, size_t n, int timeout_ms);
+ssize_t vio_console_drv_write(struct vio_drv_device *dev, const void *buf, size_t n,
+			      int timeout_ms);
 
 /* Waits until the device has used every transmit buffer: 0, -ETIMEDOUT,
  * -EIO or -ENODEV. */
-int vio_console_drv_flush(struct vio_device *dev, int timeout_ms);
+int vio_console_drv_flush(struct vio_drv_device *dev, int timeout_ms);
 
 /*
  * Reads up to n bytes, waiting at most timeout_ms (-1: no limit) for the
@@ -77,22 +86,22 @@ int vio_console_drv_flush(struct vio_device *dev, int timeout_ms);
  * -EAGAIN (timeout 0 and nothing buffered), -ETIMEDOUT, -EIO, -ENODEV.
  * n == 0 returns 0.
  */
-ssize_t vio_console_drv_read(struct vio_device *dev, void *buf, size_t n, int timeout_ms);
+ssize_t vio_console_drv_read(struct vio_drv_device *dev, void *buf, size_t n, int timeout_ms);
 
 /* Bytes that a read would return now without waiting. */
-size_t vio_console_drv_readable(struct vio_device *dev);
+size_t vio_console_drv_readable(struct vio_drv_device *dev);
 
 /* Reaps used buffers and reposts receive buffers, without waiting. (The
  * timeouts above are measured on the transport's clock: struct
- * vio_deadline.) */
-void vio_console_drv_poll(struct vio_device *dev);
+ * vio_drv_deadline.) */
+void vio_console_drv_poll(struct vio_drv_device *dev);
 
 /* VIO_CONSOLE_F_EMERG_WRITE: one character through config space, no
  * queues involved. -ENOTSUP when the feature was not negotiated. */
-int vio_console_drv_emerg_write(struct vio_device *dev, uint8_t ch);
+int vio_console_drv_emerg_write(struct vio_drv_device *dev, uint8_t ch);
 
 /* VIO_CONSOLE_F_SIZE: the console's size. -ENOTSUP when not negotiated. */
-int vio_console_drv_get_size(struct vio_device *dev, uint16_t *cols, uint16_t *rows);
+int vio_console_drv_get_size(struct vio_drv_device *dev, uint16_t *cols, uint16_t *rows);
 
 #ifdef __cplusplus
 }

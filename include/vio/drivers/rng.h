@@ -1,9 +1,9 @@
 /*
  * vio/drivers/rng.h - the entropy (rng) driver.
  *
- * Written only against the driver model: fill a struct vio_rng_driver with
- * vio_rng_driver_init(), register &drv.drv on a bus, and every rng device
- * the bus sees is probed. Reads then go through the struct vio_device the
+ * Written only against the driver model: register a struct vio_rng_driver
+ * on a bus with vio_rng_drv_register(), and every rng device the bus sees
+ * is probed. Reads then go through the struct vio_drv_device the
  * bus bound.
  *
  * Requests are preallocated at probe: `bufs` slots of `buf_bytes` in one
@@ -15,7 +15,7 @@
  *
  * Concurrency: one thread per device. The completion callbacks run on the
  * thread that calls the driver (inside vio_rng_drv_read(),
- * vio_rng_drv_read_async() or vio_device_wait()), never elsewhere.
+ * vio_rng_drv_read_async() or vio_drv_wait()), never elsewhere.
  */
 #ifndef VIO_DRIVERS_RNG_H
 #define VIO_DRIVERS_RNG_H
@@ -32,9 +32,12 @@ struct vio_rng_drv_opts {
 	unsigned bufs;          /* requests in flight at most; 0: 8 (capped at the queue size) */
 	unsigned segs;          /* segments per request; 0: 1 (capped at buf_bytes
 				 * and at the queue size) */
+	uint64_t features_off;  /* VIO_BIT()s of features not to negotiate (without
+				 * VERSION_1, RING_PACKED and IN_ORDER go too) */
 };
 
-/* The driver: register &drv on a bus. Caller-allocated, one per bus. */
+/* The driver. Caller-allocated, one per bus; fill it with
+ * vio_rng_drv_register(). */
 struct vio_rng_driver {
 	struct vio_driver drv;
 	struct vio_rng_drv_opts opts;
@@ -42,8 +45,13 @@ struct vio_rng_driver {
 	uint32_t ids_[2];
 };
 
-/* Fills in d (opts may be NULL for the defaults). */
-void vio_rng_driver_init(struct vio_rng_driver *d, const struct vio_rng_drv_opts *opts);
+/* Fills d from opts (NULL: the defaults) and registers it on bus: every
+ * rng device on the bus, now or later, gets probed. Returns 0 or
+ * vio_bus_register_driver()'s error. */
+int vio_rng_drv_register(struct vio_bus *bus, struct vio_rng_driver *d,
+			 const struct vio_rng_drv_opts *opts);
+/* Unbinds d from its devices (remove) and forgets it. */
+void vio_rng_drv_unregister(struct vio_bus *bus, struct vio_rng_driver *d);
 
 /*
  * An asynchronous read. The caller owns it and keeps it alive until done()
@@ -68,25 +76,25 @@ struct vio_rng_read {
  * rng driver bound), -EINVAL (len 0, no buffer or no done), -EIO (the
  * device broke the ring earlier).
  */
-int vio_rng_drv_read_async(struct vio_device *dev, struct vio_rng_read *rd);
+int vio_rng_drv_read_async(struct vio_drv_device *dev, struct vio_rng_read *rd);
 
 /* Takes back a read that has not completed; done() is not called. Its
  * requests in flight still complete, and their bytes go to later reads.
  * Returns whether rd was still queued. */
-bool vio_rng_drv_cancel(struct vio_device *dev, struct vio_rng_read *rd);
+bool vio_rng_drv_cancel(struct vio_drv_device *dev, struct vio_rng_read *rd);
 
 /*
  * Reads n random bytes into buf, waiting at most timeout_ms (-1: no limit)
- * in vio_device_wait(). Returns n, or fewer when the time ran out or the
+ * in vio_drv_wait(). Returns n, or fewer when the time ran out or the
  * device failed after some bytes arrived, or a negative errno when none
  * did: -EAGAIN (timeout 0), -ETIMEDOUT, -EIO, -ECANCELED, -ENODEV.
- * n == 0 returns 0. Time is the transport's (struct vio_deadline).
+ * n == 0 returns 0. Time is the transport's (struct vio_drv_deadline).
  */
-ssize_t vio_rng_drv_read(struct vio_device *dev, void *buf, size_t n, int timeout_ms);
+ssize_t vio_rng_drv_read(struct vio_drv_device *dev, void *buf, size_t n, int timeout_ms);
 
 /* Reaps completed requests and keeps reads fed, without waiting: for a
  * caller that polls instead of blocking. */
-void vio_rng_drv_poll(struct vio_device *dev);
+void vio_rng_drv_poll(struct vio_drv_device *dev);
 
 #ifdef __cplusplus
 }

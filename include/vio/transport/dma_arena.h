@@ -1,6 +1,6 @@
 /*
  * vio/transport/dma_arena.h - the DMA memory of a driver-side transport,
- * carved up for vio_dma_alloc(). Private to the transports: it is in a
+ * carved up for vio_drv_dma_alloc(). Private to the transports: it is in a
  * public header only because struct vio_loopback and struct
  * vio_vu_frontend hold one.
  *

@@ -2,8 +2,8 @@
  * vio/transport/loopback.h - the loopback transport: a device and its
  * driver in one process.
  *
- * Loopback: a device model (struct vio_dev) and a driver-side device
- * (struct vio_device) in one process. The driver's DMA memory is one arena
+ * Loopback: a device model (struct vio_dev_model) and a driver-side device
+ * (struct vio_drv_device) in one process. The driver's DMA memory is one arena
  * registered with the device's vio_mem at a device address unrelated to
  * its host address, so everything still goes through translation.
  *
@@ -12,12 +12,12 @@
  *   threaded mode: the device runs on its own thread. Kicks and
  *   interrupts are eventfds: the device thread polls kick_fd and calls
  *   vio_loopback_device_dispatch(); the driver side blocks in
- *   vio_device_wait() (or polls irq_fd and calls
+ *   vio_drv_wait() (or polls irq_fd and calls
  *   vio_loopback_driver_dispatch()). Control-plane calls from the driver
  *   take a lock the device dispatch also holds, so they never race with
  *   queue processing.
  *
- * Threads: the driver side follows core.h's rules for a vio_device; its
+ * Threads: the driver side follows core.h's rules for a vio_drv_device; its
  * control-plane ops take the lock (in both modes), so no driver call that
  * reaches them may be made while holding vio_loopback_lock(). Interrupts
  * run the driver's callbacks on the driver's thread, holding no lock.
@@ -45,8 +45,8 @@ extern "C" {
 
 struct vio_loopback {
 	/* read-only */
-	struct vio_device vdev;         /* add this to a vio_bus */
-	struct vio_dev *dev;
+	struct vio_drv_device vdev;         /* add this to a vio_bus */
+	struct vio_dev_model *dev;
 	bool threaded;
 	int kick_fd, irq_fd;            /* threaded mode */
 	uint64_t extra_features;        /* transport-level features it carries */
@@ -69,7 +69,8 @@ struct vio_loopback {
  * arena of `arena_bytes` DMA memory. Errors: -EINVAL (more than
  * VIO_LOOPBACK_MAX_QUEUES queues), -ENOMEM, or eventfd's error.
  */
-int vio_loopback_init(struct vio_loopback *lb, struct vio_dev *dev, size_t arena_bytes, bool threaded);
+int vio_loopback_init(struct vio_loopback *lb, struct vio_dev_model *dev, size_t arena_bytes,
+		      bool threaded);
 /* Context (init and fini): one thread, while no other uses lb or dev: fini
  * after &lb->vdev left its bus and the device thread stopped. */
 void vio_loopback_fini(struct vio_loopback *lb);
@@ -79,7 +80,7 @@ void vio_loopback_fini(struct vio_loopback *lb);
  * queue_notify of each kicked queue under it. Does not block otherwise. */
 void vio_loopback_device_dispatch(struct vio_loopback *lb);
 /* Threaded mode, driver thread: deliver pending interrupts. Context: the
- * driver's thread, as vio_device_wait() (serialised with every call on the
+ * driver's thread, as vio_drv_wait() (serialised with every call on the
  * device and its queues); the callbacks run on it, holding no lock. Does
  * not block. */
 void vio_loopback_driver_dispatch(struct vio_loopback *lb);

@@ -1,8 +1,8 @@
 /*
  * vio/transport/vhost_user_backend.h - the vhost-user backend: serves a
- * device (struct vio_dev) to a vhost-user frontend.
+ * device (struct vio_dev_model) to a vhost-user frontend.
  *
- * Serves one struct vio_dev to a vhost-user frontend (QEMU, or libvio's own
+ * Serves one struct vio_dev_model to a vhost-user frontend (QEMU, or libvio's own
  * frontend) over a connected unix socket, per QEMU's vhost-user.rst. The
  * library runs no loop: the caller polls the fds it exposes and calls the
  * dispatch functions.
@@ -98,7 +98,7 @@ struct vio_vu_backend_config {
 
 struct vio_vu_backend {
 	/* read-only */
-	struct vio_dev *dev;
+	struct vio_dev_model *dev;
 	int sock;                       /* -1 when not connected */
 	uint64_t protocol_features;     /* negotiated */
 	bool owner;
@@ -128,7 +128,7 @@ struct vio_vu_backend {
 /* Prepares a backend for `dev` (vio_dev_init()ed, at most
  * VIO_VU_MAX_QUEUES queues). No connection yet. Context: before any other
  * use of b (it creates the locks). */
-int vio_vu_backend_init(struct vio_vu_backend *b, struct vio_dev *dev,
+int vio_vu_backend_init(struct vio_vu_backend *b, struct vio_dev_model *dev,
 			const struct vio_vu_backend_config *cfg);
 /* Closes any connection and releases everything. Context: the dispatch
  * thread, once no queue thread runs (it destroys the locks). */

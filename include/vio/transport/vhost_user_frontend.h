@@ -4,13 +4,13 @@
  *
  * The driver side of vhost-user, as DPDK's virtio-user and SPDK's virtio
  * driver are: connects to any vhost-user backend socket and presents what
- * it serves as a struct vio_device, so libvio's drivers run over it
+ * it serves as a struct vio_drv_device, so libvio's drivers run over it
  * unchanged. Add &fe->vdev to a vio_bus after connecting.
  *
  * Memory: the driver side's DMA memory is one memfd region, mapped here and
  * shared with SET_MEM_TABLE at guest address VIO_VU_FE_GUEST_BASE (what
  * descriptors carry) and user address = our mapping (what SET_VRING_ADDR
- * carries). Rings and I/O buffers come from it (vio_dma_alloc); the
+ * carries). Rings and I/O buffers come from it (vio_drv_dma_alloc); the
  * allocator's bookkeeping lives outside it, where the backend cannot reach.
  *
  * Control plane (vio_transport_ops):
@@ -33,7 +33,7 @@
  *               ring sizes up to the caller's queue_max.
  *   notify      writes the queue's kick eventfd.
  *   wait        polls the call eventfds (interrupts go to
- *               vio_device_interrupt()), the error eventfds (NEEDS_RESET),
+ *               vio_drv_interrupt()), the error eventfds (NEEDS_RESET),
  *               the backend channel (config changes) and the socket (a
  *               backend that went away).
  *
@@ -75,9 +75,9 @@
  * Rings enabled after DRIVER_OK must not be larger than those set up
  * before it: the log was sized for those.
  *
- * Concurrency: like any struct vio_device, one thread at a time (the
+ * Concurrency: like any struct vio_drv_device, one thread at a time (the
  * driver's): every call below and every core.h call on &fe->vdev, except
- * that the thread owning a queue may kick it (vio_vq_kick(): a write to the
+ * that the thread owning a queue may kick it (vio_drv_vq_kick(): a write to the
  * queue's kick eventfd) alongside the driver's thread, and
  * vio_vu_frontend_call_fd() may come from any thread. The lock inside
  * serialises request/reply exchanges only; it does not make the rest of
@@ -130,7 +130,7 @@ struct vio_vu_fe_queue {
 
 struct vio_vu_frontend {
 	/* read-only */
-	struct vio_device vdev;         /* add this to a vio_bus */
+	struct vio_drv_device vdev;         /* add this to a vio_bus */
 	int sock;                       /* -1 when not connected */
 	uint64_t offered;               /* GET_FEATURES without bit 30 */
 	bool protocol;                  /* bit 30 negotiated */
@@ -204,9 +204,9 @@ static inline bool vio_vu_frontend_connected(const struct vio_vu_frontend *fe) {
 static inline int vio_vu_frontend_error(const struct vio_vu_frontend *fe) { return fe->err; }
 
 /* For callers with their own event loop: queue qi's call eventfd (-1 for a
- * bad index), and a non-blocking wait (the work vio_device_wait() does).
- * Context: call_fd: any thread, once vio_find_vqs() set qi up (the fd
- * lives until fini); dispatch: the driver's thread, as vio_device_wait():
+ * bad index), and a non-blocking wait (the work vio_drv_wait() does).
+ * Context: call_fd: any thread, once vio_drv_find_vqs() set qi up (the fd
+ * lives until fini); dispatch: the driver's thread, as vio_drv_wait():
  * the callbacks run on it, and serving the backend channel may take up to
  * timeout_ms. */
 int vio_vu_frontend_call_fd(const struct vio_vu_frontend *fe, unsigned qi);
