@@ -117,6 +117,13 @@ static void raw_remove(struct vio_drv_device *dev)
 	vio_drv_del_vqs(dev);
 }
 
+static void raw_config_changed(struct vio_drv_device *dev)
+{
+	struct nfx *fx = (struct nfx *)((char *)dev->driver - offsetof(struct nfx, drv));
+
+	__atomic_add_fetch(&fx->config_changes, 1, __ATOMIC_RELAXED);
+}
+
 static void *dev_thread(void *arg)
 {
 	struct nfx *fx = arg;
@@ -197,6 +204,7 @@ void nfx_up(struct nfx *fx)
 		.features = ~fx->features_off,
 		.probe = raw_probe,
 		.remove = raw_remove,
+		.config_changed = raw_config_changed,
 	};
 	assert_int_equal(vio_bus_register_driver(&fx->bus, &fx->drv), 0);
 	assert_int_equal(vio_bus_add_device(&fx->bus, D(fx)), 0);
@@ -386,6 +394,33 @@ int rx_bytes(struct nfx *fx, unsigned pair, const uint8_t *f, size_t len)
 	return rx_frames(fx, pair, &fr, 1);
 }
 
+void set_link(struct nfx *fx, bool up)
+{
+	vio_loopback_lock(&fx->lb);
+	vio_net_dev_set_link(&fx->net, up);
+	vio_loopback_unlock(&fx->lb);
+}
+
+int announce(struct nfx *fx)
+{
+	int r;
+
+	vio_loopback_lock(&fx->lb);
+	r = vio_net_dev_announce(&fx->net);
+	vio_loopback_unlock(&fx->lb);
+	return r;
+}
+
+uint16_t config_status(struct nfx *fx)
+{
+	vio_le16 st;
+
+	vio_drv_wait(D(fx), 10);
+	assert_int_equal(vio_drv_config_read(D(fx), offsetof(struct vio_net_config, status), &st,
+					     sizeof(st)), 0);
+	return vio_le16_to_cpu(st);
+}
+
 void pair_stats(struct nfx *fx, unsigned pair, struct vio_net_pair_stats *s)
 {
 	assert_int_equal(vio_net_dev_stats(&fx->net, pair, s), 0);
@@ -395,24 +430,26 @@ void pair_stats(struct nfx *fx, unsigned pair, struct vio_net_pair_stats *s)
 
 static struct nrow rows[2 * 2 * 2 * 2];
 
-int nfx_run(const char *group, const struct named_test *tests, size_t n,
-	    const struct named_test *threaded, size_t nthreaded)
+int nfx_run(const char *group, const struct nfx_tables *tab)
 {
 	static const struct { const char *name; uint64_t f; } evt[] = {
 		{ "noevt", 0 }, { "evt", VIO_BIT(VIO_F_EVENT_IDX) },
 	};
-	struct CMUnitTest *t = calloc(ARRAY_LEN(rows) * (n + nthreaded), sizeof(*t));
+	struct CMUnitTest *t = calloc(tab->nplain + ARRAY_LEN(rows) * (tab->ndirect + tab->nthreaded),
+				      sizeof(*t));
 	size_t nt = 0, nrows = 0;
 
 	if (!t)
 		return 1;
+	for (size_t k = 0; k < tab->nplain; k++)
+		vt_add_test(t, &nt, "plain", tab->plain[k].name, tab->plain[k].fn, NULL, NULL, NULL);
 	for (unsigned m = 0; m < 2; m++)
 	for (unsigned l = 0; l < ARRAY_LEN(layouts); l++)
 	for (unsigned e = 0; e < ARRAY_LEN(evt); e++)
 	for (unsigned g = 0; g < 2; g++) {
 		struct nrow *row = &rows[nrows++];
-		const struct named_test *tab = m ? threaded : tests;
-		size_t ntab = m ? nthreaded : n;
+		const struct named_test *tests = m ? tab->threaded : tab->direct;
+		size_t ntests = m ? tab->nthreaded : tab->ndirect;
 
 		row->threaded = m;
 		row->mrg = g;
@@ -420,8 +457,8 @@ int nfx_run(const char *group, const struct named_test *tests, size_t n,
 			    VIO_BIT(VIO_F_IN_ORDER);
 		snprintf(row->name, sizeof(row->name), "%s/%s/%s/%s", m ? "threaded" : "direct",
 			 layouts[l].name, evt[e].name, g ? "mrg" : "nomrg");
-		for (size_t k = 0; k < ntab; k++)
-			vt_add_test(t, &nt, row->name, tab[k].name, tab[k].fn, nfx_setup,
+		for (size_t k = 0; k < ntests; k++)
+			vt_add_test(t, &nt, row->name, tests[k].name, tests[k].fn, nfx_setup,
 				    nfx_teardown, row);
 	}
 	return vt_run_group(group, t, nt);

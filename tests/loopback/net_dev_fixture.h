@@ -90,6 +90,7 @@ struct nfx {
 	struct tport port;
 	struct vio_net_reflect refl;
 	bool net_up, lb_up, bus_up, thread_up;
+	unsigned config_changes;        /* atomic: config interrupts seen */
 	pthread_t thread;
 	int stop;                       /* atomic */
 
@@ -143,6 +144,12 @@ void make_frame(uint8_t *f, size_t len, const uint8_t *dst, const uint8_t *src, 
 int rx_bytes(struct nfx *fx, unsigned pair, const uint8_t *f, size_t len);
 int rx_frames(struct nfx *fx, unsigned pair, const struct vio_net_frame *frames, unsigned n);
 
+/* Link and announce, serialised with the control path as net.h says. */
+void set_link(struct nfx *fx, bool up);
+int announce(struct nfx *fx);
+/* The driver's view of config status, after delivering interrupts. */
+uint16_t config_status(struct nfx *fx);
+
 void pair_stats(struct nfx *fx, unsigned pair, struct vio_net_pair_stats *s);
 unsigned port_count(struct nfx *fx);
 
@@ -156,8 +163,14 @@ struct named_test {
 	CMUnitTestFunction fn;
 };
 
-/* Runs `tests` on every direct row and `threaded` on every threaded row. */
-int nfx_run(const char *group, const struct named_test *tests, size_t n,
-	    const struct named_test *threaded, size_t nthreaded);
+/* The tables of one program; a table it lacks is NULL and empty. */
+struct nfx_tables {
+	const struct named_test *plain;     /* run once, no fixture */
+	const struct named_test *direct;    /* on every direct row */
+	const struct named_test *threaded;  /* on every threaded row */
+	size_t nplain, ndirect, nthreaded;
+};
+
+int nfx_run(const char *group, const struct nfx_tables *t);
 
 #endif

@@ -368,5 +368,10 @@ static const struct named_test threaded[] = {
 
 int main(void)
 {
-	return nfx_run("lb_net_dev_data", tests, ARRAY_LEN(tests), threaded, ARRAY_LEN(threaded));
+	static const struct nfx_tables t = {
+		.direct = tests, .ndirect = ARRAY_LEN(tests),
+		.threaded = threaded, .nthreaded = ARRAY_LEN(threaded),
+	};
+
+	return nfx_run("lb_net_dev_data", &t);
 }

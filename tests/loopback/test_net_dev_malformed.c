@@ -281,5 +281,7 @@ static const struct named_test tests[] = {
 
 int main(void)
 {
-	return nfx_run("lb_net_dev_malformed", tests, ARRAY_LEN(tests), NULL, 0);
+	static const struct nfx_tables t = { .direct = tests, .ndirect = ARRAY_LEN(tests) };
+
+	return nfx_run("lb_net_dev_malformed", &t);
 }
