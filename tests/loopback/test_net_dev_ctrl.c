@@ -168,11 +168,13 @@ static size_t mac_tables(uint8_t *b, const uint8_t (*uni)[6], uint32_t nu,
 
 	memcpy(b, &a, 4);
 	off = 4;
-	memcpy(b + off, uni, (size_t)nu * 6);
+	if (nu)
+		memcpy(b + off, uni, (size_t)nu * 6);
 	off += (size_t)nu * 6;
 	memcpy(b + off, &m, 4);
 	off += 4;
-	memcpy(b + off, multi, (size_t)nm * 6);
+	if (nm)
+		memcpy(b + off, multi, (size_t)nm * 6);
 	return off + (size_t)nm * 6;
 }
 
@@ -293,7 +295,8 @@ static uint32_t ctrl_raw(struct nfx *fx, const uint8_t *out, uint32_t out_len, u
 	uint32_t used;
 	int token;
 
-	memcpy(p, out, out_len);
+	if (out_len)
+		memcpy(p, out, out_len);
 	assert_int_equal(vio_drvq_add(&vq->q, &o, out_len ? 1 : 0, &i, in_len ? 1 : 0, &token), 0);
 	vio_drv_vq_kick(vq);
 	assert_ptr_equal(reap(fx, ctrlq(fx), &used), &token);
@@ -315,6 +318,7 @@ static void c_malformed_commands(void **state)
 	assert_int_equal(ctrl_raw(fx, NULL, 0, 1, &ack), 1);
 	assert_int_equal(ack, VIO_NET_ERR);
 	assert_int_equal(ctrl(fx, 9, 0, NULL, 0), VIO_NET_ERR);
+	assert_logged(fx, "unknown class 9");
 	assert_int_equal(ctrl(fx, 0xff, 0xff, NULL, 0), VIO_NET_ERR);
 	assert_int_equal(ctrl(fx, VIO_NET_CTRL_RX, 6, &one, 1), VIO_NET_ERR);
 	assert_int_equal(ctrl(fx, VIO_NET_CTRL_RX, VIO_NET_CTRL_RX_PROMISC, &two, 1), VIO_NET_ERR);
@@ -351,17 +355,18 @@ static uint8_t pairs_set(struct nfx *fx, unsigned n)
 static void c_mq_pairs(void **state)
 {
 	struct nfx *fx = *state;
-	const vio_le16 v = vio_cpu_to_le16(2);
+	const uint8_t v[3] = { 2, 0, 0 };       /* le16 2, and a byte more */
 
 	fx->dopts.max_pairs = 4;
 	nfx_up(fx);
 	assert_int_equal(fx->nvqs, 9);
 	assert_int_equal(vio_net_dev_active_pairs(&fx->net), 1);
 	assert_int_equal(pairs_set(fx, 0), VIO_NET_ERR);
+	assert_logged(fx, "VQ_PAIRS_SET 0");
 	assert_int_equal(pairs_set(fx, 5), VIO_NET_ERR);
 	assert_int_equal(pairs_set(fx, 0x8000), VIO_NET_ERR);
-	assert_int_equal(ctrl(fx, VIO_NET_CTRL_MQ, VIO_NET_CTRL_MQ_VQ_PAIRS_SET, &v, 1), VIO_NET_ERR);
-	assert_int_equal(ctrl(fx, VIO_NET_CTRL_MQ, VIO_NET_CTRL_MQ_VQ_PAIRS_SET, &v, 3), VIO_NET_ERR);
+	assert_int_equal(ctrl(fx, VIO_NET_CTRL_MQ, VIO_NET_CTRL_MQ_VQ_PAIRS_SET, v, 1), VIO_NET_ERR);
+	assert_int_equal(ctrl(fx, VIO_NET_CTRL_MQ, VIO_NET_CTRL_MQ_VQ_PAIRS_SET, v, 3), VIO_NET_ERR);
 	assert_int_equal(vio_net_dev_active_pairs(&fx->net), 1);
 	assert_int_equal(pairs_set(fx, 4), VIO_NET_OK);
 	assert_int_equal(vio_net_dev_active_pairs(&fx->net), 4);
@@ -420,6 +425,7 @@ static void c_rss_bad_config(void **state)
 	assert_int_equal(rss(fx, b, len), VIO_NET_ERR);
 	len = rss_cfg(b, tcp, 8, table, 0, 4, key, 41);         /* key too long */
 	assert_int_equal(rss(fx, b, len), VIO_NET_ERR);
+	assert_logged(fx, "hash key of 41 bytes");
 	len = rss_cfg(b, VIO_NET_HASH_TYPE_IP_EX, 8, table, 0, 4, key, 40);
 	assert_int_equal(rss(fx, b, len), VIO_NET_ERR);         /* hash type not supported */
 	len = rss_cfg(b, tcp, 8, table, 0, 0, key, 40);         /* max_tx_vq 0 */

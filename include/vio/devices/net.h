@@ -29,6 +29,10 @@
  *   control queue: every command is checked (class, command, feature,
  *   exact payload size, ranges) and answered VIO_NET_OK or VIO_NET_ERR.
  *
+ *   Bad input on the data path is dropped and counted per pair (struct
+ *   vio_net_pair_stats), never logged: a driver could flood the log with
+ *   it. A refused control command is counted and logged with its reason.
+ *
  * Concurrency (core.h's rules, per queue, plus these):
  *   - the two queues of a pair are served by one thread at a time (the
  *     pair's thread): its transmit kicks, and vio_net_dev_receive() for
