@@ -77,9 +77,19 @@ static int rec_transmit(void *port, unsigned pair, const struct vio_net_frame *f
 	return (int)take;
 }
 
+static void rec_rx_ready(void *port, unsigned pair)
+{
+	struct tport *t = port;
+
+	pthread_mutex_lock(&t->lock);
+	t->rx_ready[pair]++;
+	pthread_mutex_unlock(&t->lock);
+}
+
 static const struct vio_net_port_ops rec_ops = {
 	.version = VIO_NET_PORT_OPS_VERSION,
 	.transmit = rec_transmit,
+	.rx_ready = rec_rx_ready,
 };
 
 unsigned port_count(struct nfx *fx)
@@ -360,6 +370,13 @@ uint8_t ctrl(struct nfx *fx, unsigned cls, unsigned cmd, const void *data, size_
 	assert_ptr_equal(reap(fx, ctrlq(fx), &used), &token);
 	assert_int_equal(used, 1);
 	return *ack;
+}
+
+uint8_t pairs_set(struct nfx *fx, unsigned n)
+{
+	const vio_le16 v = vio_cpu_to_le16((uint16_t)n);
+
+	return ctrl(fx, VIO_NET_CTRL_MQ, VIO_NET_CTRL_MQ_VQ_PAIRS_SET, &v, 2);
 }
 
 void make_frame(uint8_t *f, size_t len, const uint8_t *dst, const uint8_t *src, unsigned seed)

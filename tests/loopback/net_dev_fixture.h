@@ -68,6 +68,7 @@ struct tport {
 	uint8_t buf[NFX_PORT_BYTES];
 	size_t used;
 	int take;               /* frames a transmit call takes; < 0: all */
+	unsigned rx_ready[NFX_PAIRS];   /* rx_ready calls per pair */
 };
 
 struct nfx {
@@ -136,6 +137,9 @@ uint32_t tx_frame(struct nfx *fx, unsigned pair, const struct vio_net_hdr *h, co
 
 /* A control command with data in one segment; returns the ack byte. */
 uint8_t ctrl(struct nfx *fx, unsigned cls, unsigned cmd, const void *data, size_t len);
+
+/* VQ_PAIRS_SET n; returns the ack byte. */
+uint8_t pairs_set(struct nfx *fx, unsigned n);
 
 /* An Ethernet frame: dst, src, ethertype 0x0800 (unless the caller
  * overwrites it) and a pattern from seed. */

@@ -345,13 +345,6 @@ static void c_malformed_commands(void **state)
 	assert_int_equal(ctrl(fx, VIO_NET_CTRL_RX, VIO_NET_CTRL_RX_PROMISC, &one, 1), VIO_NET_OK);
 }
 
-static uint8_t pairs_set(struct nfx *fx, unsigned n)
-{
-	const vio_le16 v = vio_cpu_to_le16((uint16_t)n);
-
-	return ctrl(fx, VIO_NET_CTRL_MQ, VIO_NET_CTRL_MQ_VQ_PAIRS_SET, &v, 2);
-}
-
 static void c_mq_pairs(void **state)
 {
 	struct nfx *fx = *state;

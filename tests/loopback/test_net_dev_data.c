@@ -327,14 +327,12 @@ static void pairs_separate(void **state)
 {
 	struct nfx *fx = *state;
 	uint8_t f[64];
-	const vio_le16 three = vio_cpu_to_le16(3);
 	uint8_t *buf;
 	uint32_t len;
 
 	fx->dopts.max_pairs = 3;
 	nfx_up(fx);
-	assert_int_equal(ctrl(fx, VIO_NET_CTRL_MQ, VIO_NET_CTRL_MQ_VQ_PAIRS_SET,
-			      &three, 2), VIO_NET_OK);
+	assert_int_equal(pairs_set(fx, 3), VIO_NET_OK);
 	for (unsigned p = 0; p < 3; p++) {
 		make_frame(f, sizeof(f), MAC_PEER, MAC_DEV, p);
 		tx_frame(fx, p, &zero_hdr, f, sizeof(f));
@@ -343,6 +341,23 @@ static void pairs_separate(void **state)
 		assert_int_equal(rx_bytes(fx, p, f, sizeof(f)), 1);
 		assert_ptr_equal(reap(fx, rxq(p), &len), buf);
 	}
+}
+
+/* A kick on a receive queue tells the port buffers came. */
+static void rx_ready_on_kick(void **state)
+{
+	struct nfx *fx = *state;
+	unsigned n;
+
+	fx->dopts.max_pairs = 2;
+	nfx_up(fx);
+	assert_int_equal(pairs_set(fx, 2), VIO_NET_OK);
+	post_rx1(fx, 1, 2048);
+	pthread_mutex_lock(&fx->port.lock);
+	n = fx->port.rx_ready[1] + fx->port.rx_ready[0];
+	pthread_mutex_unlock(&fx->port.lock);
+	assert_int_equal(n, 1);
+	assert_int_equal(fx->port.rx_ready[1], 1);
 }
 
 static const struct named_test tests[] = {
@@ -356,6 +371,7 @@ static const struct named_test tests[] = {
 	T(rx_largest_frame),
 	T(reflect_round_trip),
 	T(pairs_separate),
+	T(rx_ready_on_kick),
 };
 
 static const struct named_test threaded[] = {
