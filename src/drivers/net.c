@@ -149,10 +149,12 @@ static int queue_broke(struct net_drv *nd, struct bufs *b, const char *why)
 	return -EIO;
 }
 
-static bool queue_broken(struct bufs *b)
+/* Is b's queue broken, by us or by the ring's own checks? The first time
+ * the ring's is seen it is logged like ours. */
+static bool queue_broken(struct net_drv *nd, struct bufs *b)
 {
 	if (!b->error && vio_drvq_is_broken(&b->vq->q))
-		b->error = vio_drvq_error(&b->vq->q);
+		queue_broke(nd, b, vio_drvq_error(&b->vq->q));
 	return b->error != NULL;
 }
 
@@ -290,8 +292,8 @@ static int rx_take(struct net_drv *nd, struct net_pair *p)
 	if (r == -EAGAIN)
 		return r;
 	if (r) {
-		queue_broken(b);
-		return queue_broke(nd, b, vio_drvq_error(&b->vq->q));
+		queue_broken(nd, b);
+		return -EIO;
 	}
 	if (!token_index(b, token, &i))
 		return queue_broke(nd, b, "the ring returned a token the driver never posted");
@@ -333,7 +335,7 @@ int vio_net_drv_rx_burst(struct vio_drv_device *dev, unsigned pair,
 	p = pair_of(dev, pair);
 	if (!p)
 		return -EINVAL;
-	if (queue_broken(&p->rx))
+	if (queue_broken(nd, &p->rx))
 		return -EIO;
 	while (got < n) {
 		r = rx_take(nd, p);
@@ -364,7 +366,7 @@ int vio_net_drv_tx_reap(struct vio_drv_device *dev, unsigned pair)
 	if (!p)
 		return -EINVAL;
 	b = &p->tx;
-	if (queue_broken(b))
+	if (queue_broken(nd, b))
 		return -EIO;
 	for (;;) {
 		void *token;
@@ -375,8 +377,8 @@ int vio_net_drv_tx_reap(struct vio_drv_device *dev, unsigned pair)
 		if (r == -EAGAIN)
 			break;
 		if (r) {
-			queue_broken(b);
-			return queue_broke(nd, b, vio_drvq_error(&b->vq->q));
+			queue_broken(nd, b);
+			return -EIO;
 		}
 		if (!token_index(b, token, &i) || b->nfree >= b->n)
 			return queue_broke(nd, b, "the ring returned a token the driver never posted");
@@ -464,7 +466,7 @@ int vio_net_drv_tx_burst(struct vio_drv_device *dev, unsigned pair,
 		if (r < 0)
 			return r;
 	}
-	if (queue_broken(b))
+	if (queue_broken(nd, b))
 		return -EIO;
 	for (; sent < n && b->nfree; sent++) {
 		const struct vio_net_frame *f = &frames[sent];
@@ -511,8 +513,8 @@ const char *vio_net_drv_error(struct vio_drv_device *dev, unsigned pair)
 
 	if (!p)
 		return NULL;
-	queue_broken(&p->rx);
-	queue_broken(&p->tx);
+	queue_broken(drv_of(dev), &p->rx);
+	queue_broken(drv_of(dev), &p->tx);
 	return p->rx.error ? p->rx.error : p->tx.error;
 }
 

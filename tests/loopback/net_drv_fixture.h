@@ -133,6 +133,8 @@ unsigned dev_rx_frame(struct nfx *fx, unsigned pair, const struct nd_rx *rx);
 void dev_rx_publish(struct nfx *fx, unsigned pair);
 /* Transmit chains the device holds (tx_hold): complete them all. */
 unsigned dev_tx_complete(struct nfx *fx, unsigned pair);
+/* The same, each with a used length of len forged into the ring. */
+unsigned dev_tx_complete_len(struct nfx *fx, unsigned pair, uint32_t len);
 /* Receive buffers the driver has posted on `pair` and not reaped. */
 unsigned dev_rx_avail(struct nfx *fx, unsigned pair);
 
