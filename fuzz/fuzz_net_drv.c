@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "forge.h"
 #include "vio/drivers.h"
 #include "vio/transport.h"
 
@@ -157,17 +158,9 @@ static bool pop(struct vio_devq *vq, struct held *x)
 	return true;
 }
 
-/* The k-th used entry the driver has not reaped yet: its length, in the
- * shared ring (written by fill, not yet published by flush). */
 static void forge_len(struct h *h, unsigned k, uint32_t len)
 {
-	struct vio_drvq *q = &D(h)->vqs[0].q;
-
-	if (q->packed)
-		q->u.packed.desc[(q->last_used + k) % q->size].len = vio_cpu_to_le32(len);
-	else
-		q->u.split.used->ring[(uint16_t)(q->last_used + k) & (q->size - 1)].len =
-			vio_cpu_to_le32(len);
+	vt_forge_used_len(&D(h)->vqs[0].q, k, len);
 }
 
 /* An honest frame: header and pattern bytes over as many buffers as it
@@ -260,29 +253,12 @@ static void op_raw(struct h *h, struct in *in)
 /* A used entry with any id and length, published straight into the ring. */
 static void op_forge(struct h *h, struct in *in)
 {
-	struct vio_drvq *q = &D(h)->vqs[0].q;
 	uint16_t id = u16(in);
 	uint32_t len = u32(in);
 	uint8_t ahead = u8(in) % 4u;
 
 	h->honest = false;
-	if (q->packed) {
-		struct vio_packed_desc *d = &q->u.packed.desc[(q->last_used + ahead) % q->size];
-		uint16_t w = q->u.packed.used_wrap ? VIO_PACKED_DESC_F_AVAIL |
-						     VIO_PACKED_DESC_F_USED : 0;
-
-		d->id = vio_cpu_to_le16(id);
-		d->len = vio_cpu_to_le32(len);
-		__atomic_thread_fence(__ATOMIC_RELEASE);
-		d->flags = vio_cpu_to_le16(w);
-	} else {
-		struct vio_split_used *u = q->u.split.used;
-
-		u->ring[(uint16_t)(q->last_used + ahead) & (q->size - 1)].id = vio_cpu_to_le32(id);
-		u->ring[(uint16_t)(q->last_used + ahead) & (q->size - 1)].len = vio_cpu_to_le32(len);
-		__atomic_thread_fence(__ATOMIC_RELEASE);
-		u->idx = vio_cpu_to_le16((uint16_t)(q->last_used + ahead + 1));
-	}
+	vt_forge_used(&D(h)->vqs[0].q, ahead, id, len);
 }
 
 static void op_rx(struct h *h, struct in *in)

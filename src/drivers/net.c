@@ -114,22 +114,8 @@ static struct net_drv *drv_of(struct vio_drv_device *dev)
 	return dev->priv;
 }
 
-static void net_logf(struct vio_drv_device *dev, enum vio_log_level level, const char *fmt, ...)
-	VIO_PRINTF(3, 4);
-
-/* "virtio0: virtio_net: ..." through the bus's log callback. */
-static void net_logf(struct vio_drv_device *dev, enum vio_log_level level, const char *fmt, ...)
-{
-	char prefix[sizeof(dev->name) + sizeof(": virtio_net: ")];
-	va_list ap;
-
-	if (!dev->bus || !dev->bus->log)
-		return;
-	vio_format(prefix, sizeof(prefix), "%s: virtio_net: ", dev->name);
-	va_start(ap, fmt);
-	vio_vlogf(dev->bus->log, dev->bus->log_opaque, level, prefix, fmt, ap);
-	va_end(ap);
-}
+/* Log lines read "virtio0: virtio_net: ...", through vio_drv_logf(). */
+#define PFX "%s: virtio_net: "
 
 static struct net_pair *pair_of(struct vio_drv_device *dev, unsigned pair)
 {
@@ -138,13 +124,25 @@ static struct net_pair *pair_of(struct vio_drv_device *dev, unsigned pair)
 	return nd && pair < nd->npairs ? &nd->pairs[pair] : NULL;
 }
 
+/* The driver and pair of a per-pair call: 0, -ENODEV or -EINVAL. */
+static int pair_call(struct vio_drv_device *dev, unsigned pair, struct net_drv **nd,
+		     struct net_pair **p)
+{
+	*nd = drv_of(dev);
+	if (!*nd)
+		return -ENODEV;
+	*p = pair_of(dev, pair);
+	return *p ? 0 : -EINVAL;
+}
+
 /* The device broke a rule on b's queue: remember why (sticky) and say so.
  * The ring keeps its own sentence for what it caught itself. */
 static int queue_broke(struct net_drv *nd, struct bufs *b, const char *why)
 {
 	if (!b->error) {
 		b->error = why;
-		net_logf(nd->dev, VIO_LOG_ERR, "queue %u broken: %s", b->vq->index, why);
+		vio_drv_logf(nd->dev, VIO_LOG_ERR, PFX "queue %u broken: %s", nd->dev->name,
+			     b->vq->index, why);
 	}
 	return -EIO;
 }
@@ -325,16 +323,13 @@ static int rx_take(struct net_drv *nd, struct net_pair *p)
 int vio_net_drv_rx_burst(struct vio_drv_device *dev, unsigned pair,
 			 struct vio_net_frame *frames, unsigned n)
 {
-	struct net_drv *nd = drv_of(dev);
+	struct net_drv *nd;
 	struct net_pair *p;
 	unsigned got = 0;
-	int r = 0;
+	int r = pair_call(dev, pair, &nd, &p);
 
-	if (!nd)
-		return -ENODEV;
-	p = pair_of(dev, pair);
-	if (!p)
-		return -EINVAL;
+	if (r)
+		return r;
 	if (queue_broken(nd, &p->rx))
 		return -EIO;
 	while (got < n) {
@@ -355,16 +350,13 @@ int vio_net_drv_rx_burst(struct vio_drv_device *dev, unsigned pair,
 
 int vio_net_drv_tx_reap(struct vio_drv_device *dev, unsigned pair)
 {
-	struct net_drv *nd = drv_of(dev);
+	struct net_drv *nd;
 	struct net_pair *p;
 	struct bufs *b;
-	int done = 0;
+	int done = 0, r = pair_call(dev, pair, &nd, &p);
 
-	if (!nd)
-		return -ENODEV;
-	p = pair_of(dev, pair);
-	if (!p)
-		return -EINVAL;
+	if (r)
+		return r;
 	b = &p->tx;
 	if (queue_broken(nd, b))
 		return -EIO;
@@ -372,8 +364,8 @@ int vio_net_drv_tx_reap(struct vio_drv_device *dev, unsigned pair)
 		void *token;
 		uint32_t len;
 		unsigned i;
-		int r = vio_drvq_get_buf(&b->vq->q, &token, &len);
 
+		r = vio_drvq_get_buf(&b->vq->q, &token, &len);
 		if (r == -EAGAIN)
 			break;
 		if (r) {
@@ -448,17 +440,14 @@ static void tx_fill(struct net_drv *nd, struct bufs *b, unsigned i, const struct
 int vio_net_drv_tx_burst(struct vio_drv_device *dev, unsigned pair,
 			 const struct vio_net_frame *frames, unsigned n)
 {
-	struct net_drv *nd = drv_of(dev);
+	struct net_drv *nd;
 	struct net_pair *p;
 	struct bufs *b;
 	unsigned sent = 0;
-	int err = 0;
+	int err = pair_call(dev, pair, &nd, &p);
 
-	if (!nd)
-		return -ENODEV;
-	p = pair_of(dev, pair);
-	if (!p)
-		return -EINVAL;
+	if (err)
+		return err;
 	b = &p->tx;
 	if (b->nfree < n) {
 		int r = vio_net_drv_tx_reap(dev, pair);
@@ -589,6 +578,8 @@ unsigned vio_net_drv_mtu(struct vio_drv_device *dev)
 
 int vio_net_drv_speed_duplex(struct vio_drv_device *dev, uint32_t *speed, uint8_t *duplex)
 {
+	/* speed and duplex in one read: one generation for both */
+	uint8_t b[CFG_OFF(duplex) + 1 - CFG_OFF(speed)];
 	vio_le32 s;
 	int r;
 
@@ -596,11 +587,11 @@ int vio_net_drv_speed_duplex(struct vio_drv_device *dev, uint32_t *speed, uint8_
 		return -ENODEV;
 	if (!vio_drv_has_feature(dev, VIO_NET_F_SPEED_DUPLEX))
 		return -ENOTSUP;
-	r = vio_drv_config_read(dev, CFG_OFF(speed), &s, sizeof(s));
-	if (r == 0)
-		r = vio_drv_config_read(dev, CFG_OFF(duplex), duplex, 1);
+	r = vio_drv_config_read(dev, CFG_OFF(speed), b, sizeof(b));
 	if (r)
 		return r;
+	memcpy(&s, b, sizeof(s));
+	*duplex = b[sizeof(b) - 1];
 	*speed = vio_get32(dev->legacy, s);
 	/* Values the spec does not define read as unknown, as Linux does. */
 	if (*duplex != VIO_NET_DUPLEX_HALF && *duplex != VIO_NET_DUPLEX_FULL)
@@ -703,8 +694,8 @@ static int ctrl_cmd(struct vio_drv_device *dev, unsigned bit, uint8_t class, uin
 			break;
 		}
 		if (r != -EAGAIN) {
-			net_logf(dev, VIO_LOG_ERR, "control queue broken: %s",
-				 vio_drvq_error(&nd->cvq->q));
+			vio_drv_logf(dev, VIO_LOG_ERR, PFX "control queue broken: %s", dev->name,
+				     vio_drvq_error(&nd->cvq->q));
 			return -EIO;
 		}
 		r = ctrl_stuck(nd, &dl);
@@ -929,8 +920,8 @@ static int read_config(struct net_drv *nd)
 		if (r)
 			return r;
 		if (v < VIO_NET_MTU_MIN)
-			net_logf(dev, VIO_LOG_WARN, "device MTU %u is below %u: using 1500", v,
-				 VIO_NET_MTU_MIN);
+			vio_drv_logf(dev, VIO_LOG_WARN, PFX "device MTU %u is below %u: using 1500",
+				     dev->name, v, VIO_NET_MTU_MIN);
 		else
 			nd->mtu = v;
 	}
@@ -940,10 +931,11 @@ static int read_config(struct net_drv *nd)
 		if (r)
 			return r;
 		if (!vio_drv_has_feature(dev, VIO_NET_F_CTRL_VQ))
-			net_logf(dev, VIO_LOG_WARN, "MQ without the control queue: one pair");
+			vio_drv_logf(dev, VIO_LOG_WARN, PFX "MQ without the control queue: one pair",
+				     dev->name);
 		else if (v < VIO_NET_MQ_PAIRS_MIN || v > VIO_NET_MQ_PAIRS_MAX)
-			net_logf(dev, VIO_LOG_WARN, "max_virtqueue_pairs %u out of range: one pair",
-				 v);
+			vio_drv_logf(dev, VIO_LOG_WARN, PFX "max_virtqueue_pairs %u out of range: "
+				     "one pair", dev->name, v);
 		else
 			nd->dev_pairs = v;
 	}
@@ -1014,8 +1006,8 @@ static int setup_queues(struct net_drv *nd)
 
 	nd->nvqs = cvq ? 2 * nd->dev_pairs + 1 : 2 * nd->npairs;
 	if (nd->nvqs > dev->ops->num_queues(dev)) {
-		net_logf(dev, VIO_LOG_ERR, "the device has %u queues, %u needed",
-			 dev->ops->num_queues(dev), nd->nvqs);
+		vio_drv_logf(dev, VIO_LOG_ERR, PFX "the device has %u queues, %u needed",
+			     dev->name, dev->ops->num_queues(dev), nd->nvqs);
 		return -EINVAL;
 	}
 	info_len = nd->nvqs * sizeof(*info);

@@ -4,6 +4,7 @@
  */
 #include "net_drv_fixture.h"
 
+#include "forge.h"
 #include "heap.h"
 
 #define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
@@ -130,18 +131,9 @@ static const struct vio_dev_ops nd_ops = {
 	.queue_notify = nd_notify,
 };
 
-/* Forges the used length of the k-th used entry the driver has not
- * reaped yet, in the shared ring (staged, not yet published). */
 static void forge_used_len(struct nfx *fx, unsigned qi, unsigned k, uint32_t len)
 {
-	struct vio_drvq *q = &ND(fx)->vqs[qi].q;
-
-	if (q->packed) {
-		q->u.packed.desc[(q->last_used + k) % q->size].len = vio_cpu_to_le32(len);
-	} else {
-		q->u.split.used->ring[(uint16_t)(q->last_used + k) & (q->size - 1)].len =
-			vio_cpu_to_le32(len);
-	}
+	vt_forge_used_len(&ND(fx)->vqs[qi].q, k, len);
 }
 
 unsigned dev_rx_frame(struct nfx *fx, unsigned pair, const struct nd_rx *rx)
@@ -286,6 +278,9 @@ void nfx_up(struct nfx *fx)
 	n->d.device_id = VIO_ID_NET;
 	n->d.host_features = fx->offer | VIO_BIT(VIO_F_VERSION_1) | fx->lay->features |
 			     VIO_BIT(VIO_F_EVENT_IDX) | VIO_BIT(VIO_F_INDIRECT_DESC);
+	n->d.legacy_ok = fx->legacy;
+	if (fx->legacy)
+		fx->opts.features_off |= VIO_BIT(VIO_F_VERSION_1);
 	n->d.config = (uint8_t *)&n->cfg;
 	n->d.config_len = sizeof(n->cfg);
 	n->d.queues = n->q;

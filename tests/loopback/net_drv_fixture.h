@@ -89,6 +89,7 @@ struct nfx {
 	unsigned pairs;
 	unsigned qmax;
 	unsigned mtu;                   /* config mtu; 0: 1500 */
+	bool legacy;                    /* legacy_ok device, driver without VERSION_1 */
 	struct vio_net_drv_opts opts;
 
 	struct ndev nd;

@@ -378,6 +378,36 @@ static void t_rx_refill_many(void **state)
 	assert_int_equal(got, 160);
 }
 
+/* A legacy device without ANY_LAYOUT: the 10-byte header in a descriptor
+ * of its own, both ways (and the split ring, whatever the row offers). */
+static void t_legacy_header_apart(void **state)
+{
+	struct nfx *fx = *state;
+	uint8_t data[300], out[400];
+	struct vio_net_frame f = { .data = data, .len = sizeof(data) };
+	struct nd_rx rx = { .data = data, .len = sizeof(data), .num_buffers = -1 };
+	struct vio_net_hdr h;
+
+	fx->legacy = true;
+	nfx_up(fx);
+	assert_true(ND(fx)->legacy);
+	assert_int_equal(nd_hdr_len(fx), VIO_NET_HDR_LEN_LEGACY);
+	fill_bytes(data, sizeof(data), 4);
+	assert_int_equal(vio_net_drv_tx_burst(ND(fx), 0, &f, 1), 1);
+	assert_int_equal(fx->nd.tx[0][0].descs, 2);
+	assert_int_equal(fx->nd.tx[0][0].len, VIO_NET_HDR_LEN_LEGACY + sizeof(data));
+	memcpy(&h, fx->nd.tx[0][0].b, VIO_NET_HDR_LEN_LEGACY);
+	assert_int_equal(h.flags, 0);
+	assert_memory_equal(fx->nd.tx[0][0].b + VIO_NET_HDR_LEN_LEGACY, data, sizeof(data));
+	rx.h.csum_start = vio_set16(true, 20);
+	dev_rx_frame(fx, 0, &rx);
+	f = (struct vio_net_frame){ .data = out, .cap = sizeof(out) };
+	assert_int_equal(vio_net_drv_rx_burst(ND(fx), 0, &f, 1), 1);
+	assert_int_equal(f.len, sizeof(data));
+	assert_int_equal(f.csum_start, 20);
+	assert_memory_equal(out, data, sizeof(data));
+}
+
 static const struct nd_test tests[] = {
 	T(t_probe_config),
 	T(t_link_callback_and_absent_fields),
@@ -392,6 +422,7 @@ static const struct nd_test tests[] = {
 	T(t_rx_truncated),
 	T(t_rx_hash_report),
 	T(t_rx_refill_many),
+	T(t_legacy_header_apart),
 };
 
 int main(void)

@@ -7,6 +7,7 @@
  * line says so too, and nothing is read past a buffer (the suite also
  * runs under ASan). The cases the driver tolerates deliver or ignore.
  */
+#include "forge.h"
 #include "net_drv_fixture.h"
 
 static uint8_t data[3000];
@@ -151,22 +152,7 @@ static void t_used_id_never_posted(void **state)
 
 	nfx_up(fx);
 	q = &ND(fx)->vqs[0].q;
-	if (q->packed) {
-		struct vio_packed_desc *d = &q->u.packed.desc[0];
-		uint16_t fl = VIO_PACKED_DESC_F_AVAIL | VIO_PACKED_DESC_F_USED;
-
-		d->id = vio_cpu_to_le16((uint16_t)q->size);
-		d->len = vio_cpu_to_le32(1);
-		__atomic_thread_fence(__ATOMIC_RELEASE);
-		d->flags = vio_cpu_to_le16(fl);
-	} else {
-		struct vio_split_used *u = q->u.split.used;
-
-		u->ring[0].id = vio_cpu_to_le32(q->size);
-		u->ring[0].len = vio_cpu_to_le32(1);
-		__atomic_thread_fence(__ATOMIC_RELEASE);
-		u->idx = vio_cpu_to_le16(1);
-	}
+	vt_forge_used(q, 0, q->size, 1);
 	expect_broken(fx, 0, "used id beyond the queue size"); /* the ring's sentence */
 	assert_true(vio_drvq_is_broken(q));
 }

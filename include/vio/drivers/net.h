@@ -51,13 +51,24 @@
  * calls (tx_burst, tx_reap, rx_burst, tx_free, pair_stats, error) touch
  * only that pair's queues and state: calls on different pairs may run
  * concurrently; calls on one pair are serialised by the caller. The
- * control calls (every vio_net_drv_ctrl_* and set_* below, announce_ack)
- * and vio_drv_wait() are serialised with each other, on the driver's
- * thread; they may run alongside the pair owners (the rx and tx queues
- * have no callbacks, so a wait delivers nothing into a pair's state). The
- * config readers are control calls too (they read config space). The
- * driver's config_changed callback runs inside vio_drv_wait() (or a
- * dispatch call of the transport) on the driver's thread.
+ * control calls (the control-queue commands below: set_*, vlan_*,
+ * announce_ack) and the config readers (mac, status, link_up,
+ * speed_duplex: they read config space) are serialised with each other
+ * and with vio_drv_wait(), on the driver's thread; they may run alongside
+ * the pair owners (the rx and tx queues have no callbacks, so a wait
+ * delivers nothing into a pair's state). pair_stats may be called from any
+ * thread. opts.config_changed runs where the transport delivers config
+ * interrupts: inside vio_drv_wait() or the transport's dispatch call (and
+ * on loopback's direct mode, inside any kick, so on a pair owner's thread:
+ * there a program with pair threads must not make control calls from the
+ * callback).
+ *
+ * Multiqueue: with MQ the device starts on pair 0 alone; every pair the
+ * driver set up (vio_net_drv_num_pairs()) has its receive ring filled, and
+ * vio_net_drv_set_pairs() tells the device to use more. Nothing on the
+ * data path waits: rx_burst and tx_burst never block, and a pair owner
+ * waits for work on the transport's per-queue interrupt fd
+ * (vio_vu_frontend_call_fd()) or polls.
  */
 #ifndef VIO_DRIVERS_NET_H
 #define VIO_DRIVERS_NET_H
