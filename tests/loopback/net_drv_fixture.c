@@ -329,23 +329,46 @@ static int nfx_teardown(void **state)
 	return 0;
 }
 
+/* Ring features crossed with the layouts: every test runs with and
+ * without IN_ORDER. */
+static const struct {
+	const char *name;
+	uint64_t features;
+} orders[] = {
+	{ "", 0 },
+	{ ",in_order", VIO_BIT(VIO_F_IN_ORDER) },
+};
+
+static struct layout rows[ARRAY_LEN(layouts) * ARRAY_LEN(orders)];
+static char row_names[ARRAY_LEN(rows)][32];
+
 int nd_run(const char *group, const struct nd_test *t, size_t n)
 {
-	size_t total = n * ARRAY_LEN(layouts), k = 0;
+	size_t total = n * ARRAY_LEN(rows), k = 0;
 	struct CMUnitTest *tests = calloc(total, sizeof(*tests));
 	char (*names)[128] = calloc(total, sizeof(*names));
 	int r;
 
 	for (size_t l = 0; l < ARRAY_LEN(layouts); l++) {
+		for (size_t o = 0; o < ARRAY_LEN(orders); o++) {
+			size_t i = l * ARRAY_LEN(orders) + o;
+
+			snprintf(row_names[i], sizeof(row_names[i]), "%s%s", layouts[l].name,
+				 orders[o].name);
+			rows[i] = (struct layout){ row_names[i],
+						   layouts[l].features | orders[o].features };
+		}
+	}
+	for (size_t l = 0; l < ARRAY_LEN(rows); l++) {
 		for (size_t i = 0; i < n; i++, k++) {
 			snprintf(names[k], sizeof(names[k]), "%s %s [%s]", group, t[i].name,
-				 layouts[l].name);
+				 rows[l].name);
 			tests[k] = (struct CMUnitTest){
 				.name = names[k],
 				.test_func = t[i].fn,
 				.setup_func = nfx_setup,
 				.teardown_func = nfx_teardown,
-				.initial_state = (void *)&layouts[l],
+				.initial_state = (void *)&rows[l],
 			};
 		}
 	}

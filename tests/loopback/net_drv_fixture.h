@@ -16,7 +16,9 @@
  *                     keep it unanswered (ctrl_silent)
  *
  * The tests are split by topic into tests/loopback/test_net_drv_*.c; each
- * runs its table on every ring layout (tests/lib/layouts.h).
+ * runs its table on every ring layout (tests/lib/layouts.h), with and
+ * without IN_ORDER (the test device always offers EVENT_IDX and
+ * INDIRECT_DESC).
  */
 #ifndef NET_DRV_FIXTURE_H
 #define NET_DRV_FIXTURE_H

@@ -10,7 +10,7 @@
 
 #include "net_drv_fixture.h"
 
-#define ROUNDS 500u
+#define ROUNDS 3000u
 #define BATCH 4u
 #define FRAME 200u
 
