@@ -257,17 +257,14 @@ void nd_assert_logged(struct nfx *fx, const char *what)
 	pthread_mutex_unlock(&fx->log_lock);
 }
 
-void nfx_up(struct nfx *fx)
+void ndev_init(struct ndev *n, uint64_t features, unsigned pairs, unsigned qmax, unsigned mtu,
+	       bool legacy_ok)
 {
-	struct ndev *n = &fx->nd;
-	unsigned pairs = fx->pairs ? fx->pairs : 1;
-	bool cvq = fx->offer & NF(CTRL_VQ);
-
 	n->pairs = pairs;
 	n->cfg = (struct vio_net_config){
 		.status = vio_cpu_to_le16(VIO_NET_S_LINK_UP),
 		.max_virtqueue_pairs = vio_cpu_to_le16((uint16_t)pairs),
-		.mtu = vio_cpu_to_le16((uint16_t)(fx->mtu ? fx->mtu : 1500)),
+		.mtu = vio_cpu_to_le16((uint16_t)(mtu ? mtu : 1500)),
 		.speed = vio_cpu_to_le32(10000),
 		.duplex = VIO_NET_DUPLEX_FULL,
 		.rss_max_key_size = 40,
@@ -276,20 +273,26 @@ void nfx_up(struct nfx *fx)
 	};
 	memcpy(n->cfg.mac, nd_mac, 6);
 	n->d.device_id = VIO_ID_NET;
-	n->d.host_features = fx->offer | VIO_BIT(VIO_F_VERSION_1) | fx->lay->features |
-			     VIO_BIT(VIO_F_EVENT_IDX) | VIO_BIT(VIO_F_INDIRECT_DESC);
-	n->d.legacy_ok = fx->legacy;
-	if (fx->legacy)
-		fx->opts.features_off |= VIO_BIT(VIO_F_VERSION_1);
+	n->d.host_features = features | VIO_BIT(VIO_F_VERSION_1) | VIO_BIT(VIO_F_EVENT_IDX) |
+			     VIO_BIT(VIO_F_INDIRECT_DESC);
+	n->d.legacy_ok = legacy_ok;
 	n->d.config = (uint8_t *)&n->cfg;
 	n->d.config_len = sizeof(n->cfg);
 	n->d.queues = n->q;
-	n->d.num_queues = 2 * pairs + (cvq ? 1 : 0);
+	n->d.num_queues = 2 * pairs + (features & NF(CTRL_VQ) ? 1 : 0);
 	n->d.ops = &nd_ops;
 	for (unsigned i = 0; i < ND_NQ; i++)
-		n->q[i].max_size = fx->qmax ? fx->qmax : ND_QMAX;
+		n->q[i].max_size = qmax ? qmax : ND_QMAX;
 	assert_int_equal(vio_dev_init(&n->d), 0);
-	assert_int_equal(vio_loopback_init(&fx->lb, &n->d, ND_ARENA, false), 0);
+}
+
+void nfx_up(struct nfx *fx)
+{
+	ndev_init(&fx->nd, fx->offer | fx->lay->features, fx->pairs ? fx->pairs : 1, fx->qmax,
+		  fx->mtu, fx->legacy);
+	if (fx->legacy)
+		fx->opts.features_off |= VIO_BIT(VIO_F_VERSION_1);
+	assert_int_equal(vio_loopback_init(&fx->lb, &fx->nd.d, ND_ARENA, false), 0);
 	fx->lb_up = true;
 	vio_bus_init(&fx->bus, vt_heap_alloc, vt_heap_free, NULL);
 	fx->bus.log = nd_log;

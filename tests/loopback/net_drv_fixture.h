@@ -109,6 +109,12 @@ struct nfx {
 };
 
 struct vio_drv_device *ND(struct nfx *fx);
+/* The test device alone (any transport): features offered (VERSION_1,
+ * EVENT_IDX and INDIRECT_DESC added), max_virtqueue_pairs, each queue's
+ * maximum (0: ND_QMAX), mtu (0: 1500). */
+void ndev_init(struct ndev *n, uint64_t features, unsigned pairs, unsigned qmax, unsigned mtu,
+	       bool legacy_ok);
+/* The device, loopback (direct mode), a bus and the net driver bound. */
 void nfx_up(struct nfx *fx);
 void nd_assert_logged(struct nfx *fx, const char *what);
 
