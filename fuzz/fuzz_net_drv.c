@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "forge.h"
+#include "heap.h"
 #include "vio/drivers.h"
 #include "vio/transport.h"
 
@@ -115,19 +116,6 @@ static const struct vio_dev_ops dev_ops = {
 	.version = VIO_DEV_OPS_VERSION,
 	.queue_notify = dev_notify,
 };
-
-static void *heap_alloc(void *opaque, size_t n)
-{
-	(void)opaque;
-	return calloc(1, n);
-}
-
-static void heap_free(void *opaque, void *p, size_t n)
-{
-	(void)opaque;
-	(void)n;
-	free(p);
-}
 
 static struct vio_drv_device *D(struct h *h)
 {
@@ -352,7 +340,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	o.timeout_ms = 10;
 	CHECK(vio_dev_init(&h->d) == 0);
 	CHECK(vio_loopback_init(&h->lb, &h->d, ARENA, false) == 0);
-	vio_bus_init(&h->bus, heap_alloc, heap_free, NULL);
+	vio_bus_init(&h->bus, vt_heap_alloc, vt_heap_free, NULL);
 	CHECK(vio_net_drv_register(&h->bus, &h->drv, &o) == 0);
 	CHECK(vio_bus_add_device(&h->bus, D(h)) == 0);
 	CHECK(D(h)->driver == &h->drv.drv);

@@ -791,6 +791,30 @@ int vio_net_drv_set_pairs(struct vio_drv_device *dev, unsigned pairs)
 	return ctrl_cmd(dev, VIO_NET_F_MQ, VIO_NET_CTRL_MQ, VIO_NET_CTRL_MQ_VQ_PAIRS_SET, &p, 1);
 }
 
+/* What the device says it takes (config, read now): the hash types it
+ * supports, its longest table and key. 0, -EINVAL, or the read's error. */
+static int rss_limits_ok(struct vio_drv_device *dev, const struct vio_net_drv_rss *rss)
+{
+	uint8_t key_max;
+	uint16_t table_max;
+	vio_le32 w;
+	int r;
+
+	if (!vio_drv_has_feature(dev, VIO_NET_F_RSS))
+		return -ENOTSUP;
+	r = vio_drv_config_read(dev, CFG_OFF(rss_max_key_size), &key_max, 1);
+	if (r == 0)
+		r = cfg16(dev, CFG_OFF(rss_max_indirection_table_length), &table_max);
+	if (r == 0)
+		r = vio_drv_config_read(dev, CFG_OFF(supported_hash_types), &w, sizeof(w));
+	if (r)
+		return r;
+	if (rss->key_len > key_max || rss->table_len > table_max ||
+	    (rss->hash_types & ~vio_get32(dev->legacy, w)))
+		return -EINVAL;
+	return 0;
+}
+
 int vio_net_drv_set_rss(struct vio_drv_device *dev, const struct vio_net_drv_rss *rss)
 {
 	struct net_drv *nd = drv_of(dev);
@@ -800,6 +824,7 @@ int vio_net_drv_set_rss(struct vio_drv_device *dev, const struct vio_net_drv_rss
 	struct part p[3];
 	const bool lg = dev ? dev->legacy : false;
 	unsigned n;
+	int r;
 
 	if (!nd)
 		return -ENODEV;
@@ -808,6 +833,9 @@ int vio_net_drv_set_rss(struct vio_drv_device *dev, const struct vio_net_drv_rss
 	    rss->key_len > VIO_NET_DRV_RSS_KEY_MAX || (rss->key_len && !rss->key) ||
 	    rss->unclassified_queue >= nd->npairs || rss->max_tx_vq > nd->npairs)
 		return -EINVAL;
+	r = rss_limits_ok(dev, rss);
+	if (r)
+		return r;
 	for (unsigned k = 0; k < n; k++) {
 		if (rss->table[k] >= nd->npairs)
 			return -EINVAL;

@@ -238,6 +238,15 @@ unsigned dev_rx_avail(struct nfx *fx, unsigned pair)
 
 /* Fixture                                                                  */
 
+void nd_config_cb(void *opaque, struct vio_drv_device *dev, unsigned events)
+{
+	struct nfx *fx = opaque;
+
+	(void)dev;
+	fx->events |= events;
+	fx->ncb++;
+}
+
 static void nd_log(void *opaque, enum vio_log_level level, const char *msg)
 {
 	struct nfx *fx = opaque;

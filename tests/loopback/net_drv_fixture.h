@@ -117,6 +117,9 @@ void ndev_init(struct ndev *n, uint64_t features, unsigned pairs, unsigned qmax,
 /* The device, loopback (direct mode), a bus and the net driver bound. */
 void nfx_up(struct nfx *fx);
 void nd_assert_logged(struct nfx *fx, const char *what);
+/* opts.config_changed for a test (opaque: the fixture): ORs the events
+ * into fx->events and counts the calls in fx->ncb. */
+void nd_config_cb(void *opaque, struct vio_drv_device *dev, unsigned events);
 
 /* The header length on the wire for what was negotiated. */
 uint32_t nd_hdr_len(struct nfx *fx);

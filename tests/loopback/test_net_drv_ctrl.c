@@ -179,6 +179,15 @@ static void t_rss(void **state)
 	rss.table_len = 4;
 	table[2] = 2; /* no such queue */
 	assert_int_equal(vio_net_drv_set_rss(ND(fx), &rss), -EINVAL);
+	table[2] = 1;
+	rss.key_len = 41; /* the device takes 40 */
+	assert_int_equal(vio_net_drv_set_rss(ND(fx), &rss), -EINVAL);
+	rss.key_len = 40;
+	fx->nd.cfg.supported_hash_types = vio_cpu_to_le32(VIO_NET_HASH_TYPE_IPV4);
+	assert_int_equal(vio_net_drv_set_rss(ND(fx), &rss), -EINVAL);
+	fx->nd.cfg.rss_max_indirection_table_length = vio_cpu_to_le16(2);
+	rss.hash_types = VIO_NET_HASH_TYPE_IPV4;
+	assert_int_equal(vio_net_drv_set_rss(ND(fx), &rss), -EINVAL);
 	assert_int_equal(fx->nd.ctrl_cmds, 1);
 }
 
@@ -197,22 +206,13 @@ static void t_guest_offloads(void **state)
 	assert_int_equal(vio_net_drv_set_guest_offloads(ND(fx), NF(GUEST_TSO4)), -EINVAL);
 }
 
-static void on_config(void *opaque, struct vio_drv_device *dev, unsigned events)
-{
-	struct nfx *fx = opaque;
-
-	(void)dev;
-	fx->events |= events;
-	fx->ncb++;
-}
-
 static void t_announce(void **state)
 {
 	struct nfx *fx = *state;
 	const uint8_t want[] = { VIO_NET_CTRL_ANNOUNCE, VIO_NET_CTRL_ANNOUNCE_ACK };
 
 	fx->offer = NF(STATUS);
-	fx->opts.config_changed = on_config;
+	fx->opts.config_changed = nd_config_cb;
 	fx->opts.opaque = fx;
 	up_ctrl(fx);
 	fx->nd.cfg.status = vio_cpu_to_le16(VIO_NET_S_LINK_UP | VIO_NET_S_ANNOUNCE);

@@ -42,15 +42,6 @@ static void t_probe_config(void **state)
 	assert_false(vio_net_drv_link_up(ND(fx)));
 }
 
-static void config_cb(void *opaque, struct vio_drv_device *dev, unsigned events)
-{
-	struct nfx *fx = opaque;
-
-	(void)dev;
-	fx->events |= events;
-	fx->ncb++;
-}
-
 static void t_link_callback_and_absent_fields(void **state)
 {
 	struct nfx *fx = *state;
@@ -58,7 +49,7 @@ static void t_link_callback_and_absent_fields(void **state)
 	uint32_t speed;
 	uint8_t duplex;
 
-	fx->opts.config_changed = config_cb;
+	fx->opts.config_changed = nd_config_cb;
 	fx->opts.opaque = fx;
 	nfx_up(fx);
 	/* Without STATUS the link is up; without MAC or SPEED_DUPLEX: -ENOTSUP. */

@@ -225,8 +225,10 @@ int vio_net_drv_vlan_add(struct vio_drv_device *dev, uint16_t vid);          /* 
 int vio_net_drv_vlan_del(struct vio_drv_device *dev, uint16_t vid);
 /* MQ: pairs 1..vio_net_drv_num_pairs(). */
 int vio_net_drv_set_pairs(struct vio_drv_device *dev, unsigned pairs);
-/* RSS: the indirection table (table_len a power of two, entries receive
- * queue numbers below the pairs set up) and the key. */
+/* RSS: the indirection table (table_len a power of two, at most the
+ * device's rss_max_indirection_table_length and VIO_NET_DRV_RSS_TABLE_MAX;
+ * entries receive queue numbers below the pairs set up), the key (at most
+ * rss_max_key_size bytes) and hash types within supported_hash_types. */
 struct vio_net_drv_rss {
 	uint32_t hash_types;            /* within the device's supported ones */
 	const uint16_t *table;
