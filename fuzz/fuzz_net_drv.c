@@ -252,13 +252,13 @@ static void op_forge(struct h *h, struct in *in)
 static void op_rx(struct h *h, struct in *in)
 {
 	static uint8_t room[8][MAX_FRAME + 64];
-	struct vio_net_frame f[8];
+	struct vio_net_drv_frame f[8];
 	unsigned n = 1u + u8(in) % 8u;
 	uint32_t cap = h->honest ? MAX_FRAME + 64 : u16(in) % (MAX_FRAME + 64);
 	int r;
 
 	for (unsigned i = 0; i < n; i++)
-		f[i] = (struct vio_net_frame){ .data = room[i], .cap = cap };
+		f[i] = (struct vio_net_drv_frame){ .data = room[i], .cap = cap };
 	r = vio_net_drv_rx_burst(D(h), 0, f, n);
 	if (h->broken)
 		CHECK(r == -EIO);
@@ -296,7 +296,7 @@ static void op_rx(struct h *h, struct in *in)
 static void op_tx(struct h *h, struct in *in)
 {
 	static uint8_t bytes[1514];
-	struct vio_net_frame f = { .data = bytes, .len = 1u + u16(in) % 1514u };
+	struct vio_net_drv_frame f = { .data = bytes, .len = 1u + u16(in) % 1514u };
 
 	int r = vio_net_drv_tx_burst(D(h), 0, &f, 1);
 

@@ -223,7 +223,7 @@ static void rx_refill(struct net_drv *nd, struct net_pair *p)
 
 /* Copies [off, off + len) of buffer i to the frame at *at, within cap. */
 static void rx_copy(struct bufs *b, unsigned i, uint32_t off, uint32_t len,
-		    struct vio_net_frame *f)
+		    struct vio_net_drv_frame *f)
 {
 	uint32_t room = f->cap - f->len;
 	uint32_t n = len < room ? len : room;
@@ -235,7 +235,7 @@ static void rx_copy(struct bufs *b, unsigned i, uint32_t off, uint32_t len,
 }
 
 /* The pending frame is complete: copy it out, free its buffers. */
-static void rx_deliver(struct net_drv *nd, struct net_pair *p, struct vio_net_frame *f)
+static void rx_deliver(struct net_drv *nd, struct net_pair *p, struct vio_net_drv_frame *f)
 {
 	const struct vio_net_hdr *h = &p->hdr;
 	const bool lg = nd->legacy;
@@ -321,7 +321,7 @@ static int rx_take(struct net_drv *nd, struct net_pair *p)
 }
 
 int vio_net_drv_rx_burst(struct vio_drv_device *dev, unsigned pair,
-			 struct vio_net_frame *frames, unsigned n)
+			 struct vio_net_drv_frame *frames, unsigned n)
 {
 	struct net_drv *nd;
 	struct net_pair *p;
@@ -390,7 +390,7 @@ unsigned vio_net_drv_tx_free(struct vio_drv_device *dev, unsigned pair)
 }
 
 /* Can the device take f as it is? 0 or the errno that refuses it. */
-static int tx_check(struct net_drv *nd, const struct vio_net_frame *f)
+static int tx_check(struct net_drv *nd, const struct vio_net_drv_frame *f)
 {
 	struct vio_drv_device *dev = nd->dev;
 	uint8_t gso = f->gso_type & (uint8_t)~VIO_NET_HDR_GSO_ECN;
@@ -419,7 +419,7 @@ static int tx_check(struct net_drv *nd, const struct vio_net_frame *f)
 }
 
 /* Writes f's header and bytes into transmit buffer i. */
-static void tx_fill(struct net_drv *nd, struct bufs *b, unsigned i, const struct vio_net_frame *f)
+static void tx_fill(struct net_drv *nd, struct bufs *b, unsigned i, const struct vio_net_drv_frame *f)
 {
 	const bool lg = nd->legacy;
 	struct vio_net_hdr h;
@@ -438,7 +438,7 @@ static void tx_fill(struct net_drv *nd, struct bufs *b, unsigned i, const struct
 }
 
 int vio_net_drv_tx_burst(struct vio_drv_device *dev, unsigned pair,
-			 const struct vio_net_frame *frames, unsigned n)
+			 const struct vio_net_drv_frame *frames, unsigned n)
 {
 	struct net_drv *nd;
 	struct net_pair *p;
@@ -458,7 +458,7 @@ int vio_net_drv_tx_burst(struct vio_drv_device *dev, unsigned pair,
 	if (queue_broken(nd, b))
 		return -EIO;
 	for (; sent < n && b->nfree; sent++) {
-		const struct vio_net_frame *f = &frames[sent];
+		const struct vio_net_drv_frame *f = &frames[sent];
 		unsigned i = b->free[b->nfree - 1];
 		struct vio_sg out[2];
 		unsigned nout = 1;

@@ -79,7 +79,7 @@ static void t_tx_frames(void **state)
 {
 	struct nfx *fx = *state;
 	uint8_t data[3][600];
-	struct vio_net_frame f[3];
+	struct vio_net_drv_frame f[3];
 	uint32_t hl;
 
 	fx->opts.offloads = NF(CSUM);
@@ -89,7 +89,7 @@ static void t_tx_frames(void **state)
 	assert_int_equal(hl, VIO_NET_HDR_LEN_MRG);
 	for (unsigned i = 0; i < 3; i++) {
 		fill_bytes(data[i], sizeof(data[i]), i);
-		f[i] = (struct vio_net_frame){ .data = data[i], .len = 100 + 200 * i };
+		f[i] = (struct vio_net_drv_frame){ .data = data[i], .len = 100 + 200 * i };
 	}
 	f[1].flags = VIO_NET_HDR_F_NEEDS_CSUM;
 	f[1].csum_start = 34;
@@ -123,7 +123,7 @@ static void t_tx_tso(void **state)
 {
 	struct nfx *fx = *state;
 	static uint8_t data[20000];
-	struct vio_net_frame f = {
+	struct vio_net_drv_frame f = {
 		.flags = VIO_NET_HDR_F_NEEDS_CSUM, .gso_type = VIO_NET_HDR_GSO_TCPV4,
 		.gso_size = 1448, .hdr_len = 66, .csum_start = 34, .csum_offset = 16,
 		.data = data, .len = 3000,
@@ -152,7 +152,7 @@ static void t_tx_refusals(void **state)
 {
 	struct nfx *fx = *state;
 	uint8_t data[4000] = { 0 };
-	struct vio_net_frame f[2] = {
+	struct vio_net_drv_frame f[2] = {
 		{ .data = data, .len = 60 },
 		{ .data = data, .len = 60, .flags = VIO_NET_HDR_F_NEEDS_CSUM },
 	};
@@ -177,13 +177,13 @@ static void t_tx_ring_full(void **state)
 {
 	struct nfx *fx = *state;
 	uint8_t data[64];
-	struct vio_net_frame f[ND_QMAX + 3];
+	struct vio_net_drv_frame f[ND_QMAX + 3];
 
 	nfx_up(fx);
 	fx->nd.tx_hold = true;
 	fill_bytes(data, sizeof(data), 1);
 	for (unsigned i = 0; i < ARRAY_LEN(f); i++)
-		f[i] = (struct vio_net_frame){ .data = data, .len = sizeof(data) };
+		f[i] = (struct vio_net_drv_frame){ .data = data, .len = sizeof(data) };
 	assert_int_equal(vio_net_drv_tx_burst(ND(fx), 0, f, ARRAY_LEN(f)), ND_QMAX);
 	assert_int_equal(vio_net_drv_tx_burst(ND(fx), 0, f, 1), 0);
 	assert_int_equal(vio_net_drv_tx_reap(ND(fx), 0), 0);
@@ -206,7 +206,7 @@ static void t_rx_single(void **state)
 {
 	struct nfx *fx = *state;
 	uint8_t data[1500], out[2][2000];
-	struct vio_net_frame f[2] = {
+	struct vio_net_drv_frame f[2] = {
 		{ .data = out[0], .cap = sizeof(out[0]) },
 		{ .data = out[1], .cap = sizeof(out[1]) },
 	};
@@ -244,7 +244,7 @@ static void t_rx_merged(void **state)
 {
 	struct nfx *fx = *state;
 	uint8_t data[3000], out[4000];
-	struct vio_net_frame f = { .data = out, .cap = sizeof(out) };
+	struct vio_net_drv_frame f = { .data = out, .cap = sizeof(out) };
 	struct nd_rx rx = { .data = data, .len = sizeof(data), .num_buffers = -1 };
 	unsigned nb;
 
@@ -269,7 +269,7 @@ static void t_rx_merged_partial(void **state)
 {
 	struct nfx *fx = *state;
 	uint8_t data[2000], out[4000];
-	struct vio_net_frame f = { .data = out, .cap = sizeof(out) };
+	struct vio_net_drv_frame f = { .data = out, .cap = sizeof(out) };
 	struct nd_rx rx = { .data = data, .len = sizeof(data), .num_buffers = -1,
 			    .publish = 2 };
 
@@ -293,7 +293,7 @@ static void t_rx_truncated(void **state)
 {
 	struct nfx *fx = *state;
 	uint8_t data[1000], out[100];
-	struct vio_net_frame f = { .data = out, .cap = sizeof(out) };
+	struct vio_net_drv_frame f = { .data = out, .cap = sizeof(out) };
 	struct nd_rx rx = { .data = data, .len = sizeof(data), .num_buffers = -1 };
 	struct vio_net_drv_stats s;
 
@@ -314,7 +314,7 @@ static void t_rx_hash_report(void **state)
 {
 	struct nfx *fx = *state;
 	uint8_t data[200], out[300];
-	struct vio_net_frame f = { .data = out, .cap = sizeof(out) };
+	struct vio_net_drv_frame f = { .data = out, .cap = sizeof(out) };
 	struct nd_rx rx = { .data = data, .len = sizeof(data), .num_buffers = -1 };
 
 	fx->offer = NF(HASH_REPORT) | NF(MRG_RXBUF);
@@ -336,7 +336,7 @@ static void t_rx_refill_many(void **state)
 {
 	struct nfx *fx = *state;
 	uint8_t data[300], out[8][400];
-	struct vio_net_frame f[8];
+	struct vio_net_drv_frame f[8];
 	unsigned seq = 0, got = 0;
 
 	fx->offer = NF(MRG_RXBUF);
@@ -354,7 +354,7 @@ static void t_rx_refill_many(void **state)
 			dev_rx_frame(fx, 0, &rx);
 		}
 		for (unsigned i = 0; i < 8; i++)
-			f[i] = (struct vio_net_frame){ .data = out[i], .cap = sizeof(out[i]) };
+			f[i] = (struct vio_net_drv_frame){ .data = out[i], .cap = sizeof(out[i]) };
 		n = (unsigned)vio_net_drv_rx_burst(ND(fx), 0, f, 8);
 		assert_int_equal(n, sent);
 		for (unsigned i = 0; i < n; i++, got++) {
@@ -375,7 +375,7 @@ static void t_legacy_header_apart(void **state)
 {
 	struct nfx *fx = *state;
 	uint8_t data[300], out[400];
-	struct vio_net_frame f = { .data = data, .len = sizeof(data) };
+	struct vio_net_drv_frame f = { .data = data, .len = sizeof(data) };
 	struct nd_rx rx = { .data = data, .len = sizeof(data), .num_buffers = -1 };
 	struct vio_net_hdr h;
 
@@ -392,7 +392,7 @@ static void t_legacy_header_apart(void **state)
 	assert_memory_equal(fx->nd.tx[0][0].b + VIO_NET_HDR_LEN_LEGACY, data, sizeof(data));
 	rx.h.csum_start = vio_set16(true, 20);
 	dev_rx_frame(fx, 0, &rx);
-	f = (struct vio_net_frame){ .data = out, .cap = sizeof(out) };
+	f = (struct vio_net_drv_frame){ .data = out, .cap = sizeof(out) };
 	assert_int_equal(vio_net_drv_rx_burst(ND(fx), 0, &f, 1), 1);
 	assert_int_equal(f.len, sizeof(data));
 	assert_int_equal(f.csum_start, 20);

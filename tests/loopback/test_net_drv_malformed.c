@@ -12,9 +12,9 @@
 
 static uint8_t data[3000];
 
-static struct vio_net_frame frame(uint8_t *out, uint32_t cap)
+static struct vio_net_drv_frame frame(uint8_t *out, uint32_t cap)
 {
-	return (struct vio_net_frame){ .data = out, .cap = cap };
+	return (struct vio_net_drv_frame){ .data = out, .cap = cap };
 }
 
 /* rx_burst fails with -EIO now and on the next call, and both the error
@@ -22,7 +22,7 @@ static struct vio_net_frame frame(uint8_t *out, uint32_t cap)
 static void expect_broken(struct nfx *fx, unsigned pair, const char *why)
 {
 	uint8_t out[4000];
-	struct vio_net_frame f = frame(out, sizeof(out));
+	struct vio_net_drv_frame f = frame(out, sizeof(out));
 	const char *err;
 
 	assert_int_equal(vio_net_drv_rx_burst(ND(fx), pair, &f, 1), -EIO);
@@ -112,7 +112,7 @@ static void t_num_buffers_more_than_published(void **state)
 {
 	struct nfx *fx = *state;
 	uint8_t out[4000];
-	struct vio_net_frame f = frame(out, sizeof(out));
+	struct vio_net_drv_frame f = frame(out, sizeof(out));
 	struct nd_rx rx = { .data = data, .len = 300, .num_buffers = 5 };
 
 	fx->offer = NF(MRG_RXBUF);
@@ -131,7 +131,7 @@ static void t_num_buffers_ignored_without_mrg(void **state)
 {
 	struct nfx *fx = *state;
 	uint8_t out[200];
-	struct vio_net_frame f = frame(out, sizeof(out));
+	struct vio_net_drv_frame f = frame(out, sizeof(out));
 	struct nd_rx rx = { .data = data, .len = 100, .num_buffers = 999 };
 
 	nfx_up(fx);
@@ -161,7 +161,7 @@ static void t_used_id_never_posted(void **state)
 static void t_tx_used_len_ignored(void **state)
 {
 	struct nfx *fx = *state;
-	struct vio_net_frame f = { .data = data, .len = 60 };
+	struct vio_net_drv_frame f = { .data = data, .len = 60 };
 
 	nfx_up(fx);
 	fx->nd.tx_hold = true;
@@ -176,7 +176,7 @@ static void t_other_pair_unaffected(void **state)
 {
 	struct nfx *fx = *state;
 	uint8_t out[200];
-	struct vio_net_frame f = frame(out, sizeof(out));
+	struct vio_net_drv_frame f = frame(out, sizeof(out));
 	struct nd_rx bad = { .data = data, .len = 100, .num_buffers = 0 };
 	struct nd_rx good = { .data = data, .len = 100, .num_buffers = -1 };
 
@@ -189,7 +189,7 @@ static void t_other_pair_unaffected(void **state)
 	assert_int_equal(vio_net_drv_rx_burst(ND(fx), 1, &f, 1), 1);
 	assert_null(vio_net_drv_error(ND(fx), 1));
 	/* Sending on the broken pair still works: only its rx queue broke. */
-	f = (struct vio_net_frame){ .data = data, .len = 60 };
+	f = (struct vio_net_drv_frame){ .data = data, .len = 60 };
 	assert_int_equal(vio_net_drv_tx_burst(ND(fx), 0, &f, 1), 1);
 }
 

@@ -34,13 +34,13 @@ static void *work(void *arg)
 	uint8_t tx[BATCH][FRAME], rx[BATCH][FRAME + 64];
 
 	for (unsigned round = 0; round < ROUNDS; round++) {
-		struct vio_net_frame f[BATCH];
+		struct vio_net_drv_frame f[BATCH];
 		unsigned want = w->got + BATCH;
 		int r;
 
 		for (unsigned i = 0; i < BATCH; i++) {
 			tag(tx[i], w->pair, w->sent + i);
-			f[i] = (struct vio_net_frame){ .data = tx[i], .len = FRAME };
+			f[i] = (struct vio_net_drv_frame){ .data = tx[i], .len = FRAME };
 		}
 		r = vio_net_drv_tx_burst(dev, w->pair, f, BATCH);
 		if (r != (int)BATCH) {
@@ -50,7 +50,7 @@ static void *work(void *arg)
 		w->sent += BATCH;
 		for (unsigned tries = 0; w->got < want && tries < 10000; tries++) {
 			for (unsigned i = 0; i < BATCH; i++)
-				f[i] = (struct vio_net_frame){ .data = rx[i], .cap = sizeof(rx[i]) };
+				f[i] = (struct vio_net_drv_frame){ .data = rx[i], .cap = sizeof(rx[i]) };
 			r = vio_net_drv_rx_burst(dev, w->pair, f, want - w->got);
 			if (r < 0) {
 				w->bad++;

@@ -74,7 +74,7 @@ static void echo_and_ctrl(uint64_t ring)
 	uint8_t tx[8][300], rx[8][400], mac[6];
 	static const uint8_t new_mac[6] = { 2, 1, 2, 3, 4, 5 };
 	const uint8_t want[] = { VIO_NET_CTRL_MAC, VIO_NET_CTRL_MAC_ADDR_SET, 2, 1, 2, 3, 4, 5 };
-	struct vio_net_frame f[8];
+	struct vio_net_drv_frame f[8];
 	unsigned got = 0;
 	int64_t deadline;
 
@@ -87,7 +87,7 @@ static void echo_and_ctrl(uint64_t ring)
 	for (unsigned i = 0; i < 8; i++) {
 		for (unsigned k = 0; k < sizeof(tx[i]); k++)
 			tx[i][k] = (uint8_t)(i * 17 + k);
-		f[i] = (struct vio_net_frame){ .data = tx[i], .len = 100 + 20 * i };
+		f[i] = (struct vio_net_drv_frame){ .data = tx[i], .len = 100 + 20 * i };
 	}
 	assert_int_equal(vio_net_drv_tx_burst(dev, 0, f, 8), 8);
 	deadline = now_ms() + WAIT_MS;
@@ -95,7 +95,7 @@ static void echo_and_ctrl(uint64_t ring)
 		int r;
 
 		for (unsigned i = 0; i < 8; i++)
-			f[i] = (struct vio_net_frame){ .data = rx[i], .cap = sizeof(rx[i]) };
+			f[i] = (struct vio_net_drv_frame){ .data = rx[i], .cap = sizeof(rx[i]) };
 		r = vio_net_drv_rx_burst(dev, 0, f, 8 - got);
 		assert_true(r >= 0);
 		for (int i = 0; i < r; i++, got++) {

@@ -135,7 +135,7 @@ void vio_net_drv_unregister(struct vio_bus *bus, struct vio_net_driver *nd);
  * memory; copied). Receive: the caller sets data and cap; the driver
  * fills the rest.
  */
-struct vio_net_frame {
+struct vio_net_drv_frame {
 	uint8_t flags;          /* VIO_NET_HDR_F_* */
 	uint8_t gso_type;       /* VIO_NET_HDR_GSO_* */
 	uint16_t hdr_len;
@@ -161,7 +161,7 @@ struct vio_net_frame {
  * transmit buffers first. The frames' memory may be reused at once.
  */
 int vio_net_drv_tx_burst(struct vio_drv_device *dev, unsigned pair,
-			 const struct vio_net_frame *frames, unsigned n);
+			 const struct vio_net_drv_frame *frames, unsigned n);
 /* Takes back the transmit buffers the device has sent: how many, or -EIO
  * (broken), -EINVAL, -ENODEV. */
 int vio_net_drv_tx_reap(struct vio_drv_device *dev, unsigned pair);
@@ -176,7 +176,7 @@ unsigned vio_net_drv_tx_free(struct vio_drv_device *dev, unsigned pair);
  * (MRG_RXBUF) are not all used yet stays in the driver until they are.
  */
 int vio_net_drv_rx_burst(struct vio_drv_device *dev, unsigned pair,
-			 struct vio_net_frame *frames, unsigned n);
+			 struct vio_net_drv_frame *frames, unsigned n);
 
 /* Why pair's queues broke, or NULL while they work. */
 const char *vio_net_drv_error(struct vio_drv_device *dev, unsigned pair);
