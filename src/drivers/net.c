@@ -419,7 +419,8 @@ static int tx_check(struct net_drv *nd, const struct vio_net_drv_frame *f)
 }
 
 /* Writes f's header and bytes into transmit buffer i. */
-static void tx_fill(struct net_drv *nd, struct bufs *b, unsigned i, const struct vio_net_drv_frame *f)
+static void tx_fill(struct net_drv *nd, struct bufs *b, unsigned i,
+		    const struct vio_net_drv_frame *f)
 {
 	const bool lg = nd->legacy;
 	struct vio_net_hdr h;
