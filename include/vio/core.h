@@ -150,6 +150,13 @@ struct vio_dev_queue {
 	struct vio_devq vq;
 	unsigned max_size;          /* set by the device type */
 	unsigned indirect_max;      /* device type: longest indirect table, 0 = size */
+	/* Device type: the queues whose processing must never overlap this
+	 * one's, as the range [serial_first, serial_first + serial_count),
+	 * which holds this queue (count 0: this queue alone). A transport
+	 * that serves queues on several threads holds the whole range while
+	 * the device works on this queue (a net device's receive and
+	 * transmit queue of one pair; its control queue with every pair). */
+	unsigned serial_first, serial_count;
 	unsigned size;              /* chosen by the driver */
 	struct vio_ring_addrs addrs;
 	bool enabled;               /* the driver enabled it */

@@ -11,5 +11,6 @@
 #include "vio/drivers/console.h"
 #include "vio/drivers/balloon.h"
 #include "vio/drivers/blk.h"
+#include "vio/drivers/net.h"
 
 #endif /* VIO_DRIVERS_H */

@@ -33,21 +33,33 @@
 #define AVAIL VIO_PACKED_DESC_F_AVAIL
 #define USED  VIO_PACKED_DESC_F_USED
 
+/* The two bits that say who owns a descriptor. */
+#define OWNER_BITS (AVAIL | USED)
+
 /* AVAIL = wrap counter, USED = its inverse: available. */
 static inline uint16_t avail_bits(bool wrap)
 {
 	return wrap ? AVAIL : USED;
 }
 
-static inline bool is_avail(uint16_t flags, bool wrap)
+/* Both bits equal to the wrap counter: used. */
+static inline uint16_t used_bits(bool wrap)
 {
-	return !!(flags & AVAIL) == wrap && !!(flags & USED) != wrap;
+	return wrap ? AVAIL | USED : 0;
 }
 
-/* Both bits equal to the wrap counter: used. */
+/* Each test is one mask and one compare against the pattern expected at
+ * this wrap counter; flipping the wrap counter flips the pattern
+ * (pattern ^ OWNER_BITS), which is how a loop that keeps the pattern in a
+ * register follows a wrap. */
+static inline bool is_avail(uint16_t flags, bool wrap)
+{
+	return (flags & OWNER_BITS) == avail_bits(wrap);
+}
+
 static inline bool is_used(uint16_t flags, bool wrap)
 {
-	return !!(flags & AVAIL) == wrap && !!(flags & USED) == wrap;
+	return (flags & OWNER_BITS) == used_bits(wrap);
 }
 
 /* A position and wrap counter in the 16-bit form of event offsets and

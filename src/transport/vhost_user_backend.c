@@ -18,7 +18,8 @@
  * (timeout_ms: nothing here waits on the frontend for longer).
  *
  * Locking: queue_dispatch holds the queue's lock while the device works on
- * that queue. Messages that touch memory or a queue's setup take the
+ * that queue (with the locks of every queue the device type serialises it
+ * with: vio_dev_queue's serial_first/serial_count, in index order). Messages that touch memory or a queue's setup take the
  * affected queue's lock, or all of them (all_lock) for memory changes, so
  * the device never runs on memory that is being unmapped.
  */
@@ -1260,6 +1261,51 @@ static bool take_kick(int fd)
 	return n == (ssize_t)sizeof(v);
 }
 
+/*
+ * The locks the device's work on queue qi needs: qi's own, or the range
+ * the device type asked for (vio_dev_queue's serial_first/serial_count),
+ * taken in index order as all_lock() takes them, so no two threads can
+ * wait for each other. A range that leaves out qi is widened to hold it.
+ */
+static void serial_range(const struct vio_vu_backend *b, unsigned qi, unsigned *first,
+			 unsigned *last)
+{
+	const struct vio_dev_queue *q = &b->dev->queues[qi];
+	unsigned lo = qi, hi = qi;
+
+	if (q->serial_count && q->serial_first < nq(b)) {
+		/* The range's end, clipped to the queues there are. */
+		unsigned end = q->serial_count > nq(b) - q->serial_first ?
+				       nq(b) : q->serial_first + q->serial_count;
+
+		lo = q->serial_first < qi ? q->serial_first : qi;
+		hi = end - 1 > qi ? end - 1 : qi;
+	}
+	*first = lo;
+	*last = hi;
+}
+
+static void serial_lock(struct vio_vu_backend *b, unsigned qi)
+{
+	unsigned i, last;
+
+	serial_range(b, qi, &i, &last);
+	for (; i <= last; i++)
+		pthread_mutex_lock(&b->queues[i].lock);
+}
+
+static void serial_unlock(struct vio_vu_backend *b, unsigned qi)
+{
+	unsigned first, i;
+
+	serial_range(b, qi, &first, &i);
+	for (;; i--) {
+		pthread_mutex_unlock(&b->queues[i].lock);
+		if (i == first)
+			break;
+	}
+}
+
 void vio_vu_backend_queue_dispatch(struct vio_vu_backend *b, unsigned qi)
 {
 	struct vio_vu_queue *vq;
@@ -1267,12 +1313,12 @@ void vio_vu_backend_queue_dispatch(struct vio_vu_backend *b, unsigned qi)
 	if (qi >= nq(b))
 		return;
 	vq = &b->queues[qi];
-	pthread_mutex_lock(&vq->lock);
+	serial_lock(b, qi);
 	if (vq->kick_fd >= 0 && take_kick(vq->kick_fd))
 		vio_stat_inc(&vq->kicks);
 	if (vq->enabled)
 		vio_dev_notify(b->dev, qi);
-	pthread_mutex_unlock(&vq->lock);
+	serial_unlock(b, qi);
 }
 
 void vio_vu_backend_queue_poll(struct vio_vu_backend *b, unsigned qi)
@@ -1282,10 +1328,10 @@ void vio_vu_backend_queue_poll(struct vio_vu_backend *b, unsigned qi)
 	if (qi >= nq(b))
 		return;
 	vq = &b->queues[qi];
-	pthread_mutex_lock(&vq->lock);
+	serial_lock(b, qi);
 	if (vq->enabled)
 		vio_dev_notify(b->dev, qi);
-	pthread_mutex_unlock(&vq->lock);
+	serial_unlock(b, qi);
 }
 
 /* One look at queue qi under its lock: runs the device if buffers are
@@ -1298,7 +1344,7 @@ static enum poll_result poll_once(struct vio_vu_backend *b, unsigned qi, bool *l
 	enum poll_result res = POLL_IDLE;
 	struct vio_devq *dq;
 
-	pthread_mutex_lock(&vq->lock);
+	serial_lock(b, qi);
 	dq = vq->enabled ? vio_dev_vq(b->dev, qi) : NULL;
 	*live = dq != NULL;
 	if (dq && vio_devq_has_avail(dq)) {
@@ -1310,7 +1356,7 @@ static enum poll_result poll_once(struct vio_vu_backend *b, unsigned qi, bool *l
 		 * it can): buffers there are not work done. */
 		res = vio_devq_popped(dq) != popped ? POLL_TOOK : POLL_RAN;
 	}
-	pthread_mutex_unlock(&vq->lock);
+	serial_unlock(b, qi);
 	return res;
 }
 
@@ -1378,13 +1424,13 @@ bool vio_vu_backend_queue_poll_for(struct vio_vu_backend *b, unsigned qi, uint64
 void vio_vu_backend_queue_lock(struct vio_vu_backend *b, unsigned qi)
 {
 	if (qi < nq(b))
-		pthread_mutex_lock(&b->queues[qi].lock);
+		serial_lock(b, qi);
 }
 
 void vio_vu_backend_queue_unlock(struct vio_vu_backend *b, unsigned qi)
 {
 	if (qi < nq(b))
-		pthread_mutex_unlock(&b->queues[qi].lock);
+		serial_unlock(b, qi);
 }
 
 /* ------------------------------------------------------------------------ */

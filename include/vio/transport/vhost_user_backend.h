@@ -167,8 +167,10 @@ int vio_vu_backend_dispatch(struct vio_vu_backend *b);
 int vio_vu_backend_kick_fd(struct vio_vu_backend *b, unsigned qi);
 /* Drains qi's kick fd and lets the device process the queue.
  * Context: the thread that serves qi, holding no queue lock: it takes qi's
- * lock (waiting while the dispatch thread handles a message that holds it)
- * and runs the device's queue processing under it, on this thread. Never
+ * lock, and those of the queues the device type serialises qi with
+ * (vio_dev_queue's serial range), waiting while the dispatch thread
+ * handles a message that holds one, and runs the device's queue
+ * processing under them, on this thread. Never
  * waits on the frontend: interrupts are non-blocking eventfd writes. */
 void vio_vu_backend_queue_dispatch(struct vio_vu_backend *b, unsigned qi);
 /* Lets the device process qi without a kick (busy polling, or a device
@@ -196,9 +198,9 @@ void vio_vu_backend_queue_poll(struct vio_vu_backend *b, unsigned qi);
 #define VIO_VU_POLL_CALL_NS UINT64_C(10000000)    /* a busy queue: 10 ms a call */
 bool vio_vu_backend_queue_poll_for(struct vio_vu_backend *b, unsigned qi, uint64_t ns);
 
-/* For the device's owner: hold queue qi's lock around work on that queue
- * started outside a dispatch call (e.g. vio_console_dev_input_ready() when
- * its input fd is readable).
+/* For the device's owner: hold queue qi's lock (with its serial range, as
+ * dispatch does) around work on that queue started outside a dispatch call
+ * (e.g. vio_console_dev_input_ready() when its input fd is readable).
  * Context: any thread, holding no other queue lock; not recursive: while
  * holding it, call none of the calls above that take it (kick_fd,
  * queue_dispatch, queue_poll, queue_poll_for, dispatch, detach, fini). */
