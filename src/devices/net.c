@@ -664,8 +664,17 @@ static int pairs_init(struct vio_net_dev *net)
 	net->pairs = vio__zalloc(&net->alloc, net->max_pairs, sizeof(*net->pairs));
 	if (!net->dqs || !net->pairs)
 		return -ENOMEM;
-	for (unsigned i = 0; i < net->nq; i++)
-		net->dqs[i].max_size = net->queue_size;
+	for (unsigned i = 0; i < net->nq; i++) {
+		struct vio_dev_queue *q = &net->dqs[i];
+
+		q->max_size = net->queue_size;
+		/* A pair's two queues share their state (the reflect port
+		 * receives while transmitting); the control queue changes
+		 * what every pair reads: a transport that runs queues on
+		 * threads of their own serialises them so (core.h). */
+		q->serial_first = i < 2 * net->max_pairs ? i & ~1u : 0;
+		q->serial_count = i < 2 * net->max_pairs ? 2 : net->nq;
+	}
 	for (unsigned i = 0; i < net->max_pairs; i++) {
 		struct vio__net_pair *p = &net->pairs[i];
 
