@@ -508,15 +508,16 @@ static void net_queue_notify(struct vio_dev_model *d, unsigned qi)
 
 static int net_features_ok(struct vio_dev_model *d, uint64_t f)
 {
-	const uint64_t needs_cvq = VIO_BIT(VIO_NET_F_CTRL_RX) | VIO_BIT(VIO_NET_F_CTRL_VLAN) |
-				   VIO_BIT(VIO_NET_F_GUEST_ANNOUNCE) | VIO_BIT(VIO_NET_F_MQ) |
-				   VIO_BIT(VIO_NET_F_CTRL_MAC_ADDR) | VIO_BIT(VIO_NET_F_RSS) |
-				   VIO_BIT(VIO_NET_F_CTRL_GUEST_OFFLOADS);
 	struct vio_net_dev *net = vio__net_of(d);
 
-	/* The dependencies the spec names (5.1.3.1). */
-	if ((f & needs_cvq) && !vio_has_feature(f, VIO_NET_F_CTRL_VQ))
-		goto bad;
+	/*
+	 * The dependencies the spec names (5.1.3.1), but one: the features
+	 * that need the control queue are taken without it. A vhost-user
+	 * frontend (QEMU) keeps the control queue to itself and passes on
+	 * what shapes the data path (GUEST_ANNOUNCE, MQ, RSS) without
+	 * CTRL_VQ; the device then serves the data queues only, and every
+	 * pair whose queues the frontend started is in use.
+	 */
 	if (vio_has_feature(f, VIO_NET_F_CTRL_RX_EXTRA) && !vio_has_feature(f, VIO_NET_F_CTRL_RX))
 		goto bad;
 	if ((f & (VIO_BIT(VIO_NET_F_GUEST_TSO4) | VIO_BIT(VIO_NET_F_GUEST_TSO6) |
@@ -531,6 +532,8 @@ static int net_features_ok(struct vio_dev_model *d, uint64_t f)
 	if (vio_has_feature(f, VIO_NET_F_HOST_ECN) &&
 	    !(f & (VIO_BIT(VIO_NET_F_HOST_TSO4) | VIO_BIT(VIO_NET_F_HOST_TSO6))))
 		goto bad;
+	if (!vio_has_feature(f, VIO_NET_F_CTRL_VQ))
+		net->active_pairs = net->max_pairs;
 	return 0;
 bad:
 	net_log(net, VIO_LOG_WARN, "net: features %#llx break the spec's dependencies",
