@@ -36,6 +36,7 @@
 #include "vio/devices.h"
 
 #include "fuzz_input.h"
+#include "heap.h"
 
 #define CHECK(cond) do { if (!(cond)) __builtin_trap(); } while (0)
 
@@ -73,19 +74,6 @@ static const struct vio_dev_transport transport = {
 	.interrupt = no_irq,
 	.config_interrupt = no_config_irq,
 };
-
-static void *xalloc(void *opaque, size_t n)
-{
-	(void)opaque;
-	return calloc(1, n);
-}
-
-static void xfree(void *opaque, void *p, size_t n)
-{
-	(void)opaque;
-	(void)n;
-	free(p);
-}
 
 /* The port: checks what net.h promises, then sends it back. */
 static int port_transmit(void *port, unsigned pair, const struct vio_net_frame *frames, unsigned n)
@@ -253,8 +241,8 @@ static bool setup(struct harness *h, struct fz *f)
 				 ((s & 4) ? VIO_BIT(VIO_F_IN_ORDER) : 0),
 		.port_ops = &port_ops,
 		.port = h,
-		.alloc = xalloc,
-		.free = xfree,
+		.alloc = vt_heap_alloc,
+		.free = vt_heap_free,
 	};
 	uint64_t feat;
 	size_t off = 0;

@@ -5,6 +5,8 @@
 
 #include "net_dev_fixture.h"
 
+#include "heap.h"
+
 const uint8_t MAC_DEV[6] = { 0x52, 0x54, 0x00, 0xaa, 0xbb, 0x01 };
 const uint8_t MAC_PEER[6] = { 0x52, 0x54, 0x00, 0xaa, 0xbb, 0x02 };
 const uint8_t MAC_OTHER[6] = { 0x52, 0x54, 0x00, 0xaa, 0xbb, 0x03 };
@@ -35,16 +37,6 @@ void assert_logged(struct nfx *fx, const char *what)
 	pthread_mutex_unlock(&fx->log_lock);
 	if (!strstr(line, what))
 		fail_msg("log line \"%s\" does not mention \"%s\"", line, what);
-}
-
-static void *xalloc(void *opaque, size_t n)
-{
-	return calloc(1, n);
-}
-
-static void xfree(void *opaque, void *p, size_t n)
-{
-	free(p);
 }
 
 /* The recording port                                                       */
@@ -206,7 +198,7 @@ void nfx_up(struct nfx *fx)
 		assert_int_equal(pthread_create(&fx->thread, NULL, dev_thread, fx), 0);
 		fx->thread_up = true;
 	}
-	vio_bus_init(&fx->bus, xalloc, xfree, NULL);
+	vio_bus_init(&fx->bus, vt_heap_alloc, vt_heap_free, NULL);
 	fx->ids[0] = VIO_ID_NET;
 	fx->drv = (struct vio_driver){
 		.name = "raw-net",

@@ -321,6 +321,57 @@ static void reflect_round_trip(void **state)
 	assert_none_used(fx, rxq(0));
 }
 
+/* Many rounds through the reflect port with the buffers reused: sixteen
+ * receive buffers posted, sixteen frames of varied sizes sent in one
+ * batch, each comes back swapped into the receive buffer of its turn. In
+ * the threaded rows the device runs on its own thread meanwhile. */
+static void reflect_rounds(void **state)
+{
+	enum { N = 16, ROUNDS = 64, BUF = 2048 };
+	struct nfx *fx = *state;
+	struct vio_drv_vq *tq, *rq;
+	uint64_t rx_dma, tx_dma;
+	uint8_t *rx, *tx, want[BUF];
+	size_t hl;
+
+	fx->reflect = true;
+	nfx_up(fx);
+	hl = hlen(fx);
+	tq = &fx->vqs[txq(0)];
+	rq = &fx->vqs[rxq(0)];
+	rx = dma(fx, N * BUF, &rx_dma);
+	tx = dma(fx, N * BUF, &tx_dma);
+	for (unsigned r = 0; r < ROUNDS; r++) {
+		for (unsigned i = 0; i < N; i++) {
+			struct vio_sg sg = { rx_dma + i * BUF, BUF };
+
+			assert_int_equal(vio_drvq_add(&rq->q, NULL, 0, &sg, 1, rx + i * BUF), 0);
+		}
+		vio_drv_vq_kick(rq);
+		for (unsigned i = 0; i < N; i++) {
+			const size_t len = 60 + (r * 131 + i * 97) % 1400;
+			struct vio_sg sg = { tx_dma + i * BUF, (uint32_t)(hl + len) };
+
+			memset(tx + i * BUF, 0, hl);
+			make_frame(tx + i * BUF + hl, len, MAC_PEER, MAC_DEV, r * N + i);
+			assert_int_equal(vio_drvq_add(&tq->q, &sg, 1, NULL, 0, tx + i * BUF), 0);
+		}
+		vio_drv_vq_kick(tq);
+		for (unsigned i = 0; i < N; i++) {
+			const size_t len = 60 + (r * 131 + i * 97) % 1400;
+			uint32_t used;
+
+			assert_ptr_equal(reap(fx, txq(0), &used), tx + i * BUF);
+			assert_ptr_equal(reap(fx, rxq(0), &used), rx + i * BUF);
+			assert_int_equal(used, hl + len);
+			make_frame(want, len, MAC_DEV, MAC_PEER, r * N + i);
+			assert_memory_equal(rx + i * BUF + hl, want, len);
+		}
+	}
+	assert_int_equal(vio_stat_read(&fx->refl.reflected), N * ROUNDS);
+	assert_int_equal(vio_stat_read(&fx->refl.dropped), 0);
+}
+
 /* Several pairs: each transmit queue reaches the port as its own pair,
  * each receive goes to the pair asked for. */
 static void pairs_separate(void **state)
@@ -408,6 +459,7 @@ static const struct named_test tests[] = {
 	T(pairs_separate),
 	T(rx_ready_on_kick),
 	T(legacy_header),
+	T(reflect_rounds),
 };
 
 static const struct named_test threaded[] = {
@@ -416,6 +468,7 @@ static const struct named_test threaded[] = {
 	T(rx_basic),
 	T(rx_mergeable),
 	T(reflect_round_trip),
+	T(reflect_rounds),
 };
 
 int main(void)

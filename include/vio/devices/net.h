@@ -146,7 +146,7 @@ struct vio_net_dev_opts {
 	unsigned max_pairs;             /* queue pairs, 1..VIO_NET_MAX_PAIRS; 0: 1 */
 	unsigned queue_size;            /* largest queue, a power of 2; 0: 256 */
 	uint32_t speed;                 /* SPEED_DUPLEX: Mbit/s; 0: unknown */
-	uint8_t duplex;                 /* VIO_NET_DUPLEX_*; 0 with speed 0: unknown */
+	uint8_t duplex;                 /* VIO_NET_DUPLEX_*, with a speed (else unknown) */
 	bool link_down;                 /* start with the link down (STATUS) */
 
 	/* Device-type features to offer, within VIO_NET_DEV_FEATURES; 0:
