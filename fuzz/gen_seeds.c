@@ -28,6 +28,7 @@
 #include "vio/mem.h"
 #include "vio/ring.h"
 #include "vio/spec.h"
+#include "vio/spec/net.h"
 
 #include "fuzz_input.h"
 #include "../src/transport/vhost_user_proto.h"
@@ -1404,6 +1405,97 @@ static void gen_vu_frontend(const char *root)
 	save(root, FE, "torn", &o);
 }
 
+/* ------------------------------------------------------------------------ */
+/* fuzz_net_dev (its format is at the top of fuzz_net_dev.c)                */
+
+static void net_ctrl(struct out *o, unsigned cls, unsigned cmd, const void *data, unsigned len)
+{
+	put8(o, 1);
+	put8(o, cls);
+	put8(o, cmd);
+	put16(o, len);
+	put_bytes(o, data, len);
+	put8(o, 1);             /* cut after the class byte */
+	put8(o, 0);             /* one writable byte */
+}
+
+static void net_rx(struct out *o, unsigned pair, unsigned len)
+{
+	put8(o, 2);
+	put8(o, pair);
+	put8(o, 0);             /* one segment */
+	put16(o, len);
+}
+
+/* A TCP/IPv4 frame behind a zero header of hdr bytes, cut after the
+ * header's third byte. */
+static void net_tx(struct out *o, unsigned pair, unsigned hdr, unsigned sport)
+{
+	uint8_t f[64] = { 0x52, 0x54, 0, 0x12, 0x34, 0x56, 0x52, 0x54, 0, 0xaa, 0xbb, 2, 0x08, 0 };
+
+	f[14] = 0x45;
+	f[23] = 6;
+	f[26] = 10;
+	f[30] = 10;
+	f[33] = 1;
+	f[34] = (uint8_t)(sport >> 8);
+	f[35] = (uint8_t)sport;
+	put8(o, 0);
+	put8(o, pair);
+	put8(o, 1);             /* two segments */
+	put16(o, 3);
+	for (unsigned i = 0; i < 3; i++)
+		put8(o, 0);
+	put16(o, hdr - 3 + sizeof(f));
+	for (unsigned i = 3; i < hdr; i++)
+		put8(o, 0);
+	put_bytes(o, f, sizeof(f));
+	put8(o, 0);             /* nothing writable */
+}
+
+static void gen_net_dev(const char *root)
+{
+	static const char *names[] = { "split", "packed" };
+	const uint8_t off = 0, on = 1;
+	uint8_t rss[8 + 2 * 8 + 3 + 40] = { 0x13, 0, 0, 0, 7, 0, 1, 0 };
+	uint8_t hash[13 + 40] = { 0x3f, 0 };
+	uint8_t tables[4 + 6 + 4 + 6] = { 1, 0, 0, 0, 0x52, 0x54, 0, 0xaa, 0xbb, 3,
+					  1, 0, 0, 0, 1, 0, 0x5e, 0, 0, 1 };
+	const uint8_t pairs[2] = { 2, 0 }, vlan[2] = { 5, 0 };
+	const uint8_t offloads[8] = { 1 << VIO_NET_F_GUEST_CSUM };
+
+	for (unsigned i = 0; i < 8; i++)
+		rss[8 + 2 * i] = (uint8_t)(i & 1);
+	rss[8 + 16] = 2;
+	rss[8 + 18] = 40;
+	for (unsigned i = 0; i < 40; i++)
+		rss[8 + 19 + i] = hash[13 + i] = (uint8_t)(i * 37 + 11);
+	hash[12] = 40;
+	for (unsigned layout = 0; layout < 2; layout++) {
+		struct out o = { .n = 0 };
+
+		put8(&o, 0x08 | 0x02 | layout);         /* two pairs, EVENT_IDX */
+		put32(&o, 0);                           /* every feature */
+		for (unsigned p = 0; p < 2; p++) {
+			net_rx(&o, p, 2048);
+			net_rx(&o, p, 100);
+		}
+		net_ctrl(&o, VIO_NET_CTRL_MQ, VIO_NET_CTRL_MQ_VQ_PAIRS_SET, pairs, 2);
+		net_ctrl(&o, VIO_NET_CTRL_RX, VIO_NET_CTRL_RX_PROMISC, &off, 1);
+		net_ctrl(&o, VIO_NET_CTRL_RX, VIO_NET_CTRL_RX_ALLMULTI, &on, 1);
+		net_ctrl(&o, VIO_NET_CTRL_MAC, VIO_NET_CTRL_MAC_TABLE_SET, tables, sizeof(tables));
+		net_ctrl(&o, VIO_NET_CTRL_VLAN, VIO_NET_CTRL_VLAN_ADD, vlan, 2);
+		net_ctrl(&o, VIO_NET_CTRL_GUEST_OFFLOADS, 0, offloads, 8);
+		net_ctrl(&o, VIO_NET_CTRL_MQ, VIO_NET_CTRL_MQ_RSS_CONFIG, rss, sizeof(rss));
+		net_tx(&o, 0, VIO_NET_HDR_LEN_HASH, 1000);
+		net_tx(&o, 1, VIO_NET_HDR_LEN_HASH, 2000);
+		net_ctrl(&o, VIO_NET_CTRL_MQ, VIO_NET_CTRL_MQ_HASH_CONFIG, hash, sizeof(hash));
+		net_ctrl(&o, VIO_NET_CTRL_ANNOUNCE, VIO_NET_CTRL_ANNOUNCE_ACK, NULL, 0);
+		put8(&o, 3);                            /* reap */
+		save(root, "fuzz_net_dev", names[layout], &o);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -1418,5 +1510,6 @@ int main(int argc, char **argv)
 	gen_drvq(argv[1]);
 	gen_inflight(argv[1]);
 	gen_vu_frontend(argv[1]);
+	gen_net_dev(argv[1]);
 	return 0;
 }

@@ -6,6 +6,7 @@
  *   console  one port; the backend is a pair of file descriptors
  *   balloon  the seed's memory balloon: tracks and releases ballooned pages
  *   blk      block device on RAM or a file (io_uring, or preadv/pwritev)
+ *   net      network device behind a port (the reflect port included)
  */
 #ifndef VIO_DEVICES_H
 #define VIO_DEVICES_H
@@ -15,5 +16,6 @@
 #include "vio/devices/console.h"
 #include "vio/devices/balloon.h"
 #include "vio/devices/blk.h"
+#include "vio/devices/net.h"
 
 #endif /* VIO_DEVICES_H */

@@ -64,6 +64,9 @@ static void vlog(struct vio_vu_backend *b, enum vio_log_level level, const char 
 /* ------------------------------------------------------------------------ */
 /* Locks                                                                    */
 
+_Static_assert(VIO_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS == VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS,
+	       "the public protocol feature number is the wire's");
+
 static unsigned nq(const struct vio_vu_backend *b)
 {
 	return b->dev->num_queues;

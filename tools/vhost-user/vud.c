@@ -816,6 +816,7 @@ static int setup(struct vud *v)
 		.log = vud_log,
 		.queues_changed = queues_changed,
 		.opaque = v,
+		.protocol_features_off = v->o->protocol_features_off,
 	};
 	int r = vio_vu_backend_init(&v->b, v->dev, &cfg);
 

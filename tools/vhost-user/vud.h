@@ -28,6 +28,8 @@ struct vud_opts {
 	bool single_thread;             /* all queues on the main thread */
 	unsigned stats_interval;        /* seconds between stats lines (0: only SIGUSR1) */
 	bool quiet;
+	/* Set by the daemon, not by options: VU_PROTOCOL_F bits not to offer. */
+	uint64_t protocol_features_off;
 };
 
 /* Writes one device-specific stats line for queue qi (no newline). Called

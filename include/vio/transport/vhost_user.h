@@ -10,4 +10,8 @@
 #define VIO_VU_MAX_QUEUES 64            /* queues of one device */
 #define VIO_VU_MAX_MEM_SLOTS 32         /* memory regions of one connection */
 
+/* Protocol feature bits a caller may name in protocol_features_off (as
+ * VIO_BIT(n)); the rest are in the transport's private header. */
+#define VIO_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS 15
+
 #endif /* VIO_TRANSPORT_VHOST_USER_H */

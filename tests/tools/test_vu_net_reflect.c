@@ -1,0 +1,245 @@
+/*
+ * test_vu_net_reflect.c - vhost-user-net as a user runs it: the daemon
+ * (tools/vhost-user/vhost-user-net --reflect, started here as a process)
+ * against libvio's net driver over libvio's vhost-user frontend, so both
+ * ends of virtio-net are libvio's but they meet only through a socket,
+ * shared memory and eventfds, as with QEMU.
+ *
+ * Every frame sent comes back on the same pair with its MAC addresses
+ * swapped and its payload intact; split and packed, one pair and two (MQ:
+ * the driver switches the device to two pairs first, and the second pair's
+ * frames come back on the second pair); the control queue answers; the
+ * daemon ends with status 0 on SIGTERM. Usage: test_vu_net_reflect DAEMON.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "heap.h"
+#include "vio/drivers.h"
+#include "vio/transport.h"
+
+#define FRAMES 64u
+#define WAIT_MS 5000
+
+static const char *daemon_path;
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct run {
+	char dir[64], sock[96];
+	pid_t pid;
+	struct vio_vu_frontend fe;
+	struct vio_bus bus;
+	struct vio_net_driver drv;
+};
+
+/* Starts the daemon with `pairs` queue pairs and connects to it. */
+static void run_up(struct run *r, unsigned pairs, bool packed)
+{
+	char pairs_opt[32];
+	struct vio_vu_frontend_config cfg = {
+		.device_id = VIO_ID_NET,
+		.memory_bytes = 8u << 20,
+		.num_queues = 2 * pairs + 1,
+		.queue_max = 256,
+		.features_off = packed ? 0 : VIO_BIT(VIO_F_RING_PACKED),
+	};
+	const struct vio_net_drv_opts o = { .timeout_ms = WAIT_MS };
+	struct stat st;
+	int64_t deadline;
+
+	snprintf(r->dir, sizeof(r->dir), "/tmp/vio-net-XXXXXX");
+	assert_non_null(mkdtemp(r->dir));
+	snprintf(r->sock, sizeof(r->sock), "%s/net.sock", r->dir);
+	snprintf(pairs_opt, sizeof(pairs_opt), "--queue-pairs=%u", pairs);
+	r->pid = fork();
+	assert_true(r->pid >= 0);
+	if (r->pid == 0) {
+		char sock_opt[128];
+
+		snprintf(sock_opt, sizeof(sock_opt), "--socket-path=%s", r->sock);
+		execl(daemon_path, daemon_path, sock_opt, "--reflect", pairs_opt, "--quiet",
+		      (char *)NULL);
+		_exit(127);
+	}
+	deadline = now_ms() + WAIT_MS;
+	while (stat(r->sock, &st) != 0 && now_ms() < deadline)
+		usleep(10000);
+	assert_int_equal(vio_vu_frontend_connect(&r->fe, r->sock, &cfg), 0);
+	vio_bus_init(&r->bus, vt_heap_alloc, vt_heap_free, NULL);
+	assert_int_equal(vio_net_drv_register(&r->bus, &r->drv, &o), 0);
+	assert_int_equal(vio_bus_add_device(&r->bus, &r->fe.vdev), 0);
+	assert_ptr_equal(r->fe.vdev.driver, &r->drv.drv);
+	assert_int_equal(vio_drv_has_feature(&r->fe.vdev, VIO_F_RING_PACKED), packed);
+}
+
+/* Disconnects, stops the daemon with SIGTERM and checks it ended well. */
+static void run_down(struct run *r)
+{
+	int status = 0;
+
+	vio_bus_remove_device(&r->bus, &r->fe.vdev);
+	vio_net_drv_unregister(&r->bus, &r->drv);
+	vio_vu_frontend_fini(&r->fe);
+	assert_int_equal(kill(r->pid, SIGTERM), 0);
+	assert_int_equal(waitpid(r->pid, &status, 0), r->pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	unlink(r->sock);
+	rmdir(r->dir);
+}
+
+/* A frame from `src` to `dst` of `len` bytes whose payload says (pair, i). */
+static void make_frame(uint8_t *f, unsigned len, const uint8_t dst[6], const uint8_t src[6],
+		       unsigned pair, unsigned i)
+{
+	memcpy(f, dst, 6);
+	memcpy(f + 6, src, 6);
+	f[12] = 0x88;           /* a local experimental ethertype */
+	f[13] = 0xb5;
+	for (unsigned k = 14; k < len; k++)
+		f[k] = (uint8_t)(pair * 101 + i * 7 + k);
+}
+
+/* Sends FRAMES frames on `pair` and checks each comes back there, in order,
+ * with the addresses swapped and the rest unchanged. */
+static void reflect_on(struct run *r, unsigned pair)
+{
+	static const uint8_t peer[6] = { 0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0x01 };
+	struct vio_drv_device *dev = &r->fe.vdev;
+	static uint8_t tx[FRAMES][1514], rx[FRAMES][1600];
+	struct vio_net_drv_frame f[FRAMES];
+	uint8_t mac[6];
+	unsigned sent = 0, got = 0;
+	int64_t deadline = now_ms() + WAIT_MS;
+
+	assert_int_equal(vio_net_drv_mac(dev, mac), 0);
+	for (unsigned i = 0; i < FRAMES; i++)
+		make_frame(tx[i], 60 + (i * 97) % 1454, peer, mac, pair, i);
+	while (got < FRAMES && now_ms() < deadline) {
+		unsigned n = 0;
+		int k;
+
+		vio_net_drv_tx_reap(dev, pair);
+		for (; sent + n < FRAMES && n < 16; n++)
+			f[n] = (struct vio_net_drv_frame){
+				.data = tx[sent + n], .len = 60 + ((sent + n) * 97) % 1454 };
+		k = n ? vio_net_drv_tx_burst(dev, pair, f, n) : 0;
+		assert_true(k >= 0);
+		sent += (unsigned)k;
+		for (unsigned i = 0; i < FRAMES; i++)
+			f[i] = (struct vio_net_drv_frame){ .data = rx[i], .cap = sizeof(rx[i]) };
+		k = vio_net_drv_rx_burst(dev, pair, f, FRAMES - got);
+		assert_true(k >= 0);
+		for (int i = 0; i < k; i++, got++) {
+			const unsigned len = 60 + (got * 97) % 1454;
+
+			assert_int_equal(f[i].len, len);
+			assert_memory_equal(rx[i], tx[got] + 6, 6);     /* dst: the sender */
+			assert_memory_equal(rx[i] + 6, tx[got], 6);     /* src: its peer */
+			assert_memory_equal(rx[i] + 12, tx[got] + 12, len - 12);
+		}
+		if (k == 0)
+			vio_drv_wait(dev, 10);
+	}
+	assert_int_equal(sent, FRAMES);
+	assert_int_equal(got, FRAMES);
+	assert_null(vio_net_drv_error(dev, pair));
+}
+
+static void one_pair(bool packed)
+{
+	struct run *r = calloc(1, sizeof(*r));
+
+	assert_non_null(r);
+	run_up(r, 1, packed);
+	reflect_on(r, 0);
+	/* The control queue answers: a new address, then the frames of a
+	 * second round are sent from it. */
+	{
+		static const uint8_t mac[6] = { 0x02, 0x11, 0x22, 0x33, 0x44, 0x55 };
+		uint8_t now[6];
+
+		assert_int_equal(vio_net_drv_set_mac(&r->fe.vdev, mac), 0);
+		assert_int_equal(vio_net_drv_mac(&r->fe.vdev, now), 0);
+		assert_memory_equal(now, mac, 6);
+	}
+	reflect_on(r, 0);
+	run_down(r);
+	free(r);
+}
+
+static void two_pairs(bool packed)
+{
+	struct run *r = calloc(1, sizeof(*r));
+
+	assert_non_null(r);
+	run_up(r, 2, packed);
+	assert_int_equal(vio_net_drv_num_pairs(&r->fe.vdev), 2);
+	assert_int_equal(vio_net_drv_set_pairs(&r->fe.vdev, 2), 0);
+	reflect_on(r, 1);
+	reflect_on(r, 0);
+	run_down(r);
+	free(r);
+}
+
+static void t_split_one_pair(void **state)
+{
+	(void)state;
+	one_pair(false);
+}
+
+static void t_packed_one_pair(void **state)
+{
+	(void)state;
+	one_pair(true);
+}
+
+static void t_split_two_pairs(void **state)
+{
+	(void)state;
+	two_pairs(false);
+}
+
+static void t_packed_two_pairs(void **state)
+{
+	(void)state;
+	two_pairs(true);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(t_split_one_pair),
+		cmocka_unit_test(t_packed_one_pair),
+		cmocka_unit_test(t_split_two_pairs),
+		cmocka_unit_test(t_packed_two_pairs),
+	};
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s VHOST-USER-NET\n", argv[0]);
+		return 2;
+	}
+	daemon_path = argv[1];
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests_name("vu_net_reflect", tests, NULL, NULL);
+}
