@@ -13,6 +13,7 @@ packages=(
 	liburing-dev                      # blk device: io_uring file backend
 	python3                           # test result counting
 	libdpdk-dev                       # vio-bench's peer: DPDK's rte_ring
+	dpdk-dev                          # dpdk-testpmd: DPDK's vhost and virtio-user PMDs as net peers
 	qemu-system-x86 qemu-system-common # the Linux test guest's VMM (and qemu-storage-daemon)
 	linux-image-amd64 busybox-static cpio  # the test guest: Debian's kernel, busybox initramfs
 )

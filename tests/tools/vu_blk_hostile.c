@@ -179,13 +179,7 @@ int main(int argc, char **argv)
 	uint64_t nq = 1;
 	int r;
 
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage(argv[0]);
-			return 0;
-		}
-	}
-	r = vud_parse(&argc, argv, &o, caps);
+	r = vud_parse(&argc, argv, &o, caps, usage);
 	if (r)
 		return r > 0 ? 0 : 2;
 	h.dev.host_features = VIO_BIT(VIO_F_VERSION_1) | VIO_BIT(VIO_F_RING_PACKED) |

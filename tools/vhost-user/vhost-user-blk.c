@@ -92,13 +92,7 @@ int main(int argc, char **argv)
 	bool have_disk = false;
 	int r;
 
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage(argv[0]);
-			return 0;
-		}
-	}
-	r = vud_parse(&argc, argv, &o, caps);
+	r = vud_parse(&argc, argv, &o, caps, usage);
 	if (r)
 		return r > 0 ? 0 : 2;
 	for (int i = 1; i < argc; i++) {

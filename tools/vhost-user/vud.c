@@ -89,10 +89,18 @@ void vud_log(void *opaque, enum vio_log_level level, const char *msg)
 	fprintf(stderr, "%s: %s: %s\n", daemon_name, level <= VIO_LOG_DEBUG ? names[level] : "log", msg);
 }
 
-int vud_parse(int *argc, char **argv, struct vud_opts *o, const char *caps_json)
+int vud_parse(int *argc, char **argv, struct vud_opts *o, const char *caps_json,
+	      void (*usage)(const char *argv0))
 {
 	int out = 1;
 
+	/* --help first, whatever else the command line holds. */
+	for (int i = 1; i < *argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(argv[0]);
+			return 1;
+		}
+	}
 	memset(o, 0, sizeof(*o));
 	o->fd = -1;
 	o->poll_us = VUD_DEFAULT_POLL_US;
@@ -127,7 +135,14 @@ int vud_parse(int *argc, char **argv, struct vud_opts *o, const char *caps_json)
 		} else if (!strcmp(a, "--single-thread")) {
 			o->single_thread = true;
 		} else if (!strncmp(a, "--stats-interval=", 17)) {
-			o->stats_interval = (unsigned)strtoul(a + 17, NULL, 10);
+			char *end;
+			unsigned long v = strtoul(a + 17, &end, 10);
+			if (*end || a[17] < '0' || a[17] > '9' || v > 86400) {
+				fprintf(stderr, "%s: bad --stats-interval value '%s' (0..86400)\n",
+					argv[0], a + 17);
+				return -1;
+			}
+			o->stats_interval = (unsigned)v;
 		} else if (!strcmp(a, "--quiet")) {
 			o->quiet = true;
 		} else {

@@ -38,10 +38,11 @@ typedef void vud_stats_fn(void *opaque, unsigned qi, char *buf, size_t len);
 
 /*
  * Parses the options common to every daemon from argv, removing them.
- * Returns 0, 1 after --print-capabilities was handled (the caller exits
- * 0), or -1 on a usage error (message printed).
+ * Returns 0, 1 after --help (usage() called) or --print-capabilities was
+ * handled (the caller exits 0), or -1 on a usage error (message printed).
  */
-int vud_parse(int *argc, char **argv, struct vud_opts *o, const char *caps_json);
+int vud_parse(int *argc, char **argv, struct vud_opts *o, const char *caps_json,
+	      void (*usage)(const char *argv0));
 
 /* Serves dev until SIGTERM/SIGINT (or, with --fd, until the frontend
  * leaves). Returns the process exit status. */
