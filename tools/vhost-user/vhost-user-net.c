@@ -3,7 +3,10 @@
  *
  *   vhost-user-net --socket-path=/tmp/net.sock --reflect
  *   qemu-system-x86_64 ... -chardev socket,id=c0,path=/tmp/net.sock \
- *       -netdev vhost-user,id=n0,chardev=c0 -device virtio-net-pci,netdev=n0
+ *       -netdev vhost-user,id=n0,chardev=c0 -device virtio-net-pci,netdev=n0,vectors=0
+ *
+ * (vectors=0: QEMU 7.2 under TCG crashes with MSI-X on a vhost-user net
+ * device, whatever the backend; README.md, "The daemons".)
  *
  * What is behind the device is a port (vio/devices/net.h). This daemon
  * has the reflect port: every frame the driver sends comes back to it on
