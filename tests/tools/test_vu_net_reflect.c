@@ -54,6 +54,7 @@ static void log_stderr(void *opaque, enum vio_log_level level, const char *msg)
 static const char *daemon_path;
 static pid_t child;             /* the backend process while it runs */
 static bool dpdk;               /* the backend is dpdk-testpmd's vhost PMD */
+static bool tap;                /* libvio's daemon with --tap= in a namespace */
 static const char *pmd_dir;
 
 static int64_t now_ms(void)
@@ -129,6 +130,14 @@ static void run_up(struct run *r, unsigned pairs, bool packed)
 			_exit(127);
 		}
 		snprintf(sock_opt, sizeof(sock_opt), "--socket-path=%s", r->sock);
+		if (tap) {
+			char tap_opt[64];
+
+			snprintf(tap_opt, sizeof(tap_opt), "--tap=viot%d", (int)getppid() % 100000);
+			execl(daemon_path, daemon_path, sock_opt, tap_opt, pairs_opt, "--quiet",
+			      (char *)NULL);
+			_exit(127);
+		}
 		execl(daemon_path, daemon_path, sock_opt, "--reflect", pairs_opt, "--quiet",
 		      (char *)NULL);
 		_exit(127);
@@ -287,6 +296,85 @@ static void t_packed_two_pairs(void **state)
 	two_pairs(true);
 }
 
+/*
+ * --tap: the tap goes into a network namespace of its own with address
+ * 10.77.0.1; the driver, as 10.77.0.2, asks for that address with an ARP
+ * request, and the namespace's kernel must answer it through the tap and
+ * the device: a frame each way through a peer nobody here wrote.
+ */
+static void arp_through_tap(bool packed)
+{
+	struct run *r = calloc(1, sizeof(*r));
+	struct vio_drv_device *dev;
+	char cmd[512], ns[32], ifn[32];
+	uint8_t mac[6], req[42], rx[16][1600];
+	struct vio_net_drv_frame f[16];
+	int64_t deadline;
+	bool answered = false;
+
+	assert_non_null(r);
+	snprintf(ns, sizeof(ns), "vions%d", (int)getpid() % 100000);
+	snprintf(ifn, sizeof(ifn), "viot%d", (int)getpid() % 100000);
+	run_up(r, 1, packed);
+	dev = &r->fe.vdev;
+	snprintf(cmd, sizeof(cmd),
+		 "ip netns add %s && ip link set %s netns %s && "
+		 "ip -n %s addr add 10.77.0.1/24 dev %s && ip -n %s link set %s up",
+		 ns, ifn, ns, ns, ifn, ns, ifn);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(vio_net_drv_mac(dev, mac), 0);
+	memset(req, 0, sizeof(req));
+	memset(req, 0xff, 6);                           /* broadcast */
+	memcpy(req + 6, mac, 6);
+	req[12] = 0x08, req[13] = 0x06;                 /* ARP */
+	req[14] = 0, req[15] = 1, req[16] = 0x08, req[17] = 0;  /* Ethernet, IPv4 */
+	req[18] = 6, req[19] = 4, req[20] = 0, req[21] = 1;     /* request */
+	memcpy(req + 22, mac, 6);
+	memcpy(req + 28, "\x0a\x4d\x00\x02", 4);     /* 10.77.0.2 */
+	memcpy(req + 38, "\x0a\x4d\x00\x01", 4);     /* who has 10.77.0.1 */
+	deadline = now_ms() + WAIT_MS;
+	while (!answered && now_ms() < deadline) {
+		int k;
+
+		f[0] = (struct vio_net_drv_frame){ .data = req, .len = sizeof(req) };
+		vio_net_drv_tx_reap(dev, 0);
+		assert_true(vio_net_drv_tx_burst(dev, 0, f, 1) >= 0);
+		vio_drv_wait(dev, 100);
+		for (unsigned i = 0; i < 16; i++)
+			f[i] = (struct vio_net_drv_frame){ .data = rx[i], .cap = sizeof(rx[i]) };
+		k = vio_net_drv_rx_burst(dev, 0, f, 16);
+		assert_true(k >= 0);
+		for (int i = 0; i < k; i++) {
+			const uint8_t *a = rx[i];
+
+			/* An ARP reply to us from 10.77.0.1. */
+			if (f[i].len >= 42 && !memcmp(a, mac, 6) && a[12] == 0x08 && a[13] == 0x06 &&
+			    a[21] == 2 && !memcmp(a + 28, "\x0a\x4d\x00\x01", 4) &&
+			    !memcmp(a + 32, mac, 6))
+				answered = true;
+		}
+	}
+	snprintf(cmd, sizeof(cmd), "ip netns del %s", ns);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not delete namespace %s\n", ns);
+	assert_true(answered);
+	assert_null(vio_net_drv_error(dev, 0));
+	run_down(r);
+	free(r);
+}
+
+static void t_tap_split(void **state)
+{
+	(void)state;
+	arp_through_tap(false);
+}
+
+static void t_tap_packed(void **state)
+{
+	(void)state;
+	arp_through_tap(true);
+}
+
 /* After a failed case: no backend left running (testpmd would poll on). */
 static int kill_child(void **state)
 {
@@ -307,6 +395,10 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(t_split_two_pairs, kill_child),
 		cmocka_unit_test_teardown(t_packed_two_pairs, kill_child),
 	};
+	const struct CMUnitTest tap_tests[] = {
+		cmocka_unit_test_teardown(t_tap_split, kill_child),
+		cmocka_unit_test_teardown(t_tap_packed, kill_child),
+	};
 	const struct CMUnitTest dpdk_tests[] = {
 		cmocka_unit_test_teardown(t_split_one_pair, kill_child),
 		cmocka_unit_test_teardown(t_packed_one_pair, kill_child),
@@ -314,6 +406,9 @@ int main(int argc, char **argv)
 
 	if (argc == 3 && !strcmp(argv[1], "libvio")) {
 		daemon_path = argv[2];
+	} else if (argc == 3 && !strcmp(argv[1], "tap")) {
+		daemon_path = argv[2];
+		tap = true;
 	} else if (argc == 3 && !strcmp(argv[1], "dpdk")) {
 		glob_t g;
 
@@ -328,11 +423,14 @@ int main(int argc, char **argv)
 		pmd_dir = strdup(dirname(g.gl_pathv[0]));
 		globfree(&g);
 	} else {
-		fprintf(stderr, "usage: %s libvio VHOST-USER-NET | dpdk DPDK-TESTPMD\n", argv[0]);
+		fprintf(stderr, "usage: %s libvio|tap VHOST-USER-NET | dpdk DPDK-TESTPMD\n",
+			argv[0]);
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
 	if (dpdk)
 		return cmocka_run_group_tests_name("dpdk_vhost_macswap", dpdk_tests, NULL, NULL);
+	if (tap)
+		return cmocka_run_group_tests_name("vu_net_tap", tap_tests, NULL, NULL);
 	return cmocka_run_group_tests_name("vu_net_reflect", tests, NULL, NULL);
 }

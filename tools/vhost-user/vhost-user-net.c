@@ -9,9 +9,10 @@
  * device, whatever the backend; README.md, "The daemons".)
  *
  * What is behind the device is a port (vio/devices/net.h). This daemon
- * has the reflect port: every frame the driver sends comes back to it on
- * the same queue pair with its MAC addresses swapped, which is what a
- * benchmark of the virtqueue path wants. With --queue-pairs=N the device
+ * has two: --tap=NAME, a Linux tap interface (net_tap.c), and --reflect:
+ * every frame the driver sends comes back to it on the same queue pair
+ * with its MAC addresses swapped, which is what a benchmark of the
+ * virtqueue path wants. With --queue-pairs=N the device
  * offers MQ and RSS; each queue has a thread (vud.c), and the device
  * serialises a pair's two queues, and its control queue with every pair,
  * through the backend's queue locks (vio_dev_queue's serial range).
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "net_tap.h"
 #include "vio/devices.h"
 #include "vud.h"
 
@@ -28,7 +30,9 @@ static const char caps[] = "{\n  \"type\": \"net\",\n  \"features\": [\n  ]\n}";
 
 static void usage(const char *argv0)
 {
-	printf("usage: %s --socket-path=PATH | --fd=N --reflect [options]\n\n%s"
+	printf("usage: %s --socket-path=PATH | --fd=N --tap=NAME | --reflect [options]\n\n%s"
+	       "  --tap=NAME             the port: tap interface NAME (created if needed),\n"
+	       "                         one tap queue per queue pair\n"
 	       "  --reflect              the port: every frame goes back to its sender\n"
 	       "                         (MAC addresses swapped), on the same queue pair\n"
 	       "  --queue-pairs=N        queue pairs offered (1-%u, default 1; above 1: MQ, RSS)\n"
@@ -40,6 +44,24 @@ static void usage(const char *argv0)
 }
 
 static struct vio_net_dev net;
+static struct net_tap tap;
+
+static int tap_up(void *opaque, struct vio_vu_backend *b)
+{
+	int r = net_tap_start(&tap, &net, b);
+
+	(void)opaque;
+	if (r)
+		fprintf(stderr, "vhost-user-net: error: cannot start the tap readers: %s\n",
+			vio_strerror(r));
+	return r ? -1 : 0;
+}
+
+static void tap_down(void *opaque)
+{
+	(void)opaque;
+	net_tap_stop(&tap);
+}
 
 static void stats(void *opaque, unsigned qi, char *buf, size_t len)
 {
@@ -93,6 +115,7 @@ int main(int argc, char **argv)
 	static struct vio_net_reflect reflect;
 	struct vio_net_dev_opts no = { .legacy_ok = true };
 	bool want_reflect = false;
+	const char *tap_name = NULL;
 	struct vud_opts o;
 	unsigned long v;
 	int r;
@@ -105,6 +128,8 @@ int main(int argc, char **argv)
 
 		if (!strcmp(a, "--reflect")) {
 			want_reflect = true;
+		} else if (!strncmp(a, "--tap=", 6) && a[6]) {
+			tap_name = a + 6;
 		} else if (!strncmp(a, "--queue-pairs=", 14) &&
 			   parse_uint(a + 14, 1, VIO_NET_MAX_PAIRS, &v)) {
 			no.max_pairs = (unsigned)v;
@@ -122,17 +147,37 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!want_reflect) {
-		fprintf(stderr, "%s: name a port (--reflect)\n", argv[0]);
+	if (want_reflect == !!tap_name) {
+		fprintf(stderr, "%s: name one port (--tap=NAME or --reflect)\n", argv[0]);
 		usage(argv[0]);
 		return 2;
 	}
-	no.port_ops = &vio_net_reflect_ops;
-	no.port = &reflect;
+	if (tap_name) {
+		r = net_tap_open(&tap, tap_name, no.max_pairs ? no.max_pairs : 1);
+		if (r) {
+			fprintf(stderr, "%s: cannot open tap %s: %s\n", argv[0], tap_name,
+				vio_strerror(r));
+			net_tap_close(&tap);
+			return 1;
+		}
+		/* The kernel finishes checksums and segments what the driver
+		 * hands over with the virtio header. */
+		no.offloads = VIO_BIT(VIO_NET_F_CSUM) | VIO_BIT(VIO_NET_F_HOST_TSO4) |
+			      VIO_BIT(VIO_NET_F_HOST_TSO6);
+		no.port_ops = &net_tap_ops;
+		no.port = &tap;
+		o.backend_up = tap_up;
+		o.backend_down = tap_down;
+	} else {
+		no.port_ops = &vio_net_reflect_ops;
+		no.port = &reflect;
+	}
 	no.log = vud_log;
 	r = vio_net_dev_init(&net, &no);
 	if (r) {
 		fprintf(stderr, "%s: cannot create the device: %s\n", argv[0], vio_strerror(r));
+		if (tap_name)
+			net_tap_close(&tap);
 		return 1;
 	}
 	vio_net_reflect_init(&reflect, &net);
@@ -144,5 +189,7 @@ int main(int argc, char **argv)
 	o.protocol_features_off = VIO_BIT(VIO_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS);
 	r = vud_run(&net.dev, &o, "vhost-user-net", stats, &net);
 	vio_net_dev_fini(&net);
+	if (tap_name)
+		net_tap_close(&tap);
 	return r;
 }

@@ -203,6 +203,7 @@ struct qthread {
 struct vud {
 	struct vio_vu_backend b;
 	bool backend_ready;     /* vio_vu_backend_init succeeded */
+	bool hooks_up;          /* backend_up succeeded: backend_down is due */
 	struct vio_dev_model *dev;
 	const struct vud_opts *o;
 	unsigned nq;
@@ -842,8 +843,15 @@ static int setup(struct vud *v)
 	}
 	v->backend_ready = true;
 	v->nq = v->dev->num_queues;     /* at most VIO_VU_MAX_QUEUES: init checked */
-	if (setup_signals(v) || setup_epoll(v) || setup_timers(v) || setup_queues(v) ||
-	    setup_frontend(v))
+	if (setup_signals(v) || setup_epoll(v) || setup_timers(v) || setup_queues(v))
+		return -1;
+	/* The daemon's own threads (a port's), with the signals blocked. */
+	if (v->o->backend_up) {
+		if (v->o->backend_up(v->o->hooks_opaque, &v->b) < 0)
+			return -1;
+		v->hooks_up = true;
+	}
+	if (setup_frontend(v))
 		return -1;
 	return 0;
 }
@@ -911,6 +919,9 @@ static int teardown(struct vud *v)
 	close_fd(&v->req_fd);
 	close_fd(&v->ep);
 	close_fd(&v->sig_fd);
+	/* The daemon's threads stop before the backend goes. */
+	if (v->hooks_up)
+		v->o->backend_down(v->o->hooks_opaque);
 	/* setup: the backend (closing the frontend's socket) */
 	if (v->backend_ready)
 		vio_vu_backend_fini(&v->b);

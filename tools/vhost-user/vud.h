@@ -30,6 +30,14 @@ struct vud_opts {
 	bool quiet;
 	/* Set by the daemon, not by options: VU_PROTOCOL_F bits not to offer. */
 	uint64_t protocol_features_off;
+	/* Optional, both or neither: called once the backend exists (before
+	 * the first frontend; return -1 to end the daemon with status 1), and
+	 * before it goes. A daemon whose device has work outside kicks (a
+	 * port's threads) starts and stops it there, and holds the queue
+	 * locks through vio_vu_backend_queue_lock(b, ...). */
+	int (*backend_up)(void *opaque, struct vio_vu_backend *b);
+	void (*backend_down)(void *opaque);
+	void *hooks_opaque;
 };
 
 /* Writes one device-specific stats line for queue qi (no newline). Called
