@@ -18,9 +18,6 @@ int vio__packed_dev_init(struct vio_devq *q, const struct vio_devq_config *cfg)
 {
 	const struct vio_ring_addrs *a = &cfg->addrs;
 
-	if (a->desc % VIO_PACKED_DESC_ALIGN || a->driver % VIO_PACKED_EVENT_ALIGN ||
-	    a->device % VIO_PACKED_EVENT_ALIGN)
-		return -EINVAL;
 	q->u.packed.desc = vio_mem_ptr(cfg->mem, a->desc, sizeof(struct vio_packed_desc) * (uint64_t)cfg->size);
 	q->u.packed.driver = vio_mem_ptr(cfg->mem, a->driver, sizeof(struct vio_packed_event));
 	q->u.packed.device = vio_mem_ptr(cfg->mem, a->device, sizeof(struct vio_packed_event));

@@ -13,11 +13,6 @@
 
 int vio__packed_drv_init(struct vio_drvq *q, const struct vio_drvq_config *cfg)
 {
-	if ((uintptr_t)cfg->desc % VIO_PACKED_DESC_ALIGN ||
-	    (uintptr_t)cfg->driver % VIO_PACKED_EVENT_ALIGN ||
-	    (uintptr_t)cfg->device % VIO_PACKED_EVENT_ALIGN)
-		return -EINVAL;
-
 	vio__drv_init_common(q, cfg);
 	q->u.packed.desc = cfg->desc;
 	q->u.packed.driver = cfg->driver;

@@ -17,6 +17,15 @@ static bool is_packed(uint64_t features)
 	return vio_has_feature(features, VIO_F_RING_PACKED);
 }
 
+/* Are the three ring areas at addresses (host or guest) aligned as the
+ * layout requires? Checked here once for both sides and layouts. */
+static bool areas_aligned(uint64_t features, uint64_t desc, uint64_t driver, uint64_t device)
+{
+	return desc % vio_ring_desc_align(features) == 0 &&
+	       driver % vio_ring_driver_align(features) == 0 &&
+	       device % vio_ring_device_align(features) == 0;
+}
+
 bool vio_ring_size_valid(uint64_t features, unsigned size)
 {
 	if (is_packed(features))
@@ -91,6 +100,9 @@ int vio_drvq_init(struct vio_drvq *q, const struct vio_drvq_config *cfg)
 	memset(q, 0, sizeof(*q));
 	if (!vio_ring_size_valid(cfg->features, cfg->size) || !cfg->slots ||
 	    !cfg->desc || !cfg->driver || !cfg->device)
+		return -EINVAL;
+	if (!areas_aligned(cfg->features, (uintptr_t)cfg->desc, (uintptr_t)cfg->driver,
+			   (uintptr_t)cfg->device))
 		return -EINVAL;
 	if (cfg->indirect_max && (!cfg->indirect || (uintptr_t)cfg->indirect % 16 ||
 				  cfg->indirect_dma % 16 || cfg->indirect_max > VIO_SPLIT_MAX_SIZE))
@@ -189,7 +201,8 @@ int vio_devq_init(struct vio_devq *q, const struct vio_devq_config *cfg)
 {
 	memset(q, 0, sizeof(*q));
 	if (!vio_ring_size_valid(cfg->features, cfg->size) || !cfg->mem ||
-	    cfg->indirect_max > VIO_SPLIT_MAX_SIZE)
+	    cfg->indirect_max > VIO_SPLIT_MAX_SIZE ||
+	    !areas_aligned(cfg->features, cfg->addrs.desc, cfg->addrs.driver, cfg->addrs.device))
 		return -EINVAL;
 	if (is_packed(cfg->features)) {
 		if (!vio_has_feature(cfg->features, VIO_F_VERSION_1))

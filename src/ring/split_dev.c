@@ -29,9 +29,6 @@ int vio__split_dev_init(struct vio_devq *q, const struct vio_devq_config *cfg)
 {
 	const struct vio_ring_addrs *a = &cfg->addrs;
 
-	if (a->desc % VIO_SPLIT_DESC_ALIGN || a->driver % VIO_SPLIT_AVAIL_ALIGN ||
-	    a->device % VIO_SPLIT_USED_ALIGN)
-		return -EINVAL;
 	q->u.split.desc = vio_mem_ptr(cfg->mem, a->desc, vio_split_desc_size(cfg->size));
 	q->u.split.avail = vio_mem_ptr(cfg->mem, a->driver, vio_split_avail_size(cfg->size));
 	q->u.split.used = vio_mem_ptr(cfg->mem, a->device, vio_split_used_size(cfg->size));

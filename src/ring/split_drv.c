@@ -24,11 +24,6 @@ static inline vio_le16 *avail_event(struct vio_drvq *q)
 
 int vio__split_drv_init(struct vio_drvq *q, const struct vio_drvq_config *cfg)
 {
-	if ((uintptr_t)cfg->desc % VIO_SPLIT_DESC_ALIGN ||
-	    (uintptr_t)cfg->driver % VIO_SPLIT_AVAIL_ALIGN ||
-	    (uintptr_t)cfg->device % VIO_SPLIT_USED_ALIGN)
-		return -EINVAL;
-
 	vio__drv_init_common(q, cfg);
 	q->u.split.desc = cfg->desc;
 	q->u.split.avail = cfg->driver;
