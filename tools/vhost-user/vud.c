@@ -1,15 +1,25 @@
 /*
  * vud.c - event loop and conventions shared by the vhost-user daemons.
  *
- * How the pieces fit. vud_run() is three steps, each a function below:
+ * Ports. A process serves one device (vud_run) or several, each on a
+ * socket of its own (vud_run_many: vhost-user-net --switch). Each device
+ * is a *port* (struct vport): its backend, listen socket, accept back-off
+ * timer, frontend, queue threads and requests are its own, and a frontend
+ * leaving one port touches no other. What is shared: the signals, the
+ * main epoll set and thread, the request eventfd, the stats timer, the
+ * stop flag and the exit status. vud_run() is vud_run_many() with one
+ * port, and says what it always said (no "port N" in its log lines).
+ *
+ * How the pieces fit. vud_run_many() is three steps, each a function below:
  *
  *   setup()     makes everything the daemon needs before a frontend may
- *               come, in this order: the backend, the signals (blocked in
- *               every thread, read from a signalfd), the main epoll set
- *               with the request eventfd, the timers (--stats-interval,
- *               the accept back-off), the queue threads, and last the
- *               listen socket (or the --fd frontend): once the socket
- *               listens, the daemon is ready. A failure is a log line
+ *               come, in this order: every port's backend, the signals
+ *               (blocked in every thread, read from a signalfd), the main
+ *               epoll set with the request eventfd, the timers
+ *               (--stats-interval, each port's accept back-off), each
+ *               port's queue threads and backend_up hook, and last the
+ *               listen sockets (or the --fd frontend): once the sockets
+ *               listen, the daemon is ready. A failure is a log line
  *               naming the call, and exit status 1.
  *   loop()      the main thread's epoll loop, until the stop flag is set.
  *               Each event's tag (below) names its handler, on_<tag>().
@@ -17,18 +27,20 @@
  *               then closes what setup made, in reverse order. It also
  *               undoes a setup that failed half way.
  *
- * Threads. The main thread owns the frontend's socket (accept, then one
+ * Threads. The main thread owns the frontends' sockets (accept, then one
  * vio_vu_backend_dispatch per readable event), the signals and the timers.
  * Each queue has a thread (queue_thread) that waits on the queue's kick
  * fd and on a "wake" eventfd the main thread rings when kick fds change
  * or when it is time to stop; the library's per-queue locks make its
  * dispatch safe against control messages on the main thread. A queue
- * thread that fails asks the main thread to act (request()). With
+ * thread that fails asks the main thread to act (request(): bits in its
+ * port, then the shared request eventfd). With
  * --single-thread the kick fds join the main epoll set instead
  * (kicks_sync); with --busy-poll the queues are polled without waiting.
  *
- * Epoll tags. epoll_data.u64 holds a tag and nothing else: one of enum
- * tag, or TAG_KICK + qi for queue qi's kick fd. The main set and the
+ * Epoll tags. epoll_data.u64 holds a tag in its low 32 bits (one of enum
+ * tag, or TAG_KICK + qi for queue qi's kick fd) and the port's index in
+ * its high 32 bits (0 for what all ports share). The main set and the
  * queue threads' sets use the same tags.
  *
  * Whose fds. The backend owns the frontend's socket and the kick fds, and
@@ -40,8 +52,9 @@
  * watched) and takes it out of the set before closing it.
  *
  * Failures once the loop runs: a frontend whose fds cannot be watched is
- * dropped (the next may come); accept4 failing for want of fds or memory
- * takes the listen socket out of the set for ACCEPT_RETRY_MS; anything
+ * dropped (the next may come, on that port); accept4 failing for want of
+ * fds or memory takes that listen socket out of the set for
+ * ACCEPT_RETRY_MS; anything
  * that would leave the loop unable to wait or to hear a signal ends the
  * daemon with status 1.
  */
@@ -89,10 +102,34 @@ void vud_log(void *opaque, enum vio_log_level level, const char *msg)
 	fprintf(stderr, "%s: %s: %s\n", daemon_name, level <= VIO_LOG_DEBUG ? names[level] : "log", msg);
 }
 
+/* One more --socket-path: false (message printed) past max. */
+static bool add_socket(struct vud_opts *o, const char *path, unsigned max, const char *argv0)
+{
+	if (o->n_sockets >= max) {
+		if (max == 1)
+			fprintf(stderr, "%s: give --socket-path once\n", argv0);
+		else
+			fprintf(stderr, "%s: at most %u --socket-path\n", argv0, max);
+		return false;
+	}
+	o->socket_paths[o->n_sockets++] = path;
+	o->socket_path = o->socket_paths[0];
+	return true;
+}
+
 int vud_parse(int *argc, char **argv, struct vud_opts *o, const char *caps_json,
 	      void (*usage)(const char *argv0))
 {
+	return vud_parse_many(argc, argv, o, caps_json, usage, 1);
+}
+
+int vud_parse_many(int *argc, char **argv, struct vud_opts *o, const char *caps_json,
+		   void (*usage)(const char *argv0), unsigned max_sockets)
+{
 	int out = 1;
+
+	if (max_sockets < 1 || max_sockets > VUD_MAX_PORTS)
+		max_sockets = max_sockets ? VUD_MAX_PORTS : 1;
 
 	/* --help first, whatever else the command line holds. */
 	for (int i = 1; i < *argc; i++) {
@@ -108,9 +145,11 @@ int vud_parse(int *argc, char **argv, struct vud_opts *o, const char *caps_json,
 		const char *a = argv[i];
 
 		if (!strncmp(a, "--socket-path=", 14)) {
-			o->socket_path = a + 14;
+			if (!add_socket(o, a + 14, max_sockets, argv[0]))
+				return -1;
 		} else if (!strcmp(a, "--socket-path") && i + 1 < *argc) {
-			o->socket_path = argv[++i];
+			if (!add_socket(o, argv[++i], max_sockets, argv[0]))
+				return -1;
 		} else if (!strncmp(a, "--fd=", 5)) {
 			char *end;
 			long v = strtol(a + 5, &end, 10);
@@ -156,6 +195,13 @@ int vud_parse(int *argc, char **argv, struct vud_opts *o, const char *caps_json,
 		fprintf(stderr, "%s: give exactly one of --socket-path and --fd\n", argv[0]);
 		return -1;
 	}
+	for (unsigned i = 0; i < o->n_sockets; i++)
+		for (unsigned j = 0; j < i; j++)
+			if (!strcmp(o->socket_paths[i], o->socket_paths[j])) {
+				fprintf(stderr, "%s: --socket-path %s given twice\n", argv[0],
+					o->socket_paths[i]);
+				return -1;
+			}
 	return 0;
 }
 
@@ -167,18 +213,23 @@ int vud_parse(int *argc, char **argv, struct vud_opts *o, const char *caps_json,
 enum tag {
 	TAG_NONE,               /* never registered: a zeroed epoll_data */
 	TAG_SIGNAL,             /* the signalfd: stop, or stats */
-	TAG_LISTEN,             /* the listen socket: a frontend to accept */
-	TAG_LISTEN_RETRY,       /* timerfd: the accept back-off is over */
-	TAG_FRONTEND,           /* the frontend's socket: one message */
+	TAG_LISTEN,             /* a port's listen socket: a frontend to accept */
+	TAG_LISTEN_RETRY,       /* a port's timerfd: the accept back-off is over */
+	TAG_FRONTEND,           /* a port's frontend socket: one message */
 	TAG_STATS,              /* timerfd: --stats-interval */
 	TAG_REQUEST,            /* eventfd: a queue thread asks (enum request) */
 	TAG_WAKE,               /* eventfd, in a queue thread's set: kick fd changed, or stop */
 	TAG_KICK,               /* TAG_KICK + qi: queue qi's kick fd; must stay last */
 };
 
-/* What a queue thread asks of the main thread (bits in vud.requests). */
+static uint64_t tag_of(unsigned port, uint32_t tag)
+{
+	return (uint64_t)port << 32 | tag;
+}
+
+/* What a queue thread asks of the main thread (bits in vport.requests). */
 enum request {
-	REQ_DROP = 1,           /* drop the frontend: a kick fd cannot be watched */
+	REQ_DROP = 1,           /* drop the port's frontend: a kick fd cannot be watched */
 	REQ_FAIL = 2,           /* end the daemon with status 1: the thread stopped */
 };
 
@@ -190,8 +241,10 @@ struct watched {
 	int dup;                /* ours, in the epoll set (-1: none) */
 };
 
+struct vport;
+
 struct qthread {
-	struct vud *v;
+	struct vport *p;
 	unsigned qi;
 	pthread_t tid;
 	bool started;           /* tid is to be joined */
@@ -200,20 +253,17 @@ struct qthread {
 	struct watched kick;    /* with --single-thread: in the main set */
 };
 
-struct vud {
+/* One device on its own socket. */
+struct vport {
+	struct vud *v;
+	unsigned idx;
+	struct vud_port port;   /* what the caller gave */
+	char tag[24];           /* "port N: " in log lines, "" with one port */
 	struct vio_vu_backend b;
 	bool backend_ready;     /* vio_vu_backend_init succeeded */
 	bool hooks_up;          /* backend_up succeeded: backend_down is due */
-	struct vio_dev_model *dev;
-	const struct vud_opts *o;
 	unsigned nq;
-	vud_stats_fn *stats;
-	void *stats_opaque;
 
-	int sig_fd;             /* TAG_SIGNAL */
-	int ep;                 /* the main epoll set */
-	int req_fd;             /* TAG_REQUEST */
-	int stats_fd;           /* TAG_STATS (-1 without --stats-interval) */
 	int retry_fd;           /* TAG_LISTEN_RETRY (-1 with --fd) */
 	int listen_fd;          /* TAG_LISTEN (-1 with --fd) */
 	bool listen_watched;    /* in the set (not backing off) */
@@ -221,8 +271,21 @@ struct vud {
 	struct watched fe;      /* the frontend's socket, TAG_FRONTEND */
 
 	struct qthread q[VIO_VU_MAX_QUEUES];
-	bool stopping;          /* atomic: queue threads read it */
 	unsigned requests;      /* atomic: enum request bits */
+};
+
+struct vud {
+	const struct vud_opts *o;
+	int fd;                 /* --fd (one port only), or -1 */
+	unsigned nports;
+	struct vport *ports;
+
+	int sig_fd;             /* TAG_SIGNAL */
+	int ep;                 /* the main epoll set */
+	int req_fd;             /* TAG_REQUEST */
+	int stats_fd;           /* TAG_STATS (-1 without --stats-interval) */
+
+	bool stopping;          /* atomic: queue threads read it */
 	int status;             /* exit status: 1 after a failure */
 };
 
@@ -343,93 +406,95 @@ static void watched_del(struct watched *w, int ep)
 	w->num = w->dup = -1;
 }
 
-/* Watches the frontend's socket in the main set. */
-static int frontend_watch(struct vud *v, int sock)
+/* Watches the port's frontend socket in the main set. */
+static int frontend_watch(struct vport *p, int sock)
 {
 	int dup = fcntl(sock, F_DUPFD_CLOEXEC, 0);
 
-	return watched_set(&v->fe, v->ep, sock, dup, errno, TAG_FRONTEND, "the frontend's socket");
+	return watched_set(&p->fe, p->v->ep, sock, dup, errno, tag_of(p->idx, TAG_FRONTEND),
+			   "the frontend's socket");
 }
 
 /* Watches queue qi's current kick fd in ep. The number is read and the
  * duplicate made under the queue's lock, so that both are the same file
  * even while the main thread replaces it. 0 or -errno (logged). */
-static int kick_watch(struct vud *v, struct watched *w, unsigned qi, int ep)
+static int kick_watch(struct vport *p, struct watched *w, unsigned qi, int ep)
 {
 	char what[40];
 	int num, dup = -1, err = 0;
 
-	vio_vu_backend_queue_lock(&v->b, qi);
-	num = v->b.queues[qi].kick_fd;
+	vio_vu_backend_queue_lock(&p->b, qi);
+	num = p->b.queues[qi].kick_fd;
 	if (num >= 0 && (dup = fcntl(num, F_DUPFD_CLOEXEC, 0)) < 0)
 		err = errno;
-	vio_vu_backend_queue_unlock(&v->b, qi);
+	vio_vu_backend_queue_unlock(&p->b, qi);
 	snprintf(what, sizeof(what), "queue %u's kick fd", qi);
-	return watched_set(w, ep, num, dup, err, TAG_KICK + qi, what);
+	return watched_set(w, ep, num, dup, err, tag_of(p->idx, TAG_KICK + qi), what);
 }
 
 /*
  * --single-thread: after each frontend message, brings the main set's
- * kick fds up to date; each is added once, when it comes, and taken out
- * when it goes. Only a message changes a kick fd (SET_VRING_KICK brings
- * one, GET_VRING_BASE and the frontend leaving close it), one message
- * changes it at most once, and a new one arrives before the old one is
- * closed: after one message, a changed fd always has another number (or
- * -1), so comparing numbers after every message misses no change.
- * vio_vu_backend_kick_fd takes the queue's lock; nothing here holds it.
- * 0, or -1 when a kick fd could not be watched (logged).
+ * kick fds of that port up to date; each is added once, when it comes,
+ * and taken out when it goes. Only a message changes a kick fd
+ * (SET_VRING_KICK brings one, GET_VRING_BASE and the frontend leaving
+ * close it), one message changes it at most once, and a new one arrives
+ * before the old one is closed: after one message, a changed fd always has
+ * another number (or -1), so comparing numbers after every message misses
+ * no change. vio_vu_backend_kick_fd takes the queue's lock; nothing here
+ * holds it. 0, or -1 when a kick fd could not be watched (logged).
  */
-static int kicks_sync(struct vud *v)
+static int kicks_sync(struct vport *p)
 {
 	int r = 0;
 
-	for (unsigned i = 0; i < v->nq; i++) {
-		struct watched *w = &v->q[i].kick;
+	for (unsigned i = 0; i < p->nq; i++) {
+		struct watched *w = &p->q[i].kick;
 
-		if (vio_vu_backend_kick_fd(&v->b, i) == w->num)
+		if (vio_vu_backend_kick_fd(&p->b, i) == w->num)
 			continue;
-		watched_del(w, v->ep);
-		if (kick_watch(v, w, i, v->ep) < 0)
+		watched_del(w, p->v->ep);
+		if (kick_watch(p, w, i, p->v->ep) < 0)
 			r = -1;
 	}
 	return r;
 }
 
-/* The backend's kick fds changed (called by the backend, on the main
- * thread, no queue lock held): each queue thread watches its afresh.
+/* The backend's kick fds changed (called by the port's backend, on the
+ * main thread, no queue lock held): each queue thread watches its afresh.
  * --single-thread needs no call: kicks_sync follows every message. */
 static void queues_changed(void *opaque)
 {
-	struct vud *v = opaque;
+	struct vport *p = opaque;
 
-	for (unsigned i = 0; i < v->nq; i++)
-		if (v->q[i].wake_fd >= 0)
-			ring(v->q[i].wake_fd);
+	for (unsigned i = 0; i < p->nq; i++)
+		if (p->q[i].wake_fd >= 0)
+			ring(p->q[i].wake_fd);
 }
 
 /* ------------------------------------------------------------------------ */
 /* Queue threads                                                            */
 
-/* From a queue thread: ask the main thread to act. */
-static void request(struct vud *v, enum request req)
+/* From a queue thread: ask the main thread to act for its port. */
+static void request(struct vport *p, enum request req)
 {
-	__atomic_fetch_or(&v->requests, (unsigned)req, __ATOMIC_RELEASE);
-	ring(v->req_fd);
+	__atomic_fetch_or(&p->requests, (unsigned)req, __ATOMIC_RELEASE);
+	ring(p->v->req_fd);
 }
 
 static void *queue_thread(void *arg)
 {
 	struct qthread *t = arg;
-	struct vud *v = t->v;
+	struct vport *p = t->p;
+	struct vud *v = p->v;
 	const uint64_t poll_ns = (uint64_t)v->o->poll_us * 1000;
 
 	if (v->o->busy_poll) {
 		while (!stopping(v))
-			vio_vu_backend_queue_poll(&v->b, t->qi);
+			vio_vu_backend_queue_poll(&p->b, t->qi);
 		return NULL;
 	}
-	if (kick_watch(v, &t->kick, t->qi, t->ep) < 0)
-		request(v, REQ_DROP);
+	if (kick_watch(p, &t->kick, t->qi, t->ep) < 0)
+		request(p, REQ_DROP);
 	while (!stopping(v)) {
 		struct epoll_event got[2];
 		int n = epoll_wait(t->ep, got, 2, -1);
@@ -438,22 +503,22 @@ static void *queue_thread(void *arg)
 			continue;
 		if (n < 0) {
 			sys_err("epoll_wait (queue thread)", errno);
-			request(v, REQ_FAIL);
+			request(p, REQ_FAIL);
 			break;
 		}
 		for (int i = 0; i < n; i++) {
 			uint64_t x;
 
-			if (got[i].data.u64 != TAG_WAKE) {
-				vio_vu_backend_queue_dispatch(&v->b, t->qi);
+			if ((uint32_t)got[i].data.u64 != TAG_WAKE) {
+				vio_vu_backend_queue_dispatch(&p->b, t->qi);
 				/* Keep serving without kicks while the driver
 				 * keeps the queue busy (QEMU's iothreads poll
 				 * the same way, 32 us by default). */
-				vio_vu_backend_queue_poll_for(&v->b, t->qi, poll_ns);
+				vio_vu_backend_queue_poll_for(&p->b, t->qi, poll_ns);
 				continue;
 			}
 			if (!take(t->wake_fd, &x, sizeof(x), "read (wake eventfd)")) {
-				request(v, REQ_FAIL);
+				request(p, REQ_FAIL);
 				goto out;
 			}
 			/* The kick fd changed, or it is time to stop: watch
@@ -461,8 +526,8 @@ static void *queue_thread(void *arg)
 			 * old fd may have been closed and its number given to
 			 * another between two looks. */
 			watched_del(&t->kick, t->ep);
-			if (!stopping(v) && kick_watch(v, &t->kick, t->qi, t->ep) < 0)
-				request(v, REQ_DROP);
+			if (!stopping(v) && kick_watch(p, &t->kick, t->qi, t->ep) < 0)
+				request(p, REQ_DROP);
 		}
 	}
 out:
@@ -473,52 +538,69 @@ out:
 /* ------------------------------------------------------------------------ */
 /* Event handlers (main thread)                                             */
 
-/* One line per queue. Each queue's numbers are read under its lock: its
- * thread changes them as it serves (the stats callback too). */
+/* One line per queue of each port, then the port's own line. Each
+ * queue's numbers are read under its lock: its thread changes them as it
+ * serves (the stats callback too). */
 static void print_stats(struct vud *v)
 {
-	for (unsigned i = 0; i < v->nq; i++) {
-		const struct vio_vu_queue *q = &v->b.queues[i];
-		const struct vio_dev_queue *dq = &v->dev->queues[i];
-		unsigned long long kicks, calls, suppressed;
-		char extra[160] = "";
-		bool live;
+	for (unsigned k = 0; k < v->nports; k++) {
+		struct vport *p = &v->ports[k];
+		char extra[256];
 
-		vio_vu_backend_queue_lock(&v->b, i);
-		live = vio_dev_queue_live(v->dev, i);
-		kicks = q->kicks;
-		calls = q->calls;
-		suppressed = dq->vq.stats.interrupts_suppressed;
-		if (v->stats)
-			v->stats(v->stats_opaque, i, extra, sizeof(extra));
-		vio_vu_backend_queue_unlock(&v->b, i);
-		fprintf(stderr, "%s: queue %u: %s kicks %llu interrupts %llu (suppressed %llu)%s%s\n",
-			daemon_name, i, live ? "running" : "stopped", kicks, calls, suppressed,
-			extra[0] ? " " : "", extra);
+		if (!p->backend_ready)
+			continue;
+		for (unsigned i = 0; i < p->nq; i++) {
+			const struct vio_vu_queue *q = &p->b.queues[i];
+			const struct vio_dev_queue *dq = &p->port.dev->queues[i];
+			unsigned long long kicks, calls, suppressed;
+			bool live;
+
+			extra[0] = '\0';
+			vio_vu_backend_queue_lock(&p->b, i);
+			live = vio_dev_queue_live(p->port.dev, i);
+			kicks = q->kicks;
+			calls = q->calls;
+			suppressed = dq->vq.stats.interrupts_suppressed;
+			if (p->port.stats)
+				p->port.stats(p->port.stats_opaque, i, extra, sizeof(extra));
+			vio_vu_backend_queue_unlock(&p->b, i);
+			fprintf(stderr,
+				"%s: %squeue %u: %s kicks %llu interrupts %llu (suppressed %llu)%s%s\n",
+				daemon_name, p->tag, i, live ? "running" : "stopped", kicks, calls,
+				suppressed, extra[0] ? " " : "", extra);
+		}
+		if (p->port.port_stats) {
+			extra[0] = '\0';
+			p->port.port_stats(p->port.stats_opaque, k, extra, sizeof(extra));
+			if (extra[0])
+				fprintf(stderr, "%s: %s%s\n", daemon_name, p->tag, extra);
+		}
 	}
 }
 
-/* The backend has detached (the frontend left, or was dropped). */
-static void frontend_left(struct vud *v)
+/* The port's backend has detached (the frontend left, or was dropped). */
+static void frontend_left(struct vport *p)
 {
-	watched_del(&v->fe, v->ep);
+	struct vud *v = p->v;
+
+	watched_del(&p->fe, v->ep);
 	if (v->o->single_thread)
-		kicks_sync(v);  /* every kick fd is gone: out of the set */
+		kicks_sync(p);  /* every kick fd is gone: out of the set */
 	if (!v->o->quiet)
-		fprintf(stderr, "%s: frontend disconnected%s\n", daemon_name,
-			v->listen_fd >= 0 ? "; waiting for the next one" : "");
-	if (v->listen_fd < 0)
+		fprintf(stderr, "%s: %sfrontend disconnected%s\n", daemon_name, p->tag,
+			p->listen_fd >= 0 ? "; waiting for the next one" : "");
+	if (p->listen_fd < 0)
 		stop(v);        /* --fd: there is no next one */
 }
 
 /* A failure of ours leaves the frontend unserved: it goes, the next may come. */
-static void frontend_drop(struct vud *v, const char *why)
+static void frontend_drop(struct vport *p, const char *why)
 {
-	if (vio_vu_backend_fd(&v->b) < 0)
+	if (vio_vu_backend_fd(&p->b) < 0)
 		return;
-	fprintf(stderr, "%s: error: dropping the frontend: %s\n", daemon_name, why);
-	vio_vu_backend_detach(&v->b);
-	frontend_left(v);
+	fprintf(stderr, "%s: error: %sdropping the frontend: %s\n", daemon_name, p->tag, why);
+	vio_vu_backend_detach(&p->b);
+	frontend_left(p);
 }
 
 static void on_signal(struct vud *v)
@@ -540,75 +622,78 @@ static void on_signal(struct vud *v)
  * ENOBUFS, ENOMEM, ...): the listen socket stays readable, so stop
  * watching it for ACCEPT_RETRY_MS instead of spinning on it. The
  * frontend waits in the backlog meanwhile. */
-static void accept_backoff(struct vud *v, int err)
+static void accept_backoff(struct vport *p, int err)
 {
 	const struct itimerspec its = { .it_value.tv_nsec = ACCEPT_RETRY_MS * 1000000L };
 
-	if (v->accept_failures++ == 0)
-		fprintf(stderr, "%s: error: accept4: %s; trying again every %u ms\n", daemon_name,
-			strerror(err), ACCEPT_RETRY_MS);
-	if (unwatch(v->ep, v->listen_fd) < 0) {
-		fail(v);
+	if (p->accept_failures++ == 0)
+		fprintf(stderr, "%s: error: %saccept4: %s; trying again every %u ms\n", daemon_name,
+			p->tag, strerror(err), ACCEPT_RETRY_MS);
+	if (unwatch(p->v->ep, p->listen_fd) < 0) {
+		fail(p->v);
 		return;
 	}
-	v->listen_watched = false;
-	if (timerfd_settime(v->retry_fd, 0, &its, NULL) < 0) {
+	p->listen_watched = false;
+	if (timerfd_settime(p->retry_fd, 0, &its, NULL) < 0) {
 		sys_err("timerfd_settime (accept back-off)", errno);
-		fail(v);
+		fail(p->v);
 	}
 }
 
-static void on_listen_retry(struct vud *v)
+static void on_listen_retry(struct vport *p)
 {
 	uint64_t n;
 
-	if (!take(v->retry_fd, &n, sizeof(n), "read (timerfd)") ||
-	    (!v->listen_watched && watch(v->ep, v->listen_fd, TAG_LISTEN) < 0)) {
-		fail(v);
+	if (!take(p->retry_fd, &n, sizeof(n), "read (timerfd)") ||
+	    (!p->listen_watched && watch(p->v->ep, p->listen_fd, tag_of(p->idx, TAG_LISTEN)) < 0)) {
+		fail(p->v);
 		return;
 	}
-	v->listen_watched = true;
+	p->listen_watched = true;
 }
 
-static void on_listen(struct vud *v)
+static void on_listen(struct vport *p)
 {
-	int c = accept4(v->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	int c;
 
+	if (!p->listen_watched)
+		return;         /* backing off since earlier in this batch */
+	c = accept4(p->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 	if (c < 0) {
 		/* Nothing to take after all, or that one is gone already. */
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
 		    errno == ECONNABORTED)
 			return;
-		accept_backoff(v, errno);
+		accept_backoff(p, errno);
 		return;
 	}
-	if (v->accept_failures) {
-		fprintf(stderr, "%s: accept4 works again, after %u failures\n", daemon_name,
-			v->accept_failures);
-		v->accept_failures = 0;
+	if (p->accept_failures) {
+		fprintf(stderr, "%s: %saccept4 works again, after %u failures\n", daemon_name,
+			p->tag, p->accept_failures);
+		p->accept_failures = 0;
 	}
-	if (vio_vu_backend_attach(&v->b, c) < 0) {
+	if (vio_vu_backend_attach(&p->b, c) < 0) {
 		close(c);       /* one frontend at a time */
 		return;
 	}
-	if (frontend_watch(v, c) < 0) {
-		frontend_drop(v, "its socket cannot be watched");
+	if (frontend_watch(p, c) < 0) {
+		frontend_drop(p, "its socket cannot be watched");
 		return;
 	}
-	if (!v->o->quiet)
-		fprintf(stderr, "%s: frontend connected\n", daemon_name);
+	if (!p->v->o->quiet)
+		fprintf(stderr, "%s: %sfrontend connected\n", daemon_name, p->tag);
 }
 
-static void on_frontend(struct vud *v)
+static void on_frontend(struct vport *p)
 {
-	if (v->fe.dup < 0)
+	if (p->fe.dup < 0)
 		return;         /* it left earlier in this batch of events */
-	if (vio_vu_backend_dispatch(&v->b) == -ECONNRESET) {
-		frontend_left(v);
+	if (vio_vu_backend_dispatch(&p->b) == -ECONNRESET) {
+		frontend_left(p);
 		return;
 	}
-	if (v->o->single_thread && kicks_sync(v) < 0)
-		frontend_drop(v, "a kick fd cannot be watched");
+	if (p->v->o->single_thread && kicks_sync(p) < 0)
+		frontend_drop(p, "a kick fd cannot be watched");
 }
 
 static void on_stats(struct vud *v)
@@ -625,35 +710,48 @@ static void on_stats(struct vud *v)
 static void on_request(struct vud *v)
 {
 	uint64_t x;
-	unsigned req;
 
 	if (!take(v->req_fd, &x, sizeof(x), "read (request eventfd)")) {
 		fail(v);
 		return;
 	}
-	req = __atomic_exchange_n(&v->requests, 0, __ATOMIC_ACQUIRE);
-	if (req & REQ_FAIL) {
-		fprintf(stderr, "%s: error: a queue thread stopped\n", daemon_name);
-		fail(v);
-	} else if (req & REQ_DROP) {
-		frontend_drop(v, "a kick fd cannot be watched");
+	for (unsigned k = 0; k < v->nports; k++) {
+		struct vport *p = &v->ports[k];
+		unsigned req = __atomic_exchange_n(&p->requests, 0, __ATOMIC_ACQUIRE);
+
+		if (req & REQ_FAIL) {
+			fprintf(stderr, "%s: error: %sa queue thread stopped\n", daemon_name, p->tag);
+			fail(v);
+		} else if (req & REQ_DROP) {
+			frontend_drop(p, "a kick fd cannot be watched");
+		}
 	}
 }
 
-static void on_event(struct vud *v, uint64_t tag)
+static void on_event(struct vud *v, uint64_t u64)
 {
+	const uint32_t tag = (uint32_t)u64;
+	const uint32_t port = (uint32_t)(u64 >> 32);
+	struct vport *p;
+
 	switch (tag) {
-	case TAG_SIGNAL:        on_signal(v); break;
-	case TAG_LISTEN:        on_listen(v); break;
-	case TAG_LISTEN_RETRY:  on_listen_retry(v); break;
-	case TAG_FRONTEND:      on_frontend(v); break;
-	case TAG_STATS:         on_stats(v); break;
-	case TAG_REQUEST:       on_request(v); break;
+	case TAG_SIGNAL:        on_signal(v); return;
+	case TAG_STATS:         on_stats(v); return;
+	case TAG_REQUEST:       on_request(v); return;
+	default:                break;
+	}
+	if (port >= v->nports)
+		return;         /* not a tag of ours: cannot happen */
+	p = &v->ports[port];
+	switch (tag) {
+	case TAG_LISTEN:        on_listen(p); break;
+	case TAG_LISTEN_RETRY:  on_listen_retry(p); break;
+	case TAG_FRONTEND:      on_frontend(p); break;
 	default:
 		/* --single-thread: a kick (maybe stale: the fd may have
 		 * left earlier in this batch; a dispatch then finds none). */
-		if (tag >= TAG_KICK && tag - TAG_KICK < v->nq)
-			vio_vu_backend_queue_dispatch(&v->b, (unsigned)(tag - TAG_KICK));
+		if (tag >= TAG_KICK && tag - TAG_KICK < p->nq)
+			vio_vu_backend_queue_dispatch(&p->b, tag - TAG_KICK);
 		break;
 	}
 }
@@ -704,9 +802,9 @@ static int setup_epoll(struct vud *v)
 	return 0;
 }
 
-/* The stats timer (periodic, with --stats-interval) and the accept
- * back-off timer (disarmed until accept4 fails): made here, so that the
- * loop has nothing to create when fds run out. */
+/* The stats timer (periodic, with --stats-interval) and each port's
+ * accept back-off timer (disarmed until accept4 fails): made here, so
+ * that the loop has nothing to create when fds run out. */
 static int setup_timers(struct vud *v)
 {
 	if (v->o->stats_interval) {
@@ -727,26 +825,31 @@ static int setup_timers(struct vud *v)
 		if (watch(v->ep, v->stats_fd, TAG_STATS))
 			return -1;
 	}
-	if (v->o->socket_path) {
-		v->retry_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-		if (v->retry_fd < 0) {
+	if (v->fd >= 0)
+		return 0;
+	for (unsigned k = 0; k < v->nports; k++) {
+		struct vport *p = &v->ports[k];
+
+		p->retry_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+		if (p->retry_fd < 0) {
 			sys_err("timerfd_create", errno);
 			return -1;
 		}
-		if (watch(v->ep, v->retry_fd, TAG_LISTEN_RETRY))
+		if (watch(v->ep, p->retry_fd, tag_of(k, TAG_LISTEN_RETRY)))
 			return -1;
 	}
 	return 0;
 }
 
-/* A thread per queue, each with its epoll set and wake eventfd (none with
- * --single-thread: kicks_sync puts the kick fds in the main set). */
-static int setup_queues(struct vud *v)
+/* A thread per queue of the port, each with its epoll set and wake eventfd
+ * (none with --single-thread: kicks_sync puts the kick fds in the main
+ * set). */
+static int setup_queues(struct vport *p)
 {
-	if (v->o->single_thread)
+	if (p->v->o->single_thread)
 		return 0;
-	for (unsigned i = 0; i < v->nq; i++) {
-		struct qthread *t = &v->q[i];
+	for (unsigned i = 0; i < p->nq; i++) {
+		struct qthread *t = &p->q[i];
 		int r;
 
 		t->ep = epoll_create1(EPOLL_CLOEXEC);
@@ -759,7 +862,7 @@ static int setup_queues(struct vud *v)
 			sys_err("eventfd", errno);
 			return -1;
 		}
-		if (watch(t->ep, t->wake_fd, TAG_WAKE))
+		if (watch(t->ep, t->wake_fd, tag_of(p->idx, TAG_WAKE)))
 			return -1;
 		r = pthread_create(&t->tid, NULL, queue_thread, t);
 		if (r) {
@@ -802,58 +905,76 @@ static int listen_on(const char *path)
 	return fd;
 }
 
-/* Last: the listen socket (from here on frontends can come), or the
- * frontend already connected (--fd). */
-static int setup_frontend(struct vud *v)
+/* Last: the listen sockets (from here on frontends can come), or the
+ * frontend already connected (--fd, one port). */
+static int setup_frontends(struct vud *v)
 {
-	if (v->o->fd >= 0) {
+	if (v->fd >= 0) {
+		struct vport *p = &v->ports[0];
 		/* The backend owns the fd from here on. */
-		int r = vio_vu_backend_attach(&v->b, v->o->fd);
+		int r = vio_vu_backend_attach(&p->b, v->fd);
 
 		if (r < 0) {
 			fprintf(stderr, "%s: error: cannot serve --fd=%d: %s\n", daemon_name,
-				v->o->fd, vio_strerror(r));
+				v->fd, vio_strerror(r));
 			return -1;
 		}
-		return frontend_watch(v, v->o->fd) < 0 ? -1 : 0;
+		return frontend_watch(p, v->fd) < 0 ? -1 : 0;
 	}
-	v->listen_fd = listen_on(v->o->socket_path);
-	if (v->listen_fd < 0 || watch(v->ep, v->listen_fd, TAG_LISTEN))
+	for (unsigned k = 0; k < v->nports; k++) {
+		struct vport *p = &v->ports[k];
+
+		p->listen_fd = listen_on(p->port.socket_path);
+		if (p->listen_fd < 0 || watch(v->ep, p->listen_fd, tag_of(k, TAG_LISTEN)))
+			return -1;
+		p->listen_watched = true;
+		if (!v->o->quiet)
+			fprintf(stderr, "%s: %slistening on %s\n", daemon_name, p->tag,
+				p->port.socket_path);
+	}
+	return 0;
+}
+
+static int setup_backend(struct vport *p)
+{
+	struct vio_vu_backend_config cfg = {
+		.log = vud_log,
+		.queues_changed = queues_changed,
+		.opaque = p,
+		.protocol_features_off = p->v->o->protocol_features_off,
+	};
+	int r = vio_vu_backend_init(&p->b, p->port.dev, &cfg);
+
+	if (r) {
+		fprintf(stderr, "%s: error: %scannot set up the vhost-user backend: %s\n",
+			daemon_name, p->tag, vio_strerror(r));
 		return -1;
-	v->listen_watched = true;
-	if (!v->o->quiet)
-		fprintf(stderr, "%s: listening on %s\n", daemon_name, v->o->socket_path);
+	}
+	p->backend_ready = true;
+	p->nq = p->port.dev->num_queues;        /* at most VIO_VU_MAX_QUEUES: init checked */
 	return 0;
 }
 
 static int setup(struct vud *v)
 {
-	struct vio_vu_backend_config cfg = {
-		.log = vud_log,
-		.queues_changed = queues_changed,
-		.opaque = v,
-		.protocol_features_off = v->o->protocol_features_off,
-	};
-	int r = vio_vu_backend_init(&v->b, v->dev, &cfg);
-
-	if (r) {
-		fprintf(stderr, "%s: error: cannot set up the vhost-user backend: %s\n",
-			daemon_name, vio_strerror(r));
-		return -1;
-	}
-	v->backend_ready = true;
-	v->nq = v->dev->num_queues;     /* at most VIO_VU_MAX_QUEUES: init checked */
-	if (setup_signals(v) || setup_epoll(v) || setup_timers(v) || setup_queues(v))
-		return -1;
-	/* The daemon's own threads (a port's), with the signals blocked. */
-	if (v->o->backend_up) {
-		if (v->o->backend_up(v->o->hooks_opaque, &v->b) < 0)
+	for (unsigned k = 0; k < v->nports; k++)
+		if (setup_backend(&v->ports[k]))
 			return -1;
-		v->hooks_up = true;
-	}
-	if (setup_frontend(v))
+	if (setup_signals(v) || setup_epoll(v) || setup_timers(v))
 		return -1;
-	return 0;
+	for (unsigned k = 0; k < v->nports; k++) {
+		struct vport *p = &v->ports[k];
+
+		if (setup_queues(p))
+			return -1;
+		/* The daemon's own threads (a port's), with the signals blocked. */
+		if (p->port.backend_up) {
+			if (p->port.backend_up(p->port.hooks_opaque, &p->b) < 0)
+				return -1;
+			p->hooks_up = true;
+		}
+	}
+	return setup_frontends(v);
 }
 
 static void loop(struct vud *v)
@@ -874,8 +995,9 @@ static void loop(struct vud *v)
 		}
 		for (int k = 0; k < n && !stopping(v); k++)
 			on_event(v, got[k].data.u64);
-		for (unsigned i = 0; spin && i < v->nq; i++)
-			vio_vu_backend_queue_poll(&v->b, i);
+		for (unsigned k = 0; spin && k < v->nports; k++)
+			for (unsigned i = 0; i < v->ports[k].nq; i++)
+				vio_vu_backend_queue_poll(&v->ports[k].b, i);
 	}
 }
 
@@ -885,82 +1007,129 @@ static void loop(struct vud *v)
 static int teardown(struct vud *v)
 {
 	stop(v);
-	/* setup_frontend */
-	watched_del(&v->fe, v->ep);
-	if (v->listen_fd >= 0) {
-		close_fd(&v->listen_fd);
-		if (unlink(v->o->socket_path) < 0 && errno != ENOENT)
-			fprintf(stderr, "%s: warning: unlink %s: %s\n", daemon_name,
-				v->o->socket_path, strerror(errno));
+	/* setup_frontends */
+	for (unsigned k = 0; k < v->nports; k++) {
+		struct vport *p = &v->ports[k];
+
+		watched_del(&p->fe, v->ep);
+		if (p->listen_fd >= 0) {
+			close_fd(&p->listen_fd);
+			if (unlink(p->port.socket_path) < 0 && errno != ENOENT)
+				fprintf(stderr, "%s: warning: unlink %s: %s\n", daemon_name,
+					p->port.socket_path, strerror(errno));
+		}
 	}
 	/* setup_queues: every thread sees the stop flag at its next wake-up. */
-	for (unsigned i = 0; i < v->nq; i++)
-		if (v->q[i].started)
-			ring(v->q[i].wake_fd);
-	for (unsigned i = 0; i < v->nq; i++) {
-		struct qthread *t = &v->q[i];
+	for (unsigned k = 0; k < v->nports; k++)
+		for (unsigned i = 0; i < v->ports[k].nq; i++)
+			if (v->ports[k].q[i].started)
+				ring(v->ports[k].q[i].wake_fd);
+	for (unsigned k = 0; k < v->nports; k++) {
+		struct vport *p = &v->ports[k];
 
-		if (t->started) {
-			int r = pthread_join(t->tid, NULL);
+		for (unsigned i = 0; i < p->nq; i++) {
+			struct qthread *t = &p->q[i];
 
-			if (r) {
-				sys_err("pthread_join", r);
-				v->status = 1;
+			if (t->started) {
+				int r = pthread_join(t->tid, NULL);
+
+				if (r) {
+					sys_err("pthread_join", r);
+					v->status = 1;
+				}
 			}
+			if (v->o->single_thread)
+				watched_del(&t->kick, v->ep);
+			close_fd(&t->wake_fd);
+			close_fd(&t->ep);
 		}
-		if (v->o->single_thread)
-			watched_del(&t->kick, v->ep);
-		close_fd(&t->wake_fd);
-		close_fd(&t->ep);
+		close_fd(&p->retry_fd);
 	}
 	/* setup_timers, setup_epoll, setup_signals */
-	close_fd(&v->retry_fd);
 	close_fd(&v->stats_fd);
 	close_fd(&v->req_fd);
 	close_fd(&v->ep);
 	close_fd(&v->sig_fd);
-	/* The daemon's threads stop before the backend goes. */
-	if (v->hooks_up)
-		v->o->backend_down(v->o->hooks_opaque);
-	/* setup: the backend (closing the frontend's socket) */
-	if (v->backend_ready)
-		vio_vu_backend_fini(&v->b);
+	for (unsigned k = 0; k < v->nports; k++) {
+		struct vport *p = &v->ports[k];
+
+		/* The daemon's threads stop before the backend goes. */
+		if (p->hooks_up)
+			p->port.backend_down(p->port.hooks_opaque);
+		/* setup_backend: the backend (closing the frontend's socket) */
+		if (p->backend_ready)
+			vio_vu_backend_fini(&p->b);
+	}
 	if (!v->o->quiet)
 		fprintf(stderr, "%s: stopped\n", daemon_name);
 	return v->status;
 }
 
-int vud_run(struct vio_dev_model *dev, const struct vud_opts *o, const char *name,
-	    vud_stats_fn *stats, void *stats_opaque)
+static int run(const struct vud_port *ports, unsigned n, const struct vud_opts *o,
+	       const char *name, int fd)
 {
-	struct vud *v = calloc(1, sizeof(*v));
+	struct vud v = { .o = o, .fd = fd, .nports = n, .status = 0 };
 	int status;
 
 	daemon_name = name;
 	quiet = o->quiet;
-	if (!v) {
+	if (n == 0 || n > VUD_MAX_PORTS || (fd >= 0 && n != 1)) {
+		fprintf(stderr, "%s: error: cannot serve %u ports%s\n", name, n,
+			fd >= 0 ? " on one --fd" : "");
+		return 1;
+	}
+	v.ports = calloc(n, sizeof(*v.ports));
+	if (!v.ports) {
 		fprintf(stderr, "%s: error: out of memory\n", name);
 		return 1;
 	}
-	v->dev = dev;
-	v->o = o;
-	v->stats = stats;
-	v->stats_opaque = stats_opaque;
-	v->sig_fd = v->ep = v->req_fd = v->stats_fd = v->retry_fd = v->listen_fd = -1;
-	v->fe.num = v->fe.dup = -1;
-	for (unsigned i = 0; i < VIO_VU_MAX_QUEUES; i++) {
-		struct qthread *t = &v->q[i];
+	v.sig_fd = v.ep = v.req_fd = v.stats_fd = -1;
+	for (unsigned k = 0; k < n; k++) {
+		struct vport *p = &v.ports[k];
 
-		t->v = v;
-		t->qi = i;
-		t->ep = t->wake_fd = -1;
-		t->kick.num = t->kick.dup = -1;
+		p->v = &v;
+		p->idx = k;
+		p->port = ports[k];
+		if (n > 1)
+			snprintf(p->tag, sizeof(p->tag), "port %u: ", k);
+		p->retry_fd = p->listen_fd = -1;
+		p->fe.num = p->fe.dup = -1;
+		for (unsigned i = 0; i < VIO_VU_MAX_QUEUES; i++) {
+			struct qthread *t = &p->q[i];
+
+			t->p = p;
+			t->qi = i;
+			t->ep = t->wake_fd = -1;
+			t->kick.num = t->kick.dup = -1;
+		}
 	}
-	if (setup(v) < 0)
-		v->status = 1;
+	if (setup(&v) < 0)
+		v.status = 1;
 	else
-		loop(v);
-	status = teardown(v);
-	free(v);
+		loop(&v);
+	status = teardown(&v);
+	free(v.ports);
 	return status;
+}
+
+int vud_run_many(const struct vud_port *ports, unsigned n, const struct vud_opts *o,
+		 const char *name)
+{
+	return run(ports, n, o, name, n == 1 ? o->fd : -1);
+}
+
+int vud_run(struct vio_dev_model *dev, const struct vud_opts *o, const char *name,
+	    vud_stats_fn *stats, void *stats_opaque)
+{
+	const struct vud_port port = {
+		.dev = dev,
+		.socket_path = o->socket_path,
+		.stats = stats,
+		.stats_opaque = stats_opaque,
+		.backend_up = o->backend_up,
+		.backend_down = o->backend_down,
+		.hooks_opaque = o->hooks_opaque,
+	};
+
+	return run(&port, 1, o, name, o->fd);
 }

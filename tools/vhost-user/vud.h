@@ -8,6 +8,11 @@
  * library leaves to its users: the control socket on the main thread, one
  * thread per queue (or one thread for all, or busy polling), and it waits
  * for the next frontend after a disconnect (QEMU's reconnect=).
+ *
+ * One process may also serve several devices, each on a socket of its
+ * own (vud_run_many(): vhost-user-net's switch). Each such *port* has its
+ * own backend, listen socket, frontend, queue threads and reconnects on
+ * its own; the signals, the stats timer and the exit are shared.
  */
 #ifndef VUD_H
 #define VUD_H
@@ -19,9 +24,14 @@
 #include "vio/transport.h"
 
 #define VUD_DEFAULT_POLL_US 32u
+#define VUD_MAX_PORTS 16u               /* sockets one process serves, at most */
 
 struct vud_opts {
-	const char *socket_path;        /* listen here (a server socket) */
+	const char *socket_path;        /* listen here (a server socket): socket_paths[0] */
+	/* Every --socket-path given, in order (more than one only where the
+	 * daemon asked for it: vud_parse_many()). */
+	const char *socket_paths[VUD_MAX_PORTS];
+	unsigned n_sockets;
 	int fd;                         /* or serve this connected socket (-1: none) */
 	bool busy_poll;                 /* queue threads spin instead of waiting */
 	unsigned poll_us;               /* adaptive polling after each kick (0: none) */
@@ -51,11 +61,43 @@ typedef void vud_stats_fn(void *opaque, unsigned qi, char *buf, size_t len);
  */
 int vud_parse(int *argc, char **argv, struct vud_opts *o, const char *caps_json,
 	      void (*usage)(const char *argv0));
+/* The same, but --socket-path may be given up to max_sockets times
+ * (1..VUD_MAX_PORTS; vud_parse() is max_sockets 1). More than one socket
+ * and --fd do not go together. */
+int vud_parse_many(int *argc, char **argv, struct vud_opts *o, const char *caps_json,
+		   void (*usage)(const char *argv0), unsigned max_sockets);
 
 /* Serves dev until SIGTERM/SIGINT (or, with --fd, until the frontend
  * leaves). Returns the process exit status. */
 int vud_run(struct vio_dev_model *dev, const struct vud_opts *o, const char *name,
 	    vud_stats_fn *stats, void *stats_opaque);
+
+/* Writes one stats line for a whole port (no newline), after its queues'
+ * lines. Called with no lock held. */
+typedef void vud_port_stats_fn(void *opaque, unsigned port, char *buf, size_t len);
+
+/* One device of vud_run_many(), on its own socket. */
+struct vud_port {
+	struct vio_dev_model *dev;
+	const char *socket_path;
+	vud_stats_fn *stats;            /* per queue, optional */
+	vud_port_stats_fn *port_stats;  /* per port, optional */
+	void *stats_opaque;
+	/* As vud_opts' hooks (which vud_run_many ignores), for this port's
+	 * backend: up after it exists, down before it goes. */
+	int (*backend_up)(void *opaque, struct vio_vu_backend *b);
+	void (*backend_down)(void *opaque);
+	void *hooks_opaque;
+};
+
+/* Serves ports[0..n) (1..VUD_MAX_PORTS), each device on its port's socket
+ * and with its own frontend, until SIGTERM/SIGINT. o gives the shared
+ * options; its socket paths and hooks are not used (the ports' are), and
+ * its --fd only with n == 1 (instead of that port's socket path). A port's
+ * frontend leaving or being dropped touches no other port. Returns the
+ * process exit status. vud_run() is this with one port. */
+int vud_run_many(const struct vud_port *ports, unsigned n, const struct vud_opts *o,
+		 const char *name);
 
 /* Log callback for the library: "name: level: msg" on stderr. */
 void vud_log(void *opaque, enum vio_log_level level, const char *msg);
