@@ -9,10 +9,18 @@
  * device, whatever the backend; README.md, "The daemons".)
  *
  * What is behind the device is a port (vio/devices/net.h). This daemon
- * has two: --tap=NAME, a Linux tap interface (net_tap.c), and --reflect:
+ * has three: --tap=NAME, a Linux tap interface (net_tap.c); --reflect:
  * every frame the driver sends comes back to it on the same queue pair
  * with its MAC addresses swapped, which is what a benchmark of the
- * virtqueue path wants. With --queue-pairs=N the device
+ * virtqueue path wants; and --switch: one device per --socket-path (2 to
+ * 16 of them), joined by an L2 learning switch (net_switch.c), so that
+ * guests on those sockets talk to each other with no privileges:
+ *
+ *   vhost-user-net --switch --socket-path=/tmp/a.sock --socket-path=/tmp/b.sock
+ *
+ * Every switch port gets the same options; port k's MAC address is
+ * --mac's with k added to its last byte, and each port's frontend comes
+ * and goes on its own. With --queue-pairs=N the device
  * offers MQ and RSS; each queue has a thread (vud.c), and the device
  * serialises a pair's two queues, and its control queue with every pair,
  * through the backend's queue locks (vio_dev_queue's serial range).
@@ -22,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "net_switch.h"
 #include "net_tap.h"
 #include "vio/devices.h"
 #include "vud.h"
@@ -30,21 +39,26 @@ static const char caps[] = "{\n  \"type\": \"net\",\n  \"features\": [\n  ]\n}";
 
 static void usage(const char *argv0)
 {
-	printf("usage: %s --socket-path=PATH | --fd=N --tap=NAME | --reflect [options]\n\n%s"
+	printf("usage: %s --socket-path=PATH | --fd=N --tap=NAME | --reflect [options]\n"
+	       "       %s --switch --socket-path=PATH --socket-path=PATH [...] [options]\n\n%s"
 	       "  --tap=NAME             the port: tap interface NAME (created if needed),\n"
 	       "                         one tap queue per queue pair\n"
 	       "  --reflect              the port: every frame goes back to its sender\n"
 	       "                         (MAC addresses swapped), on the same queue pair\n"
+	       "  --switch               a device per --socket-path (2-%u), joined by a\n"
+	       "                         learning switch; port k's MAC is --mac + k\n"
 	       "  --queue-pairs=N        queue pairs offered (1-%u, default 1; above 1: MQ, RSS)\n"
 	       "  --queue-size=N         largest queue offered (power of two, default 256)\n"
 	       "  --mac=XX:XX:XX:XX:XX:XX   the device's address (default 52:54:00:12:34:56)\n"
 	       "  --mtu=N                MTU offered (68-65535, default 1500)\n"
 	       "  --link-down            start with the link down\n",
-	       argv0, vud_common_usage, VIO_NET_MAX_PAIRS);
+	       argv0, argv0, vud_common_usage, NET_SWITCH_MAX_PORTS, VIO_NET_MAX_PAIRS);
 }
 
 static struct vio_net_dev net;
 static struct net_tap tap;
+static struct vio_net_dev sw_nets[NET_SWITCH_MAX_PORTS];
+static struct net_switch sw;
 
 static int tap_up(void *opaque, struct vio_vu_backend *b)
 {
@@ -63,12 +77,14 @@ static void tap_down(void *opaque)
 	net_tap_stop(&tap);
 }
 
+/* Per queue: the pair's counters on its receive queue's line. opaque:
+ * the device. */
 static void stats(void *opaque, unsigned qi, char *buf, size_t len)
 {
+	const struct vio_net_dev *n = opaque;
 	struct vio_net_pair_stats s;
 
-	(void)opaque;
-	if (qi >= 2 * net.max_pairs || (qi & 1) || vio_net_dev_stats(&net, qi / 2, &s)) {
+	if (qi >= 2 * n->max_pairs || (qi & 1) || vio_net_dev_stats(n, qi / 2, &s)) {
 		snprintf(buf, len, "-");
 		return;
 	}
@@ -83,6 +99,75 @@ static void stats(void *opaque, unsigned qi, char *buf, size_t len)
 		 (unsigned long long)s.tx_bad_gso, (unsigned long long)s.tx_port_drops,
 		 (unsigned long long)s.rx_filtered, (unsigned long long)s.rx_too_big,
 		 (unsigned long long)s.rx_offload, (unsigned long long)s.rx_no_room);
+}
+
+/* Per switch port: what the switch did with its frames. */
+static void switch_stats(void *opaque, unsigned port, char *buf, size_t len)
+{
+	struct net_switch_stats s;
+	unsigned learned;
+
+	(void)opaque;
+	if (port >= sw.nports) {
+		buf[0] = '\0';
+		return;
+	}
+	net_switch_port_stats(&sw.port[port], &s, &learned);
+	snprintf(buf, len,
+		 "switch: in %llu frames %llu bytes, out %llu frames %llu bytes, flooded %llu, "
+		 "drops (queue-full %llu no-buffers %llu self %llu oversize %llu device %llu), "
+		 "learned %u (%llu in all)",
+		 (unsigned long long)s.in_frames, (unsigned long long)s.in_bytes,
+		 (unsigned long long)s.out_frames, (unsigned long long)s.out_bytes,
+		 (unsigned long long)s.flooded, (unsigned long long)s.queue_full,
+		 (unsigned long long)s.no_buffers, (unsigned long long)s.self,
+		 (unsigned long long)s.oversize, (unsigned long long)s.device, learned,
+		 (unsigned long long)s.learned);
+}
+
+/* --switch: a device per socket, the switch between them. */
+static int run_switch(const struct vud_opts *o, const struct vio_net_dev_opts *base)
+{
+	struct vud_port ports[NET_SWITCH_MAX_PORTS];
+	const unsigned n = o->n_sockets;
+	unsigned made = 0;
+	int r;
+
+	r = net_switch_init(&sw, n, sw_nets, base->mtu ? base->mtu : 1500);
+	if (r) {
+		fprintf(stderr, "vhost-user-net: error: cannot set up the switch: %s\n",
+			vio_strerror(r));
+		net_switch_fini(&sw);
+		return 1;
+	}
+	for (; made < n; made++) {
+		struct vio_net_dev_opts no = *base;
+
+		no.mac[5] = (uint8_t)(no.mac[5] + made);
+		no.port_ops = &net_switch_ops;
+		no.port = &sw.port[made];
+		r = vio_net_dev_init(&sw_nets[made], &no);
+		if (r) {
+			fprintf(stderr, "vhost-user-net: error: cannot create port %u's device: %s\n",
+				made, vio_strerror(r));
+			break;
+		}
+		ports[made] = (struct vud_port){
+			.dev = &sw_nets[made].dev,
+			.socket_path = o->socket_paths[made],
+			.stats = stats,
+			.port_stats = switch_stats,
+			.stats_opaque = &sw_nets[made],
+			.backend_up = net_switch_up,
+			.backend_down = net_switch_down,
+			.hooks_opaque = &sw.port[made],
+		};
+	}
+	r = made == n ? vud_run_many(ports, n, o, "vhost-user-net") : 1;
+	net_switch_fini(&sw);   /* the delivery threads stop first */
+	while (made > 0)
+		vio_net_dev_fini(&sw_nets[--made]);
+	return r;
 }
 
 /* A number in [lo, hi] from the whole of s, or false. */
@@ -114,13 +199,13 @@ int main(int argc, char **argv)
 {
 	static struct vio_net_reflect reflect;
 	struct vio_net_dev_opts no = { .legacy_ok = true };
-	bool want_reflect = false;
+	bool want_reflect = false, want_switch = false;
 	const char *tap_name = NULL;
 	struct vud_opts o;
 	unsigned long v;
 	int r;
 
-	r = vud_parse(&argc, argv, &o, caps, usage);
+	r = vud_parse_many(&argc, argv, &o, caps, usage, NET_SWITCH_MAX_PORTS);
 	if (r)
 		return r > 0 ? 0 : 2;
 	for (int i = 1; i < argc; i++) {
@@ -128,6 +213,8 @@ int main(int argc, char **argv)
 
 		if (!strcmp(a, "--reflect")) {
 			want_reflect = true;
+		} else if (!strcmp(a, "--switch")) {
+			want_switch = true;
 		} else if (!strncmp(a, "--tap=", 6) && a[6]) {
 			tap_name = a + 6;
 		} else if (!strncmp(a, "--queue-pairs=", 14) &&
@@ -147,10 +234,27 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (want_reflect == !!tap_name) {
-		fprintf(stderr, "%s: name one port (--tap=NAME or --reflect)\n", argv[0]);
+	if (want_reflect + want_switch + !!tap_name != 1) {
+		fprintf(stderr, "%s: name one port (--tap=NAME, --reflect or --switch)\n", argv[0]);
 		usage(argv[0]);
 		return 2;
+	}
+	if (want_switch != (o.n_sockets > 1)) {
+		fprintf(stderr, want_switch ? "%s: --switch needs two --socket-path or more\n"
+					    : "%s: more than one --socket-path needs --switch\n",
+			argv[0]);
+		usage(argv[0]);
+		return 2;
+	}
+	if (want_switch) {
+		static const uint8_t dflt[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+
+		if (!(no.mac[0] | no.mac[1] | no.mac[2] | no.mac[3] | no.mac[4] | no.mac[5]))
+			memcpy(no.mac, dflt, 6);
+		no.log = vud_log;
+		/* See below: QEMU and CONFIGURE_MEM_SLOTS. */
+		o.protocol_features_off = VIO_BIT(VIO_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS);
+		return run_switch(&o, &no);
 	}
 	if (tap_name) {
 		r = net_tap_open(&tap, tap_name, no.max_pairs ? no.max_pairs : 1);
