@@ -353,6 +353,20 @@ static void expect_none(struct sw *s, unsigned k)
 	assert_int_equal(collect(s, k, 0, QUIET_MS), 0);
 }
 
+/* Lines of the daemon's log that hold `what`. */
+static unsigned log_count(struct sw *s, const char *what)
+{
+	FILE *f = fopen(s->log, "r");
+	char line[1024];
+	unsigned n = 0;
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, what) != NULL;
+	fclose(f);
+	return n;
+}
+
 /* ------------------------------------------------------------------------ */
 
 static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
@@ -541,6 +555,8 @@ static void t_receiver_full(void **state)
 	assert_int_equal(c1.device, 0);
 	assert_true(c1.queue_full + c1.no_buffers > 0);
 	assert_true(c1.out_frames > 0 && c1.out_frames < N);
+	fprintf(stderr, "# receiver_full: %llu delivered, %llu queue-full, %llu no-buffers\n",
+		c1.out_frames, c1.queue_full, c1.no_buffers);
 	/* What the device delivered is what port 1's driver now finds. */
 	for (unsigned k = 1; k > 0 && got <= c1.out_frames;) {
 		k = collect(s, 1, 0, 200);
@@ -613,6 +629,11 @@ static void reconnect(bool packed)
 	__atomic_store_n(&t.stop, true, __ATOMIC_RELEASE);
 	assert_int_equal(pthread_join(th, NULL), 0);
 	assert_true(t.sent > 40);
+	/* Port 1 came three times and left twice; port 0 stayed. */
+	assert_int_equal(log_count(s, "port 1: frontend connected"), 3);
+	assert_int_equal(log_count(s, "port 1: frontend disconnected"), 2);
+	assert_int_equal(log_count(s, "port 0: frontend connected"), 1);
+	assert_int_equal(log_count(s, "port 0: frontend disconnected"), 0);
 	sw_down(s);
 }
 
