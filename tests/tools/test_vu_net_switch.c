@@ -649,6 +649,47 @@ static void t_reconnect_packed(void **state)
 	reconnect(true);
 }
 
+/* SIGTERM while both frontends are connected and frames wait in the
+ * switch for a receiver that does not read: the daemon ends at once,
+ * with status 0 (its delivery threads stop before the devices go). */
+static void t_sigterm_loaded(void **state)
+{
+	enum { LEN = 600 };
+	struct sw *s;
+	static uint8_t f[64][LEN];
+	uint8_t *d[64];
+	unsigned len[64];
+	int status = 0;
+	int64_t t0;
+
+	(void)state;
+	s = sw_up(3, 1, true, NULL, NULL);
+	for (unsigned i = 0; i < 64; i++) {
+		make_frame(f[i], LEN, bcast, s->p[0].mac, i);
+		d[i] = f[i];
+		len[i] = LEN;
+	}
+	for (unsigned k = 0; k < 8; k++)
+		send_frames(s, 0, 0, d, len, 64);
+	t0 = now_ms();
+	assert_int_equal(kill(s->pid, SIGTERM), 0);
+	assert_int_equal(waitpid(s->pid, &status, 0), s->pid);
+	child = 0;
+	assert_true(now_ms() - t0 < 2000);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(log_count(s, "stopped"), 1);
+	for (unsigned k = 0; k < s->n; k++) {
+		vio_bus_remove_device(&s->p[k].bus, &s->p[k].fe.vdev);
+		vio_net_drv_unregister(&s->p[k].bus, &s->p[k].drv);
+		vio_vu_frontend_fini(&s->p[k].fe);
+		unlink(s->sock[k]);
+	}
+	unlink(s->log);
+	rmdir(s->dir);
+	free(s);
+}
+
 /* --switch with one socket is a usage error (status 2). */
 static void t_usage(void **state)
 {
@@ -692,6 +733,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(t_receiver_full, kill_child),
 		cmocka_unit_test_teardown(t_reconnect_split, kill_child),
 		cmocka_unit_test_teardown(t_reconnect_packed, kill_child),
+		cmocka_unit_test_teardown(t_sigterm_loaded, kill_child),
 		cmocka_unit_test_teardown(t_usage, kill_child),
 	};
 
