@@ -19,9 +19,11 @@
  *   vhost-user-net --switch --socket-path=/tmp/a.sock --socket-path=/tmp/b.sock
  *
  * Every switch port gets the same options; port k's MAC address is
- * --mac's with k added to its last byte, and each port's frontend comes
- * and goes on its own. With --queue-pairs=N the device
- * offers MQ and RSS; each queue has a thread (vud.c), and the device
+ * --mac's with k added to its last byte (modulo 256), and each port's
+ * frontend comes and goes on its own.
+ *
+ * With --queue-pairs=N the device offers MQ and RSS; each queue has a
+ * thread (vud.c), and the device
  * serialises a pair's two queues, and its control queue with every pair,
  * through the backend's queue locks (vio_dev_queue's serial range).
  * Follows the vhost-user backend program conventions (vud.c).
