@@ -21,7 +21,11 @@
  *   vio_net_dev_receive() with frames; each passes the receive filter
  *   (RX mode, MAC tables, VLAN filter) and is copied into the driver's
  *   receive buffers: one chain per frame, or with MRG_RXBUF as many
- *   buffers as it needs (num_buffers). The device keeps the receive
+ *   buffers as it needs (num_buffers). A frame with NEEDS_CSUM for a
+ *   driver without GUEST_CSUM gets its checksum finished here, and a TCP
+ *   GSO frame for a driver without that GSO type is cut into segments
+ *   here (each with its checksums), all of them delivered or none; UDP
+ *   GSO it did not take is dropped. The device keeps the receive
  *   buffers it popped but has not filled yet, so a frame that finds too
  *   few buffers stays with the caller and is tried again later; nothing is
  *   given back half-written.
@@ -192,11 +196,16 @@ struct vio_net_pair_stats {
 	uint64_t rx_filtered;           /* refused by RX mode, MAC or VLAN filter */
 	uint64_t rx_too_big;            /* larger than the buffers could ever hold */
 	uint64_t rx_bad_frame;          /* from the port: below 14 or above 65535 bytes */
-	uint64_t rx_offload;            /* checksum or GSO the driver did not enable */
+	uint64_t rx_offload;            /* an offload the driver lacks, not done here:
+					 * UDP GSO, or headers that do not parse */
 	uint64_t rx_link_down;          /* arrived while the link was down */
 	uint64_t rx_inactive;           /* for a pair the driver has not enabled */
 	uint64_t rx_bad_buffer;         /* buffers shorter than the header: given back empty */
 	uint64_t rx_no_room;            /* receive calls that stopped: no buffers */
+	/* receive offloads done here for a driver without them (delivered) */
+	uint64_t rx_soft_csum;          /* frames whose checksum was finished */
+	uint64_t rx_soft_gso;           /* GSO frames cut into segments ... */
+	uint64_t rx_soft_segments;      /* ... and the segments delivered */
 };
 
 struct vio_net_ctrl_stats {
