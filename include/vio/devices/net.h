@@ -319,15 +319,19 @@ uint32_t vio_net_toeplitz(const uint8_t *key, unsigned key_len, const uint8_t *i
 
 /* ------------------------------------------------------------------------ */
 /* The reflect port: every frame goes back to the pair it came from with its
- * MAC addresses swapped (for benchmarks and tests). Freestanding. */
+ * MAC addresses swapped (for benchmarks and tests). Freestanding. Each pair
+ * has its own scratch and counters, so pairs may run on threads of their
+ * own. */
 
 struct vio_net_reflect {
 	struct vio_net_dev *net;        /* set by vio_net_reflect_init() */
-	/* read with vio_stat_read() */
-	uint64_t reflected, dropped;
-	/* private: the swapped addresses and the frame's iovecs */
-	uint8_t macs[12];
-	struct vio_iov iov[VIO_NET_FRAME_SPANS + 2];
+	/* private: per pair, its counters (vio_net_reflect_counts() sums
+	 * them), the swapped addresses and the frame's iovecs */
+	struct {
+		uint64_t reflected, dropped;
+		uint8_t macs[12];
+		struct vio_iov iov[VIO_NET_FRAME_SPANS + 2];
+	} pair_[VIO_NET_MAX_PAIRS];
 };
 
 extern const struct vio_net_port_ops vio_net_reflect_ops;
@@ -335,6 +339,11 @@ extern const struct vio_net_port_ops vio_net_reflect_ops;
 /* Binds r to net. Give the device &vio_net_reflect_ops and r as its port
  * (before or after init: transmit only happens once the driver runs). */
 void vio_net_reflect_init(struct vio_net_reflect *r, struct vio_net_dev *net);
+
+/* Frames sent back, and frames dropped (no receive buffer, or unusable),
+ * over every pair. Context: any thread. */
+void vio_net_reflect_counts(const struct vio_net_reflect *r, uint64_t *reflected,
+			    uint64_t *dropped);
 
 #ifdef __cplusplus
 }
