@@ -26,6 +26,11 @@
  *   3 reap every queue
  *   4 receive: u16 len (% 2048) and the bytes, steered
  *   5 link: u8 (bit 0: up; bit 1: announce)
+ *   6 receive with offload fields, as a port may hand them (unchecked):
+ *           u16 len (% 2048) and the bytes, u8 flags, u8 gso_type,
+ *           u16 gso_size, u16 csum_start, u16 csum_offset; for a driver
+ *           without the GUEST_ features they need, the device finishes
+ *           the checksum or cuts the segments itself (net_offload.c)
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -224,6 +229,22 @@ static void op_receive(struct harness *h, struct fz *f)
 	CHECK(vio_net_dev_receive(&h->net, VIO_NET_STEER, &fr, 1) <= 1);
 }
 
+static void op_receive_offload(struct harness *h, struct fz *f)
+{
+	uint8_t buf[2048];
+	uint16_t len = fz_u16(f) % sizeof(buf);
+	struct vio_iov iov = { buf, len };
+	struct vio_net_frame fr = { .len = len, .iov = &iov, .iovcnt = 1 };
+
+	fz_fill(f, buf, len);
+	fr.flags = fz_u8(f);
+	fr.gso_type = fz_u8(f);
+	fr.gso_size = fz_u16(f);
+	fr.csum_start = fz_u16(f);
+	fr.csum_offset = fz_u16(f);
+	CHECK(vio_net_dev_receive(&h->net, VIO_NET_STEER, &fr, 1) <= 1);
+}
+
 static bool setup(struct harness *h, struct fz *f)
 {
 	const uint8_t s = fz_u8(f);
@@ -310,7 +331,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&h, 0, sizeof(h));
 	if (setup(&h, &f)) {
 		while (f.n) {
-			uint8_t op = fz_u8(&f) % 6, v;
+			uint8_t op = fz_u8(&f) % 7, v;
 
 			switch (op) {
 			case 0:
@@ -328,6 +349,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				break;
 			case 4:
 				op_receive(&h, &f);
+				break;
+			case 6:
+				op_receive_offload(&h, &f);
 				break;
 			default:
 				v = fz_u8(&f);

@@ -1453,6 +1453,54 @@ static void net_tx(struct out *o, unsigned pair, unsigned hdr, unsigned sport)
 	put8(o, 0);             /* nothing writable */
 }
 
+/* Op 6: a TCP/IPv4 frame with `pay` payload bytes and offload fields. */
+static void net_receive_offload(struct out *o, unsigned pay, unsigned flags, unsigned gso_type,
+				unsigned gso_size)
+{
+	uint8_t f[54] = { 0x52, 0x54, 0, 0x12, 0x34, 0x56, 0x52, 0x54, 0, 0xaa, 0xbb, 2, 0x08, 0 };
+
+	f[14] = 0x45;
+	f[22] = 64;
+	f[23] = 6;
+	f[26] = 10;
+	f[30] = 10;
+	f[33] = 1;
+	f[46] = 5 << 4;
+	f[47] = 0x19;           /* ACK, PSH, FIN */
+	put8(o, 6);
+	put16(o, sizeof(f) + pay);
+	put_bytes(o, f, sizeof(f));
+	for (unsigned i = 0; i < pay; i++)
+		put8(o, (uint8_t)(i * 7));
+	put8(o, flags);
+	put8(o, gso_type);
+	put16(o, gso_size);
+	put16(o, 34);           /* csum_start: the TCP header */
+	put16(o, 16);           /* csum_offset: its checksum */
+}
+
+/* The receive offloads the device does itself: a driver without any
+ * GUEST_ offload, a checksum to finish and a TCP frame to cut. */
+static void gen_net_dev_soft(const char *root)
+{
+	static const char *names[] = { "soft-split", "soft-packed" };
+
+	for (unsigned layout = 0; layout < 2; layout++) {
+		struct out o = { .n = 0 };
+
+		put8(&o, 0x02 | layout);                /* one pair, EVENT_IDX */
+		put32(&o, 1u << VIO_NET_F_GUEST_CSUM | 1u << VIO_NET_F_GUEST_TSO4 |
+			  1u << VIO_NET_F_GUEST_TSO6 | 1u << VIO_NET_F_GUEST_ECN |
+			  1u << VIO_NET_F_GUEST_UFO);
+		for (unsigned i = 0; i < 5; i++)
+			net_rx(&o, 0, 2048);
+		net_receive_offload(&o, 300, VIO_NET_HDR_F_NEEDS_CSUM, VIO_NET_HDR_GSO_NONE, 0);
+		net_receive_offload(&o, 1200, VIO_NET_HDR_F_NEEDS_CSUM, VIO_NET_HDR_GSO_TCPV4, 400);
+		put8(&o, 3);                            /* reap */
+		save(root, "fuzz_net_dev", names[layout], &o);
+	}
+}
+
 static void gen_net_dev(const char *root)
 {
 	static const char *names[] = { "split", "packed" };
@@ -1494,6 +1542,7 @@ static void gen_net_dev(const char *root)
 		put8(&o, 3);                            /* reap */
 		save(root, "fuzz_net_dev", names[layout], &o);
 	}
+	gen_net_dev_soft(root);
 }
 
 int main(int argc, char **argv)

@@ -8,8 +8,10 @@
  * calls vio_net_dev_receive(); each frame passes the filter, takes one
  * chain (or, with MRG_RXBUF, as many buffers as it needs) from the
  * buffers this pair has popped and kept, and is copied in behind its
- * header. The control queue is net_ctrl.c, hashing and steering
- * net_rss.c.
+ * header; a frame needing a receive offload the driver did not take has
+ * its checksum finished or is cut into segments first (rx_soft). The
+ * control queue is net_ctrl.c, hashing and steering net_rss.c, the
+ * software offloads net_offload.c.
  *
  * The header may be split across descriptors any way the driver likes,
  * so it is always copied through the element's spans, never read in
@@ -385,6 +387,15 @@ static void rx_header(struct vio_net_dev *net, const struct vio_net_frame *f, un
 	}
 }
 
+/* Buffers a pair may hold for one frame, or for the segments of one. */
+static unsigned rx_limit(const struct vio__net_pair *p, const struct vio_devq *vq)
+{
+	return p->rx_cap < vq->size ? p->rx_cap : vq->size;
+}
+
+static int rx_soft(struct vio_net_dev *net, unsigned pair, struct vio_devq *vq,
+		   const struct vio_net_frame *f);
+
 /* One frame onto pair p: 0 consumed (delivered or dropped and counted),
  * -EAGAIN too few buffers. */
 static int rx_one(struct vio_net_dev *net, unsigned pair, struct vio_devq *vq,
@@ -416,17 +427,15 @@ static int rx_one(struct vio_net_dev *net, unsigned pair, struct vio_devq *vq,
 		vio_stat_inc(&s->rx_filtered);
 		return 0;
 	}
-	if (!rx_offload_ok(net, f)) {
-		vio_stat_inc(&s->rx_offload);
-		return 0;
-	}
+	if (!rx_offload_ok(net, f))
+		return rx_soft(net, pair, vq, f);
 	/* Buffers for it, oldest first: one chain, or with MRG_RXBUF as
 	 * many as it takes. A first buffer that cannot even hold the header
 	 * is given back empty. */
 	while (have < need) {
 		struct vio_elem *e;
 
-		if (k == p->rx_cap || (!mrg && k == 1)) {
+		if (k == rx_limit(p, vq) || (!mrg && k == 1)) {
 			vio_stat_inc(&s->rx_too_big);
 			return 0;
 		}
@@ -451,6 +460,108 @@ static int rx_one(struct vio_net_dev *net, unsigned pair, struct vio_devq *vq,
 	}
 	vio_stat_inc(&s->rx_frames);
 	vio_stat_add(&s->rx_bytes, f->len);
+	return 0;
+}
+
+/*
+ * Whether the buffers for every segment of g are kept: 0, -EAGAIN (not
+ * yet), -E2BIG (never: more than one buffer per segment without
+ * MRG_RXBUF, or more than the pair may hold). Picks buffers as rx_one
+ * will, a first buffer too short for the header skipped (rx_one gives it
+ * back empty), so that rx_one then finds them all kept.
+ */
+static int rx_room(struct vio_net_dev *net, struct vio__net_pair *p, struct vio_devq *vq,
+		   unsigned pair, const struct vio__net_gso *g)
+{
+	const size_t hl = vio_net_hdr_len(net->dev.features);
+	const bool mrg = vio_dev_has_feature(&net->dev, VIO_NET_F_MRG_RXBUF);
+	const unsigned limit = rx_limit(p, vq);
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < g->nseg; i++) {
+		const size_t m = i + 1 < g->nseg ? g->mss : g->payload - (size_t)i * g->mss;
+		const uint64_t need = hl + g->hdr + m;
+		uint64_t have = 0;
+		unsigned n = 0;
+
+		while (have < need) {
+			struct vio_elem *e;
+
+			if (k == limit || (!mrg && n == 1))
+				return -E2BIG;
+			if (rx_keep(net, p, vq, 2 * pair, k + 1))
+				return -EAGAIN;
+			e = kept(p, k++);
+			if (n == 0 && (e->in_len < hl || e->out_num))
+				continue;
+			have += e->in_len;
+			n++;
+		}
+	}
+	return 0;
+}
+
+/*
+ * A frame that needs a receive offload the driver did not take (rx_one
+ * found it so; link, size and filter already passed): the checksum is
+ * finished here, a TCP GSO frame cut into segments here (net_offload.c),
+ * anything else dropped and counted. A GSO frame goes in whole or not at
+ * all: every segment's buffers are kept before the first is written.
+ */
+static int rx_soft(struct vio_net_dev *net, unsigned pair, struct vio_devq *vq,
+		   const struct vio_net_frame *f)
+{
+	struct vio__net_pair *p = &net->pairs[pair];
+	struct vio_net_pair_stats *s = &p->stats;
+	struct vio_net_frame one = { .len = f->len, .iov = f->iov, .iovcnt = f->iovcnt };
+	const uint64_t delivered = s->rx_frames;
+	struct vio_iov iov[2];
+	struct vio__net_gso g;
+	int r;
+
+	if (f->gso_type == VIO_NET_HDR_GSO_NONE) {
+		/* DATA_VALID alone: the driver just does not learn it. */
+		if (f->flags & VIO_NET_HDR_F_NEEDS_CSUM) {
+			(void)vio_iov_to_buf(f->iov, f->iovcnt, 0, p->soft, f->len);
+			if (!vio__net_csum_finish(p->soft, f->len, f->csum_start, f->csum_offset)) {
+				vio_stat_inc(&s->rx_offload);
+				return 0;
+			}
+			iov[0] = (struct vio_iov){ .base = p->soft, .len = f->len };
+			one.iov = iov;
+			one.iovcnt = 1;
+		}
+		r = rx_one(net, pair, vq, &one);
+		if (s->rx_frames != delivered && (f->flags & VIO_NET_HDR_F_NEEDS_CSUM))
+			vio_stat_inc(&s->rx_soft_csum);
+		return r;
+	}
+	(void)vio_iov_to_buf(f->iov, f->iovcnt, 0, p->soft, f->len);
+	if (vio__net_gso_parse(p->soft, f->len, f->gso_type, f->gso_size, &g)) {
+		vio_stat_inc(&s->rx_offload);
+		return 0;
+	}
+	r = rx_room(net, p, vq, pair, &g);
+	if (r == -E2BIG) {
+		vio_stat_inc(&s->rx_too_big);
+		return 0;
+	}
+	if (r) {
+		vio_stat_inc(&s->rx_no_room);
+		return -EAGAIN;
+	}
+	for (unsigned i = 0; i < g.nseg; i++) {
+		const size_t m = vio__net_gso_segment(p->soft, &g, i, p->soft_hdr);
+
+		iov[0] = (struct vio_iov){ .base = p->soft_hdr, .len = g.hdr };
+		iov[1] = (struct vio_iov){ .base = p->soft + g.hdr + (size_t)i * g.mss, .len = m };
+		one = (struct vio_net_frame){ .len = (uint32_t)(g.hdr + m), .iov = iov,
+					      .iovcnt = m ? 2 : 1 };
+		/* Its buffers are kept: it cannot run short now. */
+		(void)rx_one(net, pair, vq, &one);
+	}
+	vio_stat_inc(&s->rx_soft_gso);
+	vio_stat_add(&s->rx_soft_segments, s->rx_frames - delivered);
 	return 0;
 }
 
@@ -652,6 +763,8 @@ static void pairs_fini(struct vio_net_dev *net)
 		vio__zfree(&net->alloc, p->rx, p->rx_cap, sizeof(*p->rx));
 		vio__zfree(&net->alloc, p->rx_iov, (size_t)p->rx_cap * (RX_SPANS + RX_OUT_SPANS),
 			   sizeof(*p->rx_iov));
+		vio__zfree(&net->alloc, p->soft, VIO_NET_FRAME_MAX, 1);
+		vio__zfree(&net->alloc, p->soft_hdr, NET_SOFT_HDR_MAX, 1);
 	}
 	vio__zfree(&net->alloc, net->pairs, net->max_pairs, sizeof(*net->pairs));
 	vio__zfree(&net->alloc, net->dqs, net->nq, sizeof(*net->dqs));
@@ -689,7 +802,10 @@ static int pairs_init(struct vio_net_dev *net)
 		p->rx = vio__zalloc(&net->alloc, keep, sizeof(*p->rx));
 		p->rx_iov = vio__zalloc(&net->alloc, (size_t)keep * (RX_SPANS + RX_OUT_SPANS),
 					sizeof(*p->rx_iov));
-		if (!p->tx || !p->frames || !p->tx_iov || !p->rx || !p->rx_iov)
+		p->soft = vio__zalloc(&net->alloc, VIO_NET_FRAME_MAX, 1);
+		p->soft_hdr = vio__zalloc(&net->alloc, NET_SOFT_HDR_MAX, 1);
+		if (!p->tx || !p->frames || !p->tx_iov || !p->rx || !p->rx_iov || !p->soft ||
+		    !p->soft_hdr)
 			return -ENOMEM;
 	}
 	net->ctrl_elem.out = net->ctrl_iov;

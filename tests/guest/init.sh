@@ -152,6 +152,62 @@ net_tap() {
 	echo "pings answered; sent 1 MiB md5 $sum"
 }
 
+# Against vhost-user-net --switch: one of two guests on the daemon's switch
+# (run.sh), vio.role=a at 10.80.0.1 or b at 10.80.0.2, MTU vio.mtu. Each
+# pings the other at full MTU; then a sends 64 MiB (1 MiB of random bytes,
+# 64 times) to b's nc, b sends back the md5 of the 64 MiB it read, and a
+# compares it with its own. Both print their md5 for the host to compare.
+net_switch() {
+	ifc=$(netif) || { echo "no virtio network interface"; return 1; }
+	mtu=$(arg mtu); [ -n "$mtu" ] || mtu=1500
+	case $(arg role) in
+	a) me=10.80.0.1 peer=10.80.0.2 ;;
+	b) me=10.80.0.2 peer=10.80.0.1 ;;
+	*) echo "vio.role is '$(arg role)'"; return 1 ;;
+	esac
+	ip link set "$ifc" mtu "$mtu" || { echo "cannot set MTU $mtu"; return 1; }
+	ip link set "$ifc" up && ip addr add $me/24 dev "$ifc" || { echo "cannot bring $ifc up"; return 1; }
+	want=$(arg queues); [ -n "$want" ] || want=1
+	n=$(ls -d /sys/class/net/$ifc/queues/rx-* | wc -l)
+	[ "$n" -ge "$want" ] || { echo "$n receive queues, expected $want"; return 1; }
+	size=67108864
+	if [ "$(arg role)" = b ]; then
+		# nc runs the script with the connection as its stdin and stdout.
+		printf '#!/bin/sh\nhead -c %s | md5sum | cut -d" " -f1 | tee /tmp/rsum\n' $size > /tmp/recv.sh
+		chmod +x /tmp/recv.sh
+		timeout 240 nc -l -p 5000 -e /tmp/recv.sh &
+		listener=$!
+	fi
+	# The other guest may come up later: up to 90 s for its first answer.
+	i=0
+	until ping -c 1 -W 1 $peer >/dev/null 2>&1; do
+		i=$((i + 1))
+		[ $i -lt 90 ] || { echo "no answer from $peer in 90 s"; return 1; }
+	done
+	ping -c 5 -i 0.2 -W 2 -s $((mtu - 28)) $peer > /tmp/ping 2>&1 ||
+		{ echo "$mtu-byte pings: $(tail -2 /tmp/ping | tr '\n' ' ')"; return 1; }
+	if [ "$(arg role)" = b ]; then
+		wait $listener || { echo "pings answered; the receiving nc failed or timed out"; return 1; }
+		echo "pings answered at MTU $mtu, $n queue pairs; read 64 MiB, md5 $(cat /tmp/rsum)"
+		return 0
+	fi
+	dd if=/dev/urandom of=/tmp/r bs=1M count=1 2>/dev/null
+	sum=$(for i in $(seq 64); do cat /tmp/r; done | md5sum | cut -d' ' -f1)
+	printf '#!/bin/sh\nfor i in $(seq 64); do cat /tmp/r; done\nread -r reply\necho "$reply" > /tmp/reply\n' > /tmp/send.sh
+	chmod +x /tmp/send.sh
+	# b's listener may start a moment after its address answers pings.
+	i=0
+	rm -f /tmp/reply
+	until timeout 200 nc $peer 5000 -e /tmp/send.sh 2>/dev/null && [ -s /tmp/reply ]; do
+		i=$((i + 1))
+		[ $i -lt 10 ] || { echo "could not send to $peer:5000"; return 1; }
+		sleep 1
+	done
+	got=$(cat /tmp/reply)
+	[ "$got" = "$sum" ] || { echo "sent md5 $sum, the other guest read md5 $got"; return 1; }
+	echo "pings answered at MTU $mtu, $n queue pairs; sent 64 MiB, md5 $sum"
+}
+
 net_packed() {
 	feature_bit 0x0001 34 || { echo "RING_PACKED not negotiated"; return 1; }
 	echo "RING_PACKED negotiated"
@@ -251,6 +307,7 @@ for c in $checks; do
 	packed) check packed-negotiated packed ;;
 	net) check net-reflect net_reflect ;;
 	net-tap) check net-tap net_tap ;;
+	net-switch) check net-switch net_switch ;;
 	net-packed) check net-packed-negotiated net_packed ;;
 	reconnect) check blk-reconnect blk_reconnect ;;
 	rng) check rng rng ;;

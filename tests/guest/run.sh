@@ -4,6 +4,7 @@
 # Usage: tests/guest/run.sh BUILD_DIR [VARIANT...]
 #   variants: pci-modern pci-legacy pci-packed mmio-v1 mmio-v2 pci-reconnect
 #             pci-reconnect-packed pci-net pci-net-packed pci-net-tap
+#             pci-net-switch pci-net-switch-packed
 #             (default: all)
 #
 # For each variant: create a scratch disk image, start vhost-user-blk on
@@ -29,6 +30,11 @@
 # pci-net-tap: vhost-user-net --tap, the tap moved into a network
 # namespace made here (10.78.0.1): the guest's pings are answered, and
 # 1 MiB it sends to an nc in the namespace arrives intact.
+# pci-net-switch, pci-net-switch-packed: two guests at once on one
+# vhost-user-net --switch (a socket each, no privileges), MTU 9000 with
+# MRG_RXBUF: each pings the other, one sends 64 MiB to the other's nc and
+# both print the md5 (tests/guest/init.sh, net_switch); the packed variant
+# with packed=on (checked in the guests) and two queue pairs.
 #
 # KVM is used only if a short probe boot shows it works (nested KVM here
 # hangs); otherwise TCG. VIO_GUEST_ACCEL=tcg|kvm forces one.
@@ -38,7 +44,8 @@ build=$(realpath "${1:?usage: run.sh BUILD_DIR [VARIANT...]}")
 shift
 variants=("$@")
 [ ${#variants[@]} -gt 0 ] || variants=(pci-modern pci-legacy pci-packed mmio-v1 mmio-v2 pci-reconnect
-					pci-reconnect-packed pci-net pci-net-packed pci-net-tap)
+					pci-reconnect-packed pci-net pci-net-packed pci-net-tap
+					pci-net-switch pci-net-switch-packed)
 
 bin=$build/tools/vhost-user
 work=$(mktemp -d /tmp/vio-guest.XXXXXX)
@@ -354,9 +361,58 @@ run_net_variant() {
 	stop_daemon "$v" vhost-user-net "$net_pid"
 }
 
+# Two guests on vhost-user-net's switch.
+run_net_switch_variant() {
+	local v=$1 dir=$work/$1 packed_opt="" mq_opt="" checks=net-switch pairs=1 smp=1 net_pid
+	case $v in
+	pci-net-switch) ;;
+	pci-net-switch-packed) packed_opt=",packed=on"; mq_opt=",mq=on"; checks=net-switch,net-packed
+			       pairs=2; smp=2 ;;
+	esac
+	mkdir -p "$dir"
+	start_daemon "$dir" vhost-user-net --switch --socket-path="$dir/a.sock" --socket-path="$dir/b.sock" \
+		--queue-pairs=$pairs --mtu=9000 --stats-interval=1
+	net_pid=$started
+	for s in a b; do
+		wait_socket "$dir/$s.sock" || { tap not "$v: net daemon listens on $s.sock"; stop_daemon "$v" vhost-user-net "$net_pid"; return; }
+	done
+	# guest ROLE MAC: one of the two guests, its console in console-ROLE.log.
+	guest() {
+		timeout 300 "${qemu_base[@]}" -no-reboot -accel "$accel" -smp $smp -numa node,memdev=mem \
+			-chardev socket,id=net,path="$dir/$1.sock" \
+			-netdev vhost-user,id=n0,chardev=net,queues=$pairs \
+			-device "virtio-net-pci,netdev=n0,mac=$2,vectors=0,host_mtu=9000$mq_opt$packed_opt" \
+			-append "console=ttyS0 quiet panic=-1 vio.checks=$checks vio.role=$1 vio.queues=$pairs vio.mtu=9000" \
+			>"$dir/console-$1.log" 2>&1
+	}
+	local qa qb
+	guest a 52:54:00:00:80:01 &
+	qa=$!
+	guest b 52:54:00:00:80:02 &
+	qb=$!
+	wait $qa
+	wait $qb
+	guest_checks "$v (guest a)" "$dir/console-a.log"
+	guest_checks "$v (guest b)" "$dir/console-b.log"
+	local sent got
+	sent=$(tr -d '\r' < "$dir/console-a.log" | grep -ao 'VIO-CHECK net-switch PASS.*' | awk '{print $NF}')
+	got=$(tr -d '\r' < "$dir/console-b.log" | grep -ao 'VIO-CHECK net-switch PASS.*' | awk '{print $NF}')
+	if [ -n "$sent" ] && [ "$sent" = "$got" ]; then
+		tap ok "$v: guest b read the 64 MiB guest a sent" "md5 $got"
+	else
+		tap not "$v: guest b read the 64 MiB guest a sent" "a sent md5 '$sent', b read md5 '$got'"
+	fi
+	# The switch's own counts: both ports forwarded frames.
+	sleep 1.2
+	echo "--- $v: last stats" >&2
+	grep -a 'port' "$dir/daemons.log" | tail -4 >&2
+	stop_daemon "$v" vhost-user-net "$net_pid"
+}
+
 for v in "${variants[@]}"; do
 	case $v in
 	pci-net-tap) run_net_tap_variant "$v" ;;
+	pci-net-switch*) run_net_switch_variant "$v" ;;
 	pci-net*) run_net_variant "$v" ;;
 	*) run_variant "$v" ;;
 	esac

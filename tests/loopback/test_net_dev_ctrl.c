@@ -548,23 +548,28 @@ static void c_guest_offloads(void **state)
 	assert_int_equal(ctrl(fx, VIO_NET_CTRL_GUEST_OFFLOADS, 0, &o, 8), VIO_NET_ERR);
 	o = vio_cpu_to_le64(0);
 	assert_int_equal(ctrl(fx, VIO_NET_CTRL_GUEST_OFFLOADS, 0, &o, 8), VIO_NET_OK);
+	/* DATA_VALID for a driver with GUEST_CSUM off: delivered without it. */
 	assert_int_equal(rx_frames(fx, 0, &fr, 1), 1);
-	pair_stats(fx, 0, &s);
-	assert_int_equal(s.rx_offload, 1);
-	assert_none_used(fx, rxq(0));
+	assert_ptr_equal(reap(fx, rxq(0), &len), buf);
+	memcpy(&h, buf, sizeof(h.flags));
+	assert_int_equal(h.flags, 0);
+	buf = post_rx1(fx, 0, 2048);
 	o = vio_cpu_to_le64(VIO_BIT(VIO_NET_F_GUEST_CSUM));
 	assert_int_equal(ctrl(fx, VIO_NET_CTRL_GUEST_OFFLOADS, 0, &o, 8), VIO_NET_OK);
 	assert_int_equal(rx_frames(fx, 0, &fr, 1), 1);
 	assert_ptr_equal(reap(fx, rxq(0), &len), buf);
 	memcpy(&h, buf, sizeof(h.flags));
 	assert_int_equal(h.flags, VIO_NET_HDR_F_DATA_VALID);
-	/* TSO4 was negotiated but is off now. */
+	/* TSO4 was negotiated but is off now: the device would cut the
+	 * frame itself (test_net_dev_offload.c), but this one has no TCP
+	 * header to cut by. */
 	fr.gso_type = VIO_NET_HDR_GSO_TCPV4;
 	fr.gso_size = 1000;
 	post_rx1(fx, 0, 2048);
 	assert_int_equal(rx_frames(fx, 0, &fr, 1), 1);
 	pair_stats(fx, 0, &s);
-	assert_int_equal(s.rx_offload, 2);
+	assert_int_equal(s.rx_offload, 1);
+	assert_none_used(fx, rxq(0));
 }
 
 static void c_link(void **state)

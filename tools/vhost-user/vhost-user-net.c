@@ -93,14 +93,17 @@ static void stats(void *opaque, unsigned qi, char *buf, size_t len)
 	snprintf(buf, len,
 		 "pair %u: tx %llu frames %llu bytes, rx %llu frames %llu bytes, "
 		 "tx drops (header %llu writable %llu size %llu csum %llu gso %llu port %llu), "
-		 "rx drops (filtered %llu too-big %llu offload %llu no-room %llu)",
+		 "rx drops (filtered %llu too-big %llu offload %llu no-room %llu), "
+		 "done here (csum %llu gso %llu segments %llu)",
 		 qi / 2, (unsigned long long)s.tx_frames, (unsigned long long)s.tx_bytes,
 		 (unsigned long long)s.rx_frames, (unsigned long long)s.rx_bytes,
 		 (unsigned long long)s.tx_bad_header, (unsigned long long)s.tx_writable,
 		 (unsigned long long)s.tx_bad_size, (unsigned long long)s.tx_bad_csum,
 		 (unsigned long long)s.tx_bad_gso, (unsigned long long)s.tx_port_drops,
 		 (unsigned long long)s.rx_filtered, (unsigned long long)s.rx_too_big,
-		 (unsigned long long)s.rx_offload, (unsigned long long)s.rx_no_room);
+		 (unsigned long long)s.rx_offload, (unsigned long long)s.rx_no_room,
+		 (unsigned long long)s.rx_soft_csum, (unsigned long long)s.rx_soft_gso,
+		 (unsigned long long)s.rx_soft_segments);
 }
 
 /* Per switch port: what the switch did with its frames. */
@@ -275,6 +278,14 @@ int main(int argc, char **argv)
 		o.backend_up = tap_up;
 		o.backend_down = tap_down;
 	} else {
+		/* A frame goes back with the offload fields it was sent with;
+		 * for a driver that took CSUM or HOST_TSO but not their GUEST_
+		 * twin the device finishes the checksum or cuts the segments
+		 * itself (net.h, receive). */
+		no.offloads = VIO_BIT(VIO_NET_F_CSUM) | VIO_BIT(VIO_NET_F_GUEST_CSUM) |
+			      VIO_BIT(VIO_NET_F_HOST_TSO4) | VIO_BIT(VIO_NET_F_HOST_TSO6) |
+			      VIO_BIT(VIO_NET_F_GUEST_TSO4) | VIO_BIT(VIO_NET_F_GUEST_TSO6) |
+			      VIO_BIT(VIO_NET_F_HOST_ECN) | VIO_BIT(VIO_NET_F_GUEST_ECN);
 		no.port_ops = &vio_net_reflect_ops;
 		no.port = &reflect;
 	}

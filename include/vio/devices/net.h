@@ -21,7 +21,11 @@
  *   vio_net_dev_receive() with frames; each passes the receive filter
  *   (RX mode, MAC tables, VLAN filter) and is copied into the driver's
  *   receive buffers: one chain per frame, or with MRG_RXBUF as many
- *   buffers as it needs (num_buffers). The device keeps the receive
+ *   buffers as it needs (num_buffers). A frame with NEEDS_CSUM for a
+ *   driver without GUEST_CSUM gets its checksum finished here, and a TCP
+ *   GSO frame for a driver without that GSO type is cut into segments
+ *   here (each with its checksums), all of them delivered or none; UDP
+ *   GSO it did not take is dropped. The device keeps the receive
  *   buffers it popped but has not filled yet, so a frame that finds too
  *   few buffers stays with the caller and is tried again later; nothing is
  *   given back half-written.
@@ -192,11 +196,16 @@ struct vio_net_pair_stats {
 	uint64_t rx_filtered;           /* refused by RX mode, MAC or VLAN filter */
 	uint64_t rx_too_big;            /* larger than the buffers could ever hold */
 	uint64_t rx_bad_frame;          /* from the port: below 14 or above 65535 bytes */
-	uint64_t rx_offload;            /* checksum or GSO the driver did not enable */
+	uint64_t rx_offload;            /* an offload the driver lacks, not done here:
+					 * UDP GSO, or headers that do not parse */
 	uint64_t rx_link_down;          /* arrived while the link was down */
 	uint64_t rx_inactive;           /* for a pair the driver has not enabled */
 	uint64_t rx_bad_buffer;         /* buffers shorter than the header: given back empty */
 	uint64_t rx_no_room;            /* receive calls that stopped: no buffers */
+	/* receive offloads done here for a driver without them (delivered) */
+	uint64_t rx_soft_csum;          /* frames whose checksum was finished */
+	uint64_t rx_soft_gso;           /* GSO frames cut into segments ... */
+	uint64_t rx_soft_segments;      /* ... and the segments delivered */
 };
 
 struct vio_net_ctrl_stats {
@@ -310,15 +319,19 @@ uint32_t vio_net_toeplitz(const uint8_t *key, unsigned key_len, const uint8_t *i
 
 /* ------------------------------------------------------------------------ */
 /* The reflect port: every frame goes back to the pair it came from with its
- * MAC addresses swapped (for benchmarks and tests). Freestanding. */
+ * MAC addresses swapped (for benchmarks and tests). Freestanding. Each pair
+ * has its own scratch and counters, so pairs may run on threads of their
+ * own. */
 
 struct vio_net_reflect {
 	struct vio_net_dev *net;        /* set by vio_net_reflect_init() */
-	/* read with vio_stat_read() */
-	uint64_t reflected, dropped;
-	/* private: the swapped addresses and the frame's iovecs */
-	uint8_t macs[12];
-	struct vio_iov iov[VIO_NET_FRAME_SPANS + 2];
+	/* private: per pair, its counters (vio_net_reflect_counts() sums
+	 * them), the swapped addresses and the frame's iovecs */
+	struct {
+		uint64_t reflected, dropped;
+		uint8_t macs[12];
+		struct vio_iov iov[VIO_NET_FRAME_SPANS + 2];
+	} pair_[VIO_NET_MAX_PAIRS];
 };
 
 extern const struct vio_net_port_ops vio_net_reflect_ops;
@@ -326,6 +339,11 @@ extern const struct vio_net_port_ops vio_net_reflect_ops;
 /* Binds r to net. Give the device &vio_net_reflect_ops and r as its port
  * (before or after init: transmit only happens once the driver runs). */
 void vio_net_reflect_init(struct vio_net_reflect *r, struct vio_net_dev *net);
+
+/* Frames sent back, and frames dropped (no receive buffer, or unusable),
+ * over every pair. Context: any thread. */
+void vio_net_reflect_counts(const struct vio_net_reflect *r, uint64_t *reflected,
+			    uint64_t *dropped);
 
 #ifdef __cplusplus
 }
