@@ -559,6 +559,9 @@ static void c_guest_offloads(void **state)
 	memcpy(&h, buf, sizeof(h.flags));
 	assert_int_equal(h.flags, VIO_NET_HDR_F_DATA_VALID);
 	/* TSO4 was negotiated but is off now. */
+	fr.flags = VIO_NET_HDR_F_NEEDS_CSUM;
+	fr.csum_start = 34;
+	fr.csum_offset = 16;
 	fr.gso_type = VIO_NET_HDR_GSO_TCPV4;
 	fr.gso_size = 1000;
 	post_rx1(fx, 0, 2048);
