@@ -9,7 +9,11 @@
  * device, whatever the backend; README.md, "The daemons".)
  *
  * What is behind the device is a port (vio/devices/net.h). This daemon
- * has two: --tap=NAME, a Linux tap interface (net_tap.c), and --reflect:
+ * has two: --tap=NAME, a Linux tap interface (net_tap.c: IFF_VNET_HDR,
+ * one tap queue per pair; the device offers CSUM and HOST_TSO4/6, which
+ * the kernel finishes, and GUEST_CSUM, GUEST_TSO4/6 and GUEST_ECN, which
+ * the tap produces as far as the driver took them: TUNSETOFFLOAD follows
+ * what is negotiated), and --reflect:
  * every frame the driver sends comes back to it on the same queue pair
  * with its MAC addresses swapped, which is what a benchmark of the
  * virtqueue path wants. With --queue-pairs=N the device
@@ -73,16 +77,18 @@ static void stats(void *opaque, unsigned qi, char *buf, size_t len)
 		return;
 	}
 	snprintf(buf, len,
-		 "pair %u: tx %llu frames %llu bytes, rx %llu frames %llu bytes, "
+		 "pair %u: tx %llu frames %llu bytes, rx %llu frames %llu bytes (gso %llu csum %llu), "
 		 "tx drops (header %llu writable %llu size %llu csum %llu gso %llu port %llu), "
-		 "rx drops (filtered %llu too-big %llu offload %llu no-room %llu)",
+		 "rx drops (filtered %llu too-big %llu offload %llu bad %llu no-room %llu)",
 		 qi / 2, (unsigned long long)s.tx_frames, (unsigned long long)s.tx_bytes,
 		 (unsigned long long)s.rx_frames, (unsigned long long)s.rx_bytes,
+		 (unsigned long long)s.rx_gso, (unsigned long long)s.rx_csum,
 		 (unsigned long long)s.tx_bad_header, (unsigned long long)s.tx_writable,
 		 (unsigned long long)s.tx_bad_size, (unsigned long long)s.tx_bad_csum,
 		 (unsigned long long)s.tx_bad_gso, (unsigned long long)s.tx_port_drops,
 		 (unsigned long long)s.rx_filtered, (unsigned long long)s.rx_too_big,
-		 (unsigned long long)s.rx_offload, (unsigned long long)s.rx_no_room);
+		 (unsigned long long)s.rx_offload, (unsigned long long)s.rx_bad_frame,
+		 (unsigned long long)s.rx_no_room);
 }
 
 /* A number in [lo, hi] from the whole of s, or false. */
@@ -161,9 +167,10 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		/* The kernel finishes checksums and segments what the driver
-		 * hands over with the virtio header. */
+		 * hands over with the virtio header, and hands the tap such
+		 * frames as far as the driver takes them (net_tap.c). */
 		no.offloads = VIO_BIT(VIO_NET_F_CSUM) | VIO_BIT(VIO_NET_F_HOST_TSO4) |
-			      VIO_BIT(VIO_NET_F_HOST_TSO6);
+			      VIO_BIT(VIO_NET_F_HOST_TSO6) | NET_TAP_GUEST_OFFLOADS;
 		no.port_ops = &net_tap_ops;
 		no.port = &tap;
 		o.backend_up = tap_up;
