@@ -67,28 +67,57 @@ static void tap_down(void *opaque)
 	net_tap_stop(&tap);
 }
 
+/* Appends " name N" to buf (of len, *at used) when n is not 0. */
+static void drop(char *buf, size_t len, size_t *at, const char *name, uint64_t n)
+{
+	int k;
+
+	if (!n || *at >= len)
+		return;
+	k = snprintf(buf + *at, len - *at, " %s %llu", name, (unsigned long long)n);
+	if (k > 0)
+		*at += (size_t)k;
+}
+
+/* One line per pair (on its receive queue's line, which vud keeps short:
+ * the drop counters are named only when not 0). */
 static void stats(void *opaque, unsigned qi, char *buf, size_t len)
 {
 	struct vio_net_pair_stats s;
+	size_t at;
+	int k;
 
 	(void)opaque;
 	if (qi >= 2 * net.max_pairs || (qi & 1) || vio_net_dev_stats(&net, qi / 2, &s)) {
 		snprintf(buf, len, "-");
 		return;
 	}
-	snprintf(buf, len,
-		 "pair %u: tx %llu frames %llu bytes, rx %llu frames %llu bytes (gso %llu csum %llu), "
-		 "tx drops (header %llu writable %llu size %llu csum %llu gso %llu port %llu), "
-		 "rx drops (filtered %llu too-big %llu offload %llu bad %llu no-room %llu)",
-		 qi / 2, (unsigned long long)s.tx_frames, (unsigned long long)s.tx_bytes,
-		 (unsigned long long)s.rx_frames, (unsigned long long)s.rx_bytes,
-		 (unsigned long long)s.rx_gso, (unsigned long long)s.rx_csum,
-		 (unsigned long long)s.tx_bad_header, (unsigned long long)s.tx_writable,
-		 (unsigned long long)s.tx_bad_size, (unsigned long long)s.tx_bad_csum,
-		 (unsigned long long)s.tx_bad_gso, (unsigned long long)s.tx_port_drops,
-		 (unsigned long long)s.rx_filtered, (unsigned long long)s.rx_too_big,
-		 (unsigned long long)s.rx_offload, (unsigned long long)s.rx_bad_frame,
-		 (unsigned long long)s.rx_no_room);
+	k = snprintf(buf, len,
+		     "pair %u: tx %llu frames %llu bytes, rx %llu frames %llu bytes "
+		     "(gso %llu csum %llu), drops:", qi / 2, (unsigned long long)s.tx_frames, (unsigned long long)s.tx_bytes,
+		     (unsigned long long)s.rx_frames, (unsigned long long)s.rx_bytes,
+		     (unsigned long long)s.rx_gso, (unsigned long long)s.rx_csum);
+	at = k > 0 ? (size_t)k : 0;
+	drop(buf, len, &at, "tx-header", s.tx_bad_header);
+	drop(buf, len, &at, "tx-writable", s.tx_writable);
+	drop(buf, len, &at, "tx-size", s.tx_bad_size);
+	drop(buf, len, &at, "tx-csum", s.tx_bad_csum);
+	drop(buf, len, &at, "tx-gso", s.tx_bad_gso);
+	drop(buf, len, &at, "tx-port", s.tx_port_drops);
+	drop(buf, len, &at, "tx-link", s.tx_link_down);
+	drop(buf, len, &at, "rx-filtered", s.rx_filtered);
+	drop(buf, len, &at, "rx-too-big", s.rx_too_big);
+	drop(buf, len, &at, "rx-bad", s.rx_bad_frame);
+	drop(buf, len, &at, "rx-offload", s.rx_offload);
+	drop(buf, len, &at, "rx-link", s.rx_link_down);
+	drop(buf, len, &at, "rx-inactive", s.rx_inactive);
+	drop(buf, len, &at, "rx-bad-buffer", s.rx_bad_buffer);
+	drop(buf, len, &at, "rx-no-room", s.rx_no_room);
+	if (!s.tx_bad_header && !s.tx_writable && !s.tx_bad_size && !s.tx_bad_csum &&
+	    !s.tx_bad_gso && !s.tx_port_drops && !s.tx_link_down && !s.rx_filtered &&
+	    !s.rx_too_big && !s.rx_bad_frame && !s.rx_offload && !s.rx_link_down &&
+	    !s.rx_inactive && !s.rx_bad_buffer && !s.rx_no_room && at < len)
+		snprintf(buf + at, len - at, " none");
 }
 
 /* A number in [lo, hi] from the whole of s, or false. */
