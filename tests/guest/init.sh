@@ -164,7 +164,7 @@ net_tap() {
 # hands over TCP super-frames: the driver counts each frame once, however
 # many segments it carries, so more bytes per frame than the MTU allows
 # show that they came whole (without receive offloads none can exceed
-# MTU + 14).
+# MTU + 14). The line ends with the md5 of what came, pass or fail.
 net_tap_rx() {
 	ifc=$(netif) || { echo "no virtio network interface"; return 1; }
 	mtu=$(cat /sys/class/net/$ifc/mtu)
@@ -187,7 +187,7 @@ net_tap_rx() {
 	[ "$rx" -gt 0 ] || { echo "the driver counted no frames"; return 1; }
 	avg=$((rb / rx))
 	[ "$avg" -gt $((mtu + 14)) ] ||
-		{ echo "16 MiB in $rx frames of $avg bytes on average (MTU $mtu): no GSO frames"; return 1; }
+		{ echo "16 MiB in $rx frames of $avg bytes on average (MTU $mtu): no GSO frames; md5 $sum"; return 1; }
 	echo "received 16 MiB in $rx frames of $avg bytes on average (MTU $mtu) md5 $sum"
 }
 
