@@ -248,9 +248,10 @@ static bool rx_wanted(const struct vio_net_dev *net, const uint8_t *peek, size_t
 	       mac_in(net->uni, net->n_uni, dst);
 }
 
-/* The offload fields of a frame from the port make sense (5.1.6.4.2): a
- * checksum to finish lies inside the frame, and a GSO frame has one and a
- * segment size. Whether the driver takes them is rx_offload_ok's. */
+/* The offload fields of a frame from the port make sense (the spec's
+ * 5.1.6.4, device requirements): a checksum to finish lies inside the
+ * frame, and a GSO frame has one and a segment size. Whether the driver
+ * takes them is rx_offload_ok's. */
 static bool rx_fields_ok(const struct vio_net_frame *f)
 {
 	if ((f->flags & VIO_NET_HDR_F_NEEDS_CSUM) &&

@@ -4,9 +4,9 @@
  * and at reset, and never through a version-1 table), and how checksum
  * and GSO fields from the port reach the driver: carried into its header
  * when the offloads in force allow them, dropped and counted when they do
- * not (the spec's 5.1.6.4.2: a device must not hand a driver a GSO type or
- * NEEDS_CSUM it did not negotiate), dropped as bad when they contradict
- * each other, and a GSO frame too big for a driver's single buffer
+ * not (the spec's 5.1.6.4, device requirements: a device must not hand a
+ * driver a GSO type or NEEDS_CSUM it did not negotiate), dropped as bad
+ * when they contradict each other, and a GSO frame too big for a driver's single buffer
  * (no MRG_RXBUF) dropped without touching any buffer.
  *
  * Siblings and the fixture: see net_dev_fixture.h.

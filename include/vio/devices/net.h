@@ -115,9 +115,9 @@ extern "C" {
  * driver wrote, checked (len 14..65535, csum_start + csum_offset + 2 <= len
  * with NEEDS_CSUM, gso_size > 0 with a GSO type the device offered). To
  * vio_net_dev_receive(): what the driver should see, under the same rules
- * plus the spec's for the device (5.1.6.4.2: a GSO frame has NEEDS_CSUM)
- * and only with fields of the offloads in force (port op offloads); hash
- * fields are ignored (the device computes them).
+ * plus the spec's for the device (5.1.6.4, device requirements: a GSO
+ * frame has NEEDS_CSUM) and only with fields of the offloads in force
+ * (port op offloads); hash fields are ignored (the device computes them).
  */
 struct vio_net_frame {
 	uint8_t flags;                  /* VIO_NET_HDR_F_* */
