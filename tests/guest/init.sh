@@ -191,6 +191,11 @@ net_tap_rx() {
 	echo "received 16 MiB in $rx frames of $avg bytes on average (MTU $mtu) md5 $sum"
 }
 
+net_nomrg() {
+	feature_bit 0x0001 15 && { echo "MRG_RXBUF negotiated"; return 1; }
+	echo "MRG_RXBUF not negotiated"
+}
+
 net_packed() {
 	feature_bit 0x0001 34 || { echo "RING_PACKED not negotiated"; return 1; }
 	echo "RING_PACKED negotiated"
@@ -292,6 +297,7 @@ for c in $checks; do
 	net-tap) check net-tap net_tap ;;
 	net-tap-rx) check net-tap-rx net_tap_rx ;;
 	net-packed) check net-packed-negotiated net_packed ;;
+	net-nomrg) check net-mrg-rxbuf-off net_nomrg ;;
 	reconnect) check blk-reconnect blk_reconnect ;;
 	rng) check rng rng ;;
 	demo) if demo; then echo "VIO-CHECK demo PASS"; else echo "VIO-CHECK demo FAIL"; fi ;;

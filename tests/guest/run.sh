@@ -4,7 +4,7 @@
 # Usage: tests/guest/run.sh BUILD_DIR [VARIANT...]
 #   variants: pci-modern pci-legacy pci-packed mmio-v1 mmio-v2 pci-reconnect
 #             pci-reconnect-packed pci-net pci-net-packed pci-net-tap
-#             pci-net-tap-mq (default: all)
+#             pci-net-tap-mq pci-net-tap-bigbuf (default: all)
 #
 # For each variant: create a scratch disk image, start vhost-user-blk on
 # it (and a second, read-only one) and vhost-user-rng, boot the Debian
@@ -37,6 +37,9 @@
 # pci-net-tap-mq: the same with two queue pairs (a multiqueue tap), MTU
 # 9000 on the guest's interface and on the tap, packed=on (the guest
 # checks RING_PACKED was negotiated).
+# pci-net-tap-bigbuf: the same as pci-net-tap without MRG_RXBUF (the
+# guest checks it was not negotiated): Linux then posts 64 KiB receive
+# chains ("big packets") and each TSO frame must fit one.
 #
 # KVM is used only if a short probe boot shows it works (nested KVM here
 # hangs); otherwise TCG. VIO_GUEST_ACCEL=tcg|kvm forces one.
@@ -46,7 +49,8 @@ build=$(realpath "${1:?usage: run.sh BUILD_DIR [VARIANT...]}")
 shift
 variants=("$@")
 [ ${#variants[@]} -gt 0 ] || variants=(pci-modern pci-legacy pci-packed mmio-v1 mmio-v2 pci-reconnect
-					pci-reconnect-packed pci-net pci-net-packed pci-net-tap pci-net-tap-mq)
+					pci-reconnect-packed pci-net pci-net-packed pci-net-tap pci-net-tap-mq
+					pci-net-tap-bigbuf)
 
 bin=$build/tools/vhost-user
 work=$(mktemp -d /tmp/vio-guest.XXXXXX)
@@ -295,6 +299,7 @@ run_net_tap_variant() {
 	case $v in
 	pci-net-tap-mq) pairs=2; mtu=9000; smp=2; dev_opts=",mq=on,host_mtu=9000,packed=on"
 			checks=net-tap,net-tap-rx,net-packed ;;
+	pci-net-tap-bigbuf) dev_opts=",mrg_rxbuf=off"; checks=net-tap,net-tap-rx,net-nomrg ;;
 	esac
 	mkdir -p "$dir"
 	start_daemon "$dir" vhost-user-net --socket-path="$dir/net.sock" --tap=$ifn --queue-pairs=$pairs \
