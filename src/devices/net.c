@@ -250,6 +250,19 @@ static bool rx_wanted(const struct vio_net_dev *net, const uint8_t *peek, size_t
 	       mac_in(net->uni, net->n_uni, dst);
 }
 
+/* The offload fields of a frame from the port make sense (the spec's
+ * 5.1.6.4, device requirements): a checksum to finish lies inside the
+ * frame, and a GSO frame has one and a segment size. Whether the driver
+ * takes them is rx_offload_ok's. */
+static bool rx_fields_ok(const struct vio_net_frame *f)
+{
+	if ((f->flags & VIO_NET_HDR_F_NEEDS_CSUM) &&
+	    (uint32_t)f->csum_start + f->csum_offset + 2 > f->len)
+		return false;
+	return f->gso_type == VIO_NET_HDR_GSO_NONE ||
+	       ((f->flags & VIO_NET_HDR_F_NEEDS_CSUM) && f->gso_size != 0);
+}
+
 /* Checksum and GSO the driver takes now. */
 static bool rx_offload_ok(const struct vio_net_dev *net, const struct vio_net_frame *f)
 {
@@ -260,8 +273,7 @@ static bool rx_offload_ok(const struct vio_net_dev *net, const struct vio_net_fr
 		return false;
 	if (f->gso_type == VIO_NET_HDR_GSO_NONE)
 		return true;
-	if (f->gso_size == 0 ||
-	    ((f->gso_type & VIO_NET_HDR_GSO_ECN) && !(o & VIO_BIT(VIO_NET_F_GUEST_ECN))))
+	if ((f->gso_type & VIO_NET_HDR_GSO_ECN) && !(o & VIO_BIT(VIO_NET_F_GUEST_ECN)))
 		return false;
 	switch (f->gso_type & ~VIO_NET_HDR_GSO_ECN) {
 	case VIO_NET_HDR_GSO_TCPV4:
@@ -418,7 +430,7 @@ static int rx_one(struct vio_net_dev *net, unsigned pair, struct vio_devq *vq,
 		return 0;
 	}
 	if (f->len < VIO_NET_ETH_HLEN || f->len > VIO_NET_FRAME_MAX ||
-	    vio_iov_length(f->iov, f->iovcnt) < f->len) {
+	    vio_iov_length(f->iov, f->iovcnt) < f->len || !rx_fields_ok(f)) {
 		vio_stat_inc(&s->rx_bad_frame);
 		return 0;
 	}
@@ -460,6 +472,10 @@ static int rx_one(struct vio_net_dev *net, unsigned pair, struct vio_devq *vq,
 	}
 	vio_stat_inc(&s->rx_frames);
 	vio_stat_add(&s->rx_bytes, f->len);
+	if (f->gso_type != VIO_NET_HDR_GSO_NONE)
+		vio_stat_inc(&s->rx_gso);
+	if (f->flags & VIO_NET_HDR_F_NEEDS_CSUM)
+		vio_stat_inc(&s->rx_csum);
 	return 0;
 }
 
@@ -658,14 +674,20 @@ static void rx_forget(struct vio_net_dev *net, unsigned pair)
 	net->pairs[pair].rx_n = 0;
 }
 
+void vio__net_set_offloads(struct vio_net_dev *net, uint64_t offloads, bool always)
+{
+	const struct vio_net_port_ops *ops = net->port_ops;
+	const bool changed = offloads != net->offloads;
+
+	net->offloads = offloads;
+	/* The member exists from version 2 on (core.h's rule). */
+	if ((changed || always) && ops && ops->version >= 2 && ops->offloads)
+		ops->offloads(net->port, offloads);
+}
+
 static int net_start(struct vio_dev_model *d)
 {
-	struct vio_net_dev *net = vio__net_of(d);
-
-	net->offloads = d->features & (VIO_BIT(VIO_NET_F_GUEST_CSUM) |
-				       VIO_BIT(VIO_NET_F_GUEST_TSO4) |
-				       VIO_BIT(VIO_NET_F_GUEST_TSO6) |
-				       VIO_BIT(VIO_NET_F_GUEST_ECN) | VIO_BIT(VIO_NET_F_GUEST_UFO));
+	vio__net_set_offloads(vio__net_of(d), d->features & VIO_NET_DEV_GUEST_OFFLOADS, true);
 	return 0;
 }
 
@@ -678,7 +700,7 @@ static void net_reset(struct vio_dev_model *d)
 	memcpy(net->mac, net->config0.mac, 6);
 	sync_config(net);
 	vio__net_filters_reset(net);
-	net->offloads = 0;
+	vio__net_set_offloads(net, 0, false);
 	for (unsigned i = 0; i < net->max_pairs; i++)
 		rx_forget(net, i);
 }

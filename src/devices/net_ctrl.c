@@ -304,9 +304,7 @@ static int ctrl_mq(struct vio_net_dev *net, unsigned cmd, const uint8_t *d, size
 
 static int ctrl_offloads(struct vio_net_dev *net, unsigned cmd, const uint8_t *d, size_t len)
 {
-	const uint64_t guest = VIO_BIT(VIO_NET_F_GUEST_CSUM) | VIO_BIT(VIO_NET_F_GUEST_TSO4) |
-			       VIO_BIT(VIO_NET_F_GUEST_TSO6) | VIO_BIT(VIO_NET_F_GUEST_ECN) |
-			       VIO_BIT(VIO_NET_F_GUEST_UFO);
+	const uint64_t guest = VIO_NET_DEV_GUEST_OFFLOADS;
 	uint64_t want;
 
 	if (!has(net, VIO_NET_F_CTRL_GUEST_OFFLOADS))
@@ -318,7 +316,7 @@ static int ctrl_offloads(struct vio_net_dev *net, unsigned cmd, const uint8_t *d
 	want = get64(net, d);
 	if (want & ~(net->dev.features & guest))
 		return refuse(net, "offloads %#llx not negotiated", (unsigned long long)want);
-	net->offloads = want;
+	vio__net_set_offloads(net, want, false);
 	return 0;
 }
 

@@ -61,6 +61,10 @@ void vio__net_sync_config(struct vio_net_dev *net);
 /* The control queue had a kick (net_ctrl.c). */
 void vio__net_ctrl_notify(struct vio_net_dev *net, unsigned qi);
 
+/* Puts `offloads` (VIO_NET_DEV_GUEST_OFFLOADS bits) in force for receive
+ * and tells the port (its offloads op) when they changed, or always. */
+void vio__net_set_offloads(struct vio_net_dev *net, uint64_t offloads, bool always);
+
 /* The filter state at reset: promiscuous, no tables, no VLANs, no RSS. */
 void vio__net_filters_reset(struct vio_net_dev *net);
 

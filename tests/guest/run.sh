@@ -4,8 +4,8 @@
 # Usage: tests/guest/run.sh BUILD_DIR [VARIANT...]
 #   variants: pci-modern pci-legacy pci-packed mmio-v1 mmio-v2 pci-reconnect
 #             pci-reconnect-packed pci-net pci-net-packed pci-net-tap
-#             pci-net-switch pci-net-switch-packed
-#             (default: all)
+#             pci-net-tap-mq pci-net-tap-bigbuf pci-net-switch
+#             pci-net-switch-packed (default: all)
 #
 # For each variant: create a scratch disk image, start vhost-user-blk on
 # it (and a second, read-only one) and vhost-user-rng, boot the Debian
@@ -28,8 +28,19 @@
 # vhost_net_start (msix_set_vector_notifiers) with any vhost-user net
 # backend when it has (DPDK's testpmd vhost PMD too, tried 2026-12-07).
 # pci-net-tap: vhost-user-net --tap, the tap moved into a network
-# namespace made here (10.78.0.1): the guest's pings are answered, and
-# 1 MiB it sends to an nc in the namespace arrives intact.
+# namespace made here (10.78.0.1): the guest's pings are answered, 1 MiB
+# it sends to an nc in the namespace arrives intact, and 16 MiB the
+# namespace sends to an nc in the guest arrive intact (md5 here and there)
+# in frames larger than the MTU: the driver took GUEST_TSO4/6, the daemon
+# set the tap's offloads to match (its log says which), and the kernel's
+# TCP super-frames went to the driver whole (the daemon counts them, the
+# guest sees more bytes per frame than the MTU allows).
+# pci-net-tap-mq: the same with two queue pairs (a multiqueue tap), MTU
+# 9000 on the guest's interface and on the tap, packed=on (the guest
+# checks RING_PACKED was negotiated).
+# pci-net-tap-bigbuf: the same as pci-net-tap without MRG_RXBUF (the
+# guest checks it was not negotiated): Linux then posts 64 KiB receive
+# chains ("big packets") and each TSO frame must fit one.
 # pci-net-switch, pci-net-switch-packed: two guests at once on one
 # vhost-user-net --switch (a socket each, no privileges), MTU 9000 with
 # MRG_RXBUF: each pings the other, one sends 64 MiB to the other's nc and
@@ -44,8 +55,8 @@ build=$(realpath "${1:?usage: run.sh BUILD_DIR [VARIANT...]}")
 shift
 variants=("$@")
 [ ${#variants[@]} -gt 0 ] || variants=(pci-modern pci-legacy pci-packed mmio-v1 mmio-v2 pci-reconnect
-					pci-reconnect-packed pci-net pci-net-packed pci-net-tap
-					pci-net-switch pci-net-switch-packed)
+					pci-reconnect-packed pci-net pci-net-packed pci-net-tap pci-net-tap-mq
+					pci-net-tap-bigbuf pci-net-switch pci-net-switch-packed)
 
 bin=$build/tools/vhost-user
 work=$(mktemp -d /tmp/vio-guest.XXXXXX)
@@ -286,14 +297,22 @@ guest_checks() {
 }
 
 # Linux's virtio_net against vhost-user-net with the tap port, the tap in a
-# namespace of its own.
+# namespace of its own: pci-net-tap (one pair, split), pci-net-tap-mq (two
+# pairs, MTU 9000 on both ends, packed=on).
 run_net_tap_variant() {
-	local v=$1 dir=$work/$1 ns=vio-g$$ ifn=viog$$ net_pid nc_pid
+	local v=$1 dir=$work/$1 ns=vio-g$$ ifn=viog$$ net_pid nc_pid qemu st
+	local pairs=1 mtu=1500 smp=1 dev_opts="" checks=net-tap,net-tap-rx
+	case $v in
+	pci-net-tap-mq) pairs=2; mtu=9000; smp=2; dev_opts=",mq=on,host_mtu=9000,packed=on"
+			checks=net-tap,net-tap-rx,net-packed ;;
+	pci-net-tap-bigbuf) dev_opts=",mrg_rxbuf=off"; checks=net-tap,net-tap-rx,net-nomrg ;;
+	esac
 	mkdir -p "$dir"
-	start_daemon "$dir" vhost-user-net --socket-path="$dir/net.sock" --tap=$ifn --stats-interval=1
+	start_daemon "$dir" vhost-user-net --socket-path="$dir/net.sock" --tap=$ifn --queue-pairs=$pairs \
+		--mtu=$mtu --stats-interval=1
 	net_pid=$started
 	wait_socket "$dir/net.sock" || { tap not "$v: net daemon listens"; return; }
-	if ! { ip netns add $ns && ip link set $ifn netns $ns &&
+	if ! { ip netns add $ns && ip link set $ifn netns $ns && ip -n $ns link set $ifn mtu $mtu &&
 	       ip -n $ns addr add 10.78.0.1/24 dev $ifn && ip -n $ns link set $ifn up; }; then
 		tap not "$v: tap moved into a namespace"
 		stop_daemon "$v" vhost-user-net "$net_pid"
@@ -306,13 +325,30 @@ run_net_tap_variant() {
 	ip netns exec $ns busybox nc -l -p 5000 < "$dir/nc.in" > "$dir/received" 2>/dev/null &
 	nc_pid=$!
 	exec 9> "$dir/nc.in"
-	timeout 150 "${qemu_base[@]}" -no-reboot -accel "$accel" -numa node,memdev=mem \
+	head -c 16M /dev/urandom > "$dir/send"
+	timeout 200 "${qemu_base[@]}" -no-reboot -accel "$accel" -smp $smp -numa node,memdev=mem \
 		-chardev socket,id=net,path="$dir/net.sock" \
-		-netdev vhost-user,id=n0,chardev=net \
-		-device "virtio-net-pci,netdev=n0,vectors=0" \
-		-append "console=ttyS0 quiet panic=-1 vio.checks=net-tap" >"$dir/console.log" 2>&1
+		-netdev vhost-user,id=n0,chardev=net,queues=$pairs \
+		-device "virtio-net-pci,netdev=n0,vectors=0$dev_opts" \
+		-append "console=ttyS0 quiet panic=-1 vio.checks=$checks vio.queues=$pairs vio.mtu=$mtu" \
+		>"$dir/console.log" 2>&1 &
+	qemu=$!
+	# The other way: once the guest listens, the namespace sends it 16 MiB.
+	local listening=0 sent=1
+	for _ in $(seq 1800); do
+		tr -d '\r' < "$dir/console.log" 2>/dev/null | grep -aq '^VIO-NET-LISTEN' && { listening=1; break; }
+		kill -0 "$qemu" 2>/dev/null || break
+		sleep 0.1
+	done
+	if [ $listening = 1 ]; then
+		timeout 120 ip netns exec $ns busybox nc 10.78.0.2 5001 < "$dir/send" 2>"$dir/nc-send.err"
+		sent=$?
+	fi
+	wait "$qemu"
+	st=$?
 	guest_checks "$v" "$dir/console.log"
-	sleep 1
+	[ $st = 0 ] || echo "$v: qemu exit $st" >&2
+	sleep 1.2
 	exec 9>&-
 	kill $nc_pid 2>/dev/null
 	wait $nc_pid 2>/dev/null
@@ -324,6 +360,32 @@ run_net_tap_variant() {
 	else
 		tap not "$v: the namespace received the guest's 1 MiB intact" \
 			"guest sent md5 '$want', $(wc -c < "$dir/received") bytes arrived with md5 $got"
+	fi
+	want=$(md5sum < "$dir/send" | cut -d' ' -f1)
+	got=$(tr -d '\r' < "$dir/console.log" | grep -ao 'VIO-CHECK net-tap-rx .*' | awk '{print $NF}')
+	if [ $listening = 1 ] && [ $sent = 0 ] && [ "$want" = "$got" ]; then
+		tap ok "$v: the guest received the namespace's 16 MiB intact" "md5 $got"
+	else
+		tap not "$v: the guest received the namespace's 16 MiB intact" \
+			"listening $listening, nc exit $sent ($(head -c 200 "$dir/nc-send.err" 2>/dev/null)), sent md5 $want, guest md5 '$got'"
+	fi
+	# The daemon's view: the driver took the receive offloads, the tap
+	# was told (and told "none" at the reset when the guest left), and
+	# frames with a GSO type went through the device.
+	local offl gso
+	offl=$(grep -ao 'tap: receive offloads:.*' "$dir/daemons.log" | sed 's/^tap: receive offloads: //' |
+		paste -sd '|')
+	gso=$(grep -ao "pair [0-9]*: tx [0-9]* frames [0-9]* bytes, rx [0-9]* frames [0-9]* bytes (gso [0-9]*" \
+		"$dir/daemons.log" | tail -$pairs | awk '{s += $NF} END {print s + 0}')
+	case $offl in
+	*"csum tso4 tso6"*"|none") tap ok "$v: the tap's receive offloads follow the driver" "$offl" ;;
+	*) tap not "$v: the tap's receive offloads follow the driver" "logged: '$offl'" ;;
+	esac
+	if [ "$gso" -gt 0 ]; then
+		tap ok "$v: GSO frames reached the driver" "$gso in the daemon's last stats"
+	else
+		tap not "$v: GSO frames reached the driver" "none in the daemon's last stats"
+		grep -a 'pair' "$dir/daemons.log" | tail -4 >&2
 	fi
 	stop_daemon "$v" vhost-user-net "$net_pid"
 	ip netns del $ns 2>/dev/null
@@ -411,7 +473,7 @@ run_net_switch_variant() {
 
 for v in "${variants[@]}"; do
 	case $v in
-	pci-net-tap) run_net_tap_variant "$v" ;;
+	pci-net-tap*) run_net_tap_variant "$v" ;;
 	pci-net-switch*) run_net_switch_variant "$v" ;;
 	pci-net*) run_net_variant "$v" ;;
 	*) run_variant "$v" ;;

@@ -78,11 +78,45 @@ static void rec_rx_ready(void *port, unsigned pair)
 	pthread_mutex_unlock(&t->lock);
 }
 
+static void rec_offloads(void *port, uint64_t guest_offloads)
+{
+	struct tport *t = port;
+
+	pthread_mutex_lock(&t->lock);
+	if (t->n_offloads < NFX_OFFLOAD_CALLS)
+		t->offloads[t->n_offloads] = guest_offloads;
+	t->n_offloads++;
+	pthread_mutex_unlock(&t->lock);
+}
+
 static const struct vio_net_port_ops rec_ops = {
 	.version = VIO_NET_PORT_OPS_VERSION,
 	.transmit = rec_transmit,
 	.rx_ready = rec_rx_ready,
+	.offloads = rec_offloads,
 };
+
+/* The same members in a table of version 1, which had no offloads op: the
+ * device must not call it. */
+static const struct vio_net_port_ops rec_ops_v1 = {
+	.version = 1,
+	.transmit = rec_transmit,
+	.rx_ready = rec_rx_ready,
+	.offloads = rec_offloads,
+};
+
+unsigned port_offloads(struct nfx *fx, uint64_t *last)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&fx->port.lock);
+	n = fx->port.n_offloads;
+	assert_true(n <= NFX_OFFLOAD_CALLS);
+	if (last)
+		*last = n ? fx->port.offloads[n - 1] : 0;
+	pthread_mutex_unlock(&fx->port.lock);
+	return n;
+}
 
 unsigned port_count(struct nfx *fx)
 {
@@ -185,7 +219,7 @@ void nfx_up(struct nfx *fx)
 		fx->dopts.port_ops = &vio_net_reflect_ops;
 		fx->dopts.port = &fx->refl;
 	} else {
-		fx->dopts.port_ops = &rec_ops;
+		fx->dopts.port_ops = fx->port_version == 1 ? &rec_ops_v1 : &rec_ops;
 		fx->dopts.port = &fx->port;
 	}
 	assert_int_equal(vio_net_dev_init(&fx->net, &fx->dopts), 0);

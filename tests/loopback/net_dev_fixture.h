@@ -15,7 +15,9 @@
  * Topics, each a program: test_net_dev_data.c (frames both ways, the
  * header in every split, mergeable buffers, reflect), test_net_dev_malformed.c
  * (one test per bad input from the driver), test_net_dev_ctrl.c (the
- * control queue, filters, RSS and hashes, link and announce).
+ * control queue, filters, RSS and hashes, link and announce),
+ * test_net_dev_offloads.c (receive offloads: what the port is told, GSO
+ * and checksum fields to the driver).
  */
 #ifndef NET_DEV_FIXTURE_H
 #define NET_DEV_FIXTURE_H
@@ -46,6 +48,7 @@
 #define NFX_TIMEOUT_MS 20000
 #define NFX_PORT_FRAMES 64u
 #define NFX_PORT_BYTES (512u << 10)
+#define NFX_OFFLOAD_CALLS 16u
 
 struct nrow {
 	bool threaded;
@@ -69,6 +72,8 @@ struct tport {
 	size_t used;
 	int take;               /* frames a transmit call takes; < 0: all */
 	unsigned rx_ready[NFX_PAIRS];   /* rx_ready calls per pair */
+	unsigned n_offloads;            /* offloads calls, and the last ones' bits */
+	uint64_t offloads[NFX_OFFLOAD_CALLS];
 };
 
 struct nfx {
@@ -77,6 +82,7 @@ struct nfx {
 	struct vio_net_dev_opts dopts;
 	uint64_t features_off;          /* bits the raw driver does not take */
 	bool reflect;                   /* the reflect port instead of the recorder */
+	unsigned port_version;          /* the recorder's ops version; 0: current */
 
 	struct vio_net_dev net;
 	struct vio_loopback lb;
@@ -156,6 +162,9 @@ uint16_t config_status(struct nfx *fx);
 
 void pair_stats(struct nfx *fx, unsigned pair, struct vio_net_pair_stats *s);
 unsigned port_count(struct nfx *fx);
+/* How many times the device called the port's offloads op; *last (may be
+ * NULL) the bits of the last call (0 without one). */
+unsigned port_offloads(struct nfx *fx, uint64_t *last);
 
 extern const uint8_t MAC_DEV[6], MAC_PEER[6], MAC_OTHER[6], MAC_BCAST[6], MAC_MCAST[6];
 

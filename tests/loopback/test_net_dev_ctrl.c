@@ -561,8 +561,11 @@ static void c_guest_offloads(void **state)
 	memcpy(&h, buf, sizeof(h.flags));
 	assert_int_equal(h.flags, VIO_NET_HDR_F_DATA_VALID);
 	/* TSO4 was negotiated but is off now: the device would cut the
-	 * frame itself (test_net_dev_offload.c), but this one has no TCP
+	 * frame itself (test_net_dev_soft.c), but this one has no TCP
 	 * header to cut by. */
+	fr.flags = VIO_NET_HDR_F_NEEDS_CSUM;
+	fr.csum_start = 34;
+	fr.csum_offset = 16;
 	fr.gso_type = VIO_NET_HDR_GSO_TCPV4;
 	fr.gso_size = 1000;
 	post_rx1(fx, 0, 2048);

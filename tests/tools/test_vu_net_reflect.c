@@ -15,7 +15,14 @@
  * in dpdk-testpmd, forwarding with --forward-mode=macswap, which is the
  * reflect port's behaviour (one pair: that backend has no control queue).
  *
+ * With `tap`, the daemon runs --tap instead, the tap moved into a network
+ * namespace made here: the namespace's kernel answers the driver's ARP
+ * request, and its TCP SYN to the driver arrives with NEEDS_CSUM when the
+ * driver took GUEST_CSUM (the tap's offloads follow the driver) and
+ * complete when it did not.
+ *
  *   test_vu_net_reflect libvio VHOST-USER-NET
+ *   test_vu_net_reflect tap VHOST-USER-NET   (as root)
  *   test_vu_net_reflect dpdk DPDK-TESTPMD    (the PMDs from /usr/lib/ * /dpdk/pmds-*)
  */
 #include <errno.h>
@@ -55,6 +62,7 @@ static const char *daemon_path;
 static pid_t child;             /* the backend process while it runs */
 static bool dpdk;               /* the backend is dpdk-testpmd's vhost PMD */
 static bool tap;                /* libvio's daemon with --tap= in a namespace */
+static uint64_t drv_offloads;   /* offloads the driver takes (run_up) */
 static const char *pmd_dir;
 
 static int64_t now_ms(void)
@@ -91,6 +99,7 @@ static void run_up(struct run *r, unsigned pairs, bool packed)
 	 * driver leaves out the features that need either. */
 	const struct vio_net_drv_opts o = {
 		.timeout_ms = WAIT_MS,
+		.offloads = drv_offloads,
 		.features_off = dpdk ? VIO_BIT(VIO_NET_F_CTRL_VQ) | VIO_BIT(VIO_NET_F_CTRL_RX) |
 					       VIO_BIT(VIO_NET_F_CTRL_RX_EXTRA) |
 					       VIO_BIT(VIO_NET_F_CTRL_VLAN) |
@@ -363,6 +372,117 @@ static void arp_through_tap(bool packed)
 	free(r);
 }
 
+/* The ones' complement sum of len bytes at p, added to sum. */
+static uint32_t sum16(const uint8_t *p, unsigned len, uint32_t sum)
+{
+	for (unsigned i = 0; i + 1 < len; i += 2)
+		sum += (uint32_t)p[i] << 8 | p[i + 1];
+	if (len & 1)
+		sum += (uint32_t)p[len - 1] << 8;
+	return sum;
+}
+
+/* Does the TCP segment in IPv4 frame f (len bytes) carry a correct
+ * checksum? */
+static bool tcp4_csum_ok(const uint8_t *f, unsigned len)
+{
+	const unsigned ihl = (f[14] & 15u) * 4, tlen = len - 14 - ihl;
+	uint32_t sum = sum16(f + 26, 8, 0) + 6 + tlen;  /* addresses, protocol, length */
+
+	sum = sum16(f + 14 + ihl, tlen, sum);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return sum == 0xffff;
+}
+
+/*
+ * --tap's receive offloads follow the driver: the namespace connects to
+ * the driver's address (a fixed neighbour entry, so no ARP), and its TCP
+ * SYN reaches the driver through the tap and the device. With GUEST_CSUM
+ * taken, the daemon has set TUN_F_CSUM on the tap, so the kernel leaves
+ * the checksum to the driver: NEEDS_CSUM, csum_start at the TCP header,
+ * csum_offset at its checksum field. Without, no flags and a checksum
+ * that is right.
+ */
+static void syn_through_tap(bool csum)
+{
+	struct run *r = calloc(1, sizeof(*r));
+	struct vio_drv_device *dev;
+	char cmd[1024], ns[16], ifn[16];
+	static uint8_t rx[16][1600];
+	struct vio_net_drv_frame f[16], syn = { 0 };
+	uint8_t mac[6];
+	int64_t deadline;
+	bool seen = false;
+
+	assert_non_null(r);
+	snprintf(ns, sizeof(ns), "vions%d", (int)getpid() % 100000);
+	snprintf(ifn, sizeof(ifn), "viot%d", (int)getpid() % 100000);
+	drv_offloads = csum ? VIO_BIT(VIO_NET_F_GUEST_CSUM) : 0;
+	run_up(r, 1, false);
+	drv_offloads = 0;
+	dev = &r->fe.vdev;
+	assert_int_equal(vio_drv_has_feature(dev, VIO_NET_F_GUEST_CSUM), csum);
+	assert_int_equal(vio_net_drv_mac(dev, mac), 0);
+	snprintf(cmd, sizeof(cmd),
+		 "ip netns add %s && ip link set %s netns %s && "
+		 "ip -n %s addr add 10.77.0.1/24 dev %s && ip -n %s link set %s up && "
+		 "ip -n %s neigh replace 10.77.0.2 lladdr %02x:%02x:%02x:%02x:%02x:%02x dev %s "
+		 "nud permanent && "
+		 "{ ip netns exec %s timeout 3 busybox nc 10.77.0.2 7 </dev/null >/dev/null 2>&1 & }",
+		 ns, ifn, ns, ns, ifn, ns, ifn, ns, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5],
+		 ifn, ns);
+	assert_int_equal(system(cmd), 0);
+	deadline = now_ms() + WAIT_MS;
+	while (!seen && now_ms() < deadline) {
+		int k;
+
+		vio_drv_wait(dev, 100);
+		for (unsigned i = 0; i < 16; i++)
+			f[i] = (struct vio_net_drv_frame){ .data = rx[i], .cap = sizeof(rx[i]) };
+		k = vio_net_drv_rx_burst(dev, 0, f, 16);
+		assert_true(k >= 0);
+		for (int i = 0; i < k && !seen; i++) {
+			const uint8_t *a = rx[i];
+
+			/* IPv4, TCP, to 10.77.0.2, SYN. */
+			if (f[i].len >= 54 && a[12] == 0x08 && a[13] == 0x00 && a[23] == 6 &&
+			    !memcmp(a + 30, "\x0a\x4d\x00\x02", 4) && (a[14 + (a[14] & 15) * 4 + 13] & 2)) {
+				syn = f[i];
+				seen = true;
+			}
+		}
+	}
+	snprintf(cmd, sizeof(cmd), "ip netns del %s", ns);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not delete namespace %s\n", ns);
+	assert_true(seen);
+	assert_int_equal(syn.gso_type, VIO_NET_HDR_GSO_NONE);
+	if (csum) {
+		assert_int_equal(syn.flags & VIO_NET_HDR_F_NEEDS_CSUM, VIO_NET_HDR_F_NEEDS_CSUM);
+		assert_int_equal(syn.csum_start, 14 + (((uint8_t *)syn.data)[14] & 15) * 4);
+		assert_int_equal(syn.csum_offset, 16);
+	} else {
+		assert_int_equal(syn.flags, 0);
+		assert_true(tcp4_csum_ok(syn.data, syn.len));
+	}
+	assert_null(vio_net_drv_error(dev, 0));
+	run_down(r);
+	free(r);
+}
+
+static void t_tap_csum_on(void **state)
+{
+	(void)state;
+	syn_through_tap(true);
+}
+
+static void t_tap_csum_off(void **state)
+{
+	(void)state;
+	syn_through_tap(false);
+}
+
 static void t_tap_split(void **state)
 {
 	(void)state;
@@ -398,6 +518,8 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tap_tests[] = {
 		cmocka_unit_test_teardown(t_tap_split, kill_child),
 		cmocka_unit_test_teardown(t_tap_packed, kill_child),
+		cmocka_unit_test_teardown(t_tap_csum_on, kill_child),
+		cmocka_unit_test_teardown(t_tap_csum_off, kill_child),
 	};
 	const struct CMUnitTest dpdk_tests[] = {
 		cmocka_unit_test_teardown(t_split_one_pair, kill_child),

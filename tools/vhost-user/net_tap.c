@@ -4,11 +4,17 @@
  *
  * One tap queue per queue pair (IFF_MULTI_QUEUE when there are several),
  * opened with IFF_VNET_HDR so that the checksum and segmentation fields
- * of the virtio header travel with each frame: the driver may hand over a
- * frame with a partial checksum or a TSO super-frame (the device offers
- * CSUM and HOST_TSO4/6) and the kernel finishes it. Frames from the tap
- * come complete (no offloads are enabled with TUNSETOFFLOAD), so the
- * driver need not take any.
+ * of the virtio header travel with each frame, both ways. The driver may
+ * hand over a frame with a partial checksum or a TSO super-frame (the
+ * device offers CSUM and HOST_TSO4/6) and the kernel finishes it. The
+ * other way, the kernel hands the tap such frames only as far as
+ * TUNSETOFFLOAD allows: the device tells the port which receive offloads
+ * the driver takes (its offloads op: GUEST_CSUM, GUEST_TSO4/6,
+ * GUEST_ECN, GUEST_UFO, at DRIVER_OK and whenever they change) and the
+ * port sets the tap's offloads to match (TUN_F_CSUM, TUN_F_TSO4/6,
+ * TUN_F_TSO_ECN, TUN_F_UFO; none until a driver is there). A frame
+ * already queued under a wider set when they narrow is dropped and
+ * counted by the device (rx_offload).
  *
  * Transmit runs on the pair's queue thread, inside the device: a
  * non-blocking writev per frame; a full tap queue drops the frame (the
@@ -32,6 +38,7 @@
 #include <unistd.h>
 
 #include "net_tap.h"
+#include "vud.h"
 
 #define VNET_HDR_LEN 10         /* struct virtio_net_hdr, as TUNSETVNETHDRSZ says */
 #define RETRY_MS 10
@@ -125,10 +132,57 @@ static void tap_rx_ready(void *port, unsigned pair)
 	}
 }
 
+/* TUN_F_* flags for the receive offloads in force. Without GUEST_CSUM
+ * none: the kernel ignores the others without TUN_F_CSUM, and the device
+ * refuses them then. */
+static unsigned tun_flags(uint64_t guest)
+{
+	unsigned f = 0;
+
+	if (!(guest & VIO_BIT(VIO_NET_F_GUEST_CSUM)))
+		return 0;
+	f |= TUN_F_CSUM;
+	if (guest & VIO_BIT(VIO_NET_F_GUEST_TSO4))
+		f |= TUN_F_TSO4;
+	if (guest & VIO_BIT(VIO_NET_F_GUEST_TSO6))
+		f |= TUN_F_TSO6;
+	if (guest & VIO_BIT(VIO_NET_F_GUEST_ECN))
+		f |= TUN_F_TSO_ECN;
+	if (guest & VIO_BIT(VIO_NET_F_GUEST_UFO))
+		f |= TUN_F_UFO;
+	return f;
+}
+
+/* The receive offloads the driver takes changed: the tap produces those.
+ * Runs on the device's control path. */
+static void tap_offloads(void *port, uint64_t guest)
+{
+	struct net_tap *t = port;
+	const unsigned f = tun_flags(guest);
+	char msg[128];
+
+	/* One queue's ioctl sets the offloads of the whole interface. */
+	if (t->fd[0] < 0)
+		return;
+	if (ioctl(t->fd[0], TUNSETOFFLOAD, (unsigned long)f) < 0) {
+		snprintf(msg, sizeof(msg), "tap: TUNSETOFFLOAD %#x failed (%s): offloads unchanged",
+			 f, vio_strerror(-errno));
+		vud_log(NULL, VIO_LOG_WARN, msg);
+		return;
+	}
+	__atomic_store_n(&t->tun_offloads, f, __ATOMIC_RELAXED);
+	snprintf(msg, sizeof(msg), "tap: receive offloads:%s%s%s%s%s%s", f ? "" : " none",
+		 f & TUN_F_CSUM ? " csum" : "", f & TUN_F_TSO4 ? " tso4" : "",
+		 f & TUN_F_TSO6 ? " tso6" : "", f & TUN_F_TSO_ECN ? " ecn" : "",
+		 f & TUN_F_UFO ? " ufo" : "");
+	vud_log(NULL, VIO_LOG_INFO, msg);
+}
+
 const struct vio_net_port_ops net_tap_ops = {
 	.version = VIO_NET_PORT_OPS_VERSION,
 	.transmit = tap_transmit,
 	.rx_ready = tap_rx_ready,
+	.offloads = tap_offloads,
 };
 
 struct reader {

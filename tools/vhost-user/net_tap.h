@@ -23,7 +23,13 @@ struct net_tap {
 	struct vio_net_dev *net;
 	struct vio_vu_backend *b;
 	uint64_t rx_dropped;            /* atomic: frames no receive buffer took in time */
+	unsigned tun_offloads;          /* atomic: the TUN_F_* flags set last */
 };
+
+/* The receive offloads the port can produce (vio_net_dev_opts.offloads
+ * with CSUM and HOST_TSO4/6, which it can take). */
+#define NET_TAP_GUEST_OFFLOADS (VIO_BIT(VIO_NET_F_GUEST_CSUM) | VIO_BIT(VIO_NET_F_GUEST_TSO4) | \
+				VIO_BIT(VIO_NET_F_GUEST_TSO6) | VIO_BIT(VIO_NET_F_GUEST_ECN))
 
 /* The port for vio_net_dev_opts.port_ops (with the struct as its port). */
 extern const struct vio_net_port_ops net_tap_ops;

@@ -9,7 +9,11 @@
  * device, whatever the backend; README.md, "The daemons".)
  *
  * What is behind the device is a port (vio/devices/net.h). This daemon
- * has three: --tap=NAME, a Linux tap interface (net_tap.c); --reflect:
+ * has three: --tap=NAME, a Linux tap interface (net_tap.c: IFF_VNET_HDR,
+ * one tap queue per pair; the device offers CSUM and HOST_TSO4/6, which
+ * the kernel finishes, and GUEST_CSUM, GUEST_TSO4/6 and GUEST_ECN, which
+ * the tap produces as far as the driver took them: TUNSETOFFLOAD follows
+ * what is negotiated); --reflect:
  * every frame the driver sends comes back to it on the same queue pair
  * with its MAC addresses swapped, which is what a benchmark of the
  * virtqueue path wants; and --switch: one device per --socket-path (2 to
@@ -79,31 +83,62 @@ static void tap_down(void *opaque)
 	net_tap_stop(&tap);
 }
 
-/* Per queue: the pair's counters on its receive queue's line. opaque:
- * the device. */
+/* Appends " name N" to buf (of len, *at used) when n is not 0. */
+static void nonzero(char *buf, size_t len, size_t *at, const char *name, uint64_t n)
+{
+	int k;
+
+	if (!n || *at >= len)
+		return;
+	k = snprintf(buf + *at, len - *at, " %s %llu", name, (unsigned long long)n);
+	if (k > 0)
+		*at += (size_t)k;
+}
+
+/* One line per pair (on its receive queue's line, which vud keeps short:
+ * the drop counters are named only when not 0). */
 static void stats(void *opaque, unsigned qi, char *buf, size_t len)
 {
 	const struct vio_net_dev *n = opaque;
 	struct vio_net_pair_stats s;
+	size_t at, mark;
+	int k;
 
 	if (qi >= 2 * n->max_pairs || (qi & 1) || vio_net_dev_stats(n, qi / 2, &s)) {
 		snprintf(buf, len, "-");
 		return;
 	}
-	snprintf(buf, len,
-		 "pair %u: tx %llu frames %llu bytes, rx %llu frames %llu bytes, "
-		 "tx drops (header %llu writable %llu size %llu csum %llu gso %llu port %llu), "
-		 "rx drops (filtered %llu too-big %llu offload %llu no-room %llu), "
-		 "done here (csum %llu gso %llu segments %llu)",
-		 qi / 2, (unsigned long long)s.tx_frames, (unsigned long long)s.tx_bytes,
-		 (unsigned long long)s.rx_frames, (unsigned long long)s.rx_bytes,
-		 (unsigned long long)s.tx_bad_header, (unsigned long long)s.tx_writable,
-		 (unsigned long long)s.tx_bad_size, (unsigned long long)s.tx_bad_csum,
-		 (unsigned long long)s.tx_bad_gso, (unsigned long long)s.tx_port_drops,
-		 (unsigned long long)s.rx_filtered, (unsigned long long)s.rx_too_big,
-		 (unsigned long long)s.rx_offload, (unsigned long long)s.rx_no_room,
-		 (unsigned long long)s.rx_soft_csum, (unsigned long long)s.rx_soft_gso,
-		 (unsigned long long)s.rx_soft_segments);
+	k = snprintf(buf, len,
+		     "pair %u: tx %llu frames %llu bytes, rx %llu frames %llu bytes (gso %llu csum %llu)",
+		     qi / 2, (unsigned long long)s.tx_frames, (unsigned long long)s.tx_bytes,
+		     (unsigned long long)s.rx_frames, (unsigned long long)s.rx_bytes,
+		     (unsigned long long)s.rx_gso, (unsigned long long)s.rx_csum);
+	at = k > 0 ? (size_t)k : 0;
+	nonzero(buf, len, &at, "soft-csum", s.rx_soft_csum);
+	nonzero(buf, len, &at, "soft-gso", s.rx_soft_gso);
+	nonzero(buf, len, &at, "soft-segments", s.rx_soft_segments);
+	if (at < len) {
+		k = snprintf(buf + at, len - at, ", drops:");
+		at += k > 0 ? (size_t)k : 0;
+	}
+	mark = at;
+	nonzero(buf, len, &at, "tx-header", s.tx_bad_header);
+	nonzero(buf, len, &at, "tx-writable", s.tx_writable);
+	nonzero(buf, len, &at, "tx-size", s.tx_bad_size);
+	nonzero(buf, len, &at, "tx-csum", s.tx_bad_csum);
+	nonzero(buf, len, &at, "tx-gso", s.tx_bad_gso);
+	nonzero(buf, len, &at, "tx-port", s.tx_port_drops);
+	nonzero(buf, len, &at, "tx-link", s.tx_link_down);
+	nonzero(buf, len, &at, "rx-filtered", s.rx_filtered);
+	nonzero(buf, len, &at, "rx-too-big", s.rx_too_big);
+	nonzero(buf, len, &at, "rx-bad", s.rx_bad_frame);
+	nonzero(buf, len, &at, "rx-offload", s.rx_offload);
+	nonzero(buf, len, &at, "rx-link", s.rx_link_down);
+	nonzero(buf, len, &at, "rx-inactive", s.rx_inactive);
+	nonzero(buf, len, &at, "rx-bad-buffer", s.rx_bad_buffer);
+	nonzero(buf, len, &at, "rx-no-room", s.rx_no_room);
+	if (at == mark && at < len)
+		snprintf(buf + at, len - at, " none");
 }
 
 /* Per switch port: what the switch did with its frames. */
@@ -270,9 +305,10 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		/* The kernel finishes checksums and segments what the driver
-		 * hands over with the virtio header. */
+		 * hands over with the virtio header, and hands the tap such
+		 * frames as far as the driver takes them (net_tap.c). */
 		no.offloads = VIO_BIT(VIO_NET_F_CSUM) | VIO_BIT(VIO_NET_F_HOST_TSO4) |
-			      VIO_BIT(VIO_NET_F_HOST_TSO6);
+			      VIO_BIT(VIO_NET_F_HOST_TSO6) | NET_TAP_GUEST_OFFLOADS;
 		no.port_ops = &net_tap_ops;
 		no.port = &tap;
 		o.backend_up = tap_up;

@@ -21,14 +21,20 @@
  *   vio_net_dev_receive() with frames; each passes the receive filter
  *   (RX mode, MAC tables, VLAN filter) and is copied into the driver's
  *   receive buffers: one chain per frame, or with MRG_RXBUF as many
- *   buffers as it needs (num_buffers). A frame with NEEDS_CSUM for a
- *   driver without GUEST_CSUM gets its checksum finished here, and a TCP
- *   GSO frame for a driver without that GSO type is cut into segments
- *   here (each with its checksums), all of them delivered or none; UDP
- *   GSO it did not take is dropped. The device keeps the receive
+ *   buffers as it needs (num_buffers). The device keeps the receive
  *   buffers it popped but has not filled yet, so a frame that finds too
  *   few buffers stays with the caller and is tried again later; nothing is
- *   given back half-written.
+ *   given back half-written. A frame larger than one chain can hold,
+ *   without MRG_RXBUF, is dropped and counted (rx_too_big), the chain
+ *   kept for the next. Checksum and GSO fields go to the driver as the
+ *   port gave them if the receive offloads in force allow them: those are
+ *   the negotiated GUEST_* features, changed by the control queue's
+ *   GUEST_OFFLOADS_SET, and the port hears of each change (its offloads
+ *   op) so that it can produce only them. Otherwise the device does the
+ *   work: NEEDS_CSUM gets its checksum finished here, a TCP GSO frame is
+ *   cut into segments here (each with its checksums; all of them
+ *   delivered, or none), DATA_VALID is left out; what it cannot do (UDP
+ *   GSO, headers that do not parse) is dropped and counted (rx_offload).
  *
  *   control queue: every command is checked (class, command, feature,
  *   exact payload size, ranges) and answered VIO_NET_OK or VIO_NET_ERR.
@@ -112,8 +118,10 @@ extern "C" {
  * Ethernet frame (no virtio header) as iovecs. From transmit: what the
  * driver wrote, checked (len 14..65535, csum_start + csum_offset + 2 <= len
  * with NEEDS_CSUM, gso_size > 0 with a GSO type the device offered). To
- * vio_net_dev_receive(): what the driver should see; hash fields are
- * ignored (the device computes them).
+ * vio_net_dev_receive(): what the driver should see, under the same rules
+ * plus the spec's for the device (5.1.6.4, device requirements: a GSO
+ * frame has NEEDS_CSUM) and only with fields of the offloads in force
+ * (port op offloads); hash fields are ignored (the device computes them).
  */
 struct vio_net_frame {
 	uint8_t flags;                  /* VIO_NET_HDR_F_* */
@@ -124,7 +132,16 @@ struct vio_net_frame {
 	unsigned iovcnt;
 };
 
-#define VIO_NET_PORT_OPS_VERSION 1
+/* 1: transmit, rx_ready; 2: offloads. A table of an older version works
+ * (the members it lacks count as NULL): core.h, "Op tables and their
+ * versions". */
+#define VIO_NET_PORT_OPS_VERSION 2
+
+/* The offloads a driver may take on receive (VIO_NET_DEV_OFFLOADS' GUEST_*
+ * bits): what vio_net_port_ops.offloads reports. */
+#define VIO_NET_DEV_GUEST_OFFLOADS (VIO_BIT(VIO_NET_F_GUEST_CSUM) | VIO_BIT(VIO_NET_F_GUEST_TSO4) | \
+				    VIO_BIT(VIO_NET_F_GUEST_TSO6) | VIO_BIT(VIO_NET_F_GUEST_ECN) | \
+				    VIO_BIT(VIO_NET_F_GUEST_UFO))
 
 /* What is behind the device. */
 struct vio_net_port_ops {
@@ -141,6 +158,22 @@ struct vio_net_port_ops {
 	 * receive queue): frames left over for want of buffers may be
 	 * offered again. Optional. Runs on the pair's thread. */
 	void (*rx_ready)(void *port, unsigned pair);
+	/*
+	 * Since version 2, optional. The receive offloads in force changed:
+	 * `guest_offloads` (VIO_NET_DEV_GUEST_OFFLOADS bits) says which
+	 * checksum and GSO fields the driver takes from now on. A frame
+	 * given to vio_net_dev_receive() with a field outside them is
+	 * dropped and counted (rx_offload), so a port that can produce them
+	 * (a tap: TUNSETOFFLOAD) should produce only these. Called at
+	 * DRIVER_OK with what was negotiated, after each accepted
+	 * GUEST_OFFLOADS_SET that changes them, and with 0 at reset when
+	 * any were in force. Runs on the control path, serialised with
+	 * every pair (the device model's start and reset, or the control
+	 * queue). A vhost-user frontend that keeps the control queue to
+	 * itself (QEMU) does not forward GUEST_OFFLOADS_SET: there only
+	 * DRIVER_OK and reset report.
+	 */
+	void (*offloads)(void *port, uint64_t guest_offloads);
 };
 
 /* Zero is a sensible default for every field. */
@@ -184,6 +217,7 @@ struct vio_net_dev_opts {
 struct vio_net_pair_stats {
 	uint64_t tx_frames, tx_bytes;   /* handed to the port (bytes: frame only) */
 	uint64_t rx_frames, rx_bytes;   /* put in the driver's receive buffers */
+	uint64_t rx_gso, rx_csum;       /* ... of them with a GSO type / NEEDS_CSUM */
 	/* transmit drops, by reason */
 	uint64_t tx_bad_header;         /* chain shorter than the virtio header */
 	uint64_t tx_writable;           /* chain with device-writable descriptors */
@@ -195,7 +229,9 @@ struct vio_net_pair_stats {
 	/* receive drops, by reason */
 	uint64_t rx_filtered;           /* refused by RX mode, MAC or VLAN filter */
 	uint64_t rx_too_big;            /* larger than the buffers could ever hold */
-	uint64_t rx_bad_frame;          /* from the port: below 14 or above 65535 bytes */
+	uint64_t rx_bad_frame;          /* from the port: below 14 or above 65535 bytes,
+					 * NEEDS_CSUM past its end, GSO without
+					 * NEEDS_CSUM or with gso_size 0 */
 	uint64_t rx_offload;            /* an offload the driver lacks, not done here:
 					 * UDP GSO, or headers that do not parse */
 	uint64_t rx_link_down;          /* arrived while the link was down */
