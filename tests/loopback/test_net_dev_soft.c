@@ -18,91 +18,12 @@
  */
 
 #include "net_dev_fixture.h"
+#include "tcpip.h"
 
-#define TCP_FIN 0x01
-#define TCP_PSH 0x08
-#define TCP_ACK 0x10
-#define TCP_CWR 0x80
-#define SEQ0    1000u
-#define ID0     0x1234u
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-/* The one's-complement sum, folded (not complemented). */
-static uint32_t sum(uint32_t s, const uint8_t *p, size_t n)
-{
-	for (; n > 1; p += 2, n -= 2)
-		s += get16(p);
-	if (n)
-		s += (uint32_t)p[0] << 8;
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return s;
-}
-
-/* IPv4 or IPv6 (v6) + TCP at l3, tcp_len bytes of TCP: the pseudo-header's
- * sum. */
-static uint32_t pseudo(const uint8_t *ip, bool v6, size_t tcp_len)
-{
-	return sum(6 + (uint32_t)tcp_len, v6 ? ip + 8 : ip + 12, v6 ? 32 : 8);
-}
-
-/* A TCP frame (IPv4 or IPv6) with `pay` payload bytes from seed, the
- * TCP checksum field holding the pseudo-header's sum as a sender with
- * CSUM leaves it. Returns its length. */
+/* A TCP frame from the peer to the device (tcpip.h). */
 static size_t tcp_frame(uint8_t *f, bool v6, size_t pay, unsigned seed, uint8_t flags)
 {
-	const size_t l4 = v6 ? 54 : 34;
-	uint8_t *ip = f + 14, *tcp = f + l4;
-
-	make_frame(f, l4 + 20 + pay, MAC_DEV, MAC_PEER, seed);
-	memset(ip, 0, l4 + 20 - 14);
-	if (v6) {
-		f[12] = 0x86;
-		f[13] = 0xdd;
-		ip[0] = 0x60;
-		put16(ip + 4, (uint16_t)(20 + pay));
-		ip[6] = 6;
-		ip[7] = 64;
-		ip[8] = 0xfd;
-		ip[23] = 1;
-		ip[24] = 0xfd;
-		ip[39] = 2;
-	} else {
-		ip[0] = 0x45;
-		put16(ip + 2, (uint16_t)(40 + pay));
-		put16(ip + 4, ID0);
-		put16(ip + 6, 0x4000);  /* DF */
-		ip[8] = 64;
-		ip[9] = 6;
-		ip[12] = 10, ip[15] = 1;
-		ip[16] = 10, ip[19] = 2;
-		put16(ip + 10, (uint16_t)~sum(0, ip, 20));
-	}
-	put16(tcp, 40000);
-	put16(tcp + 2, 5001);
-	tcp[4] = SEQ0 >> 24, tcp[5] = (SEQ0 >> 16) & 0xff, tcp[6] = (SEQ0 >> 8) & 0xff,
-	tcp[7] = SEQ0 & 0xff;
-	tcp[11] = 7;            /* ack */
-	tcp[12] = 5 << 4;
-	tcp[13] = flags;
-	put16(tcp + 14, 0xffff);
-	put16(tcp + 16, (uint16_t)pseudo(ip, v6, 20 + pay));
-	return l4 + 20 + pay;
+	return vt_tcp_frame(f, MAC_DEV, MAC_PEER, v6, pay, seed, flags);
 }
 
 static struct vio_net_frame gso_frame(const struct vio_iov *iov, bool v6, uint16_t mss)
@@ -143,21 +64,21 @@ static void check_segment(const uint8_t *seg, const uint8_t *f, bool v6, unsigne
 
 	assert_memory_equal(seg, f, 14);
 	if (v6) {
-		assert_int_equal(get16(ip + 4), 20 + m);
+		assert_int_equal(vt_get16(ip + 4), 20 + m);
 		assert_memory_equal(ip + 6, f + 14 + 6, 34);
 	} else {
-		assert_int_equal(get16(ip + 2), 40 + m);
-		assert_int_equal(get16(ip + 4), (ID0 + i) & 0xffff);
-		assert_int_equal(sum(0, ip, 20), 0xffff);       /* header checksum */
+		assert_int_equal(vt_get16(ip + 2), 40 + m);
+		assert_int_equal(vt_get16(ip + 4), (VT_IP_ID0 + i) & 0xffff);
+		assert_int_equal(vt_sum(0, ip, 20), 0xffff);       /* header checksum */
 		assert_memory_equal(ip + 12, f + 14 + 12, 8);
 	}
-	assert_int_equal(get32(tcp + 4), SEQ0 + i * mss);
+	assert_int_equal(vt_get32(tcp + 4), VT_TCP_SEQ0 + i * mss);
 	if (i + 1 < nseg)
-		want_flags &= (uint8_t)~(TCP_FIN | TCP_PSH);
+		want_flags &= (uint8_t)~(VT_TCP_FIN | VT_TCP_PSH);
 	if (i > 0)
-		want_flags &= (uint8_t)~TCP_CWR;
+		want_flags &= (uint8_t)~VT_TCP_CWR;
 	assert_int_equal(tcp[13], want_flags);
-	assert_int_equal(sum(pseudo(ip, v6, 20 + m), tcp, 20 + m), 0xffff);
+	assert_int_equal(vt_sum(vt_pseudo(ip, v6, 20 + m), tcp, 20 + m), 0xffff);
 	assert_memory_equal(tcp + 20, f + l4 + 20 + i * mss, m);
 }
 
@@ -166,7 +87,7 @@ static void soft_csum(void **state)
 {
 	struct nfx *fx = *state;
 	uint8_t f[34 + 20 + 301], *buf;
-	const size_t len = tcp_frame(f, false, 301, 1, TCP_ACK | TCP_PSH);
+	const size_t len = tcp_frame(f, false, 301, 1, VT_TCP_ACK | VT_TCP_PSH);
 	const struct vio_iov iov = { f, len };
 	const struct vio_net_frame fr = { .flags = VIO_NET_HDR_F_NEEDS_CSUM, .csum_start = 34,
 					  .csum_offset = 16, .len = (uint32_t)len, .iov = &iov,
@@ -181,7 +102,7 @@ static void soft_csum(void **state)
 	assert_int_equal(used, hlen(fx) + len);
 	check_plain_hdr(fx, buf, 1);
 	buf += hlen(fx);
-	assert_int_equal(sum(pseudo(buf + 14, false, 20 + 301), buf + 34, 20 + 301), 0xffff);
+	assert_int_equal(vt_sum(vt_pseudo(buf + 14, false, 20 + 301), buf + 34, 20 + 301), 0xffff);
 	/* Only the checksum field changed. */
 	assert_memory_equal(buf, f, 34 + 16);
 	assert_memory_equal(buf + 34 + 18, f + 34 + 18, len - 34 - 18);
@@ -190,13 +111,13 @@ static void soft_csum(void **state)
 	assert_int_equal(s.rx_frames, 1);
 	assert_int_equal(s.rx_offload, 0);
 	/* The caller's frame is untouched. */
-	assert_int_equal(get16(f + 34 + 16), pseudo(f + 14, false, 20 + 301));
+	assert_int_equal(vt_get16(f + 34 + 16), vt_pseudo(f + 14, false, 20 + 301));
 }
 
 static void soft_tso(struct nfx *fx, bool v6, size_t pay, uint16_t mss)
 {
 	static uint8_t f[74 + 8000];
-	const size_t len = tcp_frame(f, v6, pay, 3, TCP_ACK | TCP_PSH | TCP_FIN | TCP_CWR);
+	const size_t len = tcp_frame(f, v6, pay, 3, VT_TCP_ACK | VT_TCP_PSH | VT_TCP_FIN | VT_TCP_CWR);
 	const struct vio_iov iov = { f, len };
 	const struct vio_net_frame fr = gso_frame(&iov, v6, mss);
 	const unsigned nseg = (unsigned)((pay + mss - 1) / mss);
@@ -253,7 +174,7 @@ static void soft_tso_all_or_nothing(void **state)
 {
 	struct nfx *fx = *state;
 	static uint8_t f[54 + 4000];
-	const size_t len = tcp_frame(f, false, 4000, 4, TCP_ACK);
+	const size_t len = tcp_frame(f, false, 4000, 4, VT_TCP_ACK);
 	const struct vio_iov iov = { f, len };
 	const struct vio_net_frame fr = gso_frame(&iov, false, 1448);
 	struct vio_net_pair_stats s;
@@ -284,7 +205,7 @@ static void soft_tso_short_buffer(void **state)
 {
 	struct nfx *fx = *state;
 	static uint8_t f[54 + 4000];
-	const size_t len = tcp_frame(f, false, 4000, 10, TCP_ACK);
+	const size_t len = tcp_frame(f, false, 4000, 10, VT_TCP_ACK);
 	const struct vio_iov iov = { f, len };
 	const struct vio_net_frame fr = gso_frame(&iov, false, 1448);
 	struct vio_net_pair_stats s;
@@ -316,7 +237,7 @@ static void soft_tso_small_buffers(void **state)
 {
 	struct nfx *fx = *state;
 	static uint8_t f[54 + 4000];
-	const size_t len = tcp_frame(f, false, 4000, 5, TCP_ACK);
+	const size_t len = tcp_frame(f, false, 4000, 5, VT_TCP_ACK);
 	const struct vio_iov iov = { f, len };
 	const struct vio_net_frame fr = gso_frame(&iov, false, 1448);
 	struct vio_net_pair_stats s;
@@ -359,7 +280,7 @@ static void soft_tso_too_many_segments(void **state)
 {
 	struct nfx *fx = *state;
 	static uint8_t f[54 + 4000];
-	const size_t len = tcp_frame(f, false, 4000, 7, TCP_ACK);
+	const size_t len = tcp_frame(f, false, 4000, 7, VT_TCP_ACK);
 	const struct vio_iov iov = { f, len };
 	const struct vio_net_frame fr = gso_frame(&iov, false, 1);
 	struct vio_net_pair_stats s;
@@ -382,7 +303,7 @@ static void tso_negotiated_passes(void **state)
 {
 	struct nfx *fx = *state;
 	static uint8_t f[54 + 4000];
-	const size_t len = tcp_frame(f, false, 4000, 8, TCP_ACK);
+	const size_t len = tcp_frame(f, false, 4000, 8, VT_TCP_ACK);
 	const struct vio_iov iov = { f, len };
 	const struct vio_net_frame fr = gso_frame(&iov, false, 1448);
 	struct vio_net_pair_stats s;
@@ -423,7 +344,7 @@ static uint8_t bad[74 + 3000];
 
 static void bad_tso4_on_ipv6(void **state)
 {
-	const size_t len = tcp_frame(bad, true, 3000, 9, TCP_ACK);
+	const size_t len = tcp_frame(bad, true, 3000, 9, VT_TCP_ACK);
 	const struct vio_iov iov = { bad, len };
 	const struct vio_net_frame fr = gso_frame(&iov, false, 1000);
 
@@ -433,7 +354,7 @@ static void bad_tso4_on_ipv6(void **state)
 
 static void bad_tso6_extension_header(void **state)
 {
-	const size_t len = tcp_frame(bad, true, 3000, 9, TCP_ACK);
+	const size_t len = tcp_frame(bad, true, 3000, 9, VT_TCP_ACK);
 	const struct vio_iov iov = { bad, len };
 	const struct vio_net_frame fr = gso_frame(&iov, true, 1000);
 
@@ -444,18 +365,18 @@ static void bad_tso6_extension_header(void **state)
 
 static void bad_tso4_fragment(void **state)
 {
-	const size_t len = tcp_frame(bad, false, 3000, 9, TCP_ACK);
+	const size_t len = tcp_frame(bad, false, 3000, 9, VT_TCP_ACK);
 	const struct vio_iov iov = { bad, len };
 	const struct vio_net_frame fr = gso_frame(&iov, false, 1000);
 
-	put16(bad + 14 + 6, 0x2000);    /* more fragments */
+	vt_put16(bad + 14 + 6, 0x2000);    /* more fragments */
 	nfx_up(*state);
 	expect_offload_drop(*state, &fr);
 }
 
 static void bad_tso4_not_tcp(void **state)
 {
-	const size_t len = tcp_frame(bad, false, 3000, 9, TCP_ACK);
+	const size_t len = tcp_frame(bad, false, 3000, 9, VT_TCP_ACK);
 	const struct vio_iov iov = { bad, len };
 	const struct vio_net_frame fr = gso_frame(&iov, false, 1000);
 
@@ -466,7 +387,7 @@ static void bad_tso4_not_tcp(void **state)
 
 static void bad_tso4_short_ihl(void **state)
 {
-	const size_t len = tcp_frame(bad, false, 3000, 9, TCP_ACK);
+	const size_t len = tcp_frame(bad, false, 3000, 9, VT_TCP_ACK);
 	const struct vio_iov iov = { bad, len };
 	const struct vio_net_frame fr = gso_frame(&iov, false, 1000);
 
@@ -477,7 +398,7 @@ static void bad_tso4_short_ihl(void **state)
 
 static void bad_tso4_short_tcp_offset(void **state)
 {
-	const size_t len = tcp_frame(bad, false, 3000, 9, TCP_ACK);
+	const size_t len = tcp_frame(bad, false, 3000, 9, VT_TCP_ACK);
 	const struct vio_iov iov = { bad, len };
 	const struct vio_net_frame fr = gso_frame(&iov, false, 1000);
 
@@ -489,7 +410,7 @@ static void bad_tso4_short_tcp_offset(void **state)
 /* TCP options said to run past the end of the frame. */
 static void bad_tso4_headers_past_end(void **state)
 {
-	const size_t len = tcp_frame(bad, false, 0, 9, TCP_ACK);
+	const size_t len = tcp_frame(bad, false, 0, 9, VT_TCP_ACK);
 	const struct vio_iov iov = { bad, len };
 	const struct vio_net_frame fr = gso_frame(&iov, false, 1000);
 
@@ -504,7 +425,7 @@ static void bad_tso4_cut_ip_header(void **state)
 	const struct vio_iov iov = { bad, 30 };
 	struct vio_net_frame fr = gso_frame(&iov, false, 1000);
 
-	tcp_frame(bad, false, 0, 9, TCP_ACK);
+	tcp_frame(bad, false, 0, 9, VT_TCP_ACK);
 	fr.len = 30;
 	fr.csum_start = 14;     /* inside the frame, or it is a bad frame */
 	fr.csum_offset = 10;
@@ -515,7 +436,7 @@ static void bad_tso4_cut_ip_header(void **state)
 /* UDP fragmentation offload is not done in software. */
 static void bad_gso_udp(void **state)
 {
-	const size_t len = tcp_frame(bad, false, 3000, 9, TCP_ACK);
+	const size_t len = tcp_frame(bad, false, 3000, 9, VT_TCP_ACK);
 	const struct vio_iov iov = { bad, len };
 	struct vio_net_frame fr = gso_frame(&iov, false, 1000);
 

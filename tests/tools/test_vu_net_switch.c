@@ -16,6 +16,9 @@
  *     or counted as dropped (queue full, no buffers), and the switch goes
  *     on once it reads again;
  *   - one frontend leaves and comes back while the other keeps sending;
+ *   - offloads: a TCP super-frame with a partial checksum reaches a driver
+ *     that took GUEST_TSO4 whole, and one that did not as segments, each
+ *     with its checksums finished by its device;
  *   - SIGTERM ends the daemon with status 0 (every case).
  *
  * The daemon's counters are read from its stats lines (SIGUSR1), as an
@@ -41,6 +44,7 @@
 #include <cmocka.h>
 
 #include "heap.h"
+#include "tcpip.h"
 #include "vio/drivers.h"
 #include "vio/transport.h"
 
@@ -517,6 +521,100 @@ static void t_oversize(void **state)
 	sw_down(s);
 }
 
+/* Collects up to want frames of port k (pair 0) into big[], 64 KiB each,
+ * with their header fields in f[]; how many came within WAIT_MS. */
+static unsigned collect_big(struct sw *s, unsigned k, struct vio_net_drv_frame *f,
+			    uint8_t (*big)[65536], unsigned want)
+{
+	int64_t deadline = now_ms() + WAIT_MS;
+	unsigned got = 0;
+
+	while (got < want && now_ms() < deadline) {
+		int r;
+
+		for (unsigned i = got; i < want; i++)
+			f[i] = (struct vio_net_drv_frame){ .data = big[i], .cap = sizeof(big[0]) };
+		r = vio_net_drv_rx_burst(s->p[k].dev, 0, f + got, want - got);
+		assert_true(r >= 0);
+		got += (unsigned)r;
+		if (r == 0)
+			vio_drv_wait(s->p[k].dev, 5);
+	}
+	return got;
+}
+
+/* Port 0's driver (CSUM, HOST_TSO4) sends a 4000-byte TCP super-frame
+ * with a partial checksum to an unknown address: port 1's driver took
+ * GUEST_CSUM and GUEST_TSO4 and gets it whole with its fields; port 2's
+ * took neither and gets three segments, cut and checksummed by its
+ * device, the payload in order. */
+static void offloads(bool packed)
+{
+	const struct vio_net_drv_opts o0 = {
+		.timeout_ms = WAIT_MS,
+		.offloads = VIO_BIT(VIO_NET_F_CSUM) | VIO_BIT(VIO_NET_F_HOST_TSO4),
+		.tx_buf_bytes = 8192,   /* 64 KiB buffers would not fit the memory */
+	};
+	const struct vio_net_drv_opts o1 = {
+		.timeout_ms = WAIT_MS,
+		.offloads = VIO_BIT(VIO_NET_F_GUEST_CSUM) | VIO_BIT(VIO_NET_F_GUEST_TSO4),
+	};
+	const struct vio_net_drv_opts o2 = { .timeout_ms = WAIT_MS };
+	const struct vio_net_drv_opts *opts[3] = { &o0, &o1, &o2 };
+	static uint8_t f[54 + 4000], big[4][65536];
+	struct vio_net_drv_frame tx, rx[4];
+	struct sw *s = sw_up(3, 1, packed, NULL, opts);
+	const size_t len = vt_tcp_frame(f, unknown, s->p[0].mac, false, 4000, 3,
+					VT_TCP_ACK | VT_TCP_PSH);
+	int64_t deadline = now_ms() + WAIT_MS;
+	int r = 0;
+
+	assert_true(vio_drv_has_feature(s->p[0].dev, VIO_NET_F_HOST_TSO4));
+	assert_true(vio_drv_has_feature(s->p[1].dev, VIO_NET_F_GUEST_TSO4));
+	assert_false(vio_drv_has_feature(s->p[2].dev, VIO_NET_F_GUEST_CSUM));
+	tx = (struct vio_net_drv_frame){
+		.flags = VIO_NET_HDR_F_NEEDS_CSUM, .gso_type = VIO_NET_HDR_GSO_TCPV4,
+		.gso_size = 1448, .hdr_len = 54, .csum_start = 34, .csum_offset = 16,
+		.data = f, .len = (uint32_t)len,
+	};
+	while (r == 0 && now_ms() < deadline)
+		r = vio_net_drv_tx_burst(s->p[0].dev, 0, &tx, 1);
+	assert_int_equal(r, 1);
+
+	assert_int_equal(collect_big(s, 1, rx, big, 1), 1);
+	assert_int_equal(rx[0].len, len);
+	assert_int_equal(rx[0].gso_type, VIO_NET_HDR_GSO_TCPV4);
+	assert_int_equal(rx[0].gso_size, 1448);
+	assert_int_equal(rx[0].flags & VIO_NET_HDR_F_NEEDS_CSUM, VIO_NET_HDR_F_NEEDS_CSUM);
+	assert_memory_equal(big[0], f, len);
+
+	assert_int_equal(collect_big(s, 2, rx, big, 4), 3);
+	for (unsigned i = 0; i < 3; i++) {
+		const size_t m = i < 2 ? 1448 : 4000 - 2 * 1448;
+
+		assert_int_equal(rx[i].len, 54 + m);
+		assert_int_equal(rx[i].flags, 0);
+		assert_int_equal(rx[i].gso_type, VIO_NET_HDR_GSO_NONE);
+		assert_true(vt_tcp_csum_ok(big[i], false, 20 + m));
+		assert_int_equal(vt_get32(big[i] + 38), VT_TCP_SEQ0 + i * 1448);
+		assert_memory_equal(big[i] + 54, f + 54 + i * 1448, m);
+	}
+	expect_none(s, 0);
+	sw_down(s);
+}
+
+static void t_offloads_split(void **state)
+{
+	(void)state;
+	offloads(false);
+}
+
+static void t_offloads_packed(void **state)
+{
+	(void)state;
+	offloads(true);
+}
+
 /* Port 1 stops reading while port 0 sends far more than its receive ring
  * and the switch's queue hold: every frame is delivered or counted as
  * dropped, the daemon neither blocks nor spins, and once port 1 reads
@@ -730,6 +828,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(t_two_pairs_split, kill_child),
 		cmocka_unit_test_teardown(t_two_pairs_packed, kill_child),
 		cmocka_unit_test_teardown(t_oversize, kill_child),
+		cmocka_unit_test_teardown(t_offloads_split, kill_child),
+		cmocka_unit_test_teardown(t_offloads_packed, kill_child),
 		cmocka_unit_test_teardown(t_receiver_full, kill_child),
 		cmocka_unit_test_teardown(t_reconnect_split, kill_child),
 		cmocka_unit_test_teardown(t_reconnect_packed, kill_child),

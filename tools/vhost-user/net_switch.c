@@ -34,21 +34,20 @@
  * the device's own counters say which) are counted "device".
  *
  * Sizes. A frame longer than the MTU + 18 (Ethernet header and one VLAN
- * tag) is dropped on the way in ("oversize"): no slot holds it, and no
- * port's driver was promised more. A queue has 256 slots, fewer with a
- * large MTU (about 4 MiB of slots a port), allocated once.
+ * tag) is dropped on the way in ("oversize"), unless it is a GSO frame
+ * (at most 65535 bytes): no port's driver was promised more. A queue
+ * holds up to NET_SWITCH_QUEUE_SLOTS frames in a ring of
+ * NET_SWITCH_QUEUE_BYTES (each frame contiguous, a frame that does not
+ * fit before the ring's end starting again at its beginning), allocated
+ * once.
  *
- * Offloads: none. The switch ports offer no CSUM, GUEST_CSUM or TSO, so
- * every frame a driver sends is complete (checksummed, at most one MTU)
- * and every driver can take every frame. Passing partial checksums and
- * TSO super-frames would be faster between two guests that both take
- * them, but a frame from one must then be finished (checksum computed,
- * super-frame segmented) for a port whose driver did not negotiate
- * GUEST_CSUM/GUEST_TSO, and the device would otherwise just drop it
- * (rx_offload): one guest without those bits would lose every TCP
- * segment its peers send. Neither checksumming nor segmenting in software
- * is written here, so the switch does not offer what it cannot finish.
- * The header fields are still carried from port to port, unchanged.
+ * Offloads: every port offers CSUM, HOST_TSO4/6 and HOST_ECN (its driver
+ * may send partial checksums and TCP super-frames) and their GUEST_
+ * twins, and the header fields go from port to port unchanged: between
+ * two guests that both take them, a 64 KiB TCP frame crosses the switch
+ * as one. A receiving driver without the GUEST_ bit a frame needs gets
+ * it finished by its device (the checksum computed, the super-frame cut
+ * into segments: vio/devices/net.h, receive), so it loses nothing.
  */
 #include <errno.h>
 #include <poll.h>
@@ -61,9 +60,7 @@
 #include "net_switch.h"
 #include "vio/mem.h"
 
-#define QUEUE_BYTES (4u << 20)  /* about this much slot memory a port */
-#define QUEUE_SLOTS_MAX 256u
-#define QUEUE_SLOTS_MIN 32u
+#define ALIGN 64u               /* frames start on cache lines in the ring */
 #define BATCH 32u               /* frames a delivery thread hands over at once */
 
 static int64_t now_ns(void)
@@ -90,8 +87,6 @@ static void wake(struct net_switch_port *p)
 
 int net_switch_init(struct net_switch *sw, unsigned nports, struct vio_net_dev *devs, uint16_t mtu)
 {
-	uint32_t slot_bytes;
-	unsigned cap;
 	int r;
 
 	memset(sw, 0, sizeof(*sw));
@@ -100,9 +95,6 @@ int net_switch_init(struct net_switch *sw, unsigned nports, struct vio_net_dev *
 	if (nports < 2 || nports > NET_SWITCH_MAX_PORTS || mtu < 68)
 		return -EINVAL;
 	sw->frame_max = (uint32_t)mtu + 18;
-	slot_bytes = (sw->frame_max + 63) & ~63u;
-	cap = QUEUE_BYTES / slot_bytes;
-	cap = cap > QUEUE_SLOTS_MAX ? QUEUE_SLOTS_MAX : cap < QUEUE_SLOTS_MIN ? QUEUE_SLOTS_MIN : cap;
 	r = net_fdb_init(&sw->fdb, NET_SWITCH_FDB_ENTRIES, NET_SWITCH_AGE_NS);
 	if (r)
 		return r;
@@ -113,14 +105,12 @@ int net_switch_init(struct net_switch *sw, unsigned nports, struct vio_net_dev *
 		p->sw = sw;
 		p->idx = k;
 		p->net = &devs[k];
-		p->cap = cap;
+		p->cap = NET_SWITCH_QUEUE_SLOTS;
 		pthread_mutex_init(&p->lock, NULL);
-		p->slots = calloc(cap, sizeof(*p->slots));
-		p->bytes = malloc((size_t)cap * slot_bytes);
+		p->slots = calloc(p->cap, sizeof(*p->slots));
+		p->bytes = malloc(NET_SWITCH_QUEUE_BYTES);
 		if (!p->slots || !p->bytes)
 			return -ENOMEM;
-		for (unsigned i = 0; i < cap; i++)
-			p->slots[i].data = p->bytes + (size_t)i * slot_bytes;
 		p->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (p->wake < 0)
 			return -errno;
@@ -150,17 +140,32 @@ void net_switch_fini(struct net_switch *sw)
 /* Copies f into p's queue: false when it is full (counted). */
 static bool enqueue(struct net_switch_port *p, const struct vio_net_frame *f, int64_t now)
 {
+	const size_t need = ((size_t)f->len + ALIGN - 1) & ~(size_t)(ALIGN - 1);
 	struct net_switch_slot *s;
+	size_t off = 0, skip = 0;
 
 	pthread_mutex_lock(&p->lock);
-	if (p->count == p->cap) {
+	/* Where its bytes go: after the last frame's, or (not fitting before
+	 * the end) at the start, the tail skipped and held until it is
+	 * consumed. The ring's queued bytes are [wpos - used, wpos) modulo
+	 * its size, so `used` alone says whether there is room. */
+	if (p->wpos + need <= NET_SWITCH_QUEUE_BYTES)
+		off = p->wpos;
+	else
+		skip = NET_SWITCH_QUEUE_BYTES - p->wpos;
+	if (p->count == p->cap || p->used + skip + need > NET_SWITCH_QUEUE_BYTES) {
 		pthread_mutex_unlock(&p->lock);
 		add(&p->st.queue_full, 1);
 		return false;
 	}
 	s = &p->slots[(p->head + p->count) % p->cap];
-	/* The delivery thread reads slots only in [head, head + count): this
-	 * one is the producers' until count covers it, under the lock. */
+	/* The delivery thread reads slots and bytes only of frames in
+	 * [head, head + count): these are the producers' until count covers
+	 * them, under the lock. */
+	s->data = p->bytes + off;
+	s->span = (uint32_t)(skip + need);
+	p->used += s->span;
+	p->wpos = off + need;
 	s->len = (uint32_t)vio_iov_to_buf(f->iov, f->iovcnt, 0, s->data, f->len);
 	s->flags = f->flags;
 	s->gso_type = f->gso_type;
@@ -194,8 +199,9 @@ static int sw_transmit(void *port, unsigned pair, const struct vio_net_frame *fr
 
 		add(&in->st.in_frames, 1);
 		add(&in->st.in_bytes, f->len);
-		/* The device checked len >= 14 and that the iovecs hold it. */
-		if (f->len > sw->frame_max ||
+		/* The device checked len >= 14 and that the iovecs hold it,
+		 * and a GSO frame's size (at most 65535). */
+		if ((f->gso_type == VIO_NET_HDR_GSO_NONE && f->len > sw->frame_max) ||
 		    vio_iov_to_buf(f->iov, f->iovcnt, 0, eth, sizeof(eth)) != sizeof(eth)) {
 			add(&in->st.oversize, 1);
 			continue;
@@ -327,9 +333,16 @@ static int deliver_round(struct net_switch_port *p)
 		}
 	}
 	if (done) {
+		size_t freed = 0;
+
+		for (unsigned i = 0; i < done; i++)
+			freed += p->slots[(head + i) % p->cap].span;
 		pthread_mutex_lock(&p->lock);
 		p->head = (head + done) % p->cap;
 		p->count -= done;
+		p->used -= freed;
+		if (p->count == 0)
+			p->wpos = 0;    /* empty: the next frame need not wrap */
 		pthread_mutex_unlock(&p->lock);
 	}
 	return wait_ms;

@@ -19,6 +19,14 @@
 #define NET_SWITCH_AGE_NS (300 * INT64_C(1000000000))  /* learnt addresses live 300 s */
 #define NET_SWITCH_FDB_ENTRIES 4096u
 #define NET_SWITCH_WAIT_MS 100  /* longest a frame waits for receive buffers */
+#define NET_SWITCH_QUEUE_BYTES (4u << 20)       /* frame bytes queued toward a port */
+#define NET_SWITCH_QUEUE_SLOTS 256u             /* frames queued toward a port */
+/* The offloads every switch port offers (the device finishes or cuts what
+ * a receiving driver did not take). */
+#define NET_SWITCH_OFFLOADS (VIO_BIT(VIO_NET_F_CSUM) | VIO_BIT(VIO_NET_F_GUEST_CSUM) | \
+			     VIO_BIT(VIO_NET_F_HOST_TSO4) | VIO_BIT(VIO_NET_F_HOST_TSO6) | \
+			     VIO_BIT(VIO_NET_F_GUEST_TSO4) | VIO_BIT(VIO_NET_F_GUEST_TSO6) | \
+			     VIO_BIT(VIO_NET_F_HOST_ECN) | VIO_BIT(VIO_NET_F_GUEST_ECN))
 
 /* Per-port counters (atomic; read with net_switch_port_stats()). "in",
  * flooded, self and oversize count frames the port's driver sent; "out",
@@ -28,7 +36,8 @@ struct net_switch_stats {
 	uint64_t out_frames, out_bytes; /* put in the port's receive buffers */
 	uint64_t flooded;               /* in frames sent to every other port */
 	uint64_t self;                  /* in frames to an address on this port: dropped */
-	uint64_t oversize;              /* in frames above the MTU + 18: dropped */
+	uint64_t oversize;              /* in frames above the MTU + 18 (a GSO
+					   frame: 65535): dropped */
 	uint64_t queue_full;            /* toward it, its queue full: dropped */
 	uint64_t no_buffers;            /* toward it, no receive buffers in time: dropped */
 	uint64_t device;                /* toward it, dropped by its device (filter,
@@ -41,6 +50,8 @@ struct net_switch_slot {
 	uint8_t flags, gso_type;
 	uint16_t hdr_len, gso_size, csum_start, csum_offset;
 	uint32_t len;
+	uint32_t span;                  /* bytes of the ring it holds (its data,
+					   rounded up, and a tail skipped to wrap) */
 	int64_t since;                  /* ns: when it was queued */
 	uint8_t *data;
 };
@@ -57,11 +68,15 @@ struct net_switch_port {
 	/* Frames toward this port, oldest at head; producers (other ports'
 	 * pair threads) append under `lock`; the delivery thread alone
 	 * takes from head, and slots in [head, head + count) are its until
-	 * it advances head. */
+	 * it advances head. The frames' bytes sit in a ring of
+	 * NET_SWITCH_QUEUE_BYTES, each frame contiguous, in queue order:
+	 * `wpos` is where the next one goes, `used` what the queued ones
+	 * hold. */
 	pthread_mutex_t lock;
 	struct net_switch_slot *slots;
 	uint8_t *bytes;
 	unsigned cap, head, count;
+	size_t wpos, used;
 
 	int wake;                       /* eventfd: frames queued, buffers posted, or stop */
 	pthread_t th;
@@ -72,7 +87,7 @@ struct net_switch_port {
 
 struct net_switch {
 	unsigned nports;
-	uint32_t frame_max;             /* largest frame passed: MTU + 18 */
+	uint32_t frame_max;             /* largest frame passed but GSO: MTU + 18 */
 	struct net_fdb fdb;
 	struct net_switch_port port[NET_SWITCH_MAX_PORTS];
 };

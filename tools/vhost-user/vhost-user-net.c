@@ -184,6 +184,7 @@ static int run_switch(const struct vud_opts *o, const struct vio_net_dev_opts *b
 		struct vio_net_dev_opts no = *base;
 
 		no.mac[5] = (uint8_t)(no.mac[5] + made);
+		no.offloads = NET_SWITCH_OFFLOADS;
 		no.port_ops = &net_switch_ops;
 		no.port = &sw.port[made];
 		r = vio_net_dev_init(&sw_nets[made], &no);
