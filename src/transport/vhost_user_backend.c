@@ -21,7 +21,8 @@
  * that queue (with the locks of every queue the device type serialises it
  * with: vio_dev_queue's serial_first/serial_count, in index order). Messages that touch memory or a queue's setup take the
  * affected queue's lock, or all of them (all_lock) for memory changes, so
- * the device never runs on memory that is being unmapped.
+ * the device never runs on memory that is being unmapped, and for config
+ * reads and writes, which a device may also change from a queue.
  */
 #include <errno.h>
 #include <limits.h>
@@ -970,10 +971,13 @@ static int do_get_config(struct vio_vu_backend *b, struct msg *m)
 		c.size = 0;
 		return send_reply(b, m, &c, VU_CONFIG_HDR, NULL, 0) ? -ECONNRESET : 1;
 	}
-	/* No queue lock: config bytes change only on this thread (SET_CONFIG,
-	 * and the device type's own changes, which core.h puts between
-	 * dispatch calls: vio_dev_config_changed()). */
+	/* Every queue lock, as for SET_CONFIG: a device type may change its
+	 * config bytes while it processes a queue (the net device's control
+	 * queue: MAC_ADDR_SET, ANNOUNCE_ACK), on that queue's thread under its
+	 * lock, and the reply must not see them half rewritten. */
+	all_lock(b);
 	r = vio_dev_config_read(b->dev, c.offset, c.data, c.size);
+	all_unlock(b);
 	if (r) {
 		vlog(b, VIO_LOG_ERR, "vhost-user: GET_CONFIG [%u, +%u) outside config space (%u bytes)",
 		     c.offset, c.size, b->dev->config_len);
