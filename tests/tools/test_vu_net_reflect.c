@@ -13,7 +13,9 @@
  *
  * The same driver also meets a backend nobody here wrote: DPDK's vhost PMD
  * in dpdk-testpmd, forwarding with --forward-mode=macswap, which is the
- * reflect port's behaviour (one pair: that backend has no control queue).
+ * reflect port's behaviour; one pair and two. That backend has no config
+ * space and serves no control queue (QEMU's virtio-net keeps both): the
+ * vhost-user frontend serves them itself, and the driver is unchanged.
  *
  *   test_vu_net_reflect libvio VHOST-USER-NET
  *   test_vu_net_reflect dpdk DPDK-TESTPMD    (the PMDs from /usr/lib/ * /dpdk/pmds-*)
