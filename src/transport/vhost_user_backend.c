@@ -244,6 +244,9 @@ static int map_region(struct vio_vu_backend *b, const struct vu_mem_region *r, i
 			if (o->refs == UINT_MAX)
 				return -ENOSPC;
 			o->refs++;
+			vlog(b, VIO_LOG_INFO, "vhost-user: ADD_MEM_REG of mapped region (guest %#llx, "
+			     "%llu bytes) again: %u users", (unsigned long long)o->guest_addr,
+			     (unsigned long long)o->size, o->refs);
 			return 0;
 		}
 		if (r->user_addr <= o->user_addr + (o->size - 1) &&

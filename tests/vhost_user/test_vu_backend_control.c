@@ -311,6 +311,7 @@ static void test_mem_reg_identical_twice(void **state)
 	assert_int_equal(vt_fe_mem_reg(&t->fe, VU_ADD_MEM_REG, &t->g), 0);
 	assert_int_equal(t->b.nmaps, 1);
 	assert_int_equal(t->b.maps[0].refs, 2);
+	assert_true(log_says(t, "again: 2 users"));
 	/* Mapped once, not twice. */
 	assert_int_equal(guest_maps(), maps + 1);
 	start(t, 0);
