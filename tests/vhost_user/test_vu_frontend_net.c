@@ -11,6 +11,7 @@
  *     frontend's, its control commands are answered by the frontend (the
  *     backend's device never sees one), VQ_PAIRS_SET enables the
  *     backend's rings, and frames still flow on both pairs;
+ *   - a restarted backend gets the pairs' state from the reconnect;
  *   - ctrl = NONE: CTRL_VQ and what needs it are never negotiated;
  *   - a raw driver posts malformed commands on the control queue: each is
  *     answered VIO_NET_ERR (or, without room for the ack, with nothing),
@@ -46,6 +47,23 @@ static void copy_backend(void *arg)
 		v->be_enabled[i] = v->be->b.queues[i].enabled;
 }
 
+/* A new backend (a fresh device) in a thread; our end of its socket. */
+static int backend_start(struct nf *v, uint64_t ring, unsigned pairs)
+{
+	int sv[2];
+
+	ndev_init(&v->n, NF(CTRL_VQ) | NF(CTRL_MAC_ADDR) | NF(CTRL_RX) | NF(CTRL_VLAN) |
+			 NF(GUEST_ANNOUNCE) | NF(MRG_RXBUF) | NF(MAC) | NF(STATUS) |
+			 (pairs > 1 ? NF(MQ) : 0) | ring,
+		  pairs, 0, 0, false);
+	v->n.echo = true;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	be_next_pf_off = VIO_BIT(VU_PROTOCOL_F_CONFIG);
+	v->be = be_start(&v->n.d, sv[1], -1);
+	be_next_pf_off = 0;
+	return sv[0];
+}
+
 /* The backend: the test device with `pairs` pairs and a control queue
  * it would serve, offering config-bound and control features, but with no
  * PROTOCOL_F_CONFIG. The frontend connected with `net`. */
@@ -61,18 +79,8 @@ static void nf_connect(struct nf *v, uint64_t ring, unsigned pairs,
 		.log_opaque = &v->log,
 		.net = *net,
 	};
-	int sv[2];
 
-	ndev_init(&v->n, NF(CTRL_VQ) | NF(CTRL_MAC_ADDR) | NF(CTRL_RX) | NF(CTRL_VLAN) |
-			 NF(GUEST_ANNOUNCE) | NF(MRG_RXBUF) | NF(MAC) | NF(STATUS) |
-			 (pairs > 1 ? NF(MQ) : 0) | ring,
-		  pairs, 0, 0, false);
-	v->n.echo = true;
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	be_next_pf_off = VIO_BIT(VU_PROTOCOL_F_CONFIG);
-	v->be = be_start(&v->n.d, sv[1], -1);
-	be_next_pf_off = 0;
-	assert_int_equal(vio_vu_frontend_connect_fd(&v->fe, sv[0], &cfg), 0);
+	assert_int_equal(vio_vu_frontend_connect_fd(&v->fe, backend_start(v, ring, pairs), &cfg), 0);
 	vio_bus_init(&v->bus, vt_heap_alloc, vt_heap_free, NULL);
 }
 
@@ -200,6 +208,39 @@ static void t_driver_unchanged_packed(void **state)
 {
 	(void)state;
 	driver_unchanged(VIO_BIT(VIO_F_RING_PACKED));
+}
+
+/* The backend restarts: the new one gets the pairs' enable state the
+ * control queue served here set, and the control queue (ours) carries on. */
+static void t_reconnect(void **state)
+{
+	const struct vio_vu_fe_net_opts net = { .max_pairs = 2 };
+	static const uint8_t new_mac[6] = { 0x02, 7, 7, 7, 7, 7 };
+	struct nf *v = calloc(1, sizeof(*v));
+	struct vio_drv_device *dev;
+	uint8_t mac[6];
+
+	(void)state;
+	assert_non_null(v);
+	nf_up(v, 0, 2, &net);
+	dev = &v->fe.vdev;
+	assert_int_equal(vio_net_drv_set_pairs(dev, 2), 0);
+	echo_on(v, 1);
+	be_stop(v->be);
+	assert_int_equal(vio_vu_frontend_reconnect_fd(&v->fe, backend_start(v, 0, 2)), 0);
+	be_call(v->be, copy_backend, v);
+	for (unsigned i = 0; i < 4; i++)
+		assert_true(v->be_enabled[i]);
+	echo_on(v, 1);
+	assert_int_equal(vio_net_drv_set_mac(dev, new_mac), 0);
+	assert_int_equal(vio_net_drv_mac(dev, mac), 0);
+	assert_memory_equal(mac, new_mac, 6);
+	assert_int_equal(vio_net_drv_set_pairs(dev, 1), 0);
+	be_call(v->be, copy_backend, v);
+	assert_false(v->be_enabled[2] || v->be_enabled[3]);
+	assert_int_equal(v->be_ctrl_cmds, 0);
+	nf_down(v);
+	free(v);
 }
 
 /* ctrl = NONE: the clean refusal; config still served here. */
@@ -421,6 +462,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(t_driver_unchanged_split),
 		cmocka_unit_test(t_driver_unchanged_packed),
+		cmocka_unit_test(t_reconnect),
 		cmocka_unit_test(t_ctrl_none),
 		cmocka_unit_test(t_malformed_split),
 		cmocka_unit_test(t_malformed_packed),
