@@ -73,7 +73,6 @@ void vio__vu_fe_net_setup(struct vio_vu_frontend *fe)
 	fe->presented = p;
 	if (!is_net(fe))
 		return;
-	n->config_local = !pf_config;
 	switch (fe->cfg.net.ctrl) {
 	case VIO_VU_FE_NET_CTRL_AUTO:
 		n->ctrl_local = !pf_config;
@@ -87,6 +86,10 @@ void vio__vu_fe_net_setup(struct vio_vu_frontend *fe)
 	default:
 		break;
 	}
+	/* The control queue changes config (the MAC) and must agree with it
+	 * on the pairs (where the driver puts the control queue): whoever
+	 * serves the one serves the other. */
+	n->config_local = !pf_config || n->ctrl_local;
 	/* Data pairs: what the options say, within the backend's queues. */
 	if (want > fe->num_queues / 2)
 		want = fe->num_queues / 2 ? fe->num_queues / 2 : 1;

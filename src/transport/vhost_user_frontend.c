@@ -1396,7 +1396,8 @@ static int handshake(struct vio_vu_frontend *fe, bool first)
 		return r;
 	if (!first && (vio__vu_fe_net_backend_features(fe, fe->driver_features) & ~f)) {
 		drop(fe, -EPROTO, "the backend no longer offers features %#llx in use",
-		     (unsigned long long)(fe->driver_features & ~f));
+		     (unsigned long long)(vio__vu_fe_net_backend_features(fe, fe->driver_features) &
+					  ~f));
 		return -EPROTO;
 	}
 	fe->offered = f & ~VIO_BIT(VU_F_PROTOCOL_FEATURES);

@@ -12,6 +12,7 @@
  *     backend's device never sees one), VQ_PAIRS_SET enables the
  *     backend's rings, and frames still flow on both pairs;
  *   - a restarted backend gets the pairs' state from the reconnect;
+ *   - ctrl = LOCAL against a backend with config space: both served here;
  *   - ctrl = NONE: CTRL_VQ and what needs it are never negotiated;
  *   - a raw driver posts malformed commands on the control queue: each is
  *     answered VIO_NET_ERR (or, without room for the ack, with nothing),
@@ -47,6 +48,9 @@ static void copy_backend(void *arg)
 		v->be_enabled[i] = v->be->b.queues[i].enabled;
 }
 
+/* Leave the backend its config space (PROTOCOL_F_CONFIG). */
+static bool backend_has_config;
+
 /* A new backend (a fresh device) in a thread; our end of its socket. */
 static int backend_start(struct nf *v, uint64_t ring, unsigned pairs)
 {
@@ -58,7 +62,7 @@ static int backend_start(struct nf *v, uint64_t ring, unsigned pairs)
 		  pairs, 0, 0, false);
 	v->n.echo = true;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	be_next_pf_off = VIO_BIT(VU_PROTOCOL_F_CONFIG);
+	be_next_pf_off = backend_has_config ? 0 : VIO_BIT(VU_PROTOCOL_F_CONFIG);
 	v->be = be_start(&v->n.d, sv[1], -1);
 	be_next_pf_off = 0;
 	return sv[0];
@@ -239,6 +243,37 @@ static void t_reconnect(void **state)
 	be_call(v->be, copy_backend, v);
 	assert_false(v->be_enabled[2] || v->be_enabled[3]);
 	assert_int_equal(v->be_ctrl_cmds, 0);
+	nf_down(v);
+	free(v);
+}
+
+/* ctrl = LOCAL against a backend with config space: config served here
+ * too (the control queue changes it), the backend's never read. */
+static void t_ctrl_local_forced(void **state)
+{
+	const struct vio_vu_fe_net_opts net = { .ctrl = VIO_VU_FE_NET_CTRL_LOCAL,
+						.mac = { 0x02, 0x5e, 0x5e, 0x00, 0x00, 0x07 } };
+	static const uint8_t new_mac[6] = { 0x02, 3, 3, 3, 3, 3 };
+	struct nf *v = calloc(1, sizeof(*v));
+	struct vio_drv_device *dev;
+	uint8_t mac[6];
+
+	(void)state;
+	assert_non_null(v);
+	backend_has_config = true;
+	nf_up(v, 0, 1, &net);
+	backend_has_config = false;
+	dev = &v->fe.vdev;
+	assert_true(vio_has_feature(v->fe.protocol_features, VU_PROTOCOL_F_CONFIG));
+	assert_int_equal(vio_net_drv_mac(dev, mac), 0);
+	assert_memory_equal(mac, our_mac, 6);
+	assert_int_equal(vio_net_drv_set_mac(dev, new_mac), 0);
+	assert_int_equal(vio_net_drv_mac(dev, mac), 0);
+	assert_memory_equal(mac, new_mac, 6);
+	echo_on(v, 0);
+	be_call(v->be, copy_backend, v);
+	assert_int_equal(v->be_ctrl_cmds, 0);
+	assert_int_equal(v->be_features & NF(CTRL_VQ), 0);
 	nf_down(v);
 	free(v);
 }
@@ -463,6 +498,7 @@ int main(void)
 		cmocka_unit_test(t_driver_unchanged_split),
 		cmocka_unit_test(t_driver_unchanged_packed),
 		cmocka_unit_test(t_reconnect),
+		cmocka_unit_test(t_ctrl_local_forced),
 		cmocka_unit_test(t_ctrl_none),
 		cmocka_unit_test(t_malformed_split),
 		cmocka_unit_test(t_malformed_packed),

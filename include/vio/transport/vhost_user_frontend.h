@@ -81,7 +81,8 @@
  * PROTOCOL_F_CONFIG, CTRL_VQ offered but no control queue served, 128
  * queues reported), is completed here so the net driver runs over it
  * unchanged (cfg.net):
- *   config      without PROTOCOL_F_CONFIG, served here: mac, status
+ *   config      without PROTOCOL_F_CONFIG, or with the control queue
+ *               served here, served here: mac, status
  *               LINK_UP, max_virtqueue_pairs, mtu (from cfg.net); the
  *               driver may write the MAC; MAC, STATUS (and MTU) offered,
  *               SPEED_DUPLEX, RSS and HASH_REPORT not.
