@@ -13,6 +13,7 @@
  *     backend's rings, and frames still flow on both pairs;
  *   - a restarted backend gets the pairs' state from the reconnect;
  *   - ctrl = LOCAL against a backend with config space: both served here;
+ *   - more pairs asked for than the backend has: what it has;
  *   - ctrl = NONE: CTRL_VQ and what needs it are never negotiated;
  *   - a raw driver posts malformed commands on the control queue: each is
  *     answered VIO_NET_ERR (or, without room for the ack, with nothing),
@@ -278,6 +279,28 @@ static void t_ctrl_local_forced(void **state)
 	free(v);
 }
 
+/* Options that ask for more pairs than the backend has queues for get
+ * what it has: one pair, no MQ, the control queue right after it. */
+static void t_pairs_clamped(void **state)
+{
+	const struct vio_vu_fe_net_opts net = { .max_pairs = 4 };
+	struct nf *v = calloc(1, sizeof(*v));
+	struct vio_drv_device *dev;
+
+	(void)state;
+	assert_non_null(v);
+	nf_up(v, 0, 1, &net);
+	dev = &v->fe.vdev;
+	assert_int_equal(v->fe.num_queues, 3);
+	assert_int_equal(vio_net_drv_num_pairs(dev), 1);
+	assert_false(vio_drv_has_feature(dev, VIO_NET_F_MQ));
+	assert_true(vio_drv_has_feature(dev, VIO_NET_F_CTRL_VQ));
+	assert_int_equal(vio_net_drv_set_mac(dev, our_mac), 0);
+	echo_on(v, 0);
+	nf_down(v);
+	free(v);
+}
+
 /* ctrl = NONE: the clean refusal; config still served here. */
 static void t_ctrl_none(void **state)
 {
@@ -499,6 +522,7 @@ int main(void)
 		cmocka_unit_test(t_driver_unchanged_packed),
 		cmocka_unit_test(t_reconnect),
 		cmocka_unit_test(t_ctrl_local_forced),
+		cmocka_unit_test(t_pairs_clamped),
 		cmocka_unit_test(t_ctrl_none),
 		cmocka_unit_test(t_malformed_split),
 		cmocka_unit_test(t_malformed_packed),
