@@ -340,7 +340,12 @@ void vio_dev_interrupt(struct vio_dev_model *d, unsigned qi);
  * Context: serialised with the control path rather than with one queue
  * (it and the config bytes are read there): loopback: under
  * vio_loopback_lock(); vhost-user backend: its dispatch thread, between
- * dispatch calls (GET_CONFIG reads config space holding no queue lock). */
+ * dispatch calls. The transports read and write config space (GET_CONFIG,
+ * SET_CONFIG, the driver's config reads) only while no queue is being
+ * processed, so a device type may also rewrite its config bytes inside a
+ * queue's processing (the net control queue's MAC_ADDR_SET). A change made
+ * outside queue processing must then also be serialised with the queues
+ * that change config (vhost-user: vio_vu_backend_queue_lock() of each). */
 void vio_dev_config_changed(struct vio_dev_model *d);
 
 /* The driver broke the rules (e.g. a queue stopped): set NEEDS_RESET, tell

@@ -21,9 +21,11 @@
  * that queue (with the locks of every queue the device type serialises it
  * with: vio_dev_queue's serial_first/serial_count, in index order). Messages that touch memory or a queue's setup take the
  * affected queue's lock, or all of them (all_lock) for memory changes, so
- * the device never runs on memory that is being unmapped.
+ * the device never runs on memory that is being unmapped, and for config
+ * reads and writes, which a device may also change from a queue.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,9 +208,20 @@ static void unmap_all(struct vio_vu_backend *b)
 	vio_mem_clear(&b->mem);
 }
 
-/* Checks one region description against itself and the table, maps it
- * from fd and adds it. The fd is not closed here. */
-static int map_region(struct vio_vu_backend *b, const struct vu_mem_region *r, int fd)
+/*
+ * Checks one region description against itself and the table, maps it
+ * from fd and adds it. The fd is not closed here.
+ *
+ * share (ADD_MEM_REG): a region identical to a mapped one (guest address,
+ * size, user address, mmap offset) whose fd is the same file (st_dev and
+ * st_ino) takes a reference on it instead. QEMU drives a multiqueue
+ * vhost-user-net device as one vhost device per queue pair on the same
+ * socket, and with CONFIGURE_MEM_SLOTS each of them sends ADD_MEM_REG for
+ * every region (vhost-user.rst says nothing either way). Anything less than
+ * identical that overlaps is still refused, and so is a table
+ * (SET_MEM_TABLE) that names a region twice.
+ */
+static int map_region(struct vio_vu_backend *b, const struct vu_mem_region *r, int fd, bool share)
 {
 	struct vio_vu_mapping *m;
 	struct stat st;
@@ -216,24 +229,36 @@ static int map_region(struct vio_vu_backend *b, const struct vu_mem_region *r, i
 	void *p;
 	int err;
 
-	if (b->nmaps >= VIO_VU_MAX_MEM_SLOTS)
-		return -ENOSPC;
 	if (r->size == 0 || r->guest_addr + (r->size - 1) < r->guest_addr ||
 	    r->user_addr + (r->size - 1) < r->user_addr ||
 	    r->mmap_offset + r->size < r->mmap_offset || r->mmap_offset + r->size > SIZE_MAX)
 		return -EINVAL;
+	if (fstat(fd, &st))
+		return -errno;
 	for (unsigned i = 0; i < b->nmaps; i++) {
-		const struct vio_vu_mapping *o = &b->maps[i];
+		struct vio_vu_mapping *o = &b->maps[i];
 
+		if (share && o->guest_addr == r->guest_addr && o->size == r->size &&
+		    o->user_addr == r->user_addr && o->mmap_offset == r->mmap_offset &&
+		    o->file_dev == (uint64_t)st.st_dev && o->file_ino == (uint64_t)st.st_ino) {
+			if (o->refs == UINT_MAX)
+				return -ENOSPC;
+			o->refs++;
+			vlog(b, VIO_LOG_INFO, "vhost-user: ADD_MEM_REG of mapped region (guest %#llx, "
+			     "%llu bytes) again: %u users", (unsigned long long)o->guest_addr,
+			     (unsigned long long)o->size, o->refs);
+			return 0;
+		}
 		if (r->user_addr <= o->user_addr + (o->size - 1) &&
 		    o->user_addr <= r->user_addr + (r->size - 1))
 			return -EEXIST;         /* user ranges overlap */
 	}
+	/* Only distinct regions count against the slots. */
+	if (b->nmaps >= VIO_VU_MAX_MEM_SLOTS)
+		return -ENOSPC;
 	len = r->mmap_offset + r->size;
 	/* Pages past the end of a file map fine but fault (SIGBUS) when
 	 * touched: the region must lie inside its file. */
-	if (fstat(fd, &st))
-		return -errno;
 	if (S_ISREG(st.st_mode) && len > (uint64_t)st.st_size)
 		return -EINVAL;
 	p = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
@@ -248,6 +273,10 @@ static int map_region(struct vio_vu_backend *b, const struct vu_mem_region *r, i
 	m->guest_addr = r->guest_addr;
 	m->size = r->size;
 	m->user_addr = r->user_addr;
+	m->mmap_offset = r->mmap_offset;
+	m->refs = 1;
+	m->file_dev = (uint64_t)st.st_dev;
+	m->file_ino = (uint64_t)st.st_ino;
 	m->map = p;
 	m->map_len = (size_t)len;
 	m->host = (uint8_t *)p + r->mmap_offset;
@@ -657,7 +686,7 @@ static int do_set_mem_table(struct vio_vu_backend *b, struct msg *m)
 	all_lock(b);
 	unmap_all(b);
 	for (unsigned i = 0; i < t->nregions && r == 0; i++) {
-		r = map_region(b, &t->regions[i], m->fds[i]);
+		r = map_region(b, &t->regions[i], m->fds[i], false);
 		if (r)
 			vlog(b, VIO_LOG_ERR, "vhost-user: SET_MEM_TABLE region %u (guest %#llx, %llu bytes) refused: %s",
 			     i, (unsigned long long)t->regions[i].guest_addr,
@@ -691,7 +720,7 @@ static int do_add_mem_reg(struct vio_vu_backend *b, struct msg *m)
 	int r;
 
 	all_lock(b);
-	r = map_region(b, &m->p.mem_reg.region, m->fds[0]);
+	r = map_region(b, &m->p.mem_reg.region, m->fds[0], true);
 	all_unlock(b);
 	if (r)
 		vlog(b, VIO_LOG_ERR, "vhost-user: ADD_MEM_REG refused: %s", vio_strerror(r));
@@ -708,6 +737,12 @@ static int do_rem_mem_reg(struct vio_vu_backend *b, struct msg *m)
 
 		if (mp->guest_addr != r->guest_addr || mp->user_addr != r->user_addr || mp->size != r->size)
 			continue;
+		/* Another vhost device on this socket still has it (map_region). */
+		if (mp->refs > 1) {
+			mp->refs--;
+			all_unlock(b);
+			return 0;
+		}
 		/* A running ring must not lose its memory. */
 		for (unsigned q = 0; q < nq(b); q++) {
 			const struct vio_dev_queue *dq = &b->dev->queues[q];
@@ -939,10 +974,13 @@ static int do_get_config(struct vio_vu_backend *b, struct msg *m)
 		c.size = 0;
 		return send_reply(b, m, &c, VU_CONFIG_HDR, NULL, 0) ? -ECONNRESET : 1;
 	}
-	/* No queue lock: config bytes change only on this thread (SET_CONFIG,
-	 * and the device type's own changes, which core.h puts between
-	 * dispatch calls: vio_dev_config_changed()). */
+	/* Every queue lock, as for SET_CONFIG: a device type may change its
+	 * config bytes while it processes a queue (the net device's control
+	 * queue: MAC_ADDR_SET, ANNOUNCE_ACK), on that queue's thread under its
+	 * lock, and the reply must not see them half rewritten. */
+	all_lock(b);
 	r = vio_dev_config_read(b->dev, c.offset, c.data, c.size);
+	all_unlock(b);
 	if (r) {
 		vlog(b, VIO_LOG_ERR, "vhost-user: GET_CONFIG [%u, +%u) outside config space (%u bytes)",
 		     c.offset, c.size, b->dev->config_len);

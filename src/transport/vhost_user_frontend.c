@@ -35,6 +35,7 @@
 #include "vio/inflight.h"
 #include "vio/transport/vhost_user_frontend.h"
 #include "vhost_user_codec.h"
+#include "vhost_user_fe_net.h"
 
 
 /* Protocol features we can use. */
@@ -68,6 +69,15 @@ static void flog(struct vio_vu_frontend *fe, enum vio_log_level level, const cha
 	VIO_PRINTF(3, 4);
 
 static void flog(struct vio_vu_frontend *fe, enum vio_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vio_vlogf(fe->cfg.log, fe->cfg.log_opaque, level, "vhost-user frontend: ", fmt, ap);
+	va_end(ap);
+}
+
+void vio__vu_fe_log(struct vio_vu_frontend *fe, enum vio_log_level level, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -513,7 +523,8 @@ static int fetch_features(struct vio_vu_frontend *fe, bool first, uint64_t *out)
 /* SET_FEATURES with what the driver chose. */
 static int send_features(struct vio_vu_frontend *fe)
 {
-	uint64_t v = fe->driver_features | (fe->protocol ? VIO_BIT(VU_F_PROTOCOL_FEATURES) : 0);
+	uint64_t v = vio__vu_fe_net_backend_features(fe, fe->driver_features) |
+		     (fe->protocol ? VIO_BIT(VU_F_PROTOCOL_FEATURES) : 0);
 	uint64_t sync;
 	int r = send_u64(fe, VU_SET_FEATURES, v);
 
@@ -575,13 +586,21 @@ static int ring_start(struct vio_vu_frontend *fe, unsigned qi, uint16_t base)
 	if (!r)
 		r = send_vring_fd(fe, VU_SET_VRING_KICK, qi, q->kick_fd);
 	if (!r && fe->protocol)
-		r = send_state(fe, VU_SET_VRING_ENABLE, qi, 1);
+		r = send_state(fe, VU_SET_VRING_ENABLE, qi, vio__vu_fe_net_ring_enabled(fe, qi));
 	if (r) {
 		flog(fe, VIO_LOG_ERR, "ring %u did not start: %s", qi, vio_strerror(r));
 		return r;
 	}
 	q->started = true;
 	return 0;
+}
+
+/* SET_VRING_ENABLE of a started ring (the net part's VQ_PAIRS_SET). */
+int vio__vu_fe_vring_enable(struct vio_vu_frontend *fe, unsigned qi, bool on)
+{
+	if (!connected(fe))
+		return -ENOTCONN;
+	return send_state(fe, VU_SET_VRING_ENABLE, qi, on);
 }
 
 /*
@@ -773,8 +792,10 @@ static int rings_start(struct vio_vu_frontend *fe)
 	if (!r)
 		r = inflight_start(fe);
 	for (unsigned i = 0; i < fe->num_queues && r == 0; i++) {
-		if (ring_ready(&fe->queues[i]))
-			r = ring_start(fe, i, fresh_base(fe));
+		if (!ring_ready(&fe->queues[i]))
+			continue;
+		r = vio__vu_fe_net_local_queue(fe, i) ? vio__vu_fe_net_ctrl_start(fe)
+						      : ring_start(fe, i, fresh_base(fe));
 	}
 	return r;
 }
@@ -980,7 +1001,9 @@ static void fe_notify(struct vio_drv_device *vdev, unsigned qi)
 {
 	struct vio_vu_frontend *fe = fe_of(vdev);
 
-	if (qi < fe->num_queues && fe->queues[qi].kick_fd >= 0)
+	if (vio__vu_fe_net_local_queue(fe, qi))
+		vio__vu_fe_net_ctrl_kick(fe);
+	else if (qi < fe->num_queues && fe->queues[qi].kick_fd >= 0)
 		signal_fd(fe->queues[qi].kick_fd);
 }
 
@@ -1002,6 +1025,7 @@ static void reset(struct vio_vu_frontend *fe)
 	/* A new session starts with a new log, as QEMU's vhost-user-blk
 	 * does: the old one describes rings that are gone. */
 	inflight_release(fe);
+	vio__vu_fe_net_reset(fe);
 	for (unsigned i = 0; i < VIO_VU_MAX_QUEUES; i++) {
 		struct vio_vu_fe_queue *q = &fe->queues[i];
 
@@ -1093,14 +1117,14 @@ static void fe_set_status(struct vio_drv_device *vdev, uint8_t status)
 
 static uint64_t fe_get_features(struct vio_drv_device *vdev)
 {
-	return fe_of(vdev)->offered;
+	return fe_of(vdev)->presented;
 }
 
 static int fe_set_features(struct vio_drv_device *vdev, uint64_t features)
 {
 	struct vio_vu_frontend *fe = fe_of(vdev);
 
-	if (features & ~fe->offered)
+	if (features & ~fe->presented)
 		return -EINVAL;
 	if (fe->status & VIO_STATUS_FEATURES_OK)
 		return -EBUSY;
@@ -1162,6 +1186,8 @@ static int config_set(struct vio_vu_frontend *fe, unsigned off, const void *buf,
 static int config_access(struct vio_vu_frontend *fe, bool write, unsigned off, void *buf,
 			 unsigned len)
 {
+	if (fe->net.config_local)
+		return vio__vu_fe_net_config(fe, write, off, buf, len);
 	if (!has_pf(fe, VU_PROTOCOL_F_CONFIG))
 		return -ENOTSUP;
 	if (off > UINT32_MAX - len)
@@ -1252,6 +1278,8 @@ static int fe_queue_enable(struct vio_drv_device *vdev, unsigned qi)
 		return r;
 	q->enabled = true;
 	/* After DRIVER_OK a ring goes live at once. */
+	if ((fe->status & VIO_STATUS_DRIVER_OK) && vio__vu_fe_net_local_queue(fe, qi))
+		return fe->net.ctrlq_live ? 0 : vio__vu_fe_net_ctrl_start(fe);
 	if ((fe->status & VIO_STATUS_DRIVER_OK) && connected(fe) && !q->started)
 		return ring_start(fe, qi, fresh_base(fe));
 	return 0;
@@ -1345,9 +1373,9 @@ static int fetch_queue_num(struct vio_vu_frontend *fe, bool first)
 	}
 	if (first) {
 		fe->num_queues = (unsigned)n;
-	} else if (n < fe->num_queues) {
+	} else if (n < vio__vu_fe_net_backend_queues(fe)) {
 		drop(fe, -EPROTO, "the backend now has %llu queues, we use %u",
-		     (unsigned long long)n, fe->num_queues);
+		     (unsigned long long)n, vio__vu_fe_net_backend_queues(fe));
 		return -EPROTO;
 	}
 	return 0;
@@ -1366,9 +1394,10 @@ static int handshake(struct vio_vu_frontend *fe, bool first)
 	r = fetch_features(fe, true, &f);
 	if (r)
 		return r;
-	if (!first && (fe->driver_features & ~f)) {
+	if (!first && (vio__vu_fe_net_backend_features(fe, fe->driver_features) & ~f)) {
 		drop(fe, -EPROTO, "the backend no longer offers features %#llx in use",
-		     (unsigned long long)(fe->driver_features & ~f));
+		     (unsigned long long)(vio__vu_fe_net_backend_features(fe, fe->driver_features) &
+					  ~f));
 		return -EPROTO;
 	}
 	fe->offered = f & ~VIO_BIT(VU_F_PROTOCOL_FEATURES);
@@ -1388,6 +1417,8 @@ static int handshake(struct vio_vu_frontend *fe, bool first)
 	r = xact(fe, VU_SET_OWNER, NULL, 0, NULL, 0, NULL, 0);
 	if (!r)
 		r = fetch_queue_num(fe, first);
+	if (!r && first)
+		vio__vu_fe_net_setup(fe);
 	if (!r && has_pf(fe, VU_PROTOCOL_F_BACKEND_REQ))
 		r = setup_backend_channel(fe);
 	if (!r)
@@ -1496,7 +1527,7 @@ static int replay(struct vio_vu_frontend *fe)
 		return r;
 	r = inflight_start(fe);
 	for (unsigned i = 0; i < fe->num_queues && !r; i++) {
-		if (ring_ready(&fe->queues[i]))
+		if (ring_ready(&fe->queues[i]) && !vio__vu_fe_net_local_queue(fe, i))
 			r = ring_start(fe, i, resume_base(fe, i));
 	}
 	if (!r && st)

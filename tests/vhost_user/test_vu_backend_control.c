@@ -278,9 +278,6 @@ static void test_mem_slots(void **state)
 	assert_int_equal(vt_fe_mem_reg(&t->fe, VU_ADD_MEM_REG, &t->g2), 0);
 	assert_int_equal(t->b.nmaps, 2);
 	assert_int_equal(guest_maps(), maps + 1 + 2);
-	/* The same region twice overlaps itself. */
-	assert_int_equal(vt_fe_mem_reg(&t->fe, VU_ADD_MEM_REG, &t->g2), 1);
-	assert_int_equal(t->b.nmaps, 2);
 	assert_int_equal(vt_fe_mem_reg(&t->fe, VU_REM_MEM_REG, &t->g2), 0);
 	assert_int_equal(t->b.nmaps, 1);
 	assert_int_equal(guest_maps(), maps + 1 + 1);
@@ -290,6 +287,166 @@ static void test_mem_slots(void **state)
 	/* The ring's region was never touched: the rings run on. */
 	expect_io(t, 0, 2, 2);
 	assert_int_equal(t->e.dev.status & VIO_STATUS_NEEDS_RESET, 0);
+}
+
+/* ADD_MEM_REG or REM_MEM_REG of a region we describe field by field. */
+static int mem_reg(struct t *t, uint32_t req, uint64_t gpa, uint64_t size, uint64_t uva,
+		   uint64_t off, int fd)
+{
+	struct vu_mem_single s = { 0, { gpa, size, uva, off } };
+
+	return vt_fe_set(&t->fe, req, &s, sizeof(s), req == VU_ADD_MEM_REG ? &fd : NULL,
+			 req == VU_ADD_MEM_REG ? 1 : 0);
+}
+
+/* QEMU's multiqueue net: every queue pair's vhost device adds the same
+ * region. Each add is a reference; the last remove unmaps. */
+static void test_mem_reg_identical_twice(void **state)
+{
+	struct t *t = *state;
+	int maps = guest_maps();
+
+	negotiate(t, PF_ALL);
+	assert_int_equal(vt_fe_mem_reg(&t->fe, VU_ADD_MEM_REG, &t->g), 0);
+	assert_int_equal(vt_fe_mem_reg(&t->fe, VU_ADD_MEM_REG, &t->g), 0);
+	assert_int_equal(t->b.nmaps, 1);
+	assert_int_equal(t->b.maps[0].refs, 2);
+	assert_true(log_says(t, "again: 2 users"));
+	/* Mapped once, not twice. */
+	assert_int_equal(guest_maps(), maps + 1);
+	start(t, 0);
+	expect_io(t, 0, 3, 1);
+	/* One remove: still mapped, the ring runs on. */
+	assert_int_equal(vt_fe_mem_reg(&t->fe, VU_REM_MEM_REG, &t->g), 0);
+	assert_int_equal(t->b.nmaps, 1);
+	assert_int_equal(t->b.maps[0].refs, 1);
+	assert_int_equal(guest_maps(), maps + 1);
+	assert_true(t->e.q[0].live);
+	expect_io(t, 0, 2, 2);
+	assert_int_equal(get_status(t) & VIO_STATUS_NEEDS_RESET, 0);
+	/* The second: gone, and the ring that lived in it stops. */
+	assert_int_equal(vt_fe_mem_reg(&t->fe, VU_REM_MEM_REG, &t->g), 0);
+	assert_int_equal(t->b.nmaps, 0);
+	assert_int_equal(guest_maps(), maps);
+	assert_true(get_status(t) & VIO_STATUS_NEEDS_RESET);
+	/* A third has nothing left to remove. */
+	assert_int_equal(vt_fe_mem_reg(&t->fe, VU_REM_MEM_REG, &t->g), 1);
+	assert_serving(t);
+}
+
+/* The same four numbers with an fd of another file is not the same
+ * region: refused, and the mapped one keeps a single reference. */
+static void test_mem_reg_identical_other_file(void **state)
+{
+	struct t *t = *state;
+	struct vt_gmem other;
+	int maps = guest_maps();
+
+	negotiate(t, PF_ALL);
+	assert_int_equal(vt_fe_mem_reg(&t->fe, VU_ADD_MEM_REG, &t->g), 0);
+	assert_int_equal(vt_gmem_init(&other, t->g.size, t->g.mmap_offset, t->g.gpa, t->g.uva, 0), 0);
+	assert_int_equal(vt_fe_mem_reg(&t->fe, VU_ADD_MEM_REG, &other), 1);
+	assert_true(log_says(t, "ADD_MEM_REG refused"));
+	assert_int_equal(t->b.nmaps, 1);
+	assert_int_equal(t->b.maps[0].refs, 1);
+	/* Ours (g) plus the backend's, plus ours of `other`. */
+	assert_int_equal(guest_maps(), maps + 1 + 1);
+	/* One remove unmaps it. */
+	assert_int_equal(vt_fe_mem_reg(&t->fe, VU_REM_MEM_REG, &t->g), 0);
+	assert_int_equal(t->b.nmaps, 0);
+	vt_gmem_fini(&other);
+	assert_serving(t);
+}
+
+/* Same file, same addresses and size, another offset into the file:
+ * other memory behind the same addresses, refused. */
+static void test_mem_reg_identical_other_offset(void **state)
+{
+	struct t *t = *state;
+	struct vt_gmem big;
+
+	negotiate(t, PF_ALL);
+	assert_int_equal(vt_gmem_init(&big, 0x10000, 0, GPA + 0x10000000, UVA + 0x10000000, 0x20000), 0);
+	assert_int_equal(vt_fe_mem_reg(&t->fe, VU_ADD_MEM_REG, &big), 0);
+	assert_int_equal(mem_reg(t, VU_ADD_MEM_REG, big.gpa, big.size, big.uva, 0x10000, big.fd), 1);
+	assert_int_equal(t->b.nmaps, 1);
+	assert_int_equal(t->b.maps[0].refs, 1);
+	vt_gmem_fini(&big);
+	assert_serving(t);
+}
+
+/* Anything that overlaps a mapped region without being identical to it. */
+static void test_mem_reg_partial_overlap(void **state)
+{
+	struct t *t = *state;
+	const uint64_t gpa = t->g.gpa, uva = t->g.uva, size = t->g.size, half = t->g.size / 2;
+	const int fd = t->g.fd;
+
+	negotiate(t, PF_ALL);
+	assert_int_equal(vt_fe_mem_reg(&t->fe, VU_ADD_MEM_REG, &t->g), 0);
+	/* The first half of it, same file. */
+	assert_int_equal(mem_reg(t, VU_ADD_MEM_REG, gpa, half, uva, 0, fd), 1);
+	/* Its second half, both addresses shifted alike. */
+	assert_int_equal(mem_reg(t, VU_ADD_MEM_REG, gpa + half, half, uva + half, half, fd), 1);
+	/* Straddling its end. */
+	assert_int_equal(mem_reg(t, VU_ADD_MEM_REG, gpa + half, size, uva + half, 0, fd), 1);
+	/* Same guest range, user range elsewhere. */
+	assert_int_equal(mem_reg(t, VU_ADD_MEM_REG, gpa, size, uva + 0x10000000, 0, fd), 1);
+	/* Same user range, guest range elsewhere. */
+	assert_int_equal(mem_reg(t, VU_ADD_MEM_REG, gpa + 0x10000000, size, uva, 0, fd), 1);
+	assert_int_equal(t->b.nmaps, 1);
+	assert_int_equal(t->b.maps[0].refs, 1);
+	/* A partial REM_MEM_REG removes nothing. */
+	assert_int_equal(mem_reg(t, VU_REM_MEM_REG, gpa, half, uva, 0, -1), 1);
+	assert_int_equal(t->b.nmaps, 1);
+	assert_serving(t);
+}
+
+/* The slot limit counts distinct regions: a full table still takes a
+ * reference on a region it has, and a freed slot takes a new one. */
+static void test_mem_reg_slots_count_distinct(void **state)
+{
+	struct t *t = *state;
+	const uint64_t pg = 0x1000, gpa = GPA + 0x10000000, uva = UVA + 0x10000000;
+	struct vt_gmem file;
+
+	negotiate(t, PF_ALL);
+	assert_int_equal(vt_gmem_init(&file, pg, 0, gpa, uva, (VIO_VU_MAX_MEM_SLOTS + 1) * pg), 0);
+	/* Every other page, so no two regions are adjacent either. */
+	for (unsigned i = 0; i < VIO_VU_MAX_MEM_SLOTS; i++)
+		assert_int_equal(mem_reg(t, VU_ADD_MEM_REG, gpa + 2 * i * pg, pg, uva + 2 * i * pg,
+					 i * pg, file.fd), 0);
+	assert_int_equal(t->b.nmaps, VIO_VU_MAX_MEM_SLOTS);
+	/* Full: a new one is refused ... */
+	assert_int_equal(mem_reg(t, VU_ADD_MEM_REG, gpa + 2 * VIO_VU_MAX_MEM_SLOTS * pg, pg,
+				 uva + 2 * VIO_VU_MAX_MEM_SLOTS * pg, VIO_VU_MAX_MEM_SLOTS * pg, file.fd), 1);
+	/* ... one it has again is not. */
+	assert_int_equal(mem_reg(t, VU_ADD_MEM_REG, gpa + 2 * pg, pg, uva + 2 * pg, pg, file.fd), 0);
+	assert_int_equal(t->b.nmaps, VIO_VU_MAX_MEM_SLOTS);
+	/* Dropping the extra reference frees no slot ... */
+	assert_int_equal(mem_reg(t, VU_REM_MEM_REG, gpa + 2 * pg, pg, uva + 2 * pg, 0, -1), 0);
+	assert_int_equal(mem_reg(t, VU_ADD_MEM_REG, gpa + 2 * VIO_VU_MAX_MEM_SLOTS * pg, pg,
+				 uva + 2 * VIO_VU_MAX_MEM_SLOTS * pg, VIO_VU_MAX_MEM_SLOTS * pg, file.fd), 1);
+	/* ... the last one does. */
+	assert_int_equal(mem_reg(t, VU_REM_MEM_REG, gpa + 2 * pg, pg, uva + 2 * pg, 0, -1), 0);
+	assert_int_equal(t->b.nmaps, VIO_VU_MAX_MEM_SLOTS - 1);
+	assert_int_equal(mem_reg(t, VU_ADD_MEM_REG, gpa + 2 * VIO_VU_MAX_MEM_SLOTS * pg, pg,
+				 uva + 2 * VIO_VU_MAX_MEM_SLOTS * pg, VIO_VU_MAX_MEM_SLOTS * pg, file.fd), 0);
+	assert_int_equal(t->b.nmaps, VIO_VU_MAX_MEM_SLOTS);
+	vt_gmem_fini(&file);
+	assert_serving(t);
+}
+
+/* SET_MEM_TABLE naming one region twice is a broken table, not two users. */
+static void test_mem_table_region_twice(void **state)
+{
+	struct t *t = *state;
+	const struct vt_gmem *g[2] = { &t->g, &t->g };
+
+	negotiate(t, PF_ALL);
+	assert_int_equal(vt_fe_mem_table(&t->fe, g, 2), 1);
+	assert_int_equal(t->b.nmaps, 0);
+	assert_serving(t);
 }
 
 /* Older frontends send REM_MEM_REG with an fd: accepted, fd closed. */
@@ -447,6 +604,12 @@ static const struct test_def control_tests[] = {
 	{ "no CONFIG_CHANGE_MSG without PF_CONFIG", test_config_change_needs_pf_config },
 	{ "SET_STATUS/GET_STATUS", test_status },
 	{ "GET_MAX_MEM_SLOTS, ADD_MEM_REG, REM_MEM_REG", test_mem_slots },
+	{ "ADD_MEM_REG of a mapped region twice: references", test_mem_reg_identical_twice },
+	{ "ADD_MEM_REG: same addresses, other file refused", test_mem_reg_identical_other_file },
+	{ "ADD_MEM_REG: same addresses, other offset refused", test_mem_reg_identical_other_offset },
+	{ "ADD_MEM_REG/REM_MEM_REG: partial overlaps refused", test_mem_reg_partial_overlap },
+	{ "ADD_MEM_REG: the slot limit counts distinct regions", test_mem_reg_slots_count_distinct },
+	{ "SET_MEM_TABLE naming a region twice refused", test_mem_table_region_twice },
 	{ "REM_MEM_REG with an fd", test_rem_mem_reg_with_fd },
 	{ "REM_MEM_REG under a running ring", test_rem_mem_reg_under_ring },
 	{ "RESET_OWNER stops the rings", test_reset_owner },

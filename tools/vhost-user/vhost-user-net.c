@@ -293,8 +293,6 @@ int main(int argc, char **argv)
 		if (!(no.mac[0] | no.mac[1] | no.mac[2] | no.mac[3] | no.mac[4] | no.mac[5]))
 			memcpy(no.mac, dflt, 6);
 		no.log = vud_log;
-		/* See below: QEMU and CONFIGURE_MEM_SLOTS. */
-		o.protocol_features_off = VIO_BIT(VIO_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS);
 		return run_switch(&o, &no);
 	}
 	if (tap_name) {
@@ -335,12 +333,6 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	vio_net_reflect_init(&reflect, &net);
-	/* QEMU drives a multiqueue net backend as one vhost device per queue
-	 * pair on the one socket, and with CONFIGURE_MEM_SLOTS each of them
-	 * adds every memory region again (QEMU 7.2), which the backend must
-	 * refuse as overlapping; the whole table at once (SET_MEM_TABLE) is
-	 * sent by the first pair only. */
-	o.protocol_features_off = VIO_BIT(VIO_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS);
 	r = vud_run(&net.dev, &o, "vhost-user-net", stats, &net);
 	vio_net_dev_fini(&net);
 	if (tap_name)

@@ -329,13 +329,15 @@ unsigned vio_net_dev_steer(const struct vio_net_dev *net, const struct vio_net_f
 
 /* Link up or down: updates status in config space and, with STATUS
  * offered, raises a config interrupt. While down, received and sent
- * frames are dropped and counted. Context: as vio_dev_config_changed(). */
+ * frames are dropped and counted. Context: as vio_dev_config_changed(),
+ * and serialised with the control queue (which rewrites config space too). */
 void vio_net_dev_set_link(struct vio_net_dev *net, bool up);
 
 /* Asks the driver to announce itself (gratuitous ARP after a migration):
  * sets VIO_NET_S_ANNOUNCE and raises a config interrupt; the driver's
  * ANNOUNCE_ACK clears it. -ENOTSUP unless GUEST_ANNOUNCE was negotiated.
- * Context: as vio_dev_config_changed(). */
+ * Context: as vio_dev_config_changed(), and serialised with the control
+ * queue (which rewrites config space too). */
 int vio_net_dev_announce(struct vio_net_dev *net);
 
 /* Pairs the driver uses (VQ_PAIRS_SET or RSS_CONFIG; 1 otherwise). */

@@ -59,10 +59,15 @@ extern "C" {
 #define VIO_VU_BACKEND_TIMEOUT_MS 5000  /* default: see timeout_ms */
 
 struct vio_vu_mapping {
-	uint64_t guest_addr, size, user_addr;
+	uint64_t guest_addr, size, user_addr, mmap_offset;
 	void *map;                      /* mmap'd base */
 	size_t map_len;
 	uint8_t *host;                  /* map + mmap_offset */
+	/* ADD_MEM_REG of this very region again (QEMU sends one per vhost
+	 * device on the socket: one per queue pair of a multiqueue net
+	 * device) takes a reference; REM_MEM_REG drops one and unmaps at 0. */
+	unsigned refs;
+	uint64_t file_dev, file_ino;    /* fstat of the fd it was mapped from */
 };
 
 struct vio_vu_queue {

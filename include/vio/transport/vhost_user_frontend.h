@@ -75,6 +75,30 @@
  * Rings enabled after DRIVER_OK must not be larger than those set up
  * before it: the log was sized for those.
  *
+ * Net devices (device_id VIO_ID_NET): a backend written for QEMU's
+ * virtio-net, which emulates config space and the control queue itself
+ * and hands the backend only the data queues (DPDK's vhost PMD: no
+ * PROTOCOL_F_CONFIG, CTRL_VQ offered but no control queue served, 128
+ * queues reported), is completed here so the net driver runs over it
+ * unchanged (cfg.net):
+ *   config      without PROTOCOL_F_CONFIG, or with the control queue
+ *               served here, served here: mac, status
+ *               LINK_UP, max_virtqueue_pairs, mtu (from cfg.net); the
+ *               driver may write the MAC; MAC, STATUS (and MTU) offered,
+ *               SPEED_DUPLEX, RSS and HASH_REPORT not.
+ *   control q.  cfg.net.ctrl: served here (LOCAL, and AUTO without
+ *               PROTOCOL_F_CONFIG) at index 2 * pairs with MQ, else 2, as
+ *               a device-side ring over our own memory: MAC_ADDR_SET sets
+ *               the config MAC, VQ_PAIRS_SET enables and disables the
+ *               backend's rings (SET_VRING_ENABLE), everything else is
+ *               answered VIO_NET_ERR; CTRL_VQ, CTRL_MAC_ADDR and (pairs >
+ *               1) MQ offered, the other control features not. NONE masks
+ *               CTRL_VQ and every feature that needs it.
+ *   queues      with the control queue served here: 2 * pairs + 1, pairs
+ *               = cfg.net.max_pairs (at most half the backend's queues).
+ * The backend's SET_FEATURES carries only what it offered, less the
+ * control-queue features when the control queue is served here.
+ *
  * Concurrency: like any struct vio_drv_device, one thread at a time (the
  * driver's): every call below and every core.h call on &fe->vdev, except
  * that the thread owning a queue may kick it (vio_drv_vq_kick(): a write to the
@@ -93,6 +117,9 @@
 #include <stdint.h>
 
 #include "vio/core.h"
+#include "vio/mem.h"
+#include "vio/ring.h"
+#include "vio/spec.h"
 #include "vio/transport/dma_arena.h"
 #include "vio/transport/vhost_user.h"
 
@@ -101,6 +128,25 @@ extern "C" {
 #endif
 
 #define VIO_VU_FE_GUEST_BASE UINT64_C(0x100000000) /* guest address of the DMA memory */
+
+/* Who serves a net device's control queue (vio_vu_fe_net_opts.ctrl). */
+enum vio_vu_fe_net_ctrl {
+	/* The backend when it has config space (PROTOCOL_F_CONFIG), else
+	 * the frontend: a backend without config space was written for a
+	 * frontend that keeps config and control queue itself (QEMU). */
+	VIO_VU_FE_NET_CTRL_AUTO = 0,
+	VIO_VU_FE_NET_CTRL_BACKEND,     /* pass it through */
+	VIO_VU_FE_NET_CTRL_LOCAL,       /* the frontend answers it */
+	VIO_VU_FE_NET_CTRL_NONE,        /* nobody: CTRL_VQ and what needs it masked */
+};
+
+/* A net device's parts the frontend serves when the backend lacks them. */
+struct vio_vu_fe_net_opts {
+	uint8_t mac[6];                 /* config MAC; all zero: 52:54:00:12:34:56 */
+	uint16_t mtu;                   /* config MTU (and F_MTU); 0: not offered */
+	unsigned max_pairs;             /* pairs the backend serves; 0: 1 */
+	enum vio_vu_fe_net_ctrl ctrl;
+};
 #define VIO_VU_FE_QUEUE_MAX 256u                   /* default largest ring */
 #define VIO_VU_FE_TIMEOUT_MS 5000                  /* default reply timeout */
 
@@ -116,6 +162,8 @@ struct vio_vu_frontend_config {
 	uint64_t features_off;          /* ring features not to carry (VIO_F_* bits) */
 	vio_log_fn *log;                /* optional */
 	void *log_opaque;
+	/* device_id VIO_ID_NET only (see "Net devices" above). */
+	struct vio_vu_fe_net_opts net;
 };
 
 struct vio_vu_fe_queue {
@@ -159,6 +207,19 @@ struct vio_vu_frontend {
 	int64_t channel_window_end;     /* the backend channel's budget: */
 	unsigned channel_served;        /* messages served in this window */
 	bool channel_flood_logged;
+	uint64_t presented;             /* features the driver sees (net: not `offered`) */
+	/* Net devices: what is served here (vhost_user_fe_net.c). */
+	struct vio__vu_fe_net {
+		bool config_local, ctrl_local, ctrl_none;
+		unsigned pairs;             /* data pairs the driver may use */
+		unsigned active_pairs;      /* VQ_PAIRS_SET, with MQ */
+		unsigned ctrl_qi;           /* the control queue, once features are set */
+		struct vio_net_config config;
+		struct vio_mem mem;         /* our memory, for the control ring */
+		struct vio_mem_region region;
+		struct vio_devq ctrlq;
+		bool ctrlq_live;
+	} net;
 };
 
 /*
