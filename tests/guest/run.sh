@@ -44,8 +44,11 @@
 # pci-net-switch, pci-net-switch-packed: two guests at once on one
 # vhost-user-net --switch (a socket each, no privileges), MTU 9000 with
 # MRG_RXBUF: each pings the other, one sends 64 MiB to the other's nc and
-# both print the md5 (tests/guest/init.sh, net_switch); the packed variant
-# with packed=on (checked in the guests) and two queue pairs.
+# both print the md5 (tests/guest/init.sh, net_switch); guest b's driver
+# gets guest a's TCP super-frames whole (the daemon counts them). The packed
+# variant: packed=on (checked in the guests), two queue pairs, and guest b
+# without receive offloads (guest_csum/tso4/tso6=off): its device
+# finishes the checksums and cuts the super-frames (counted too).
 #
 # KVM is used only if a short probe boot shows it works (nested KVM here
 # hangs); otherwise TCG. VIO_GUEST_ACCEL=tcg|kvm forces one.
@@ -426,10 +429,14 @@ run_net_variant() {
 # Two guests on vhost-user-net's switch.
 run_net_switch_variant() {
 	local v=$1 dir=$work/$1 packed_opt="" mq_opt="" checks=net-switch pairs=1 smp=1 net_pid
+	local b_opt=""
 	case $v in
 	pci-net-switch) ;;
 	pci-net-switch-packed) packed_opt=",packed=on"; mq_opt=",mq=on"; checks=net-switch,net-packed
-			       pairs=2; smp=2 ;;
+			       pairs=2; smp=2
+			       # Guest b takes no receive offloads: its device
+			       # finishes and cuts what guest a's TSO sends.
+			       b_opt=",guest_csum=off,guest_tso4=off,guest_tso6=off,guest_ecn=off,guest_ufo=off" ;;
 	esac
 	mkdir -p "$dir"
 	start_daemon "$dir" vhost-user-net --switch --socket-path="$dir/a.sock" --socket-path="$dir/b.sock" \
@@ -438,19 +445,20 @@ run_net_switch_variant() {
 	for s in a b; do
 		wait_socket "$dir/$s.sock" || { tap not "$v: net daemon listens on $s.sock"; stop_daemon "$v" vhost-user-net "$net_pid"; return; }
 	done
-	# guest ROLE MAC: one of the two guests, its console in console-ROLE.log.
+	# guest ROLE MAC [DEVICE-OPTIONS]: one of the two guests, its console
+	# in console-ROLE.log.
 	guest() {
 		timeout 300 "${qemu_base[@]}" -no-reboot -accel "$accel" -smp $smp -numa node,memdev=mem \
 			-chardev socket,id=net,path="$dir/$1.sock" \
 			-netdev vhost-user,id=n0,chardev=net,queues=$pairs \
-			-device "virtio-net-pci,netdev=n0,mac=$2,vectors=0,host_mtu=9000$mq_opt$packed_opt" \
+			-device "virtio-net-pci,netdev=n0,mac=$2,vectors=0,host_mtu=9000$mq_opt$packed_opt${3:-}" \
 			-append "console=ttyS0 quiet panic=-1 vio.checks=$checks vio.role=$1 vio.queues=$pairs vio.mtu=9000" \
 			>"$dir/console-$1.log" 2>&1
 	}
 	local qa qb
 	guest a 52:54:00:00:80:01 &
 	qa=$!
-	guest b 52:54:00:00:80:02 &
+	guest b 52:54:00:00:80:02 "$b_opt" &
 	qb=$!
 	wait $qa
 	wait $qb
@@ -464,10 +472,25 @@ run_net_switch_variant() {
 	else
 		tap not "$v: guest b read the 64 MiB guest a sent" "a sent md5 '$sent', b read md5 '$got'"
 	fi
-	# The switch's own counts: both ports forwarded frames.
+	# The offloads: guest a's TCP left as super-frames (its pair's "rx ...
+	# (gso N" counts GSO frames put in its driver's buffers, so look at
+	# guest b's side): b took them whole, or (packed variant) its device
+	# cut them into segments.
 	sleep 1.2
-	echo "--- $v: last stats" >&2
-	grep -a 'port' "$dir/daemons.log" | tail -4 >&2
+	local bline gso soft
+	bline=$(grep -a 'port 1: .*pair [0-9]*:' "$dir/daemons.log" | tail -$pairs)
+	gso=$(echo "$bline" | sed -n 's/.*(gso \([0-9]*\) csum.*/\1/p' | awk '{s += $1} END {print s + 0}')
+	soft=$(echo "$bline" | sed -n 's/.* soft-gso \([0-9]*\).*/\1/p' | awk '{s += $1} END {print s + 0}')
+	if [ -z "$b_opt" ]; then
+		if [ "$gso" -gt 0 ]; then tap ok "$v: guest b received TCP super-frames whole" "$gso GSO frames"
+		else tap not "$v: guest b received TCP super-frames whole" "stats: $(echo $bline)"; fi
+	else
+		if [ "$soft" -gt 0 ] && [ "$gso" = 0 ]; then
+			tap ok "$v: guest b's device cut guest a's super-frames" "$soft GSO frames cut"
+		else
+			tap not "$v: guest b's device cut guest a's super-frames" "stats: $(echo $bline)"
+		fi
+	fi
 	stop_daemon "$v" vhost-user-net "$net_pid"
 }
 
