@@ -1419,47 +1419,68 @@ static bool set_kicks(struct vio_vu_backend *b, unsigned qi, bool on)
 	return idle;
 }
 
-bool vio_vu_backend_queue_poll_for(struct vio_vu_backend *b, unsigned qi, uint64_t ns)
+bool vio_vu_backend_queues_poll_for(struct vio_vu_backend *b, const unsigned *qis, unsigned n,
+				    uint64_t ns)
 {
 	uint64_t start, deadline, end;
-	bool ran = false, live;
+	bool ran = false;
 
-	if (qi >= nq(b) || ns == 0)
+	if (n == 0 || ns == 0)
 		return false;
+	for (unsigned i = 0; i < n; i++)
+		if (qis[i] >= nq(b))
+			return false;
 	if (ns > VIO_VU_POLL_MAX_NS)
 		ns = VIO_VU_POLL_MAX_NS;
-	set_kicks(b, qi, false);
+	for (unsigned i = 0; i < n; i++)
+		set_kicks(b, qis[i], false);
 	start = vio__vu_now_ns();
 	deadline = start + ns;
-	/* However busy the driver keeps the queue, the caller gets its
+	/* However busy the driver keeps the queues, the caller gets its
 	 * thread back: fixed when the call starts, not moved by buffers. */
 	end = start + (ns > VIO_VU_POLL_CALL_NS ? ns : VIO_VU_POLL_CALL_NS);
 	for (unsigned spins = 0;; spins++) {
-		enum poll_result r = poll_once(b, qi, &live);
+		bool took = false, any_live = false;
 
-		ran |= r != POLL_IDLE;
-		if (!live)
+		for (unsigned i = 0; i < n; i++) {
+			bool live;
+			enum poll_result r = poll_once(b, qis[i], &live);
+
+			ran |= r != POLL_IDLE;
+			took |= r == POLL_TOOK;
+			any_live |= live;
+		}
+		if (!any_live)
 			break;
-		if (r == POLL_TOOK || spins % 16 == 0) {
+		if (took || spins % 16 == 0) {
 			uint64_t now = vio__vu_now_ns();
 
 			/* Busy: keep polling. Only the device taking buffers
 			 * moves the window; buffers it leaves on the ring would
 			 * otherwise keep this thread spinning for good. */
-			if (r == POLL_TOOK)
+			if (took)
 				deadline = now + ns < end ? now + ns : end;
 			if (now >= deadline) {
-				if (set_kicks(b, qi, true))
-					break;
-				/* Buffers came as kicks came back on. */
-				poll_once(b, qi, &live);
-				ran = true;
+				for (unsigned i = 0; i < n; i++) {
+					bool live;
+
+					if (set_kicks(b, qis[i], true))
+						continue;
+					/* Buffers came as kicks came back on. */
+					poll_once(b, qis[i], &live);
+					ran = true;
+				}
 				break;
 			}
 		}
 		vio_ring_pause();
 	}
 	return ran;
+}
+
+bool vio_vu_backend_queue_poll_for(struct vio_vu_backend *b, unsigned qi, uint64_t ns)
+{
+	return vio_vu_backend_queues_poll_for(b, &qi, 1, ns);
 }
 
 void vio_vu_backend_queue_lock(struct vio_vu_backend *b, unsigned qi)

@@ -8,8 +8,9 @@
  * Every frame sent comes back on the same pair with its MAC addresses
  * swapped and its payload intact; split and packed, one pair and two (MQ:
  * the driver switches the device to two pairs first, and the second pair's
- * frames come back on the second pair); the control queue answers; the
- * daemon ends with status 0 on SIGTERM.
+ * frames come back on the second pair, and the daemon serves each pair
+ * from one thread); the control queue answers; the daemon ends with
+ * status 0 on SIGTERM.
  *
  * The same driver also meets a backend nobody here wrote: DPDK's vhost PMD
  * in dpdk-testpmd, forwarding with --forward-mode=macswap, which is the
@@ -27,6 +28,7 @@
  *   test_vu_net_reflect tap VHOST-USER-NET   (as root)
  *   test_vu_net_reflect dpdk DPDK-TESTPMD    (the PMDs from /usr/lib/ * /dpdk/pmds-*)
  */
+#include <dirent.h>
 #include <errno.h>
 #include <glob.h>
 #include <libgen.h>
@@ -265,12 +267,33 @@ static void one_pair(bool packed)
 	free(r);
 }
 
+/* Threads of process pid (its /proc/PID/task entries). */
+static unsigned threads_of(pid_t pid)
+{
+	char path[64];
+	struct dirent *e;
+	unsigned n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
 static void two_pairs(bool packed)
 {
 	struct run *r = calloc(1, sizeof(*r));
 
 	assert_non_null(r);
 	run_up(r, 2, packed);
+	/* libvio's daemon serves each pair's two queues from one thread:
+	 * the main thread, one per pair, one for the control queue. */
+	if (!dpdk)
+		assert_int_equal(threads_of(r->pid), 1 + 2 + 1);
 	assert_int_equal(vio_net_drv_num_pairs(&r->fe.vdev), 2);
 	assert_int_equal(vio_net_drv_set_pairs(&r->fe.vdev, 2), 0);
 	reflect_on(r, 1);

@@ -26,8 +26,8 @@
  * --mac's with k added to its last byte (modulo 256), and each port's
  * frontend comes and goes on its own.
  *
- * With --queue-pairs=N the device offers MQ and RSS; each queue has a
- * thread (vud.c), and the device
+ * With --queue-pairs=N the device offers MQ and RSS; each pair has a
+ * thread (vud.c), the control queue another, and the device
  * serialises a pair's two queues, and its control queue with every pair,
  * through the backend's queue locks (vio_dev_queue's serial range).
  * Follows the vhost-user backend program conventions (vud.c).

@@ -32,7 +32,11 @@
  * Each queue has a thread (queue_thread) that waits on the queue's kick
  * fd and on a "wake" eventfd the main thread rings when kick fds change
  * or when it is time to stop; the library's per-queue locks make its
- * dispatch safe against control messages on the main thread. A queue
+ * dispatch safe against control messages on the main thread. Queues the
+ * device serialises as a range of their own (a net device's queue pair:
+ * vio_dev_queue's serial_first/serial_count) could never run at once
+ * anyway: they share one thread, which waits on all their kick fds and
+ * polls them together (group_queues). A queue
  * thread that fails asks the main thread to act (request(): bits in its
  * port, then the shared request eventfd). With
  * --single-thread the kick fds join the main epoll set instead
@@ -243,14 +247,16 @@ struct watched {
 
 struct vport;
 
+#define GROUP_MAX 8u            /* most queues one thread serves */
+
+/* A queue thread and the queues it serves. */
 struct qthread {
 	struct vport *p;
-	unsigned qi;
+	unsigned qis[GROUP_MAX], n;
 	pthread_t tid;
 	bool started;           /* tid is to be joined */
 	int ep;                 /* the thread's epoll set */
 	int wake_fd;            /* eventfd, TAG_WAKE in ep */
-	struct watched kick;    /* with --single-thread: in the main set */
 };
 
 /* One device on its own socket. */
@@ -270,7 +276,11 @@ struct vport {
 	unsigned accept_failures;       /* in a row */
 	struct watched fe;      /* the frontend's socket, TAG_FRONTEND */
 
-	struct qthread q[VIO_VU_MAX_QUEUES];
+	struct qthread q[VIO_VU_MAX_QUEUES];    /* [0, nthreads) */
+	unsigned nthreads;
+	/* Each queue's kick fd as watched: by its thread, or with
+	 * --single-thread in the main set. */
+	struct watched kick[VIO_VU_MAX_QUEUES];
 	unsigned requests;      /* atomic: enum request bits */
 };
 
@@ -448,7 +458,7 @@ static int kicks_sync(struct vport *p)
 	int r = 0;
 
 	for (unsigned i = 0; i < p->nq; i++) {
-		struct watched *w = &p->q[i].kick;
+		struct watched *w = &p->kick[i];
 
 		if (vio_vu_backend_kick_fd(&p->b, i) == w->num)
 			continue;
@@ -466,7 +476,7 @@ static void queues_changed(void *opaque)
 {
 	struct vport *p = opaque;
 
-	for (unsigned i = 0; i < p->nq; i++)
+	for (unsigned i = 0; i < p->nthreads; i++)
 		if (p->q[i].wake_fd >= 0)
 			ring(p->q[i].wake_fd);
 }
@@ -481,6 +491,23 @@ static void request(struct vport *p, enum request req)
 	ring(p->v->req_fd);
 }
 
+/* Watches the current kick fd of each of t's queues in its set, afresh
+ * (the old ones out first): its number cannot tell whether it changed,
+ * the old fd may have been closed and its number given to another
+ * between two looks. */
+static void kicks_rewatch(struct qthread *t)
+{
+	struct vport *p = t->p;
+
+	for (unsigned i = 0; i < t->n; i++)
+		watched_del(&p->kick[t->qis[i]], t->ep);
+	if (stopping(p->v))
+		return;
+	for (unsigned i = 0; i < t->n; i++)
+		if (kick_watch(p, &p->kick[t->qis[i]], t->qis[i], t->ep) < 0)
+			request(p, REQ_DROP);
+}
+
 static void *queue_thread(void *arg)
 {
 	struct qthread *t = arg;
@@ -490,14 +517,15 @@ static void *queue_thread(void *arg)
 
 	if (v->o->busy_poll) {
 		while (!stopping(v))
-			vio_vu_backend_queue_poll(&p->b, t->qi);
+			for (unsigned i = 0; i < t->n; i++)
+				vio_vu_backend_queue_poll(&p->b, t->qis[i]);
 		return NULL;
 	}
-	if (kick_watch(p, &t->kick, t->qi, t->ep) < 0)
-		request(p, REQ_DROP);
+	kicks_rewatch(t);
 	while (!stopping(v)) {
-		struct epoll_event got[2];
-		int n = epoll_wait(t->ep, got, 2, -1);
+		struct epoll_event got[GROUP_MAX + 1];
+		int n = epoll_wait(t->ep, got, (int)t->n + 1, -1);
+		bool kicked = false;
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -507,31 +535,32 @@ static void *queue_thread(void *arg)
 			break;
 		}
 		for (int i = 0; i < n; i++) {
+			const uint32_t tag = (uint32_t)got[i].data.u64;
 			uint64_t x;
 
-			if ((uint32_t)got[i].data.u64 != TAG_WAKE) {
-				vio_vu_backend_queue_dispatch(&p->b, t->qi);
-				/* Keep serving without kicks while the driver
-				 * keeps the queue busy (QEMU's iothreads poll
-				 * the same way, 32 us by default). */
-				vio_vu_backend_queue_poll_for(&p->b, t->qi, poll_ns);
+			if (tag != TAG_WAKE) {
+				if (tag >= TAG_KICK && tag - TAG_KICK < p->nq) {
+					vio_vu_backend_queue_dispatch(&p->b, tag - TAG_KICK);
+					kicked = true;
+				}
 				continue;
 			}
 			if (!take(t->wake_fd, &x, sizeof(x), "read (wake eventfd)")) {
 				request(p, REQ_FAIL);
 				goto out;
 			}
-			/* The kick fd changed, or it is time to stop: watch
-			 * the current one afresh. Its number cannot tell: the
-			 * old fd may have been closed and its number given to
-			 * another between two looks. */
-			watched_del(&t->kick, t->ep);
-			if (!stopping(v) && kick_watch(p, &t->kick, t->qi, t->ep) < 0)
-				request(p, REQ_DROP);
+			/* The kick fds changed, or it is time to stop. */
+			kicks_rewatch(t);
 		}
+		/* Keep serving without kicks while the driver keeps the
+		 * queues busy (QEMU's iothreads poll the same way, 32 us by
+		 * default). */
+		if (kicked && !stopping(v))
+			vio_vu_backend_queues_poll_for(&p->b, t->qis, t->n, poll_ns);
 	}
 out:
-	watched_del(&t->kick, t->ep);
+	for (unsigned i = 0; i < t->n; i++)
+		watched_del(&p->kick[t->qis[i]], t->ep);
 	return NULL;
 }
 
@@ -841,14 +870,44 @@ static int setup_timers(struct vud *v)
 	return 0;
 }
 
-/* A thread per queue of the port, each with its epoll set and wake eventfd
- * (none with --single-thread: kicks_sync puts the kick fds in the main
- * set). */
+/*
+ * Which queues share a thread: queue i joins queue f's when the device
+ * serialises both as the same range [f, f + c) of their own (c from 2 to
+ * GROUP_MAX): a net device's pair, whose two queues could never run at
+ * once anyway. Every other queue has a thread of its own (a net device's
+ * control queue, whose range is every queue; each blk queue).
+ */
+static void group_queues(struct vport *p)
+{
+	const struct vio_dev_queue *dq = p->port.dev->queues;
+	unsigned thread_of[VIO_VU_MAX_QUEUES];
+
+	p->nthreads = 0;
+	for (unsigned i = 0; i < p->nq; i++) {
+		const unsigned f = dq[i].serial_first, c = dq[i].serial_count;
+		struct qthread *t;
+
+		if (c >= 2 && c <= GROUP_MAX && f < i && i < f + c &&
+		    dq[f].serial_first == f && dq[f].serial_count == c) {
+			thread_of[i] = thread_of[f];
+		} else {
+			thread_of[i] = p->nthreads++;
+			p->q[thread_of[i]].n = 0;
+		}
+		t = &p->q[thread_of[i]];
+		t->qis[t->n++] = i;
+	}
+}
+
+/* A thread per group of the port's queues, each with its epoll set and
+ * wake eventfd (none with --single-thread: kicks_sync puts the kick fds in
+ * the main set). */
 static int setup_queues(struct vport *p)
 {
 	if (p->v->o->single_thread)
 		return 0;
-	for (unsigned i = 0; i < p->nq; i++) {
+	group_queues(p);
+	for (unsigned i = 0; i < p->nthreads; i++) {
 		struct qthread *t = &p->q[i];
 		int r;
 
@@ -1021,13 +1080,13 @@ static int teardown(struct vud *v)
 	}
 	/* setup_queues: every thread sees the stop flag at its next wake-up. */
 	for (unsigned k = 0; k < v->nports; k++)
-		for (unsigned i = 0; i < v->ports[k].nq; i++)
+		for (unsigned i = 0; i < v->ports[k].nthreads; i++)
 			if (v->ports[k].q[i].started)
 				ring(v->ports[k].q[i].wake_fd);
 	for (unsigned k = 0; k < v->nports; k++) {
 		struct vport *p = &v->ports[k];
 
-		for (unsigned i = 0; i < p->nq; i++) {
+		for (unsigned i = 0; i < p->nthreads; i++) {
 			struct qthread *t = &p->q[i];
 
 			if (t->started) {
@@ -1038,11 +1097,12 @@ static int teardown(struct vud *v)
 					v->status = 1;
 				}
 			}
-			if (v->o->single_thread)
-				watched_del(&t->kick, v->ep);
 			close_fd(&t->wake_fd);
 			close_fd(&t->ep);
 		}
+		if (v->o->single_thread)
+			for (unsigned i = 0; i < p->nq; i++)
+				watched_del(&p->kick[i], v->ep);
 		close_fd(&p->retry_fd);
 	}
 	/* setup_timers, setup_epoll, setup_signals */
@@ -1098,9 +1158,8 @@ static int run(const struct vud_port *ports, unsigned n, const struct vud_opts *
 			struct qthread *t = &p->q[i];
 
 			t->p = p;
-			t->qi = i;
 			t->ep = t->wake_fd = -1;
-			t->kick.num = t->kick.dup = -1;
+			p->kick[i].num = p->kick[i].dup = -1;
 		}
 	}
 	if (setup(&v) < 0)

@@ -6,7 +6,8 @@
  * conventions": --socket-path or --fd, --print-capabilities, no
  * daemonizing, a clean end on SIGTERM/SIGINT. It runs the epoll loop the
  * library leaves to its users: the control socket on the main thread, one
- * thread per queue (or one thread for all, or busy polling), and it waits
+ * thread per queue, or per group of queues the device serialises together
+ * (a net device's pair), or one thread for all, or busy polling; it waits
  * for the next frontend after a disconnect (QEMU's reconnect=).
  *
  * One process may also serve several devices, each on a socket of its

@@ -202,6 +202,12 @@ void vio_vu_backend_queue_poll(struct vio_vu_backend *b, unsigned qi);
 #define VIO_VU_POLL_MAX_NS UINT64_C(1000000000)   /* longest window: 1 s */
 #define VIO_VU_POLL_CALL_NS UINT64_C(10000000)    /* a busy queue: 10 ms a call */
 bool vio_vu_backend_queue_poll_for(struct vio_vu_backend *b, unsigned qi, uint64_t ns);
+/* The same over queues qis[0..n) at once, for a thread that serves
+ * several (a net device's queue pair): kicks off on all of them, each
+ * looked at in turn, the window restarted when the device takes buffers
+ * off any, kicks back on for all. */
+bool vio_vu_backend_queues_poll_for(struct vio_vu_backend *b, const unsigned *qis, unsigned n,
+				    uint64_t ns);
 
 /* For the device's owner: hold queue qi's lock (with its serial range, as
  * dispatch does) around work on that queue started outside a dispatch call
