@@ -487,7 +487,8 @@ int vio_devq_flush(struct vio_devq *q);
 /*
  * IN_ORDER batch: every chain popped before `last` and not yet filled, and
  * `last` itself, are used; one used entry with last's id and `len` says so
- * (the driver takes the earlier ones as fully used). Needs
+ * (the driver takes the earlier ones as fully used); the used index (split)
+ * or position (packed) moves past the whole batch, as the spec says. Needs
  * VIO_F_IN_ORDER; publish with flush(). -EINVAL without IN_ORDER, for an
  * element already filled, or len above last's in_len.
  */

@@ -183,15 +183,19 @@ int vio__split_pop(struct vio_devq *q, struct vio_elem *e)
 	return 0;
 }
 
-/* Stages one used entry after those already pending. */
-static void put_used(struct vio_devq *q, uint16_t id, uint32_t len)
+/* Stages one used entry after those already pending, standing for n
+ * buffers: 1, or with IN_ORDER a batch. The spec's in-order rule (2.7.9):
+ * the entry goes where the batch's first buffer's would, and the used
+ * index moves by the size of the batch, so the next entry lands where the
+ * next batch's first buffer's would. */
+static void put_used(struct vio_devq *q, uint16_t id, uint32_t len, uint32_t n)
 {
 	struct vio_split_used_elem *ue;
 
 	ue = &q->u.split.used->ring[(uint16_t)(q->used_idx + q->used_pending) & (q->size - 1)];
 	ue->id = vio_set32(q->legacy, id);
 	ue->len = vio_set32(q->legacy, len);
-	q->used_pending++;
+	q->used_pending += n;
 }
 
 int vio__split_fill(struct vio_devq *q, const struct vio_elem *e, uint32_t len)
@@ -202,7 +206,7 @@ int vio__split_fill(struct vio_devq *q, const struct vio_elem *e, uint32_t len)
 		return r;
 	if (q->used_pending >= q->size)
 		return -EINVAL;
-	put_used(q, e->id, len);
+	put_used(q, e->id, len, 1);
 	if (q->log)
 		vio__ilog_split_fill(q, e->id);
 	q->filled++;
@@ -216,9 +220,9 @@ int vio__split_fill_in_order(struct vio_devq *q, const struct vio_elem *last, ui
 
 	if (n < 0)
 		return n;
-	if (q->used_pending >= q->size)
+	if (q->used_pending + (uint32_t)n > q->size)
 		return -EINVAL;
-	put_used(q, last->id, len);
+	put_used(q, last->id, len, (uint32_t)n);
 	if (q->log)
 		vio__ilog_split_fill_in_order(q, (uint32_t)n);
 	q->filled += (uint32_t)n;

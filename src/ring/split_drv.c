@@ -171,6 +171,15 @@ int vio__split_get_buf(struct vio_drvq *q, void **token, uint32_t *len)
 	if (q->broken)
 		return -EIO;
 	if (q->batch_pending) {
+		/* The batch's buffers sit at the used positions after its
+		 * entry (the spec's in-order rule): the used index the device
+		 * published with the entry covers them all. */
+		r = more_used(q);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			return drv_fail(q, "device's IN_ORDER used entry covers more buffers than "
+					   "it moved the used index by");
 		drv_next_in_batch(q, token, len, &done);
 	} else {
 		const struct vio_split_used_elem *ue;
@@ -186,9 +195,10 @@ int vio__split_get_buf(struct vio_drvq *q, void **token, uint32_t *len)
 		if (r < 0)
 			return r;
 	}
+	/* One used position per buffer, also within an IN_ORDER batch. */
+	q->last_used++;
 	if (!done)
 		return 0;       /* the used entry still covers more of its batch */
-	q->last_used++;
 
 	/* With callbacks on, keep used_event at the next entry we expect, so
 	 * the device interrupts for it. The store must be visible before our
@@ -253,9 +263,9 @@ bool vio__split_enable_cb_delayed(struct vio_drvq *q)
 	uint16_t bufs;
 
 	enable_interrupts(q);
-	/* About 3/4 of the outstanding buffers. With IN_ORDER one used entry
-	 * may cover them all, so only the next entry is sure to come. */
-	bufs = q->in_order ? 0 : (uint16_t)((uint16_t)(q->u.split.avail_idx - q->last_used) * 3 / 4);
+	/* About 3/4 of the outstanding buffers (with IN_ORDER too: the used
+	 * index moves past every buffer of a batch). */
+	bufs = (uint16_t)((uint16_t)(q->u.split.avail_idx - q->last_used) * 3 / 4);
 	st16(used_event(q), q->legacy, (uint16_t)(q->last_used + bufs));
 	full_barrier(); /* as in poll() */
 	if (q->broken)
@@ -266,24 +276,7 @@ bool vio__split_enable_cb_delayed(struct vio_drvq *q)
 
 uint16_t vio__split_resume_base(const struct vio_drvq *q)
 {
-	const bool legacy = q->legacy;
-	uint16_t used = ld16(&q->u.split.used->idx, legacy);
-	uint16_t cursor = q->order_head;
-
-	if (!q->in_order)
-		return used; /* one used entry per buffer */
-	/* IN_ORDER: a used entry may stand for a batch. Count the buffers
-	 * the entries cover, then the ones still in flight after them. */
-	if (q->batch_pending && !vio__drv_order_skip_to(q, &cursor, q->batch_id, NULL, NULL))
-		return used;
-	if ((uint16_t)(used - q->last_used) > q->size)
-		return used;
-	for (uint16_t i = q->last_used; i != used; i++) {
-		const struct vio_split_used_elem *e = &q->u.split.used->ring[i % q->size];
-		uint32_t id = ld32(&e->id, legacy);
-
-		if (id >= q->size || !vio__drv_order_skip_to(q, &cursor, (uint16_t)id, NULL, NULL))
-			return used;
-	}
-	return (uint16_t)(q->u.split.avail_idx - vio__drv_order_len(q, cursor));
+	/* The used index counts buffers, one position each, with IN_ORDER
+	 * batches too. */
+	return ld16(&q->u.split.used->idx, q->legacy);
 }

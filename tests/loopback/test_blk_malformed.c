@@ -536,15 +536,23 @@ static void m_feature_not_negotiated(void **state)
  * Eight reads of a sector posted together and kicked once; those in
  * `bad` (a bit per request) carry a 4-byte header, the others a good one;
  * each has its own status byte. Every request must come back, in order
- * when `ordered`, with its exact used length and status. Returns how far
- * used->idx moved (split; 0 for packed, which has no used index).
+ * when `ordered`, with its exact used length and status. Returns how many
+ * used entries the device wrote for them (split; 0 for packed): the used
+ * ring's slots are marked first, and the index moves by one per request
+ * whatever the entries (with IN_ORDER an entry may stand for a batch).
  */
 static unsigned eight_reads(struct fx *fx, unsigned bad, bool ordered)
 {
 	struct vio_drv_vq *vq = &fx->rawvqs[0];
 	const uint16_t before = vq->q.packed ? 0 : vio_le16_to_cpu(vq->q.u.split.used->idx);
+	const uint32_t mark = 0xffffffffu;
+	unsigned entries = 0;
 	int tokens[8];
 	unsigned got = 0;
+
+	if (!vq->q.packed)
+		for (unsigned k = 0; k < vq->q.size; k++)
+			vq->q.u.split.used->ring[k].id = vio_cpu_to_le32(mark);
 
 	put_hdr(fx, VIO_BLK_T_IN, 0);
 	for (unsigned i = 0; i < 8; i++) {
@@ -575,7 +583,13 @@ static unsigned eight_reads(struct fx *fx, unsigned bad, bool ordered)
 			vio_drv_wait(D(fx), 10);
 	}
 	assert_int_equal(got, 8);
-	return vq->q.packed ? 0 : (uint16_t)(vio_le16_to_cpu(vq->q.u.split.used->idx) - before);
+	if (vq->q.packed)
+		return 0;
+	assert_int_equal((uint16_t)(vio_le16_to_cpu(vq->q.u.split.used->idx) - before), 8);
+	for (unsigned k = 0; k < 8; k++)
+		entries += vio_le32_to_cpu(vq->q.u.split.used->ring[(uint16_t)(before + k) %
+								   vq->q.size].id) != mark;
+	return entries;
 }
 
 /* Good and bad requests in one batch: each answered on its own. */

@@ -22,7 +22,8 @@
 
 /* The one used entry a batch should have produced. */
 struct batch {
-	unsigned entry;         /* used entries published before it */
+	unsigned entry;         /* buffers used before it: its used position */
+	unsigned bufs;          /* buffers it covers */
 	unsigned first_desc;    /* ring descriptors used before it */
 	unsigned descs;         /* descriptors its chains cover */
 	uint16_t id;            /* the last chain's id */
@@ -37,7 +38,8 @@ struct layout {
 	void (*check_entry)(const struct vt_pair *p, const struct batch *b, bool newest);
 };
 
-/* Split: one used ring entry per batch, the used index counts entries. */
+/* Split: one used ring entry per batch, where its first buffer's would
+ * be; the used index counts buffers (the spec's in-order rule). */
 static void split_check_entry(const struct vt_pair *p, const struct batch *b, bool newest)
 {
 	const struct vio_split_used_elem *ue = &p->used->ring[b->entry % p->size];
@@ -45,8 +47,8 @@ static void split_check_entry(const struct vt_pair *p, const struct batch *b, bo
 	assert_int_equal(vio_get32(false, ue->id), b->id);
 	assert_int_equal(vio_get32(false, ue->len), b->len);
 	if (newest) {
-		assert_int_equal(vio_get16(false, p->used->idx), (uint16_t)(b->entry + 1));
-		assert_int_equal(vio_devq_used_base(&p->dev), (uint16_t)(b->entry + 1));
+		assert_int_equal(vio_get16(false, p->used->idx), (uint16_t)(b->entry + b->bufs));
+		assert_int_equal(vio_devq_used_base(&p->dev), (uint16_t)(b->entry + b->bufs));
 	}
 }
 
@@ -178,9 +180,10 @@ static unsigned io_descs(const struct io *t, unsigned from, unsigned to)
  * `len` staged, for checking once flushed. */
 static struct batch io_staged(struct io *t, unsigned from, unsigned last, uint32_t len)
 {
-	struct batch b = { t->entries, t->used_descs, io_descs(t, from, last), t->e[last].id, len };
+	struct batch b = { t->entries, last - from + 1, t->used_descs, io_descs(t, from, last),
+			   t->e[last].id, len };
 
-	t->entries++;
+	t->entries += b.bufs;
 	t->used_descs += b.descs;
 	return b;
 }

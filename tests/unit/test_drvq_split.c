@@ -902,6 +902,56 @@ static void sp_enable_cb_delayed_writes_three_quarters(void **state)
 	assert_false(vio_drvq_enable_cb_delayed(&c->p.drv));
 }
 
+/* ---- IN_ORDER ------------------------------------------------------------ */
+
+/* Writes one used entry at the current position standing for n buffers
+ * (the spec's in-order rule: the used index moves by the batch's size). */
+static void fake_put_batch(struct ctx *c, uint32_t id, uint32_t len, uint16_t n)
+{
+	struct vio_split_used_elem *ue = &c->p.used->ring[c->fake_used & (c->p.size - 1)];
+
+	ue->id = vio_set32(wire_legacy(c), id);
+	ue->len = vio_set32(wire_legacy(c), len);
+	fake_set_used_idx(c, (uint16_t)(c->fake_used + n));
+}
+
+/* A batch of three under one entry: the driver hands out all three, the
+ * earlier two whole, and takes the next batch's entry three positions on. */
+static void sp_in_order_batch_spans_a_position_per_buffer(void **state)
+{
+	struct ctx *c = *state;
+
+	pair_with(c, 8, VIO_BIT(VIO_F_IN_ORDER), NULL);
+	for (unsigned i = 0; i < 4; i++)
+		assert_int_equal(post(c, 1, 1, TOK(i)), 0);
+	fake_put_batch(c, avail_head(c, 2), 7, 3);
+	/* A stale entry where the old rule would look next: never read. */
+	c->p.used->ring[1].id = vio_set32(wire_legacy(c), avail_head(c, 0));
+	reap(c, TOK(0), SEG_LEN);
+	reap(c, TOK(1), SEG_LEN);
+	reap(c, TOK(2), 7);
+	assert_nothing_used(c);
+	fake_put_batch(c, avail_head(c, 3), 5, 1);
+	reap(c, TOK(3), 5);
+	assert_nothing_used(c);
+	assert_false(vio_drvq_is_broken(&c->p.drv));
+}
+
+/* An entry naming the third buffer with the used index moved by one (the
+ * old libvio rule): the driver hands out what the index covers, then
+ * breaks the queue instead of reading positions the device never wrote. */
+static void sp_broken_in_order_batch_beyond_used_idx(void **state)
+{
+	struct ctx *c = *state;
+
+	pair_with(c, 8, VIO_BIT(VIO_F_IN_ORDER), NULL);
+	for (unsigned i = 0; i < 3; i++)
+		assert_int_equal(post(c, 1, 1, TOK(i)), 0);
+	fake_put_batch(c, avail_head(c, 2), 7, 1);
+	reap(c, TOK(0), SEG_LEN);
+	expect_break(c);
+}
+
 /* Split-specific: read or write the split ring areas directly. */
 static const struct test_def split_tests[] = {
 	T(sp_init_rejects_bad_sizes, 0),
@@ -933,6 +983,8 @@ static const struct test_def split_tests[] = {
 	T(sp_len_at_capacity_accepted, AX_INDIRECT),
 	T(sp_len_clamped_to_capacity, AX_INDIRECT),
 	T(sp_detach_unused_on_broken_queue, AX_INDIRECT),
+	T(sp_in_order_batch_spans_a_position_per_buffer, AX_EVIDX | AX_LEGACY),
+	T(sp_broken_in_order_batch_beyond_used_idx, AX_EVIDX),
 	T(sp_disable_cb_sets_no_interrupt_flag, 0),
 	T(sp_disable_cb_moves_used_event_behind, 0),
 	T(sp_enable_cb_delayed_writes_three_quarters, 0),
