@@ -59,7 +59,10 @@
 #include "net.h"
 #include "verify.h"
 
-#define NET_MAGIC       0x7650u         /* "Pv" at byte 14 */
+#define NET_MAGIC       0x7650u         /* "vP" at byte 14: a counted frame */
+#define PROBE_MAGIC     0x7651u         /* a probe: is the path up yet? */
+#define PROBE_MS        10              /* a probe this often ... */
+#define PROBE_WAIT_MS   5000            /* ... until one is back, or this */
 #define ETHERTYPE_LO    0x88b5u         /* IEEE local experimental */
 #define PAYLOAD_AT      26u             /* magic 2, pair 2, seq 8 from byte 14 */
 #define MIN_FRAME       60u             /* Ethernet's minimum without FCS */
@@ -114,7 +117,8 @@ struct nperf {
 	struct vio_drv_device *dev;
 	bool fe_up, bus_up, drv_up;
 	uint8_t mac[6];
-	uint64_t t0;
+	uint64_t t0;                    /* atomic: set when every pair is ready */
+	unsigned ready;                 /* atomic: pairs whose path is up */
 	int stop, abort, end;           /* atomics, as in the blk mode */
 	unsigned reports;
 	uint64_t kicks0;
@@ -233,7 +237,11 @@ static void seen_set(uint64_t *seen, uint64_t seq)
 static void report_corrupt(struct nperf *p, const struct npair *q, const char *what,
 			   uint64_t seq)
 {
-	if (may_report(p))
+	if (!may_report(p))
+		return;
+	if (seq == UINT64_MAX)
+		fprintf(stderr, "\nvio-perf: pair %u: a frame came back %s\n", q->pair, what);
+	else
 		fprintf(stderr, "\nvio-perf: pair %u: frame %" PRIu64 " came back %s\n", q->pair,
 			seq, what);
 }
@@ -244,6 +252,8 @@ static void take_frame(struct nperf *p, struct npair *q, const struct vio_net_dr
 	const uint8_t *b = f->data;
 	uint64_t seq;
 
+	if (f->len >= 18 && get16(b + 14) == PROBE_MAGIC)
+		return;         /* a late probe: not part of the count */
 	if (f->frame_len != p->o.frame_size || get16(b + 12) != ETHERTYPE_LO ||
 	    get16(b + 14) != NET_MAGIC || get16(b + 16) != q->pair) {
 		q->corrupt++;
@@ -374,12 +384,80 @@ static void wait_calls(struct nperf *p, struct npair *q)
 	vio_drvq_disable_cb(rq);
 }
 
+/*
+ * Before the count starts: a probe frame every PROBE_MS until one comes
+ * back, so that frames a backend drops while its side is still coming up
+ * (DPDK's vhost PMD enables its queues as the frontend sets them up) are
+ * not counted as lost. 0, or -ETIMEDOUT, or a driver error.
+ */
+static int probe_path(struct nperf *p, struct npair *q)
+{
+	const uint64_t t0 = now_ns();
+	uint64_t next = 0;
+	uint8_t *f = q->txa;
+
+	put16(f + 14, PROBE_MAGIC);
+	for (;;) {
+		const uint64_t now = now_ns();
+		int k = vio_net_drv_rx_burst(p->dev, q->pair, q->rxf, p->o.burst);
+
+		if (k < 0)
+			break;
+		for (int i = 0; i < k; i++) {
+			const uint8_t *b = q->rxf[i].data;
+
+			if (q->rxf[i].len >= 18 && get16(b + 14) == PROBE_MAGIC &&
+			    get16(b + 16) == q->pair)
+				k = -1;
+		}
+		if (k == -1) {
+			put16(f + 14, NET_MAGIC);
+			return 0;
+		}
+		if (__atomic_load_n(&p->abort, __ATOMIC_RELAXED) ||
+		    now - t0 > (uint64_t)PROBE_WAIT_MS * 1000000u)
+			break;
+		if (now >= next) {
+			vio_net_drv_tx_reap(p->dev, q->pair);
+			k = vio_net_drv_tx_burst(p->dev, q->pair, q->txf, 1);
+			if (k < 0)
+				break;
+			next = now + (uint64_t)PROBE_MS * 1000000u;
+		}
+		vio_ring_pause();
+	}
+	put16(f + 14, NET_MAGIC);
+	if (vio_net_drv_error(p->dev, q->pair))
+		return -EIO;
+	return -ETIMEDOUT;
+}
+
 static void *pair_main(void *arg)
 {
 	struct npair *q = arg;
 	struct nperf *p = q->p;
-	uint64_t drain_from = 0;
+	uint64_t drain_from = 0, t_stop;
+	int r;
 
+	r = probe_path(p, q);
+	if (r == -ETIMEDOUT) {
+		if (may_report(p))
+			fprintf(stderr, "\nvio-perf: pair %u: no probe frame came back in %d s: the "
+				"backend does not send frames back\n", q->pair, PROBE_WAIT_MS / 1000);
+		end_run(p, END_STALLED);
+		goto out;
+	}
+	if (r)
+		goto fail;
+	/* The count starts for all pairs at once: when every path is up,
+	 * the main thread sets t0. */
+	__atomic_fetch_add(&p->ready, 1, __ATOMIC_ACQ_REL);
+	t_stop = __atomic_load_n(&p->t0, __ATOMIC_ACQUIRE);
+	while (!t_stop && !__atomic_load_n(&p->abort, __ATOMIC_RELAXED)) {
+		vio_ring_pause();
+		t_stop = __atomic_load_n(&p->t0, __ATOMIC_ACQUIRE);
+	}
+	t_stop += (uint64_t)(p->o.seconds * 1e9);
 	q->t_last = now_ns();
 	for (;;) {
 		const uint64_t now = now_ns();
@@ -388,6 +466,8 @@ static void *pair_main(void *arg)
 		rx = recv_some(p, q, now);
 		if (rx < 0)
 			goto fail;
+		if (now >= t_stop)
+			__atomic_store_n(&p->stop, 1, __ATOMIC_RELAXED);
 		if (!__atomic_load_n(&p->stop, __ATOMIC_RELAXED)) {
 			tx = send_some(p, q, now);
 			if (tx < 0)
@@ -482,8 +562,8 @@ static void progress(struct nperf *p, uint64_t *last_rx, uint64_t *last_t, bool 
 static void monitor(struct nperf *p)
 {
 	const bool tty = isatty(STDERR_FILENO);
-	uint64_t last_rx = 0, last_t = p->t0, next_tick = p->t0 + 1000000000u;
-	uint64_t stall_rx = 0, stall_t = p->t0;
+	uint64_t last_rx = 0, last_t = 0, next_tick = 0;
+	uint64_t stall_rx = 0, stall_t = 0;
 	struct pollfd pfd[1 + 2 * VIO_NET_DRV_MAX_PAIRS];
 	unsigned n = 0;
 	bool printed = false;
@@ -516,6 +596,14 @@ static void monitor(struct nperf *p)
 				__atomic_store_n(&p->abort, 1, __ATOMIC_RELAXED);
 		}
 		now = now_ns();
+		if (!p->t0) {
+			/* The pairs probe their paths (each gives up on its own). */
+			if (__atomic_load_n(&p->ready, __ATOMIC_ACQUIRE) < p->o.pairs)
+				continue;
+			__atomic_store_n(&p->t0, now, __ATOMIC_RELEASE);
+			last_t = stall_t = now;
+			next_tick = now + 1000000000u;
+		}
 		if ((double)(now - p->t0) >= p->o.seconds * 1e9)
 			__atomic_store_n(&p->stop, 1, __ATOMIC_RELAXED);
 		totals(p, &sent, &rx);
@@ -1036,7 +1124,6 @@ int net_main(int argc, char **argv)
 			p->o.socket, p->o.pairs, p->o.pairs == 1 ? "" : "s",
 			vio_drv_has_feature(p->dev, VIO_F_RING_PACKED) ? "packed" : "split",
 			p->o.frame_size, p->o.verify ? ", verify" : "");
-	p->t0 = now_ns();
 	for (unsigned i = 0; i < p->o.pairs; i++) {
 		struct npair *q = &p->pairs[i];
 
@@ -1056,6 +1143,8 @@ int net_main(int argc, char **argv)
 			pthread_join(p->pairs[i].tid, NULL);
 	/* The rate is over the timed part: the drain at the end adds at most
 	 * a window of frames per pair, and its time is not counted. */
+	if (!p->t0)
+		p->t0 = t_end;  /* never started */
 	if (t_end > p->t0 + (uint64_t)(p->o.seconds * 1e9))
 		t_end = p->t0 + (uint64_t)(p->o.seconds * 1e9);
 	collect(p, &res, t_end);
