@@ -275,10 +275,12 @@ echo
 for size in $SIZES; do
 	for ring in $RINGS; do
 		for r in $(seq "$rounds"); do
+			line="  $size B $ring round $r/$rounds, Mpps:"
 			for pair in $PAIRS; do
 				run_point "$pair" "$size" "$ring"
+				line+=" $pair $(tail -n 1 "$tmp/$pair.$size.$ring" | cut -d' ' -f1 | cut -c1-6)"
 			done
-			echo "  $size B $ring round $r/$rounds done" >&2
+			echo "$line" >&2
 		done
 	done
 done
