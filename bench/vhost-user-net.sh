@@ -34,8 +34,9 @@
 #   --burst=32 (at most 128 frames out, tx and rx bursts of up to 32).
 #   - DPDK virtio-user, per frame: rx: one used descriptor, the mbuf
 #     pointer handed on (zero copy: the frame stays in the mbuf the device
-#     wrote); tx: the same mbuf's address into a descriptor (zero copy),
-#     its header in the mbuf's headroom. No data byte is read or written.
+#     wrote), its virtio-net header read (num_buffers); tx: the same
+#     mbuf's address into a descriptor (zero copy), a 12-byte header
+#     written into the mbuf's headroom. No frame byte is read or written.
 #   - libvio's driver (vio-perf --net), per frame: tx: vio-perf writes the
 #     8-byte sequence number into its frame; the driver copies the frame
 #     and a 12-byte header into its own DMA buffer (the driver's API
