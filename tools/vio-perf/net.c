@@ -68,7 +68,10 @@
 #define MIN_FRAME       60u             /* Ethernet's minimum without FCS */
 #define MAX_FRAME       1518u
 #define SEEN_BITS       65536u          /* per pair: frames tracked for matching */
-#define LOSS_MS         20              /* window full, nothing back: give up on it */
+/* Window full and nothing back for this long: those frames are given up
+ * on. Long enough that a peer preempted on a busy machine is not taken
+ * for a lossy one (the frames then sent would overrun its rings). */
+#define LOSS_MS         1000
 #define DRAIN_MS        500             /* the end: wait this long for stragglers */
 #define STALL_MS        10000           /* nothing at all back: the backend hangs */
 #define WAIT_MS         50
@@ -835,7 +838,8 @@ static void usage(FILE *f, const char *argv0)
 		"  --frame-size=BYTES   Ethernet frame without FCS, %u to %u (default 64)\n"
 		"  --rate=MPPS          million frames per second, all pairs together\n"
 		"                       (default 0: as fast as the window allows)\n"
-		"  --window=N           frames out (sent, not back) per pair (default 256)\n"
+		"  --window=N           frames out (sent, not back) per pair (default 128; above\n"
+		"                       the ring size the peer drops what it has no room for)\n"
 		"  --burst=N            frames per tx and rx burst (default 32)\n"
 		"  --queue-pairs=N      queue pairs, a thread each (default 1; needs MQ)\n"
 		"  --queue-size=N       ring size asked for (default 256)\n"
@@ -920,7 +924,7 @@ static int parse(struct net_opts *o, int argc, char **argv)
 	memset(o, 0, sizeof(*o));
 	o->frame_size = 64;
 	o->pairs = 1;
-	o->window = 256;
+	o->window = 128;
 	o->burst = 32;
 	o->queue_size = 256;
 	o->seconds = 10;
