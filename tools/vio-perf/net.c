@@ -610,7 +610,9 @@ static void monitor(struct nperf *p)
 		if ((double)(now - p->t0) >= p->o.seconds * 1e9)
 			__atomic_store_n(&p->stop, 1, __ATOMIC_RELAXED);
 		totals(p, &sent, &rx);
-		if (rx != stall_rx) {
+		/* Stalled: frames out and none back for STALL_MS (a slow
+		 * --rate may have nothing out for a while). */
+		if (rx != stall_rx || sent == rx) {
 			stall_rx = rx;
 			stall_t = now;
 		} else if (now - stall_t >= (uint64_t)STALL_MS * 1000000u &&
