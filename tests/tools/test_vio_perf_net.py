@@ -11,8 +11,10 @@ libvio: vio-perf's net mode against libvio's vhost-user-net --reflect
 the counters agree with each other. Then against VU_NET_FAULTY
 (tests/tools/vu_net_faulty.c), a reflecting backend that drops every Nth
 frame and flips a byte of every Mth: vio-perf must count exactly the frames
-the backend says it dropped and corrupted, and exit 1 with --verify; a
-backend killed mid-run ends the run with exit 1; usage errors exit 2.
+the backend says it dropped and corrupted, and exit 1 with --verify; and
+one that sends every 53rd frame after the next: reordered must count
+exactly those. A backend killed mid-run ends the run with exit 1; usage
+errors exit 2.
 
 dpdk: the same load against DPDK's vhost PMD in dpdk-testpmd (io
 forwarding: a backend nobody here wrote), split and packed, with --verify.
@@ -176,6 +178,37 @@ def faulty_case(faulty, verify):
             "backend corrupted %d; %s" % (corrupted, json.dumps(r)))
 
 
+def reorder_case(faulty):
+    name = "faulty backend (sends 1/53 after the frame behind it), --verify"
+    sock = os.path.join(TMP, "reorder.sock")
+    proc = start([faulty, "--socket-path=" + sock, "--quiet", "--reorder-every=53"], sock)
+    try:
+        rc, r, err = perf(sock, "--time=1", "--window=64", "--verify")
+    finally:
+        st, out = stop(proc)
+    words = out.split()
+    try:
+        reordered = int(words[words.index("reordered") + 1])
+        held = int(words[words.index("held") + 1])
+    except (ValueError, IndexError):
+        tap(False, name + ": the backend says what it did", out[-500:])
+        return
+    if r is None:
+        tap(False, name + ": vio-perf printed its JSON", "exit %d\n%s" % (rc, err))
+        return
+    # The backend's counts start at its first frame, vio-perf's first probe
+    # (which comes back at once from this backend): probes are never the
+    # 53rd frame here.
+    tap(reordered > 0 and r["reordered"] == reordered and r["corrupt"] == 0
+        and r["duplicate"] == 0,
+        name + ": reordered counts exactly the frames the backend sent late",
+        "backend reordered %d; %s" % (reordered, json.dumps(r)))
+    # A frame still held back when the run ended never came back.
+    tap(r["lost"] == held and rc == (1 if held else 0),
+        name + ": nothing lost but a frame still held at the end; exit status agrees",
+        "held %d, exit %d; %s\n%s" % (held, rc, json.dumps(r), err))
+
+
 def killed_case(daemon):
     name = "backend killed mid-run"
     sock = os.path.join(TMP, "killed.sock")
@@ -273,6 +306,7 @@ try:
         reflect_case(daemon, "packed", 1, notify=True)
         faulty_case(faulty, True)
         faulty_case(faulty, False)
+        reorder_case(faulty)
         killed_case(daemon)
         paced_case(daemon)
         usage_cases()

@@ -1,16 +1,21 @@
 /*
  * vu_net_faulty - a vhost-user-net backend that reflects frames like
  * vhost-user-net --reflect (addresses swapped, same pair), but on purpose
- * drops every Nth frame and changes one payload byte of every Mth, for
- * testing that a load generator's loss and corruption counts (vio-perf
- * --net --verify) see what really happened.
+ * drops every Nth frame, changes one payload byte of every Mth and sends
+ * every Kth back after the frame that followed it, for testing that a
+ * load generator's loss, corruption and reordering counts (vio-perf --net
+ * --verify) see what really happened.
  *
  *   vu_net_faulty --socket-path=PATH [--drop-every=N] [--corrupt-every=M]
+ *                 [--reorder-every=K]
  *
  * Counting starts at the first frame of the connection: frames N, 2N, ...
  * are dropped, frames M, 2M, ... (among those not dropped) get their last
- * byte inverted. On exit (SIGTERM) it prints "dropped D corrupted C" on
- * stdout, so a test compares its counts with the tool's. One queue pair.
+ * byte inverted, frames K, 2K, ... (among those) are held back and sent
+ * right after the next frame. On exit (SIGTERM) it prints "dropped D
+ * corrupted C reordered R held H" on stdout (H: 1 if a frame was still
+ * held back, never sent), so a test compares its counts with the tool's.
+ * One queue pair.
  * Test code, not a daemon: it serves through libvio's net device and the
  * daemons' loop (tools/vhost-user/vud.c).
  */
@@ -24,12 +29,15 @@
 static const char caps[] = "{\n  \"type\": \"net\",\n  \"features\": [\n  ]\n}";
 
 static struct vio_net_dev net;
-static unsigned long drop_every, corrupt_every;
-static unsigned long long seen, dropped, corrupted;    /* one pair: one thread */
+static unsigned long drop_every, corrupt_every, reorder_every;
+static unsigned long long seen, dropped, corrupted, reordered; /* one pair: one thread */
+static uint8_t held[2048];      /* a frame held back, held_len bytes */
+static size_t held_len;
 
 static void usage(const char *argv0)
 {
-	printf("usage: %s --socket-path=PATH [--drop-every=N] [--corrupt-every=M]\n\n%s",
+	printf("usage: %s --socket-path=PATH [--drop-every=N] [--corrupt-every=M] "
+	       "[--reorder-every=K]\n\n%s",
 	       argv0, vud_common_usage);
 }
 
@@ -63,12 +71,26 @@ static int faulty_transmit(void *port, unsigned pair, const struct vio_net_frame
 			buf[len - 1] ^= 0xff;
 			corrupted++;
 		}
+		if (reorder_every && seen % reorder_every == 0 && !held_len) {
+			memcpy(held, buf, len);
+			held_len = len;
+			took++;
+			continue;
+		}
 		iov.len = len;
 		f.iov = &iov;
 		f.iovcnt = 1;
 		f.len = (uint32_t)len;
 		if (vio_net_dev_receive(&net, pair, &f, 1) == 1)
 			took++;
+		if (held_len) {
+			/* The frame held back goes after this one. */
+			iov = (struct vio_iov){ held, held_len };
+			f.len = (uint32_t)held_len;
+			if (vio_net_dev_receive(&net, pair, &f, 1) == 1)
+				reordered++;
+			held_len = 0;
+		}
 	}
 	return (int)took;
 }
@@ -90,6 +112,8 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (!strncmp(argv[i], "--drop-every=", 13)) {
 			drop_every = strtoul(argv[i] + 13, NULL, 10);
+		} else if (!strncmp(argv[i], "--reorder-every=", 16)) {
+			reorder_every = strtoul(argv[i] + 16, NULL, 10);
 		} else if (!strncmp(argv[i], "--corrupt-every=", 16)) {
 			corrupt_every = strtoul(argv[i] + 16, NULL, 10);
 		} else {
@@ -104,6 +128,7 @@ int main(int argc, char **argv)
 	}
 	r = vud_run(&net.dev, &o, "vu_net_faulty", NULL, NULL);
 	vio_net_dev_fini(&net);
-	printf("dropped %llu corrupted %llu\n", dropped, corrupted);
+	printf("dropped %llu corrupted %llu reordered %llu held %d\n", dropped, corrupted,
+	       reordered, held_len ? 1 : 0);
 	return r;
 }
