@@ -207,7 +207,7 @@ run_testpmd_driver() {
 		sleep 0.3
 		echo "stop"
 		echo "quit"
-	} | "$testpmd" --lcores=0@1,1@0 --no-huge -m 1024 --no-pci --file-prefix "vionet-vu-$$" \
+	} | timeout -s KILL $((seconds + WARMUP + 30)) "$testpmd" --lcores=0@1,1@0 --no-huge -m 1024 --no-pci --file-prefix "vionet-vu-$$" \
 		-d "$pmds/librte_net_virtio.so" -d "$pmds/librte_mempool_ring.so" \
 		--vdev "net_virtio_user0,path=$sock,queues=1,queue_size=256,packed_vq=$packed$in_order" \
 		-- -i --forward-mode=io --nb-cores=1 --total-num-mbufs=8192 --txpkts="$size" \
