@@ -65,7 +65,8 @@ static void usage(FILE *f, const char *argv0)
 		"                       as direct chains)\n"
 		"  --poll               busy-poll completions instead of waiting for interrupts\n"
 		"  --json               print the result as one JSON object on stdout\n"
-		"  --quiet              no progress line\n\n"
+		"  --quiet              no progress line\n"
+		"  --net                drive a vhost-user-net backend instead (--net --help)\n\n"
 		"Exit status: 0 ok, 1 I/O or verify errors (or the backend went away),\n"
 		"2 usage or connection errors.\n", argv0);
 }

@@ -8,6 +8,7 @@
  * transport) and libvio's virtio-blk driver, so any vhost-user-blk backend
  * (libvio's vhost-user-blk, qemu-storage-daemon, SPDK...) can be measured
  * and checked on its own. Options: opts.c; verify pattern: verify.c.
+ * With --net it drives a vhost-user-net backend instead: net.c.
  *
  * Threads: each worker owns a set of queues and is the only thread that
  * touches them (the blk driver's per-queue calls make that safe). It keeps
@@ -38,6 +39,7 @@
 #include "vio/transport.h"
 
 #include "hist.h"
+#include "net.h"
 #include "opts.h"
 #include "verify.h"
 
@@ -1026,6 +1028,9 @@ int main(int argc, char **argv)
 	struct sigaction sa;
 	int r;
 
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--net"))
+			return net_main(argc, argv);
 	r = opts_parse(&p->o, argc, argv);
 	if (r)
 		return r > 0 ? 0 : 2;
