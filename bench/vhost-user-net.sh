@@ -18,14 +18,6 @@
 # at 64 and 1518-byte frames, split and packed rings (queue size 256,
 # one queue pair, MRG_RXBUF and EVENT_IDX as negotiated by default).
 #
-# One exception to the defaults: DPDK virtio-user against libvio's daemon
-# runs with in_order=0. With IN_ORDER on a split ring, libvio's device
-# returns a batch of transmit buffers as one used entry (the used index
-# moves by one), and DPDK 22.11's in-order transmit path frees as many
-# descriptors as the used index moved: its transmit ring runs dry after
-# a few thousand frames and every frame is dropped (TX-dropped). Packed
-# rings are not affected; the option is set for both to keep one setup.
-#
 # The loop and what each side does per frame:
 #   Both drivers keep 128 frames going round (4 bursts of 32): testpmd
 #   on the virtio-user side starts with `start tx_first 4` (4 bursts of
@@ -189,9 +181,8 @@ start_device() {
 # DPDK virtio-user on cpu 0, io forwarding of 4 bursts; appends "mpps
 # notif" to $3 (notif from libvio's daemon's stats, or nan).
 run_testpmd_driver() {
-	local sock=$1 ring=$2 out=$3 size=$4 device=$5 packed=0 log=$tmp/driver.log in_order=""
+	local sock=$1 ring=$2 out=$3 size=$4 device=$5 packed=0 log=$tmp/driver.log
 	[ "$ring" = packed ] && packed=1
-	[ "$device" = libvio ] && in_order=",in_order=0"      # see the header
 	: >"$tmp/daemon-stats"
 	{
 		sleep 1.5
@@ -209,7 +200,7 @@ run_testpmd_driver() {
 		echo "quit"
 	} | timeout -s KILL $((seconds + WARMUP + 30)) "$testpmd" --lcores=0@1,1@0 --no-huge -m 1024 --no-pci --file-prefix "vionet-vu-$$" \
 		-d "$pmds/librte_net_virtio.so" -d "$pmds/librte_mempool_ring.so" \
-		--vdev "net_virtio_user0,path=$sock,queues=1,queue_size=256,packed_vq=$packed$in_order" \
+		--vdev "net_virtio_user0,path=$sock,queues=1,queue_size=256,packed_vq=$packed" \
 		-- -i --forward-mode=io --nb-cores=1 --total-num-mbufs=8192 --txpkts="$size" \
 		>"$log" 2>&1 || { sed 's/^/  /' "$log" | tail -n 20 >&2; die "testpmd (virtio-user) failed"; }
 	python3 - "$log" "$tmp/t1" "$tmp/t2" "$tmp/device.log" "$device" >>"$out" <<-'EOF'

@@ -124,16 +124,8 @@ def reflect_case(daemon, ring, pairs, notify=False):
         name + ": frames went round and the counts add up (received + lost + corrupt == sent)",
         json.dumps(r))
     clean = r["received"] == r["sent"] and r["lost"] == 0 and r["corrupt"] == 0
-    todo = None
-    if pairs > 1 and not clean:
-        # src/devices/net_port_reflect.c builds every reflected frame in one
-        # scratch area (struct vio_net_reflect's macs and iov) shared by all
-        # pairs, whose threads run at once: frames come back with another
-        # pair's bytes. A bug of the daemon's port, not of vio-perf (the
-        # port with per-call scratch gives 0 corrupt here).
-        todo = "reflect port shares its scratch between pair threads"
     tap(clean and rc == 0, name + ": --verify: every frame back intact, exit 0",
-        "exit %d, %s\n%s" % (rc, json.dumps(r), err), todo=todo)
+        "exit %d, %s\n%s" % (rc, json.dumps(r), err))
     if notify:
         tap(r["calls"] > 0, name + ": sleeping on the call eventfd counts calls", json.dumps(r))
     else:

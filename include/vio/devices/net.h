@@ -361,14 +361,19 @@ uint32_t vio_net_toeplitz(const uint8_t *key, unsigned key_len, const uint8_t *i
  * has its own scratch and counters, so pairs may run on threads of their
  * own. */
 
+/* Frames the reflect port hands back in one vio_net_dev_receive() call. */
+#define VIO_NET_REFLECT_BATCH 32u
+
 struct vio_net_reflect {
 	struct vio_net_dev *net;        /* set by vio_net_reflect_init() */
 	/* private: per pair, its counters (vio_net_reflect_counts() sums
-	 * them), the swapped addresses and the frame's iovecs */
+	 * them), and the batch being built: its frames, their swapped
+	 * addresses and their iovecs */
 	struct {
 		uint64_t reflected, dropped;
-		uint8_t macs[12];
-		struct vio_iov iov[VIO_NET_FRAME_SPANS + 2];
+		struct vio_net_frame frames[VIO_NET_REFLECT_BATCH];
+		uint8_t macs[VIO_NET_REFLECT_BATCH][12];
+		struct vio_iov iov[2 * (VIO_NET_FRAME_SPANS + 1)];
 	} pair_[VIO_NET_MAX_PAIRS];
 };
 
