@@ -10,7 +10,7 @@
 #   6. tools:       vio-bench runs its quick matrix and checks its own data;
 #                   bench/vhost-user-blk.sh --quick drives qsd and libvio with vio-perf
 #   7. guest:       Linux's virtio drivers in a QEMU guest against libvio's
-#                   vhost-user daemons (tests/guest/run.sh, twelve variants)
+#                   vhost-user daemons (tests/guest/run.sh, fourteen variants)
 # and ends with the line "N passed, N failed". Exit status 0 only when
 # nothing failed.
 #
