@@ -8,7 +8,8 @@
 #   4. TSan:        the threaded tests (clang)
 #   5. fuzzers:     each libFuzzer target for FUZZ_SECONDS (default 60)
 #   6. tools:       vio-bench runs its quick matrix and checks its own data;
-#                   bench/vhost-user-blk.sh --quick drives qsd and libvio with vio-perf
+#                   bench/vhost-user-blk.sh --quick drives qsd and libvio with vio-perf;
+#                   bench/vhost-user-net.sh --quick the four DPDK/libvio net pairs
 #   7. guest:       Linux's virtio drivers in a QEMU guest against libvio's
 #                   vhost-user daemons (tests/guest/run.sh, fourteen variants)
 # and ends with the line "N passed, N failed". Exit status 0 only when
@@ -94,6 +95,12 @@ for step in $steps; do
 			echo "ok bench/vhost-user-blk.sh --quick"; add 1 0
 		else
 			tail -20 build-test-gcc.vubench.log; echo "FAIL: bench/vhost-user-blk.sh --quick"; add 0 1
+		fi
+		echo "== tools: bench/vhost-user-net.sh --quick (vio-perf --net, libvio against DPDK)"
+		if bench/vhost-user-net.sh build-test-gcc --quick >build-test-gcc.netbench.log 2>&1; then
+			echo "ok bench/vhost-user-net.sh --quick"; add 1 0
+		else
+			tail -20 build-test-gcc.netbench.log; echo "FAIL: bench/vhost-user-net.sh --quick"; add 0 1
 		fi ;;
 	guest)
 		echo "== guest: Linux guest against libvio's vhost-user daemons"
