@@ -23,7 +23,11 @@ targets=(fuzz_devq_pop fuzz_devq_pop_packed fuzz_drvq_get_buf fuzz_drvq_get_buf_
 if [ ! -f "$build/build.ninja" ]; then
 	(cd "$root" && CC=clang meson setup -Dfuzz=true -Dtests=false "$build" >/dev/null)
 fi
-ninja -C "$build" >/dev/null
+if ! ninja -C "$build" >"$build.ninja.log" 2>&1; then
+	tail -20 "$build.ninja.log"
+	echo "FAIL: the fuzz targets do not build (whole log: $build.ninja.log)"
+	exit 1
+fi
 
 mkdir -p "$build/corpus"
 "$build/fuzz/fuzz_gen_seeds" "$build/corpus"
