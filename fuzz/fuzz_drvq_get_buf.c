@@ -29,7 +29,9 @@
  *    that is not the token the used entry names, or a len other than the
  *    entry's (clamped to the capacity under VIO_LEN_CLAMP, never above
  *    it); with IN_ORDER, an entry naming a later buffer first hands out
- *    every earlier outstanding one, oldest first, with its full capacity;
+ *    every earlier outstanding one, oldest first, with its full capacity,
+ *    one used position each (the spec's in-order rule: the device moves
+ *    the used index by the size of the batch);
  *  - the queue breaks without the device having broken a rule, or stops
  *    being broken, or a call on a broken queue does not fail fast;
  *  - get_buf()/has_used()/poll() report nothing while a used entry is
@@ -265,12 +267,9 @@ static void check_delayed_split(struct ctx *c, uint16_t ev)
 	uint16_t ahead = (uint16_t)(ev - c->last_used);
 	unsigned n = outstanding_count(c);
 
-	/* With IN_ORDER one used entry may return every outstanding buffer,
-	 * so only the next entry is sure to come. */
-	if (c->in_order)
-		CHECK(ahead == 0);
-	else
-		CHECK(ahead < (n ? n : 1));
+	/* With IN_ORDER too: a batch moves the used index past every buffer
+	 * it returns. */
+	CHECK(ahead < (n ? n : 1));
 }
 
 static void check_delayed_packed(struct ctx *c, uint16_t off_wrap)
@@ -625,13 +624,14 @@ static unsigned oldest(const struct ctx *c)
 }
 
 /* Token t left the queue through get_buf; `done` when its used entry is
- * finished. The split driver moves on by one entry per finished entry,
- * the packed one by the descriptors of every buffer it hands out. */
+ * finished. The split driver moves on by one used position per buffer it
+ * hands out (an IN_ORDER batch's too), the packed one by the buffer's
+ * descriptors. */
 static void handed_out(struct ctx *c, unsigned t, bool done)
 {
 	if (c->packed)
 		c->used_ctr += c->toks[t].ndescs;
-	else if (done)
+	else
 		c->last_used++;
 	release(c, t);
 	if (done)
@@ -695,8 +695,18 @@ static void op_get_buf_split(struct ctx *c)
 		CHECK(!waiting);
 		return;
 	}
+	if (r == -EIO && c->batch_pending) {
+		/* Within a batch the driver checks the used index covers the
+		 * next buffer: it breaks only when the index, read again,
+		 * does not (ours may have moved back since it last read). */
+		uint16_t ahead = (uint16_t)(rd16(c, &c->p.used->idx) - c->last_used);
+
+		CHECK(ahead == 0 || ahead > c->size);
+		CHECK(vio_drvq_is_broken(&c->p.drv) && vio_drvq_error(&c->p.drv) != NULL);
+		c->broken = true;
+		return;
+	}
 	if (r == -EIO) {
-		CHECK(!c->batch_pending);
 		became_broken(c, true);
 		return;
 	}
@@ -836,11 +846,13 @@ static int pick_token(const struct ctx *c, unsigned k)
 }
 
 /* The device completes t: with IN_ORDER, every earlier outstanding buffer
- * it has not completed goes with it. Returns the descriptors covered. */
-static unsigned dev_complete(struct ctx *c, int t)
+ * it has not completed goes with it. Returns the descriptors covered, and
+ * in *bufs the buffers. */
+static unsigned dev_complete(struct ctx *c, int t, unsigned *bufs)
 {
 	unsigned descs = 0;
 
+	*bufs = 1;
 	if (t < 0)
 		return 1;
 	if (c->in_order)
@@ -848,6 +860,7 @@ static unsigned dev_complete(struct ctx *c, int t)
 			if (c->toks[o].outstanding && !c->toks[o].dev_done) {
 				c->toks[o].dev_done = true;
 				descs += c->toks[o].ndescs;
+				(*bufs)++;
 			}
 	c->toks[t].dev_done = true;
 	return descs + c->toks[t].ndescs;
@@ -880,7 +893,7 @@ static void op_complete(struct ctx *c, struct fz *f)
 	int t = pick_token(c, pick);
 	uint32_t id = t >= 0 ? c->toks[t].head : pick;
 	uint32_t cap = t >= 0 ? c->toks[t].cap : 0, len;
-	unsigned skip;
+	unsigned skip, bufs;
 	bool wrap;
 
 	switch (mode % 4) {
@@ -897,10 +910,12 @@ static void op_complete(struct ctx *c, struct fz *f)
 		len = fz_u32(f);
 		break;
 	}
-	skip = dev_complete(c, t);
+	skip = dev_complete(c, t, &bufs);
 	if (!c->packed) {
+		/* One entry, where the batch's first buffer's would be; the
+		 * index moves past the whole batch. */
 		write_entry(c, c->dev_used, id, len);
-		c->dev_used++;
+		c->dev_used = (uint16_t)(c->dev_used + bufs);
 		publish_used(c);
 		return;
 	}
