@@ -356,4 +356,8 @@ struct vio_packed_event {
 #include "vio/spec/blk.h"
 #include "vio/spec/net.h"
 
+/* Transport register layouts (virtio 1.x 4.1, 4.2). */
+#include "vio/spec/pci.h"
+#include "vio/spec/mmio.h"
+
 #endif /* VIO_SPEC_H */
