@@ -12,6 +12,7 @@
  *                                        a struct vio_dev_model to QEMU & co.
  *   vio/transport/vhost_user_frontend.h  driver side of vhost-user: libvio's
  *                                        drivers over any backend
+ *   vio/transport/pci_dev.h              device side of virtio-pci: a register model a VMM embeds
  *
  * This header includes them all; include only the one you use if you like.
  */
@@ -19,6 +20,7 @@
 #define VIO_TRANSPORT_H
 
 #include "vio/transport/loopback.h"
+#include "vio/transport/pci_dev.h"
 #include "vio/transport/vhost_user_backend.h"
 #include "vio/transport/vhost_user_frontend.h"
 
