@@ -410,6 +410,47 @@ static void intx_reaches_every_queue(void **state)
 	take_down(c);
 }
 
+/* Config interrupts: the config vector (MSI-X) or ISR bit 1 (INTx). */
+static unsigned cfg_calls;
+
+static void cfg_cb(struct vio_drv_device *dev)
+{
+	(void)dev;
+	cfg_calls++;
+}
+
+static void config_interrupt(struct ctx *c, bool intx)
+{
+	struct vio_driver drv = {
+		.name = "mq", .ids = rng_ids, .features = VIO_BIT(VIO_F_VERSION_1),
+		.probe = mq_probe, .remove = rr_remove, .config_changed = cfg_cb,
+	};
+
+	if (intx)
+		c->f.msix_vectors = 0;
+	mq_bring_up(c, &drv);
+	cfg_calls = 0;
+	memset(mq_calls, 0, sizeof(mq_calls));
+	if (intx)
+		c->f.isr |= VIO_PCI_ISR_CONFIG;
+	c->f.pending |= 1; /* vector 0, or the INTx line */
+	assert_int_equal(vio_drv_wait(&c->p.vdev, 100), 0);
+	assert_int_equal(cfg_calls, 1);
+	/* Config alone: no queue callback. */
+	assert_int_equal(mq_calls[0] + mq_calls[1] + mq_calls[2], 0);
+	take_down(c);
+}
+
+static void msix_config_interrupt(void **state)
+{
+	config_interrupt(*state, false);
+}
+
+static void intx_config_interrupt(void **state)
+{
+	config_interrupt(*state, true);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Legacy and transitional                                                  */
 
@@ -571,6 +612,8 @@ int main(void)
 		T(msix_vectors_route_to_their_queue),
 		T(msix_shared_reaches_every_queue),
 		T(intx_reaches_every_queue),
+		T(msix_config_interrupt),
+		T(intx_config_interrupt),
 		T(legacy_intx),
 		T(legacy_msix),
 		T(legacy_polling),
