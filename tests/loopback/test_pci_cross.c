@@ -102,14 +102,16 @@ static void cx_up(struct cx *c, struct vio_dev_model *d, const struct row *r)
 	cfg.legacy = r->legacy_drv;
 	assert_int_equal(vio_pci_drv_init(&c->pd, &cfg), 0);
 	assert_int_equal(c->pd.legacy, row_legacy(r));
-	assert_int_equal(c->pd.transitional, r->mode == VIO_PCI_DEV_TRANSITIONAL);
+	/* The transport calls a transitional id transitional, whether the
+	 * modern capabilities are there or not. */
+	assert_int_equal(c->pd.transitional, r->mode != VIO_PCI_DEV_MODERN);
 	assert_int_equal(c->pd.virtio_id, d->device_id);
 	if (r->nvec == 0)
 		assert_int_equal(c->pd.irq_mode, VIO_PCI_IRQ_INTX);
-	else if (r->nvec == 2)
-		assert_int_equal(c->pd.irq_mode, VIO_PCI_IRQ_MSIX_SHARED);
+	else if (r->nvec >= d->num_queues + 1)
+		assert_int_equal(c->pd.irq_mode, VIO_PCI_IRQ_MSIX);     /* one per queue + config */
 	else
-		assert_int_equal(c->pd.irq_mode, VIO_PCI_IRQ_MSIX);
+		assert_int_equal(c->pd.irq_mode, VIO_PCI_IRQ_MSIX_SHARED);
 }
 
 static struct vio_drv_device *cx_add(struct cx *c, struct vio_driver *drv)
@@ -205,6 +207,7 @@ static void blk_all_rows(void **state)
 		};
 		struct vio_blk_dev *bd = calloc(1, sizeof(*bd));
 		struct vio_blk_driver drv;
+		struct vio_blk_drv_opts dopts = { .timeout_ms = 2000 }; /* a broken pair fails, not hangs */
 		struct vio_drv_device *dev;
 		struct cx c;
 		uint8_t *wbuf, *rbuf;
@@ -214,7 +217,7 @@ static void blk_all_rows(void **state)
 		memset(disk, 0xee, sizeof(disk));
 		assert_int_equal(vio_blk_dev_init(bd, &o), 0);
 		cx_up(&c, &bd->dev, r);
-		assert_int_equal(vio_blk_drv_register(&c.bus, &drv, NULL), 0);
+		assert_int_equal(vio_blk_drv_register(&c.bus, &drv, &dopts), 0);
 		dev = cx_add(&c, &drv.drv);
 		assert_int_equal(vio_blk_drv_capacity(dev), sizeof(disk) / 512);
 		wbuf = vio_blk_drv_alloc_buffer(dev, len);
@@ -313,13 +316,14 @@ static void balloon_all_rows(void **state)
 		};
 		struct vio_balloon_dev *bd = calloc(1, sizeof(*bd));
 		struct vio_balloon_driver drv;
+		struct vio_balloon_drv_opts dopts = { .timeout_ms = 2000 };
 		struct vio_drv_device *dev;
 		struct cx c;
 
 		assert_non_null(bd);
 		assert_int_equal(vio_balloon_dev_init(bd, &o), 0);
 		cx_up(&c, &bd->dev, r);
-		assert_int_equal(vio_balloon_drv_register(&c.bus, &drv, NULL), 0);
+		assert_int_equal(vio_balloon_drv_register(&c.bus, &drv, &dopts), 0);
 		dev = cx_add(&c, &drv.drv);
 		/* Inflate: the target reaches the driver through config space
 		 * (a config interrupt), the pages reach the device. */
@@ -361,6 +365,7 @@ static void net_all_rows(void **state)
 		struct vio_net_dev *net = calloc(1, sizeof(*net));
 		struct vio_net_reflect *refl = calloc(1, sizeof(*refl));
 		struct vio_net_driver drv;
+		struct vio_net_drv_opts dopts = { .timeout_ms = 2000 };
 		struct vio_drv_device *dev;
 		struct cx c;
 		uint8_t frame[4][100], rx[4][2048];
@@ -380,7 +385,7 @@ static void net_all_rows(void **state)
 			assert_int_equal(vio_net_dev_init(net, &o), 0);
 		}
 		cx_up(&c, &net->dev, r);
-		assert_int_equal(vio_net_drv_register(&c.bus, &drv, NULL), 0);
+		assert_int_equal(vio_net_drv_register(&c.bus, &drv, &dopts), 0);
 		dev = cx_add(&c, &drv.drv);
 		memset(tx, 0, sizeof(tx));
 		for (unsigned f = 0; f < 4; f++) {
