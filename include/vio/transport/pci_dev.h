@@ -122,7 +122,9 @@ struct vio_pci_dev_ops {
 	/* Optional: the driver notified queue qi (live, DRIVER_OK set),
 	 * ioeventfd style: the VMM calls vio_dev_notify() itself, later, on
 	 * the thread it serves qi on. Without it the model calls
-	 * vio_dev_notify() on the accessing thread. */
+	 * vio_dev_notify() on the accessing thread. Either way every live
+	 * queue gets one notification at DRIVER_OK (kicks before it are
+	 * dropped, and their buffers must not wait for the next). */
 	void (*notify)(void *opaque, unsigned qi);
 };
 
