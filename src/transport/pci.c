@@ -393,8 +393,11 @@ static void program_config_vector(struct vio_pci_drv *p)
 	WR16(p, off, p->config_vector);
 	got = RD16(p, off);
 	if (got != p->config_vector) {
-		plog(p, VIO_LOG_WARN, "device refused MSI-X vector %u for config changes (read %#x): "
-		     "polling for them", p->config_vector, got);
+		/* Once: this runs after every reset. */
+		if (!p->config_vector_logged)
+			plog(p, VIO_LOG_WARN, "device refused MSI-X vector %u for config changes "
+			     "(read %#x): polling for them", p->config_vector, got);
+		p->config_vector_logged = true;
 		p->config_polled = true;
 	}
 }
