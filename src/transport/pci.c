@@ -642,6 +642,12 @@ static int legacy_queue_setup(struct vio_pci_drv *p, unsigned qi, unsigned size,
 	struct vio_ring_addrs want;
 	unsigned num;
 
+	/* A ring the device still uses (a page number left over, whatever the
+	 * reset said) must not be replaced under it. */
+	if (RD32(p, VIO_PCI_LEGACY_QUEUE_PFN)) {
+		plog(p, VIO_LOG_ERR, "queue %u: already active (QUEUE_PFN not 0)", qi);
+		return -EBUSY;
+	}
 	num = RD16(p, VIO_PCI_LEGACY_QUEUE_NUM);
 	if (size != num) {
 		plog(p, VIO_LOG_ERR, "queue %u: legacy size is the device's %u, not %u", qi, num,
