@@ -562,6 +562,8 @@ static int64_t p_irq_wait(void *opaque, int timeout_ms)
 	struct pci_fake *f = opaque;
 	uint64_t m = f->pending;
 
+	if (f->irq_wait_error)
+		return -EIO;
 	f->pending = 0;
 	if (m)
 		return (int64_t)m;
