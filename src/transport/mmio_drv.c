@@ -227,7 +227,7 @@ static int m_config_read(struct vio_drv_device *vdev, unsigned off, void *buf, u
 	struct vio_mmio_drv *t = drv_of(vdev);
 	uint8_t *p = buf;
 
-	if (off > UINT32_MAX - VIO_MMIO_CONFIG - len)
+	if (len > UINT32_MAX - VIO_MMIO_CONFIG || off > UINT32_MAX - VIO_MMIO_CONFIG - len)
 		return -EINVAL;
 	while (len) {
 		unsigned w = width_at(off, len);
@@ -245,7 +245,7 @@ static int m_config_write(struct vio_drv_device *vdev, unsigned off, const void 
 	struct vio_mmio_drv *t = drv_of(vdev);
 	const uint8_t *p = buf;
 
-	if (off > UINT32_MAX - VIO_MMIO_CONFIG - len)
+	if (len > UINT32_MAX - VIO_MMIO_CONFIG || off > UINT32_MAX - VIO_MMIO_CONFIG - len)
 		return -EINVAL;
 	while (len) {
 		unsigned w = width_at(off, len);
