@@ -546,16 +546,26 @@ static void reset_with_buffers_in_flight(void **state)
 	bufs = vio_drv_dma_alloc(&x->t.vdev, 8 * 64, 64, &dma);
 	assert_non_null(bufs);
 	x->hold_kicks = true;
-	for (unsigned i = 0; i < 8; i++) {
+	/* Four buffers served before the reset (used, not yet reaped)... */
+	for (unsigned i = 0; i < 4; i++) {
+		struct vio_sg sg = { dma + 64 * i, 64 };
+
+		assert_int_equal(vio_drvq_add(&raw.vq.q, NULL, 0, &sg, 1, bufs + 64 * i), 0);
+	}
+	vio_drv_vq_kick(&raw.vq);
+	assert_int_equal(x->nheld, 1);
+	x->nheld = 0;
+	vio_dev_notify(x->d, 0);
+	assert_true(vio_drvq_has_used(&raw.vq.q));
+	assert_int_equal(bufs[0], 0xa5);
+	/* ... and four posted and kicked, the kick still with the VMM. */
+	for (unsigned i = 4; i < 8; i++) {
 		struct vio_sg sg = { dma + 64 * i, 64 };
 
 		assert_int_equal(vio_drvq_add(&raw.vq.q, NULL, 0, &sg, 1, bufs + 64 * i), 0);
 	}
 	vio_drv_vq_kick(&raw.vq);
 	assert_true(x->nheld >= 1);
-	/* One buffer served before the reset: the device popped and used it. */
-	vio_dev_notify(x->d, 0);
-	assert_true(vio_drvq_has_used(&raw.vq.q));
 
 	vio_drv_reset(&x->t.vdev);
 	assert_int_equal(vio_drv_get_status(&x->t.vdev), 0);
@@ -568,6 +578,8 @@ static void reset_with_buffers_in_flight(void **state)
 		vio_dev_notify(x->d, x->held[i]);
 	assert_memory_equal(ring_copy, x->arena, ARENA_BYTES);
 	free(ring_copy);
+	for (unsigned i = 4 * 64; i < 8 * 64; i++)
+		assert_int_equal(bufs[i], 0);
 	/* Every buffer comes back to the driver, once. */
 	while ((tok = vio_drvq_detach_unused(&raw.vq.q)) != NULL) {
 		unsigned i = (unsigned)(((uint8_t *)tok - bufs) / 64);
