@@ -14,16 +14,24 @@
  * Input: u8 setup (bit 0: version 2, else 1; bit 1: blk, else rng;
  * bit 2: offer RING_PACKED; bit 3: a notify callback that holds kicks;
  * bit 4: offer RING_RESET), then ops until the input ends, each u8 op:
- *   op % 8 = 0..3  read (0) or write (1..3): u8 register (bit 7 set:
+ *   op % 9 = 0..3  read (0) or write (1..3): u8 register (bit 7 set:
  *                  a raw u16 offset follows; else a register of the
  *                  table below), u8 width (1, 2, 4, 8 or 3), u32 value
  *   4              guest memory write: u16 offset, u32 value
  *   5              deliver the kicks held back (and forget them)
  *   6              a config change (the device bumps its generation)
- *   7              a standard bring-up: reset, ACKNOWLEDGE, DRIVER, the
- *                  features of the next u32 pair, FEATURES_OK, queue 0
- *                  of u16 size at u16 offsets, DRIVER_OK (so the
- *                  fuzzer reaches live queues quickly)
+ *   7              a standard bring-up, so that the fuzzer reaches live
+ *                  queues quickly: reset, ACKNOWLEDGE, DRIVER, the offered
+ *                  features masked by the next u32 pair, FEATURES_OK,
+ *                  queue 0 of 1 << (u8 % 7) entries with its rings at the
+ *                  start of guest memory (split, legacy or packed as
+ *                  negotiated), DRIVER_OK
+ *   8              post a split chain on queue 0 (after a split
+ *                  bring-up) and kick: u8 count (1 + v % 4), then per
+ *                  descriptor u16 buffer offset from DATA (may run past the
+ *                  end of guest memory: the device must refuse it), u16
+ *                  length, u8 flags (bit 0: device-writable; bit 1:
+ *                  INDIRECT)
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -39,6 +47,7 @@
 #define GUEST_BASE  UINT64_C(0x10000)
 #define GUEST_BYTES (64u << 10)
 #define DISK_BYTES  (64u << 10)
+#define DATA        (16u << 10)         /* buffers start here, rings below */
 
 static const uint16_t regs[] = {
 	VIO_MMIO_MAGIC_VALUE, VIO_MMIO_VERSION, VIO_MMIO_DEVICE_ID, VIO_MMIO_VENDOR_ID,
@@ -70,6 +79,11 @@ struct harness {
 	bool hold;
 	uint64_t held;                  /* queues kicked, bit per queue */
 	bool line;
+	/* what op 7 set up, for op 8 */
+	bool split_up;
+	unsigned qsize;
+	uint64_t desc, avail;           /* guest addresses */
+	uint16_t avail_idx, next_desc;
 };
 
 static void h_irq(void *opaque, bool level)
@@ -152,34 +166,104 @@ static void W(struct harness *h, uint32_t off, uint32_t v)
 	vio_mmio_dev_write(&h->m, off, 4, v);
 }
 
+static uint32_t R(struct harness *h, uint32_t off)
+{
+	return vio_mmio_dev_read(&h->m, off, 4);
+}
+
 static void bring_up(struct harness *h, struct fz *f)
 {
-	uint32_t lo = fz_u32(f), hi = fz_u32(f);
-	uint16_t size = fz_u16(f);
-	uint64_t desc = GUEST_BASE + fz_u16(f), drv = GUEST_BASE + fz_u16(f);
-	uint64_t dev = GUEST_BASE + fz_u16(f);
+	uint64_t want = fz_u32(f) | (uint64_t)fz_u32(f) << 32, offer, base = GUEST_BASE;
+	unsigned size = 1u << (fz_u8(f) % 7);
+	struct vio_ring_addrs a;
+	const uint8_t ok = VIO_STATUS_ACKNOWLEDGE | VIO_STATUS_DRIVER | VIO_STATUS_FEATURES_OK;
 
+	h->split_up = false;
 	W(h, VIO_MMIO_STATUS, 0);
 	W(h, VIO_MMIO_STATUS, VIO_STATUS_ACKNOWLEDGE);
 	W(h, VIO_MMIO_STATUS, VIO_STATUS_ACKNOWLEDGE | VIO_STATUS_DRIVER);
+	W(h, VIO_MMIO_DEVICE_FEATURES_SEL, 1);
+	offer = (uint64_t)R(h, VIO_MMIO_DEVICE_FEATURES) << 32;
+	W(h, VIO_MMIO_DEVICE_FEATURES_SEL, 0);
+	offer |= R(h, VIO_MMIO_DEVICE_FEATURES);
+	want = (want & offer) | (offer & VIO_BIT(VIO_F_VERSION_1));
 	W(h, VIO_MMIO_DRIVER_FEATURES_SEL, 0);
-	W(h, VIO_MMIO_DRIVER_FEATURES, lo);
+	W(h, VIO_MMIO_DRIVER_FEATURES, (uint32_t)want);
 	W(h, VIO_MMIO_DRIVER_FEATURES_SEL, 1);
-	W(h, VIO_MMIO_DRIVER_FEATURES, hi);
-	W(h, VIO_MMIO_STATUS, VIO_STATUS_ACKNOWLEDGE | VIO_STATUS_DRIVER | VIO_STATUS_FEATURES_OK);
+	W(h, VIO_MMIO_DRIVER_FEATURES, (uint32_t)(want >> 32));
+	W(h, VIO_MMIO_STATUS, ok);
 	W(h, VIO_MMIO_QUEUE_SEL, 0);
 	W(h, VIO_MMIO_QUEUE_NUM, size);
+	memset(h->mem, 0, DATA);
 	if (h->m.version == 2) {
-		W(h, VIO_MMIO_QUEUE_DESC_LOW, (uint32_t)desc);
-		W(h, VIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)drv);
-		W(h, VIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)dev);
+		W(h, VIO_MMIO_QUEUE_DESC_LOW, (uint32_t)base);
+		W(h, VIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)(base + 0x1000));
+		W(h, VIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)(base + 0x2000));
 		W(h, VIO_MMIO_QUEUE_READY, 1);
+		a.desc = base;
+		a.driver = base + 0x1000;
 	} else {
 		W(h, VIO_MMIO_GUEST_PAGE_SIZE, 4096);
-		W(h, VIO_MMIO_QUEUE_PFN, (uint32_t)(desc >> 12));
+		W(h, VIO_MMIO_QUEUE_ALIGN, 4096);
+		W(h, VIO_MMIO_QUEUE_PFN, (uint32_t)(base >> 12));
+		vio_ring_legacy_layout(base, size, 4096, &a);
 	}
-	W(h, VIO_MMIO_STATUS, VIO_STATUS_ACKNOWLEDGE | VIO_STATUS_DRIVER | VIO_STATUS_FEATURES_OK |
-			      VIO_STATUS_DRIVER_OK);
+	W(h, VIO_MMIO_STATUS, ok | VIO_STATUS_DRIVER_OK);
+	if (!vio_dev_queue_live(h->d, 0) || vio_has_feature(want, VIO_F_RING_PACKED))
+		return;
+	h->split_up = true;
+	h->qsize = size;
+	h->desc = a.desc;
+	h->avail = a.driver;
+	h->avail_idx = 0;
+	h->next_desc = 0;
+}
+
+/* Little-endian stores into guest memory at a guest address inside it. */
+static void put16(struct harness *h, uint64_t gpa, uint16_t v)
+{
+	uint8_t *p = h->mem + (gpa - GUEST_BASE);
+
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static void put32(struct harness *h, uint64_t gpa, uint32_t v)
+{
+	put16(h, gpa, (uint16_t)v);
+	put16(h, gpa + 2, (uint16_t)(v >> 16));
+}
+
+/* A chain on queue 0 as a driver would post it (the rings are op 7's,
+ * inside the first DATA bytes); the buffers it points at are the input's. */
+static void post(struct harness *h, struct fz *f)
+{
+	unsigned n = 1 + fz_u8(f) % 4, head = h->next_desc;
+
+	if (!h->split_up) {
+		fz_u8(f);
+		return;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		unsigned slot = (head + i) % h->qsize;
+		uint64_t d = h->desc + 16u * slot;
+		uint64_t addr = GUEST_BASE + DATA + fz_u16(f);
+		uint32_t len = fz_u16(f);
+		uint8_t fl = fz_u8(f);
+		uint16_t flags = (uint16_t)(((fl & 1) ? 2 : 0) | ((fl & 2) ? 4 : 0) |
+					    (i + 1 < n ? 1 : 0));
+
+		put32(h, d, (uint32_t)addr);
+		put32(h, d + 4, (uint32_t)(addr >> 32));
+		put32(h, d + 8, len);
+		put16(h, d + 12, flags);
+		put16(h, d + 14, (uint16_t)((head + i + 1) % h->qsize));
+	}
+	h->next_desc = (uint16_t)((head + n) % h->qsize);
+	put16(h, h->avail + 4 + 2u * (h->avail_idx % h->qsize), (uint16_t)head);
+	h->avail_idx++;
+	put16(h, h->avail + 2, h->avail_idx);
+	W(h, VIO_MMIO_QUEUE_NOTIFY, 0);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -198,7 +282,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (f.n && ops++ < 4096) {
 		uint8_t op = fz_u8(&f);
 
-		switch (op % 8) {
+		switch (op % 9) {
 		case 0: case 1: case 2: case 3: {
 			uint8_t r = fz_u8(&f);
 			uint32_t off = (r & 0x80) ? fz_u16(&f)
@@ -230,8 +314,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 6:
 			vio_dev_config_changed(h.d);
 			break;
-		default:
+		case 7:
 			bring_up(&h, &f);
+			break;
+		default:
+			post(&h, &f);
 			break;
 		}
 	}
