@@ -12,6 +12,7 @@
  *                                        a struct vio_dev_model to QEMU & co.
  *   vio/transport/vhost_user_frontend.h  driver side of vhost-user: libvio's
  *                                        drivers over any backend
+ *   vio/transport/mmio.h                 virtio-mmio: register model for VMMs, and driver side
  *
  * This header includes them all; include only the one you use if you like.
  */
@@ -21,5 +22,6 @@
 #include "vio/transport/loopback.h"
 #include "vio/transport/vhost_user_backend.h"
 #include "vio/transport/vhost_user_frontend.h"
+#include "vio/transport/mmio.h"
 
 #endif /* VIO_TRANSPORT_H */
