@@ -28,15 +28,20 @@
 #include "vio/transport/mmio.h"
 
 /* ------------------------------------------------------------------------ */
-/* Logging: every access dropped says why                                   */
+/* Logging: every access dropped says why (the first ones)                 */
 
 static void drop(struct vio_mmio_dev *m, const char *fmt, ...) VIO_PRINTF(2, 3);
+
+/* A guest can make accesses as fast as it likes: the first
+ * VIO_MMIO_LOG_IGNORED are logged, all are counted. */
+#define VIO_MMIO_LOG_IGNORED 32u
 
 static void drop(struct vio_mmio_dev *m, const char *fmt, ...)
 {
 	va_list ap;
 
-	__atomic_fetch_add(&m->ignored, 1, __ATOMIC_RELAXED);
+	if (__atomic_fetch_add(&m->ignored, 1, __ATOMIC_RELAXED) >= VIO_MMIO_LOG_IGNORED)
+		return;
 	va_start(ap, fmt);
 	vio_vlogf(m->dev->log, m->dev->log_opaque, VIO_LOG_WARN, "virtio-mmio: ", fmt, ap);
 	va_end(ap);

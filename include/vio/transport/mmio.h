@@ -14,8 +14,9 @@
  * at init. Every access is checked: a wrong width, an unaligned or unknown
  * offset, a register of the other version, a queue index out of range, a
  * write in the wrong status phase, a config access past the end: each is
- * ignored (a read gives 0), logged through the device model's log
- * callback, and counted in `ignored`.
+ * ignored (a read gives 0), counted in `ignored`, and the first 32 are
+ * logged through the device model's log callback (a guest must not be
+ * able to flood the log).
  *
  * Driver side, struct vio_mmio_drv: a driver-side transport (struct
  * vio_transport_ops) that drives any virtio-mmio device, version 1 or 2,
@@ -85,7 +86,7 @@ struct vio_mmio_dev {
 	/* read-only */
 	struct vio_dev_model *dev;
 	unsigned version;
-	uint64_t ignored;               /* accesses ignored (each logged); atomic */
+	uint64_t ignored;               /* accesses ignored (the first logged); atomic */
 
 	/* private */
 	struct vio_mmio_dev_opts opts;
