@@ -19,7 +19,8 @@ esac
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="$root/build-fuzz"
 targets=(fuzz_devq_pop fuzz_devq_pop_packed fuzz_drvq_get_buf fuzz_drvq_get_buf_packed fuzz_inflight
-	fuzz_inflight_packed fuzz_vu_backend fuzz_vu_frontend fuzz_net_dev fuzz_net_drv fuzz_mmio_dev)
+	fuzz_inflight_packed fuzz_vu_backend fuzz_vu_frontend fuzz_net_dev fuzz_net_drv fuzz_mmio_dev
+	fuzz_pci_drv)
 
 if [ ! -f "$build/build.ninja" ]; then
 	(cd "$root" && CC=clang meson setup -Dfuzz=true -Dtests=false "$build" >/dev/null)
