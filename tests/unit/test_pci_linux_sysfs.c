@@ -249,7 +249,7 @@ static void scan_garbage(void **state)
 {
 	static const char *const bad[] = {
 		"0xzz12\n", "", "\n", "0x", "0x1af4 junk\n", "0x11af4\n", "-0x1af4\n",
-		"0x1a\xff" "4\n", "1af4\n\x01", " 0x1af4\n",
+		("0x1a\xff" "4\n"), "1af4\n\x01", " 0x1af4\n",
 	};
 	struct vio_pci_linux_fn fns[16], fn;
 	char bdf[32];
