@@ -545,6 +545,7 @@ static void fake_uio(const char *bdf)
 	memset(cfg, 0, sizeof(cfg));
 	cfg[0] = 0xf4; cfg[1] = 0x1a; cfg[2] = 0x01; cfg[3] = 0x10;
 	cfg[VIO_PCI_CFG_COMMAND + 1] = VIO_PCI_COMMAND_INTX_DISABLE >> 8;   /* masked */
+	cfg[VIO_PCI_CFG_INTERRUPT_PIN] = 1;                                  /* INTA */
 	dev_file(path, bdf, "config");
 	put_file(path, cfg, sizeof(cfg));
 	for (unsigned i = 0; i < sizeof(mem); i++)
@@ -661,6 +662,26 @@ static void uio_over_files(void **state)
 	assert_int_equal(cfg[0x12], 0x5a);
 }
 
+/* A function without an interrupt pin: no line to enable. */
+static void uio_no_pin(void **state)
+{
+	struct vio_pci_linux p;
+	char dev[PATH_MAX];
+	uint8_t pin = 0;
+
+	fake_uio("0000:00:07.0");
+	snprintf(dev, sizeof(dev), "%s/dev", root);
+	assert_int_equal(vio_pci_linux_open_uio(&p, root, dev, "0000:00:07.0", NULL), 0);
+	assert_true(p.intx);
+	assert_int_equal(p.plat.cfg_write(&p, VIO_PCI_CFG_INTERRUPT_PIN, &pin, 1), 0);
+	vio_pci_linux_close(&p);
+	assert_int_equal(vio_pci_linux_open_uio(&p, root, dev, "0000:00:07.0", NULL), 0);
+	assert_false(p.intx);
+	assert_int_equal(p.plat.irq_enable(&p, 0), -ENODEV);
+	assert_int_equal(p.plat.irq_wait(&p, 0), -EINVAL);
+	vio_pci_linux_close(&p);
+}
+
 static void clock_ops(void **state)
 {
 	struct vio_pci_linux p;
@@ -696,6 +717,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(bind_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(open_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(uio_over_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(uio_no_pin, setup, teardown),
 		cmocka_unit_test_setup_teardown(clock_ops, setup, teardown),
 	};
 
