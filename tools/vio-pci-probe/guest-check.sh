@@ -15,7 +15,8 @@
 #         requires unless allow_unsafe_interrupts), intel_iommu=on iommu=pt
 #         (passthrough, so uio's physical addresses still reach memory):
 #         vfio-pci with MSI-X and with INTx, then uio_pci_generic again.
-# Each boot reserves 16 hugepages in the guest. Prints the guest's PROBE-
+# Each boot first asks for DMA memory with no hugepages reserved (refused,
+# with the fix in the message), then reserves 16. Prints the guest's PROBE-
 # lines; exit status 0 when every PROBE-DONE came without failures.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -66,6 +67,8 @@ sleep 1
 echo
 run() { echo "+ $*"; "$@"; echo "rc=$?"; }
 run vio-pci-probe
+# Before any hugepage is reserved: DMA memory must be refused, saying how.
+run vio-pci-probe --bind 0000:00:06.0 --driver uio_pci_generic --no-bind --dma 4194304
 echo 16 > /proc/sys/vm/nr_hugepages
 grep HugePages_Free /proc/meminfo
 for job in $(tr ' ' '\n' < /proc/cmdline | sed -n 's/^probe\.run=//p' | tr ',' ' '); do
@@ -99,9 +102,11 @@ boot pc "-M pc" "" \
 	0000:00:04.0/uio/--rng,0000:00:05.0/uio/--rng,0000:00:06.0/uio,0000:00:07.0/uio,0000:00:04.0/vfio
 boot q35 "-M q35,kernel-irqchip=split -device intel-iommu,intremap=on" "intel_iommu=on iommu=pt" \
 	0000:00:04.0/vfio/--rng,0000:00:05.0/vfio/--rng,0000:00:06.0/vfio,0000:00:07.0/vfio,0000:00:04.0/vfio/--rng/--intx,0000:00:05.0/vfio/--rng/--intx,0000:00:05.0/uio/--rng,0000:00:06.0/uio
-# The one expected failure: vfio-pci on the IOMMU-less pc machine.
+# The expected failures: vfio-pci on the IOMMU-less pc machine, and DMA
+# memory before hugepages are reserved (each boot).
 fails=$(cat "$work/pc.log" "$work/q35.log" | grep -c '^PROBE-FAIL')
-expected=$(grep -c '^PROBE-FAIL bind 0000:00:04.0 to vfio-pci: No such device or address' "$work/pc.log")
+expected=$(( $(grep -c '^PROBE-FAIL bind 0000:00:04.0 to vfio-pci: No such device or address' "$work/pc.log") +
+	$(cat "$work/pc.log" "$work/q35.log" | grep -c '^PROBE-FAIL dma memory: Cannot allocate memory (reserve hugepages: echo N > /proc/sys/vm/nr_hugepages)') ))
 done_=$(cat "$work/pc.log" "$work/q35.log" | grep -c '^PROBE-DONE$')
-echo "== $done_ runs done clean, $fails PROBE-FAIL lines ($expected expected: vfio-pci without an IOMMU)"
-[ "$fails" = "$expected" ] && [ "$done_" = 12 ]
+echo "== $done_ runs done clean, $fails PROBE-FAIL lines ($expected expected: vfio-pci without an IOMMU, no hugepages yet)"
+[ "$fails" = "$expected" ] && [ "$expected" = 3 ] && [ "$done_" = 12 ]
