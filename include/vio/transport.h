@@ -10,6 +10,8 @@
  *                                        process (direct or threaded)
  *   vio/transport/vhost_user_backend.h   device side of vhost-user: serves
  *                                        a struct vio_dev_model to QEMU & co.
+ *   vio/transport/pci.h                  driver side of virtio-pci over a
+ *                                        platform (vfio/uio, a model)
  *   vio/transport/vhost_user_frontend.h  driver side of vhost-user: libvio's
  *                                        drivers over any backend
  *
@@ -19,6 +21,7 @@
 #define VIO_TRANSPORT_H
 
 #include "vio/transport/loopback.h"
+#include "vio/transport/pci.h"
 #include "vio/transport/vhost_user_backend.h"
 #include "vio/transport/vhost_user_frontend.h"
 
