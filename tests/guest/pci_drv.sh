@@ -62,7 +62,9 @@
 # counts every expected check that never reported as a failure, as it does
 # a missing tool or module. Exit status 0 only when every line is ok.
 #
-# VIO_GUEST_KEEP=1 keeps the work directory (console logs, images).
+# VIO_GUEST_KEEP=1 keeps the work directory (console logs, images);
+# VIO_PCI_VERBOSE=1 has the guest program print libvio's debug log and its
+# steps.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(realpath "${1:?usage: pci_drv.sh BUILD_DIR [PERSONALITY[:PLATFORM]...]}")
@@ -159,7 +161,7 @@ run() {
 	local t0=$SECONDS
 	timeout 160 qemu-system-x86_64 -M q35 -m $ram -smp 1 -nographic -no-reboot -accel tcg \
 		"${iommu[@]}" -kernel "$kernel" -initrd "$work/initrd.gz" \
-		-append "console=ttyS0 quiet panic=-1 $append vio.platform=$plat vio.personality=$pers vio.seed=$seed vio.hugepages=64 vio.checks=rng,blk,console,net,balloon" \
+		-append "console=ttyS0 quiet panic=-1 $append vio.platform=$plat vio.personality=$pers vio.seed=$seed vio.hugepages=64 vio.checks=rng,blk,console,net,balloon vio.verbose=${VIO_PCI_VERBOSE:-0}" \
 		-qmp "unix:$dir/qmp.sock,server=on,wait=off" \
 		-device "virtio-rng-pci$opts" \
 		-drive "if=none,id=d0,file=$dir/disk.img,format=raw,discard=unmap" \

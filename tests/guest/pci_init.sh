@@ -63,8 +63,10 @@ for d in /sys/bus/pci/devices/*; do
 done
 
 if [ -x /bin/vio_pci_check ]; then
+	verbose=""
+	[ "$(arg verbose)" = 1 ] && verbose=--verbose
 	/bin/vio_pci_check --platform "$platform" --personality "$(arg personality)" \
-		--seed "$(arg seed)" --checks "$(arg checks)"
+		--seed "$(arg seed)" --checks "$(arg checks)" $verbose
 	st=$?
 	[ $st = 0 ] || echo "vio_pci_check exit $st"
 else

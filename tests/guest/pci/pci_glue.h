@@ -8,6 +8,7 @@
 #ifndef VIO_TESTS_GUEST_PCI_GLUE_H
 #define VIO_TESTS_GUEST_PCI_GLUE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "vio/core.h"
@@ -20,6 +21,8 @@ struct pci_fn {
 	/* after pci_glue_open() */
 	int open_err;                   /* 0, or why the function is not on the bus */
 	char why[160];                  /* a sentence for open_err, or "" */
+	char detail[96];                /* the interface and interrupts the transport chose */
+	bool transport_legacy;          /* the transport drives the legacy interface */
 	struct vio_drv_device *dev;     /* on the bus (bound or not) when open_err is 0 */
 	void *priv;                     /* the glue's */
 };

@@ -27,7 +27,9 @@
  * (modern or legacy) match it.
  */
 #include <errno.h>
+#include <execinfo.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -35,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "vio/drivers.h"
 #include "vio/spec/pci.h"
@@ -174,15 +177,18 @@ static bool probe_check(struct pci_fn *f)
 		      VIO_PCI_VENDOR_ID, f->pci_device, vio_drv_get_status(dev));
 		return false;
 	}
+	/* Legacy: the transport drives the I/O BAR and the core negotiated
+	 * without VERSION_1; modern: neither. */
 	if (!strcmp(personality, "modern"))
-		id_ok = !trans, mode_ok = !dev->legacy;
+		id_ok = !trans, mode_ok = !dev->legacy && !f->transport_legacy;
 	else if (!strcmp(personality, "legacy"))
-		id_ok = trans, mode_ok = dev->legacy;
+		id_ok = trans, mode_ok = dev->legacy && f->transport_legacy;
 	else
-		id_ok = trans, mode_ok = !dev->legacy;
-	check(name, id_ok && mode_ok, "%s %04x:%04x on %s, %s interface, features %#" PRIx64
-	      ", %s: %s", f->bdf, VIO_PCI_VENDOR_ID, f->pci_device, f->platform_name,
-	      dev->legacy ? "legacy" : "modern", dev->features, dev->driver->name,
+		id_ok = trans, mode_ok = !dev->legacy && !f->transport_legacy;
+	check(name, id_ok && mode_ok, "%s %04x:%04x on %s (%s), %s, features %#" PRIx64
+	      ", driver %s: %s", f->bdf, VIO_PCI_VENDOR_ID, f->pci_device, f->platform_name,
+	      f->detail, dev->legacy ? "legacy negotiation" : "VERSION_1", dev->features,
+	      dev->driver->name,
 	      !id_ok ? "PCI id not the personality's" :
 	      !mode_ok ? "interface not the personality's" : personality);
 	return id_ok && mode_ok;
@@ -480,6 +486,21 @@ static void check_balloon(struct vio_drv_device *dev)
 
 /* ------------------------------------------------------------------------ */
 
+/* A crash inside libvio: the addresses of the stack, for addr2line on the
+ * host (the program is static, so they are the binary's own). */
+static void on_fault(int sig)
+{
+	static const char msg[] = "VIO-CRASH signal, backtrace:\n";
+	void *frames[32];
+	int n = backtrace(frames, 32);
+
+	(void)sig;
+	if (write(1, msg, sizeof(msg) - 1) < 0)
+		_exit(128 + sig);
+	backtrace_symbols_fd(frames, n, 1);
+	_exit(128 + sig);
+}
+
 static bool wanted(const char *checks, const char *name)
 {
 	size_t n = strlen(name);
@@ -505,6 +526,8 @@ int main(int argc, char **argv)
 	static const char *const order[] = { "rng", "blk", "console", "net", "balloon" };
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	signal(SIGSEGV, on_fault);
+	signal(SIGBUS, on_fault);
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--verbose"))
 			verbose = true;
@@ -533,6 +556,8 @@ int main(int argc, char **argv)
 	}
 
 	nfns = pci_glue_find(fns, sizeof(fns) / sizeof(fns[0]), platform, log_cb, NULL);
+	if (verbose)
+		printf("step: %u virtio functions\n", nfns);
 	for (unsigned k = 0; k < sizeof(order) / sizeof(order[0]); k++) {
 		struct pci_fn *f = NULL;
 		char name[32];
@@ -547,7 +572,11 @@ int main(int argc, char **argv)
 			check(name, false, "no virtio %s function found on the PCI bus", order[k]);
 			continue;
 		}
+		if (verbose)
+			printf("step: opening %s (%s)\n", f->bdf, order[k]);
 		f->open_err = pci_glue_open(f, &bus);
+		if (verbose)
+			printf("step: open %s: %d\n", f->bdf, f->open_err);
 		if (!probe_check(f))
 			continue;
 		switch (f->virtio_id) {
