@@ -409,17 +409,24 @@ static int do_reset(struct vio_pci_drv *p)
 	int r;
 
 	WR8(p, status_off(p), 0);
-	r = wait_reg(p, status_off(p), 1, 0);
+	/* A device whose reset timed out once gets one look, not another
+	 * wait: the removal path resets several times. */
+	if (p->broken)
+		r = RD8(p, status_off(p)) == 0 ? 0 : -ETIMEDOUT;
+	else
+		r = wait_reg(p, status_off(p), 1, 0);
 	for (unsigned i = 0; i < p->nq; i++) {
 		p->q[i].set_up = false;
 		p->q[i].polled = false;
 	}
 	if (r) {
-		plog(p, VIO_LOG_ERR, "reset did not complete within %u ms: device broken",
-		     p->cfg.reset_timeout_ms);
+		if (!p->broken)
+			plog(p, VIO_LOG_ERR, "reset did not complete within %u ms: device broken",
+			     p->cfg.reset_timeout_ms);
 		p->broken = true;
 		return r;
 	}
+	p->broken = false;
 	program_config_vector(p);
 	if (!p->legacy)
 		p->last_generation = RD8(p, VIO_PCI_COMMON_CFGGENERATION);
@@ -1053,14 +1060,14 @@ int vio_pci_drv_init(struct vio_pci_drv *p, const struct vio_pci_drv_config *cfg
 	p->virtio_id = vio_pci_drv_virtio_id((uint16_t)vendor, (uint16_t)device,
 					     (uint16_t)subsys, &p->transitional);
 	if (!p->virtio_id) {
-		plog(p, VIO_LOG_ERR, "%04x:%04x (subsystem %04x) is not a virtio device", vendor,
+		plog(p, VIO_LOG_ERR, "%#x:%#x (subsystem %#x) is not a virtio device", vendor,
 		     device, subsys);
 		r = -ENODEV;
 		goto fail;
 	}
 
 	if (cfg->legacy && !p->transitional) {
-		plog(p, VIO_LOG_ERR, "legacy interface asked of a modern-only device %04x", device);
+		plog(p, VIO_LOG_ERR, "legacy interface asked of a modern-only device %#x", device);
 		r = -ENODEV;
 		goto fail;
 	}
@@ -1068,7 +1075,7 @@ int vio_pci_drv_init(struct vio_pci_drv *p, const struct vio_pci_drv_config *cfg
 	if (r == -ENOENT && p->transitional)
 		r = legacy_init(p);
 	else if (r == -ENOENT) {
-		plog(p, VIO_LOG_ERR, "modern-only device %04x without virtio capabilities", device);
+		plog(p, VIO_LOG_ERR, "modern-only device %#x without virtio capabilities", device);
 		r = -ENODEV;
 	}
 	if (r)
@@ -1120,7 +1127,7 @@ int vio_pci_drv_init(struct vio_pci_drv *p, const struct vio_pci_drv_config *cfg
 	p->vdev.ops = &p->ops;
 	p->vdev.transport = p;
 	p->vdev.id = p->virtio_id;
-	plog(p, VIO_LOG_INFO, "%04x: virtio type %u, %s, %u queues, %s", device, p->virtio_id,
+	plog(p, VIO_LOG_INFO, "%#x: virtio type %u, %s, %u queues, %s", device, p->virtio_id,
 	     p->legacy ? "legacy" : "modern", p->nq,
 	     p->irq_mode == VIO_PCI_IRQ_MSIX ? "MSI-X per queue" :
 	     p->irq_mode == VIO_PCI_IRQ_MSIX_SHARED ? "MSI-X shared" :
@@ -1140,8 +1147,7 @@ void vio_pci_drv_fini(struct vio_pci_drv *p)
 	if (p->common.len) {
 		/* Stop the device before its memory goes (bounded; not again
 		 * when a reset already timed out), and its bus mastering. */
-		if (!p->broken)
-			(void)do_reset(p);
+		(void)do_reset(p);
 		if (cfg_rd(p, VIO_PCI_CFG_COMMAND, 2, &cmd) == 0)
 			(void)cfg_wr16(p, VIO_PCI_CFG_COMMAND,
 				       (uint16_t)(cmd & ~VIO_PCI_COMMAND_MASTER));

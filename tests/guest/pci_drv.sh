@@ -13,7 +13,7 @@
 #                        intel_iommu=on in the guest)
 #                  uio   uio_pci_generic, no IOMMU (-M q35)
 #   default: transitional:vfio modern:vfio legacy:uio
-# Needs BUILD_DIR/tests/vio_pci_check (a static program: ninja -C BUILD_DIR),
+# Needs BUILD_DIR/tests/guest/vio_pci_check (a static program: ninja -C BUILD_DIR),
 # qemu-system-x86_64, python3, the Debian kernel and busybox-static
 # (see run.sh). Runs as root or not; no network beyond 127.0.0.1.
 #
@@ -102,7 +102,7 @@ balloon-deflate"
 host_expected="console-guest-to-host net-guest-to-host balloon-inflate-qemu balloon-deflate-qemu
 blk-image-data blk-image-discarded"
 
-prog=$build/tests/vio_pci_check
+prog=$build/tests/guest/vio_pci_check
 missing=""
 command -v qemu-system-x86_64 >/dev/null || missing="$missing qemu-system-x86_64"
 command -v python3 >/dev/null || missing="$missing python3"
