@@ -102,6 +102,7 @@ def con_h2g(n):
 
 out_lock = threading.Lock()
 stop = threading.Event()
+console_conn = []          # the console connection, once QEMU made it
 
 
 def verdict(name, ok, detail):
@@ -134,7 +135,7 @@ class Serial:
         while time.monotonic() < end and not stop.is_set():
             text = self.text()
             for line in text.split("\n"):
-                if line.startswith(prefix):
+                if prefix in line:
                     return line
             if "\nVIO-DONE" in text:
                 return None
@@ -239,6 +240,7 @@ def run_console(lsock, deadline):
     except OSError as e:
         verdict(name, False, "QEMU never connected to the console socket (%s)" % e)
         return
+    console_conn.append(conn)
     got = b""
     conn.settimeout(0.5)
     while len(got) < CON_G2H_LEN and time.monotonic() < deadline and not stop.is_set():
@@ -353,6 +355,10 @@ def serve(a):
         return
     try:
         run_balloon(qmp, serial, a.ram_mib, a.balloon_mib, max(1, deadline - time.monotonic()))
+        # The guest waits for this before it powers off (QMP needs QEMU).
+        if console_conn:
+            serial.wait_line("VIO-WAIT-HOST", max(1, deadline - time.monotonic()))
+            console_conn[0].sendall(b"DONE")
         qmp.wait_closed(max(1, deadline - time.monotonic()))
     except (EOFError, OSError, RuntimeError) as e:
         note("QMP: %s" % e)

@@ -486,6 +486,29 @@ static void check_balloon(struct vio_drv_device *dev)
 
 /* ------------------------------------------------------------------------ */
 
+/* Waits (30 s at most) for the host's DONE on the console. */
+static void wait_host(struct vio_drv_device *dev)
+{
+	char buf[64];
+	size_t got = 0;
+	int64_t end = now_ms() + 30000;
+
+	printf("VIO-WAIT-HOST\n");
+	while (now_ms() < end && got < sizeof(buf) - 1) {
+		ssize_t n = vio_console_drv_read(dev, buf + got, sizeof(buf) - 1 - got, 1000);
+
+		if (n == -ETIMEDOUT)
+			continue;
+		if (n < 0)
+			break;
+		got += (size_t)n;
+		buf[got] = 0;
+		if (strstr(buf, "DONE"))
+			return;
+	}
+	printf("the host never said DONE on the console\n");
+}
+
 /* A crash inside libvio: the addresses of the stack, for addr2line on the
  * host (the program is static, so they are the binary's own). */
 static void on_fault(int sig)
@@ -524,6 +547,7 @@ int main(int argc, char **argv)
 	static struct pci_fn fns[32];
 	unsigned nfns;
 	static const char *const order[] = { "rng", "blk", "console", "net", "balloon" };
+	struct vio_drv_device *console = NULL;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGSEGV, on_fault);
@@ -582,11 +606,17 @@ int main(int argc, char **argv)
 		switch (f->virtio_id) {
 		case VIO_ID_RNG: check_rng(f->dev); break;
 		case VIO_ID_BLOCK: check_blk(f->dev, seed); break;
-		case VIO_ID_CONSOLE: check_console(f->dev); break;
+		case VIO_ID_CONSOLE: check_console(f->dev); console = f->dev; break;
 		case VIO_ID_NET: check_net(f->dev); break;
 		case VIO_ID_BALLOON: check_balloon(f->dev); break;
 		}
-		pci_glue_close(f, &bus);
 	}
+	/* The host checks the balloon through QMP after the guest's last
+	 * step: powering off now would take QEMU away under it. It says
+	 * DONE on the console when it has finished. */
+	if (console)
+		wait_host(console);
+	for (unsigned i = 0; i < nfns; i++)
+		pci_glue_close(&fns[i], &bus);
 	return failures ? 1 : 0;
 }
