@@ -617,14 +617,36 @@ static void vfio_bar(struct vio_pci_linux *p, unsigned i)
 	free(ri);
 }
 
+/* Type1: each unit of the DMA memory at an I/O virtual address equal to
+ * its physical address, so dma_addr() answers the same as without an
+ * IOMMU. Physical addresses of RAM never meet the IOMMU's reserved
+ * windows (the MSI range), and no two units share one. */
+static int vfio_map_dma(struct vio_pci_linux *p, const struct vio_pci_linux_dma *dma)
+{
+	for (size_t i = 0; i < dma->units; i++) {
+		struct vfio_iommu_type1_dma_map m = {
+			.argsz = sizeof(m),
+			.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
+			.vaddr = (uintptr_t)(dma->base + i * dma->unit),
+			.iova = dma->phys[i],
+			.size = dma->unit,
+		};
+
+		if (ioctl(p->container_fd, VFIO_IOMMU_MAP_DMA, &m) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
 int vio_pci_linux_open_vfio(struct vio_pci_linux *p, const char *sysfs_root, const char *bdf,
 			    struct vio_pci_linux_dma *dma)
 {
-	char path[PATH_MAX], link[PATH_MAX];
+	char path[PATH_MAX], link[PATH_MAX], gname[16];
 	struct vfio_group_status gs = { .argsz = sizeof(gs) };
 	struct vfio_device_info di = { .argsz = sizeof(di) };
 	struct vfio_region_info *ri;
 	const char *group;
+	unsigned long iommu;
 	ssize_t len;
 	int r;
 
@@ -645,27 +667,36 @@ int vio_pci_linux_open_vfio(struct vio_pci_linux *p, const char *sysfs_root, con
 	link[len] = '\0';
 	group = strrchr(link, '/');
 	group = group ? group + 1 : link;
-	/* Without an IOMMU, vfio-pci in no-IOMMU mode gave the function a
-	 * group of its own under this name. */
-	r = snprintf(path, sizeof(path), "/dev/vfio/noiommu-%s", group);
-	if (r < 0 || (size_t)r >= sizeof(path)) {
-		r = -ENAMETOOLONG;
+	/* A group is a number; anything else is not a path we open. */
+	if (!group[0] || strlen(group) > 10 || strspn(group, "0123456789") != strlen(group)) {
+		r = -ENOENT;
 		goto fail;
 	}
-
+	/* Without an IOMMU, vfio-pci in no-IOMMU mode gave the function a
+	 * group of its own under this name. */
+	p->noiommu = true;
+	strcpy(gname, group);
+	snprintf(path, sizeof(path), "/dev/vfio/noiommu-%s", gname);
+	p->group_fd = open(path, O_RDWR | O_CLOEXEC);
+	if (p->group_fd < 0 && errno == ENOENT) {
+		/* Behind a real IOMMU the group is plain /dev/vfio/N. */
+		p->noiommu = false;
+		snprintf(path, sizeof(path), "/dev/vfio/%s", gname);
+		p->group_fd = open(path, O_RDWR | O_CLOEXEC);
+	}
+	if (p->group_fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	iommu = p->noiommu ? VFIO_NOIOMMU_IOMMU : VFIO_TYPE1v2_IOMMU;
 	p->container_fd = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
 	if (p->container_fd < 0) {
 		r = -errno;
 		goto fail;
 	}
 	if (ioctl(p->container_fd, VFIO_GET_API_VERSION) != VFIO_API_VERSION ||
-	    ioctl(p->container_fd, VFIO_CHECK_EXTENSION, VFIO_NOIOMMU_IOMMU) <= 0) {
+	    ioctl(p->container_fd, VFIO_CHECK_EXTENSION, iommu) <= 0) {
 		r = -ENOTSUP;
-		goto fail;
-	}
-	p->group_fd = open(path, O_RDWR | O_CLOEXEC);
-	if (p->group_fd < 0) {
-		r = -errno;
 		goto fail;
 	}
 	if (ioctl(p->group_fd, VFIO_GROUP_GET_STATUS, &gs) < 0) {
@@ -678,9 +709,14 @@ int vio_pci_linux_open_vfio(struct vio_pci_linux *p, const char *sysfs_root, con
 		goto fail;
 	}
 	if (ioctl(p->group_fd, VFIO_GROUP_SET_CONTAINER, &p->container_fd) < 0 ||
-	    ioctl(p->container_fd, VFIO_SET_IOMMU, VFIO_NOIOMMU_IOMMU) < 0) {
+	    ioctl(p->container_fd, VFIO_SET_IOMMU, iommu) < 0) {
 		r = -errno;
 		goto fail;
+	}
+	if (!p->noiommu && dma) {
+		r = vfio_map_dma(p, dma);
+		if (r < 0)
+			goto fail;
 	}
 	p->dev_fd = ioctl(p->group_fd, VFIO_GROUP_GET_DEVICE_FD, bdf);
 	if (p->dev_fd < 0) {

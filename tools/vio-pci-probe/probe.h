@@ -21,6 +21,7 @@ struct probe_locs {
 };
 
 extern int probe_failures;
+extern bool probe_intx;         /* --intx: no MSI-X */
 
 #define OK(...) do { printf("PROBE-OK "); printf(__VA_ARGS__); printf("\n"); } while (0)
 #define FAIL(...) do { printf("PROBE-FAIL "); printf(__VA_ARGS__); printf("\n"); probe_failures++; } while (0)

@@ -93,7 +93,7 @@ static void reap(struct vio_pci_linux *p, struct rng_q *q, int isr_bar, uint64_t
 /* MSI-X vector 0 when the platform gives one, else the INTx line. */
 static bool irq_setup(struct vio_pci_linux *p, bool *msix)
 {
-	int r = p->plat.irq_enable(p, 1);
+	int r = probe_intx ? -1 : p->plat.irq_enable(p, 1);
 
 	*msix = r > 0;
 	if (r > 0)

@@ -7,7 +7,7 @@
  *   vio-pci-probe [--sysfs ROOT]
  *       lists the virtio functions: BDF, ids, virtio type, driver.
  *   vio-pci-probe --bind BDF --driver vfio-pci|uio_pci_generic [--dma BYTES]
- *                 [--small-pages] [--rng] [--no-bind]
+ *                 [--small-pages] [--rng [--intx]] [--no-bind]
  *       binds BDF to the driver (unless --no-bind), opens it, and prints
  *       its config space, its capability list (virtio's decoded), each
  *       BAR's length and first bytes, the modern common config's
@@ -16,7 +16,8 @@
  *       address lies in System RAM (/proc/iomem). --rng: on a virtio-rng
  *       function, a whole request through a split ring in that memory:
  *       the device writes random bytes at the address pagemap gave, and
- *       the interrupt (MSI-X with vfio, INTx with uio) says so.
+ *       the interrupt (MSI-X with vfio, INTx with uio or with --intx)
+ *       says so.
  *
  * Lines that state a result begin with "PROBE-OK" or "PROBE-FAIL", so a
  * script can read them. Exit status: 0 when nothing failed.
@@ -35,6 +36,7 @@
 #include "probe.h"
 
 int probe_failures;
+bool probe_intx;
 
 static const char *type_name(unsigned t)
 {
@@ -257,7 +259,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: vio-pci-probe [--sysfs ROOT]\n"
 		"       vio-pci-probe --bind BDF --driver vfio-pci|uio_pci_generic [--no-bind]\n"
-		"                     [--dma BYTES] [--small-pages] [--rng]\n");
+		"                     [--dma BYTES] [--small-pages] [--rng [--intx]]\n");
 }
 
 int main(int argc, char **argv)
@@ -270,6 +272,7 @@ int main(int argc, char **argv)
 		{ "dma", required_argument, NULL, 'm' },
 		{ "small-pages", no_argument, NULL, 'S' },
 		{ "rng", no_argument, NULL, 'r' },
+		{ "intx", no_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -291,6 +294,7 @@ int main(int argc, char **argv)
 		case 'm': dma_bytes = strtoull(optarg, NULL, 0); break;
 		case 'S': small = true; break;
 		case 'r': rng = true; break;
+		case 'i': probe_intx = true; break;
 		default: usage(); return 2;
 		}
 	}
@@ -338,8 +342,9 @@ int main(int argc, char **argv)
 		FAIL("open %s through %s: %s", bdf, driver, strerror(-r));
 		return 1;
 	}
-	OK("opened %s through %s (config space %" PRIu64 " bytes, MSI-X vectors %u, INTx %s)", bdf,
-	   driver, p.cfg_len, p.msix_max, p.intx ? "yes" : "no");
+	OK("opened %s through %s%s (config space %" PRIu64 " bytes, MSI-X vectors %u, INTx %s)", bdf,
+	   driver, p.kind != VIO_PCI_LINUX_VFIO ? "" : p.noiommu ? " in no-IOMMU mode" : " with the type1 IOMMU",
+	   p.cfg_len, p.msix_max, p.intx ? "yes" : "no");
 	{
 		uint16_t cmd = 0;
 

@@ -17,9 +17,13 @@
  *     CAP_SYS_ADMIN the kernel reports every frame as 0.
  *   vfio (vio_pci_linux_open_vfio): config space and BARs through the vfio
  *     device fd's regions (memory BARs mmapped where vfio allows), MSI-X
- *     or INTx through eventfds. Needs vfio-pci loaded with
- *     enable_unsafe_noiommu_mode=1 (no IOMMU: the device reaches all of
- *     memory; the kernel taints itself) and the function bound to it.
+ *     or INTx through eventfds. Without an IOMMU it needs a kernel built
+ *     with CONFIG_VFIO_NOIOMMU and vfio loaded with
+ *     enable_unsafe_noiommu_mode=1 (the device reaches all of memory; the
+ *     kernel taints itself): Debian's 6.1 kernel is not built so. With an
+ *     IOMMU (the type1 backend) the DMA memory is mapped for the device at
+ *     I/O virtual addresses equal to its physical ones, so device
+ *     addresses are the same either way.
  *   uio (vio_pci_linux_open_uio): config space through sysfs `config`,
  *     memory BARs by mmap of sysfs `resourceN`, I/O BARs by pread/pwrite
  *     of `resourceN`, INTx through /dev/uioN. Needs uio_pci_generic.
@@ -198,6 +202,7 @@ struct vio_pci_linux {
 	enum vio_pci_linux_kind kind;
 	char bdf[VIO_PCI_LINUX_BDF_MAX];
 	struct vio_pci_linux_dma *dma;  /* the caller's, or NULL (no DMA ops) */
+	bool noiommu;                   /* vfio: no-IOMMU mode (else type1) */
 	unsigned msix_max;              /* vectors the device offers (vfio) */
 	bool intx;                      /* the line exists (vfio: count > 0) */
 
@@ -216,17 +221,17 @@ struct vio_pci_linux {
 
 /*
  * Opens the function bdf (already bound: vio_pci_linux_bind) and fills
- * p->plat. vfio: the no-IOMMU group of the function, a container set to
- * VFIO_NOIOMMU_IOMMU, the device fd. uio: sysfs config and resources,
+ * p->plat. vfio: the function's group, /dev/vfio/noiommu-N (a container
+ * set to VFIO_NOIOMMU_IOMMU) or else /dev/vfio/N (VFIO_TYPE1v2_IOMMU, each
+ * unit of dma mapped at its physical address), and the device fd. uio: sysfs config and resources,
  * /dev/uioN (dev_root NULL: "/dev"). Both map the memory BARs, then turn
  * on memory and I/O decoding and bus mastering in the command register.
  * dma: the memory the device may reach (may be NULL: then the platform's
  * DMA ops are NULL). 0, or:
  *   -ENODEV  no such function;
  *   -ENXIO   not bound to vfio-pci / uio_pci_generic;
- *   -ENOENT  vfio: no /dev/vfio/noiommu-N group (vfio-pci not in no-IOMMU
- *            mode, or the function sits behind a real IOMMU), uio: no
- *            /dev/uioN;
+ *   -ENOENT  vfio: no group (no IOMMU and vfio not in no-IOMMU mode),
+ *            uio: no /dev/uioN;
  *   -EACCES, -EPERM: not root; -EBUSY: the group is open elsewhere;
  *   or the errno of an ioctl.
  * Context: one thread, before any use of p. close: after the transport
