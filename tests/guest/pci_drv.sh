@@ -128,6 +128,7 @@ run() {
 	case $pers in
 	transitional) opts="" ;;
 	modern) opts=",disable-legacy=on" ;;
+	iommu) opts=",disable-legacy=on,iommu_platform=on" ;;
 	legacy) opts=",disable-modern=on,disable-legacy=off" ;;
 	*) tap not "$v" "unknown personality '$pers'"; return ;;
 	esac
