@@ -7,70 +7,95 @@
 #                                modern interfaces), driven modern
 #                  modern        disable-legacy=on (modern only)
 #                  legacy        disable-modern=on,disable-legacy=off (the
-#                                legacy I/O-port interface)
-#   platforms:     vfio  vfio-pci with vfio_iommu_type1, under QEMU's
-#                        emulated intel-iommu (-M q35 -device intel-iommu,
-#                        intel_iommu=on in the guest)
-#                  uio   uio_pci_generic, no IOMMU (-M q35)
-#   default: transitional:vfio modern:vfio legacy:uio
-# Needs BUILD_DIR/tests/guest/vio_pci_check (a static program: ninja -C BUILD_DIR),
-# qemu-system-x86_64, python3, the Debian kernel and busybox-static
-# (see run.sh). Runs as root or not; no network beyond 127.0.0.1.
+#                                legacy I/O-port interface, driven legacy)
+#                  iommu         modern with iommu_platform=on: the devices
+#                                reach memory only through QEMU's IOMMU, so
+#                                every buffer must be in vfio's DMA maps
+#                                (vfio only)
+#   platforms:     vfio  vfio-pci with vfio_iommu_type1 under QEMU's
+#                        emulated IOMMU (-M q35 -device intel-iommu,
+#                        intel_iommu=on in the guest); MSI-X where the
+#                        device has it (balloon has not: INTx)
+#                  uio   uio_pci_generic, no IOMMU (-M q35): INTx
+#   default: transitional:vfio modern:vfio legacy:uio iommu:vfio
+#            (without a platform: uio for legacy, vfio otherwise)
+# Needs BUILD_DIR/tests/guest/vio_pci_check (a static program, built by
+# `ninja -C BUILD_DIR` in a build without sanitizers), qemu-system-x86_64,
+# python3, the Debian kernel and busybox-static (as run.sh). Runs as root;
+# no network beyond 127.0.0.1. About 20 s per personality under TCG.
 #
-# Why the IOMMU: Debian's kernel is built without CONFIG_VFIO_NOIOMMU, so
-# vfio-pci's no-IOMMU mode does not exist in this guest; with QEMU's
-# intel-iommu every function has an IOMMU group of its own and vfio-pci
-# binds. The devices keep iommu_platform off (no ACCESS_PLATFORM): QEMU's
-# virtio devices then read guest-physical addresses, so libvio's DMA
-# memory (hugepages, addresses from /proc/self/pagemap) is addressed the
-# same way on both platforms.
+# Why an IOMMU for vfio: Debian's kernel is built without
+# CONFIG_VFIO_NOIOMMU, so vfio-pci's no-IOMMU mode does not exist in this
+# guest; with QEMU's intel-iommu every function has a group of its own and
+# vfio-pci binds. libvio's platform maps its DMA memory (hugepages,
+# physical addresses from /proc/self/pagemap) at I/O addresses equal to the
+# physical ones, so with iommu_platform off (the devices then read guest
+# physical addresses, bypassing the IOMMU) and on (through it) the same
+# addresses work. In the iommu personality the guest program adds
+# ACCESS_PLATFORM to each driver's feature table (libvio's drivers do not
+# list it, and QEMU refuses FEATURES_OK without it).
 #
 # One guest boot per personality (TCG, 512 MiB, a busybox initramfs with no
-# virtio driver at all: tests/guest/pci_init.sh as /init, tests/guest/
-# vio_pci_check.c as /bin/vio_pci_check, the vfio and uio modules). QEMU
-# gets five virtio-pci functions in that personality:
-#   virtio-rng-pci       guest: random bytes read, not all equal;
+# virtio driver at all: tests/guest/pci_init.sh as /init,
+# tests/guest/pci/vio_pci_check.c as /bin/vio_pci_check, the vfio and uio
+# modules, 64 hugepages reserved). QEMU gets five virtio-pci functions in
+# that personality, and in the guest libvio's Linux platform binds each to
+# vfio-pci or uio_pci_generic and opens it, libvio's PCI transport drives
+# it and libvio's driver is bound:
+#   every function       guest: no kernel virtio module is loaded and no
+#                        function has a driver before the test; then, per
+#                        function (the *-probe checks), libvio's driver is
+#                        bound, the PCI id is the personality's (0x1000+
+#                        transitional, 0x1040+ modern) and so is the
+#                        interface the transport drove (legacy I/O BAR and
+#                        no VERSION_1, or modern);
+#   virtio-rng-pci       guest: 4096 random bytes read, at least 200
+#                        distinct byte values;
 #   virtio-blk-pci       on a scratch raw image (discard=unmap). guest:
 #                        256 KiB of a pattern (seeded per boot) written at
-#                        1 MiB, read back and compared; a flush; 1 MiB at
-#                        4 MiB written, read back, then discarded.
-#                        host, after the boot: the image holds the pattern
-#                        at 1 MiB, and the 1 MiB at 4 MiB (0xa5 before the
-#                        boot) reads as zeros;
-#   virtio-balloon-pci   (libvio's balloon driver) host, over QMP, once the
-#                        guest says its driver is up: `balloon` to 16 MiB
-#                        less; the guest sees the target, inflates and
-#                        checks it holds the 4096 pages; query-balloon must
-#                        then report the smaller actual (host check). Then
-#                        `balloon` to the full size: the guest deflates to
-#                        0 pages and query-balloon reports the full size;
-#   virtio-net-pci       on -netdev socket,udp= (one datagram per frame)
-#                        to tests/guest/pci_host.py. guest: 32 frames of a
-#                        pattern sent; host: all 32 arrived, whole and
-#                        intact (count, lengths, contents); the host then
+#                        1 MiB, read back and compared; a flush (FLUSH
+#                        negotiated); 1 MiB at 4 MiB written, read back,
+#                        then discarded (DISCARD negotiated). host, after
+#                        the boot: the image holds the pattern at 1 MiB,
+#                        and the 1 MiB at 4 MiB (0xa5 before the boot)
+#                        reads as zeros;
+#   virtio-serial-pci    with a virtconsole (port 0) on a socket chardev
+#                        the host listens on. guest: 6000 bytes of a
+#                        pattern written; host: they arrived intact; the
+#                        host sends 5000 bytes back; guest: they arrived
+#                        intact;
+#   virtio-net-pci       on -netdev socket,udp= (QEMU sends each frame as
+#                        one datagram to tests/guest/pci_host.py). guest:
+#                        32 frames of a pattern sent (60..1514 bytes);
+#                        host: all 32 arrived, whole and intact; the host
 #                        sends 32 frames to the guest's MAC; guest: all 32
 #                        received intact;
-#   virtio-serial-pci    with a virtconsole (port 0) on a socket chardev
-#                        the host listens on. guest: 6000 bytes written;
-#                        host: they arrived intact, and it sends 5000
-#                        bytes back; guest: they arrived intact.
-# For every function the guest also checks the interface the transport
-# drove (modern or legacy) matches the personality, and that no kernel
-# virtio module is loaded. Every check is a VIO-CHECK line from the guest or
-# a HOST-CHECK line from pci_host.py; this script turns them into TAP
-# (`ok N - PERSONALITY: guest|host NAME`), adds "guest ran to the end" and
-# counts every expected check that never reported as a failure, as it does
-# a missing tool or module. Exit status 0 only when every line is ok.
+#   virtio-balloon-pci   libvio's balloon driver. The guest prints
+#                        VIO-BALLOON-READY; host, over QMP: `balloon` to
+#                        16 MiB less; guest: the target is 4096 pages and
+#                        the driver inflated to it; host: query-balloon
+#                        reports the smaller actual. host: `balloon` to the
+#                        full size; guest: deflated to 0 pages; host:
+#                        query-balloon reports the full size. The guest
+#                        then waits for the host's DONE on the console
+#                        before it powers off.
+# Every check is a VIO-CHECK line from the guest or a HOST-CHECK line from
+# pci_host.py; this script turns them into TAP (`ok N - PERSONALITY/
+# PLATFORM: guest|host NAME # detail`, then `1..N`), adds "guest ran to the
+# end", and counts every expected check that never reported as a failure,
+# as it does a missing tool, module or program (never a silent pass).
+# Exit status 0 only when every line is ok.
 #
 # VIO_GUEST_KEEP=1 keeps the work directory (console logs, images);
 # VIO_PCI_VERBOSE=1 has the guest program print libvio's debug log and its
-# steps.
+# steps. A crash in the guest prints VIO-CRASH and a backtrace of
+# addresses: addr2line -e BUILD_DIR/tests/guest/vio_pci_check ADDR...
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(realpath "${1:?usage: pci_drv.sh BUILD_DIR [PERSONALITY[:PLATFORM]...]}")
 shift
 runs=("$@")
-[ ${#runs[@]} -gt 0 ] || runs=(transitional:vfio modern:vfio legacy:uio)
+[ ${#runs[@]} -gt 0 ] || runs=(transitional:vfio modern:vfio legacy:uio iommu:vfio)
 
 work=$(mktemp -d /tmp/vio-pci.XXXXXX)
 pids=()
@@ -96,7 +121,7 @@ finish() {
 }
 
 # What every boot must report (the guest's and the host's check names).
-guest_expected="hugepages rng-probe rng-read blk-probe blk-write-read blk-flush blk-discard
+guest_expected="kernel-virtio-unbound hugepages rng-probe rng-read blk-probe blk-write-read blk-flush blk-discard
 console-probe console-write console-read net-probe net-tx net-rx balloon-probe balloon-inflate
 balloon-deflate"
 host_expected="console-guest-to-host net-guest-to-host balloon-inflate-qemu balloon-deflate-qemu
@@ -137,6 +162,7 @@ run() {
 	uio) ;;
 	*) tap not "$v" "unknown platform '$plat'"; return ;;
 	esac
+	if [ "$pers/$plat" = iommu/uio ]; then tap not "$v" "the iommu personality needs vfio"; return; fi
 	dir=$work/$pers-$plat
 	mkdir -p "$dir"
 	seed=$(( (RANDOM << 15 | RANDOM) & 0x7fffffff ))
@@ -169,7 +195,7 @@ run() {
 		-device "virtio-blk-pci,drive=d0$opts" \
 		-device "virtio-balloon-pci$opts" \
 		-netdev "socket,id=n0,udp=127.0.0.1:$host_port,localaddr=127.0.0.1:$qemu_port" \
-		-device "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:56$opts" \
+		-device "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:56,romfile=$opts" \
 		-chardev "socket,id=con0,path=$dir/console.sock" \
 		-device "virtio-serial-pci$opts" -device "virtconsole,chardev=con0,nr=0" \
 		>"$dir/console.log" 2>&1 &
