@@ -8,6 +8,8 @@
 #                  modern        disable-legacy=on (modern only)
 #                  legacy        disable-modern=on,disable-legacy=off (the
 #                                legacy I/O-port interface, driven legacy)
+#                  packed        modern with packed=on (the guest checks
+#                                RING_PACKED was negotiated)
 #                  iommu         modern with iommu_platform=on: the devices
 #                                reach memory only through QEMU's IOMMU, so
 #                                every buffer must be in vfio's DMA maps
@@ -17,7 +19,7 @@
 #                        intel_iommu=on in the guest); MSI-X where the
 #                        device has it (balloon has not: INTx)
 #                  uio   uio_pci_generic, no IOMMU (-M q35): INTx
-#   default: transitional:vfio modern:vfio legacy:uio iommu:vfio
+#   default: transitional:vfio modern:vfio legacy:uio packed:uio iommu:vfio
 #            (without a platform: uio for legacy, vfio otherwise)
 # Needs BUILD_DIR/tests/guest/vio_pci_check (a static program, built by
 # `ninja -C BUILD_DIR` in a build without sanitizers), qemu-system-x86_64,
@@ -48,7 +50,7 @@
 #                        bound, the PCI id is the personality's (0x1000+
 #                        transitional, 0x1040+ modern) and so is the
 #                        interface the transport drove (legacy I/O BAR and
-#                        no VERSION_1, or modern);
+#                        no VERSION_1, or modern; RING_PACKED for packed);
 #   virtio-rng-pci       guest: 4096 random bytes read, at least 200
 #                        distinct byte values;
 #   virtio-blk-pci       on a scratch raw image (discard=unmap). guest:
@@ -95,7 +97,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 build=$(realpath "${1:?usage: pci_drv.sh BUILD_DIR [PERSONALITY[:PLATFORM]...]}")
 shift
 runs=("$@")
-[ ${#runs[@]} -gt 0 ] || runs=(transitional:vfio modern:vfio legacy:uio iommu:vfio)
+[ ${#runs[@]} -gt 0 ] || runs=(transitional:vfio modern:vfio legacy:uio packed:uio iommu:vfio)
 
 work=$(mktemp -d /tmp/vio-pci.XXXXXX)
 pids=()
@@ -154,6 +156,7 @@ run() {
 	transitional) opts="" ;;
 	modern) opts=",disable-legacy=on" ;;
 	iommu) opts=",disable-legacy=on,iommu_platform=on" ;;
+	packed) opts=",disable-legacy=on,packed=on" ;;
 	legacy) opts=",disable-modern=on,disable-legacy=off" ;;
 	*) tap not "$v" "unknown personality '$pers'"; return ;;
 	esac

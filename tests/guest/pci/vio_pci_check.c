@@ -181,6 +181,9 @@ static bool probe_check(struct pci_fn *f)
 	 * without VERSION_1; modern: neither. */
 	if (!strcmp(personality, "modern") || !strcmp(personality, "iommu"))
 		id_ok = !trans, mode_ok = !dev->legacy && !f->transport_legacy;
+	else if (!strcmp(personality, "packed"))
+		id_ok = !trans, mode_ok = !dev->legacy && !f->transport_legacy &&
+				   vio_drv_has_feature(dev, VIO_F_RING_PACKED);
 	else if (!strcmp(personality, "legacy"))
 		id_ok = trans, mode_ok = dev->legacy && f->transport_legacy;
 	else
@@ -190,7 +193,7 @@ static bool probe_check(struct pci_fn *f)
 	      f->detail, dev->legacy ? "legacy negotiation" : "VERSION_1", dev->features,
 	      dev->driver->name,
 	      !id_ok ? "PCI id not the personality's" :
-	      !mode_ok ? "interface not the personality's" : personality);
+	      !mode_ok ? "interface or ring layout not the personality's" : personality);
 	return id_ok && mode_ok;
 }
 
