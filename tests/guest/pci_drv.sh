@@ -23,8 +23,9 @@
 #            (without a platform: uio for legacy, vfio otherwise)
 # Needs BUILD_DIR/tests/guest/vio_pci_check (a static program, built by
 # `ninja -C BUILD_DIR` in a build without sanitizers), qemu-system-x86_64,
-# python3, the Debian kernel and busybox-static (as run.sh). Runs as root;
-# no network beyond 127.0.0.1. About 20 s per personality under TCG.
+# python3, the Debian kernel and busybox-static (as run.sh). Needs no root
+# on the host and no network beyond 127.0.0.1. About 20 s per personality
+# under TCG.
 #
 # Why an IOMMU for vfio: Debian's kernel is built without
 # CONFIG_VFIO_NOIOMMU, so vfio-pci's no-IOMMU mode does not exist in this

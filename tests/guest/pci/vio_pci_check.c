@@ -344,7 +344,8 @@ static void check_net(struct vio_drv_device *dev)
 {
 	static uint8_t frame[1514], rx[NET_H2G_FRAMES][2048];
 	uint8_t mac[6];
-	unsigned sent = 0, got = 0, bad = 0, others = 0;
+	unsigned sent = 0, got = 0, bad = 0, others = 0, free0;
+	bool back;
 	bool seen[NET_H2G_FRAMES] = { false };
 	char why[128] = "";
 	int64_t end;
@@ -356,6 +357,7 @@ static void check_net(struct vio_drv_device *dev)
 		check("net-rx", false, "not reached");
 		return;
 	}
+	free0 = vio_net_drv_tx_free(dev, 0);
 	for (unsigned i = 0; i < NET_G2H_FRAMES; i++) {
 		unsigned n = net_frame_len(i, 45);
 		struct vio_net_drv_frame f = { .data = frame, .len = n };
@@ -379,18 +381,24 @@ static void check_net(struct vio_drv_device *dev)
 			break;
 		sent++;
 	}
-	/* Wait for the device to have sent them all. */
+	/* Wait for the device to have sent them all: every transmit buffer
+	 * back. */
 	end = now_ms() + 5000;
-	while (vio_net_drv_tx_free(dev, 0) < sent && now_ms() < end) {
-		if (vio_net_drv_tx_reap(dev, 0) < 0)
+	while (vio_net_drv_tx_free(dev, 0) < free0 && now_ms() < end) {
+		int r = vio_net_drv_tx_reap(dev, 0);
+
+		if (r < 0) {
+			err = r;
 			break;
-		if (vio_net_drv_tx_free(dev, 0) >= sent)
-			break;
-		vio_drv_wait(dev, 10);
+		}
+		if (vio_net_drv_tx_free(dev, 0) < free0)
+			vio_drv_wait(dev, 10);
 	}
-	check("net-tx", sent == NET_G2H_FRAMES, "%u of %u frames handed to the device (MAC "
-	      "%02x:%02x:%02x:%02x:%02x:%02x)%s%s", sent, NET_G2H_FRAMES, mac[0], mac[1], mac[2],
-	      mac[3], mac[4], mac[5], err < 0 ? ": " : "", err < 0 ? strerror(-err) : "");
+	back = vio_net_drv_tx_free(dev, 0) >= free0;
+	check("net-tx", sent == NET_G2H_FRAMES && back, "%u of %u frames sent, %s (MAC "
+	      "%02x:%02x:%02x:%02x:%02x:%02x)%s%s", sent, NET_G2H_FRAMES,
+	      back ? "every transmit buffer back" : "transmit buffers still out", mac[0], mac[1],
+	      mac[2], mac[3], mac[4], mac[5], err < 0 ? ": " : "", err < 0 ? strerror(-err) : "");
 
 	/* The host sends its frames once it has ours. */
 	end = now_ms() + 30000;
