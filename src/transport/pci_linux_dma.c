@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <linux/mman.h>
 #include <unistd.h>
 
 #include "vio/transport/pci_linux.h"
@@ -111,8 +112,9 @@ int vio_pci_linux_dma_init(struct vio_pci_linux_dma *d, size_t bytes,
 		return -EINVAL;
 	d->units = (bytes + d->unit - 1) / d->unit;
 	d->len = d->units * d->unit;
+	/* 2 MiB pages whatever the system's default hugepage size. */
 	if (!small)
-		flags |= MAP_HUGETLB;
+		flags |= MAP_HUGETLB | MAP_HUGE_2MB;
 	/* A private hugetlb mapping reserves its pages here: with none
 	 * reserved (nr_hugepages 0) or free, this is where it fails. */
 	m = mmap(NULL, d->len, PROT_READ | PROT_WRITE, flags, -1, 0);
@@ -138,7 +140,7 @@ int vio_pci_linux_dma_init(struct vio_pci_linux_dma *d, size_t bytes,
 	}
 	fd = open(pagemap, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		r = -EIO;
+		r = errno == EACCES || errno == EPERM ? -EPERM : -EIO;
 		goto fail;
 	}
 	for (size_t i = 0; i < d->units; i++) {

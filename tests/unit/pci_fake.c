@@ -48,10 +48,18 @@ void pf_fini(struct pci_fake *f)
 
 void *pf_host(struct pci_fake *f, uint64_t dma, size_t len)
 {
-	if (dma < PF_DMA_BASE || dma - PF_DMA_BASE > PF_ARENA_BYTES ||
-	    len > PF_ARENA_BYTES - (dma - PF_DMA_BASE))
+	if (dma < f->dma_base || dma - f->dma_base > PF_ARENA_BYTES ||
+	    len > PF_ARENA_BYTES - (dma - f->dma_base))
 		return NULL;
-	return f->arena + (dma - PF_DMA_BASE);
+	return f->arena + (dma - f->dma_base);
+}
+
+void pf_rebase_dma(struct pci_fake *f, uint64_t base)
+{
+	vio__dma_arena_fini(&f->dma);
+	f->dma_base = base;
+	if (vio__dma_arena_init(&f->dma, f->arena, PF_ARENA_BYTES, base, 4096))
+		abort();
 }
 
 static void base_init(struct pci_fake *f, uint32_t id)
@@ -59,6 +67,7 @@ static void base_init(struct pci_fake *f, uint32_t id)
 	pf_fini(f);
 	memset(f, 0, sizeof(*f));
 	f->arena = aligned_alloc(4096, PF_ARENA_BYTES);
+	f->dma_base = PF_DMA_BASE;
 	if (!f->arena || vio__dma_arena_init(&f->dma, f->arena, PF_ARENA_BYTES, PF_DMA_BASE, 4096))
 		abort();
 	pf_put16(&f->cfg[VIO_PCI_CFG_VENDOR_ID], VIO_PCI_VENDOR_ID);

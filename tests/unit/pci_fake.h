@@ -100,6 +100,7 @@ struct pci_fake {
 	uint16_t last_notify_val;
 	long dma_live;                  /* allocations not freed */
 	uint8_t *arena;
+	uint64_t dma_base;              /* PF_DMA_BASE unless pf_rebase_dma() */
 	struct vio__dma_arena dma;
 	char log[8192];
 	size_t log_len;
@@ -114,6 +115,8 @@ void pf_init_transitional(struct pci_fake *f, uint32_t id);
 
 /* Frees the DMA arena. */
 void pf_fini(struct pci_fake *f);
+/* Moves the (empty) DMA arena to device address base. */
+void pf_rebase_dma(struct pci_fake *f, uint64_t base);
 /* The host address of device address dma (NULL outside the arena). */
 void *pf_host(struct pci_fake *f, uint64_t dma, size_t len);
 

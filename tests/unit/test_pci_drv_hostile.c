@@ -471,6 +471,41 @@ static void legacy_bar0_too_short(void **state)
 	expect_init_fails(c, -ENODEV, "legacy BAR 0 has 16 bytes");
 }
 
+static void legacy_ring_above_16_tib(void **state)
+{
+	struct ctx *c = *state;
+
+	/* DMA memory the 32-bit QUEUE_PFN cannot name. */
+	pf_init_legacy(&c->f, VIO_ID_RNG);
+	pf_rebase_dma(&c->f, UINT64_C(1) << 44);
+	expect_bind_fails(c, "queue 0: ring at 0x100000000000 is not one legacy block");
+	assert_int_equal(c->f.q[0].pfn, 0);
+}
+
+static void queue_setup_after_failed_reset(void **state)
+{
+	struct ctx *c = *state;
+
+	assert_int_equal(init(c), 0);
+	pf_bus_init(&c->f, &c->bus);
+	assert_int_equal(vio_bus_add_device(&c->bus, &c->p.vdev), 0); /* no driver: unbound */
+	c->f.reset_stuck = true;
+	c->f.status = VIO_STATUS_ACKNOWLEDGE;
+	assert_int_equal(vio_rng_drv_register(&c->bus, &c->rng, NULL), 0);
+	/* The bind's reset times out: the queue is refused, nothing bound. */
+	assert_null(c->p.vdev.driver);
+	assert_true(c->p.broken);
+	assert_true(pf_logged(&c->f, "reset did not complete"));
+	assert_true(pf_logged(&c->f, "probe failed"));
+	assert_int_equal(c->f.q[0].enable, 0);
+	assert_int_equal(c->f.dma_live, 0);
+	/* The device comes back: the next reset clears broken. */
+	c->f.reset_stuck = false;
+	vio_bus_remove_device(&c->bus, &c->p.vdev);
+	assert_false(c->p.broken);
+	vio_pci_drv_fini(&c->p);
+}
+
 static void legacy_asked_of_modern_only(void **state)
 {
 	struct ctx *c = *state;
@@ -518,6 +553,8 @@ int main(void)
 		T(legacy_wrong_abi_revision),
 		T(legacy_bar0_too_short),
 		T(legacy_asked_of_modern_only),
+		T(legacy_ring_above_16_tib),
+		T(queue_setup_after_failed_reset),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -300,6 +300,157 @@ static void modern_1_0_common_cfg(void **state)
 	take_down(c);
 }
 
+/* A driver with three queues whose callbacks count, for interrupt routing. */
+static struct vio_drv_vq mq_vqs[3];
+static unsigned mq_calls[3];
+
+static void mq_cb(struct vio_drv_vq *vq)
+{
+	mq_calls[vq->index]++;
+}
+
+static int mq_probe(struct vio_drv_device *dev)
+{
+	const struct vio_drv_vq_info info[3] = {
+		{ .callback = mq_cb }, { .callback = mq_cb }, { .callback = mq_cb },
+	};
+
+	return vio_drv_find_vqs(dev, 3, info, mq_vqs);
+}
+
+/* Posts one device-writable buffer on queue qi, kicks, waits. */
+static void mq_roundtrip(struct ctx *c, unsigned qi)
+{
+	uint64_t dma;
+	uint8_t *buf = vio_drv_dma_alloc(&c->p.vdev, 64, 64, &dma);
+	const struct vio_sg sg = { dma, 64 };
+	void *token;
+	uint32_t len;
+
+	assert_non_null(buf);
+	memset(mq_calls, 0, sizeof(mq_calls));
+	assert_int_equal(vio_drvq_add(&mq_vqs[qi].q, NULL, 0, &sg, 1, buf), 0);
+	assert_true(vio_drv_vq_kick(&mq_vqs[qi]));
+	assert_int_equal(c->f.last_notify_off, c->f.q[qi].noff * PF_NOTIFY_MULT);
+	assert_int_equal(c->f.last_notify_val, qi);
+	assert_int_equal(vio_drv_wait(&c->p.vdev, 100), 0);
+	assert_true(mq_calls[qi] >= 1);
+	assert_int_equal(vio_drvq_get_buf(&mq_vqs[qi].q, &token, &len), 0);
+	assert_ptr_equal(token, buf);
+	assert_int_equal(len, 64);
+	assert_int_equal(buf[63], PF_FILL);
+	vio_drv_dma_free(&c->p.vdev, buf, 64);
+}
+
+static void mq_bring_up(struct ctx *c, struct vio_driver *drv)
+{
+	c->f.num_queues = 3;
+	pf_config(&c->f, &c->cfg);
+	assert_int_equal(vio_pci_drv_init(&c->p, &c->cfg), 0);
+	pf_bus_init(&c->f, &c->bus);
+	assert_int_equal(vio_bus_register_driver(&c->bus, drv), 0);
+	assert_int_equal(vio_bus_add_device(&c->bus, &c->p.vdev), 0);
+	assert_non_null(c->p.vdev.driver);
+}
+
+static void msix_vectors_route_to_their_queue(void **state)
+{
+	struct ctx *c = *state;
+	struct vio_driver drv = {
+		.name = "mq", .ids = rng_ids, .features = VIO_BIT(VIO_F_VERSION_1),
+		.probe = mq_probe, .remove = rr_remove,
+	};
+
+	mq_bring_up(c, &drv);
+	assert_int_equal(c->p.irq_mode, VIO_PCI_IRQ_MSIX);
+	for (unsigned qi = 0; qi < 3; qi++) {
+		assert_int_equal(c->f.q[qi].vector, 1 + qi);
+		mq_roundtrip(c, qi);
+		/* Only that queue's callback ran. */
+		for (unsigned o = 0; o < 3; o++)
+			if (o != qi)
+				assert_int_equal(mq_calls[o], 0);
+	}
+	take_down(c);
+}
+
+static void msix_shared_reaches_every_queue(void **state)
+{
+	struct ctx *c = *state;
+	struct vio_driver drv = {
+		.name = "mq", .ids = rng_ids, .features = VIO_BIT(VIO_F_VERSION_1),
+		.probe = mq_probe, .remove = rr_remove,
+	};
+
+	c->f.msix_vectors = 2;
+	mq_bring_up(c, &drv);
+	assert_int_equal(c->p.irq_mode, VIO_PCI_IRQ_MSIX_SHARED);
+	for (unsigned qi = 0; qi < 3; qi++) {
+		assert_int_equal(c->f.q[qi].vector, 1);
+		mq_roundtrip(c, qi);
+	}
+	take_down(c);
+}
+
+static void intx_reaches_every_queue(void **state)
+{
+	struct ctx *c = *state;
+	struct vio_driver drv = {
+		.name = "mq", .ids = rng_ids, .features = VIO_BIT(VIO_F_VERSION_1),
+		.probe = mq_probe, .remove = rr_remove,
+	};
+
+	c->f.msix_vectors = 0;
+	mq_bring_up(c, &drv);
+	assert_int_equal(c->p.irq_mode, VIO_PCI_IRQ_INTX);
+	for (unsigned qi = 0; qi < 3; qi++)
+		mq_roundtrip(c, qi);
+	/* The ISR was read (and so cleared) by the wait. */
+	assert_int_equal(c->f.isr, 0);
+	take_down(c);
+}
+
+/* Config interrupts: the config vector (MSI-X) or ISR bit 1 (INTx). */
+static unsigned cfg_calls;
+
+static void cfg_cb(struct vio_drv_device *dev)
+{
+	(void)dev;
+	cfg_calls++;
+}
+
+static void config_interrupt(struct ctx *c, bool intx)
+{
+	struct vio_driver drv = {
+		.name = "mq", .ids = rng_ids, .features = VIO_BIT(VIO_F_VERSION_1),
+		.probe = mq_probe, .remove = rr_remove, .config_changed = cfg_cb,
+	};
+
+	if (intx)
+		c->f.msix_vectors = 0;
+	mq_bring_up(c, &drv);
+	cfg_calls = 0;
+	memset(mq_calls, 0, sizeof(mq_calls));
+	if (intx)
+		c->f.isr |= VIO_PCI_ISR_CONFIG;
+	c->f.pending |= 1; /* vector 0, or the INTx line */
+	assert_int_equal(vio_drv_wait(&c->p.vdev, 100), 0);
+	assert_int_equal(cfg_calls, 1);
+	/* Config alone: no queue callback. */
+	assert_int_equal(mq_calls[0] + mq_calls[1] + mq_calls[2], 0);
+	take_down(c);
+}
+
+static void msix_config_interrupt(void **state)
+{
+	config_interrupt(*state, false);
+}
+
+static void intx_config_interrupt(void **state)
+{
+	config_interrupt(*state, true);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Legacy and transitional                                                  */
 
@@ -458,6 +609,11 @@ int main(void)
 		T(modern_queue_reset),
 		T(modern_queue_reset_never_completes),
 		T(modern_1_0_common_cfg),
+		T(msix_vectors_route_to_their_queue),
+		T(msix_shared_reaches_every_queue),
+		T(intx_reaches_every_queue),
+		T(msix_config_interrupt),
+		T(intx_config_interrupt),
 		T(legacy_intx),
 		T(legacy_msix),
 		T(legacy_polling),

@@ -115,8 +115,10 @@ struct vio_pci_drv {
 	uint8_t revision;
 	enum vio_pci_irq_mode irq_mode;
 	unsigned nvec;                  /* MSI-X vectors set up (0: INTx or polling) */
-	bool broken;                    /* a register wait timed out: the device
-					 * is not trusted to do anything more */
+	bool broken;                    /* a reset timed out: later resets take one
+					 * look instead of waiting again, queue
+					 * setup fails (-EIO); a reset that reads
+					 * 0 clears it */
 
 	/* private */
 	struct vio_pci_drv_config cfg;

@@ -67,7 +67,8 @@ struct vio_pci_platform {
 	/* Waits at most timeout_ms (< 0: no limit) for an interrupt. Returns
 	 * a bit mask of the vectors that fired (bit 63 stands for every
 	 * vector from 63 up; INTx is bit 0), or 0 when the time passed, or a
-	 * negative errno. An INTx line is unmasked again before waiting. */
+	 * negative errno. A mask with bit 63 set is negative too: only
+	 * -4095..-1 are errors. An INTx line is unmasked again before waiting. */
 	int64_t (*irq_wait)(void *opaque, int timeout_ms);
 
 	/* DMA memory: size bytes, zeroed, aligned to align (a power of two,
