@@ -20,11 +20,15 @@
  * platform and the transport's calls); everything here is transport-blind.
  *
  * Usage: vio_pci_check --platform vfio|uio --personality transitional|
- *        modern|legacy --seed N [--checks rng,blk,console,net,balloon]
- *        [--verbose]
+ *        modern|legacy|packed|iommu --seed N
+ *        [--checks rng,blk,console,net,balloon] [--verbose]
  * The personality is what QEMU was told (pci_drv.sh): each device's probe
  * check also asserts the PCI device id and the interface libvio drove
- * (modern or legacy) match it.
+ * (modern or legacy, and RING_PACKED for packed) match it. With iommu the
+ * devices demand ACCESS_PLATFORM, which the program adds to the drivers'
+ * tables. After the last check it waits for the host's DONE on the
+ * console (the host still queries QEMU over QMP then), and exits 1 when
+ * any check failed.
  */
 #include <errno.h>
 #include <execinfo.h>
