@@ -54,14 +54,18 @@
 #                        no VERSION_1, or modern; RING_PACKED for packed);
 #   virtio-rng-pci       guest: 4096 random bytes read, at least 200
 #                        distinct byte values;
-#   virtio-blk-pci       on a scratch raw image (discard=unmap). guest:
-#                        256 KiB of a pattern (seeded per boot) written at
-#                        1 MiB, read back and compared; a flush (FLUSH
+#   virtio-blk-pci       on a scratch raw image (discard=unmap,
+#                        num-queues=2, serial=vio-SEED). guest: 256 KiB of
+#                        a pattern (seeded per boot) written at 1 MiB,
+#                        read back and compared; a flush (FLUSH
 #                        negotiated); 1 MiB at 4 MiB written, read back,
-#                        then discarded (DISCARD negotiated). host, after
-#                        the boot: the image holds the pattern at 1 MiB,
-#                        and the 1 MiB at 4 MiB (0xa5 before the boot)
-#                        reads as zeros;
+#                        then discarded (DISCARD negotiated); WRITE_ZEROES
+#                        on 256 KiB at 6 MiB, zeros read back; GET_ID is
+#                        the serial; two queues, the pattern read again
+#                        on the second. host, after the boot: the image
+#                        holds the pattern at 1 MiB, and the ranges at
+#                        4 MiB and 6 MiB (0xa5 before the boot) read as
+#                        zeros;
 #   virtio-serial-pci    with a virtconsole (port 0) on a socket chardev
 #                        the host listens on. guest: 6000 bytes of a
 #                        pattern written; host: they arrived intact; the
@@ -70,7 +74,8 @@
 #   virtio-net-pci       on -netdev socket,udp= (QEMU sends each frame as
 #                        one datagram to tests/guest/pci_host.py). guest:
 #                        32 frames of a pattern sent (60..1514 bytes);
-#                        host: all 32 arrived, whole and intact; the host
+#                        host: all 32 arrived, whole and intact, from the
+#                        MAC QEMU was given (mac=); the host
 #                        sends 32 frames to the guest's MAC; guest: all 32
 #                        received intact;
 #   virtio-balloon-pci   libvio's balloon driver. The guest prints
@@ -125,10 +130,11 @@ finish() {
 
 # What every boot must report (the guest's and the host's check names).
 guest_expected="kernel-virtio-unbound hugepages rng-probe rng-read blk-probe blk-write-read blk-flush blk-discard
+blk-write-zeroes blk-get-id blk-queues
 console-probe console-write console-read net-probe net-tx net-rx balloon-probe balloon-inflate
 balloon-deflate"
 host_expected="console-guest-to-host net-guest-to-host balloon-inflate-qemu balloon-deflate-qemu
-blk-image-data blk-image-discarded"
+blk-image-data blk-image-discarded blk-image-zeroed"
 
 prog=$build/tests/guest/vio_pci_check
 missing=""
@@ -175,6 +181,8 @@ run() {
 	# the boot mean the discard reached the file.
 	head -c $((1 << 20)) /dev/zero | tr '\0' '\245' |
 		dd of="$dir/disk.img" bs=1M seek=4 conv=notrunc status=none
+	head -c $((256 << 10)) /dev/zero | tr '\0' '\245' |
+		dd of="$dir/disk.img" bs=256K seek=24 conv=notrunc status=none
 
 	python3 "$here/pci_host.py" serve --console "$dir/console.sock" --qmp "$dir/qmp.sock" \
 		--serial "$dir/console.log" --ready "$dir/ports" --ram-mib $ram --balloon-mib 16 \
@@ -196,7 +204,7 @@ run() {
 		-qmp "unix:$dir/qmp.sock,server=on,wait=off" \
 		-device "virtio-rng-pci$opts" \
 		-drive "if=none,id=d0,file=$dir/disk.img,format=raw,discard=unmap" \
-		-device "virtio-blk-pci,drive=d0$opts" \
+		-device "virtio-blk-pci,drive=d0,num-queues=2,serial=$(printf 'vio-%08x' $seed)$opts" \
 		-device "virtio-balloon-pci$opts" \
 		-netdev "socket,id=n0,udp=127.0.0.1:$host_port,localaddr=127.0.0.1:$qemu_port" \
 		-device "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:56,romfile=$opts" \

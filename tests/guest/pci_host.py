@@ -44,12 +44,15 @@ BLK_DATA_OFF = 1 << 20          # bytes: the pattern the guest writes and keeps
 BLK_DATA_LEN = 256 << 10
 BLK_DISCARD_OFF = 4 << 20       # written, then discarded by the guest
 BLK_DISCARD_LEN = 1 << 20
+BLK_ZERO_OFF = 6 << 20          # zeroed by the guest's WRITE_ZEROES
+BLK_ZERO_LEN = 256 << 10
 
 NET_G2H_FRAMES = 32             # frames the guest sends (ethertype 0x88b5)
 NET_H2G_FRAMES = 32             # frames the host sends back (ethertype 0x88b6)
 NET_G2H_TYPE = 0x88b5
 NET_H2G_TYPE = 0x88b6
 HOST_MAC = bytes.fromhex("525400aabbcc")
+GUEST_MAC = bytes.fromhex("525400123456")   # pci_drv.sh's mac= for virtio-net-pci
 
 CON_G2H_LEN = 6000              # bytes the guest's console sends
 CON_H2G_LEN = 5000              # bytes the host sends back
@@ -300,6 +303,8 @@ def run_net(usock, qemu_port, deadline):
             errors.append("frame %d: payload differs" % i)
         elif f[0:6] != b"\xff" * 6:
             errors.append("frame %d: destination %s" % (i, f[0:6].hex()))
+        elif f[6:12] != GUEST_MAC:
+            errors.append("frame %d: source %s, not QEMU's mac=" % (i, f[6:12].hex(":")))
         if i in frames:
             errors.append("frame %d twice" % i)
         frames[i] = f
@@ -374,6 +379,8 @@ def image(a):
         data = f.read(BLK_DATA_LEN)
         f.seek(BLK_DISCARD_OFF)
         disc = f.read(BLK_DISCARD_LEN)
+        f.seek(BLK_ZERO_OFF)
+        zero = f.read(BLK_ZERO_LEN)
     want = blk_pattern(BLK_DATA_OFF, BLK_DATA_LEN, a.seed)
     if data == want:
         verdict("blk-image-data", True, "%d KiB at %d KiB hold the guest's pattern"
@@ -386,6 +393,10 @@ def image(a):
     verdict("blk-image-discarded", nz == 0 and len(disc) == BLK_DISCARD_LEN,
             "%d of %d 4-KiB blocks at %d KiB not zero after the guest's discard"
             % (nz, BLK_DISCARD_LEN // 4096, BLK_DISCARD_OFF >> 10))
+    nz = sum(1 for i in range(0, len(zero), 4096) if zero[i:i + 4096].count(0) != 4096)
+    verdict("blk-image-zeroed", nz == 0 and len(zero) == BLK_ZERO_LEN,
+            "%d of %d 4-KiB blocks at %d KiB not zero after the guest's write-zeroes"
+            % (nz, BLK_ZERO_LEN // 4096, BLK_ZERO_OFF >> 10))
 
 
 def main():

@@ -55,6 +55,9 @@
 #define BLK_DATA_LEN     (256u << 10)
 #define BLK_DISCARD_OFF  (4u << 20)
 #define BLK_DISCARD_LEN  (1u << 20)
+#define BLK_ZERO_OFF     (6u << 20)     /* zeroed by WRITE_ZEROES */
+#define BLK_ZERO_LEN     (256u << 10)
+#define BLK_QUEUES       2u             /* QEMU's num-queues */
 
 #define NET_G2H_FRAMES   32u
 #define NET_H2G_FRAMES   32u
@@ -226,6 +229,59 @@ static void check_rng(struct vio_drv_device *dev)
 /* ------------------------------------------------------------------------ */
 /* blk                                                                      */
 
+/* WRITE_ZEROES, GET_ID and the second queue; buf is DMA memory of
+ * BLK_DISCARD_LEN bytes (or NULL), want as much scratch. */
+static void check_blk_more(struct vio_drv_device *dev, uint8_t *buf, uint8_t *want, uint32_t seed)
+{
+	char id[VIO_BLK_ID_BYTES + 1], expect[32];
+	struct vio_blk_drv_io io = { .type = VIO_BLK_T_IN, .sector = BLK_DATA_OFF / 512,
+				     .len = BLK_DATA_LEN };
+	unsigned nq = vio_blk_drv_num_queues(dev);
+	int err;
+
+	if (!buf || !want) {
+		check("blk-write-zeroes", false, "no memory");
+		check("blk-queues", false, "no memory");
+		return;
+	}
+	/* The host filled this range with 0xa5 before the boot: zeros read
+	 * back, and found in the image afterwards, are the device's. */
+	if (!vio_drv_has_feature(dev, VIO_BLK_F_WRITE_ZEROES)) {
+		check("blk-write-zeroes", false, "WRITE_ZEROES not negotiated");
+	} else {
+		err = vio_blk_drv_write_zeroes(dev, BLK_ZERO_OFF / 512, BLK_ZERO_LEN / 512, false);
+		if (!err) {
+			memset(buf, 0x5a, BLK_ZERO_LEN);
+			err = vio_blk_drv_read(dev, BLK_ZERO_OFF / 512, buf, BLK_ZERO_LEN);
+		}
+		memset(want, 0, BLK_ZERO_LEN);
+		check("blk-write-zeroes", !err && !memcmp(buf, want, BLK_ZERO_LEN),
+		      "%u KiB at %u KiB: %s", BLK_ZERO_LEN >> 10, BLK_ZERO_OFF >> 10,
+		      err ? strerror(-err) : memcmp(buf, want, BLK_ZERO_LEN) ?
+		      "not zero when read back" : "zeros read back");
+	}
+
+	/* QEMU's serial= property (pci_drv.sh: vio- and the seed in hex). */
+	snprintf(expect, sizeof(expect), "vio-%08x", (unsigned)seed);
+	err = vio_blk_drv_get_id(dev, id);
+	check("blk-get-id", !err && !strcmp(id, expect), "'%s'%s%s (expected '%s')", err ? "" : id,
+	      err ? ": " : "", err ? strerror(-err) : "", expect);
+
+	/* The pattern again, read on the last queue (MQ, num-queues=2). */
+	if (nq != BLK_QUEUES) {
+		check("blk-queues", false, "%u queues, QEMU has %u", nq, BLK_QUEUES);
+		return;
+	}
+	memset(buf, 0, BLK_DATA_LEN);
+	io.queue = nq - 1;
+	io.buf = buf;
+	err = vio_blk_drv_execute(dev, &io);
+	blk_pattern(want, BLK_DATA_OFF, BLK_DATA_LEN, seed);
+	check("blk-queues", !err && !memcmp(buf, want, BLK_DATA_LEN),
+	      "%u queues; the pattern read on queue %u: %s", nq, nq - 1,
+	      err ? strerror(-err) : memcmp(buf, want, BLK_DATA_LEN) ? "different data" : "as written");
+}
+
 static void check_blk(struct vio_drv_device *dev, uint32_t seed)
 {
 	uint8_t *buf = vio_blk_drv_alloc_buffer(dev, BLK_DISCARD_LEN);
@@ -283,6 +339,7 @@ static void check_blk(struct vio_drv_device *dev, uint32_t seed)
 	check("blk-discard", !err, "%u KiB at %u KiB: %s", BLK_DISCARD_LEN >> 10,
 	      BLK_DISCARD_OFF >> 10, err ? strerror(-err) : "done");
 out:
+	check_blk_more(dev, buf, want, seed);
 	if (buf)
 		vio_blk_drv_free_buffer(dev, buf, BLK_DISCARD_LEN);
 	free(want);
