@@ -226,7 +226,7 @@ run() {
 	while read -r _ name verdict detail; do
 		seen_g="$seen_g$name "
 		if [ "$verdict" = PASS ]; then tap ok "$v: guest $name" "$detail"; else tap not "$v: guest $name" "$detail"; fi
-	done < <(tr -d '\r' < "$dir/console.log" | grep -ao '^VIO-CHECK .*')
+	done < <(tr -d '\r' < "$dir/console.log" | grep -ao 'VIO-CHECK .*')
 	while read -r _ name verdict detail; do
 		seen_h="$seen_h$name "
 		if [ "$verdict" = PASS ]; then tap ok "$v: host $name" "$detail"; else tap not "$v: host $name" "$detail"; fi
@@ -237,13 +237,13 @@ run() {
 	for name in $host_expected; do
 		case $seen_h in *" $name "*) ;; *) tap not "$v: host $name" "never reported" ;; esac
 	done
-	if tr -d '\r' < "$dir/console.log" | grep -aq '^VIO-DONE'; then
+	if tr -d '\r' < "$dir/console.log" | grep -aq 'VIO-DONE'; then
 		tap ok "$v: guest ran to the end" "$((SECONDS - t0)) s"
 	else
 		tap not "$v: guest ran to the end" "qemu exit $st; last console lines: $(tail -3 "$dir/console.log" | tr -d '\r\n' | cut -c1-300)"
 	fi
 	if grep -aq 'VIO-CHECK .* FAIL\|^HOST-CHECK .* FAIL' "$dir/console.log" "$dir/host.out" ||
-	   ! tr -d '\r' < "$dir/console.log" | grep -aq '^VIO-DONE'; then
+	   ! tr -d '\r' < "$dir/console.log" | grep -aq 'VIO-DONE'; then
 		echo "--- $v: console (last 40 lines)" >&2
 		tr -d '\r' < "$dir/console.log" | tail -40 >&2
 		echo "--- $v: host helper" >&2
