@@ -361,9 +361,11 @@ def serve(a):
     try:
         run_balloon(qmp, serial, a.ram_mib, a.balloon_mib, max(1, deadline - time.monotonic()))
         # The guest waits for this before it powers off (QMP needs QEMU).
-        if console_conn:
-            serial.wait_line("VIO-WAIT-HOST", max(1, deadline - time.monotonic()))
-            console_conn[0].sendall(b"DONE")
+        if console_conn and serial.wait_line("VIO-WAIT-HOST", max(1, deadline - time.monotonic())):
+            try:
+                console_conn[0].sendall(b"DONE")
+            except OSError as e:
+                note("console: DONE not sent: %s" % e)
         qmp.wait_closed(max(1, deadline - time.monotonic()))
     except (EOFError, OSError, RuntimeError) as e:
         note("QMP: %s" % e)
