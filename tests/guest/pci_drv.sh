@@ -77,7 +77,11 @@
 #                        host: all 32 arrived, whole and intact, from the
 #                        MAC QEMU was given (mac=); the host
 #                        sends 32 frames to the guest's MAC; guest: all 32
-#                        received intact;
+#                        received intact. Then the host, over QMP,
+#                        set_link off and on again; guest: a config
+#                        interrupt each time reached the driver (the
+#                        config vector under vfio, INTx under uio), the
+#                        link seen going down, then up;
 #   virtio-balloon-pci   libvio's balloon driver. The guest prints
 #                        VIO-BALLOON-READY; host, over QMP: `balloon` to
 #                        16 MiB less; guest: the target is 4096 pages and
@@ -131,7 +135,7 @@ finish() {
 # What every boot must report (the guest's and the host's check names).
 guest_expected="kernel-virtio-unbound hugepages rng-probe rng-read blk-probe blk-write-read blk-flush blk-discard
 blk-write-zeroes blk-get-id blk-queues
-console-probe console-write console-read net-probe net-tx net-rx balloon-probe balloon-inflate
+console-probe console-write console-read net-probe net-tx net-rx net-link balloon-probe balloon-inflate
 balloon-deflate"
 host_expected="console-guest-to-host net-guest-to-host balloon-inflate-qemu balloon-deflate-qemu
 blk-image-data blk-image-discarded blk-image-zeroed"

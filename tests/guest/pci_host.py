@@ -15,6 +15,9 @@ connected to on the host, and it checks what arrives there:
               net      receives the frames the guest's net driver sends
                        (one UDP datagram per frame), checks count and
                        contents, and sends frames back to the guest's MAC;
+              link     over QMP: once the guest prints VIO-NET-LINK-READY,
+                       set_link off, and once it prints VIO-NET-LINK-DOWN,
+                       set_link on (the guest checks it saw both);
               balloon  over QMP: once the guest prints VIO-BALLOON-READY
                        on its serial console, asks for a smaller balloon
                        target, waits until query-balloon reports it, waits
@@ -131,14 +134,15 @@ class Serial:
         except OSError:
             return ""
 
-    def wait_line(self, prefix, timeout):
-        """Waits for a line starting with prefix; returns it, or None at
-        the timeout or when the guest finished (VIO-DONE) without it."""
+    def wait_line(self, prefix, timeout, *others):
+        """Waits for a line holding prefix (or one of others); returns
+        it, or None at the timeout or when the guest finished (VIO-DONE)
+        without it."""
         end = time.monotonic() + timeout
         while time.monotonic() < end and not stop.is_set():
             text = self.text()
             for line in text.split("\n"):
-                if prefix in line:
+                if any(p in line for p in (prefix,) + others):
                     return line
             if "\nVIO-DONE" in text:
                 return None
@@ -172,8 +176,8 @@ class Qmp:
         line, self.buf = self.buf.split(b"\n", 1)
         return json.loads(line)
 
-    def cmd(self, name, **args):
-        msg = {"execute": name}
+    def cmd(self, command, **args):
+        msg = {"execute": command}
         if args:
             msg["arguments"] = args
         self.sock.sendall(json.dumps(msg).encode() + b"\n")
@@ -182,7 +186,7 @@ class Qmp:
             if "event" in r:
                 continue
             if "error" in r:
-                raise RuntimeError("%s: %s" % (name, r["error"]))
+                raise RuntimeError("%s: %s" % (command, r["error"]))
             return r.get("return")
 
     def wait_closed(self, timeout):
@@ -211,6 +215,20 @@ def wait_actual(qmp, want, timeout):
             return True, got
         time.sleep(0.2)
     return False, got
+
+
+def run_link(qmp, serial, timeout):
+    """Takes the guest's link down once it is ready, and up again once it
+    saw that. The guest checks what it saw (net-link); a guest that skips
+    this (its net device failed) goes on to the balloon."""
+    line = serial.wait_line("VIO-NET-LINK-READY", timeout, "VIO-BALLOON-READY")
+    if line is None or "VIO-NET-LINK-READY" not in line:
+        note("the guest did not get to the link check")
+        return
+    qmp.cmd("set_link", name="n0", up=False)
+    if serial.wait_line("VIO-NET-LINK-DOWN", 40) is None:
+        note("the guest did not say VIO-NET-LINK-DOWN")
+    qmp.cmd("set_link", name="n0", up=True)
 
 
 def run_balloon(qmp, serial, ram_mib, balloon_mib, timeout):
@@ -359,6 +377,7 @@ def serve(a):
         verdict("qmp", False, "cannot reach QEMU's QMP socket: %s" % e)
         return
     try:
+        run_link(qmp, serial, max(1, deadline - time.monotonic()))
         run_balloon(qmp, serial, a.ram_mib, a.balloon_mib, max(1, deadline - time.monotonic()))
         # The guest waits for this before it powers off (QMP needs QEMU).
         if console_conn and serial.wait_line("VIO-WAIT-HOST", max(1, deadline - time.monotonic())):
@@ -367,9 +386,9 @@ def serve(a):
             except OSError as e:
                 note("console: DONE not sent: %s" % e)
         qmp.wait_closed(max(1, deadline - time.monotonic()))
-    except (EOFError, OSError, RuntimeError) as e:
-        note("QMP: %s" % e)
-        verdict("balloon-qmp", False, "QMP: %s" % e)
+    except Exception as e:      # a verdict, not a traceback nobody reads
+        note("QMP: %r" % e)
+        verdict("qmp", False, "%r" % e)
     stop.set()
     for t in threads:
         t.join(2)

@@ -508,6 +508,54 @@ next:;
 	      "%u damaged, %u others%s", got, NET_H2G_FRAMES, bad, others, why);
 }
 
+/* Config interrupts that reached the net driver with EV_LINK. */
+static unsigned link_events;
+
+static void net_config_changed(void *opaque, struct vio_drv_device *dev, unsigned events)
+{
+	(void)opaque;
+	(void)dev;
+	if (events & VIO_NET_DRV_EV_LINK)
+		link_events++;
+}
+
+/* Waits (at most timeout_ms) for a config interrupt with EV_LINK after
+ * which the link is up (or down). */
+static bool net_wait_link(struct vio_drv_device *dev, bool up, int timeout_ms)
+{
+	int64_t end = now_ms() + timeout_ms;
+	unsigned seen = link_events;
+
+	while (now_ms() < end) {
+		vio_drv_wait(dev, 200);
+		if (link_events != seen && vio_net_drv_link_up(dev) == up)
+			return true;
+	}
+	return false;
+}
+
+/* The host takes the link down and up again over QMP (set_link): the
+ * device changes its status and raises a config interrupt each time. */
+static void check_net_link(struct vio_drv_device *dev)
+{
+	bool was_up = vio_net_drv_link_up(dev), down, up = false;
+	unsigned before = link_events;
+
+	if (!vio_drv_has_feature(dev, VIO_NET_F_STATUS)) {
+		check("net-link", false, "STATUS not negotiated");
+		return;
+	}
+	printf("VIO-NET-LINK-READY\n");
+	down = net_wait_link(dev, false, 30000);
+	printf("VIO-NET-LINK-DOWN\n");
+	if (down)
+		up = net_wait_link(dev, true, 30000);
+	check("net-link", was_up && down && up, "link %s at first, %s, %s; %u config interrupts "
+	      "with a link change", was_up ? "up" : "down",
+	      down ? "seen going down" : "never seen going down",
+	      up ? "seen coming back up" : "never seen coming back up", link_events - before);
+}
+
 /* ------------------------------------------------------------------------ */
 /* balloon                                                                  */
 
@@ -623,7 +671,8 @@ int main(int argc, char **argv)
 	/* A device that stops answering (a DMA fault) must fail a check,
 	 * not hang the guest: blk and net wait forever by default. */
 	const struct vio_blk_drv_opts blk_opts = { .timeout_ms = 10000 };
-	const struct vio_net_drv_opts net_opts = { .timeout_ms = 10000 };
+	const struct vio_net_drv_opts net_opts = { .timeout_ms = 10000,
+						   .config_changed = net_config_changed };
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGSEGV, on_fault);
@@ -694,7 +743,7 @@ int main(int argc, char **argv)
 		case VIO_ID_RNG: check_rng(f->dev); break;
 		case VIO_ID_BLOCK: check_blk(f->dev, seed); break;
 		case VIO_ID_CONSOLE: check_console(f->dev); console = f->dev; break;
-		case VIO_ID_NET: check_net(f->dev); break;
+		case VIO_ID_NET: check_net(f->dev); check_net_link(f->dev); break;
 		case VIO_ID_BALLOON: check_balloon(f->dev); break;
 		}
 	}
