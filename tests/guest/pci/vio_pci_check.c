@@ -671,6 +671,10 @@ int main(int argc, char **argv)
 	/* A device that stops answering (a DMA fault) must fail a check,
 	 * not hang the guest: blk and net wait forever by default. */
 	const struct vio_blk_drv_opts blk_opts = { .timeout_ms = 10000 };
+	/* rng and console buffers as chains of several segments: indirect
+	 * tables where negotiated, descriptor chains otherwise. */
+	const struct vio_rng_drv_opts rng_opts = { .segs = 4 };
+	const struct vio_console_drv_opts con_opts = { .segs = 3 };
 	const struct vio_net_drv_opts net_opts = { .timeout_ms = 10000,
 						   .config_changed = net_config_changed };
 
@@ -697,8 +701,9 @@ int main(int argc, char **argv)
 
 	vio_bus_init(&bus, bus_alloc, bus_free, NULL);
 	bus.log = log_cb;
-	if (vio_rng_drv_register(&bus, &rngd, NULL) || vio_blk_drv_register(&bus, &blkd, &blk_opts) ||
-	    vio_console_drv_register(&bus, &cond, NULL) || vio_net_drv_register(&bus, &netd, &net_opts) ||
+	if (vio_rng_drv_register(&bus, &rngd, &rng_opts) ||
+	    vio_blk_drv_register(&bus, &blkd, &blk_opts) ||
+	    vio_console_drv_register(&bus, &cond, &con_opts) || vio_net_drv_register(&bus, &netd, &net_opts) ||
 	    vio_balloon_drv_register(&bus, &bald, NULL)) {
 		check("drivers", false, "a driver did not register");
 		return 1;
