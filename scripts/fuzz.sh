@@ -32,6 +32,9 @@ fi
 mkdir -p "$build/corpus"
 "$build/fuzz/fuzz_gen_seeds" "$build/corpus"
 
+# Targets of later branches, a line each (keeps merges of the list above trivial).
+targets+=(fuzz_pci_drv)
+
 status=0
 for t in "${targets[@]}"; do
 	corpus="$build/corpus/$t"

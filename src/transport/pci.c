@@ -393,8 +393,11 @@ static void program_config_vector(struct vio_pci_drv *p)
 	WR16(p, off, p->config_vector);
 	got = RD16(p, off);
 	if (got != p->config_vector) {
-		plog(p, VIO_LOG_WARN, "device refused MSI-X vector %u for config changes (read %#x): "
-		     "polling for them", p->config_vector, got);
+		/* Once: this runs after every reset. */
+		if (!p->config_vector_logged)
+			plog(p, VIO_LOG_WARN, "device refused MSI-X vector %u for config changes "
+			     "(read %#x): polling for them", p->config_vector, got);
+		p->config_vector_logged = true;
 		p->config_polled = true;
 	}
 }
@@ -639,6 +642,12 @@ static int legacy_queue_setup(struct vio_pci_drv *p, unsigned qi, unsigned size,
 	struct vio_ring_addrs want;
 	unsigned num;
 
+	/* A ring the device still uses (a page number left over, whatever the
+	 * reset said) must not be replaced under it. */
+	if (RD32(p, VIO_PCI_LEGACY_QUEUE_PFN)) {
+		plog(p, VIO_LOG_ERR, "queue %u: already active (QUEUE_PFN not 0)", qi);
+		return -EBUSY;
+	}
 	num = RD16(p, VIO_PCI_LEGACY_QUEUE_NUM);
 	if (size != num) {
 		plog(p, VIO_LOG_ERR, "queue %u: legacy size is the device's %u, not %u", qi, num,
@@ -913,6 +922,31 @@ static bool needs_polling(const struct vio_pci_drv *p)
 	return false;
 }
 
+/* Legacy device config follows the MSI-X registers while MSI-X is on. */
+static void legacy_device_region(struct vio_pci_drv *p)
+{
+	unsigned off = p->irq_mode >= VIO_PCI_IRQ_MSIX_SHARED ? VIO_PCI_LEGACY_CONFIG_OFF_MSIX
+							      : VIO_PCI_LEGACY_CONFIG_OFF;
+
+	if (p->legacy)
+		p->device = (struct vio_pci_drv_region){ 0, off, p->common.len > off ?
+							 p->common.len - off : 0 };
+}
+
+/* The platform's interrupts failed: give them up, poll everything. */
+static void fall_back_to_polling(struct vio_pci_drv *p)
+{
+	if (p->irq_on && p->pf->irq_disable)
+		p->pf->irq_disable(p->pfo);
+	p->irq_on = false;
+	p->irq_mode = VIO_PCI_IRQ_POLL;
+	p->nvec = 0;
+	legacy_device_region(p);
+	p->config_polled = true;
+	for (unsigned i = 0; i < p->nq; i++)
+		p->q[i].polled = true;
+}
+
 /*
  * Waits for an interrupt (or, for what has none, polls every poll_us) and
  * delivers it. 0 when something was delivered or an interrupt came, else
@@ -948,8 +982,12 @@ static int pci_wait(struct vio_drv_device *vdev, int timeout_ms)
 		}
 		mask = p->pf->irq_wait(p->pfo, ms);
 		if (mask < 0 && mask >= -4095) {
-			plog(p, VIO_LOG_ERR, "waiting for an interrupt: %s", vio_strerror((int)mask));
-			return (int)mask;
+			/* The core's wait has no room for another error, and a
+			 * driver would only wait again: poll from now on. */
+			plog(p, VIO_LOG_ERR, "waiting for an interrupt: %s: polling from now on",
+			     vio_strerror((int)mask));
+			fall_back_to_polling(p);
+			return pci_wait(vdev, timeout_ms);
 		}
 		if (mask != 0) {
 			(void)deliver_irq(p, mask);
@@ -1107,14 +1145,7 @@ int vio_pci_drv_init(struct vio_pci_drv *p, const struct vio_pci_drv_config *cfg
 		p->nq = n < VIO_PCI_DRV_MAX_QUEUES ? n : VIO_PCI_DRV_MAX_QUEUES;
 	}
 	irq_setup(p);
-	if (p->legacy) {
-		/* Device config follows the MSI-X registers once MSI-X is on. */
-		unsigned off = p->irq_mode >= VIO_PCI_IRQ_MSIX_SHARED ? VIO_PCI_LEGACY_CONFIG_OFF_MSIX
-								      : VIO_PCI_LEGACY_CONFIG_OFF;
-
-		p->device = (struct vio_pci_drv_region){ 0, off, p->common.len > off ?
-							 p->common.len - off : 0 };
-	}
+	legacy_device_region(p);
 	program_config_vector(p);
 
 	p->ops = pci_ops_template;

@@ -302,7 +302,7 @@ static int plat_irq_enable(void *opaque, unsigned nvec)
 	/* uio_pci_generic has the line only. */
 	if (nvec)
 		return -ENOTSUP;
-	if (p->uio_fd < 0)
+	if (p->uio_fd < 0 || !p->intx)
 		return -ENODEV;
 	p->irq_mode = IRQ_INTX;
 	p->nvec = 0;
@@ -870,7 +870,12 @@ int vio_pci_linux_open_uio(struct vio_pci_linux *p, const char *sysfs_root, cons
 		r = -errno;
 		goto fail;
 	}
-	p->intx = true;
+	{
+		/* No pin, no line: uio_pci_generic then never signals. */
+		uint8_t pin = 0;
+
+		p->intx = plat_cfg_read(p, VIO_PCI_CFG_INTERRUPT_PIN, &pin, 1) == 0 && pin != 0;
+	}
 	uio_bars(p, sysfs_root, bdf);
 	r = enable_device(p);
 	if (r < 0)

@@ -85,7 +85,7 @@ int vio__pci_linux_write_text(const char *path, const char *text)
 {
 	size_t len = strlen(text);
 	ssize_t n;
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
 
 	if (fd < 0)
 		return -errno;
@@ -271,7 +271,7 @@ out:
 
 int vio_pci_linux_bind(const char *sysfs_root, const char *bdf, const char *driver)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], probe[PATH_MAX];
 	struct vio_pci_linux_fn fn;
 	int r;
 
@@ -304,7 +304,12 @@ int vio_pci_linux_bind(const char *sysfs_root, const char *bdf, const char *driv
 	 * it): the link afterwards is what counts. */
 	(void)vio__pci_linux_write_text(path, bdf);
 	r = vio__pci_linux_driver(sysfs_root, bdf, fn.driver, sizeof(fn.driver));
-	if (r < 0)
-		return r;
-	return strcmp(fn.driver, driver) == 0 ? 0 : -ENXIO;
+	if (r == 0 && strcmp(fn.driver, driver) == 0)
+		return 0;
+	/* Not taken: clear the override and probe again, so that the
+	 * driver it had (or any other) may take it back. */
+	if (vio__pci_linux_path(probe, sizeof(probe), sysfs_root, bdf, "driver_override") == 0 &&
+	    vio__pci_linux_write_text(probe, "\n") == 0)
+		(void)vio__pci_linux_write_text(path, bdf);
+	return r < 0 ? r : -ENXIO;
 }

@@ -292,7 +292,7 @@ static uint64_t common_read(struct pci_fake *f, uint64_t off, unsigned width)
 	case VIO_PCI_COMMON_Q_SELECT: return f->qsel;
 	case VIO_PCI_COMMON_Q_SIZE: return q && f->qsel < f->num_queues ? q->size : 0;
 	case VIO_PCI_COMMON_Q_MSIX: return q ? q->vector : VIO_PCI_MSI_NO_VECTOR;
-	case VIO_PCI_COMMON_Q_ENABLE: return q ? q->enable : 0;
+	case VIO_PCI_COMMON_Q_ENABLE: return f->stale_enable ? 1 : q ? q->enable : 0;
 	case VIO_PCI_COMMON_Q_NOFF: return q ? q->noff : 0;
 	case VIO_PCI_COMMON_Q_RESET: return q ? q->reset : 0;
 	default: return 0;
@@ -380,7 +380,7 @@ static uint64_t legacy_read(struct pci_fake *f, uint64_t off, unsigned width)
 	switch (off) {
 	case VIO_PCI_LEGACY_HOST_FEATURES: return (uint32_t)f->host_features;
 	case VIO_PCI_LEGACY_GUEST_FEATURES: return (uint32_t)f->guest_features;
-	case VIO_PCI_LEGACY_QUEUE_PFN: return q ? q->pfn : 0;
+	case VIO_PCI_LEGACY_QUEUE_PFN: return f->stale_pfn ? 0x1234 : q ? q->pfn : 0;
 	case VIO_PCI_LEGACY_QUEUE_NUM: return q && f->qsel < f->num_queues ? q->max : 0;
 	case VIO_PCI_LEGACY_QUEUE_SEL: return f->qsel;
 	case VIO_PCI_LEGACY_STATUS: return status_read(f);
@@ -562,6 +562,8 @@ static int64_t p_irq_wait(void *opaque, int timeout_ms)
 	struct pci_fake *f = opaque;
 	uint64_t m = f->pending;
 
+	if (f->irq_wait_error)
+		return -EIO;
 	f->pending = 0;
 	if (m)
 		return (int64_t)m;

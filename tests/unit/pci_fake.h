@@ -89,6 +89,9 @@ struct pci_fake {
 	bool refuse_config_vector;
 	bool no_complete;               /* kicks do nothing */
 	bool queue_reset_stuck;         /* queue_reset never reads 1 */
+	bool stale_enable;              /* queue_enable reads 1 after reset */
+	bool irq_wait_error;            /* irq_wait fails (-EIO) */
+	bool stale_pfn;                 /* legacy QUEUE_PFN reads non-zero after reset */
 	bool no_clock;                  /* the platform has neither now_ns nor delay_us */
 
 	/* what happened */

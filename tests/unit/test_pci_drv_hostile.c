@@ -401,6 +401,12 @@ static void msix_config_vector_refused(void **state)
 	assert_int_equal(vio_bus_register_driver(&c->bus, &drv), 0);
 	assert_int_equal(vio_bus_add_device(&c->bus, &c->p.vdev), 0);
 	assert_non_null(c->p.vdev.driver);
+	/* Said once, though every reset (the bind's too) asks again. */
+	{
+		const char *first = strstr(c->f.log, "for config changes");
+
+		assert_null(strstr(first + 1, "for config changes"));
+	}
 	config_changes = 0;
 	/* Nothing changed: the wait times out. */
 	assert_int_equal(vio_drv_wait(&c->p.vdev, 5), -ETIMEDOUT);
@@ -482,6 +488,25 @@ static void legacy_ring_above_16_tib(void **state)
 	assert_int_equal(c->f.q[0].pfn, 0);
 }
 
+static void queue_enabled_before_setup(void **state)
+{
+	struct ctx *c = *state;
+
+	c->f.stale_enable = true;
+	expect_bind_fails(c, "queue 0: enabled before setup");
+	assert_int_equal(c->f.q[0].desc, 0); /* its rings were not replaced */
+}
+
+static void legacy_queue_already_active(void **state)
+{
+	struct ctx *c = *state;
+
+	pf_init_legacy(&c->f, VIO_ID_RNG);
+	c->f.stale_pfn = true;
+	expect_bind_fails(c, "queue 0: already active (QUEUE_PFN not 0)");
+	assert_int_equal(c->f.q[0].pfn, 0); /* never overwritten */
+}
+
 static void queue_setup_after_failed_reset(void **state)
 {
 	struct ctx *c = *state;
@@ -554,6 +579,8 @@ int main(void)
 		T(legacy_bar0_too_short),
 		T(legacy_asked_of_modern_only),
 		T(legacy_ring_above_16_tib),
+		T(queue_enabled_before_setup),
+		T(legacy_queue_already_active),
 		T(queue_setup_after_failed_reset),
 	};
 

@@ -196,6 +196,26 @@ static void polling_without_clock(void **state)
 	take_down(c);
 }
 
+static void irq_wait_failing_falls_back_to_polling(void **state)
+{
+	struct ctx *c = *state;
+	uint8_t b[2];
+
+	pf_init_legacy(&c->f, VIO_ID_RNG);
+	bring_up(c, false, false);
+	assert_int_equal(c->p.irq_mode, VIO_PCI_IRQ_MSIX);
+	c->f.irq_wait_error = true;
+	read_some(c, 100);
+	assert_true(pf_logged(&c->f, "waiting for an interrupt: "));
+	assert_int_equal(c->p.irq_mode, VIO_PCI_IRQ_POLL);
+	assert_int_equal(c->f.irq_nvec, -1); /* given back */
+	/* MSI-X off: legacy config is back at 0x14. */
+	assert_int_equal(vio_drv_config_read(&c->p.vdev, 0, b, 2), 0);
+	assert_int_equal(b[0], 0x10);
+	assert_int_equal(b[1], 0x11);
+	take_down(c);
+}
+
 static void modern_wait_times_out(void **state)
 {
 	struct ctx *c = *state;
@@ -605,6 +625,7 @@ int main(void)
 		T(modern_polling_asked),
 		T(polling_without_clock),
 		T(modern_wait_times_out),
+		T(irq_wait_failing_falls_back_to_polling),
 		T(modern_features_64bit),
 		T(modern_queue_reset),
 		T(modern_queue_reset_never_completes),

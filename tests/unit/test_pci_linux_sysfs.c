@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -326,35 +327,124 @@ static void dev_file(char *path, const char *bdf, const char *file)
 	snprintf(path, PATH_MAX, "%s/bus/pci/devices/%s/%s", root, bdf, file);
 }
 
-static void bind_writes(void **state)
+/* Waits (5 s at most) until the file holds text. */
+static bool wait_for(const char *path, const char *text)
 {
-	char path[PATH_MAX], text[64];
+	char buf[64];
+
+	for (int i = 0; i < 5000; i++) {
+		fget(path, buf, sizeof(buf));
+		if (strcmp(buf, text) == 0)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+/*
+ * The kernel's side of a bind, played by this process while a child
+ * binds. drivers_probe is a FIFO whose buffer we fill first, so the
+ * child's probe write blocks until we drain it, as the kernel's write
+ * returns only after probing. Once the override names the driver and the
+ * old driver was told to unbind, we "bind" (move the link) if take, then
+ * drain: the child's check sees the result. Returns the child's bind
+ * result; *probes: how many probe writes it made.
+ */
+static int bind_with_kernel(const char *bdf, const char *old, const char *driver, bool take,
+			    int *probes)
+{
+	char path[PATH_MAX], buf[4096];
+	size_t filler = 0, got = 0;
+	pid_t pid;
+	int fd, st;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/bus/pci/drivers_probe", root);
+	unlink(path);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	fd = open(path, O_RDWR | O_NONBLOCK);
+	assert_true(fd >= 0);
+	fcntl(fd, F_SETPIPE_SZ, 4096);
+	memset(buf, 'x', sizeof(buf));
+	while ((n = write(fd, buf, sizeof(buf) - filler % sizeof(buf))) > 0)
+		filler += (size_t)n;
+	while ((n = write(fd, buf, 1)) > 0)
+		filler++;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int r;
+
+		alarm(10);      /* a broken bind must not hang the test */
+		r = vio_pci_linux_bind(root, bdf, driver);
+
+		_exit(r == 0 ? 0 : r < 0 && -r < 200 ? -r : 255);
+	}
+	dev_file(path, bdf, "driver_override");
+	assert_true(wait_for(path, driver));
+	if (old) {
+		snprintf(path, sizeof(path), "%s/bus/pci/drivers/%s/unbind", root, old);
+		assert_true(wait_for(path, bdf));
+	}
+	if (take)
+		set_driver(bdf, driver);
+	/* Drain the filler, then collect what the child wrote until it is
+	 * gone (our descriptor keeps the FIFO's data when it closes). */
+	while (filler) {
+		n = read(fd, buf, filler < sizeof(buf) ? filler : sizeof(buf));
+		if (n > 0)
+			filler -= (size_t)n;
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	while ((n = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0)
+		got += (size_t)n;
+	buf[got] = '\0';
+	close(fd);
+	/* Each probe write was the BDF, whole. */
+	*probes = 0;
+	for (size_t off = 0; off < got; off += strlen(bdf), (*probes)++)
+		assert_int_equal(strncmp(buf + off, bdf, strlen(bdf)), 0);
+	return -WEXITSTATUS(st);
+}
+
+static void bind_moves_driver(void **state)
+{
+	struct vio_pci_linux_fn fn;
+
+	int probes;
 
 	fake_fn("0000:00:04.0", "0x1af4\n", "0x1044\n", NULL, "virtio-pci");
-	/* Nothing binds it in the fake tree: every write happens, then the
-	 * check afterwards finds the old link and says so. */
-	assert_int_equal(vio_pci_linux_bind(root, "0000:00:04.0", "vfio-pci"), -ENXIO);
-	dev_file(path, "0000:00:04.0", "driver_override");
-	fget(path, text, sizeof(text));
-	assert_string_equal(text, "vfio-pci");
-	snprintf(path, sizeof(path), "%s/bus/pci/drivers/virtio-pci/unbind", root);
-	fget(path, text, sizeof(text));
-	assert_string_equal(text, "0000:00:04.0");
-	snprintf(path, sizeof(path), "%s/bus/pci/drivers_probe", root);
-	fget(path, text, sizeof(text));
-	assert_string_equal(text, "0000:00:04.0");
+	assert_int_equal(bind_with_kernel("0000:00:04.0", "virtio-pci", "vfio-pci", true, &probes), 0);
+	assert_int_equal(probes, 1);
+	assert_int_equal(vio_pci_linux_lookup(root, "0000:00:04.0", &fn), 0);
+	assert_string_equal(fn.driver, "vfio-pci");
 }
 
 static void bind_unbound_function(void **state)
 {
-	char path[PATH_MAX], text[64];
+	int probes;
 
 	/* No driver: no unbind, straight to the override and the probe. */
 	fake_fn("0000:00:05.0", "0x1af4\n", "0x1005\n", "0x0004\n", NULL);
-	assert_int_equal(vio_pci_linux_bind(root, "0000:00:05.0", "uio_pci_generic"), -ENXIO);
-	dev_file(path, "0000:00:05.0", "driver_override");
+	assert_int_equal(bind_with_kernel("0000:00:05.0", NULL, "uio_pci_generic", true, &probes), 0);
+	assert_int_equal(probes, 1);
+}
+
+static void bind_not_taken(void **state)
+{
+	char path[PATH_MAX], text[64];
+	int probes;
+
+	/* Nothing takes it: -ENXIO, the override cleared again and a
+	 * second probe, for the old driver. */
+	fake_fn("0000:00:04.0", "0x1af4\n", "0x1044\n", NULL, "virtio-pci");
+	assert_int_equal(bind_with_kernel("0000:00:04.0", "virtio-pci", "vfio-pci", false, &probes),
+			 -ENXIO);
+	assert_int_equal(probes, 2);
+	dev_file(path, "0000:00:04.0", "driver_override");
 	fget(path, text, sizeof(text));
-	assert_string_equal(text, "uio_pci_generic");
+	assert_string_equal(text, "\n");
 }
 
 static void bind_already_bound(void **state)
@@ -455,6 +545,7 @@ static void fake_uio(const char *bdf)
 	memset(cfg, 0, sizeof(cfg));
 	cfg[0] = 0xf4; cfg[1] = 0x1a; cfg[2] = 0x01; cfg[3] = 0x10;
 	cfg[VIO_PCI_CFG_COMMAND + 1] = VIO_PCI_COMMAND_INTX_DISABLE >> 8;   /* masked */
+	cfg[VIO_PCI_CFG_INTERRUPT_PIN] = 1;                                  /* INTA */
 	dev_file(path, bdf, "config");
 	put_file(path, cfg, sizeof(cfg));
 	for (unsigned i = 0; i < sizeof(mem); i++)
@@ -571,6 +662,26 @@ static void uio_over_files(void **state)
 	assert_int_equal(cfg[0x12], 0x5a);
 }
 
+/* A function without an interrupt pin: no line to enable. */
+static void uio_no_pin(void **state)
+{
+	struct vio_pci_linux p;
+	char dev[PATH_MAX];
+	uint8_t pin = 0;
+
+	fake_uio("0000:00:07.0");
+	snprintf(dev, sizeof(dev), "%s/dev", root);
+	assert_int_equal(vio_pci_linux_open_uio(&p, root, dev, "0000:00:07.0", NULL), 0);
+	assert_true(p.intx);
+	assert_int_equal(p.plat.cfg_write(&p, VIO_PCI_CFG_INTERRUPT_PIN, &pin, 1), 0);
+	vio_pci_linux_close(&p);
+	assert_int_equal(vio_pci_linux_open_uio(&p, root, dev, "0000:00:07.0", NULL), 0);
+	assert_false(p.intx);
+	assert_int_equal(p.plat.irq_enable(&p, 0), -ENODEV);
+	assert_int_equal(p.plat.irq_wait(&p, 0), -EINVAL);
+	vio_pci_linux_close(&p);
+}
+
 static void clock_ops(void **state)
 {
 	struct vio_pci_linux p;
@@ -599,12 +710,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(scan_capacity, setup, teardown),
 		cmocka_unit_test_setup_teardown(scan_no_bus, setup, teardown),
 		cmocka_unit_test_setup_teardown(lookup_bad_names, setup, teardown),
-		cmocka_unit_test_setup_teardown(bind_writes, setup, teardown),
+		cmocka_unit_test_setup_teardown(bind_moves_driver, setup, teardown),
 		cmocka_unit_test_setup_teardown(bind_unbound_function, setup, teardown),
+		cmocka_unit_test_setup_teardown(bind_not_taken, setup, teardown),
 		cmocka_unit_test_setup_teardown(bind_already_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(bind_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(open_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(uio_over_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(uio_no_pin, setup, teardown),
 		cmocka_unit_test_setup_teardown(clock_ops, setup, teardown),
 	};
 

@@ -132,6 +132,7 @@ struct vio_pci_drv {
 	bool irq_on;                    /* irq_enable succeeded */
 	uint16_t config_vector;         /* or VIO_PCI_MSI_NO_VECTOR */
 	bool config_polled;             /* no config interrupt: wait compares generations */
+	bool config_vector_logged;      /* its refusal was logged */
 	uint32_t last_generation;
 	unsigned nq;                    /* queues the device has (at most MAX_QUEUES) */
 	struct vio_pci_drv_queue q[VIO_PCI_DRV_MAX_QUEUES];

@@ -93,7 +93,9 @@ int vio_pci_linux_lookup(const char *sysfs_root, const char *bdf, struct vio_pci
  * for vfio-pci without an IOMMU, with enable_unsafe_noiommu_mode=1).
  * 0, -ENODEV (no such function), -EINVAL (a malformed name), -EACCES or
  * -EPERM (not root), -ENXIO (probed, but not bound to driver afterwards:
- * the driver is missing or refused it), or the errno of a sysfs write.
+ * the driver is missing or refused it; the override is cleared again and
+ * the function probed once more, so its old driver may take it back), or
+ * the errno of a sysfs write.
  * Context: any thread; not atomic against others binding the same device.
  */
 int vio_pci_linux_bind(const char *sysfs_root, const char *bdf, const char *driver);
