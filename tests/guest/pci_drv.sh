@@ -52,7 +52,8 @@
 #                        transitional, 0x1040+ modern) and so is the
 #                        interface the transport drove (legacy I/O BAR and
 #                        no VERSION_1, or modern; RING_PACKED for packed);
-#   virtio-rng-pci       guest: 4096 random bytes read, at least 200
+#   virtio-rng-pci       guest: 4096 random bytes read (requests of 4
+#                        segments: indirect tables), at least 200
 #                        distinct byte values;
 #   virtio-blk-pci       on a scratch raw image (discard=unmap,
 #                        num-queues=2, serial=vio-SEED). guest: 256 KiB of
@@ -68,7 +69,7 @@
 #                        zeros;
 #   virtio-serial-pci    with a virtconsole (port 0) on a socket chardev
 #                        the host listens on. guest: 6000 bytes of a
-#                        pattern written; host: they arrived intact; the
+#                        pattern written (buffers of 3 segments); host: they arrived intact; the
 #                        host sends 5000 bytes back; guest: they arrived
 #                        intact;
 #   virtio-net-pci       on -netdev socket,udp= (QEMU sends each frame as
