@@ -51,7 +51,8 @@
 #                        bound, the PCI id is the personality's (0x1000+
 #                        transitional, 0x1040+ modern) and so is the
 #                        interface the transport drove (legacy I/O BAR and
-#                        no VERSION_1, or modern; RING_PACKED for packed);
+#                        no VERSION_1, or modern; RING_PACKED for packed,
+#                        ACCESS_PLATFORM for iommu);
 #   virtio-rng-pci       guest: 4096 random bytes read (requests of 4
 #                        segments: indirect tables), at least 200
 #                        distinct byte values;

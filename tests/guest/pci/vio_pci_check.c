@@ -186,8 +186,11 @@ static bool probe_check(struct pci_fn *f)
 	}
 	/* Legacy: the transport drives the I/O BAR and the core negotiated
 	 * without VERSION_1; modern: neither. */
-	if (!strcmp(personality, "modern") || !strcmp(personality, "iommu"))
+	if (!strcmp(personality, "modern"))
 		id_ok = !trans, mode_ok = !dev->legacy && !f->transport_legacy;
+	else if (!strcmp(personality, "iommu"))
+		id_ok = !trans, mode_ok = !dev->legacy && !f->transport_legacy &&
+				   vio_drv_has_feature(dev, VIO_F_ACCESS_PLATFORM);
 	else if (!strcmp(personality, "packed"))
 		id_ok = !trans, mode_ok = !dev->legacy && !f->transport_legacy &&
 				   vio_drv_has_feature(dev, VIO_F_RING_PACKED);
@@ -200,7 +203,7 @@ static bool probe_check(struct pci_fn *f)
 	      f->detail, dev->legacy ? "legacy negotiation" : "VERSION_1", dev->features,
 	      dev->driver->name,
 	      !id_ok ? "PCI id not the personality's" :
-	      !mode_ok ? "interface or ring layout not the personality's" : personality);
+	      !mode_ok ? "interface or features not the personality's" : personality);
 	return id_ok && mode_ok;
 }
 
