@@ -304,9 +304,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f.stream = mode & 8;
 	if (!f.stream) {
 		for (unsigned i = 0; i < VIO_PCI_NUM_BARS; i++) {
-			for (size_t j = 0; j < f.bar_len[i]; j++)
-				barmem[i][j] = (uint8_t)take(&f, 1) ^
-					       (j < sizeof(tbar[i]) ? tbar[i][j] : 0);
+			size_t len = (size_t)f.bar_len[i], t = len < sizeof(tbar[i]) ? len : sizeof(tbar[i]);
+			size_t k = f.off < f.n ? f.n - f.off : 0;
+
+			/* The template, then as much of the input as there is. */
+			memcpy(barmem[i], tbar[i], t);
+			memset(barmem[i] + t, 0, len - t);
+			if (k > len)
+				k = len;
+			for (size_t j = 0; j < k; j++)
+				barmem[i][j] ^= f.p[f.off + j];
+			f.off += k;
 		}
 	}
 	f.cfg[0] = (uint8_t)VIO_PCI_VENDOR_ID;

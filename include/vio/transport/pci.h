@@ -11,7 +11,8 @@
  * BAR 0 when the device has no modern capabilities or cfg.legacy asks for
  * it on a transitional device), checks every capability, resets the
  * device (bounded: -ETIMEDOUT) and sets up interrupts (MSI-X per queue,
- * MSI-X shared, INTx, or polling). Then vio_bus_add_device(bus, &p->vdev)
+ * MSI-X shared, INTx, or polling; a vector the device refuses, or a
+ * platform whose irq_wait fails, falls back to polling). Then vio_bus_add_device(bus, &p->vdev)
  * binds a driver as on any transport; vio_drv_wait() delivers interrupts.
  * To take it away: vio_bus_remove_device(bus, &p->vdev), then
  * vio_pci_drv_fini(p) (resets, disables interrupts). Errors are 0 or
