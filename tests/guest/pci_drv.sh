@@ -19,7 +19,14 @@
 #                        intel_iommu=on in the guest); MSI-X where the
 #                        device has it (balloon has not: INTx)
 #                  uio   uio_pci_generic, no IOMMU (-M q35): INTx
-#   default: transitional:vfio modern:vfio legacy:uio packed:uio iommu:vfio
+#                  noiommu  vfio-pci in no-IOMMU mode, no IOMMU (-M q35):
+#                        only with VIO_VFIO_KO=PATH, a vfio.ko built with
+#                        CONFIG_VFIO_NOIOMMU for the guest's kernel
+#                        (docs/pci-linux.md says how), which replaces the
+#                        kernel's in the guest (enable_unsafe_noiommu_mode=1);
+#                        the guest checks vfio opened in that mode
+#   default: transitional:vfio modern:vfio legacy:uio packed:uio iommu:vfio,
+#            and with VIO_VFIO_KO also transitional:noiommu legacy:noiommu
 #            (without a platform: uio for legacy, vfio otherwise)
 # Needs BUILD_DIR/tests/guest/vio_pci_check (a static program, built by
 # `ninja -C BUILD_DIR` in a build without sanitizers), qemu-system-x86_64,
@@ -109,7 +116,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 build=$(realpath "${1:?usage: pci_drv.sh BUILD_DIR [PERSONALITY[:PLATFORM]...]}")
 shift
 runs=("$@")
-[ ${#runs[@]} -gt 0 ] || runs=(transitional:vfio modern:vfio legacy:uio packed:uio iommu:vfio)
+if [ ${#runs[@]} = 0 ]; then
+	runs=(transitional:vfio modern:vfio legacy:uio packed:uio iommu:vfio)
+	[ -z "${VIO_VFIO_KO:-}" ] || runs+=(transitional:noiommu legacy:noiommu)
+fi
 
 work=$(mktemp -d /tmp/vio-pci.XXXXXX)
 pids=()
@@ -156,8 +166,16 @@ if readelf -l "$prog" 2>/dev/null | grep -q INTERP; then
 	finish
 fi
 
+files="$prog:/bin/vio_pci_check"
+if [ -n "${VIO_VFIO_KO:-}" ]; then
+	if [ ! -r "$VIO_VFIO_KO" ]; then
+		tap not "VIO_VFIO_KO" "no file $VIO_VFIO_KO"
+		finish
+	fi
+	files="$files $(realpath "$VIO_VFIO_KO"):/lib/vfio-noiommu.ko"
+fi
 kernel=$(VIO_INITRAMFS_MODULES="vfio vfio_iommu_type1 vfio-pci uio uio_pci_generic" \
-	VIO_INITRAMFS_INIT="$here/pci_init.sh" VIO_INITRAMFS_FILES="$prog:/bin/vio_pci_check" \
+	VIO_INITRAMFS_INIT="$here/pci_init.sh" VIO_INITRAMFS_FILES="$files" \
 	"$here/mkinitramfs.sh" "$work/initrd.gz") || { tap not "build the initramfs" "mkinitramfs.sh failed"; finish; }
 
 run() {
@@ -176,9 +194,16 @@ run() {
 	case $plat in
 	vfio) iommu=(-device intel-iommu); append="intel_iommu=on" ;;
 	uio) ;;
+	noiommu)
+		if [ -z "${VIO_VFIO_KO:-}" ]; then
+			tap not "$v" "no-IOMMU vfio needs VIO_VFIO_KO (Debian's vfio.ko lacks CONFIG_VFIO_NOIOMMU)"
+			return
+		fi ;;
 	*) tap not "$v" "unknown platform '$plat'"; return ;;
 	esac
-	if [ "$pers/$plat" = iommu/uio ]; then tap not "$v" "the iommu personality needs vfio"; return; fi
+	if [ "$pers" = iommu ] && [ "$plat" != vfio ]; then
+		tap not "$v" "the iommu personality needs vfio behind the IOMMU"; return
+	fi
 	dir=$work/$pers-$plat
 	mkdir -p "$dir"
 	seed=$(( (RANDOM << 15 | RANDOM) & 0x7fffffff ))

@@ -7,8 +7,8 @@
 #   - reserves hugepages (vio.hugepages=N, 2 MiB each) for libvio's DMA
 #     memory and mounts hugetlbfs on /dev/hugepages;
 #   - runs /bin/vio_pci_check (libvio's drivers on every virtio function,
-#     tests/guest/vio_pci_check.c) with the kernel command line's
-#     vio.platform (vfio or uio), vio.personality and vio.seed, which
+#     tests/guest/pci/vio_pci_check.c) with the kernel command line's
+#     vio.platform (vfio, noiommu or uio), vio.personality and vio.seed, which
 #     binds the functions to vfio-pci or uio_pci_generic and prints one
 #     line per check:
 #         VIO-CHECK <name> PASS|FAIL <detail>
@@ -29,11 +29,19 @@ platform=$(arg platform)
 # Module parameters for busybox insmod. vfio_iommu_type1 needs
 # allow_unsafe_interrupts only where the IOMMU has no interrupt remapping
 # (QEMU's intel-iommu has it under TCG; harmless otherwise).
+# vio.platform=noiommu: /lib/vfio-noiommu.ko (a vfio built with
+# CONFIG_VFIO_NOIOMMU, which Debian's is not) replaces the kernel's vfio.ko.
 loaded=""
 for m in $(cat /modules.order); do
 	name=${m%.ko}
 	params=""
 	case $name in vfio_iommu_type1) params=allow_unsafe_interrupts=1 ;; esac
+	if [ "$platform" = noiommu ]; then
+		case $name in
+		vfio_iommu_type1) continue ;;
+		vfio) m=../vfio-noiommu.ko; params=enable_unsafe_noiommu_mode=1 ;;
+		esac
+	fi
 	if insmod "/lib/modules/$m" $params 2>/tmp/insmod.err; then
 		loaded="$loaded $name"
 	else

@@ -35,6 +35,7 @@ struct glue {
 static struct vio_pci_linux_dma dma;
 static int dma_err = 1;                 /* 1: not tried yet */
 static bool use_uio;
+static bool want_noiommu;               /* vfio must be in no-IOMMU mode */
 static vio_log_fn *glue_log;
 static void *glue_log_opaque;
 
@@ -47,6 +48,7 @@ unsigned pci_glue_find(struct pci_fn *fns, unsigned max, const char *platform,
 	int err;
 
 	use_uio = !strcmp(platform, "uio");
+	want_noiommu = !strcmp(platform, "noiommu");
 	glue_log = log;
 	glue_log_opaque = log_opaque;
 	err = vio_pci_linux_scan(NULL, found, sizeof(found) / sizeof(found[0]), &n);
@@ -122,6 +124,12 @@ int pci_glue_open(struct pci_fn *f, struct vio_bus *bus)
 		return err;
 	}
 	g->plat_open = true;
+	if (!use_uio && g->plat.noiommu != want_noiommu) {
+		snprintf(f->why, sizeof(f->why), "vfio opened %s, the platform asked for %s",
+			 g->plat.noiommu ? "in no-IOMMU mode" : "behind an IOMMU (type1)",
+			 want_noiommu ? "no-IOMMU mode" : "an IOMMU");
+		return -EINVAL;
+	}
 	cfg.platform = &g->plat.plat;
 	cfg.platform_opaque = &g->plat;
 	cfg.log = glue_log;
@@ -133,8 +141,10 @@ int pci_glue_open(struct pci_fn *f, struct vio_bus *bus)
 		return err;
 	}
 	g->drv_init = true;
-	snprintf(f->detail, sizeof(f->detail), "%s interface, %s%s", g->drv.legacy ? "legacy" : "modern",
-		 irq_name(g->drv.irq_mode), g->drv.transitional ? ", transitional" : "");
+	snprintf(f->detail, sizeof(f->detail), "%s%s interface, %s%s",
+		 use_uio ? "" : g->plat.noiommu ? "no-IOMMU, " : "type1 IOMMU, ",
+		 g->drv.legacy ? "legacy" : "modern", irq_name(g->drv.irq_mode),
+		 g->drv.transitional ? ", transitional" : "");
 	f->transport_legacy = g->drv.legacy;
 	err = vio_bus_add_device(bus, &g->drv.vdev);
 	step("vio_bus_add_device", f, err);

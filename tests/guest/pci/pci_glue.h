@@ -28,7 +28,8 @@ struct pci_fn {
 };
 
 /* Fills fns with the virtio PCI functions (vendor 0x1af4) of the system,
- * at most max; returns how many. platform: "vfio" or "uio". */
+ * at most max; returns how many. platform: "vfio" (behind an IOMMU),
+ * "noiommu" (vfio in no-IOMMU mode) or "uio". */
 unsigned pci_glue_find(struct pci_fn *fns, unsigned max, const char *platform,
 		       vio_log_fn *log, void *log_opaque);
 /* Binds f to the platform's kernel driver, opens it, puts the PCI

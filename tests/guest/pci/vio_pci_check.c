@@ -19,7 +19,7 @@
  * How a function is found and opened is in pci_glue.c (the Linux
  * platform and the transport's calls); everything here is transport-blind.
  *
- * Usage: vio_pci_check --platform vfio|uio --personality transitional|
+ * Usage: vio_pci_check --platform vfio|noiommu|uio --personality transitional|
  *        modern|legacy|packed|iommu --seed N
  *        [--checks rng,blk,console,net,balloon] [--verbose]
  * The personality is what QEMU was told (pci_drv.sh): each device's probe
