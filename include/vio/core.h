@@ -414,7 +414,10 @@ struct vio_transport_ops {
 	uint64_t (*get_features)(struct vio_drv_device *dev);
 	int (*set_features)(struct vio_drv_device *dev, uint64_t features);
 	/* Feature bits the transport itself can carry (ring layouts,
-	 * ACCESS_PLATFORM, ...). Device-type bits (0..23, 50+) always pass. */
+	 * ACCESS_PLATFORM, ...). Device-type bits (0..23, 50+) always pass.
+	 * ACCESS_PLATFORM, when carried, is taken for every driver: drivers
+	 * hand a device only addresses from dma_alloc, so the transport
+	 * speaks for them. */
 	uint64_t (*transport_features)(struct vio_drv_device *dev);
 	int (*config_read)(struct vio_drv_device *dev, unsigned off, void *buf, unsigned len);
 	int (*config_write)(struct vio_drv_device *dev, unsigned off, const void *buf,

@@ -25,8 +25,9 @@
  * The personality is what QEMU was told (pci_drv.sh): each device's probe
  * check also asserts the PCI device id and the interface libvio drove
  * (modern or legacy, and RING_PACKED for packed) match it. With iommu the
- * devices demand ACCESS_PLATFORM, which the program adds to the drivers'
- * tables. After the last check it waits for the host's DONE on the
+ * devices demand ACCESS_PLATFORM, which the core takes for every driver
+ * over a transport that carries it (the PCI transport does). After the
+ * last check it waits for the host's DONE on the
  * console (the host still queries QEMU over QMP then), and exits 1 when
  * any check failed.
  */
@@ -711,18 +712,6 @@ int main(int argc, char **argv)
 		check("drivers", false, "a driver did not register");
 		return 1;
 	}
-	/* With iommu_platform=on QEMU's devices offer ACCESS_PLATFORM and
-	 * refuse a driver that does not take it. libvio's drivers do not
-	 * list it; over this transport their DMA addresses are the ones the
-	 * device must use (vfio maps them in the IOMMU), so the program adds
-	 * it to each driver's table (before any device is added). */
-	if (!strcmp(personality, "iommu")) {
-		struct vio_driver *all[] = { &rngd.drv, &blkd.drv, &cond.drv, &netd.drv, &bald.drv };
-
-		for (unsigned i = 0; i < sizeof(all) / sizeof(all[0]); i++)
-			all[i]->features |= VIO_BIT(VIO_F_ACCESS_PLATFORM);
-	}
-
 	nfns = pci_glue_find(fns, sizeof(fns) / sizeof(fns[0]), platform, log_cb, NULL);
 	if (verbose)
 		printf("step: %u virtio functions\n", nfns);
