@@ -41,9 +41,9 @@
 # physical addresses from /proc/self/pagemap) at I/O addresses equal to the
 # physical ones, so with iommu_platform off (the devices then read guest
 # physical addresses, bypassing the IOMMU) and on (through it) the same
-# addresses work. In the iommu personality the guest program adds
-# ACCESS_PLATFORM to each driver's feature table (libvio's drivers do not
-# list it, and QEMU refuses FEATURES_OK without it).
+# addresses work. In the iommu personality the devices demand
+# ACCESS_PLATFORM (QEMU refuses FEATURES_OK without it): libvio's core
+# takes it for every driver over a transport that carries it.
 #
 # One guest boot per personality (TCG, 512 MiB, a busybox initramfs with no
 # virtio driver at all: tests/guest/pci_init.sh as /init,
