@@ -11,7 +11,10 @@
 #                   bench/vhost-user-blk.sh --quick drives qsd and libvio with vio-perf;
 #                   bench/vhost-user-net.sh --quick the four DPDK/libvio net pairs
 #   7. guest:       Linux's virtio drivers in a QEMU guest against libvio's
-#                   vhost-user daemons (tests/guest/run.sh, fourteen variants)
+#                   vhost-user daemons (tests/guest/run.sh, fourteen variants),
+#                   and libvio's drivers on QEMU's own virtio-pci devices in a
+#                   guest through vfio-pci and uio_pci_generic
+#                   (tests/guest/pci_drv.sh, five personalities)
 # and ends with the line "N passed, N failed". Exit status 0 only when
 # nothing failed.
 #
@@ -112,6 +115,14 @@ for step in $steps; do
 				tail -20 build-test-gcc.guest.err; echo "FAIL: guest run did not finish"; add 0 1
 			fi
 			echo "   $(grep -c '^ok ' build-test-gcc.guest.log) passed, $(grep -c '^not ok' build-test-gcc.guest.log) failed"
+			echo "== guest: libvio's drivers on QEMU's virtio-pci devices (vfio, uio)"
+			tests/guest/pci_drv.sh build-test-gcc >build-test-gcc.pciguest.log 2>build-test-gcc.pciguest.err
+			grep -E '^not ok' build-test-gcc.pciguest.log || true
+			add "$(grep -c '^ok ' build-test-gcc.pciguest.log)" "$(grep -c '^not ok' build-test-gcc.pciguest.log)"
+			if ! grep -q '^1\.\.' build-test-gcc.pciguest.log; then
+				tail -20 build-test-gcc.pciguest.err; echo "FAIL: pci guest run did not finish"; add 0 1
+			fi
+			echo "   $(grep -c '^ok ' build-test-gcc.pciguest.log) passed, $(grep -c '^not ok' build-test-gcc.pciguest.log) failed"
 		fi ;;
 	*)
 		echo "unknown step $step"; add 0 1 ;;

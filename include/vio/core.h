@@ -105,7 +105,7 @@ void vio_vlogf(vio_log_fn *fn, void *opaque, enum vio_log_level level, const cha
 
 struct vio_dev_model;
 
-#define VIO_DEV_OPS_VERSION 1
+#define VIO_DEV_OPS_VERSION 2
 
 /* What a device type implements. Optional members may be NULL. */
 struct vio_dev_ops {
@@ -125,6 +125,20 @@ struct vio_dev_ops {
 	void (*config_write)(struct vio_dev_model *d, unsigned off, unsigned len);
 	/* Queue qi was reset alone (VIRTIO_F_RING_RESET). Optional. */
 	void (*queue_reset)(struct vio_dev_model *d, unsigned qi);
+	/* -- version 2 -- */
+	/* Requests a transport may carry for its VMM, outside the virtio
+	 * interface; a network device's, in practice (vhost-user's SEND_RARP
+	 * and NET_SET_MTU). Optional: a transport offers them only to a
+	 * device that has them (vio_dev_can_announce(), ..._set_mtu()).
+	 * They run in the transport's control path, serialised with every
+	 * queue (as config_write). */
+	/* Make the network learn that the driver's station address `mac` is
+	 * now here (after a migration, for a driver that cannot announce
+	 * itself: no GUEST_ANNOUNCE). 0 or a negative errno. */
+	int (*announce)(struct vio_dev_model *d, const uint8_t mac[6]);
+	/* The MTU the VMM promised the driver: 0, or -EINVAL when the device
+	 * cannot carry it (the transport then refuses the request). */
+	int (*set_mtu)(struct vio_dev_model *d, unsigned mtu);
 };
 
 #define VIO_DEV_TRANSPORT_VERSION 1
@@ -299,6 +313,15 @@ int vio_dev_queue_reset(struct vio_dev_model *d, unsigned qi);
 int vio_dev_queue_stop(struct vio_dev_model *d, unsigned qi, uint16_t *avail_base,
 		       uint16_t *used_base);
 
+/* The device type's version-2 requests (vio_dev_ops.announce, set_mtu):
+ * whether it has them, and the calls, which return -ENOTSUP without.
+ * Context: as vio_dev_config_write() (every queue held) for the calls;
+ * any thread for the vio_dev_can_*() tests (they read only the ops). */
+bool vio_dev_can_announce(const struct vio_dev_model *d);
+bool vio_dev_can_set_mtu(const struct vio_dev_model *d);
+int vio_dev_announce(struct vio_dev_model *d, const uint8_t mac[6]);
+int vio_dev_set_mtu(struct vio_dev_model *d, unsigned mtu);
+
 /* A kick for queue qi: passed to the device type if the queue is live.
  * Context: the thread serving qi, serialised with every other call on qi
  * and with the control path (loopback: its device thread under its lock,
@@ -391,7 +414,10 @@ struct vio_transport_ops {
 	uint64_t (*get_features)(struct vio_drv_device *dev);
 	int (*set_features)(struct vio_drv_device *dev, uint64_t features);
 	/* Feature bits the transport itself can carry (ring layouts,
-	 * ACCESS_PLATFORM, ...). Device-type bits (0..23, 50+) always pass. */
+	 * ACCESS_PLATFORM, ...). Device-type bits (0..23, 50+) always pass.
+	 * ACCESS_PLATFORM, when carried, is taken for every driver: drivers
+	 * hand a device only addresses from dma_alloc, so the transport
+	 * speaks for them. */
 	uint64_t (*transport_features)(struct vio_drv_device *dev);
 	int (*config_read)(struct vio_drv_device *dev, unsigned off, void *buf, unsigned len);
 	int (*config_write)(struct vio_drv_device *dev, unsigned off, const void *buf,

@@ -15,6 +15,7 @@
  *   vio/transport/vhost_user_frontend.h  driver side of vhost-user: libvio's
  *                                        drivers over any backend
  *   vio/transport/pci_dev.h              device side of virtio-pci: a register model a VMM embeds
+ *   vio/transport/mmio.h                 virtio-mmio: register model for VMMs, and driver side
  *
  * This header includes them all; include only the one you use if you like.
  */
@@ -26,5 +27,6 @@
 #include "vio/transport/pci_dev.h"
 #include "vio/transport/vhost_user_backend.h"
 #include "vio/transport/vhost_user_frontend.h"
+#include "vio/transport/mmio.h"
 
 #endif /* VIO_TRANSPORT_H */

@@ -269,6 +269,27 @@ int vio_dev_config_write(struct vio_dev_model *d, unsigned off, const void *buf,
 	return 0;
 }
 
+/* Version 2 of the ops table brought announce and set_mtu. */
+bool vio_dev_can_announce(const struct vio_dev_model *d)
+{
+	return d->ops->version >= 2 && d->ops->announce;
+}
+
+bool vio_dev_can_set_mtu(const struct vio_dev_model *d)
+{
+	return d->ops->version >= 2 && d->ops->set_mtu;
+}
+
+int vio_dev_announce(struct vio_dev_model *d, const uint8_t mac[6])
+{
+	return vio_dev_can_announce(d) ? d->ops->announce(d, mac) : -ENOTSUP;
+}
+
+int vio_dev_set_mtu(struct vio_dev_model *d, unsigned mtu)
+{
+	return vio_dev_can_set_mtu(d) ? d->ops->set_mtu(d, mtu) : -ENOTSUP;
+}
+
 uint32_t vio_dev_config_generation(const struct vio_dev_model *d)
 {
 	return d->config_generation;

@@ -78,6 +78,17 @@ static bool matches(const struct vio_driver *drv, uint32_t id)
 	return false;
 }
 
+/*
+ * ACCESS_PLATFORM says the device reaches memory through the platform's
+ * translation (an IOMMU): the driver must hand it DMA addresses, not
+ * physical ones. libvio's drivers only ever hand a device addresses from
+ * their transport's DMA allocator, so whether that holds is the
+ * transport's to say: a transport that carries the bit takes it for every
+ * driver (devices that need it, such as QEMU's with iommu_platform=on and
+ * real hardware, refuse FEATURES_OK without it).
+ */
+#define TRANSPORT_SPEAKS_BITS VIO_BIT(VIO_F_ACCESS_PLATFORM)
+
 /* Negotiates features for drv and, when that works, probes it. */
 static int bind(struct vio_drv_device *dev, struct vio_driver *drv)
 {
@@ -87,7 +98,7 @@ static int bind(struct vio_drv_device *dev, struct vio_driver *drv)
 	add_status(dev, VIO_STATUS_DRIVER);
 	offer = dev->ops->get_features(dev);
 	dev->legacy = !vio_has_feature(offer, VIO_F_VERSION_1);
-	want = dev->legacy ? drv->legacy_features : drv->features;
+	want = (dev->legacy ? drv->legacy_features : drv->features) | TRANSPORT_SPEAKS_BITS;
 	transport = dev->ops->transport_features(dev) | DEVICE_TYPE_BITS;
 	dev->features = offer & want & transport;
 	dev->legacy = !vio_has_feature(dev->features, VIO_F_VERSION_1);

@@ -730,6 +730,69 @@ static void net_config_write(struct vio_dev_model *d, unsigned off, unsigned len
 	sync_config(net);
 }
 
+/*
+ * The transport asks for a RARP on behalf of the driver (vhost-user's
+ * SEND_RARP, after a migration, for a driver without GUEST_ANNOUNCE): a
+ * broadcast "reverse request" from `mac`, which is how QEMU has always
+ * made switches learn where a migrated guest went. It leaves through the
+ * port as if the driver had sent it on pair 0; the transport holds every
+ * queue, so it cannot race that pair's own transmits.
+ */
+#define RARP_FRAME_LEN 60u      /* the Ethernet minimum: 42 bytes and padding */
+
+static int net_announce(struct vio_dev_model *d, const uint8_t mac[6])
+{
+	struct vio_net_dev *net = vio__net_of(d);
+	uint8_t f[RARP_FRAME_LEN] = { 0 };
+	struct vio_iov iov = { f, sizeof(f) };
+	struct vio_net_frame frame = { .len = sizeof(f), .iov = &iov, .iovcnt = 1 };
+	int took;
+
+	memset(f, 0xff, 6);                     /* to everyone */
+	memcpy(f + 6, mac, 6);
+	f[12] = 0x80, f[13] = 0x35;             /* ethertype RARP */
+	f[14] = 0x00, f[15] = 0x01;             /* hardware: Ethernet */
+	f[16] = 0x08, f[17] = 0x00;             /* protocol: IPv4 */
+	f[18] = 6, f[19] = 4;                   /* address lengths */
+	f[20] = 0x00, f[21] = 0x03;             /* operation: reverse request */
+	memcpy(f + 22, mac, 6);                 /* sender: mac, 0.0.0.0 */
+	memcpy(f + 32, mac, 6);                 /* target: mac, 0.0.0.0 */
+	if (!link_up(net) || !net->port_ops) {
+		net_log(net, VIO_LOG_WARN, "net: no RARP for %x:%x:%x:%x:%x:%x: %s", mac[0], mac[1],
+			mac[2], mac[3], mac[4], mac[5], net->port_ops ? "the link is down" : "no port");
+		return -EIO;
+	}
+	took = net->port_ops->transmit(net->port, 0, &frame, 1);
+	net_log(net, took == 1 ? VIO_LOG_INFO : VIO_LOG_WARN, "net: RARP for %x:%x:%x:%x:%x:%x %s",
+		mac[0], mac[1], mac[2], mac[3], mac[4], mac[5],
+		took == 1 ? "sent" : "dropped by the port");
+	return took == 1 ? 0 : -EIO;
+}
+
+/* The VMM tells the MTU it promised the driver (vhost-user's NET_SET_MTU,
+ * sent when it offers VIRTIO_NET_F_MTU itself): it becomes the config's
+ * mtu, which the device offers only with MTU too. Any MTU whose frames
+ * the device carries is accepted (the ports take frames up to
+ * VIO_NET_FRAME_MAX). */
+static int net_set_mtu(struct vio_dev_model *d, unsigned mtu)
+{
+	struct vio_net_dev *net = vio__net_of(d);
+
+	if (!vio_has_feature(d->host_features, VIO_NET_F_MTU)) {
+		net_log(net, VIO_LOG_ERR, "net: MTU %u set, but the device does not offer MTU", mtu);
+		return -ENOTSUP;
+	}
+	if (mtu < VIO_NET_MTU_MIN || mtu > VIO_NET_FRAME_MAX - 14) {
+		net_log(net, VIO_LOG_ERR, "net: MTU %u refused: outside %u..%u", mtu, VIO_NET_MTU_MIN,
+			VIO_NET_FRAME_MAX - 14);
+		return -EINVAL;
+	}
+	net->config0.mtu = vio_cpu_to_le16((uint16_t)mtu);
+	sync_config(net);
+	net_log(net, VIO_LOG_INFO, "net: MTU %u", mtu);
+	return 0;
+}
+
 static const struct vio_dev_ops net_ops = {
 	.version = VIO_DEV_OPS_VERSION,
 	.features_ok = net_features_ok,
@@ -738,6 +801,8 @@ static const struct vio_dev_ops net_ops = {
 	.queue_notify = net_queue_notify,
 	.config_write = net_config_write,
 	.queue_reset = net_queue_reset,
+	.announce = net_announce,
+	.set_mtu = net_set_mtu,
 };
 
 /* ------------------------------------------------------------------------ */

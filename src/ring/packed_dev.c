@@ -38,6 +38,12 @@ int vio__packed_dev_init(struct vio_devq *q, const struct vio_devq_config *cfg)
 		if (q->last_avail >= q->size || q->used_idx >= q->size)
 			return -EINVAL;
 	}
+	/* A new queue takes kicks (kicks_disabled is false), and the ring must
+	 * say so: a queue started again on the same memory (GET_VRING_BASE,
+	 * then SET_VRING_BASE) finds whatever the last one wrote there, and
+	 * DISABLE, left by a queue stopped while its thread polled, is a kick
+	 * the driver never sends. */
+	st16(&q->u.packed.device->flags, q->legacy, VIO_PACKED_EVENT_ENABLE);
 	if (cfg->inflight)
 		return vio__ilog_packed_attach(q, cfg);
 	return 0;

@@ -53,6 +53,15 @@ int vio__split_dev_init(struct vio_devq *q, const struct vio_devq_config *cfg)
 	}
 	q->avail_idx = q->last_avail;
 	q->signalled_used = q->used_idx;
+	/* A new queue takes kicks (kicks_disabled is false), and the ring must
+	 * say so: a queue started again on the same memory finds whatever the
+	 * last one wrote there, and NO_NOTIFY, or an avail_event behind the
+	 * driver, left by a queue stopped while its thread polled, is a kick
+	 * the driver never sends. */
+	if (q->event_idx)
+		st16(avail_event(q), q->legacy, q->last_avail);
+	else
+		st16(&q->u.split.used->flags, q->legacy, 0);
 	return 0;
 }
 

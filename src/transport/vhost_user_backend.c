@@ -1133,7 +1133,45 @@ static uint64_t offered_protocol_features(const struct vio_vu_backend *b)
 
 	if (b->dev->config_len == 0)
 		f &= ~VIO_BIT(VU_PROTOCOL_F_CONFIG);
+	/* RARP and MTU are the device type's to serve (vio_dev_ops v2). */
+	if (vio_dev_can_announce(b->dev))
+		f |= VIO_BIT(VU_PROTOCOL_F_RARP) & ~b->cfg.protocol_features_off;
+	if (vio_dev_can_set_mtu(b->dev))
+		f |= VIO_BIT(VU_PROTOCOL_F_MTU) & ~b->cfg.protocol_features_off;
 	return f;
+}
+
+/* SEND_RARP: the first six bytes of the u64 are the driver's MAC (in
+ * memory order); the device announces it (a network device sends a RARP
+ * from it through whatever is behind it). NET_SET_MTU: the MTU the
+ * frontend offers the driver; the device may refuse it. Both are control
+ * requests: every queue is held. */
+static int do_send_rarp(struct vio_vu_backend *b, const struct msg *m)
+{
+	uint8_t mac[6];
+	int r;
+
+	memcpy(mac, &m->p.u64, sizeof(mac));
+	all_lock(b);
+	r = vio_dev_announce(b->dev, mac);
+	all_unlock(b);
+	if (r)
+		vlog(b, VIO_LOG_ERR, "vhost-user: SEND_RARP refused: %s", vio_strerror(r));
+	return r;
+}
+
+static int do_net_set_mtu(struct vio_vu_backend *b, const struct msg *m)
+{
+	int r = -EINVAL;
+
+	all_lock(b);
+	if (m->p.u64 <= UINT16_MAX)
+		r = vio_dev_set_mtu(b->dev, (unsigned)m->p.u64);
+	all_unlock(b);
+	if (r)
+		vlog(b, VIO_LOG_ERR, "vhost-user: NET_SET_MTU %llu refused: %s",
+		     (unsigned long long)m->p.u64, vio_strerror(r));
+	return r;
 }
 
 /* Handles one validated message. */
@@ -1209,6 +1247,10 @@ static int handle(struct vio_vu_backend *b, struct msg *m)
 		return do_set_status(b, m->p.u64);
 	case VU_GET_STATUS:
 		return reply_u64(b, m, vio_dev_get_status(d)) ? -ECONNRESET : 1;
+	case VU_SEND_RARP:
+		return do_send_rarp(b, m);
+	case VU_NET_SET_MTU:
+		return do_net_set_mtu(b, m);
 	default:
 		vlog(b, VIO_LOG_ERR, "vhost-user: %s (%u) is not supported", vio__vu_request_name(m->hdr.request),
 		     m->hdr.request);

@@ -4,6 +4,14 @@
 # Busybox (static, from Debian's busybox-static), the Debian kernel's
 # virtio modules with their dependencies resolved from modules.dep, and
 # tests/guest/init.sh as /init. Prints the kernel image to boot with it.
+#
+# Other guests (tests/guest/pci_drv.sh) change three things through the
+# environment; unset, the initramfs is the one above:
+#   VIO_INITRAMFS_MODULES  the modules to load instead of the virtio ones
+#                          (names as in modules.dep, dependencies added)
+#   VIO_INITRAMFS_INIT     the script to install as /init
+#   VIO_INITRAMFS_FILES    extra files, space-separated SRC:DEST pairs
+#                          (DEST inside the initramfs, e.g. /bin/prog)
 set -euo pipefail
 out=$(realpath -m "$1")
 here=$(cd "$(dirname "$0")" && pwd)
@@ -14,9 +22,9 @@ kernel=/boot/vmlinuz-$kver
 moddir=/lib/modules/$kver
 
 # The drivers the guest may need, in the order DESIGN.md found to work.
-wanted="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_mmio
+wanted=${VIO_INITRAMFS_MODULES:-"virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_mmio
 virtio_blk failover net_failover virtio_net virtio_balloon virtio_console virtio-rng
-crc32c_generic ext4"
+crc32c_generic ext4"}
 
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
@@ -54,7 +62,11 @@ for path in "${order[@]}"; do
 	echo "$name" >> "$root/modules.order"
 done
 
-cp "$here/init.sh" "$root/init"
+cp "${VIO_INITRAMFS_INIT:-$here/init.sh}" "$root/init"
 chmod +x "$root/init"
+for f in ${VIO_INITRAMFS_FILES:-}; do
+	mkdir -p "$root/$(dirname "${f#*:}")"
+	cp "${f%%:*}" "$root/${f#*:}"
+done
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$out"
 echo "$kernel"

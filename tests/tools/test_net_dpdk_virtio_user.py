@@ -16,6 +16,15 @@ from DPDK's transmit ring and put in its receive ring) and kept doing so
 (tens of thousands, none TX-dropped), libvio's daemon counted them,
 nothing was dropped at the device, and the daemon ends with status 0 on
 SIGTERM. Without dpdk-testpmd every case fails, saying why.
+
+The loop is watched for RUN_SECONDS from its first frame, not from
+testpmd's launch: testpmd takes seconds to start (2 s on a quiet 2-cpu
+machine, more than 6 s under load), and a fixed sleep from the launch
+sent SIGINT before forwarding began when the machine was busy, so
+testpmd only sent its --tx-first burst and got it back (32 frames,
+TX-dropped 0) - what a loop that stops after one round trip looks like.
+The first frame is seen in the daemon's stats (its stderr is not
+buffered; testpmd's stdout to a pipe is).
 """
 import glob
 import os
@@ -29,6 +38,8 @@ import time
 
 DAEMON, TESTPMD = sys.argv[1], sys.argv[2]
 RUN_SECONDS = 4
+# How long testpmd may take to start and send its first burst.
+START_SECONDS = 60
 # Frames a loop that keeps going passes in RUN_SECONDS even on a busy
 # 2-cpu machine (millions when quiet); a dead one stops near 4,000.
 MIN_FRAMES = 20000
@@ -56,6 +67,24 @@ def wait_socket(path, seconds=10):
     return False
 
 
+def daemon_tx(path):
+    """The frames the daemon's stats lines say it took from DPDK so far."""
+    with open(path) as f:
+        tx = [int(x) for x in re.findall(r"pair 0: tx (\d+) frames", f.read())]
+    return max(tx) if tx else 0
+
+
+def wait_first_frame(tp, log_path):
+    """Seconds until the daemon took DPDK's first frames (forwarding has
+    begun), or None if testpmd ended or START_SECONDS passed first."""
+    start = time.time()
+    while time.time() - start < START_SECONDS and tp.poll() is None:
+        if daemon_tx(log_path) > 0:
+            return time.time() - start
+        time.sleep(0.1)
+    return None
+
+
 def run(packed):
     name = "packed" if packed else "split"
     tmp = tempfile.mkdtemp(prefix="vio-dpdk-")
@@ -78,7 +107,9 @@ def run(packed):
                "--stats-period", "1", "--nb-cores=1", "--total-num-mbufs=8192"]
         tp = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True)
-        time.sleep(RUN_SECONDS)
+        began = wait_first_frame(tp, log.name)
+        if began is not None:
+            time.sleep(RUN_SECONDS)
         tp.send_signal(signal.SIGINT)
         try:
             out, _ = tp.communicate(timeout=20)
@@ -92,7 +123,10 @@ def run(packed):
         dropped = [int(x) for x in re.findall(r"TX-dropped:\s+(\d+)", out)]
         tap(got >= MIN_FRAMES and not any(dropped),
             "%s: the loop kept going (IN_ORDER used entries taken as DPDK reads them)" % name,
-            "%d frames, TX-dropped %s" % (got, max(dropped) if dropped else "not reported"))
+            "%d frames in %d s from the first, TX-dropped %s; %s" % (
+                got, RUN_SECONDS, max(dropped) if dropped else "not reported",
+                "the daemon's stats showed the first %.1f s after testpmd's launch" % began
+                if began is not None else "none reached the daemon in %d s" % START_SECONDS))
         time.sleep(1.2)             # one more stats line from the daemon
         log.seek(0)
         text = log.read()

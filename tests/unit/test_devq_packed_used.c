@@ -470,6 +470,37 @@ static void p_kick_empty_pop_no_rearm_without_event_idx(void **state)
 	empty_pop_writes_nothing_case(pq_new(state, 8, 0));
 }
 
+/* A queue started again on the same memory (GET_VRING_BASE, then
+ * SET_VRING_BASE) after one stopped with kicks off, its thread polling,
+ * asks for kicks: with the old queue's DISABLE left in the device event
+ * structure the driver never kicks, and a queue thread waiting for a kick
+ * sleeps for good (DPDK's virtio-user reads only these flags). */
+static void restart_after_kick_disable_case(void **state, uint64_t features)
+{
+	struct pq *h = pq_new(state, 8, features);
+	struct vio_devq_config c;
+
+	use_one(h, 0);
+	vio_devq_kick_disable(&h->q);
+	assert_int_equal(dev_ev_flags(h), EV_DISABLE);
+	c = pq_cfg(h, true, vio_devq_avail_base(&h->q), vio_devq_used_base(&h->q));
+	assert_int_equal(vio_devq_init(&h->q, &c), 0);
+	assert_int_equal(dev_ev_flags(h), EV_ENABLE);
+	/* And the new queue's kick_disable is not skipped as a repeat. */
+	vio_devq_kick_disable(&h->q);
+	assert_int_equal(dev_ev_flags(h), EV_DISABLE);
+}
+
+static void p_restart_after_kick_disable_takes_kicks(void **state)
+{
+	restart_after_kick_disable_case(state, 0);
+}
+
+static void p_restart_after_kick_disable_takes_kicks_event_idx(void **state)
+{
+	restart_after_kick_disable_case(state, F_EVT);
+}
+
 /* ---- resume: avail_base / used_base -------------------------------------- */
 static void p_resume_fresh_bases(void **state)
 {
@@ -575,6 +606,8 @@ static const struct vt_named_test packed_tests[] = {
 	P_TEST(p_kick_empty_pop_rearms_device_event),
 	P_TEST(p_kick_empty_pop_no_rearm_while_disabled),
 	P_TEST(p_kick_empty_pop_no_rearm_without_event_idx),
+	P_TEST(p_restart_after_kick_disable_takes_kicks),
+	P_TEST(p_restart_after_kick_disable_takes_kicks_event_idx),
 	P_TEST(p_resume_fresh_bases),
 	P_TEST(p_resume_bases_encode_position_and_wrap),
 	P_TEST(p_resume_continues_at_the_bases),

@@ -388,6 +388,49 @@ static void v_real_driver_roundtrip(void **state)
 	vt_pair_fini(&p);
 }
 
+/* A queue started again on the same memory (GET_VRING_BASE, then
+ * SET_VRING_BASE) after one stopped with kicks off, its thread polling,
+ * asks for kicks: with the old queue's NO_NOTIFY left in the ring the
+ * driver never kicks, and a queue thread waiting for a kick sleeps for
+ * good. */
+static void h_restart_after_kick_disable_takes_kicks(void **state)
+{
+	struct hq *h = hq_init(state, 8, 0);
+	struct vio_devq_config c;
+
+	put_desc(h, 0, BUF(0), 8, 0, 0);
+	publish(h, 0);
+	pop_ok(h);
+	assert_int_equal(vio_devq_push(&h->q, &h->e, 0), 0);
+	vio_devq_kick_disable(&h->q);
+	assert_int_equal(vio_get16(h->legacy, h->used->flags), VIO_USED_F_NO_NOTIFY);
+	c = hq_cfg(h, vio_devq_avail_base(&h->q), vio_devq_used_base(&h->q));
+	assert_true(c.resume);
+	assert_int_equal(vio_devq_init(&h->q, &c), 0);
+	assert_int_equal(vio_get16(h->legacy, h->used->flags), 0);
+	/* And the new queue's kick_disable is not skipped as a repeat. */
+	vio_devq_kick_disable(&h->q);
+	assert_int_equal(vio_get16(h->legacy, h->used->flags), VIO_USED_F_NO_NOTIFY);
+}
+
+/* The same with EVENT_IDX: the old queue's avail_event, one behind the
+ * position, would be passed only after 65535 more buffers. */
+static void h_restart_after_kick_disable_takes_kicks_event_idx(void **state)
+{
+	struct hq *h = hq_init(state, 8, F_EVT);
+	struct vio_devq_config c;
+
+	put_desc(h, 0, BUF(0), 8, 0, 0);
+	publish(h, 0);
+	pop_ok(h);
+	assert_int_equal(vio_devq_push(&h->q, &h->e, 0), 0);
+	vio_devq_kick_disable(&h->q);
+	assert_int_equal(avail_event_val(h), 0);
+	c = hq_cfg(h, vio_devq_avail_base(&h->q), vio_devq_used_base(&h->q));
+	assert_int_equal(vio_devq_init(&h->q, &c), 0);
+	assert_int_equal(avail_event_val(h), 1);
+}
+
 static const struct vt_named_test hostile_tests[] = {
 	HQ_TEST(h_push_writes_used_entry_and_index),
 	HQ_TEST(h_fill_waits_for_flush),
@@ -403,6 +446,8 @@ static const struct vt_named_test hostile_tests[] = {
 	HQ_TEST(h_kick_event_idx_empty_pop_writes_avail_event),
 	HQ_TEST(h_kick_event_idx_no_avail_event_while_disabled),
 	HQ_TEST(h_kick_event_idx_enable_writes_avail_event),
+	HQ_TEST(h_restart_after_kick_disable_takes_kicks),
+	HQ_TEST(h_restart_after_kick_disable_takes_kicks_event_idx),
 	HQ_TEST(h_init_size_not_power_of_two),
 	HQ_TEST(h_init_area_across_two_regions),
 	HQ_TEST(h_init_area_in_hole),

@@ -153,7 +153,7 @@ static void test_unknown_requests(void **state)
 	assert_string_equal(vio__vu_request_name(VU_IOTLB_MSG), "unknown request");
 	assert_string_equal(vio__vu_request_name(VU_REQUEST_MAX), "unknown request");
 	assert_string_equal(vio__vu_request_name(UINT32_MAX), "unknown request");
-	assert_null(vio__vu_request_row(VU_SEND_RARP));
+	assert_null(vio__vu_request_row(VU_IOTLB_MSG));
 	assert_int_equal(vio__vu_fds_expected(NULL, 0, &p), 0);
 	assert_true(vio__vu_feature_ok(NULL, 0));
 }

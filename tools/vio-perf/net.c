@@ -57,6 +57,7 @@
 #include "vio/transport.h"
 
 #include "net.h"
+#include "run.h"
 #include "verify.h"
 
 #define NET_MAGIC       0x7650u         /* "vP" at byte 14: a counted frame */
@@ -75,12 +76,9 @@
 #define DRAIN_MS        500             /* the end: wait this long for stragglers */
 #define STALL_MS        10000           /* nothing at all back: the backend hangs */
 #define WAIT_MS         50
-#define MAX_REPORTS     10
 /* The vhost-user protocol feature for config space (the spec's bit 9). */
 #define PROTO_F_CONFIG  9
 
-enum end_reason { END_OK, END_INTERRUPTED, END_DISCONNECTED, END_BACKEND_ERROR, END_STALLED,
-		  END_BROKEN };
 
 struct net_opts {
 	const char *socket;
@@ -122,45 +120,12 @@ struct nperf {
 	uint8_t mac[6];
 	uint64_t t0;                    /* atomic: set when every pair is ready */
 	unsigned ready;                 /* atomic: pairs whose path is up */
-	int stop, abort, end;           /* atomics, as in the blk mode */
-	unsigned reports;
+	struct run run;                 /* stop, abort, why it ended */
 	uint64_t kicks0;
 	struct npair pairs[VIO_NET_DRV_MAX_PAIRS];
 };
 
 static const uint8_t peer_mac[6] = { 0x02, 0x76, 0x69, 0x6f, 0x00, 0x01 };
-
-static volatile sig_atomic_t signals;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	signals++;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void end_run(struct nperf *p, enum end_reason why)
-{
-	int none = END_OK;
-
-	__atomic_compare_exchange_n(&p->end, &none, (int)why, false, __ATOMIC_RELAXED,
-				    __ATOMIC_RELAXED);
-	__atomic_store_n(&p->stop, 1, __ATOMIC_RELAXED);
-	if (why != END_OK && why != END_INTERRUPTED)
-		__atomic_store_n(&p->abort, 1, __ATOMIC_RELAXED);
-}
-
-static bool may_report(struct nperf *p)
-{
-	return __atomic_fetch_add(&p->reports, 1, __ATOMIC_RELAXED) < MAX_REPORTS;
-}
 
 /* ------------------------------------------------------------------------ */
 /* Frames                                                                   */
@@ -240,7 +205,7 @@ static void seen_set(uint64_t *seen, uint64_t seq)
 static void report_corrupt(struct nperf *p, const struct npair *q, const char *what,
 			   uint64_t seq)
 {
-	if (!may_report(p))
+	if (!run_may_report(&p->run))
 		return;
 	if (seq == UINT64_MAX)
 		fprintf(stderr, "\nvio-perf: pair %u: a frame came back %s\n", q->pair, what);
@@ -360,17 +325,6 @@ static int recv_some(struct nperf *p, struct npair *q, uint64_t now)
 	return k;
 }
 
-static uint64_t drain_fd(int fd)
-{
-	uint64_t v, n = 0;
-	ssize_t r;
-
-	while ((r = read(fd, &v, sizeof(v))) == (ssize_t)sizeof(v) || (r < 0 && errno == EINTR))
-		if (r > 0)
-			n += v;
-	return n;
-}
-
 /* --notify with nothing to do: sleeps until the backend signals the
  * receive queue (or, with no frame out to wait for, a millisecond: the
  * pace's next slot). The transmit queue's interrupts stay off: its
@@ -383,7 +337,7 @@ static void wait_calls(struct nperf *p, struct npair *q)
 
 	/* false: used buffers came in meanwhile: take them first. */
 	if (vio_drvq_enable_cb(rq) && poll(&pfd, 1, out ? WAIT_MS : 1) > 0)
-		q->calls += drain_fd(pfd.fd);
+		q->calls += run_drain_fd(pfd.fd);
 	vio_drvq_disable_cb(rq);
 }
 
@@ -395,13 +349,13 @@ static void wait_calls(struct nperf *p, struct npair *q)
  */
 static int probe_path(struct nperf *p, struct npair *q)
 {
-	const uint64_t t0 = now_ns();
+	const uint64_t t0 = run_now_ns();
 	uint64_t next = 0;
 	uint8_t *f = q->txa;
 
 	put16(f + 14, PROBE_MAGIC);
 	for (;;) {
-		const uint64_t now = now_ns();
+		const uint64_t now = run_now_ns();
 		int k = vio_net_drv_rx_burst(p->dev, q->pair, q->rxf, p->o.burst);
 
 		if (k < 0)
@@ -417,7 +371,7 @@ static int probe_path(struct nperf *p, struct npair *q)
 			put16(f + 14, NET_MAGIC);
 			return 0;
 		}
-		if (__atomic_load_n(&p->abort, __ATOMIC_RELAXED) ||
+		if (run_aborting(&p->run) ||
 		    now - t0 > (uint64_t)PROBE_WAIT_MS * 1000000u)
 			break;
 		if (now >= next) {
@@ -444,10 +398,10 @@ static void *pair_main(void *arg)
 
 	r = probe_path(p, q);
 	if (r == -ETIMEDOUT) {
-		if (may_report(p))
+		if (run_may_report(&p->run))
 			fprintf(stderr, "\nvio-perf: pair %u: no probe frame came back in %d s: the "
 				"backend does not send frames back\n", q->pair, PROBE_WAIT_MS / 1000);
-		end_run(p, END_STALLED);
+		run_end(&p->run, END_STALLED);
 		goto out;
 	}
 	if (r)
@@ -456,22 +410,22 @@ static void *pair_main(void *arg)
 	 * the main thread sets t0. */
 	__atomic_fetch_add(&p->ready, 1, __ATOMIC_ACQ_REL);
 	t_stop = __atomic_load_n(&p->t0, __ATOMIC_ACQUIRE);
-	while (!t_stop && !__atomic_load_n(&p->abort, __ATOMIC_RELAXED)) {
+	while (!t_stop && !run_aborting(&p->run)) {
 		vio_ring_pause();
 		t_stop = __atomic_load_n(&p->t0, __ATOMIC_ACQUIRE);
 	}
 	t_stop += (uint64_t)(p->o.seconds * 1e9);
-	q->t_last = now_ns();
+	q->t_last = run_now_ns();
 	for (;;) {
-		const uint64_t now = now_ns();
+		const uint64_t now = run_now_ns();
 		int rx, tx = 0;
 
 		rx = recv_some(p, q, now);
 		if (rx < 0)
 			goto fail;
 		if (now >= t_stop)
-			__atomic_store_n(&p->stop, 1, __ATOMIC_RELAXED);
-		if (!__atomic_load_n(&p->stop, __ATOMIC_RELAXED)) {
+			run_end(&p->run, END_OK);
+		if (!run_stopping(&p->run)) {
 			tx = send_some(p, q, now);
 			if (tx < 0)
 				goto fail;
@@ -486,7 +440,7 @@ static void *pair_main(void *arg)
 		}
 		__atomic_store_n(&q->pub_sent, q->sent, __ATOMIC_RELAXED);
 		__atomic_store_n(&q->pub_received, q->received, __ATOMIC_RELAXED);
-		if (__atomic_load_n(&p->abort, __ATOMIC_RELAXED))
+		if (run_aborting(&p->run))
 			break;
 		if (rx == 0 && tx == 0) {
 			if (p->o.notify)
@@ -497,15 +451,15 @@ static void *pair_main(void *arg)
 	}
 	goto out;
 fail:
-	if (!__atomic_load_n(&p->abort, __ATOMIC_RELAXED) && may_report(p)) {
+	if (!run_aborting(&p->run) && run_may_report(&p->run)) {
 		const char *why = vio_net_drv_error(p->dev, q->pair);
 
 		fprintf(stderr, "\nvio-perf: pair %u: %s\n", q->pair,
 			why ? why : "the driver refused a burst");
 	}
-	end_run(p, END_BROKEN);
+	run_end(&p->run, END_BROKEN);
 out:
-	q->calls += drain_fd(q->call_fd[0]) + drain_fd(q->call_fd[1]);
+	q->calls += run_drain_fd(q->call_fd[0]) + run_drain_fd(q->call_fd[1]);
 	__atomic_store_n(&q->pub_sent, q->sent, __ATOMIC_RELAXED);
 	__atomic_store_n(&q->pub_received, q->received, __ATOMIC_RELAXED);
 	__atomic_store_n(&q->done, 1, __ATOMIC_RELEASE);
@@ -532,23 +486,10 @@ static bool all_done(struct nperf *p)
 	return true;
 }
 
-static void check_socket(struct nperf *p)
-{
-	uint8_t b;
-	ssize_t n = recv(p->fe.sock, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (__atomic_load_n(&p->end, __ATOMIC_RELAXED) == END_OK)
-		fprintf(stderr, "\nvio-perf: the backend %s\n",
-			n > 0 ? "sent a message nobody asked for" : "went away (disconnected)");
-	end_run(p, END_DISCONNECTED);
-}
-
 /* The progress line: the blk mode's, in frames. */
 static void progress(struct nperf *p, uint64_t *last_rx, uint64_t *last_t, bool tty)
 {
-	const uint64_t now = now_ns();
+	const uint64_t now = run_now_ns();
 	uint64_t sent, rx;
 	double dt, mpps;
 
@@ -577,28 +518,8 @@ static void monitor(struct nperf *p)
 	while (!all_done(p)) {
 		uint64_t now, sent, rx;
 
-		if (poll(pfd, n, 50) > 0) {
-			if (pfd[0].revents)
-				check_socket(p);
-			for (unsigned i = 1; i < n; i++) {
-				if (pfd[i].revents && drain_fd(pfd[i].fd)) {
-					if (may_report(p))
-						fprintf(stderr, "\nvio-perf: the backend reports an "
-							"error on queue %u\n", i - 1);
-					end_run(p, END_BACKEND_ERROR);
-				}
-			}
-			if (__atomic_load_n(&p->abort, __ATOMIC_RELAXED))
-				pfd[0].fd = -1;
-		}
-		if (signals) {
-			if (__atomic_load_n(&p->end, __ATOMIC_RELAXED) == END_OK)
-				fprintf(stderr, "\nvio-perf: interrupted: draining (again to stop)\n");
-			end_run(p, END_INTERRUPTED);
-			if (signals > 1)
-				__atomic_store_n(&p->abort, 1, __ATOMIC_RELAXED);
-		}
-		now = now_ns();
+		run_watch(&p->run, pfd, n, "draining (again to stop)");
+		now = run_now_ns();
 		if (!p->t0) {
 			/* The pairs probe their paths (each gives up on its own). */
 			if (__atomic_load_n(&p->ready, __ATOMIC_ACQUIRE) < p->o.pairs)
@@ -608,7 +529,7 @@ static void monitor(struct nperf *p)
 			next_tick = now + 1000000000u;
 		}
 		if ((double)(now - p->t0) >= p->o.seconds * 1e9)
-			__atomic_store_n(&p->stop, 1, __ATOMIC_RELAXED);
+			run_end(&p->run, END_OK);
 		totals(p, &sent, &rx);
 		/* Stalled: frames out and none back for STALL_MS (a slow
 		 * --rate may have nothing out for a while). */
@@ -616,10 +537,10 @@ static void monitor(struct nperf *p)
 			stall_rx = rx;
 			stall_t = now;
 		} else if (now - stall_t >= (uint64_t)STALL_MS * 1000000u &&
-			   !__atomic_load_n(&p->abort, __ATOMIC_RELAXED)) {
+			   !run_aborting(&p->run)) {
 			fprintf(stderr, "\nvio-perf: no frame came back for %d s: the backend "
 				"stopped answering\n", STALL_MS / 1000);
-			end_run(p, END_STALLED);
+			run_end(&p->run, END_STALLED);
 		}
 		if (!p->o.quiet && now >= next_tick) {
 			progress(p, &last_rx, &last_t, tty);
@@ -634,33 +555,6 @@ static void monitor(struct nperf *p)
 /* ------------------------------------------------------------------------ */
 /* Setup                                                                    */
 
-static void *bus_alloc(void *opaque, size_t size)
-{
-	(void)opaque;
-	return calloc(1, size);
-}
-
-static void bus_free(void *opaque, void *ptr, size_t size)
-{
-	(void)opaque;
-	(void)size;
-	free(ptr);
-}
-
-static void fe_log(void *opaque, enum vio_log_level level, const char *msg)
-{
-	(void)opaque;
-	if (level <= VIO_LOG_WARN || getenv("VIO_DEBUG"))
-		fprintf(stderr, "vio-perf: vhost-user: %s\n", msg);
-}
-
-static void drv_log(void *opaque, enum vio_log_level level, const char *msg)
-{
-	(void)opaque;
-	if (level <= VIO_LOG_WARN || getenv("VIO_DEBUG"))
-		fprintf(stderr, "vio-perf: driver: %s\n", msg);
-}
-
 static int connect_and_bind(struct nperf *p)
 {
 	const struct net_opts *o = &p->o;
@@ -672,7 +566,7 @@ static int connect_and_bind(struct nperf *p)
 		.queue_max = o->queue_size,
 		.memory_bytes = mem,
 		.features_off = o->packed ? 0 : VIO_BIT(VIO_F_RING_PACKED),
-		.log = fe_log,
+		.log = run_fe_log,
 	};
 	struct vio_net_drv_opts dopts = {
 		.max_pairs = o->pairs,
@@ -720,8 +614,8 @@ static int connect_and_bind(struct nperf *p)
 		dopts.features_off |= VIO_BIT(VIO_F_EVENT_IDX);
 	if (o->no_in_order)
 		dopts.features_off |= VIO_BIT(VIO_F_IN_ORDER);
-	vio_bus_init(&p->bus, bus_alloc, bus_free, NULL);
-	p->bus.log = drv_log;
+	vio_bus_init(&p->bus, run_bus_alloc, run_bus_free, NULL);
+	p->bus.log = run_drv_log;
 	r = vio_net_drv_register(&p->bus, &p->drv, &dopts);
 	if (r)
 		return r;
@@ -807,7 +701,7 @@ static int setup_pairs(struct nperf *p)
 
 static void teardown(struct nperf *p)
 {
-	if (p->fe_up && p->end != END_OK && p->end != END_INTERRUPTED)
+	if (p->fe_up && run_reason(&p->run) != END_OK && run_reason(&p->run) != END_INTERRUPTED)
 		vio_vu_frontend_disconnect(&p->fe);
 	if (p->bus_up)
 		vio_bus_remove_device(&p->bus, p->dev);
@@ -1015,22 +909,6 @@ struct nresult {
 	double seconds, mpps, gbps;
 };
 
-static const char *end_name(int e)
-{
-	static const char *const names[] = {
-		[END_OK] = "ok", [END_INTERRUPTED] = "interrupted",
-		[END_DISCONNECTED] = "disconnected", [END_BACKEND_ERROR] = "backend-error",
-		[END_STALLED] = "stalled", [END_BROKEN] = "broken",
-	};
-
-	return names[e];
-}
-
-static double per(double a, double b)
-{
-	return b > 0 ? a / b : 0;
-}
-
 static void collect(struct nperf *p, struct nresult *r, uint64_t t_end)
 {
 	memset(r, 0, sizeof(*r));
@@ -1048,7 +926,7 @@ static void collect(struct nperf *p, struct nresult *r, uint64_t t_end)
 	r->kicks -= p->kicks0;
 	r->lost = r->sent > r->received + r->corrupt ? r->sent - r->received - r->corrupt : 0;
 	r->seconds = (double)(t_end - p->t0) / 1e9;
-	r->mpps = per((double)r->received, r->seconds) / 1e6;
+	r->mpps = run_per((double)r->received, r->seconds) / 1e6;
 	r->gbps = r->mpps * 1e6 * p->o.frame_size * 8 / 1e9;
 }
 
@@ -1071,9 +949,10 @@ static void print_json(const struct nperf *p, const struct nresult *r)
 	       vio_drv_has_feature(p->dev, VIO_NET_F_MRG_RXBUF) ? "true" : "false",
 	       o->notify ? "false" : "true", o->verify ? "true" : "false", r->seconds,
 	       r->sent, r->received, r->lost, r->corrupt, r->duplicate, r->reordered, r->mpps,
-	       r->gbps, r->kicks, r->calls, per((double)r->kicks, (double)r->received),
-	       per((double)r->calls, (double)r->received),
-	       per((double)(r->kicks + r->calls), (double)r->received), end_name(p->end));
+	       r->gbps, r->kicks, r->calls, run_per((double)r->kicks, (double)r->received),
+	       run_per((double)r->calls, (double)r->received),
+	       run_per((double)(r->kicks + r->calls), (double)r->received),
+	       run_end_name(run_reason(&p->run)));
 }
 
 static void print_human(const struct nperf *p, const struct nresult *r)
@@ -1092,9 +971,9 @@ static void print_human(const struct nperf *p, const struct nresult *r)
 	printf("  lost %" PRIu64 ", corrupt %" PRIu64 ", duplicate %" PRIu64 ", reordered %" PRIu64
 	       "\n", r->lost, r->corrupt, r->duplicate, r->reordered);
 	printf("  kicks per frame %.4f, calls per frame %.4f\n",
-	       per((double)r->kicks, (double)r->received), per((double)r->calls, (double)r->received));
-	if (p->end != END_OK)
-		printf("  ended early: %s\n", end_name(p->end));
+	       run_per((double)r->kicks, (double)r->received), run_per((double)r->calls, (double)r->received));
+	if (run_reason(&p->run) != END_OK)
+		printf("  ended early: %s\n", run_end_name(run_reason(&p->run)));
 }
 
 int net_main(int argc, char **argv)
@@ -1102,7 +981,6 @@ int net_main(int argc, char **argv)
 	static struct nperf perf;
 	struct nperf *p = &perf;
 	struct nresult res;
-	struct sigaction sa;
 	uint64_t t_end;
 	bool failed;
 	int r;
@@ -1111,12 +989,8 @@ int net_main(int argc, char **argv)
 	if (r)
 		return r > 0 ? 0 : 2;
 	if (!p->o.seed_set)
-		p->o.seed = now_ns() ^ ((uint64_t)getpid() << 32);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+		p->o.seed = run_now_ns() ^ ((uint64_t)getpid() << 32);
+	run_signals_install();
 
 	r = connect_and_bind(p);
 	if (r == 0)
@@ -1136,14 +1010,14 @@ int net_main(int argc, char **argv)
 		r = pthread_create(&q->tid, NULL, pair_main, q);
 		if (r) {
 			fprintf(stderr, "vio-perf: cannot start a thread: %s\n", strerror(r));
-			end_run(p, END_BROKEN);
+			run_end(&p->run, END_BROKEN);
 			q->done = 1;
 			continue;
 		}
 		q->started = true;
 	}
 	monitor(p);
-	t_end = now_ns();
+	t_end = run_now_ns();
 	for (unsigned i = 0; i < p->o.pairs; i++)
 		if (p->pairs[i].started)
 			pthread_join(p->pairs[i].tid, NULL);
@@ -1164,5 +1038,5 @@ int net_main(int argc, char **argv)
 	if (failed && p->o.verify)
 		fprintf(stderr, "vio-perf: verify FAILED: %" PRIu64 " lost, %" PRIu64 " corrupt, %"
 			PRIu64 " duplicate frames\n", res.lost, res.corrupt, res.duplicate);
-	return failed || p->end != END_OK ? 1 : 0;
+	return failed || run_reason(&p->run) != END_OK ? 1 : 0;
 }

@@ -41,18 +41,15 @@
 #include "hist.h"
 #include "net.h"
 #include "opts.h"
+#include "run.h"
 #include "verify.h"
 
 #define WAIT_MS         100     /* a worker's longest sleep: it rechecks abort */
 #define STALL_MS        30000   /* no completion for this long: the backend hangs */
-#define MAX_REPORTS     10      /* verify and I/O error lines printed */
 #define MAX_WORKERS     VIO_BLK_DRV_MAX_QUEUES
 
 enum pass_kind { PASS_RUN, PASS_WRITE, PASS_MIX, PASS_READ };
 
-/* Why a run ended early. */
-enum end_reason { END_OK, END_INTERRUPTED, END_DISCONNECTED, END_BACKEND_ERROR, END_STALLED,
-		  END_BROKEN };
 
 struct worker;
 
@@ -109,11 +106,8 @@ struct perf {
 	uint64_t seed;
 	enum pass_kind pass;
 	uint64_t next;          /* atomic: verify passes and --count: I/Os handed out */
-	int stop;               /* atomic: post nothing new */
-	int abort;              /* atomic: stop waiting for what is in flight */
-	int end;                /* atomic: enum end_reason, first one wins */
+	struct run run;         /* stop, abort, why it ended */
 	int teardown;           /* completions are cancellations now: ignore them */
-	unsigned reports;       /* atomic: error lines printed */
 	unsigned nq, nworkers;
 	struct wq wqs[VIO_BLK_DRV_MAX_QUEUES];
 	struct worker workers[MAX_WORKERS];
@@ -121,40 +115,6 @@ struct perf {
 	size_t buf_len;
 	uint64_t kicks0;
 };
-
-static volatile sig_atomic_t signals;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	signals++;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void end_run(struct perf *p, enum end_reason why)
-{
-	int none = END_OK;
-
-	__atomic_compare_exchange_n(&p->end, &none, (int)why, false, __ATOMIC_RELAXED,
-				    __ATOMIC_RELAXED);
-	__atomic_store_n(&p->stop, 1, __ATOMIC_RELAXED);
-	if (why != END_OK && why != END_INTERRUPTED)
-		__atomic_store_n(&p->abort, 1, __ATOMIC_RELAXED);
-}
-
-/* Rare-path messages from workers, limited so a bad run stays readable. */
-static bool may_report(struct perf *p)
-{
-	return __atomic_fetch_add(&p->reports, 1, __ATOMIC_RELAXED) < MAX_REPORTS;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Workers                                                                  */
 
@@ -175,7 +135,7 @@ static bool next_run_io(struct perf *p, struct wq *q, struct ioctx *c)
 	uint64_t r;
 
 	if (p->o.count && __atomic_fetch_add(&p->next, 1, __ATOMIC_RELAXED) >= p->o.count) {
-		__atomic_store_n(&p->stop, 1, __ATOMIC_RELAXED);
+		run_end(&p->run, END_OK);
 		return false;
 	}
 	r = xorshift(&q->rng);
@@ -229,7 +189,7 @@ static bool next_verify_io(struct perf *p, struct ioctx *c)
 
 static bool next_io(struct perf *p, struct wq *q, struct ioctx *c)
 {
-	if (__atomic_load_n(&p->stop, __ATOMIC_RELAXED))
+	if (run_stopping(&p->run))
 		return false;
 	return p->pass == PASS_RUN ? next_run_io(p, q, c) : next_verify_io(p, c);
 }
@@ -242,7 +202,7 @@ static void check_read(struct perf *p, struct worker *w, struct ioctx *c)
 	if (verify_check(c->buf, p->o.bs, c->block * p->o.bs, p->seed, c->gen, &bad, &found))
 		return;
 	w->verify_errors++;
-	if (!may_report(p))
+	if (!run_may_report(&p->run))
 		return;
 	if (found.offset == UINT64_MAX)
 		fprintf(stderr, "vio-perf: verify: block at byte %" PRIu64 ": sector at byte %"
@@ -265,7 +225,7 @@ static void check_read(struct perf *p, struct worker *w, struct ioctx *c)
 static uint64_t poll_clock(struct worker *w)
 {
 	if (!w->now)
-		w->now = now_ns();
+		w->now = run_now_ns();
 	return w->now;
 }
 
@@ -288,7 +248,7 @@ static void io_done(void *opaque, int err)
 	w->t_last = now;
 	if (err) {
 		w->errors++;
-		if (may_report(p))
+		if (run_may_report(&p->run))
 			fprintf(stderr, "vio-perf: %s of %" PRIu64 " bytes at byte %" PRIu64
 				" failed: %s\n", c->type == VIO_BLK_T_IN ? "read" : "write",
 				p->o.bs, c->block * p->o.bs, vio_strerror(err));
@@ -322,7 +282,7 @@ static int refill(struct perf *p, struct wq *q)
 			.buf = c->buf, .len = p->o.bs, .done = io_done, .opaque = c,
 		};
 		if (!t0)
-			t0 = now_ns();
+			t0 = run_now_ns();
 		c->t0 = t0;
 		r = vio_blk_drv_enqueue(p->dev, &io);
 		if (r == -ENOSPC && vio_blk_drv_inflight_queue(p->dev, q->qi)) {
@@ -339,19 +299,6 @@ static int refill(struct perf *p, struct wq *q)
 	vio_blk_drv_kick_queue(p->dev, q->qi);
 	return r;
 }
-
-/* Empties an eventfd: what the backend signalled since the last read. */
-static uint64_t drain(int fd)
-{
-	uint64_t v, n = 0;
-	ssize_t r;
-
-	while ((r = read(fd, &v, sizeof(v))) == (ssize_t)sizeof(v) || (r < 0 && errno == EINTR))
-		if (r > 0)
-			n += v;
-	return n;
-}
-
 /* Sleeps until a queue of w's is signalled (or WAIT_MS). */
 static void wait_calls(struct worker *w)
 {
@@ -363,7 +310,7 @@ static void wait_calls(struct worker *w)
 		return;
 	for (unsigned i = 0; i < w->nq; i++)
 		if (pfd[i].revents)
-			w->calls += drain(pfd[i].fd);
+			w->calls += run_drain_fd(pfd[i].fd);
 }
 
 static void *worker_main(void *arg)
@@ -399,7 +346,7 @@ static void *worker_main(void *arg)
 			inflight += vio_blk_drv_inflight_queue(p->dev, q->qi);
 		}
 		__atomic_store_n(&w->pub_ios, w->ios, __ATOMIC_RELAXED);
-		if (inflight == 0 || __atomic_load_n(&p->abort, __ATOMIC_RELAXED))
+		if (inflight == 0 || run_aborting(&p->run))
 			break;
 		if (!reaped && !p->o.poll)
 			wait_calls(w);
@@ -410,16 +357,16 @@ static void *worker_main(void *arg)
 fail:
 	/* Unless the run is over anyway (a request refused after a
 	 * disconnect), this is the backend breaking the ring protocol. */
-	if (!__atomic_load_n(&p->abort, __ATOMIC_RELAXED) && may_report(p)) {
+	if (!run_aborting(&p->run) && run_may_report(&p->run)) {
 		const char *why = vio_drvq_error(&p->dev->vqs[bad].q);
 
 		fprintf(stderr, "\nvio-perf: queue %u: %s\n", bad,
 			why ? why : "the driver refused a request");
 	}
-	end_run(p, END_BROKEN);
+	run_end(&p->run, END_BROKEN);
 out:
 	for (unsigned i = 0; i < w->nq; i++)
-		w->calls += drain(w->qs[i]->call_fd);
+		w->calls += run_drain_fd(w->qs[i]->call_fd);
 	__atomic_store_n(&w->pub_ios, w->ios, __ATOMIC_RELAXED);
 	__atomic_store_n(&w->done, 1, __ATOMIC_RELEASE);
 	return NULL;
@@ -444,26 +391,10 @@ static bool workers_done(struct perf *p)
 			return false;
 	return true;
 }
-
-/* The socket is readable while no reply is due: the backend went away
- * (EOF), or spoke out of turn; either way the session is over. */
-static void check_socket(struct perf *p)
-{
-	uint8_t b;
-	ssize_t n = recv(p->fe.sock, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (__atomic_load_n(&p->end, __ATOMIC_RELAXED) == END_OK)
-		fprintf(stderr, "\nvio-perf: the backend %s\n",
-			n > 0 ? "sent a message nobody asked for" : "went away (disconnected)");
-	end_run(p, END_DISCONNECTED);
-}
-
 static void progress(struct perf *p, uint64_t t0, uint64_t *last_ios, uint64_t *last_t,
 		     bool tty)
 {
-	const uint64_t now = now_ns(), ios = total_ios(p);
+	const uint64_t now = run_now_ns(), ios = total_ios(p);
 	const double dt = (double)(now - *last_t) / 1e9;
 	const double iops = dt > 0 ? (double)(ios - *last_ios) / dt : 0;
 
@@ -491,40 +422,19 @@ static void monitor(struct perf *p, uint64_t t0, bool timed)
 	while (!workers_done(p)) {
 		uint64_t now, ios;
 
-		if (poll(pfd, n, 50) > 0) {
-			if (pfd[0].revents)
-				check_socket(p);
-			for (unsigned i = 1; i < n; i++) {
-				if (pfd[i].revents && drain(pfd[i].fd)) {
-					if (may_report(p))
-						fprintf(stderr, "\nvio-perf: the backend reports an "
-							"error on queue %u\n", i - 1);
-					end_run(p, END_BACKEND_ERROR);
-				}
-			}
-			if (__atomic_load_n(&p->abort, __ATOMIC_RELAXED))
-				pfd[0].fd = -1;	/* said once is enough */
-		}
-		if (signals) {
-			if (__atomic_load_n(&p->end, __ATOMIC_RELAXED) == END_OK)
-				fprintf(stderr, "\nvio-perf: interrupted: finishing what is in flight"
-					" (again to abandon it)\n");
-			end_run(p, END_INTERRUPTED);
-			if (signals > 1)
-				__atomic_store_n(&p->abort, 1, __ATOMIC_RELAXED);
-		}
-		now = now_ns();
+		run_watch(&p->run, pfd, n, "finishing what is in flight (again to abandon it)");
+		now = run_now_ns();
 		if (timed && p->o.seconds > 0 && (double)(now - t0) >= p->o.seconds * 1e9)
-			__atomic_store_n(&p->stop, 1, __ATOMIC_RELAXED);
+			run_end(&p->run, END_OK);
 		ios = total_ios(p);
 		if (ios != stall_ios) {
 			stall_ios = ios;
 			stall_t = now;
 		} else if (now - stall_t >= (uint64_t)STALL_MS * 1000000u &&
-			   !__atomic_load_n(&p->abort, __ATOMIC_RELAXED)) {
+			   !run_aborting(&p->run)) {
 			fprintf(stderr, "\nvio-perf: no request completed for %d s: the backend "
 				"stopped answering\n", STALL_MS / 1000);
-			end_run(p, END_STALLED);
+			run_end(&p->run, END_STALLED);
 		}
 		if (show && now >= next_tick) {
 			progress(p, t0, &last_ios, &last_t, tty);
@@ -555,7 +465,7 @@ static double run_pass(struct perf *p, enum pass_kind kind)
 	if (!p->o.quiet && kind != PASS_RUN)
 		fprintf(stderr, "vio-perf: verify: %s pass over %" PRIu64 " blocks\n",
 			pass_name(kind), p->nblocks);
-	t0 = now_ns();
+	t0 = run_now_ns();
 	for (unsigned i = 0; i < p->nworkers; i++) {
 		struct worker *w = &p->workers[i];
 
@@ -564,7 +474,7 @@ static double run_pass(struct perf *p, enum pass_kind kind)
 		r = pthread_create(&w->tid, NULL, worker_main, w);
 		if (r) {
 			fprintf(stderr, "vio-perf: cannot start a thread: %s\n", strerror(r));
-			end_run(p, END_BROKEN);
+			run_end(&p->run, END_BROKEN);
 			w->done = 1;
 			continue;
 		}
@@ -586,36 +496,6 @@ static double run_pass(struct perf *p, enum pass_kind kind)
 
 /* ------------------------------------------------------------------------ */
 /* Setup and teardown                                                       */
-
-static void *bus_alloc(void *opaque, size_t size)
-{
-	(void)opaque;
-	return calloc(1, size);
-}
-
-static void bus_free(void *opaque, void *ptr, size_t size)
-{
-	(void)opaque;
-	(void)size;
-	free(ptr);
-}
-
-static void fe_log(void *opaque, enum vio_log_level level, const char *msg)
-{
-	(void)opaque;
-	if (level <= VIO_LOG_WARN || getenv("VIO_DEBUG"))
-		fprintf(stderr, "vio-perf: vhost-user: %s\n", msg);
-}
-
-/* The blk driver's sentences: why it refuses or adjusts what the backend
- * says about the device (capacity, block size, queues, limits). */
-static void drv_log(void *opaque, enum vio_log_level level, const char *msg)
-{
-	(void)opaque;
-	if (level <= VIO_LOG_WARN || getenv("VIO_DEBUG"))
-		fprintf(stderr, "vio-perf: driver: %s\n", msg);
-}
-
 static unsigned pow2_at_least(uint64_t v)
 {
 	unsigned p = 1;
@@ -653,7 +533,7 @@ static int connect_backend(struct perf *p)
 		.device_id = VIO_ID_BLOCK,
 		.num_queues = 1,
 		.queue_max = qsize,
-		.log = fe_log,
+		.log = run_fe_log,
 	};
 	/* Rings, request headers and indirect tables take about 1 KiB per
 	 * ring entry; the data buffers qd * bs per queue. The options bound
@@ -709,8 +589,8 @@ static int bind_driver(struct perf *p)
 		dopts.features_off |= VIO_BIT(VIO_F_INDIRECT_DESC);
 	if (o->no_in_order)
 		dopts.features_off |= VIO_BIT(VIO_F_IN_ORDER);
-	vio_bus_init(&p->bus, bus_alloc, bus_free, NULL);
-	p->bus.log = drv_log;
+	vio_bus_init(&p->bus, run_bus_alloc, run_bus_free, NULL);
+	p->bus.log = run_drv_log;
 	r = vio_blk_drv_register(&p->bus, &p->drv, &dopts);
 	if (r)
 		return r;
@@ -869,7 +749,7 @@ static void teardown(struct perf *p)
 	p->teardown = 1;
 	/* A backend that went away or hangs gets no goodbye: the reset below
 	 * would wait for its replies. */
-	if (p->fe_up && p->end != END_OK && p->end != END_INTERRUPTED)
+	if (p->fe_up && run_reason(&p->run) != END_OK && run_reason(&p->run) != END_INTERRUPTED)
 		vio_vu_frontend_disconnect(&p->fe);
 	if (p->bus_up)
 		vio_bus_remove_device(&p->bus, p->dev);
@@ -895,17 +775,6 @@ struct result {
 	double seconds;
 };
 
-static const char *end_name(enum end_reason e)
-{
-	static const char *const names[] = {
-		[END_OK] = "ok", [END_INTERRUPTED] = "interrupted",
-		[END_DISCONNECTED] = "disconnected", [END_BACKEND_ERROR] = "backend-error",
-		[END_STALLED] = "stalled", [END_BROKEN] = "broken",
-	};
-
-	return names[e];
-}
-
 static void collect(struct perf *p, struct result *res)
 {
 	hist_init(&res->hist);
@@ -924,11 +793,6 @@ static void collect(struct perf *p, struct result *res)
 	for (unsigned qi = 0; qi < p->nq; qi++)
 		res->kicks += p->dev->vqs[qi].q.stats.kicks;
 	res->kicks -= p->kicks0;
-}
-
-static double per(double a, double b)
-{
-	return b > 0 ? a / b : 0;
 }
 
 static double us(uint64_t ns)
@@ -957,14 +821,14 @@ static void print_json(const struct perf *p, const struct result *r)
 	       vio_drv_has_feature(p->dev, VIO_F_INDIRECT_DESC) ? "true" : "false",
 	       vio_drv_has_feature(p->dev, VIO_F_IN_ORDER) ? "true" : "false",
 	       o->poll ? "true" : "false", o->verify ? "true" : "false",
-	       r->seconds, r->ios, r->reads, r->writes, per((double)r->ios, r->seconds),
-	       per((double)r->bytes, r->seconds) / 1e6,
+	       r->seconds, r->ios, r->reads, r->writes, run_per((double)r->ios, r->seconds),
+	       run_per((double)r->bytes, r->seconds) / 1e6,
 	       us(h->count ? h->sum / h->count : 0), us(h->count ? h->min : 0),
 	       us(hist_quantile(h, 0.50)), us(hist_quantile(h, 0.99)),
 	       us(hist_quantile(h, 0.999)), us(h->max),
-	       r->kicks, r->calls, per((double)r->kicks, (double)r->ios),
-	       per((double)r->calls, (double)r->ios), r->errors, r->verify_errors,
-	       end_name((enum end_reason)p->end));
+	       r->kicks, r->calls, run_per((double)r->kicks, (double)r->ios),
+	       run_per((double)r->calls, (double)r->ios), r->errors, r->verify_errors,
+	       run_end_name(run_reason(&p->run)));
 }
 
 static void print_human(const struct perf *p, const struct result *r)
@@ -981,20 +845,20 @@ static void print_human(const struct perf *p, const struct result *r)
 	       vio_drv_has_feature(p->dev, VIO_F_IN_ORDER) ? "on" : "off",
 	       o->poll ? "poll" : "notify");
 	printf("  %" PRIu64 " I/Os in %.3f s: %.0f IOPS, %.1f MB/s (%" PRIu64 " reads, %" PRIu64
-	       " writes)\n", r->ios, r->seconds, per((double)r->ios, r->seconds),
-	       per((double)r->bytes, r->seconds) / 1e6, r->reads, r->writes);
+	       " writes)\n", r->ios, r->seconds, run_per((double)r->ios, r->seconds),
+	       run_per((double)r->bytes, r->seconds) / 1e6, r->reads, r->writes);
 	printf("  latency (us): p50 %.1f  p99 %.1f  p99.9 %.1f  max %.1f  (mean %.1f)\n",
 	       us(hist_quantile(h, 0.50)), us(hist_quantile(h, 0.99)),
 	       us(hist_quantile(h, 0.999)), us(h->max), us(h->count ? h->sum / h->count : 0));
 	printf("  kicks per I/O %.3f, interrupts (calls) per I/O %.3f\n",
-	       per((double)r->kicks, (double)r->ios), per((double)r->calls, (double)r->ios));
+	       run_per((double)r->kicks, (double)r->ios), run_per((double)r->calls, (double)r->ios));
 	if (o->verify)
 		printf("  verify: %" PRIu64 " blocks of %" PRIu64 " bytes, %" PRIu64
 		       " mismatches\n", p->nblocks, o->bs, r->verify_errors);
 	if (r->errors)
 		printf("  I/O errors: %" PRIu64 "\n", r->errors);
-	if (p->end != END_OK)
-		printf("  ended early: %s\n", end_name((enum end_reason)p->end));
+	if (run_reason(&p->run) != END_OK)
+		printf("  ended early: %s\n", run_end_name(run_reason(&p->run)));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1016,7 +880,7 @@ static void run(struct perf *p, struct result *res)
 			passes[n++] = PASS_READ;
 		list = passes;
 	}
-	for (unsigned i = 0; i < n && !__atomic_load_n(&p->stop, __ATOMIC_RELAXED); i++)
+	for (unsigned i = 0; i < n && !run_stopping(&p->run); i++)
 		res->seconds += run_pass(p, list[i]);
 }
 
@@ -1025,7 +889,6 @@ int main(int argc, char **argv)
 	static struct perf perf;
 	struct perf *p = &perf;
 	struct result res;
-	struct sigaction sa;
 	int r;
 
 	for (int i = 1; i < argc; i++)
@@ -1034,12 +897,8 @@ int main(int argc, char **argv)
 	r = opts_parse(&p->o, argc, argv);
 	if (r)
 		return r > 0 ? 0 : 2;
-	p->seed = p->o.seed_set ? p->o.seed : now_ns() ^ ((uint64_t)getpid() << 32);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	p->seed = p->o.seed_set ? p->o.seed : run_now_ns() ^ ((uint64_t)getpid() << 32);
+	run_signals_install();
 
 	r = connect_backend(p);
 	if (r == 0)
@@ -1073,5 +932,5 @@ int main(int argc, char **argv)
 	if (res.verify_errors)
 		fprintf(stderr, "vio-perf: verify FAILED: %" PRIu64 " mismatching blocks\n",
 			res.verify_errors);
-	return res.errors || res.verify_errors || p->end != END_OK ? 1 : 0;
+	return res.errors || res.verify_errors || run_reason(&p->run) != END_OK ? 1 : 0;
 }
