@@ -685,3 +685,23 @@ void pf_bus_init(struct pci_fake *f, struct vio_bus *bus)
 	bus->log = pf_log;
 	bus->log_opaque = f;
 }
+
+int pf_ctx_setup(void **state)
+{
+	struct pf_ctx *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return -1;
+	pf_init_modern(&c->f, VIO_ID_RNG);
+	*state = c;
+	return 0;
+}
+
+int pf_ctx_teardown(void **state)
+{
+	struct pf_ctx *c = *state;
+
+	pf_fini(&c->f);
+	free(c);
+	return 0;
+}

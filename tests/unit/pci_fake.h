@@ -27,6 +27,7 @@
 #include "vio/transport/pci.h"
 #include "vio/spec/pci.h"
 #include "vio/transport/dma_arena.h"
+#include "vio/drivers/rng.h"
 
 #define PF_BAR_MAX 0x4000u
 #define PF_QUEUES 4u
@@ -141,5 +142,20 @@ bool pf_logged(const struct pci_fake *f, const char *s);
 
 /* A bus whose log goes to f. */
 void pf_bus_init(struct pci_fake *f, struct vio_bus *bus);
+
+/* What each pci_drv test case works on: a fake modern rng function, the
+ * transport over it, a bus with the rng driver. pf_ctx_setup and
+ * pf_ctx_teardown are cmocka setup/teardown functions (calloc, then
+ * pf_init_modern(&c->f, VIO_ID_RNG); pf_fini and free). */
+struct pf_ctx {
+	struct pci_fake f;
+	struct vio_pci_drv p;
+	struct vio_pci_drv_config cfg;
+	struct vio_bus bus;
+	struct vio_rng_driver rng;
+};
+
+int pf_ctx_setup(void **state);
+int pf_ctx_teardown(void **state);
 
 #endif /* PCI_FAKE_H */

@@ -22,42 +22,14 @@
 #include "pci_fake.h"
 #include "vio/drivers/rng.h"
 
-struct ctx {
-	struct pci_fake f;
-	struct vio_pci_drv p;
-	struct vio_pci_drv_config cfg;
-	struct vio_bus bus;
-	struct vio_rng_driver rng;
-};
-
-static int setup(void **state)
-{
-	struct ctx *c = calloc(1, sizeof(*c));
-
-	if (!c)
-		return -1;
-	pf_init_modern(&c->f, VIO_ID_RNG);
-	*state = c;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct ctx *c = *state;
-
-	pf_fini(&c->f);
-	free(c);
-	return 0;
-}
-
-static int init(struct ctx *c)
+static int init(struct pf_ctx *c)
 {
 	pf_config(&c->f, &c->cfg);
 	return vio_pci_drv_init(&c->p, &c->cfg);
 }
 
 /* Init must fail with err, say `why`, and touch nothing outside a BAR. */
-static void expect_init_fails(struct ctx *c, int err, const char *why)
+static void expect_init_fails(struct pf_ctx *c, int err, const char *why)
 {
 	assert_int_equal(init(c), err);
 	assert_true(pf_logged(&c->f, why));
@@ -70,7 +42,7 @@ static void expect_init_fails(struct ctx *c, int err, const char *why)
 
 static void cap_pointer_outside_config_space(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	/* Below 0x40 is the standard header: not a capability. */
 	c->f.cfg[VIO_PCI_CFG_CAP_PTR] = 0x30;
@@ -79,7 +51,7 @@ static void cap_pointer_outside_config_space(void **state)
 
 static void cap_pointer_not_aligned(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	c->f.cfg[PF_CAP_COMMON + 1] = PF_CAP_NOTIFY + 2;
 	expect_init_fails(c, -EINVAL, "not 4-aligned");
@@ -87,7 +59,7 @@ static void cap_pointer_not_aligned(void **state)
 
 static void cap_len_past_config_space(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	/* The common capability claims 0xc8 bytes from 0x40: past 0x100. */
 	c->f.cfg[PF_CAP_COMMON + 2] = 0xc8;
@@ -97,7 +69,7 @@ static void cap_len_past_config_space(void **state)
 
 static void cap_past_its_bar(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	pf_set_cap(&c->f, PF_CAP_COMMON, PF_CAP_NOTIFY, 16, VIO_PCI_CAP_COMMON_CFG, PF_MBAR,
 		   PF_BAR_MAX - 0x10, VIO_PCI_COMMON_CFG_SIZE);
@@ -106,7 +78,7 @@ static void cap_past_its_bar(void **state)
 
 static void cap_offset_length_overflow(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	/* offset + length wraps 32 bits: must still be past the BAR. */
 	pf_set_cap(&c->f, PF_CAP_ISR, PF_CAP_DEVICE, 16, VIO_PCI_CAP_ISR_CFG, PF_MBAR,
@@ -117,7 +89,7 @@ static void cap_offset_length_overflow(void **state)
 
 static void cap_bar_index_6(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	c->f.cfg[PF_CAP_COMMON + 4] = 6;
 	expect_init_fails(c, -ENODEV, "BAR 6 is reserved");
@@ -125,7 +97,7 @@ static void cap_bar_index_6(void **state)
 
 static void cap_bar_absent(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	c->f.cfg[PF_CAP_NOTIFY + 4] = 2; /* BAR 2 has no length */
 	expect_init_fails(c, -ENODEV, "BAR 2 is absent");
@@ -134,7 +106,7 @@ static void cap_bar_absent(void **state)
 
 static void cap_len_too_short(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	c->f.cfg[PF_CAP_COMMON + 2] = 12;
 	expect_init_fails(c, -ENODEV, "cap_len 12, below 16");
@@ -142,7 +114,7 @@ static void cap_len_too_short(void **state)
 
 static void notify_cap_len_too_short(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	/* 16 bytes leave no notify_off_multiplier. */
 	c->f.cfg[PF_CAP_NOTIFY + 2] = 16;
@@ -151,7 +123,7 @@ static void notify_cap_len_too_short(void **state)
 
 static void cap_list_loop(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	/* The last capability points back at the first. */
 	c->f.cfg[PF_CAP_DEVICE + 1] = PF_CAP_COMMON;
@@ -160,7 +132,7 @@ static void cap_list_loop(void **state)
 
 static void cap_list_self_loop(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	c->f.cfg[PF_CAP_COMMON + 1] = PF_CAP_COMMON;
 	expect_init_fails(c, -EINVAL, "a loop");
@@ -168,7 +140,7 @@ static void cap_list_self_loop(void **state)
 
 static void common_cfg_too_short(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	pf_set_cap(&c->f, PF_CAP_COMMON, PF_CAP_NOTIFY, 16, VIO_PCI_CAP_COMMON_CFG, PF_MBAR,
 		   PF_COMMON_OFF, 0x30);
@@ -177,7 +149,7 @@ static void common_cfg_too_short(void **state)
 
 static void isr_cfg_empty(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	pf_set_cap(&c->f, PF_CAP_ISR, PF_CAP_DEVICE, 16, VIO_PCI_CAP_ISR_CFG, PF_MBAR, PF_ISR_OFF, 0);
 	expect_init_fails(c, -ENODEV, "length 0, below 1");
@@ -185,7 +157,7 @@ static void isr_cfg_empty(void **state)
 
 static void modern_without_capabilities(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	pf_put16(&c->f.cfg[VIO_PCI_CFG_STATUS], 0); /* no CAP_LIST */
 	expect_init_fails(c, -ENODEV, "without virtio capabilities");
@@ -193,7 +165,7 @@ static void modern_without_capabilities(void **state)
 
 static void not_a_virtio_device(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	pf_put16(&c->f.cfg[VIO_PCI_CFG_VENDOR_ID], 0x8086);
 	expect_init_fails(c, -ENODEV, "not a virtio device");
@@ -204,7 +176,7 @@ static void not_a_virtio_device(void **state)
 
 static void reset_never_completes(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	c->f.status = VIO_STATUS_ACKNOWLEDGE | VIO_STATUS_DRIVER;
 	c->f.reset_stuck = true;
@@ -217,7 +189,7 @@ static void reset_never_completes(void **state)
 
 static void reset_never_completes_without_clock(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	c->f.status = VIO_STATUS_ACKNOWLEDGE;
 	c->f.reset_stuck = true;
@@ -229,7 +201,7 @@ static void reset_never_completes_without_clock(void **state)
 
 static void reset_stuck_at_removal(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	assert_int_equal(init(c), 0);
 	pf_bus_init(&c->f, &c->bus);
@@ -252,7 +224,7 @@ static void reset_stuck_at_removal(void **state)
 
 /* Adds the device with the rng driver registered; it must stay unbound
  * and FAILED, with nothing left allocated. */
-static void expect_bind_fails(struct ctx *c, const char *why)
+static void expect_bind_fails(struct pf_ctx *c, const char *why)
 {
 	assert_int_equal(init(c), 0);
 	pf_bus_init(&c->f, &c->bus);
@@ -271,7 +243,7 @@ static void expect_bind_fails(struct ctx *c, const char *why)
 
 static void queue_size_zero(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	c->f.q[0].max = c->f.q[0].size = 0;
 	expect_bind_fails(c, "queue 0: size 0, the queue is absent");
@@ -279,7 +251,7 @@ static void queue_size_zero(void **state)
 
 static void queue_size_not_power_of_two(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	c->f.q[0].max = c->f.q[0].size = 100;
 	expect_bind_fails(c, "queue 0: size 100 is not a power of two");
@@ -287,7 +259,7 @@ static void queue_size_not_power_of_two(void **state)
 
 static void queue_size_too_big(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	c->f.q[0].max = c->f.q[0].size = 0xffff;
 	expect_bind_fails(c, "size 65535 above 32768");
@@ -295,7 +267,7 @@ static void queue_size_too_big(void **state)
 
 static void features_ok_cleared(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	c->f.refuse_features_ok = true;
 	expect_bind_fails(c, "did not accept FEATURES_OK");
@@ -303,7 +275,7 @@ static void features_ok_cleared(void **state)
 
 static void no_version_1(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	c->f.host_features &= ~VIO_BIT(VIO_F_VERSION_1);
 	expect_bind_fails(c, "modern interface without VERSION_1");
@@ -311,7 +283,7 @@ static void no_version_1(void **state)
 
 static void notify_offset_past_region(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	/* 0x400 * 4 = the region's length: a 2-byte write would leave it. */
 	c->f.q[0].noff = PF_NOTIFY_LEN / PF_NOTIFY_MULT;
@@ -321,7 +293,7 @@ static void notify_offset_past_region(void **state)
 
 static void notify_offset_past_bar(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	/* A huge multiplier: offset * multiplier far past the BAR. */
 	pf_put32(&c->f.cfg[PF_CAP_NOTIFY + 16], 0x80000000u);
@@ -333,7 +305,7 @@ static void notify_offset_past_bar(void **state)
 /* ------------------------------------------------------------------------ */
 /* Interrupts the device refuses                                            */
 
-static void rng_reads(struct ctx *c)
+static void rng_reads(struct pf_ctx *c)
 {
 	uint8_t buf[100];
 
@@ -345,7 +317,7 @@ static void rng_reads(struct ctx *c)
 
 static void msix_queue_vector_refused(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	c->f.refuse_queue_vector = true;
 	assert_int_equal(init(c), 0);
@@ -388,7 +360,7 @@ static const uint32_t rng_ids[] = { VIO_ID_RNG, 0 };
 
 static void msix_config_vector_refused(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 	struct vio_driver drv = {
 		.name = "cfg", .ids = rng_ids, .features = VIO_BIT(VIO_F_VERSION_1),
 		.probe = nop_probe, .remove = nop_remove, .config_changed = cfg_changed,
@@ -424,7 +396,7 @@ static void msix_config_vector_refused(void **state)
 
 static void device_config_past_its_length(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 	uint8_t b[16];
 
 	assert_int_equal(init(c), 0);
@@ -444,7 +416,7 @@ static void device_config_past_its_length(void **state)
 
 static void no_device_config(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 	uint8_t b;
 
 	c->f.cfg[PF_CAP_ISR + 1] = 0; /* the device capability is gone */
@@ -461,7 +433,7 @@ static void no_device_config(void **state)
 
 static void legacy_wrong_abi_revision(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	pf_init_legacy(&c->f, VIO_ID_RNG);
 	c->f.cfg[VIO_PCI_CFG_REVISION_ID] = 1;
@@ -470,7 +442,7 @@ static void legacy_wrong_abi_revision(void **state)
 
 static void legacy_bar0_too_short(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	pf_init_legacy(&c->f, VIO_ID_RNG);
 	c->f.bar_len[0] = 0x10;
@@ -479,7 +451,7 @@ static void legacy_bar0_too_short(void **state)
 
 static void legacy_ring_above_16_tib(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	/* DMA memory the 32-bit QUEUE_PFN cannot name. */
 	pf_init_legacy(&c->f, VIO_ID_RNG);
@@ -490,7 +462,7 @@ static void legacy_ring_above_16_tib(void **state)
 
 static void queue_enabled_before_setup(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	c->f.stale_enable = true;
 	expect_bind_fails(c, "queue 0: enabled before setup");
@@ -499,7 +471,7 @@ static void queue_enabled_before_setup(void **state)
 
 static void legacy_queue_already_active(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	pf_init_legacy(&c->f, VIO_ID_RNG);
 	c->f.stale_pfn = true;
@@ -509,7 +481,7 @@ static void legacy_queue_already_active(void **state)
 
 static void queue_setup_after_failed_reset(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	assert_int_equal(init(c), 0);
 	pf_bus_init(&c->f, &c->bus);
@@ -533,7 +505,7 @@ static void queue_setup_after_failed_reset(void **state)
 
 static void legacy_asked_of_modern_only(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	pf_config(&c->f, &c->cfg);
 	c->cfg.legacy = true;
@@ -541,7 +513,7 @@ static void legacy_asked_of_modern_only(void **state)
 	assert_true(pf_logged(&c->f, "legacy interface asked of a modern-only device"));
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, pf_ctx_setup, pf_ctx_teardown)
 
 int main(void)
 {

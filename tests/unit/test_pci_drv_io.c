@@ -22,36 +22,8 @@
 #include "pci_fake.h"
 #include "vio/drivers/rng.h"
 
-struct ctx {
-	struct pci_fake f;
-	struct vio_pci_drv p;
-	struct vio_pci_drv_config cfg;
-	struct vio_bus bus;
-	struct vio_rng_driver rng;
-};
-
-static int setup(void **state)
-{
-	struct ctx *c = calloc(1, sizeof(*c));
-
-	if (!c)
-		return -1;
-	pf_init_modern(&c->f, VIO_ID_RNG);
-	*state = c;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct ctx *c = *state;
-
-	pf_fini(&c->f);
-	free(c);
-	return 0;
-}
-
 /* init, a bus with the rng driver, the device bound. */
-static void bring_up(struct ctx *c, bool legacy, bool poll)
+static void bring_up(struct pf_ctx *c, bool legacy, bool poll)
 {
 	pf_config(&c->f, &c->cfg);
 	c->cfg.legacy = legacy;
@@ -65,7 +37,7 @@ static void bring_up(struct ctx *c, bool legacy, bool poll)
 }
 
 /* The removal path: everything stopped, freed and disabled. */
-static void take_down(struct ctx *c)
+static void take_down(struct pf_ctx *c)
 {
 	vio_bus_remove_device(&c->bus, &c->p.vdev);
 	vio_pci_drv_fini(&c->p);
@@ -76,7 +48,7 @@ static void take_down(struct ctx *c)
 	assert_int_equal(c->f.bad_accesses, 0);
 }
 
-static void read_some(struct ctx *c, size_t n)
+static void read_some(struct pf_ctx *c, size_t n)
 {
 	uint8_t buf[300];
 
@@ -90,7 +62,7 @@ static void read_some(struct ctx *c, size_t n)
 
 static void modern_msix_per_queue(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	bring_up(c, false, false);
 	assert_false(c->p.legacy);
@@ -110,7 +82,7 @@ static void modern_msix_per_queue(void **state)
 
 static void modern_notify_offsets(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	c->f.q[0].noff = 7;
 	bring_up(c, false, false);
@@ -121,7 +93,7 @@ static void modern_notify_offsets(void **state)
 
 static void modern_msix_shared(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	/* Two vectors for three queues: config on 0, every queue on 1. */
 	c->f.num_queues = 3;
@@ -135,7 +107,7 @@ static void modern_msix_shared(void **state)
 
 static void modern_msix_one_vector(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	c->f.msix_vectors = 1;
 	bring_up(c, false, false);
@@ -148,7 +120,7 @@ static void modern_msix_one_vector(void **state)
 
 static void modern_intx(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	c->f.msix_vectors = 0;
 	bring_up(c, false, false);
@@ -159,7 +131,7 @@ static void modern_intx(void **state)
 
 static void modern_polling_no_interrupts(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	c->f.msix_vectors = 0;
 	c->f.intx = false;
@@ -172,7 +144,7 @@ static void modern_polling_no_interrupts(void **state)
 
 static void modern_polling_asked(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	bring_up(c, false, true);
 	assert_int_equal(c->p.irq_mode, VIO_PCI_IRQ_POLL);
@@ -183,7 +155,7 @@ static void modern_polling_asked(void **state)
 
 static void polling_without_clock(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 	uint8_t b;
 
 	c->f.no_clock = true;
@@ -198,7 +170,7 @@ static void polling_without_clock(void **state)
 
 static void irq_wait_failing_falls_back_to_polling(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 	uint8_t b[2];
 
 	pf_init_legacy(&c->f, VIO_ID_RNG);
@@ -218,7 +190,7 @@ static void irq_wait_failing_falls_back_to_polling(void **state)
 
 static void modern_wait_times_out(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 	uint64_t t0;
 
 	bring_up(c, false, false);
@@ -230,7 +202,7 @@ static void modern_wait_times_out(void **state)
 
 static void modern_features_64bit(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	bring_up(c, false, false);
 	/* VERSION_1 is bit 32: written through driver_feature_select 1. */
@@ -259,7 +231,7 @@ static const uint32_t rng_ids[] = { VIO_ID_RNG, 0 };
 
 static void modern_queue_reset(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 	struct vio_driver drv = {
 		.name = "rr", .ids = rng_ids,
 		.features = VIO_BIT(VIO_F_VERSION_1) | VIO_BIT(VIO_F_RING_RESET),
@@ -284,7 +256,7 @@ static void modern_queue_reset(void **state)
 
 static void modern_queue_reset_never_completes(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 	struct vio_driver drv = {
 		.name = "rr", .ids = rng_ids,
 		.features = VIO_BIT(VIO_F_VERSION_1) | VIO_BIT(VIO_F_RING_RESET),
@@ -308,7 +280,7 @@ static void modern_queue_reset_never_completes(void **state)
 
 static void modern_1_0_common_cfg(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	/* A virtio 1.0 common config, without queue_reset: no op, no feature. */
 	pf_set_cap(&c->f, PF_CAP_COMMON, PF_CAP_NOTIFY, 16, VIO_PCI_CAP_COMMON_CFG, PF_MBAR,
@@ -339,7 +311,7 @@ static int mq_probe(struct vio_drv_device *dev)
 }
 
 /* Posts one device-writable buffer on queue qi, kicks, waits. */
-static void mq_roundtrip(struct ctx *c, unsigned qi)
+static void mq_roundtrip(struct pf_ctx *c, unsigned qi)
 {
 	uint64_t dma;
 	uint8_t *buf = vio_drv_dma_alloc(&c->p.vdev, 64, 64, &dma);
@@ -362,7 +334,7 @@ static void mq_roundtrip(struct ctx *c, unsigned qi)
 	vio_drv_dma_free(&c->p.vdev, buf, 64);
 }
 
-static void mq_bring_up(struct ctx *c, struct vio_driver *drv)
+static void mq_bring_up(struct pf_ctx *c, struct vio_driver *drv)
 {
 	c->f.num_queues = 3;
 	pf_config(&c->f, &c->cfg);
@@ -375,7 +347,7 @@ static void mq_bring_up(struct ctx *c, struct vio_driver *drv)
 
 static void msix_vectors_route_to_their_queue(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 	struct vio_driver drv = {
 		.name = "mq", .ids = rng_ids, .features = VIO_BIT(VIO_F_VERSION_1),
 		.probe = mq_probe, .remove = rr_remove,
@@ -396,7 +368,7 @@ static void msix_vectors_route_to_their_queue(void **state)
 
 static void msix_shared_reaches_every_queue(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 	struct vio_driver drv = {
 		.name = "mq", .ids = rng_ids, .features = VIO_BIT(VIO_F_VERSION_1),
 		.probe = mq_probe, .remove = rr_remove,
@@ -414,7 +386,7 @@ static void msix_shared_reaches_every_queue(void **state)
 
 static void intx_reaches_every_queue(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 	struct vio_driver drv = {
 		.name = "mq", .ids = rng_ids, .features = VIO_BIT(VIO_F_VERSION_1),
 		.probe = mq_probe, .remove = rr_remove,
@@ -439,7 +411,7 @@ static void cfg_cb(struct vio_drv_device *dev)
 	cfg_calls++;
 }
 
-static void config_interrupt(struct ctx *c, bool intx)
+static void config_interrupt(struct pf_ctx *c, bool intx)
 {
 	struct vio_driver drv = {
 		.name = "mq", .ids = rng_ids, .features = VIO_BIT(VIO_F_VERSION_1),
@@ -476,7 +448,7 @@ static void intx_config_interrupt(void **state)
 
 static void legacy_intx(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 	uint8_t b[4];
 
 	pf_init_legacy(&c->f, VIO_ID_RNG);
@@ -499,7 +471,7 @@ static void legacy_intx(void **state)
 
 static void legacy_msix(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 	uint8_t b[2];
 
 	pf_init_legacy(&c->f, VIO_ID_RNG);
@@ -521,7 +493,7 @@ static void legacy_msix(void **state)
 
 static void legacy_polling(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	pf_init_legacy(&c->f, VIO_ID_RNG);
 	bring_up(c, false, true);
@@ -532,7 +504,7 @@ static void legacy_polling(void **state)
 
 static void legacy_features_32bit(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	pf_init_legacy(&c->f, VIO_ID_RNG);
 	c->f.host_features |= VIO_BIT(VIO_F_VERSION_1); /* cannot be seen in 32 bits */
@@ -546,7 +518,7 @@ static void legacy_features_32bit(void **state)
 
 static void legacy_queue_count(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	pf_init_legacy(&c->f, VIO_ID_RNG);
 	c->f.num_queues = 3;
@@ -557,7 +529,7 @@ static void legacy_queue_count(void **state)
 
 static void transitional_modern_by_default(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	pf_init_transitional(&c->f, VIO_ID_RNG);
 	bring_up(c, false, false);
@@ -571,7 +543,7 @@ static void transitional_modern_by_default(void **state)
 
 static void transitional_legacy_when_asked(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 
 	pf_init_transitional(&c->f, VIO_ID_RNG);
 	bring_up(c, true, false);
@@ -599,7 +571,7 @@ static void virtio_ids(void **state)
 
 static void bad_config(void **state)
 {
-	struct ctx *c = *state;
+	struct pf_ctx *c = *state;
 	struct vio_pci_platform pf = pf_platform;
 
 	assert_int_equal(vio_pci_drv_init(&c->p, NULL), -EINVAL);
@@ -611,7 +583,7 @@ static void bad_config(void **state)
 	vio_pci_drv_fini(&c->p);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, pf_ctx_setup, pf_ctx_teardown)
 
 int main(void)
 {
