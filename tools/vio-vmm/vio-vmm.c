@@ -12,7 +12,9 @@
  * stuck guest spins.
  *
  * Usage: vio-vmm -k KERNEL [-i INITRD] [-c CMDLINE] [-m MIB] [-t SECONDS]
- *                [-s SYSTEM.MAP] [-x MARKER] [-n] [-v]
+ *                [-s SYSTEM.MAP] [-x MARKER] [-n] [-b] [-v]
+ *   -n  no in-kernel irqchip and PIT    -b  reflect the guest's INT3 traps
+ *   -v  print the setup and all counters at the end
  * Exit status: 0 when the guest printed MARKER (or asked for a reset or
  * halted, without -x), 1 on a setup error, 2 when the guest stopped in
  * any other way, 3 on a timeout.
@@ -55,6 +57,8 @@ struct vmm {
 	const char *map;
 	const char *marker;
 	int verbose;
+	int reflect_bp;
+	uint64_t bp_reflected;
 	uint64_t exits[64];
 	uint64_t io_exits, mmio_exits;
 	struct port_count ports[MAX_PORTS]; /* unemulated ports */
@@ -157,9 +161,51 @@ static void dump_stats(const struct vmm *v)
 	for (unsigned i = 0; i < v->nports; i++)
 		fprintf(stderr, "vio-vmm: unemulated port %#x %s x%" PRIu64 "\n", v->ports[i].port,
 			v->ports[i].write ? "write" : "read", v->ports[i].n);
+	if (v->bp_reflected)
+		fprintf(stderr, "vio-vmm: %" PRIu64 " INT3 traps reflected to the guest\n", v->bp_reflected);
 	if (v->mmio_exits)
 		fprintf(stderr, "vio-vmm: %" PRIu64 " MMIO exits, first at %#" PRIx64 "\n",
 			v->mmio_exits, v->first_mmio);
+}
+
+/* KVM's own counters for the vCPU (KVM_GET_STATS_FD, Linux 5.14+): how
+ * many instructions it emulated, page faults it took, exits it handled
+ * without us. Only the nonzero single-value ones are printed. */
+static void dump_kvm_stats(const struct vmm *v)
+{
+	struct kvm_stats_header h;
+	size_t dsize;
+	uint8_t *descs;
+	int fd = ioctl(v->vcpu, KVM_GET_STATS_FD, 0);
+
+	if (fd < 0) {
+		fprintf(stderr, "vio-vmm: KVM_GET_STATS_FD: %s\n", strerror(errno));
+		return;
+	}
+	if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) || h.num_desc > 4096 ||
+	    h.name_size > 1024)
+		goto out;
+	dsize = sizeof(struct kvm_stats_desc) + h.name_size;
+	descs = malloc(dsize * h.num_desc);
+	if (!descs)
+		goto out;
+	if (pread(fd, descs, dsize * h.num_desc, h.desc_offset) == (ssize_t)(dsize * h.num_desc)) {
+		fprintf(stderr, "vio-vmm: KVM vcpu stats:");
+		for (uint32_t i = 0; i < h.num_desc; i++) {
+			struct kvm_stats_desc *d = (struct kvm_stats_desc *)(descs + i * dsize);
+			uint64_t val;
+
+			d->name[h.name_size - 1] = '\0';
+			if (d->size != 1 || pread(fd, &val, sizeof(val), h.data_offset + d->offset) !=
+						    (ssize_t)sizeof(val) || !val)
+				continue;
+			fprintf(stderr, " %s=%" PRIu64, d->name, val);
+		}
+		fprintf(stderr, "\n");
+	}
+	free(descs);
+out:
+	close(fd);
 }
 
 /* Where a guest that no longer exits spends its time: kick it out of
@@ -241,6 +287,34 @@ static int handle_io(struct vmm *v)
 	return reset;
 }
 
+/* -b: give an INT3 that KVM failed to emulate back to the guest as a #BP
+ * exception, with RIP after the INT3 as the CPU would have left it. This
+ * host's KVM runs a stock kernel in its instruction emulator, which has no
+ * INT3 outside real mode (docs/kvm-vmm.md); Linux runs one as a self-test
+ * and patches code with them. Returns 0 when the #BP went to the guest. */
+static int reflect_int3(struct vmm *v)
+{
+	struct kvm_vcpu_events ev;
+	struct kvm_regs r;
+
+	if (v->run->emulation_failure.suberror != KVM_INTERNAL_ERROR_EMULATION ||
+	    v->run->emulation_failure.ndata < 2 ||
+	    !(v->run->emulation_failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES) ||
+	    v->run->emulation_failure.insn_size < 1 || v->run->emulation_failure.insn_bytes[0] != 0xcc)
+		return -1;
+	if (ioctl(v->vcpu, KVM_GET_REGS, &r) < 0 || ioctl(v->vcpu, KVM_GET_VCPU_EVENTS, &ev) < 0)
+		return -1;
+	r.rip += 1;
+	memset(&ev.exception, 0, sizeof(ev.exception));
+	ev.exception.injected = 1;
+	ev.exception.nr = 3;
+	ev.flags = 0;
+	if (ioctl(v->vcpu, KVM_SET_REGS, &r) < 0 || ioctl(v->vcpu, KVM_SET_VCPU_EVENTS, &ev) < 0)
+		return -1;
+	v->bp_reflected++;
+	return 0;
+}
+
 static void setup_cpuid(struct vmm *v)
 {
 	struct kvm_cpuid2 *cpuid = NULL;
@@ -318,7 +392,7 @@ static void setup_vcpu(struct vmm *v, const struct vmm_boot *boot)
 static void usage(void)
 {
 	fprintf(stderr, "usage: vio-vmm -k KERNEL [-i INITRD] [-c CMDLINE] [-m MIB] [-t SECONDS]\n"
-			"               [-s SYSTEM.MAP] [-x MARKER] [-n (no irqchip)] [-v]\n");
+			"               [-s SYSTEM.MAP] [-x MARKER] [-n (no irqchip)] [-b (reflect INT3)] [-v]\n");
 	exit(1);
 }
 
@@ -333,7 +407,7 @@ int main(int argc, char **argv)
 	int want_irqchip = 1, opt, status = 2, mmap_size;
 	struct timespec t0, t1;
 
-	while ((opt = getopt(argc, argv, "k:i:c:m:t:s:x:nv")) != -1) {
+	while ((opt = getopt(argc, argv, "k:i:c:m:t:s:x:nvb")) != -1) {
 		switch (opt) {
 		case 'k': kernel = optarg; break;
 		case 'i': initrd = optarg; break;
@@ -344,6 +418,7 @@ int main(int argc, char **argv)
 		case 'x': v.marker = optarg; break;
 		case 'n': want_irqchip = 0; break;
 		case 'v': v.verbose = 1; break;
+		case 'b': v.reflect_bp = 1; break;
 		default: usage();
 		}
 	}
@@ -445,6 +520,8 @@ int main(int argc, char **argv)
 		}
 		if (reason == KVM_EXIT_INTR)
 			continue;
+		if (reason == KVM_EXIT_INTERNAL_ERROR && v.reflect_bp && reflect_int3(&v) == 0)
+			continue;
 		if (reason == KVM_EXIT_HLT) {
 			fprintf(stderr, "\nvio-vmm: the guest halted\n");
 			status = v.marker ? 2 : 0;
@@ -476,6 +553,7 @@ int main(int argc, char **argv)
 		(double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	if (status != 0 || v.verbose) {
 		dump_stats(&v);
+		dump_kvm_stats(&v);
 		dump_state(&v);
 	}
 	if (status == 3)
