@@ -13,7 +13,8 @@
  *
  * Usage: vio-vmm -k KERNEL [-i INITRD] [-c CMDLINE] [-m MIB] [-t SECONDS]
  *                [-s SYSTEM.MAP] [-x MARKER] [-n] [-b] [-v]
- *   -n  no in-kernel irqchip and PIT    -b  reflect the guest's INT3 traps
+ *   -n  no in-kernel irqchip and PIT
+ *   -b  finish INT3 and FWAIT when KVM fails to emulate them
  *   -v  print the setup and all counters at the end
  * Exit status: 0 when the guest printed MARKER (or asked for a reset or
  * halted, without -x), 1 on a setup error, 2 when the guest stopped in
@@ -59,6 +60,7 @@ struct vmm {
 	int verbose;
 	int reflect_bp;
 	uint64_t bp_reflected;
+	uint64_t fwait_skipped;
 	uint64_t exits[64];
 	uint64_t io_exits, mmio_exits;
 	struct port_count ports[MAX_PORTS]; /* unemulated ports */
@@ -163,6 +165,8 @@ static void dump_stats(const struct vmm *v)
 			v->ports[i].write ? "write" : "read", v->ports[i].n);
 	if (v->bp_reflected)
 		fprintf(stderr, "vio-vmm: %" PRIu64 " INT3 traps reflected to the guest\n", v->bp_reflected);
+	if (v->fwait_skipped)
+		fprintf(stderr, "vio-vmm: %" PRIu64 " FWAIT skipped\n", v->fwait_skipped);
 	if (v->mmio_exits)
 		fprintf(stderr, "vio-vmm: %" PRIu64 " MMIO exits, first at %#" PRIx64 "\n",
 			v->mmio_exits, v->first_mmio);
@@ -287,29 +291,47 @@ static int handle_io(struct vmm *v)
 	return reset;
 }
 
-/* -b: give an INT3 that KVM failed to emulate back to the guest as a #BP
- * exception, with RIP after the INT3 as the CPU would have left it. This
- * host's KVM runs a stock kernel in its instruction emulator, which has no
- * INT3 outside real mode (docs/kvm-vmm.md); Linux runs one as a self-test
- * and patches code with them. Returns 0 when the #BP went to the guest. */
-static int reflect_int3(struct vmm *v)
+/* -b: finish, here, two instructions this host's KVM fails to emulate
+ * (it runs a stock kernel in its instruction emulator, see
+ * docs/kvm-vmm.md), both of which Linux executes whatever its command line
+ * says:
+ *  - INT3 (0xcc; Linux runs one as a self-test and patches code with
+ *    them): given back to the guest as a #BP exception, RIP after the INT3
+ *    as the CPU would have left it;
+ *  - FWAIT (0x9b; fpu__drop() runs one when a task exits): skipped. It
+ *    only waits for pending x87 exceptions, and the kernel does no x87
+ *    arithmetic that could leave one pending.
+ * Returns 0 when the instruction was dealt with. */
+static int finish_insn(struct vmm *v)
 {
 	struct kvm_vcpu_events ev;
 	struct kvm_regs r;
+	uint8_t op;
 
 	if (v->run->emulation_failure.suberror != KVM_INTERNAL_ERROR_EMULATION ||
 	    v->run->emulation_failure.ndata < 2 ||
 	    !(v->run->emulation_failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES) ||
-	    v->run->emulation_failure.insn_size < 1 || v->run->emulation_failure.insn_bytes[0] != 0xcc)
+	    v->run->emulation_failure.insn_size < 1)
 		return -1;
-	if (ioctl(v->vcpu, KVM_GET_REGS, &r) < 0 || ioctl(v->vcpu, KVM_GET_VCPU_EVENTS, &ev) < 0)
+	op = v->run->emulation_failure.insn_bytes[0];
+	if (op != 0xcc && op != 0x9b)
+		return -1;
+	if (ioctl(v->vcpu, KVM_GET_REGS, &r) < 0)
 		return -1;
 	r.rip += 1;
+	if (ioctl(v->vcpu, KVM_SET_REGS, &r) < 0)
+		return -1;
+	if (op == 0x9b) {
+		v->fwait_skipped++;
+		return 0;
+	}
+	if (ioctl(v->vcpu, KVM_GET_VCPU_EVENTS, &ev) < 0)
+		return -1;
 	memset(&ev.exception, 0, sizeof(ev.exception));
 	ev.exception.injected = 1;
 	ev.exception.nr = 3;
 	ev.flags = 0;
-	if (ioctl(v->vcpu, KVM_SET_REGS, &r) < 0 || ioctl(v->vcpu, KVM_SET_VCPU_EVENTS, &ev) < 0)
+	if (ioctl(v->vcpu, KVM_SET_VCPU_EVENTS, &ev) < 0)
 		return -1;
 	v->bp_reflected++;
 	return 0;
@@ -392,7 +414,7 @@ static void setup_vcpu(struct vmm *v, const struct vmm_boot *boot)
 static void usage(void)
 {
 	fprintf(stderr, "usage: vio-vmm -k KERNEL [-i INITRD] [-c CMDLINE] [-m MIB] [-t SECONDS]\n"
-			"               [-s SYSTEM.MAP] [-x MARKER] [-n (no irqchip)] [-b (reflect INT3)] [-v]\n");
+			"               [-s SYSTEM.MAP] [-x MARKER] [-n (no irqchip)] [-b (finish INT3, FWAIT)] [-v]\n");
 	exit(1);
 }
 
@@ -520,7 +542,7 @@ int main(int argc, char **argv)
 		}
 		if (reason == KVM_EXIT_INTR)
 			continue;
-		if (reason == KVM_EXIT_INTERNAL_ERROR && v.reflect_bp && reflect_int3(&v) == 0)
+		if (reason == KVM_EXIT_INTERNAL_ERROR && v.reflect_bp && finish_insn(&v) == 0)
 			continue;
 		if (reason == KVM_EXIT_HLT) {
 			fprintf(stderr, "\nvio-vmm: the guest halted\n");
