@@ -50,12 +50,34 @@ static void drop(struct vio_mmio_dev *m, const char *fmt, ...)
 /* ------------------------------------------------------------------------ */
 /* Interrupts                                                               */
 
+/*
+ * Tells the VMM the line's level: `level` first (a raise is told even when
+ * the line is high already, so that an edge-style VMM injects each), then
+ * again for as long as InterruptStatus, read after the call, says
+ * otherwise. A queue thread's raise and a vCPU's ack may reach the VMM in
+ * either order, each with the level it saw; whichever call comes last is
+ * followed by its own look at the status, and any change after that look
+ * is followed by the changer's call. So the last level the VMM is told is
+ * the status's (the seq_cst accesses pair with the fetch_or and fetch_and
+ * below).
+ */
+static void tell_line(struct vio_mmio_dev *m, bool level)
+{
+	for (;;) {
+		bool now;
+
+		m->opts.irq(m->opts.opaque, level);
+		now = __atomic_load_n(&m->int_status, __ATOMIC_SEQ_CST) != 0;
+		if (now == level)
+			return;
+		level = now;
+	}
+}
+
 static void raise_bits(struct vio_mmio_dev *m, uint32_t bits)
 {
-	/* Pairs with the reload in ack(): a lowering that raced with this
-	 * raise sees the bit and raises again. */
 	__atomic_fetch_or(&m->int_status, bits, __ATOMIC_SEQ_CST);
-	m->opts.irq(m->opts.opaque, true);
+	tell_line(m, true);
 }
 
 static void mmio_interrupt(void *opaque, unsigned qi)
@@ -73,13 +95,10 @@ static void ack(struct vio_mmio_dev *m, uint32_t bits)
 {
 	uint32_t old = __atomic_fetch_and(&m->int_status, ~bits, __ATOMIC_SEQ_CST);
 
+	/* The line goes low only when this ack took the last bit. */
 	if (old == 0 || (old & ~bits) != 0)
 		return;
-	m->opts.irq(m->opts.opaque, false);
-	/* A raise between the fetch_and and the lowering would be lost:
-	 * look again (pairs with raise_bits' fetch_or). */
-	if (__atomic_load_n(&m->int_status, __ATOMIC_SEQ_CST))
-		m->opts.irq(m->opts.opaque, true);
+	tell_line(m, false);
 }
 
 uint32_t vio_mmio_dev_int_status(const struct vio_mmio_dev *m)

@@ -52,9 +52,10 @@ extern "C" {
  * Context: any thread that raises or acks (a queue's processing, or the
  * vCPU thread writing InterruptACK), possibly two at once: the VMM
  * serialises inside it (a lock, or one ioctl) and must not call back into
- * the model. After a lowering the model reads the status again and
- * raises anew if a bit came in meanwhile, so the last call it makes
- * reflects the status. */
+ * the model. Two threads' calls may reach it in either order, each with
+ * the level its thread saw; after each call the model reads the status
+ * again and calls once more when it no longer matches, so the last level
+ * the VMM is told is always InterruptStatus's. */
 typedef void vio_mmio_irq_fn(void *opaque, bool level);
 
 /* Kick callback (optional): the guest wrote QueueNotify for queue qi,
