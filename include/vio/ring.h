@@ -60,8 +60,9 @@ extern "C" {
 			   VIO_BIT(VIO_F_RING_PACKED) | VIO_BIT(VIO_F_IN_ORDER))
 
 /* Notification counters, per queue and side. The driver side counts kicks
- * (needed: kick_prepare said yes; suppressed: it said no); the device side
- * counts interrupts the same way. Each counter is written only by the
+ * (needed: kick_prepare said yes; suppressed: it said no; full: sent on a
+ * full ring although the device suppressed them, see vio_drvq_add()); the
+ * device side counts interrupts the same way. Each counter is written only by the
  * thread that owns its side of the queue, with a relaxed atomic store; any
  * thread may read one with vio_stat_read() (a relaxed atomic load): a
  * statistics thread sees a recent value, never a torn one, and no data
@@ -71,6 +72,7 @@ struct vio_ring_stats {
 	uint64_t kicks_suppressed;
 	uint64_t interrupts;
 	uint64_t interrupts_suppressed;
+	uint64_t kicks_full;
 };
 
 /* Reads a counter another thread writes (ring stats, transport counters). */
@@ -246,6 +248,15 @@ int vio_drvq_init(struct vio_drvq *q, const struct vio_drvq_config *cfg);
  * NULL token, more segments than could ever fit, or a writable total above
  * 2^32-1; -EAGAIN when 65535 adds happened without a kick and no notify
  * callback was given; -EIO when broken.
+ *
+ * Kick on a full ring (the seed's rule, still Linux's virtqueue_add()): an
+ * add() refused with -ENOSPC for a buffer with readable segments (out_n >
+ * 0) kicks the device through the notify callback, even when the device
+ * suppressed kicks: the ring is full of work it has not taken, and a
+ * driver that now waits for room should not wait on a device that is not
+ * looking. What was staged is published first; the kick counts in
+ * stats.kicks when the device wanted one anyway, else in stats.kicks_full.
+ * Without a notify callback nothing is sent.
  * Context: serialised with every other call on this queue.
  */
 int vio_drvq_add(struct vio_drvq *q, const struct vio_sg *out, unsigned out_n,

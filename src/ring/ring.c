@@ -116,18 +116,35 @@ int vio_drvq_init(struct vio_drvq *q, const struct vio_drvq_config *cfg)
 	return vio__split_drv_init(q, cfg);
 }
 
+/*
+ * An add() of a buffer with readable parts found the ring full: kick
+ * whatever the device said about kicks (see vio_drvq_add() in ring.h).
+ * kick_prepare() publishes what was staged and counts a kick the device
+ * asked for; one it did not ask for counts as kicks_full.
+ */
+static int full_ring(struct vio_drvq *q, int r, unsigned out_n)
+{
+	if (r != -ENOSPC || out_n == 0 || !q->notify || q->broken)
+		return r;
+	if (!DRV(q, kick_prepare, q))
+		vio_stat_inc(&q->stats.kicks_full);
+	q->notify(q->opaque);
+	return r;
+}
+
 int vio_drvq_add(struct vio_drvq *q, const struct vio_sg *out, unsigned out_n,
 		 const struct vio_sg *in, unsigned in_n, void *token)
 {
-	return DRV(q, add, q, out, out_n, in, in_n, token);
+	return full_ring(q, DRV(q, add, q, out, out_n, in, in_n, token), out_n);
 }
 
 int vio_drvq_add_staged(struct vio_drvq *q, const struct vio_sg *out, unsigned out_n,
 			const struct vio_sg *in, unsigned in_n, void *token)
 {
-	if (q->packed)
-		return vio__packed_add(q, out, out_n, in, in_n, token);
-	return vio__split_add_staged(q, out, out_n, in, in_n, token);
+	int r = q->packed ? vio__packed_add(q, out, out_n, in, in_n, token) :
+			    vio__split_add_staged(q, out, out_n, in, in_n, token);
+
+	return full_ring(q, r, out_n);
 }
 
 bool vio_drvq_kick_prepare(struct vio_drvq *q)

@@ -533,6 +533,71 @@ static void add_eagain_after_65535_unkicked_adds(void **state)
 	assert_int_equal(c->p.drv.stats.kicks, 1);
 }
 
+/*
+ * Kick on a full ring (the seed's rule): an add() refused for room, of a
+ * buffer with readable parts, kicks through the notify callback even
+ * while the device suppresses kicks, and counts it in kicks_full; a
+ * refused buffer with only writable parts does not kick.
+ */
+static void full_ring_add_with_readable_parts_kicks(void **state)
+{
+	struct ctx *c = *state;
+	struct vt_pair_opts o = { .notify = count_notify, .opaque = c };
+	const struct vio_ring_stats *st = &c->p.drv.stats;
+	struct vio_elem e[MAX_ELEMS];
+	unsigned n = 0, kicks;
+
+	pair_with(c, 8, 0, &o);
+	vio_devq_kick_disable(&c->p.dev);
+	while (post(c, 0, 1, TOK(n)) == 0)      /* writable only: no kick */
+		n++;
+	assert_true(n > 0);
+	assert_int_equal(c->notifies, 0);
+	assert_false(vio_drvq_kick(&c->p.drv)); /* the device polls */
+	kicks = c->notifies;
+	assert_int_equal(post(c, 1, 1, TOK(n)), -ENOSPC);
+	assert_int_equal(c->notifies, kicks + 1);
+	assert_int_equal(st->kicks_full, 1);
+	assert_int_equal(post(c, 0, 2, TOK(n)), -ENOSPC);      /* writable only */
+	assert_int_equal(c->notifies, kicks + 1);
+	assert_int_equal(post(c, 2, 0, TOK(n)), -ENOSPC);
+	assert_int_equal(c->notifies, kicks + 2);
+	assert_int_equal(st->kicks_full, 2);
+	/* Nothing was lost on the way: the device has every buffer. */
+	assert_int_equal(dev_pop_all(c, e, MAX_ELEMS), (int)n);
+}
+
+/* Staged buffers fill the ring: the refused add publishes them before it
+ * kicks, so the device finds them. */
+static void full_ring_publishes_staged_then_kicks(void **state)
+{
+	struct ctx *c = *state;
+	struct vt_pair_opts o = { .notify = count_notify, .opaque = c };
+	struct vio_elem e[MAX_ELEMS];
+	unsigned n = 0;
+
+	pair_with(c, 8, 0, &o);
+	while (post_staged(c, 1, 0, TOK(n)) == 0)
+		n++;
+	assert_int_equal(c->notifies, 1);       /* the refused add's */
+	assert_int_equal(c->p.drv.stats.kicks + c->p.drv.stats.kicks_full, 1);
+	assert_int_equal(dev_pop_all(c, e, MAX_ELEMS), (int)n);
+}
+
+/* Without a notify callback a full ring is only -ENOSPC. */
+static void full_ring_without_notify_only_refuses(void **state)
+{
+	struct ctx *c = *state;
+	unsigned n = 0;
+
+	pair(c, 8);
+	while (post(c, 1, 1, TOK(n)) == 0)
+		n++;
+	assert_int_equal(post(c, 1, 1, TOK(n)), -ENOSPC);
+	assert_int_equal(c->p.drv.stats.kicks_full, 0);
+	assert_int_equal(c->p.drv.stats.kicks, 0);
+}
+
 /* Public API only: run for every layout. */
 static const struct test_def api_tests[] = {
 	T(sizes_power_of_two_accepted, 0),
@@ -557,6 +622,9 @@ static const struct test_def api_tests[] = {
 	T(kick_calls_notify_only_when_needed, AX_EVIDX),
 	T(add_notifies_after_65535_unkicked_adds, AX_EVIDX),
 	T(add_eagain_after_65535_unkicked_adds, AX_EVIDX),
+	T(full_ring_add_with_readable_parts_kicks, AX_EVIDX | AX_INDIRECT),
+	T(full_ring_publishes_staged_then_kicks, AX_EVIDX),
+	T(full_ring_without_notify_only_refuses, AX_EVIDX),
 };
 
 int main(void)
