@@ -40,36 +40,14 @@
 #include "vio/devices/rng.h"
 #include "vio/transport/pci_dev.h"
 
+#include "fuzz_input.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define CHECK(cond) do { if (!(cond)) __builtin_trap(); } while (0)
 
 #define GPA  UINT64_C(0x10000)
 #define GMEM (16u * 1024u)
-
-struct in {
-	const uint8_t *p;
-	size_t n, off;
-};
-
-static uint8_t u8(struct in *in)
-{
-	return in->off < in->n ? in->p[in->off++] : 0;
-}
-
-static uint16_t u16(struct in *in)
-{
-	uint16_t v = u8(in);
-
-	return (uint16_t)(v | (uint16_t)u8(in) << 8);
-}
-
-static uint32_t u32(struct in *in)
-{
-	uint32_t v = u16(in);
-
-	return v | (uint32_t)u16(in) << 16;
-}
 
 struct h {
 	struct vio_pci_dev p;
@@ -179,13 +157,13 @@ static void bring_up(struct h *h, bool legacy, uint32_t val)
 	   VIO_STATUS_FEATURES_OK | VIO_STATUS_DRIVER_OK);
 }
 
-static void run_ops(struct h *h, enum vio_pci_dev_mode mode, struct in *in, unsigned nops)
+static void run_ops(struct h *h, enum vio_pci_dev_mode mode, struct fz *in, unsigned nops)
 {
 	for (unsigned i = 0; i < nops; i++) {
-		uint8_t kind = u8(in);
-		unsigned bar = u8(in);
-		uint64_t off = u16(in);
-		uint64_t val = u32(in);
+		uint8_t kind = fz_u8(in);
+		unsigned bar = fz_u8(in);
+		uint64_t off = fz_u16(in);
+		uint64_t val = fz_u32(in);
 		unsigned width = 1u << ((kind >> 3) & 3);
 		uint32_t v32;
 
@@ -260,11 +238,11 @@ static void check_registers(struct h *h, enum vio_pci_dev_mode mode)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct in in = { data, size, 0 };
-	uint8_t setup = u8(&in);
+	struct fz in = { data, size };
+	uint8_t setup = fz_u8(&in);
 	enum vio_pci_dev_mode mode = (enum vio_pci_dev_mode)((setup & 3) % 3);
 	bool blk = setup & 4;
-	unsigned nops = u8(&in);
+	unsigned nops = fz_u8(&in);
 	uint64_t ring = VIO_BIT(VIO_F_VERSION_1) | VIO_BIT(VIO_F_EVENT_IDX) |
 			VIO_BIT(VIO_F_INDIRECT_DESC) | VIO_BIT(VIO_F_RING_RESET) |
 			((setup & 0x20) ? VIO_BIT(VIO_F_RING_PACKED) : 0);
@@ -273,7 +251,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct vio_rng_dev *rng = NULL;
 	struct vio_blk_dev *bd = NULL;
 	struct vio_pci_dev_opts o;
-	struct in ops_in;
+	struct fz ops_in;
+	size_t skip;
 	uint8_t *guest;
 	struct h *h;
 
@@ -282,9 +261,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(h && guest);
 	/* The ops come first in the input, guest memory after them. */
 	ops_in = in;
-	in.off += (size_t)nops * 8;
-	if (in.off < in.n)
-		memcpy(guest, in.p + in.off, in.n - in.off < GMEM ? in.n - in.off : GMEM);
+	skip = (size_t)nops * 8 < in.n ? (size_t)nops * 8 : in.n;
+	in.p += skip;
+	in.n -= skip;
+	(void)fz_take(&in, guest, GMEM);
 	vio_mem_init(&mem, regions, 1);
 	CHECK(vio_mem_add(&mem, GPA, GMEM, guest) == 0);
 

@@ -121,28 +121,9 @@ if [ ${#runs[@]} = 0 ]; then
 	[ -z "${VIO_VFIO_KO:-}" ] || runs+=(transitional:noiommu legacy:noiommu)
 fi
 
-work=$(mktemp -d /tmp/vio-pci.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	[ -n "${VIO_GUEST_KEEP:-}" ] || rm -rf "$work"
-}
-trap cleanup EXIT
-
-n=0
-results=()
-tap() {   # tap ok|not NAME [DETAIL]
-	n=$((n + 1))
-	if [ "$1" = ok ]; then results+=("ok $n - $2${3:+ # $3}"); else results+=("not ok $n - $2${3:+ # $3}"); fi
-	echo "${results[-1]}" >&2
-}
-finish() {
-	echo "1..$n"
-	printf '%s\n' "${results[@]}"
-	for r in "${results[@]}"; do case $r in "not ok"*) exit 1 ;; esac; done
-	exit 0
-}
+# shellcheck source=tests/guest/tap.sh
+. "$here/tap.sh"
+guest_work vio-pci
 
 # What every boot must report (the guest's and the host's check names).
 guest_expected="kernel-virtio-unbound hugepages rng-probe rng-read blk-probe blk-write-read blk-flush blk-discard

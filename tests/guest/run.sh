@@ -62,22 +62,9 @@ variants=("$@")
 					pci-net-tap-bigbuf pci-net-switch pci-net-switch-packed)
 
 bin=$build/tools/vhost-user
-work=$(mktemp -d /tmp/vio-guest.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	[ -n "${VIO_GUEST_KEEP:-}" ] || rm -rf "$work"
-}
-trap cleanup EXIT
-
-n=0
-results=()
-tap() {   # tap ok|not NAME [DETAIL]
-	n=$((n + 1))
-	if [ "$1" = ok ]; then results+=("ok $n - $2${3:+ # $3}"); else results+=("not ok $n - $2${3:+ # $3}"); fi
-	echo "${results[-1]}" >&2
-}
+# shellcheck source=tests/guest/tap.sh
+. "$here/tap.sh"
+guest_work vio-guest
 
 kernel=$("$here/mkinitramfs.sh" "$work/initrd.gz") || { echo "1..1"; echo "not ok 1 - build initramfs"; exit 1; }
 
@@ -503,7 +490,4 @@ for v in "${variants[@]}"; do
 	esac
 done
 
-echo "1..$n"
-printf '%s\n' "${results[@]}"
-for r in "${results[@]}"; do case $r in "not ok"*) exit 1 ;; esac; done
-exit 0
+finish
