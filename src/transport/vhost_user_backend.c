@@ -1293,6 +1293,19 @@ int vio_vu_backend_dispatch(struct vio_vu_backend *b)
 		r = handle(b, &m);
 	}
 	msg_close_fds(&m);
+	/* A refused request that has a reply of its own (GET_VRING_BASE for a
+	 * queue the device lacks, one with the wrong payload size) can only
+	 * say so through REPLY_ACK, when the frontend asked with NEED_REPLY.
+	 * Otherwise sending nothing would leave the frontend waiting for a
+	 * reply forever, and inventing one would mislead it: the spec lets a
+	 * backend close the connection on such errors, so do that. */
+	if (r < 0 && r != -ECONNRESET && row && row->reply == VU_REPLY_ALWAYS &&
+	    !((m.hdr.flags & VU_FLAG_NEED_REPLY) &&
+	      (b->protocol_features & VIO_BIT(VU_PROTOCOL_F_REPLY_ACK)))) {
+		vlog(b, VIO_LOG_ERR, "vhost-user: %s refused, and it cannot go unanswered: "
+		     "closing the connection", vio__vu_request_name(m.hdr.request));
+		r = -ECONNRESET;
+	}
 	if (r == -ECONNRESET) {
 		vio_vu_backend_detach(b);
 		return r;

@@ -188,6 +188,37 @@ static void test_version_row(void **state)
 }
 
 /* Bits a frontend must not set: refused, the stream stays in sync. */
+/* A request with a reply of its own, refused when the frontend did not ask
+ * for an ack (no NEED_REPLY): silence would leave a frontend waiting for
+ * the reply forever, so the backend says why and drops the connection. */
+struct unanswerable_row {
+	const char *name;
+	uint32_t req;
+	uint32_t index;         /* vring state's queue */
+	uint32_t size;          /* payload bytes */
+	uint64_t pf;            /* protocol features negotiated */
+};
+
+static const struct unanswerable_row unanswerable_rows[] = {
+	{ "GET_VRING_BASE for queue 255", VU_GET_VRING_BASE, 255, 8, PF_ALL },
+	{ "GET_VRING_BASE with a 4-byte payload", VU_GET_VRING_BASE, 0, 4, PF_ALL },
+	{ "GET_QUEUE_NUM without MQ", VU_GET_QUEUE_NUM, 0, 0, 0 },
+	{ "GET_FEATURES with 8 bytes", VU_GET_FEATURES, 0, 8, PF_ALL },
+};
+
+static void test_unanswerable_row(void **state)
+{
+	struct t *t = *state;
+	const struct unanswerable_row *row = t->row;
+	struct vu_vring_state st = { row->index, 0 };
+
+	negotiate(t, row->pf);
+	assert_int_equal(vt_send_msg(t->fe.sock, row->req, VU_VERSION, &st, row->size, NULL, 0), 0);
+	pump(t);
+	assert_true(log_says(t, "cannot go unanswered"));
+	assert_dropped(t);
+}
+
 static const struct flags_row flag_rows[] = {
 	{ "REPLY flag from the frontend", VU_FLAG_REPLY },
 	{ "flag bit 4", 1u << 4 },
@@ -442,6 +473,7 @@ int main(void)
 	ADD_ROWS("oversized: ", oversize_rows, test_oversize_row);
 	ADD_ROWS("bad ", version_rows, test_version_row);
 	ADD_ROWS("unknown ", flag_rows, test_flags_row);
+	ADD_ROWS("refused without NEED_REPLY: ", unanswerable_rows, test_unanswerable_row);
 	ADD_ROWS("unsupported ", unknown_rows, test_unknown_row);
 	ADD_ROWS("queue index out of range: ", queue_rows, test_queue_row);
 	ADD_ROWS("truncated: ", trunc_rows, test_trunc_row);
