@@ -423,6 +423,21 @@ static enum vc_result chk_reset_device(struct vc_ctx *c, struct vc_sess *s)
 	return answer(c, s) == VC_SURVIVED ? VC_PASS : (DETAIL("connection lost"), VC_FAIL);
 }
 
+/* A frontend that leaves and comes back is served again, with its I/O. */
+static enum vc_result chk_reconnect(struct vc_ctx *c, struct vc_sess *s)
+{
+	char why[256];
+
+	if (setup(c, s))
+		return VC_ERROR;
+	vc_sess_close(s);
+	if (!vc_probe(c, vc_type, why, sizeof(why)))
+		return DETAIL("after a disconnect: %s", why), VC_FAIL;
+	if (!vc_probe(c, vc_type, why, sizeof(why)))
+		return DETAIL("after a second disconnect: %s", why), VC_FAIL;
+	return VC_PASS;
+}
+
 /* rng: one 64-byte buffer, filled with at most 64 bytes. */
 static enum vc_result chk_rng_read(struct vc_ctx *c, struct vc_sess *s)
 {
@@ -1107,6 +1122,8 @@ const struct vc_case vc_cases[] = {
 	      "GET_INFLIGHT_FD returns an fd and room for the queue regions", NULL, chk_inflight),
 	CHECK("reset-device", "vu: Front-end message types (RESET_DEVICE)",
 	      "RESET_DEVICE is acknowledged and the connection lives on", NULL, chk_reset_device),
+	CHECK("reconnect", "vu: Communication (reconnection)",
+	      "a frontend that disconnects and comes back is served again", NULL, chk_reconnect),
 	CHECK("blk-write-read", "virtio: 5.2.6 Device Operation (blk)",
 	      "data written reads back, used length = data + status", "blk", chk_blk_rw),
 	CHECK("blk-beyond-capacity", "virtio: 5.2.6.1 Device Requirements (blk)",
