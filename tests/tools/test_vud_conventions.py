@@ -1,0 +1,296 @@
+#!/usr/bin/env python3
+"""test_vud_conventions.py - the daemons' conventions and their log, as TAP.
+
+    test_vud_conventions.py VHOST_USER_RNG VHOST_USER_BLK VHOST_USER_NET
+
+What test_vud.py (hostile frontends) leaves out, tested as a user runs the
+daemons:
+
+  - --fd=N: a socket the test made (a socketpair) is served, and the daemon
+    ends by itself, status 0, when the test closes its end;
+  - --print-capabilities: its output parsed as JSON, the type and the
+    features list checked;
+  - --stats-json: one JSON object per queue on stdout per SIGUSR1 and per
+    --stats-interval, every key of the schema (tools/vhost-user/vud_stats.h)
+    there, the kicks the test made counted, no text stats on stderr;
+  - a flood: 100,000 malformed vhost-user messages on one connection (four
+    kinds, each one refused with one log line, none ending the connection);
+    the log stays under 200 lines, the suppressed counts plus the lines
+    logged add up to exactly 100,000, and the daemon still answers
+    GET_FEATURES on that connection afterwards;
+  - --log-timestamps: an RFC 3339 UTC time in front of each line;
+  - --syslog: lines arrive as syslog datagrams (facility daemon, the level
+    as priority) on a /dev/log the test provides (a private mount
+    namespace, as root), and none on stderr.
+
+The installed discovery files are checked by test_install.sh.
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_vud as vud  # noqa: E402  (its Daemon, Frontend and ring set-up; argv 1, 2 match)
+from test_vud import (Daemon, Frontend, tap, start_ring, results,  # noqa: E402
+                      GET_FEATURES, SET_FEATURES, SET_VRING_NUM, HDR, VERSION, F_VERSION_1)
+
+RNG, BLK, NET = sys.argv[1], sys.argv[2], sys.argv[3]
+vud.DAEMONS["vhost-user-net"] = [NET, "--reflect"]
+TMP = vud.TMP
+FLOOD = 100000
+LOG_BOUND = 200
+
+
+def t_fd(name):
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    log = open(os.path.join(TMP, "fd-%s.log" % name), "w+")
+    proc = subprocess.Popen(vud.DAEMONS[name] + ["--fd=%d" % b.fileno()], pass_fds=[b.fileno()],
+                            stdout=log, stderr=subprocess.STDOUT)
+    b.close()
+    fe = Frontend.__new__(Frontend)
+    fe.s = a
+    a.settimeout(5.0)
+    try:
+        features = fe.get_u64(GET_FEATURES)
+    except (OSError, EOFError, RuntimeError) as e:
+        features = repr(e)
+    a.close()
+    try:
+        rc = proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        rc = "did not end"
+    log.seek(0)
+    text = log.read()
+    log.close()
+    tap(isinstance(features, int) and features & F_VERSION_1 and rc == 0,
+        "%s --fd: serves the socket it was given, ends with 0 when that frontend leaves" % name,
+        "features %s, status %s\n%s" % (features, rc, text))
+
+
+def t_print_capabilities(name, want_type, want_features):
+    p = subprocess.run(vud.DAEMONS[name][:1] + ["--print-capabilities"], capture_output=True,
+                       text=True, timeout=10)
+    try:
+        caps = json.loads(p.stdout)
+        ok = (p.returncode == 0 and caps.get("type") == want_type and
+              isinstance(caps.get("features"), list) and
+              all(isinstance(f, str) for f in caps["features"]) and
+              set(want_features) <= set(caps["features"]))
+    except ValueError as e:
+        ok, caps = False, repr(e)
+    tap(ok, "%s --print-capabilities: JSON, type %s, features %s"
+        % (name, want_type, want_features or "[]"),
+        "status %d\nstdout %s\nparsed %s\nstderr %s" % (p.returncode, p.stdout, caps, p.stderr))
+
+
+SCHEMA_KEYS = {"schema", "daemon", "port", "queue", "time", "state", "counters"}
+
+
+def json_lines(text):
+    out = []
+    for line in text.splitlines():
+        out.append(json.loads(line))
+    return out
+
+
+class SplitDaemon(Daemon):
+    """A Daemon whose stdout goes to a file of its own (self.out)."""
+
+    def __init__(self, name, extra=()):
+        Daemon.seq += 1
+        self.name = name
+        self.sock = os.path.join(TMP, "s%d.sock" % Daemon.seq)
+        self.log = open(os.path.join(TMP, "s%d.log" % Daemon.seq), "w+")
+        self.out = open(os.path.join(TMP, "s%d.out" % Daemon.seq), "w+")
+        self.proc = subprocess.Popen(vud.DAEMONS[name] + ["--socket-path=" + self.sock] +
+                                     list(extra), stdout=self.out, stderr=self.log)
+        deadline = time.monotonic() + vud.START_TIMEOUT
+        while not vud.listening(self.sock):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("%s did not start: %s" % (name, self.logtext()))
+            time.sleep(0.02)
+
+
+def t_stats_json(name, nq, device_counter):
+    d = SplitDaemon(name, ["--stats-json", "--stats-interval=1"])
+    out = d.out
+    fe = Frontend(d.sock)
+    kick = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+    err = ""
+    objs = []
+    try:
+        start_ring(fe, False, kick)
+        for _ in range(3):
+            os.eventfd_write(kick, 1)
+            time.sleep(0.05)
+        time.sleep(0.3)
+        d.proc.send_signal(signal.SIGUSR1)
+        time.sleep(1.5)     # and at least one interval
+    except Exception as e:  # noqa: BLE001
+        err = repr(e)
+    finally:
+        fe.close()
+        os.close(kick)
+    ok = d.terminate()
+    out.seek(0)
+    text = out.read()
+    out.close()
+    try:
+        objs = json_lines(text)
+    except ValueError as e:
+        err += " not JSON: " + repr(e)
+    queue0 = [o for o in objs if o.get("queue") == 0]
+    good = (ok and not err and len(objs) >= 2 * nq and len(queue0) >= 2 and
+            all(set(o) == SCHEMA_KEYS and o["schema"] == 1 and o["daemon"] == name and
+                o["port"] == 0 and isinstance(o["time"], float) and
+                abs(o["time"] - time.time()) < 60 and o["state"] in ("running", "stopped") and
+                all(isinstance(v, int) and v >= 0 for v in o["counters"].values())
+                for o in objs) and
+            {o["queue"] for o in objs} == set(range(nq)) and
+            all({"kicks", "interrupts", "interrupts_suppressed", device_counter} <=
+                set(o["counters"]) for o in queue0) and
+            queue0[0]["state"] == "running" and queue0[0]["counters"]["kicks"] >= 1 and
+            "kicks" not in d.logtext())
+    tap(good, "%s --stats-json: a JSON object per queue on stdout per SIGUSR1 and interval, "
+        "the schema's keys, kicks counted, no text stats" % name,
+        "%s\nstdout:\n%s\nstderr:\n%s" % (err, text[-3000:], d.logtext()))
+
+
+def flood_messages():
+    """FLOOD malformed messages, four kinds in turn, each refused by the
+    backend with one log line and the connection kept."""
+    kinds = [
+        HDR.pack(200, VERSION, 0),                                  # unknown request
+        HDR.pack(SET_VRING_NUM, VERSION, 8) + struct.pack("<II", 1000, 8),  # no such ring
+        HDR.pack(GET_FEATURES, VERSION | 0x80, 0),                  # unknown flag
+        HDR.pack(SET_FEATURES, VERSION, 4) + b"\0\0\0\0",           # short payload
+    ]
+    return b"".join(kinds[i % 4] for i in range(FLOOD))
+
+
+def t_flood(name):
+    d = Daemon(name)
+    fe = Frontend(d.sock, timeout=60)
+    t0 = time.monotonic()
+    err = ""
+    features = None
+    try:
+        fe.s.sendall(flood_messages())
+        features = fe.get_u64(GET_FEATURES)     # after all of them, on the same connection
+    except (OSError, EOFError, RuntimeError) as e:
+        err = repr(e)
+    took = time.monotonic() - t0
+    fe.close()
+    ok = d.terminate()
+    log = d.logtext().splitlines()
+    malformed = [ln for ln in log if re.search(
+        r"is not supported|SET_VRING_NUM for queue|GET_FEATURES with flags|"
+        r"SET_FEATURES with a 4-byte payload", ln) and "suppressed" not in ln]
+    counts = [int(m.group(1)) for m in
+              (re.search(r"(\d+) (?:similar|more) messages suppressed", ln) for ln in log) if m]
+    tap(ok and not err and isinstance(features, int) and features & F_VERSION_1 and
+        len(log) < LOG_BOUND and len(malformed) + sum(counts) == FLOOD,
+        "%s: %d malformed messages: %d log lines (under %d), %d logged + %d counted "
+        "as suppressed = %d, and GET_FEATURES answered after them (%.1f s)"
+        % (name, FLOOD, len(log), LOG_BOUND, len(malformed), sum(counts),
+           len(malformed) + sum(counts), took),
+        "%s\n%s" % (err, "\n".join(log[:60])))
+
+
+def t_timestamps(name):
+    d = Daemon(name, ["--log-timestamps"])
+    ok = d.terminate()
+    lines = d.logtext().splitlines()
+    stamp = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z %s: " % name)
+    tap(ok and len(lines) >= 2 and all(stamp.match(ln) for ln in lines) and
+        any("listening on" in ln for ln in lines),
+        "%s --log-timestamps: every line starts with an RFC 3339 UTC time" % name,
+        "\n".join(lines))
+
+
+def t_syslog(name):
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        tap(False, "%s --syslog: needs root and unshare(1) for a private /dev/log" % name)
+        return
+    dev = os.path.join(TMP, "dev")
+    os.mkdir(dev)
+    sink = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sink.bind(os.path.join(dev, "log"))
+    sink.settimeout(0.2)
+    sock = os.path.join(TMP, "syslog.sock")
+    errlog = open(os.path.join(TMP, "syslog.stderr"), "w+")
+    proc = subprocess.Popen(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+         'mount --bind "$0" /dev && exec "$@"', dev] + vud.DAEMONS[name] +
+        ["--socket-path=" + sock, "--syslog"], stdout=errlog, stderr=subprocess.STDOUT)
+    got = []
+    try:
+        deadline = time.monotonic() + vud.START_TIMEOUT
+        while not vud.listening(sock) and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.02)
+        fe = Frontend(sock)
+        fe.send(200)                            # refused: an error line
+        fe.get_u64(GET_FEATURES)
+        fe.close()
+        time.sleep(0.2)
+    except (OSError, EOFError, RuntimeError) as e:
+        got.append("fixture: " + repr(e))
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            rc = proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            rc = "did not end"
+    while True:
+        try:
+            got.append(sink.recv(4096).decode(errors="replace"))
+        except (socket.timeout, BlockingIOError):
+            break
+    sink.close()
+    errlog.seek(0)
+    stderr = errlog.read()
+    errlog.close()
+    # <PRI>: facility daemon (3) * 8 + level: 30 info, 27 error.
+    tagged = re.compile(r"^<(\d+)>.*%s\[\d+\]: " % name)
+    info = [m for m in got if tagged.match(m) and m.startswith("<30>") and "listening on" in m]
+    error = [m for m in got if tagged.match(m) and m.startswith("<27>") and "is not supported" in m]
+    tap(rc == 0 and info and error and "listening on" not in stderr and
+        "is not supported" not in stderr,
+        "%s --syslog: lines go to /dev/log as facility daemon with their level, not to stderr"
+        % name, "status %s\nsyslog:\n%s\nstderr:\n%s" % (rc, "\n".join(got), stderr))
+
+
+def main():
+    print("TAP version 13")
+    try:
+        for name in ("vhost-user-rng", "vhost-user-blk", "vhost-user-net"):
+            t_fd(name)
+        t_print_capabilities("vhost-user-rng", "rng", [])
+        t_print_capabilities("vhost-user-blk", "block", ["read-only", "blk-file"])
+        t_print_capabilities("vhost-user-net", "net", [])
+        t_stats_json("vhost-user-rng", 1, "malformed")
+        t_stats_json("vhost-user-blk", 1, "requests")
+        t_flood("vhost-user-rng")
+        t_flood("vhost-user-blk")
+        t_timestamps("vhost-user-rng")
+        t_syslog("vhost-user-rng")
+    except Exception as e:  # a broken fixture is a failure, not a crash
+        tap(False, "fixture", repr(e))
+    finally:
+        shutil.rmtree(TMP, ignore_errors=True)
+    print("1..%d" % len(results))
+    return 0 if all(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
