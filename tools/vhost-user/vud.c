@@ -61,6 +61,12 @@
  * ACCEPT_RETRY_MS; anything
  * that would leave the loop unable to wait or to hear a signal ends the
  * daemon with status 1.
+ *
+ * Logging. Every line goes out through vud_log.h: lines a frontend can
+ * cause (the library's, a frontend coming, going or dropped) through
+ * vud_logf()/vud_log(), rate-limited per cause; the daemon's own (setup,
+ * its failures, stats) through vud_log_line(). Statistics are text lines,
+ * or with --stats-json one JSON object per queue on stdout (vud_stats.h).
  */
 #include <errno.h>
 #include <fcntl.h>
