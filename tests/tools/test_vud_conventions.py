@@ -164,6 +164,46 @@ def t_stats_json(name, nq, device_counter):
         "%s\nstdout:\n%s\nstderr:\n%s" % (err, text[-3000:], d.logtext()))
 
 
+def t_stats_json_switch():
+    """vhost-user-net --switch: each port's queues, then an object of the
+    port's own (queue null, state "port") with the switch's counters."""
+    socks = [os.path.join(TMP, "sw%d.sock" % k) for k in range(2)]
+    out = open(os.path.join(TMP, "sw.out"), "w+")
+    err = open(os.path.join(TMP, "sw.err"), "w+")
+    proc = subprocess.Popen([NET, "--switch", "--stats-json"] +
+                            ["--socket-path=" + s for s in socks], stdout=out, stderr=err)
+    deadline = time.monotonic() + vud.START_TIMEOUT
+    while not all(vud.listening(s) for s in socks) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGUSR1)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        rc = proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        rc = "did not end"
+    out.seek(0)
+    text = out.read()
+    err.seek(0)
+    errtext = err.read()
+    out.close()
+    err.close()
+    try:
+        objs = json_lines(text)
+    except ValueError as e:
+        objs = []
+        errtext += "\nnot JSON: " + repr(e)
+    ports = [o for o in objs if o.get("queue") is None]
+    tap(rc == 0 and len(objs) == 2 * 4 and [o["port"] for o in ports] == [0, 1] and
+        all(o["state"] == "port" and "switch_in_frames" in o["counters"] for o in ports) and
+        all(set(o) == SCHEMA_KEYS for o in objs) and
+        any(o.get("queue") == 0 and "rx_frames" in o["counters"] and
+            o["counters"].get("pair") == 0 for o in objs),
+        "vhost-user-net --switch --stats-json: each port's queues, then the port's own object "
+        "(queue null) with the switch's counters", "status %s\n%s\n%s" % (rc, text, errtext))
+
+
 def flood_messages():
     """FLOOD malformed messages, four kinds in turn, each refused by the
     backend with one log line and the connection kept."""
@@ -280,6 +320,8 @@ def main():
         t_print_capabilities("vhost-user-net", "net", [])
         t_stats_json("vhost-user-rng", 1, "malformed")
         t_stats_json("vhost-user-blk", 1, "requests")
+        t_stats_json("vhost-user-net", 3, "rx_frames")
+        t_stats_json_switch()
         t_flood("vhost-user-rng")
         t_flood("vhost-user-blk")
         t_timestamps("vhost-user-rng")
