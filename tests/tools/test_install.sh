@@ -72,7 +72,7 @@ other names exported: $other"
 missing=""
 for s in vio_rng_dev_init vio_loopback_init vio_bus_init vio_rng_drv_read vio_strerror \
 	vio_mem_translate_slow vio_vu_backend_init vio_blk_dev_init; do
-	printf '%s\n' "$syms" | grep -qx "$s" || missing="$missing $s"
+	grep -qx "$s" <<<"$syms" || missing="$missing $s"
 done
 tap "$([ -z "$missing" ] && echo 0 || echo 1)" "libvio.so exports the public calls" \
 	"missing:$missing"
