@@ -54,8 +54,9 @@ struct vud_opts {
 	int (*backend_up)(void *opaque, struct vio_vu_backend *b);
 	void (*backend_down)(void *opaque);
 	void *hooks_opaque;
-	/* Set by the daemon, optional: the device's counters of a queue for
-	 * --stats-json, as vud_run()'s stats line (vud_counters_fn below). */
+	/* Set by the daemon, optional: the device's counters for
+	 * --stats-json, the numbers of vud_run()'s stats lines
+	 * (struct vud_counters_ops below). */
 	struct vud_counters_ops *counters;
 };
 
