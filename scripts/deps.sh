@@ -12,6 +12,7 @@ packages=(
 	libcmocka-dev                     # unit tests
 	liburing-dev                      # blk device: io_uring file backend
 	python3                           # test result counting
+	groff-base                        # man pages checked (groff -man -ww)
 	libdpdk-dev                       # vio-bench's peer: DPDK's rte_ring
 	dpdk-dev                          # dpdk-testpmd: DPDK's vhost and virtio-user PMDs as net peers
 	qemu-system-x86 qemu-system-common # the Linux test guest's VMM (and qemu-storage-daemon)

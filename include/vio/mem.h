@@ -80,8 +80,15 @@ static inline const struct vio_mem_region *vio_mem_region_at(const struct vio_me
 int vio_mem_translate(const struct vio_mem *m, uint64_t addr, uint64_t len,
 		      struct vio_iov *iov, unsigned cap, unsigned *n);
 
-int vio__mem_translate_slow(const struct vio_mem *m, unsigned *hint, uint64_t addr, uint64_t len,
-			    struct vio_iov *iov, unsigned cap, unsigned *n);
+/*
+ * vio_mem_translate() that also sets *hint to the region of addr on
+ * success: the slow path of vio_mem_translate_hint() below. Public (not
+ * vio__) because that inline calls it from the user's code, and the
+ * shared library exports no vio__ name (src/libvio.map). Context: as
+ * vio_mem_translate(); *hint is the caller's.
+ */
+int vio_mem_translate_slow(const struct vio_mem *m, unsigned *hint, uint64_t addr, uint64_t len,
+			   struct vio_iov *iov, unsigned cap, unsigned *n);
 
 /*
  * vio_mem_translate() for a caller that translates many addresses in the
@@ -105,7 +112,7 @@ static inline int vio_mem_translate_hint(const struct vio_mem *m, unsigned *hint
 			return 0;
 		}
 	}
-	return vio__mem_translate_slow(m, hint, addr, len, iov, cap, n);
+	return vio_mem_translate_slow(m, hint, addr, len, iov, cap, n);
 }
 
 /*

@@ -133,8 +133,8 @@ int vio_mem_translate(const struct vio_mem *m, uint64_t addr, uint64_t len,
 	return 0;
 }
 
-int vio__mem_translate_slow(const struct vio_mem *m, unsigned *hint, uint64_t addr, uint64_t len,
-			    struct vio_iov *iov, unsigned cap, unsigned *n)
+int vio_mem_translate_slow(const struct vio_mem *m, unsigned *hint, uint64_t addr, uint64_t len,
+			   struct vio_iov *iov, unsigned cap, unsigned *n)
 {
 	int r = vio_mem_translate(m, addr, len, iov, cap, n);
 

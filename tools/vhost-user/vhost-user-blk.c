@@ -78,6 +78,31 @@ static void stats(void *opaque, unsigned qi, char *buf, size_t len)
 		 (unsigned long long)s.max_batch);
 }
 
+/* The same numbers for --stats-json, and what the line leaves out. */
+static void counters(void *opaque, unsigned qi, struct vud_counter *c, unsigned *n, unsigned max)
+{
+	struct vio_blk_queue_stats s;
+
+	if (vio_blk_dev_stats(opaque, qi, &s))
+		return;
+	vud_counter_add(c, n, max, "requests", s.requests);
+	vud_counter_add(c, n, max, "reads", s.reads);
+	vud_counter_add(c, n, max, "writes", s.writes);
+	vud_counter_add(c, n, max, "flushes", s.flushes);
+	vud_counter_add(c, n, max, "discards", s.discards);
+	vud_counter_add(c, n, max, "write_zeroes", s.write_zeroes);
+	vud_counter_add(c, n, max, "get_ids", s.get_ids);
+	vud_counter_add(c, n, max, "bytes_read", s.bytes_read);
+	vud_counter_add(c, n, max, "bytes_written", s.bytes_written);
+	vud_counter_add(c, n, max, "ioerr", s.ioerr);
+	vud_counter_add(c, n, max, "unsupp", s.unsupp);
+	vud_counter_add(c, n, max, "unanswered", s.unanswered);
+	vud_counter_add(c, n, max, "rounds", s.batches);
+	vud_counter_add(c, n, max, "largest_round", s.max_batch);
+}
+
+static struct vud_counters_ops counters_ops = { .queue = counters };
+
 int main(int argc, char **argv)
 {
 	static struct vio_blk_dev blk;
@@ -147,6 +172,7 @@ int main(int argc, char **argv)
 			bo.backend == VIO_BLK_BACKEND_NULL ? "null (stores nothing)" :
 			vio_blk_dev_uses_io_uring(&blk) ? "file via io_uring" : "file via preadv/pwritev",
 			bo.read_only ? ", read-only" : "", blk.nq);
+	o.counters = &counters_ops;
 	r = vud_run(&blk.dev, &o, "vhost-user-blk", stats, &blk);
 	vio_blk_dev_fini(&blk);
 	return r;

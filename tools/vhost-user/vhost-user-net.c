@@ -141,6 +141,47 @@ static void stats(void *opaque, unsigned qi, char *buf, size_t len)
 		snprintf(buf + at, len - at, " none");
 }
 
+/* The same numbers for --stats-json: a pair's on its receive queue, every
+ * counter named whether 0 or not. */
+static void counters(void *opaque, unsigned qi, struct vud_counter *c, unsigned *n, unsigned max)
+{
+	const struct vio_net_dev *d = opaque;
+	struct vio_net_pair_stats s;
+
+	if (qi >= 2 * d->max_pairs || (qi & 1) || vio_net_dev_stats(d, qi / 2, &s))
+		return;
+	vud_counter_add(c, n, max, "pair", qi / 2);
+#define C(f) vud_counter_add(c, n, max, #f, s.f)
+	C(tx_frames); C(tx_bytes); C(rx_frames); C(rx_bytes); C(rx_gso); C(rx_csum);
+	C(rx_soft_csum); C(rx_soft_gso); C(rx_soft_segments);
+	C(tx_bad_header); C(tx_writable); C(tx_bad_size); C(tx_bad_csum); C(tx_bad_gso);
+	C(tx_port_drops); C(tx_link_down);
+	C(rx_filtered); C(rx_too_big); C(rx_bad_frame); C(rx_offload); C(rx_link_down);
+	C(rx_inactive); C(rx_bad_buffer); C(rx_no_room);
+#undef C
+}
+
+static void switch_counters(void *opaque, unsigned port, struct vud_counter *c, unsigned *n,
+			    unsigned max)
+{
+	struct net_switch_stats s;
+	unsigned learned;
+
+	(void)opaque;
+	if (port >= sw.nports)
+		return;
+	net_switch_port_stats(&sw.port[port], &s, &learned);
+#define C(f) vud_counter_add(c, n, max, "switch_" #f, s.f)
+	C(in_frames); C(in_bytes); C(out_frames); C(out_bytes); C(flooded);
+	C(queue_full); C(no_buffers); C(self); C(oversize); C(device); C(learned);
+#undef C
+	vud_counter_add(c, n, max, "switch_entries", learned);
+}
+
+static struct vud_counters_ops counters_ops = { .queue = counters };
+static struct vud_counters_ops switch_counters_ops = { .queue = counters,
+						       .port = switch_counters };
+
 /* Per switch port: what the switch did with its frames. */
 static void switch_stats(void *opaque, unsigned port, char *buf, size_t len)
 {
@@ -198,6 +239,7 @@ static int run_switch(const struct vud_opts *o, const struct vio_net_dev_opts *b
 			.socket_path = o->socket_paths[made],
 			.stats = stats,
 			.port_stats = switch_stats,
+			.counters = &switch_counters_ops,
 			.stats_opaque = &sw_nets[made],
 			.backend_up = net_switch_up,
 			.backend_down = net_switch_down,
@@ -333,6 +375,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	vio_net_reflect_init(&reflect, &net);
+	o.counters = &counters_ops;
 	r = vud_run(&net.dev, &o, "vhost-user-net", stats, &net);
 	vio_net_dev_fini(&net);
 	if (tap_name)

@@ -35,6 +35,21 @@ static void stats(void *opaque, unsigned qi, char *buf, size_t len)
 		 (unsigned long long)vio_stat_read(&r->stats.malformed));
 }
 
+/* The same numbers for --stats-json. */
+static void counters(void *opaque, unsigned qi, struct vud_counter *c, unsigned *n, unsigned max)
+{
+	const struct vio_rng_dev *r = opaque;
+
+	(void)qi;
+	vud_counter_add(c, n, max, "requests", vio_stat_read(&r->stats.requests));
+	vud_counter_add(c, n, max, "bytes", vio_stat_read(&r->stats.bytes));
+	vud_counter_add(c, n, max, "malformed", vio_stat_read(&r->stats.malformed));
+	vud_counter_add(c, n, max, "source_errors", vio_stat_read(&r->stats.source_errors));
+	vud_counter_add(c, n, max, "throttled", vio_stat_read(&r->stats.throttled));
+}
+
+static struct vud_counters_ops counters_ops = { .queue = counters };
+
 int main(int argc, char **argv)
 {
 	static struct vio_rng_dev rng;
@@ -64,6 +79,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	rng.dev.log = vud_log;
+	o.counters = &counters_ops;
 	r = vud_run(&rng.dev, &o, "vhost-user-rng", stats, &rng);
 	vio_rng_dev_fini(&rng);
 	return r;

@@ -61,6 +61,12 @@
  * ACCEPT_RETRY_MS; anything
  * that would leave the loop unable to wait or to hear a signal ends the
  * daemon with status 1.
+ *
+ * Logging. Every line goes out through vud_log.h: lines a frontend can
+ * cause (the library's, a frontend coming, going or dropped) through
+ * vud_logf()/vud_log(), rate-limited per cause; the daemon's own (setup,
+ * its failures, stats) through vud_log_line(). Statistics are text lines,
+ * or with --stats-json one JSON object per queue on stdout (vud_stats.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -88,23 +94,12 @@ const char vud_common_usage[] =
 	"  --poll-us=N            after a kick, keep polling N us before sleeping again (default 32)\n"
 	"  --single-thread        serve every queue from the main thread\n"
 	"  --stats-interval=SEC   print per-queue stats every SEC seconds (also on SIGUSR1)\n"
-	"  --quiet                log errors only\n";
+	"  --stats-json           print the stats as JSON objects on stdout, one a queue\n"
+	"  --quiet                log errors only\n"
+	"  --log-timestamps       start each log line with the time (UTC)\n"
+	"  --syslog               log to syslog (facility daemon) instead of stderr\n";
 
 static const char *daemon_name = "vhost-user";
-static bool quiet;
-
-void vud_log(void *opaque, enum vio_log_level level, const char *msg)
-{
-	static const char *const names[] = { [VIO_LOG_ERR] = "error", [VIO_LOG_WARN] = "warning",
-					     [VIO_LOG_INFO] = "info", [VIO_LOG_DEBUG] = "debug" };
-
-	(void)opaque;
-	if (quiet && level > VIO_LOG_ERR)
-		return;
-	if (level == VIO_LOG_DEBUG && !getenv("VIO_DEBUG"))
-		return;
-	fprintf(stderr, "%s: %s: %s\n", daemon_name, level <= VIO_LOG_DEBUG ? names[level] : "log", msg);
-}
 
 /* One more --socket-path: false (message printed) past max. */
 static bool add_socket(struct vud_opts *o, const char *path, unsigned max, const char *argv0)
@@ -188,6 +183,12 @@ int vud_parse_many(int *argc, char **argv, struct vud_opts *o, const char *caps_
 			o->stats_interval = (unsigned)v;
 		} else if (!strcmp(a, "--quiet")) {
 			o->quiet = true;
+		} else if (!strcmp(a, "--stats-json")) {
+			o->stats_json = true;
+		} else if (!strcmp(a, "--log-timestamps")) {
+			o->log_timestamps = true;
+		} else if (!strcmp(a, "--syslog")) {
+			o->syslog = true;
 		} else {
 			argv[out++] = argv[i];
 			continue;
@@ -206,6 +207,10 @@ int vud_parse_many(int *argc, char **argv, struct vud_opts *o, const char *caps_
 					o->socket_paths[i]);
 				return -1;
 			}
+	/* Logging as asked from here on: the device may log before vud_run. */
+	vud_log_setup(&(struct vud_log_config){
+		.name = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0],
+		.quiet = o->quiet, .timestamps = o->log_timestamps, .syslog = o->syslog });
 	return 0;
 }
 
@@ -312,7 +317,7 @@ static void stop(struct vud *v)
 /* A system call failed: a log line naming it (errors show even with --quiet). */
 static void sys_err(const char *call, int err)
 {
-	fprintf(stderr, "%s: error: %s: %s\n", daemon_name, call, strerror(err));
+	vud_log_line(VIO_LOG_ERR, "%s: %s", call, strerror(err));
 }
 
 /* The daemon cannot go on: it ends with status 1. Main thread only. */
@@ -393,8 +398,7 @@ static int watched_set(struct watched *w, int ep, int num, int dup, int err, uin
 	if (num < 0)
 		return 0;
 	if (dup < 0) {
-		fprintf(stderr, "%s: error: fcntl (F_DUPFD_CLOEXEC) of %s: %s\n", daemon_name,
-			what, strerror(err));
+		vud_log_line(VIO_LOG_ERR, "fcntl (F_DUPFD_CLOEXEC) of %s: %s", what, strerror(err));
 		return -err;
 	}
 	if ((err = watch(ep, dup, tag)) < 0) {
@@ -572,8 +576,12 @@ out:
  * serves (the stats callback too). */
 static void print_stats(struct vud *v)
 {
+	const bool json = v->o->stats_json;
+
 	for (unsigned k = 0; k < v->nports; k++) {
 		struct vport *p = &v->ports[k];
+		struct vud_counter c[VUD_MAX_COUNTERS];
+		unsigned nc = 0;
 		char extra[256];
 
 		if (!p->backend_ready)
@@ -590,21 +598,41 @@ static void print_stats(struct vud *v)
 			kicks = q->kicks;
 			calls = q->calls;
 			suppressed = dq->vq.stats.interrupts_suppressed;
-			if (p->port.stats)
+			if (json) {
+				nc = 0;
+				vud_counter_add(c, &nc, VUD_MAX_COUNTERS, "kicks", kicks);
+				vud_counter_add(c, &nc, VUD_MAX_COUNTERS, "interrupts", calls);
+				vud_counter_add(c, &nc, VUD_MAX_COUNTERS, "interrupts_suppressed",
+						suppressed);
+				if (p->port.counters && p->port.counters->queue)
+					p->port.counters->queue(p->port.stats_opaque, i, c, &nc,
+								VUD_MAX_COUNTERS);
+			} else if (p->port.stats) {
 				p->port.stats(p->port.stats_opaque, i, extra, sizeof(extra));
+			}
 			vio_vu_backend_queue_unlock(&p->b, i);
-			fprintf(stderr,
-				"%s: %squeue %u: %s kicks %llu interrupts %llu (suppressed %llu)%s%s\n",
-				daemon_name, p->tag, i, live ? "running" : "stopped", kicks, calls,
-				suppressed, extra[0] ? " " : "", extra);
+			if (json)
+				vud_stats_json(stdout, daemon_name, k, (int)i,
+					       live ? "running" : "stopped", c, nc);
+			else
+				vud_log_line(VIO_LOG_INFO,
+					     "%squeue %u: %s kicks %llu interrupts %llu (suppressed %llu)%s%s",
+					     p->tag, i, live ? "running" : "stopped", kicks, calls,
+					     suppressed, extra[0] ? " " : "", extra);
 		}
-		if (p->port.port_stats) {
+		if (json && p->port.counters && p->port.counters->port) {
+			nc = 0;
+			p->port.counters->port(p->port.stats_opaque, k, c, &nc, VUD_MAX_COUNTERS);
+			vud_stats_json(stdout, daemon_name, k, -1, "port", c, nc);
+		} else if (!json && p->port.port_stats) {
 			extra[0] = '\0';
 			p->port.port_stats(p->port.stats_opaque, k, extra, sizeof(extra));
 			if (extra[0])
-				fprintf(stderr, "%s: %s%s\n", daemon_name, p->tag, extra);
+				vud_log_line(VIO_LOG_INFO, "%s%s", p->tag, extra);
 		}
 	}
+	if (json)
+		fflush(stdout);
 }
 
 /* The port's backend has detached (the frontend left, or was dropped). */
@@ -616,8 +644,8 @@ static void frontend_left(struct vport *p)
 	if (v->o->single_thread)
 		kicks_sync(p);  /* every kick fd is gone: out of the set */
 	if (!v->o->quiet)
-		fprintf(stderr, "%s: %sfrontend disconnected%s\n", daemon_name, p->tag,
-			p->listen_fd >= 0 ? "; waiting for the next one" : "");
+		vud_logf(VIO_LOG_INFO, "%sfrontend disconnected%s", p->tag,
+			 p->listen_fd >= 0 ? "; waiting for the next one" : "");
 	if (p->listen_fd < 0)
 		stop(v);        /* --fd: there is no next one */
 }
@@ -627,7 +655,7 @@ static void frontend_drop(struct vport *p, const char *why)
 {
 	if (vio_vu_backend_fd(&p->b) < 0)
 		return;
-	fprintf(stderr, "%s: error: %sdropping the frontend: %s\n", daemon_name, p->tag, why);
+	vud_logf(VIO_LOG_ERR, "%sdropping the frontend: %s", p->tag, why);
 	vio_vu_backend_detach(&p->b);
 	frontend_left(p);
 }
@@ -656,8 +684,8 @@ static void accept_backoff(struct vport *p, int err)
 	const struct itimerspec its = { .it_value.tv_nsec = ACCEPT_RETRY_MS * 1000000L };
 
 	if (p->accept_failures++ == 0)
-		fprintf(stderr, "%s: error: %saccept4: %s; trying again every %u ms\n", daemon_name,
-			p->tag, strerror(err), ACCEPT_RETRY_MS);
+		vud_log_line(VIO_LOG_ERR, "%saccept4: %s; trying again every %u ms", p->tag,
+			     strerror(err), ACCEPT_RETRY_MS);
 	if (unwatch(p->v->ep, p->listen_fd) < 0) {
 		fail(p->v);
 		return;
@@ -697,8 +725,8 @@ static void on_listen(struct vport *p)
 		return;
 	}
 	if (p->accept_failures) {
-		fprintf(stderr, "%s: %saccept4 works again, after %u failures\n", daemon_name,
-			p->tag, p->accept_failures);
+		vud_log_line(VIO_LOG_INFO, "%saccept4 works again, after %u failures", p->tag,
+			     p->accept_failures);
 		p->accept_failures = 0;
 	}
 	if (vio_vu_backend_attach(&p->b, c) < 0) {
@@ -710,7 +738,7 @@ static void on_listen(struct vport *p)
 		return;
 	}
 	if (!p->v->o->quiet)
-		fprintf(stderr, "%s: %sfrontend connected\n", daemon_name, p->tag);
+		vud_logf(VIO_LOG_INFO, "%sfrontend connected", p->tag);
 }
 
 static void on_frontend(struct vport *p)
@@ -749,7 +777,7 @@ static void on_request(struct vud *v)
 		unsigned req = __atomic_exchange_n(&p->requests, 0, __ATOMIC_ACQUIRE);
 
 		if (req & REQ_FAIL) {
-			fprintf(stderr, "%s: error: %sa queue thread stopped\n", daemon_name, p->tag);
+			vud_log_line(VIO_LOG_ERR, "%sa queue thread stopped", p->tag);
 			fail(v);
 		} else if (req & REQ_DROP) {
 			frontend_drop(p, "a kick fd cannot be watched");
@@ -939,13 +967,13 @@ static int listen_on(const char *path)
 	int fd;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "%s: error: socket path too long: %s\n", daemon_name, path);
+		vud_log_line(VIO_LOG_ERR, "socket path too long: %s", path);
 		return -1;
 	}
 	strcpy(sa.sun_path, path);
 	/* A socket left by an earlier run (bind would fail on it). */
 	if (unlink(path) < 0 && errno != ENOENT) {
-		fprintf(stderr, "%s: error: unlink %s: %s\n", daemon_name, path, strerror(errno));
+		vud_log_line(VIO_LOG_ERR, "unlink %s: %s", path, strerror(errno));
 		return -1;
 	}
 	/* Non-blocking: an event for a connection that is gone by the time
@@ -956,8 +984,7 @@ static int listen_on(const char *path)
 		return -1;
 	}
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0) {
-		fprintf(stderr, "%s: error: cannot listen on %s: %s\n", daemon_name, path,
-			strerror(errno));
+		vud_log_line(VIO_LOG_ERR, "cannot listen on %s: %s", path, strerror(errno));
 		close(fd);
 		return -1;
 	}
@@ -974,8 +1001,7 @@ static int setup_frontends(struct vud *v)
 		int r = vio_vu_backend_attach(&p->b, v->fd);
 
 		if (r < 0) {
-			fprintf(stderr, "%s: error: cannot serve --fd=%d: %s\n", daemon_name,
-				v->fd, vio_strerror(r));
+			vud_log_line(VIO_LOG_ERR, "cannot serve --fd=%d: %s", v->fd, vio_strerror(r));
 			return -1;
 		}
 		return frontend_watch(p, v->fd) < 0 ? -1 : 0;
@@ -988,8 +1014,7 @@ static int setup_frontends(struct vud *v)
 			return -1;
 		p->listen_watched = true;
 		if (!v->o->quiet)
-			fprintf(stderr, "%s: %slistening on %s\n", daemon_name, p->tag,
-				p->port.socket_path);
+			vud_log_line(VIO_LOG_INFO, "%slistening on %s", p->tag, p->port.socket_path);
 	}
 	return 0;
 }
@@ -1005,8 +1030,8 @@ static int setup_backend(struct vport *p)
 	int r = vio_vu_backend_init(&p->b, p->port.dev, &cfg);
 
 	if (r) {
-		fprintf(stderr, "%s: error: %scannot set up the vhost-user backend: %s\n",
-			daemon_name, p->tag, vio_strerror(r));
+		vud_log_line(VIO_LOG_ERR, "%scannot set up the vhost-user backend: %s", p->tag,
+			     vio_strerror(r));
 		return -1;
 	}
 	p->backend_ready = true;
@@ -1074,8 +1099,8 @@ static int teardown(struct vud *v)
 		if (p->listen_fd >= 0) {
 			close_fd(&p->listen_fd);
 			if (unlink(p->port.socket_path) < 0 && errno != ENOENT)
-				fprintf(stderr, "%s: warning: unlink %s: %s\n", daemon_name,
-					p->port.socket_path, strerror(errno));
+				vud_log_line(VIO_LOG_WARN, "unlink %s: %s", p->port.socket_path,
+					     strerror(errno));
 		}
 	}
 	/* setup_queues: every thread sees the stop flag at its next wake-up. */
@@ -1120,8 +1145,9 @@ static int teardown(struct vud *v)
 		if (p->backend_ready)
 			vio_vu_backend_fini(&p->b);
 	}
+	vud_log_flush();        /* the suppressed counts still pending */
 	if (!v->o->quiet)
-		fprintf(stderr, "%s: stopped\n", daemon_name);
+		vud_log_line(VIO_LOG_INFO, "stopped");
 	return v->status;
 }
 
@@ -1132,15 +1158,16 @@ static int run(const struct vud_port *ports, unsigned n, const struct vud_opts *
 	int status;
 
 	daemon_name = name;
-	quiet = o->quiet;
+	vud_log_setup(&(struct vud_log_config){ .name = name, .quiet = o->quiet,
+						.timestamps = o->log_timestamps, .syslog = o->syslog });
 	if (n == 0 || n > VUD_MAX_PORTS || (fd >= 0 && n != 1)) {
-		fprintf(stderr, "%s: error: cannot serve %u ports%s\n", name, n,
+		vud_log_line(VIO_LOG_ERR, "cannot serve %u ports%s", n,
 			fd >= 0 ? " on one --fd" : "");
 		return 1;
 	}
 	v.ports = calloc(n, sizeof(*v.ports));
 	if (!v.ports) {
-		fprintf(stderr, "%s: error: out of memory\n", name);
+		vud_log_line(VIO_LOG_ERR, "out of memory");
 		return 1;
 	}
 	v.sig_fd = v.ep = v.req_fd = v.stats_fd = -1;
@@ -1184,6 +1211,7 @@ int vud_run(struct vio_dev_model *dev, const struct vud_opts *o, const char *nam
 		.dev = dev,
 		.socket_path = o->socket_path,
 		.stats = stats,
+		.counters = o->counters,
 		.stats_opaque = stats_opaque,
 		.backend_up = o->backend_up,
 		.backend_down = o->backend_down,

@@ -23,6 +23,8 @@
 #include <stdio.h>
 
 #include "vio/transport.h"
+#include "vud_log.h"
+#include "vud_stats.h"
 
 #define VUD_DEFAULT_POLL_US 32u
 #define VUD_MAX_PORTS 16u               /* sockets one process serves, at most */
@@ -38,7 +40,10 @@ struct vud_opts {
 	unsigned poll_us;               /* adaptive polling after each kick (0: none) */
 	bool single_thread;             /* all queues on the main thread */
 	unsigned stats_interval;        /* seconds between stats lines (0: only SIGUSR1) */
+	bool stats_json;                /* stats as JSON objects on stdout (vud_stats.h) */
 	bool quiet;
+	bool log_timestamps;            /* vud_log.h */
+	bool syslog;
 	/* Set by the daemon, not by options: VU_PROTOCOL_F bits not to offer. */
 	uint64_t protocol_features_off;
 	/* Optional, both or neither: called once the backend exists (before
@@ -49,6 +54,10 @@ struct vud_opts {
 	int (*backend_up)(void *opaque, struct vio_vu_backend *b);
 	void (*backend_down)(void *opaque);
 	void *hooks_opaque;
+	/* Set by the daemon, optional: the device's counters for
+	 * --stats-json, the numbers of vud_run()'s stats lines
+	 * (struct vud_counters_ops below). */
+	struct vud_counters_ops *counters;
 };
 
 /* Writes one device-specific stats line for queue qi (no newline). Called
@@ -83,6 +92,7 @@ struct vud_port {
 	const char *socket_path;
 	vud_stats_fn *stats;            /* per queue, optional */
 	vud_port_stats_fn *port_stats;  /* per port, optional */
+	struct vud_counters_ops *counters;      /* --stats-json, optional */
 	void *stats_opaque;
 	/* As vud_opts' hooks (which vud_run_many ignores), for this port's
 	 * backend: up after it exists, down before it goes. */
@@ -100,8 +110,14 @@ struct vud_port {
 int vud_run_many(const struct vud_port *ports, unsigned n, const struct vud_opts *o,
 		 const char *name);
 
-/* Log callback for the library: "name: level: msg" on stderr. */
-void vud_log(void *opaque, enum vio_log_level level, const char *msg);
+/* --stats-json: the device's counters, the same numbers as its stats
+ * lines (vud_stats_fn, vud_port_stats_fn), as named counters
+ * (vud_counter_add() up to max). queue: called with qi's lock held;
+ * port (optional): with no lock held. */
+struct vud_counters_ops {
+	void (*queue)(void *opaque, unsigned qi, struct vud_counter *c, unsigned *n, unsigned max);
+	void (*port)(void *opaque, unsigned port, struct vud_counter *c, unsigned *n, unsigned max);
+};
 
 /* Usage text of the common options, for the daemons' --help. */
 extern const char vud_common_usage[];
