@@ -548,6 +548,7 @@ struct vio_drv_vq {
 	size_t mem_len_;
 	struct vio_drvq_slot *slots_;
 	size_t slots_len_;
+	struct vio_drvq_config cfg_;    /* how the ring was made: vio_drv_vq_reset() */
 };
 
 struct vio_bus;
@@ -700,6 +701,29 @@ bool vio_drv_vq_kick(struct vio_drv_vq *vq);
  */
 int vio_drv_vq_reap(struct vio_drv_vq *vq, void (*fn)(void *opaque, void *token, uint32_t len),
 		    void *opaque);
+
+/*
+ * VIRTIO_F_RING_RESET: resets queue vq alone and enables it again, while
+ * the device's other queues run on (a queue the device stopped serving,
+ * or the way to take back its buffers without resetting the device).
+ * Once the device has let the queue go, every buffer outstanding on it
+ * comes back through fn, exactly once each: first those the device used
+ * (used true, len as the device said), then those it never will (used
+ * false, len 0): the driver completes, fails or frees them. The ring then
+ * starts over empty, same size, same memory, and takes buffers again.
+ * fn must not touch vq (it is half reset); a driver that would post
+ * again from its completion does so after this returns.
+ * Errors: -ENOTSUP when RING_RESET was not negotiated or the transport
+ * cannot reset one queue (vhost-user cannot); the transport's error from
+ * the reset (nothing handed back: the queue is as it was) or from the
+ * re-enable (everything handed back; the queue stays reset and takes no
+ * buffers to the device: reset the device to recover).
+ * Context: the driver's thread, while no other thread uses vq (its other
+ * queues' owners may run); fn runs on it. May block, as a control-plane
+ * call.
+ */
+int vio_drv_vq_reset(struct vio_drv_vq *vq,
+		     void (*fn)(void *opaque, void *token, bool used, uint32_t len), void *opaque);
 
 /* Waits for the device (see vio_transport_ops.wait): 0 or -ETIMEDOUT.
  * Context: the driver's thread, serialised with every call on every queue
