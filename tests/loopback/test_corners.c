@@ -331,6 +331,70 @@ static void config_refused_vhost_user(void **state)
 	}
 }
 
+/* The register models cannot answer a write: a refused one is dropped,
+ * counted (and its first ones logged), config space unchanged; the
+ * writable byte still goes through. blk on virtio-mmio and virtio-pci. */
+static void irq_none(void *opaque, bool level)
+{
+	(void)opaque;
+	(void)level;
+}
+
+static void config_refused_mmio(void **state)
+{
+	struct anydev *a = calloc(1, sizeof(*a));
+	struct vio_mmio_dev m;
+	const struct vio_mmio_dev_opts o = { .version = VIO_MMIO_VERSION_MODERN, .irq = irq_none };
+	struct vio_dev_model *d;
+	uint64_t ignored;
+
+	(void)state;
+	assert_non_null(a);
+	d = any_init(a, K_BLK, false);
+	assert_int_equal(vio_mmio_dev_init(&m, d, &o), 0);
+	ignored = m.ignored;
+	vio_mmio_dev_write(&m, VIO_MMIO_CONFIG, 4, 0xffffffffu);
+	assert_int_equal(m.ignored, ignored + 1);
+	assert_int_equal(vio_mmio_dev_read(&m, VIO_MMIO_CONFIG, 4), DISK_SECTORS);
+	vio_mmio_dev_write(&m, VIO_MMIO_CONFIG + 32, 1, 0);
+	assert_int_equal(m.ignored, ignored + 1);
+	assert_int_equal(vio_mmio_dev_read(&m, VIO_MMIO_CONFIG + 32, 1), 0);
+	vio_mmio_dev_fini(&m);
+	any_fini(a);
+	free(a);
+}
+
+static void config_refused_pci(void **state)
+{
+	struct anydev *a = calloc(1, sizeof(*a));
+	struct vio_pci_dev *p = calloc(1, sizeof(*p));
+	static const struct vio_pci_dev_ops ops = { .version = VIO_PCI_DEV_OPS_VERSION };
+	const struct vio_pci_dev_opts o = { .mode = VIO_PCI_DEV_MODERN, .ops = &ops };
+	const uint64_t cfg = VIO_PCI_DEV_DEVICE_OFF;
+	struct vio_dev_model *d;
+	uint64_t v;
+
+	(void)state;
+	assert_non_null(a);
+	assert_non_null(p);
+	d = any_init(a, K_BLK, false);
+	assert_int_equal(vio_pci_dev_init(p, d, &o), 0);
+	/* memory decoding on, so the BAR answers */
+	assert_int_equal(vio_pci_dev_cfg_write(p, VIO_PCI_CFG_COMMAND, 2, VIO_PCI_COMMAND_MEMORY), 0);
+	assert_int_equal(vio_pci_dev_bar_write(p, VIO_PCI_DEV_BAR_MODERN, cfg, 4, 0xffffffffu), 0);
+	assert_int_equal(__atomic_load_n(&p->config_refused, __ATOMIC_RELAXED), 1);
+	assert_int_equal(vio_pci_dev_bar_read(p, VIO_PCI_DEV_BAR_MODERN, cfg, 4, &v), 0);
+	assert_int_equal(v, DISK_SECTORS);
+	assert_int_equal(vio_pci_dev_bar_write(p, VIO_PCI_DEV_BAR_MODERN, cfg + 32, 1, 0), 0);
+	assert_int_equal(__atomic_load_n(&p->config_refused, __ATOMIC_RELAXED), 1);
+	assert_int_equal(vio_pci_dev_bar_read(p, VIO_PCI_DEV_BAR_MODERN, cfg + 32, 1, &v), 0);
+	assert_int_equal(v, 0);
+	vio_pci_dev_fini(p);
+	any_fini(a);
+	free(p);
+	free(a);
+}
+
 /* A device type's config_check is asked before anything is stored, with
  * the bytes the driver proposed; a version-2 table (config_write only)
  * still takes every write. */
@@ -859,6 +923,8 @@ int main(void)
 		cmocka_unit_test(config_net_mac_with_ctrl_mac),
 		cmocka_unit_test(config_rng_none),
 		cmocka_unit_test(config_refused_vhost_user),
+		cmocka_unit_test(config_refused_mmio),
+		cmocka_unit_test(config_refused_pci),
 		cmocka_unit_test(config_check_contract),
 		cmocka_unit_test(config_fields_checked),
 		cmocka_unit_test(legacy_blk_big_endian),
