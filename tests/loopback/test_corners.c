@@ -23,6 +23,9 @@
  */
 #include "vu_frontend_fixture.h"
 
+#include "pci_model_platform.h"
+#include "vio/transport/pci.h"
+
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define V1 VIO_BIT(VIO_F_VERSION_1)
 #define DISK_BYTES (1u << 20)
@@ -866,6 +869,96 @@ static void ring_reset_not_negotiated(void **state)
 	rr_down(e);
 }
 
+/* The same through libvio's virtio-pci driver transport against the pci
+ * register model (tests/lib/pci_model_platform.c): Q_RESET, then the
+ * queue programmed and enabled again. Split and packed, MSI-X. */
+static void ring_reset_over_pci(void **state)
+{
+	(void)state;
+	for (unsigned l = 0; l < ARRAY_LEN(rr_layouts); l++) {
+		struct vio_blk_dev_opts o = {
+			.backend = VIO_BLK_BACKEND_RAM, .size = DISK_BYTES, .queue_size = 64,
+			.num_queues = 2,
+			.ring_features = V1 | rr_layouts[l] | VIO_BIT(VIO_F_RING_RESET),
+		};
+		struct vio_blk_drv_opts dopts = { .timeout_ms = 2000 };
+		struct vio_blk_dev *blk = calloc(1, sizeof(*blk));
+		struct mpf *m = calloc(1, sizeof(*m));
+		struct vio_pci_drv *pd = calloc(1, sizeof(*pd));
+		struct vio_pci_drv_config cfg = { .platform = &mpf_platform };
+		struct vio_blk_driver drv;
+		struct vio_bus bus;
+		struct vio_drv_device *v;
+		struct rr_env e; /* only its buffers and results */
+		uint8_t *back;
+
+		assert_non_null(blk);
+		assert_non_null(m);
+		assert_non_null(pd);
+		assert_int_equal(vio_blk_dev_init(blk, &o), 0);
+		assert_int_equal(mpf_init(m, &blk->dev, VIO_PCI_DEV_MODERN, 8, ARENA), 0);
+		cfg.platform_opaque = m;
+		assert_int_equal(vio_pci_drv_init(pd, &cfg), 0);
+		vio_bus_init(&bus, rr_alloc, rr_free, NULL);
+		assert_int_equal(vio_blk_drv_register(&bus, &drv, &dopts), 0);
+		assert_int_equal(vio_bus_add_device(&bus, &pd->vdev), 0);
+		v = &pd->vdev;
+		assert_non_null(v->driver);
+		assert_true(vio_drv_has_feature(v, VIO_F_RING_RESET));
+		assert_int_equal(vio_drv_has_feature(v, VIO_F_RING_PACKED), rr_layouts[l] != 0);
+
+		memset(&e, 0, sizeof(e));
+		for (unsigned i = 0; i < 3; i++) {
+			e.buf[i] = vio_blk_drv_alloc_buffer(v, 4096);
+			assert_non_null(e.buf[i]);
+			memset(e.buf[i], 0x20 + (int)i, 4096);
+			rr_reqs[i] = (struct rr_req){ &e, i };
+		}
+		back = vio_blk_drv_alloc_buffer(v, 4096);
+		assert_non_null(back);
+		/* two on queue 0, never kicked; one on queue 1 */
+		for (unsigned i = 0; i < 3; i++) {
+			const struct vio_blk_drv_io io = {
+				.type = VIO_BLK_T_OUT, .queue = i == 2 ? 1 : 0, .sector = 8u * i,
+				.buf = e.buf[i], .len = 4096, .done = rr_done, .opaque = &rr_reqs[i],
+			};
+
+			assert_int_equal(vio_blk_drv_enqueue(v, &io), 0);
+		}
+		assert_int_equal(vio_blk_drv_reset_queue(v, 0), 0);
+		assert_int_equal(e.done[0] + e.done[1], 2);
+		assert_int_equal(e.err[0], -ECANCELED);
+		assert_int_equal(e.err[1], -ECANCELED);
+		assert_int_equal(e.done[2], 0);
+		vio_blk_drv_kick(v);
+		assert_int_equal(vio_blk_drv_wait(v, 2000) >= 0, true);
+		assert_int_equal(e.done[2], 1);
+		assert_int_equal(e.err[2], 0);
+		/* queue 0 again: write request 0 for real, read it back */
+		{
+			const struct vio_blk_drv_io wr = { .type = VIO_BLK_T_OUT, .queue = 0,
+							   .sector = 0, .buf = e.buf[0], .len = 4096 };
+			const struct vio_blk_drv_io rd = { .type = VIO_BLK_T_IN, .queue = 0,
+							   .sector = 0, .buf = back, .len = 4096 };
+
+			assert_int_equal(vio_blk_drv_execute(v, &wr), 0);
+			assert_int_equal(vio_blk_drv_execute(v, &rd), 0);
+			assert_memory_equal(back, e.buf[0], 4096);
+		}
+		vio_blk_drv_free_buffer(v, back, 4096);
+		for (unsigned i = 0; i < 3; i++)
+			vio_blk_drv_free_buffer(v, e.buf[i], 4096);
+		vio_bus_remove_device(&bus, v);
+		vio_blk_drv_unregister(&bus, &drv);
+		vio_pci_drv_fini(pd);
+		mpf_fini(m);
+		vio_blk_dev_fini(blk);
+		free(pd);
+		free(m);
+		free(blk);
+	}
+}
+
 /* The core call alone: every token back exactly once, used ones first. */
 struct back_log {
 	void *tokens[8];
@@ -936,6 +1029,7 @@ int main(void)
 		cmocka_unit_test(ring_reset_keeps_finished),
 		cmocka_unit_test(ring_reset_not_negotiated),
 		cmocka_unit_test(ring_reset_core_hands_back),
+		cmocka_unit_test(ring_reset_over_pci),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
