@@ -13,7 +13,9 @@
  *
  * Input: u8 setup (bit 0: version 2, else 1; bit 1: blk, else rng;
  * bit 2: offer RING_PACKED; bit 3: a notify callback that holds kicks;
- * bit 4: offer RING_RESET), then ops until the input ends, each u8 op:
+ * bit 4: offer RING_RESET; bit 5: a legacy driver is big-endian, so its
+ * config accesses go through the core's field mirroring), then ops until
+ * the input ends, each u8 op:
  *   op % 9 = 0..3  read (0) or write (1..3): u8 register (bit 7 set:
  *                  a raw u16 offset follows; else a register of the
  *                  table below), u8 width (1, 2, 4, 8 or 3), u32 value
@@ -141,6 +143,8 @@ static int setup(struct harness *h, uint8_t s)
 		h->d = &h->u.rng.dev;
 	}
 	h->d->mem = &h->vm;
+	if (s & 32)
+		h->d->legacy_order = VIO_ORDER_BIG;
 	if (s & 8) {
 		h->hold = true;
 		mo.notify = h_kick;

@@ -105,7 +105,7 @@ void vio_vlogf(vio_log_fn *fn, void *opaque, enum vio_log_level level, const cha
 
 struct vio_dev_model;
 
-#define VIO_DEV_OPS_VERSION 2
+#define VIO_DEV_OPS_VERSION 3
 
 /* What a device type implements. Optional members may be NULL. */
 struct vio_dev_ops {
@@ -121,7 +121,9 @@ struct vio_dev_ops {
 	/* A kick (available buffer notification) for queue qi. */
 	void (*queue_notify)(struct vio_dev_model *d, unsigned qi);
 	/* The driver wrote config bytes [off, off + len), already stored in
-	 * d->config. Optional: without it config space is read-only. */
+	 * d->config (and accepted by config_check, when the table has one):
+	 * act on them. Optional: without it and without config_check config
+	 * space is read-only (every write is refused with -EPERM). */
 	void (*config_write)(struct vio_dev_model *d, unsigned off, unsigned len);
 	/* Queue qi was reset alone (VIRTIO_F_RING_RESET). Optional. */
 	void (*queue_reset)(struct vio_dev_model *d, unsigned qi);
@@ -139,6 +141,22 @@ struct vio_dev_ops {
 	/* The MTU the VMM promised the driver: 0, or -EINVAL when the device
 	 * cannot carry it (the transport then refuses the request). */
 	int (*set_mtu)(struct vio_dev_model *d, unsigned mtu);
+	/* -- version 3 -- */
+	/* The driver proposes to write buf[0, len) to config bytes [off,
+	 * off + len), in little-endian (the core has put a legacy big-endian
+	 * driver's bytes in order, see vio_dev_model.config_fields). Nothing
+	 * is stored yet. Return 0 to take the write (the core then stores the
+	 * bytes and calls config_write), or a negative errno to refuse it
+	 * (-EPERM for a field the driver may not write): config space stays
+	 * as it was and vio_dev_config_write() returns the error, which the
+	 * transport reports as it can (vhost-user: SET_CONFIG fails, with
+	 * REPLY_ACK; loopback: the driver's config write returns it; the
+	 * mmio and pci register models cannot answer a register write: they
+	 * drop it and count it). It only decides: no side effects, those
+	 * belong in config_write. Optional: a table without it (or older
+	 * than version 3) takes every write when it has config_write, as
+	 * before version 3. */
+	int (*config_check)(struct vio_dev_model *d, unsigned off, const void *buf, unsigned len);
 };
 
 #define VIO_DEV_TRANSPORT_VERSION 1
@@ -187,13 +205,38 @@ struct vio_dev_queue {
 	uint16_t *inflight_scratch;
 };
 
+/* A multi-byte field of a device type's config space: its offset and its
+ * width in bytes (2, 4 or 8). */
+struct vio_config_field {
+	uint16_t off;
+	uint8_t size;
+};
+
+/* Byte orders a legacy driver may use (vio_dev_model.legacy_order). */
+enum vio_byte_order {
+	VIO_ORDER_NATIVE = 0,       /* this host's: a VMM whose guest is its own kind */
+	VIO_ORDER_LITTLE,
+	VIO_ORDER_BIG,
+};
+
 struct vio_dev_model {
 	/* Set by the device type before vio_dev_init(). */
 	uint32_t device_id;
 	uint64_t host_features;     /* offered; the ring features included */
 	bool legacy_ok;             /* serves drivers without VERSION_1 */
-	uint8_t *config;            /* config space, little-endian (or native for legacy) */
+	/* Config space, always little-endian here, whatever the driver:
+	 * device types write it with vio_cpu_to_le*(). A legacy driver
+	 * (without VERSION_1) uses its own byte order (legacy_order): the
+	 * core turns each field listed in config_fields around as that
+	 * driver reads and writes it, so the device type never sees its
+	 * driver's byte order in config space. */
+	uint8_t *config;
 	unsigned config_len;
+	/* The multi-byte fields of config space, by increasing offset, none
+	 * overlapping (NULL, 0: none; then a big-endian legacy driver sees
+	 * the bytes as they are). Checked by vio_dev_init(). */
+	const struct vio_config_field *config_fields;
+	unsigned config_nfields;
 	struct vio_dev_queue *queues;
 	unsigned num_queues;
 	const struct vio_dev_ops *ops;
@@ -205,6 +248,12 @@ struct vio_dev_model {
 	void *transport_opaque;
 	vio_log_fn *log;            /* optional */
 	void *log_opaque;
+	/* The byte order of a legacy driver: its CPU's (virtio 0.9.5 is
+	 * guest-native). A VMM whose guest runs its own byte order leaves
+	 * NATIVE; vhost-user's SET_VRING_ENDIAN, or a test, says otherwise.
+	 * Modern drivers are little-endian whatever this says. Change it
+	 * only with the control path, before features are set. */
+	enum vio_byte_order legacy_order;
 
 	/* read-only */
 	uint8_t status;             /* atomic (NEEDS_RESET comes from any queue's
@@ -215,7 +264,9 @@ struct vio_dev_model {
 };
 
 /* Checks the fields the device type set and puts the device in its reset
- * state. -EINVAL for a missing ops table, queue array or config pointer.
+ * state. -EINVAL for a missing ops table, queue array or config pointer,
+ * or a config_fields table out of order, overlapping, outside config
+ * space or with a width other than 2, 4 or 8.
  * Context: before a transport takes d; no other thread uses d yet. */
 int vio_dev_init(struct vio_dev_model *d);
 
@@ -260,7 +311,19 @@ uint64_t vio_dev_get_features(const struct vio_dev_model *d);
  * VERSION_1 on a device that is not legacy_ok, or after FEATURES_OK. */
 int vio_dev_set_features(struct vio_dev_model *d, uint64_t features);
 
-/* Config space access: -EINVAL when [off, off + len) is not inside it. */
+/*
+ * Config space access, in the driver's byte order (little-endian, or a
+ * legacy driver's legacy_order: see vio_dev_model.config). -EINVAL when
+ * [off, off + len) is not inside it. A write goes first to the device
+ * type's config_check, before anything is stored: -EPERM (or the error it
+ * returns) when refused or when config space is read-only, and config
+ * space is then unchanged. A legacy big-endian driver's partial write of
+ * a field is proposed as the whole field (its other bytes as they are),
+ * at most VIO_DEV_CONFIG_WRITE_MAX bytes in all (-EINVAL beyond: no
+ * driver writes so much at once). The core logs nothing: the transport
+ * says what became of a refused write (a driver can make many).
+ */
+#define VIO_DEV_CONFIG_WRITE_MAX 256u
 int vio_dev_config_read(struct vio_dev_model *d, unsigned off, void *buf, unsigned len);
 int vio_dev_config_write(struct vio_dev_model *d, unsigned off, const void *buf, unsigned len);
 uint32_t vio_dev_config_generation(const struct vio_dev_model *d);
@@ -485,6 +548,7 @@ struct vio_drv_vq {
 	size_t mem_len_;
 	struct vio_drvq_slot *slots_;
 	size_t slots_len_;
+	struct vio_drvq_config cfg_;    /* how the ring was made: vio_drv_vq_reset() */
 };
 
 struct vio_bus;
@@ -637,6 +701,29 @@ bool vio_drv_vq_kick(struct vio_drv_vq *vq);
  */
 int vio_drv_vq_reap(struct vio_drv_vq *vq, void (*fn)(void *opaque, void *token, uint32_t len),
 		    void *opaque);
+
+/*
+ * VIRTIO_F_RING_RESET: resets queue vq alone and enables it again, while
+ * the device's other queues run on (a queue the device stopped serving,
+ * or the way to take back its buffers without resetting the device).
+ * Once the device has let the queue go, every buffer outstanding on it
+ * comes back through fn, exactly once each: first those the device used
+ * (used true, len as the device said), then those it never will (used
+ * false, len 0): the driver completes, fails or frees them. The ring then
+ * starts over empty, same size, same memory, and takes buffers again.
+ * fn must not touch vq (it is half reset); a driver that would post
+ * again from its completion does so after this returns.
+ * Errors: -ENOTSUP when RING_RESET was not negotiated or the transport
+ * cannot reset one queue (vhost-user cannot); the transport's error from
+ * the reset (nothing handed back: the queue is as it was) or from the
+ * re-enable (everything handed back; the queue stays reset and takes no
+ * buffers to the device: reset the device to recover).
+ * Context: the driver's thread, while no other thread uses vq (its other
+ * queues' owners may run); fn runs on it. May block, as a control-plane
+ * call.
+ */
+int vio_drv_vq_reset(struct vio_drv_vq *vq,
+		     void (*fn)(void *opaque, void *token, bool used, uint32_t len), void *opaque);
 
 /* Waits for the device (see vio_transport_ops.wait): 0 or -ETIMEDOUT.
  * Context: the driver's thread, serialised with every call on every queue

@@ -109,11 +109,30 @@ static void reset(struct vio_dev_model *d)
 	d->legacy = false;
 }
 
+/* The config field table: in order, apart, inside config space. */
+static bool config_fields_ok(const struct vio_dev_model *d)
+{
+	unsigned end = 0;
+
+	if (d->config_nfields && !d->config_fields)
+		return false;
+	for (unsigned i = 0; i < d->config_nfields; i++) {
+		const struct vio_config_field *f = &d->config_fields[i];
+
+		if ((f->size != 2 && f->size != 4 && f->size != 8) || f->off < end ||
+		    f->off > d->config_len || f->size > d->config_len - f->off)
+			return false;
+		end = f->off + f->size;
+	}
+	return true;
+}
+
 int vio_dev_init(struct vio_dev_model *d)
 {
 	/* Version 1 has every member (see "Op tables and their versions"). */
 	if (!d->ops || d->ops->version < 1 || !d->ops->queue_notify ||
-	    (d->num_queues && !d->queues) || (d->config_len && !d->config))
+	    (d->num_queues && !d->queues) || (d->config_len && !d->config) ||
+	    !config_fields_ok(d))
 		return -EINVAL;
 	for (unsigned i = 0; i < d->num_queues; i++) {
 		/* The maximum must be a size both layouts accept. */
@@ -248,25 +267,105 @@ static bool config_range_ok(const struct vio_dev_model *d, unsigned off, unsigne
 	return off <= d->config_len && len <= d->config_len - off;
 }
 
+/*
+ * Config space byte order. d->config is little-endian; a legacy driver
+ * reads and writes it in its own order (virtio 0.9.5 is guest-native).
+ * For a big-endian one each multi-byte field the device type listed is
+ * turned around at this boundary, byte by byte, so a driver that reads a
+ * u32 one byte at a time gets the same bytes as one that reads it whole.
+ */
+static bool order_big(enum vio_byte_order o)
+{
+	return o == VIO_ORDER_BIG || (o == VIO_ORDER_NATIVE && !VIO_HOST_LITTLE_ENDIAN);
+}
+
+static bool config_swapped(const struct vio_dev_model *d)
+{
+	return d->legacy && order_big(d->legacy_order);
+}
+
+/* The field holding byte `at`, or NULL. */
+static const struct vio_config_field *field_at(const struct vio_dev_model *d, unsigned at)
+{
+	for (unsigned i = 0; i < d->config_nfields; i++) {
+		const struct vio_config_field *f = &d->config_fields[i];
+
+		if (at < f->off)
+			break;
+		if (at - f->off < f->size)
+			return f;
+	}
+	return NULL;
+}
+
+/* Where the driver's byte `at` is kept in d->config (its mirror inside
+ * its field when swapped). */
+static unsigned stored_at(const struct vio_dev_model *d, unsigned at)
+{
+	const struct vio_config_field *f = config_swapped(d) ? field_at(d, at) : NULL;
+
+	return f ? f->off + (f->off + f->size - 1u - at) : at;
+}
+
 int vio_dev_config_read(struct vio_dev_model *d, unsigned off, void *buf, unsigned len)
 {
 	if (!config_range_ok(d, off, len))
 		return -EINVAL;
-	if (len)
-		memcpy(buf, d->config + off, len);
+	if (!config_swapped(d)) {
+		if (len)
+			memcpy(buf, d->config + off, len);
+		return 0;
+	}
+	for (unsigned i = 0; i < len; i++)
+		((uint8_t *)buf)[i] = d->config[stored_at(d, off + i)];
 	return 0;
+}
+
+/* The device type's verdict on a write, in little-endian at [off, +len). */
+static int config_propose(struct vio_dev_model *d, unsigned off, const void *buf, unsigned len)
+{
+	int r = 0;
+
+	if (d->ops->version >= 3 && d->ops->config_check)
+		r = d->ops->config_check(d, off, buf, len);
+	else if (!d->ops->config_write)
+		r = -EPERM;
+	if (r > 0) /* a device type that means no but says it oddly */
+		r = -EPERM;
+	if (r == 0) {
+		if (len)
+			memcpy(d->config + off, buf, len);
+		if (d->ops->config_write)
+			d->ops->config_write(d, off, len);
+	}
+	return r;
 }
 
 int vio_dev_config_write(struct vio_dev_model *d, unsigned off, const void *buf, unsigned len)
 {
+	const struct vio_config_field *f;
+	uint8_t le[VIO_DEV_CONFIG_WRITE_MAX];
+	unsigned lo, hi;
+
 	if (!config_range_ok(d, off, len))
 		return -EINVAL;
-	if (!d->ops->config_write)
-		return -EPERM;
-	if (len)
-		memcpy(d->config + off, buf, len);
-	d->ops->config_write(d, off, len);
-	return 0;
+	if (!config_swapped(d) || len == 0)
+		return config_propose(d, off, buf, len);
+	/* Widen to whole fields, so the device type sees every field the
+	 * write touches in little-endian: its bytes as they are, with the
+	 * driver's put where they belong. */
+	lo = off;
+	hi = off + len;
+	if ((f = field_at(d, lo)) != NULL)
+		lo = f->off;
+	if ((f = field_at(d, hi - 1)) != NULL)
+		hi = f->off + f->size;
+	if (hi - lo > sizeof(le))
+		return -EINVAL;
+	memcpy(le, d->config + lo, hi - lo);
+	for (unsigned i = 0; i < len; i++)
+		le[stored_at(d, off + i) - lo] = ((const uint8_t *)buf)[i];
+	return config_propose(d, lo, le, hi - lo);
 }
 
 /* Version 2 of the ops table brought announce and set_mtu. */

@@ -400,6 +400,7 @@ static int setup_vq(struct vio_drv_device *dev, unsigned qi, const struct vio_dr
 	vq->dev = dev;
 	vq->index = qi;
 	vq->callback = info->callback;
+	vq->cfg_ = c;
 	return 0;
 }
 
@@ -451,6 +452,46 @@ int vio_drv_vq_reap(struct vio_drv_vq *vq, void (*fn)(void *opaque, void *token,
 			return -EIO;
 	} while (!vio_drvq_enable_cb(q));
 	return 0;
+}
+
+int vio_drv_vq_reset(struct vio_drv_vq *vq,
+		     void (*fn)(void *opaque, void *token, bool used, uint32_t len), void *opaque)
+{
+	struct vio_drv_device *dev = vq->dev;
+	void *token;
+	uint32_t len;
+	int r;
+
+	if (!dev || !vq->mem_)
+		return -EINVAL;
+	if (!vio_drv_has_feature(dev, VIO_F_RING_RESET) || !dev->ops->queue_reset)
+		return -ENOTSUP;
+	/* The transports here come back once the device has let go of the
+	 * queue (pci: the reset register reads 1): from now on nothing
+	 * writes the ring but us. */
+	r = dev->ops->queue_reset(dev, vq->index);
+	if (r)
+		return r;
+	/* What the device finished is a completion, not a loss: its used
+	 * entries are still in the ring. A broken ring gives none, and
+	 * everything then comes back as unused. */
+	while (vio_drvq_get_buf(&vq->q, &token, &len) == 0) {
+		if (fn)
+			fn(opaque, token, true, len);
+	}
+	while ((token = vio_drvq_detach_unused(&vq->q)) != NULL) {
+		if (fn)
+			fn(opaque, token, false, 0);
+	}
+	/* Start over as find_vqs did: zeroed areas, an empty shadow, and
+	 * the device told where the rings are. */
+	memset(vq->mem_, 0, vq->mem_len_);
+	r = vio_drvq_init(&vq->q, &vq->cfg_);
+	if (r == 0)
+		r = dev->ops->queue_setup(dev, vq->index, vq->cfg_.size, &vq->cfg_.dma);
+	if (r == 0)
+		r = dev->ops->queue_enable(dev, vq->index);
+	return r;
 }
 
 bool vio_drv_vq_kick(struct vio_drv_vq *vq)

@@ -471,19 +471,28 @@ static void balloon_reset(struct vio_dev_model *d)
 }
 
 /*
- * Only `actual` is the driver's to write; the core has already stored the
- * bytes, so put num_pages back whatever was written. A legacy driver may
- * write actual a byte at a time, low byte first: take the value once its
- * last byte is written.
+ * Only `actual` is the driver's to write (num_pages is the device's):
+ * every other write is refused before anything is stored.
  */
+static int balloon_config_check(struct vio_dev_model *d, unsigned off, const void *buf,
+				unsigned len)
+{
+	(void)d;
+	(void)buf;
+	if (off >= OFF_ACTUAL && off + len <= OFF_ACTUAL + sizeof(vio_le32))
+		return 0;
+	return -EPERM;
+}
+
+/* `actual` was written (balloon_config_check took it). A legacy driver
+ * may write it a byte at a time, low byte first: take the value once its
+ * last byte is written. */
 static void balloon_config_write(struct vio_dev_model *d, unsigned off, unsigned len)
 {
 	struct vio_balloon_dev *bd = bd_of(d);
-	const unsigned lo = OFF_ACTUAL, hi = OFF_ACTUAL + sizeof(vio_le32);
 
 	vio__lock(&bd->lock);
-	bd->config.num_pages = vio_cpu_to_le32(bd->target);
-	if (off < hi && off + len > lo && (!d->legacy || off + len >= hi)) {
+	if (!d->legacy || off + len >= OFF_ACTUAL + sizeof(vio_le32)) {
 		bd->actual = vio_le32_to_cpu(bd->config.actual);
 		if (bd->hooks.actual)
 			bd->hooks.actual(bd->hooks.opaque, bd->actual);
@@ -491,12 +500,18 @@ static void balloon_config_write(struct vio_dev_model *d, unsigned off, unsigned
 	vio__unlock(&bd->lock);
 }
 
+static const struct vio_config_field balloon_config_fields[] = {
+	{ offsetof(struct vio_balloon_config, num_pages), sizeof(vio_le32) },
+	{ offsetof(struct vio_balloon_config, actual), sizeof(vio_le32) },
+};
+
 static const struct vio_dev_ops balloon_ops = {
 	.version = VIO_DEV_OPS_VERSION,
 	.start = balloon_start,
 	.reset = balloon_reset,
 	.queue_notify = balloon_notify,
 	.config_write = balloon_config_write,
+	.config_check = balloon_config_check,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -527,6 +542,8 @@ int vio_balloon_dev_init(struct vio_balloon_dev *bd, const struct vio_balloon_de
 	d->legacy_ok = o->legacy_ok;
 	d->config = (uint8_t *)&bd->config;
 	d->config_len = VIO_BALLOON_CONFIG_BASE_LEN;
+	d->config_fields = balloon_config_fields;
+	d->config_nfields = 2;
 	d->queues = bd->queues;
 	d->num_queues = vio_has_feature(o->features, VIO_BALLOON_F_STATS_VQ) ? 3 : 2;
 	d->ops = &balloon_ops;

@@ -616,28 +616,33 @@ static void blk_reset(struct vio_dev_model *d)
 	set_writethrough(blk, false);
 }
 
-/* Only the writeback byte is writable, and only with CONFIG_WCE. The core
- * has already stored the bytes: put back whatever else changed. */
-static void blk_config_write(struct vio_dev_model *d, unsigned off, unsigned len)
+/* Only the writeback byte is writable, and only with CONFIG_WCE: every
+ * other write is refused before anything is stored. */
+static int blk_config_check(struct vio_dev_model *d, unsigned off, const void *buf, unsigned len)
 {
-	struct vio_blk_dev *blk = blk_of(d);
 	bool wce = vio_has_feature(d->host_features, VIO_BLK_F_CONFIG_WCE);
 
+	(void)buf; /* any value: non-zero means writeback */
 	/* Legacy drivers may set the cache mode before negotiating; modern
 	 * ones only once CONFIG_WCE is agreed. */
 	if (vio_dev_get_status(d) & VIO_STATUS_FEATURES_OK)
 		wce = vio_dev_has_feature(d, VIO_BLK_F_CONFIG_WCE);
-	if (off == offsetof(struct vio_blk_config, writeback) && len == 1 && wce) {
-		uint8_t v = blk->config.writeback ? 1 : 0;
+	if (off == offsetof(struct vio_blk_config, writeback) && len == 1 && wce)
+		return 0;
+	return -EPERM;
+}
 
-		restore_config(blk, v);
-		if (vio_dev_get_status(d) & VIO_STATUS_DRIVER_OK)
-			set_writethrough(blk, v == 0);
-		return;
-	}
-	blk_log(blk, VIO_LOG_WARN,
-		"blk: driver wrote %u read-only config bytes at offset %u: ignored", len, off);
-	restore_config(blk, blk->writeback);
+/* The writeback byte was written (blk_config_check took it). */
+static void blk_config_write(struct vio_dev_model *d, unsigned off, unsigned len)
+{
+	struct vio_blk_dev *blk = blk_of(d);
+	uint8_t v = blk->config.writeback ? 1 : 0;
+
+	(void)off;
+	(void)len;
+	restore_config(blk, v);
+	if (vio_dev_get_status(d) & VIO_STATUS_DRIVER_OK)
+		set_writethrough(blk, v == 0);
 }
 
 static const struct vio_dev_ops blk_ops = {
@@ -647,6 +652,7 @@ static const struct vio_dev_ops blk_ops = {
 	.reset = blk_reset,
 	.queue_notify = blk_queue_notify,
 	.config_write = blk_config_write,
+	.config_check = blk_config_check,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -676,11 +682,24 @@ static uint64_t offered_features(const struct vio_blk_dev *blk, const struct vio
 	return ring | f;
 }
 
+/* The multi-byte fields of struct vio_blk_config: the core turns them
+ * around for a big-endian legacy driver (core.h, vio_dev_model.config). */
+#define BLK_FIELD(m) { offsetof(struct vio_blk_config, m), sizeof(((struct vio_blk_config *)0)->m) }
+static const struct vio_config_field blk_config_fields[] = {
+	BLK_FIELD(capacity), BLK_FIELD(size_max), BLK_FIELD(seg_max),
+	BLK_FIELD(geometry.cylinders), BLK_FIELD(blk_size),
+	BLK_FIELD(topology.min_io_size), BLK_FIELD(topology.opt_io_size),
+	BLK_FIELD(num_queues), BLK_FIELD(max_discard_sectors), BLK_FIELD(max_discard_seg),
+	BLK_FIELD(discard_sector_alignment), BLK_FIELD(max_write_zeroes_sectors),
+	BLK_FIELD(max_write_zeroes_seg), BLK_FIELD(max_secure_erase_sectors),
+	BLK_FIELD(max_secure_erase_seg), BLK_FIELD(secure_erase_sector_alignment),
+};
+#undef BLK_FIELD
+
 /*
- * The power-on config space, in little-endian. (A legacy driver on a
- * big-endian host would want native order, but the device model has no
- * hook between feature negotiation and a legacy driver's first config
- * read; on little-endian hosts the two are the same.)
+ * The power-on config space, in little-endian, whatever the driver: the
+ * core shows a legacy big-endian driver its fields turned around
+ * (blk_config_fields).
  */
 static void build_config(struct vio_blk_dev *blk, const struct vio_blk_dev_opts *o,
 			 uint32_t blk_size, uint32_t seg_max)
@@ -861,6 +880,8 @@ int vio_blk_dev_init(struct vio_blk_dev *blk, const struct vio_blk_dev_opts *o)
 	build_config(blk, o, blk_size, seg_max);
 	blk->dev.config = (uint8_t *)&blk->config;
 	blk->dev.config_len = sizeof(blk->config);
+	blk->dev.config_fields = blk_config_fields;
+	blk->dev.config_nfields = sizeof(blk_config_fields) / sizeof(blk_config_fields[0]);
 	r = vio_dev_init(&blk->dev);
 	if (r)
 		goto fail;

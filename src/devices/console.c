@@ -35,13 +35,20 @@ static struct vio_console_dev *con_of(struct vio_dev_model *d)
  * is how the read-only fields stay read-only. */
 static void config_fill(struct vio_console_dev *c)
 {
-	const bool legacy = c->dev.legacy;
-
-	c->config.rows = vio_set16(legacy, c->rows);
-	c->config.cols = vio_set16(legacy, c->cols);
-	c->config.max_nr_ports = vio_set32(legacy, 1);
-	c->config.emerg_wr = vio_set32(legacy, 0);
+	/* Little-endian for every driver: the core turns the fields around
+	 * for a big-endian legacy one (con_config_fields). */
+	c->config.rows = vio_cpu_to_le16(c->rows);
+	c->config.cols = vio_cpu_to_le16(c->cols);
+	c->config.max_nr_ports = vio_cpu_to_le32(1);
+	c->config.emerg_wr = vio_cpu_to_le32(0);
 }
+
+#define CON_FIELD(m) { offsetof(struct vio_console_config, m), \
+		       sizeof(((struct vio_console_config *)0)->m) }
+static const struct vio_config_field con_config_fields[] = {
+	CON_FIELD(rows), CON_FIELD(cols), CON_FIELD(max_nr_ports), CON_FIELD(emerg_wr),
+};
+#undef CON_FIELD
 
 static void held_forget(struct vio_console_held *h)
 {
@@ -275,22 +282,36 @@ static void emerg_write(struct vio_console_dev *c, uint8_t ch)
 		vio_stat_inc(&c->stats.emerg_dropped);
 }
 
+/* Only emerg_wr is writable, and only with EMERG_WRITE offered (virtio
+ * 1.x 5.3.5.1: even before the device is configured): every other write
+ * is refused before anything is stored. */
+static int con_config_check(struct vio_dev_model *d, unsigned off, const void *buf, unsigned len)
+{
+	const unsigned emerg = offsetof(struct vio_console_config, emerg_wr);
+
+	(void)buf;
+	if (vio_has_feature(d->host_features, VIO_CONSOLE_F_EMERG_WRITE) && off >= emerg &&
+	    off + len <= emerg + sizeof(vio_le32))
+		return 0;
+	return -EPERM;
+}
+
+/* emerg_wr was written (con_config_check took it): its low byte goes out,
+ * and it reads back as 0. */
 static void con_config_write(struct vio_dev_model *d, unsigned off, unsigned len)
 {
 	struct vio_console_dev *c = con_of(d);
-	const unsigned emerg = offsetof(struct vio_console_config, emerg_wr);
 
-	/* Virtio 1.x 5.3.5.1: allowed even before the device is configured. */
-	if (vio_has_feature(d->host_features, VIO_CONSOLE_F_EMERG_WRITE) &&
-	    off < emerg + sizeof(vio_le32) && off + len > emerg)
-		emerg_write(c, (uint8_t)vio_get32(d->legacy, c->config.emerg_wr));
+	(void)off;
+	(void)len;
+	emerg_write(c, (uint8_t)vio_le32_to_cpu(c->config.emerg_wr));
 	config_fill(c);
 }
 
 static int con_features_ok(struct vio_dev_model *d, uint64_t features)
 {
 	(void)features;
-	config_fill(con_of(d)); /* byte order may have changed */
+	config_fill(con_of(d));
 	return 0;
 }
 
@@ -344,6 +365,7 @@ static const struct vio_dev_ops con_ops = {
 	.reset = con_reset,
 	.queue_notify = con_queue_notify,
 	.config_write = con_config_write,
+	.config_check = con_config_check,
 	.queue_reset = con_queue_reset,
 };
 
@@ -394,6 +416,8 @@ int vio_console_dev_init(struct vio_console_dev *c, const struct vio_console_dev
 	c->dev.legacy_ok = o->legacy_ok;
 	c->dev.config = (uint8_t *)&c->config;
 	c->dev.config_len = sizeof(c->config);
+	c->dev.config_fields = con_config_fields;
+	c->dev.config_nfields = sizeof(con_config_fields) / sizeof(con_config_fields[0]);
 	c->dev.queues = c->queues;
 	c->dev.num_queues = 2;
 	c->dev.ops = &con_ops;

@@ -40,7 +40,7 @@ void vio__net_sync_config(struct vio_net_dev *net)
 {
 	net->config = net->config0;
 	memcpy(net->config.mac, net->mac, 6);
-	net->config.status = vio_set16(net->dev.legacy, net->status);
+	net->config.status = vio_cpu_to_le16(net->status); /* config is little-endian (core.h) */
 }
 
 #define sync_config vio__net_sync_config
@@ -715,18 +715,24 @@ static void net_queue_reset(struct vio_dev_model *d, unsigned qi)
 }
 
 /* Only the MAC is writable, and only for a driver without CTRL_MAC_ADDR
- * (legacy drivers set it so). The core has stored the bytes already: put
- * back everything else from the device's own copies. */
+ * (legacy drivers set it so): every other write is refused before
+ * anything is stored. */
+static int net_config_check(struct vio_dev_model *d, unsigned off, const void *buf, unsigned len)
+{
+	(void)buf;
+	if (off + len <= 6 && !vio_dev_has_feature(d, VIO_NET_F_CTRL_MAC_ADDR))
+		return 0;
+	return -EPERM;
+}
+
+/* The MAC was written (net_config_check took it). */
 static void net_config_write(struct vio_dev_model *d, unsigned off, unsigned len)
 {
 	struct vio_net_dev *net = vio__net_of(d);
-	const bool mac_ok = off + len <= 6 && !vio_dev_has_feature(d, VIO_NET_F_CTRL_MAC_ADDR);
 
-	if (mac_ok)
-		memcpy(net->mac, net->config.mac, 6);
-	else
-		net_log(net, VIO_LOG_WARN, "net: driver wrote %u read-only config bytes at %u: ignored",
-			len, off);
+	(void)off;
+	(void)len;
+	memcpy(net->mac, net->config.mac, 6);
 	sync_config(net);
 }
 
@@ -793,6 +799,15 @@ static int net_set_mtu(struct vio_dev_model *d, unsigned mtu)
 	return 0;
 }
 
+/* The multi-byte fields of struct vio_net_config: the core turns them
+ * around for a big-endian legacy driver (core.h, vio_dev_model.config). */
+#define NET_FIELD(m) { offsetof(struct vio_net_config, m), sizeof(((struct vio_net_config *)0)->m) }
+static const struct vio_config_field net_config_fields[] = {
+	NET_FIELD(status), NET_FIELD(max_virtqueue_pairs), NET_FIELD(mtu), NET_FIELD(speed),
+	NET_FIELD(rss_max_indirection_table_length), NET_FIELD(supported_hash_types),
+};
+#undef NET_FIELD
+
 static const struct vio_dev_ops net_ops = {
 	.version = VIO_DEV_OPS_VERSION,
 	.features_ok = net_features_ok,
@@ -803,6 +818,7 @@ static const struct vio_dev_ops net_ops = {
 	.queue_reset = net_queue_reset,
 	.announce = net_announce,
 	.set_mtu = net_set_mtu,
+	.config_check = net_config_check,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -968,6 +984,8 @@ int vio_net_dev_init(struct vio_net_dev *net, const struct vio_net_dev_opts *opt
 	net->dev.ops = &net_ops;
 	net->dev.config = (uint8_t *)&net->config;
 	net->dev.config_len = sizeof(net->config);
+	net->dev.config_fields = net_config_fields;
+	net->dev.config_nfields = sizeof(net_config_fields) / sizeof(net_config_fields[0]);
 	r = vio_dev_init(&net->dev);
 	if (r)
 		goto fail;

@@ -197,7 +197,7 @@ static int take_key(struct vio_net_dev *net, const uint8_t *d, size_t len, size_
 
 static int hash_types_ok(struct vio_net_dev *net, uint32_t types)
 {
-	uint32_t supported = vio_get32(net->dev.legacy, net->config.supported_hash_types);
+	uint32_t supported = vio_le32_to_cpu(net->config.supported_hash_types);
 
 	if (types & ~supported)
 		return refuse(net, "hash types %#x not supported (%#x are)", types, supported);

@@ -59,7 +59,7 @@
 			  VIO_BIT(VIO_BLK_F_WRITE_ZEROES))
 #define DRV_RING_FEATURES (VIO_BIT(VIO_F_VERSION_1) | VIO_BIT(VIO_F_INDIRECT_DESC) | \
 			   VIO_BIT(VIO_F_EVENT_IDX) | VIO_BIT(VIO_F_RING_PACKED) | \
-			   VIO_BIT(VIO_F_IN_ORDER))
+			   VIO_BIT(VIO_F_IN_ORDER) | VIO_BIT(VIO_F_RING_RESET))
 #define DRV_LEGACY_RING_FEATURES (VIO_BIT(VIO_F_INDIRECT_DESC) | VIO_BIT(VIO_F_EVENT_IDX) | \
 				  VIO_BIT(VIO_F_ANY_LAYOUT))
 
@@ -71,6 +71,8 @@ struct slot {
 	uint32_t type;
 	uint16_t next_free;
 	bool busy;
+	bool back;              /* handed back by a queue reset, result in `err` */
+	int err;
 };
 
 struct blk_q {
@@ -80,6 +82,7 @@ struct blk_q {
 	unsigned nfree;
 	uint16_t free_head;
 	bool kick_due;          /* requests posted since the last kick */
+	unsigned nback;         /* slots a queue reset handed back, to complete */
 	unsigned inflight;
 	uint64_t completed;     /* free-running: lets wait() count callbacks */
 	uint8_t *dma;           /* nslots * SLOT_BYTES */
@@ -845,6 +848,61 @@ static void take_back_all(struct blk_drv *bd)
 		}
 		q->kick_due = false;
 	}
+}
+
+/* A request the queue reset handed back: finished (its status byte says
+ * how) or never to be (-ECANCELED). Only noted here: completing it could
+ * post on the queue while it is half reset. */
+static void reset_back(void *opaque, void *token, bool used, uint32_t len)
+{
+	struct blk_q *q = opaque;
+	struct slot *s = token_slot(q, token);
+	unsigned i;
+
+	(void)len; /* the status byte counts, as in reap_queue */
+	if (!s)
+		return;
+	i = (unsigned)(s - q->slots);
+	s->back = true;
+	q->nback++;
+	s->err = used ? status_to_err(slot_dma(q, i)[SLOT_STATUS]) : -ECANCELED;
+	if (used && s->err == 0 && s->type == VIO_BLK_T_GET_ID && s->id_dst)
+		memcpy(s->id_dst, slot_dma(q, i) + SLOT_PAYLOAD, VIO_BLK_ID_BYTES);
+}
+
+int vio_blk_drv_reset_queue(struct vio_drv_device *dev, unsigned qi)
+{
+	struct blk_drv *bd = drv_of(dev);
+	struct blk_q *q;
+	int r;
+
+	if (!bd || bd->dead)
+		return -ENODEV;
+	if (qi >= bd->nq)
+		return -EINVAL;
+	q = &bd->qs[qi];
+	q->nback = 0;
+	r = vio_drv_vq_reset(q->vq, reset_back, q);
+	/* What was due for a kick is gone with the ring; a refused reset
+	 * handed nothing back and leaves it due. */
+	if (r == 0 || q->nback)
+		q->kick_due = false;
+	/* Now the ring is whole again: a callback may post (and make a
+	 * kick due). */
+	for (unsigned i = 0; i < q->nslots && q->nback; i++) {
+		struct slot *s = &q->slots[i];
+
+		if (s->busy && s->back) {
+			s->back = false;
+			q->nback--;
+			complete(q, s, s->err);
+		}
+	}
+	if (r == -ENOTSUP)
+		return -EOPNOTSUPP;
+	if (r)
+		blk_logf(dev, VIO_LOG_ERR, "queue %u: reset failed: %s", qi, vio_strerror(r));
+	return r;
 }
 
 int vio_blk_drv_abort(struct vio_drv_device *dev)

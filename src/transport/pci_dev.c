@@ -501,6 +501,7 @@ static int devcfg_write(struct vio_pci_dev *p, uint64_t off, unsigned width, boo
 			uint64_t val)
 {
 	uint8_t b[4];
+	int r;
 
 	if (off >= p->dev->config_len || width > p->dev->config_len - off)
 		return -EINVAL;
@@ -516,9 +517,16 @@ static int devcfg_write(struct vio_pci_dev *p, uint64_t off, unsigned width, boo
 		for (unsigned i = 0; i < width; i++)
 			b[i] = (uint8_t)(val >> (8 * i));
 	}
-	/* -EPERM: the device type's config is read-only; the write is
-	 * dropped, the access itself was fine. */
-	(void)vio_dev_config_write(p->dev, (unsigned)off, b, width);
+	/* Refused by the device type (a read-only field, or read-only
+	 * config): the write is dropped, the access itself was fine. A
+	 * guest can refuse itself as fast as it likes: only the first few
+	 * are logged, all are counted. */
+	r = vio_dev_config_write(p->dev, (unsigned)off, b, width);
+	if (r < 0 && __atomic_fetch_add(&p->config_refused, 1, __ATOMIC_RELAXED) <
+			     VIO_PCI_DEV_LOG_REFUSED)
+		vio_dev_logf(p->dev, VIO_LOG_WARN,
+			     "virtio-pci: config write of %u bytes at %#llx refused: %s", width,
+			     (unsigned long long)off, vio_strerror(r));
 	return 0;
 }
 

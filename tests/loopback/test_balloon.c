@@ -1581,7 +1581,8 @@ static void t_dev_inflate_too_many_segments(void **state)
 	assert_int_equal(vio_balloon_dev_pages(&r->f.bd), 0);
 }
 
-/* The driver may write only `actual`: a write over num_pages is undone. */
+/* The driver may write only `actual`: a write over num_pages is refused
+ * whole, and config space stays as it was. */
 static void t_dev_config_num_pages_read_only(void **state)
 {
 	struct rfx *r = raw_begin(state, VIO_BALLOON_DEV_FEATURES);
@@ -1589,17 +1590,22 @@ static void t_dev_config_num_pages_read_only(void **state)
 	vio_le32 v = vio_cpu_to_le32(999);
 
 	assert_int_equal(vio_balloon_dev_set_target(&r->f.bd, 42), 0);
-	assert_int_equal(vio_drv_config_write(&r->f.lb.vdev, 0, &v, 4), 0);
+	assert_int_equal(vio_drv_config_write(&r->f.lb.vdev, 0, &v, 4), -EPERM);
 	assert_int_equal(vio_drv_config_read(&r->f.lb.vdev, 0, &c, 8), 0);
 	assert_int_equal(vio_le32_to_cpu(c.num_pages), 42);
 	assert_int_equal(vio_balloon_dev_target(&r->f.bd), 42);
-	/* one write over both fields: actual is taken, num_pages is not */
+	/* one write over both fields: refused whole, actual not taken */
 	c.num_pages = vio_cpu_to_le32(7);
 	c.actual = vio_cpu_to_le32(5);
-	assert_int_equal(vio_drv_config_write(&r->f.lb.vdev, 0, &c, 8), 0);
+	assert_int_equal(vio_drv_config_write(&r->f.lb.vdev, 0, &c, 8), -EPERM);
 	assert_int_equal(vio_drv_config_read(&r->f.lb.vdev, 0, &c, 8), 0);
 	assert_int_equal(vio_le32_to_cpu(c.num_pages), 42);
-	assert_int_equal(vio_balloon_dev_actual(&r->f.bd), 5);
+	assert_int_equal(vio_le32_to_cpu(c.actual), 0);
+	assert_int_equal(vio_balloon_dev_actual(&r->f.bd), 0);
+	/* actual alone is the driver's */
+	c.actual = vio_cpu_to_le32(7);
+	assert_int_equal(vio_drv_config_write(&r->f.lb.vdev, 4, &c.actual, 4), 0);
+	assert_int_equal(vio_balloon_dev_actual(&r->f.bd), 7);
 	/* the hint and poison fields do not exist without their features */
 	assert_int_equal(vio_drv_config_write(&r->f.lb.vdev, 8, &v, 4), -EINVAL);
 	assert_int_equal(vio_drv_config_read(&r->f.lb.vdev, 8, &v, 4), -EINVAL);

@@ -1048,7 +1048,8 @@ static void test_emerg_write_unconfigured(void **state)
 	host_expect(e, "#");
 }
 
-/* Fields other than emerg_wr cannot be changed by the driver. */
+/* Fields other than emerg_wr cannot be changed by the driver: a write
+ * over them is refused whole (emerg_wr's part too), nothing changes. */
 static void test_config_read_only(void **state)
 {
 	struct env *e = *state;
@@ -1058,7 +1059,8 @@ static void test_config_read_only(void **state)
 	vio_le32 ports;
 
 	env_start_with(e, &s);
-	assert_int_equal(vio_drv_config_write(DEV(e), 0, junk, sizeof(junk)), 0);
+	assert_int_equal(vio_drv_config_write(DEV(e), 0, junk, sizeof(junk)), -EPERM);
+	assert_int_equal(vio_drv_config_write(DEV(e), 6, junk, 4), -EPERM); /* straddles emerg_wr */
 	assert_int_equal(vio_console_drv_get_size(DEV(e), &cols, &rows), 0);
 	assert_int_equal(cols, 80);
 	assert_int_equal(rows, 25);

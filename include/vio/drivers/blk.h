@@ -173,6 +173,21 @@ int vio_blk_drv_get_writeback(struct vio_drv_device *dev);
 int vio_blk_drv_set_writeback(struct vio_drv_device *dev, bool writeback);
 
 /*
+ * Error recovery for one queue (VIRTIO_F_RING_RESET): resets queue qi
+ * alone and enables it again, while the other queues run on. Its requests
+ * the device had finished complete as the device said; every other one
+ * completes with -ECANCELED (a write may or may not have reached the
+ * disk), each exactly once, on this thread, before this returns. The
+ * queue is then empty and takes requests again. 0, -ENODEV (not bound, or
+ * aborted), -EINVAL (bad qi), -EOPNOTSUPP (RING_RESET not negotiated, or a
+ * transport that cannot reset one queue: vhost-user), or the transport's
+ * error (then, if requests were handed back, the queue takes no more:
+ * vio_blk_drv_abort()). Context: the caller's serialisation of every
+ * call on qi; a thread that owns another queue may run on.
+ */
+int vio_blk_drv_reset_queue(struct vio_drv_device *dev, unsigned qi);
+
+/*
  * Error recovery: resets the device, completes what it had finished, and
  * completes every other request with -ECANCELED; every queue is then empty.
  * The device stays stopped and further requests fail with -ENODEV: unbind

@@ -173,7 +173,16 @@ struct vio_pci_dev {
 	struct vio_pci_dev_queue q[VIO_PCI_DEV_MAX_QUEUES];
 	struct vio_pci_dev_msix_entry msix[VIO_PCI_DEV_MSIX_MAX];
 	uint64_t pba;           /* pending bits, one per vector */
+
+	/* read-only: driver writes to device config space that the device
+	 * type refused (vio_dev_ops.config_check). A register write has no
+	 * answer, so they are dropped, counted here, and the first
+	 * VIO_PCI_DEV_LOG_REFUSED logged; atomic (read with
+	 * __atomic_load_n). */
+	uint64_t config_refused;
 };
+
+#define VIO_PCI_DEV_LOG_REFUSED 32u
 
 /*
  * Builds the function over the device model d (initialised by its device

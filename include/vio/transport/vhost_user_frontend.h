@@ -28,7 +28,10 @@
  *               last byte wanted, within one message), as QEMU does:
  *               libvhost-user backends (qemu-storage-daemon) ignore the
  *               offset. The generation counts CONFIG_CHANGE_MSGs from the
- *               backend channel (PROTOCOL_F_BACKEND_REQ).
+ *               backend channel (PROTOCOL_F_BACKEND_REQ). A write the
+ *               device refuses (a read-only field) fails SET_CONFIG's
+ *               REPLY_ACK: -EIO, logged; without REPLY_ACK the backend
+ *               has no way to say so and the write seems to succeed.
  *   queues      GET_QUEUE_NUM with PROTOCOL_F_MQ, else the caller's count;
  *               ring sizes up to the caller's queue_max.
  *   notify      writes the queue's kick eventfd.
