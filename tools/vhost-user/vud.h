@@ -23,6 +23,7 @@
 #include <stdio.h>
 
 #include "vio/transport.h"
+#include "vud_sandbox.h"
 
 #define VUD_DEFAULT_POLL_US 32u
 #define VUD_MAX_PORTS 16u               /* sockets one process serves, at most */
@@ -39,6 +40,9 @@ struct vud_opts {
 	bool single_thread;             /* all queues on the main thread */
 	unsigned stats_interval;        /* seconds between stats lines (0: only SIGUSR1) */
 	bool quiet;
+	/* --sandbox, --seccomp, --socket-group, --sandbox-selftest; the
+	 * daemon sets sandbox.allow (its allowlist) after vud_parse. */
+	struct vud_sandbox_opts sandbox;
 	/* Set by the daemon, not by options: VU_PROTOCOL_F bits not to offer. */
 	uint64_t protocol_features_off;
 	/* Optional, both or neither: called once the backend exists (before
