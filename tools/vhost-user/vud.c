@@ -938,8 +938,9 @@ static int setup_queues(struct vport *p)
 	return 0;
 }
 
-/* A socket bound at path, mode 0600 (or --socket-group's 0660), not yet
- * listening: made before the sandbox, which leaves no path to bind to. */
+/* A socket listening at path, mode 0600 (or --socket-group's 0660): made
+ * before the sandbox, which leaves no path to bind to. A frontend that
+ * connects before the loop runs waits in the backlog. */
 static int bind_on(const char *path, const struct vud_sandbox_opts *sb)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -966,8 +967,8 @@ static int bind_on(const char *path, const struct vud_sandbox_opts *sb)
 	mask = umask(0177);     /* 0600 from the start: no window wider than that */
 	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(mask);
-	if (r < 0) {
-		fprintf(stderr, "%s: error: cannot bind %s: %s\n", daemon_name, path,
+	if (r < 0 || listen(fd, 1) < 0) {
+		fprintf(stderr, "%s: error: cannot listen on %s: %s\n", daemon_name, path,
 			strerror(errno));
 		close(fd);
 		return -1;
@@ -999,12 +1000,8 @@ static int setup_frontends(struct vud *v)
 	for (unsigned k = 0; k < v->nports; k++) {
 		struct vport *p = &v->ports[k];
 
-		/* Bound before the sandbox (bind_sockets). */
-		if (listen(p->listen_fd, 1) < 0) {
-			fprintf(stderr, "%s: error: cannot listen on %s: %s\n", daemon_name,
-				p->port.socket_path, strerror(errno));
-			return -1;
-		}
+		/* Listening since before the sandbox (bind_sockets): a frontend
+		 * that came already waits in the backlog. */
 		if (watch(v->ep, p->listen_fd, tag_of(k, TAG_LISTEN)))
 			return -1;
 		p->listen_watched = true;
@@ -1151,7 +1148,7 @@ static int teardown(struct vud *v)
 	return v->status;
 }
 
-/* Each port's socket, bound (not yet listening), unless --fd. */
+/* Each port's listen socket, unless --fd. */
 static int bind_sockets(struct vud *v)
 {
 	for (unsigned k = 0; v->fd < 0 && k < v->nports; k++) {

@@ -8,6 +8,8 @@
  *
  *   vud_sandbox_socket()   right after binding each listen socket: mode
  *                          0600, or 0660 and the group of --socket-group.
+ *                          The sockets listen from then on: a frontend
+ *                          that comes early waits in the backlog.
  *   vud_sandbox_enter()    before any thread exists, once everything
  *                          opened by path is open (the image file,
  *                          /dev/net/tun, the listen sockets bound):
@@ -20,9 +22,10 @@
  *                          process directories only), or chroots into an
  *                          empty directory; then drops every capability,
  *                          the bounding set too, and sets NO_NEW_PRIVS.
- *   vud_sandbox_seal()     after setup (threads started, listen sockets
- *                          not yet listening): the seccomp filter, in
- *                          every thread at once (TSYNC).
+ *   vud_sandbox_seal()     after setup (threads started, no frontend
+ *                          message read yet): the seccomp filter, in
+ *                          every thread at once (TSYNC). vud says
+ *                          "listening on" once it is in.
  *   vud_sandbox_selftest() from a queue thread after a kick, with
  *                          --sandbox-selftest: one system call outside
  *                          the allowlist, so an operator sees the filter
