@@ -39,6 +39,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include <cap-ng.h>
@@ -425,7 +426,15 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc)
 	ssize_t w;
 
 	(void)sig;
+	/* The call did not run; what it returns is whatever the handler
+	 * leaves in the return register of the interrupted context. */
+#if defined(__x86_64__)
+	((ucontext_t *)uc)->uc_mcontext.gregs[REG_RAX] = -ENOSYS;
+#elif defined(__aarch64__)
+	((ucontext_t *)uc)->uc_mcontext.regs[0] = (unsigned long long)-ENOSYS;
+#else
 	(void)uc;
+#endif
 	num[--k] = '\0';
 	do {
 		num[--k] = (char)('0' + v % 10);
@@ -501,7 +510,7 @@ int vud_sandbox_seal(const struct vud_sandbox_opts *s, const char *name)
 		if (sigaction(SIGSYS, &sa, NULL) < 0)
 			return fail("sigaction (SIGSYS)");
 	}
-	ctx = seccomp_init(getenv("VUD_DEV_LOG") ? SCMP_ACT_LOG : actions[s->seccomp]); /*DEVHACK*/
+	ctx = seccomp_init(actions[s->seccomp]);
 	if (!ctx) {
 		fprintf(stderr, "%s: error: seccomp: seccomp_init failed\n", name);
 		return -1;
