@@ -464,6 +464,16 @@ static int allow(scmp_filter_ctx ctx, const char *call)
 	return 0;
 }
 
+/* One argument comparison (libseccomp's SCMP_A* macros leave fields for
+ * the compiler to complain about). */
+static struct scmp_arg_cmp arg_cmp(unsigned arg, enum scmp_compare op, scmp_datum_t a,
+				   scmp_datum_t b)
+{
+	struct scmp_arg_cmp c = { .arg = arg, .op = op, .datum_a = a, .datum_b = b };
+
+	return c;
+}
+
 static int add_rules(scmp_filter_ctx ctx, const struct vud_sandbox_opts *s)
 {
 	const int masked = O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND | O_PATH | O_TMPFILE;
@@ -475,13 +485,13 @@ static int add_rules(scmp_filter_ctx ctx, const struct vud_sandbox_opts *s)
 		r |= allow(ctx, *c);
 	/* /proc/self/fdinfo, read only (glibc's open() is openat). */
 	r |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
-			      SCMP_A2(SCMP_CMP_MASKED_EQ, masked, O_RDONLY));
+			      arg_cmp(2, SCMP_CMP_MASKED_EQ, masked, O_RDONLY));
 	/* raise() and abort(): this process only (tgkill's first argument). */
 	r |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
-			      SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
+			      arg_cmp(0, SCMP_CMP_EQ, (scmp_datum_t)getpid(), 0));
 	if (s->allow && s->allow->tap_ioctl)
 		r |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-				      SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)TUNSETOFFLOAD));
+				      arg_cmp(1, SCMP_CMP_EQ, TUNSETOFFLOAD, 0));
 	/* Without a sandbox, the daemon itself removes its sockets at exit. */
 	if (s->mode == VUD_SANDBOX_NONE)
 		r |= allow(ctx, "unlink") | allow(ctx, "unlinkat");
