@@ -212,10 +212,19 @@ def t_namespace(name):
             % name, "parent %d worker %d: %s / %s" % (parent, w, mine, theirs))
         root = root_entries(w)
         rst, slash = os.stat("/proc/%d/root" % w), os.stat("/")
-        tap(root == ["proc"] and (rst.st_dev, rst.st_ino) != (slash.st_dev, slash.st_ino),
-            "%s: its root is an empty tmpfs holding only its /proc" % name, repr(root))
-        pids = sorted(e for e in os.listdir("/proc/%d/root/proc" % w) if e.isdigit())
-        tap(pids == ["1"], "%s: its /proc shows its own pid namespace only" % name, repr(pids))
+        with open("/proc/%d/mountinfo" % w) as f:
+            mounts = [line.split() for line in f]
+        top = [m for m in mounts if m[4] == "/"]
+        tap(root == ["proc"] and (rst.st_dev, rst.st_ino) != (slash.st_dev, slash.st_ino) and
+            len(top) == 1 and top[0][5].split(",")[0] == "ro" and "tmpfs" in top[0] and
+            len(mounts) == 2,
+            "%s: its root is an empty read-only tmpfs holding only its /proc, and nothing "
+            "else is mounted" % name, "%r %r" % (root, mounts))
+        entries = os.listdir("/proc/%d/root/proc" % w)
+        pids = sorted(e for e in entries if e.isdigit())
+        tap(pids == ["1"] and "sys" not in entries and "sysrq-trigger" not in entries,
+            "%s: its /proc shows its own pid namespace's processes only (no /proc/sys)" % name,
+            repr(sorted(entries)))
         tap(st["CapEff"] == "0" * 16 and st["CapBnd"] == "0" * 16 and st["CapPrm"] == "0" * 16,
             "%s: no capabilities, bounding set empty" % name,
             "CapEff %s CapPrm %s CapBnd %s" % (st["CapEff"], st["CapPrm"], st["CapBnd"]))
