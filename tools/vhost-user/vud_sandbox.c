@@ -81,6 +81,27 @@ static const char *const blk_calls[] = {
 
 static const char *const no_calls[] = { NULL };
 
+/* Sanitizer builds (the test suite's ASan, UBSan and TSan runs): what the
+ * runtime does at exit. LeakSanitizer stops every thread from a tracer
+ * it clones (ptrace, /proc/self/task), which no release build needs. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define VUD_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+	__has_feature(undefined_behavior_sanitizer)
+#define VUD_SANITIZER 1
+#endif
+#endif
+#ifdef VUD_SANITIZER
+static const char *const sanitizer_calls[] = {
+	"prctl", "sched_getaffinity", "clone", "getppid", "rt_sigaction", "ptrace", "wait4",
+	"waitid", "getdents", "getdents64", "open", "kill", "sigaltstack", "setrlimit",
+	"getrlimit", "prlimit64", NULL,
+};
+#else
+static const char *const sanitizer_calls[] = { NULL };
+#endif
+
 const struct vud_allowlist vud_allow_blk = { .calls = blk_calls };
 const struct vud_allowlist vud_allow_rng = { .calls = no_calls };
 /* The tap port: reads, writes and polls (in the loop's list), and
@@ -345,14 +366,20 @@ int vud_sandbox_enter(const struct vud_sandbox_opts *s, const char *name,
 {
 	sigset_t fwd, old;
 	struct pollfd pf;
-	int alive[2], st;
+	int alive[2], st, own_pid_ns;
 	pid_t child;
 
 	sb_name = name;
 	if (s->mode == VUD_SANDBOX_NONE)
 		return 0;
-	if (s->mode == VUD_SANDBOX_NAMESPACE && unshare_pid() < 0)
+	/* The parent's own pid namespace, to go back to for its children
+	 * after the fork (see below). */
+	own_pid_ns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+	if (s->mode == VUD_SANDBOX_NAMESPACE && unshare_pid() < 0) {
+		if (own_pid_ns >= 0)
+			close(own_pid_ns);
 		return -1;
+	}
 	sigemptyset(&fwd);
 	sigaddset(&fwd, SIGINT);
 	sigaddset(&fwd, SIGTERM);
@@ -370,9 +397,13 @@ int vud_sandbox_enter(const struct vud_sandbox_opts *s, const char *name,
 		fail("fork");
 		close(alive[0]);
 		close(alive[1]);
+		if (own_pid_ns >= 0)
+			close(own_pid_ns);
 		return -1;
 	}
 	if (child == 0) {
+		if (own_pid_ns >= 0)
+			close(own_pid_ns);
 		sigset_t chld;
 
 		in_child = true;
@@ -389,6 +420,15 @@ int vud_sandbox_enter(const struct vud_sandbox_opts *s, const char *name,
 		return child_enter(s) < 0 ? -1 : 0;
 	}
 	close(alive[0]);
+	/* Once the child (the init of the new namespace) has gone, a fork
+	 * into that namespace fails with ENOMEM; the parent's next children
+	 * (a sanitizer's tracer at exit, say) go to its own instead. As a
+	 * non-root user that is not allowed, and not needed. */
+	if (own_pid_ns >= 0) {
+		if (setns(own_pid_ns, CLONE_NEWPID) < 0 && errno != EPERM)
+			fail("setns (back to the parent's pid namespace)");
+		close(own_pid_ns);
+	}
 	st = supervise(child, &fwd);
 	close(alive[1]);
 	for (unsigned i = 0; i < n; i++)
@@ -482,6 +522,8 @@ static int add_rules(scmp_filter_ctx ctx, const struct vud_sandbox_opts *s)
 	for (const char *const *c = loop_calls; *c; c++)
 		r |= allow(ctx, *c);
 	for (const char *const *c = s->allow ? s->allow->calls : no_calls; *c; c++)
+		r |= allow(ctx, *c);
+	for (const char *const *c = sanitizer_calls; *c; c++)
 		r |= allow(ctx, *c);
 	/* /proc/self/fdinfo, read only (glibc's open() is openat). */
 	r |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
