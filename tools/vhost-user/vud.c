@@ -10,17 +10,21 @@
  * stop flag and the exit status. vud_run() is vud_run_many() with one
  * port, and says what it always said (no "port N" in its log lines).
  *
- * How the pieces fit. vud_run_many() is three steps, each a function below:
+ * How the pieces fit. Each port's socket is bound and listening first
+ * (mode 0600), then vud_sandbox_enter() forks the daemon into its sandbox
+ * (vud_sandbox.h: the parent waits outside and removes the sockets at the
+ * end). vud_run_many() then is three steps, each a function below:
  *
  *   setup()     makes everything the daemon needs before a frontend may
  *               come, in this order: every port's backend, the signals
  *               (blocked in every thread, read from a signalfd), the main
  *               epoll set with the request eventfd, the timers
  *               (--stats-interval, each port's accept back-off), each
- *               port's queue threads and backend_up hook, and last the
- *               listen sockets (or the --fd frontend): once the sockets
- *               listen, the daemon is ready. A failure is a log line
- *               naming the call, and exit status 1.
+ *               port's queue threads and backend_up hook, the seccomp
+ *               filter (vud_sandbox_seal), and last the listen sockets
+ *               into the set (or the --fd frontend): once it says
+ *               "listening on", the daemon is ready. A failure is a log
+ *               line naming the call, and exit status 1.
  *   loop()      the main thread's epoll loop, until the stop flag is set.
  *               Each event's tag (below) names its handler, on_<tag>().
  *   teardown()  sets the stop flag, wakes and joins the queue threads,
@@ -1213,7 +1217,8 @@ static int run(const struct vud_port *ports, unsigned n, const struct vud_opts *
 	}
 	/* Before the sandbox: the sockets' paths (and, in main, the files the
 	 * device serves). The parent of a sandboxed daemon ends here. */
-	if (bind_sockets(&v) < 0 || (r = vud_sandbox_enter(&o->sandbox, name, paths, fd >= 0 ? 0 : n, &status)) < 0)
+	if (bind_sockets(&v) < 0 ||
+	    (r = vud_sandbox_enter(&o->sandbox, name, paths, fd >= 0 ? 0 : n, &status)) < 0)
 		v.status = 1;
 	else if (r > 0)
 		return sandbox_parent_done(&v, status);
