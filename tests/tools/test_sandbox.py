@@ -18,6 +18,7 @@ Looked at from outside, the way an operator would check it:
     --sandbox=none --seccomp=none: one process, no filter;
   - --socket-group: 0660 and that group; a group that does not exist and
     bad --sandbox/--seccomp values are refused;
+  - as nobody, --sandbox=namespace adds a user namespace and works the same;
   - --help and --print-capabilities work where no sandbox could be made
     (run as nobody with RLIMIT_NPROC 0: fork fails, which a normal start
     shows);
@@ -406,6 +407,60 @@ def t_help_caps_unsandboxed():
         "exit %d: %s" % (p.returncode, p.stderr))
 
 
+def as_nobody():
+    os.setgroups([])
+    os.setgid(65534)
+    os.setuid(65534)
+
+
+def t_unprivileged():
+    """As nobody, --sandbox=namespace makes a user namespace as well."""
+    d = os.path.join(TMP, "nobody-ns")
+    os.mkdir(d)
+    os.chmod(d, 0o777)
+    sock = os.path.join(d, "r.sock")
+    log = open(os.path.join(TMP, "nobody-ns.log"), "w+")
+    # No leak check in ASan builds: the parent cannot go back to its own
+    # pid namespace without CAP_SYS_ADMIN there, so LeakSanitizer's tracer
+    # cannot be forked at its exit.
+    p = subprocess.Popen([RNG, "--socket-path=" + sock], stdout=log, stderr=subprocess.STDOUT,
+                         preexec_fn=as_nobody, env=no_leak_check())
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and p.poll() is None:
+            with open(log.name) as f:
+                if "listening on" in f.read():
+                    break
+            time.sleep(0.02)
+        kids = children_of(p.pid)
+        w = kids[0] if kids else p.pid
+        st = status_of(w)
+        mine, theirs = ns_of(p.pid), ns_of(w)
+        user_differs = (os.readlink("/proc/%d/ns/user" % w) !=
+                        os.readlink("/proc/%d/ns/user" % os.getpid()))
+        ok = (len(kids) == 1 and user_differs and st["Uid"].split()[0] == "65534" and
+              st["CapEff"] == "0" * 16 and st["Seccomp"] == "2" and
+              all(mine[n] != theirs[n] for n in mine) and served(sock))
+        diag = "%s %s %s" % (mine, theirs, {k: st.get(k) for k in ("Uid", "CapEff", "Seccomp")})
+    except Exception as e:  # noqa: BLE001 - the verdict below says what went wrong
+        ok, diag = False, repr(e)
+    finally:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+        try:
+            rc = p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            rc = p.wait()
+        log.close()
+    with open(log.name) as f:
+        text = f.read()
+    tap(ok and rc == 0 and not os.path.exists(sock),
+        "as nobody: the sandbox adds a user namespace (uid 65534 mapped to itself), no "
+        "capabilities, seccomp, serves, SIGTERM ends it with status 0 and removes the socket",
+        "%s\nstatus %s\n%s" % (diag, rc, text))
+
+
 def dmesg():
     p = subprocess.run(["dmesg"], capture_output=True, text=True)
     return p.stdout if p.returncode == 0 else None
@@ -523,6 +578,7 @@ def main():
         t_socket_group()
         t_bad_values()
         t_help_caps_unsandboxed()
+        t_unprivileged()
         for name in DAEMONS:
             t_selftest_kill(name)
         t_selftest_log()
