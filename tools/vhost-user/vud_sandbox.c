@@ -367,7 +367,7 @@ static void reraise(int sig)
 int vud_sandbox_enter(const struct vud_sandbox_opts *s, const char *name,
 		      const char *const *paths, unsigned n, int *status)
 {
-	sigset_t fwd, old;
+	sigset_t fwd;
 	struct pollfd pf;
 	int alive[2], st, own_pid_ns;
 	pid_t child;
@@ -388,7 +388,7 @@ int vud_sandbox_enter(const struct vud_sandbox_opts *s, const char *name,
 	sigaddset(&fwd, SIGTERM);
 	sigaddset(&fwd, SIGUSR1);
 	sigaddset(&fwd, SIGCHLD);
-	if (sigprocmask(SIG_BLOCK, &fwd, &old) < 0)
+	if (sigprocmask(SIG_BLOCK, &fwd, NULL) < 0)
 		return fail("sigprocmask");
 	/* The child learns from this pipe whether the parent died before
 	 * PR_SET_PDEATHSIG was in place (getppid() says 0 across a pid
@@ -440,7 +440,8 @@ int vud_sandbox_enter(const struct vud_sandbox_opts *s, const char *name,
 				strerror(errno));
 	if (WIFSIGNALED(st))
 		reraise(WTERMSIG(st));
-	sigprocmask(SIG_SETMASK, &old, NULL);
+	/* The signals stay blocked: a SIGTERM now must not change the
+	 * status the child ended with. */
 	*status = WIFEXITED(st) ? WEXITSTATUS(st) : 1;
 	return 1;
 }
