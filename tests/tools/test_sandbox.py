@@ -290,6 +290,41 @@ def t_parent_killed():
         "the parent SIGKILLed: the sandboxed child goes with it", "child %d" % w)
 
 
+def t_fd():
+    """--fd: the connected socket is served from inside the sandbox; when
+    the frontend leaves, the daemon ends with status 0."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    p = subprocess.Popen([RNG, "--fd=%d" % theirs.fileno()], pass_fds=[theirs.fileno()],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    theirs.close()
+    ours.settimeout(5.0)
+    try:
+        ours.sendall(HDR.pack(GET_FEATURES, VERSION, 0))
+        reply = b""
+        while len(reply) < HDR.size + 8:
+            got = ours.recv(HDR.size + 8 - len(reply))
+            if not got:
+                break
+            reply += got
+        kids = children_of(p.pid)
+        ok = (len(reply) == HDR.size + 8 and
+              struct.unpack("<Q", reply[HDR.size:])[0] & F_VERSION_1 and len(kids) == 1 and
+              status_of(kids[0])["Seccomp"] == "2")
+    except OSError as e:
+        ok = False
+        reply = repr(e).encode()
+    ours.close()
+    try:
+        rc = p.wait(10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        rc = None
+    err = p.stderr.read()
+    p.stderr.close()
+    tap(ok and rc == 0, "--fd: served from inside the sandbox; the frontend leaves, status 0",
+        "reply %r status %s\n%s" % (reply, rc, err))
+
+
 def t_child_status():
     # --fd naming no open file: the loop cannot watch it, inside the
     # sandbox, after the fork.
@@ -572,6 +607,7 @@ def main():
             t_namespace(name)
         t_sigint()
         t_parent_killed()
+        t_fd()
         t_child_status()
         t_chroot()
         t_none()
