@@ -13,7 +13,8 @@ Looked at from outside, the way an operator would check it:
     socket is 0600; SIGTERM and SIGINT reach it through the parent, SIGUSR1
     prints its stats, it ends with status 0 and the socket is removed;
   - killing the parent with SIGKILL takes the child with it;
-  - a failure inside the sandbox gives the parent its exit status;
+  - --fd is served from inside the sandbox; a failure inside the sandbox
+    gives the parent its exit status;
   - --sandbox=chroot: same namespaces as the parent, an empty root;
     --sandbox=none --seccomp=none: one process, no filter;
   - --socket-group: 0660 and that group; a group that does not exist and
