@@ -438,7 +438,7 @@ def t_help_caps_unsandboxed():
     p = subprocess.run([RNG, "--socket-path=" + os.path.join(TMP, "nobody", "x.sock")],
                        capture_output=True, text=True, timeout=10,
                        preexec_fn=as_nobody_without_fork, env=no_leak_check())
-    tap(p.returncode == 1 and "sandbox: fork" in p.stderr,
+    tap(p.returncode == 1 and "fork: Resource temporarily unavailable" in p.stderr,
         "as nobody with RLIMIT_NPROC 0 a normal start fails: its sandbox cannot fork",
         "exit %d: %s" % (p.returncode, p.stderr))
 

@@ -388,27 +388,28 @@ int vud_sandbox_enter(const struct vud_sandbox_opts *s, const char *name,
 	sigaddset(&fwd, SIGTERM);
 	sigaddset(&fwd, SIGUSR1);
 	sigaddset(&fwd, SIGCHLD);
-	if (sigprocmask(SIG_BLOCK, &fwd, NULL) < 0)
-		return fail("sigprocmask");
 	/* The child learns from this pipe whether the parent died before
 	 * PR_SET_PDEATHSIG was in place (getppid() says 0 across a pid
 	 * namespace): the parent's end closes when it goes. */
-	if (pipe2(alive, O_CLOEXEC) < 0)
-		return fail("pipe2");
+	alive[0] = alive[1] = -1;
+	if (sigprocmask(SIG_BLOCK, &fwd, NULL) < 0) {
+		fail("sigprocmask");
+		goto undo;
+	}
+	if (pipe2(alive, O_CLOEXEC) < 0) {
+		fail("pipe2");
+		goto undo;
+	}
 	child = fork();
 	if (child < 0) {
 		fail("fork");
-		close(alive[0]);
-		close(alive[1]);
-		if (own_pid_ns >= 0)
-			close(own_pid_ns);
-		return -1;
+		goto undo;
 	}
 	if (child == 0) {
-		if (own_pid_ns >= 0)
-			close(own_pid_ns);
 		sigset_t chld;
 
+		if (own_pid_ns >= 0)
+			close(own_pid_ns);
 		in_child = true;
 		close(alive[1]);
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
@@ -444,6 +445,13 @@ int vud_sandbox_enter(const struct vud_sandbox_opts *s, const char *name,
 	 * status the child ended with. */
 	*status = WIFEXITED(st) ? WEXITSTATUS(st) : 1;
 	return 1;
+undo:
+	for (int i = 0; i < 2; i++)
+		if (alive[i] >= 0)
+			close(alive[i]);
+	if (own_pid_ns >= 0)
+		close(own_pid_ns);
+	return -1;
 }
 
 /* ------------------------------------------------------------------------ */
