@@ -11,6 +11,7 @@ packages=(
 	meson ninja-build pkg-config      # build
 	libcmocka-dev                     # unit tests
 	liburing-dev                      # blk device: io_uring file backend
+	libseccomp-dev libcap-ng-dev      # daemons' sandbox: seccomp allowlists, capabilities
 	python3                           # test result counting
 	groff-base                        # man pages checked (groff -man -ww)
 	libdpdk-dev                       # vio-bench's peer: DPDK's rte_ring

@@ -27,6 +27,8 @@
 
 #ifdef VIO_HAVE_LIBURING
 #include <liburing.h>
+
+#include "blk_uring_restrict.h"
 #endif
 
 #include "blk_backend.h"
@@ -294,7 +296,7 @@ int vio__blk_aq_new(struct vio__blk_backend *be, unsigned depth, struct vio__blk
 	aq = calloc(1, sizeof(*aq) + depth * sizeof(aq->ios[0]));
 	if (!aq)
 		return -ENOMEM;
-	r = io_uring_queue_init(depth, &aq->ring, 0);
+	r = vio__blk_uring_init(depth, &aq->ring);      /* restricted: blk_uring_restrict.c */
 	if (r < 0) {
 		free(aq);
 		return r;

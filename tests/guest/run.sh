@@ -130,6 +130,13 @@ in_io() {
 	done
 	return 1
 }
+# worker_of PID: the process that serves: a sandboxed daemon (the default)
+# waits for the child it forked into its sandbox; else PID itself.
+worker_of() {
+	local c
+	c=$(awk -v p="$1" '$4 == p { print $1; exit }' /proc/[0-9]*/stat 2>/dev/null)
+	echo "${c:-$1}"
+}
 kill_in_io() {
 	local pid=$1 t0=$SECONDS
 	while [ $((SECONDS - t0)) -lt 5 ]; do
@@ -206,7 +213,7 @@ run_variant() {
 		done
 		local in_io=0
 		if [ $marker = 1 ]; then
-			kill_in_io "$blk" && in_io=1
+			kill_in_io "$(worker_of "$blk")" && in_io=1
 			wait "$blk" 2>/dev/null
 			tap ok "$v: blk daemon SIGKILLed during the guest's I/O loop" \
 				"$([ $in_io = 1 ] && echo "inside an I/O syscall" || echo "not caught inside an I/O syscall")"

@@ -97,7 +97,8 @@ else:
 for fault, verdict in (("crash", "CRASHED"), ("spin", "SPUN"), ("overwrite", "WROTE-OUTSIDE"),
                        ("leak", "LEAKED-FDS"), ("hang", "HUNG")):
     p, report = conform(["--only=blk-write-read", "--type=blk",
-                         "--exec=%s --socket-path={socket} --fault=%s" % (FAULTY, fault)])
+                         "--exec=%s --socket-path={socket} --fault=%s --sandbox=none --seccomp=none"
+                         % (FAULTY, fault)])
     got = [c["verdict"] for c in report["cases"] if c["name"] == "blk-write-read"] \
         if report else []
     tap(p.returncode == 1 and got == [verdict],

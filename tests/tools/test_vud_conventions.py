@@ -215,7 +215,7 @@ def flood_messages():
     kinds = [
         HDR.pack(200, VERSION, 0),                                  # unknown request
         HDR.pack(SET_VRING_NUM, VERSION, 8) + struct.pack("<II", 1000, 8),  # no such ring
-        HDR.pack(GET_FEATURES, VERSION | 0x80, 0),                  # unknown flag
+        HDR.pack(SET_OWNER, VERSION | 0x80, 0),                     # unknown flag
         HDR.pack(SET_FEATURES, VERSION, 4) + b"\0\0\0\0",           # short payload
     ]
     return b"".join(kinds[i % 4] for i in range(FLOOD))
@@ -237,7 +237,7 @@ def t_flood(name):
     ok = d.terminate()
     log = d.logtext().splitlines()
     malformed = [ln for ln in log if re.search(
-        r"is not supported|SET_VRING_NUM for queue|GET_FEATURES with flags|"
+        r"is not supported|SET_VRING_NUM for queue|SET_OWNER with flags|"
         r"SET_FEATURES with a 4-byte payload", ln) and "suppressed" not in ln]
     counts = [int(m.group(1)) for m in
               (re.search(r"(\d+) (?:similar|more) messages suppressed", ln) for ln in log) if m]

@@ -2,17 +2,20 @@
  * vu_blk_faulty - a vhost-user-blk backend with one deliberate fault, for
  * checking that vio-conform sees each kind of misbehaviour it reports.
  *
- *   vu_blk_faulty --socket-path=PATH --fault=crash|spin|overwrite|leak|hang
+ *   vu_blk_faulty --socket-path=PATH --fault=crash|spin|overwrite|leak|hang [--sandbox=none --seccomp=none]
  *
- * A RAM disk served by libvio's blk device, until the first kick after a
- * write was served (vio-conform's blk-write-read check: a write, then the
- * read); then, once:
+ * A RAM disk served by libvio's blk device, until the first kick after
+ * 4 KiB were written (vio-conform's blk-write-read check writes 4 KiB, then
+ * reads them; its health probe before the first case writes one sector);
+ * then, once:
  *   crash      abort()
  *   spin       starts a thread that burns CPU forever, then serves
  *   overwrite  answers the read itself, writing 64 bytes past its buffer
  *   leak       keeps three fds open that nothing needs, then serves
  *   hang       the queue thread sleeps forever
- * Test code, not a daemon: it exists for tests/tools/test_vio_conform.py.
+ * The test runs it unsandboxed, so each fault is only what it says (under
+ * the default seccomp filter a sleeping queue thread would be killed, not
+ * hung). Test code, not a daemon: it exists for tests/tools/test_vio_conform.py.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -67,7 +70,7 @@ static void notify(struct vio_dev_model *d, unsigned qi)
 {
 	struct vio_blk_queue_stats st;
 
-	if (!fired && vio_blk_dev_stats(&blk, qi, &st) == 0 && st.writes > 0) {
+	if (!fired && vio_blk_dev_stats(&blk, qi, &st) == 0 && st.bytes_written >= 4096) {
 		pthread_t t;
 
 		fired = true;

@@ -120,6 +120,7 @@ int main(int argc, char **argv)
 	r = vud_parse(&argc, argv, &o, caps, usage);
 	if (r)
 		return r > 0 ? 0 : 2;
+	o.sandbox.allow = &vud_allow_blk;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 

@@ -291,6 +291,7 @@ int main(int argc, char **argv)
 	r = vud_parse_many(&argc, argv, &o, caps, usage, NET_SWITCH_MAX_PORTS);
 	if (r)
 		return r > 0 ? 0 : 2;
+	o.sandbox.allow = &vud_allow_net;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 

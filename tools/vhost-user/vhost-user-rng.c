@@ -64,6 +64,7 @@ int main(int argc, char **argv)
 	r = vud_parse(&argc, argv, &o, caps, usage);
 	if (r)
 		return r > 0 ? 0 : 2;
+	o.sandbox.allow = &vud_allow_rng;
 	for (int i = 1; i < argc; i++) {
 		if (!strncmp(argv[i], "--queue-size=", 13)) {
 			ro.queue_size = (unsigned)strtoul(argv[i] + 13, NULL, 0);

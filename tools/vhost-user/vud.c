@@ -10,17 +10,21 @@
  * stop flag and the exit status. vud_run() is vud_run_many() with one
  * port, and says what it always said (no "port N" in its log lines).
  *
- * How the pieces fit. vud_run_many() is three steps, each a function below:
+ * How the pieces fit. Each port's socket is bound and listening first
+ * (mode 0600), then vud_sandbox_enter() forks the daemon into its sandbox
+ * (vud_sandbox.h: the parent waits outside and removes the sockets at the
+ * end). vud_run_many() then is three steps, each a function below:
  *
  *   setup()     makes everything the daemon needs before a frontend may
  *               come, in this order: every port's backend, the signals
  *               (blocked in every thread, read from a signalfd), the main
  *               epoll set with the request eventfd, the timers
  *               (--stats-interval, each port's accept back-off), each
- *               port's queue threads and backend_up hook, and last the
- *               listen sockets (or the --fd frontend): once the sockets
- *               listen, the daemon is ready. A failure is a log line
- *               naming the call, and exit status 1.
+ *               port's queue threads and backend_up hook, the seccomp
+ *               filter (vud_sandbox_seal), and last the listen sockets
+ *               into the set (or the --fd frontend): once it says
+ *               "listening on", the daemon is ready. A failure is a log
+ *               line naming the call, and exit status 1.
  *   loop()      the main thread's epoll loop, until the stop flag is set.
  *               Each event's tag (below) names its handler, on_<tag>().
  *   teardown()  sets the stop flag, wakes and joins the queue threads,
@@ -97,7 +101,8 @@ const char vud_common_usage[] =
 	"  --stats-json           print the stats as JSON objects on stdout, one a queue\n"
 	"  --quiet                log errors only\n"
 	"  --log-timestamps       start each log line with the time (UTC)\n"
-	"  --syslog               log to syslog (facility daemon) instead of stderr\n";
+	"  --syslog               log to syslog (facility daemon) instead of stderr\n"
+	VUD_SANDBOX_USAGE;
 
 static const char *daemon_name = "vhost-user";
 
@@ -125,7 +130,7 @@ int vud_parse(int *argc, char **argv, struct vud_opts *o, const char *caps_json,
 int vud_parse_many(int *argc, char **argv, struct vud_opts *o, const char *caps_json,
 		   void (*usage)(const char *argv0), unsigned max_sockets)
 {
-	int out = 1;
+	int out = 1, k;
 
 	if (max_sockets < 1 || max_sockets > VUD_MAX_PORTS)
 		max_sockets = max_sockets ? VUD_MAX_PORTS : 1;
@@ -189,6 +194,9 @@ int vud_parse_many(int *argc, char **argv, struct vud_opts *o, const char *caps_
 			o->log_timestamps = true;
 		} else if (!strcmp(a, "--syslog")) {
 			o->syslog = true;
+		} else if ((k = vud_sandbox_parse(&o->sandbox, a, argv[0])) != 0) {
+			if (k < 0)
+				return -1;
 		} else {
 			argv[out++] = argv[i];
 			continue;
@@ -545,6 +553,7 @@ static void *queue_thread(void *arg)
 			if (tag != TAG_WAKE) {
 				if (tag >= TAG_KICK && tag - TAG_KICK < p->nq) {
 					vio_vu_backend_queue_dispatch(&p->b, tag - TAG_KICK);
+					vud_sandbox_selftest(&v->o->sandbox);
 					kicked = true;
 				}
 				continue;
@@ -961,10 +970,14 @@ static int setup_queues(struct vport *p)
 	return 0;
 }
 
-static int listen_on(const char *path)
+/* A socket listening at path, mode 0600 (or --socket-group's 0660): made
+ * before the sandbox, which leaves no path to bind to. A frontend that
+ * connects before the loop runs waits in the backlog. */
+static int bind_on(const char *path, const struct vud_sandbox_opts *sb)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd;
+	mode_t mask;
+	int fd, r;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		vud_log_line(VIO_LOG_ERR, "socket path too long: %s", path);
@@ -983,9 +996,17 @@ static int listen_on(const char *path)
 		sys_err("socket", errno);
 		return -1;
 	}
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0) {
+	mask = umask(0177);     /* 0600 from the start: no window wider than that */
+	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(mask);
+	if (r < 0 || listen(fd, 1) < 0) {
 		vud_log_line(VIO_LOG_ERR, "cannot listen on %s: %s", path, strerror(errno));
 		close(fd);
+		return -1;
+	}
+	if (vud_sandbox_socket(sb, daemon_name, path) < 0) {
+		close(fd);
+		unlink(path);
 		return -1;
 	}
 	return fd;
@@ -1009,8 +1030,9 @@ static int setup_frontends(struct vud *v)
 	for (unsigned k = 0; k < v->nports; k++) {
 		struct vport *p = &v->ports[k];
 
-		p->listen_fd = listen_on(p->port.socket_path);
-		if (p->listen_fd < 0 || watch(v->ep, p->listen_fd, tag_of(k, TAG_LISTEN)))
+		/* Listening since before the sandbox (bind_sockets): a frontend
+		 * that came already waits in the backlog. */
+		if (watch(v->ep, p->listen_fd, tag_of(k, TAG_LISTEN)))
 			return -1;
 		p->listen_watched = true;
 		if (!v->o->quiet)
@@ -1058,6 +1080,9 @@ static int setup(struct vud *v)
 			p->hooks_up = true;
 		}
 	}
+	/* Every thread is up, no frontend has said a word yet. */
+	if (vud_sandbox_seal(&v->o->sandbox, daemon_name))
+		return -1;
 	return setup_frontends(v);
 }
 
@@ -1098,7 +1123,9 @@ static int teardown(struct vud *v)
 		watched_del(&p->fe, v->ep);
 		if (p->listen_fd >= 0) {
 			close_fd(&p->listen_fd);
-			if (unlink(p->port.socket_path) < 0 && errno != ENOENT)
+			/* In the sandbox the path means nothing: the parent removes it. */
+			if (!vud_sandbox_parent_unlinks() &&
+			    unlink(p->port.socket_path) < 0 && errno != ENOENT)
 				vud_log_line(VIO_LOG_WARN, "unlink %s: %s", p->port.socket_path,
 					     strerror(errno));
 		}
@@ -1151,11 +1178,36 @@ static int teardown(struct vud *v)
 	return v->status;
 }
 
+/* Each port's listen socket, unless --fd. */
+static int bind_sockets(struct vud *v)
+{
+	for (unsigned k = 0; v->fd < 0 && k < v->nports; k++) {
+		v->ports[k].listen_fd = bind_on(v->ports[k].port.socket_path, &v->o->sandbox);
+		if (v->ports[k].listen_fd < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The sandbox's parent, once its child has ended: it served nothing, and
+ * its copies of the sockets go (--fd's too: the frontend must see the
+ * child's close). The sandbox removed the paths. */
+static int sandbox_parent_done(struct vud *v, int status)
+{
+	for (unsigned k = 0; k < v->nports; k++)
+		close_fd(&v->ports[k].listen_fd);
+	if (v->fd >= 0)
+		close(v->fd);
+	free(v->ports);
+	return status;
+}
+
 static int run(const struct vud_port *ports, unsigned n, const struct vud_opts *o,
 	       const char *name, int fd)
 {
 	struct vud v = { .o = o, .fd = fd, .nports = n, .status = 0 };
-	int status;
+	const char *paths[VUD_MAX_PORTS];
+	int status, r = 0;
 
 	daemon_name = name;
 	vud_log_setup(&(struct vud_log_config){ .name = name, .quiet = o->quiet,
@@ -1181,6 +1233,7 @@ static int run(const struct vud_port *ports, unsigned n, const struct vud_opts *
 			snprintf(p->tag, sizeof(p->tag), "port %u: ", k);
 		p->retry_fd = p->listen_fd = -1;
 		p->fe.num = p->fe.dup = -1;
+		paths[k] = ports[k].socket_path;
 		for (unsigned i = 0; i < VIO_VU_MAX_QUEUES; i++) {
 			struct qthread *t = &p->q[i];
 
@@ -1189,7 +1242,14 @@ static int run(const struct vud_port *ports, unsigned n, const struct vud_opts *
 			p->kick[i].num = p->kick[i].dup = -1;
 		}
 	}
-	if (setup(&v) < 0)
+	/* Before the sandbox: the sockets' paths (and, in main, the files the
+	 * device serves). The parent of a sandboxed daemon ends here. */
+	if (bind_sockets(&v) < 0 ||
+	    (r = vud_sandbox_enter(&o->sandbox, name, paths, fd >= 0 ? 0 : n, &status)) < 0)
+		v.status = 1;
+	else if (r > 0)
+		return sandbox_parent_done(&v, status);
+	else if (setup(&v) < 0)
 		v.status = 1;
 	else
 		loop(&v);

@@ -25,6 +25,7 @@
 #include "vio/transport.h"
 #include "vud_log.h"
 #include "vud_stats.h"
+#include "vud_sandbox.h"
 
 #define VUD_DEFAULT_POLL_US 32u
 #define VUD_MAX_PORTS 16u               /* sockets one process serves, at most */
@@ -44,6 +45,9 @@ struct vud_opts {
 	bool quiet;
 	bool log_timestamps;            /* vud_log.h */
 	bool syslog;
+	/* --sandbox, --seccomp, --socket-group, --sandbox-selftest; the
+	 * daemon sets sandbox.allow (its allowlist) after vud_parse. */
+	struct vud_sandbox_opts sandbox;
 	/* Set by the daemon, not by options: VU_PROTOCOL_F bits not to offer. */
 	uint64_t protocol_features_off;
 	/* Optional, both or neither: called once the backend exists (before

@@ -6,7 +6,9 @@
  * output goes to backend.log there), so it can restart it after a case
  * that killed or wedged it and tell how it ended (exit status, signal).
  * With --socket it only connects, and learns the process from --pid when
- * given (liveness, CPU time and fds then work too).
+ * given (liveness, CPU time and fds then work too). CPU time and fds are
+ * those of the process and all its descendants: a daemon may run as the
+ * child of a supervisor (libvio's sandboxed daemons do).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -145,17 +147,16 @@ bool vc_target_alive(struct vc_target *t)
 	return false;
 }
 
-long vc_target_cpu_ms(const struct vc_target *t)
+/* Reads /proc/PID/stat: parent pid and CPU time in clock ticks. */
+static int proc_stat(pid_t pid, pid_t *ppid, unsigned long *ticks)
 {
 	char path[64], buf[1024];
-	unsigned long ut, stime;
+	unsigned long ut, st;
 	const char *p;
 	ssize_t n;
-	int fd;
+	int fd, pp;
 
-	if (t->pid <= 0)
-		return -1;
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)t->pid);
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
@@ -165,28 +166,89 @@ long vc_target_cpu_ms(const struct vc_target *t)
 		return -1;
 	buf[n] = 0;
 	p = strrchr(buf, ')');  /* the name may hold spaces */
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
-			 &stime) != 2)
+	if (!p || sscanf(p + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &pp, &ut,
+			 &st) != 3)
 		return -1;
-	return (long)((ut + stime) * 1000 / (unsigned long)sysconf(_SC_CLK_TCK));
+	*ppid = pp;
+	*ticks = ut + st;
+	return 0;
+}
+
+/*
+ * The backend's processes: its pid and every descendant (a daemon may run
+ * as a child of a supervisor, as libvio's sandboxed daemons do, or fork
+ * workers). Fills pids (at most cap) and returns how many.
+ */
+static unsigned family(pid_t root, pid_t *pids, unsigned cap)
+{
+	unsigned n = 0, grew;
+	struct dirent *e;
+	DIR *d;
+
+	if (root <= 0 || cap == 0)
+		return 0;
+	pids[n++] = root;
+	do {            /* until no process has a parent in the set */
+		grew = 0;
+		d = opendir("/proc");
+		if (!d)
+			return n;
+		while ((e = readdir(d)) && n < cap) {
+			unsigned long ticks;
+			pid_t pid = (pid_t)atoi(e->d_name), pp;
+			bool have = false, child = false;
+
+			if (pid <= 0 || proc_stat(pid, &pp, &ticks))
+				continue;
+			for (unsigned i = 0; i < n; i++) {
+				have |= pids[i] == pid;
+				child |= pids[i] == pp;
+			}
+			if (child && !have) {
+				pids[n++] = pid;
+				grew++;
+			}
+		}
+		closedir(d);
+	} while (grew && n < cap);
+	return n;
+}
+
+long vc_target_cpu_ms(const struct vc_target *t)
+{
+	pid_t pids[64], pp;
+	unsigned long sum = 0, ticks;
+	unsigned n = family(t->pid, pids, 64);
+
+	if (n == 0)
+		return -1;
+	for (unsigned i = 0; i < n; i++)
+		if (proc_stat(pids[i], &pp, &ticks) == 0)
+			sum += ticks;
+	return (long)(sum * 1000 / (unsigned long)sysconf(_SC_CLK_TCK));
 }
 
 int vc_target_nfds(const struct vc_target *t)
 {
-	char path[64];
-	struct dirent *e;
+	pid_t pids[64];
+	unsigned np = family(t->pid, pids, 64);
 	int n = 0;
-	DIR *d;
 
-	if (t->pid <= 0)
+	if (np == 0)
 		return -1;
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)t->pid);
-	d = opendir(path);
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
+	for (unsigned i = 0; i < np; i++) {
+		char path[64];
+		struct dirent *e;
+		DIR *d;
+
+		snprintf(path, sizeof(path), "/proc/%d/fd", (int)pids[i]);
+		d = opendir(path);
+		if (!d)
+			continue;
+		while ((e = readdir(d)))
+			n += e->d_name[0] != '.';
+		closedir(d);
+	}
 	return n;
 }
 
