@@ -43,7 +43,7 @@
 	(VIO_BIT(VU_PROTOCOL_F_MQ) | VIO_BIT(VU_PROTOCOL_F_REPLY_ACK) |        \
 	 VIO_BIT(VU_PROTOCOL_F_BACKEND_REQ) | VIO_BIT(VU_PROTOCOL_F_CONFIG) |  \
 	 VIO_BIT(VU_PROTOCOL_F_RESET_DEVICE) | VIO_BIT(VU_PROTOCOL_F_STATUS) | \
-	 VIO_BIT(VU_PROTOCOL_F_INFLIGHT_SHMFD))
+	 VIO_BIT(VU_PROTOCOL_F_INFLIGHT_SHMFD) | VIO_BIT(VU_PROTOCOL_F_LOG_SHMFD))
 
 /* Ring features this transport carries: the backend reads our rings
  * directly, so every layout and notification scheme works. Not
