@@ -248,6 +248,47 @@ static void test_log_all_toggle(void **state)
 	log_off(t, log, fd);
 }
 
+/* A queue thread runs the device while the dispatch thread (this one)
+ * turns LOG_ALL on and off and hands over new logs between buffers, as
+ * QEMU does while the guest does I/O: every buffer comes back right, and
+ * with logging on at the end the last buffers' pages are marked. TSan
+ * checks the log pointer's hand-over (the queue locks). */
+static void test_toggle_threaded(void **state)
+{
+	struct t *t = *state;
+	const uint64_t f = t->lay->features | BIT30;
+	struct qthread q = { .b = &t->b, .qi = 0 };
+	uint64_t irqs = 0;
+	uint8_t *log;
+	int fd;
+
+	up(t);
+	log = log_on(t, &fd);
+	q.stop_fd = vt_eventfd();
+	q.kick_fd = vio_vu_backend_kick_fd(&t->b, 0);
+	assert_true(q.stop_fd >= 0);
+	assert_int_equal(pthread_create(&q.th, NULL, qthread_main, &q), 0);
+	for (unsigned round = 0; round < 60; round++) {
+		post(t, 0, 1 + round % 4, 1 + round % 2);
+		vt_ring_kick(&t->r[0]);
+		if (round % 10 == 5)
+			assert_int_equal(set_log_base(t, fd, LOG_BYTES, 0x1000), 0);
+		assert_int_equal(vt_fe_set_u64(&t->fe, VU_SET_FEATURES, f | (round & 1 ? BIT26 : 0)), 0);
+		wait_all(t, 0, &irqs);
+	}
+	assert_true(t->b.log_all);
+	memset(log, 0, LOG_BYTES);
+	post(t, 0, 1, 1);
+	vt_ring_kick(&t->r[0]);
+	wait_all(t, 0, &irqs);
+	assert_true(page_marked(log, vt_gmem_gpa(&t->g, slot_out(t, 0, t->posted[0] - 1) + BUF_SLOT)));
+	vt_efd_signal(q.stop_fd);
+	pthread_join(q.th, NULL);
+	close(q.stop_fd);
+	assert_false(t->e.dev.status & VIO_STATUS_NEEDS_RESET);
+	log_off(t, log, fd);
+}
+
 /* A memory table that outgrows the log while logging: logging stops and
  * the device needs a reset (it could not log what it writes). */
 static void test_mem_table_outgrows_log(void **state)
@@ -468,6 +509,7 @@ static const struct test_def io_tests[] = {
 	{ "dirty log: exactly the pages written", test_exact },
 	{ "dirty log: ring LOG flag off, buffers still logged", test_ring_flag_off },
 	{ "dirty log: LOG_ALL off and on while rings run", test_log_all_toggle },
+	{ "dirty log: LOG_ALL and new logs while a queue thread runs", test_toggle_threaded },
 };
 
 static const struct test_def control_tests[] = {
