@@ -7,7 +7,9 @@
  * calls. We turn that into the calls of our device model: SET_FEATURES
  * negotiates (ACKNOWLEDGE, DRIVER, features, FEATURES_OK), a ring starts
  * when its kick fd arrives (the device goes DRIVER_OK with the first one),
- * GET_VRING_BASE stops it and reports where it was.
+ * GET_VRING_BASE stops it and reports where it was. For live migration it
+ * keeps the frontend's dirty log (SET_LOG_BASE, VHOST_F_LOG_ALL, the rings'
+ * LOG flag: "Dirty log" below), which the memory layer and the rings mark.
  *
  * Everything in a message is checked before it is used: the payload size
  * against the request, the fds against what the request carries, queue
