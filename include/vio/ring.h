@@ -356,11 +356,16 @@ struct vio_elem {
 	uint16_t ndescs;    /* private: ring descriptors the chain used */
 	uint32_t seq_;      /* private: chains popped through this one */
 	uint32_t dseq_;     /* private: descriptors popped through this one */
+	uint16_t pos_;      /* private: packed: ring position of the chain's first
+			     * descriptor, VIO_ELEM_NO_POS when it came from the
+			     * inflight log (for the dirty log) */
 	unsigned out_num, in_num;
 	uint32_t out_len, in_len;
 	struct vio_iov *out, *in;
 	unsigned out_cap, in_cap;
 };
+
+#define VIO_ELEM_NO_POS 0xffffu
 
 struct vio_devq_config {
 	unsigned size;
@@ -421,6 +426,12 @@ struct vio_devq {
 	uint32_t popped_descs;   /* descriptors popped, free-running */
 	uint32_t filled_descs;   /* descriptors filled, free-running */
 	uint32_t resubmit;       /* chains pop() hands out from the log first */
+	/* Dirty logging (vio_mem_log_set() on mem): whether ring writes are
+	 * logged, and at which addresses the device area (split: used ring;
+	 * packed: device event structure) and the descriptor area (packed
+	 * used descriptors) are logged. vio_devq_log_ring() sets them. */
+	bool log_ring;
+	uint64_t log_device, log_desc;
 	/* The inflight log (src/ring/inflight_log.h): NULL when none is
 	 * attached, else &log_state (so a queue is not moved or copied once
 	 * initialised). */
@@ -528,6 +539,30 @@ bool vio_devq_has_avail(struct vio_devq *q);
  * vhost-user's GET_VRING_BASE reports and SET_VRING_BASE restores. */
 uint16_t vio_devq_avail_base(const struct vio_devq *q);
 uint16_t vio_devq_used_base(const struct vio_devq *q);
+
+/*
+ * Dirty logging. While the queue's vio_mem has a log (vio_mem_log_set()),
+ * the device side marks every byte it writes into the driver's memory:
+ * fill() and fill_in_order() mark the first `len` bytes of the chain's
+ * writable descriptors, in order, read again from the ring (a device may
+ * have trimmed the element's spans: blk takes its status byte off them)
+ * (fill_in_order() also marks every writable
+ * descriptor of the batch's earlier chains, which the driver takes as
+ * written in full: it reads them again from the ring, as it cannot see
+ * their elements); the used ring entries, index,
+ * flags and avail_event (split), the used descriptors and the device event
+ * structure (packed), as they are written. Ring writes are logged at the
+ * ring addresses the queue was set up with, unless vio_devq_log_ring()
+ * says otherwise: `on` false logs no ring writes (buffers still are), and
+ * `device_addr` is where the device area is logged (vhost-user's
+ * log_guest_addr). Context: the queue's thread, or with it stopped; until
+ * the next vio_devq_init().
+ */
+static inline void vio_devq_log_ring(struct vio_devq *q, bool on, uint64_t device_addr)
+{
+	q->log_ring = on;
+	q->log_device = device_addr;
+}
 
 /* Chains pop() has handed out, free-running: progress, for a poller. */
 static inline uint32_t vio_devq_popped(const struct vio_devq *q) { return q->popped; }

@@ -55,6 +55,24 @@ static inline void elem_done(struct vio_devq *q, struct vio_elem *e, uint16_t id
 	e->dseq_ = q->popped_descs;
 }
 
+/* Dirty log: is the queue's memory logged? One load and test, the only
+ * cost of logging when it is off. */
+static inline bool dev_logging(const struct vio_devq *q)
+{
+	return __builtin_expect(q->mem->log != NULL, 0);
+}
+
+/* Dirty log: the device wrote [p, p + len) inside a ring area whose host
+ * start is `base` and which is logged at `log_addr` (vio_devq_log_ring).
+ * Called after the write. */
+static inline void dev_log_ring(const struct vio_devq *q, const void *base, uint64_t log_addr,
+				const void *p, size_t len)
+{
+	if (dev_logging(q) && q->log_ring)
+		vio__mem_log_range(q->mem, log_addr + (uint64_t)((const uint8_t *)p - (const uint8_t *)base),
+				   len);
+}
+
 /* Maps one buffer descriptor into the element's readable or writable spans. */
 static inline int dev_map_desc(struct vio_devq *q, struct vio_elem *e, const struct vio__desc *d,
 			       bool *seen_write, uint64_t *total)
@@ -127,6 +145,21 @@ static inline int dev_check_fill_in_order(struct vio_devq *q, const struct vio_e
 		return -EINVAL;
 	return (int)n;
 }
+
+/*
+ * Dirty log for fill_in_order(): the batch's earlier chains are used in
+ * full, but their elements are not ours to see, so their descriptors are
+ * read again from the ring (still the device's until the used entry is
+ * published) and every writable one is marked whole. A descriptor the
+ * driver changed meanwhile only changes what is marked in its own memory:
+ * the addresses go to the bitmap, never through a pointer, and walks are
+ * bounded. vio__dev_log_desc() takes one descriptor (an indirect table:
+ * its writable entries, split ones in `next` order) and marks at most
+ * *left bytes of what is writable, counting them off (UINT64_MAX: all);
+ * fill() uses it too, for a chain's written prefix. In dev_chain.c.
+ */
+void vio__dev_log_desc(struct vio_devq *q, const struct vio__desc *d, bool packed_layout,
+		       uint64_t *left);
 
 /* dev_chain.c */
 
