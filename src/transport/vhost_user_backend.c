@@ -1299,10 +1299,20 @@ reply:
 	return send_reply(b, m, NULL, 0, NULL, 0) ? -ECONNRESET : 1;
 }
 
-static void reset_device(struct vio_vu_backend *b)
+/* Resets the device and every ring. With keep_bases, each ring's position
+ * at the reset stays to be asked for: see do_set_status(). */
+static void reset_device(struct vio_vu_backend *b, bool keep_bases)
 {
+	uint32_t bases[VIO_VU_MAX_QUEUES];
+
 	all_lock(b);
+	for (unsigned i = 0; keep_bases && i < nq(b); i++)
+		bases[i] = ring_stop(b, i);
 	rings_reset(b);
+	for (unsigned i = 0; keep_bases && i < nq(b); i++) {
+		b->queues[i].base = bases[i];
+		b->queues[i].base_set = true;
+	}
 	vio_dev_set_status(b->dev, 0);
 	b->features_set = false;
 	b->acked_features = 0;
@@ -1319,8 +1329,12 @@ static int do_set_status(struct vio_vu_backend *b, uint64_t v)
 
 	if (v > UINT8_MAX)
 		return -EINVAL;
+	/* QEMU (7.2) stops a device with SET_STATUS 0 and only then asks
+	 * each ring where it stopped (GET_VRING_BASE), to hand the positions
+	 * to a migration's destination or to the restart: the reset keeps
+	 * them for the asking. */
 	if (v == 0) {
-		reset_device(b);
+		reset_device(b, true);
 		return 0;
 	}
 	/* DRIVER_OK follows the rings here; the rest goes to the model. */
@@ -1422,7 +1436,7 @@ static int handle(struct vio_vu_backend *b, struct msg *m)
 		all_unlock(b);
 		return 0;
 	case VU_RESET_DEVICE:
-		reset_device(b);
+		reset_device(b, false);
 		return 0;
 	case VU_GET_QUEUE_NUM:
 		return reply_u64(b, m, nq(b)) ? -ECONNRESET : 1;

@@ -260,6 +260,31 @@ static void test_status(void **state)
 	assert_int_equal(vio_vu_backend_kick_fd(&t->b, 0), -1);
 }
 
+/* QEMU 7.2 stops a device with SET_STATUS 0, then SET_VRING_ENABLE 0, and
+ * only then asks each ring where it stopped: GET_VRING_BASE must still
+ * tell the real position (a migration's destination, or the restart,
+ * starts the ring there), though the device was reset. */
+static void test_status_zero_keeps_base(void **state)
+{
+	struct t *t = *state;
+	uint32_t base = 0;
+
+	negotiate(t, PF_ALL);
+	map_memory(t);
+	start(t, 0);
+	expect_io(t, 0, 5, 1);
+	assert_int_equal(vt_fe_set_u64(&t->fe, VU_SET_STATUS, 0), 0);
+	assert_int_equal(get_status(t), 0);
+	assert_false(t->e.q[0].live);
+	assert_int_equal(vt_fe_state(&t->fe, VU_SET_VRING_ENABLE, 0, 0), 0);
+	assert_int_equal(vt_fe_get_vring_base(&t->fe, 0, &base), 0);
+	assert_int_equal(base, packed(t) ? (5u | 1u << 15) | (5u | 1u << 15) << 16 : 5u);
+	/* RESET_DEVICE is a whole reset: nothing to tell afterwards. */
+	assert_int_equal(vt_fe_set(&t->fe, VU_RESET_DEVICE, NULL, 0, NULL, 0), 0);
+	assert_int_equal(vt_fe_get_vring_base(&t->fe, 0, &base), 0);
+	assert_int_equal(base, 0);
+}
+
 static void test_mem_slots(void **state)
 {
 	struct t *t = *state;
@@ -603,6 +628,7 @@ static const struct test_def control_tests[] = {
 	{ "CONFIG_CHANGE_MSG on the backend channel", test_config_change_msg },
 	{ "no CONFIG_CHANGE_MSG without PF_CONFIG", test_config_change_needs_pf_config },
 	{ "SET_STATUS/GET_STATUS", test_status },
+	{ "SET_STATUS 0 keeps the rings' positions for GET_VRING_BASE", test_status_zero_keeps_base },
 	{ "GET_MAX_MEM_SLOTS, ADD_MEM_REG, REM_MEM_REG", test_mem_slots },
 	{ "ADD_MEM_REG of a mapped region twice: references", test_mem_reg_identical_twice },
 	{ "ADD_MEM_REG: same addresses, other file refused", test_mem_reg_identical_other_file },
