@@ -199,7 +199,7 @@ run_blk() {
 	local t0=$SECONDS
 	python3 "$here/migrate_host.py" --mode blk --src-qmp "$dir/src-qmp.sock" --dst-qmp "$dir/dst-qmp.sock" \
 		--src-serial "$dir/src-con.sock" --dst-serial "$dir/dst-con.sock" --uri "unix:$dir/mig.sock" \
-		--out-dir "$dir" --image "$dir/disk.img" "${kill_args[@]}" >"$dir/host.out" 2>"$dir/host.err"
+		--out-dir "$dir" --image "$dir/disk.img" --src-daemon "$sd" "${kill_args[@]}" >"$dir/host.out" 2>"$dir/host.err"
 	echo "$v: migration run took $((SECONDS - t0)) s" >&2
 	cat "$dir/host.err" >&2
 	# Both QEMUs end: the guest powered off, the other was told to quit.
@@ -254,7 +254,7 @@ run_net() {
 	qd=$started
 	python3 "$here/migrate_host.py" --mode net --src-qmp "$dir/src-qmp.sock" --dst-qmp "$dir/dst-qmp.sock" \
 		--src-serial "$dir/src-con.sock" --dst-serial "$dir/dst-con.sock" --uri "unix:$dir/mig.sock" \
-		--out-dir "$dir" --pinger "exec ip netns exec $ns busybox ping -i 0.1 10.78.0.2" \
+		--out-dir "$dir" --src-daemon "$sd" --pinger "exec ip netns exec $ns busybox ping -i 0.1 10.78.0.2" \
 		>"$dir/host.out" 2>"$dir/host.err"
 	cat "$dir/host.err" >&2
 	for q in $qs $qd; do

@@ -171,6 +171,15 @@ def check_image(image, total):
     return True, "%d blocks hold their last write (of %d) intact" % (NB, total)
 
 
+def alive(pid):
+    """A process that exists and is not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def query_status(qmp):
     try:
         return qmp.cmd("query-status")["status"]
@@ -189,6 +198,8 @@ def main():
     p.add_argument("--out-dir", required=True)
     p.add_argument("--image", help="the blk image file, checked after the guest")
     p.add_argument("--kill-pid", type=int, help="SIGKILL this pid once the migration is active")
+    p.add_argument("--src-daemon", type=int, action="append", default=[],
+                   help="a source daemon's pid: the switch-over waits for none to be gone")
     p.add_argument("--restart", help="shell command run after the failed migration (kill case)")
     p.add_argument("--pinger", help="shell command started once the guest's network is up;"
                    " SIGINT ends it, its output goes to OUT_DIR/ping.log")
@@ -222,11 +233,19 @@ def main():
     # Unlimited bandwidth: QEMU's default (128 MiB/s in 7.2) would make a
     # TCG guest's mostly idle memory the slow part.
     src.cmd("migrate-set-parameters", **{"max-bandwidth": 1 << 40})
+    # QEMU 7.2 completes a migration whose vhost-user backend died on the
+    # way (the dirty pages that backend wrote are then unknown): the
+    # switch-over is the management's to allow. It pauses before it, and
+    # this program, as the management, lets it go on only while every
+    # source daemon lives, and otherwise cancels.
+    src.cmd("migrate-set-capabilities",
+            capabilities=[{"capability": "pause-before-switchover", "state": True}])
     t0 = time.monotonic()
     src.cmd("migrate", uri=a.uri)
     killed_at = None
     info = {}
     status = "none"
+    policy = "no pause"
     while time.monotonic() < deadline:
         info = src.cmd("query-migrate")
         status = info.get("status", "none")
@@ -235,15 +254,28 @@ def main():
             killed_at = time.monotonic() - t0
             note("source daemon %d SIGKILLed %.2f s into the migration (%s MB sent)" %
                  (a.kill_pid, killed_at, info.get("ram", {}).get("transferred", 0) >> 20))
+        if status == "pre-switchover":
+            dead = [pid for pid in a.src_daemon if not alive(pid)]
+            if dead:
+                policy = "paused before switch-over, source daemon %s gone: cancelled" % dead
+                src.cmd("migrate_cancel")
+            else:
+                policy = "paused before switch-over, source daemons alive: continued"
+                src.cmd("migrate-continue", state="pre-switchover")
+            note(policy)
+            # Until the status moves on.
+            while src.cmd("query-migrate").get("status") == "pre-switchover":
+                time.sleep(0.01)
+            continue
         if status in ("completed", "failed", "cancelled"):
             break
         time.sleep(0.02)
     took = time.monotonic() - t0
     note("query-migrate at the end: %s" % json.dumps(info))
     ram = info.get("ram", {})
-    detail = "status %s after %.1f s, %d MiB sent, downtime %s ms, total %s ms" % (
+    detail = "status %s after %.1f s, %d MiB sent, downtime %s ms, total %s ms; %s" % (
         status, took, ram.get("transferred", 0) >> 20, info.get("downtime", "?"),
-        info.get("total-time", "?"))
+        info.get("total-time", "?"), policy)
     if info.get("error-desc"):
         detail += ", error: %s" % info["error-desc"]
 
@@ -288,7 +320,20 @@ def main():
         except (OSError, EOFError, RuntimeError):
             pass
 
-    time.sleep(3 if kill else 2)
+    if kill and a.image:
+        # The guest's writes go on through the new daemon (QEMU's chardev
+        # reconnects to it; requests the dead one held come back through
+        # the inflight log).
+        end = time.monotonic() + 30
+        w = w_done
+        while time.monotonic() < end:
+            w = image_max_write(a.image)
+            if w >= w_done + 8:
+                break
+            time.sleep(0.2)
+        verdict("writes-resume-on-new-daemon", w >= w_done + 8,
+                "last write in the image %d when the migration ended, %d now" % (w_done, w))
+    time.sleep(2)
     if pinger:
         pinger.send_signal(signal.SIGINT)
         try:

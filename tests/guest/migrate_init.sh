@@ -65,7 +65,8 @@ FIRST=16        # the area's first block (1 MiB)
 blk_write() {
 	dev=$(disk) || { echo "no virtio disk"; return 1; }
 	w=0
-	while ! stopped; do
+	# At least twice round the area, whenever STOP comes.
+	while ! stopped || [ $w -lt $((2 * NB)) ]; do
 		head -c $((BS - 64)) /dev/urandom > /tmp/p
 		sum=$(md5sum < /tmp/p | cut -c1-32)
 		{ printf '%-63s\n' "VIOMIG $w $sum"; cat /tmp/p; } > /tmp/b
@@ -82,7 +83,6 @@ blk_write() {
 blk_verify() {
 	dev=$(disk) || { echo "no virtio disk"; return 1; }
 	total=$(cat /tmp/writes)
-	[ "$total" -ge $NB ] || { echo "only $total writes: the area was not filled once"; return 1; }
 	echo 3 > /proc/sys/vm/drop_caches
 	b=0
 	while [ $b -lt $NB ]; do
