@@ -15,6 +15,16 @@
  * sorted by address, so lookups are a binary search. Readers may run on
  * several threads at once; changing the table (add/remove) must not race
  * with readers: the caller stops the queues first, as vhost-user requires.
+ *
+ * Dirty logging (live migration): a vio_mem may carry a log, a bitmap with
+ * one bit per 4 KiB page of the other side's address space (bit k of byte
+ * k / 8 for page k, as vhost-user's LOG_SHMFD log is laid out). While one
+ * is set, vio_mem_write() marks the pages it wrote, and the device side of
+ * the ring marks what it writes into rings and buffers (ring.h); a device
+ * that writes guest memory some other way marks it with
+ * vio_mem_log_write(). Bits are only ever set, atomically: the owner of the
+ * log (the VMM) reads and clears them while we write. Without a log the
+ * cost is one test of a pointer.
  */
 #ifndef VIO_MEM_H
 #define VIO_MEM_H
@@ -44,7 +54,12 @@ struct vio_mem {
 	struct vio_mem_region *regions; /* sorted by addr, no overlaps */
 	unsigned n;
 	unsigned cap;
+	uint8_t *log;           /* dirty bitmap, NULL: not logging */
+	uint64_t log_pages;     /* pages the bitmap covers (8 per byte) */
 };
+
+/* Page size of the dirty log: one bit stands for this many bytes. */
+#define VIO_MEM_LOG_PAGE 4096u
 
 /* Starts an empty table that can hold up to `cap` regions in `table`. */
 void vio_mem_init(struct vio_mem *m, struct vio_mem_region *table, unsigned cap);
@@ -131,6 +146,66 @@ int vio_mem_write(const struct vio_mem *m, uint64_t addr, const void *src, size_
 size_t vio_iov_to_buf(const struct vio_iov *iov, unsigned n, size_t off, void *dst, size_t len);
 size_t vio_iov_from_buf(const struct vio_iov *iov, unsigned n, size_t off, const void *src, size_t len);
 size_t vio_iov_length(const struct vio_iov *iov, unsigned n);
+
+/* ------------------------------------------------------------------------ */
+/* Dirty log                                                                */
+
+/* Bytes of bitmap needed to log every address below `end` (one past the
+ * highest byte), rounded up to whole bytes: ceil(ceil(end / 4096) / 8). */
+static inline uint64_t vio_mem_log_bytes_for(uint64_t end)
+{
+	uint64_t pages = end / VIO_MEM_LOG_PAGE + (end % VIO_MEM_LOG_PAGE != 0);
+
+	return pages / 8 + (pages % 8 != 0);
+}
+
+/* One past the highest address of any region (0 for an empty table): the
+ * address space a log must cover. */
+uint64_t vio_mem_end(const struct vio_mem *m);
+
+/*
+ * Starts logging into `bitmap` of `bytes` bytes (it covers addresses below
+ * bytes * 8 * 4096), or stops with bitmap NULL. The bitmap must stay
+ * mapped until logging stops. Errors: -EINVAL for a bitmap of 0 bytes (or
+ * more than 2^61); -ENOSPC when it is too small for the regions (vio_mem_end()).
+ * Context: like add/remove, never while a queue uses the table.
+ */
+int vio_mem_log_set(struct vio_mem *m, void *bitmap, uint64_t bytes);
+
+static inline bool vio_mem_logging(const struct vio_mem *m)
+{
+	return m->log != NULL;
+}
+
+void vio__mem_log_range(const struct vio_mem *m, uint64_t addr, uint64_t len);
+void vio__mem_log_host(const struct vio_mem *m, const void *p, size_t len);
+
+/*
+ * Marks the pages of [addr, addr + len) dirty, if logging; pages past the
+ * end of the bitmap are ignored (vio_mem_log_set() checked the regions, so
+ * only a range outside them can go there). Any thread, any time the table
+ * is not being changed.
+ */
+static inline void vio_mem_log_write(const struct vio_mem *m, uint64_t addr, uint64_t len)
+{
+	if (m->log)
+		vio__mem_log_range(m, addr, len);
+}
+
+/* The same for host memory [p, p + len) inside the regions (a span a
+ * translation returned): the pages of the addresses it stands for. Bytes
+ * outside every region are ignored. */
+static inline void vio_mem_log_host(const struct vio_mem *m, const void *p, size_t len)
+{
+	if (m->log)
+		vio__mem_log_host(m, p, len);
+}
+
+/* Marks every region's pages (a write the caller cannot place). */
+void vio_mem_log_all(const struct vio_mem *m);
+
+/* Marks the first `len` bytes of the spans iov[0..n), in order. */
+void vio_mem_log_iov(const struct vio_mem *m, const struct vio_iov *iov, unsigned n, size_t len);
 
 #ifdef __cplusplus
 }

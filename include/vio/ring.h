@@ -421,6 +421,13 @@ struct vio_devq {
 	uint32_t popped_descs;   /* descriptors popped, free-running */
 	uint32_t filled_descs;   /* descriptors filled, free-running */
 	uint32_t resubmit;       /* chains pop() hands out from the log first */
+	/* Dirty logging (vio_mem_log_set() on mem): whether ring writes are
+	 * logged, and at which addresses the device area (split: used ring;
+	 * packed: device event structure) and the descriptor area (packed
+	 * used descriptors) are logged. vio_devq_log_ring() sets them. */
+	bool log_ring;
+	uint64_t log_device, log_desc;
+	uint32_t log_wseq;       /* seq of the last chain popped with writable parts */
 	/* The inflight log (src/ring/inflight_log.h): NULL when none is
 	 * attached, else &log_state (so a queue is not moved or copied once
 	 * initialised). */
@@ -528,6 +535,28 @@ bool vio_devq_has_avail(struct vio_devq *q);
  * vhost-user's GET_VRING_BASE reports and SET_VRING_BASE restores. */
 uint16_t vio_devq_avail_base(const struct vio_devq *q);
 uint16_t vio_devq_used_base(const struct vio_devq *q);
+
+/*
+ * Dirty logging. While the queue's vio_mem has a log (vio_mem_log_set()),
+ * the device side marks every byte it writes into the driver's memory:
+ * fill() and fill_in_order() mark the first `len` bytes of the element's
+ * writable spans, in order (fill_in_order() cannot see the buffers of the
+ * batch's earlier chains, which the driver takes as written in full: if
+ * any of them had writable parts it marks every region, which is correct
+ * but makes a migration resend all memory); the used ring entries, index,
+ * flags and avail_event (split), the used descriptors and the device event
+ * structure (packed), as they are written. Ring writes are logged at the
+ * ring addresses the queue was set up with, unless vio_devq_log_ring()
+ * says otherwise: `on` false logs no ring writes (buffers still are), and
+ * `device_addr` is where the device area is logged (vhost-user's
+ * log_guest_addr). Context: the queue's thread, or with it stopped; until
+ * the next vio_devq_init().
+ */
+static inline void vio_devq_log_ring(struct vio_devq *q, bool on, uint64_t device_addr)
+{
+	q->log_ring = on;
+	q->log_device = device_addr;
+}
 
 /* Chains pop() has handed out, free-running: progress, for a poller. */
 static inline uint32_t vio_devq_popped(const struct vio_devq *q) { return q->popped; }

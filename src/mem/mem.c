@@ -21,6 +21,8 @@ void vio_mem_init(struct vio_mem *m, struct vio_mem_region *table, unsigned cap)
 	m->regions = table;
 	m->n = 0;
 	m->cap = table ? cap : 0;
+	m->log = NULL;
+	m->log_pages = 0;
 }
 
 /* Index of the region containing `addr`, or -1. */
@@ -219,7 +221,14 @@ int vio_mem_read(const struct vio_mem *m, uint64_t addr, void *dst, size_t len)
 
 int vio_mem_write(const struct vio_mem *m, uint64_t addr, const void *src, size_t len)
 {
-	return copy(m, addr, (void *)src, len, true);
+	int r = copy(m, addr, (void *)src, len, true);
+
+	/* After the copy: the log's owner may read and clear the bits at any
+	 * moment, and a page marked before it changed could be sent before
+	 * the change and never again. */
+	if (r == 0)
+		vio_mem_log_write(m, addr, len);
+	return r;
 }
 
 static size_t iov_copy(const struct vio_iov *iov, unsigned n, size_t off,
@@ -264,4 +273,126 @@ size_t vio_iov_length(const struct vio_iov *iov, unsigned n)
 	for (unsigned i = 0; i < n; i++)
 		total += iov[i].len;
 	return total;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Dirty log                                                                */
+
+uint64_t vio_mem_end(const struct vio_mem *m)
+{
+	const struct vio_mem_region *r;
+
+	if (m->n == 0)
+		return 0;
+	r = &m->regions[m->n - 1];      /* sorted: the last ends highest */
+	/* A region ending at 2^64 cannot be said in 64 bits: UINT64_MAX is
+	 * as good, no log is that large. */
+	return r->addr + (r->size - 1) == UINT64_MAX ? UINT64_MAX : r->addr + r->size;
+}
+
+int vio_mem_log_set(struct vio_mem *m, void *bitmap, uint64_t bytes)
+{
+	if (!bitmap) {
+		m->log = NULL;
+		m->log_pages = 0;
+		return 0;
+	}
+	if (bytes == 0 || bytes > UINT64_MAX / 8)
+		return -EINVAL;
+	if (bytes < vio_mem_log_bytes_for(vio_mem_end(m)))
+		return -ENOSPC;
+	m->log = bitmap;
+	m->log_pages = bytes * 8;
+	return 0;
+}
+
+/* Sets the bits of pages first..last (inclusive), clipped to the bitmap.
+ * fetch_or, not a plain store: the VMM clears bits in the same bytes
+ * while we set others. Whole bytes in the middle take one operation. */
+static void mark_pages(uint8_t *log, uint64_t npages, uint64_t first, uint64_t last)
+{
+	/* npages < 2^64, so first + 8 cannot wrap below. */
+	if (first >= npages)
+		return;
+	if (last >= npages)
+		last = npages - 1;
+	while (first <= last) {
+		uint64_t byte = first / 8;
+		unsigned bit = (unsigned)(first % 8);
+		uint64_t n = last - first + 1;
+		uint8_t mask;
+
+		if (bit == 0 && n >= 8) {
+			mask = 0xff;
+			first += 8;
+		} else {
+			unsigned k = 8 - bit < n ? 8 - bit : (unsigned)n;
+
+			mask = (uint8_t)(((1u << k) - 1) << bit);
+			first += k;
+		}
+		/* Relaxed: the bits carry no other data; whoever reads the
+		 * log synchronises with us through the vhost-user protocol
+		 * (the rings are stopped before the last read). */
+		__atomic_fetch_or(&log[byte], mask, __ATOMIC_RELAXED);
+	}
+}
+
+void vio__mem_log_range(const struct vio_mem *m, uint64_t addr, uint64_t len)
+{
+	uint64_t last;
+
+	if (len == 0)
+		return;
+	last = addr + (len - 1);
+	if (last < addr)
+		last = UINT64_MAX;
+	mark_pages(m->log, m->log_pages, addr / VIO_MEM_LOG_PAGE, last / VIO_MEM_LOG_PAGE);
+}
+
+void vio__mem_log_host(const struct vio_mem *m, const void *p, size_t len)
+{
+	uintptr_t hp = (uintptr_t)p;
+
+	/* Regions are sorted by address, not by host pointer, and there are
+	 * few: a scan. Only with logging on. */
+	while (len) {
+		unsigned i;
+
+		for (i = 0; i < m->n; i++) {
+			const struct vio_mem_region *r = &m->regions[i];
+			uintptr_t off = hp - (uintptr_t)r->host;
+
+			if (hp >= (uintptr_t)r->host && off <= r->size - 1) {
+				size_t chunk = r->size - off < len ? (size_t)(r->size - off) : len;
+
+				vio__mem_log_range(m, r->addr + off, chunk);
+				hp += chunk;
+				len -= chunk;
+				break;
+			}
+		}
+		if (i == m->n)
+			return;         /* not ours: nothing to log */
+	}
+}
+
+void vio_mem_log_iov(const struct vio_mem *m, const struct vio_iov *iov, unsigned n, size_t len)
+{
+	if (!m->log)
+		return;
+	for (unsigned i = 0; i < n && len; i++) {
+		size_t chunk = iov[i].len < len ? iov[i].len : len;
+
+		vio__mem_log_host(m, iov[i].base, chunk);
+		len -= chunk;
+	}
+}
+
+void vio_mem_log_all(const struct vio_mem *m)
+{
+	if (!m->log)
+		return;
+	for (unsigned i = 0; i < m->n; i++)
+		vio__mem_log_range(m, m->regions[i].addr, m->regions[i].size);
 }

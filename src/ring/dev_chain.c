@@ -17,6 +17,12 @@ void vio__dev_init_common(struct vio_devq *q, const struct vio_devq_config *cfg)
 	q->packed = vio_has_feature(cfg->features, VIO_F_RING_PACKED);
 	q->mem = cfg->mem;
 	q->indirect_max = cfg->indirect_max > cfg->size ? cfg->indirect_max : cfg->size;
+	/* Ring writes are logged where the queue's areas are, until the
+	 * transport says otherwise (vio_devq_log_ring). */
+	q->log_ring = true;
+	q->log_device = cfg->addrs.device;
+	q->log_desc = cfg->addrs.desc;
+	q->log_wseq = 0;
 }
 
 int vio__dev_indirect_table(struct vio_devq *q, const struct vio__desc *ind, bool chained,

@@ -53,6 +53,28 @@ static inline void elem_done(struct vio_devq *q, struct vio_elem *e, uint16_t id
 	q->popped_descs += e->ndescs;
 	e->seq_ = q->popped;
 	e->dseq_ = q->popped_descs;
+	/* For the dirty log's fill_in_order() (ring.h): was any chain of a
+	 * batch writable? Always kept: logging may start mid-batch. */
+	if (e->in_num)
+		q->log_wseq = q->popped;
+}
+
+/* Dirty log: is the queue's memory logged? One load and test, the only
+ * cost of logging when it is off. */
+static inline bool dev_logging(const struct vio_devq *q)
+{
+	return __builtin_expect(q->mem->log != NULL, 0);
+}
+
+/* Dirty log: the device wrote [p, p + len) inside a ring area whose host
+ * start is `base` and which is logged at `log_addr` (vio_devq_log_ring).
+ * Called after the write. */
+static inline void dev_log_ring(const struct vio_devq *q, const void *base, uint64_t log_addr,
+				const void *p, size_t len)
+{
+	if (dev_logging(q) && q->log_ring)
+		vio__mem_log_range(q->mem, log_addr + (uint64_t)((const uint8_t *)p - (const uint8_t *)base),
+				   len);
 }
 
 /* Maps one buffer descriptor into the element's readable or writable spans. */

@@ -8,11 +8,24 @@
  * and checks both layouts share in dev_chain.h. With an inflight log
  * attached (q->log), every chain taken and returned is recorded through
  * inflight_log.h, and the chains it recovered are handed out first.
+ * With a dirty log on the memory (vio_mem_log_set), every store into the
+ * descriptor ring or the device event structure is marked after it is
+ * made (log_desc, log_device).
  */
 #include "dev_chain.h"
 #include "inflight_log.h"
 #include "layouts.h"
 #include "packed.h"
+
+static inline void log_desc(const struct vio_devq *q, const void *p, size_t len)
+{
+	dev_log_ring(q, q->u.packed.desc, q->log_desc, p, len);
+}
+
+static inline void log_device(const struct vio_devq *q, const void *p, size_t len)
+{
+	dev_log_ring(q, q->u.packed.device, q->log_device, p, len);
+}
 
 int vio__packed_dev_init(struct vio_devq *q, const struct vio_devq_config *cfg)
 {
@@ -44,6 +57,7 @@ int vio__packed_dev_init(struct vio_devq *q, const struct vio_devq_config *cfg)
 	 * DISABLE, left by a queue stopped while its thread polled, is a kick
 	 * the driver never sends. */
 	st16(&q->u.packed.device->flags, q->legacy, VIO_PACKED_EVENT_ENABLE);
+	log_device(q, &q->u.packed.device->flags, 2);
 	if (cfg->inflight)
 		return vio__ilog_packed_attach(q, cfg);
 	return 0;
@@ -245,6 +259,9 @@ static int put_used(struct vio_devq *q, uint16_t id, uint32_t len, uint32_t skip
 	} else {
 		st16(&d->flags, legacy, flags);
 	}
+	/* The whole descriptor: flush() stores the first one's flags, which
+	 * lie in the same page as its id and len. */
+	log_desc(q, d, sizeof(*d));
 	q->used_pending++;
 	q->u.packed.pending_descs = (uint16_t)(q->u.packed.pending_descs + skip);
 	return 0;
@@ -327,6 +344,7 @@ int vio__packed_flush(struct vio_devq *q)
 	 * the acquire in the driver's get_buf. */
 	st16_release(&q->u.packed.desc[q->u.packed.pending_pos].flags, q->legacy,
 		     q->u.packed.pending_flags);
+	log_desc(q, &q->u.packed.desc[q->u.packed.pending_pos].flags, 2);
 	if (q->log)
 		vio__ilog_packed_flush_commit(q);
 	advance(&q->used_idx, &q->u.packed.used_wrap, q->u.packed.pending_descs, q->size);
@@ -364,6 +382,7 @@ void vio__packed_kick_disable(struct vio_devq *q)
 		return;
 	q->kicks_disabled = true;
 	st16(&q->u.packed.device->flags, q->legacy, VIO_PACKED_EVENT_DISABLE);
+	log_device(q, &q->u.packed.device->flags, 2);
 }
 
 bool vio__packed_kick_enable(struct vio_devq *q)
@@ -374,6 +393,7 @@ bool vio__packed_kick_enable(struct vio_devq *q)
 			 VIO_PACKED_EVENT_DESC);
 	else
 		st16(&q->u.packed.device->flags, q->legacy, VIO_PACKED_EVENT_ENABLE);
+	log_device(q, q->u.packed.device, sizeof(*q->u.packed.device));
 	/* Pairs with the barrier in the driver's kick_prepare. */
 	full_barrier();
 	return !is_avail(ld16(&q->u.packed.desc[q->last_avail].flags, q->legacy), q->u.packed.avail_wrap);

@@ -9,6 +9,7 @@
  * layouts.h), which never call back into this one; docs/design.md, "The
  * ring", shows the files and what they share.
  */
+#include "dev_chain.h"
 #include "drv_slots.h"
 #include "layouts.h"
 
@@ -236,12 +237,31 @@ int vio_devq_pop(struct vio_devq *q, struct vio_elem *e)
 
 int vio_devq_fill(struct vio_devq *q, const struct vio_elem *e, uint32_t len)
 {
-	return DEV(q, fill, q, e, len);
+	int r = DEV(q, fill, q, e, len);
+
+	/* The device wrote the buffer before handing it back, and the driver
+	 * sees it only once flush() publishes: marking here is after the
+	 * write and before anyone can depend on it. */
+	if (r == 0 && dev_logging(q))
+		vio_mem_log_iov(q->mem, e->in, e->in_num, len);
+	return r;
 }
 
 int vio_devq_fill_in_order(struct vio_devq *q, const struct vio_elem *last, uint32_t len)
 {
-	return DEV(q, fill_in_order, q, last, len);
+	uint32_t filled = q->filled;
+	int r = DEV(q, fill_in_order, q, last, len);
+
+	if (r || !dev_logging(q))
+		return r;
+	vio_mem_log_iov(q->mem, last->in, last->in_num, len);
+	/* The earlier chains of the batch, seq filled+1 .. last->seq_-1, are
+	 * used in full, but their buffers are not ours to see. log_wseq is
+	 * the last writable chain popped (free-running): at or before
+	 * `filled`, none of them was writable; otherwise one may have been. */
+	if (last->seq_ - filled > 1 && (int32_t)(q->log_wseq - filled) > 0)
+		vio_mem_log_all(q->mem);
+	return r;
 }
 
 int vio_devq_flush(struct vio_devq *q)

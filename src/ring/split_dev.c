@@ -7,7 +7,8 @@
  * The layout and its publishing protocol are in split.h; chain mapping
  * and checks both layouts share in dev_chain.h. With an inflight log
  * attached (q->log), every chain taken and returned is recorded through
- * inflight_log.h.
+ * inflight_log.h. With a dirty log on the memory (vio_mem_log_set), every
+ * store into the used ring is marked after it is made (log_used).
  */
 #include "dev_chain.h"
 #include "event.h"
@@ -23,6 +24,19 @@ static inline vio_le16 *used_event(struct vio_devq *q)
 static inline vio_le16 *avail_event(struct vio_devq *q)
 {
 	return split_avail_event(q->u.split.used, q->size);
+}
+
+/* Dirty log: the device wrote [p, p + len) inside the used ring. */
+static inline void log_used(const struct vio_devq *q, const void *p, size_t len)
+{
+	dev_log_ring(q, q->u.split.used, q->log_device, p, len);
+}
+
+/* A 16-bit store into the used ring (flags, avail_event), logged. */
+static inline void st16_used(struct vio_devq *q, vio_le16 *p, uint16_t v)
+{
+	st16(p, q->legacy, v);
+	log_used(q, p, sizeof(*p));
 }
 
 int vio__split_dev_init(struct vio_devq *q, const struct vio_devq_config *cfg)
@@ -59,9 +73,9 @@ int vio__split_dev_init(struct vio_devq *q, const struct vio_devq_config *cfg)
 	 * driver, left by a queue stopped while its thread polled, is a kick
 	 * the driver never sends. */
 	if (q->event_idx)
-		st16(avail_event(q), q->legacy, q->last_avail);
+		st16_used(q, avail_event(q), q->last_avail);
 	else
-		st16(&q->u.split.used->flags, q->legacy, 0);
+		st16_used(q, &q->u.split.used->flags, 0);
 	return 0;
 }
 
@@ -111,7 +125,7 @@ static int more_avail(struct vio_devq *q)
 	if (q->avail_idx == q->last_avail && q->event_idx && !q->kicks_disabled) {
 		/* Going idle: ask for a kick at the next entry, then look
 		 * again, or an add racing with us would be lost. */
-		st16(avail_event(q), legacy, q->last_avail);
+		st16_used(q, avail_event(q), q->last_avail);
 		full_barrier(); /* pairs with the driver's kick_prepare */
 		q->avail_idx = ld16_acquire(&q->u.split.avail->idx, legacy);
 	}
@@ -204,6 +218,7 @@ static void put_used(struct vio_devq *q, uint16_t id, uint32_t len, uint32_t n)
 	ue = &q->u.split.used->ring[(uint16_t)(q->used_idx + q->used_pending) & (q->size - 1)];
 	ue->id = vio_set32(q->legacy, id);
 	ue->len = vio_set32(q->legacy, len);
+	log_used(q, ue, sizeof(*ue));
 	q->used_pending += n;
 }
 
@@ -250,6 +265,7 @@ int vio__split_flush(struct vio_devq *q)
 	/* Publish: the used entries become visible before the index. Pairs
 	 * with the acquire in the driver's get_buf. */
 	st16_release(&q->u.split.used->idx, q->legacy, q->used_idx);
+	log_used(q, &q->u.split.used->idx, sizeof(q->u.split.used->idx));
 	if (q->log)
 		vio__ilog_split_flush(q);
 	return 0;
@@ -286,18 +302,18 @@ void vio__split_kick_disable(struct vio_devq *q)
 	/* With EVENT_IDX, an avail_event just behind us is one the driver has
 	 * already passed: no kick for 65535 entries. */
 	if (q->event_idx)
-		st16(avail_event(q), q->legacy, (uint16_t)(q->last_avail - 1));
+		st16_used(q, avail_event(q), (uint16_t)(q->last_avail - 1));
 	else
-		st16(&q->u.split.used->flags, q->legacy, VIO_USED_F_NO_NOTIFY);
+		st16_used(q, &q->u.split.used->flags, VIO_USED_F_NO_NOTIFY);
 }
 
 bool vio__split_kick_enable(struct vio_devq *q)
 {
 	q->kicks_disabled = false;
 	if (q->event_idx)
-		st16(avail_event(q), q->legacy, q->last_avail);
+		st16_used(q, avail_event(q), q->last_avail);
 	else
-		st16(&q->u.split.used->flags, q->legacy, 0);
+		st16_used(q, &q->u.split.used->flags, 0);
 	/* Pairs with the barrier in the driver's kick_prepare. */
 	full_barrier();
 	return ld16(&q->u.split.avail->idx, q->legacy) == q->last_avail;

@@ -45,7 +45,8 @@
 	(VIO_BIT(VU_PROTOCOL_F_MQ) | VIO_BIT(VU_PROTOCOL_F_REPLY_ACK) |              \
 	 VIO_BIT(VU_PROTOCOL_F_BACKEND_REQ) | VIO_BIT(VU_PROTOCOL_F_CONFIG) |        \
 	 VIO_BIT(VU_PROTOCOL_F_RESET_DEVICE) | VIO_BIT(VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS) | \
-	 VIO_BIT(VU_PROTOCOL_F_STATUS) | VIO_BIT(VU_PROTOCOL_F_INFLIGHT_SHMFD))
+	 VIO_BIT(VU_PROTOCOL_F_STATUS) | VIO_BIT(VU_PROTOCOL_F_INFLIGHT_SHMFD) |          \
+	 VIO_BIT(VU_PROTOCOL_F_LOG_SHMFD))
 
 /* ------------------------------------------------------------------------ */
 /* Logging                                                                  */
@@ -387,6 +388,84 @@ static void inflight_install(struct vio_vu_backend *b, void *map, size_t len, si
 	all_unlock(b);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Dirty log                                                                */
+
+/*
+ * Live migration: while VHOST_F_LOG_ALL is negotiated, every write the
+ * device makes into guest memory sets the bit of its 4 KiB page in the
+ * bitmap SET_LOG_BASE handed us (the frontend reads and clears it while
+ * we run). The memory layer does the marking (vio_mem_log_set): the
+ * rings mark what they write, and vio_mem_write() what goes through it.
+ * Here: the log's mapping and checks, and when mem logs.
+ */
+
+/* Bytes of log the memory table and the rings that log need. */
+static uint64_t log_needed(const struct vio_vu_backend *b)
+{
+	uint64_t need = vio_mem_log_bytes_for(vio_mem_end(&b->mem));
+
+	for (unsigned i = 0; i < nq(b); i++) {
+		const struct vio_vu_queue *vq = &b->queues[i];
+		uint64_t len, end, n;
+
+		if (!vq->addr_set || !vq->log_ring || vq->num == 0)
+			continue;
+		len = vio_ring_device_bytes(b->dev->features, vq->num);
+		end = vq->log_addr + len;
+		n = end < vq->log_addr ? UINT64_MAX : vio_mem_log_bytes_for(end);
+		if (n > need)
+			need = n;
+	}
+	return need;
+}
+
+/* Makes mem log, or not, as log_all and the log say. Called with every
+ * queue lock held (the rings read mem's log pointer on their threads).
+ * A log that no longer covers the memory and the rings is dropped: a
+ * device that cannot log must not write either, so it needs a reset. */
+static void log_apply(struct vio_vu_backend *b)
+{
+	uint64_t need;
+
+	if (!b->log_all || !b->log) {
+		vio_mem_log_set(&b->mem, NULL, 0);
+		return;
+	}
+	need = log_needed(b);
+	if (b->log_size < need || vio_mem_log_set(&b->mem, b->log, b->log_size)) {
+		vlog(b, VIO_LOG_ERR, "vhost-user: the dirty log (%llu bytes) is too small for the "
+		     "memory and rings (%llu bytes): logging is off, and the device stops",
+		     (unsigned long long)b->log_size, (unsigned long long)need);
+		vio_mem_log_set(&b->mem, NULL, 0);
+		vio_dev_needs_reset(b->dev, "dirty log too small while logging");
+	}
+}
+
+/* LOG_ALL negotiated or not: logging starts or stops, between two
+ * rounds of each queue's work. */
+static void log_switch(struct vio_vu_backend *b, bool on)
+{
+	all_lock(b);
+	b->log_all = on;
+	log_apply(b);
+	all_unlock(b);
+	vlog(b, VIO_LOG_INFO, "vhost-user: dirty logging %s%s", on ? "on" : "off",
+	     on && !b->log ? " (no log yet: from SET_LOG_BASE on)" : "");
+}
+
+/* Drops our mapping of the log. Called with every queue lock held. */
+static void log_release(struct vio_vu_backend *b)
+{
+	vio_mem_log_set(&b->mem, NULL, 0);
+	if (b->log_map)
+		munmap(b->log_map, b->log_map_len);
+	b->log_map = NULL;
+	b->log_map_len = 0;
+	b->log = NULL;
+	b->log_size = 0;
+}
+
 /*
  * The locks for a message on ring qi: its own, or, when the message may
  * start the ring (may_start) before the device is DRIVER_OK, every queue's:
@@ -480,6 +559,9 @@ static int ring_start(struct vio_vu_backend *b, unsigned qi)
 		vlog(b, VIO_LOG_ERR, "vhost-user: ring %u could not start", qi);
 		return -EIO;
 	}
+	/* Ring writes are logged where SET_VRING_ADDR said (log_guest_addr),
+	 * and only with its LOG flag; buffers always, while logging. */
+	vio_devq_log_ring(vio_dev_vq(d, qi), vq->log_ring, vq->log_addr);
 	if (vio_dev_queue_resubmitted(d, qi))
 		vlog(b, VIO_LOG_INFO, "vhost-user: ring %u: %u requests in flight before the restart, "
 		     "resubmitted from the inflight log", qi, vio_dev_queue_resubmitted(d, qi));
@@ -521,6 +603,8 @@ static void rings_reset(struct vio_vu_backend *b)
 		pthread_mutex_unlock(&b->backend_lock);
 		vq->enabled = false;
 		vq->addr_set = false;
+		vq->log_ring = false;
+		vq->log_addr = 0;
 		vq->num = 0;
 		vq->base = 0;
 		vq->base_set = false;
@@ -627,16 +711,25 @@ static bool queue_ok(struct vio_vu_backend *b, const struct msg *m, uint32_t i)
 static int do_set_features(struct vio_vu_backend *b, uint64_t f)
 {
 	struct vio_dev_model *d = b->dev;
-	uint64_t dev_f = f & ~VIO_BIT(VU_F_PROTOCOL_FEATURES);
+	const uint64_t ours = VIO_BIT(VU_F_PROTOCOL_FEATURES) | VIO_BIT(VU_F_LOG_ALL);
+	uint64_t dev_f = f & ~ours;
 	int r;
 
-	if (f & ~(d->host_features | VIO_BIT(VU_F_PROTOCOL_FEATURES))) {
+	if (f & ~(d->host_features | ours)) {
 		vlog(b, VIO_LOG_ERR, "vhost-user: SET_FEATURES %#llx has bits we never offered (%#llx)",
-		     (unsigned long long)f, (unsigned long long)(f & ~d->host_features));
+		     (unsigned long long)f, (unsigned long long)(f & ~(d->host_features | ours)));
 		return -EINVAL;
 	}
-	if (b->features_set && dev_f == d->features && b->acked_features == f)
-		return 0;       /* unchanged (QEMU repeats it) */
+	if (b->features_set && dev_f == d->features &&
+	    !((b->acked_features ^ f) & VIO_BIT(VU_F_PROTOCOL_FEATURES))) {
+		/* Unchanged (QEMU repeats it), or LOG_ALL alone turned on or
+		 * off, which QEMU does while the rings run: the device keeps
+		 * running and only the memory layer's logging changes. */
+		if ((b->acked_features ^ f) & VIO_BIT(VU_F_LOG_ALL))
+			log_switch(b, vio_has_feature(f, VU_F_LOG_ALL));
+		b->acked_features = f;
+		return 0;
+	}
 	/* The device model's own rules, before anything is reset. */
 	if (!vio_has_feature(dev_f, VIO_F_VERSION_1) &&
 	    (!d->legacy_ok || vio_has_feature(dev_f, VIO_F_RING_PACKED))) {
@@ -666,6 +759,7 @@ static int do_set_features(struct vio_vu_backend *b, uint64_t f)
 	}
 	b->acked_features = f;
 	b->features_set = true;
+	log_switch(b, vio_has_feature(f, VU_F_LOG_ALL));
 	/* Without protocol features, rings start enabled. */
 	for (unsigned i = 0; i < nq(b); i++)
 		if (!protocol_features_on(b))
@@ -694,6 +788,8 @@ static int do_set_mem_table(struct vio_vu_backend *b, struct msg *m)
 	}
 	if (r)
 		unmap_all(b);
+	/* The log must still cover the memory (QEMU grows it first). */
+	log_apply(b);
 	/* Rings that run keep running only if their memory is still there. */
 	for (unsigned i = 0; i < nq(b); i++) {
 		if (vio_dev_queue_live(b->dev, i)) {
@@ -721,6 +817,8 @@ static int do_add_mem_reg(struct vio_vu_backend *b, struct msg *m)
 
 	all_lock(b);
 	r = map_region(b, &m->p.mem_reg.region, m->fds[0], true);
+	if (r == 0)
+		log_apply(b);
 	all_unlock(b);
 	if (r)
 		vlog(b, VIO_LOG_ERR, "vhost-user: ADD_MEM_REG refused: %s", vio_strerror(r));
@@ -943,21 +1041,45 @@ static int do_vring_addr(struct vio_vu_backend *b, struct msg *m)
 
 	if (!queue_ok(b, m, a->index))
 		return -EINVAL;
-	if (a->flags & ~1u) {
+	if (a->flags & ~VU_VRING_F_LOG) {
 		vlog(b, VIO_LOG_ERR, "vhost-user: SET_VRING_ADDR flags %#x", a->flags);
 		return -EINVAL;
 	}
 	vq = &b->queues[a->index];
 	pthread_mutex_lock(&vq->lock);
+	/* The ring's log address must lie inside the log we have (one that
+	 * comes later is checked against it in turn). */
+	if ((a->flags & VU_VRING_F_LOG) && b->log && vq->num) {
+		uint64_t len = vio_ring_device_bytes(b->dev->features, vq->num);
+
+		if (a->log + len < a->log || vio_mem_log_bytes_for(a->log + len) > b->log_size) {
+			pthread_mutex_unlock(&vq->lock);
+			vlog(b, VIO_LOG_ERR, "vhost-user: SET_VRING_ADDR: ring %u's log address %#llx is "
+			     "outside the %llu-byte dirty log", a->index, (unsigned long long)a->log,
+			     (unsigned long long)b->log_size);
+			return -EINVAL;
+		}
+	}
 	if (vio_dev_queue_live(b->dev, a->index)) {
+		/* QEMU turns ring logging on and off on running rings, with
+		 * the same addresses: only the log settings may change. */
+		if (a->desc != vq->desc_ua || a->used != vq->used_ua || a->avail != vq->avail_ua) {
+			pthread_mutex_unlock(&vq->lock);
+			vlog(b, VIO_LOG_ERR, "vhost-user: SET_VRING_ADDR for running ring %u", a->index);
+			return -EBUSY;
+		}
+		vq->log_ring = a->flags & VU_VRING_F_LOG;
+		vq->log_addr = a->log;
+		vio_devq_log_ring(vio_dev_vq(b->dev, a->index), vq->log_ring, vq->log_addr);
 		pthread_mutex_unlock(&vq->lock);
-		vlog(b, VIO_LOG_ERR, "vhost-user: SET_VRING_ADDR for running ring %u", a->index);
-		return -EBUSY;
+		return 0;
 	}
 	/* Checked against the memory table when the ring starts. */
 	vq->desc_ua = a->desc;
 	vq->used_ua = a->used;
 	vq->avail_ua = a->avail;
+	vq->log_ring = a->flags & VU_VRING_F_LOG;
+	vq->log_addr = a->log;
 	vq->addr_set = true;
 	pthread_mutex_unlock(&vq->lock);
 	return 0;
@@ -1091,6 +1213,84 @@ static int do_set_inflight(struct vio_vu_backend *b, struct msg *m)
 	return 0;
 }
 
+/*
+ * SET_LOG_BASE (with LOG_SHMFD): mmap_size bytes of bitmap at mmap_offset
+ * in the fd. Checked before anything is mapped: the payload's size, one
+ * fd, a size that is not 0, an offset + size that neither wraps nor
+ * passes the end of the fd's file (fstat: the frontend's numbers are not
+ * to be believed, DPDK's CVE-2020-10722), and a bitmap large enough for
+ * every region and every logged ring. A refused log leaves logging off
+ * (the previous log is dropped too: the frontend has moved on from it).
+ * The frontend always waits for a reply: empty, or with REPLY_ACK asked,
+ * the u64 verdict.
+ */
+static int do_set_log_base(struct vio_vu_backend *b, struct msg *m)
+{
+	const struct vu_log *l = &m->p.log;
+	uint64_t verdict = 1, end = 0, need;
+	int fd = m->nfds == 1 ? m->fds[0] : -1;
+	void *map = MAP_FAILED;
+	struct stat st;
+
+	if (m->hdr.size != sizeof(*l)) {
+		vlog(b, VIO_LOG_ERR, "vhost-user: SET_LOG_BASE with a %u-byte payload, expected %zu",
+		     m->hdr.size, sizeof(*l));
+		goto reply;
+	}
+	if (m->nfds != 1) {
+		vlog(b, VIO_LOG_ERR, "vhost-user: SET_LOG_BASE with %u fds, expected 1", m->nfds);
+		goto reply;
+	}
+	end = l->mmap_offset + l->mmap_size;
+	if (l->mmap_size == 0 || end < l->mmap_offset || end > SIZE_MAX) {
+		vlog(b, VIO_LOG_ERR, "vhost-user: SET_LOG_BASE of %llu bytes at offset %llu refused",
+		     (unsigned long long)l->mmap_size, (unsigned long long)l->mmap_offset);
+		goto reply;
+	}
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || end > (uint64_t)st.st_size) {
+		vlog(b, VIO_LOG_ERR, "vhost-user: SET_LOG_BASE: %llu bytes at offset %llu do not fit "
+		     "in the log's file", (unsigned long long)l->mmap_size,
+		     (unsigned long long)l->mmap_offset);
+		goto reply;
+	}
+	map = mmap(NULL, (size_t)end, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED) {
+		vlog(b, VIO_LOG_ERR, "vhost-user: SET_LOG_BASE: mmap: %s", vio_strerror(-errno));
+		goto reply;
+	}
+	verdict = 0;
+reply:
+	all_lock(b);
+	log_release(b);
+	if (map != MAP_FAILED) {
+		b->log_map = map;
+		b->log_map_len = (size_t)end;
+		b->log = (uint8_t *)map + l->mmap_offset;
+		b->log_size = l->mmap_size;
+		need = log_needed(b);
+		if (b->log_size < need) {
+			vlog(b, VIO_LOG_ERR, "vhost-user: SET_LOG_BASE: a %llu-byte log cannot cover the "
+			     "memory and rings (%llu bytes needed): refused, logging is off",
+			     (unsigned long long)b->log_size, (unsigned long long)need);
+			log_release(b);
+			verdict = 1;
+		}
+	}
+	if (verdict && b->log_all) {
+		/* Logging was asked for and cannot be done: stop the device
+		 * rather than let it write what nobody will know about. */
+		vio_dev_needs_reset(b->dev, "dirty log refused while logging");
+	}
+	log_apply(b);
+	all_unlock(b);
+	if (verdict == 0)
+		vlog(b, VIO_LOG_INFO, "vhost-user: dirty log of %llu bytes (%s)",
+		     (unsigned long long)b->log_size, b->log_all ? "logging" : "not logging yet");
+	if ((m->hdr.flags & VU_FLAG_NEED_REPLY) && (b->protocol_features & VIO_BIT(VU_PROTOCOL_F_REPLY_ACK)))
+		return reply_u64(b, m, verdict) ? -ECONNRESET : 1;
+	return send_reply(b, m, NULL, 0, NULL, 0) ? -ECONNRESET : 1;
+}
+
 static void reset_device(struct vio_vu_backend *b)
 {
 	all_lock(b);
@@ -1098,6 +1298,9 @@ static void reset_device(struct vio_vu_backend *b)
 	vio_dev_set_status(b->dev, 0);
 	b->features_set = false;
 	b->acked_features = 0;
+	/* LOG_ALL went with the features; the log stays for the next ones. */
+	b->log_all = false;
+	log_apply(b);
 	all_unlock(b);
 }
 
@@ -1181,7 +1384,8 @@ static int handle(struct vio_vu_backend *b, struct msg *m)
 
 	switch (m->hdr.request) {
 	case VU_GET_FEATURES:
-		return reply_u64(b, m, d->host_features | VIO_BIT(VU_F_PROTOCOL_FEATURES)) ? -ECONNRESET : 1;
+		return reply_u64(b, m, d->host_features | VIO_BIT(VU_F_PROTOCOL_FEATURES) |
+				       VIO_BIT(VU_F_LOG_ALL)) ? -ECONNRESET : 1;
 	case VU_SET_FEATURES:
 		return do_set_features(b, m->p.u64);
 	case VU_GET_PROTOCOL_FEATURES:
@@ -1238,6 +1442,14 @@ static int handle(struct vio_vu_backend *b, struct msg *m)
 		vio__vu_close_fd(&b->backend_fd);
 		b->backend_fd = msg_take_fd(m, 0);
 		pthread_mutex_unlock(&b->backend_lock);
+		return 0;
+	case VU_SET_LOG_BASE:
+		return do_set_log_base(b, m);
+	case VU_SET_LOG_FD:
+		/* Nothing is signalled on it (QEMU sends none): kept so that
+		 * it is closed when replaced or when the frontend goes. */
+		vio__vu_close_fd(&b->log_fd);
+		b->log_fd = msg_take_fd(m, 0);
 		return 0;
 	case VU_GET_INFLIGHT_FD:
 		return do_get_inflight(b, m);
@@ -1551,6 +1763,7 @@ int vio_vu_backend_init(struct vio_vu_backend *b, struct vio_dev_model *dev,
 	b->dev = dev;
 	b->sock = -1;
 	b->backend_fd = -1;
+	b->log_fd = -1;
 	pthread_mutex_init(&b->backend_lock, NULL);
 	for (unsigned i = 0; i < VIO_VU_MAX_QUEUES; i++) {
 		struct vio_vu_queue *vq = &b->queues[i];
@@ -1604,6 +1817,9 @@ void vio_vu_backend_detach(struct vio_vu_backend *b)
 	vio_dev_set_status(b->dev, 0);
 	unmap_all(b);
 	inflight_release(b);
+	log_release(b);
+	b->log_all = false;
+	vio__vu_close_fd(&b->log_fd);
 	b->features_set = false;
 	b->acked_features = 0;
 	b->protocol_features = 0;

@@ -231,9 +231,9 @@ int vio__vu_recv(int sock, struct vu_header *h, void *payload, size_t max, struc
  * Rows in request order. Columns: request, name, payload size, fds with
  * it, the protocol feature it needs, reply rule, reply payload, fds with
  * the reply. A needed feature is listed where the backend enforces it;
- * requests libvio serves on neither side (SET_LOG_BASE, SET_LOG_FD,
- * SET_VRING_ENDIAN, VRING_KICK) keep the checks the backend made before
- * it refuses them as not supported.
+ * requests libvio serves on neither side (SET_VRING_ENDIAN, VRING_KICK)
+ * keep the checks the backend made before it refuses them as not
+ * supported.
  */
 const struct vu_request_row vio__vu_requests[] = {
 	{ VU_GET_FEATURES, "GET_FEATURES", NOTHING, VU_FDS_NONE, NONE, VU_REPLY_ALWAYS, U64, 0 },
@@ -241,7 +241,11 @@ const struct vu_request_row vio__vu_requests[] = {
 	{ VU_SET_OWNER, "SET_OWNER", NOTHING, VU_FDS_NONE, NONE, VU_REPLY_ACK, NOTHING, 0 },
 	{ VU_RESET_OWNER, "RESET_OWNER", NOTHING, VU_FDS_NONE, NONE, VU_REPLY_ACK, NOTHING, 0 },
 	{ VU_SET_MEM_TABLE, "SET_MEM_TABLE", MEM_TABLE, VU_FDS_PER_REGION, NONE, VU_REPLY_ACK, NOTHING, 0 },
-	{ VU_SET_LOG_BASE, "SET_LOG_BASE", U64, VU_FDS_NONE, NONE, VU_REPLY_ACK, NOTHING, 0 },
+	/* Size and fd checked by the handler, which must answer even a
+	 * malformed one: QEMU always waits for this reply (with LOG_SHMFD),
+	 * empty, or a u64 verdict when it asked for one with REPLY_ACK. */
+	{ VU_SET_LOG_BASE, "SET_LOG_BASE", { VU_SIZE_RANGE, 0, 0xffff }, VU_FDS_UP_TO_ONE,
+	  PF(LOG_SHMFD), VU_REPLY_ALWAYS, { VU_SIZE_RANGE, 0, 8 }, 0 },
 	{ VU_SET_LOG_FD, "SET_LOG_FD", NOTHING, VU_FDS_ONE, NONE, VU_REPLY_ACK, NOTHING, 0 },
 	{ VU_SET_VRING_NUM, "SET_VRING_NUM", STATE, VU_FDS_NONE, NONE, VU_REPLY_ACK, NOTHING, 0 },
 	{ VU_SET_VRING_ADDR, "SET_VRING_ADDR", EXACT(sizeof(struct vu_vring_addr)), VU_FDS_NONE, NONE,

@@ -507,7 +507,7 @@ static int fetch_features(struct vio_vu_frontend *fe, bool first, uint64_t *out)
 
 	if (r)
 		return r;
-	if (!first && (f & ~VIO_BIT(VU_F_PROTOCOL_FEATURES)) != fe->offered) {
+	if (!first && (f & ~(VIO_BIT(VU_F_PROTOCOL_FEATURES) | VIO_BIT(VU_F_LOG_ALL))) != fe->offered) {
 		drop(fe, -EPROTO, "GET_FEATURES now says %#llx, the backend offered %#llx",
 		     (unsigned long long)f, (unsigned long long)fe->offered);
 		return -EPROTO;
@@ -1400,8 +1400,10 @@ static int handshake(struct vio_vu_frontend *fe, bool first)
 					  ~f));
 		return -EPROTO;
 	}
-	fe->offered = f & ~VIO_BIT(VU_F_PROTOCOL_FEATURES);
+	/* Bits 30 and 26 are vhost-user's, not the device's. */
+	fe->offered = f & ~(VIO_BIT(VU_F_PROTOCOL_FEATURES) | VIO_BIT(VU_F_LOG_ALL));
 	fe->protocol = vio_has_feature(f, VU_F_PROTOCOL_FEATURES);
+	fe->log_all_offered = vio_has_feature(f, VU_F_LOG_ALL);
 	if (fe->protocol) {
 		r = get_u64(fe, VU_GET_PROTOCOL_FEATURES, &pf);
 		if (r)

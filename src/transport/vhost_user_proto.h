@@ -63,6 +63,13 @@ enum vu_backend_request {
 
 /* Virtio feature bit 30, reused: the backend speaks protocol features. */
 #define VU_F_PROTOCOL_FEATURES 30
+/* Virtio feature bit 26, reused: log every write to guest memory (dirty
+ * logging for live migration, into the SET_LOG_BASE bitmap). */
+#define VU_F_LOG_ALL 26
+/* SET_VRING_ADDR flags: log the ring's used area writes at log_guest_addr. */
+#define VU_VRING_F_LOG (1u << 0)
+/* The dirty log's page: one bit per this many bytes of guest memory. */
+#define VU_LOG_PAGE 4096u
 
 enum vu_protocol_feature {
 	VU_PROTOCOL_F_MQ = 0,
@@ -148,6 +155,12 @@ struct vu_inflight {
 	uint16_t queue_size;
 };
 
+/* SET_LOG_BASE with LOG_SHMFD: where the bitmap is in the fd. */
+struct vu_log {
+	uint64_t mmap_size;
+	uint64_t mmap_offset;
+};
+
 union vu_payload {
 	uint64_t u64;
 	struct vu_vring_state state;
@@ -156,6 +169,7 @@ union vu_payload {
 	struct vu_mem_single mem_reg;
 	struct vu_config config;
 	struct vu_inflight inflight;
+	struct vu_log log;
 };
 
 #endif

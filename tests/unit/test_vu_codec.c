@@ -48,6 +48,14 @@ static void check_rule(const char *name, const struct vu_size *rule)
 		if (rule->min && size_ok(rule, rule->min - 1u, &p))
 			fail_msg("%s: takes %u bytes", name, rule->min - 1u);
 		break;
+	case VU_SIZE_RANGE:
+		if (!size_ok(rule, rule->min, &p) || !size_ok(rule, rule->max, &p))
+			fail_msg("%s: refuses %u or %u bytes", name, rule->min, rule->max);
+		if (rule->min && size_ok(rule, rule->min - 1u, &p))
+			fail_msg("%s: takes %u bytes", name, rule->min - 1u);
+		if (rule->max < 0xffff && size_ok(rule, rule->max + 1u, &p))
+			fail_msg("%s: takes %u bytes", name, rule->max + 1u);
+		break;
 	case VU_SIZE_CONFIG:
 		for (uint32_t n = 0; n <= VU_CONFIG_MAX; n++) {
 			p.config.size = n;

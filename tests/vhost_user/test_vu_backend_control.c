@@ -29,7 +29,7 @@ static void test_handshake(void **state)
 	uint64_t f = 0, pf = 0, n = 0;
 
 	assert_int_equal(vt_fe_get_u64(&t->fe, VU_GET_FEATURES, &f), 0);
-	assert_int_equal(f, DEV_FEATURES | BIT30);
+	assert_int_equal(f, DEV_FEATURES | BIT30 | BIT26);
 	/* Legal before SET_FEATURES. */
 	assert_int_equal(vt_fe_get_u64(&t->fe, VU_GET_PROTOCOL_FEATURES, &pf), 0);
 	assert_int_equal(pf, PF_OFFERED);

@@ -221,8 +221,6 @@ static const struct unknown_row unknown_rows[] = {
 	{ "request 41 (one past the last known)", 41, 8, false },
 	{ "request 1000", 1000, 8, false },
 	{ "request 0xffffffff", 0xffffffffu, 16, false },
-	{ "SET_LOG_BASE with an fd", VU_SET_LOG_BASE, 8, true },
-	{ "SET_LOG_FD", VU_SET_LOG_FD, 0, true },
 	{ "SEND_RARP", VU_SEND_RARP, 8, false },
 	{ "IOTLB_MSG", VU_IOTLB_MSG, 40, false },
 	{ "SET_VRING_ENDIAN", VU_SET_VRING_ENDIAN, 8, false },

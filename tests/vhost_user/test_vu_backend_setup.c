@@ -523,7 +523,7 @@ static void test_features_change_while_running(void **state)
 static void test_protocol_features_not_offered(void **state)
 {
 	struct t *t = *state;
-	uint64_t pf = PF_ALL | PF(LOG_SHMFD);
+	uint64_t pf = PF_ALL | PF(PAGEFAULT);
 	uint64_t n = 0;
 
 	negotiate(t, PF_ALL);

@@ -206,7 +206,7 @@ void negotiate_features(struct t *t, uint64_t features, uint64_t pf)
 
 	assert_int_equal(vt_fe_handshake(&t->fe, features, pf, &offered), 0);
 	assert_int_equal(t->last, 0);
-	assert_int_equal(offered, DEV_FEATURES | BIT30);
+	assert_int_equal(offered, DEV_FEATURES | BIT30 | BIT26);
 }
 
 void negotiate(struct t *t, uint64_t pf)
@@ -292,7 +292,7 @@ void assert_serving(struct t *t)
 	assert_true(t->b.sock >= 0);
 	assert_int_equal(vt_fe_get_u64(&t->fe, VU_GET_FEATURES, &f), 0);
 	assert_int_equal(t->last, 0);
-	assert_int_equal(f, DEV_FEATURES | BIT30);
+	assert_int_equal(f, DEV_FEATURES | BIT30 | BIT26);
 }
 
 uint8_t get_status(struct t *t)

@@ -84,6 +84,10 @@ struct vio_vu_queue {
 	uint64_t kicks;                 /* received; read with vio_stat_read() */
 	uint64_t calls;                 /* sent; read with vio_stat_read() */
 	uint16_t *inflight_scratch;     /* 2 * max_size entries for the ring's log */
+	/* Dirty log: SET_VRING_ADDR's VHOST_VRING_F_LOG and log_guest_addr
+	 * (where the used ring's writes are logged). */
+	bool log_ring;
+	uint64_t log_addr;
 };
 
 struct vio_vu_backend_config {
@@ -128,6 +132,15 @@ struct vio_vu_backend {
 	uint16_t inflight_queues, inflight_queue_size;
 	bool inflight_packed;           /* the log's layout: packed or split */
 	uint16_t *scratch;              /* all queues' inflight_scratch */
+	/* Dirty log (SET_LOG_BASE with LOG_SHMFD): our mapping of the
+	 * frontend's bitmap; it is written while VHOST_F_LOG_ALL is
+	 * negotiated (log_all), through mem's log. */
+	void *log_map;
+	size_t log_map_len;
+	uint8_t *log;                   /* log_map + mmap offset */
+	uint64_t log_size;              /* bytes */
+	bool log_all;
+	int log_fd;                     /* SET_LOG_FD's eventfd, kept (unused) */
 };
 
 /* Prepares a backend for `dev` (vio_dev_init()ed, at most

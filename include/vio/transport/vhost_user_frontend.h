@@ -180,8 +180,9 @@ struct vio_vu_frontend {
 	/* read-only */
 	struct vio_drv_device vdev;         /* add this to a vio_bus */
 	int sock;                       /* -1 when not connected */
-	uint64_t offered;               /* GET_FEATURES without bit 30 */
+	uint64_t offered;               /* GET_FEATURES without bits 30 and 26 */
 	bool protocol;                  /* bit 30 negotiated */
+	bool log_all_offered;           /* bit 26 (VHOST_F_LOG_ALL) offered */
 	uint64_t protocol_features;     /* negotiated */
 	unsigned num_queues;
 	int err;                        /* why the last connection was dropped */
