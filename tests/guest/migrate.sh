@@ -8,7 +8,8 @@
 #                      both daemons: the reference the harness was proven
 #                      on; not in the default list)
 # VIO_MIGRATE_BLK=qsd runs every blk variant on qemu-storage-daemon;
-# MIGRATE_MEM_MB=N gives the guest N MiB (default 256).
+# MIGRATE_MEM_MB=N gives the guest N MiB (default 256);
+# VIO_MIGRATE_QEMU_ARGS adds arguments to both QEMUs (e.g. -trace 'vhost_*').
 #
 # Each variant runs two QEMU 7.2 processes on this machine (TCG, 256 MiB
 # of shared memfd memory, one vCPU): the source boots the Debian kernel
@@ -117,7 +118,7 @@ qemu() {
 		-kernel "$kernel" -initrd "$work/initrd.gz" \
 		-chardev socket,id=con,path="$dir/$side-con.sock",server=on,wait=off -serial chardev:con \
 		-monitor none -qmp unix:"$dir/$side-qmp.sock",server=on,wait=off \
-		"$@" "${incoming[@]}" >"$dir/qemu-$side.log" 2>&1 &
+		${VIO_MIGRATE_QEMU_ARGS:-} "$@" "${incoming[@]}" >"$dir/qemu-$side.log" 2>&1 &
 	started=$!
 	pids+=($started)
 }
