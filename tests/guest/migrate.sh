@@ -64,6 +64,9 @@ mem=${MIGRATE_MEM_MB:-256}
 # shellcheck source=tests/guest/tap.sh
 . "$here/tap.sh"
 guest_work vio-migrate
+# The net variant's namespace goes too, however the script ends.
+ns=vio-m$$
+trap 'ip netns del $ns 2>/dev/null; guest_cleanup' EXIT
 
 missing=""
 for c in qemu-system-x86_64 python3 ip busybox; do command -v $c >/dev/null || missing="$missing $c"; done
@@ -242,7 +245,7 @@ dpdk_net() {
 }
 
 run_net() {
-	local v=$1 dir=$work/$1 ns=vio-m$$ sd dd qs qd kind=${VIO_MIGRATE_NET:-libvio}
+	local v=$1 dir=$work/$1 sd dd qs qd kind=${VIO_MIGRATE_NET:-libvio}
 	mkdir -p "$dir"
 	ip netns add $ns || { tap not "$v: a network namespace"; return; }
 	if [ "$kind" = dpdk ]; then
