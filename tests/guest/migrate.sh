@@ -329,7 +329,14 @@ run_net() {
 	got=$(sed -n 's/.* \([0-9]*\) packets received.*/\1/p' "$dir/ping.log")
 	last=$(sed -n 's/.* seq=\([0-9]*\) .*/\1/p' "$dir/ping.log" | tail -1)
 	missing=$(sed -n 's/.* seq=\([0-9]*\) .*/\1/p' "$dir/ping.log" |
-		awk -v n="${sent:-0}" '{ a[$1] = 1 } END { for (i = 0; i < n; i++) if (!(i in a)) printf "%s%d", (k++ ? " " : ""), i }')
+		awk -v n="${sent:-0}" '{ a[$1] = 1 }
+		     END { # the unanswered seqs as ranges: "3-4 7"
+			for (i = 0; i < n; i++) {
+				if (i in a) continue
+				for (j = i; j + 1 < n && !((j + 1) in a); j++) ;
+				printf "%s%s", (k++ ? " " : ""), (j > i ? i "-" j : i)
+				i = j
+			} }')
 	if [ -n "$sent" ] && [ -n "$got" ] && [ "$got" -gt 0 ]; then
 		lost=$((sent - got))
 		# Few lost, and the last ones answered: after the migration.

@@ -187,6 +187,21 @@ def query_status(qmp):
         return "unreachable (%s)" % e
 
 
+pinger = []        # the --pinger process, once started
+
+
+def stop_pinger():
+    """SIGINT ends the pinger (ping then prints its summary)."""
+    for p in pinger:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGINT)
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--mode", choices=("blk", "net"), required=True)
@@ -222,10 +237,10 @@ def main():
         verdict("guest-at-work", False, "no %s on the source's console" % marker[1:])
         return
     verdict("guest-at-work", True, "%s after %.1f s" % (marker[1:], time.monotonic() - t_boot))
-    pinger = None
     if a.pinger:
-        pinger = subprocess.Popen(a.pinger, shell=True, stdout=open(os.path.join(a.out_dir, "ping.log"), "w"),
-                                  stderr=subprocess.STDOUT, start_new_session=True)
+        pinger.append(subprocess.Popen(a.pinger, shell=True, start_new_session=True,
+                                       stdout=open(os.path.join(a.out_dir, "ping.log"), "w"),
+                                       stderr=subprocess.STDOUT))
     time.sleep(2 if a.mode == "net" else 1)
 
     w_before = image_max_write(a.image) if a.image else None
@@ -297,6 +312,8 @@ def main():
             src.cmd("quit")
         except (OSError, EOFError, RuntimeError):
             pass
+        if st_dst != "running":
+            return                       # the guest is gone
         guest_con, guest_qmp = dst_con, dst
     else:
         verdict("source-daemon-killed-during-migration", killed_at is not None,
@@ -334,16 +351,13 @@ def main():
         verdict("writes-resume-on-new-daemon", w >= w_done + 8,
                 "last write in the image %d when the migration ended, %d now" % (w_done, w))
     time.sleep(2)
-    if pinger:
-        pinger.send_signal(signal.SIGINT)
-        try:
-            pinger.wait(5)
-        except subprocess.TimeoutExpired:
-            pinger.kill()
+    stop_pinger()
+    t_stop = time.monotonic()
     guest_con.send("STOP")
-    done = guest_con.wait_for("^VIO-DONE", min(90, left()))
+    done = guest_con.wait_for("^VIO-DONE", min(60, left()))
     verdict("guest-finished", done is not None,
-            "VIO-DONE" if done else "no VIO-DONE; status %s" % query_status(guest_qmp))
+            "VIO-DONE %.1f s after STOP" % (time.monotonic() - t_stop) if done else
+            "no VIO-DONE within 60 s of STOP; status %s" % query_status(guest_qmp))
 
     if a.image:
         m = re.search(r"^VIO-CHECK mig-blk-verify \S+ .*writes (\d+)$", guest_con.text(), re.M)
@@ -368,3 +382,5 @@ if __name__ == "__main__":
     except Exception as e:   # a broken run must still end in a verdict
         verdict("host-helper", False, repr(e))
         sys.exit(1)
+    finally:
+        stop_pinger()
