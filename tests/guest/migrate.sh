@@ -118,7 +118,7 @@ start() {
 	local dir=$1 log=$2; shift 2
 	"$@" >>"$dir/$log.log" 2>&1 &
 	started=$!
-	pids+=($started)
+	pids+=("$started")
 }
 
 # stop_daemon VARIANT NAME PID: it survived the migration and SIGTERM ends
@@ -146,14 +146,15 @@ stop_daemon() {
 qemu() {
 	local dir=$1 side=$2 incoming=(); shift 2
 	[ "$side" = dst ] && incoming=(-incoming defer)
-	timeout 300 qemu-system-x86_64 -accel tcg -m $mem -smp 1 -display none -no-reboot \
-		-object memory-backend-memfd,id=mem,size=${mem}M,share=on -numa node,memdev=mem \
+	# shellcheck disable=SC2086 # VIO_MIGRATE_QEMU_ARGS is split on purpose
+	timeout 300 qemu-system-x86_64 -accel tcg -m "$mem" -smp 1 -display none -no-reboot \
+		-object memory-backend-memfd,id=mem,size="${mem}M",share=on -numa node,memdev=mem \
 		-kernel "$kernel" -initrd "$work/initrd.gz" \
 		-chardev socket,id=con,path="$dir/$side-con.sock",server=on,wait=off -serial chardev:con \
 		-monitor none -qmp unix:"$dir/$side-qmp.sock",server=on,wait=off \
 		${VIO_MIGRATE_QEMU_ARGS:-} "$@" "${incoming[@]}" >"$dir/qemu-$side.log" 2>&1 &
 	started=$!
-	pids+=($started)
+	pids+=("$started")
 }
 
 # report VARIANT DIR: migrate_host.py's verdicts and the guest's checks
@@ -243,8 +244,8 @@ run_blk() {
 	cat "$dir/host.err" >&2
 	# Both QEMUs end: the guest powered off, the other was told to quit.
 	for q in $qs $qd; do
-		for _ in $(seq 100); do kill -0 $q 2>/dev/null || break; sleep 0.1; done
-		kill $q 2>/dev/null
+		for _ in $(seq 100); do kill -0 "$q" 2>/dev/null || break; sleep 0.1; done
+		kill "$q" 2>/dev/null
 	done
 	report "$v" "$dir"
 	if [ "$v" = kill-source ]; then
@@ -252,7 +253,7 @@ run_blk() {
 		local np
 		np=$(cat "$dir/restarted.pid" 2>/dev/null)
 		if [ -n "$np" ]; then
-			pids+=($np)
+			pids+=("$np")
 			kill -TERM "$np" 2>/dev/null
 		fi
 		stop_daemon "$v" "destination blk daemon" "$dd"
@@ -319,8 +320,8 @@ run_net() {
 		>"$dir/host.out" 2>"$dir/host.err"
 	cat "$dir/host.err" >&2
 	for q in $qs $qd; do
-		for _ in $(seq 100); do kill -0 $q 2>/dev/null || break; sleep 0.1; done
-		kill $q 2>/dev/null
+		for _ in $(seq 100); do kill -0 "$q" 2>/dev/null || break; sleep 0.1; done
+		kill "$q" 2>/dev/null
 	done
 	report "$v" "$dir"
 	# The pings from the namespace: answered before and after, few lost.

@@ -28,9 +28,9 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev 2>/dev/null
 mkdir -p /tmp && mount -t tmpfs tmp /tmp
 
-for m in $(cat /modules.order); do
+while read -r m; do
 	insmod "/lib/modules/$m" 2>/dev/null
-done
+done < /modules.order
 sleep 1
 
 arg() { sed -n "s/.*\bvio\.$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
@@ -90,6 +90,7 @@ blk_verify() {
 		want=$(( (total - 1 - b) / NB * NB + b ))
 		dd if="$dev" of=/tmp/r bs=$BS skip=$((FIRST + b)) count=1 iflag=direct 2>/dev/null ||
 			{ echo "read of block $b failed"; return 1; }
+		# shellcheck disable=SC2046 # the header's three words
 		set -- $(head -c 63 /tmp/r)
 		[ "$1" = VIOMIG ] || { echo "block $b has no header"; return 1; }
 		[ "$2" = "$want" ] || { echo "block $b holds write $2, the last one to it was $want"; return 1; }
