@@ -34,7 +34,9 @@
  *                 (zero-padded), or 16 when the size is beyond the union
  *                 (the backend must drop us then). A repaired payload has
  *                 plausible indices, regions (pages near GPA/UVA, some
- *                 larger than the memfds) and ring addresses.
+ *                 larger than the memfds), ring addresses and log
+ *                 addresses, and SET_LOG_BASE sizes near what the memory
+ *                 needs (memfd A holds such a log, B does not).
  *     0xf0..0xf7  write guest memory (memfd A): u16 offset, u8 len, bytes
  *     0xf8..0xfb  the driver side posts a buffer on ring op & 1 (prelude
  *                 only) and kicks; u8 out len, u8 in len
@@ -352,7 +354,7 @@ static uint32_t natural_size(uint32_t req, uint8_t sz)
 {
 	switch (req) {
 	case VU_SET_FEATURES: case VU_SET_PROTOCOL_FEATURES: case VU_SET_VRING_KICK:
-	case VU_SET_VRING_CALL: case VU_SET_VRING_ERR: case VU_SET_STATUS: case VU_SET_LOG_BASE:
+	case VU_SET_VRING_CALL: case VU_SET_VRING_ERR: case VU_SET_STATUS:
 	case VU_SET_VRING_NUM: case VU_SET_VRING_BASE: case VU_GET_VRING_BASE:
 	case VU_SET_VRING_ENABLE: case VU_VRING_KICK: case VU_SET_VRING_ENDIAN:
 		return 8;
@@ -362,6 +364,8 @@ static uint32_t natural_size(uint32_t req, uint8_t sz)
 		return sizeof(struct vu_mem_single);
 	case VU_GET_INFLIGHT_FD: case VU_SET_INFLIGHT_FD:
 		return sizeof(struct vu_inflight);
+	case VU_SET_LOG_BASE:
+		return sizeof(struct vu_log);
 	case VU_SET_MEM_TABLE:
 		return 8 + (uint32_t)sizeof(struct vu_mem_region) * (sz % (VU_MEM_TABLE_MAX + 1));
 	case VU_GET_CONFIG: case VU_SET_CONFIG:
@@ -377,7 +381,7 @@ static unsigned natural_fds(const struct vu_header *h, const union vu_payload *p
 	case VU_SET_MEM_TABLE:
 		return h->size >= 8 && p->mem.nregions <= VU_MEM_TABLE_MAX ? p->mem.nregions : 0;
 	case VU_ADD_MEM_REG: case VU_SET_BACKEND_REQ_FD:
-	case VU_SET_LOG_FD: case VU_SET_INFLIGHT_FD:
+	case VU_SET_LOG_FD: case VU_SET_INFLIGHT_FD: case VU_SET_LOG_BASE:
 		return 1;
 	case VU_SET_VRING_KICK: case VU_SET_VRING_CALL: case VU_SET_VRING_ERR:
 		return (p->u64 & VU_VRING_NOFD) ? 0 : 1;
@@ -410,10 +414,18 @@ static void repair(struct vu_header *h, union vu_payload *p, uint8_t sz)
 		break;
 	case VU_SET_VRING_ADDR:
 		p->addr.index &= 1;
-		p->addr.flags = 0;
+		p->addr.flags &= VU_VRING_F_LOG;
 		p->addr.desc = UVA + (p->addr.desc & 0xfff) * 16;
 		p->addr.avail = UVA + (p->addr.avail & 0xfff) * 16;
 		p->addr.used = UVA + (p->addr.used & 0xfff) * 16;
+		/* The ring's log address: in guest memory, or past any log. */
+		p->addr.log = (p->addr.log & 0x10000) ? p->addr.log : GPA + (p->addr.log & 0xfff) * 16;
+		break;
+	case VU_SET_LOG_BASE:
+		/* Around what memory at GPA needs (32 KiB and a bit), in
+		 * memfd A (64 KiB) or past the end of B (4 KiB). */
+		p->log.mmap_size = 0x8000 + (p->log.mmap_size & 0x3f) * 8 - 0x100;
+		p->log.mmap_offset = (p->log.mmap_offset & 3) * 0x1000;
 		break;
 	case VU_SET_VRING_KICK: case VU_SET_VRING_CALL: case VU_SET_VRING_ERR:
 		p->u64 &= 1 | VU_VRING_NOFD;

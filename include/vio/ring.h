@@ -427,7 +427,6 @@ struct vio_devq {
 	 * used descriptors) are logged. vio_devq_log_ring() sets them. */
 	bool log_ring;
 	uint64_t log_device, log_desc;
-	uint32_t log_wseq;       /* seq of the last chain popped with writable parts */
 	/* The inflight log (src/ring/inflight_log.h): NULL when none is
 	 * attached, else &log_state (so a queue is not moved or copied once
 	 * initialised). */
@@ -540,10 +539,10 @@ uint16_t vio_devq_used_base(const struct vio_devq *q);
  * Dirty logging. While the queue's vio_mem has a log (vio_mem_log_set()),
  * the device side marks every byte it writes into the driver's memory:
  * fill() and fill_in_order() mark the first `len` bytes of the element's
- * writable spans, in order (fill_in_order() cannot see the buffers of the
- * batch's earlier chains, which the driver takes as written in full: if
- * any of them had writable parts it marks every region, which is correct
- * but makes a migration resend all memory); the used ring entries, index,
+ * writable spans, in order (fill_in_order() also marks every writable
+ * descriptor of the batch's earlier chains, which the driver takes as
+ * written in full: it reads them again from the ring, as it cannot see
+ * their elements); the used ring entries, index,
  * flags and avail_event (split), the used descriptors and the device event
  * structure (packed), as they are written. Ring writes are logged at the
  * ring addresses the queue was set up with, unless vio_devq_log_ring()

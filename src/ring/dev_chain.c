@@ -22,7 +22,6 @@ void vio__dev_init_common(struct vio_devq *q, const struct vio_devq_config *cfg)
 	q->log_ring = true;
 	q->log_device = cfg->addrs.device;
 	q->log_desc = cfg->addrs.desc;
-	q->log_wseq = 0;
 }
 
 int vio__dev_indirect_table(struct vio_devq *q, const struct vio__desc *ind, bool chained,
@@ -49,4 +48,41 @@ int vio__dev_indirect_table(struct vio_devq *q, const struct vio__desc *ind, boo
 	if (vio_mem_check(q->mem, ind->addr, ind->len) < 0)
 		return dev_fail(q, -EFAULT, "indirect table outside guest memory");
 	return 0;
+}
+
+void vio__dev_log_desc(struct vio_devq *q, const struct vio__desc *d, bool packed_layout)
+{
+	unsigned entries;
+
+	if (!(d->flags & VIO_DESC_F_INDIRECT)) {
+		if (d->flags & VIO_DESC_F_WRITE)
+			vio_mem_log_write(q->mem, d->addr, d->len);
+		return;
+	}
+	/* Walked in table order: split entries chain by `next`, but a
+	 * writable entry is writable wherever the chain goes, and every
+	 * entry of a table is part of its chain (or unused by the driver,
+	 * which then marks a page more). */
+	entries = d->len / 16;
+	if (entries > q->indirect_max)
+		entries = q->indirect_max;
+	for (unsigned i = 0; i < entries; i++) {
+		uint8_t raw[16];
+		uint64_t addr;
+		uint32_t len;
+		uint16_t flags;
+
+		if (vio_mem_read(q->mem, d->addr + (uint64_t)i * 16, raw, sizeof(raw)))
+			return;
+		/* Both layouts: addr, len, then flags at byte 12 (split) or
+		 * 14 (packed: id at 12). */
+		memcpy(&addr, raw, 8);
+		memcpy(&len, raw + 8, 4);
+		memcpy(&flags, raw + (packed_layout ? 14 : 12), 2);
+		addr = vio_get64(q->legacy, (vio_le64){ addr });
+		len = vio_get32(q->legacy, (vio_le32){ len });
+		flags = vio_get16(q->legacy, (vio_le16){ flags });
+		if (flags & VIO_DESC_F_WRITE)
+			vio_mem_log_write(q->mem, addr, len);
+	}
 }

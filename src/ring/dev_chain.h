@@ -53,10 +53,6 @@ static inline void elem_done(struct vio_devq *q, struct vio_elem *e, uint16_t id
 	q->popped_descs += e->ndescs;
 	e->seq_ = q->popped;
 	e->dseq_ = q->popped_descs;
-	/* For the dirty log's fill_in_order() (ring.h): was any chain of a
-	 * batch writable? Always kept: logging may start mid-batch. */
-	if (e->in_num)
-		q->log_wseq = q->popped;
 }
 
 /* Dirty log: is the queue's memory logged? One load and test, the only
@@ -149,6 +145,18 @@ static inline int dev_check_fill_in_order(struct vio_devq *q, const struct vio_e
 		return -EINVAL;
 	return (int)n;
 }
+
+/*
+ * Dirty log for fill_in_order(): the batch's earlier chains are used in
+ * full, but their elements are not ours to see, so their descriptors are
+ * read again from the ring (still the device's until the used entry is
+ * published) and every writable one is marked whole. A descriptor the
+ * driver changed meanwhile only changes what is marked in its own memory:
+ * the addresses go to the bitmap, never through a pointer, and walks are
+ * bounded. dev_log_desc() takes one descriptor (an indirect table: each
+ * writable entry); in dev_chain.c.
+ */
+void vio__dev_log_desc(struct vio_devq *q, const struct vio__desc *d, bool packed_layout);
 
 /* dev_chain.c */
 

@@ -305,6 +305,22 @@ int vio__packed_fill_in_order(struct vio_devq *q, const struct vio_elem *last, u
 		if (r)
 			return r;
 	}
+	/* Dirty log, before put_used() overwrites the batch's first
+	 * descriptor: the earlier chains' descriptors, in ring order from
+	 * the next used position (dev_chain.h, vio__dev_log_desc). */
+	if (n > 1 && dev_logging(q) && last->dseq_ - q->filled_descs <= q->size) {
+		uint16_t pos = q->used_idx;
+		bool wrap = q->u.packed.used_wrap;
+		uint32_t descs = last->dseq_ - last->ndescs - q->filled_descs;
+
+		advance(&pos, &wrap, q->u.packed.pending_descs, q->size);
+		for (uint32_t k = 0; k < descs; k++) {
+			struct vio__desc d = packed_load_desc(&q->u.packed.desc[pos], q->legacy);
+
+			vio__dev_log_desc(q, &d, true);
+			advance(&pos, &wrap, 1, q->size);
+		}
+	}
 	r = put_used(q, last->id, len, last->dseq_ - q->filled_descs);
 	if (r)
 		return r;

@@ -249,18 +249,13 @@ int vio_devq_fill(struct vio_devq *q, const struct vio_elem *e, uint32_t len)
 
 int vio_devq_fill_in_order(struct vio_devq *q, const struct vio_elem *last, uint32_t len)
 {
-	uint32_t filled = q->filled;
 	int r = DEV(q, fill_in_order, q, last, len);
 
-	if (r || !dev_logging(q))
-		return r;
-	vio_mem_log_iov(q->mem, last->in, last->in_num, len);
-	/* The earlier chains of the batch, seq filled+1 .. last->seq_-1, are
-	 * used in full, but their buffers are not ours to see. log_wseq is
-	 * the last writable chain popped (free-running): at or before
-	 * `filled`, none of them was writable; otherwise one may have been. */
-	if (last->seq_ - filled > 1 && (int32_t)(q->log_wseq - filled) > 0)
-		vio_mem_log_all(q->mem);
+	/* `last`'s written prefix; the layouts marked the batch's earlier
+	 * chains (dev_log_chain_desc), which the driver takes as written in
+	 * full. */
+	if (r == 0 && dev_logging(q))
+		vio_mem_log_iov(q->mem, last->in, last->in_num, len);
 	return r;
 }
 

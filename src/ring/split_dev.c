@@ -238,6 +238,31 @@ int vio__split_fill(struct vio_devq *q, const struct vio_elem *e, uint32_t len)
 	return 0;
 }
 
+/* Dirty log: the chains seq filled+1 .. filled+k, popped from the avail
+ * ring in order (dev_chain.h, vio__dev_log_desc). Chains the inflight log
+ * handed out again came from elsewhere: then every region is marked. */
+static void log_batch(struct vio_devq *q, uint32_t k)
+{
+	if (q->filled < q->resubmit) {
+		vio_mem_log_all(q->mem);
+		return;
+	}
+	for (uint32_t s = q->filled + 1; s <= q->filled + k; s++) {
+		/* The chain popped s-th sat where last_avail was then. */
+		uint16_t pos = (uint16_t)(q->last_avail - (q->popped - s) - 1);
+		uint16_t i = ld16(&q->u.split.avail->ring[pos & (q->size - 1)], q->legacy);
+
+		for (unsigned n = 0; n < q->size && i < q->size; n++) {
+			struct vio__desc d = split_load_desc(&q->u.split.desc[i], q->legacy);
+
+			vio__dev_log_desc(q, &d, false);
+			if ((d.flags & VIO_DESC_F_INDIRECT) || !(d.flags & VIO_DESC_F_NEXT))
+				break;
+			i = d.next;
+		}
+	}
+}
+
 int vio__split_fill_in_order(struct vio_devq *q, const struct vio_elem *last, uint32_t len)
 {
 	int n = dev_check_fill_in_order(q, last, len);
@@ -246,6 +271,8 @@ int vio__split_fill_in_order(struct vio_devq *q, const struct vio_elem *last, ui
 		return n;
 	if (q->used_pending + (uint32_t)n > q->size)
 		return -EINVAL;
+	if (n > 1 && dev_logging(q))
+		log_batch(q, (uint32_t)n - 1);
 	put_used(q, last->id, len, (uint32_t)n);
 	if (q->log)
 		vio__ilog_split_fill_in_order(q, (uint32_t)n);

@@ -499,6 +499,7 @@ static int ring_start(struct vio_vu_backend *b, unsigned qi)
 	struct vio_vu_queue *vq = &b->queues[qi];
 	struct vio_dev_model *d = b->dev;
 	struct vio_ring_addrs a;
+	struct vio_devq *dq;
 	bool packed = vio_has_feature(d->features, VIO_F_RING_PACKED);
 	uint16_t used_base;
 	int r;
@@ -561,7 +562,9 @@ static int ring_start(struct vio_vu_backend *b, unsigned qi)
 	}
 	/* Ring writes are logged where SET_VRING_ADDR said (log_guest_addr),
 	 * and only with its LOG flag; buffers always, while logging. */
-	vio_devq_log_ring(vio_dev_vq(d, qi), vq->log_ring, vq->log_addr);
+	dq = vio_dev_vq(d, qi);         /* NULL if another ring's NEEDS_RESET stopped it */
+	if (dq)
+		vio_devq_log_ring(dq, vq->log_ring, vq->log_addr);
 	if (vio_dev_queue_resubmitted(d, qi))
 		vlog(b, VIO_LOG_INFO, "vhost-user: ring %u: %u requests in flight before the restart, "
 		     "resubmitted from the inflight log", qi, vio_dev_queue_resubmitted(d, qi));
@@ -1038,6 +1041,7 @@ static int do_vring_addr(struct vio_vu_backend *b, struct msg *m)
 {
 	const struct vu_vring_addr *a = &m->p.addr;
 	struct vio_vu_queue *vq;
+	struct vio_devq *dq;
 
 	if (!queue_ok(b, m, a->index))
 		return -EINVAL;
@@ -1070,7 +1074,9 @@ static int do_vring_addr(struct vio_vu_backend *b, struct msg *m)
 		}
 		vq->log_ring = a->flags & VU_VRING_F_LOG;
 		vq->log_addr = a->log;
-		vio_devq_log_ring(vio_dev_vq(b->dev, a->index), vq->log_ring, vq->log_addr);
+		dq = vio_dev_vq(b->dev, a->index);
+		if (dq)
+			vio_devq_log_ring(dq, vq->log_ring, vq->log_addr);
 		pthread_mutex_unlock(&vq->lock);
 		return 0;
 	}

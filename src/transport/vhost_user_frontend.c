@@ -43,7 +43,7 @@
 	(VIO_BIT(VU_PROTOCOL_F_MQ) | VIO_BIT(VU_PROTOCOL_F_REPLY_ACK) |        \
 	 VIO_BIT(VU_PROTOCOL_F_BACKEND_REQ) | VIO_BIT(VU_PROTOCOL_F_CONFIG) |  \
 	 VIO_BIT(VU_PROTOCOL_F_RESET_DEVICE) | VIO_BIT(VU_PROTOCOL_F_STATUS) | \
-	 VIO_BIT(VU_PROTOCOL_F_INFLIGHT_SHMFD))
+	 VIO_BIT(VU_PROTOCOL_F_INFLIGHT_SHMFD) | VIO_BIT(VU_PROTOCOL_F_LOG_SHMFD))
 
 /* Ring features this transport carries: the backend reads our rings
  * directly, so every layout and notification scheme works. Not
@@ -494,6 +494,150 @@ static int send_vring_fd(struct vio_vu_frontend *fe, uint32_t req, unsigned qi, 
 }
 
 /* ------------------------------------------------------------------------ */
+/* Dirty log                                                                */
+
+static void log_release(struct vio_vu_frontend *fe)
+{
+	if (fe->log)
+		munmap(fe->log, (size_t)fe->log_size);
+	fe->log = NULL;
+	fe->log_size = 0;
+	fe->logging = false;
+	vio__vu_close_fd(&fe->log_fd);
+}
+
+/*
+ * SET_LOG_BASE: answered whatever the flags (QEMU waits for it), so not a
+ * plain exchange: with REPLY_ACK we ask for the verdict and the reply is a
+ * u64, without it the reply is empty and a refusal cannot be seen.
+ */
+static int send_log_base(struct vio_vu_frontend *fe)
+{
+	static const struct vu_size verdict_rule = { VU_SIZE_EXACT, 8, 8 };
+	static const struct vu_size empty_rule = { VU_SIZE_EXACT, 0, 0 };
+	const bool ack = has_pf(fe, VU_PROTOCOL_F_REPLY_ACK);
+	const struct vu_log l = { .mmap_size = fe->log_size, .mmap_offset = 0 };
+	uint64_t verdict = 0;
+	int64_t deadline;
+	int r;
+
+	pthread_mutex_lock(&fe->lock);
+	deadline = now_ms() + fe->cfg.timeout_ms;
+	r = vio__vu_send(fe->sock, ns_of(deadline), VU_SET_LOG_BASE,
+			 VU_VERSION | (ack ? VU_FLAG_NEED_REPLY : 0), &l, sizeof(l), &fe->log_fd, 1);
+	if (r) {
+		r = r == -ETIMEDOUT ? r : -ECONNRESET;
+		drop(fe, r, "could not send SET_LOG_BASE: %s", vio_strerror(r));
+	} else {
+		r = recv_reply_fds(fe, deadline, VU_SET_LOG_BASE, ack ? &verdict_rule : &empty_rule, 0,
+				   &verdict, ack ? sizeof(verdict) : 0, NULL, NULL);
+		if (r == 0 && verdict) {
+			flog(fe, VIO_LOG_ERR, "the backend refused the dirty log (%llu)",
+			     (unsigned long long)verdict);
+			r = -EIO;
+		}
+	}
+	pthread_mutex_unlock(&fe->lock);
+	return r;
+}
+
+/* SET_VRING_ADDR again on every running ring, with the log flag as
+ * fe->logging says. */
+static int log_rings(struct vio_vu_frontend *fe)
+{
+	int r = 0;
+
+	for (unsigned i = 0; i < fe->num_queues && r == 0; i++) {
+		struct vio_vu_fe_queue *q = &fe->queues[i];
+		struct vu_vring_addr a = {
+			.index = i,
+			.flags = fe->logging ? VU_VRING_F_LOG : 0,
+			.desc = guest_to_user(fe, q->dma.desc),
+			.used = guest_to_user(fe, q->dma.device),
+			.avail = guest_to_user(fe, q->dma.driver),
+			.log = q->dma.device,
+		};
+
+		if (q->started)
+			r = xact(fe, VU_SET_VRING_ADDR, &a, sizeof(a), NULL, 0, NULL, 0);
+	}
+	return r;
+}
+
+static int send_features(struct vio_vu_frontend *fe);
+
+int vio_vu_frontend_log_start(struct vio_vu_frontend *fe)
+{
+	uint64_t bytes = vio_mem_log_bytes_for(VIO_VU_FE_GUEST_BASE + fe->mem_len);
+	void *map;
+	int r;
+
+	if (!connected(fe))
+		return -ENOTCONN;
+	if (!fe->log_all_offered || !has_pf(fe, VU_PROTOCOL_F_LOG_SHMFD))
+		return -ENOTSUP;
+	if (fe->logging || !fe->features_sent)
+		return -EBUSY;
+	log_release(fe);
+	fe->log_fd = memfd_create("vio-dirty-log", MFD_CLOEXEC);
+	if (fe->log_fd < 0)
+		return -errno;
+	if (ftruncate(fe->log_fd, (off_t)bytes)) {
+		r = -errno;
+		log_release(fe);
+		return r;
+	}
+	map = mmap(NULL, (size_t)bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fe->log_fd, 0);
+	if (map == MAP_FAILED) {
+		r = -errno;
+		log_release(fe);
+		return r;
+	}
+	fe->log = map;
+	fe->log_size = bytes;
+	/* QEMU's order: the log, then LOG_ALL, then the rings' flags. */
+	r = send_log_base(fe);
+	if (r == 0) {
+		fe->logging = true;
+		r = send_features(fe);
+	}
+	if (r == 0)
+		r = log_rings(fe);
+	if (r) {
+		flog(fe, VIO_LOG_ERR, "dirty logging did not start: %s", vio_strerror(r));
+		if (connected(fe))
+			(void)vio_vu_frontend_log_stop(fe);
+		log_release(fe);
+	}
+	return r;
+}
+
+int vio_vu_frontend_log_stop(struct vio_vu_frontend *fe)
+{
+	int r = 0;
+
+	if (fe->logging && connected(fe)) {
+		fe->logging = false;
+		r = send_features(fe);
+		if (r == 0)
+			r = log_rings(fe);
+	}
+	log_release(fe);
+	return r;
+}
+
+size_t vio_vu_frontend_log_sync(struct vio_vu_frontend *fe, uint8_t *dst, size_t len)
+{
+	size_t n = fe->log ? (fe->log_size < len ? (size_t)fe->log_size : len) : 0;
+
+	/* An exchange per byte: a bit the backend sets after we read the byte
+	 * stays for the next sync. Relaxed, as the backend's fetch_or. */
+	for (size_t i = 0; i < n; i++)
+		dst[i] = __atomic_exchange_n(&fe->log[i], 0, __ATOMIC_RELAXED);
+	return n;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Features                                                                 */
 
 /*
@@ -524,7 +668,8 @@ static int fetch_features(struct vio_vu_frontend *fe, bool first, uint64_t *out)
 static int send_features(struct vio_vu_frontend *fe)
 {
 	uint64_t v = vio__vu_fe_net_backend_features(fe, fe->driver_features) |
-		     (fe->protocol ? VIO_BIT(VU_F_PROTOCOL_FEATURES) : 0);
+		     (fe->protocol ? VIO_BIT(VU_F_PROTOCOL_FEATURES) : 0) |
+		     (fe->logging ? VIO_BIT(VU_F_LOG_ALL) : 0);
 	uint64_t sync;
 	int r = send_u64(fe, VU_SET_FEATURES, v);
 
@@ -568,6 +713,10 @@ static int ring_start(struct vio_vu_frontend *fe, unsigned qi, uint16_t base)
 		.desc = guest_to_user(fe, q->dma.desc),
 		.used = guest_to_user(fe, q->dma.device),
 		.avail = guest_to_user(fe, q->dma.driver),
+		/* Where the backend logs its used ring writes: the ring's
+		 * guest address, as QEMU sends it. */
+		.flags = fe->logging ? VU_VRING_F_LOG : 0,
+		.log = q->dma.device,
 	};
 	int r;
 
@@ -1401,6 +1550,8 @@ static int handshake(struct vio_vu_frontend *fe, bool first)
 		return -EPROTO;
 	}
 	/* Bits 30 and 26 are vhost-user's, not the device's. */
+	/* A new backend has no log: logging ends (log_start again). */
+	fe->logging = false;
 	fe->offered = f & ~(VIO_BIT(VU_F_PROTOCOL_FEATURES) | VIO_BIT(VU_F_LOG_ALL));
 	fe->protocol = vio_has_feature(f, VU_F_PROTOCOL_FEATURES);
 	fe->log_all_offered = vio_has_feature(f, VU_F_LOG_ALL);
@@ -1445,7 +1596,7 @@ int vio_vu_frontend_connect_fd(struct vio_vu_frontend *fe, int sock,
 	int r;
 
 	memset(fe, 0, sizeof(*fe));
-	fe->sock = fe->backend_fd = fe->mem_fd = fe->inflight_fd = -1;
+	fe->sock = fe->backend_fd = fe->mem_fd = fe->inflight_fd = fe->log_fd = -1;
 	for (unsigned i = 0; i < VIO_VU_MAX_QUEUES; i++)
 		fe->queues[i].kick_fd = fe->queues[i].call_fd = fe->queues[i].err_fd = -1;
 	pthread_mutex_init(&fe->lock, NULL);
@@ -1506,7 +1657,7 @@ int vio_vu_frontend_connect(struct vio_vu_frontend *fe, const char *socket_path,
 
 	if (s < 0) {
 		memset(fe, 0, sizeof(*fe));
-		fe->sock = fe->backend_fd = fe->mem_fd = fe->inflight_fd = -1;
+		fe->sock = fe->backend_fd = fe->mem_fd = fe->inflight_fd = fe->log_fd = -1;
 		return s;
 	}
 	return vio_vu_frontend_connect_fd(fe, s, cfg);
@@ -1597,6 +1748,7 @@ void vio_vu_frontend_fini(struct vio_vu_frontend *fe)
 {
 	vio_vu_frontend_disconnect(fe);
 	inflight_release(fe);
+	log_release(fe);
 	for (unsigned i = 0; i < VIO_VU_MAX_QUEUES; i++) {
 		vio__vu_close_fd(&fe->queues[i].kick_fd);
 		vio__vu_close_fd(&fe->queues[i].call_fd);

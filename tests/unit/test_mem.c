@@ -1205,6 +1205,126 @@ static void test_prop_hint_matches_translate(void **state)
 	}
 }
 
+/* -- dirty log ------------------------------------------------------------ */
+
+static bool bit(const uint8_t *log, uint64_t page)
+{
+	return log[page / 8] & (1u << (page % 8));
+}
+
+static unsigned bits_set(const uint8_t *log, size_t n)
+{
+	unsigned c = 0;
+
+	for (size_t i = 0; i < n; i++)
+		c += (unsigned)__builtin_popcount(log[i]);
+	return c;
+}
+
+/* vio_mem_log_set(): size checks against the regions; off with NULL. */
+static void test_log_set(void **state)
+{
+	static uint8_t host[3 * 4096], log[64];
+	struct vio_mem_region t[2];
+	struct vio_mem m;
+
+	(void)state;
+	vio_mem_init(&m, t, 2);
+	assert_false(vio_mem_logging(&m));
+	assert_int_equal(vio_mem_log_bytes_for(0), 0);
+	assert_int_equal(vio_mem_log_bytes_for(1), 1);
+	assert_int_equal(vio_mem_log_bytes_for(8 * 4096), 1);
+	assert_int_equal(vio_mem_log_bytes_for(8 * 4096 + 1), 2);
+	assert_int_equal(vio_mem_add(&m, 0x40000, sizeof(host), host), 0);
+	assert_int_equal(vio_mem_end(&m), 0x40000 + sizeof(host));
+	/* 0x43000 / 4096 = 67 pages: 9 bytes. */
+	assert_int_equal(vio_mem_log_set(&m, log, 8), -ENOSPC);
+	assert_false(vio_mem_logging(&m));
+	assert_int_equal(vio_mem_log_set(&m, log, 0), -EINVAL);
+	assert_int_equal(vio_mem_log_set(&m, log, 9), 0);
+	assert_true(vio_mem_logging(&m));
+	assert_int_equal(vio_mem_log_set(&m, NULL, 0), 0);
+	assert_false(vio_mem_logging(&m));
+}
+
+/* Ranges: first and last pages, whole bytes, clipping at the bitmap's end,
+ * and nothing without a log. */
+static void test_log_ranges(void **state)
+{
+	static uint8_t host[64 * 4096], log[16];
+	struct vio_mem_region t[1];
+	struct vio_mem m;
+
+	(void)state;
+	vio_mem_init(&m, t, 1);
+	assert_int_equal(vio_mem_add(&m, 0, sizeof(host), host), 0);
+	vio_mem_log_write(&m, 0, 4096);         /* not logging: nothing */
+	assert_int_equal(vio_mem_log_set(&m, log, sizeof(log)), 0);
+	assert_int_equal(bits_set(log, sizeof(log)), 0);
+	vio_mem_log_write(&m, 4095, 2);         /* pages 0 and 1 */
+	assert_true(bit(log, 0) && bit(log, 1));
+	assert_int_equal(bits_set(log, sizeof(log)), 2);
+	memset(log, 0, sizeof(log));
+	vio_mem_log_write(&m, 3 * 4096 + 7, 20 * 4096);  /* pages 3..23 */
+	for (uint64_t p = 0; p < 128; p++)
+		assert_int_equal(bit(log, p), p >= 3 && p <= 23);
+	memset(log, 0, sizeof(log));
+	vio_mem_log_write(&m, 5 * 4096, 0);     /* empty */
+	assert_int_equal(bits_set(log, sizeof(log)), 0);
+	vio_mem_log_write(&m, 120 * 4096, UINT64_MAX);  /* wraps: to the end */
+	assert_int_equal(bits_set(log, sizeof(log)), 8);
+	assert_true(bit(log, 127));
+	memset(log, 0, sizeof(log));
+	vio_mem_log_write(&m, 4096ull * 1000, 4096);    /* past the bitmap */
+	assert_int_equal(bits_set(log, sizeof(log)), 0);
+	/* vio_mem_write() marks what it wrote, and only on success. */
+	assert_int_equal(vio_mem_write(&m, 10 * 4096 - 1, "ab", 2), 0);
+	assert_true(bit(log, 9) && bit(log, 10));
+	assert_int_equal(bits_set(log, sizeof(log)), 2);
+	assert_int_equal(vio_mem_write(&m, sizeof(host) - 1, "ab", 2), -EFAULT);
+	assert_int_equal(bits_set(log, sizeof(log)), 2);
+}
+
+/* Host spans: back to the address they stand for, across two regions
+ * whose host order is the reverse of their address order; bytes outside
+ * every region are ignored. */
+static void test_log_host(void **state)
+{
+	static uint8_t host[8 * 4096], other[4096], log[8];
+	struct vio_mem_region t[2];
+	struct { struct vio_iov v[2]; } iv;
+	struct vio_mem m;
+
+	(void)state;
+	vio_mem_init(&m, t, 2);
+	/* address 0x10000.. is host[4 pages..], 0x14000.. is host[0..] */
+	assert_int_equal(vio_mem_add(&m, 0x10000, 4 * 4096, host + 4 * 4096), 0);
+	assert_int_equal(vio_mem_add(&m, 0x14000, 4 * 4096, host), 0);
+	assert_int_equal(vio_mem_log_set(&m, log, sizeof(log)), 0);
+	vio_mem_log_host(&m, host + 4 * 4096 + 4095, 2);        /* 0x10fff: pages 16, 17 */
+	assert_true(bit(log, 16) && bit(log, 17));
+	assert_int_equal(bits_set(log, sizeof(log)), 2);
+	memset(log, 0, sizeof(log));
+	vio_mem_log_host(&m, host + 4095, 1);                   /* 0x14fff: page 20 */
+	assert_true(bit(log, 20));
+	vio_mem_log_host(&m, other, sizeof(other));             /* not ours */
+	assert_int_equal(bits_set(log, sizeof(log)), 1);
+	memset(log, 0, sizeof(log));
+	/* The first 4097 bytes of two spans: all of the first, 1 of the next. */
+	iv.v[0] = (struct vio_iov){ host + 4 * 4096 + 4096 * 3, 4096 };  /* page 19 */
+	iv.v[1] = (struct vio_iov){ host + 2 * 4096, 4096 };             /* page 22 */
+	vio_mem_log_iov(&m, iv.v, 2, 4097);
+	assert_true(bit(log, 19) && bit(log, 22));
+	assert_int_equal(bits_set(log, sizeof(log)), 2);
+	memset(log, 0, sizeof(log));
+	vio_mem_log_iov(&m, iv.v, 2, 4096);
+	assert_int_equal(bits_set(log, sizeof(log)), 1);
+	memset(log, 0, sizeof(log));
+	vio_mem_log_all(&m);
+	for (uint64_t p = 0; p < 64; p++)
+		assert_int_equal(bit(log, p), p >= 16 && p < 24);
+}
+
 #define OVERLAP_CASE(i, label) \
 	{ "add_overlap_" label, test_overlap_row, NULL, NULL, (void *)&overlap_rows[i] }
 
@@ -1266,6 +1386,9 @@ int main(void)
 		cmocka_unit_test(test_prop_read),
 		cmocka_unit_test(test_prop_write),
 		cmocka_unit_test(test_prop_add_overlap),
+		cmocka_unit_test(test_log_set),
+		cmocka_unit_test(test_log_ranges),
+		cmocka_unit_test(test_log_host),
 	};
 
 	return cmocka_run_group_tests_name("mem", tests, NULL, NULL);

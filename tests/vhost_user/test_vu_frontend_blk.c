@@ -2,7 +2,8 @@
  * test_vu_frontend_blk.c - libvio's blk driver over the vhost-user frontend
  * against a vhost-user-blk backend in a child process, SIGKILLed with a
  * batch popped and unused; the frontend reconnects to a new one, which
- * resubmits from the inflight log. Split and packed.
+ * resubmits from the inflight log; and dirty logging through the
+ * frontend's log API against the same backend. Split and packed.
  *
  * Siblings, all in tests/vhost_user/: test_vu_frontend_variants.c (every
  * ring variant), test_vu_frontend_session.c (one variant: negotiation,
@@ -352,6 +353,123 @@ static void test_blk_reconnect_after_kill(void **state)
 		vio_blk_drv_free_buffer(&be->fe.vdev, be->req[i].buf, BK_IO);
 }
 
+/* Is guest page `page` (a page number) marked in a synced log? */
+static bool bk_marked(const uint8_t *log, uint64_t page)
+{
+	return log[page / 8] & (1u << (page % 8));
+}
+
+/* The guest page of a pointer into the frontend's DMA memory. */
+static uint64_t bk_page(const struct bk_env *be, const void *p)
+{
+	return (VIO_VU_FE_GUEST_BASE + (uint64_t)((const uint8_t *)p - be->fe.mem)) / 4096;
+}
+
+/*
+ * Dirty logging through the frontend's log API, against a vhost-user-blk
+ * backend process: with the log on, a 16 KiB read (the device writes the
+ * buffer) and a 16 KiB write (the device only reads it). Every page of the
+ * read buffer is marked; no page of the write buffer, nor of a buffer the
+ * device never saw; and besides the read buffer only a few pages (the used
+ * ring, the requests' status bytes). With the log stopped and started
+ * again, a sync right after start shows nothing of what came before.
+ */
+static void test_blk_dirty_log(void **state)
+{
+	struct bk_env *be = *state;
+	const bool pk = !(be->features_off & VIO_BIT(VIO_F_RING_PACKED));
+	const struct vio_vu_frontend_config cfg = {
+		.device_id = VIO_ID_BLOCK, .memory_bytes = 4u << 20, .num_queues = 1,
+		.log = log_keep, .log_opaque = &be->log,
+	};
+	const struct vio_blk_drv_opts dopts = { .features_off = be->features_off };
+	const size_t io = 16384;
+	uint8_t *raw[3], *bufs[3], *rd, *wr, *idle, *log;
+	unsigned done[2] = { 0, 0 };
+	size_t size, marked = 0;
+	int64_t deadline;
+
+	assert_int_equal(vio_vu_frontend_connect_fd(&be->fe, bk_spawn(be, 0, false), &cfg), 0);
+	be->fe_up = true;
+	assert_int_equal(vio_blk_drv_register(&be->bus, &be->bd, &dopts), 0);
+	assert_int_equal(vio_bus_add_device(&be->bus, &be->fe.vdev), 0);
+	be->on_bus = true;
+	assert_int_equal(vio_has_feature(be->fe.vdev.features, VIO_F_RING_PACKED), pk);
+	assert_true(be->fe.log_all_offered);
+	/* Each buffer on pages of its own: a page past each side. */
+	for (unsigned i = 0; i < 3; i++) {
+		raw[i] = vio_blk_drv_alloc_buffer(&be->fe.vdev, io + 2 * 4096);
+		assert_non_null(raw[i]);
+		bufs[i] = raw[i] + 4096 - (uintptr_t)(raw[i] - be->fe.mem) % 4096;
+	}
+	rd = bufs[0];
+	wr = bufs[1];
+	idle = bufs[2];
+	memset(wr, 0x6b, io);
+	memset(idle, 0, io);
+
+	assert_int_equal(vio_vu_frontend_log_start(&be->fe), 0);
+	assert_true(be->fe.logging);
+	size = (size_t)be->fe.log_size;
+	assert_true(size >= (VIO_VU_FE_GUEST_BASE + be->fe.mem_len) / 4096 / 8);
+	log = calloc(1, size);
+	assert_non_null(log);
+	assert_int_equal(vio_vu_frontend_log_sync(&be->fe, log, size), size);
+	{
+		struct bk_req r[2] = { { .buf = rd }, { .buf = wr } };
+		struct vio_blk_drv_io ios[2] = {
+			{ .type = VIO_BLK_T_IN, .sector = 8, .buf = rd, .len = io, .done = bk_done,
+			  .opaque = &r[0] },
+			{ .type = VIO_BLK_T_OUT, .sector = 64, .buf = wr, .len = io, .done = bk_done,
+			  .opaque = &r[1] },
+		};
+
+		for (unsigned i = 0; i < 2; i++)
+			assert_int_equal(vio_blk_drv_enqueue(&be->fe.vdev, &ios[i]), 0);
+		vio_blk_drv_kick(&be->fe.vdev);
+		deadline = now_ms() + WAIT_MS;
+		while (vio_blk_drv_inflight(&be->fe.vdev) && now_ms() < deadline)
+			(void)vio_blk_drv_wait(&be->fe.vdev, 100);
+		for (unsigned i = 0; i < 2; i++) {
+			done[i] = r[i].done;
+			assert_int_equal(r[i].err, 0);
+		}
+	}
+	assert_int_equal(done[0], 1);
+	assert_int_equal(done[1], 1);
+	assert_memory_equal(rd, be->disk + 8 * 512, io);
+	assert_int_equal(vio_vu_frontend_log_sync(&be->fe, log, size), size);
+	for (uint64_t p = bk_page(be, rd); p <= bk_page(be, rd + io - 1); p++)
+		assert_true(bk_marked(log, p));
+	for (uint64_t p = bk_page(be, wr); p <= bk_page(be, wr + io - 1); p++)
+		assert_false(bk_marked(log, p));
+	for (uint64_t p = bk_page(be, idle); p <= bk_page(be, idle + io - 1); p++)
+		assert_false(bk_marked(log, p));
+	for (size_t i = 0; i < size; i++)
+		marked += (size_t)__builtin_popcount(log[i]);
+	/* The read buffer's 4 pages, and the ring and status pages. */
+	assert_true(marked >= io / 4096 + 1);
+	assert_true(marked <= io / 4096 + 4);
+	/* Nothing outside our memory. */
+	for (uint64_t p = 0; p < (uint64_t)size * 8; p++)
+		if (bk_marked(log, p))
+			assert_true(p >= VIO_VU_FE_GUEST_BASE / 4096 &&
+				    p < (VIO_VU_FE_GUEST_BASE + be->fe.mem_len) / 4096);
+	/* Stopped, and again: a fresh log. */
+	assert_int_equal(vio_vu_frontend_log_stop(&be->fe), 0);
+	assert_false(be->fe.logging);
+	assert_int_equal(vio_vu_frontend_log_sync(&be->fe, log, size), 0);
+	assert_int_equal(vio_vu_frontend_log_start(&be->fe), 0);
+	assert_int_equal(vio_vu_frontend_log_sync(&be->fe, log, size), size);
+	for (size_t i = 0; i < size; i++)
+		assert_int_equal(log[i], 0);
+	assert_int_equal(vio_vu_frontend_log_start(&be->fe), -EBUSY);
+	assert_int_equal(vio_vu_frontend_log_stop(&be->fe), 0);
+	free(log);
+	for (unsigned i = 0; i < 3; i++)
+		vio_blk_drv_free_buffer(&be->fe.vdev, raw[i], io + 2 * 4096);
+}
+
 /* The blk rows: the driver's features_off. */
 static const uint64_t split_only = VIO_BIT(VIO_F_RING_PACKED);
 
@@ -363,5 +481,8 @@ int main(void)
 		bk_teardown, &split_only);
 	add_run("blk_reconnect_after_kill", "packed", test_blk_reconnect_after_kill, bk_setup,
 		bk_teardown, &packed_allowed);
+	add_run("blk_dirty_log", "split", test_blk_dirty_log, bk_setup, bk_teardown, &split_only);
+	add_run("blk_dirty_log", "packed", test_blk_dirty_log, bk_setup, bk_teardown,
+		&packed_allowed);
 	return run_all("vu_frontend_blk");
 }

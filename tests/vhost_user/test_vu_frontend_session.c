@@ -83,7 +83,7 @@ static void test_negotiation(void **state)
 	const uint64_t want = VIO_BIT(VU_PROTOCOL_F_MQ) | VIO_BIT(VU_PROTOCOL_F_REPLY_ACK) |
 			      VIO_BIT(VU_PROTOCOL_F_BACKEND_REQ) | VIO_BIT(VU_PROTOCOL_F_CONFIG) |
 			      VIO_BIT(VU_PROTOCOL_F_RESET_DEVICE) | VIO_BIT(VU_PROTOCOL_F_STATUS) |
-			      VIO_BIT(VU_PROTOCOL_F_INFLIGHT_SHMFD);
+			      VIO_BIT(VU_PROTOCOL_F_INFLIGHT_SHMFD) | VIO_BIT(VU_PROTOCOL_F_LOG_SHMFD);
 
 	env_up(e, DEV_TD);
 	/* DRIVER_OK asked for an inflight log: both queues, the ring size. */

@@ -183,6 +183,9 @@ struct vio_vu_frontend {
 	uint64_t offered;               /* GET_FEATURES without bits 30 and 26 */
 	bool protocol;                  /* bit 30 negotiated */
 	bool log_all_offered;           /* bit 26 (VHOST_F_LOG_ALL) offered */
+	bool logging;                   /* dirty log handed over, LOG_ALL on */
+	uint8_t *log;                   /* the dirty log's bitmap, or NULL */
+	uint64_t log_size;              /* its bytes */
 	uint64_t protocol_features;     /* negotiated */
 	unsigned num_queues;
 	int err;                        /* why the last connection was dropped */
@@ -194,6 +197,7 @@ struct vio_vu_frontend {
 	/* private */
 	struct vio_vu_frontend_config cfg;
 	pthread_mutex_t lock;           /* one request/reply at a time */
+	int log_fd;                     /* the dirty log's memfd, or -1 */
 	int backend_fd;                 /* our end of the backend channel */
 	int mem_fd;
 	uint8_t *mem;
@@ -264,6 +268,28 @@ void vio_vu_frontend_fini(struct vio_vu_frontend *fe);
 /* Context: the driver's thread (a dropped exchange writes both). */
 static inline bool vio_vu_frontend_connected(const struct vio_vu_frontend *fe) { return fe->sock >= 0; }
 static inline int vio_vu_frontend_error(const struct vio_vu_frontend *fe) { return fe->err; }
+
+/*
+ * Dirty logging, the frontend's half of live migration (QEMU's, for
+ * libvio's own tests and tools): log_start() makes a bitmap covering our
+ * memory (one bit per 4 KiB of guest address, vio_mem_log_bytes_for() of
+ * its end) in a memfd, hands it over with SET_LOG_BASE, turns VHOST_F_LOG_ALL
+ * on with SET_FEATURES and sets VHOST_VRING_F_LOG (log address: the used
+ * ring's guest address) on every running ring, as QEMU does before a
+ * migration; rings started later get the flag too. log_stop() undoes it
+ * and unmaps the log. log_sync() copies the bitmap into dst (up to len
+ * bytes, the rest of dst untouched) and clears what it copied, byte by byte
+ * atomically, so a bit the backend sets meanwhile is either copied or kept
+ * for the next sync. Errors: -ENOTSUP when the backend offers no LOG_ALL or
+ * no PROTOCOL_F_LOG_SHMFD was negotiated, -EBUSY before the features are
+ * set or when already logging, -EIO when the backend refused the log (with
+ * REPLY_ACK), and the exchange's errors. A reconnect ends logging (the new
+ * backend has no log). Context: the driver's thread, as the control calls;
+ * log_sync any thread.
+ */
+int vio_vu_frontend_log_start(struct vio_vu_frontend *fe);
+int vio_vu_frontend_log_stop(struct vio_vu_frontend *fe);
+size_t vio_vu_frontend_log_sync(struct vio_vu_frontend *fe, uint8_t *dst, size_t len);
 
 /* For callers with their own event loop: queue qi's call eventfd (-1 for a
  * bad index), and a non-blocking wait (the work vio_drv_wait() does).
