@@ -74,6 +74,7 @@
 #
 # VIO_MIGRATE_NET=dpdk runs net on DPDK's testpmd instead (vhost PMD
 # io-forwarding to a tap PMD port, inside the namespace): the reference.
+# Both testpmds poll on cpu 1 only, leaving cpu 0 to the QEMUs.
 #
 # Needs root (namespace, bridge, taps), qemu-system-x86_64, python3, the
 # Debian kernel and busybox-static (as run.sh); qemu-storage-daemon for
@@ -268,7 +269,7 @@ run_blk() {
 # tap PMD port; run inside the namespace, so the tap is made there.
 dpdk_net() {
 	local side=$1 dir=$2 ns=$3 pmds=/usr/lib/x86_64-linux-gnu/dpdk/pmds-23.0
-	start "$dir" "daemons-$side" ip netns exec "$ns" dpdk-testpmd -l 0-1 --no-huge -m 512 --no-pci \
+	start "$dir" "daemons-$side" ip netns exec "$ns" dpdk-testpmd --lcores=0@1,1@1 --no-huge -m 512 --no-pci \
 		--file-prefix "viomig-$side-$$" -d "$pmds/librte_net_vhost.so" -d "$pmds/librte_net_tap.so" \
 		-d "$pmds/librte_mempool_ring.so" --vdev "net_vhost0,iface=$dir/$side-net.sock,queues=1" \
 		--vdev "net_tap0,iface=viom${side:0:1}$$" -- --forward-mode=io --auto-start --nb-cores=1 \

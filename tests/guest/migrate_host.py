@@ -218,7 +218,7 @@ def main():
     p.add_argument("--restart", help="shell command run after the failed migration (kill case)")
     p.add_argument("--pinger", help="shell command started once the guest's network is up;"
                    " SIGINT ends it, its output goes to OUT_DIR/ping.log")
-    p.add_argument("--timeout", type=float, default=240)
+    p.add_argument("--timeout", type=float, default=280)
     a = p.parse_args()
     kill = a.kill_pid is not None
     deadline = time.monotonic() + a.timeout
@@ -233,7 +233,7 @@ def main():
 
     marker = "^VIO-MIG-WRITING" if a.mode == "blk" else "^VIO-MIG-NET-UP"
     t_boot = time.monotonic()
-    if not src_con.wait_for(marker, min(120, left())):
+    if not src_con.wait_for(marker, min(180, left())):
         verdict("guest-at-work", False, "no %s on the source's console" % marker[1:])
         return
     verdict("guest-at-work", True, "%s after %.1f s" % (marker[1:], time.monotonic() - t_boot))
