@@ -174,11 +174,10 @@ report() {
 	[ $seen = 1 ] || tap not "$v: guest reported its checks" "no VIO-CHECK line on $con"
 	if grep -aq '^MIG-CHECK .* FAIL' "$dir/host.out" || [ $seen = 0 ] ||
 	   tr -d '\r' < "$dir/$con" 2>/dev/null | grep -aq '^VIO-CHECK .* FAIL'; then
-		for f in host.err qemu-src.log qemu-dst.log daemons-src.log daemons-dst.log; do
-			[ -s "$dir/$f" ] && { echo "--- $v: $f (last 20 lines)" >&2; tail -20 "$dir/$f" >&2; }
+		for f in host.err qemu-src.log qemu-dst.log daemons-src.log daemons-dst.log \
+			 console-src.log console-dst.log; do
+			[ -s "$dir/$f" ] && { echo "--- $v: $f (last 20 lines)" >&2; tr -d '\r' < "$dir/$f" | tail -20 >&2; }
 		done
-		echo "--- $v: $con (last 20 lines)" >&2
-		tr -d '\r' < "$dir/$con" 2>/dev/null | tail -20 >&2
 	fi
 }
 
