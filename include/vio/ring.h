@@ -356,11 +356,16 @@ struct vio_elem {
 	uint16_t ndescs;    /* private: ring descriptors the chain used */
 	uint32_t seq_;      /* private: chains popped through this one */
 	uint32_t dseq_;     /* private: descriptors popped through this one */
+	uint16_t pos_;      /* private: packed: ring position of the chain's first
+			     * descriptor, VIO_ELEM_NO_POS when it came from the
+			     * inflight log (for the dirty log) */
 	unsigned out_num, in_num;
 	uint32_t out_len, in_len;
 	struct vio_iov *out, *in;
 	unsigned out_cap, in_cap;
 };
+
+#define VIO_ELEM_NO_POS 0xffffu
 
 struct vio_devq_config {
 	unsigned size;
@@ -538,8 +543,10 @@ uint16_t vio_devq_used_base(const struct vio_devq *q);
 /*
  * Dirty logging. While the queue's vio_mem has a log (vio_mem_log_set()),
  * the device side marks every byte it writes into the driver's memory:
- * fill() and fill_in_order() mark the first `len` bytes of the element's
- * writable spans, in order (fill_in_order() also marks every writable
+ * fill() and fill_in_order() mark the first `len` bytes of the chain's
+ * writable descriptors, in order, read again from the ring (a device may
+ * have trimmed the element's spans: blk takes its status byte off them)
+ * (fill_in_order() also marks every writable
  * descriptor of the batch's earlier chains, which the driver takes as
  * written in full: it reads them again from the ring, as it cannot see
  * their elements); the used ring entries, index,

@@ -50,39 +50,55 @@ int vio__dev_indirect_table(struct vio_devq *q, const struct vio__desc *ind, boo
 	return 0;
 }
 
-void vio__dev_log_desc(struct vio_devq *q, const struct vio__desc *d, bool packed_layout)
+/* Marks up to *left bytes of [addr, addr + len) and counts them off. */
+static void log_prefix(struct vio_devq *q, uint64_t addr, uint32_t len, uint64_t *left)
 {
-	unsigned entries;
+	uint64_t n = len < *left ? len : *left;
+
+	vio_mem_log_write(q->mem, addr, n);
+	*left -= n;
+}
+
+void vio__dev_log_desc(struct vio_devq *q, const struct vio__desc *d, bool packed_layout,
+		       uint64_t *left)
+{
+	unsigned entries, i = 0;
 
 	if (!(d->flags & VIO_DESC_F_INDIRECT)) {
 		if (d->flags & VIO_DESC_F_WRITE)
-			vio_mem_log_write(q->mem, d->addr, d->len);
+			log_prefix(q, d->addr, d->len, left);
 		return;
 	}
-	/* Walked in table order: split entries chain by `next`, but a
-	 * writable entry is writable wherever the chain goes, and every
-	 * entry of a table is part of its chain (or unused by the driver,
-	 * which then marks a page more). */
 	entries = d->len / 16;
 	if (entries > q->indirect_max)
 		entries = q->indirect_max;
-	for (unsigned i = 0; i < entries; i++) {
+	/* Packed tables are in order; split ones chain by `next`. At most
+	 * `entries` steps either way. */
+	for (unsigned n = 0; n < entries && *left; n++) {
 		uint8_t raw[16];
 		uint64_t addr;
 		uint32_t len;
-		uint16_t flags;
+		uint16_t flags, next;
 
 		if (vio_mem_read(q->mem, d->addr + (uint64_t)i * 16, raw, sizeof(raw)))
 			return;
-		/* Both layouts: addr, len, then flags at byte 12 (split) or
-		 * 14 (packed: id at 12). */
+		/* addr, len, then split: flags, next; packed: id, flags. */
 		memcpy(&addr, raw, 8);
 		memcpy(&len, raw + 8, 4);
 		memcpy(&flags, raw + (packed_layout ? 14 : 12), 2);
+		memcpy(&next, raw + 14, 2);
 		addr = vio_get64(q->legacy, (vio_le64){ addr });
 		len = vio_get32(q->legacy, (vio_le32){ len });
 		flags = vio_get16(q->legacy, (vio_le16){ flags });
+		next = vio_get16(q->legacy, (vio_le16){ next });
 		if (flags & VIO_DESC_F_WRITE)
-			vio_mem_log_write(q->mem, addr, len);
+			log_prefix(q, addr, len, left);
+		if (packed_layout) {
+			i++;
+		} else {
+			if (!(flags & VIO_DESC_F_NEXT) || next >= entries)
+				return;
+			i = next;
+		}
 	}
 }

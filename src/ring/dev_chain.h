@@ -153,10 +153,13 @@ static inline int dev_check_fill_in_order(struct vio_devq *q, const struct vio_e
  * published) and every writable one is marked whole. A descriptor the
  * driver changed meanwhile only changes what is marked in its own memory:
  * the addresses go to the bitmap, never through a pointer, and walks are
- * bounded. dev_log_desc() takes one descriptor (an indirect table: each
- * writable entry); in dev_chain.c.
+ * bounded. vio__dev_log_desc() takes one descriptor (an indirect table:
+ * its writable entries, split ones in `next` order) and marks at most
+ * *left bytes of what is writable, counting them off (UINT64_MAX: all);
+ * fill() uses it too, for a chain's written prefix. In dev_chain.c.
  */
-void vio__dev_log_desc(struct vio_devq *q, const struct vio__desc *d, bool packed_layout);
+void vio__dev_log_desc(struct vio_devq *q, const struct vio__desc *d, bool packed_layout,
+		       uint64_t *left);
 
 /* dev_chain.c */
 

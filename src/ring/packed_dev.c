@@ -139,6 +139,7 @@ static __attribute__((cold)) int pop_resubmit(struct vio_devq *q, struct vio_ele
 	if (r)
 		return r;
 	elem_reset(e);
+	e->pos_ = VIO_ELEM_NO_POS;
 	for (uint16_t k = 0; k < num; k++) {
 		struct vio__desc d;
 
@@ -189,6 +190,7 @@ static inline __attribute__((always_inline)) int pop_ring(struct vio_devq *q, st
 	if (logged)
 		lhead = lcur = vio__ilog_packed_first_free(q);
 	elem_reset(e);
+	e->pos_ = pos;
 	do {
 		struct vio__desc d;
 
@@ -267,6 +269,39 @@ static int put_used(struct vio_devq *q, uint16_t id, uint32_t len, uint32_t skip
 	return 0;
 }
 
+/*
+ * Dirty log: the first `len` bytes the element's chain lets the device
+ * write, read again from the ring at its position. Used descriptors are
+ * written from the used position on, over descriptors of chains already
+ * taken: the positions [used position, + descriptors taken and not yet
+ * used) are untouched, so a chain that lies inside them (always, when
+ * chains are used in the order they were taken) is read from the ring;
+ * one already written over (used out of order), or handed out again from
+ * the inflight log, is marked through its element's spans. fill() calls
+ * this before it writes the used descriptor.
+ */
+void vio__packed_log_elem(struct vio_devq *q, const struct vio_elem *e, uint32_t len)
+{
+	uint64_t left = len;
+	uint16_t pos = e->pos_, used = q->used_idx;
+	bool wrap = false, uw = q->u.packed.used_wrap;
+	uint32_t ahead;
+
+	advance(&used, &uw, q->u.packed.pending_descs, q->size);
+	ahead = pos < q->size ? (pos + q->size - used) % q->size : UINT32_MAX;
+	if (ahead == UINT32_MAX ||
+	    (uint64_t)ahead + e->ndescs > (uint32_t)(q->popped_descs - q->filled_descs)) {
+		vio_mem_log_iov(q->mem, e->in, e->in_num, len);
+		return;
+	}
+	for (unsigned k = 0; k < e->ndescs && left; k++) {
+		struct vio__desc d = packed_load_desc(&q->u.packed.desc[pos], q->legacy);
+
+		vio__dev_log_desc(q, &d, true, &left);
+		advance(&pos, &wrap, 1, q->size);
+	}
+}
+
 int vio__packed_fill(struct vio_devq *q, const struct vio_elem *e, uint32_t len)
 {
 	uint16_t head = 0, last = 0;
@@ -314,10 +349,12 @@ int vio__packed_fill_in_order(struct vio_devq *q, const struct vio_elem *last, u
 		uint32_t descs = last->dseq_ - last->ndescs - q->filled_descs;
 
 		advance(&pos, &wrap, q->u.packed.pending_descs, q->size);
+		uint64_t all = UINT64_MAX;
+
 		for (uint32_t k = 0; k < descs; k++) {
 			struct vio__desc d = packed_load_desc(&q->u.packed.desc[pos], q->legacy);
 
-			vio__dev_log_desc(q, &d, true);
+			vio__dev_log_desc(q, &d, true, &all);
 			advance(&pos, &wrap, 1, q->size);
 		}
 	}

@@ -235,28 +235,34 @@ int vio_devq_pop(struct vio_devq *q, struct vio_elem *e)
 	return DEV(q, pop, q, e);
 }
 
+/* Dirty log: what the device wrote into e's buffers, the first len bytes
+ * of its writable descriptors, read again from the ring (ring.h). Before
+ * fill stages the used entry (a packed one may be written over the
+ * chain's own first descriptor), after the device's writes. */
+static void log_elem(struct vio_devq *q, const struct vio_elem *e, uint32_t len)
+{
+	if (e->id >= q->size || len > e->in_len || len == 0)
+		return;
+	if (q->packed)
+		vio__packed_log_elem(q, e, len);
+	else
+		vio__split_log_elem(q, e, len);
+}
+
 int vio_devq_fill(struct vio_devq *q, const struct vio_elem *e, uint32_t len)
 {
-	int r = DEV(q, fill, q, e, len);
-
-	/* The device wrote the buffer before handing it back, and the driver
-	 * sees it only once flush() publishes: marking here is after the
-	 * write and before anyone can depend on it. */
-	if (r == 0 && dev_logging(q))
-		vio_mem_log_iov(q->mem, e->in, e->in_num, len);
-	return r;
+	if (dev_logging(q))
+		log_elem(q, e, len);
+	return DEV(q, fill, q, e, len);
 }
 
 int vio_devq_fill_in_order(struct vio_devq *q, const struct vio_elem *last, uint32_t len)
 {
-	int r = DEV(q, fill_in_order, q, last, len);
-
-	/* `last`'s written prefix; the layouts marked the batch's earlier
-	 * chains (dev_log_chain_desc), which the driver takes as written in
-	 * full. */
-	if (r == 0 && dev_logging(q))
-		vio_mem_log_iov(q->mem, last->in, last->in_num, len);
-	return r;
+	/* `last`'s written prefix here; the layouts mark the batch's earlier
+	 * chains, which the driver takes as written in full. */
+	if (dev_logging(q))
+		log_elem(q, last, len);
+	return DEV(q, fill_in_order, q, last, len);
 }
 
 int vio_devq_flush(struct vio_devq *q)

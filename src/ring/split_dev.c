@@ -238,6 +238,22 @@ int vio__split_fill(struct vio_devq *q, const struct vio_elem *e, uint32_t len)
 	return 0;
 }
 
+/* Dirty log: the first `left` bytes the chain at `head` lets the device
+ * write (dev_chain.h, vio__dev_log_desc). */
+static void log_chain(struct vio_devq *q, uint16_t head, uint64_t left)
+{
+	uint16_t i = head;
+
+	for (unsigned n = 0; n < q->size && i < q->size && left; n++) {
+		struct vio__desc d = split_load_desc(&q->u.split.desc[i], q->legacy);
+
+		vio__dev_log_desc(q, &d, false, &left);
+		if ((d.flags & VIO_DESC_F_INDIRECT) || !(d.flags & VIO_DESC_F_NEXT))
+			break;
+		i = d.next;
+	}
+}
+
 /* Dirty log: the chains seq filled+1 .. filled+k, popped from the avail
  * ring in order (dev_chain.h, vio__dev_log_desc). Chains the inflight log
  * handed out again came from elsewhere: then every region is marked. */
@@ -252,15 +268,13 @@ static void log_batch(struct vio_devq *q, uint32_t k)
 		uint16_t pos = (uint16_t)(q->last_avail - (q->popped - s) - 1);
 		uint16_t i = ld16(&q->u.split.avail->ring[pos & (q->size - 1)], q->legacy);
 
-		for (unsigned n = 0; n < q->size && i < q->size; n++) {
-			struct vio__desc d = split_load_desc(&q->u.split.desc[i], q->legacy);
-
-			vio__dev_log_desc(q, &d, false);
-			if ((d.flags & VIO_DESC_F_INDIRECT) || !(d.flags & VIO_DESC_F_NEXT))
-				break;
-			i = d.next;
-		}
+		log_chain(q, i, UINT64_MAX);
 	}
+}
+
+void vio__split_log_elem(struct vio_devq *q, const struct vio_elem *e, uint32_t len)
+{
+	log_chain(q, e->id, len);
 }
 
 int vio__split_fill_in_order(struct vio_devq *q, const struct vio_elem *last, uint32_t len)
