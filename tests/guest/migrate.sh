@@ -19,7 +19,9 @@
 # the migration over QMP (unix sockets) and reads both serial consoles
 # (unix sockets too: the host writes STOP to whichever QEMU runs the guest
 # at the end); its MIG-CHECK lines and the guest's VIO-CHECK lines become
-# TAP lines here.
+# TAP lines here. The kernel gets no_timer_check: on a starved host,
+# TCG's timer once failed the kernel's IO-APIC check ("Kernel panic - not
+# syncing: IO-APIC + timer doesn't work!").
 #
 # blk-split, blk-packed: vhost-user-blk-pci on vhost-user-blk (packed=on
 #   in blk-packed, checked negotiated in the guest). The guest writes
@@ -218,7 +220,7 @@ run_blk() {
 	for s in src dst; do
 		wait_socket "$dir/$s-blk.sock" || { tap not "$v: $kind blk daemon ($s) listens"; return; }
 	done
-	local append_all="console=ttyS0 quiet panic=-1 $append"
+	local append_all="console=ttyS0 quiet panic=-1 no_timer_check $append"
 	qemu "$dir" src -chardev socket,id=blk,path="$dir/src-blk.sock"$src_chardev \
 		-device "vhost-user-blk-pci,chardev=blk,num-queues=1$dev_opts" -append "$append_all"
 	qs=$started
@@ -307,7 +309,7 @@ run_net() {
 		return
 	fi
 	local net_dev="virtio-net-pci,netdev=n0,vectors=0,mac=52:54:00:00:90:01,guest_announce=off"
-	local append_all="console=ttyS0 quiet panic=-1 vio.mode=net"
+	local append_all="console=ttyS0 quiet panic=-1 no_timer_check vio.mode=net"
 	qemu "$dir" src -chardev socket,id=net,path="$dir/src-net.sock" -netdev vhost-user,id=n0,chardev=net \
 		-device "$net_dev" -append "$append_all"
 	qs=$started

@@ -73,6 +73,7 @@ class Console:
         self.sock = connect_unix(path, 30)
         self.log = open(log, "wb")
         self.data = b""
+        self.closed = False          # QEMU went away
         self.lock = threading.Lock()
         threading.Thread(target=self.reader, daemon=True).start()
 
@@ -83,6 +84,7 @@ class Console:
             except OSError:
                 d = b""
             if not d:
+                self.closed = True
                 return
             with self.lock:
                 self.data += d
@@ -94,13 +96,17 @@ class Console:
             return self.data.decode("latin-1").replace("\r", "")
 
     def wait_for(self, pattern, timeout):
-        """The first line matching the regular expression, or None."""
+        """The first line matching the regular expression, or None (at
+        the timeout, or once QEMU has gone)."""
         end = time.monotonic() + timeout
         rx = re.compile(pattern, re.M)
         while time.monotonic() < end:
+            closed = self.closed
             m = rx.search(self.text())
             if m:
                 return m.group(0)
+            if closed:
+                return None
             time.sleep(0.1)
         return None
 
