@@ -15,6 +15,10 @@
 #                   and libvio's drivers on QEMU's own virtio-pci devices in a
 #                   guest through vfio-pci and uio_pci_generic
 #                   (tests/guest/pci_drv.sh, five personalities)
+#                   and QEMU live migration of a guest between two QEMUs,
+#                   each on its own libvio daemon (tests/guest/migrate.sh:
+#                   blk split and packed, net with a ping, source daemon
+#                   killed mid-migration)
 # and ends with the line "N passed, N failed". Exit status 0 only when
 # nothing failed.
 #
@@ -123,6 +127,14 @@ for step in $steps; do
 				tail -20 build-test-gcc.pciguest.err; echo "FAIL: pci guest run did not finish"; add 0 1
 			fi
 			echo "   $(grep -c '^ok ' build-test-gcc.pciguest.log) passed, $(grep -c '^not ok' build-test-gcc.pciguest.log) failed"
+			echo "== guest: QEMU live migration on libvio's daemons (tests/guest/migrate.sh)"
+			tests/guest/migrate.sh build-test-gcc >build-test-gcc.migrate.log 2>build-test-gcc.migrate.err
+			grep -E '^not ok' build-test-gcc.migrate.log || true
+			add "$(grep -c '^ok ' build-test-gcc.migrate.log)" "$(grep -c '^not ok' build-test-gcc.migrate.log)"
+			if ! grep -q '^1\.\.' build-test-gcc.migrate.log; then
+				tail -20 build-test-gcc.migrate.err; echo "FAIL: migration guest run did not finish"; add 0 1
+			fi
+			echo "   $(grep -c '^ok ' build-test-gcc.migrate.log) passed, $(grep -c '^not ok' build-test-gcc.migrate.log) failed"
 		fi ;;
 	*)
 		echo "unknown step $step"; add 0 1 ;;
