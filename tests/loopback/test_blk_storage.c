@@ -10,8 +10,8 @@
  * in pop order whatever the completion order; without it, in completion
  * order; a storage error becomes IOERR; a writethrough write on a storage
  * without FUA is followed by a flush before it is answered; the device
- * never has more than `depth` requests at the storage; reset and ring
- * stop wait for what is in flight; a request longer than the storage's
+ * never has more than `depth` requests at the storage; reset, ring stop
+ * and queue reset wait for what is in flight; a request longer than the storage's
  * max_transfer goes in pieces; a discard's segments run one after the
  * other. Every case runs on the split and the packed ring.
  */
@@ -489,6 +489,30 @@ static void t_ring_stop_drains(void **state)
 		check_read(sx, i);
 }
 
+/* VIRTIO_F_RING_RESET: a queue reset with requests in flight waits for
+ * them too. */
+static void t_queue_reset_drains(void **state)
+{
+	struct sx *sx = *state;
+	struct later l = { .ts = &sx->ts };
+
+	up(sx, VIO_BIT(VIO_F_RING_RESET), 0);
+	assert_true(vio_has_feature(sx->blk.dev.features, VIO_F_RING_RESET));
+	for (unsigned i = 0; i < 3; i++)
+		post_read(sx, i);
+	kick(sx);
+	assert_int_equal(ts_pending(&sx->ts, 0), 3);
+	assert_int_equal(pthread_create(&l.tid, NULL, complete_later, &l), 0);
+	vio_loopback_lock(&sx->lb);
+	assert_int_equal(vio_dev_queue_reset(&sx->blk.dev, 0), 0);
+	vio_loopback_unlock(&sx->lb);
+	pthread_join(l.tid, NULL);
+	assert_int_equal(ts_pending(&sx->ts, 0), 0);
+	assert_int_equal(sx->ts.q[0].nready, 0);
+	for (unsigned i = 0; i < 3; i++)
+		check_read(sx, i);
+}
+
 /* A storage with max_transfer 4096: a 16 KiB write and read, on spans
  * that do not line up with the pieces, go as four steps each, and the
  * bytes land where they belong. */
@@ -634,6 +658,7 @@ static const struct {
 	T(t_depth_never_exceeded),
 	T(t_reset_drains),
 	T(t_ring_stop_drains),
+	T(t_queue_reset_drains),
 	T(t_max_transfer_pieces),
 	T(t_discard_segments_one_at_a_time),
 	T(t_config_from_storage),
