@@ -215,7 +215,7 @@ static unsigned reap(struct sx *sx, unsigned *order, uint32_t *lens, unsigned ma
 	void *t;
 	uint32_t len;
 
-	vio_drv_wait(D(sx), 50);
+	vio_drv_wait(D(sx), 20);
 	while (n < max && vio_drvq_get_buf(&sx->vqs[0].q, &t, &len) == 0) {
 		order[n] = (unsigned)((int *)t - sx->tokens);
 		if (lens)

@@ -26,7 +26,7 @@ import time
 VIO_PERF, DAEMON = sys.argv[1], sys.argv[2]
 TIMEOUT = 60
 TMP = tempfile.mkdtemp(prefix="vu-blk-storage-", dir=os.getcwd())
-DISK = 4 << 20
+DISK = 2 << 20
 n = 0
 failed = 0
 
