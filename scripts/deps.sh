@@ -16,6 +16,7 @@ packages=(
 	dpdk-dev                          # dpdk-testpmd: DPDK's vhost and virtio-user PMDs as net peers
 	qemu-system-x86 qemu-system-common # the Linux test guest's VMM (and qemu-storage-daemon)
 	linux-image-amd64 busybox-static cpio  # the test guest: Debian's kernel, busybox initramfs
+	libnbd-dev nbdkit qemu-utils qemu-block-extra  # NBD storage: libnbd; nbdkit and qemu-nbd as test servers; qsd's nbd driver (bench)
 )
 
 missing=()
