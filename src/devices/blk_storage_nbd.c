@@ -187,6 +187,23 @@ static void wake(struct vio_blk_storage_queue *q)
 
 /* ---- slots finishing (c->lock held) ------------------------------------ */
 
+/* Copies req's first len bytes of spans into buf (in) or back out of it;
+ * the spans may hold more than len (blk_storage.h says exactly len). */
+static void bounce_copy(const struct vio_blk_storage_req *req, uint8_t *buf, bool in)
+{
+	uint64_t left = req->len;
+
+	for (unsigned i = 0; i < req->iovcnt && left; i++) {
+		size_t n = req->iov[i].len < left ? req->iov[i].len : (size_t)left;
+		if (in)
+			memcpy(buf, req->iov[i].base, n);
+		else
+			memcpy(req->iov[i].base, buf, n);
+		buf += n;
+		left -= n;
+	}
+}
+
 /* The slot is over: copy a bounced READ out, hand it to its queue. */
 static void slot_finish(struct nbd_conn *c, struct nbd_slot *s, int err)
 {
@@ -199,13 +216,8 @@ static void slot_finish(struct nbd_conn *c, struct nbd_slot *s, int err)
 		list_del(&c->pending, s);
 	if (!s->err)
 		s->err = err;
-	if (!s->err && s->bounced && req->op == VIO_BLK_STORAGE_READ) {
-		const uint8_t *p = s->bounce;
-		for (unsigned i = 0; i < req->iovcnt; i++) {
-			memcpy(req->iov[i].base, p, req->iov[i].len);
-			p += req->iov[i].len;
-		}
-	}
+	if (!s->err && s->bounced && req->op == VIO_BLK_STORAGE_READ)
+		bounce_copy(req, s->bounce, false);
 	req->res = -s->err;
 	s->state = SLOT_DONE;
 	s->fnext = NULL;
@@ -270,9 +282,13 @@ static bool need_bounce(const struct nbd_st *st, const struct vio_blk_storage_re
 		return false;
 	if (req->iovcnt > NBD_MAX_SPANS)
 		return true;
-	for (unsigned i = 0; i < req->iovcnt; i++)
-		if (req->iov[i].len % st->min_block)
+	uint64_t left = req->len;
+	for (unsigned i = 0; i < req->iovcnt && left; i++) {
+		uint64_t n = req->iov[i].len < left ? req->iov[i].len : left;
+		if (n % st->min_block)
 			return true;
+		left -= n;
+	}
 	return false;
 }
 
@@ -312,13 +328,8 @@ static void slot_issue(struct nbd_conn *c, struct nbd_slot *s)
 				break;
 			s->bounced = true;
 			atomic_fetch_add_explicit(&st->bounced, 1, memory_order_relaxed);
-			if (write) {
-				uint8_t *p = s->bounce;
-				for (unsigned i = 0; i < req->iovcnt; i++) {
-					memcpy(p, req->iov[i].base, req->iov[i].len);
-					p += req->iov[i].len;
-				}
-			}
+			if (write)
+				bounce_copy(req, s->bounce, true);
 			send_rw(c, s, write, s->bounce, req->len, req->off, fua);
 		} else {
 			uint64_t off = req->off, left = req->len;
@@ -460,7 +471,16 @@ static void conn_check(struct nbd_conn *c)
 	}
 }
 
-/* Drives libnbd with what epoll saw on the socket. */
+/* Drives libnbd with what epoll saw on the socket.
+ *
+ * Never tell libnbd "readable" when nothing is there: notified in READY,
+ * it enters the reply state, finds no data, and stays there, and commands
+ * submitted afterwards wait for READY, so they are never sent and the
+ * server has nothing to answer (seen here: a shared connection stuck with
+ * 32 commands queued and the socket empty both ways). With one queue on
+ * the connection what its own epoll_wait saw is still true here: only
+ * this thread reads the socket. With several, another queue's thread may
+ * have read it meanwhile, so the socket is asked again, under the lock. */
 static void conn_drive(struct nbd_conn *c, uint32_t ev)
 {
 	bool did = false;
@@ -468,6 +488,17 @@ static void conn_drive(struct nbd_conn *c, uint32_t ev)
 	if (!c->h)
 		return;
 	unsigned dir = nbd_aio_get_direction(c->h);
+	if (c->queues && c->queues->qnext) {
+		struct pollfd p = { .fd = nbd_aio_get_fd(c->h), .events = 0 };
+		if (dir & LIBNBD_AIO_DIRECTION_READ)
+			p.events |= POLLIN;
+		if (dir & LIBNBD_AIO_DIRECTION_WRITE)
+			p.events |= POLLOUT;
+		if (poll(&p, 1, 0) <= 0)
+			return;
+		ev = ((p.revents & POLLIN) ? EPOLLIN : 0) | ((p.revents & POLLOUT) ? EPOLLOUT : 0) |
+		     ((p.revents & POLLHUP) ? EPOLLHUP : 0) | ((p.revents & POLLERR) ? EPOLLERR : 0);
+	}
 	if ((ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) && (dir & LIBNBD_AIO_DIRECTION_READ)) {
 		nbd_aio_notify_read(c->h);
 		did = true;
@@ -501,6 +532,8 @@ static void conn_tick(struct nbd_conn *c)
 		if (s->deadline <= now) {
 			/* The server owes an answer it is not giving: nothing on
 			 * this connection can be trusted to finish. */
+			LOG(st, VIO_LOG_WARN, "request timed out, %d commands in flight on the connection",
+			    nbd_aio_in_flight(c->h));
 			conn_down(c, EIO, "request timed out");
 			break;
 		}
@@ -973,7 +1006,7 @@ int vio_blk_storage_nbd_open(struct vio_blk_storage *s, const struct vio_blk_nbd
 	s->size = (uint64_t)size & ~(uint64_t)511;
 	s->block_size = bmin > 512 ? pow2_floor((uint64_t)bmin) : 512;
 	s->opt_io_size = bpref > 0 ? (uint32_t)bpref : 0;
-	uint64_t mx = bmax > 0 && (uint64_t)bmax < NBD_RW_CHUNK ? (uint64_t)bmax : NBD_RW_CHUNK;
+	uint64_t mx = bmax >= 512 && (uint64_t)bmax < NBD_RW_CHUNK ? (uint64_t)bmax : NBD_RW_CHUNK;
 	s->max_transfer = (uint32_t)mx & ~511u;
 	s->read_only = nbd_is_read_only(h) > 0;
 	s->caps = 0;

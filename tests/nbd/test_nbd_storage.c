@@ -517,8 +517,12 @@ static void *worker_main(void *arg)
 		tq_run(&w->t, rp, 16, 10000);
 		tq_run(&w->t, rrp, 16, 10000);
 		for (unsigned i = 0; i < 16; i++)
-			if (r[i].res || rr[i].res || memcmp(bufs[w->idx][i], back[w->idx][i], 4096))
+			if (r[i].res || rr[i].res || memcmp(bufs[w->idx][i], back[w->idx][i], 4096)) {
+				if (!w->fails)
+					print_message("# queue %u round %u req %u: write %d read %d\n", w->idx,
+						      round, i, r[i].res, rr[i].res);
 				w->fails++;
+			}
 	}
 	return NULL;
 }
