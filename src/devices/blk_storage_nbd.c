@@ -101,6 +101,7 @@ struct nbd_conn {
 	uint64_t next_try;              /* when down: the next attempt (ns) */
 	uint32_t backoff_ms;
 	bool tearing;                   /* closing h: its callbacks are stale */
+	bool was_up;                    /* has been up before: the next up is a reconnect */
 	struct vio_blk_storage_queue *driver;   /* the queue calling libnbd now */
 	struct nbd_list inflight, pending;
 	struct vio_blk_storage_queue *queues;   /* attached queues (qnext) */
@@ -465,8 +466,9 @@ static void conn_check(struct nbd_conn *c)
 		c->state = CONN_UP;
 		c->backoff_ms = st->o.reconnect_min_ms;
 		atomic_fetch_add_explicit(&st->connects, 1, memory_order_relaxed);
-		if (atomic_load_explicit(&st->connects, memory_order_relaxed) > 1)
+		if (c->was_up)
 			LOG(st, VIO_LOG_INFO, "reconnected to %s", st->uri);
+		c->was_up = true;
 		conn_issue_pending(c);
 	}
 }
