@@ -81,8 +81,10 @@ def wait_listening(path, proc, what):
 def start(argv, sock, what):
     if os.path.exists(sock):
         os.unlink(sock)
-    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                         text=True)
+    # stderr to a file: a pipe nobody reads could fill and stall the process
+    log = open(os.path.join(TMP, "%s.%d.log" % (what, len(procs))), "w")
+    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log)
+    log.close()
     procs.append(p)
     wait_listening(sock, p, what)
     return p
