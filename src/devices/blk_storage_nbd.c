@@ -756,6 +756,11 @@ static void nbd_process(struct vio_blk_storage_queue *q)
 	uint64_t v;
 	int n = epoll_wait(q->epfd, ev, 4, 0);
 
+	/* Nothing ready, nothing to do: this thread's own completions were
+	 * delivered by the call that read them, and another thread's come
+	 * with an eventfd write (a busy-polling caller lands here often). */
+	if (n <= 0)
+		return;
 	for (int i = 0; i < n; i++) {
 		switch (ev[i].data.u32) {
 		case TAG_SOCK:
