@@ -847,8 +847,15 @@ static int nbd_queue_open(struct vio_blk_storage *s, unsigned qi, unsigned depth
 	q->qnext = c->queues;
 	c->queues = q;
 	c->driver = q;
-	if (c->h && c->state == CONN_UP) {
-		conn_check(c);  /* a kept connection may have died meanwhile */
+	if (c->h && c->state == CONN_UP && !c->inflight.head) {
+		/* A kept connection may have been closed by the server while no
+		 * queue watched it: idle, a readable socket can only be EOF (or
+		 * junk), so telling libnbd is no spurious notify. */
+		struct pollfd p = { .fd = nbd_aio_get_fd(c->h), .events = POLLIN };
+		if (poll(&p, 1, 0) > 0)
+			conn_drive(c, EPOLLIN | ((p.revents & POLLHUP) ? EPOLLHUP : 0));
+		if (c->state == CONN_DOWN)
+			c->backoff_ms = st->o.reconnect_min_ms;
 	}
 	if (!c->h && conn_connect_wait(c) < 0)
 		LOG(st, VIO_LOG_WARN, "queue %u: no connection yet; retrying in the background", qi);

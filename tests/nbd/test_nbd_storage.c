@@ -493,6 +493,33 @@ static void nbdkit_disconnect(void **state)
 	close_nbd(&t, 1);
 }
 
+/* The server restarts while no queue is open (a device reset, a frontend
+ * gone): the next queue_open notices the closed connection and makes a
+ * new one, so the first request after it works. */
+static void idle_restart(void **state)
+{
+	(void)state;
+	struct tq t;
+	static uint8_t a[4096], b[4096];
+	struct vio_blk_nbd_stats ss;
+
+	start_nbdkit(NULL, NULL, NULL, NULL);
+	open_nbd(2000, 0);
+	tq_open(&t, &st, 0, 4);
+	assert_int_equal(one(&t, VIO_BLK_STORAGE_READ, 0, 0, a, sizeof(a), 2000), 0);
+	st.ops->queue_close(t.q);
+	stop_server();
+	start_nbdkit(NULL, NULL, NULL, NULL);
+	tq_open(&t, &st, 0, 4);
+	fill(a, sizeof(a), 3);
+	assert_int_equal(one(&t, VIO_BLK_STORAGE_WRITE, 0, 0, a, sizeof(a), 2000), 0);
+	assert_int_equal(one(&t, VIO_BLK_STORAGE_READ, 0, 0, b, sizeof(b), 2000), 0);
+	assert_memory_equal(a, b, sizeof(a));
+	vio_blk_storage_nbd_stats(&st, &ss);
+	assert_int_equal(ss.connects, 2);
+	close_nbd(&t, 1);
+}
+
 /* One connection shared by two queues on two threads (connections=1, as
  * without multi-conn): each queue gets exactly its own completions. */
 struct worker { struct tq t; unsigned idx; int fails; };
@@ -655,6 +682,7 @@ int main(void)
 		cmocka_unit_test_teardown(nbdkit_errors, teardown),
 		cmocka_unit_test_teardown(nbdkit_stall, teardown),
 		cmocka_unit_test_teardown(nbdkit_disconnect, teardown),
+		cmocka_unit_test_teardown(idle_restart, teardown),
 		cmocka_unit_test_teardown(shared_conn_threads, teardown),
 		cmocka_unit_test_teardown(qemu_nbd_raw, teardown),
 		cmocka_unit_test_teardown(qemu_nbd_qcow2, teardown),
