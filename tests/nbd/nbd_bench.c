@@ -10,8 +10,8 @@
  * `seconds`, and prints "IOPS <n>".
  *
  * usage: nbd_bench URI read|write DEPTH SECONDS [BS] [SPANS]
- *        (SPANS > 1 splits each buffer in that many equal spans, to
- *        compare one command per span with the bounce buffer (> 16))
+ *        (SPANS > 1 splits each buffer in that many equal spans: the
+ *        storage's bounce path)
  */
 #include <errno.h>
 #include <poll.h>

@@ -10,11 +10,11 @@
  *
  *   - Every request is an asynchronous libnbd command (nbd_aio_pread,
  *     _pwrite, _flush, _trim, _zero); a queue keeps up to its depth of
- *     requests in flight. READ and WRITE go straight to and from the
- *     driver's spans, one NBD command per span; only spans the server's
- *     minimum block size does not divide (or more than 16 of them) go
- *     through a per-request bounce buffer, allocated the first time a
- *     request slot needs one and kept (no malloc per I/O after that).
+ *     requests in flight, one NBD command per request. A READ or WRITE
+ *     in one span goes straight to and from the driver's memory; one in
+ *     several spans goes through its slot's bounce buffer, allocated the
+ *     first time the slot needs one and kept (no malloc per I/O after
+ *     that): measured, one command per span cost more than the copy.
  *   - Connections: when the server says the export is safe for several
  *     connections (NBD_FLAG_CAN_MULTI_CONN, nbd_can_multi_conn), each
  *     device queue gets its own connection (at most opts.connections).
