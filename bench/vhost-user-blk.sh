@@ -224,7 +224,8 @@ else
 	for _ in $(seq 200); do [ -S "$nbd_sock" ] && break; sleep 0.025; done
 	[ -S "$nbd_sock" ] || die "nbdkit did not create $nbd_sock"
 	backends="$backends nbd-randread nbd-randwrite"
-	echo "nbd:     $(nbdkit --version) memory plugin, 256 MiB, unix socket; qsd driver=nbd vs libvio --nbd"
+	echo "nbd:     $(nbdkit --version) memory plugin, 256 MiB, unix socket; qsd driver=nbd vs libvio --nbd;"
+	echo "         4 KiB randread and randwrite; server alone: nbd_bench (libvio's NBD client, no virtio)"
 	echo
 fi
 
