@@ -287,6 +287,17 @@ static bool need_bounce(const struct vio_blk_storage_req *req)
 	return req->iovcnt > 1 && req->iov[0].len < req->len;
 }
 
+/* The spans hold at least len bytes (blk_storage.h promises it; checked
+ * anyway, since a short span would be written past). */
+static bool spans_hold(const struct vio_blk_storage_req *req)
+{
+	uint64_t have = 0;
+
+	for (unsigned i = 0; i < req->iovcnt && have < req->len; i++)
+		have += req->iov[i].len;
+	return have >= req->len;
+}
+
 static int bounce_fit(struct nbd_slot *s, size_t len)
 {
 	if (s->bounce_cap >= len)
@@ -317,6 +328,10 @@ static void slot_issue(struct nbd_conn *c, struct nbd_slot *s)
 	switch (req->op) {
 	case VIO_BLK_STORAGE_READ:
 	case VIO_BLK_STORAGE_WRITE:
+		if (!spans_hold(req)) {
+			s->err = EINVAL;        /* the device broke blk_storage.h's rule */
+			break;
+		}
 		if (need_bounce(req)) {
 			s->err = bounce_fit(s, req->len);
 			if (s->err)

@@ -360,6 +360,17 @@ static void nbdkit_flush_trim_zero(void **state)
 	assert_int_equal(one(&t, VIO_BLK_STORAGE_READ, 0, 0, b, sizeof(b), 5000), 0);
 	assert_memory_equal(b, z, sizeof(b));
 
+	/* spans shorter than len (a broken device): -EINVAL, nothing written
+	 * past them */
+	struct vio_iov shortv[2] = { { .base = b, .len = 512 }, { .base = b + 512, .len = 512 } };
+	struct vio_blk_storage_req bad, *badp = &bad;
+	req_init(&bad, VIO_BLK_STORAGE_READ, 0, 4096, shortv, 2);
+	tq_run(&t, &badp, 1, 5000);
+	assert_int_equal(bad.res, -EINVAL);
+	req_init(&bad, VIO_BLK_STORAGE_READ, 0, 4096, NULL, 0);
+	tq_run(&t, &badp, 1, 5000);
+	assert_int_equal(bad.res, -EINVAL);
+
 	/* a whole-disk WRITE_ZEROES: one request, still one done() */
 	assert_int_equal(one(&t, VIO_BLK_STORAGE_WRITE_ZEROES, VIO_BLK_STORAGE_REQ_UNMAP, 0, NULL,
 			     st.size, 5000), 0);
