@@ -66,6 +66,7 @@ void vio_blk_storage_nbd_stats(const struct vio_blk_storage *s, struct vio_blk_n
 #define NBD_MAX_CONNS   64u
 #define NBD_RW_CHUNK    (32u << 20)     /* libnbd takes at most 64 MiB per command */
 #define NBD_ZERO_CHUNK  (1u << 30)      /* TRIM/WRITE_ZEROES lengths are 32-bit */
+#define READ_BATCH      64u             /* replies read in one conn_drive() at most */
 
 enum { TAG_SOCK, TAG_TIMER, TAG_WAKE };
 enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_UP };
@@ -507,6 +508,19 @@ static void conn_drive(struct nbd_conn *c, uint32_t ev)
 	if ((ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) && (dir & LIBNBD_AIO_DIRECTION_READ)) {
 		nbd_aio_notify_read(c->h);
 		did = true;
+		/* libnbd reads one reply per notification. While more are
+		 * waiting, read them now: one poll() instead of a trip through
+		 * the caller's loop and two epoll_wait()s, and the device gets
+		 * its completions as one batch (one used-ring publish, one
+		 * interrupt). Asked fresh each time, so never spurious. */
+		for (unsigned k = 0; k < READ_BATCH && c->h && !nbd_aio_is_dead(c->h) &&
+				     !nbd_aio_is_closed(c->h) && nbd_aio_in_flight(c->h) > 0 &&
+				     (nbd_aio_get_direction(c->h) & LIBNBD_AIO_DIRECTION_READ); k++) {
+			struct pollfd p = { .fd = nbd_aio_get_fd(c->h), .events = POLLIN };
+			if (poll(&p, 1, 0) <= 0 || !(p.revents & (POLLIN | POLLHUP | POLLERR)))
+				break;
+			nbd_aio_notify_read(c->h);
+		}
 	}
 	if (c->h && !nbd_aio_is_dead(c->h) && (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) &&
 	    (nbd_aio_get_direction(c->h) & LIBNBD_AIO_DIRECTION_WRITE)) {
