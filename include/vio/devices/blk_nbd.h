@@ -43,6 +43,10 @@
  *     only while the queue has requests or its connection is down) and
  *     an eventfd (completions and reconnects from other threads).
  *
+ * queue_open() connects (blocking, at most connect_timeout_ms) when its
+ * connection is down or was closed by the server while no queue watched
+ * it; a failure there is logged and left to the background reconnect.
+ *
  * Threads: as blk_storage.h says. The log callback may run on any queue's
  * thread and on the thread that opens the storage.
  */
