@@ -11,6 +11,15 @@
 #   null  qsd: null-co,read-zeroes=on   libvio: --null (both store
 #         nothing and zero every byte read)
 #   file  one file in /dev/shm, the same for both
+#   nbd   one nbdkit memory server (256 MiB) on a unix socket, for all
+#         three: qsd's nbd driver (server.type=unix) and libvio --nbd;
+#         4 KiB random reads (nbd-randread) and writes (nbd-randwrite).
+#         The server's own figure: tests/nbd/nbd_bench, libvio's NBD
+#         storage driven directly on the same server (no virtio, no
+#         vhost-user; one connection, the same depth): what one client
+#         connection and nbdkit manage together, which neither daemon can
+#         beat. nbdkit is not pinned (there is no third cpu). Without
+#         nbdkit, or a build without libnbd, the NBD rows are left out.
 # Three peers: qsd as its export runs by default (in the main loop), qsd
 # with the export in an iothread (which polls adaptively, 32 us by
 # default: qsd's fast configuration), and libvio's daemon in its default
@@ -27,7 +36,8 @@
 # usage: bench/vhost-user-blk.sh BUILD_DIR [--seconds S] [--rounds R] [--quick]
 #                                [--qsd-aio threads|io_uring] [--client poll|notify] [--no-pin]
 # env:   VIO_PERF (vio-perf binary), VHOST_USER_BLK (libvio's daemon),
-#        QSD_BIN (qemu-storage-daemon), BENCH_DIR (where the file goes,
+#        QSD_BIN (qemu-storage-daemon), BENCH_BACKENDS (the local rows, default
+#        "null file"; empty: NBD rows only), BENCH_DIR (where the file goes,
 #        default /dev/shm)
 set -euo pipefail
 
@@ -131,6 +141,8 @@ start_daemon() {
 	qsd*/file) args=("$qsd" --blockdev "driver=file,node-name=n0,filename=$img,aio=$qsd_aio") ;;
 	libvio/null) args=("$vub" --socket-path="$sock" --null="$DISK_BYTES" --quiet) ;;
 	libvio/file) args=("$vub" --socket-path="$sock" --blk-file="$img" --quiet) ;;
+	qsd*/nbd-*) args=("$qsd" --blockdev "driver=nbd,node-name=n0,server.type=unix,server.path=$nbd_sock") ;;
+	libvio/nbd-*) args=("$vub" --socket-path="$sock" --nbd="nbd+unix:///?socket=$nbd_sock" --quiet) ;;
 	esac
 	local export="type=vhost-user-blk,id=e0,node-name=n0,addr.type=unix,addr.path=$sock,writable=on"
 	case $peer in
@@ -156,14 +168,15 @@ start_daemon() {
 # run_point PEER BACKEND QD: one vio-perf run on a fresh daemon; appends
 # "iops p50 p99" to $tmp/PEER.BACKEND.QD.
 run_point() {
-	local peer=$1 backend=$2 qd=$3 out=$tmp/run.json rc=0
+	local peer=$1 backend=$2 qd=$3 out=$tmp/run.json rc=0 rw=randread
+	case $backend in *-randwrite) rw=randwrite ;; esac
 
 	start_daemon "$peer" "$backend"
 	# qsd binds before it listens: vio-perf's connect may be refused for
 	# an instant, so a refused first try is retried once.
 	for attempt in 1 2 3; do
 		rc=0
-		"${perf_pin[@]}" "$perf" --socket="$tmp/$peer.sock" --rw=randread --bs=4k \
+		"${perf_pin[@]}" "$perf" --socket="$tmp/$peer.sock" --rw="$rw" --bs=4k \
 			--qd="$qd" --time="$seconds" "${client_opt[@]}" --json --quiet \
 			>"$out" 2>"$tmp/perf.err" || rc=$?
 		[ "$rc" -eq 2 ] && [ "$attempt" -lt 3 ] && { sleep 0.1; continue; }
@@ -197,21 +210,47 @@ echo "file:    $(du -h --apparent-size "$img" | cut -f1) file in $shm; qsd file 
 echo "         libvio --blk-file (preadv/pwritev: the file is on tmpfs; io_uring elsewhere)"
 echo
 
-for backend in null file; do
+backends=${BENCH_BACKENDS-null file}   # env: leave out null/file rows with BENCH_BACKENDS=
+nbd_bench=$build/tests/nbd/nbd_bench
+nbd_sock=$tmp/nbd.sock
+nbd_pid=""
+if ! command -v nbdkit >/dev/null; then
+	echo "nbd:     nbdkit not found (scripts/deps.sh installs it): NBD rows left out" >&2
+elif [ ! -x "$nbd_bench" ]; then
+	echo "nbd:     no $nbd_bench (a build without libnbd?): NBD rows left out" >&2
+else
+	nbdkit -f --exit-with-parent -U "$nbd_sock" memory size=$DISK_BYTES >"$tmp/nbdkit.log" 2>&1 &
+	nbd_pid=$!
+	for _ in $(seq 200); do [ -S "$nbd_sock" ] && break; sleep 0.025; done
+	[ -S "$nbd_sock" ] || die "nbdkit did not create $nbd_sock"
+	backends="$backends nbd-randread nbd-randwrite"
+	echo "nbd:     $(nbdkit --version) memory plugin, 256 MiB, unix socket; qsd driver=nbd vs libvio --nbd;"
+	echo "         4 KiB randread and randwrite; server alone: nbd_bench (libvio's NBD client, no virtio)"
+	echo
+fi
+
+for backend in $backends; do
 	for qd in $QD_LIST; do
 		for r in $(seq "$rounds"); do
 			run_point qsd "$backend" "$qd"
 			run_point qsd-iot "$backend" "$qd"
 			run_point libvio "$backend" "$qd"
+			case $backend in nbd-*)
+				"${perf_pin[@]}" "$nbd_bench" "nbd+unix:///?socket=$nbd_sock" "${backend#nbd-rand}" \
+					"$qd" "$seconds" | awk '{ print $2 }' >>"$tmp/server.$backend.$qd" ||
+					die "nbd_bench failed ($backend, qd $qd)"
+			esac
 			echo "  $backend qd $qd round $r/$rounds done" >&2
 		done
 	done
 done
 
-python3 - "$tmp" "$QD_LIST" <<'EOF'
+[ -z "$nbd_pid" ] || { kill "$nbd_pid" 2>/dev/null; wait "$nbd_pid" 2>/dev/null || true; }
+
+python3 - "$tmp" "$QD_LIST" "$backends" <<'EOF'
 import statistics, sys
 
-tmp, qds = sys.argv[1], sys.argv[2].split()
+tmp, qds, backends = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
 
 def rows(peer, backend, qd):
     return [[float(x) for x in l.split()]
@@ -231,7 +270,7 @@ def ratio(a, b, backend, qd):
 print("| backend | qd | qsd IOPS | qsd-iot IOPS | libvio IOPS | libvio/qsd | libvio/qsd-iot "
       "| p50/p99 us qsd | qsd-iot | libvio |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-for backend in ("null", "file"):
+for backend in backends:
     for qd in qds:
         q, t, l = (med(p, backend, qd) for p in ("qsd", "qsd-iot", "libvio"))
         print("| %s | %s | %.0f | %.0f | %.0f | %.2f | %.2f | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f |"
@@ -239,3 +278,17 @@ for backend in ("null", "file"):
                  ratio("libvio", "qsd-iot", backend, qd),
                  q[1], q[2], t[1], t[2], l[1], l[2]))
 EOF
+
+# The NBD server's own figure: libvio's NBD storage alone on the same
+# nbdkit (tests/nbd/nbd_bench), the ceiling for both daemons.
+if [ -n "$nbd_pid" ]; then
+	echo
+	echo "| nbdkit alone (nbd_bench: libvio's NBD client, no virtio) | qd | IOPS (median) |"
+	echo "|---|---:|---:|"
+	for backend in nbd-randread nbd-randwrite; do
+		for qd in $QD_LIST; do
+			echo "| ${backend#nbd-} | $qd | $(sort -n "$tmp/server.$backend.$qd" |
+				awk '{ v[NR] = $1 } END { printf "%.0f", v[int((NR + 1) / 2)] }') |"
+		done
+	done
+fi

@@ -19,6 +19,7 @@ packages=(
 	qemu-system-x86 qemu-system-common # the Linux test guest's VMM (and qemu-storage-daemon)
 	linux-image-amd64 busybox-static cpio  # the test guest: Debian's kernel, busybox initramfs
 	iproute2                          # tests/guest/migrate.sh: network namespace, bridge, taps
+	libnbd-dev nbdkit qemu-utils qemu-block-extra  # NBD storage: libnbd; nbdkit and qemu-nbd as test servers; qsd's nbd driver (bench)
 )
 
 missing=()

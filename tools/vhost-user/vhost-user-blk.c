@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "vio/devices.h"
+#include "vio/devices/blk_nbd.h"
 #include "vud.h"
 
 static const char caps[] =
@@ -27,12 +28,17 @@ static const char caps[] =
 
 static void usage(const char *argv0)
 {
-	printf("usage: %s --socket-path=PATH | --fd=N (--blk-file=PATH | --ram=SIZE | --null=SIZE)"
+	printf("usage: %s --socket-path=PATH | --fd=N (--blk-file=PATH | --ram=SIZE | --null=SIZE |"
+	       " --nbd=URI)"
 	       " [options]\n\n%s"
 	       "  --blk-file=PATH        serve this file or block device\n"
 	       "  --ram=SIZE             serve a RAM disk of SIZE bytes (K, M, G suffixes)\n"
 	       "  --null=SIZE            a disk of SIZE bytes that stores nothing: reads return\n"
 	       "                         zeroes, writes are dropped (for measuring the rest)\n"
+	       "  --nbd=URI              serve an NBD export through libnbd: nbd://HOST[:PORT]/EXPORT\n"
+	       "                         or nbd+unix:///EXPORT?socket=PATH (read-only if the\n"
+	       "                         export is; reconnects with backoff when it is lost)\n"
+	       "  --nbd-timeout=MS       an NBD request unanswered this long fails (default 30000)\n"
 	       "  --read-only            refuse writes (offers VIRTIO_BLK_F_RO)\n"
 	       "  --num-queues=N         request queues (default 1)\n"
 	       "  --queue-size=N         largest queue offered (power of two, default 256)\n"
@@ -123,6 +129,7 @@ int main(int argc, char **argv)
 		.log = vud_log,
 	};
 	struct vud_opts o;
+	struct vio_blk_nbd_opts nbd = { .log = vud_log };
 	bool have_disk = false;
 	int r;
 
@@ -145,6 +152,12 @@ int main(int argc, char **argv)
 			bo.backend = VIO_BLK_BACKEND_NULL;
 			bo.size = parse_size(a + 7);
 			have_disk = true;
+		} else if (!strncmp(a, "--nbd=", 6)) {
+			bo.backend = VIO_BLK_BACKEND_STORAGE;
+			nbd.uri = a + 6;
+			have_disk = true;
+		} else if (!strncmp(a, "--nbd-timeout=", 14)) {
+			nbd.timeout_ms = (uint32_t)strtoul(a + 14, NULL, 0);
 		} else if (!strcmp(a, "--read-only")) {
 			bo.read_only = true;
 		} else if (!strncmp(a, "--num-queues=", 13)) {
@@ -164,8 +177,16 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!have_disk) {
-		fprintf(stderr, "%s: give --blk-file=PATH, --ram=SIZE or --null=SIZE\n", argv[0]);
+		fprintf(stderr, "%s: give --blk-file=PATH, --ram=SIZE, --null=SIZE or --nbd=URI\n",
+			argv[0]);
 		return 2;
+	}
+	if (nbd.uri && bo.backend == VIO_BLK_BACKEND_STORAGE && !storage.ops) {
+		r = vio_blk_storage_nbd_open(&storage, &nbd);
+		if (r) {
+			fprintf(stderr, "%s: --nbd=%s: %s\n", argv[0], nbd.uri, vio_strerror(r));
+			return 1;
+		}
 	}
 	if (bo.backend == VIO_BLK_BACKEND_STORAGE)
 		bo.storage = &storage;
