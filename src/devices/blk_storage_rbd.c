@@ -39,7 +39,7 @@ int vio_blk_storage_rbd_open(struct vio_blk_storage *s, const struct vio_blk_rbd
 {
 	if (!s || !o)
 		return -EINVAL;
-	vio_logf(o->log, o->log_opaque, VIO_LOG_ERR, "rbd",
+	vio_logf(o->log, o->log_opaque, VIO_LOG_ERR, "rbd: ",
 		 "this libvio was built without librbd (install librbd-dev and rebuild)");
 	return -ENOTSUP;
 }
@@ -91,7 +91,7 @@ static void rbd_logf(const struct rbd_storage *rs, enum vio_log_level lvl, const
 	va_list ap;
 
 	va_start(ap, fmt);
-	vio_vlogf(rs->log, rs->log_opaque, lvl, "rbd", fmt, ap);
+	vio_vlogf(rs->log, rs->log_opaque, lvl, "rbd: ", fmt, ap);
 	va_end(ap);
 }
 
