@@ -11,6 +11,12 @@
 #   null  qsd: null-co,read-zeroes=on   libvio: --null (both store
 #         nothing and zero every byte read)
 #   file  one file in /dev/shm, the same for both
+#   rbd   a 128 MiB Ceph RBD image (prefilled) on a one-node cluster
+#         started for the run (scripts/ceph-node.sh: one mon, one memstore
+#         OSD, root only); qsd: driver=rbd, libvio: --rbd. Random reads
+#         and random writes. `rbd bench` (librbd alone, no virtio) runs on
+#         the same image as the cluster's own figure: where it is not far
+#         above both peers, the cluster is the limit. --no-rbd leaves it out.
 # Three peers: qsd as its export runs by default (in the main loop), qsd
 # with the export in an iothread (which polls adaptively, 32 us by
 # default: qsd's fast configuration), and libvio's daemon in its default
@@ -26,6 +32,7 @@
 #
 # usage: bench/vhost-user-blk.sh BUILD_DIR [--seconds S] [--rounds R] [--quick]
 #                                [--qsd-aio threads|io_uring] [--client poll|notify] [--no-pin]
+#                                [--no-rbd]
 # env:   VIO_PERF (vio-perf binary), VHOST_USER_BLK (libvio's daemon),
 #        QSD_BIN (qemu-storage-daemon), BENCH_DIR (where the file goes,
 #        default /dev/shm)
@@ -49,13 +56,16 @@ rounds=3
 qsd_aio=threads
 client=poll
 pin=1
+rbd=1
+quick=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--seconds) seconds=${2:?--seconds needs a value}; shift ;;
 	--seconds=*) seconds=${1#*=} ;;
 	--rounds) rounds=${2:?--rounds needs a value}; shift ;;
 	--rounds=*) rounds=${1#*=} ;;
-	--quick) seconds=1; rounds=1 ;;
+	--quick) seconds=1; rounds=1; quick=1 ;;
+	--no-rbd) rbd=0 ;;
 	--qsd-aio) qsd_aio=${2:?--qsd-aio needs a value}; shift ;;
 	--qsd-aio=*) qsd_aio=${1#*=} ;;
 	--client) client=${2:?--client needs a value}; shift ;;
@@ -82,12 +92,17 @@ command -v python3 >/dev/null || die "python3 is needed to read vio-perf's JSON"
 
 DISK_BYTES=$((256 << 20))       # the file; the null disks are as large
 QD_LIST="1 32 128"
+RBD_QD_LIST="1 32 128"
+[ "$quick" = 0 ] || RBD_QD_LIST="32"   # --quick: the RBD rows at one depth (CI)
+RBD_BYTES=$((128 << 20))
+ceph_node=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/scripts/ceph-node.sh
 shm=${BENCH_DIR:-/dev/shm}
 [ -d "$shm" ] && [ -w "$shm" ] || die "$shm is not a writable directory (set BENCH_DIR)"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vio-bench-vub.XXXXXX")
 img=$(mktemp "$shm/vio-bench-vub.XXXXXX.img")
 daemon_pid=""
+ceph_conf=""
 
 stop_daemon() {
 	[ -n "$daemon_pid" ] || return 0
@@ -102,6 +117,7 @@ stop_daemon() {
 }
 cleanup() {
 	stop_daemon
+	[ -z "$ceph_conf" ] || "$ceph_node" teardown "$tmp/ceph" >/dev/null 2>&1 || true
 	rm -rf "$tmp"
 	rm -f "$img"
 }
@@ -131,6 +147,8 @@ start_daemon() {
 	qsd*/file) args=("$qsd" --blockdev "driver=file,node-name=n0,filename=$img,aio=$qsd_aio") ;;
 	libvio/null) args=("$vub" --socket-path="$sock" --null="$DISK_BYTES" --quiet) ;;
 	libvio/file) args=("$vub" --socket-path="$sock" --blk-file="$img" --quiet) ;;
+	qsd*/rbd) args=("$qsd" --blockdev "driver=rbd,node-name=n0,pool=rbd,image=bench,conf=$ceph_conf") ;;
+	libvio/rbd) args=("$vub" --socket-path="$sock" --rbd=rbd/bench --ceph-conf="$ceph_conf" --quiet) ;;
 	esac
 	local export="type=vhost-user-blk,id=e0,node-name=n0,addr.type=unix,addr.path=$sock,writable=on"
 	case $peer in
@@ -153,17 +171,20 @@ start_daemon() {
 	die "$peer ($backend) did not create $sock within 10 s"
 }
 
-# run_point PEER BACKEND QD: one vio-perf run on a fresh daemon; appends
-# "iops p50 p99" to $tmp/PEER.BACKEND.QD.
+# run_point PEER BACKEND QD [RW]: one vio-perf run (RW: randread by
+# default) on a fresh daemon; appends "iops p50 p99" to $tmp/PEER.ROW.QD,
+# where ROW is BACKEND for randread and BACKEND-RW otherwise.
 run_point() {
-	local peer=$1 backend=$2 qd=$3 out=$tmp/run.json rc=0
+	local peer=$1 backend=$2 qd=$3 rw=${4:-randread} out=$tmp/run.json rc=0
+	local row=$2
+	[ "$rw" = randread ] || row=$2-$rw
 
 	start_daemon "$peer" "$backend"
 	# qsd binds before it listens: vio-perf's connect may be refused for
 	# an instant, so a refused first try is retried once.
 	for attempt in 1 2 3; do
 		rc=0
-		"${perf_pin[@]}" "$perf" --socket="$tmp/$peer.sock" --rw=randread --bs=4k \
+		"${perf_pin[@]}" "$perf" --socket="$tmp/$peer.sock" --rw="$rw" --bs=4k \
 			--qd="$qd" --time="$seconds" "${client_opt[@]}" --json --quiet \
 			>"$out" 2>"$tmp/perf.err" || rc=$?
 		[ "$rc" -eq 2 ] && [ "$attempt" -lt 3 ] && { sleep 0.1; continue; }
@@ -172,9 +193,9 @@ run_point() {
 	stop_daemon
 	if [ "$rc" -ne 0 ]; then
 		sed 's/^/  /' "$tmp/perf.err" >&2
-		die "vio-perf failed (exit $rc) against $peer ($backend, qd $qd)"
+		die "vio-perf failed (exit $rc) against $peer ($backend $rw, qd $qd)"
 	fi
-	python3 - "$out" >>"$tmp/$peer.$backend.$qd" <<-'EOF'
+	python3 - "$out" >>"$tmp/$peer.$row.$qd" <<-'EOF'
 		import json, sys
 		with open(sys.argv[1]) as f:
 		    r = json.load(f)
@@ -195,7 +216,20 @@ echo "pinning: $([ ${#daemon_pin[@]} -gt 0 ] && echo 'daemon on cpu 1, vio-perf 
 echo "null:    qsd null-co,read-zeroes=on vs libvio --null: neither stores data, each read zeroes 4 KiB"
 echo "file:    $(du -h --apparent-size "$img" | cut -f1) file in $shm; qsd file driver aio=$qsd_aio, cache.direct=off;"
 echo "         libvio --blk-file (preadv/pwritev: the file is on tmpfs; io_uring elsewhere)"
+echo "rbd:     $([ "$rbd" = 1 ] && echo "$((RBD_BYTES >> 20)) MiB image (prefilled), one-node Ceph (memstore OSD); qsd driver=rbd vs libvio --rbd; randread and randwrite at qd $RBD_QD_LIST" || echo "left out (--no-rbd)")"
 echo
+
+# The Ceph node first: it is the slowest to start and may not start at all.
+if [ "$rbd" = 1 ]; then
+	command -v rbd >/dev/null || die "rbd not found: install ceph-common (scripts/deps.sh), or --no-rbd"
+	ceph_conf=$("$ceph_node" start "$tmp/ceph" rbd/bench "$((RBD_BYTES >> 20))M") ||
+		die "the Ceph node did not start (root and ceph-mon ceph-osd ceph-common needed; or --no-rbd)"
+	# Prefilled, so reads reach the OSD: librbd answers reads of objects
+	# that were never written from its object map, with no I/O at all.
+	timeout 300 rbd -c "$ceph_conf" bench --io-type write --io-pattern seq --io-size 4M \
+		--io-threads 4 --io-total "$RBD_BYTES" rbd/bench >/dev/null ||
+		die "could not fill the RBD image"
+fi
 
 for backend in null file; do
 	for qd in $QD_LIST; do
@@ -208,10 +242,31 @@ for backend in null file; do
 	done
 done
 
-python3 - "$tmp" "$QD_LIST" <<'EOF'
+if [ "$rbd" = 1 ]; then
+	for rw in randread randwrite; do
+		for qd in $RBD_QD_LIST; do
+			for r in $(seq "$rounds"); do
+				run_point qsd rbd "$qd" "$rw"
+				run_point qsd-iot rbd "$qd" "$rw"
+				run_point libvio rbd "$qd" "$rw"
+				echo "  rbd $rw qd $qd round $r/$rounds done" >&2
+			done
+		done
+	done
+	# The cluster's own figure: librbd alone, 4 KiB random, 32 in flight.
+	rbd_total=$((64 << 20))
+	[ "$quick" = 0 ] || rbd_total=$((8 << 20))
+	for rw in read write; do
+		timeout 300 rbd -c "$ceph_conf" bench --io-type "$rw" --io-pattern rand --io-size 4K \
+			--io-threads 32 --io-total "$rbd_total" rbd/bench 2>&1 |
+			sed -n 's/.*ops\/sec: *\([0-9.]*\).*/\1/p' | tail -1 >"$tmp/rbdbench.$rw"
+	done
+fi
+
+python3 - "$tmp" "$QD_LIST" "$RBD_QD_LIST" "$rbd" <<'EOF'
 import statistics, sys
 
-tmp, qds = sys.argv[1], sys.argv[2].split()
+tmp, qds, rbd_qds, rbd = sys.argv[1], sys.argv[2].split(), sys.argv[3].split(), sys.argv[4] == "1"
 
 def rows(peer, backend, qd):
     return [[float(x) for x in l.split()]
@@ -231,11 +286,20 @@ def ratio(a, b, backend, qd):
 print("| backend | qd | qsd IOPS | qsd-iot IOPS | libvio IOPS | libvio/qsd | libvio/qsd-iot "
       "| p50/p99 us qsd | qsd-iot | libvio |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-for backend in ("null", "file"):
-    for qd in qds:
+table = [("null", qds), ("file", qds)]
+if rbd:
+    table += [("rbd", rbd_qds), ("rbd-randwrite", rbd_qds)]
+names = {"rbd": "rbd randread", "rbd-randwrite": "rbd randwrite"}
+for backend, bqds in table:
+    for qd in bqds:
         q, t, l = (med(p, backend, qd) for p in ("qsd", "qsd-iot", "libvio"))
         print("| %s | %s | %.0f | %.0f | %.0f | %.2f | %.2f | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f |"
-              % (backend, qd, q[0], t[0], l[0], ratio("libvio", "qsd", backend, qd),
+              % (names.get(backend, backend), qd, q[0], t[0], l[0], ratio("libvio", "qsd", backend, qd),
                  ratio("libvio", "qsd-iot", backend, qd),
                  q[1], q[2], t[1], t[2], l[1], l[2]))
 EOF
+if [ "$rbd" = 1 ]; then
+	echo
+	echo "rbd: the cluster's own figure, rbd bench (librbd alone, 4 KiB random, 32 threads):" \
+		"read $(cat "$tmp/rbdbench.read") IOPS, write $(cat "$tmp/rbdbench.write") IOPS"
+fi
