@@ -54,6 +54,29 @@ int vio_blk_storage_rbd_open(struct vio_blk_storage *s, const struct vio_blk_rbd
 #include <rados/librados.h>
 #include <rbd/librbd.h>
 
+/*
+ * A request's fields, written on the queue thread before rbd_aio_*(), are
+ * read in rbd_complete() on a librbd thread: librbd's own locks and queues
+ * order the two, but they are not built for ThreadSanitizer, which would
+ * call it a race. Under TSan the hand-over is told to it explicitly.
+ */
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define RBD_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define RBD_TSAN 1
+#endif
+#ifdef RBD_TSAN
+#include <sanitizer/tsan_interface.h>
+#define rbd_handover_release(p) __tsan_release(p)
+#define rbd_handover_acquire(p) __tsan_acquire(p)
+#else
+#define rbd_handover_release(p) ((void)(p))
+#define rbd_handover_acquire(p) ((void)(p))
+#endif
+
 /* The request's iov goes to librbd as it is: the two layouts must agree. */
 _Static_assert(sizeof(struct vio_iov) == sizeof(struct iovec), "vio_iov is not an iovec");
 _Static_assert(offsetof(struct vio_iov, base) == offsetof(struct iovec, iov_base),
@@ -99,10 +122,12 @@ static void rbd_logf(const struct rbd_storage *rs, enum vio_log_level lvl, const
 static void rbd_complete(rbd_completion_t c, void *arg)
 {
 	struct vio_blk_storage_req *req = arg;
-	struct vio_blk_storage_queue *q = RBD_Q(req);
+	struct vio_blk_storage_queue *q;
 	ssize_t ret = rbd_aio_get_return_value(c);
 	struct vio_blk_storage_req *head;
 
+	rbd_handover_acquire(req);      /* pairs with the release in rbd_start() */
+	q = RBD_Q(req);
 	rbd_aio_release(c);
 	if (ret < 0)
 		req->res = ret < -4095 ? -EIO : (int32_t)ret;
@@ -168,6 +193,7 @@ static int rbd_start(struct vio_blk_storage_queue *q, struct vio_blk_storage_req
 	r = rbd_aio_create_completion(req, rbd_complete, &c);
 	if (r < 0)
 		return r;
+	rbd_handover_release(req);
 	switch (req->op) {
 	case VIO_BLK_STORAGE_READ:
 		r = rbd_aio_readv(rs->image, iov, (int)req->iovcnt, req->off, c);

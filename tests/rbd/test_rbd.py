@@ -74,6 +74,9 @@ tap(True, "Ceph node up in %.1f s" % (time.monotonic() - t0))
 try:
     # 1. The storage through its ops.
     env = dict(os.environ, CMOCKA_MESSAGE_OUTPUT="TAP")
+    # Under TSan: Ceph's libraries are not instrumented (tsan.supp says why).
+    supp = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tsan.supp")
+    env["TSAN_OPTIONS"] = (env.get("TSAN_OPTIONS", "") + ":suppressions=" + supp).lstrip(":")
     try:
         p = subprocess.run([STORAGE_TEST, conf, NODE_SH, cdir], capture_output=True,
                            text=True, timeout=180, env=env)
