@@ -16,6 +16,8 @@ packages=(
 	dpdk-dev                          # dpdk-testpmd: DPDK's vhost and virtio-user PMDs as net peers
 	qemu-system-x86 qemu-system-common # the Linux test guest's VMM (and qemu-storage-daemon)
 	linux-image-amd64 busybox-static cpio  # the test guest: Debian's kernel, busybox initramfs
+	librbd-dev ceph-mon ceph-osd ceph-common  # RBD storage (librbd); the one-node test cluster
+	qemu-block-extra                  # qsd's rbd driver (bench/vhost-user-blk.sh's RBD rows)
 )
 
 missing=()
