@@ -105,7 +105,7 @@ void vio_vlogf(vio_log_fn *fn, void *opaque, enum vio_log_level level, const cha
 
 struct vio_dev_model;
 
-#define VIO_DEV_OPS_VERSION 2
+#define VIO_DEV_OPS_VERSION 3
 
 /* What a device type implements. Optional members may be NULL. */
 struct vio_dev_ops {
@@ -139,6 +139,28 @@ struct vio_dev_ops {
 	/* The MTU the VMM promised the driver: 0, or -EINVAL when the device
 	 * cannot carry it (the transport then refuses the request). */
 	int (*set_mtu)(struct vio_dev_model *d, unsigned mtu);
+	/* -- version 3 -- */
+	/* Work a queue's device type finishes later, away from the kicks (a
+	 * storage's completions under a blk device): an fd the transport
+	 * polls for reading next to the kick, one per queue. */
+	/* Queue qi's event fd, or -1 for none; the same fd from vio_dev_init()
+	 * until the device type's fini, so a transport may watch it once.
+	 * Optional: NULL is -1 for every queue. */
+	int (*queue_event_fd)(struct vio_dev_model *d, unsigned qi);
+	/* Queue qi's event fd was readable: do what is waiting, never
+	 * blocking (completions become used buffers and interrupts, new
+	 * requests are taken). Runs whether or not the queue is live (work
+	 * that ends on a stopped queue is dropped). Required with
+	 * queue_event_fd. */
+	void (*queue_event)(struct vio_dev_model *d, unsigned qi);
+	/* Finish everything queue qi has in flight before returning
+	 * (blocking as long as that takes: the device type bounds it),
+	 * returning it as used while the queue is live, and take no new
+	 * buffers. The core calls it before a queue stops (reset, queue
+	 * reset, vio_dev_queue_stop) and in vio_dev_drain(), in the control
+	 * path. Optional: a device type with nothing in flight between
+	 * calls needs none. */
+	void (*queue_drain)(struct vio_dev_model *d, unsigned qi);
 };
 
 #define VIO_DEV_TRANSPORT_VERSION 1
@@ -329,6 +351,27 @@ int vio_dev_set_mtu(struct vio_dev_model *d, unsigned mtu);
  * under its lock). queue_notify, and the interrupts it raises, run on this
  * thread. */
 void vio_dev_notify(struct vio_dev_model *d, unsigned qi);
+
+/* Queue qi's event fd (vio_dev_ops.queue_event_fd), or -1: poll it for
+ * reading, and call vio_dev_queue_event() when it is, under the same
+ * serialisation as vio_dev_notify(). The fd is the same for the device's
+ * whole life (from vio_dev_init() to the device type's fini); it is the
+ * device type's: never close or read it. Context: any thread. */
+int vio_dev_queue_event_fd(struct vio_dev_model *d, unsigned qi);
+
+/* Queue qi's event fd was readable (or the transport polls instead of
+ * waiting): the device type does what is waiting. Runs even when the
+ * queue is not live, so work that was in flight when it stopped ends.
+ * Context: as vio_dev_notify(). */
+void vio_dev_queue_event(struct vio_dev_model *d, unsigned qi);
+
+/* Waits until no queue of d has work in flight (vio_dev_ops.queue_drain):
+ * what a transport calls before the driver's memory changes under the
+ * device (vhost-user's SET_MEM_TABLE, REM_MEM_REG). Reset, queue reset
+ * and vio_dev_queue_stop() drain on their own. Context: the control path
+ * with every queue held (as vio_dev_set_status(0)); may block as long as
+ * the device type's work takes to end. */
+void vio_dev_drain(struct vio_dev_model *d);
 
 /* -- called by device types ---------------------------------------------- */
 

@@ -87,9 +87,43 @@ static void stop_queues(struct vio_dev_model *d)
 		queue_set_dead(&d->queues[i]);
 }
 
+/* Version 3 members, read only from a table that has them. */
+static bool has_v3(const struct vio_dev_model *d)
+{
+	return d->ops->version >= 3;
+}
+
+/* Queue qi ends what it has in flight, while it is still live, so what
+ * ends is returned as used before the queue stops. */
+static void drain_queue(struct vio_dev_model *d, unsigned qi)
+{
+	if (has_v3(d) && d->ops->queue_drain)
+		d->ops->queue_drain(d, qi);
+}
+
+void vio_dev_drain(struct vio_dev_model *d)
+{
+	for (unsigned i = 0; i < d->num_queues; i++)
+		drain_queue(d, i);
+}
+
+int vio_dev_queue_event_fd(struct vio_dev_model *d, unsigned qi)
+{
+	if (qi >= d->num_queues || !has_v3(d) || !d->ops->queue_event_fd || !d->ops->queue_event)
+		return -1;
+	return d->ops->queue_event_fd(d, qi);
+}
+
+void vio_dev_queue_event(struct vio_dev_model *d, unsigned qi)
+{
+	if (qi < d->num_queues && has_v3(d) && d->ops->queue_event)
+		d->ops->queue_event(d, qi);
+}
+
 /* Back to the state after power-on: no status, no features, no queues. */
 static void reset(struct vio_dev_model *d)
 {
+	vio_dev_drain(d);
 	stop_queues(d);
 	if (d->ops->reset)
 		d->ops->reset(d);
@@ -387,6 +421,8 @@ int vio_dev_queue_stop(struct vio_dev_model *d, unsigned qi, uint16_t *avail_bas
 	if (qi >= d->num_queues)
 		return -EINVAL;
 	q = &d->queues[qi];
+	/* Nothing in flight when the bases are read: what was ends first. */
+	drain_queue(d, qi);
 	/* Read once: another queue's NEEDS_RESET may clear it meanwhile. */
 	live = vio_dev_queue_live(d, qi);
 	if (avail_base)
@@ -410,6 +446,7 @@ int vio_dev_queue_reset(struct vio_dev_model *d, unsigned qi)
 	if (qi >= d->num_queues)
 		return -EINVAL;
 	q = &d->queues[qi];
+	drain_queue(d, qi);
 	queue_set_dead(q);
 	if (d->ops->queue_reset)
 		d->ops->queue_reset(d, qi);

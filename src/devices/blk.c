@@ -2,10 +2,12 @@
  * blk.c - the virtio block device: requests in, status bytes out.
  *
  * Written only against the device model (vio/core.h): a transport calls
- * queue_notify() for a kick, and this file pops chains, checks every field
- * the driver wrote, runs the request on the backend (blk_backend.c) and
- * returns the chain with its status byte. See vio/devices/blk.h for the
- * options and the guarantees.
+ * queue_notify() for a kick and queue_event() when the queue's event fd
+ * (the storage's) is readable, and this file pops chains, checks every
+ * field the driver wrote, hands the request to the storage
+ * (vio/devices/blk_storage.h) and returns the chain with its status byte
+ * when the storage is done. See vio/devices/blk.h for the options and the
+ * guarantees.
  *
  * A request is one chain: a readable 16-byte header, then data (readable
  * for OUT and the segments of DISCARD/WRITE_ZEROES, writable for IN and
@@ -14,10 +16,18 @@
  * likes (ANY_LAYOUT is the rule in virtio 1.x), so everything here works on
  * the byte streams the ring maps, never on descriptor boundaries.
  *
- * Each kick runs rounds of: pop up to `batch` chains and check them; start
- * the valid ones (the io_uring ones first, so the kernel works while the
- * synchronous ones run); wait for all; write each status byte; return the
- * whole round as used with one index update and one interrupt decision.
+ * Each queue has `depth` request slots. A kick pops chains into free slots
+ * (up to `batch` at a time), checks them and submits the valid ones to the
+ * storage in one call; the others are answered at once. A request may take
+ * several storage steps (a discard's segments one after the other, a READ
+ * or WRITE longer than the storage's max_transfer in pieces, a writethrough
+ * write followed by a flush when the storage has no FUA of its own): the
+ * next step is submitted when one ends. Completions arrive through done(),
+ * inside a submit or a process() call; each such call ends with one
+ * used-index update and one interrupt decision for everything it
+ * completed, and then, as slots came free, more chains are popped. With
+ * IN_ORDER a request that ends before an older one waits in its slot: used
+ * entries go out in pop order, as the feature promises the driver.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -32,6 +42,7 @@
 #define DEFAULT_QUEUE_SIZE     1024u  /* QEMU's VIRTQUEUE_MAX_SIZE: legacy virtio-mmio always asks for it */
 #define DEFAULT_BATCH_URING    64u
 #define DEFAULT_BATCH_SYNC     16u
+#define DEFAULT_DEPTH          128u   /* in flight per queue, for a storage with an fd */
 #define DEFAULT_DISCARD_SECTORS 0x3fffffu   /* 2 GiB - 512 per segment */
 #define DEFAULT_DISCARD_SEG    16u
 #define MAX_DISCARD_SEG        256u
@@ -39,29 +50,54 @@
  * one memory region into the next maps to more than one span. */
 #define SPAN_SLACK             8u
 
-/* One popped chain while its round runs. */
+/* One request slot: a popped chain, from pop to used. */
 struct blk_req {
 	struct vio_elem e;
-	struct vio__blk_io io;
+	struct vio_blk_storage_req sr; /* the storage step running now */
 	struct vio_iov status;  /* where the status byte goes; len 0: nowhere */
 	uint32_t type;
 	bool typed;             /* type was read from a whole header */
-	uint32_t used;          /* bytes written to the driver, status included */
+	bool run;               /* start_request: to be submitted to the storage */
+	bool done;              /* answered; with IN_ORDER it may wait for elders */
+	bool flush_after;       /* the write is to be followed by a flush (FUA) */
 	uint8_t st;             /* VIO_BLK_S_* */
-	bool run;               /* io is to be run */
-	bool queued;            /* ... and was handed to io_uring */
+	uint32_t used;          /* bytes written to the driver, status included */
+	/* DISCARD/WRITE_ZEROES: the segments, copied out of driver memory
+	 * once, so what is checked is what runs; the one running. */
+	struct vio_blk_discard_write_zeroes *segs;
+	unsigned nseg, seg;
+	/* READ/WRITE in pieces of at most max_transfer bytes: the data's
+	 * spans (the piece running starts at span `cur`), the bytes after
+	 * this piece, and a span cut short for it (its full length). */
+	struct vio_iov *data;
+	unsigned ndata, cur, cut;
+	size_t cut_len;
+	uint64_t left;
 };
 
 struct vio__blk_queue {
-	struct blk_req *reqs;
+	struct vio_blk_dev *blk;
+	unsigned qi;
+	struct blk_req *reqs;   /* depth slots */
 	unsigned nreqs;
-	struct vio_iov *spans;  /* every request's out and in arrays */
+	unsigned batch;         /* most chains popped per submit */
+	unsigned *free;         /* free slots, a stack */
+	unsigned nfree;
+	unsigned *order;        /* slots in pop order, a ring of nreqs */
+	unsigned ohead, ocount;
+	unsigned *popped;       /* one pop round's slots */
+	/* Storage steps gathered for the next submit; two arrays, as done()
+	 * may gather more while the storage still reads the one it got. */
+	struct vio_blk_storage_req **sub[2];
+	unsigned nsub, cur_sub;
+	unsigned at_storage;    /* steps in the storage's hands */
+	unsigned filled;        /* used entries staged since the last flush */
+	struct vio_iov *spans;  /* every slot's out and in arrays */
 	size_t nspans;
-	/* A request's discard/write-zeroes segments, copied out of driver
-	 * memory once, so what is checked is what runs. */
-	struct vio_blk_discard_write_zeroes *segs;
+	struct vio_blk_discard_write_zeroes *segs; /* every slot's */
 	unsigned nsegs;
-	struct vio__blk_aq *aq;
+	struct vio_blk_storage_queue *sq;
+	int fd;                 /* the storage's queue fd, or -1 */
 	struct vio_blk_queue_stats stats;
 };
 
@@ -179,6 +215,21 @@ static bool data_ok(const struct vio_blk_dev *blk, unsigned qi, struct blk_req *
 	return true;
 }
 
+/* A write in writethrough mode is stable before it completes: FUA when
+ * the storage has it, else a flush after it (a storage without a cache
+ * to flush needs neither). */
+static void stable_write(const struct vio_blk_dev *blk, struct blk_req *rq)
+{
+	const uint32_t caps = blk->st->caps;
+
+	if (!writethrough(blk))
+		return;
+	if (caps & VIO_BLK_STORAGE_CAN_FUA)
+		rq->sr.flags |= VIO_BLK_STORAGE_REQ_FUA;
+	else if (caps & VIO_BLK_STORAGE_CAN_FLUSH)
+		rq->flush_after = true;
+}
+
 static void start_read(struct vio_blk_dev *blk, unsigned qi, struct blk_req *rq, uint64_t sector)
 {
 	const struct vio_elem *e = &rq->e;
@@ -192,13 +243,11 @@ static void start_read(struct vio_blk_dev *blk, unsigned qi, struct blk_req *rq,
 	}
 	if (!data_ok(blk, qi, rq, sector, len))
 		return;
-	rq->io = (struct vio__blk_io){
-		.op = VIO__BLK_READ,
-		.off = sector << VIO_BLK_SECTOR_SHIFT,
-		.len = len,
-		.iov = rq->e.in,
-		.iovcnt = rq->e.in_num,
-	};
+	rq->sr.op = VIO_BLK_STORAGE_READ;
+	rq->sr.off = sector << VIO_BLK_SECTOR_SHIFT;
+	rq->sr.len = len;
+	rq->data = rq->e.in;
+	rq->ndata = rq->e.in_num;
 	rq->run = true;
 }
 
@@ -218,13 +267,11 @@ static void start_write(struct vio_blk_dev *blk, unsigned qi, struct blk_req *rq
 	}
 	if (!data_ok(blk, qi, rq, sector, len))
 		return;
-	rq->io = (struct vio__blk_io){
-		.op = VIO__BLK_WRITE,
-		.dsync = writethrough(blk),
-		.off = sector << VIO_BLK_SECTOR_SHIFT,
-		.len = len,
-	};
-	skip_header(rq, &rq->io.iov, &rq->io.iovcnt);
+	rq->sr.op = VIO_BLK_STORAGE_WRITE;
+	rq->sr.off = sector << VIO_BLK_SECTOR_SHIFT;
+	rq->sr.len = len;
+	stable_write(blk, rq);
+	skip_header(rq, &rq->data, &rq->ndata);
 	rq->run = true;
 }
 
@@ -235,7 +282,12 @@ static void start_flush(struct vio_blk_dev *blk, unsigned qi, struct blk_req *rq
 		       "FLUSH without VIRTIO_BLK_F_FLUSH negotiated");
 		return;
 	}
-	rq->io = (struct vio__blk_io){ .op = VIO__BLK_FLUSH };
+	/* A storage with no volatile cache has nothing to flush. */
+	if (!(blk->st->caps & VIO_BLK_STORAGE_CAN_FLUSH)) {
+		rq->st = VIO_BLK_S_OK;
+		return;
+	}
+	rq->sr.op = VIO_BLK_STORAGE_FLUSH;
 	rq->run = true;
 }
 
@@ -291,9 +343,37 @@ static bool segs_ok(struct vio_blk_dev *blk, unsigned qi, struct blk_req *rq,
 	return true;
 }
 
-/* DISCARD and WRITE_ZEROES run here, synchronously, segment by segment. */
-static void discard_or_zero(struct vio_blk_dev *blk, struct vio__blk_queue *q, unsigned qi,
-			    struct blk_req *rq)
+/* Segment rq->seg of a DISCARD or WRITE_ZEROES as the storage step. */
+static void seg_step(const struct vio_blk_dev *blk, struct blk_req *rq)
+{
+	const bool legacy = blk->dev.legacy;
+	const struct vio_blk_discard_write_zeroes *sg = &rq->segs[rq->seg];
+
+	rq->sr.flags = 0;
+	rq->flush_after = false;
+	rq->sr.off = vio_get64(legacy, sg->sector) << VIO_BLK_SECTOR_SHIFT;
+	rq->sr.len = (uint64_t)vio_get32(legacy, sg->num_sectors) << VIO_BLK_SECTOR_SHIFT;
+	if (rq->type == VIO_BLK_T_DISCARD) {
+		rq->sr.op = VIO_BLK_STORAGE_DISCARD;
+		return;
+	}
+	rq->sr.op = VIO_BLK_STORAGE_WRITE_ZEROES;
+	if (vio_get32(legacy, sg->flags) & VIO_BLK_WZ_F_UNMAP)
+		rq->sr.flags |= VIO_BLK_STORAGE_REQ_UNMAP;
+	stable_write(blk, rq);
+}
+
+/* Skips empty segments from rq->seg on: false when none is left. */
+static bool seg_next(const struct vio_blk_dev *blk, struct blk_req *rq)
+{
+	while (rq->seg < rq->nseg && vio_get32(blk->dev.legacy, rq->segs[rq->seg].num_sectors) == 0)
+		rq->seg++;
+	return rq->seg < rq->nseg;
+}
+
+/* DISCARD and WRITE_ZEROES: checked whole here, then run segment by
+ * segment as storage steps. */
+static void discard_or_zero(struct vio_blk_dev *blk, unsigned qi, struct blk_req *rq)
 {
 	const bool discard = rq->type == VIO_BLK_T_DISCARD;
 	const struct vio_elem *e = &rq->e;
@@ -327,42 +407,36 @@ static void discard_or_zero(struct vio_blk_dev *blk, struct vio__blk_queue *q, u
 		       nseg, max_seg);
 		return;
 	}
-	vio_iov_to_buf(e->out, e->out_num, HDR_BYTES, q->segs, bytes);
-	if (!segs_ok(blk, qi, rq, q->segs, nseg, discard))
+	vio_iov_to_buf(e->out, e->out_num, HDR_BYTES, rq->segs, bytes);
+	if (!segs_ok(blk, qi, rq, rq->segs, nseg, discard))
 		return;
-	for (unsigned i = 0; i < nseg; i++) {
-		const bool legacy = blk->dev.legacy;
-		struct vio__blk_io io = {
-			.op = discard ? VIO__BLK_DISCARD : VIO__BLK_ZEROES,
-			.dsync = writethrough(blk),
-			.unmap = (vio_get32(legacy, q->segs[i].flags) & VIO_BLK_WZ_F_UNMAP) != 0,
-			.off = vio_get64(legacy, q->segs[i].sector) << VIO_BLK_SECTOR_SHIFT,
-			.len = (uint64_t)vio_get32(legacy, q->segs[i].num_sectors)
-			       << VIO_BLK_SECTOR_SHIFT,
-		};
-
-		if (io.len == 0)
-			continue;
-		vio__blk_backend_run(blk->be, &io);
-		if (io.res) {
-			blk_log(blk, VIO_LOG_ERR, "blk: queue %u: %s of segment %u failed: %s", qi,
-				discard ? "discard" : "write zeroes", i, vio_strerror(io.res));
-			rq->st = VIO_BLK_S_IOERR;
-			return;
-		}
+	rq->nseg = nseg;
+	rq->seg = 0;
+	if (!seg_next(blk, rq)) {
+		rq->st = VIO_BLK_S_OK;  /* nothing but empty segments */
+		return;
 	}
-	rq->st = VIO_BLK_S_OK;
+	seg_step(blk, rq);
+	rq->run = true;
 }
 
 /* Reads and checks one popped chain; either answers it now (rq->st) or
  * leaves rq->io to run. */
-static void start_request(struct vio_blk_dev *blk, struct vio__blk_queue *q, unsigned qi,
-			  struct blk_req *rq)
+static void start_request(struct vio_blk_dev *blk, unsigned qi, struct blk_req *rq)
 {
 	struct vio_blk_req_hdr hdr;
 	uint64_t sector;
 
 	rq->run = false;
+	rq->done = false;
+	rq->flush_after = false;
+	rq->sr.flags = 0;
+	rq->sr.off = rq->sr.len = 0;
+	rq->sr.iov = NULL;
+	rq->sr.iovcnt = 0;
+	rq->data = NULL;
+	rq->ndata = 0;
+	rq->nseg = rq->seg = 0;
 	rq->typed = false;
 	rq->type = UINT32_MAX;
 	rq->st = VIO_BLK_S_IOERR;
@@ -410,7 +484,7 @@ static void start_request(struct vio_blk_dev *blk, struct vio__blk_queue *q, uns
 		break;
 	case VIO_BLK_T_DISCARD:
 	case VIO_BLK_T_WRITE_ZEROES:
-		discard_or_zero(blk, q, qi, rq);
+		discard_or_zero(blk, qi, rq);
 		break;
 	default:
 		refuse(blk, qi, rq, VIO_BLK_S_UNSUPP, "unknown or unsupported request type");
@@ -419,28 +493,27 @@ static void start_request(struct vio_blk_dev *blk, struct vio__blk_queue *q, uns
 }
 
 /* ------------------------------------------------------------------------ */
-/* Running a round                                                          */
+/* Running requests on the storage                                         */
 
-/* The result of rq's io becomes its status, used length and counters. */
-static void end_io(struct vio_blk_dev *blk, struct vio__blk_queue *q, unsigned qi,
-		   struct blk_req *rq)
+/* The result of rq's last storage step becomes its status, used length
+ * and counters. */
+static void end_io(struct vio_blk_dev *blk, struct vio__blk_queue *q, struct blk_req *rq)
 {
-	const uint64_t len = rq->e.in_len - 1; /* IN: the data (io.len is consumed) */
-
-	if (rq->io.res) {
+	if (rq->sr.res) {
 		blk_log(blk, VIO_LOG_ERR,
-			"blk: queue %u: request type %u failed in the backend: %s", qi, rq->type,
-			vio_strerror(rq->io.res));
+			"blk: queue %u: request type %u failed in the backend (%s storage): %s",
+			q->qi, rq->type, blk->st->name ? blk->st->name : "the caller's",
+			vio_strerror(rq->sr.res));
 		rq->st = VIO_BLK_S_IOERR;
 		return;
 	}
 	rq->st = VIO_BLK_S_OK;
-	switch (rq->io.op) {
-	case VIO__BLK_READ:
-		rq->used = (uint32_t)len + 1;
-		stat_add(&q->stats.bytes_read, len);
+	switch (rq->type) {
+	case VIO_BLK_T_IN:
+		rq->used = rq->e.in_len; /* the data and the status byte */
+		stat_add(&q->stats.bytes_read, rq->e.in_len - 1);
 		break;
-	case VIO__BLK_WRITE:
+	case VIO_BLK_T_OUT:
 		stat_add(&q->stats.bytes_written, rq->e.out_len - HDR_BYTES);
 		break;
 	default:
@@ -487,85 +560,328 @@ static void count(struct vio__blk_queue *q, const struct blk_req *rq)
 	}
 }
 
-/* Runs the n requests of a round and returns them as used, in pop order. */
-static void run_round(struct vio_blk_dev *blk, struct vio__blk_queue *q, struct vio_devq *vq,
-		      unsigned qi, unsigned n)
+/*
+ * READ/WRITE data in pieces. piece_start() points the storage step at the
+ * next at most max_transfer bytes of rq->data from span rq->cur on,
+ * cutting the last span short if the piece ends inside it; piece_end()
+ * undoes the cut and moves rq->cur past the piece. A storage without a
+ * limit gets the whole data as one piece, spans untouched.
+ */
+static void piece_start(const struct vio_blk_dev *blk, struct blk_req *rq)
 {
-	bool any_queued = false, whole = true;
+	uint64_t want, have = 0;
+	unsigned k = rq->cur;
 
-	for (unsigned i = 0; i < n; i++) {
-		struct blk_req *rq = &q->reqs[i];
-
-		rq->queued = rq->run && q->aq && vio__blk_aq_add(q->aq, &rq->io);
-		any_queued |= rq->queued;
+	rq->sr.iov = rq->data + rq->cur;
+	rq->cut = UINT32_MAX;
+	if (!blk->max_transfer || rq->sr.len + rq->left <= blk->max_transfer) {
+		rq->sr.len += rq->left;
+		rq->left = 0;
+		rq->sr.iovcnt = rq->ndata - rq->cur;
+		return;
 	}
-	/* The kernel works on the io_uring ones while we do the others. */
-	if (any_queued)
-		vio__blk_aq_submit(q->aq);
-	for (unsigned i = 0; i < n; i++)
-		if (q->reqs[i].run && !q->reqs[i].queued)
-			vio__blk_backend_run(blk->be, &q->reqs[i].io);
-	if (any_queued)
-		vio__blk_aq_wait(q->aq);
-
-	for (unsigned i = 0; i < n; i++) {
-		struct blk_req *rq = &q->reqs[i];
-
-		if (rq->run)
-			end_io(blk, q, qi, rq);
-		if (rq->status.len)
-			vio_iov_from_buf(&rq->status, 1, 0, &rq->st, 1);
-		count(q, rq);
-		whole &= rq->used == rq->e.in_len;
+	want = rq->sr.len + rq->left;
+	want = want < blk->max_transfer ? want : blk->max_transfer;
+	rq->left = rq->sr.len + rq->left - want;
+	rq->sr.len = want;
+	while (k < rq->ndata && have + rq->data[k].len < want)
+		have += rq->data[k++].len;
+	/* The piece ends in span k (blk.c counted the spans' bytes). */
+	if (k < rq->ndata && have + rq->data[k].len > want) {
+		rq->cut = k;
+		rq->cut_len = rq->data[k].len;
+		rq->data[k].len = (size_t)(want - have);
 	}
-	/* With IN_ORDER, one used entry for the round says all of it is
-	 * used, and the driver takes each earlier request as written in
-	 * full: only true when each was, as for every successful read and
-	 * write. Otherwise one entry each. None can fail: each rq was popped
-	 * from vq, in this order, and used <= in_len. */
-	if (whole && n > 1 && vio_dev_has_feature(&blk->dev, VIO_F_IN_ORDER))
-		(void)vio_devq_fill_in_order(vq, &q->reqs[n - 1].e, q->reqs[n - 1].used);
-	else
-		for (unsigned i = 0; i < n; i++)
-			(void)vio_devq_fill(vq, &q->reqs[i].e, q->reqs[i].used);
-	(void)vio_devq_flush(vq);
-	stat_add(&q->stats.batches, 1);
-	if (n > q->stats.max_batch)
-		__atomic_store_n(&q->stats.max_batch, n, __ATOMIC_RELAXED);
+	rq->sr.iovcnt = (k < rq->ndata ? k + 1 : k) - rq->cur;
 }
 
-static void blk_queue_notify(struct vio_dev_model *d, unsigned qi)
+static void piece_end(struct blk_req *rq)
 {
-	struct vio_blk_dev *blk = blk_of(d);
-	struct vio_devq *vq = vio_dev_vq(d, qi);
-	struct vio__blk_queue *q;
+	unsigned last = rq->cur + rq->sr.iovcnt - 1;
+
+	rq->sr.off += rq->sr.len;
+	if (rq->cut == last) {
+		size_t taken = rq->data[last].len;
+
+		rq->data[last].base = (uint8_t *)rq->data[last].base + taken;
+		rq->data[last].len = rq->cut_len - taken;
+		rq->cur = last;
+	} else {
+		rq->cur = last + 1;
+	}
+	rq->cut = UINT32_MAX;
+	rq->sr.len = 0;
+}
+
+/* Hands rq's next storage step to the next submit. */
+static void gather(struct vio__blk_queue *q, struct blk_req *rq)
+{
+	q->sub[q->cur_sub][q->nsub++] = &rq->sr;
+	q->at_storage++;
+}
+
+/*
+ * Used entries. Without IN_ORDER a request is used as soon as it is
+ * answered (retire_one). With it, answered requests wait in their slots,
+ * and publish() returns the run of answered ones at the head of pop order
+ * (retire_in_order): when every one of the run was used in full, with one
+ * used entry that says so for all of them. On a queue that stopped (a
+ * reset, NEEDS_RESET from another queue) nothing is written to the ring;
+ * the slots come free.
+ */
+static void retire_one(struct vio__blk_queue *q, struct blk_req *rq)
+{
+	struct vio_devq *vq = vio_dev_vq(&q->blk->dev, q->qi);
+
+	/* None can fail: rq was popped from vq and used <= in_len. */
+	if (vq) {
+		(void)vio_devq_fill(vq, &rq->e, rq->used);
+		q->filled++;
+	}
+	q->free[q->nfree++] = (unsigned)(rq - q->reqs);
+}
+
+static void retire_in_order(struct vio__blk_queue *q)
+{
+	struct vio_devq *vq = vio_dev_vq(&q->blk->dev, q->qi);
+	const unsigned n = q->nreqs;
+	struct blk_req *last = NULL;
+	unsigned k = 0;
+	bool whole = true, one;
+
+	while (k < q->ocount && q->reqs[q->order[(q->ohead + k) % n]].done) {
+		last = &q->reqs[q->order[(q->ohead + k) % n]];
+		whole &= last->used == last->e.in_len;
+		k++;
+	}
+	if (!k)
+		return;
+	one = whole && k > 1;
+	if (vq && one) {
+		(void)vio_devq_fill_in_order(vq, &last->e, last->used);
+		q->filled++;
+	}
+	for (unsigned i = 0; i < k; i++) {
+		unsigned slot = q->order[(q->ohead + i) % n];
+
+		if (vq && !one) {
+			(void)vio_devq_fill(vq, &q->reqs[slot].e, q->reqs[slot].used);
+			q->filled++;
+		}
+		q->free[q->nfree++] = slot;
+	}
+	q->ohead = (q->ohead + k) % n;
+	q->ocount -= k;
+}
+
+/* rq is answered: its status byte goes out and it is used (or, with
+ * IN_ORDER, waits for publish()). */
+static void finish(struct vio__blk_queue *q, struct blk_req *rq)
+{
+	if (rq->status.len)
+		vio_iov_from_buf(&rq->status, 1, 0, &rq->st, 1);
+	count(q, rq);
+	rq->done = true;
+	if (!vio_dev_has_feature(&q->blk->dev, VIO_F_IN_ORDER))
+		retire_one(q, rq);
+}
+
+/* The storage finished a step of a request: run its next step, or answer
+ * it. Runs inside submit() or process(), on the queue's thread. */
+static void storage_done(void *opaque, struct vio_blk_storage_req *sr)
+{
+	struct vio__blk_queue *q = opaque;
+	struct vio_blk_dev *blk = q->blk;
+	struct blk_req *rq = (struct blk_req *)((char *)sr - offsetof(struct blk_req, sr));
+
+	q->at_storage--;
+	if (sr->res == 0) {
+		if (rq->data && rq->left) {
+			/* The next piece, with the same op and flags. */
+			piece_end(rq);
+			piece_start(blk, rq);
+			gather(q, rq);
+			return;
+		}
+		if (rq->flush_after) {
+			/* FUA by hand: the write is done, now make it stable. */
+			rq->flush_after = false;
+			rq->sr.op = VIO_BLK_STORAGE_FLUSH;
+			rq->sr.flags = 0;
+			rq->sr.off = rq->sr.len = 0;
+			rq->sr.iov = NULL;
+			rq->sr.iovcnt = 0;
+			gather(q, rq);
+			return;
+		}
+		if (rq->nseg) {
+			rq->seg++;
+			if (seg_next(blk, rq)) {
+				seg_step(blk, rq);
+				gather(q, rq);
+				return;
+			}
+		}
+	}
+	if (rq->data && rq->cut != UINT32_MAX) {
+		/* A failed piece: put the span back as it was. */
+		rq->data[rq->cut].len = rq->cut_len;
+		rq->cut = UINT32_MAX;
+	}
+	end_io(blk, q, rq);
+	finish(q, rq);
+}
+
+/* Publishes what the last storage call completed: one index update and
+ * one interrupt decision. */
+static void publish(struct vio__blk_queue *q)
+{
+	struct vio_devq *vq;
+
+	if (q->ocount && vio_dev_has_feature(&q->blk->dev, VIO_F_IN_ORDER))
+		retire_in_order(q);
+	if (!q->filled)
+		return;
+	q->filled = 0;
+	vq = vio_dev_vq(&q->blk->dev, q->qi);
+	if (!vq)
+		return;
+	(void)vio_devq_flush(vq);
+	stat_add(&q->stats.batches, 1);
+	vio_dev_interrupt(&q->blk->dev, q->qi);
+}
+
+/* Submits the gathered steps, and the steps their completions gather,
+ * publishing after each storage call. */
+static void submit_gathered(struct vio__blk_queue *q)
+{
+	while (q->nsub) {
+		struct vio_blk_storage_req **reqs = q->sub[q->cur_sub];
+		unsigned n = q->nsub;
+
+		q->cur_sub ^= 1;
+		q->nsub = 0;
+		q->blk->st->ops->submit(q->sq, reqs, n);
+		publish(q);
+	}
+}
+
+/* Pops chains into free slots and submits them, while the ring has
+ * chains and slots are free. */
+static void refill(struct vio__blk_queue *q)
+{
+	struct vio_blk_dev *blk = q->blk;
+	const bool in_order = vio_dev_has_feature(&blk->dev, VIO_F_IN_ORDER);
 	int r = 0;
 
-	if (!vq || qi >= blk->nq)
-		return;
-	q = &blk->qs[qi];
-	do {
-		unsigned n = 0;
+	for (;;) {
+		struct vio_devq *vq = vio_dev_vq(&blk->dev, q->qi);
+		unsigned n = 0, inflight;
 
+		if (!vq)
+			return;
 		/* Pop the whole batch first, asking for each header as its
 		 * chain is known: the driver has just written those lines, so
 		 * each is a trip to the other cpu's cache, and the trips
 		 * overlap when they are started together rather than one
 		 * after the other as each request is parsed. */
-		while (n < q->nreqs && (r = vio_devq_pop(vq, &q->reqs[n].e)) == 0) {
-			if (q->reqs[n].e.out_num)
-				__builtin_prefetch(q->reqs[n].e.out[0].base);
-			n++;
+		while (n < q->batch && q->nfree) {
+			unsigned slot = q->free[q->nfree - 1];
+			struct blk_req *rq = &q->reqs[slot];
+
+			r = vio_devq_pop(vq, &rq->e);
+			if (r)
+				break;
+			q->nfree--;
+			if (in_order)
+				q->order[(q->ohead + q->ocount++) % q->nreqs] = slot;
+			q->popped[n++] = slot;
+			if (rq->e.out_num)
+				__builtin_prefetch(rq->e.out[0].base);
 		}
-		for (unsigned i = 0; i < n; i++)
-			start_request(blk, q, qi, &q->reqs[i]);
-		if (n) {
-			run_round(blk, q, vq, qi, n);
-			vio_dev_interrupt(d, qi);
+		inflight = q->nreqs - q->nfree;
+		if (inflight > stat_get(&q->stats.max_batch))
+			__atomic_store_n(&q->stats.max_batch, inflight, __ATOMIC_RELAXED);
+		for (unsigned i = 0; i < n; i++) {
+			struct blk_req *rq = &q->reqs[q->popped[i]];
+
+			start_request(blk, q->qi, rq);
+			if (!rq->run) {
+				finish(q, rq);
+				continue;
+			}
+			if (rq->data) {
+				rq->cur = 0;
+				rq->left = rq->sr.len;
+				rq->sr.len = 0;
+				piece_start(blk, rq);
+			}
+			gather(q, rq);
 		}
-	} while (r == 0);
+		submit_gathered(q);
+		publish(q);
+		/* Stop when the ring is empty (or broken), or when every slot
+		 * is taken: the completions that free one pop again. */
+		if (r || n == 0)
+			break;
+	}
 	/* A malformed ring (not a malformed request) stops the queue. */
-	vio_dev_check(d, qi, r);
+	vio_dev_check(&blk->dev, q->qi, r);
+}
+
+static void blk_queue_notify(struct vio_dev_model *d, unsigned qi)
+{
+	struct vio_blk_dev *blk = blk_of(d);
+
+	if (qi >= blk->nq || !vio_dev_vq(d, qi))
+		return;
+	refill(&blk->qs[qi]);
+}
+
+/* The storage's fd was readable: completions, then chains into the slots
+ * they freed (and any the driver posted meanwhile). */
+static void blk_queue_event(struct vio_dev_model *d, unsigned qi)
+{
+	struct vio_blk_dev *blk = blk_of(d);
+	struct vio__blk_queue *q;
+
+	if (qi >= blk->nq)
+		return;
+	q = &blk->qs[qi];
+	if (blk->st->ops->process)
+		blk->st->ops->process(q->sq);
+	publish(q);
+	submit_gathered(q);
+	refill(q);
+}
+
+static int blk_queue_event_fd(struct vio_dev_model *d, unsigned qi)
+{
+	struct vio_blk_dev *blk = blk_of(d);
+
+	return qi < blk->nq ? blk->qs[qi].fd : -1;
+}
+
+/* Waits for everything queue q has at the storage, taking no new chains. */
+static void drain(struct vio__blk_queue *q)
+{
+	submit_gathered(q);
+	while (q->at_storage) {
+		if (q->fd >= 0)
+			vio__blk_wait_fd(q->fd, 100);
+		if (q->blk->st->ops->process)
+			q->blk->st->ops->process(q->sq);
+		publish(q);
+		submit_gathered(q);
+	}
+}
+
+static void blk_queue_drain(struct vio_dev_model *d, unsigned qi)
+{
+	struct vio_blk_dev *blk = blk_of(d);
+
+	if (qi < blk->nq)
+		drain(&blk->qs[qi]);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -611,7 +927,7 @@ static void blk_reset(struct vio_dev_model *d)
 {
 	struct vio_blk_dev *blk = blk_of(d);
 
-	/* Nothing is in flight: every round ends before its notify returns. */
+	/* Nothing is in flight: the core drained every queue first. */
 	restore_config(blk, blk->config0.writeback);
 	set_writethrough(blk, false);
 }
@@ -647,6 +963,9 @@ static const struct vio_dev_ops blk_ops = {
 	.reset = blk_reset,
 	.queue_notify = blk_queue_notify,
 	.config_write = blk_config_write,
+	.queue_event_fd = blk_queue_event_fd,
+	.queue_event = blk_queue_event,
+	.queue_drain = blk_queue_drain,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -655,10 +974,18 @@ static const struct vio_dev_ops blk_ops = {
 static uint64_t offered_features(const struct vio_blk_dev *blk, const struct vio_blk_dev_opts *o)
 {
 	uint64_t ring = o->ring_features ? o->ring_features : VIO_BLK_DEV_RING_FEATURES;
+	const uint32_t caps = blk->st->caps;
+	/* FLUSH is always offered: a storage with no volatile cache answers
+	 * it at once (nothing to flush), and a driver that may flush may
+	 * also run the cache in writeback mode. */
 	uint64_t f = VIO_BIT(VIO_BLK_F_SEG_MAX) | VIO_BIT(VIO_BLK_F_GEOMETRY) |
 		     VIO_BIT(VIO_BLK_F_BLK_SIZE) | VIO_BIT(VIO_BLK_F_FLUSH) |
-		     VIO_BIT(VIO_BLK_F_TOPOLOGY) | VIO_BIT(VIO_BLK_F_CONFIG_WCE) |
-		     VIO_BIT(VIO_BLK_F_DISCARD) | VIO_BIT(VIO_BLK_F_WRITE_ZEROES);
+		     VIO_BIT(VIO_BLK_F_TOPOLOGY) | VIO_BIT(VIO_BLK_F_CONFIG_WCE);
+
+	if (caps & VIO_BLK_STORAGE_CAN_DISCARD)
+		f |= VIO_BIT(VIO_BLK_F_DISCARD);
+	if (caps & VIO_BLK_STORAGE_CAN_WRITE_ZEROES)
+		f |= VIO_BIT(VIO_BLK_F_WRITE_ZEROES);
 
 	if (o->size_max)
 		f |= VIO_BIT(VIO_BLK_F_SIZE_MAX);
@@ -668,7 +995,7 @@ static uint64_t offered_features(const struct vio_blk_dev *blk, const struct vio
 	/* The spec ties CONFIG_WCE to FLUSH, and a read-only disk says so. */
 	if (!(f & VIO_BIT(VIO_BLK_F_FLUSH)))
 		f &= ~VIO_BIT(VIO_BLK_F_CONFIG_WCE);
-	if (o->read_only)
+	if (blk->read_only)
 		f |= VIO_BIT(VIO_BLK_F_RO);
 	/* Legacy drivers lay requests out as they please only if told. */
 	if (o->legacy_ok && !o->ring_features)
@@ -699,6 +1026,7 @@ static void build_config(struct vio_blk_dev *blk, const struct vio_blk_dev_opts 
 	c->geometry.sectors = 63;
 	c->blk_size = vio_cpu_to_le32(blk_size);
 	c->topology.min_io_size = vio_cpu_to_le16(1);
+	c->topology.opt_io_size = vio_cpu_to_le32(blk->st->opt_io_size / blk_size);
 	c->writeback = vio_has_feature(f, VIO_BLK_F_FLUSH) ? 1 : 0;
 	c->num_queues = vio_cpu_to_le16((uint16_t)blk->nq);
 	c->max_discard_sectors = vio_cpu_to_le32(blk->max_discard_sectors);
@@ -706,7 +1034,7 @@ static void build_config(struct vio_blk_dev *blk, const struct vio_blk_dev_opts 
 	c->discard_sector_alignment = vio_cpu_to_le32(blk_size >> VIO_BLK_SECTOR_SHIFT);
 	c->max_write_zeroes_sectors = vio_cpu_to_le32(blk->max_wz_sectors);
 	c->max_write_zeroes_seg = vio_cpu_to_le32(blk->max_wz_seg);
-	c->write_zeroes_may_unmap = vio__blk_backend_can_unmap(blk->be) ? 1 : 0;
+	c->write_zeroes_may_unmap = (blk->st->caps & VIO_BLK_STORAGE_CAN_UNMAP) ? 1 : 0;
 	restore_config(blk, c->writeback);
 }
 
@@ -714,9 +1042,20 @@ static void queues_fini(struct vio_blk_dev *blk)
 {
 	for (unsigned i = 0; blk->qs && i < blk->nq; i++) {
 		struct vio__blk_queue *q = &blk->qs[i];
+		const unsigned n = q->nreqs;
 
-		vio__blk_aq_free(q->aq);
-		vio__zfree(&blk->alloc, q->reqs, q->nreqs, sizeof(*q->reqs));
+		if (q->sq) {
+			/* The transport is done with the device; a request still
+			 * at the storage ends here, answered into the void. */
+			drain(q);
+			blk->st->ops->queue_close(q->sq);
+		}
+		vio__zfree(&blk->alloc, q->reqs, n, sizeof(*q->reqs));
+		vio__zfree(&blk->alloc, q->free, n, sizeof(*q->free));
+		vio__zfree(&blk->alloc, q->order, n, sizeof(*q->order));
+		vio__zfree(&blk->alloc, q->popped, n, sizeof(*q->popped));
+		vio__zfree(&blk->alloc, q->sub[0], n, sizeof(*q->sub[0]));
+		vio__zfree(&blk->alloc, q->sub[1], n, sizeof(*q->sub[1]));
 		vio__zfree(&blk->alloc, q->spans, q->nspans, sizeof(*q->spans));
 		vio__zfree(&blk->alloc, q->segs, q->nsegs, sizeof(*q->segs));
 	}
@@ -726,15 +1065,15 @@ static void queues_fini(struct vio_blk_dev *blk)
 	blk->dqs = NULL;
 }
 
-/* Per queue: `batch` requests, each with `spans` readable and `spans`
- * writable spans, a segment buffer, and an io_uring if the backend
- * wants one. */
-static int queues_init(struct vio_blk_dev *blk, unsigned qsize, unsigned batch, unsigned spans,
-		       uint32_t seg_max)
+/* Per queue: `depth` request slots, each with `spans` readable and
+ * `spans` writable spans and room for the most segments a request may
+ * carry, and the storage's side of the queue. */
+static int queues_init(struct vio_blk_dev *blk, unsigned qsize, unsigned depth, unsigned batch,
+		       unsigned spans, uint32_t seg_max)
 {
 	const uint32_t max_seg = blk->max_discard_seg > blk->max_wz_seg ? blk->max_discard_seg :
 				 blk->max_wz_seg;
-	bool uring = blk->be->want_uring;
+	const unsigned per = max_seg ? max_seg : 1;
 
 	blk->dqs = vio__zalloc(&blk->alloc, blk->nq, sizeof(*blk->dqs));
 	blk->qs = vio__zalloc(&blk->alloc, blk->nq, sizeof(*blk->qs));
@@ -742,48 +1081,68 @@ static int queues_init(struct vio_blk_dev *blk, unsigned qsize, unsigned batch, 
 		return -ENOMEM;
 	for (unsigned i = 0; i < blk->nq; i++) {
 		struct vio__blk_queue *q = &blk->qs[i];
+		int r;
 
+		q->blk = blk;
+		q->qi = i;
+		q->fd = -1;
 		blk->dqs[i].max_size = qsize;
 		/* seg_max promises requests of seg_max data segments plus the
 		 * header and the status byte, whatever queue size the driver
 		 * picks: Linux builds indirect tables that long. */
 		blk->dqs[i].indirect_max = seg_max < VIO_SPLIT_MAX_SIZE - 2 ?
 					   seg_max + 2 : VIO_SPLIT_MAX_SIZE;
-		q->nreqs = batch;
-		q->reqs = vio__zalloc(&blk->alloc, batch, sizeof(*q->reqs));
-		q->nspans = (size_t)batch * 2 * spans;
+		q->nreqs = depth;
+		q->batch = batch;
+		q->reqs = vio__zalloc(&blk->alloc, depth, sizeof(*q->reqs));
+		q->free = vio__zalloc(&blk->alloc, depth, sizeof(*q->free));
+		q->order = vio__zalloc(&blk->alloc, depth, sizeof(*q->order));
+		q->popped = vio__zalloc(&blk->alloc, depth, sizeof(*q->popped));
+		q->sub[0] = vio__zalloc(&blk->alloc, depth, sizeof(*q->sub[0]));
+		q->sub[1] = vio__zalloc(&blk->alloc, depth, sizeof(*q->sub[1]));
+		q->nspans = (size_t)depth * 2 * spans;
 		q->spans = vio__zalloc(&blk->alloc, q->nspans, sizeof(*q->spans));
-		q->nsegs = max_seg ? max_seg : 1;
+		q->nsegs = depth * per;
 		q->segs = vio__zalloc(&blk->alloc, q->nsegs, sizeof(*q->segs));
-		if (!q->reqs || !q->spans || !q->segs)
+		if (!q->reqs || !q->free || !q->order || !q->popped || !q->sub[0] || !q->sub[1] ||
+		    !q->spans || !q->segs)
 			return -ENOMEM;
-		for (unsigned k = 0; k < batch; k++) {
-			struct vio_elem *e = &q->reqs[k].e;
+		for (unsigned k = 0; k < depth; k++) {
+			struct blk_req *rq = &q->reqs[k];
 
-			e->out = q->spans + (size_t)2 * k * spans;
-			e->out_cap = spans;
-			e->in = e->out + spans;
-			e->in_cap = spans;
+			rq->e.out = q->spans + (size_t)2 * k * spans;
+			rq->e.out_cap = spans;
+			rq->e.in = rq->e.out + spans;
+			rq->e.in_cap = spans;
+			rq->segs = q->segs + (size_t)k * per;
+			rq->cut = UINT32_MAX;
+			/* Taken from the top: slot 0 first. */
+			q->free[k] = depth - 1 - k;
 		}
-		if (uring) {
-			int r = vio__blk_aq_new(blk->be, batch, &q->aq);
-
-			if (r) {
-				blk_log(blk, VIO_LOG_INFO,
-					"blk: io_uring unavailable (%s): using preadv/pwritev",
-					vio_strerror(r));
-				uring = false;
-			}
+		q->nfree = depth;
+		r = blk->st->ops->queue_open((struct vio_blk_storage *)blk->st, i, depth,
+					     storage_done, q, &q->sq);
+		if (r) {
+			q->sq = NULL;
+			return r;
 		}
+		q->fd = blk->st->ops->queue_fd ? blk->st->ops->queue_fd(q->sq) : -1;
 	}
-	if (!uring) {
-		/* All queues alike: either every one has a ring or none. */
-		for (unsigned i = 0; i < blk->nq; i++) {
-			vio__blk_aq_free(blk->qs[i].aq);
-			blk->qs[i].aq = NULL;
-		}
-	}
+	if (vio__blk_builtin_uring_err(blk->st))
+		blk_log(blk, VIO_LOG_INFO, "blk: io_uring unavailable (%s): using preadv/pwritev",
+			vio_strerror(vio__blk_builtin_uring_err(blk->st)));
 	return 0;
+}
+
+/* A storage the caller made must have what the device calls. */
+static bool storage_ok(const struct vio_blk_storage *s)
+{
+	const struct vio_blk_storage_ops *ops = s ? s->ops : NULL;
+
+	return ops && ops->version >= 1 && ops->queue_open && ops->queue_close && ops->submit &&
+	       (!ops->queue_fd || ops->process) && s->size >= VIO_BLK_SECTOR_SIZE &&
+	       (s->block_size == 0 || (s->block_size >= VIO_BLK_SECTOR_SIZE &&
+				       !(s->block_size & (s->block_size - 1))));
 }
 
 /* The serial's length, if it is at most max bytes; else max + 1. */
@@ -811,14 +1170,20 @@ int vio_blk_dev_init(struct vio_blk_dev *blk, const struct vio_blk_dev_opts *o)
 	unsigned qsize;
 	uint32_t blk_size, seg_max;
 	size_t id_len;
-	unsigned batch, spans;
+	unsigned batch, depth, spans;
+	bool has_fd;
 	int r;
 
 	memset(blk, 0, sizeof(*blk));
 	if (!o)
 		return -EINVAL;
+	if (o->backend == VIO_BLK_BACKEND_STORAGE && !storage_ok(o->storage))
+		return -EINVAL;
 	qsize = o->queue_size ? o->queue_size : DEFAULT_QUEUE_SIZE;
-	blk_size = or_default(o->blk_size, VIO_BLK_SECTOR_SIZE);
+	blk_size = o->blk_size;
+	if (!blk_size && o->backend == VIO_BLK_BACKEND_STORAGE)
+		blk_size = o->storage->block_size;
+	blk_size = or_default(blk_size, VIO_BLK_SECTOR_SIZE);
 	id_len = serial_len(o->serial, VIO_BLK_ID_BYTES);
 	blk->nq = o->num_queues ? o->num_queues : 1;
 	if (blk->nq > VIO_BLK_MAX_QUEUES || !vio_ring_size_valid(0, qsize) ||
@@ -829,26 +1194,38 @@ int vio_blk_dev_init(struct vio_blk_dev *blk, const struct vio_blk_dev_opts *o)
 		return -EINVAL;
 	blk->dev.log = o->log;
 	blk->dev.log_opaque = o->log_opaque;
-	blk->read_only = o->read_only;
 	blk->max_discard_sectors = or_default(o->max_discard_sectors, DEFAULT_DISCARD_SECTORS);
 	blk->max_discard_seg = or_default(o->max_discard_seg, DEFAULT_DISCARD_SEG);
 	blk->max_wz_sectors = or_default(o->max_write_zeroes_sectors, DEFAULT_DISCARD_SECTORS);
 	blk->max_wz_seg = or_default(o->max_write_zeroes_seg, DEFAULT_DISCARD_SEG);
 	memcpy(blk->id, o->serial ? o->serial : "", id_len);
 
-	r = vio__blk_backend_open(&blk->be, o, &blk->alloc);
-	if (r)
-		goto fail;
-	blk->capacity = blk->be->size >> VIO_BLK_SECTOR_SHIFT;
+	if (o->backend == VIO_BLK_BACKEND_STORAGE) {
+		blk->st = o->storage;
+		has_fd = true;  /* it may well complete later */
+	} else {
+		r = vio__blk_builtin_open(&blk->own, o, &blk->alloc);
+		if (r)
+			goto fail;
+		blk->own_open = true;
+		blk->st = &blk->own;
+		has_fd = ((const struct vio__blk_backend *)blk->own.opaque)->want_uring;
+	}
+	blk->read_only = o->read_only || blk->st->read_only;
+	blk->capacity = blk->st->size >> VIO_BLK_SECTOR_SHIFT;
+	blk->max_transfer = blk->st->max_transfer & ~(uint64_t)(VIO_BLK_SECTOR_SIZE - 1);
+	if (blk->st->max_transfer && !blk->max_transfer)
+		blk->max_transfer = VIO_BLK_SECTOR_SIZE;
 
 	seg_max = or_default(o->seg_max, qsize > 3 ? qsize - 2 : 1);
 	spans = (seg_max < 2 * qsize ? seg_max : 2 * qsize) + 2 + SPAN_SLACK;
-	batch = o->batch;
-	if (!batch)
-		batch = blk->be->want_uring ? DEFAULT_BATCH_URING : DEFAULT_BATCH_SYNC;
-	if (batch > qsize)
-		batch = qsize;
-	r = queues_init(blk, qsize, batch, spans, seg_max);
+	batch = o->batch ? o->batch : has_fd ? DEFAULT_BATCH_URING : DEFAULT_BATCH_SYNC;
+	depth = o->depth ? o->depth : has_fd ? DEFAULT_DEPTH : batch;
+	if (depth > qsize)
+		depth = qsize;
+	if (batch > depth)
+		batch = depth;
+	r = queues_init(blk, qsize, depth, batch, spans, seg_max);
 	if (r)
 		goto fail;
 
@@ -872,8 +1249,10 @@ fail:
 
 void vio_blk_dev_fini(struct vio_blk_dev *blk)
 {
-	queues_fini(blk);
-	vio__blk_backend_close(blk->be);
+	if (blk->st)
+		queues_fini(blk);
+	if (blk->own_open && blk->own.ops->close)
+		blk->own.ops->close(&blk->own);
 	memset(blk, 0, sizeof(*blk));
 }
 
@@ -913,5 +1292,5 @@ bool vio_blk_dev_writethrough(const struct vio_blk_dev *blk)
 
 bool vio_blk_dev_uses_io_uring(const struct vio_blk_dev *blk)
 {
-	return blk->nq && blk->qs && blk->qs[0].aq != NULL;
+	return blk->st && vio__blk_builtin_uses_uring(blk->st);
 }

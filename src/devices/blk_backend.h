@@ -1,17 +1,25 @@
 /*
- * blk_backend.h - the storage under the virtio-blk device (private to
- * src/devices/blk*.c).
+ * blk_backend.h - libvio's own storages under the virtio-blk device (private
+ * to src/devices/blk*.c).
  *
- * The protocol side (blk.c) turns a request into byte-level operations on
- * the disk and hands them here. Three backends: RAM, a file descriptor,
- * and null (stores nothing, reads zeroes). RAM and null (blk_backend.c)
- * build freestanding; files and io_uring (blk_backend_file.c) are the
- * OS's, and a freestanding build has neither (FILE is -ENOTSUP there).
- * Every operation can run synchronously (vio__blk_backend_run); reads,
- * writes and flushes of a file can also be batched through io_uring (the
- * "aq": one ring per request queue, as one queue is served by one thread).
- * Offsets and lengths arriving here were range-checked by blk.c, and are
- * checked once more, cheaply, against the disk size.
+ * The device (blk.c) speaks to every storage through the public interface
+ * of vio/devices/blk_storage.h. The storages vio_blk_dev_opts names by
+ * backend type are built here on that same interface, so the device has
+ * one path for all of them:
+ *
+ *   RAM, null   (blk_backend.c) every request completes inside submit();
+ *               no fd. They need nothing but memory, so they build
+ *               freestanding.
+ *   FILE        (blk_backend_file.c, hosted builds only) with io_uring:
+ *               one ring per device queue, an eventfd registered with it
+ *               (io_uring_register_eventfd) is the queue's fd, and
+ *               process() reaps the completions. Without io_uring (no
+ *               liburing, a ring the kernel refused, --no-io-uring, or a
+ *               file on tmpfs/ramfs, where preadv is faster): preadv/
+ *               pwritev2 and fallocate inside submit(), no fd.
+ *
+ * Offsets and lengths arriving here were checked by blk.c against the
+ * storage's size, and are checked once more, cheaply.
  */
 #ifndef VIO_SRC_DEVICES_BLK_BACKEND_H
 #define VIO_SRC_DEVICES_BLK_BACKEND_H
@@ -20,121 +28,83 @@
 #include <stdint.h>
 
 #include "vio/devices/blk.h"
+#include "vio/devices/blk_storage.h"
 
 #include "dev_os.h"
 
+/* The storage's opaque, for the three built-in kinds. */
 struct vio__blk_backend {
 	enum vio_blk_backend_type type;
 	struct vio__alloc alloc;        /* where this struct and an owned RAM came from */
-	uint64_t size;          /* bytes, a whole number of sectors */
+	uint64_t size;                  /* bytes, a whole number of sectors */
 	uint8_t *ram;
 	bool ram_owned;
 	int fd;
 	bool fd_owned;
-	bool want_uring;        /* FILE, built with liburing, not refused by options */
+	bool want_uring;                /* FILE, built with liburing, not refused by options */
+	/* Set by queue_open: did queue rings come up, or why not (control
+	 * path only). */
+	bool uring_up;
+	int uring_err;
 	/* Learned at run time, so the next request does not ask again; atomic
 	 * as several queue threads share the backend. */
 	bool no_punch, no_zero_range, no_dsync_flag;
 };
 
-enum vio__blk_op {
-	VIO__BLK_READ,          /* disk -> iov */
-	VIO__BLK_WRITE,         /* iov -> disk */
-	VIO__BLK_FLUSH,         /* completed writes -> stable storage */
-	VIO__BLK_DISCARD,       /* may deallocate [off, off + len) */
-	VIO__BLK_ZEROES,        /* [off, off + len) reads back as zeroes */
-};
-
-/* One operation. READ/WRITE consume iov as they progress. */
-struct vio__blk_io {
-	enum vio__blk_op op;
-	bool dsync;             /* WRITE/ZEROES: stable before completion */
-	bool unmap;             /* ZEROES: deallocating is allowed */
-	uint64_t off, len;      /* bytes */
-	struct vio_iov *iov;    /* READ/WRITE: exactly len bytes of spans */
-	unsigned iovcnt;
-	int res;                /* 0 or a negative errno, once run */
-};
-
-/* Opens the backend the options name, taking memory from alloc: 0 or a
- * negative errno. */
-int vio__blk_backend_open(struct vio__blk_backend **out, const struct vio_blk_dev_opts *o,
+/* Opens the built-in storage the options name (RAM, NULL, FILE) into s,
+ * taking memory from alloc: 0 or a negative errno (nothing left open).
+ * s->ops->close releases it. */
+int vio__blk_builtin_open(struct vio_blk_storage *s, const struct vio_blk_dev_opts *o,
 			  const struct vio__alloc *alloc);
-void vio__blk_backend_close(struct vio__blk_backend *be);
 
-/* Runs io to completion on this thread; the result is in io->res. */
-void vio__blk_backend_run(struct vio__blk_backend *be, struct vio__blk_io *io);
+/* The built-in storages' close op. */
+void vio__blk_builtin_close(struct vio_blk_storage *s);
 
-/* Can WRITE_ZEROES with unmap deallocate (the config's may_unmap)? */
-bool vio__blk_backend_can_unmap(const struct vio__blk_backend *be);
+/* Is s a built-in FILE storage whose queues use io_uring? And if it
+ * wanted io_uring but could not have it, why (else 0)? */
+bool vio__blk_builtin_uses_uring(const struct vio_blk_storage *s);
+int vio__blk_builtin_uring_err(const struct vio_blk_storage *s);
 
-/* Drops n bytes from the front of io's spans and moves its offset on. */
-void vio__blk_io_advance(struct vio__blk_io *io, uint64_t n);
+/* One request run to completion on this thread, skipping the first
+ * `done` bytes of a READ/WRITE (what io_uring already moved): 0 or a
+ * negative errno. */
+int vio__blk_backend_run(struct vio__blk_backend *be, const struct vio_blk_storage_req *req,
+			 uint64_t done);
+
+/* Waits up to timeout_ms for fd to be readable (poll); a freestanding
+ * build has nothing to wait with and returns at once. */
+#if __STDC_HOSTED__
+void vio__blk_wait_fd(int fd, int timeout_ms);
+#else
+static inline void vio__blk_wait_fd(int fd, int timeout_ms)
+{
+}
+#endif
 
 /*
- * The FILE backend (blk_backend_file.c): open sets be->fd, be->size and
- * be->want_uring from the options; run runs one operation (0 or a negative
- * errno); close closes what open opened.
+ * The FILE storage (blk_backend_file.c): open sets be->fd, be->size and
+ * be->want_uring from the options; run runs one request; close closes
+ * what open opened; the queue calls are the storage ops for FILE.
  */
 #if __STDC_HOSTED__
 int vio__blk_file_open(struct vio__blk_backend *be, const struct vio_blk_dev_opts *o);
-int vio__blk_file_run(struct vio__blk_backend *be, struct vio__blk_io *io);
+int vio__blk_file_run(struct vio__blk_backend *be, const struct vio_blk_storage_req *req,
+		      uint64_t done);
 void vio__blk_file_close(struct vio__blk_backend *be);
+extern const struct vio_blk_storage_ops vio__blk_file_ops;
 #else
 static inline int vio__blk_file_open(struct vio__blk_backend *be, const struct vio_blk_dev_opts *o)
 {
 	return -ENOTSUP;
 }
 
-static inline int vio__blk_file_run(struct vio__blk_backend *be, struct vio__blk_io *io)
+static inline int vio__blk_file_run(struct vio__blk_backend *be,
+				    const struct vio_blk_storage_req *req, uint64_t done)
 {
 	return -EIO;
 }
 
 static inline void vio__blk_file_close(struct vio__blk_backend *be)
-{
-}
-#endif
-
-/*
- * Batches through io_uring. new() fails with -ENOTSUP when the backend
- * does not want io_uring or the library was built without it, or with
- * io_uring_queue_init()'s error. add() prepares io and returns true, or
- * false when io must be run synchronously instead (an op the ring does not
- * carry, too many spans, a full batch, a ring that failed earlier).
- * submit() hands everything added to the kernel and returns at once (what
- * the kernel refuses runs synchronously there); wait() returns when every
- * one of them is complete, short transfers finished synchronously.
- */
-struct vio__blk_aq;
-#if __STDC_HOSTED__
-int vio__blk_aq_new(struct vio__blk_backend *be, unsigned depth, struct vio__blk_aq **out);
-void vio__blk_aq_free(struct vio__blk_aq *aq);
-bool vio__blk_aq_add(struct vio__blk_aq *aq, struct vio__blk_io *io);
-void vio__blk_aq_submit(struct vio__blk_aq *aq);
-void vio__blk_aq_wait(struct vio__blk_aq *aq);
-#else
-static inline int vio__blk_aq_new(struct vio__blk_backend *be, unsigned depth,
-				  struct vio__blk_aq **out)
-{
-	*out = NULL;
-	return -ENOTSUP;
-}
-
-static inline void vio__blk_aq_free(struct vio__blk_aq *aq)
-{
-}
-
-static inline bool vio__blk_aq_add(struct vio__blk_aq *aq, struct vio__blk_io *io)
-{
-	return false;
-}
-
-static inline void vio__blk_aq_submit(struct vio__blk_aq *aq)
-{
-}
-
-static inline void vio__blk_aq_wait(struct vio__blk_aq *aq)
 {
 }
 #endif

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -168,11 +169,38 @@ static void lb_notify(struct vio_drv_device *vdev, unsigned qi)
 		return;
 	if (lb->threaded) {
 		__atomic_fetch_or(&lb->kicks_pending, UINT64_C(1) << qi, __ATOMIC_RELEASE);
-		signal_fd(lb->kick_fd);
+		signal_fd(lb->has_events ? lb->kick_efd : lb->kick_fd);
 		return;
 	}
 	vio_dev_notify(lb->dev, qi);
 	deliver_irqs(lb);
+}
+
+/* Direct mode with event fds: the device's work finishes only when its
+ * fds are served, and here that is the driver's thread, while it waits. */
+static int direct_wait_events(struct vio_loopback *lb, int timeout_ms)
+{
+	struct pollfd p[VIO_LOOPBACK_MAX_QUEUES];
+	unsigned qis[VIO_LOOPBACK_MAX_QUEUES];
+	nfds_t n = 0;
+	int r;
+
+	for (unsigned i = 0; i < lb->dev->num_queues; i++) {
+		int fd = vio_dev_queue_event_fd(lb->dev, i);
+
+		if (fd >= 0) {
+			p[n] = (struct pollfd){ .fd = fd, .events = POLLIN };
+			qis[n++] = i;
+		}
+	}
+	r = poll(p, n, timeout_ms);
+	if (r == 0)
+		return -ETIMEDOUT;
+	for (nfds_t i = 0; r > 0 && i < n; i++)
+		if (p[i].revents)
+			vio_dev_queue_event(lb->dev, qis[i]);
+	deliver_irqs(lb);
+	return 0;
 }
 
 static int lb_wait(struct vio_drv_device *vdev, int timeout_ms)
@@ -182,6 +210,9 @@ static int lb_wait(struct vio_drv_device *vdev, int timeout_ms)
 	int r;
 
 	if (!lb->threaded) {
+		if (lb->has_events && !__atomic_load_n(&lb->irqs_pending, __ATOMIC_ACQUIRE) &&
+		    !__atomic_load_n(&lb->config_irq_pending, __ATOMIC_ACQUIRE))
+			return direct_wait_events(lb, timeout_ms);
 		deliver_irqs(lb);
 		return 0;
 	}
@@ -216,13 +247,22 @@ static void lb_config_interrupt(void *opaque)
 		signal_fd(lb->irq_fd);
 }
 
+/* epoll_data of kick_fd's members (with event fds): 0 the kick eventfd,
+ * qi + 1 queue qi's event fd. */
 void vio_loopback_device_dispatch(struct vio_loopback *lb)
 {
+	struct epoll_event ev[VIO_LOOPBACK_MAX_QUEUES + 1];
+	int nev = 0;
 	uint64_t bits;
 
-	drain_fd(lb->kick_fd);
+	if (lb->has_events)
+		nev = epoll_wait(lb->kick_fd, ev, VIO_LOOPBACK_MAX_QUEUES + 1, 0);
+	drain_fd(lb->has_events ? lb->kick_efd : lb->kick_fd);
 	bits = __atomic_exchange_n(&lb->kicks_pending, 0, __ATOMIC_ACQ_REL);
 	pthread_mutex_lock(&lb->lock);
+	for (int i = 0; i < nev; i++)
+		if (ev[i].data.u64)
+			vio_dev_queue_event(lb->dev, (unsigned)ev[i].data.u64 - 1);
 	while (bits) {
 		unsigned qi = (unsigned)__builtin_ctzll(bits);
 
@@ -288,13 +328,36 @@ static const struct vio_dev_transport loopback_dev_transport = {
 	.config_interrupt = lb_config_interrupt,
 };
 
+/* Threaded mode with event fds: kick_fd becomes an epoll set of the kick
+ * eventfd and the queues' event fds (the same for the device's life). */
+static int events_set_up(struct vio_loopback *lb, struct vio_dev_model *dev)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 0 };
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+
+	if (ep < 0)
+		return -errno;
+	lb->kick_efd = lb->kick_fd;
+	lb->kick_fd = ep;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, lb->kick_efd, &ev) < 0)
+		return -errno;
+	for (unsigned i = 0; i < dev->num_queues; i++) {
+		int fd = vio_dev_queue_event_fd(dev, i);
+
+		ev.data.u64 = i + 1;
+		if (fd >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
 int vio_loopback_init(struct vio_loopback *lb, struct vio_dev_model *dev, size_t arena_bytes,
 		      bool threaded)
 {
 	int r;
 
 	memset(lb, 0, sizeof(*lb));
-	lb->kick_fd = lb->irq_fd = -1;
+	lb->kick_fd = lb->irq_fd = lb->kick_efd = -1;
 	if (dev->num_queues > VIO_LOOPBACK_MAX_QUEUES || arena_bytes == 0)
 		return -EINVAL;
 	if (arena_bytes > SIZE_MAX - VIO_LOOPBACK_MAX_ALIGN)
@@ -327,6 +390,15 @@ int vio_loopback_init(struct vio_loopback *lb, struct vio_dev_model *dev, size_t
 			return r;
 		}
 	}
+	for (unsigned i = 0; i < dev->num_queues; i++)
+		lb->has_events |= vio_dev_queue_event_fd(dev, i) >= 0;
+	if (threaded && lb->has_events) {
+		r = events_set_up(lb, dev);
+		if (r) {
+			vio_loopback_fini(lb);
+			return r;
+		}
+	}
 	lb->dev = dev;
 	dev->mem = &lb->mem;
 	dev->transport = &loopback_dev_transport;
@@ -343,10 +415,12 @@ void vio_loopback_fini(struct vio_loopback *lb)
 		close(lb->kick_fd);
 	if (lb->irq_fd >= 0)
 		close(lb->irq_fd);
+	if (lb->kick_efd >= 0)
+		close(lb->kick_efd);
 	if (lb->lock_ok)
 		pthread_mutex_destroy(&lb->lock);
 	vio__dma_arena_fini(&lb->dma);
 	free(lb->arena);
 	memset(lb, 0, sizeof(*lb));
-	lb->kick_fd = lb->irq_fd = -1;
+	lb->kick_fd = lb->irq_fd = lb->kick_efd = -1;
 }

@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
@@ -684,6 +685,9 @@ static int do_set_mem_table(struct vio_vu_backend *b, struct msg *m)
 		return -EINVAL;
 	}
 	all_lock(b);
+	/* Requests in flight point into the memory about to go: they end
+	 * first. */
+	vio_dev_drain(b->dev);
 	unmap_all(b);
 	for (unsigned i = 0; i < t->nregions && r == 0; i++) {
 		r = map_region(b, &t->regions[i], m->fds[i], false);
@@ -752,6 +756,7 @@ static int do_rem_mem_reg(struct vio_vu_backend *b, struct msg *m)
 				if (a[k] - mp->guest_addr < mp->size)
 					vio_dev_needs_reset(b->dev, "REM_MEM_REG of a running ring's memory");
 		}
+		vio_dev_drain(b->dev);  /* nothing in flight may point into it */
 		vio_mem_remove(&b->mem, mp->guest_addr, mp->size);
 		unmap_one(mp);
 		b->maps[i] = b->maps[--b->nmaps];
@@ -1404,6 +1409,20 @@ void vio_vu_backend_queue_dispatch(struct vio_vu_backend *b, unsigned qi)
 	serial_unlock(b, qi);
 }
 
+int vio_vu_backend_event_fd(struct vio_vu_backend *b, unsigned qi)
+{
+	return qi < nq(b) ? vio_dev_queue_event_fd(b->dev, qi) : -1;
+}
+
+void vio_vu_backend_queue_event(struct vio_vu_backend *b, unsigned qi)
+{
+	if (qi >= nq(b))
+		return;
+	serial_lock(b, qi);
+	vio_dev_queue_event(b->dev, qi);
+	serial_unlock(b, qi);
+}
+
 void vio_vu_backend_queue_poll(struct vio_vu_backend *b, unsigned qi)
 {
 	struct vio_vu_queue *vq;
@@ -1415,6 +1434,14 @@ void vio_vu_backend_queue_poll(struct vio_vu_backend *b, unsigned qi)
 	if (vq->enabled)
 		vio_dev_notify(b->dev, qi);
 	serial_unlock(b, qi);
+}
+
+/* Is qi's event fd readable? (false without one) */
+static bool event_ready(struct vio_vu_backend *b, unsigned qi)
+{
+	struct pollfd p = { .fd = vio_dev_queue_event_fd(b->dev, qi), .events = POLLIN };
+
+	return p.fd >= 0 && poll(&p, 1, 0) > 0;
 }
 
 /* One look at queue qi under its lock: runs the device if buffers are
@@ -1430,6 +1457,15 @@ static enum poll_result poll_once(struct vio_vu_backend *b, unsigned qi, bool *l
 	serial_lock(b, qi);
 	dq = vq->enabled ? vio_dev_vq(b->dev, qi) : NULL;
 	*live = dq != NULL;
+	if (dq && event_ready(b, qi)) {
+		/* The device's own work (a storage's completions) ends while
+		 * the thread spins, not only when it sleeps again. */
+		uint32_t popped = vio_devq_popped(dq);
+
+		vio_dev_queue_event(b->dev, qi);
+		res = vio_devq_popped(dq) != popped ? POLL_TOOK : POLL_RAN;
+		dq = vio_dev_vq(b->dev, qi);
+	}
 	if (dq && vio_devq_has_avail(dq)) {
 		uint32_t popped = vio_devq_popped(dq);
 

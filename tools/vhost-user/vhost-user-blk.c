@@ -7,6 +7,10 @@
  *
  * A file (io_uring, or preadv/pwritev where io_uring is unavailable), a
  * RAM disk, or a null disk that stores nothing; read-only, several queues, queue size and serial are options.
+ * Every disk is a storage under the blk device (vio/devices/blk_storage.h):
+ * one that lives elsewhere (an NBD export, a Ceph image) is opened into
+ * `storage` below and named with VIO_BLK_BACKEND_STORAGE; the daemon's
+ * queue threads poll each queue's storage fd beside its kicks (vud.c).
  * Follows the vhost-user backend program conventions (vud.c).
  */
 #include <errno.h>
@@ -33,7 +37,9 @@ static void usage(const char *argv0)
 	       "  --num-queues=N         request queues (default 1)\n"
 	       "  --queue-size=N         largest queue offered (power of two, default 256)\n"
 	       "  --serial=STRING        the disk's id string (GET_ID)\n"
-	       "  --no-io-uring          use preadv/pwritev even where io_uring works\n",
+	       "  --no-io-uring          use preadv/pwritev even where io_uring works\n"
+	       "  --depth=N              requests in flight per queue at most (default 128\n"
+	       "                         with io_uring or a remote storage, else 16)\n",
 	       argv0, vud_common_usage);
 }
 
@@ -81,6 +87,9 @@ static void stats(void *opaque, unsigned qi, char *buf, size_t len)
 int main(int argc, char **argv)
 {
 	static struct vio_blk_dev blk;
+	/* A storage of its own kind, opened by its option (backend STORAGE);
+	 * closed after the device is gone. */
+	static struct vio_blk_storage storage;
 	struct vio_blk_dev_opts bo = {
 		.backend = VIO_BLK_BACKEND_FILE,
 		.fd = -1,
@@ -120,6 +129,8 @@ int main(int argc, char **argv)
 			bo.serial = a + 9;
 		} else if (!strcmp(a, "--no-io-uring")) {
 			bo.no_io_uring = true;
+		} else if (!strncmp(a, "--depth=", 8)) {
+			bo.depth = (unsigned)strtoul(a + 8, NULL, 0);
 		} else {
 			fprintf(stderr, "%s: unknown option %s\n", argv[0], a);
 			usage(argv[0]);
@@ -130,7 +141,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: give --blk-file=PATH, --ram=SIZE or --null=SIZE\n", argv[0]);
 		return 2;
 	}
-	if (bo.backend != VIO_BLK_BACKEND_FILE && bo.size < VIO_BLK_SECTOR_SIZE) {
+	if (bo.backend == VIO_BLK_BACKEND_STORAGE)
+		bo.storage = &storage;
+	if ((bo.backend == VIO_BLK_BACKEND_RAM || bo.backend == VIO_BLK_BACKEND_NULL) &&
+	    bo.size < VIO_BLK_SECTOR_SIZE) {
 		fprintf(stderr, "%s: --%s wants a size of at least 512 bytes (K, M, G suffixes)\n",
 			argv[0], bo.backend == VIO_BLK_BACKEND_RAM ? "ram" : "null");
 		return 2;
@@ -138,6 +152,8 @@ int main(int argc, char **argv)
 	r = vio_blk_dev_init(&blk, &bo);
 	if (r) {
 		fprintf(stderr, "%s: cannot create the device: %s\n", argv[0], vio_strerror(r));
+		if (storage.ops && storage.ops->close)
+			storage.ops->close(&storage);
 		return 1;
 	}
 	if (!o.quiet)
@@ -145,9 +161,12 @@ int main(int argc, char **argv)
 			(unsigned long long)vio_blk_dev_capacity(&blk),
 			bo.backend == VIO_BLK_BACKEND_RAM ? "RAM" :
 			bo.backend == VIO_BLK_BACKEND_NULL ? "null (stores nothing)" :
+			bo.backend == VIO_BLK_BACKEND_STORAGE ? (storage.name ? storage.name : "storage") :
 			vio_blk_dev_uses_io_uring(&blk) ? "file via io_uring" : "file via preadv/pwritev",
 			bo.read_only ? ", read-only" : "", blk.nq);
 	r = vud_run(&blk.dev, &o, "vhost-user-blk", stats, &blk);
 	vio_blk_dev_fini(&blk);
+	if (storage.ops && storage.ops->close)
+		storage.ops->close(&storage);
 	return r;
 }

@@ -41,9 +41,16 @@
  * port, then the shared request eventfd). With
  * --single-thread the kick fds join the main epoll set instead
  * (kicks_sync); with --busy-poll the queues are polled without waiting.
+ * A queue's event fd (vio_vu_backend_event_fd: a blk device's storage
+ * completions) is the device's and the same for its whole life: it is
+ * watched once, beside the kicks, by the thread that serves the queue (or
+ * the main set with --single-thread), in every mode; a busy-polling queue
+ * thread runs the queue's events each round instead, and adaptive polling
+ * looks at them while it spins (vio_vu_backend_queues_poll_for).
  *
  * Epoll tags. epoll_data.u64 holds a tag in its low 32 bits (one of enum
- * tag, or TAG_KICK + qi for queue qi's kick fd) and the port's index in
+ * tag, TAG_KICK + qi for queue qi's kick fd, or TAG_EVENT + qi for its
+ * event fd) and the port's index in
  * its high 32 bits (0 for what all ports share). The main set and the
  * queue threads' sets use the same tags.
  *
@@ -225,6 +232,9 @@ enum tag {
 	TAG_WAKE,               /* eventfd, in a queue thread's set: kick fd changed, or stop */
 	TAG_KICK,               /* TAG_KICK + qi: queue qi's kick fd; must stay last */
 };
+
+/* TAG_EVENT + qi: queue qi's event fd, after every kick tag. */
+#define TAG_EVENT (TAG_KICK + VIO_VU_MAX_QUEUES)
 
 static uint64_t tag_of(unsigned port, uint32_t tag)
 {
@@ -517,14 +527,17 @@ static void *queue_thread(void *arg)
 
 	if (v->o->busy_poll) {
 		while (!stopping(v))
-			for (unsigned i = 0; i < t->n; i++)
+			for (unsigned i = 0; i < t->n; i++) {
+				if (vio_vu_backend_event_fd(&p->b, t->qis[i]) >= 0)
+					vio_vu_backend_queue_event(&p->b, t->qis[i]);
 				vio_vu_backend_queue_poll(&p->b, t->qis[i]);
+			}
 		return NULL;
 	}
 	kicks_rewatch(t);
 	while (!stopping(v)) {
-		struct epoll_event got[GROUP_MAX + 1];
-		int n = epoll_wait(t->ep, got, (int)t->n + 1, -1);
+		struct epoll_event got[2 * GROUP_MAX + 1];
+		int n = epoll_wait(t->ep, got, 2 * (int)t->n + 1, -1);
 		bool kicked = false;
 
 		if (n < 0 && errno == EINTR)
@@ -541,6 +554,9 @@ static void *queue_thread(void *arg)
 			if (tag != TAG_WAKE) {
 				if (tag >= TAG_KICK && tag - TAG_KICK < p->nq) {
 					vio_vu_backend_queue_dispatch(&p->b, tag - TAG_KICK);
+					kicked = true;
+				} else if (tag >= TAG_EVENT && tag - TAG_EVENT < p->nq) {
+					vio_vu_backend_queue_event(&p->b, tag - TAG_EVENT);
 					kicked = true;
 				}
 				continue;
@@ -781,6 +797,8 @@ static void on_event(struct vud *v, uint64_t u64)
 		 * left earlier in this batch; a dispatch then finds none). */
 		if (tag >= TAG_KICK && tag - TAG_KICK < p->nq)
 			vio_vu_backend_queue_dispatch(&p->b, tag - TAG_KICK);
+		else if (tag >= TAG_EVENT && tag - TAG_EVENT < p->nq)
+			vio_vu_backend_queue_event(&p->b, tag - TAG_EVENT);
 		break;
 	}
 }
@@ -904,8 +922,16 @@ static void group_queues(struct vport *p)
  * the main set). */
 static int setup_queues(struct vport *p)
 {
-	if (p->v->o->single_thread)
+	if (p->v->o->single_thread) {
+		/* The event fds stay for the device's life: watched once. */
+		for (unsigned i = 0; i < p->nq; i++) {
+			int fd = vio_vu_backend_event_fd(&p->b, i);
+
+			if (fd >= 0 && watch(p->v->ep, fd, tag_of(p->idx, TAG_EVENT + i)))
+				return -1;
+		}
 		return 0;
+	}
 	group_queues(p);
 	for (unsigned i = 0; i < p->nthreads; i++) {
 		struct qthread *t = &p->q[i];
@@ -923,6 +949,12 @@ static int setup_queues(struct vport *p)
 		}
 		if (watch(t->ep, t->wake_fd, tag_of(p->idx, TAG_WAKE)))
 			return -1;
+		for (unsigned k = 0; k < t->n; k++) {
+			int fd = vio_vu_backend_event_fd(&p->b, t->qis[k]);
+
+			if (fd >= 0 && watch(t->ep, fd, tag_of(p->idx, TAG_EVENT + t->qis[k])))
+				return -1;
+		}
 		r = pthread_create(&t->tid, NULL, queue_thread, t);
 		if (r) {
 			sys_err("pthread_create", r);

@@ -11,7 +11,13 @@
  *   once; its interrupts are delivered right after it returns.
  *   threaded mode: the device runs on its own thread. Kicks and
  *   interrupts are eventfds: the device thread polls kick_fd and calls
- *   vio_loopback_device_dispatch(); the driver side blocks in
+ *   vio_loopback_device_dispatch(). A device whose queues have event
+ *   fds (vio_dev_queue_event_fd(): a blk device's storage completions)
+ *   gets them in the same poll: kick_fd is then an epoll set holding the
+ *   kick eventfd and every queue's event fd, and dispatch runs
+ *   vio_dev_queue_event() for each that is readable. In direct mode the
+ *   driver's vio_drv_wait() polls the event fds and runs the events on
+ *   the driver's thread. The driver side blocks in
  *   vio_drv_wait() (or polls irq_fd and calls
  *   vio_loopback_driver_dispatch()). Control-plane calls from the driver
  *   take a lock the device dispatch also holds, so they never race with
@@ -48,7 +54,7 @@ struct vio_loopback {
 	struct vio_drv_device vdev;         /* add this to a vio_bus */
 	struct vio_dev_model *dev;
 	bool threaded;
-	int kick_fd, irq_fd;            /* threaded mode */
+	int kick_fd, irq_fd;            /* threaded mode (kick_fd: see above) */
 	uint64_t extra_features;        /* transport-level features it carries */
 
 	/* private */
@@ -62,6 +68,8 @@ struct vio_loopback {
 	uint64_t kicks_pending;         /* bit per queue, atomic */
 	uint64_t irqs_pending;          /* bit per queue, atomic */
 	bool config_irq_pending;        /* atomic */
+	int kick_efd;                   /* threaded, with event fds: the kick eventfd */
+	bool has_events;                /* some queue of dev has an event fd */
 };
 
 /*
@@ -75,9 +83,11 @@ int vio_loopback_init(struct vio_loopback *lb, struct vio_dev_model *dev, size_t
  * after &lb->vdev left its bus and the device thread stopped. */
 void vio_loopback_fini(struct vio_loopback *lb);
 
-/* Threaded mode, device thread: handle pending kicks. Context: the device
- * thread (one at a time), not holding the lock: it takes it and runs
- * queue_notify of each kicked queue under it. Does not block otherwise. */
+/* Threaded mode, device thread: handle pending kicks, and the queues'
+ * event fds that are readable. Context: the device thread (one at a time),
+ * not holding the lock: it takes it and runs queue_notify of each kicked
+ * queue, and queue_event of each readable event fd, under it. Does not
+ * block otherwise. */
 void vio_loopback_device_dispatch(struct vio_loopback *lb);
 /* Threaded mode, driver thread: deliver pending interrupts. Context: the
  * driver's thread, as vio_drv_wait() (serialised with every call on the

@@ -11,6 +11,10 @@
  *                                   when readable (one message per call)
  *   vio_vu_backend_kick_fd(qi)      queue qi's kick eventfd (-1 when none):
  *                                   call vio_vu_backend_queue_dispatch(qi)
+ *   vio_vu_backend_event_fd(qi)     queue qi's event fd, the device's (-1
+ *                                   when none; a blk device's storage
+ *                                   completions): call
+ *                                   vio_vu_backend_queue_event(qi)
  *
  * Every message is validated before it acts (size for its type, fd count,
  * flags and version, queue index, region count and arithmetic, overlaps,
@@ -178,6 +182,20 @@ int vio_vu_backend_kick_fd(struct vio_vu_backend *b, unsigned qi);
  * processing under them, on this thread. Never
  * waits on the frontend: interrupts are non-blocking eventfd writes. */
 void vio_vu_backend_queue_dispatch(struct vio_vu_backend *b, unsigned qi);
+/* Queue qi's event fd (vio_dev_queue_event_fd()), or -1: the device's,
+ * the same fd for the device's whole life, whatever the frontend does, so
+ * a caller may watch it once; never close or read it. Poll it on the
+ * thread that serves qi, next to the kick fd, in every mode (a busy-polling
+ * thread polls it too, or calls vio_vu_backend_queue_event() each round).
+ * Context: any thread; takes no lock. */
+int vio_vu_backend_event_fd(struct vio_vu_backend *b, unsigned qi);
+/* qi's event fd was readable: the device does what is waiting (its
+ * storage's completions become used buffers and interrupts; chains are
+ * taken into the room they freed). Context: as
+ * vio_vu_backend_queue_dispatch(): qi's lock and its serial range. Runs
+ * whether the ring is started or not, so work in flight when it stopped
+ * ends. */
+void vio_vu_backend_queue_event(struct vio_vu_backend *b, unsigned qi);
 /* Lets the device process qi without a kick (busy polling, or a device
  * event such as console input), under the queue's lock. Context: as
  * vio_vu_backend_queue_dispatch(). */
