@@ -6,7 +6,8 @@
  *       -device vhost-user-blk-pci,chardev=c0
  *
  * A file (io_uring, or preadv/pwritev where io_uring is unavailable), a
- * RAM disk, or a null disk that stores nothing; read-only, several queues, queue size and serial are options.
+ * RAM disk, a null disk that stores nothing, or a Ceph RBD image
+ * (--rbd=POOL/IMAGE[@SNAP], librbd: vio/devices/blk_rbd.h); read-only, several queues, queue size and serial are options.
  * Every disk is a storage under the blk device (vio/devices/blk_storage.h):
  * one that lives elsewhere (an NBD export, a Ceph image) is opened into
  * `storage` below and named with VIO_BLK_BACKEND_STORAGE; the daemon's
@@ -14,12 +15,15 @@
  * Follows the vhost-user backend program conventions (vud.c).
  */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "vio/devices.h"
+#include "vio/devices/blk_rbd.h"
 #include "vud.h"
 
 static const char caps[] =
@@ -33,6 +37,12 @@ static void usage(const char *argv0)
 	       "  --ram=SIZE             serve a RAM disk of SIZE bytes (K, M, G suffixes)\n"
 	       "  --null=SIZE            a disk of SIZE bytes that stores nothing: reads return\n"
 	       "                         zeroes, writes are dropped (for measuring the rest)\n"
+	       "  --rbd=POOL/IMAGE[@SNAP] serve a Ceph RBD image (librbd); a snapshot is read-only\n"
+	       "  --ceph-conf=PATH       the cluster's ceph.conf (default: librados' search,\n"
+	       "                         $CEPH_CONF, /etc/ceph/ceph.conf, ...)\n"
+	       "  --ceph-id=ID           the Ceph client id, without \"client.\" (default admin)\n"
+	       "  --rbd-timeout=SECONDS  a request the cluster has not answered by then fails\n"
+	       "                         (IOERR); 0 waits forever (default 30)\n"
 	       "  --read-only            refuse writes (offers VIRTIO_BLK_F_RO)\n"
 	       "  --num-queues=N         request queues (default 1)\n"
 	       "  --queue-size=N         largest queue offered (power of two, default 256)\n"
@@ -70,6 +80,32 @@ static uint64_t parse_size(const char *s)
 	return v << shift;
 }
 
+/* POOL/IMAGE[@SNAP] into o's pool, image and snapshot (pointing into buf);
+ * false for anything else (no pool, no image, an empty snapshot name,
+ * a namespace: POOL/NS/IMAGE is not supported). */
+static bool parse_rbd(const char *spec, char *buf, size_t len, struct vio_blk_rbd_opts *o)
+{
+	char *slash, *at;
+
+	if (strlen(spec) >= len)
+		return false;
+	strcpy(buf, spec);
+	slash = strchr(buf, '/');
+	if (!slash || slash == buf || !slash[1] || strchr(slash + 1, '/'))
+		return false;
+	*slash = 0;
+	o->pool = buf;
+	o->image = slash + 1;
+	at = strchr(o->image, '@');
+	if (at) {
+		*at = 0;
+		if (!at[1] || at == o->image)
+			return false;
+		o->snapshot = at + 1;
+	}
+	return *o->image != 0;
+}
+
 static void stats(void *opaque, unsigned qi, char *buf, size_t len)
 {
 	struct vio_blk_queue_stats s;
@@ -98,6 +134,9 @@ int main(int argc, char **argv)
 		.log = vud_log,
 	};
 	struct vud_opts o;
+	static char rbd_spec[512];
+	struct vio_blk_rbd_opts rbdo = { .log = vud_log };
+	const char *rbd_arg = NULL;
 	bool have_disk = false;
 	int r;
 
@@ -119,6 +158,24 @@ int main(int argc, char **argv)
 			bo.backend = VIO_BLK_BACKEND_NULL;
 			bo.size = parse_size(a + 7);
 			have_disk = true;
+		} else if (!strncmp(a, "--rbd=", 6)) {
+			bo.backend = VIO_BLK_BACKEND_STORAGE;
+			rbd_arg = a + 6;
+			have_disk = true;
+		} else if (!strncmp(a, "--ceph-conf=", 12)) {
+			rbdo.conf = a + 12;
+		} else if (!strncmp(a, "--ceph-id=", 10)) {
+			rbdo.id = a + 10;
+		} else if (!strncmp(a, "--rbd-timeout=", 14)) {
+			char *end;
+			long t = strtol(a + 14, &end, 10);
+
+			if (*end || end == a + 14 || t < 0 || t > 86400) {
+				fprintf(stderr, "%s: --rbd-timeout wants seconds (0: wait forever)\n",
+					argv[0]);
+				return 2;
+			}
+			rbdo.op_timeout = t ? (int)t : -1;
 		} else if (!strcmp(a, "--read-only")) {
 			bo.read_only = true;
 		} else if (!strncmp(a, "--num-queues=", 13)) {
@@ -138,8 +195,35 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!have_disk) {
-		fprintf(stderr, "%s: give --blk-file=PATH, --ram=SIZE or --null=SIZE\n", argv[0]);
+		fprintf(stderr, "%s: give --blk-file=PATH, --ram=SIZE, --null=SIZE or --rbd=POOL/IMAGE\n",
+			argv[0]);
 		return 2;
+	}
+	if (rbd_arg) {
+		if (!parse_rbd(rbd_arg, rbd_spec, sizeof(rbd_spec), &rbdo)) {
+			fprintf(stderr, "%s: --rbd wants POOL/IMAGE or POOL/IMAGE@SNAP, not '%s'\n",
+				argv[0], rbd_arg);
+			return 2;
+		}
+		rbdo.read_only = bo.read_only;
+		/* librados starts its threads here, and a thread inherits its
+		 * creator's signal mask: block now what vud_run() later blocks
+		 * and reads from its signalfd, or a SIGTERM may land on a
+		 * librados thread and kill the daemon instead of stopping it. */
+		sigset_t mask;
+
+		sigemptyset(&mask);
+		sigaddset(&mask, SIGINT);
+		sigaddset(&mask, SIGTERM);
+		sigaddset(&mask, SIGUSR1);
+		sigaddset(&mask, SIGPIPE);
+		pthread_sigmask(SIG_BLOCK, &mask, NULL);
+		r = vio_blk_storage_rbd_open(&storage, &rbdo);
+		if (r) {
+			fprintf(stderr, "%s: cannot open RBD image %s: %s\n", argv[0], rbd_arg,
+				vio_strerror(r));
+			return 1;
+		}
 	}
 	if (bo.backend == VIO_BLK_BACKEND_STORAGE)
 		bo.storage = &storage;
@@ -163,7 +247,7 @@ int main(int argc, char **argv)
 			bo.backend == VIO_BLK_BACKEND_NULL ? "null (stores nothing)" :
 			bo.backend == VIO_BLK_BACKEND_STORAGE ? (storage.name ? storage.name : "storage") :
 			vio_blk_dev_uses_io_uring(&blk) ? "file via io_uring" : "file via preadv/pwritev",
-			bo.read_only ? ", read-only" : "", blk.nq);
+			bo.read_only || storage.read_only ? ", read-only" : "", blk.nq);
 	r = vud_run(&blk.dev, &o, "vhost-user-blk", stats, &blk);
 	vio_blk_dev_fini(&blk);
 	if (storage.ops && storage.ops->close)
