@@ -95,6 +95,7 @@ QD_LIST="1 32 128"
 RBD_QD_LIST="1 32 128"
 [ "$quick" = 0 ] || RBD_QD_LIST="32"   # --quick: the RBD rows at one depth (CI)
 RBD_BYTES=$((128 << 20))
+[ "$quick" = 0 ] || RBD_BYTES=$((32 << 20))   # --quick: less to prefill
 ceph_node=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/scripts/ceph-node.sh
 shm=${BENCH_DIR:-/dev/shm}
 [ -d "$shm" ] && [ -w "$shm" ] || die "$shm is not a writable directory (set BENCH_DIR)"

@@ -47,6 +47,7 @@ int vio_blk_storage_rbd_open(struct vio_blk_storage *s, const struct vio_blk_rbd
 #else /* VIO_HAVE_LIBRBD */
 
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <sys/eventfd.h>
 #include <sys/uio.h>
@@ -101,6 +102,11 @@ struct vio_blk_storage_queue {
 	/* Finished requests, newest first, linked through priv[1]. Pushed by
 	 * librbd's threads, emptied by the queue thread. */
 	_Atomic(struct vio_blk_storage_req *) stack;
+	/* Callbacks between their push and their last touch of the queue
+	 * (the eventfd write): queue_close() waits for none, since once a
+	 * request is pushed the device may see it done and close the queue
+	 * while its callback is still about to write the eventfd. */
+	atomic_uint busy;
 	unsigned qi;
 };
 
@@ -128,6 +134,9 @@ static void rbd_complete(rbd_completion_t c, void *arg)
 
 	rbd_handover_acquire(req);      /* pairs with the release in rbd_start() */
 	q = RBD_Q(req);
+	/* Before the push; the push's release CAS publishes it to whoever
+	 * takes the request, and so to a queue_close() after that. */
+	atomic_fetch_add_explicit(&q->busy, 1, memory_order_relaxed);
 	rbd_aio_release(c);
 	if (ret < 0)
 		req->res = ret < -4095 ? -EIO : (int32_t)ret;
@@ -155,6 +164,8 @@ static void rbd_complete(rbd_completion_t c, void *arg)
 		while (w < 0 && errno == EINTR);
 		/* EAGAIN only with the counter near 2^64: it is readable anyway. */
 	}
+	/* release: pairs with queue_close()'s acquire; q is not touched after. */
+	atomic_fetch_sub_explicit(&q->busy, 1, memory_order_release);
 }
 
 static void rbd_finish_now(struct vio_blk_storage_queue *q, struct vio_blk_storage_req *req,
@@ -300,6 +311,7 @@ static int rbd_queue_open(struct vio_blk_storage *s, unsigned qi, unsigned depth
 	q->done_opaque = done_opaque;
 	q->qi = qi;
 	atomic_init(&q->stack, NULL);
+	atomic_init(&q->busy, 0);
 	*out = q;
 	return 0;
 }
@@ -308,6 +320,10 @@ static void rbd_queue_close(struct vio_blk_storage_queue *q)
 {
 	if (!q)
 		return;
+	/* Every request is done, but the callback of the last may still be
+	 * on its way out (a few instructions: the eventfd write). */
+	while (atomic_load_explicit(&q->busy, memory_order_acquire))
+		sched_yield();
 	close(q->efd);
 	free(q);
 }
