@@ -29,10 +29,13 @@
  * request and resends it when they come back; alone it would wait
  * forever, and a device that must drain its queue (reset, ring stop)
  * would hang with it. So the storage sets librados' OSD op timeout:
- * a request the cluster has not answered within op_timeout seconds
- * completes with -ETIMEDOUT (the driver sees IOERR), and later requests
- * work again once the OSDs are back. The default is 30 s (the Linux
- * block layer's own request timeout); a negative op_timeout lets librbd
+ * each operation librbd sends that the cluster has not answered within
+ * op_timeout seconds fails with -ETIMEDOUT, and the request with it (the
+ * driver sees IOERR); later requests work again once the OSDs are back.
+ * A request may take a few timeouts, as librbd can send its operations
+ * one after another (here, with 3 s: 4 requests failed after 9 s). The
+ * default is 30 s (Linux's default command timeout for SCSI disks, what
+ * a guest would wait for a real disk); a negative op_timeout lets librbd
  * wait for as long as it takes (QEMU's behaviour, where a VM stalls with
  * its storage), at the price of a drain that may not end.
  *
