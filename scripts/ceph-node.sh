@@ -184,8 +184,11 @@ teardown)
 		pid=$(pid_of "$name") || continue
 		kill -CONT "$pid" 2>/dev/null || true
 		kill -KILL "$pid" 2>/dev/null || true
+		# Gone, or a zombie: the daemons detached themselves, and where
+		# pid 1 does not reap (a container's), they stay zombies.
 		for _ in $(seq 100); do
-			kill -0 "$pid" 2>/dev/null || break
+			state=$(sed -n 's/^[0-9]* ([^)]*) \(.\).*/\1/p' "/proc/$pid/stat" 2>/dev/null)
+			[ -n "$state" ] && [ "$state" != Z ] || break
 			sleep 0.05
 		done
 	done
