@@ -20,6 +20,12 @@
 #         connection and nbdkit manage together, which neither daemon can
 #         beat. nbdkit is not pinned (there is no third cpu). Without
 #         nbdkit, or a build without libnbd, the NBD rows are left out.
+#   rbd   a 128 MiB Ceph RBD image (prefilled) on a one-node cluster
+#         started for the run (scripts/ceph-node.sh: one mon, one memstore
+#         OSD, root only); qsd: driver=rbd, libvio: --rbd. Random reads
+#         and random writes. `rbd bench` (librbd alone, no virtio) runs on
+#         the same image as the cluster's own figure: where it is not far
+#         above both peers, the cluster is the limit. --no-rbd leaves it out.
 # Three peers: qsd as its export runs by default (in the main loop), qsd
 # with the export in an iothread (which polls adaptively, 32 us by
 # default: qsd's fast configuration), and libvio's daemon in its default
@@ -35,6 +41,7 @@
 #
 # usage: bench/vhost-user-blk.sh BUILD_DIR [--seconds S] [--rounds R] [--quick]
 #                                [--qsd-aio threads|io_uring] [--client poll|notify] [--no-pin]
+#                                [--no-rbd]
 # env:   VIO_PERF (vio-perf binary), VHOST_USER_BLK (libvio's daemon),
 #        QSD_BIN (qemu-storage-daemon), BENCH_BACKENDS (the local rows, default
 #        "null file"; empty: NBD rows only), BENCH_DIR (where the file goes,
@@ -59,13 +66,16 @@ rounds=3
 qsd_aio=threads
 client=poll
 pin=1
+rbd=1
+quick=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--seconds) seconds=${2:?--seconds needs a value}; shift ;;
 	--seconds=*) seconds=${1#*=} ;;
 	--rounds) rounds=${2:?--rounds needs a value}; shift ;;
 	--rounds=*) rounds=${1#*=} ;;
-	--quick) seconds=1; rounds=1 ;;
+	--quick) seconds=1; rounds=1; quick=1 ;;
+	--no-rbd) rbd=0 ;;
 	--qsd-aio) qsd_aio=${2:?--qsd-aio needs a value}; shift ;;
 	--qsd-aio=*) qsd_aio=${1#*=} ;;
 	--client) client=${2:?--client needs a value}; shift ;;
@@ -92,12 +102,18 @@ command -v python3 >/dev/null || die "python3 is needed to read vio-perf's JSON"
 
 DISK_BYTES=$((256 << 20))       # the file; the null disks are as large
 QD_LIST="1 32 128"
+RBD_QD_LIST="1 32 128"
+[ "$quick" = 0 ] || RBD_QD_LIST="32"   # --quick: the RBD rows at one depth (CI)
+RBD_BYTES=$((128 << 20))
+[ "$quick" = 0 ] || RBD_BYTES=$((32 << 20))   # --quick: less to prefill
+ceph_node=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/scripts/ceph-node.sh
 shm=${BENCH_DIR:-/dev/shm}
 [ -d "$shm" ] && [ -w "$shm" ] || die "$shm is not a writable directory (set BENCH_DIR)"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vio-bench-vub.XXXXXX")
 img=$(mktemp "$shm/vio-bench-vub.XXXXXX.img")
 daemon_pid=""
+ceph_conf=""
 
 stop_daemon() {
 	[ -n "$daemon_pid" ] || return 0
@@ -112,6 +128,7 @@ stop_daemon() {
 }
 cleanup() {
 	stop_daemon
+	[ -z "$ceph_conf" ] || "$ceph_node" teardown "$tmp/ceph" >/dev/null 2>&1 || true
 	rm -rf "$tmp"
 	rm -f "$img"
 }
@@ -143,6 +160,8 @@ start_daemon() {
 	libvio/file) args=("$vub" --socket-path="$sock" --blk-file="$img" --quiet) ;;
 	qsd*/nbd-*) args=("$qsd" --blockdev "driver=nbd,node-name=n0,server.type=unix,server.path=$nbd_sock") ;;
 	libvio/nbd-*) args=("$vub" --socket-path="$sock" --nbd="nbd+unix:///?socket=$nbd_sock" --quiet) ;;
+	qsd*/rbd) args=("$qsd" --blockdev "driver=rbd,node-name=n0,pool=rbd,image=bench,conf=$ceph_conf") ;;
+	libvio/rbd) args=("$vub" --socket-path="$sock" --rbd=rbd/bench --ceph-conf="$ceph_conf" --quiet) ;;
 	esac
 	local export="type=vhost-user-blk,id=e0,node-name=n0,addr.type=unix,addr.path=$sock,writable=on"
 	case $peer in
@@ -165,11 +184,20 @@ start_daemon() {
 	die "$peer ($backend) did not create $sock within 10 s"
 }
 
-# run_point PEER BACKEND QD: one vio-perf run on a fresh daemon; appends
-# "iops p50 p99" to $tmp/PEER.BACKEND.QD.
+# run_point PEER BACKEND QD [RW]: one vio-perf run (RW: randread by
+# default) on a fresh daemon; appends "iops p50 p99" to $tmp/PEER.ROW.QD,
+# where ROW is BACKEND for randread and BACKEND-RW otherwise.
 run_point() {
-	local peer=$1 backend=$2 qd=$3 out=$tmp/run.json rc=0 rw=randread
-	case $backend in *-randwrite) rw=randwrite ;; esac
+	local peer=$1 backend=$2 qd=$3 rw=${4:-} out=$tmp/run.json rc=0
+	local row=$2
+	# The rw: the 4th argument (rbd's rows), or the row's own name
+	# (nbd-randwrite), else randread.
+	if [ -n "$rw" ]; then
+		[ "$rw" = randread ] || row=$2-$rw
+	else
+		rw=randread
+		case $backend in *-randwrite) rw=randwrite ;; esac
+	fi
 
 	start_daemon "$peer" "$backend"
 	# qsd binds before it listens: vio-perf's connect may be refused for
@@ -185,9 +213,9 @@ run_point() {
 	stop_daemon
 	if [ "$rc" -ne 0 ]; then
 		sed 's/^/  /' "$tmp/perf.err" >&2
-		die "vio-perf failed (exit $rc) against $peer ($backend, qd $qd)"
+		die "vio-perf failed (exit $rc) against $peer ($backend $rw, qd $qd)"
 	fi
-	python3 - "$out" >>"$tmp/$peer.$backend.$qd" <<-'EOF'
+	python3 - "$out" >>"$tmp/$peer.$row.$qd" <<-'EOF'
 		import json, sys
 		with open(sys.argv[1]) as f:
 		    r = json.load(f)
@@ -208,7 +236,20 @@ echo "pinning: $([ ${#daemon_pin[@]} -gt 0 ] && echo 'daemon on cpu 1, vio-perf 
 echo "null:    qsd null-co,read-zeroes=on vs libvio --null: neither stores data, each read zeroes 4 KiB"
 echo "file:    $(du -h --apparent-size "$img" | cut -f1) file in $shm; qsd file driver aio=$qsd_aio, cache.direct=off;"
 echo "         libvio --blk-file (preadv/pwritev: the file is on tmpfs; io_uring elsewhere)"
+echo "rbd:     $([ "$rbd" = 1 ] && echo "$((RBD_BYTES >> 20)) MiB image (prefilled), one-node Ceph (memstore OSD); qsd driver=rbd vs libvio --rbd; randread and randwrite at qd $RBD_QD_LIST" || echo "left out (--no-rbd)")"
 echo
+
+# The Ceph node first: it is the slowest to start and may not start at all.
+if [ "$rbd" = 1 ]; then
+	command -v rbd >/dev/null || die "rbd not found: install ceph-common (scripts/deps.sh), or --no-rbd"
+	ceph_conf=$("$ceph_node" start "$tmp/ceph" rbd/bench "$((RBD_BYTES >> 20))M") ||
+		die "the Ceph node did not start (root and ceph-mon ceph-osd ceph-common needed; or --no-rbd)"
+	# Prefilled, so reads reach the OSD: librbd answers reads of objects
+	# that were never written from its object map, with no I/O at all.
+	timeout 300 rbd -c "$ceph_conf" bench --io-type write --io-pattern seq --io-size 4M \
+		--io-threads 4 --io-total "$RBD_BYTES" rbd/bench >/dev/null ||
+		die "could not fill the RBD image"
+fi
 
 backends=${BENCH_BACKENDS-null file}   # env: leave out null/file rows with BENCH_BACKENDS=
 nbd_bench=$build/tests/nbd/nbd_bench
@@ -245,12 +286,34 @@ for backend in $backends; do
 	done
 done
 
+if [ "$rbd" = 1 ]; then
+	for rw in randread randwrite; do
+		for qd in $RBD_QD_LIST; do
+			for r in $(seq "$rounds"); do
+				run_point qsd rbd "$qd" "$rw"
+				run_point qsd-iot rbd "$qd" "$rw"
+				run_point libvio rbd "$qd" "$rw"
+				echo "  rbd $rw qd $qd round $r/$rounds done" >&2
+			done
+		done
+	done
+	# The cluster's own figure: librbd alone, 4 KiB random, 32 in flight.
+	rbd_total=$((64 << 20))
+	[ "$quick" = 0 ] || rbd_total=$((8 << 20))
+	for rw in read write; do
+		timeout 300 rbd -c "$ceph_conf" bench --io-type "$rw" --io-pattern rand --io-size 4K \
+			--io-threads 32 --io-total "$rbd_total" rbd/bench 2>&1 |
+			sed -n 's/.*ops\/sec: *\([0-9.]*\).*/\1/p' | tail -1 >"$tmp/rbdbench.$rw"
+	done
+fi
+
 [ -z "$nbd_pid" ] || { kill "$nbd_pid" 2>/dev/null; wait "$nbd_pid" 2>/dev/null || true; }
 
-python3 - "$tmp" "$QD_LIST" "$backends" <<'EOF'
+python3 - "$tmp" "$QD_LIST" "$backends" "$RBD_QD_LIST" "$rbd" <<'EOF'
 import statistics, sys
 
 tmp, qds, backends = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
+rbd_qds, rbd = sys.argv[4].split(), sys.argv[5] == "1"
 
 def rows(peer, backend, qd):
     return [[float(x) for x in l.split()]
@@ -270,11 +333,15 @@ def ratio(a, b, backend, qd):
 print("| backend | qd | qsd IOPS | qsd-iot IOPS | libvio IOPS | libvio/qsd | libvio/qsd-iot "
       "| p50/p99 us qsd | qsd-iot | libvio |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-for backend in backends:
-    for qd in qds:
+table = [(b, qds) for b in backends]
+if rbd:
+    table += [("rbd", rbd_qds), ("rbd-randwrite", rbd_qds)]
+names = {"rbd": "rbd randread", "rbd-randwrite": "rbd randwrite"}
+for backend, bqds in table:
+    for qd in bqds:
         q, t, l = (med(p, backend, qd) for p in ("qsd", "qsd-iot", "libvio"))
         print("| %s | %s | %.0f | %.0f | %.0f | %.2f | %.2f | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f |"
-              % (backend, qd, q[0], t[0], l[0], ratio("libvio", "qsd", backend, qd),
+              % (names.get(backend, backend), qd, q[0], t[0], l[0], ratio("libvio", "qsd", backend, qd),
                  ratio("libvio", "qsd-iot", backend, qd),
                  q[1], q[2], t[1], t[2], l[1], l[2]))
 EOF
@@ -291,4 +358,9 @@ if [ -n "$nbd_pid" ]; then
 				awk '{ v[NR] = $1 } END { printf "%.0f", v[int((NR + 1) / 2)] }') |"
 		done
 	done
+fi
+if [ "$rbd" = 1 ]; then
+	echo
+	echo "rbd: the cluster's own figure, rbd bench (librbd alone, 4 KiB random, 32 threads):" \
+		"read $(cat "$tmp/rbdbench.read") IOPS, write $(cat "$tmp/rbdbench.write") IOPS"
 fi

@@ -20,6 +20,7 @@ packages=(
 	linux-image-amd64 busybox-static cpio  # the test guest: Debian's kernel, busybox initramfs
 	iproute2                          # tests/guest/migrate.sh: network namespace, bridge, taps
 	libnbd-dev nbdkit qemu-utils qemu-block-extra  # NBD storage: libnbd; nbdkit and qemu-nbd as test servers; qsd's nbd driver (bench)
+	librbd-dev ceph-mon ceph-osd ceph-common  # RBD storage (librbd); the one-node test cluster
 )
 
 missing=()

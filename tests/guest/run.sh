@@ -5,7 +5,7 @@
 #   variants: pci-modern pci-legacy pci-packed mmio-v1 mmio-v2 pci-reconnect
 #             pci-reconnect-packed pci-net pci-net-packed pci-net-tap
 #             pci-net-tap-mq pci-net-tap-bigbuf pci-net-switch
-#             pci-net-switch-packed (default: all)
+#             pci-net-switch-packed pci-rbd (default: all)
 #
 # For each variant: create a scratch disk image, start vhost-user-blk on
 # it (and a second, read-only one) and vhost-user-rng, boot the Debian
@@ -49,6 +49,11 @@
 # variant: packed=on (checked in the guests), two queue pairs, and guest b
 # without receive offloads (guest_csum/tso4/tso6=off): its device
 # finishes the checksums and cuts the super-frames (counted too).
+# pci-rbd: the blk checks of pci-modern (one queue) on disks served from
+# Ceph: a one-node cluster started here (scripts/ceph-node.sh), the disk
+# vhost-user-blk --rbd=rbd/disk and the read-only one a snapshot,
+# --rbd=rbd/ro@s1. The guest's data is then read back from the cluster
+# (rbd export). Needs root and the Ceph packages; without them it fails.
 #
 # KVM is used only if a short probe boot shows it works (nested KVM here
 # hangs); otherwise TCG. VIO_GUEST_ACCEL=tcg|kvm forces one.
@@ -59,7 +64,7 @@ shift
 variants=("$@")
 [ ${#variants[@]} -gt 0 ] || variants=(pci-modern pci-legacy pci-packed mmio-v1 mmio-v2 pci-reconnect
 					pci-reconnect-packed pci-net pci-net-packed pci-net-tap pci-net-tap-mq
-					pci-net-tap-bigbuf pci-net-switch pci-net-switch-packed)
+					pci-net-tap-bigbuf pci-net-switch pci-net-switch-packed pci-rbd)
 
 bin=$build/tools/vhost-user
 # shellcheck source=tests/guest/tap.sh
@@ -488,8 +493,61 @@ run_net_switch_variant() {
 	stop_daemon "$v" vhost-user-net "$net_pid"
 }
 
+# Linux's virtio_blk on disks in Ceph RBD images (vhost-user-blk --rbd).
+run_rbd_variant() {
+	local v=$1 dir=$work/$1 conf blk ro rng st
+	local node=$here/../../scripts/ceph-node.sh
+	mkdir -p "$dir"
+	if ! conf=$("$node" start "$dir/ceph" rbd/disk 64M rbd/ro 8M 2>"$dir/ceph.err"); then
+		tap not "$v: Ceph node starts" "$(tail -3 "$dir/ceph.err")"
+		"$node" teardown "$dir/ceph" 2>/dev/null
+		return
+	fi
+	tap ok "$v: Ceph node starts" "$(tail -1 "$dir/ceph.err")"
+	timeout 60 rbd -c "$conf" snap create rbd/ro@s1 >/dev/null 2>&1
+	start_daemon "$dir" vhost-user-blk --socket-path="$dir/blk.sock" --rbd=rbd/disk --ceph-conf="$conf"
+	blk=$started
+	start_daemon "$dir" vhost-user-blk --socket-path="$dir/ro.sock" --rbd=rbd/ro@s1 --ceph-conf="$conf"
+	ro=$started
+	start_daemon "$dir" vhost-user-rng --socket-path="$dir/rng.sock"
+	rng=$started
+	for s in blk ro rng; do
+		wait_socket "$dir/$s.sock" || { tap not "$v: $s daemon listens" "$(tail -3 "$dir/daemons.log")"
+			kill "$blk" "$ro" "$rng" 2>/dev/null; "$node" teardown "$dir/ceph"; return; }
+	done
+	timeout 200 "${qemu_base[@]}" -no-reboot -accel "$accel" -smp 1 -numa node,memdev=mem \
+		-chardev socket,id=blk,path="$dir/blk.sock" \
+		-device vhost-user-blk-pci,chardev=blk,num-queues=1 \
+		-chardev socket,id=ro,path="$dir/ro.sock" \
+		-device vhost-user-blk-pci,chardev=ro,num-queues=1 \
+		-chardev socket,id=rng,path="$dir/rng.sock" \
+		-device vhost-user-rng-pci,chardev=rng \
+		-append "console=ttyS0 quiet panic=-1 vio.checks=blk,discard,ro,rng vio.queues=1" \
+		>"$dir/console.log" 2>&1
+	st=$?
+	guest_checks "$v" "$dir/console.log"
+	[ $st = 0 ] || echo "$v: qemu exit $st" >&2
+	# What the guest wrote is in the RBD image.
+	local sum want
+	want=$(tr -d '\r' < "$dir/console.log" | grep -ao 'VIO-CHECK blk-write-read PASS.*' | head -1 | awk '{print $NF}')
+	sum=$(timeout 60 rbd -c "$conf" export --no-progress rbd/disk - 2>/dev/null |
+		dd bs=1M skip=1 count=4 iflag=fullblock 2>/dev/null | md5sum | cut -d' ' -f1)
+	if [ -n "$want" ] && [ "$sum" = "$want" ]; then
+		tap ok "$v: guest data is in the RBD image"
+	else
+		tap not "$v: guest data is in the RBD image" "image md5 $sum, guest said '$want'"
+		cat "$dir/daemons.log" >&2
+	fi
+	stop_daemon "$v" vhost-user-blk "$blk"
+	stop_daemon "$v" vhost-user-blk-ro "$ro"
+	stop_daemon "$v" vhost-user-rng "$rng"
+	if "$node" teardown "$dir/ceph" 2>"$dir/ceph.err"; then tap ok "$v: Ceph node torn down"
+	else tap not "$v: Ceph node torn down" "$(cat "$dir/ceph.err")"; fi
+}
+
 for v in "${variants[@]}"; do
 	case $v in
+	pci-rbd) run_rbd_variant "$v" ;;
 	pci-net-tap*) run_net_tap_variant "$v" ;;
 	pci-net-switch*) run_net_switch_variant "$v" ;;
 	pci-net*) run_net_variant "$v" ;;
