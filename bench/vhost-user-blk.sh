@@ -103,6 +103,8 @@ command -v python3 >/dev/null || die "python3 is needed to read vio-perf's JSON"
 DISK_BYTES=$((256 << 20))       # the file; the null disks are as large
 QD_LIST="1 32 128"
 RBD_QD_LIST="1 32 128"
+NBD_QD_LIST="1 32 128"
+[ "$quick" = 0 ] || NBD_QD_LIST="32"   # --quick: the NBD rows at one depth (CI)
 [ "$quick" = 0 ] || RBD_QD_LIST="32"   # --quick: the RBD rows at one depth (CI)
 RBD_BYTES=$((128 << 20))
 [ "$quick" = 0 ] || RBD_BYTES=$((32 << 20))   # --quick: less to prefill
@@ -271,7 +273,9 @@ else
 fi
 
 for backend in $backends; do
-	for qd in $QD_LIST; do
+	qds=$QD_LIST
+	case $backend in nbd-*) qds=$NBD_QD_LIST ;; esac
+	for qd in $qds; do
 		for r in $(seq "$rounds"); do
 			run_point qsd "$backend" "$qd"
 			run_point qsd-iot "$backend" "$qd"
@@ -309,11 +313,11 @@ fi
 
 [ -z "$nbd_pid" ] || { kill "$nbd_pid" 2>/dev/null; wait "$nbd_pid" 2>/dev/null || true; }
 
-python3 - "$tmp" "$QD_LIST" "$backends" "$RBD_QD_LIST" "$rbd" <<'EOF'
+python3 - "$tmp" "$QD_LIST" "$backends" "$RBD_QD_LIST" "$rbd" "$NBD_QD_LIST" <<'EOF'
 import statistics, sys
 
 tmp, qds, backends = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
-rbd_qds, rbd = sys.argv[4].split(), sys.argv[5] == "1"
+rbd_qds, rbd, nbd_qds = sys.argv[4].split(), sys.argv[5] == "1", sys.argv[6].split()
 
 def rows(peer, backend, qd):
     return [[float(x) for x in l.split()]
@@ -333,7 +337,7 @@ def ratio(a, b, backend, qd):
 print("| backend | qd | qsd IOPS | qsd-iot IOPS | libvio IOPS | libvio/qsd | libvio/qsd-iot "
       "| p50/p99 us qsd | qsd-iot | libvio |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-table = [(b, qds) for b in backends]
+table = [(b, nbd_qds if b.startswith("nbd-") else qds) for b in backends]
 if rbd:
     table += [("rbd", rbd_qds), ("rbd-randwrite", rbd_qds)]
 names = {"rbd": "rbd randread", "rbd-randwrite": "rbd randwrite"}
@@ -353,7 +357,7 @@ if [ -n "$nbd_pid" ]; then
 	echo "| nbdkit alone (nbd_bench: libvio's NBD client, no virtio) | qd | IOPS (median) |"
 	echo "|---|---:|---:|"
 	for backend in nbd-randread nbd-randwrite; do
-		for qd in $QD_LIST; do
+		for qd in $NBD_QD_LIST; do
 			echo "| ${backend#nbd-} | $qd | $(sort -n "$tmp/server.$backend.$qd" |
 				awk '{ v[NR] = $1 } END { printf "%.0f", v[int((NR + 1) / 2)] }') |"
 		done
