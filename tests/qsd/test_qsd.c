@@ -507,13 +507,15 @@ static void test_features_offered(void **state)
 }
 
 /* The protocol features libvio and qsd share: CONFIG (without it no
- * config space), MQ and REPLY_ACK from libvhost-user, BACKEND_REQ. qsd has
- * no STATUS or RESET_DEVICE, so the frontend tracks status itself. */
+ * config space), MQ and REPLY_ACK from libvhost-user, BACKEND_REQ, and
+ * LOG_SHMFD (the frontend can hand qsd a dirty log). qsd has no STATUS or
+ * RESET_DEVICE, so the frontend tracks status itself. */
 static void test_protocol_features(void **state)
 {
 	struct env *e = *state;
 	const uint64_t pf = VIO_BIT(VU_PROTOCOL_F_CONFIG) | VIO_BIT(VU_PROTOCOL_F_MQ) |
-			    VIO_BIT(VU_PROTOCOL_F_REPLY_ACK) | VIO_BIT(VU_PROTOCOL_F_BACKEND_REQ);
+			    VIO_BIT(VU_PROTOCOL_F_REPLY_ACK) | VIO_BIT(VU_PROTOCOL_F_BACKEND_REQ) |
+			    VIO_BIT(VU_PROTOCOL_F_LOG_SHMFD);
 
 	env_start(e);
 	assert_int_equal(e->fe.protocol_features, pf);
