@@ -566,7 +566,8 @@ static enum vc_result mem_table(struct vc_ctx *c, struct vc_sess *s, uint32_t n,
 
 	if ((e = vc_sess_mem(s, vc_default_features(s))))
 		return DETAIL("setup: %s", s->why), VC_ERROR;
-	memcpy(mt.r, rg, nr * sizeof(*rg));
+	if (nr)
+		memcpy(mt.r, rg, nr * sizeof(*rg));
 	for (unsigned i = 0; i < nfds; i++)
 		fds[i] = s->memfd;
 	return send_bad(c, s, VU_SET_MEM_TABLE, VU_VERSION, &mt,
