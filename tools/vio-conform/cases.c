@@ -672,6 +672,28 @@ static enum vc_result rb_mem_short(struct vc_ctx *c, struct vc_sess *s)
 	return mem_table(c, s, 2, r, 2, 2, 8 + 32);
 }
 
+/* Sends a request that owes a reply of its own and judges the answer: a
+ * closed connection is DROPPED, silence NO_REPLY (its frontend would wait
+ * forever), anything else goes on to answer(). */
+static enum vc_result ask_owed(struct vc_ctx *c, struct vc_sess *s, uint32_t req, const void *p,
+			       uint32_t size)
+{
+	struct vc_msg r;
+	int e = vc_send(s->sock, req, VU_VERSION, p, size, NULL, 0);
+
+	if (!e)
+		e = vc_recv(s->sock, &r, c->timeout_ms);
+	if (e == -ECONNRESET || e == -EPIPE)
+		return VC_DROPPED;
+	if (e == -ETIMEDOUT)
+		return DETAIL("%s needs a reply (vu: Communication)", vc_req_name(req)), VC_NO_REPLY;
+	if (!e) {
+		vc_msg_close_fds(&r);
+		DETAIL("replied (%u bytes)", r.size);
+	}
+	return answer(c, s);
+}
+
 /* A vring message for queue `qi` with the given payload. */
 static enum vc_result vring_msg(struct vc_ctx *c, struct vc_sess *s, uint32_t req, uint32_t qi,
 				uint32_t num)
@@ -698,23 +720,8 @@ static enum vc_result vring_msg(struct vc_ctx *c, struct vc_sess *s, uint32_t re
 		r = send_bad(c, s, req, VU_VERSION, &idx, 8, &fd, 1);
 		close(fd);
 		return r;
-	case VU_GET_VRING_BASE: {
-		struct vc_msg m;
-		int e = vc_send(s->sock, req, VU_VERSION, &st, 8, NULL, 0);
-
-		if (e)
-			return VC_DROPPED;
-		e = vc_recv(s->sock, &m, c->timeout_ms);
-		if (e == -ECONNRESET)
-			return VC_DROPPED;
-		if (e == -ETIMEDOUT)
-			return DETAIL("GET_VRING_BASE needs a reply (vu: Communication)"), VC_NO_REPLY;
-		if (!e) {
-			vc_msg_close_fds(&m);
-			DETAIL("replied (%u bytes)", m.size);
-		}
-		return answer(c, s);
-	}
+	case VU_GET_VRING_BASE:
+		return ask_owed(c, s, req, &st, 8);
 	default:
 		return send_bad(c, s, req, VU_VERSION, &st, 8, NULL, 0);
 	}
@@ -818,41 +825,17 @@ static enum vc_result rb_kick_no_fd(struct vc_ctx *c, struct vc_sess *s)
 static enum vc_result rb_config_huge(struct vc_ctx *c, struct vc_sess *s)
 {
 	struct { uint32_t off, size, flags; } q = { 0, 0x100000, 0 };
-	struct vc_msg r;
-	int e;
-
 	if (!has_pf(s, VU_PF_CONFIG))
 		return DETAIL("CONFIG not offered"), VC_SKIP;
-	e = vc_send(s->sock, VU_GET_CONFIG, VU_VERSION, &q, sizeof(q), NULL, 0);
-	if (!e)
-		e = vc_recv(s->sock, &r, c->timeout_ms);
-	if (e == -ECONNRESET)
-		return VC_DROPPED;
-	if (e == -ETIMEDOUT)
-		return DETAIL("GET_CONFIG needs a reply"), VC_NO_REPLY;
-	if (!e)
-		vc_msg_close_fds(&r);
-	return answer(c, s);
+	return ask_owed(c, s, VU_GET_CONFIG, &q, sizeof(q));
 }
 
 static enum vc_result rb_config_wrap(struct vc_ctx *c, struct vc_sess *s)
 {
 	struct { uint32_t off, size, flags; uint8_t d[8]; } q = { 0xfffffffcu, 8, 0, { 0 } };
-	struct vc_msg r;
-	int e;
-
 	if (!has_pf(s, VU_PF_CONFIG))
 		return DETAIL("CONFIG not offered"), VC_SKIP;
-	e = vc_send(s->sock, VU_GET_CONFIG, VU_VERSION, &q, sizeof(q), NULL, 0);
-	if (!e)
-		e = vc_recv(s->sock, &r, c->timeout_ms);
-	if (e == -ECONNRESET)
-		return VC_DROPPED;
-	if (e == -ETIMEDOUT)
-		return DETAIL("GET_CONFIG needs a reply"), VC_NO_REPLY;
-	if (!e)
-		vc_msg_close_fds(&r);
-	return answer(c, s);
+	return ask_owed(c, s, VU_GET_CONFIG, &q, sizeof(q));
 }
 
 static enum vc_result rb_set_config_ro(struct vc_ctx *c, struct vc_sess *s)
